@@ -1,0 +1,32 @@
+package agent
+
+import (
+	"context"
+	"time"
+
+	"github.com/arena-hq/arena"
+)
+
+// Runtime runs containers on the agent's node. docker.Runtime implements it on
+// the Docker Engine; a simulated runtime stands in for scale tests.
+//
+// Errors carry arena codes: ENOTFOUND for an unknown container or image,
+// ECONFLICT for a name already taken, EUNAVAILABLE when the engine cannot be reached.
+type Runtime interface {
+	// Start creates and starts a container from spec and returns its id.
+	Start(ctx context.Context, spec arena.ContainerSpec) (string, error)
+	// Restart starts an exited container again, keeping its ports.
+	Restart(ctx context.Context, id string) error
+	// Stop sends SIGTERM, waits up to grace for the process to exit, then kills it.
+	Stop(ctx context.Context, id string, grace time.Duration) error
+	// Remove deletes a container, stopping it first if it still runs.
+	Remove(ctx context.Context, id string) error
+	// Inspect returns one container.
+	Inspect(ctx context.Context, id string) (arena.Container, error)
+	// List returns every container labelled as belonging to nodeID.
+	List(ctx context.Context, nodeID string) ([]arena.Container, error)
+	// Exits streams the process exits of nodeID's containers. The channel is
+	// closed when ctx ends or the stream breaks; the caller then lists and
+	// subscribes again.
+	Exits(ctx context.Context, nodeID string) (<-chan arena.ContainerExit, error)
+}

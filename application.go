@@ -1,0 +1,124 @@
+package arena
+
+import (
+	"fmt"
+	"time"
+)
+
+// NetworkMode says how a session's ports reach the outside.
+type NetworkMode string
+
+const (
+	// NetworkBridge maps each container port to a host port Arena reserves.
+	NetworkBridge NetworkMode = "bridge"
+	// NetworkHost shares the node's network; the game server binds the reserved
+	// host port it finds in GAMEYE_PORT_{PROTOCOL}_{containerPort}.
+	NetworkHost NetworkMode = "host"
+)
+
+// Protocol is a transport protocol of a port.
+type Protocol string
+
+// Protocols a port may use.
+const (
+	TCP Protocol = "tcp"
+	UDP Protocol = "udp"
+)
+
+// PortSpec is a port an application's game server listens on.
+type PortSpec struct {
+	Container int      `json:"container" yaml:"container"`
+	Protocol  Protocol `json:"protocol" yaml:"protocol"`
+}
+
+// Port is a port of a session: the container port and the host port reserved for it.
+type Port struct {
+	Protocol  Protocol `json:"type"`
+	Container int      `json:"container"`
+	Host      int      `json:"host"`
+}
+
+// Tag is a version of an application's image. Sessions that name no version
+// run the tag with the highest priority.
+type Tag struct {
+	Name     string `json:"name" yaml:"name"`
+	Priority int    `json:"priority" yaml:"priority"`
+}
+
+// Application is a game server image with everything needed to run it: the
+// template that sessions are instances of. Its Name is the "image" of the
+// Session API.
+type Application struct {
+	OrgID      string
+	Name       string
+	Repository string
+	Tags       []Tag
+	Ports      []PortSpec
+	Network    NetworkMode
+	Resources  Resources
+	Env        map[string]string
+	Args       []string
+	// StopGrace is how long a session's process has between SIGTERM and SIGKILL.
+	StopGrace time.Duration
+}
+
+// DefaultTag returns the tag with the highest priority; the first listed wins a tie.
+func (a *Application) DefaultTag() (string, bool) {
+	best := -1
+	for i, t := range a.Tags {
+		if best < 0 || t.Priority > a.Tags[best].Priority {
+			best = i
+		}
+	}
+	if best < 0 {
+		return "", false
+	}
+	return a.Tags[best].Name, true
+}
+
+// HasTag reports whether name is one of the application's tags.
+func (a *Application) HasTag(name string) bool {
+	for _, t := range a.Tags {
+		if t.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// ImageRef returns the container image reference of one of the application's tags.
+func (a *Application) ImageRef(tag string) string {
+	return fmt.Sprintf("%s:%s", a.Repository, tag)
+}
+
+// NodeClass orders nodes for placement: bare metal is used before cloud.
+type NodeClass string
+
+// Node classes, in placement order.
+const (
+	ClassMetal NodeClass = "metal"
+	ClassCloud NodeClass = "cloud"
+)
+
+// Location is a data centre or cloud zone within a region.
+type Location struct {
+	Name   string `json:"name" yaml:"name"`
+	Region string `json:"region" yaml:"region"`
+}
+
+// Node is a machine that runs session containers, managed by one agent.
+type Node struct {
+	ID       string
+	Region   string
+	Location string
+	Provider string
+	Class    NodeClass
+	// PublicIP is the address players connect to; sessions report it as their host.
+	PublicIP string
+	Capacity Resources
+	// PortMin and PortMax bound the host ports Arena reserves on the node.
+	PortMin int
+	PortMax int
+	// Draining nodes take no new sessions.
+	Draining bool
+}

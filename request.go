@@ -1,0 +1,152 @@
+package arena
+
+import (
+	"fmt"
+	"regexp"
+	"time"
+)
+
+// Bounds on what a caller may put into a session. They keep one request from
+// costing the store or a node more than a game server plausibly needs.
+const (
+	MaxIDLength      = 128
+	MaxNameLength    = 128
+	MaxEnvEntries    = 128
+	MaxEnvValueBytes = 32 << 10
+	MaxArgs          = 128
+	MaxArgBytes      = 4 << 10
+	MaxLabels        = 64
+	MaxLabelKeyBytes = 128
+	MaxLabelValBytes = 4 << 10
+	MaxTTL           = 30 * 24 * time.Hour
+)
+
+var (
+	idPattern     = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
+	envKeyPattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]*$`)
+)
+
+// SessionRequest asks for a new session (POST /session).
+type SessionRequest struct {
+	// ID is the caller's session id; empty means Arena generates a UUIDv4.
+	ID string
+	// Location names a location or a region.
+	Location string
+	// Image names an application of the caller's organisation.
+	Image string
+	// Version names one of the application's tags; empty means the default tag.
+	Version string
+	Env     map[string]string
+	Args    []string
+	Labels  map[string]string
+	// TTL is the maximum lifetime; zero means none.
+	TTL     time.Duration
+	Restart bool
+}
+
+// Validate checks the request's own fields, listing every violation at once.
+func (r *SessionRequest) Validate() error {
+	var v []Violation
+	add := func(field, format string, args ...any) {
+		v = append(v, Violation{Field: field, Description: fmt.Sprintf(format, args...)})
+	}
+	if r.ID != "" {
+		if len(r.ID) > MaxIDLength {
+			add("id", "must be at most %d characters", MaxIDLength)
+		} else if !idPattern.MatchString(r.ID) {
+			add("id", "may contain only letters, digits, '.', '_' and '-', and must start with a letter or digit")
+		}
+	}
+	checkName := func(field, val string) {
+		switch {
+		case val == "":
+			add(field, "is required")
+		case len(val) > MaxNameLength:
+			add(field, "must be at most %d characters", MaxNameLength)
+		}
+	}
+	checkName("location", r.Location)
+	checkName("image", r.Image)
+	if len(r.Version) > MaxNameLength {
+		add("version", "must be at most %d characters", MaxNameLength)
+	}
+	if len(r.Env) > MaxEnvEntries {
+		add("env", "must have at most %d entries", MaxEnvEntries)
+	}
+	for k, val := range r.Env {
+		switch {
+		case !envKeyPattern.MatchString(k) || len(k) > MaxLabelKeyBytes:
+			add("env."+k, "is not a valid environment variable name")
+		case len(val) > MaxEnvValueBytes:
+			add("env."+k, "must be at most %d bytes", MaxEnvValueBytes)
+		}
+	}
+	if len(r.Args) > MaxArgs {
+		add("args", "must have at most %d entries", MaxArgs)
+	}
+	for i, a := range r.Args {
+		if len(a) > MaxArgBytes {
+			add(fmt.Sprintf("args[%d]", i), "must be at most %d bytes", MaxArgBytes)
+		}
+	}
+	if len(r.Labels) > MaxLabels {
+		add("labels", "must have at most %d entries", MaxLabels)
+	}
+	for k, val := range r.Labels {
+		switch {
+		case k == "" || len(k) > MaxLabelKeyBytes:
+			add("labels", "keys must be 1 to %d bytes", MaxLabelKeyBytes)
+		case len(val) > MaxLabelValBytes:
+			add("labels."+k, "must be at most %d bytes", MaxLabelValBytes)
+		}
+	}
+	if r.TTL < 0 || r.TTL > MaxTTL {
+		add("ttl", "must be between 0 and %d seconds", int64(MaxTTL/time.Second))
+	}
+	if len(v) > 0 {
+		return Invalid(v...)
+	}
+	return nil
+}
+
+// SessionFilter narrows a session listing (GET /session).
+type SessionFilter struct {
+	// All includes stopped sessions.
+	All bool
+	// Location matches a session's location or region.
+	Location string
+	Image    string
+	Tag      string
+	Host     string
+	// Labels must all be present with these values.
+	Labels map[string]string
+	// PlayerCountLT and PlayerCountGT bound the number of joined players when set.
+	PlayerCountLT *int
+	PlayerCountGT *int
+}
+
+// Match reports whether s passes the filter.
+func (f *SessionFilter) Match(s *Session) bool {
+	if !f.All && s.State == SessionStopped {
+		return false
+	}
+	if f.Location != "" && f.Location != s.Location && f.Location != s.Region {
+		return false
+	}
+	if (f.Image != "" && f.Image != s.Application) || (f.Tag != "" && f.Tag != s.Tag) || (f.Host != "" && f.Host != s.Host) {
+		return false
+	}
+	for k, val := range f.Labels {
+		if got, ok := s.Labels[k]; !ok || got != val {
+			return false
+		}
+	}
+	n := len(s.Players)
+	if f.PlayerCountLT != nil && n >= *f.PlayerCountLT {
+		return false
+	}
+	if f.PlayerCountGT != nil && n <= *f.PlayerCountGT {
+		return false
+	}
+	return true
+}

@@ -1,0 +1,35 @@
+package server
+
+import (
+	"context"
+
+	"github.com/arena-hq/arena"
+)
+
+// Store persists the control plane's state. sqlite.Store implements it.
+// Errors carry arena codes (ENOTFOUND, ECONFLICT).
+type Store interface {
+	// CreateSession inserts a new session; ECONFLICT if its id exists.
+	CreateSession(ctx context.Context, s *arena.Session) error
+	// UpdateSession overwrites a session's mutable fields.
+	UpdateSession(ctx context.Context, s *arena.Session) error
+	// StopSession records a session as stopped together with its usage, atomically.
+	StopSession(ctx context.Context, s *arena.Session, u *arena.Usage) error
+	FindSession(ctx context.Context, id string) (*arena.Session, error)
+	// ListSessions returns sessions in creation order, narrowed by f.
+	ListSessions(ctx context.Context, f SessionQuery) ([]*arena.Session, error)
+	ListUsage(ctx context.Context, orgID string) ([]*arena.Usage, error)
+
+	CreateOrganization(ctx context.Context, o *arena.Organization) error
+	CreateToken(ctx context.Context, t *arena.Token) error
+	// FindTokenByHash returns the token with that hash; ENOTFOUND otherwise.
+	FindTokenByHash(ctx context.Context, hash string) (*arena.Token, error)
+}
+
+// SessionQuery selects sessions from the store. Empty fields do not filter.
+type SessionQuery struct {
+	OrgID  string
+	NodeID string
+	// ActiveOnly leaves out stopped sessions.
+	ActiveOnly bool
+}

@@ -1,0 +1,220 @@
+package arena
+
+import (
+	"fmt"
+	"math"
+	"time"
+)
+
+// SessionState is the lifecycle state of a session. The transitions allowed
+// between states are listed in sessionTransitions; every change of state goes
+// through Session.Transition.
+type SessionState string
+
+const (
+	// SessionStarted: placed on a node with ports and capacity reserved; the
+	// container is being created. Not yet billed.
+	SessionStarted SessionState = "started"
+	// SessionRunning: the container's process runs. Billed per second.
+	SessionRunning SessionState = "running"
+	// SessionRestarting: the process crashed and is being restarted
+	// (restart: true). Still billed: the reservation is held.
+	SessionRestarting SessionState = "restarting"
+	// SessionStopping: a stop was asked for (DELETE, TTL); recorded before the
+	// container is signalled, so that a restart of any part carries it on.
+	SessionStopping SessionState = "stopping"
+	// SessionStopped: the container is gone or exited for good. Terminal.
+	SessionStopped SessionState = "stopped"
+	// SessionUnreachable: the node stopped reporting; the truth is unknown
+	// until it comes back.
+	SessionUnreachable SessionState = "unreachable"
+)
+
+var sessionTransitions = map[SessionState][]SessionState{
+	SessionStarted:     {SessionRunning, SessionStopping, SessionStopped, SessionUnreachable},
+	SessionRunning:     {SessionRestarting, SessionStopping, SessionStopped, SessionUnreachable},
+	SessionRestarting:  {SessionRunning, SessionStopping, SessionStopped, SessionUnreachable},
+	SessionStopping:    {SessionStopped, SessionUnreachable},
+	SessionUnreachable: {SessionStarted, SessionRunning, SessionRestarting, SessionStopping, SessionStopped},
+	SessionStopped:     nil,
+}
+
+// CanTransition reports whether a session may move from s to to.
+func (s SessionState) CanTransition(to SessionState) bool {
+	for _, t := range sessionTransitions[s] {
+		if t == to {
+			return true
+		}
+	}
+	return false
+}
+
+// Active reports whether a session in state s still holds its node's resources.
+func (s SessionState) Active() bool { return s != SessionStopped }
+
+// Valid reports whether s is a known state.
+func (s SessionState) Valid() bool {
+	_, ok := sessionTransitions[s]
+	return ok
+}
+
+// StopReason records why a session stopped or is stopping.
+type StopReason string
+
+// Reasons a session stops.
+const (
+	StopDeleted   StopReason = "deleted"   // DELETE /session/{id}
+	StopTTL       StopReason = "ttl"       // its ttl expired
+	StopExited    StopReason = "exited"    // the process exited by itself
+	StopCrashLoop StopReason = "crashloop" // restart: true gave up on a crash loop
+	StopFailed    StopReason = "failed"    // the container could not be started
+	StopLost      StopReason = "lost"      // the container disappeared from its node
+)
+
+// Session is one running instance of an application: a container on a node.
+type Session struct {
+	ID    string
+	OrgID string
+	// Application is the Session API's "image": the application's name.
+	Application string
+	// Tag is the Session API's "version".
+	Tag string
+	// Image is the container image reference that runs.
+	Image    string
+	Region   string
+	Location string
+	NodeID   string
+	// Host is the address players connect to.
+	Host    string
+	Network NetworkMode
+	Ports   []Port
+	Env     map[string]string
+	Args    []string
+	Labels  map[string]string
+	// TTL is the maximum lifetime from creation; zero means none.
+	TTL       time.Duration
+	Restart   bool
+	Resources Resources
+	StopGrace time.Duration
+	Players   []string
+
+	State      SessionState
+	StopReason StopReason
+	// ExitCode is the process's last exit code, or -1 when unknown.
+	ExitCode int
+	Restarts int
+
+	CreatedAt time.Time
+	// RunningAt is when the process first ran: billing starts here.
+	RunningAt time.Time
+	// StoppedAt is when the process ended for good: billing ends here.
+	StoppedAt time.Time
+	UpdatedAt time.Time
+}
+
+// Transition moves the session to state to at time at, or returns an
+// ECONFLICT error when the state machine does not allow it.
+func (s *Session) Transition(to SessionState, at time.Time) error {
+	if s.State == to {
+		return nil
+	}
+	if !s.State.CanTransition(to) {
+		return Errorf(ECONFLICT, "session %s cannot go from %s to %s", s.ID, s.State, to)
+	}
+	s.State = to
+	s.UpdatedAt = at
+	switch to {
+	case SessionRunning:
+		if s.RunningAt.IsZero() {
+			s.RunningAt = at
+		}
+	case SessionStopped:
+		if s.StoppedAt.IsZero() {
+			s.StoppedAt = at
+		}
+	}
+	return nil
+}
+
+// Status returns the session's status as the Gameye Session API names it.
+func (s *Session) Status() string {
+	switch s.State {
+	case SessionStarted:
+		return "created"
+	case SessionRunning:
+		return "running"
+	case SessionRestarting:
+		return "restarting"
+	case SessionStopping:
+		return "shuttingdown"
+	case SessionUnreachable:
+		return "server_unreachable"
+	case SessionStopped:
+		if s.StopReason == StopFailed || s.StopReason == StopCrashLoop || s.StopReason == StopLost {
+			return "dead"
+		}
+		return "exited"
+	}
+	return string(s.State)
+}
+
+// BilledSeconds is the session's billable time: from RunningAt to StoppedAt
+// (or now while it is active), with a started second counted whole. A session
+// that never ran is not billed.
+func (s *Session) BilledSeconds(now time.Time) int64 {
+	if s.RunningAt.IsZero() {
+		return 0
+	}
+	end := s.StoppedAt
+	if end.IsZero() {
+		end = now
+	}
+	d := end.Sub(s.RunningAt)
+	if d <= 0 {
+		return 0
+	}
+	return int64(math.Ceil(d.Seconds()))
+}
+
+// ContainerName is the name of the session's container on its node.
+func (s *Session) ContainerName() string {
+	return fmt.Sprintf("arena-%s", s.ID)
+}
+
+// Usage is the billing record of one stopped session.
+type Usage struct {
+	SessionID   string
+	OrgID       string
+	Application string
+	Location    string
+	Resources   Resources
+	Start       time.Time
+	End         time.Time
+	Seconds     int64
+}
+
+// SessionReport is what an agent tells the control plane about a session's
+// container: it runs, it is restarting, or it stopped.
+type SessionReport struct {
+	SessionID string
+	NodeID    string
+	// State is SessionRunning, SessionRestarting or SessionStopped.
+	State SessionState
+	// Reason says why a session stopped (StopExited, StopCrashLoop, StopFailed, StopLost);
+	// empty when the stop was the one the control plane asked for.
+	Reason   StopReason
+	ExitCode int
+	Restarts int
+	// At is when it happened on the node (e.g. the container's start or exit time).
+	At      time.Time
+	Message string
+}
+
+// Assignment is the desired state of a node's sessions as the control plane
+// sends it to the node's agent. A Full assignment lists every session the node
+// should know about; anything of the agent's own that it does not list is a
+// leftover. Otherwise it carries changes only.
+type Assignment struct {
+	Full     bool
+	Sessions []*Session
+}
