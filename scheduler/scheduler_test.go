@@ -1,0 +1,270 @@
+package scheduler
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/arena-hq/arena"
+)
+
+func testNode(id, location string, class arena.NodeClass, cpu int64, ports int) arena.Node {
+	return arena.Node{
+		ID: id, Region: "europe", Location: location, Provider: "p-" + id, Class: class,
+		PublicIP: "127.0.0.1", Capacity: arena.Resources{MilliCPU: cpu, MemoryMB: cpu},
+		PortMin: 40000, PortMax: 40000 + ports - 1,
+	}
+}
+
+var oneCore = arena.Resources{MilliCPU: 1000, MemoryMB: 1000}
+var twoPorts = []arena.PortSpec{{Container: 7777, Protocol: arena.TCP}, {Container: 7777, Protocol: arena.UDP}}
+
+func place(tb testing.TB, s *Scheduler, id, location string) Placement {
+	tb.Helper()
+	p, err := s.Place(Request{SessionID: id, Location: location, Resources: oneCore, Ports: twoPorts})
+	if err != nil {
+		tb.Fatalf("place %s: %v", id, err)
+	}
+	return p
+}
+
+func TestPlaceOrder(t *testing.T) {
+	tests := []struct {
+		name   string
+		policy Policy
+		nodes  []arena.Node
+		// prefill places this many sessions on the named node first.
+		prefill map[string]int
+		// location is what the request names; "ams" when empty.
+		location string
+		want     string
+	}{
+		{
+			name:   "metal before cloud",
+			policy: Pack,
+			nodes:  []arena.Node{testNode("cloud", "ams", arena.ClassCloud, 8000, 100), testNode("metal", "ams", arena.ClassMetal, 8000, 100)},
+			want:   "metal",
+		},
+		{
+			name:    "cloud when metal is full",
+			policy:  Pack,
+			nodes:   []arena.Node{testNode("cloud", "ams", arena.ClassCloud, 8000, 100), testNode("metal", "ams", arena.ClassMetal, 1000, 100)},
+			prefill: map[string]int{"metal": 1},
+			want:    "cloud",
+		},
+		{
+			name:    "pack fills the busiest node",
+			policy:  Pack,
+			nodes:   []arena.Node{testNode("a", "ams", arena.ClassMetal, 8000, 100), testNode("b", "ams", arena.ClassMetal, 8000, 100)},
+			prefill: map[string]int{"b": 1},
+			want:    "b",
+		},
+		{
+			name:    "spread picks the idlest node",
+			policy:  Spread,
+			nodes:   []arena.Node{testNode("a", "ams", arena.ClassMetal, 8000, 100), testNode("b", "ams", arena.ClassMetal, 8000, 100)},
+			prefill: map[string]int{"a": 1},
+			want:    "b",
+		},
+		{
+			name:     "region matches every location in it",
+			policy:   Pack,
+			nodes:    []arena.Node{testNode("x", "fra", arena.ClassMetal, 8000, 100)},
+			location: "europe",
+			want:     "x",
+		},
+		{
+			name:    "node without free ports is skipped",
+			policy:  Pack,
+			nodes:   []arena.Node{testNode("a", "ams", arena.ClassMetal, 8000, 3), testNode("b", "ams", arena.ClassCloud, 8000, 100)},
+			prefill: map[string]int{"a": 1},
+			want:    "b",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := New(tt.policy)
+			for _, n := range tt.nodes {
+				s.UpsertNode(n, true)
+			}
+			for id, count := range tt.prefill {
+				for i := 0; i < count; i++ {
+					// Prefill only the named node by making it the only healthy one.
+					for _, n := range tt.nodes {
+						s.SetHealthy(n.ID, n.ID == id)
+					}
+					place(t, s, fmt.Sprintf("pre-%s-%d", id, i), "ams")
+				}
+			}
+			for _, n := range tt.nodes {
+				s.SetHealthy(n.ID, true)
+			}
+			location := tt.location
+			if location == "" {
+				location = "ams"
+			}
+			if got := place(t, s, "new", location); got.Node.ID != tt.want {
+				t.Fatalf("placed on %s, want %s", got.Node.ID, tt.want)
+			}
+		})
+	}
+}
+
+func TestPlaceUnavailable(t *testing.T) {
+	tests := []struct {
+		name  string
+		setup func(s *Scheduler)
+	}{
+		{"unknown location", func(s *Scheduler) { s.UpsertNode(testNode("a", "ams", arena.ClassMetal, 8000, 100), true) }},
+		{"unhealthy node", func(s *Scheduler) { s.UpsertNode(testNode("a", "fra", arena.ClassMetal, 8000, 100), false) }},
+		{"draining node", func(s *Scheduler) {
+			n := testNode("a", "fra", arena.ClassMetal, 8000, 100)
+			n.Draining = true
+			s.UpsertNode(n, true)
+		}},
+		{"not enough cpu", func(s *Scheduler) { s.UpsertNode(testNode("a", "fra", arena.ClassMetal, 999, 100), true) }},
+		{"not enough ports", func(s *Scheduler) { s.UpsertNode(testNode("a", "fra", arena.ClassMetal, 8000, 1), true) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := New(Pack)
+			tt.setup(s)
+			_, err := s.Place(Request{SessionID: "x", Location: "fra", Resources: oneCore, Ports: twoPorts})
+			if code := arena.ErrorCode(err); code != arena.EUNAVAILABLE {
+				t.Fatalf("got %v (%s), want %s", err, code, arena.EUNAVAILABLE)
+			}
+		})
+	}
+}
+
+func TestPlaceDuplicateSession(t *testing.T) {
+	s := New(Pack)
+	s.UpsertNode(testNode("a", "ams", arena.ClassMetal, 8000, 100), true)
+	place(t, s, "dup", "ams")
+	_, err := s.Place(Request{SessionID: "dup", Location: "ams", Resources: oneCore})
+	if arena.ErrorCode(err) != arena.ECONFLICT {
+		t.Fatalf("got %v, want conflict", err)
+	}
+}
+
+// TestConcurrentPlacement races 200 requests for a node with room for 100:
+// exactly 100 must win, and no host port may be handed out twice.
+func TestConcurrentPlacement(t *testing.T) {
+	s := New(Pack)
+	s.UpsertNode(testNode("a", "ams", arena.ClassMetal, 100_000, 1000), true)
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		ok      int
+		busy    int
+		portsBy = map[int]string{}
+	)
+	for i := 0; i < 200; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			id := fmt.Sprintf("s%d", i)
+			p, err := s.Place(Request{SessionID: id, Location: "ams", Resources: oneCore, Ports: twoPorts})
+			mu.Lock()
+			defer mu.Unlock()
+			switch arena.ErrorCode(err) {
+			case "":
+				ok++
+				for _, port := range p.Ports {
+					if other, dup := portsBy[port.Host]; dup {
+						t.Errorf("port %d given to %s and %s", port.Host, other, id)
+					}
+					portsBy[port.Host] = id
+				}
+			case arena.EUNAVAILABLE:
+				busy++
+			default:
+				t.Errorf("unexpected error: %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	if ok != 100 || busy != 100 {
+		t.Fatalf("placed %d and refused %d, want 100 and 100", ok, busy)
+	}
+	n := s.Nodes()[0]
+	if n.Used.MilliCPU != 100_000 || n.FreePorts != 800 || n.Sessions != 100 {
+		t.Fatalf("node usage %+v", n)
+	}
+}
+
+func TestReleaseAndReuse(t *testing.T) {
+	s := New(Pack)
+	s.UpsertNode(testNode("a", "ams", arena.ClassMetal, 1000, 2), true)
+	first := place(t, s, "one", "ams")
+	if _, err := s.Place(Request{SessionID: "two", Location: "ams", Resources: oneCore, Ports: twoPorts}); arena.ErrorCode(err) != arena.EUNAVAILABLE {
+		t.Fatalf("full node accepted a session: %v", err)
+	}
+	s.Release("one")
+	s.Release("one") // twice is harmless
+	second := place(t, s, "two", "ams")
+	if len(second.Ports) != 2 || second.Ports[0].Host == second.Ports[1].Host {
+		t.Fatalf("bad ports %+v (first had %+v)", second.Ports, first.Ports)
+	}
+	if n := s.Nodes()[0]; n.Sessions != 1 || n.Used != oneCore {
+		t.Fatalf("usage after release and place: %+v", n)
+	}
+}
+
+func TestPortCursorDelaysReuse(t *testing.T) {
+	s := New(Pack)
+	s.UpsertNode(testNode("a", "ams", arena.ClassMetal, 100_000, 10), true)
+	p := place(t, s, "one", "ams")
+	s.Release("one")
+	q := place(t, s, "two", "ams")
+	if p.Ports[0].Host == q.Ports[0].Host {
+		t.Fatalf("a just released port %d was reused at once", p.Ports[0].Host)
+	}
+}
+
+func TestRestore(t *testing.T) {
+	s := New(Pack)
+	s.UpsertNode(testNode("a", "ams", arena.ClassMetal, 2000, 10), true)
+	sess := &arena.Session{ID: "old", NodeID: "a", Resources: oneCore, Ports: []arena.Port{{Protocol: arena.TCP, Container: 7777, Host: 40003}}}
+	if err := s.Restore(sess); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Restore(sess); err != nil {
+		t.Fatalf("restoring twice: %v", err)
+	}
+	clash := &arena.Session{ID: "clash", NodeID: "a", Resources: oneCore, Ports: []arena.Port{{Protocol: arena.TCP, Container: 7777, Host: 40003}}}
+	if err := s.Restore(clash); arena.ErrorCode(err) != arena.ECONFLICT {
+		t.Fatalf("restoring a held port: %v", err)
+	}
+	for i := 0; i < 4; i++ {
+		// Nine free ports and one free core: one more session with two ports fits.
+		p, err := s.Place(Request{SessionID: fmt.Sprint(i), Location: "ams", Resources: arena.Resources{MilliCPU: 100, MemoryMB: 100}, Ports: twoPorts})
+		if err != nil {
+			t.Fatalf("place %d: %v", i, err)
+		}
+		for _, port := range p.Ports {
+			if port.Host == 40003 {
+				t.Fatalf("restored port handed out again")
+			}
+		}
+	}
+}
+
+func BenchmarkPlace(b *testing.B) {
+	for _, nodes := range []int{10, 1000} {
+		b.Run(fmt.Sprintf("nodes=%d", nodes), func(b *testing.B) {
+			s := New(Pack)
+			for i := 0; i < nodes; i++ {
+				s.UpsertNode(testNode(fmt.Sprint(i), "ams", arena.ClassMetal, 1<<40, 28000), true)
+			}
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				id := fmt.Sprint(i)
+				if _, err := s.Place(Request{SessionID: id, Location: "ams", Resources: oneCore, Ports: twoPorts}); err != nil {
+					b.Fatal(err)
+				}
+				s.Release(id)
+			}
+		})
+	}
+}
