@@ -2,6 +2,7 @@ package arena
 
 import (
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -121,4 +122,10 @@ type Node struct {
 	PortMax int
 	// Draining nodes take no new sessions.
 	Draining bool
+}
+
+// PortEnv names the environment variable that announces p's host port, e.g.
+// GAMEYE_PORT_UDP_7777.
+func PortEnv(p Port) string {
+	return fmt.Sprintf("%s%s_%d", EnvPortPrefix, strings.ToUpper(string(p.Protocol)), p.Container)
 }

@@ -218,3 +218,26 @@ type Assignment struct {
 	Full     bool
 	Sessions []*Session
 }
+
+// Clone returns a deep copy of s, so that a copy handed to another goroutine
+// never shares maps or slices with the original.
+func (s *Session) Clone() *Session {
+	c := *s
+	c.Ports = append([]Port(nil), s.Ports...)
+	c.Env = cloneMap(s.Env)
+	c.Args = append([]string(nil), s.Args...)
+	c.Labels = cloneMap(s.Labels)
+	c.Players = append([]string(nil), s.Players...)
+	return &c
+}
+
+func cloneMap(m map[string]string) map[string]string {
+	if m == nil {
+		return nil
+	}
+	c := make(map[string]string, len(m))
+	for k, v := range m {
+		c[k] = v
+	}
+	return c
+}

@@ -1,0 +1,311 @@
+// Package agent runs on every node: it receives the desired state of its
+// node's sessions from the control plane, makes the container runtime match it
+// and reports what actually happens (running, crashed, restarted, exited).
+//
+// The agent is level-triggered: each session has at most one worker at a
+// time, which compares the latest desired state with what it knows of the
+// container and acts. Containers carry the session and node labels, so after
+// a restart the agent adopts its running containers, reports those that died
+// while it was away and removes its own leftovers, never anyone else's.
+package agent
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/arena-hq/arena"
+)
+
+// ControlPlane is the agent's view of the control plane. server.Server
+// implements it in process; the agent protocol carries it between machines.
+type ControlPlane interface {
+	// Assignments streams the node's desired state, starting with a full list.
+	Assignments(ctx context.Context, nodeID string) (<-chan arena.Assignment, error)
+	// Report tells the control plane what happened to a session.
+	Report(ctx context.Context, r arena.SessionReport) error
+}
+
+// Config holds what an Agent is built from. Zero durations take defaults.
+type Config struct {
+	Node         arena.Node
+	ControlPlane ControlPlane
+	Runtime      Runtime
+	Logger       *slog.Logger
+	// BindIP is the host address bridge-mode ports are published on; all when empty.
+	BindIP string
+	// StopGrace is the SIGTERM-to-SIGKILL delay for sessions that set none.
+	StopGrace time.Duration
+	// RestartBackoff is the delay before the first restart of a crashed
+	// process; it doubles per consecutive crash up to MaxRestartBackoff.
+	RestartBackoff    time.Duration
+	MaxRestartBackoff time.Duration
+	// CrashLoopLimit is how many consecutive crashes of a process that ran
+	// less than StableAfter make the agent give up (stop reason crashloop).
+	CrashLoopLimit int
+	StableAfter    time.Duration
+	// ResyncInterval is how often the agent compares its view with the
+	// runtime's, to catch exits whose events were lost.
+	ResyncInterval time.Duration
+	// RetryInterval is the pause before retrying a failed control-plane call.
+	RetryInterval time.Duration
+}
+
+func (c *Config) setDefaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&c.StopGrace, 10*time.Second)
+	def(&c.RestartBackoff, time.Second)
+	def(&c.MaxRestartBackoff, 30*time.Second)
+	def(&c.StableAfter, 30*time.Second)
+	def(&c.ResyncInterval, 15*time.Second)
+	def(&c.RetryInterval, time.Second)
+	if c.CrashLoopLimit <= 0 {
+		c.CrashLoopLimit = 5
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Agent reconciles one node. Create it with New and call Run.
+type Agent struct {
+	cfg Config
+	rt  Runtime
+	cp  ControlPlane
+	log *slog.Logger
+
+	mu       sync.Mutex
+	sessions map[string]*local
+	wg       sync.WaitGroup
+	ctx      context.Context
+}
+
+// local is the agent's view of one session.
+type local struct {
+	id string
+
+	// Inputs, guarded by pmu: set by the agent's loops, taken by the worker.
+	pmu        sync.Mutex
+	desired    *arena.Session
+	newDesired bool
+	observed   *arena.Container // from a listing, for adoption
+	exits      []arena.ContainerExit
+	dirty      bool
+	working    bool
+
+	// Worker state: touched only by the single worker.
+	containerID  string
+	running      bool
+	runningSince time.Time
+	crashes      int
+	restarts     int
+	restartAt    time.Time
+	final        *arena.SessionReport
+}
+
+// New returns an agent for cfg.Node.
+func New(cfg Config) *Agent {
+	cfg.setDefaults()
+	return &Agent{
+		cfg: cfg, rt: cfg.Runtime, cp: cfg.ControlPlane, sessions: map[string]*local{},
+		log: cfg.Logger.With("node", cfg.Node.ID),
+	}
+}
+
+// Run reconciles until ctx ends, reconnecting to the control plane and the
+// runtime's event stream whenever either breaks. It waits for running
+// workers before returning; containers keep running.
+func (a *Agent) Run(ctx context.Context) error {
+	a.ctx = ctx
+	defer a.wg.Wait()
+	for {
+		err := a.session(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		a.log.Warn("agent connection lost; retrying", "err", err)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(a.cfg.RetryInterval):
+		}
+	}
+}
+
+// session is one connection's life: exits first, so that no exit after the
+// first listing can be missed, then assignments.
+func (a *Agent) session(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	exits, err := a.rt.Exits(ctx, a.cfg.Node.ID)
+	if err != nil {
+		return err
+	}
+	assignments, err := a.cp.Assignments(ctx, a.cfg.Node.ID)
+	if err != nil {
+		return err
+	}
+	resync := time.NewTicker(a.cfg.ResyncInterval)
+	defer resync.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case as, ok := <-assignments:
+			if !ok {
+				return arena.Errorf(arena.EUNAVAILABLE, "assignment stream ended")
+			}
+			if err := a.assign(ctx, as); err != nil {
+				return err
+			}
+		case ex, ok := <-exits:
+			if !ok {
+				return arena.Errorf(arena.EUNAVAILABLE, "runtime event stream ended")
+			}
+			a.exited(ex)
+		case <-resync.C:
+			if err := a.resync(ctx); err != nil {
+				a.log.Warn("resync failed", "err", err)
+			}
+		}
+	}
+}
+
+func (a *Agent) assign(ctx context.Context, as arena.Assignment) error {
+	if !as.Full {
+		for _, d := range as.Sessions {
+			l := a.local(d.ID, true)
+			l.pmu.Lock()
+			l.desired, l.newDesired = d, true
+			l.pmu.Unlock()
+			a.kick(l)
+		}
+		return nil
+	}
+	containers, err := a.rt.List(ctx, a.cfg.Node.ID)
+	if err != nil {
+		return err
+	}
+	bySession := map[string]arena.Container{}
+	for _, c := range containers {
+		bySession[c.SessionID] = c
+	}
+	wanted := map[string]bool{}
+	for _, d := range as.Sessions {
+		wanted[d.ID] = true
+		l := a.local(d.ID, true)
+		l.pmu.Lock()
+		l.desired, l.newDesired = d, true
+		if c, ok := bySession[d.ID]; ok {
+			l.observed = &c
+		}
+		l.pmu.Unlock()
+		a.kick(l)
+	}
+	a.mu.Lock()
+	for id, l := range a.sessions {
+		l.pmu.Lock()
+		idle := !l.working
+		l.pmu.Unlock()
+		if !wanted[id] && idle {
+			delete(a.sessions, id)
+		}
+	}
+	a.mu.Unlock()
+	for _, c := range containers {
+		if !wanted[c.SessionID] && a.local(c.SessionID, false) == nil {
+			a.log.Info("removing leftover container", "container", c.ID, "session", c.SessionID)
+			if err := a.rt.Remove(ctx, c.ID); err != nil {
+				a.log.Warn("cannot remove leftover container", "container", c.ID, "err", err)
+			}
+		}
+	}
+	return nil
+}
+
+func (a *Agent) exited(ex arena.ContainerExit) {
+	l := a.local(ex.SessionID, false)
+	if l == nil {
+		return
+	}
+	l.pmu.Lock()
+	l.exits = append(l.exits, ex)
+	l.pmu.Unlock()
+	a.kick(l)
+}
+
+// resync hands every session the runtime's current view of its container, so
+// that an exit whose event was lost is still seen.
+func (a *Agent) resync(ctx context.Context) error {
+	containers, err := a.rt.List(ctx, a.cfg.Node.ID)
+	if err != nil {
+		return err
+	}
+	for _, c := range containers {
+		if c.Running {
+			continue
+		}
+		a.exited(arena.ContainerExit{ContainerID: c.ID, SessionID: c.SessionID, ExitCode: c.ExitCode, At: c.FinishedAt})
+	}
+	return nil
+}
+
+func (a *Agent) local(id string, create bool) *local {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	l, ok := a.sessions[id]
+	if !ok && create {
+		l = &local{id: id}
+		a.sessions[id] = l
+	}
+	return l
+}
+
+// kick makes sure a worker will look at l's latest inputs.
+func (a *Agent) kick(l *local) {
+	l.pmu.Lock()
+	l.dirty = true
+	if l.working {
+		l.pmu.Unlock()
+		return
+	}
+	l.working = true
+	l.pmu.Unlock()
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		for {
+			l.pmu.Lock()
+			if !l.dirty || a.ctx.Err() != nil {
+				l.working = false
+				l.pmu.Unlock()
+				return
+			}
+			l.dirty = false
+			d, fresh, obs, exits := l.desired, l.newDesired, l.observed, l.exits
+			l.newDesired, l.observed, l.exits = false, nil, nil
+			l.pmu.Unlock()
+			if d != nil {
+				a.reconcile(l, d, fresh, obs, exits)
+			}
+		}
+	}()
+}
+
+// kickAfter looks at l again after d, as for a backoff or a retry.
+func (a *Agent) kickAfter(l *local, d time.Duration) {
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		select {
+		case <-time.After(d):
+			a.kick(l)
+		case <-a.ctx.Done():
+		}
+	}()
+}

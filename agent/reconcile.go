@@ -1,0 +1,186 @@
+package agent
+
+import (
+	"context"
+	"time"
+
+	"github.com/arena-hq/arena"
+)
+
+// reconcile is one look of the session's worker at its inputs: the desired
+// state d (fresh when newly received), the container observed by a listing,
+// and the exits seen since the last look.
+func (a *Agent) reconcile(l *local, d *arena.Session, fresh bool, obs *arena.Container, exits []arena.ContainerExit) {
+	ctx := a.ctx
+	log := a.log.With("session", l.id)
+	if l.final != nil {
+		// Already reported stopped. If the control plane still lists the
+		// session, the report may not have arrived: send it again.
+		if fresh && d.State != arena.SessionStopped {
+			a.report(l, *l.final)
+		}
+		return
+	}
+	if obs != nil && l.containerID == "" {
+		l.containerID = obs.ID
+		l.running = true // an exit, if any, is handled below
+		l.runningSince = obs.StartedAt
+		if !obs.Running {
+			exits = append(exits, arena.ContainerExit{ContainerID: obs.ID, SessionID: l.id, ExitCode: obs.ExitCode, At: obs.FinishedAt})
+		}
+		log.Info("adopted container", "container", obs.ID, "running", obs.Running)
+	}
+
+	if d.State == arena.SessionStopping || d.State == arena.SessionStopped {
+		a.stopContainer(ctx, l, d)
+		return
+	}
+
+	for _, ex := range exits {
+		if ex.ContainerID != l.containerID || !l.running {
+			continue // an exit already handled, or of a container since replaced
+		}
+		l.running = false
+		if a.crashed(ctx, l, d, ex) {
+			return
+		}
+	}
+
+	if !l.restartAt.IsZero() {
+		if wait := time.Until(l.restartAt); wait > 0 {
+			a.kickAfter(l, wait)
+			return
+		}
+		l.restartAt = time.Time{}
+		if err := a.rt.Restart(ctx, l.containerID); err != nil {
+			log.Error("cannot restart container", "err", err)
+			a.finish(ctx, l, arena.StopFailed, -1, time.Now(), "restart failed: "+arena.ErrorMessage(err))
+			return
+		}
+		l.restarts++
+		l.running, l.runningSince = true, time.Now()
+		a.report(l, arena.SessionReport{State: arena.SessionRunning, At: l.runningSince, Restarts: l.restarts})
+		return
+	}
+
+	if l.containerID == "" {
+		if d.State != arena.SessionStarted {
+			// The control plane saw it run, but no container is left.
+			a.finish(ctx, l, arena.StopLost, -1, time.Now(), "container disappeared from the node")
+			return
+		}
+		a.start(ctx, l, d)
+		return
+	}
+	if l.running && d.State != arena.SessionRunning && fresh {
+		// The control plane missed that it runs, e.g. across a restart.
+		a.report(l, arena.SessionReport{State: arena.SessionRunning, At: l.runningSince, Restarts: l.restarts})
+	}
+}
+
+func (a *Agent) start(ctx context.Context, l *local, d *arena.Session) {
+	spec := arena.ContainerSpec{
+		Name: d.ContainerName(), Image: d.Image, Env: d.Env, Args: d.Args,
+		Labels:  map[string]string{arena.LabelSession: d.ID, arena.LabelNode: a.cfg.Node.ID, arena.LabelOrg: d.OrgID},
+		Network: d.Network, Ports: d.Ports, BindIP: a.cfg.BindIP, Resources: d.Resources,
+	}
+	id, err := a.rt.Start(ctx, spec)
+	if err != nil {
+		a.log.Error("cannot start container", "session", l.id, "image", d.Image, "err", err)
+		a.finish(ctx, l, arena.StopFailed, -1, time.Now(), "cannot start container: "+arena.ErrorMessage(err))
+		return
+	}
+	l.containerID, l.running, l.runningSince = id, true, time.Now()
+	a.report(l, arena.SessionReport{State: arena.SessionRunning, At: l.runningSince})
+}
+
+// crashed handles a process exit that nobody asked for. It reports whether
+// the session is finished.
+func (a *Agent) crashed(ctx context.Context, l *local, d *arena.Session, ex arena.ContainerExit) bool {
+	if !d.Restart {
+		a.finish(ctx, l, arena.StopExited, ex.ExitCode, ex.At, "")
+		return true
+	}
+	if ex.At.Sub(l.runningSince) >= a.cfg.StableAfter {
+		l.crashes = 0
+	}
+	l.crashes++
+	if l.crashes > a.cfg.CrashLoopLimit {
+		a.finish(ctx, l, arena.StopCrashLoop, ex.ExitCode, ex.At, "gave up after repeated crashes")
+		return true
+	}
+	backoff := a.cfg.RestartBackoff << (l.crashes - 1)
+	if backoff > a.cfg.MaxRestartBackoff || backoff <= 0 {
+		backoff = a.cfg.MaxRestartBackoff
+	}
+	l.restartAt = time.Now().Add(backoff)
+	a.log.Info("process crashed; restarting", "session", l.id, "exit_code", ex.ExitCode, "backoff", backoff, "crashes", l.crashes)
+	a.report(l, arena.SessionReport{State: arena.SessionRestarting, ExitCode: ex.ExitCode, At: ex.At, Restarts: l.restarts})
+	return false
+}
+
+// stopContainer carries out a stop the control plane recorded: SIGTERM, the
+// grace period, SIGKILL, then removal.
+func (a *Agent) stopContainer(ctx context.Context, l *local, d *arena.Session) {
+	exit, at := -1, time.Now()
+	if l.containerID != "" {
+		c, err := a.rt.Inspect(ctx, l.containerID)
+		switch {
+		case err == nil && !c.Running:
+			// It had exited by itself before the stop: bill to that moment.
+			exit, at = c.ExitCode, c.FinishedAt
+		case err == nil:
+			grace := d.StopGrace
+			if grace <= 0 {
+				grace = a.cfg.StopGrace
+			}
+			if err := a.rt.Stop(ctx, l.containerID, grace); err != nil && arena.ErrorCode(err) != arena.ENOTFOUND {
+				a.log.Error("cannot stop container; retrying", "session", l.id, "err", err)
+				a.retry(l)
+				return
+			}
+			at = time.Now()
+			if c, err := a.rt.Inspect(ctx, l.containerID); err == nil {
+				exit = c.ExitCode
+			}
+		case arena.ErrorCode(err) != arena.ENOTFOUND:
+			a.log.Error("cannot inspect container; retrying", "session", l.id, "err", err)
+			a.retry(l)
+			return
+		}
+	}
+	a.finish(ctx, l, "", exit, at, "")
+}
+
+// finish removes the container and reports the session stopped.
+func (a *Agent) finish(ctx context.Context, l *local, reason arena.StopReason, exit int, at time.Time, msg string) {
+	if l.containerID != "" {
+		if err := a.rt.Remove(ctx, l.containerID); err != nil && arena.ErrorCode(err) != arena.ENOTFOUND {
+			a.log.Warn("cannot remove container", "session", l.id, "container", l.containerID, "err", err)
+		}
+	}
+	l.running = false
+	l.final = &arena.SessionReport{State: arena.SessionStopped, Reason: reason, ExitCode: exit, At: at, Restarts: l.restarts, Message: msg}
+	a.report(l, *l.final)
+}
+
+// report sends r about l; on failure the worker looks again later, and the
+// level-triggered reconcile sends what is still true.
+func (a *Agent) report(l *local, r arena.SessionReport) {
+	r.SessionID, r.NodeID = l.id, a.cfg.Node.ID
+	if err := a.cp.Report(a.ctx, r); err != nil {
+		if a.ctx.Err() != nil {
+			return
+		}
+		a.log.Warn("cannot report to the control plane; retrying", "session", l.id, "state", r.State, "err", err)
+		// Looking again with the desired state marked fresh re-sends what is still true.
+		l.pmu.Lock()
+		l.newDesired = true
+		l.pmu.Unlock()
+		a.retry(l)
+	}
+}
+
+func (a *Agent) retry(l *local) {
+	a.kickAfter(l, a.cfg.RetryInterval)
+}

@@ -1,0 +1,180 @@
+package server
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/arena-hq/arena"
+)
+
+// subscriber queues a node's assignments so that publishing never blocks on a
+// slow agent and never drops an update.
+type subscriber struct {
+	mu     sync.Mutex
+	queue  []arena.Assignment
+	notify chan struct{}
+	done   chan struct{}
+}
+
+func (sub *subscriber) push(a arena.Assignment) {
+	sub.mu.Lock()
+	sub.queue = append(sub.queue, a)
+	sub.mu.Unlock()
+	select {
+	case sub.notify <- struct{}{}:
+	default:
+	}
+}
+
+// Assignments streams the desired state of a node's sessions: first every
+// active session of the node, then each change. A node has one stream at a
+// time; a new one ends the previous. The channel closes when ctx ends.
+func (s *Server) Assignments(ctx context.Context, nodeID string) (<-chan arena.Assignment, error) {
+	sub := &subscriber{notify: make(chan struct{}, 1), done: make(chan struct{})}
+	s.mu.Lock()
+	if old, ok := s.subs[nodeID]; ok {
+		close(old.done)
+	}
+	s.subs[nodeID] = sub
+	full := arena.Assignment{Full: true}
+	for _, e := range s.sessions {
+		if sess := e.cur.Load(); sess.NodeID == nodeID {
+			full.Sessions = append(full.Sessions, sess.Clone())
+		}
+	}
+	// Queued under s.mu: every later publish finds sub only after this.
+	sub.push(full)
+	s.mu.Unlock()
+
+	out := make(chan arena.Assignment)
+	go func() {
+		defer close(out)
+		defer func() {
+			s.mu.Lock()
+			if s.subs[nodeID] == sub {
+				delete(s.subs, nodeID)
+			}
+			s.mu.Unlock()
+		}()
+		for {
+			sub.mu.Lock()
+			batch := sub.queue
+			sub.queue = nil
+			sub.mu.Unlock()
+			for _, a := range batch {
+				select {
+				case out <- a:
+				case <-ctx.Done():
+					return
+				case <-sub.done:
+					return
+				}
+			}
+			select {
+			case <-sub.notify:
+			case <-ctx.Done():
+				return
+			case <-sub.done:
+				return
+			case <-s.closed:
+				return
+			}
+		}
+	}()
+	return out, nil
+}
+
+// publish sends a session's new desired state to its node; the caller holds
+// the session's entry lock so that updates of one session stay in order.
+func (s *Server) publish(sess *arena.Session) {
+	s.mu.Lock()
+	sub := s.subs[sess.NodeID]
+	s.mu.Unlock()
+	if sub != nil {
+		sub.push(arena.Assignment{Sessions: []*arena.Session{sess.Clone()}})
+	}
+}
+
+// Report takes an agent's word about one of its node's sessions. A node can
+// only report on its own sessions; reports about stopped sessions are ignored,
+// so an agent may repeat a report it is unsure was delivered.
+func (s *Server) Report(ctx context.Context, r arena.SessionReport) error {
+	e := s.entry(r.SessionID)
+	if e == nil {
+		sess, err := s.store.FindSession(ctx, r.SessionID)
+		if err != nil || sess.NodeID != r.NodeID {
+			return notFound(r.SessionID)
+		}
+		return nil // already stopped
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	cur := e.cur.Load()
+	if cur.NodeID != r.NodeID {
+		return notFound(r.SessionID)
+	}
+	if cur.State == arena.SessionStopped {
+		return nil
+	}
+	at := r.At
+	if at.IsZero() {
+		at = s.now()
+	}
+	next := cur.Clone()
+	next.Restarts = max(next.Restarts, r.Restarts)
+	switch r.State {
+	case arena.SessionRunning, arena.SessionRestarting:
+		if cur.State == arena.SessionStopping || cur.State == r.State {
+			return nil // the stop under way decides; or nothing changed
+		}
+		if err := next.Transition(r.State, at); err != nil {
+			return err
+		}
+		if err := s.store.UpdateSession(ctx, next); err != nil {
+			return err
+		}
+		e.cur.Store(next)
+		s.log.Info("session "+string(r.State), "session", r.SessionID, "restarts", next.Restarts)
+		return nil
+	case arena.SessionStopped:
+		return s.finish(ctx, e, next, r, at)
+	default:
+		return arena.Errorf(arena.EINVALID, "agents cannot report state %q", r.State)
+	}
+}
+
+// finish records a session as stopped with its usage, then frees what it held.
+func (s *Server) finish(ctx context.Context, e *entry, next *arena.Session, r arena.SessionReport, at time.Time) error {
+	if next.State != arena.SessionStopping || next.StopReason == "" {
+		next.StopReason = r.Reason
+		if next.StopReason == "" {
+			next.StopReason = arena.StopExited
+		}
+	}
+	if !next.RunningAt.IsZero() && at.Before(next.RunningAt) {
+		at = next.RunningAt
+	}
+	next.ExitCode = r.ExitCode
+	if err := next.Transition(arena.SessionStopped, at); err != nil {
+		return err
+	}
+	u := &arena.Usage{
+		SessionID: next.ID, OrgID: next.OrgID, Application: next.Application, Location: next.Location,
+		Resources: next.Resources, Start: next.RunningAt, End: next.StoppedAt, Seconds: next.BilledSeconds(at),
+	}
+	if err := s.store.StopSession(ctx, next, u); err != nil {
+		return err
+	}
+	e.cur.Store(next)
+	s.mu.Lock()
+	delete(s.sessions, next.ID)
+	if e.ttl != nil {
+		e.ttl.Stop()
+	}
+	s.mu.Unlock()
+	s.sched.Release(next.ID)
+	s.log.Info("session stopped", "session", next.ID, "reason", next.StopReason, "exit_code", next.ExitCode,
+		"billed_seconds", u.Seconds, "message", r.Message)
+	return nil
+}

@@ -1,0 +1,349 @@
+// Package server is Arena's control plane: it accepts session requests,
+// places them through the scheduler, records every change of state in the
+// store before acting on it, hands nodes their work and takes their reports.
+package server
+
+import (
+	"context"
+	"log/slog"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/arena-hq/arena"
+	"github.com/arena-hq/arena/scheduler"
+)
+
+// Config holds what a Server is built from.
+type Config struct {
+	Store     Store
+	Catalog   Catalog
+	Scheduler *scheduler.Scheduler
+	Logger    *slog.Logger
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+}
+
+// Server is the control plane. It is safe for concurrent use.
+type Server struct {
+	store   Store
+	catalog Catalog
+	sched   *scheduler.Scheduler
+	log     *slog.Logger
+	now     func() time.Time
+
+	mu       sync.Mutex
+	sessions map[string]*entry // active sessions, by id
+	subs     map[string]*subscriber
+	tokens   sync.Map // token hash -> *arena.Token
+
+	closed chan struct{}
+}
+
+// entry is the control plane's copy of one active session. Writers hold mu and
+// replace the session wholesale, so readers can load it without locking.
+type entry struct {
+	mu  sync.Mutex
+	cur atomic.Pointer[arena.Session]
+	ttl *time.Timer
+}
+
+// New returns a control plane; Open loads its state.
+func New(c Config) *Server {
+	s := &Server{
+		store: c.Store, catalog: c.Catalog, sched: c.Scheduler, log: c.Logger, now: c.Now,
+		sessions: map[string]*entry{}, subs: map[string]*subscriber{}, closed: make(chan struct{}),
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	return s
+}
+
+// Open loads the active sessions from the store and arms their TTL timers.
+// Their reservations are restored when their node registers.
+func (s *Server) Open(ctx context.Context) error {
+	active, err := s.store.ListSessions(ctx, SessionQuery{ActiveOnly: true})
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, sess := range active {
+		e := &entry{}
+		e.cur.Store(sess)
+		s.sessions[sess.ID] = e
+		s.armTTL(e, sess)
+	}
+	s.log.Info("control plane open", "active_sessions", len(active))
+	return nil
+}
+
+// Close stops the TTL timers. Sessions are left as they are, to be picked up
+// by the next Open.
+func (s *Server) Close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, e := range s.sessions {
+		if e.ttl != nil {
+			e.ttl.Stop()
+		}
+	}
+	close(s.closed)
+}
+
+// RegisterNode makes a node available for placement and re-reserves what its
+// active sessions hold.
+func (s *Server) RegisterNode(ctx context.Context, n arena.Node) error {
+	s.sched.UpsertNode(n, true)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, e := range s.sessions {
+		sess := e.cur.Load()
+		if sess.NodeID != n.ID {
+			continue
+		}
+		if err := s.sched.Restore(sess); err != nil {
+			s.log.Error("cannot restore reservation", "session", sess.ID, "node", n.ID, "err", err)
+		}
+	}
+	s.log.Info("node registered", "node", n.ID, "location", n.Location, "region", n.Region,
+		"cpu_milli", n.Capacity.MilliCPU, "memory_mb", n.Capacity.MemoryMB, "ports", [2]int{n.PortMin, n.PortMax})
+	return nil
+}
+
+// Authenticate returns the token whose secret is given, or EUNAUTHORIZED.
+func (s *Server) Authenticate(ctx context.Context, secret string) (*arena.Token, error) {
+	if secret == "" {
+		return nil, arena.Errorf(arena.EUNAUTHORIZED, "a bearer token is required")
+	}
+	hash := arena.HashToken(secret)
+	var tok *arena.Token
+	if v, ok := s.tokens.Load(hash); ok {
+		tok = v.(*arena.Token)
+	} else {
+		t, err := s.store.FindTokenByHash(ctx, hash)
+		if arena.ErrorCode(err) == arena.ENOTFOUND {
+			return nil, arena.Errorf(arena.EUNAUTHORIZED, "the bearer token is not valid")
+		} else if err != nil {
+			return nil, err
+		}
+		s.tokens.Store(hash, t)
+		tok = t
+	}
+	if tok.Expired(s.now()) {
+		return nil, arena.Errorf(arena.EUNAUTHORIZED, "the bearer token has expired")
+	}
+	return tok, nil
+}
+
+// CreateSession places a new session and records it as started. It returns
+// before the container runs: the node's agent starts it and reports back.
+func (s *Server) CreateSession(ctx context.Context, orgID string, req arena.SessionRequest) (*arena.Session, error) {
+	if err := req.Validate(); err != nil {
+		return nil, err
+	}
+	app, err := s.catalog.Application(orgID, req.Image)
+	if err != nil {
+		return nil, err
+	}
+	tag := req.Version
+	if tag == "" {
+		var ok bool
+		if tag, ok = app.DefaultTag(); !ok {
+			return nil, arena.Errorf(arena.ENOTFOUND, "image %q has no tag to run", app.Name)
+		}
+	} else if !app.HasTag(tag) {
+		return nil, arena.Errorf(arena.ENOTFOUND, "version %q of image %q not found", tag, app.Name)
+	}
+	if !s.sched.Known(req.Location) {
+		return nil, arena.Errorf(arena.ENOTFOUND, "location %q not found", req.Location)
+	}
+	id := req.ID
+	if id == "" {
+		id = uuid.NewString()
+	}
+
+	p, err := s.sched.Place(scheduler.Request{SessionID: id, Location: req.Location, Resources: app.Resources, Ports: app.Ports})
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	sess := &arena.Session{
+		ID: id, OrgID: orgID, Application: app.Name, Tag: tag, Image: app.ImageRef(tag),
+		Region: p.Node.Region, Location: p.Node.Location, NodeID: p.Node.ID, Host: p.Node.PublicIP,
+		Network: app.Network, Ports: p.Ports, Env: sessionEnv(app, &req, id, p), Args: req.Args, Labels: req.Labels,
+		TTL: req.TTL, Restart: req.Restart, Resources: app.Resources, StopGrace: app.StopGrace,
+		State: arena.SessionStarted, ExitCode: -1, CreatedAt: now, UpdatedAt: now,
+	}
+	if len(sess.Args) == 0 {
+		sess.Args = append([]string(nil), app.Args...)
+	}
+	if sess.Labels == nil {
+		sess.Labels = map[string]string{}
+	}
+	if err := s.store.CreateSession(ctx, sess); err != nil {
+		s.sched.Release(id)
+		return nil, err
+	}
+	e := &entry{}
+	e.cur.Store(sess)
+	e.mu.Lock()
+	s.mu.Lock()
+	s.sessions[id] = e
+	s.armTTL(e, sess)
+	s.mu.Unlock()
+	s.publish(sess)
+	e.mu.Unlock()
+	s.log.Info("session started", "session", id, "org", orgID, "image", sess.Image, "node", sess.NodeID)
+	return sess.Clone(), nil
+}
+
+// sessionEnv merges the application's defaults, the caller's variables and
+// Arena's own, which win so that a game server can rely on them.
+func sessionEnv(app *arena.Application, req *arena.SessionRequest, id string, p scheduler.Placement) map[string]string {
+	env := make(map[string]string, len(app.Env)+len(req.Env)+2+len(p.Ports))
+	for k, v := range app.Env {
+		env[k] = v
+	}
+	for k, v := range req.Env {
+		env[k] = v
+	}
+	env[arena.EnvSessionID] = id
+	env[arena.EnvHost] = p.Node.PublicIP
+	if app.Network == arena.NetworkHost {
+		for _, port := range p.Ports {
+			env[arena.PortEnv(port)] = strconv.Itoa(port.Host)
+		}
+	}
+	return env
+}
+
+// FindSession returns one of an organisation's sessions, stopped ones included.
+func (s *Server) FindSession(ctx context.Context, orgID, id string) (*arena.Session, error) {
+	if e := s.entry(id); e != nil {
+		if sess := e.cur.Load(); sess.OrgID == orgID {
+			return sess.Clone(), nil
+		}
+		return nil, notFound(id)
+	}
+	sess, err := s.store.FindSession(ctx, id)
+	if arena.ErrorCode(err) == arena.ENOTFOUND || (err == nil && sess.OrgID != orgID) {
+		return nil, notFound(id)
+	}
+	return sess, err
+}
+
+func notFound(id string) error {
+	return arena.Errorf(arena.ENOTFOUND, "session %q not found", id)
+}
+
+// ListSessions returns an organisation's sessions that pass f, oldest first.
+func (s *Server) ListSessions(ctx context.Context, orgID string, f arena.SessionFilter) ([]*arena.Session, error) {
+	var all []*arena.Session
+	if f.All {
+		var err error
+		if all, err = s.store.ListSessions(ctx, SessionQuery{OrgID: orgID}); err != nil {
+			return nil, err
+		}
+	} else {
+		s.mu.Lock()
+		for _, e := range s.sessions {
+			if sess := e.cur.Load(); sess.OrgID == orgID {
+				all = append(all, sess)
+			}
+		}
+		s.mu.Unlock()
+		sort.Slice(all, func(i, j int) bool {
+			if !all[i].CreatedAt.Equal(all[j].CreatedAt) {
+				return all[i].CreatedAt.Before(all[j].CreatedAt)
+			}
+			return all[i].ID < all[j].ID
+		})
+	}
+	out := make([]*arena.Session, 0, len(all))
+	for _, sess := range all {
+		if f.Match(sess) {
+			out = append(out, sess.Clone())
+		}
+	}
+	return out, nil
+}
+
+// StopSession records the intent to stop a session and tells its node. It is
+// ECONFLICT for a session that already stopped; asking again while it stops is fine.
+func (s *Server) StopSession(ctx context.Context, orgID, id string) error {
+	e := s.entry(id)
+	if e == nil {
+		sess, err := s.FindSession(ctx, orgID, id)
+		if err != nil {
+			return err
+		}
+		return arena.Errorf(arena.ECONFLICT, "session %q has already stopped (%s)", sess.ID, sess.StopReason)
+	}
+	if e.cur.Load().OrgID != orgID {
+		return notFound(id)
+	}
+	return s.stop(ctx, e, arena.StopDeleted)
+}
+
+func (s *Server) stop(ctx context.Context, e *entry, reason arena.StopReason) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	cur := e.cur.Load()
+	switch cur.State {
+	case arena.SessionStopping:
+		return nil
+	case arena.SessionStopped:
+		return arena.Errorf(arena.ECONFLICT, "session %q has already stopped (%s)", cur.ID, cur.StopReason)
+	}
+	next := cur.Clone()
+	if err := next.Transition(arena.SessionStopping, s.now()); err != nil {
+		return err
+	}
+	next.StopReason = reason
+	if err := s.store.UpdateSession(ctx, next); err != nil {
+		return err
+	}
+	e.cur.Store(next)
+	s.publish(next)
+	s.log.Info("session stopping", "session", cur.ID, "reason", reason)
+	return nil
+}
+
+// armTTL schedules the session's expiry; the caller holds s.mu, which guards e.ttl.
+func (s *Server) armTTL(e *entry, sess *arena.Session) {
+	if sess.TTL <= 0 || sess.State == arena.SessionStopping {
+		return
+	}
+	id := sess.ID
+	e.ttl = time.AfterFunc(time.Until(sess.CreatedAt.Add(sess.TTL)), func() {
+		select {
+		case <-s.closed:
+			return
+		default:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := s.stop(ctx, e, arena.StopTTL); err != nil && arena.ErrorCode(err) != arena.ECONFLICT {
+			// Try again shortly: the ttl is a promise about billing.
+			s.log.Error("cannot expire session; retrying", "session", id, "err", err)
+			s.mu.Lock()
+			e.ttl.Reset(time.Second)
+			s.mu.Unlock()
+		}
+	})
+}
+
+func (s *Server) entry(id string) *entry {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sessions[id]
+}

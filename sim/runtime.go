@@ -1,0 +1,194 @@
+// Package sim is a simulated container runtime. It starts nothing: containers
+// are entries in memory that "run" until stopped or crashed on purpose. It
+// lets benchmarks measure the control plane alone and tests drive crashes and
+// node loss quickly; the docker package is what really runs sessions.
+package sim
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/arena-hq/arena"
+	"github.com/arena-hq/arena/agent"
+)
+
+// Runtime is a simulated agent.Runtime. It is safe for concurrent use and may
+// be shared by several simulated nodes.
+type Runtime struct {
+	mu         sync.Mutex
+	seq        int
+	containers map[string]*arena.Container // by id
+	specs      map[string]arena.ContainerSpec
+	watchers   map[*watcher]struct{}
+	// images, when non-nil, lists the images that exist; others are ENOTFOUND.
+	images map[string]bool
+}
+
+type watcher struct {
+	nodeID string
+	ch     chan arena.ContainerExit
+}
+
+var _ agent.Runtime = (*Runtime)(nil)
+
+// New returns an empty simulated runtime in which every image exists.
+func New() *Runtime {
+	return &Runtime{containers: map[string]*arena.Container{}, specs: map[string]arena.ContainerSpec{}, watchers: map[*watcher]struct{}{}}
+}
+
+// SetImages limits the images that exist to refs.
+func (r *Runtime) SetImages(refs ...string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.images = map[string]bool{}
+	for _, ref := range refs {
+		r.images[ref] = true
+	}
+}
+
+// Start implements agent.Runtime.
+func (r *Runtime) Start(ctx context.Context, spec arena.ContainerSpec) (string, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.images != nil && !r.images[spec.Image] {
+		return "", arena.Errorf(arena.ENOTFOUND, "image %s not found", spec.Image)
+	}
+	for _, c := range r.containers {
+		if c.Name == spec.Name {
+			return "", arena.Errorf(arena.ECONFLICT, "container name %s is taken", spec.Name)
+		}
+	}
+	r.seq++
+	id := fmt.Sprintf("sim-%d", r.seq)
+	r.containers[id] = &arena.Container{
+		ID: id, Name: spec.Name, SessionID: spec.Labels[arena.LabelSession], NodeID: spec.Labels[arena.LabelNode],
+		Labels: spec.Labels, Running: true, StartedAt: time.Now(),
+	}
+	r.specs[id] = spec
+	return id, nil
+}
+
+// Restart implements agent.Runtime.
+func (r *Runtime) Restart(ctx context.Context, id string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c, ok := r.containers[id]
+	if !ok {
+		return arena.Errorf(arena.ENOTFOUND, "container %s not found", id)
+	}
+	c.Running, c.StartedAt = true, time.Now()
+	return nil
+}
+
+// Stop implements agent.Runtime: the simulated process honours SIGTERM at once.
+func (r *Runtime) Stop(ctx context.Context, id string, grace time.Duration) error {
+	return r.exit(id, 0)
+}
+
+// Crash ends a session's process with code, as if it had exited by itself.
+func (r *Runtime) Crash(sessionID string, code int) error {
+	r.mu.Lock()
+	var id string
+	for _, c := range r.containers {
+		if c.SessionID == sessionID && c.Running {
+			id = c.ID
+		}
+	}
+	r.mu.Unlock()
+	if id == "" {
+		return arena.Errorf(arena.ENOTFOUND, "no running container of session %s", sessionID)
+	}
+	return r.exit(id, code)
+}
+
+func (r *Runtime) exit(id string, code int) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c, ok := r.containers[id]
+	if !ok {
+		return arena.Errorf(arena.ENOTFOUND, "container %s not found", id)
+	}
+	if !c.Running {
+		return nil
+	}
+	c.Running, c.ExitCode, c.FinishedAt = false, code, time.Now()
+	ex := arena.ContainerExit{ContainerID: id, SessionID: c.SessionID, ExitCode: code, At: c.FinishedAt}
+	for w := range r.watchers {
+		if w.nodeID == c.NodeID {
+			select {
+			case w.ch <- ex:
+			default:
+				// A full watcher has fallen behind: end its stream so that its
+				// agent lists again instead of missing this exit.
+				delete(r.watchers, w)
+				close(w.ch)
+			}
+		}
+	}
+	return nil
+}
+
+// Remove implements agent.Runtime.
+func (r *Runtime) Remove(ctx context.Context, id string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.containers, id)
+	delete(r.specs, id)
+	return nil
+}
+
+// Inspect implements agent.Runtime.
+func (r *Runtime) Inspect(ctx context.Context, id string) (arena.Container, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c, ok := r.containers[id]
+	if !ok {
+		return arena.Container{}, arena.Errorf(arena.ENOTFOUND, "container %s not found", id)
+	}
+	return *c, nil
+}
+
+// List implements agent.Runtime.
+func (r *Runtime) List(ctx context.Context, nodeID string) ([]arena.Container, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []arena.Container
+	for _, c := range r.containers {
+		if c.NodeID == nodeID {
+			out = append(out, *c)
+		}
+	}
+	return out, nil
+}
+
+// Spec returns the spec a session's container was started with.
+func (r *Runtime) Spec(sessionID string) (arena.ContainerSpec, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for id, c := range r.containers {
+		if c.SessionID == sessionID {
+			return r.specs[id], true
+		}
+	}
+	return arena.ContainerSpec{}, false
+}
+
+// Exits implements agent.Runtime.
+func (r *Runtime) Exits(ctx context.Context, nodeID string) (<-chan arena.ContainerExit, error) {
+	w := &watcher{nodeID: nodeID, ch: make(chan arena.ContainerExit, 1024)}
+	r.mu.Lock()
+	r.watchers[w] = struct{}{}
+	r.mu.Unlock()
+	go func() {
+		<-ctx.Done()
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if _, ok := r.watchers[w]; ok {
+			delete(r.watchers, w)
+			close(w.ch)
+		}
+	}()
+	return w.ch, nil
+}
