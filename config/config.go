@@ -1,0 +1,175 @@
+// Package config reads Arena's configuration file: the applications and
+// locations a control plane offers and the settings of `arena dev`.
+package config
+
+import (
+	"bytes"
+	_ "embed"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/arena-hq/arena"
+)
+
+// Default is the configuration used when no file is named; it is also the
+// checked-in example, config/arena.yaml.
+//
+//go:embed arena.yaml
+var Default []byte
+
+// Config is the content of a configuration file.
+type Config struct {
+	Listen    string `yaml:"listen"`
+	Data      string `yaml:"data"`
+	PublicIP  string `yaml:"publicIP"`
+	BindIP    string `yaml:"bindIP"`
+	PortRange string `yaml:"portRange"`
+	Placement string `yaml:"placement"`
+	// OrgID owns the applications that name no organisation.
+	OrgID        string           `yaml:"org"`
+	Node         Node             `yaml:"node"`
+	Locations    []arena.Location `yaml:"locations"`
+	Applications []Application    `yaml:"applications"`
+}
+
+// Node describes the node `arena dev` runs on.
+type Node struct {
+	ID       string `yaml:"id"`
+	Location string `yaml:"location"`
+	Provider string `yaml:"provider"`
+	Class    string `yaml:"class"`
+	MilliCPU int64  `yaml:"milliCpu"`
+	MemoryMB int64  `yaml:"memoryMb"`
+}
+
+// Application is an application as the file describes it.
+type Application struct {
+	Name       string            `yaml:"name"`
+	Org        string            `yaml:"org"`
+	Repository string            `yaml:"repository"`
+	Tags       []arena.Tag       `yaml:"tags"`
+	Ports      []arena.PortSpec  `yaml:"ports"`
+	Network    arena.NetworkMode `yaml:"network"`
+	Resources  arena.Resources   `yaml:"resources"`
+	Env        map[string]string `yaml:"env"`
+	Args       []string          `yaml:"args"`
+	StopGrace  string            `yaml:"stopGrace"`
+}
+
+// Load reads the file at path, or the default configuration when path is empty.
+func Load(path string) (*Config, error) {
+	data := Default
+	if path != "" {
+		var err error
+		if data, err = os.ReadFile(path); err != nil {
+			return nil, err
+		}
+	}
+	c, err := Parse(data)
+	if err != nil && path != "" {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, err
+}
+
+// Parse decodes and checks a configuration; unknown keys are errors, so that
+// a misspelt setting is not silently ignored.
+func Parse(data []byte) (*Config, error) {
+	c := &Config{}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil {
+		return nil, err
+	}
+	if c.PortRange == "" {
+		c.PortRange = "32768-60299"
+	}
+	if c.OrgID == "" {
+		c.OrgID = "dev"
+	}
+	if c.Placement == "" {
+		c.Placement = "pack"
+	}
+	if _, _, err := c.Ports(); err != nil {
+		return nil, err
+	}
+	if c.Placement != "pack" && c.Placement != "spread" {
+		return nil, fmt.Errorf("placement must be pack or spread, not %q", c.Placement)
+	}
+	if _, err := c.Apps(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Ports returns the host port range.
+func (c *Config) Ports() (lo, hi int, err error) {
+	a, b, ok := strings.Cut(c.PortRange, "-")
+	lo, err1 := strconv.Atoi(strings.TrimSpace(a))
+	hi, err2 := strconv.Atoi(strings.TrimSpace(b))
+	if !ok || err1 != nil || err2 != nil || lo < 1 || hi > 65535 || lo > hi {
+		return 0, 0, fmt.Errorf("portRange %q must be LOW-HIGH within 1-65535", c.PortRange)
+	}
+	return lo, hi, nil
+}
+
+// Region returns the region of a configured location, or "" if it is unknown.
+func (c *Config) Region(location string) string {
+	for _, l := range c.Locations {
+		if l.Name == location {
+			return l.Region
+		}
+	}
+	return ""
+}
+
+// Apps returns the configured applications, checked.
+func (c *Config) Apps() ([]*arena.Application, error) {
+	var out []*arena.Application
+	seen := map[string]bool{}
+	for i, a := range c.Applications {
+		where := fmt.Sprintf("applications[%d] (%s)", i, a.Name)
+		app := &arena.Application{
+			OrgID: a.Org, Name: a.Name, Repository: a.Repository, Tags: a.Tags, Ports: a.Ports,
+			Network: a.Network, Resources: a.Resources, Env: a.Env, Args: a.Args,
+		}
+		if app.OrgID == "" {
+			app.OrgID = c.OrgID
+		}
+		if app.Network == "" {
+			app.Network = arena.NetworkBridge
+		}
+		if a.StopGrace != "" {
+			d, err := time.ParseDuration(a.StopGrace)
+			if err != nil || d < 0 {
+				return nil, fmt.Errorf("%s: stopGrace %q is not a duration", where, a.StopGrace)
+			}
+			app.StopGrace = d
+		}
+		switch {
+		case app.Name == "" || app.Repository == "":
+			return nil, fmt.Errorf("%s: name and repository are required", where)
+		case seen[app.OrgID+"/"+app.Name]:
+			return nil, fmt.Errorf("%s: defined twice", where)
+		case len(app.Tags) == 0:
+			return nil, fmt.Errorf("%s: at least one tag is required", where)
+		case app.Network != arena.NetworkBridge && app.Network != arena.NetworkHost:
+			return nil, fmt.Errorf("%s: network must be bridge or host", where)
+		case app.Resources.MilliCPU <= 0 || app.Resources.MemoryMB <= 0:
+			return nil, fmt.Errorf("%s: resources.milliCpu and resources.memoryMb must be positive", where)
+		}
+		for _, p := range app.Ports {
+			if p.Container < 1 || p.Container > 65535 || (p.Protocol != arena.TCP && p.Protocol != arena.UDP) {
+				return nil, fmt.Errorf("%s: port %d/%s must be 1-65535 and tcp or udp", where, p.Container, p.Protocol)
+			}
+		}
+		seen[app.OrgID+"/"+app.Name] = true
+		out = append(out, app)
+	}
+	return out, nil
+}

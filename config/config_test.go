@@ -1,0 +1,75 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/arena-hq/arena"
+)
+
+func TestDefault(t *testing.T) {
+	c, err := Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	apps, err := c.Apps()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(apps) == 0 || apps[0].Name != "echo" || apps[0].OrgID != "dev" || apps[0].Network != arena.NetworkBridge {
+		t.Fatalf("default applications: %+v", apps)
+	}
+	if lo, hi, _ := c.Ports(); lo != 32768 || hi != 60299 {
+		t.Fatalf("port range %d-%d", lo, hi)
+	}
+	if c.Region(c.Node.Location) != "local" {
+		t.Fatalf("node location %q has no region", c.Node.Location)
+	}
+}
+
+func TestLoadFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "arena.yaml")
+	if err := os.WriteFile(path, []byte("portRange: 40000-40010\napplications: []\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lo, hi, _ := c.Ports(); lo != 40000 || hi != 40010 {
+		t.Fatalf("port range %d-%d", lo, hi)
+	}
+	if _, err := Load(filepath.Join(t.TempDir(), "missing.yaml")); err == nil {
+		t.Fatal("a missing file loaded")
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	app := func(extra string) string {
+		return "applications:\n  - name: a\n    repository: r\n    tags: [{name: v1, priority: 1}]\n    resources: {milliCpu: 1, memoryMb: 1}\n" + extra
+	}
+	tests := []struct {
+		name, yaml, want string
+	}{
+		{"unknown key", "listn: x\n", "listn"},
+		{"bad port range", "portRange: 9-2\n", "portRange"},
+		{"bad placement", "placement: random\n", "placement"},
+		{"missing repository", "applications:\n  - name: a\n", "repository"},
+		{"no tags", "applications:\n  - name: a\n    repository: r\n", "tag"},
+		{"bad network", app("    network: overlay\n"), "network"},
+		{"bad port", app("    ports: [{container: 0, protocol: tcp}]\n"), "port"},
+		{"bad protocol", app("    ports: [{container: 1, protocol: sctp}]\n"), "port"},
+		{"bad grace", app("    stopGrace: soon\n"), "stopGrace"},
+		{"no resources", "applications:\n  - name: a\n    repository: r\n    tags: [{name: v1}]\n", "resources"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte(tt.yaml))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("got %v, want an error mentioning %q", err, tt.want)
+			}
+		})
+	}
+}
