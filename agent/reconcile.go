@@ -21,6 +21,15 @@ func (a *Agent) reconcile(l *local, d *arena.Session, fresh bool, obs *arena.Con
 		}
 		return
 	}
+	if obs != nil && l.containerID == "" && !obs.Running && obs.StartedAt.IsZero() && d.State == arena.SessionStarted {
+		// Created but never started, as when the agent stopped mid-start:
+		// start afresh rather than take it for an exit.
+		if err := a.rt.Remove(ctx, obs.ID); err != nil && arena.ErrorCode(err) != arena.ENOTFOUND {
+			a.retry(l)
+			return
+		}
+		obs = nil
+	}
 	if obs != nil && l.containerID == "" {
 		l.containerID = obs.ID
 		l.running = true // an exit, if any, is handled below
@@ -53,6 +62,9 @@ func (a *Agent) reconcile(l *local, d *arena.Session, fresh bool, obs *arena.Con
 		}
 		l.restartAt = time.Time{}
 		if err := a.rt.Restart(ctx, l.containerID); err != nil {
+			if ctx.Err() != nil {
+				return // shutting down; the next start sees the exited container
+			}
 			log.Error("cannot restart container", "err", err)
 			a.finish(ctx, l, arena.StopFailed, -1, time.Now(), "restart failed: "+arena.ErrorMessage(err))
 			return
@@ -86,6 +98,9 @@ func (a *Agent) start(ctx context.Context, l *local, d *arena.Session) {
 	}
 	id, err := a.rt.Start(ctx, spec)
 	if err != nil {
+		if ctx.Err() != nil {
+			return // shutting down; the next start creates it
+		}
 		a.log.Error("cannot start container", "session", l.id, "image", d.Image, "err", err)
 		a.finish(ctx, l, arena.StopFailed, -1, time.Now(), "cannot start container: "+arena.ErrorMessage(err))
 		return
@@ -135,6 +150,9 @@ func (a *Agent) stopContainer(ctx context.Context, l *local, d *arena.Session) {
 				grace = a.cfg.StopGrace
 			}
 			if err := a.rt.Stop(ctx, l.containerID, grace); err != nil && arena.ErrorCode(err) != arena.ENOTFOUND {
+				if ctx.Err() != nil {
+					return // shutting down: the stop is recorded and resumes on the next start
+				}
 				a.log.Error("cannot stop container; retrying", "session", l.id, "err", err)
 				a.retry(l)
 				return

@@ -30,11 +30,41 @@ type Config struct {
 	BindIP    string `yaml:"bindIP"`
 	PortRange string `yaml:"portRange"`
 	Placement string `yaml:"placement"`
+	// DemoImage is built from the arena executable itself (which runs the
+	// echo game server as `arena echo`) when an application needs it and the
+	// engine lacks it, so that the quickstart needs no registry.
+	DemoImage string `yaml:"demoImage"`
+	// Restart tunes how the agent restarts crashed sessions (restart: true).
+	Restart Restart `yaml:"restart"`
 	// OrgID owns the applications that name no organisation.
 	OrgID        string           `yaml:"org"`
 	Node         Node             `yaml:"node"`
 	Locations    []arena.Location `yaml:"locations"`
 	Applications []Application    `yaml:"applications"`
+}
+
+// Restart tunes the agent's restarts of crashed processes.
+type Restart struct {
+	// Backoff is the delay before the first restart; it doubles per crash up to MaxBackoff.
+	Backoff    Duration `yaml:"backoff"`
+	MaxBackoff Duration `yaml:"maxBackoff"`
+	// CrashLoopLimit consecutive crashes of a process that ran less than
+	// StableAfter make the agent give up on the session.
+	CrashLoopLimit int      `yaml:"crashLoopLimit"`
+	StableAfter    Duration `yaml:"stableAfter"`
+}
+
+// Duration is a time.Duration written as "1s", "500ms", "2m".
+type Duration time.Duration
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil || v < 0 {
+		return fmt.Errorf("line %d: %q is not a duration like 1s or 500ms", n.Line, n.Value)
+	}
+	*d = Duration(v)
+	return nil
 }
 
 // Node describes the node `arena dev` runs on.
@@ -58,7 +88,7 @@ type Application struct {
 	Resources  arena.Resources   `yaml:"resources"`
 	Env        map[string]string `yaml:"env"`
 	Args       []string          `yaml:"args"`
-	StopGrace  string            `yaml:"stopGrace"`
+	StopGrace  Duration          `yaml:"stopGrace"`
 }
 
 // Load reads the file at path, or the default configuration when path is empty.
@@ -144,13 +174,7 @@ func (c *Config) Apps() ([]*arena.Application, error) {
 		if app.Network == "" {
 			app.Network = arena.NetworkBridge
 		}
-		if a.StopGrace != "" {
-			d, err := time.ParseDuration(a.StopGrace)
-			if err != nil || d < 0 {
-				return nil, fmt.Errorf("%s: stopGrace %q is not a duration", where, a.StopGrace)
-			}
-			app.StopGrace = d
-		}
+		app.StopGrace = time.Duration(a.StopGrace)
 		switch {
 		case app.Name == "" || app.Repository == "":
 			return nil, fmt.Errorf("%s: name and repository are required", where)

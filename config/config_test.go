@@ -61,7 +61,8 @@ func TestParseErrors(t *testing.T) {
 		{"bad network", app("    network: overlay\n"), "network"},
 		{"bad port", app("    ports: [{container: 0, protocol: tcp}]\n"), "port"},
 		{"bad protocol", app("    ports: [{container: 1, protocol: sctp}]\n"), "port"},
-		{"bad grace", app("    stopGrace: soon\n"), "stopGrace"},
+		{"bad grace", app("    stopGrace: soon\n"), "duration"},
+		{"negative backoff", "restart: {backoff: -1s}\n", "duration"},
 		{"no resources", "applications:\n  - name: a\n    repository: r\n    tags: [{name: v1}]\n", "resources"},
 	}
 	for _, tt := range tests {

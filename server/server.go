@@ -347,3 +347,8 @@ func (s *Server) entry(id string) *entry {
 	defer s.mu.Unlock()
 	return s.sessions[id]
 }
+
+// Nodes returns the nodes known to the control plane with their usage.
+func (s *Server) Nodes() []scheduler.NodeUsage {
+	return s.sched.Nodes()
+}
