@@ -1,0 +1,468 @@
+package server_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/arena-hq/arena"
+	"github.com/arena-hq/arena/agent"
+	"github.com/arena-hq/arena/scheduler"
+	"github.com/arena-hq/arena/server"
+	"github.com/arena-hq/arena/sim"
+	"github.com/arena-hq/arena/sqlite"
+)
+
+const org = "org-a"
+
+// harness is a control plane on a real SQLite store with one agent on a
+// simulated runtime.
+type harness struct {
+	tb    testing.TB
+	dir   string
+	store *sqlite.Store
+	srv   *server.Server
+	rt    *sim.Runtime
+	node  arena.Node
+	stop  func() // stops the agent
+}
+
+func testApps() []*arena.Application {
+	return []*arena.Application{{
+		OrgID: org, Name: "game", Repository: "game", Tags: []arena.Tag{{Name: "v1", Priority: 1}, {Name: "v2", Priority: 5}},
+		Ports:     []arena.PortSpec{{Container: 7777, Protocol: arena.UDP}},
+		Network:   arena.NetworkBridge,
+		Resources: arena.Resources{MilliCPU: 100, MemoryMB: 100},
+		Env:       map[string]string{"MODE": "default", "KEEP": "app"},
+	}, {
+		OrgID: org, Name: "hostgame", Repository: "hostgame", Tags: []arena.Tag{{Name: "v1"}},
+		Ports:     []arena.PortSpec{{Container: 7777, Protocol: arena.TCP}, {Container: 7778, Protocol: arena.UDP}},
+		Network:   arena.NetworkHost,
+		Resources: arena.Resources{MilliCPU: 100, MemoryMB: 100},
+	}}
+}
+
+func newHarness(tb testing.TB, capacity int64) *harness {
+	tb.Helper()
+	h := &harness{tb: tb, dir: tb.TempDir(), rt: sim.New()}
+	h.node = arena.Node{
+		ID: "n1", Region: "europe", Location: "ams", Provider: "p", Class: arena.ClassMetal, PublicIP: "192.0.2.1",
+		Capacity: arena.Resources{MilliCPU: capacity * 100, MemoryMB: capacity * 100}, PortMin: 40000, PortMax: 49999,
+	}
+	h.openServer()
+	h.startAgent()
+	tb.Cleanup(func() {
+		h.stop()
+		h.srv.Close()
+		h.store.Close()
+	})
+	return h
+}
+
+func (h *harness) openServer() {
+	h.tb.Helper()
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(h.dir, "arena.db"))
+	if err != nil {
+		h.tb.Fatal(err)
+	}
+	h.store = st
+	for _, id := range []string{org, "org-b"} {
+		if err := st.CreateOrganization(ctx, &arena.Organization{ID: id, Name: id}); err != nil && arena.ErrorCode(err) != arena.ECONFLICT {
+			h.tb.Fatal(err)
+		}
+	}
+	h.srv = server.New(server.Config{Store: st, Catalog: server.NewStaticCatalog(testApps()), Scheduler: scheduler.New(scheduler.Pack)})
+	if err := h.srv.Open(ctx); err != nil {
+		h.tb.Fatal(err)
+	}
+	if err := h.srv.RegisterNode(ctx, h.node); err != nil {
+		h.tb.Fatal(err)
+	}
+}
+
+// restartServer replaces the control plane with a new one on the same store,
+// as after a crash of the server process; the agent reconnects to it.
+func (h *harness) restartServer() {
+	h.tb.Helper()
+	h.stop()
+	h.srv.Close()
+	h.store.Close()
+	h.openServer()
+	h.startAgent()
+}
+
+func (h *harness) startAgent() {
+	ctx, cancel := context.WithCancel(context.Background())
+	a := agent.New(agent.Config{
+		Node: h.node, ControlPlane: h.srv, Runtime: h.rt,
+		RestartBackoff: 10 * time.Millisecond, MaxRestartBackoff: 20 * time.Millisecond,
+		CrashLoopLimit: 3, StableAfter: time.Minute, RetryInterval: 10 * time.Millisecond,
+		ResyncInterval: 50 * time.Millisecond,
+	})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = a.Run(ctx)
+	}()
+	h.stop = func() {
+		cancel()
+		<-done
+	}
+}
+
+func (h *harness) create(req arena.SessionRequest) *arena.Session {
+	h.tb.Helper()
+	if req.Image == "" {
+		req.Image = "game"
+	}
+	if req.Location == "" {
+		req.Location = "europe"
+	}
+	s, err := h.srv.CreateSession(context.Background(), org, req)
+	if err != nil {
+		h.tb.Fatalf("create: %v", err)
+	}
+	return s
+}
+
+// waitState polls until the session reaches state, failing after a deadline.
+func (h *harness) waitState(id string, state arena.SessionState) *arena.Session {
+	h.tb.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		s, err := h.srv.FindSession(context.Background(), org, id)
+		if err != nil {
+			h.tb.Fatalf("find %s: %v", id, err)
+		}
+		if s.State == state {
+			return s
+		}
+		if time.Now().After(deadline) {
+			h.tb.Fatalf("session %s is %s, want %s", id, s.State, state)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestLifecycle(t *testing.T) {
+	h := newHarness(t, 10)
+	ctx := context.Background()
+	s := h.create(arena.SessionRequest{ID: "s1", Env: map[string]string{"MODE": "ranked", arena.EnvSessionID: "spoof"}, Labels: map[string]string{"match": "42"}})
+	if s.State != arena.SessionStarted || s.Host != "192.0.2.1" || s.Tag != "v2" || s.Image != "game:v2" || len(s.Ports) != 1 {
+		t.Fatalf("created session %+v", s)
+	}
+	h.waitState("s1", arena.SessionRunning)
+	spec, ok := h.rt.Spec("s1")
+	if !ok {
+		t.Fatal("no container")
+	}
+	wantEnv := map[string]string{"MODE": "ranked", "KEEP": "app", arena.EnvSessionID: "s1", arena.EnvHost: "192.0.2.1"}
+	for k, v := range wantEnv {
+		if spec.Env[k] != v {
+			t.Errorf("env %s = %q, want %q", k, spec.Env[k], v)
+		}
+	}
+	if spec.Labels[arena.LabelSession] != "s1" || spec.Labels[arena.LabelNode] != "n1" || spec.Ports[0] != s.Ports[0] {
+		t.Errorf("container spec %+v", spec)
+	}
+	if err := h.srv.StopSession(ctx, org, "s1"); err != nil {
+		t.Fatal(err)
+	}
+	stopped := h.waitState("s1", arena.SessionStopped)
+	if stopped.StopReason != arena.StopDeleted || stopped.Status() != "exited" || stopped.RunningAt.IsZero() || stopped.StoppedAt.Before(stopped.RunningAt) {
+		t.Fatalf("stopped session %+v", stopped)
+	}
+	if err := h.srv.StopSession(ctx, org, "s1"); arena.ErrorCode(err) != arena.ECONFLICT {
+		t.Fatalf("second stop: %v, want conflict", err)
+	}
+	usage, err := h.store.ListUsage(ctx, org)
+	if err != nil || len(usage) != 1 || usage[0].SessionID != "s1" || usage[0].Seconds < 1 {
+		t.Fatalf("usage %+v, %v", usage, err)
+	}
+	if cs, _ := h.rt.List(ctx, "n1"); len(cs) != 0 {
+		t.Fatalf("containers left: %+v", cs)
+	}
+	if n := nodeUsage(t, h.srv); n.Sessions != 0 || n.FreePorts != 10000 {
+		t.Fatalf("node still holds resources: %+v", n)
+	}
+}
+
+func nodeUsage(tb testing.TB, srv *server.Server) scheduler.NodeUsage {
+	tb.Helper()
+	nodes := srv.Nodes()
+	if len(nodes) != 1 {
+		tb.Fatalf("nodes: %+v", nodes)
+	}
+	return nodes[0]
+}
+
+func TestHostNetworkingEnv(t *testing.T) {
+	h := newHarness(t, 10)
+	s := h.create(arena.SessionRequest{Image: "hostgame"})
+	h.waitState(s.ID, arena.SessionRunning)
+	spec, _ := h.rt.Spec(s.ID)
+	if spec.Network != arena.NetworkHost {
+		t.Fatalf("network %q", spec.Network)
+	}
+	for _, p := range s.Ports {
+		if got := spec.Env[arena.PortEnv(p)]; got != fmt.Sprint(p.Host) {
+			t.Errorf("%s = %q, want %d", arena.PortEnv(p), got, p.Host)
+		}
+	}
+	if _, ok := spec.Env["GAMEYE_PORT_TCP_7777"]; !ok {
+		t.Errorf("no GAMEYE_PORT_TCP_7777 in %v", spec.Env)
+	}
+}
+
+func TestProcessExits(t *testing.T) {
+	tests := []struct {
+		name       string
+		restart    bool
+		crashes    int
+		wantState  arena.SessionState
+		wantReason arena.StopReason
+		wantStatus string
+	}{
+		{name: "exit stops the session", crashes: 1, wantState: arena.SessionStopped, wantReason: arena.StopExited, wantStatus: "exited"},
+		{name: "restart on crash", restart: true, crashes: 1, wantState: arena.SessionRunning},
+		{name: "crash loop gives up", restart: true, crashes: 4, wantState: arena.SessionStopped, wantReason: arena.StopCrashLoop, wantStatus: "dead"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, 10)
+			s := h.create(arena.SessionRequest{Restart: tt.restart})
+			h.waitState(s.ID, arena.SessionRunning)
+			for i := 0; i < tt.crashes; i++ {
+				waitFor(t, func() bool { return h.rt.Crash(s.ID, 3) == nil })
+				if i < tt.crashes-1 || tt.wantState == arena.SessionRunning {
+					waitFor(t, func() bool { got, _ := h.srv.FindSession(context.Background(), org, s.ID); return got.Restarts == i+1 })
+				}
+			}
+			got := h.waitState(s.ID, tt.wantState)
+			if got.StopReason != tt.wantReason {
+				t.Errorf("stop reason %q, want %q", got.StopReason, tt.wantReason)
+			}
+			if tt.wantState == arena.SessionStopped && (got.ExitCode != 3 || got.Status() != tt.wantStatus) {
+				t.Errorf("exit code %d status %s", got.ExitCode, got.Status())
+			}
+		})
+	}
+}
+
+func waitFor(tb testing.TB, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatal("condition not met before the deadline")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestTTL(t *testing.T) {
+	h := newHarness(t, 10)
+	s := h.create(arena.SessionRequest{TTL: time.Second})
+	got := h.waitState(s.ID, arena.SessionStopped)
+	if got.StopReason != arena.StopTTL {
+		t.Fatalf("reason %q", got.StopReason)
+	}
+	if life := got.StoppedAt.Sub(got.CreatedAt); life < time.Second {
+		t.Fatalf("stopped after %v, before its ttl", life)
+	}
+}
+
+func TestCreateErrors(t *testing.T) {
+	h := newHarness(t, 1)
+	h.create(arena.SessionRequest{ID: "taken"})
+	tests := []struct {
+		name string
+		org  string
+		req  arena.SessionRequest
+		want string
+	}{
+		{"unknown image", org, arena.SessionRequest{Location: "europe", Image: "nope"}, arena.ENOTFOUND},
+		{"other organisation's image", "org-b", arena.SessionRequest{Location: "europe", Image: "game"}, arena.ENOTFOUND},
+		{"unknown version", org, arena.SessionRequest{Location: "europe", Image: "game", Version: "v9"}, arena.ENOTFOUND},
+		{"unknown location", org, arena.SessionRequest{Location: "mars", Image: "game"}, arena.ENOTFOUND},
+		{"duplicate id", org, arena.SessionRequest{ID: "taken", Location: "europe", Image: "game"}, arena.ECONFLICT},
+		{"no capacity", org, arena.SessionRequest{Location: "ams", Image: "game"}, arena.EUNAVAILABLE},
+		{"invalid", org, arena.SessionRequest{Location: "", Image: "game", TTL: -time.Second}, arena.EINVALID},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := h.srv.CreateSession(context.Background(), tt.org, tt.req)
+			if got := arena.ErrorCode(err); got != tt.want {
+				t.Fatalf("got %v (%s), want %s", err, got, tt.want)
+			}
+		})
+	}
+	if n := nodeUsage(t, h.srv); n.Sessions != 1 {
+		t.Fatalf("failed creates left reservations: %+v", n)
+	}
+}
+
+func TestTenantIsolation(t *testing.T) {
+	h := newHarness(t, 10)
+	s := h.create(arena.SessionRequest{})
+	ctx := context.Background()
+	if _, err := h.srv.FindSession(ctx, "org-b", s.ID); arena.ErrorCode(err) != arena.ENOTFOUND {
+		t.Errorf("find: %v", err)
+	}
+	if err := h.srv.StopSession(ctx, "org-b", s.ID); arena.ErrorCode(err) != arena.ENOTFOUND {
+		t.Errorf("stop: %v", err)
+	}
+	for _, all := range []bool{false, true} {
+		list, err := h.srv.ListSessions(ctx, "org-b", arena.SessionFilter{All: all})
+		if err != nil || len(list) != 0 {
+			t.Errorf("list all=%v: %v %v", all, list, err)
+		}
+	}
+}
+
+func TestListFilters(t *testing.T) {
+	h := newHarness(t, 10)
+	ctx := context.Background()
+	a := h.create(arena.SessionRequest{ID: "a", Labels: map[string]string{"mode": "ranked"}})
+	h.create(arena.SessionRequest{ID: "b", Version: "v1", Labels: map[string]string{"mode": "casual"}})
+	h.create(arena.SessionRequest{ID: "c"})
+	h.waitState("c", arena.SessionRunning)
+	if err := h.srv.StopSession(ctx, org, "c"); err != nil {
+		t.Fatal(err)
+	}
+	h.waitState("c", arena.SessionStopped)
+	tests := []struct {
+		name string
+		f    arena.SessionFilter
+		want []string
+	}{
+		{"active", arena.SessionFilter{}, []string{"a", "b"}},
+		{"all", arena.SessionFilter{All: true}, []string{"a", "b", "c"}},
+		{"label", arena.SessionFilter{Labels: map[string]string{"mode": "ranked"}}, []string{"a"}},
+		{"tag", arena.SessionFilter{Tag: "v1"}, []string{"b"}},
+		{"location", arena.SessionFilter{Location: "ams"}, []string{"a", "b"}},
+		{"region", arena.SessionFilter{Location: "europe"}, []string{"a", "b"}},
+		{"other location", arena.SessionFilter{Location: "fra"}, nil},
+		{"host", arena.SessionFilter{Host: a.Host}, []string{"a", "b"}},
+		{"image", arena.SessionFilter{Image: "hostgame"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			list, err := h.srv.ListSessions(ctx, org, tt.f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, s := range list {
+				got = append(got, s.ID)
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tt.want) {
+				t.Fatalf("got %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestConcurrentCreates races 200 creates for room for 100 through the whole
+// control plane and its store.
+func TestConcurrentCreates(t *testing.T) {
+	h := newHarness(t, 100)
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		codes = map[string]int{}
+		ports = map[int]string{}
+	)
+	for i := 0; i < 200; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s, err := h.srv.CreateSession(context.Background(), org, arena.SessionRequest{Location: "ams", Image: "game"})
+			mu.Lock()
+			defer mu.Unlock()
+			codes[arena.ErrorCode(err)]++
+			if err == nil {
+				for _, p := range s.Ports {
+					if other, dup := ports[p.Host]; dup {
+						t.Errorf("port %d double-booked by %s and %s", p.Host, other, s.ID)
+					}
+					ports[p.Host] = s.ID
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if codes[""] != 100 || codes[arena.EUNAVAILABLE] != 100 {
+		t.Fatalf("outcomes %v, want 100 created and 100 unavailable", codes)
+	}
+	list, _ := h.srv.ListSessions(context.Background(), org, arena.SessionFilter{})
+	if len(list) != 100 {
+		t.Fatalf("%d sessions listed", len(list))
+	}
+}
+
+func TestServerRestartKeepsSessions(t *testing.T) {
+	h := newHarness(t, 2)
+	ctx := context.Background()
+	s1 := h.create(arena.SessionRequest{ID: "keep"})
+	h.waitState("keep", arena.SessionRunning)
+	h.create(arena.SessionRequest{ID: "ttl", TTL: 2 * time.Second})
+	h.restartServer()
+	got := h.waitState("keep", arena.SessionRunning)
+	if got.Ports[0] != s1.Ports[0] || got.RunningAt.IsZero() {
+		t.Fatalf("after restart: %+v", got)
+	}
+	// The node is full again: the restored reservations count.
+	if _, err := h.srv.CreateSession(ctx, org, arena.SessionRequest{Location: "europe", Image: "game"}); arena.ErrorCode(err) != arena.EUNAVAILABLE {
+		t.Fatalf("create on a full node after restart: %v", err)
+	}
+	// The TTL timer was re-armed from the store.
+	if got := h.waitState("ttl", arena.SessionStopped); got.StopReason != arena.StopTTL {
+		t.Fatalf("ttl session: %+v", got)
+	}
+	if cs, _ := h.rt.List(ctx, "n1"); len(cs) != 1 {
+		t.Fatalf("containers after restart: %d, want 1", len(cs))
+	}
+}
+
+func TestAgentRestartReconciles(t *testing.T) {
+	h := newHarness(t, 10)
+	ctx := context.Background()
+	h.create(arena.SessionRequest{ID: "alive"})
+	h.create(arena.SessionRequest{ID: "dies"})
+	h.waitState("alive", arena.SessionRunning)
+	h.waitState("dies", arena.SessionRunning)
+
+	h.stop()
+	if err := h.rt.Crash("dies", 7); err != nil {
+		t.Fatal(err)
+	}
+	// A leftover of this node that the control plane does not know, and a
+	// container of another node that must be left alone.
+	if _, err := h.rt.Start(ctx, arena.ContainerSpec{Name: "leftover", Labels: map[string]string{arena.LabelNode: "n1", arena.LabelSession: "ghost"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.rt.Start(ctx, arena.ContainerSpec{Name: "foreign", Labels: map[string]string{arena.LabelNode: "n2", arena.LabelSession: "other"}}); err != nil {
+		t.Fatal(err)
+	}
+	h.startAgent()
+
+	dead := h.waitState("dies", arena.SessionStopped)
+	if dead.ExitCode != 7 || dead.StopReason != arena.StopExited {
+		t.Fatalf("died while the agent was down: %+v", dead)
+	}
+	waitFor(t, func() bool { cs, _ := h.rt.List(ctx, "n1"); return len(cs) == 1 })
+	if cs, _ := h.rt.List(ctx, "n1"); cs[0].SessionID != "alive" || !cs[0].Running {
+		t.Fatalf("node containers %+v", cs)
+	}
+	if cs, _ := h.rt.List(ctx, "n2"); len(cs) != 1 {
+		t.Fatal("the agent touched another node's container")
+	}
+	if got := h.waitState("alive", arena.SessionRunning); got.Restarts != 0 {
+		t.Fatalf("adopted session %+v", got)
+	}
+}

@@ -1,0 +1,335 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/arena-hq/arena"
+	"github.com/arena-hq/arena/server"
+)
+
+// sessionDoc is the stored form of the fields of arena.Session that are not
+// columns. It is a type of its own, with its own JSON names, so that renaming
+// a domain field or changing the API's JSON tags cannot silently change what
+// is on disk. Slices and maps have no omitempty: nil and empty survive as they are.
+type sessionDoc struct {
+	Application string            `json:"application"`
+	Tag         string            `json:"tag"`
+	Image       string            `json:"image"`
+	Region      string            `json:"region"`
+	Location    string            `json:"location"`
+	Host        string            `json:"host"`
+	Network     string            `json:"network"`
+	Ports       []portDoc         `json:"ports"`
+	Env         map[string]string `json:"env"`
+	Args        []string          `json:"args"`
+	Labels      map[string]string `json:"labels"`
+	TTL         int64             `json:"ttlNs"`
+	Restart     bool              `json:"restart"`
+	MilliCPU    int64             `json:"milliCpu"`
+	MemoryMB    int64             `json:"memoryMb"`
+	StopGrace   int64             `json:"stopGraceNs"`
+	Players     []string          `json:"players"`
+	StopReason  string            `json:"stopReason"`
+	ExitCode    int               `json:"exitCode"`
+	Restarts    int               `json:"restarts"`
+	RunningAt   int64             `json:"runningAt"`
+	StoppedAt   int64             `json:"stoppedAt"`
+	UpdatedAt   int64             `json:"updatedAt"`
+}
+
+type portDoc struct {
+	Protocol  string `json:"protocol"`
+	Container int    `json:"container"`
+	Host      int    `json:"host"`
+}
+
+func encodeSession(s *arena.Session) (string, error) {
+	d := sessionDoc{
+		Application: s.Application,
+		Tag:         s.Tag,
+		Image:       s.Image,
+		Region:      s.Region,
+		Location:    s.Location,
+		Host:        s.Host,
+		Network:     string(s.Network),
+		Env:         s.Env,
+		Args:        s.Args,
+		Labels:      s.Labels,
+		TTL:         int64(s.TTL),
+		Restart:     s.Restart,
+		MilliCPU:    s.Resources.MilliCPU,
+		MemoryMB:    s.Resources.MemoryMB,
+		StopGrace:   int64(s.StopGrace),
+		Players:     s.Players,
+		StopReason:  string(s.StopReason),
+		ExitCode:    s.ExitCode,
+		Restarts:    s.Restarts,
+		RunningAt:   nanos(s.RunningAt),
+		StoppedAt:   nanos(s.StoppedAt),
+		UpdatedAt:   nanos(s.UpdatedAt),
+	}
+	if s.Ports != nil {
+		d.Ports = make([]portDoc, len(s.Ports))
+		for i, p := range s.Ports {
+			d.Ports[i] = portDoc{Protocol: string(p.Protocol), Container: p.Container, Host: p.Host}
+		}
+	}
+	b, err := json.Marshal(d)
+	return string(b), err
+}
+
+// scanSession reads a row of sessionColumns.
+func scanSession(row interface{ Scan(...any) error }) (*arena.Session, error) {
+	var (
+		s       arena.Session
+		state   string
+		created int64
+		doc     string
+	)
+	if err := row.Scan(&s.ID, &s.OrgID, &s.NodeID, &state, &created, &doc); err != nil {
+		return nil, err
+	}
+	var d sessionDoc
+	if err := json.Unmarshal([]byte(doc), &d); err != nil {
+		return nil, err
+	}
+	s.State = arena.SessionState(state)
+	s.CreatedAt = fromNanos(created)
+	s.Application = d.Application
+	s.Tag = d.Tag
+	s.Image = d.Image
+	s.Region = d.Region
+	s.Location = d.Location
+	s.Host = d.Host
+	s.Network = arena.NetworkMode(d.Network)
+	if d.Ports != nil {
+		s.Ports = make([]arena.Port, len(d.Ports))
+		for i, p := range d.Ports {
+			s.Ports[i] = arena.Port{Protocol: arena.Protocol(p.Protocol), Container: p.Container, Host: p.Host}
+		}
+	}
+	s.Env = d.Env
+	s.Args = d.Args
+	s.Labels = d.Labels
+	s.TTL = time.Duration(d.TTL)
+	s.Restart = d.Restart
+	s.Resources = arena.Resources{MilliCPU: d.MilliCPU, MemoryMB: d.MemoryMB}
+	s.StopGrace = time.Duration(d.StopGrace)
+	s.Players = d.Players
+	s.StopReason = arena.StopReason(d.StopReason)
+	s.ExitCode = d.ExitCode
+	s.Restarts = d.Restarts
+	s.RunningAt = fromNanos(d.RunningAt)
+	s.StoppedAt = fromNanos(d.StoppedAt)
+	s.UpdatedAt = fromNanos(d.UpdatedAt)
+	return &s, nil
+}
+
+const sessionColumns = `id, org_id, node_id, state, created_at, doc`
+
+// CreateSession inserts s. It fails with ECONFLICT if a session with its id
+// exists, and with ENOTFOUND if its organisation does not.
+func (st *Store) CreateSession(ctx context.Context, s *arena.Session) error {
+	doc, err := encodeSession(s)
+	if err != nil {
+		return arena.Internal(err, "encoding a session")
+	}
+	unlock, err := st.lockWrites(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	_, err = st.w.ExecContext(ctx, `INSERT INTO sessions (`+sessionColumns+`) VALUES (?, ?, ?, ?, ?, ?)`,
+		s.ID, s.OrgID, s.NodeID, string(s.State), nanos(s.CreatedAt), doc)
+	switch {
+	case err == nil:
+		return nil
+	case isDuplicate(err):
+		return arena.Errorf(arena.ECONFLICT, "session %s already exists", s.ID)
+	case isMissingParent(err):
+		return arena.Errorf(arena.ENOTFOUND, "organization %s not found", s.OrgID)
+	}
+	return arena.Internal(err, "creating a session")
+}
+
+// UpdateSession overwrites every field of the stored session but its ID,
+// OrgID and CreatedAt, which never change. ENOTFOUND if it does not exist.
+func (st *Store) UpdateSession(ctx context.Context, s *arena.Session) error {
+	doc, err := encodeSession(s)
+	if err != nil {
+		return arena.Internal(err, "encoding a session")
+	}
+	unlock, err := st.lockWrites(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	n, err := execCount(ctx, st.w, updateSession, s.NodeID, string(s.State), doc, s.ID)
+	if err != nil {
+		return arena.Internal(err, "updating a session")
+	}
+	if n == 0 {
+		return arena.Errorf(arena.ENOTFOUND, "session %s not found", s.ID)
+	}
+	return nil
+}
+
+const updateSession = `UPDATE sessions SET node_id = ?, state = ?, doc = ? WHERE id = ?`
+
+// StopSession updates s and records its usage in one transaction.
+//
+// It is idempotent: once a session's usage is recorded, a later StopSession
+// for it changes nothing and returns nil. The first stop wins, so the session
+// and its usage row never disagree, and a stop reported twice (by the agent
+// and by a TTL, say) is billed once. ENOTFOUND if the session or the usage's
+// organisation does not exist; EINVALID if u is not s's usage.
+func (st *Store) StopSession(ctx context.Context, s *arena.Session, u *arena.Usage) error {
+	if u.SessionID != s.ID {
+		return arena.Errorf(arena.EINVALID, "usage of session %s cannot stop session %s", u.SessionID, s.ID)
+	}
+	doc, err := encodeSession(s)
+	if err != nil {
+		return arena.Internal(err, "encoding a session")
+	}
+	unlock, err := st.lockWrites(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	tx, err := st.w.BeginTx(ctx, nil)
+	if err != nil {
+		return arena.Internal(err, "stopping a session")
+	}
+	defer tx.Rollback() // also undoes the update when the usage was recorded before
+
+	n, err := execCount(ctx, tx, updateSession, s.NodeID, string(s.State), doc, s.ID)
+	if err != nil {
+		return arena.Internal(err, "stopping a session")
+	}
+	if n == 0 {
+		return arena.Errorf(arena.ENOTFOUND, "session %s not found", s.ID)
+	}
+	n, err = execCount(ctx, tx, `INSERT INTO usage
+		(session_id, org_id, application, location, milli_cpu, memory_mb, start_at, end_at, seconds)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (session_id) DO NOTHING`,
+		u.SessionID, u.OrgID, u.Application, u.Location, u.Resources.MilliCPU, u.Resources.MemoryMB,
+		nanos(u.Start), nanos(u.End), u.Seconds)
+	switch {
+	case isMissingParent(err):
+		return arena.Errorf(arena.ENOTFOUND, "organization %s not found", u.OrgID)
+	case err != nil:
+		return arena.Internal(err, "recording usage")
+	case n == 0:
+		return nil // already stopped: leave both as the first stop left them
+	}
+	if err := tx.Commit(); err != nil {
+		return arena.Internal(err, "stopping a session")
+	}
+	return nil
+}
+
+// execCount runs a statement and returns how many rows it changed.
+func execCount(ctx context.Context, db interface {
+	ExecContext(context.Context, string, ...any) (sql.Result, error)
+}, query string, args ...any) (int64, error) {
+	res, err := db.ExecContext(ctx, query, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+// FindSession returns the session with the given id; ENOTFOUND if there is none.
+func (st *Store) FindSession(ctx context.Context, id string) (*arena.Session, error) {
+	row := st.r.QueryRowContext(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE id = ?`, id)
+	s, err := scanSession(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, arena.Errorf(arena.ENOTFOUND, "session %s not found", id)
+	}
+	if err != nil {
+		return nil, arena.Internal(err, "finding a session")
+	}
+	return s, nil
+}
+
+// ListSessions returns the sessions f selects, ordered by creation time and then id.
+func (st *Store) ListSessions(ctx context.Context, f server.SessionQuery) ([]*arena.Session, error) {
+	q, args := sessionQuery(f)
+	rows, err := st.r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, arena.Internal(err, "listing sessions")
+	}
+	defer rows.Close()
+	var out []*arena.Session
+	for rows.Next() {
+		s, err := scanSession(rows)
+		if err != nil {
+			return nil, arena.Internal(err, "listing sessions")
+		}
+		out = append(out, s)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, arena.Internal(err, "listing sessions")
+	}
+	return out, nil
+}
+
+// sessionQuery returns the query of ListSessions.
+func sessionQuery(f server.SessionQuery) (string, []any) {
+	var (
+		where []string
+		args  []any
+	)
+	if f.OrgID != "" {
+		where = append(where, "org_id = ?")
+		args = append(args, f.OrgID)
+	}
+	if f.NodeID != "" {
+		where = append(where, "node_id = ?")
+		args = append(args, f.NodeID)
+	}
+	if f.ActiveOnly {
+		// The term of the partial indexes' WHERE clause, so that they apply.
+		where = append(where, "state <> 'stopped'")
+	}
+	q := `SELECT ` + sessionColumns + ` FROM sessions`
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	return q + ` ORDER BY created_at, id`, args
+}
+
+// ListUsage returns the usage of one organisation ordered by end time (then
+// session id). An empty orgID matches no organisation, not every one.
+func (st *Store) ListUsage(ctx context.Context, orgID string) ([]*arena.Usage, error) {
+	rows, err := st.r.QueryContext(ctx, `SELECT
+		session_id, org_id, application, location, milli_cpu, memory_mb, start_at, end_at, seconds
+		FROM usage WHERE org_id = ? ORDER BY end_at, session_id`, orgID)
+	if err != nil {
+		return nil, arena.Internal(err, "listing usage")
+	}
+	defer rows.Close()
+	var out []*arena.Usage
+	for rows.Next() {
+		var (
+			u          arena.Usage
+			start, end int64
+		)
+		if err := rows.Scan(&u.SessionID, &u.OrgID, &u.Application, &u.Location,
+			&u.Resources.MilliCPU, &u.Resources.MemoryMB, &start, &end, &u.Seconds); err != nil {
+			return nil, arena.Internal(err, "listing usage")
+		}
+		u.Start, u.End = fromNanos(start), fromNanos(end)
+		out = append(out, &u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, arena.Internal(err, "listing usage")
+	}
+	return out, nil
+}

@@ -1,0 +1,257 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"path/filepath"
+	"strings"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"github.com/arena-hq/arena"
+	"github.com/arena-hq/arena/server"
+	"github.com/arena-hq/arena/server/storetest"
+)
+
+func TestStore(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) server.Store {
+		return openTest(t, filepath.Join(t.TempDir(), "arena.db"))
+	})
+}
+
+func TestReopen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "arena.db")
+	storetest.RunReopen(t, func(t *testing.T) server.Store { return openTest(t, path) })
+}
+
+func TestOpen(t *testing.T) {
+	ctx := context.Background()
+
+	t.Run("creates directories", func(t *testing.T) {
+		st := openTest(t, filepath.Join(t.TempDir(), "a", "b", "arena.db"))
+		if err := st.CreateOrganization(ctx, &arena.Organization{ID: "org-1"}); err != nil {
+			t.Fatalf("CreateOrganization: %v", err)
+		}
+	})
+
+	t.Run("pragmas", func(t *testing.T) {
+		st := openTest(t, filepath.Join(t.TempDir(), "arena.db"))
+		tests := []struct {
+			pragma string
+			want   string
+		}{
+			{"journal_mode", "wal"},
+			{"foreign_keys", "1"},
+			{"synchronous", "1"}, // NORMAL
+			{"busy_timeout", "5000"},
+		}
+		for _, tc := range tests {
+			t.Run(tc.pragma, func(t *testing.T) {
+				for name, db := range map[string]*sql.DB{"writer": st.w, "reader": st.r} {
+					var got string
+					if err := db.QueryRowContext(ctx, "PRAGMA "+tc.pragma).Scan(&got); err != nil {
+						t.Fatalf("%s: %v", name, err)
+					}
+					if got != tc.want {
+						t.Errorf("%s: %s = %s, want %s", name, tc.pragma, got, tc.want)
+					}
+				}
+			})
+		}
+		t.Run("readers cannot write", func(t *testing.T) {
+			if _, err := st.r.ExecContext(ctx, `INSERT INTO organizations (id, name) VALUES ('x', 'x')`); err == nil {
+				t.Fatal("a write through the read pool succeeded")
+			}
+		})
+	})
+
+	t.Run("rejects paths", func(t *testing.T) {
+		tests := []struct{ name, path string }{
+			{"empty", ""},
+			{"in memory", ":memory:"},
+			{"query string", filepath.Join(t.TempDir(), "a?b.db")},
+		}
+		for _, tc := range tests {
+			t.Run(tc.name, func(t *testing.T) {
+				st, err := Open(ctx, tc.path)
+				if err == nil {
+					st.Close()
+				}
+				if got := arena.ErrorCode(err); got != arena.EINVALID {
+					t.Errorf("Open(%q): code %q (%v), want %q", tc.path, got, err, arena.EINVALID)
+				}
+			})
+		}
+	})
+}
+
+func TestMigrations(t *testing.T) {
+	ctx := context.Background()
+	shipped, err := embeddedMigrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	later := append(shipped[:len(shipped):len(shipped)], migration{
+		version: shipped[len(shipped)-1].version + 1,
+		name:    "9999_session_note.sql",
+		sql:     `ALTER TABLE sessions ADD COLUMN note TEXT NOT NULL DEFAULT ''`,
+	})
+
+	t.Run("applied once", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "arena.db")
+		for range 3 {
+			st := openTest(t, path)
+			checkVersions(t, st, shipped)
+			st.Close()
+		}
+	})
+
+	t.Run("later migration", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "arena.db")
+		openTest(t, path).Close()
+		// A second ALTER TABLE ... ADD COLUMN would fail, so reopening twice
+		// also shows that the new step runs once.
+		for range 2 {
+			st, err := open(ctx, path, later)
+			if err != nil {
+				t.Fatalf("open with a later migration: %v", err)
+			}
+			checkVersions(t, st, later)
+			if _, err := st.w.ExecContext(ctx, `SELECT note FROM sessions`); err != nil {
+				t.Errorf("new column missing: %v", err)
+			}
+			st.Close()
+		}
+	})
+
+	t.Run("database newer than build", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "arena.db")
+		st, err := open(ctx, path, later)
+		if err != nil {
+			t.Fatalf("open: %v", err)
+		}
+		st.Close()
+		if st, err := Open(ctx, path); err == nil {
+			st.Close()
+			t.Fatal("an older build opened a newer schema")
+		}
+	})
+
+	t.Run("file names", func(t *testing.T) {
+		tests := []struct {
+			name  string
+			files fstest.MapFS
+			ok    bool
+		}{
+			{"ordered by version", fstest.MapFS{"0010_b.sql": {}, "0002_a.sql": {}}, true},
+			{"no version", fstest.MapFS{"init.sql": {}}, false},
+			{"version zero", fstest.MapFS{"0000_init.sql": {}}, false},
+			{"duplicate version", fstest.MapFS{"0001_a.sql": {}, "1_b.sql": {}}, false},
+			{"not sql", fstest.MapFS{"0001_init.txt": {}}, false},
+		}
+		for _, tc := range tests {
+			t.Run(tc.name, func(t *testing.T) {
+				ms, err := readMigrations(tc.files)
+				if (err == nil) != tc.ok {
+					t.Fatalf("readMigrations: %v, want ok=%v", err, tc.ok)
+				}
+				for i := 1; i < len(ms); i++ {
+					if ms[i].version <= ms[i-1].version {
+						t.Errorf("migrations out of order: %d before %d", ms[i-1].version, ms[i].version)
+					}
+				}
+			})
+		}
+	})
+}
+
+// TestQueryPlans checks that each filter of ListSessions reads the index made
+// for it and never sorts: a small change to the query or an index silently
+// turns a lookup into a scan of every session ever run.
+func TestQueryPlans(t *testing.T) {
+	st := openTest(t, filepath.Join(t.TempDir(), "arena.db"))
+	tests := []struct {
+		name  string
+		query server.SessionQuery
+		index string
+	}{
+		{"organization", server.SessionQuery{OrgID: "o"}, "sessions_org"},
+		{"node", server.SessionQuery{NodeID: "n"}, "sessions_node"},
+		{"active", server.SessionQuery{ActiveOnly: true}, "sessions_active"},
+		{"organization active", server.SessionQuery{OrgID: "o", ActiveOnly: true}, "sessions_org_active"},
+		{"node active", server.SessionQuery{NodeID: "n", ActiveOnly: true}, "sessions_node_active"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			q, args := sessionQuery(tc.query)
+			rows, err := st.r.Query("EXPLAIN QUERY PLAN "+q, args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rows.Close()
+			var plan []string
+			for rows.Next() {
+				var id, parent, unused int
+				var detail string
+				if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+					t.Fatal(err)
+				}
+				plan = append(plan, detail)
+			}
+			if len(plan) != 1 || !strings.HasPrefix(plan[0], "SEARCH sessions USING INDEX "+tc.index+" ") &&
+				plan[0] != "SCAN sessions USING INDEX "+tc.index {
+				t.Errorf("plan %q, want a single use of index %s", plan, tc.index)
+			}
+		})
+	}
+}
+
+// The store keeps nanoseconds, more than the suite asks of every store.
+func TestNanosecondTimes(t *testing.T) {
+	ctx := context.Background()
+	st := openTest(t, filepath.Join(t.TempDir(), "arena.db"))
+	if err := st.CreateOrganization(ctx, &arena.Organization{ID: "org-1"}); err != nil {
+		t.Fatal(err)
+	}
+	created := time.Date(2025, 3, 1, 12, 0, 0, 123456789, time.UTC)
+	s := &arena.Session{ID: "s-1", OrgID: "org-1", State: arena.SessionRunning,
+		CreatedAt: created, RunningAt: created.Add(1), UpdatedAt: created.Add(2)}
+	if err := st.CreateSession(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	got, err := st.FindSession(ctx, "s-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.CreatedAt != s.CreatedAt || got.RunningAt != s.RunningAt || got.UpdatedAt != s.UpdatedAt {
+		t.Errorf("times = %v, %v, %v; want %v, %v, %v",
+			got.CreatedAt, got.RunningAt, got.UpdatedAt, s.CreatedAt, s.RunningAt, s.UpdatedAt)
+	}
+}
+
+func openTest(tb testing.TB, path string) *Store {
+	tb.Helper()
+	st, err := Open(context.Background(), path)
+	if err != nil {
+		tb.Fatalf("Open: %v", err)
+	}
+	tb.Cleanup(func() {
+		if err := st.Close(); err != nil {
+			tb.Errorf("Close: %v", err)
+		}
+	})
+	return st
+}
+
+// checkVersions checks that exactly the migrations ms are recorded as applied.
+func checkVersions(tb testing.TB, st *Store, ms []migration) {
+	tb.Helper()
+	var n, newest int
+	if err := st.r.QueryRow(`SELECT count(*), max(version) FROM schema_migrations`).Scan(&n, &newest); err != nil {
+		tb.Fatal(err)
+	}
+	if n != len(ms) || newest != ms[len(ms)-1].version {
+		tb.Errorf("schema_migrations has %d rows up to version %d, want %d up to %d", n, newest, len(ms), ms[len(ms)-1].version)
+	}
+}
