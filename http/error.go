@@ -1,0 +1,101 @@
+package http
+
+import (
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"github.com/arena-hq/arena"
+)
+
+// statusEnhanceYourCalm is the status the Gameye Session API answers when a
+// location has no capacity or the caller is rate limited; net/http has no name for it.
+const statusEnhanceYourCalm = 420
+
+// codeMethodNotAllowed is the one error code of the transport's own: a
+// method a path does not serve is no concern of the domain.
+const codeMethodNotAllowed = "method_not_allowed"
+
+// errorKinds is the only place where an error code becomes an HTTP status.
+// Codes missing from it are answered as internal errors.
+var errorKinds = map[string]struct {
+	status int
+	// details tells the caller what to do about it.
+	details string
+}{
+	arena.EINVALID:       {http.StatusUnprocessableEntity, "Correct the fields listed in violations and send the request again."},
+	arena.ENOTFOUND:      {http.StatusNotFound, "Check the path and the names or ids it refers to."},
+	arena.ECONFLICT:      {http.StatusConflict, "The request contradicts the current state; look the entity up before retrying."},
+	arena.EUNAVAILABLE:   {statusEnhanceYourCalm, "This is transient: retry after a short delay."},
+	arena.EUNAUTHORIZED:  {http.StatusUnauthorized, "Send a valid token as Authorization: Bearer <token>."},
+	arena.EINTERNAL:      {http.StatusInternalServerError, "Retry later; quote the identifier if the error persists."},
+	codeMethodNotAllowed: {http.StatusMethodNotAllowed, "Use one of the methods listed in the Allow header."},
+}
+
+// timestampLayout is RFC 3339 with milliseconds, the precision of the
+// session timestamps the API returns.
+const timestampLayout = "2006-01-02T15:04:05.000Z07:00"
+
+// internalMessage replaces the message of every internal error: what went
+// wrong inside Arena is for its logs, not for the caller.
+const internalMessage = "An internal error occurred."
+
+// errorResponse is the contract's ErrorResponse. Violations is never nil so
+// that clients can range over it without a null check.
+type errorResponse struct {
+	StatusCode int               `json:"statusCode"`
+	Code       string            `json:"code"`
+	Message    string            `json:"message"`
+	Details    string            `json:"details"`
+	Path       string            `json:"path"`
+	Identifier string            `json:"identifier"`
+	Timestamp  string            `json:"timestamp"`
+	Violations []arena.Violation `json:"violations"`
+}
+
+// writeError answers r with err as the API's error body.
+func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	info := infoFrom(r.Context())
+	code := arena.ErrorCode(err)
+	kind, ok := errorKinds[code]
+	if !ok {
+		code, kind = arena.EINTERNAL, errorKinds[arena.EINTERNAL]
+	}
+	msg := arena.ErrorMessage(err)
+	if code == arena.EINTERNAL {
+		msg = internalMessage
+		s.logger.ErrorContext(r.Context(), "internal error",
+			"request_id", info.id, "method", r.Method, "path", r.URL.Path, "error", err)
+	}
+	violations := arena.ErrorViolations(err)
+	if violations == nil {
+		violations = []arena.Violation{}
+	}
+	if kind.status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="arena"`)
+	}
+	s.writeJSON(w, r, kind.status, errorResponse{
+		StatusCode: kind.status,
+		Code:       code,
+		Message:    msg,
+		Details:    kind.details,
+		Path:       r.URL.Path,
+		Identifier: info.id,
+		Timestamp:  time.Now().UTC().Format(timestampLayout),
+		Violations: violations,
+	})
+}
+
+// writeJSON answers r with v. The values it is given always marshal, so a
+// failure is a bug: it is logged and answered with a bare 500.
+func (s *server) writeJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		s.logger.ErrorContext(r.Context(), "encoding response", "request_id", infoFrom(r.Context()).id, "error", err)
+		http.Error(w, internalMessage, http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}

@@ -1,0 +1,277 @@
+package http_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/arena-hq/arena"
+	arenahttp "github.com/arena-hq/arena/http"
+	"github.com/arena-hq/arena/http/apitest"
+)
+
+// Bearer secrets the fake authenticator knows.
+const (
+	testSecret = "arena_test-secret"
+	testOrg    = "org-a"
+	// secretAuthDown makes the authenticator fail as if its store were down.
+	secretAuthDown = "arena_auth-down"
+)
+
+// fakeAuth accepts testSecret only.
+type fakeAuth struct{}
+
+func (fakeAuth) Authenticate(_ context.Context, secret string) (*arena.Token, error) {
+	switch secret {
+	case testSecret:
+		return &arena.Token{ID: "tok-1", OrgID: testOrg}, nil
+	case secretAuthDown:
+		return nil, errors.New("token store: database is locked")
+	}
+	return nil, arena.Errorf(arena.EUNAUTHORIZED, "the bearer token is not valid")
+}
+
+// call records one call of the session service.
+type call struct {
+	method string
+	orgID  string
+	id     string
+	req    arena.SessionRequest
+	filter arena.SessionFilter
+}
+
+// fakeSessions records its calls and answers with its functions, or with
+// plausible defaults when they are nil.
+type fakeSessions struct {
+	create func(req arena.SessionRequest) (*arena.Session, error)
+	find   func(id string) (*arena.Session, error)
+	list   func(f arena.SessionFilter) ([]*arena.Session, error)
+	stop   func(id string) error
+
+	mu    sync.Mutex
+	calls []call
+}
+
+func (f *fakeSessions) record(c call) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, c)
+}
+
+// Calls returns the calls made so far.
+func (f *fakeSessions) Calls() []call {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]call(nil), f.calls...)
+}
+
+func (f *fakeSessions) CreateSession(_ context.Context, orgID string, req arena.SessionRequest) (*arena.Session, error) {
+	f.record(call{method: "CreateSession", orgID: orgID, req: req})
+	if f.create != nil {
+		return f.create(req)
+	}
+	id := req.ID
+	if id == "" {
+		id = "00000000-0000-4000-8000-000000000001"
+	}
+	return &arena.Session{
+		ID: id, OrgID: orgID, Application: req.Image, Location: req.Location, Host: "203.0.113.7",
+		Ports: []arena.Port{{Protocol: arena.UDP, Container: 7777, Host: 32768}},
+		State: arena.SessionStarted,
+	}, nil
+}
+
+func (f *fakeSessions) FindSession(_ context.Context, orgID, id string) (*arena.Session, error) {
+	f.record(call{method: "FindSession", orgID: orgID, id: id})
+	if f.find != nil {
+		return f.find(id)
+	}
+	return nil, arena.Errorf(arena.ENOTFOUND, "session %s not found", id)
+}
+
+func (f *fakeSessions) ListSessions(_ context.Context, orgID string, filter arena.SessionFilter) ([]*arena.Session, error) {
+	f.record(call{method: "ListSessions", orgID: orgID, filter: filter})
+	if f.list != nil {
+		return f.list(filter)
+	}
+	return nil, nil
+}
+
+func (f *fakeSessions) StopSession(_ context.Context, orgID, id string) error {
+	f.record(call{method: "StopSession", orgID: orgID, id: id})
+	if f.stop != nil {
+		return f.stop(id)
+	}
+	return nil
+}
+
+// syncBuffer is a log destination that the server's goroutines and the test
+// can share.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// testAPI is the handler served over loopback, with its fakes and log.
+type testAPI struct {
+	url      string
+	sessions *fakeSessions
+	logs     *syncBuffer
+	checker  *apitest.Checker
+}
+
+func newTestAPI(tb testing.TB, sessions *fakeSessions) *testAPI {
+	tb.Helper()
+	if sessions == nil {
+		sessions = &fakeSessions{}
+	}
+	logs := &syncBuffer{}
+	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	srv := httptest.NewServer(arenahttp.NewHandler(sessions, fakeAuth{}, logger))
+	tb.Cleanup(srv.Close)
+	return &testAPI{url: srv.URL, sessions: sessions, logs: logs, checker: apitest.NewChecker(tb)}
+}
+
+// request returns a request authenticated with testSecret.
+func (a *testAPI) request(tb testing.TB, method, path, body string) *http.Request {
+	tb.Helper()
+	var r io.Reader
+	if body != "" {
+		r = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, a.url+path, r)
+	if err != nil {
+		tb.Fatalf("new request: %v", err)
+	}
+	req.Header.Set("Authorization", "Bearer "+testSecret)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	return req
+}
+
+// response is a response read in full.
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+	path   string
+}
+
+// send sends req and checks its response against the OpenAPI document.
+func (a *testAPI) send(tb testing.TB, req *http.Request) response {
+	tb.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		tb.Fatalf("%s %s: %v", req.Method, req.URL.Path, err)
+	}
+	body := a.checker.CheckResponse(tb, resp)
+	return response{status: resp.StatusCode, header: resp.Header, body: body, path: req.URL.Path}
+}
+
+// do sends an authenticated request and checks its response.
+func (a *testAPI) do(tb testing.TB, method, path, body string) response {
+	tb.Helper()
+	return a.send(tb, a.request(tb, method, path, body))
+}
+
+// errorBody is the API's error body, every field required.
+type errorBody struct {
+	StatusCode int               `json:"statusCode"`
+	Code       string            `json:"code"`
+	Message    string            `json:"message"`
+	Details    string            `json:"details"`
+	Path       string            `json:"path"`
+	Identifier string            `json:"identifier"`
+	Timestamp  string            `json:"timestamp"`
+	Violations []arena.Violation `json:"violations"`
+}
+
+// wantError checks that r is an error with the given status and code whose
+// body agrees with the response it came in, and returns the body.
+func (r response) wantError(tb testing.TB, status int, code string) errorBody {
+	tb.Helper()
+	if r.status != status {
+		tb.Fatalf("status = %d, want %d; body: %s", r.status, status, r.body)
+	}
+	var e errorBody
+	dec := json.NewDecoder(bytes.NewReader(r.body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&e); err != nil {
+		tb.Fatalf("decoding error body %s: %v", r.body, err)
+	}
+	if e.StatusCode != status || e.Code != code {
+		tb.Errorf("statusCode, code = %d, %q; want %d, %q", e.StatusCode, e.Code, status, code)
+	}
+	if e.Message == "" || e.Details == "" {
+		tb.Errorf("message %q and details %q must not be empty", e.Message, e.Details)
+	}
+	if e.Path != r.path {
+		tb.Errorf("path = %q, want %q", e.Path, r.path)
+	}
+	if id := r.header.Get("X-Request-Id"); e.Identifier == "" || e.Identifier != id {
+		tb.Errorf("identifier = %q, X-Request-Id = %q; want equal and not empty", e.Identifier, id)
+	}
+	if ts, err := time.Parse(time.RFC3339, e.Timestamp); err != nil || time.Since(ts) > time.Minute || time.Until(ts) > time.Minute {
+		tb.Errorf("timestamp = %q: not a current RFC 3339 time (%v)", e.Timestamp, err)
+	}
+	if e.Violations == nil {
+		tb.Errorf("violations is missing or null, want an array")
+	}
+	return e
+}
+
+// fields returns the fields the violations name.
+func (e errorBody) fields() []string {
+	out := make([]string, 0, len(e.Violations))
+	for _, v := range e.Violations {
+		out = append(out, v.Field)
+	}
+	return out
+}
+
+// decodeJSON decodes r's body into v, rejecting unknown fields.
+func (r response) decodeJSON(tb testing.TB, v any) {
+	tb.Helper()
+	dec := json.NewDecoder(bytes.NewReader(r.body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		tb.Fatalf("decoding %s: %v", r.body, err)
+	}
+}
+
+// waitForLog returns the log once it contains want. The access record is
+// written as the handler returns, which may be just after the client has
+// read a large response.
+func (a *testAPI) waitForLog(tb testing.TB, want string) string {
+	tb.Helper()
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		logs := a.logs.String()
+		if strings.Contains(logs, want) || time.Now().After(deadline) {
+			return logs
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

@@ -1,0 +1,290 @@
+// Package http serves Arena's public Session API: the Gameye Session API on
+// the wire, described by the OpenAPI document this package embeds.
+//
+// It is a transport only. It authenticates the caller, decodes and validates
+// requests, calls the SessionService it is given and renders the result; the
+// session logic lives behind that interface.
+package http
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/arena-hq/arena"
+)
+
+// SessionService runs the sessions of organisations. Errors carry arena codes:
+// they decide the HTTP status through the package's one error table.
+type SessionService interface {
+	// CreateSession starts a session for a request that passed Validate.
+	CreateSession(ctx context.Context, orgID string, req arena.SessionRequest) (*arena.Session, error)
+	// FindSession returns the organisation's session, or ENOTFOUND.
+	FindSession(ctx context.Context, orgID, id string) (*arena.Session, error)
+	// ListSessions returns the organisation's sessions that match f, oldest first.
+	ListSessions(ctx context.Context, orgID string, f arena.SessionFilter) ([]*arena.Session, error)
+	// StopSession asks a session to stop: ENOTFOUND, or ECONFLICT when it has already stopped.
+	StopSession(ctx context.Context, orgID, id string) error
+}
+
+// Authenticator resolves the bearer secret of a request.
+type Authenticator interface {
+	// Authenticate returns the token for a bearer secret, or an arena EUNAUTHORIZED error.
+	Authenticate(ctx context.Context, secret string) (*arena.Token, error)
+}
+
+// headerRequestID carries the request's identifier in both directions, so
+// that a proxy's id can be followed through Arena's logs.
+const headerRequestID = "X-Request-Id"
+
+// server is the http.Handler NewHandler returns.
+type server struct {
+	sessions SessionService
+	auth     Authenticator
+	logger   *slog.Logger
+	mux      *http.ServeMux
+}
+
+// NewHandler returns the handler of Arena's public API. logger receives one
+// access record per request and the causes of internal errors; nil discards them.
+func NewHandler(sessions SessionService, auth Authenticator, logger *slog.Logger) http.Handler {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	s := &server{sessions: sessions, auth: auth, logger: logger, mux: http.NewServeMux()}
+	// Each operation lists the error codes its OpenAPI operation documents,
+	// besides unauthorized, unavailable and internal which all of them do.
+	s.mux.HandleFunc("POST /session", s.authed(s.createSession, arena.EINVALID, arena.ENOTFOUND, arena.ECONFLICT))
+	s.mux.HandleFunc("GET /session", s.authed(s.listSessions, arena.EINVALID))
+	s.mux.HandleFunc("GET /session/{id}", s.authed(s.describeSession, arena.EINVALID, arena.ENOTFOUND))
+	s.mux.HandleFunc("DELETE /session/{id}", s.authed(s.stopSession, arena.EINVALID, arena.ENOTFOUND, arena.ECONFLICT))
+	s.mux.HandleFunc("GET /healthz", s.healthz)
+	s.mux.HandleFunc("GET /openapi.yaml", s.openAPI)
+	return s
+}
+
+// requestInfo is what the access log needs to learn from deeper layers.
+type requestInfo struct {
+	id  string
+	org string
+}
+
+type requestInfoKey struct{}
+
+func infoFrom(ctx context.Context) *requestInfo {
+	if info, ok := ctx.Value(requestInfoKey{}).(*requestInfo); ok {
+		return info
+	}
+	return &requestInfo{}
+}
+
+// ServeHTTP gives every request an identifier, a recovered panic and an
+// access record, whatever route it takes.
+func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	info := &requestInfo{id: requestID(r.Header.Get(headerRequestID))}
+	r = r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, info))
+	w.Header().Set(headerRequestID, info.id)
+	sw := &statusWriter{ResponseWriter: w}
+
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			s.logger.ErrorContext(r.Context(), "panic serving request",
+				"request_id", info.id, "panic", v, "stack", string(debug.Stack()))
+			if !sw.wroteHeader {
+				s.writeError(sw, r, arena.Internal(fmt.Errorf("panic: %v", v), "serving the request"))
+			}
+		}
+		s.logAccess(r, info, sw, time.Since(start))
+	}()
+	s.route(sw, r)
+}
+
+// route serves r with the mux, except that the mux's own plain-text answers
+// for an unknown path or method are replaced by the API's error body.
+func (s *server) route(w http.ResponseWriter, r *http.Request) {
+	h, pattern := s.mux.Handler(r)
+	if pattern != "" {
+		s.mux.ServeHTTP(w, r)
+		return
+	}
+	rec := &captureWriter{header: make(http.Header)}
+	h.ServeHTTP(rec, r)
+	switch rec.status {
+	case http.StatusNotFound:
+		s.writeError(w, r, arena.Errorf(arena.ENOTFOUND, "no route for %s %s", r.Method, r.URL.Path))
+	case http.StatusMethodNotAllowed:
+		w.Header().Set("Allow", rec.header.Get("Allow"))
+		s.writeError(w, r, arena.Errorf(codeMethodNotAllowed, "%s is not allowed on %s", r.Method, r.URL.Path))
+	default: // A redirect to the cleaned path: pass it on unchanged.
+		for k, v := range rec.header {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(rec.status)
+		_, _ = w.Write(rec.body)
+	}
+}
+
+func (s *server) logAccess(r *http.Request, info *requestInfo, sw *statusWriter, d time.Duration) {
+	status := sw.status
+	if !sw.wroteHeader {
+		status = http.StatusOK
+	}
+	level := slog.LevelInfo
+	if status >= http.StatusInternalServerError {
+		level = slog.LevelError
+	}
+	// Headers are deliberately absent: Authorization carries a secret.
+	s.logger.LogAttrs(r.Context(), level, "http request",
+		slog.String("method", r.Method),
+		slog.String("path", r.URL.Path),
+		slog.Int("status", status),
+		slog.Duration("duration", d),
+		slog.Int64("bytes", sw.bytes),
+		slog.String("request_id", info.id),
+		slog.String("org", info.org),
+	)
+}
+
+// authed wraps a handler of an operation that needs a bearer token; the
+// handler's error becomes the response. An error whose code the operation
+// does not document (codes) is a fault of Arena's own, a service breaking its
+// contract, and is answered as an internal error so that the OpenAPI
+// document stays true.
+func (s *server) authed(h func(http.ResponseWriter, *http.Request, *arena.Token) error, codes ...string) http.HandlerFunc {
+	codes = slices.Concat(codes, []string{arena.EUNAUTHORIZED, arena.EUNAVAILABLE, arena.EINTERNAL})
+	return func(w http.ResponseWriter, r *http.Request) {
+		tok, err := s.authenticate(r)
+		if err == nil {
+			err = h(w, r, tok)
+		}
+		if err == nil {
+			return
+		}
+		if !slices.Contains(codes, arena.ErrorCode(err)) {
+			err = arena.Internal(err, "serving "+r.Pattern+": the error's code is not one the operation documents")
+		}
+		s.writeError(w, r, err)
+	}
+}
+
+func (s *server) authenticate(r *http.Request) (*arena.Token, error) {
+	secret, ok := bearerSecret(r.Header.Get("Authorization"))
+	if !ok {
+		return nil, arena.Errorf(arena.EUNAUTHORIZED, "a bearer token is required")
+	}
+	tok, err := s.auth.Authenticate(r.Context(), secret)
+	switch arena.ErrorCode(err) {
+	case "":
+		if tok == nil {
+			return nil, arena.Errorf(arena.EUNAUTHORIZED, "the bearer token is not valid")
+		}
+	case arena.EUNAUTHORIZED, arena.EINTERNAL, arena.EUNAVAILABLE:
+		return nil, err
+	default:
+		// Anything else (e.g. ENOTFOUND for an unknown secret) must not tell
+		// the caller more than that the token is not valid.
+		return nil, &arena.Error{Code: arena.EUNAUTHORIZED, Message: "the bearer token is not valid", Err: err}
+	}
+	infoFrom(r.Context()).org = tok.OrgID
+	return tok, nil
+}
+
+// bearerSecret returns the secret of an "Authorization: Bearer <secret>"
+// header; the scheme is case-insensitive (RFC 9110).
+func bearerSecret(header string) (string, bool) {
+	scheme, secret, ok := strings.Cut(header, " ")
+	secret = strings.TrimSpace(secret)
+	if !ok || !strings.EqualFold(scheme, "Bearer") || secret == "" || strings.ContainsAny(secret, " \t") {
+		return "", false
+	}
+	return secret, true
+}
+
+// requestID returns the caller's identifier when it is safe to log and echo,
+// and a fresh one otherwise.
+func requestID(given string) string {
+	if len(given) == 0 || len(given) > 128 {
+		return uuid.NewString()
+	}
+	for _, c := range given {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return uuid.NewString()
+		}
+	}
+	return given
+}
+
+func (s *server) healthz(w http.ResponseWriter, r *http.Request) {
+	s.writeJSON(w, r, http.StatusOK, struct {
+		Status string `json:"status"`
+	}{"ok"})
+}
+
+func (s *server) openAPI(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/yaml")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(openAPIDocument)
+}
+
+// statusWriter remembers what was written, for the access log and for
+// knowing whether a panic can still be answered with an error body.
+type statusWriter struct {
+	http.ResponseWriter
+	status      int
+	bytes       int64
+	wroteHeader bool
+}
+
+func (w *statusWriter) WriteHeader(status int) {
+	if !w.wroteHeader {
+		w.status, w.wroteHeader = status, true
+	}
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += int64(n)
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the connection's writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// captureWriter holds the mux's answer for an unmatched request so that it
+// can be rewritten before anything reaches the client.
+type captureWriter struct {
+	header http.Header
+	status int
+	body   []byte
+}
+
+func (w *captureWriter) Header() http.Header { return w.header }
+
+func (w *captureWriter) WriteHeader(status int) {
+	if w.status == 0 {
+		w.status = status
+	}
+}
+
+func (w *captureWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	w.body = append(w.body, b...)
+	return len(b), nil
+}

@@ -1,0 +1,488 @@
+package http_test
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/arena-hq/arena"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+
+func TestCreateSession(t *testing.T) {
+	tests := []struct {
+		name string
+		body string
+		want arena.SessionRequest
+	}{
+		{
+			name: "required fields only",
+			body: `{"location":"europe","image":"my-game"}`,
+			want: arena.SessionRequest{Location: "europe", Image: "my-game"},
+		},
+		{
+			name: "every field",
+			body: `{"id":"match-42","location":"europe","image":"my-game","version":"1.2",
+				"env":{"MODE":"ranked"},"args":["--max-players=8"],"labels":{"match":"42","empty":""},
+				"ttl":3600,"restart":true}`,
+			want: arena.SessionRequest{
+				ID: "match-42", Location: "europe", Image: "my-game", Version: "1.2",
+				Env: map[string]string{"MODE": "ranked"}, Args: []string{"--max-players=8"},
+				Labels: map[string]string{"match": "42", "empty": ""}, TTL: time.Hour, Restart: true,
+			},
+		},
+		{
+			name: "null optional fields mean absent",
+			body: `{"id":null,"location":"europe","image":"my-game","version":null,"env":null,
+				"args":null,"labels":null,"ttl":null,"restart":null}`,
+			want: arena.SessionRequest{Location: "europe", Image: "my-game"},
+		},
+		{
+			name: "empty optional fields mean absent",
+			body: `{"id":"","location":"europe","image":"my-game","version":"","env":{},"args":[],"labels":{},"ttl":0}`,
+			want: arena.SessionRequest{Location: "europe", Image: "my-game"},
+		},
+		{
+			name: "ttl written as an integral number",
+			body: `{"location":"europe","image":"my-game","ttl":6e1}`,
+			want: arena.SessionRequest{Location: "europe", Image: "my-game", TTL: time.Minute},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			api := newTestAPI(t, nil)
+			r := api.do(t, http.MethodPost, "/session", tt.body)
+			if r.status != http.StatusCreated {
+				t.Fatalf("status = %d, want 201; body: %s", r.status, r.body)
+			}
+			calls := api.sessions.Calls()
+			if len(calls) != 1 {
+				t.Fatalf("service calls = %d, want 1", len(calls))
+			}
+			if calls[0].orgID != testOrg {
+				t.Errorf("org = %q, want the token's %q", calls[0].orgID, testOrg)
+			}
+			if !reflect.DeepEqual(calls[0].req, tt.want) {
+				t.Errorf("request = %+v\nwant      %+v", calls[0].req, tt.want)
+			}
+		})
+	}
+}
+
+func TestCreateSessionResponse(t *testing.T) {
+	api := newTestAPI(t, &fakeSessions{create: func(req arena.SessionRequest) (*arena.Session, error) {
+		return &arena.Session{ID: "s-1", Host: "203.0.113.7", Ports: []arena.Port{
+			{Protocol: arena.UDP, Container: 7777, Host: 32768},
+			{Protocol: arena.TCP, Container: 27015, Host: 32769},
+		}}, nil
+	}})
+	r := api.do(t, http.MethodPost, "/session", `{"location":"europe","image":"my-game"}`)
+	if r.status != http.StatusCreated {
+		t.Fatalf("status = %d, want 201; body: %s", r.status, r.body)
+	}
+	var got map[string]any
+	r.decodeJSON(t, &got)
+	want := map[string]any{"id": "s-1", "host": "203.0.113.7", "ports": []any{
+		map[string]any{"type": "udp", "container": 7777.0, "host": 32768.0},
+		map[string]any{"type": "tcp", "container": 27015.0, "host": 32769.0},
+	}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("body = %v\nwant   %v", got, want)
+	}
+}
+
+func TestCreateSessionInvalid(t *testing.T) {
+	tests := []struct {
+		name string
+		body string
+		// want lists the fields of the violations, in order.
+		want []string
+	}{
+		{"unknown field", `{"location":"europe","image":"g","region":"eu"}`, []string{"region"}},
+		{"field names are case-sensitive", `{"Location":"europe","image":"g"}`, []string{"Location", "location"}},
+		{"missing location and image", `{}`, []string{"location", "image"}},
+		{"null location", `{"location":null,"image":"g"}`, []string{"location"}},
+		{"empty image", `{"location":"europe","image":""}`, []string{"image"}},
+		{"location of the wrong type", `{"location":5,"image":"g"}`, []string{"location"}},
+		{"id of the wrong type", `{"id":42,"location":"europe","image":"g"}`, []string{"id"}},
+		{"malformed id", `{"id":"-x y","location":"europe","image":"g"}`, []string{"id"}},
+		{"env not an object", `{"location":"europe","image":"g","env":["A=1"]}`, []string{"env"}},
+		{"env value not a string", `{"location":"europe","image":"g","env":{"A":1,"B":null}}`, []string{"env.A", "env.B"}},
+		{"env value empty", `{"location":"europe","image":"g","env":{"A":""}}`, []string{"env.A"}},
+		{"env name invalid", `{"location":"europe","image":"g","env":{"1A":"x"}}`, []string{"env.1A"}},
+		{"args not an array", `{"location":"europe","image":"g","args":"--x"}`, []string{"args"}},
+		{"args item not a string", `{"location":"europe","image":"g","args":["ok",3,""]}`, []string{"args[1]", "args[2]"}},
+		{"labels value not a string", `{"location":"europe","image":"g","labels":{"a":true}}`, []string{"labels.a"}},
+		{"restart not a boolean", `{"location":"europe","image":"g","restart":"yes"}`, []string{"restart"}},
+		{"ttl as a string", `{"location":"europe","image":"g","ttl":"60"}`, []string{"ttl"}},
+		{"ttl with a fraction", `{"location":"europe","image":"g","ttl":1.5}`, []string{"ttl"}},
+		{"negative ttl", `{"location":"europe","image":"g","ttl":-1}`, []string{"ttl"}},
+		{"ttl over the maximum", fmt.Sprintf(`{"location":"europe","image":"g","ttl":%d}`, int64(arena.MaxTTL/time.Second)+1), []string{"ttl"}},
+		{"ttl beyond int64", `{"location":"europe","image":"g","ttl":1e300}`, []string{"ttl"}},
+		{"every problem at once", `{"image":7,"ttl":"x","extra":1}`, []string{"extra", "image", "ttl", "location"}},
+		{"empty body", ``, []string{"body"}},
+		{"null body", `null`, []string{"body"}},
+		{"array body", `[{"location":"europe","image":"g"}]`, []string{"body"}},
+		{"invalid JSON", `{"location":"europe",}`, []string{"body"}},
+		{"trailing data", `{"location":"europe","image":"g"} {}`, []string{"body"}},
+		{"body over 1 MiB", `{"location":"europe","image":"g","labels":{"a":"` + strings.Repeat("x", 1<<20) + `"}}`, []string{"body"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			api := newTestAPI(t, nil)
+			r := api.do(t, http.MethodPost, "/session", tt.body)
+			e := r.wantError(t, http.StatusUnprocessableEntity, arena.EINVALID)
+			if got := e.fields(); !slices.Equal(got, tt.want) {
+				t.Errorf("violations = %+v, want fields %q", e.Violations, tt.want)
+			}
+			if calls := api.sessions.Calls(); len(calls) != 0 {
+				t.Errorf("the service was called with an invalid request: %+v", calls)
+			}
+		})
+	}
+}
+
+func TestListSessionsFilter(t *testing.T) {
+	intp := func(n int) *int { return &n }
+	tests := []struct {
+		name  string
+		query string
+		want  arena.SessionFilter
+	}{
+		{"no query", "", arena.SessionFilter{}},
+		{"all", "all=true", arena.SessionFilter{All: true}},
+		{"all false", "all=false", arena.SessionFilter{}},
+		{"empty values do not filter", "all=&location=&playerCount%5Blt%5D=&filter%5Bmode%5D=", arena.SessionFilter{}},
+		{
+			"scalar filters", "location=europe&image=my-game&tag=1.2&host=203.0.113.7",
+			arena.SessionFilter{Location: "europe", Image: "my-game", Tag: "1.2", Host: "203.0.113.7"},
+		},
+		{
+			"labels", "filter[mode]=ranked&filter%5Bmatch%5D=42",
+			arena.SessionFilter{Labels: map[string]string{"mode": "ranked", "match": "42"}},
+		},
+		{
+			"player count bounds", "playerCount[lt]=8&playerCount[gt]=0",
+			arena.SessionFilter{PlayerCountLT: intp(8), PlayerCountGT: intp(0)},
+		},
+		{"unknown parameters are ignored", "foo=1&foo=2&location[x]=y", arena.SessionFilter{}},
+		{
+			"backfill search", "location=europe&playerCount[lt]=16&filter[mode]=casual",
+			arena.SessionFilter{Location: "europe", PlayerCountLT: intp(16), Labels: map[string]string{"mode": "casual"}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			api := newTestAPI(t, nil)
+			r := api.do(t, http.MethodGet, "/session?"+tt.query, "")
+			if r.status != http.StatusOK {
+				t.Fatalf("status = %d, want 200; body: %s", r.status, r.body)
+			}
+			calls := api.sessions.Calls()
+			if len(calls) != 1 || calls[0].orgID != testOrg {
+				t.Fatalf("calls = %+v, want one for %s", calls, testOrg)
+			}
+			if !reflect.DeepEqual(calls[0].filter, tt.want) {
+				t.Errorf("filter = %+v\nwant     %+v", calls[0].filter, tt.want)
+			}
+		})
+	}
+}
+
+func TestListSessionsInvalidQuery(t *testing.T) {
+	tests := []struct {
+		name  string
+		query string
+		want  []string
+	}{
+		{"all not a boolean", "all=maybe", []string{"all"}},
+		{"player count not an integer", "playerCount[lt]=abc", []string{"playerCount[lt]"}},
+		{"unknown player count bound", "playerCount[eq]=3", []string{"playerCount[eq]"}},
+		{"unknown player count bound without a value", "playerCount[le]=", []string{"playerCount[le]"}},
+		{"player count without a key", "playerCount=3", []string{"playerCount"}},
+		{"filter without a key", "filter=mode", []string{"filter"}},
+		{"filter with an empty key", "filter[]=x", []string{"filter[]"}},
+		{"parameter given twice", "location=a&location=b", []string{"location"}},
+		{"malformed query", "location=%zz", []string{"query"}},
+		{"several problems", "all=2x&playerCount[gt]=1.5", []string{"all", "playerCount[gt]"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			api := newTestAPI(t, nil)
+			r := api.do(t, http.MethodGet, "/session?"+tt.query, "")
+			e := r.wantError(t, http.StatusUnprocessableEntity, arena.EINVALID)
+			if got := e.fields(); !slices.Equal(got, tt.want) {
+				t.Errorf("violations = %+v, want fields %q", e.Violations, tt.want)
+			}
+			if calls := api.sessions.Calls(); len(calls) != 0 {
+				t.Errorf("the service was called: %+v", calls)
+			}
+		})
+	}
+}
+
+// testSessions are sessions that exercise every rendering rule: ports,
+// labels and players present or not, location or only a region.
+func testSessions() []*arena.Session {
+	created := time.UnixMilli(1648472895000).UTC()
+	return []*arena.Session{
+		{
+			ID: "s-running", OrgID: testOrg, Application: "my-game", Tag: "1.2", Image: "registry.example/my-game:1.2",
+			Region: "europe", Location: "europe-ams1", Host: "203.0.113.7",
+			Ports: []arena.Port{
+				{Protocol: arena.UDP, Container: 7777, Host: 32768},
+				{Protocol: arena.TCP, Container: 27015, Host: 32769},
+			},
+			Labels:  map[string]string{"match": "42", "mode": "ranked"},
+			Players: []string{"p1", "p2"},
+			State:   arena.SessionRunning, CreatedAt: created,
+		},
+		{
+			ID: "s-dead", OrgID: testOrg, Application: "my-game", Tag: "1.1", Region: "us-east",
+			State: arena.SessionStopped, StopReason: arena.StopFailed, CreatedAt: created.Add(time.Second),
+		},
+	}
+}
+
+func TestListSessionsResponse(t *testing.T) {
+	api := newTestAPI(t, &fakeSessions{list: func(arena.SessionFilter) ([]*arena.Session, error) {
+		return testSessions(), nil
+	}})
+	r := api.do(t, http.MethodGet, "/session?all=true", "")
+	if r.status != http.StatusOK {
+		t.Fatalf("status = %d, want 200; body: %s", r.status, r.body)
+	}
+	compareGolden(t, "list_sessions.json", r.body)
+}
+
+func TestListSessionsEmpty(t *testing.T) {
+	api := newTestAPI(t, nil)
+	r := api.do(t, http.MethodGet, "/session", "")
+	if got := strings.TrimSpace(string(r.body)); got != `{"sessions":[]}` {
+		t.Errorf("body = %s, want an empty array, not null", got)
+	}
+}
+
+func TestDescribeSession(t *testing.T) {
+	for _, sess := range testSessions() {
+		t.Run(sess.ID, func(t *testing.T) {
+			t.Parallel()
+			api := newTestAPI(t, &fakeSessions{find: func(string) (*arena.Session, error) { return sess, nil }})
+			r := api.do(t, http.MethodGet, "/session/"+sess.ID+"?all=true", "")
+			if r.status != http.StatusOK {
+				t.Fatalf("status = %d, want 200; body: %s", r.status, r.body)
+			}
+			if calls := api.sessions.Calls(); len(calls) != 1 || calls[0].id != sess.ID || calls[0].orgID != testOrg {
+				t.Errorf("calls = %+v, want FindSession(%s, %s)", calls, testOrg, sess.ID)
+			}
+			compareGolden(t, "describe_"+sess.ID+".json", r.body)
+		})
+	}
+}
+
+// TestDescribeStoppedSession: a stopped session is described only when the
+// caller asks for all sessions, as the platform says a stopped one is gone.
+func TestDescribeStoppedSession(t *testing.T) {
+	dead := testSessions()[1]
+	tests := []struct {
+		name, query string
+		want        int
+	}{
+		{"default", "", http.StatusNotFound},
+		{"all=false", "?all=false", http.StatusNotFound},
+		{"all=true", "?all=true", http.StatusOK},
+		{"all=1", "?all=1", http.StatusOK},
+		{"malformed", "?all=maybe", http.StatusUnprocessableEntity},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			api := newTestAPI(t, &fakeSessions{find: func(string) (*arena.Session, error) { return dead, nil }})
+			if r := api.do(t, http.MethodGet, "/session/"+dead.ID+tt.query, ""); r.status != tt.want {
+				t.Fatalf("status = %d, want %d; body: %s", r.status, tt.want, r.body)
+			}
+		})
+	}
+}
+
+// TestSessionStatus checks the status every state is rendered with.
+func TestSessionStatus(t *testing.T) {
+	tests := []struct {
+		state  arena.SessionState
+		reason arena.StopReason
+		want   string
+	}{
+		{arena.SessionStarted, "", "created"},
+		{arena.SessionRunning, "", "running"},
+		{arena.SessionRestarting, "", "restarting"},
+		{arena.SessionStopping, arena.StopDeleted, "shuttingdown"},
+		{arena.SessionUnreachable, "", "server_unreachable"},
+		{arena.SessionStopped, arena.StopDeleted, "exited"},
+		{arena.SessionStopped, arena.StopTTL, "exited"},
+		{arena.SessionStopped, arena.StopExited, "exited"},
+		{arena.SessionStopped, arena.StopFailed, "dead"},
+		{arena.SessionStopped, arena.StopCrashLoop, "dead"},
+		{arena.SessionStopped, arena.StopLost, "dead"},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%s %s", tt.state, tt.reason), func(t *testing.T) {
+			t.Parallel()
+			sess := &arena.Session{ID: "s", State: tt.state, StopReason: tt.reason}
+			api := newTestAPI(t, &fakeSessions{
+				find: func(string) (*arena.Session, error) { return sess, nil },
+				list: func(arena.SessionFilter) ([]*arena.Session, error) { return []*arena.Session{sess}, nil },
+			})
+			var described struct {
+				Status string `json:"status"`
+			}
+			if err := json.Unmarshal(api.do(t, http.MethodGet, "/session/s?all=true", "").body, &described); err != nil {
+				t.Fatal(err)
+			}
+			var listed struct {
+				Sessions []struct {
+					Status string `json:"status"`
+				} `json:"sessions"`
+			}
+			if err := json.Unmarshal(api.do(t, http.MethodGet, "/session?all=true", "").body, &listed); err != nil {
+				t.Fatal(err)
+			}
+			if described.Status != tt.want || len(listed.Sessions) != 1 || listed.Sessions[0].Status != tt.want {
+				t.Errorf("status described %q, listed %+v; want %q", described.Status, listed.Sessions, tt.want)
+			}
+		})
+	}
+}
+
+func TestStopSession(t *testing.T) {
+	api := newTestAPI(t, nil)
+	r := api.do(t, http.MethodDelete, "/session/s-1", "")
+	if r.status != http.StatusNoContent || len(r.body) != 0 {
+		t.Fatalf("status = %d, body %q; want 204 and no body", r.status, r.body)
+	}
+	if calls := api.sessions.Calls(); len(calls) != 1 || calls[0].method != "StopSession" || calls[0].id != "s-1" || calls[0].orgID != testOrg {
+		t.Errorf("calls = %+v, want StopSession(%s, s-1)", calls, testOrg)
+	}
+}
+
+// TestServiceErrors checks that every operation answers a service error with
+// the status of its code when the operation documents the code, as an
+// internal error otherwise, and never shows the cause of an internal error.
+func TestServiceErrors(t *testing.T) {
+	const cause = "disk I/O error at /var/lib/arena/arena.db"
+	errs := []struct {
+		name string
+		err  error
+	}{
+		{"invalid", arena.Invalid(arena.Violation{Field: "version", Description: "is not a tag of my-game"})},
+		{"not found", arena.Errorf(arena.ENOTFOUND, "session s-1 not found")},
+		{"conflict", arena.Errorf(arena.ECONFLICT, "session s-1 has already stopped")},
+		{"unavailable", arena.Errorf(arena.EUNAVAILABLE, "no capacity in europe")},
+		{"internal", arena.Internal(errors.New(cause), "creating the session")},
+		{"plain error", errors.New(cause)},
+		{"unknown code", &arena.Error{Code: "teapot", Message: cause}},
+	}
+	statuses := map[string]int{
+		arena.EINVALID:     http.StatusUnprocessableEntity,
+		arena.ENOTFOUND:    http.StatusNotFound,
+		arena.ECONFLICT:    http.StatusConflict,
+		arena.EUNAVAILABLE: 420,
+	}
+	operations := []struct {
+		method, path, body string
+		// codes are the codes the operation documents besides internal.
+		codes []string
+	}{
+		{http.MethodPost, "/session", `{"location":"europe","image":"my-game"}`, []string{arena.EINVALID, arena.ENOTFOUND, arena.ECONFLICT, arena.EUNAVAILABLE}},
+		{http.MethodGet, "/session", "", []string{arena.EINVALID, arena.EUNAVAILABLE}},
+		{http.MethodGet, "/session/s-1", "", []string{arena.EINVALID, arena.ENOTFOUND, arena.EUNAVAILABLE}},
+		{http.MethodDelete, "/session/s-1", "", []string{arena.EINVALID, arena.ENOTFOUND, arena.ECONFLICT, arena.EUNAVAILABLE}},
+	}
+	for _, op := range operations {
+		for _, tc := range errs {
+			t.Run(op.method+" "+op.path+"/"+tc.name, func(t *testing.T) {
+				t.Parallel()
+				api := newTestAPI(t, &fakeSessions{
+					create: func(arena.SessionRequest) (*arena.Session, error) { return nil, tc.err },
+					find:   func(string) (*arena.Session, error) { return nil, tc.err },
+					list:   func(arena.SessionFilter) ([]*arena.Session, error) { return nil, tc.err },
+					stop:   func(string) error { return tc.err },
+				})
+				code, status := arena.EINTERNAL, http.StatusInternalServerError
+				if c := arena.ErrorCode(tc.err); slices.Contains(op.codes, c) {
+					code, status = c, statuses[c]
+				}
+				r := api.do(t, op.method, op.path, op.body)
+				e := r.wantError(t, status, code)
+				if code == arena.EINTERNAL {
+					if strings.Contains(string(r.body), "disk") || strings.Contains(string(r.body), "while") {
+						t.Errorf("the body shows the internal cause: %s", r.body)
+					}
+					if logs := api.waitForLog(t, `"level":"ERROR","msg":"internal error"`); !strings.Contains(logs, e.Identifier) {
+						t.Errorf("no internal error logged for request %s:\n%s", e.Identifier, logs)
+					}
+					return
+				}
+				if want := arena.ErrorMessage(tc.err); e.Message != want {
+					t.Errorf("message = %q, want %q", e.Message, want)
+				}
+				if want := arena.ErrorViolations(tc.err); len(want) > 0 && !reflect.DeepEqual(e.Violations, want) {
+					t.Errorf("violations = %+v, want %+v", e.Violations, want)
+				}
+			})
+		}
+	}
+	t.Run("the cause is logged", func(t *testing.T) {
+		t.Parallel()
+		api := newTestAPI(t, &fakeSessions{find: func(string) (*arena.Session, error) {
+			return nil, arena.Internal(errors.New(cause), "finding the session")
+		}})
+		e := api.do(t, http.MethodGet, "/session/s-1", "").wantError(t, http.StatusInternalServerError, arena.EINTERNAL)
+		if logs := api.waitForLog(t, cause); !strings.Contains(logs, cause) {
+			t.Errorf("the cause of request %s is not logged:\n%s", e.Identifier, logs)
+		}
+	})
+}
+
+// compareGolden compares a JSON body with testdata/name, semantically, or
+// rewrites the file with -update.
+func compareGolden(tb testing.TB, name string, body []byte) {
+	tb.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		var v any
+		if err := json.Unmarshal(body, &v); err != nil {
+			tb.Fatal(err)
+		}
+		pretty, _ := json.MarshalIndent(v, "", "  ")
+		if err := os.WriteFile(path, append(pretty, '\n'), 0o644); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		tb.Fatalf("reading golden file (run with -update to create it): %v", err)
+	}
+	var got, wantV any
+	if err := json.Unmarshal(body, &got); err != nil {
+		tb.Fatalf("body is not JSON: %v", err)
+	}
+	if err := json.Unmarshal(want, &wantV); err != nil {
+		tb.Fatalf("%s is not JSON: %v", path, err)
+	}
+	if !reflect.DeepEqual(got, wantV) {
+		tb.Errorf("body differs from %s:\n got: %s\nwant: %s", path, body, want)
+	}
+}
