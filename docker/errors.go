@@ -1,0 +1,48 @@
+package docker
+
+import (
+	"context"
+	"errors"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/client"
+
+	"github.com/arena-hq/arena"
+)
+
+// errorCode classifies an error of the Docker client by its type, never by
+// its text: the engine's messages change between versions, its status codes
+// do not.
+func errorCode(err error) string {
+	switch {
+	case cerrdefs.IsNotFound(err):
+		return arena.ENOTFOUND
+	case cerrdefs.IsConflict(err):
+		return arena.ECONFLICT
+	case client.IsErrConnectionFailed(err),
+		cerrdefs.IsUnavailable(err),
+		errors.Is(err, context.DeadlineExceeded):
+		// A call that timed out met an engine too busy or hung to answer:
+		// to the caller that is the same as one it cannot reach.
+		return arena.EUNAVAILABLE
+	}
+	return arena.EINTERNAL
+}
+
+// wrapError turns an error of the Docker client into an *arena.Error whose
+// message says what was being done. The cause stays in the chain, so that
+// errors.Is(err, context.Canceled) and the like keep working.
+func wrapError(err error, doing string) error {
+	if err == nil {
+		return nil
+	}
+	switch code := errorCode(err); code {
+	case arena.ENOTFOUND:
+		return &arena.Error{Code: code, Message: doing + ": not found", Err: err}
+	case arena.ECONFLICT:
+		return &arena.Error{Code: code, Message: doing + ": conflict", Err: err}
+	case arena.EUNAVAILABLE:
+		return &arena.Error{Code: code, Message: doing + ": docker engine unavailable", Err: err}
+	}
+	return arena.Internal(err, doing)
+}

@@ -1,0 +1,157 @@
+package docker
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"debug/elf"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/moby/moby/api/types/build"
+	"github.com/moby/moby/api/types/jsonstream"
+	"github.com/moby/moby/client"
+
+	"github.com/arena-hq/arena"
+)
+
+// BuildImage builds image ref FROM scratch holding the static binary at
+// binaryPath as /<base name of binaryPath>, with entrypoint as ENTRYPOINT
+// (that path alone when entrypoint is empty).
+//
+// It needs no registry: the build context is sent to the engine's classic
+// builder, and scratch is not pulled. A dynamically linked binary is
+// rejected because a scratch image has no loader or libc to run it.
+func (r *Runtime) BuildImage(ctx context.Context, ref, binaryPath string, entrypoint []string) error {
+	if ref == "" {
+		return arena.Errorf(arena.EINVALID, "an image reference is required")
+	}
+	bin, err := os.ReadFile(binaryPath)
+	if err != nil {
+		return arena.Errorf(arena.EINVALID, "reading the binary: %v", err)
+	}
+	if err := checkStatic(binaryPath, bin); err != nil {
+		return err
+	}
+
+	name := filepath.Base(binaryPath)
+	if len(entrypoint) == 0 {
+		entrypoint = []string{"/" + name}
+	}
+	ep, err := json.Marshal(entrypoint)
+	if err != nil {
+		return arena.Internal(err, "encoding the entrypoint")
+	}
+	// COPY's source is a path in the context, hence the quoting rule of
+	// JSON form: a name with spaces still works.
+	src, _ := json.Marshal([]string{name, "/" + name})
+	dockerfile := fmt.Sprintf("FROM scratch\nCOPY %s\nENTRYPOINT %s\n", src, ep)
+
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, f := range []struct {
+		name string
+		mode int64
+		data []byte
+	}{
+		{"Dockerfile", 0o644, []byte(dockerfile)},
+		{name, 0o755, bin},
+	} {
+		if err := tw.WriteHeader(&tar.Header{Name: f.name, Mode: f.mode, Size: int64(len(f.data)), Typeflag: tar.TypeReg}); err != nil {
+			return arena.Internal(err, "writing the build context")
+		}
+		if _, err := tw.Write(f.data); err != nil {
+			return arena.Internal(err, "writing the build context")
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return arena.Internal(err, "writing the build context")
+	}
+
+	ctx, cancel := context.WithTimeout(ctx, r.buildTimeout)
+	defer cancel()
+	res, err := r.cli.ImageBuild(ctx, &buf, client.ImageBuildOptions{
+		Tags:        []string{ref},
+		Remove:      true,
+		ForceRemove: true,
+		// The classic builder: BuildKit would want to resolve the frontend
+		// and scratch through a registry this node may not reach.
+		Version: build.BuilderV1,
+	})
+	if err != nil {
+		return wrapError(err, "building image "+ref)
+	}
+	defer res.Body.Close()
+	return readBuildOutput(res.Body, ref)
+}
+
+// readBuildOutput reads the builder's JSON message stream to its end: a
+// build that fails still answers 200 and reports the failure in the stream.
+func readBuildOutput(body io.Reader, ref string) error {
+	dec := json.NewDecoder(body)
+	var log strings.Builder
+	for {
+		var m jsonstream.Message
+		if err := dec.Decode(&m); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return wrapError(err, "reading the build output of "+ref)
+		}
+		log.WriteString(m.Stream)
+		if m.Error != nil {
+			return &arena.Error{
+				Code:    arena.EINTERNAL,
+				Message: fmt.Sprintf("building image %s failed: %s", ref, m.Error.Message),
+				Err:     fmt.Errorf("%w; build output:\n%s", m.Error, log.String()),
+			}
+		}
+	}
+}
+
+// checkStatic rejects anything but a statically linked ELF executable.
+func checkStatic(path string, bin []byte) error {
+	f, err := elf.NewFile(bytes.NewReader(bin))
+	if err != nil {
+		return arena.Errorf(arena.EINVALID, "%s is not an ELF executable: %v", path, err)
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			return arena.Errorf(arena.EINVALID,
+				"%s is dynamically linked, which a scratch image cannot run; build it statically (for Go: CGO_ENABLED=0 go build)", path)
+		}
+	}
+	return nil
+}
+
+// ImageExists reports whether the engine has image ref.
+func (r *Runtime) ImageExists(ctx context.Context, ref string) (bool, error) {
+	ctx, cancel := r.call(ctx, 0)
+	defer cancel()
+	_, err := r.cli.ImageInspect(ctx, ref)
+	switch {
+	case err == nil:
+		return true, nil
+	case errorCode(err) == arena.ENOTFOUND:
+		return false, nil
+	}
+	return false, wrapError(err, "inspecting image "+ref)
+}
+
+// RemoveImage deletes image ref, even if stopped containers still use it.
+// Removing an image that does not exist is not an error.
+func (r *Runtime) RemoveImage(ctx context.Context, ref string) error {
+	ctx, cancel := r.call(ctx, 0)
+	defer cancel()
+	_, err := r.cli.ImageRemove(ctx, ref, client.ImageRemoveOptions{Force: true, PruneChildren: true})
+	if err != nil && errorCode(err) == arena.ENOTFOUND {
+		return nil
+	}
+	return wrapError(err, "removing image "+ref)
+}

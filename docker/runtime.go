@@ -1,0 +1,492 @@
+// Package docker runs session containers on a Docker Engine: it implements
+// agent.Runtime and builds the scratch images of static game server binaries
+// without a registry.
+package docker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
+	"github.com/moby/moby/api/types/network"
+	"github.com/moby/moby/client"
+
+	"github.com/arena-hq/arena"
+	"github.com/arena-hq/arena/agent"
+)
+
+var _ agent.Runtime = (*Runtime)(nil)
+
+// Defaults of the Runtime options.
+const (
+	DefaultCallTimeout  = 30 * time.Second
+	DefaultBuildTimeout = 5 * time.Minute
+	DefaultPidsLimit    = 4096
+)
+
+// Logs are bounded per container so that a chatty game server cannot fill
+// the node's disk: at most logMaxFiles files of logMaxSize each.
+const (
+	logMaxSize  = "10m"
+	logMaxFiles = "2"
+)
+
+// Runtime runs Arena's containers on a Docker Engine.
+//
+// Every call to the engine but the Exits stream gets a deadline of its own
+// (the call timeout, within the caller's context), so that a hung engine
+// turns into an EUNAVAILABLE error instead of a stuck agent.
+//
+// A Runtime is safe for concurrent use.
+type Runtime struct {
+	cli          *client.Client
+	ownsClient   bool
+	callTimeout  time.Duration
+	buildTimeout time.Duration
+	pidsLimit    int64
+}
+
+// Option configures a Runtime.
+type Option func(*Runtime)
+
+// WithCallTimeout sets the deadline of each call to the engine.
+func WithCallTimeout(d time.Duration) Option {
+	return func(r *Runtime) { r.callTimeout = d }
+}
+
+// WithBuildTimeout sets the deadline of an image build, which takes longer
+// than other calls.
+func WithBuildTimeout(d time.Duration) Option {
+	return func(r *Runtime) { r.buildTimeout = d }
+}
+
+// WithPidsLimit caps the number of processes of each container, so that a
+// fork bomb in a game server stays within its container.
+func WithPidsLimit(n int64) Option {
+	return func(r *Runtime) { r.pidsLimit = n }
+}
+
+// New returns a Runtime on the engine that the DOCKER_HOST, DOCKER_API_VERSION,
+// DOCKER_CERT_PATH and DOCKER_TLS_VERIFY environment variables name, or the
+// local one. The API version is negotiated with the engine on the first call.
+func New(opts ...Option) (*Runtime, error) {
+	cli, err := client.New(client.FromEnv)
+	if err != nil {
+		return nil, arena.Internal(err, "configuring the docker client")
+	}
+	r := NewRuntime(cli, opts...)
+	r.ownsClient = true
+	return r, nil
+}
+
+// NewRuntime returns a Runtime on an existing client, which Close leaves open.
+func NewRuntime(cli *client.Client, opts ...Option) *Runtime {
+	r := &Runtime{
+		cli:          cli,
+		callTimeout:  DefaultCallTimeout,
+		buildTimeout: DefaultBuildTimeout,
+		pidsLimit:    DefaultPidsLimit,
+	}
+	for _, o := range opts {
+		o(r)
+	}
+	return r
+}
+
+// Client returns the Docker client, for what the Runtime does not cover
+// (logs, tests).
+func (r *Runtime) Client() *client.Client { return r.cli }
+
+// Close releases the client if New created it.
+func (r *Runtime) Close() error {
+	if r.ownsClient {
+		return r.cli.Close()
+	}
+	return nil
+}
+
+// call returns the context of one call to the engine.
+func (r *Runtime) call(ctx context.Context, extra time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, r.callTimeout+extra)
+}
+
+// Ping checks that the engine answers.
+func (r *Runtime) Ping(ctx context.Context) error {
+	ctx, cancel := r.call(ctx, 0)
+	defer cancel()
+	_, err := r.cli.Ping(ctx, client.PingOptions{NegotiateAPIVersion: true})
+	return wrapError(err, "pinging the docker engine")
+}
+
+// Start creates and starts a container from spec and returns its id. A
+// container that was created but failed to start is removed again, so that
+// a failed start leaves nothing behind and the name can be reused.
+//
+// spec must carry the arena.LabelNode label: a container without it would be
+// invisible to List and never cleaned up.
+func (r *Runtime) Start(ctx context.Context, spec arena.ContainerSpec) (string, error) {
+	cfg, hostCfg, err := r.containerConfig(spec)
+	if err != nil {
+		return "", err
+	}
+
+	cctx, cancel := r.call(ctx, 0)
+	created, err := r.cli.ContainerCreate(cctx, client.ContainerCreateOptions{
+		Name:       spec.Name,
+		Config:     cfg,
+		HostConfig: hostCfg,
+	})
+	cancel()
+	if err != nil {
+		e := wrapError(err, "creating container "+spec.Name)
+		var ae *arena.Error
+		if errors.As(e, &ae) {
+			switch ae.Code {
+			case arena.ENOTFOUND:
+				ae.Message = fmt.Sprintf("image %s not found on the node", spec.Image)
+			case arena.ECONFLICT:
+				ae.Message = fmt.Sprintf("container name %s is already in use", spec.Name)
+			}
+		}
+		return "", e
+	}
+
+	cctx, cancel = r.call(ctx, 0)
+	_, err = r.cli.ContainerStart(cctx, created.ID, client.ContainerStartOptions{})
+	cancel()
+	if err != nil {
+		startErr := wrapError(err, "starting container "+spec.Name)
+		// The caller's context may be what ended the start; the cleanup
+		// must happen regardless.
+		rctx, rcancel := r.call(context.WithoutCancel(ctx), 0)
+		defer rcancel()
+		if _, rmErr := r.cli.ContainerRemove(rctx, created.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); rmErr != nil && errorCode(rmErr) != arena.ENOTFOUND {
+			var ae *arena.Error
+			if errors.As(startErr, &ae) {
+				ae.Err = errors.Join(ae.Err, fmt.Errorf("removing the container that failed to start: %w", rmErr))
+			}
+		}
+		return "", startErr
+	}
+	return created.ID, nil
+}
+
+// containerConfig translates spec into the engine's configuration.
+func (r *Runtime) containerConfig(spec arena.ContainerSpec) (*container.Config, *container.HostConfig, error) {
+	var violations []arena.Violation
+	if spec.Name == "" {
+		violations = append(violations, arena.Violation{Field: "name", Description: "is required"})
+	}
+	if spec.Image == "" {
+		violations = append(violations, arena.Violation{Field: "image", Description: "is required"})
+	}
+	if spec.Labels[arena.LabelNode] == "" {
+		violations = append(violations, arena.Violation{Field: "labels", Description: "must carry " + arena.LabelNode})
+	}
+
+	env := make([]string, 0, len(spec.Env))
+	for k, v := range spec.Env {
+		env = append(env, k+"="+v)
+	}
+	slices.Sort(env)
+
+	labels := make(map[string]string, len(spec.Labels))
+	for k, v := range spec.Labels {
+		labels[k] = v
+	}
+
+	cfg := &container.Config{
+		Image:  spec.Image,
+		Env:    env,
+		Labels: labels,
+	}
+	if len(spec.Args) > 0 {
+		// An empty Cmd keeps the image's own CMD.
+		cfg.Cmd = slices.Clone(spec.Args)
+	}
+
+	initProcess := true
+	memory := spec.Resources.MemoryMB << 20
+	hostCfg := &container.HostConfig{
+		LogConfig: container.LogConfig{
+			Type:   "json-file",
+			Config: map[string]string{"max-size": logMaxSize, "max-file": logMaxFiles},
+		},
+		// The agent restarts crashed sessions itself, counting restarts to
+		// detect crash loops; a Docker restart policy would hide them.
+		RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyDisabled},
+		CapDrop:       []string{"ALL"},
+		SecurityOpt:   []string{"no-new-privileges"},
+		// A tiny init as PID 1 forwards SIGTERM to the game server, so that a
+		// server without a handler of its own (or one not yet installed) still
+		// stops on DELETE instead of waiting out the grace period to be killed.
+		Init: &initProcess,
+		Resources: container.Resources{
+			NanoCPUs: spec.Resources.MilliCPU * 1_000_000,
+			Memory:   memory,
+			// Equal to Memory: no swap, so a session cannot exceed its
+			// reservation by swapping.
+			MemorySwap: memory,
+			PidsLimit:  &r.pidsLimit,
+		},
+	}
+
+	switch spec.Network {
+	case arena.NetworkHost:
+		hostCfg.NetworkMode = network.NetworkHost
+	case arena.NetworkBridge, "":
+		hostCfg.NetworkMode = network.NetworkBridge
+		var hostIP netip.Addr // zero: all addresses
+		if spec.BindIP != "" {
+			ip, err := netip.ParseAddr(spec.BindIP)
+			if err != nil {
+				violations = append(violations, arena.Violation{Field: "bindIP", Description: "is not an IP address"})
+			}
+			hostIP = ip
+		}
+		cfg.ExposedPorts = network.PortSet{}
+		hostCfg.PortBindings = network.PortMap{}
+		for i, p := range spec.Ports {
+			field := fmt.Sprintf("ports[%d]", i)
+			if p.Protocol != arena.TCP && p.Protocol != arena.UDP {
+				violations = append(violations, arena.Violation{Field: field + ".protocol", Description: "must be tcp or udp"})
+				continue
+			}
+			if p.Container < 1 || p.Container > math.MaxUint16 {
+				violations = append(violations, arena.Violation{Field: field + ".container", Description: "must be within 1-65535"})
+				continue
+			}
+			if p.Host < 1 || p.Host > math.MaxUint16 {
+				violations = append(violations, arena.Violation{Field: field + ".host", Description: "must be within 1-65535"})
+				continue
+			}
+			port, _ := network.PortFrom(uint16(p.Container), network.IPProtocol(p.Protocol))
+			cfg.ExposedPorts[port] = struct{}{}
+			hostCfg.PortBindings[port] = append(hostCfg.PortBindings[port], network.PortBinding{
+				HostIP:   hostIP,
+				HostPort: strconv.Itoa(p.Host),
+			})
+		}
+	default:
+		violations = append(violations, arena.Violation{Field: "network", Description: "must be bridge or host"})
+	}
+
+	if len(violations) > 0 {
+		return nil, nil, arena.Invalid(violations...)
+	}
+	return cfg, hostCfg, nil
+}
+
+// Restart starts an exited container again. Its port bindings, being part
+// of the container, are kept.
+func (r *Runtime) Restart(ctx context.Context, id string) error {
+	ctx, cancel := r.call(ctx, 0)
+	defer cancel()
+	_, err := r.cli.ContainerStart(ctx, id, client.ContainerStartOptions{})
+	return wrapError(err, "restarting container "+id)
+}
+
+// Stop sends SIGTERM, waits up to grace (rounded up to whole seconds, the
+// engine's unit) for the process to exit, then kills it. Stopping a
+// container that is not running is not an error.
+func (r *Runtime) Stop(ctx context.Context, id string, grace time.Duration) error {
+	secs := max(0, int(math.Ceil(grace.Seconds())))
+	ctx, cancel := r.call(ctx, time.Duration(secs)*time.Second)
+	defer cancel()
+	// The engine answers 304 Not Modified for a container already stopped,
+	// which the client does not report as an error.
+	_, err := r.cli.ContainerStop(ctx, id, client.ContainerStopOptions{Timeout: &secs})
+	return wrapError(err, "stopping container "+id)
+}
+
+// Remove deletes a container and its anonymous volumes, killing it first if
+// it still runs. Removing a container that does not exist is not an error.
+func (r *Runtime) Remove(ctx context.Context, id string) error {
+	ctx, cancel := r.call(ctx, 0)
+	defer cancel()
+	_, err := r.cli.ContainerRemove(ctx, id, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
+	if err != nil && errorCode(err) == arena.ENOTFOUND {
+		return nil
+	}
+	return wrapError(err, "removing container "+id)
+}
+
+// Inspect returns one container, found by id or name.
+func (r *Runtime) Inspect(ctx context.Context, id string) (arena.Container, error) {
+	ctx, cancel := r.call(ctx, 0)
+	defer cancel()
+	res, err := r.cli.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
+	if err != nil {
+		return arena.Container{}, wrapError(err, "inspecting container "+id)
+	}
+	return toContainer(res.Container), nil
+}
+
+// List returns every container, running or not, labelled as belonging to
+// nodeID. Containers without that label are never returned, so the agent
+// never touches what it did not start.
+func (r *Runtime) List(ctx context.Context, nodeID string) ([]arena.Container, error) {
+	if nodeID == "" {
+		return nil, arena.Errorf(arena.EINVALID, "listing containers needs a node id")
+	}
+	lctx, cancel := r.call(ctx, 0)
+	res, err := r.cli.ContainerList(lctx, client.ContainerListOptions{
+		All:     true,
+		Filters: client.Filters{}.Add("label", arena.LabelNode+"="+nodeID),
+	})
+	cancel()
+	if err != nil {
+		return nil, wrapError(err, "listing containers")
+	}
+
+	// The list lacks exit codes and times; inspecting each container is the
+	// only typed way to get them.
+	out := make([]arena.Container, 0, len(res.Items))
+	for _, s := range res.Items {
+		if s.Labels[arena.LabelNode] != nodeID {
+			continue
+		}
+		c, err := r.Inspect(ctx, s.ID)
+		if arena.ErrorCode(err) == arena.ENOTFOUND {
+			continue // removed since it was listed
+		}
+		if err != nil {
+			return nil, err
+		}
+		if c.NodeID != nodeID {
+			continue
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// toContainer converts the engine's view of a container.
+func toContainer(in container.InspectResponse) arena.Container {
+	c := arena.Container{
+		ID:   in.ID,
+		Name: strings.TrimPrefix(in.Name, "/"),
+	}
+	if in.Config != nil {
+		c.Labels = in.Config.Labels
+		c.SessionID = in.Config.Labels[arena.LabelSession]
+		c.NodeID = in.Config.Labels[arena.LabelNode]
+	}
+	if in.State != nil {
+		c.Running = in.State.Running
+		c.ExitCode = in.State.ExitCode
+		c.StartedAt = parseTime(in.State.StartedAt)
+		c.FinishedAt = parseTime(in.State.FinishedAt)
+	}
+	return c
+}
+
+// parseTime parses a time of the engine; "0001-01-01T00:00:00Z", its way of
+// saying never, and anything unparsable become the zero time.
+func parseTime(s string) time.Time {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil || t.Year() <= 1 {
+		return time.Time{}
+	}
+	return t
+}
+
+// Exits streams the process exits of nodeID's containers from the engine's
+// "die" events. The subscription is in place when Exits returns, so an exit
+// that happens after is not missed. The channel is closed when ctx ends or
+// the stream breaks; the caller then lists and subscribes again.
+func (r *Runtime) Exits(ctx context.Context, nodeID string) (<-chan arena.ContainerExit, error) {
+	if nodeID == "" {
+		return nil, arena.Errorf(arena.EINVALID, "watching container exits needs a node id")
+	}
+	// The client reports a failed subscription on its error channel only
+	// after Events returned, so a check afterwards can miss it; asking
+	// first makes an unreachable engine an error here rather than a stream
+	// that closes at once.
+	if err := r.Ping(ctx); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	// Events blocks until the engine answers the subscription, with no
+	// deadline of its own since the stream that follows must not have one;
+	// the wait for the answer gets the call timeout.
+	subscribed := make(chan client.EventsResult, 1)
+	go func() {
+		subscribed <- r.cli.Events(ctx, client.EventsListOptions{
+			Filters: client.Filters{}.
+				Add("type", string(events.ContainerEventType)).
+				Add("event", string(events.ActionDie)).
+				Add("label", arena.LabelNode+"="+nodeID),
+		})
+	}()
+	timeout := time.NewTimer(r.callTimeout)
+	defer timeout.Stop()
+	var res client.EventsResult
+	select {
+	case res = <-subscribed:
+	case <-timeout.C:
+		cancel()
+		return nil, wrapError(context.DeadlineExceeded, "subscribing to container events")
+	}
+	// Most failures to subscribe are waiting by now.
+	select {
+	case err := <-res.Err:
+		cancel()
+		if err == nil {
+			err = errors.New("event stream closed")
+		}
+		return nil, wrapError(err, "subscribing to container events")
+	default:
+	}
+
+	// A little buffer lets the stream run ahead of a consumer busy with
+	// one exit, as exits tend to come in bursts.
+	out := make(chan arena.ContainerExit, 64)
+	go func() {
+		defer cancel()
+		defer close(out)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-res.Err:
+				return
+			case m := <-res.Messages:
+				attrs := m.Actor.Attributes
+				if attrs[arena.LabelNode] != nodeID {
+					continue
+				}
+				exit := arena.ContainerExit{
+					ContainerID: m.Actor.ID,
+					SessionID:   attrs[arena.LabelSession],
+					ExitCode:    -1,
+					At:          eventTime(m),
+				}
+				if code, err := strconv.Atoi(attrs["exitCode"]); err == nil {
+					exit.ExitCode = code
+				}
+				select {
+				case out <- exit:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	}()
+	return out, nil
+}
+
+func eventTime(m events.Message) time.Time {
+	if m.TimeNano != 0 {
+		return time.Unix(0, m.TimeNano)
+	}
+	return time.Unix(m.Time, 0)
+}

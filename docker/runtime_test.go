@@ -1,0 +1,530 @@
+package docker_test
+
+import (
+	"archive/tar"
+	"context"
+	"io"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
+	"github.com/moby/moby/client"
+
+	"github.com/arena-hq/arena"
+	"github.com/arena-hq/arena/docker"
+	"github.com/arena-hq/arena/docker/dockertest"
+)
+
+func TestMain(m *testing.M) { dockertest.Main(m) }
+
+// start starts spec and fails the test if that fails.
+func start(tb testing.TB, rt *docker.Runtime, spec arena.ContainerSpec) string {
+	tb.Helper()
+	id, err := rt.Start(context.Background(), spec)
+	if err != nil {
+		tb.Fatalf("Start(%s): %v", spec.Name, err)
+	}
+	return id
+}
+
+// inspectRaw returns the engine's own view of a container, for what
+// arena.Container does not carry.
+func inspectRaw(tb testing.TB, rt *docker.Runtime, id string) container.InspectResponse {
+	tb.Helper()
+	res, err := rt.Client().ContainerInspect(context.Background(), id, client.ContainerInspectOptions{})
+	if err != nil {
+		tb.Fatalf("inspecting %s: %v", id, err)
+	}
+	return res.Container
+}
+
+// readFile returns the content of a file in a container, or ok=false when
+// it does not exist.
+func readFile(tb testing.TB, rt *docker.Runtime, id, path string) (content string, ok bool) {
+	tb.Helper()
+	res, err := rt.Client().CopyFromContainer(context.Background(), id, client.CopyFromContainerOptions{SourcePath: path})
+	if cerrdefs.IsNotFound(err) {
+		return "", false
+	}
+	if err != nil {
+		tb.Fatalf("copying %s from %s: %v", path, id, err)
+	}
+	defer res.Content.Close()
+	tr := tar.NewReader(res.Content)
+	if _, err := tr.Next(); err != nil {
+		tb.Fatalf("reading the archive of %s: %v", path, err)
+	}
+	b, err := io.ReadAll(tr)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return string(b), true
+}
+
+func wantCode(tb testing.TB, err error, code string) {
+	tb.Helper()
+	if got := arena.ErrorCode(err); got != code {
+		tb.Fatalf("error code = %q (%v), want %q", got, err, code)
+	}
+}
+
+func TestStartBridge(t *testing.T) {
+	t.Parallel()
+	rt := dockertest.Runtime(t)
+	node := dockertest.NodeID(t)
+	tcpPort, udpPort := dockertest.FreePort(t), dockertest.FreePort(t)
+
+	spec := dockertest.EchoSpec(t, node)
+	spec.BindIP = "127.0.0.1"
+	spec.Ports = []arena.Port{
+		{Protocol: arena.TCP, Container: dockertest.EchoPort, Host: tcpPort},
+		{Protocol: arena.UDP, Container: dockertest.EchoPort, Host: udpPort},
+	}
+	spec.Args = []string{"--port", strconv.Itoa(dockertest.EchoPort), "--exit-code", "0"}
+	spec.Env["FOO"] = "bar baz"
+	spec.Labels["io.arena.test"] = "yes"
+	spec.Resources = arena.Resources{MilliCPU: 500, MemoryMB: 64}
+	before := time.Now()
+	id := start(t, rt, spec)
+
+	tcpAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(tcpPort))
+	udpAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(udpPort))
+
+	t.Run("udp echo", func(t *testing.T) {
+		if got := dockertest.AskUDP(t, udpAddr, "ping"); got != "ping" {
+			t.Errorf("udp echo = %q, want ping", got)
+		}
+	})
+	for _, tt := range []struct {
+		name, line, want string
+	}{
+		{"tcp echo", "hello", "hello"},
+		{"env", "ENV FOO", "bar baz"},
+		{"session env", "ENV " + arena.EnvSessionID, spec.Labels[arena.LabelSession]},
+		{"args", "ARGS", strings.Join(spec.Args, " ")},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := dockertest.AskTCP(t, tcpAddr, tt.line); got != tt.want {
+				t.Errorf("%q answered %q, want %q", tt.line, got, tt.want)
+			}
+		})
+	}
+
+	t.Run("inspect", func(t *testing.T) {
+		c, err := rt.Inspect(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.ID != id || c.Name != spec.Name || !c.Running {
+			t.Errorf("Inspect = %+v, want id %s, name %s, running", c, id, spec.Name)
+		}
+		if c.SessionID != spec.Labels[arena.LabelSession] || c.NodeID != node {
+			t.Errorf("session, node = %q, %q; want %q, %q", c.SessionID, c.NodeID, spec.Labels[arena.LabelSession], node)
+		}
+		if c.Labels["io.arena.test"] != "yes" {
+			t.Errorf("labels = %v", c.Labels)
+		}
+		if c.StartedAt.Before(before.Add(-time.Second)) || !c.FinishedAt.IsZero() {
+			t.Errorf("started %v, finished %v; want started after %v and not finished", c.StartedAt, c.FinishedAt, before)
+		}
+	})
+
+	t.Run("host config", func(t *testing.T) {
+		hc := inspectRaw(t, rt, id).HostConfig
+		if hc.NanoCPUs != 500_000_000 || hc.Memory != 64<<20 || hc.MemorySwap != 64<<20 {
+			t.Errorf("cpu, memory, swap = %d, %d, %d", hc.NanoCPUs, hc.Memory, hc.MemorySwap)
+		}
+		if hc.PidsLimit == nil || *hc.PidsLimit != docker.DefaultPidsLimit {
+			t.Errorf("pids limit = %v", hc.PidsLimit)
+		}
+		if hc.Privileged || !slices.Equal(hc.CapDrop, []string{"ALL"}) || !slices.Equal(hc.SecurityOpt, []string{"no-new-privileges"}) || hc.Init == nil || !*hc.Init {
+			t.Errorf("privileged %v, cap drop %v, security opt %v, init %v", hc.Privileged, hc.CapDrop, hc.SecurityOpt, hc.Init)
+		}
+		if !hc.RestartPolicy.IsNone() {
+			t.Errorf("restart policy = %+v", hc.RestartPolicy)
+		}
+		if hc.LogConfig.Type != "json-file" || hc.LogConfig.Config["max-size"] == "" || hc.LogConfig.Config["max-file"] == "" {
+			t.Errorf("log config = %+v", hc.LogConfig)
+		}
+		udp, _ := network.PortFrom(dockertest.EchoPort, network.UDP)
+		if b := hc.PortBindings[udp]; len(b) != 1 || b[0].HostIP.String() != "127.0.0.1" || b[0].HostPort != strconv.Itoa(udpPort) {
+			t.Errorf("udp bindings = %+v", b)
+		}
+	})
+}
+
+func TestHostNetwork(t *testing.T) {
+	t.Parallel()
+	rt := dockertest.Runtime(t)
+	node := dockertest.NodeID(t)
+	tcpPort, udpPort := dockertest.FreePort(t), dockertest.FreePort(t)
+
+	spec := dockertest.EchoSpec(t, node)
+	spec.Network = arena.NetworkHost
+	spec.Ports = []arena.Port{
+		{Protocol: arena.TCP, Container: dockertest.EchoPort, Host: tcpPort},
+		{Protocol: arena.UDP, Container: dockertest.EchoPort, Host: udpPort},
+	}
+	spec.Env["GAMEYE_PORT_TCP_7777"] = strconv.Itoa(tcpPort)
+	spec.Env["GAMEYE_PORT_UDP_7777"] = strconv.Itoa(udpPort)
+	id := start(t, rt, spec)
+
+	if got := dockertest.AskTCP(t, net.JoinHostPort("127.0.0.1", strconv.Itoa(tcpPort)), "hello"); got != "hello" {
+		t.Errorf("tcp echo = %q", got)
+	}
+	if got := dockertest.AskUDP(t, net.JoinHostPort("127.0.0.1", strconv.Itoa(udpPort)), "ping"); got != "ping" {
+		t.Errorf("udp echo = %q", got)
+	}
+	hc := inspectRaw(t, rt, id).HostConfig
+	if hc.NetworkMode != network.NetworkHost || len(hc.PortBindings) != 0 {
+		t.Errorf("network %q, bindings %v; want host and none", hc.NetworkMode, hc.PortBindings)
+	}
+}
+
+func TestStop(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		args  []string
+		grace time.Duration
+		// early stops the container without waiting for its signal handler.
+		early        bool
+		wantCode     int
+		wantTermFile bool
+	}{
+		{name: "sigterm", grace: 20 * time.Second, wantCode: 0, wantTermFile: true},
+		{name: "kill after grace", args: []string{"--ignore-term"}, grace: time.Second, wantCode: 137},
+		// The init process forwards SIGTERM to a server that has no handler
+		// yet, which it kills (143): without one, PID 1 would drop it and the
+		// stop would end in a kill (137) after the grace period.
+		{name: "sigterm before the handler", args: []string{"--start-delay", "1h"}, grace: 5 * time.Second, early: true, wantCode: 143},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			rt := dockertest.Runtime(t)
+			spec := dockertest.EchoSpec(t, dockertest.NodeID(t))
+			spec.Args = tt.args
+			id := start(t, rt, spec)
+			if !tt.early {
+				dockertest.WaitLog(t, rt, id, "echo server listening")
+			}
+
+			began := time.Now()
+			if err := rt.Stop(context.Background(), id, tt.grace); err != nil {
+				t.Fatalf("Stop: %v", err)
+			}
+			took := time.Since(began)
+			c, err := rt.Inspect(context.Background(), id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Running || c.ExitCode != tt.wantCode {
+				t.Errorf("after Stop: running %v, exit code %d; want stopped with %d", c.Running, c.ExitCode, tt.wantCode)
+			}
+			if tt.wantCode == 137 && took < tt.grace {
+				t.Errorf("killed after %s, before the grace period of %s", took, tt.grace)
+			}
+			if tt.wantCode != 137 && took >= tt.grace {
+				t.Errorf("stopping took %s: SIGTERM was not handled", took)
+			}
+			content, ok := readFile(t, rt, id, "/arena-terminated")
+			if ok != tt.wantTermFile || (ok && content != "terminated\n") {
+				t.Errorf("term file: exists %v, content %q; want exists %v", ok, content, tt.wantTermFile)
+			}
+			if err := rt.Stop(context.Background(), id, tt.grace); err != nil {
+				t.Errorf("stopping a stopped container: %v", err)
+			}
+		})
+	}
+}
+
+func TestExitsAndRestart(t *testing.T) {
+	t.Parallel()
+	rt := dockertest.Runtime(t)
+	node := dockertest.NodeID(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	exits, err := rt.Exits(ctx, node)
+	if err != nil {
+		t.Fatalf("Exits: %v", err)
+	}
+	next := func(t *testing.T) arena.ContainerExit {
+		t.Helper()
+		select {
+		case e, ok := <-exits:
+			if !ok {
+				t.Fatal("exit stream closed")
+			}
+			return e
+		case <-time.After(dockertest.Timeout):
+			t.Fatal("no exit reported")
+			return arena.ContainerExit{}
+		}
+	}
+
+	// A container of another node exits first: its exit must not show up.
+	other := dockertest.EchoSpec(t, dockertest.NodeID(t))
+	other.Args = []string{"--exit-after", "0s", "--exit-code", "9"}
+	dockertest.WaitExited(t, rt, start(t, rt, other))
+
+	port := dockertest.FreePort(t)
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	spec := dockertest.EchoSpec(t, node)
+	spec.BindIP = "127.0.0.1"
+	spec.Ports = []arena.Port{{Protocol: arena.TCP, Container: dockertest.EchoPort, Host: port}}
+	id := start(t, rt, spec)
+
+	for round := 1; round <= 2; round++ {
+		t.Run("round "+strconv.Itoa(round), func(t *testing.T) {
+			before := time.Now()
+			if got := dockertest.AskTCP(t, addr, "EXIT 3"); got != "bye 3" {
+				t.Fatalf("EXIT 3 answered %q", got)
+			}
+			e := next(t)
+			want := arena.ContainerExit{ContainerID: id, SessionID: spec.Labels[arena.LabelSession], ExitCode: 3}
+			if e.ContainerID != want.ContainerID || e.SessionID != want.SessionID || e.ExitCode != want.ExitCode {
+				t.Errorf("exit = %+v, want %+v", e, want)
+			}
+			if e.At.Before(before.Add(-time.Second)) || e.At.After(time.Now().Add(time.Second)) || e.At.Nanosecond() == 0 {
+				t.Errorf("exit at %v, want a precise time after %v", e.At, before)
+			}
+			c, err := rt.Inspect(context.Background(), id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Running || c.ExitCode != 3 || c.FinishedAt.IsZero() {
+				t.Errorf("after the exit: %+v", c)
+			}
+			if err := rt.Restart(context.Background(), id); err != nil {
+				t.Fatalf("Restart: %v", err)
+			}
+			// The same host port reaches the restarted process.
+			if got := dockertest.AskTCP(t, addr, "back"); got != "back" {
+				t.Errorf("after restart: %q", got)
+			}
+		})
+	}
+
+	t.Run("closed with ctx", func(t *testing.T) {
+		cancel()
+		deadline := time.After(dockertest.Timeout)
+		for {
+			select {
+			case _, ok := <-exits:
+				if !ok {
+					return
+				}
+			case <-deadline:
+				t.Fatal("exit stream not closed after ctx ended")
+			}
+		}
+	})
+}
+
+func TestList(t *testing.T) {
+	t.Parallel()
+	rt := dockertest.Runtime(t)
+	nodeA, nodeB := dockertest.NodeID(t), dockertest.NodeID(t)
+
+	running := dockertest.EchoSpec(t, nodeA)
+	exited := dockertest.EchoSpec(t, nodeA)
+	exited.Args = []string{"--exit-after", "0s", "--exit-code", "5"}
+	otherNode := dockertest.EchoSpec(t, nodeB)
+	runningID := start(t, rt, running)
+	exitedID := start(t, rt, exited)
+	otherID := start(t, rt, otherNode)
+	dockertest.WaitExited(t, rt, exitedID)
+
+	// A container without Arena's labels, as someone else's would be.
+	foreign, err := rt.Client().ContainerCreate(context.Background(), client.ContainerCreateOptions{
+		Name:   "arena-test-foreign-" + dockertest.RandomID(),
+		Config: &container.Config{Image: dockertest.EchoImage(t)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rt.Remove(context.Background(), foreign.ID) })
+
+	tests := []struct {
+		node string
+		want map[string]arena.Container
+	}{
+		{nodeA, map[string]arena.Container{
+			runningID: {ID: runningID, Name: running.Name, SessionID: running.Labels[arena.LabelSession], NodeID: nodeA, Running: true},
+			exitedID:  {ID: exitedID, Name: exited.Name, SessionID: exited.Labels[arena.LabelSession], NodeID: nodeA, ExitCode: 5},
+		}},
+		{nodeB, map[string]arena.Container{
+			otherID: {ID: otherID, Name: otherNode.Name, SessionID: otherNode.Labels[arena.LabelSession], NodeID: nodeB, Running: true},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.node, func(t *testing.T) {
+			got, err := rt.List(context.Background(), tt.node)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != len(tt.want) {
+				t.Fatalf("List = %d containers %+v, want %d", len(got), got, len(tt.want))
+			}
+			for _, c := range got {
+				w, ok := tt.want[c.ID]
+				if !ok {
+					t.Errorf("unexpected container %+v", c)
+					continue
+				}
+				if c.Name != w.Name || c.SessionID != w.SessionID || c.NodeID != w.NodeID || c.Running != w.Running || (!w.Running && c.ExitCode != w.ExitCode) {
+					t.Errorf("container = %+v, want %+v", c, w)
+				}
+				if c.StartedAt.IsZero() {
+					t.Errorf("container %s has no start time", c.Name)
+				}
+			}
+		})
+	}
+
+	t.Run("no node", func(t *testing.T) {
+		_, err := rt.List(context.Background(), "")
+		wantCode(t, err, arena.EINVALID)
+	})
+}
+
+func TestStartErrors(t *testing.T) {
+	t.Parallel()
+	rt := dockertest.Runtime(t)
+	node := dockertest.NodeID(t)
+	taken := dockertest.EchoSpec(t, node)
+	start(t, rt, taken)
+
+	tests := []struct {
+		name   string
+		modify func(*arena.ContainerSpec)
+		code   string
+	}{
+		{"missing image", func(s *arena.ContainerSpec) { s.Image = "arena-test/missing:" + dockertest.RandomID() }, arena.ENOTFOUND},
+		{"name taken", func(s *arena.ContainerSpec) { s.Name = taken.Name }, arena.ECONFLICT},
+		{"no node label", func(s *arena.ContainerSpec) { delete(s.Labels, arena.LabelNode) }, arena.EINVALID},
+		{"bad protocol", func(s *arena.ContainerSpec) {
+			s.Ports = []arena.Port{{Protocol: "sctp", Container: 1, Host: dockertest.FreePort(t)}}
+		}, arena.EINVALID},
+		{"bad bind ip", func(s *arena.ContainerSpec) {
+			s.BindIP = "localhost"
+			s.Ports = []arena.Port{{Protocol: arena.TCP, Container: 1, Host: dockertest.FreePort(t)}}
+		}, arena.EINVALID},
+		{"bad network", func(s *arena.ContainerSpec) { s.Network = "overlay" }, arena.EINVALID},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			spec := dockertest.EchoSpec(t, node)
+			tt.modify(&spec)
+			id, err := rt.Start(context.Background(), spec)
+			if err == nil {
+				t.Fatalf("Start succeeded with container %s", id)
+			}
+			wantCode(t, err, tt.code)
+		})
+	}
+}
+
+// TestStartFailureRemoves checks that a container created but not started
+// (its host port is taken) is removed again.
+func TestStartFailureRemoves(t *testing.T) {
+	t.Parallel()
+	rt := dockertest.Runtime(t)
+	node := dockertest.NodeID(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+
+	spec := dockertest.EchoSpec(t, node)
+	spec.BindIP = "127.0.0.1"
+	spec.Ports = []arena.Port{{Protocol: arena.TCP, Container: dockertest.EchoPort, Host: l.Addr().(*net.TCPAddr).Port}}
+	if _, err := rt.Start(context.Background(), spec); err == nil {
+		t.Fatal("Start succeeded on a host port in use")
+	}
+	cs, err := rt.List(context.Background(), node)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cs) != 0 {
+		t.Errorf("containers left behind: %+v", cs)
+	}
+	_, err = rt.Inspect(context.Background(), spec.Name)
+	wantCode(t, err, arena.ENOTFOUND)
+}
+
+func TestRemove(t *testing.T) {
+	t.Parallel()
+	rt := dockertest.Runtime(t)
+	node := dockertest.NodeID(t)
+	tests := []struct {
+		name string
+		args []string
+	}{
+		{"running", nil},
+		{"exited", []string{"--exit-after", "0s"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			spec := dockertest.EchoSpec(t, node)
+			spec.Args = tt.args
+			id := start(t, rt, spec)
+			if err := rt.Remove(context.Background(), id); err != nil {
+				t.Fatalf("Remove: %v", err)
+			}
+			_, err := rt.Inspect(context.Background(), id)
+			wantCode(t, err, arena.ENOTFOUND)
+			if err := rt.Remove(context.Background(), id); err != nil {
+				t.Errorf("removing a removed container: %v", err)
+			}
+		})
+	}
+}
+
+func TestUnknownContainer(t *testing.T) {
+	t.Parallel()
+	rt := dockertest.Runtime(t)
+	id := "arena-test-missing-" + dockertest.RandomID()
+	ctx := context.Background()
+	tests := []struct {
+		name string
+		call func() error
+	}{
+		{"inspect", func() error { _, err := rt.Inspect(ctx, id); return err }},
+		{"restart", func() error { return rt.Restart(ctx, id) }},
+		{"stop", func() error { return rt.Stop(ctx, id, time.Second) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			wantCode(t, tt.call(), arena.ENOTFOUND)
+		})
+	}
+}
+
+func TestImageExists(t *testing.T) {
+	t.Parallel()
+	rt := dockertest.Runtime(t)
+	tests := []struct {
+		ref  string
+		want bool
+	}{
+		{dockertest.EchoImage(t), true},
+		{"arena-test/missing:" + dockertest.RandomID(), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.ref, func(t *testing.T) {
+			got, err := rt.ImageExists(context.Background(), tt.ref)
+			if err != nil || got != tt.want {
+				t.Errorf("ImageExists(%s) = %v, %v; want %v", tt.ref, got, err, tt.want)
+			}
+		})
+	}
+}
