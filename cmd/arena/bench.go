@@ -1,0 +1,443 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	nethttp "net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/arena-hq/arena"
+	"github.com/arena-hq/arena/agent"
+	"github.com/arena-hq/arena/http"
+	"github.com/arena-hq/arena/scheduler"
+	"github.com/arena-hq/arena/server"
+	"github.com/arena-hq/arena/sim"
+	"github.com/arena-hq/arena/sqlite"
+)
+
+type benchOptions struct {
+	target, token, location, image string
+	nodes                          int
+	concurrency                    []int
+	rates                          []int
+	duration                       time.Duration
+	startups                       int
+}
+
+func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var o benchOptions
+	var conc, rates string
+	fs := flag.NewFlagSet("arena bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.target, "target", "", "URL of a running Arena to measure; empty runs an in-process control plane on SQLite with simulated nodes")
+	fs.StringVar(&o.token, "token", os.Getenv("ARENA_TOKEN"), "API token for --target (env ARENA_TOKEN)")
+	fs.StringVar(&o.location, "location", "local", "location or region of the sessions")
+	fs.StringVar(&o.image, "image", "echo", "application of the sessions")
+	fs.IntVar(&o.nodes, "nodes", 10, "simulated nodes (without --target)")
+	fs.StringVar(&conc, "concurrency", "1,4,16,64", "closed-loop runs: comma-separated numbers of concurrent clients")
+	fs.StringVar(&rates, "rate", "250,500,1000", "open-loop runs: comma-separated creates per second")
+	fs.DurationVar(&o.duration, "duration", 5*time.Second, "length of each run")
+	fs.IntVar(&o.startups, "startups", 0, "with --target: also measure POST to running for this many sessions, one at a time")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var err error
+	if o.concurrency, err = intList(conc); err != nil {
+		return fmt.Errorf("--concurrency: %w", err)
+	}
+	if o.rates, err = intList(rates); err != nil {
+		return fmt.Errorf("--rate: %w", err)
+	}
+	var serverSide *latencies
+	external := o.target != ""
+	if !external {
+		if o.startups > 0 {
+			return fmt.Errorf("--startups needs --target: simulated sessions start at once")
+		}
+		var stop func()
+		o.target, o.token, serverSide, stop, err = benchServer(ctx, o.nodes)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		fmt.Fprintf(stdout, "in-process control plane: SQLite store, %d simulated nodes, HTTP over loopback\n", o.nodes)
+	}
+	b := &bencher{o: o, keep: external, client: &nethttp.Client{
+		Timeout:   30 * time.Second,
+		Transport: &nethttp.Transport{MaxIdleConns: 1024, MaxIdleConnsPerHost: 1024},
+	}}
+	defer b.cleanup(stderr)
+	if len(o.concurrency)+len(o.rates) == 0 {
+		return b.startup(ctx, stdout)
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "run\tcreated\tfailed\tcreates/s\tp50\tp90\tp99\tmax\tserver p50\tserver p99\t")
+	row := func(name string, r runResult) {
+		srv := [2]string{"-", "-"}
+		if serverSide != nil {
+			s := serverSide.take()
+			srv = [2]string{ms(s.pct(50)), ms(s.pct(99))}
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t\n", name, r.ok, r.failed, float64(r.ok)/r.elapsed.Seconds(),
+			ms(r.lat.pct(50)), ms(r.lat.pct(90)), ms(r.lat.pct(99)), ms(r.lat.pct(100)), srv[0], srv[1])
+	}
+	for _, c := range o.concurrency {
+		serverSide.take()
+		row(fmt.Sprintf("concurrency %d", c), b.closedLoop(ctx, c))
+	}
+	for _, r := range o.rates {
+		serverSide.take()
+		row(fmt.Sprintf("rate %d/s", r), b.openLoop(ctx, r))
+	}
+	tw.Flush()
+	if o.startups > 0 {
+		return b.startup(ctx, stdout)
+	}
+	return nil
+}
+
+func intList(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		n, err := strconv.Atoi(f)
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("%q is not a positive number", f)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// benchServer starts a control plane with simulated nodes on loopback. The
+// returned latencies record how long the server took over each POST /session.
+func benchServer(ctx context.Context, nodes int) (url, token string, lat *latencies, stop func(), err error) {
+	dir, err := os.MkdirTemp("", "arena-bench-")
+	if err != nil {
+		return "", "", nil, nil, err
+	}
+	store, err := sqlite.Open(ctx, filepath.Join(dir, "arena.db"))
+	if err != nil {
+		return "", "", nil, nil, err
+	}
+	const org = "bench"
+	token = arena.NewTokenSecret()
+	if err := store.CreateOrganization(ctx, &arena.Organization{ID: org, Name: org}); err != nil {
+		return "", "", nil, nil, err
+	}
+	if err := store.CreateToken(ctx, &arena.Token{ID: "bench", OrgID: org, Name: "bench", Hash: arena.HashToken(token), CreatedAt: time.Now()}); err != nil {
+		return "", "", nil, nil, err
+	}
+	app := &arena.Application{
+		OrgID: org, Name: "echo", Repository: "arena-echo", Tags: []arena.Tag{{Name: "latest", Priority: 1}},
+		Ports:   []arena.PortSpec{{Container: 7777, Protocol: arena.TCP}, {Container: 7777, Protocol: arena.UDP}},
+		Network: arena.NetworkBridge, Resources: arena.Resources{MilliCPU: 10, MemoryMB: 10},
+	}
+	srv := server.New(server.Config{Store: store, Catalog: server.NewStaticCatalog([]*arena.Application{app}), Scheduler: scheduler.New(scheduler.Spread)})
+	if err := srv.Open(ctx); err != nil {
+		return "", "", nil, nil, err
+	}
+	rt := sim.New()
+	agentCtx, cancelAgents := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for i := 0; i < nodes; i++ {
+		n := arena.Node{
+			ID: fmt.Sprintf("sim-%d", i), Region: "local", Location: "local", Provider: fmt.Sprintf("p%d", i%3), Class: arena.ClassMetal,
+			PublicIP: "127.0.0.1", Capacity: arena.Resources{MilliCPU: 1 << 40, MemoryMB: 1 << 40}, PortMin: 1024, PortMax: 65535,
+		}
+		if err := srv.RegisterNode(ctx, n); err != nil {
+			cancelAgents()
+			return "", "", nil, nil, err
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = agent.New(agent.Config{Node: n, ControlPlane: srv, Runtime: rt}).Run(agentCtx)
+		}()
+	}
+	lat = &latencies{}
+	h := http.NewHandler(srv, srv, slog.New(slog.DiscardHandler))
+	timed := nethttp.HandlerFunc(func(w nethttp.ResponseWriter, r *nethttp.Request) {
+		start := time.Now()
+		h.ServeHTTP(w, r)
+		if r.Method == nethttp.MethodPost && r.URL.Path == "/session" {
+			lat.add(time.Since(start))
+		}
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		cancelAgents()
+		return "", "", nil, nil, err
+	}
+	hs := &nethttp.Server{Handler: timed, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = hs.Serve(ln) }()
+	stop = func() {
+		_ = hs.Close()
+		cancelAgents()
+		wg.Wait()
+		srv.Close()
+		store.Close()
+		os.RemoveAll(dir)
+	}
+	return "http://" + ln.Addr().String(), token, lat, stop, nil
+}
+
+type bencher struct {
+	o      benchOptions
+	client *nethttp.Client
+	// keep collects the ids of created sessions to delete at the end, when
+	// they run on a real Arena.
+	keep    bool
+	mu      sync.Mutex
+	created []string
+}
+
+type runResult struct {
+	ok, failed int
+	elapsed    time.Duration
+	lat        *latencies
+}
+
+// create posts one session and returns its id.
+func (b *bencher) create(ctx context.Context) (string, error) {
+	body, _ := json.Marshal(map[string]any{"location": b.o.location, "image": b.o.image})
+	req, err := nethttp.NewRequestWithContext(ctx, nethttp.MethodPost, b.o.target+"/session", bytes.NewReader(body))
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Authorization", "Bearer "+b.o.token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := b.client.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != nethttp.StatusCreated {
+		return "", fmt.Errorf("POST /session: %s: %s", resp.Status, data)
+	}
+	var out struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal(data, &out); err != nil {
+		return "", err
+	}
+	if b.keep {
+		b.mu.Lock()
+		b.created = append(b.created, out.ID)
+		b.mu.Unlock()
+	}
+	return out.ID, nil
+}
+
+// closedLoop runs c clients that each create sessions back to back.
+func (b *bencher) closedLoop(ctx context.Context, c int) runResult {
+	ctx, cancel := context.WithTimeout(ctx, b.o.duration)
+	defer cancel()
+	res := runResult{lat: &latencies{}}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i := 0; i < c; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				t := time.Now()
+				_, err := b.create(ctx)
+				d := time.Since(t)
+				mu.Lock()
+				if err == nil {
+					res.ok++
+					res.lat.add(d)
+				} else if ctx.Err() == nil {
+					res.failed++
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	res.elapsed = time.Since(start)
+	return res
+}
+
+// openLoop sends creates at a fixed rate whatever the answers' latency, the
+// way independent matchmakers do; it shows latency under a given load.
+func (b *bencher) openLoop(ctx context.Context, rate int) runResult {
+	res := runResult{lat: &latencies{}}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	interval := time.Second / time.Duration(rate)
+	n := int(b.o.duration / interval)
+	start := time.Now()
+	for i := 0; i < n && ctx.Err() == nil; i++ {
+		if wait := time.Until(start.Add(time.Duration(i) * interval)); wait > 0 {
+			time.Sleep(wait) // pacing the load, not synchronising
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t := time.Now()
+			_, err := b.create(ctx)
+			d := time.Since(t)
+			mu.Lock()
+			defer mu.Unlock()
+			if err == nil {
+				res.ok++
+				res.lat.add(d)
+			} else {
+				res.failed++
+			}
+		}()
+	}
+	wg.Wait()
+	res.elapsed = time.Since(start)
+	return res
+}
+
+// cleanup deletes the sessions that load runs created on a real Arena.
+func (b *bencher) cleanup(stderr io.Writer) {
+	b.mu.Lock()
+	ids := b.created
+	b.created = nil
+	b.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for _, id := range ids {
+		if err := b.delete(ctx, id); err != nil {
+			fmt.Fprintf(stderr, "cleanup: %v\n", err)
+		}
+	}
+}
+
+func (b *bencher) forget(id string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.created = slices.DeleteFunc(b.created, func(c string) bool { return c == id })
+}
+
+// startup measures, one session at a time, how long a real session takes
+// from POST /session to the status "running", then deletes it.
+func (b *bencher) startup(ctx context.Context, stdout io.Writer) error {
+	lat := &latencies{}
+	for i := 0; i < b.o.startups; i++ {
+		start := time.Now()
+		id, err := b.create(ctx)
+		if err != nil {
+			return err
+		}
+		for {
+			status, err := b.status(ctx, id)
+			if err != nil {
+				return err
+			}
+			if status == "running" {
+				break
+			}
+			if time.Since(start) > time.Minute || status == "exited" || status == "dead" {
+				return fmt.Errorf("session %s is %s after %v", id, status, time.Since(start))
+			}
+			time.Sleep(2 * time.Millisecond) // polling interval of the measurement
+		}
+		lat.add(time.Since(start))
+		// One session at a time: each starts on the same, otherwise idle node.
+		if err := b.delete(ctx, id); err != nil {
+			return err
+		}
+		b.forget(id)
+	}
+	fmt.Fprintf(stdout, "POST /session to running, %d sessions: median %s, p90 %s, max %s\n",
+		b.o.startups, ms(lat.pct(50)), ms(lat.pct(90)), ms(lat.pct(100)))
+	return nil
+}
+
+func (b *bencher) status(ctx context.Context, id string) (string, error) {
+	req, _ := nethttp.NewRequestWithContext(ctx, nethttp.MethodGet, b.o.target+"/session/"+id, nil)
+	req.Header.Set("Authorization", "Bearer "+b.o.token)
+	resp, err := b.client.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Status string `json:"status"`
+	}
+	if resp.StatusCode != nethttp.StatusOK {
+		return "", fmt.Errorf("GET /session/%s: %s", id, resp.Status)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		return "", err
+	}
+	return out.Status, nil
+}
+
+func (b *bencher) delete(ctx context.Context, id string) error {
+	req, _ := nethttp.NewRequestWithContext(ctx, nethttp.MethodDelete, b.o.target+"/session/"+id, nil)
+	req.Header.Set("Authorization", "Bearer "+b.o.token)
+	resp, err := b.client.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != nethttp.StatusNoContent {
+		return fmt.Errorf("DELETE /session/%s: %s", id, resp.Status)
+	}
+	return nil
+}
+
+// latencies collects durations; a nil *latencies ignores everything.
+type latencies struct {
+	mu sync.Mutex
+	d  []time.Duration
+}
+
+func (l *latencies) add(d time.Duration) {
+	if l == nil {
+		return
+	}
+	l.mu.Lock()
+	l.d = append(l.d, d)
+	l.mu.Unlock()
+}
+
+// take returns the durations collected so far and starts afresh.
+func (l *latencies) take() *latencies {
+	if l == nil {
+		return nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := &latencies{d: l.d}
+	l.d = nil
+	return out
+}
+
+func (l *latencies) pct(p int) time.Duration {
+	if l == nil || len(l.d) == 0 {
+		return 0
+	}
+	s := slices.Clone(l.d)
+	slices.Sort(s)
+	i := (len(s)*p + 99) / 100
+	return s[max(0, min(i, len(s))-1)]
+}
+
+func ms(d time.Duration) string {
+	return fmt.Sprintf("%.2fms", float64(d.Microseconds())/1000)
+}

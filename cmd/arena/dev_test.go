@@ -1,0 +1,598 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	nethttp "net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/arena-hq/arena"
+	"github.com/arena-hq/arena/config"
+	"github.com/arena-hq/arena/docker/dockertest"
+	"github.com/arena-hq/arena/http/apitest"
+)
+
+func TestMain(m *testing.M) { dockertest.Main(m) }
+
+const testToken = "test-token-0123456789"
+
+// testStack is an `arena dev` started in process on the real Docker Engine,
+// with a node of its own and a small port range of its own.
+type testStack struct {
+	*devStack
+	tb      testing.TB
+	cfg     *config.Config
+	opts    devOptions
+	checker *apitest.Checker
+}
+
+// freePortRange returns n consecutive ports that are free on 127.0.0.1 for
+// TCP and UDP, below the kernel's ephemeral range so that nothing else takes
+// them while the test runs.
+func freePortRange(tb testing.TB, n int) (int, int) {
+	tb.Helper()
+	for range 100 {
+		base := 15000 + rand.IntN(15000)
+		ok := true
+		for p := base; p < base+n && ok; p++ {
+			l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+			if err != nil {
+				ok = false
+				break
+			}
+			u, err := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+			l.Close()
+			if err != nil {
+				ok = false
+				break
+			}
+			u.Close()
+		}
+		if ok {
+			return base, base + n - 1
+		}
+	}
+	tb.Fatal("no free port range")
+	return 0, 0
+}
+
+// newStack starts Arena with the echo image as applications "echo" (bridge)
+// and "echo-host" (host networking); ports is the size of the node's range.
+func newStack(tb testing.TB, ports int) *testStack {
+	tb.Helper()
+	image := dockertest.EchoImage(tb)
+	repo, tag, _ := strings.Cut(image, ":")
+	lo, hi := freePortRange(tb, ports)
+	yaml := fmt.Sprintf(`
+portRange: %d-%d
+demoImage: ""
+restart: {backoff: 50ms, maxBackoff: 100ms, crashLoopLimit: 2, stableAfter: 1m}
+node: {id: %s, location: local, class: metal, milliCpu: 4000, memoryMb: 4096}
+locations: [{name: local, region: europe}]
+applications:
+  - name: echo
+    repository: %[4]s
+    tags: [{name: %[5]s, priority: 1}]
+    ports: [{container: 7777, protocol: tcp}, {container: 7777, protocol: udp}]
+    resources: {milliCpu: 100, memoryMb: 64}
+    env: {FROM_APP: "yes"}
+    stopGrace: 5s
+  - name: echo-host
+    repository: %[4]s
+    tags: [{name: %[5]s, priority: 1}]
+    ports: [{container: 7777, protocol: tcp}, {container: 7777, protocol: udp}]
+    network: host
+    resources: {milliCpu: 100, memoryMb: 64}
+    stopGrace: 5s
+`, lo, hi, dockertest.NodeID(tb), repo, tag)
+	cfg, err := config.Parse([]byte(yaml))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	s := &testStack{
+		tb: tb, cfg: cfg, checker: apitest.NewChecker(tb),
+		opts: devOptions{listen: "127.0.0.1:0", data: tb.TempDir(), devToken: testToken, publicIP: "127.0.0.1"},
+	}
+	s.start()
+	tb.Cleanup(func() {
+		if s.devStack != nil {
+			s.Close()
+		}
+	})
+	return s
+}
+
+func (s *testStack) start() {
+	s.tb.Helper()
+	log := slog.New(slog.NewTextHandler(testWriter{s.tb}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	st, err := startDev(context.Background(), s.cfg, s.opts, log)
+	if err != nil {
+		s.tb.Fatal(err)
+	}
+	s.devStack = st
+}
+
+type testWriter struct{ tb testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.tb.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+// call sends a request with the test token (or with token when given),
+// checks the response against Arena's OpenAPI document and returns it.
+func (s *testStack) call(method, path string, body any, token ...string) (int, []byte) {
+	s.tb.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	default:
+		data, err := json.Marshal(b)
+		if err != nil {
+			s.tb.Fatal(err)
+		}
+		rd = bytes.NewReader(data)
+	}
+	req, err := nethttp.NewRequest(method, s.URL+path, rd)
+	if err != nil {
+		s.tb.Fatal(err)
+	}
+	tok := testToken
+	if len(token) > 0 {
+		tok = token[0]
+	}
+	if tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := nethttp.DefaultClient.Do(req)
+	if err != nil {
+		s.tb.Fatal(err)
+	}
+	return resp.StatusCode, s.checker.CheckResponse(s.tb, resp)
+}
+
+type created struct {
+	ID    string       `json:"id"`
+	Host  string       `json:"host"`
+	Ports []arena.Port `json:"ports"`
+}
+
+type described struct {
+	ID       string            `json:"id"`
+	Image    string            `json:"image"`
+	Tag      string            `json:"tag"`
+	Location string            `json:"location"`
+	Host     string            `json:"host"`
+	Status   string            `json:"status"`
+	Port     map[string]int    `json:"port"`
+	Labels   map[string]string `json:"labels"`
+}
+
+func (s *testStack) create(body map[string]any) created {
+	s.tb.Helper()
+	if body["location"] == nil {
+		body["location"] = "local"
+	}
+	if body["image"] == nil {
+		body["image"] = "echo"
+	}
+	status, data := s.call("POST", "/session", body)
+	if status != 201 {
+		s.tb.Fatalf("POST /session: %d %s", status, data)
+	}
+	var c created
+	if err := json.Unmarshal(data, &c); err != nil {
+		s.tb.Fatal(err)
+	}
+	return c
+}
+
+func (s *testStack) describe(id string) (described, int) {
+	s.tb.Helper()
+	status, data := s.call("GET", "/session/"+id+"?all=true", nil)
+	var d described
+	if status == 200 {
+		if err := json.Unmarshal(data, &d); err != nil {
+			s.tb.Fatal(err)
+		}
+	}
+	return d, status
+}
+
+// waitStatus waits until the session reports the contract status want.
+func (s *testStack) waitStatus(id, want string) described {
+	s.tb.Helper()
+	var d described
+	dockertest.Eventually(s.tb, dockertest.Timeout, func() error {
+		var code int
+		if d, code = s.describe(id); code != 200 || d.Status != want {
+			return fmt.Errorf("session %s: HTTP %d, status %q, want %q", id, code, d.Status, want)
+		}
+		return nil
+	})
+	return d
+}
+
+func (s *testStack) session(id string) *arena.Session {
+	s.tb.Helper()
+	sess, err := s.store.FindSession(context.Background(), id)
+	if err != nil {
+		s.tb.Fatal(err)
+	}
+	return sess
+}
+
+func (s *testStack) containers() []arena.Container {
+	s.tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cs, err := dockertest.Runtime(s.tb).List(ctx, s.Node.ID)
+	if err != nil {
+		s.tb.Fatal(err)
+	}
+	return cs
+}
+
+func hostPort(c created, proto arena.Protocol) string {
+	for _, p := range c.Ports {
+		if p.Protocol == proto {
+			return net.JoinHostPort(c.Host, strconv.Itoa(p.Host))
+		}
+	}
+	return ""
+}
+
+// TestSessionEndToEnd is the quickstart: create a session, play on it over
+// UDP and TCP, stop it, and find everything released and billed.
+func TestSessionEndToEnd(t *testing.T) {
+	s := newStack(t, 2) // room for exactly one echo session
+	c := s.create(map[string]any{
+		"id": "e2e-1", "env": map[string]string{"MATCH": "final"}, "args": []string{"--port", "7777"},
+		"labels": map[string]string{"match": "42"}, "version": nil, "ttl": nil,
+	})
+	if c.ID != "e2e-1" || c.Host != "127.0.0.1" || len(c.Ports) != 2 {
+		t.Fatalf("created %+v", c)
+	}
+	d := s.waitStatus(c.ID, "running")
+	if d.Image != "echo" || d.Location != "local" || d.Labels["match"] != "42" || len(d.Port) != 2 {
+		t.Fatalf("described %+v", d)
+	}
+	if got := dockertest.AskUDP(t, hostPort(c, arena.UDP), "ping"); got != "ping" {
+		t.Fatalf("UDP echo: %q", got)
+	}
+	tcp := hostPort(c, arena.TCP)
+	for line, want := range map[string]string{
+		"hello":                     "hello",
+		"ENV MATCH":                 "final",
+		"ENV FROM_APP":              "yes",
+		"ENV " + arena.EnvSessionID: "e2e-1",
+		"ENV " + arena.EnvHost:      "127.0.0.1",
+		"ARGS":                      "--port 7777",
+	} {
+		if got := dockertest.AskTCP(t, tcp, line); got != want {
+			t.Errorf("TCP %q: got %q, want %q", line, got, want)
+		}
+	}
+	// The node's two ports are held: a second session has no room.
+	if status, body := s.call("POST", "/session", map[string]any{"location": "local", "image": "echo"}); status != 420 {
+		t.Fatalf("second session on a full node: %d %s", status, body)
+	}
+
+	if status, body := s.call("DELETE", "/session/"+c.ID, nil); status != 204 {
+		t.Fatalf("DELETE: %d %s", status, body)
+	}
+	dockertest.Eventually(t, dockertest.Timeout, func() error {
+		if sess := s.session(c.ID); sess.State != arena.SessionStopped {
+			return fmt.Errorf("state %s", sess.State)
+		}
+		return nil
+	})
+	if n := len(s.containers()); n != 0 {
+		t.Fatalf("%d containers left after DELETE", n)
+	}
+	if status, _ := s.call("DELETE", "/session/"+c.ID, nil); status != 409 {
+		t.Fatalf("second DELETE: %d, want 409", status)
+	}
+	if status, _ := s.call("GET", "/session/"+c.ID, nil); status != 404 {
+		t.Fatalf("GET of a stopped session: %d, want 404", status)
+	}
+	if d, status := s.describe(c.ID); status != 200 || d.Status != "exited" {
+		t.Fatalf("GET ?all=true of a stopped session: %d %+v", status, d)
+	}
+	usage, err := s.store.ListUsage(context.Background(), s.cfg.OrgID)
+	if err != nil || len(usage) != 1 || usage[0].SessionID != c.ID || usage[0].Seconds < 1 || usage[0].End.Before(usage[0].Start) {
+		t.Fatalf("usage %+v %v", usage, err)
+	}
+	// The ports are free again.
+	again := s.create(map[string]any{})
+	s.waitStatus(again.ID, "running")
+	if got := dockertest.AskUDP(t, hostPort(again, arena.UDP), "again"); got != "again" {
+		t.Fatalf("UDP echo on reused ports: %q", got)
+	}
+}
+
+func TestHostNetworking(t *testing.T) {
+	s := newStack(t, 2)
+	c := s.create(map[string]any{"image": "echo-host"})
+	s.waitStatus(c.ID, "running")
+	tcp := hostPort(c, arena.TCP)
+	_, port, _ := net.SplitHostPort(tcp)
+	if got := dockertest.AskTCP(t, tcp, "ENV GAMEYE_PORT_TCP_7777"); got != port {
+		t.Fatalf("GAMEYE_PORT_TCP_7777 = %q, want %s", got, port)
+	}
+	if got := dockertest.AskUDP(t, hostPort(c, arena.UDP), "host"); got != "host" {
+		t.Fatalf("UDP echo with host networking: %q", got)
+	}
+}
+
+func TestProcessLifecycle(t *testing.T) {
+	s := newStack(t, 40)
+	t.Run("ttl expiry stops the session", func(t *testing.T) {
+		c := s.create(map[string]any{"ttl": 1})
+		s.waitStatus(c.ID, "running")
+		dockertest.Eventually(t, dockertest.Timeout, func() error {
+			if sess := s.session(c.ID); sess.State != arena.SessionStopped || sess.StopReason != arena.StopTTL {
+				return fmt.Errorf("state %s reason %q", sess.State, sess.StopReason)
+			}
+			return nil
+		})
+		// The echo server exits 0 on SIGTERM: the stop was graceful.
+		if sess := s.session(c.ID); sess.ExitCode != 0 || sess.StoppedAt.Sub(sess.CreatedAt) < time.Second {
+			t.Fatalf("stopped session %+v", sess)
+		}
+	})
+	t.Run("process exit stops the session", func(t *testing.T) {
+		c := s.create(map[string]any{})
+		s.waitStatus(c.ID, "running")
+		dockertest.AskTCP(t, hostPort(c, arena.TCP), "EXIT 4")
+		d := s.waitStatus(c.ID, "exited")
+		if sess := s.session(c.ID); sess.ExitCode != 4 || sess.StopReason != arena.StopExited {
+			t.Fatalf("stopped %+v (%+v)", sess, d)
+		}
+	})
+	t.Run("restart on crash", func(t *testing.T) {
+		c := s.create(map[string]any{"restart": true})
+		s.waitStatus(c.ID, "running")
+		dockertest.AskTCP(t, hostPort(c, arena.TCP), "EXIT 3")
+		dockertest.Eventually(t, dockertest.Timeout, func() error {
+			if sess := s.session(c.ID); sess.Restarts != 1 || sess.State != arena.SessionRunning {
+				return fmt.Errorf("state %s restarts %d", sess.State, sess.Restarts)
+			}
+			return nil
+		})
+		// Same ports after the restart.
+		dockertest.Eventually(t, dockertest.Timeout, func() error {
+			conn, err := net.DialTimeout("tcp", hostPort(c, arena.TCP), time.Second)
+			if err == nil {
+				conn.Close()
+			}
+			return err
+		})
+		if got := dockertest.AskUDP(t, hostPort(c, arena.UDP), "back"); got != "back" {
+			t.Fatalf("UDP echo after restart: %q", got)
+		}
+		if status, _ := s.call("DELETE", "/session/"+c.ID, nil); status != 204 {
+			t.Fatalf("DELETE: %d", status)
+		}
+		s.waitStatus(c.ID, "exited")
+	})
+	t.Run("crash loop gives up", func(t *testing.T) {
+		c := s.create(map[string]any{"restart": true, "args": []string{"--exit-after", "0s", "--exit-code", "2"}})
+		d := s.waitStatus(c.ID, "dead")
+		if sess := s.session(c.ID); sess.StopReason != arena.StopCrashLoop || sess.ExitCode != 2 || sess.Restarts != 2 {
+			t.Fatalf("crash-looping session %+v (%+v)", sess, d)
+		}
+	})
+	if n := len(s.containers()); n != 0 {
+		t.Fatalf("%d containers left", n)
+	}
+}
+
+func TestErrors(t *testing.T) {
+	s := newStack(t, 2)
+	s.waitStatus(s.create(map[string]any{"id": "taken"}).ID, "running")
+	tests := []struct {
+		name   string
+		method string
+		path   string
+		body   any
+		token  []string
+		want   int
+	}{
+		{"no token", "GET", "/session", nil, []string{""}, 401},
+		{"bad token", "POST", "/session", map[string]any{"location": "local", "image": "echo"}, []string{"wrong"}, 401},
+		{"unknown image", "POST", "/session", map[string]any{"location": "local", "image": "nope"}, nil, 404},
+		{"unknown location", "POST", "/session", map[string]any{"location": "mars", "image": "echo"}, nil, 404},
+		{"unknown version", "POST", "/session", map[string]any{"location": "local", "image": "echo", "version": "v9"}, nil, 404},
+		{"duplicate id", "POST", "/session", map[string]any{"id": "taken", "location": "local", "image": "echo"}, nil, 409},
+		{"no capacity", "POST", "/session", map[string]any{"location": "europe", "image": "echo"}, nil, 420},
+		{"missing fields", "POST", "/session", map[string]any{}, nil, 422},
+		{"unknown field", "POST", "/session", map[string]any{"location": "local", "image": "echo", "colour": "red"}, nil, 422},
+		{"wrong type", "POST", "/session", `{"location":"local","image":"echo","ttl":"soon"}`, nil, 422},
+		{"negative ttl", "POST", "/session", map[string]any{"location": "local", "image": "echo", "ttl": -1}, nil, 422},
+		{"unknown session", "GET", "/session/nope", nil, nil, 404},
+		{"stop unknown session", "DELETE", "/session/nope", nil, nil, 404},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, body := s.call(tt.method, tt.path, tt.body, tt.token...)
+			if status != tt.want {
+				t.Fatalf("got %d %s, want %d", status, body, tt.want)
+			}
+			var e struct {
+				StatusCode int    `json:"statusCode"`
+				Message    string `json:"message"`
+			}
+			if err := json.Unmarshal(body, &e); err != nil || e.StatusCode != tt.want || e.Message == "" {
+				t.Fatalf("error body %s (%v)", body, err)
+			}
+		})
+	}
+	if n := len(s.containers()); n != 1 {
+		t.Fatalf("failed requests changed the node: %d containers", n)
+	}
+}
+
+// TestRestartLosesNothing restarts control plane and agent while sessions
+// run, and while one of them exits.
+func TestRestartLosesNothing(t *testing.T) {
+	s := newStack(t, 10)
+	keep := s.create(map[string]any{"id": "keep"})
+	dies := s.create(map[string]any{"id": "dies"})
+	s.waitStatus(keep.ID, "running")
+	s.waitStatus(dies.ID, "running")
+
+	s.opts.listen = strings.TrimPrefix(s.URL, "http://")
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// While Arena is down, one game server exits and the other keeps serving.
+	dockertest.AskTCP(t, hostPort(dies, arena.TCP), "EXIT 5")
+	if got := dockertest.AskUDP(t, hostPort(keep, arena.UDP), "alone"); got != "alone" {
+		t.Fatalf("echo while Arena is down: %q", got)
+	}
+	s.devStack = nil
+	s.start()
+
+	d := s.waitStatus(dies.ID, "exited")
+	if sess := s.session(dies.ID); sess.ExitCode != 5 {
+		t.Fatalf("session that died while Arena was down: %+v (%+v)", sess, d)
+	}
+	s.waitStatus(keep.ID, "running")
+	if got := dockertest.AskUDP(t, hostPort(keep, arena.UDP), "still"); got != "still" {
+		t.Fatalf("echo after restart: %q", got)
+	}
+	status, body := s.call("GET", "/session", nil)
+	var list struct {
+		Sessions []described `json:"sessions"`
+	}
+	if err := json.Unmarshal(body, &list); status != 200 || err != nil || len(list.Sessions) != 1 || list.Sessions[0].ID != keep.ID {
+		t.Fatalf("GET /session after restart: %d %s", status, body)
+	}
+	if status, _ := s.call("DELETE", "/session/"+keep.ID, nil); status != 204 {
+		t.Fatalf("DELETE after restart: %d", status)
+	}
+	dockertest.Eventually(t, dockertest.Timeout, func() error {
+		if n := len(s.containers()); n != 0 {
+			return fmt.Errorf("%d containers", n)
+		}
+		return nil
+	})
+}
+
+// TestQuickstart runs the real binary the way the README does, with its
+// built-in configuration: the demo image is built offline from the binary.
+func TestQuickstart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the arena binary")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "arena")
+	if err := dockertest.BuildStatic(bin, "github.com/arena-hq/arena/cmd/arena"); err != nil {
+		t.Fatal(err)
+	}
+	// The built-in configuration, but with a node id, port range and demo
+	// image of the test's own so that nothing of a real `arena dev` is touched.
+	lo, hi := freePortRange(t, 4)
+	demo := "arena-echo-test:" + dockertest.RandomID()
+	cfg := strings.NewReplacer(
+		"id: local", "id: "+dockertest.NodeID(t),
+		"portRange: 32768-60299", fmt.Sprintf("portRange: %d-%d", lo, hi),
+		"demoImage: arena-echo:latest", "demoImage: "+demo,
+		"repository: arena-echo\n", "repository: "+strings.Split(demo, ":")[0]+"\n",
+		"- name: latest", "- name: "+strings.Split(demo, ":")[1],
+	).Replace(string(config.Default))
+	cfgPath := filepath.Join(dir, "arena.yaml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		_ = dockertest.Runtime(t).RemoveImage(ctx, demo)
+	})
+	cmd := exec.Command(bin, "dev", "--config", cfgPath, "--data", filepath.Join(dir, "data"), "--listen", "127.0.0.1:0")
+	cmd.Stderr = testWriter{t}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-exited
+	})
+	// The first lines name the API and the token.
+	var url, token string
+	sc := bufio.NewScanner(out)
+	for sc.Scan() && (url == "" || token == "") {
+		f := strings.Fields(sc.Text())
+		if len(f) == 2 && f[0] == "API:" {
+			url = f[1]
+		}
+		if len(f) == 2 && f[0] == "Token:" {
+			token = f[1]
+		}
+	}
+	go io.Copy(io.Discard, out)
+	if url == "" || token == "" {
+		t.Fatalf("arena dev printed no API and token (%v)", sc.Err())
+	}
+	s := &testStack{tb: t, checker: apitest.NewChecker(t), devStack: &devStack{URL: url}}
+	status, body := s.call("POST", "/session", map[string]any{"location": "local", "image": "echo"}, token)
+	if status != 201 {
+		t.Fatalf("POST /session: %d %s", status, body)
+	}
+	var c created
+	if err := json.Unmarshal(body, &c); err != nil {
+		t.Fatal(err)
+	}
+	dockertest.Eventually(t, dockertest.Timeout, func() error {
+		_, d := s.call("GET", "/session/"+c.ID, nil, token)
+		if !strings.Contains(string(d), `"status":"running"`) {
+			return fmt.Errorf("session: %s", d)
+		}
+		return nil
+	})
+	if got := dockertest.AskUDP(t, hostPort(c, arena.UDP), "quickstart"); got != "quickstart" {
+		t.Fatalf("UDP echo: %q", got)
+	}
+	if status, _ := s.call("DELETE", "/session/"+c.ID, nil, token); status != 204 {
+		t.Fatalf("DELETE: %d", status)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		exited <- err
+		if err != nil {
+			t.Fatalf("arena dev exited with %v after SIGTERM", err)
+		}
+	case <-time.After(dockertest.Timeout):
+		t.Fatal("arena dev did not exit after SIGTERM")
+	}
+}

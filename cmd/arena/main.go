@@ -1,0 +1,96 @@
+// Command arena runs Arena: `arena dev` starts the whole platform on one
+// machine; other subcommands run the echo game server and the load generator.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/arena-hq/arena/gameserver"
+)
+
+const usage = `Arena orchestrates multiplayer game server sessions.
+
+Usage:
+  arena dev      run the control plane, a local agent on Docker and an embedded store
+  arena bench    measure POST /session latency and throughput
+  arena echo     run the echo game server (the demo application's image runs this)
+  arena version  print the version
+
+Run 'arena COMMAND -h' for a command's flags.
+`
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var err error
+	switch args[0] {
+	case "dev":
+		err = runDev(ctx, args[1:], stdout, stderr)
+	case "bench":
+		err = runBench(ctx, args[1:], stdout, stderr)
+	case "echo":
+		stop() // the game server handles SIGTERM itself
+		return gameserver.Main(args[1:], os.Getenv, stdout)
+	case "version":
+		fmt.Fprintln(stdout, "arena", version)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+	default:
+		fmt.Fprintf(stderr, "arena: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case err != nil:
+		fmt.Fprintln(stderr, "arena:", err)
+		return 1
+	}
+	return 0
+}
+
+// pick returns the first non-empty value: a flag, then an environment
+// variable, then the config file, then the default.
+func pick(values ...string) string {
+	for _, v := range values {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("log level %q: %w", level, err)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch strings.ToLower(format) {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("log format %q must be text or json", format)
+}
