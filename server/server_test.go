@@ -466,3 +466,27 @@ func TestAgentRestartReconciles(t *testing.T) {
 		t.Fatalf("adopted session %+v", got)
 	}
 }
+
+// BenchmarkCreateSession measures the control plane's part of POST /session:
+// validation, placement and the store write, with a simulated node.
+func BenchmarkCreateSession(b *testing.B) {
+	for _, par := range []int{1, 16} {
+		b.Run(fmt.Sprintf("clients=%d", par), func(b *testing.B) {
+			h := newHarness(b, 1<<30)
+			ctx := context.Background()
+			b.SetParallelism(par)
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					s, err := h.srv.CreateSession(ctx, org, arena.SessionRequest{Location: "europe", Image: "game"})
+					if err != nil {
+						b.Fatal(err)
+					}
+					if err := h.srv.StopSession(ctx, org, s.ID); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		})
+	}
+}
