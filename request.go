@@ -1,6 +1,9 @@
 package arena
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"regexp"
 	"time"
@@ -107,6 +110,32 @@ func (r *SessionRequest) Validate() error {
 		return Invalid(v...)
 	}
 	return nil
+}
+
+// Fingerprint identifies the request's content, so that a retry of a create
+// (same id, same body) can be told from a different request reusing an id.
+// Absent and empty values have the same fingerprint, as they mean the same.
+func (r *SessionRequest) Fingerprint() string {
+	canonical := struct {
+		ID, Location, Image, Version string
+		Env, Labels                  map[string]string
+		Args                         []string
+		TTL                          time.Duration
+		Restart                      bool
+	}{r.ID, r.Location, r.Image, r.Version, nonEmpty(r.Env), nonEmpty(r.Labels), r.Args, r.TTL, r.Restart}
+	if len(canonical.Args) == 0 {
+		canonical.Args = nil
+	}
+	b, _ := json.Marshal(canonical) // maps marshal with sorted keys; nothing here can fail
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+func nonEmpty(m map[string]string) map[string]string {
+	if len(m) == 0 {
+		return nil
+	}
+	return m
 }
 
 // SessionFilter narrows a session listing (GET /session).

@@ -97,6 +97,9 @@ type Session struct {
 	Resources Resources
 	StopGrace time.Duration
 	Players   []string
+	// RequestHash is the Fingerprint of the request that created the session:
+	// a retry of the same request is answered with this session instead of a conflict.
+	RequestHash string
 
 	State      SessionState
 	StopReason StopReason

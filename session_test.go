@@ -284,3 +284,29 @@ func TestPortEnv(t *testing.T) {
 		t.Fatalf("got %q", got)
 	}
 }
+
+func TestFingerprint(t *testing.T) {
+	base := arena.SessionRequest{ID: "a", Location: "eu", Image: "game", Env: map[string]string{"X": "1", "Y": "2"}}
+	same := base
+	same.Env = map[string]string{"Y": "2", "X": "1"}
+	same.Labels, same.Args = map[string]string{}, []string{}
+	if base.Fingerprint() != same.Fingerprint() {
+		t.Fatal("key order or empty versus absent changed the fingerprint")
+	}
+	for name, change := range map[string]func(r *arena.SessionRequest){
+		"id":      func(r *arena.SessionRequest) { r.ID = "b" },
+		"env":     func(r *arena.SessionRequest) { r.Env = map[string]string{"X": "1"} },
+		"args":    func(r *arena.SessionRequest) { r.Args = []string{"--x"} },
+		"ttl":     func(r *arena.SessionRequest) { r.TTL = time.Second },
+		"restart": func(r *arena.SessionRequest) { r.Restart = true },
+		"version": func(r *arena.SessionRequest) { r.Version = "v2" },
+	} {
+		t.Run(name, func(t *testing.T) {
+			other := base
+			change(&other)
+			if other.Fingerprint() == base.Fingerprint() {
+				t.Fatal("a different request has the same fingerprint")
+			}
+		})
+	}
+}

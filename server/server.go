@@ -171,16 +171,17 @@ func (s *Server) CreateSession(ctx context.Context, orgID string, req arena.Sess
 		id = uuid.NewString()
 	}
 
+	fingerprint := req.Fingerprint()
 	p, err := s.sched.Place(scheduler.Request{SessionID: id, Location: req.Location, Resources: app.Resources, Ports: app.Ports})
 	if err != nil {
-		return nil, err
+		return s.replay(ctx, orgID, id, fingerprint, err)
 	}
 	now := s.now()
 	sess := &arena.Session{
 		ID: id, OrgID: orgID, Application: app.Name, Tag: tag, Image: app.ImageRef(tag),
 		Region: p.Node.Region, Location: p.Node.Location, NodeID: p.Node.ID, Host: p.Node.PublicIP,
 		Network: app.Network, Ports: p.Ports, Env: sessionEnv(app, &req, id, p), Args: req.Args, Labels: req.Labels,
-		TTL: req.TTL, Restart: req.Restart, Resources: app.Resources, StopGrace: app.StopGrace,
+		TTL: req.TTL, Restart: req.Restart, Resources: app.Resources, StopGrace: app.StopGrace, RequestHash: fingerprint,
 		State: arena.SessionStarted, ExitCode: -1, CreatedAt: now, UpdatedAt: now,
 	}
 	if len(sess.Args) == 0 {
@@ -191,7 +192,7 @@ func (s *Server) CreateSession(ctx context.Context, orgID string, req arena.Sess
 	}
 	if err := s.store.CreateSession(ctx, sess); err != nil {
 		s.sched.Release(id)
-		return nil, err
+		return s.replay(ctx, orgID, id, fingerprint, err)
 	}
 	e := &entry{}
 	e.cur.Store(sess)
@@ -204,6 +205,21 @@ func (s *Server) CreateSession(ctx context.Context, orgID string, req arena.Sess
 	e.mu.Unlock()
 	s.log.Info("session started", "session", id, "org", orgID, "image", sess.Image, "node", sess.NodeID)
 	return sess.Clone(), nil
+}
+
+// replay answers a create that failed with err. When err is a conflict over
+// the id and the existing session was created by the same request in the same
+// organisation, the request is a retry (its first answer was lost, say) and
+// gets that session: creating is idempotent per id. Otherwise err stands.
+func (s *Server) replay(ctx context.Context, orgID, id, fingerprint string, err error) (*arena.Session, error) {
+	if arena.ErrorCode(err) != arena.ECONFLICT {
+		return nil, err
+	}
+	existing, ferr := s.FindSession(ctx, orgID, id)
+	if ferr != nil || existing.RequestHash != fingerprint {
+		return nil, arena.Errorf(arena.ECONFLICT, "session id %q is taken; use a new id for a new session", id)
+	}
+	return existing, nil
 }
 
 // sessionEnv merges the application's defaults, the caller's variables and

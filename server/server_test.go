@@ -289,7 +289,7 @@ func TestCreateErrors(t *testing.T) {
 		{"other organisation's image", "org-b", arena.SessionRequest{Location: "europe", Image: "game"}, arena.ENOTFOUND},
 		{"unknown version", org, arena.SessionRequest{Location: "europe", Image: "game", Version: "v9"}, arena.ENOTFOUND},
 		{"unknown location", org, arena.SessionRequest{Location: "mars", Image: "game"}, arena.ENOTFOUND},
-		{"duplicate id", org, arena.SessionRequest{ID: "taken", Location: "europe", Image: "game"}, arena.ECONFLICT},
+		{"duplicate id", org, arena.SessionRequest{ID: "taken", Location: "europe", Image: "game", Version: "v1"}, arena.ECONFLICT},
 		{"no capacity", org, arena.SessionRequest{Location: "ams", Image: "game"}, arena.EUNAVAILABLE},
 		{"invalid", org, arena.SessionRequest{Location: "", Image: "game", TTL: -time.Second}, arena.EINVALID},
 	}
@@ -303,6 +303,40 @@ func TestCreateErrors(t *testing.T) {
 	}
 	if n := nodeUsage(t, h.srv); n.Sessions != 1 {
 		t.Fatalf("failed creates left reservations: %+v", n)
+	}
+}
+
+// TestRetriedCreate: a create retried with the same id and body (its first
+// answer lost) gets the same session; a different body is a conflict.
+func TestRetriedCreate(t *testing.T) {
+	h := newHarness(t, 10)
+	ctx := context.Background()
+	req := arena.SessionRequest{ID: "retry", Location: "europe", Image: "game", Env: map[string]string{"A": "1"}, Labels: map[string]string{}}
+	first := h.create(req)
+	again, err := h.srv.CreateSession(ctx, org, req)
+	if err != nil || again.ID != first.ID || again.Ports[0] != first.Ports[0] || again.NodeID != first.NodeID {
+		t.Fatalf("retry: %+v, %v", again, err)
+	}
+	req.Labels = nil // absent and empty mean the same
+	if _, err := h.srv.CreateSession(ctx, org, req); err != nil {
+		t.Fatalf("retry with an absent instead of an empty map: %v", err)
+	}
+	req.Env["A"] = "2"
+	if _, err := h.srv.CreateSession(ctx, org, req); arena.ErrorCode(err) != arena.ECONFLICT {
+		t.Fatalf("different body with the same id: %v", err)
+	}
+	if n := nodeUsage(t, h.srv); n.Sessions != 1 {
+		t.Fatalf("retries reserved more: %+v", n)
+	}
+	// Still the same answer once the session has stopped.
+	h.waitState("retry", arena.SessionRunning)
+	if err := h.srv.StopSession(ctx, org, "retry"); err != nil {
+		t.Fatal(err)
+	}
+	h.waitState("retry", arena.SessionStopped)
+	req.Env["A"] = "1"
+	if again, err := h.srv.CreateSession(ctx, org, req); err != nil || again.ID != "retry" || again.State != arena.SessionStopped {
+		t.Fatalf("retry after stop: %+v, %v", again, err)
 	}
 }
 

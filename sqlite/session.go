@@ -34,6 +34,7 @@ type sessionDoc struct {
 	MemoryMB    int64             `json:"memoryMb"`
 	StopGrace   int64             `json:"stopGraceNs"`
 	Players     []string          `json:"players"`
+	RequestHash string            `json:"requestHash,omitempty"`
 	StopReason  string            `json:"stopReason"`
 	ExitCode    int               `json:"exitCode"`
 	Restarts    int               `json:"restarts"`
@@ -66,6 +67,7 @@ func encodeSession(s *arena.Session) (string, error) {
 		MemoryMB:    s.Resources.MemoryMB,
 		StopGrace:   int64(s.StopGrace),
 		Players:     s.Players,
+		RequestHash: s.RequestHash,
 		StopReason:  string(s.StopReason),
 		ExitCode:    s.ExitCode,
 		Restarts:    s.Restarts,
@@ -124,6 +126,7 @@ func scanSession(row interface{ Scan(...any) error }) (*arena.Session, error) {
 	s.StopReason = arena.StopReason(d.StopReason)
 	s.ExitCode = d.ExitCode
 	s.Restarts = d.Restarts
+	s.RequestHash = d.RequestHash
 	s.RunningAt = fromNanos(d.RunningAt)
 	s.StoppedAt = fromNanos(d.StoppedAt)
 	s.UpdatedAt = fromNanos(d.UpdatedAt)

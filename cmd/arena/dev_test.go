@@ -423,7 +423,7 @@ func TestErrors(t *testing.T) {
 		{"unknown image", "POST", "/session", map[string]any{"location": "local", "image": "nope"}, nil, 404},
 		{"unknown location", "POST", "/session", map[string]any{"location": "mars", "image": "echo"}, nil, 404},
 		{"unknown version", "POST", "/session", map[string]any{"location": "local", "image": "echo", "version": "v9"}, nil, 404},
-		{"duplicate id", "POST", "/session", map[string]any{"id": "taken", "location": "local", "image": "echo"}, nil, 409},
+		{"duplicate id", "POST", "/session", map[string]any{"id": "taken", "location": "local", "image": "echo", "labels": map[string]string{"other": "request"}}, nil, 409},
 		{"no capacity", "POST", "/session", map[string]any{"location": "europe", "image": "echo"}, nil, 420},
 		{"missing fields", "POST", "/session", map[string]any{}, nil, 422},
 		{"unknown field", "POST", "/session", map[string]any{"location": "local", "image": "echo", "colour": "red"}, nil, 422},
@@ -447,8 +447,13 @@ func TestErrors(t *testing.T) {
 			}
 		})
 	}
+	// A retry of the request that created "taken" gets that session again.
+	status, body := s.call("POST", "/session", map[string]any{"id": "taken", "location": "local", "image": "echo"})
+	if status != 201 || !strings.Contains(string(body), `"id":"taken"`) {
+		t.Fatalf("retried create: %d %s", status, body)
+	}
 	if n := len(s.containers()); n != 1 {
-		t.Fatalf("failed requests changed the node: %d containers", n)
+		t.Fatalf("failed or retried requests changed the node: %d containers", n)
 	}
 }
 
