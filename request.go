@@ -29,6 +29,17 @@ var (
 	envKeyPattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]*$`)
 )
 
+// ValidateSessionID checks that id can name a session; EINVALID otherwise.
+func ValidateSessionID(id string) error {
+	switch {
+	case len(id) > MaxIDLength:
+		return Invalid(Violation{Field: "id", Description: fmt.Sprintf("must be at most %d characters", MaxIDLength)})
+	case !idPattern.MatchString(id):
+		return Invalid(Violation{Field: "id", Description: "may contain only letters, digits, '.', '_' and '-', and must start with a letter or digit"})
+	}
+	return nil
+}
+
 // SessionRequest asks for a new session (POST /session).
 type SessionRequest struct {
 	// ID is the caller's session id; empty means Arena generates a UUIDv4.
@@ -54,10 +65,8 @@ func (r *SessionRequest) Validate() error {
 		v = append(v, Violation{Field: field, Description: fmt.Sprintf(format, args...)})
 	}
 	if r.ID != "" {
-		if len(r.ID) > MaxIDLength {
-			add("id", "must be at most %d characters", MaxIDLength)
-		} else if !idPattern.MatchString(r.ID) {
-			add("id", "may contain only letters, digits, '.', '_' and '-', and must start with a letter or digit")
+		if err := ValidateSessionID(r.ID); err != nil {
+			add("id", "%s", err.(*Error).Violations[0].Description)
 		}
 	}
 	checkName := func(field, val string) {

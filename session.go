@@ -110,7 +110,11 @@ type Session struct {
 	CreatedAt time.Time
 	// RunningAt is when the process first ran: billing starts here.
 	RunningAt time.Time
-	// StoppedAt is when the process ended for good: billing ends here.
+	// StoppingAt is when a stop was asked for (DELETE, TTL): billing ends
+	// here even though the process has its grace period to exit.
+	StoppingAt time.Time
+	// StoppedAt is when the process ended for good: billing ends here at
+	// the latest.
 	StoppedAt time.Time
 	UpdatedAt time.Time
 }
@@ -130,6 +134,10 @@ func (s *Session) Transition(to SessionState, at time.Time) error {
 	case SessionRunning:
 		if s.RunningAt.IsZero() {
 			s.RunningAt = at
+		}
+	case SessionStopping:
+		if s.StoppingAt.IsZero() {
+			s.StoppingAt = at
 		}
 	case SessionStopped:
 		if s.StoppedAt.IsZero() {
@@ -161,18 +169,26 @@ func (s *Session) Status() string {
 	return string(s.State)
 }
 
-// BilledSeconds is the session's billable time: from RunningAt to StoppedAt
-// (or now while it is active), with a started second counted whole. A session
-// that never ran is not billed.
-func (s *Session) BilledSeconds(now time.Time) int64 {
-	if s.RunningAt.IsZero() {
-		return 0
-	}
+// BillingEnd is when the session stops being billed: the moment a stop was
+// asked for or the process ended, whichever came first; now while it is active.
+func (s *Session) BillingEnd(now time.Time) time.Time {
 	end := s.StoppedAt
 	if end.IsZero() {
 		end = now
 	}
-	d := end.Sub(s.RunningAt)
+	if !s.StoppingAt.IsZero() && s.StoppingAt.Before(end) {
+		end = s.StoppingAt
+	}
+	return end
+}
+
+// BilledSeconds is the session's billable time: from RunningAt to BillingEnd,
+// with a started second counted whole. A session that never ran is not billed.
+func (s *Session) BilledSeconds(now time.Time) int64 {
+	if s.RunningAt.IsZero() {
+		return 0
+	}
+	d := s.BillingEnd(now).Sub(s.RunningAt)
 	if d <= 0 {
 		return 0
 	}
@@ -209,8 +225,11 @@ type SessionReport struct {
 	ExitCode int
 	Restarts int
 	// At is when it happened on the node (e.g. the container's start or exit time).
-	At      time.Time
-	Message string
+	At time.Time
+	// StartedAt is when the session's process last started, if it ever did:
+	// billing starts there if the control plane missed the running report.
+	StartedAt time.Time
+	Message   string
 }
 
 // Assignment is the desired state of a node's sessions as the control plane

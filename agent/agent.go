@@ -81,9 +81,21 @@ type Agent struct {
 
 	mu       sync.Mutex
 	sessions map[string]*local
+	// finished keeps the final reports of forgotten sessions for a while, to
+	// answer a control plane that still lists one (a lost acknowledgement, a
+	// stale assignment) without starting anything.
+	finished map[string]finishedSession
 	wg       sync.WaitGroup
 	ctx      context.Context
 }
+
+type finishedSession struct {
+	report arena.SessionReport
+	at     time.Time
+}
+
+// finishedRetention is how long a forgotten session's final report is kept.
+const finishedRetention = 10 * time.Minute
 
 // local is the agent's view of one session.
 type local struct {
@@ -105,14 +117,16 @@ type local struct {
 	crashes      int
 	restarts     int
 	restartAt    time.Time
-	final        *arena.SessionReport
+	// final is the stop report; acked once the control plane has taken it.
+	final *arena.SessionReport
+	acked bool
 }
 
 // New returns an agent for cfg.Node.
 func New(cfg Config) *Agent {
 	cfg.setDefaults()
 	return &Agent{
-		cfg: cfg, rt: cfg.Runtime, cp: cfg.ControlPlane, sessions: map[string]*local{},
+		cfg: cfg, rt: cfg.Runtime, cp: cfg.ControlPlane, sessions: map[string]*local{}, finished: map[string]finishedSession{},
 		log: cfg.Logger.With("node", cfg.Node.ID),
 	}
 }
@@ -169,6 +183,7 @@ func (a *Agent) session(ctx context.Context) error {
 			}
 			a.exited(ex)
 		case <-resync.C:
+			a.pruneFinished()
 			if err := a.resync(ctx); err != nil {
 				a.log.Warn("resync failed", "err", err)
 			}
@@ -261,9 +276,36 @@ func (a *Agent) local(id string, create bool) *local {
 	l, ok := a.sessions[id]
 	if !ok && create {
 		l = &local{id: id}
+		if f, ok := a.finished[id]; ok {
+			// Known to be over: only its report may need sending again.
+			l.final = &f.report
+			delete(a.finished, id)
+		}
 		a.sessions[id] = l
 	}
 	return l
+}
+
+// forget drops a finished session whose report the control plane has taken
+// and whose container is gone, keeping its report for a while.
+func (a *Agent) forget(l *local) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.sessions[l.id] == l {
+		delete(a.sessions, l.id)
+	}
+	a.finished[l.id] = finishedSession{report: *l.final, at: time.Now()}
+}
+
+// pruneFinished drops the reports of sessions forgotten long ago.
+func (a *Agent) pruneFinished() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for id, f := range a.finished {
+		if time.Since(f.at) > finishedRetention {
+			delete(a.finished, id)
+		}
+	}
 }
 
 // kick makes sure a worker will look at l's latest inputs.

@@ -14,11 +14,12 @@ func (a *Agent) reconcile(l *local, d *arena.Session, fresh bool, obs *arena.Con
 	ctx := a.ctx
 	log := a.log.With("session", l.id)
 	if l.final != nil {
-		// Already reported stopped. If the control plane still lists the
-		// session, the report may not have arrived: send it again.
 		if fresh && d.State != arena.SessionStopped {
-			a.report(l, *l.final)
+			// The control plane still lists the session: the report may not
+			// have arrived. Send it again.
+			l.acked = false
 		}
+		a.deliverFinal(ctx, l)
 		return
 	}
 	if obs != nil && l.containerID == "" && !obs.Running && obs.StartedAt.IsZero() && d.State == arena.SessionStarted {
@@ -46,8 +47,12 @@ func (a *Agent) reconcile(l *local, d *arena.Session, fresh bool, obs *arena.Con
 	}
 
 	for _, ex := range exits {
-		if ex.ContainerID != l.containerID || !l.running {
-			continue // an exit already handled, or of a container since replaced
+		// Docker keeps a container's id across restarts: an exit from before
+		// the current run (a late event, a listing taken before the restart)
+		// is not a new crash.
+		stale := !ex.At.IsZero() && ex.At.Before(l.runningSince)
+		if ex.ContainerID != l.containerID || !l.running || stale {
+			continue
 		}
 		l.running = false
 		if a.crashed(ctx, l, d, ex) {
@@ -66,11 +71,11 @@ func (a *Agent) reconcile(l *local, d *arena.Session, fresh bool, obs *arena.Con
 				return // shutting down; the next start sees the exited container
 			}
 			log.Error("cannot restart container", "err", err)
-			a.finish(ctx, l, arena.StopFailed, -1, time.Now(), "restart failed: "+arena.ErrorMessage(err))
+			a.finish(l, arena.StopFailed, -1, time.Now(), "restart failed: "+arena.ErrorMessage(err))
 			return
 		}
 		l.restarts++
-		l.running, l.runningSince = true, time.Now()
+		l.running, l.runningSince = true, a.startedAt(ctx, l.containerID)
 		a.report(l, arena.SessionReport{State: arena.SessionRunning, At: l.runningSince, Restarts: l.restarts})
 		return
 	}
@@ -78,7 +83,7 @@ func (a *Agent) reconcile(l *local, d *arena.Session, fresh bool, obs *arena.Con
 	if l.containerID == "" {
 		if d.State != arena.SessionStarted {
 			// The control plane saw it run, but no container is left.
-			a.finish(ctx, l, arena.StopLost, -1, time.Now(), "container disappeared from the node")
+			a.finish(l, arena.StopLost, -1, time.Now(), "container disappeared from the node")
 			return
 		}
 		a.start(ctx, l, d)
@@ -102,18 +107,27 @@ func (a *Agent) start(ctx context.Context, l *local, d *arena.Session) {
 			return // shutting down; the next start creates it
 		}
 		a.log.Error("cannot start container", "session", l.id, "image", d.Image, "err", err)
-		a.finish(ctx, l, arena.StopFailed, -1, time.Now(), "cannot start container: "+arena.ErrorMessage(err))
+		a.finish(l, arena.StopFailed, -1, time.Now(), "cannot start container: "+arena.ErrorMessage(err))
 		return
 	}
-	l.containerID, l.running, l.runningSince = id, true, time.Now()
+	l.containerID, l.running, l.runningSince = id, true, a.startedAt(ctx, id)
 	a.report(l, arena.SessionReport{State: arena.SessionRunning, At: l.runningSince})
+}
+
+// startedAt returns when the engine started container id: billing starts at
+// the engine's word, and exits from before it are told from new ones by it.
+func (a *Agent) startedAt(ctx context.Context, id string) time.Time {
+	if c, err := a.rt.Inspect(ctx, id); err == nil && !c.StartedAt.IsZero() {
+		return c.StartedAt
+	}
+	return time.Now()
 }
 
 // crashed handles a process exit that nobody asked for. It reports whether
 // the session is finished.
 func (a *Agent) crashed(ctx context.Context, l *local, d *arena.Session, ex arena.ContainerExit) bool {
 	if !d.Restart {
-		a.finish(ctx, l, arena.StopExited, ex.ExitCode, ex.At, "")
+		a.finish(l, arena.StopExited, ex.ExitCode, ex.At, "")
 		return true
 	}
 	if ex.At.Sub(l.runningSince) >= a.cfg.StableAfter {
@@ -121,7 +135,7 @@ func (a *Agent) crashed(ctx context.Context, l *local, d *arena.Session, ex aren
 	}
 	l.crashes++
 	if l.crashes > a.cfg.CrashLoopLimit {
-		a.finish(ctx, l, arena.StopCrashLoop, ex.ExitCode, ex.At, "gave up after repeated crashes")
+		a.finish(l, arena.StopCrashLoop, ex.ExitCode, ex.At, "gave up after repeated crashes")
 		return true
 	}
 	backoff := a.cfg.RestartBackoff << (l.crashes - 1)
@@ -135,16 +149,13 @@ func (a *Agent) crashed(ctx context.Context, l *local, d *arena.Session, ex aren
 }
 
 // stopContainer carries out a stop the control plane recorded: SIGTERM, the
-// grace period, SIGKILL, then removal.
+// grace period, SIGKILL. The container is removed once the stop is reported.
 func (a *Agent) stopContainer(ctx context.Context, l *local, d *arena.Session) {
 	exit, at := -1, time.Now()
 	if l.containerID != "" {
 		c, err := a.rt.Inspect(ctx, l.containerID)
 		switch {
-		case err == nil && !c.Running:
-			// It had exited by itself before the stop: bill to that moment.
-			exit, at = c.ExitCode, c.FinishedAt
-		case err == nil:
+		case err == nil && c.Running:
 			grace := d.StopGrace
 			if grace <= 0 {
 				grace = a.cfg.StopGrace
@@ -157,46 +168,78 @@ func (a *Agent) stopContainer(ctx context.Context, l *local, d *arena.Session) {
 				a.retry(l)
 				return
 			}
-			at = time.Now()
-			if c, err := a.rt.Inspect(ctx, l.containerID); err == nil {
-				exit = c.ExitCode
+			if c, err = a.rt.Inspect(ctx, l.containerID); err == nil {
+				exit, at = c.ExitCode, c.FinishedAt
 			}
+		case err == nil:
+			// It had exited by itself before the stop.
+			exit, at = c.ExitCode, c.FinishedAt
 		case arena.ErrorCode(err) != arena.ENOTFOUND:
-			a.log.Error("cannot inspect container; retrying", "session", l.id, "err", err)
-			a.retry(l)
+			if ctx.Err() == nil {
+				a.log.Error("cannot inspect container; retrying", "session", l.id, "err", err)
+				a.retry(l)
+			}
 			return
 		}
 	}
-	a.finish(ctx, l, "", exit, at, "")
+	if at.IsZero() {
+		at = time.Now()
+	}
+	a.finish(l, "", exit, at, "")
 }
 
-// finish removes the container and reports the session stopped.
-func (a *Agent) finish(ctx context.Context, l *local, reason arena.StopReason, exit int, at time.Time, msg string) {
+// finish records the session's end and delivers it. The container stays
+// until the control plane has the report: if the agent stops before, the
+// exited container tells the next start what happened.
+func (a *Agent) finish(l *local, reason arena.StopReason, exit int, at time.Time, msg string) {
+	l.running, l.restartAt = false, time.Time{}
+	l.final = &arena.SessionReport{State: arena.SessionStopped, Reason: reason, ExitCode: exit, At: at, Restarts: l.restarts, Message: msg}
+	a.deliverFinal(a.ctx, l)
+}
+
+// deliverFinal sends the final report until the control plane takes it, then
+// removes the container and forgets the session.
+func (a *Agent) deliverFinal(ctx context.Context, l *local) {
+	if !l.acked {
+		if !a.report(l, *l.final) {
+			return
+		}
+		l.acked = true
+	}
 	if l.containerID != "" {
 		if err := a.rt.Remove(ctx, l.containerID); err != nil && arena.ErrorCode(err) != arena.ENOTFOUND {
-			a.log.Warn("cannot remove container", "session", l.id, "container", l.containerID, "err", err)
-		}
-	}
-	l.running = false
-	l.final = &arena.SessionReport{State: arena.SessionStopped, Reason: reason, ExitCode: exit, At: at, Restarts: l.restarts, Message: msg}
-	a.report(l, *l.final)
-}
-
-// report sends r about l; on failure the worker looks again later, and the
-// level-triggered reconcile sends what is still true.
-func (a *Agent) report(l *local, r arena.SessionReport) {
-	r.SessionID, r.NodeID = l.id, a.cfg.Node.ID
-	if err := a.cp.Report(a.ctx, r); err != nil {
-		if a.ctx.Err() != nil {
+			if ctx.Err() == nil {
+				a.log.Warn("cannot remove container; retrying", "session", l.id, "container", l.containerID, "err", err)
+				a.retry(l)
+			}
 			return
 		}
-		a.log.Warn("cannot report to the control plane; retrying", "session", l.id, "state", r.State, "err", err)
-		// Looking again with the desired state marked fresh re-sends what is still true.
-		l.pmu.Lock()
-		l.newDesired = true
-		l.pmu.Unlock()
-		a.retry(l)
+		l.containerID = ""
 	}
+	a.forget(l)
+}
+
+// report sends r about l and reports whether the control plane took it. On
+// failure the worker looks again later with the desired state marked fresh,
+// and the level-triggered reconcile sends what is still true.
+func (a *Agent) report(l *local, r arena.SessionReport) bool {
+	r.SessionID, r.NodeID = l.id, a.cfg.Node.ID
+	if r.StartedAt.IsZero() {
+		r.StartedAt = l.runningSince
+	}
+	err := a.cp.Report(a.ctx, r)
+	if err == nil {
+		return true
+	}
+	if a.ctx.Err() != nil {
+		return false
+	}
+	a.log.Warn("cannot report to the control plane; retrying", "session", l.id, "state", r.State, "err", err)
+	l.pmu.Lock()
+	l.newDesired = true
+	l.pmu.Unlock()
+	a.retry(l)
+	return false
 }
 
 func (a *Agent) retry(l *local) {

@@ -50,6 +50,9 @@ func (s *server) describeSession(w http.ResponseWriter, r *http.Request, tok *ar
 	if err != nil {
 		return err
 	}
+	if err := arena.ValidateSessionID(r.PathValue("id")); err != nil {
+		return err
+	}
 	sess, err := s.sessions.FindSession(r.Context(), tok.OrgID, r.PathValue("id"))
 	if err != nil {
 		return err
@@ -70,6 +73,9 @@ func (s *server) describeSession(w http.ResponseWriter, r *http.Request, tok *ar
 }
 
 func (s *server) stopSession(w http.ResponseWriter, r *http.Request, tok *arena.Token) error {
+	if err := arena.ValidateSessionID(r.PathValue("id")); err != nil {
+		return err
+	}
 	if err := s.sessions.StopSession(r.Context(), tok.OrgID, r.PathValue("id")); err != nil {
 		return err
 	}

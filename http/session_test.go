@@ -486,3 +486,22 @@ func compareGolden(tb testing.TB, name string, body []byte) {
 		tb.Errorf("body differs from %s:\n got: %s\nwant: %s", path, body, want)
 	}
 }
+
+// TestSessionIDInPath: an id that cannot name a session is a 422 that never
+// reaches the service.
+func TestSessionIDInPath(t *testing.T) {
+	for _, method := range []string{http.MethodGet, http.MethodDelete} {
+		for name, id := range map[string]string{"too long": strings.Repeat("a", arena.MaxIDLength+1), "bad character": "a%2Cb"} {
+			t.Run(method+" "+name, func(t *testing.T) {
+				api := newTestAPI(t, nil)
+				r := api.do(t, method, "/session/"+id, "")
+				if r.status != http.StatusUnprocessableEntity {
+					t.Fatalf("status = %d, want 422; body: %s", r.status, r.body)
+				}
+				if calls := api.sessions.Calls(); len(calls) != 0 {
+					t.Fatalf("the service was called: %+v", calls)
+				}
+			})
+		}
+	}
+}

@@ -25,6 +25,9 @@ func (p *portAllocator) allocate(n int) ([]int, bool) {
 	if n > p.free {
 		return nil, false
 	}
+	if n == 0 {
+		return nil, true
+	}
 	ports := make([]int, 0, n)
 	for i := 0; len(ports) < n; i++ {
 		idx := (p.cursor + i) % len(p.used)
@@ -39,18 +42,19 @@ func (p *portAllocator) allocate(n int) ([]int, bool) {
 }
 
 // hold marks specific ports as used, as when rebuilding from the store. It
-// reports false, holding nothing, if a port is out of range or already held.
-func (p *portAllocator) hold(ports []int) bool {
-	for i, port := range ports {
+// holds every port it can and returns those it cannot: out of range, or
+// already held.
+func (p *portAllocator) hold(ports []int) (refused []int) {
+	for _, port := range ports {
 		idx := port - p.min
 		if idx < 0 || idx >= len(p.used) || p.used[idx] {
-			p.release(ports[:i])
-			return false
+			refused = append(refused, port)
+			continue
 		}
 		p.used[idx] = true
 		p.free--
 	}
-	return true
+	return refused
 }
 
 func (p *portAllocator) release(ports []int) {

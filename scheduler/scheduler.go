@@ -6,6 +6,7 @@
 package scheduler
 
 import (
+	"slices"
 	"sort"
 	"sync"
 
@@ -79,9 +80,11 @@ func (s *Scheduler) UpsertNode(n arena.Node, healthy bool) {
 		if cur.PortMin != n.PortMin || cur.PortMax != n.PortMax {
 			// Keep the held ports of the old range valid in the new one.
 			np := newPortAllocator(n.PortMin, n.PortMax)
-			for _, r := range s.reserved {
+			for id, r := range s.reserved {
 				if r.nodeID == n.ID {
-					np.hold(r.ports)
+					refused := np.hold(r.ports)
+					r.ports = slices.DeleteFunc(r.ports, func(p int) bool { return slices.Contains(refused, p) })
+					s.reserved[id] = r
 				}
 			}
 			cur.ports = np
@@ -181,9 +184,10 @@ func classRank(c arena.NodeClass) int {
 }
 
 // Restore re-reserves what an existing session holds, as when the control
-// plane restarts. It works even on an unhealthy node or past capacity,
-// because the session exists whatever the scheduler thinks; it returns
-// ECONFLICT if a port is already held by another session.
+// plane restarts. It reserves even on an unhealthy node or past capacity,
+// because the session exists whatever the scheduler thinks. A port that is out
+// of the node's range or held by another session cannot be held twice: Restore
+// holds the others and returns ECONFLICT naming them, for the caller to report.
 func (s *Scheduler) Restore(sess *arena.Session) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -195,12 +199,14 @@ func (s *Scheduler) Restore(sess *arena.Session) error {
 		return arena.Errorf(arena.ENOTFOUND, "node %s of session %s is unknown", sess.NodeID, sess.ID)
 	}
 	hp := hostPorts(sess.Ports)
-	if !n.ports.hold(hp) {
-		return arena.Errorf(arena.ECONFLICT, "ports of session %s are already held", sess.ID)
-	}
+	refused := n.ports.hold(hp)
+	held := slices.DeleteFunc(slices.Clone(hp), func(p int) bool { return slices.Contains(refused, p) })
 	n.used = n.used.Add(sess.Resources)
 	n.sessions++
-	s.reserved[sess.ID] = reservation{nodeID: n.ID, resources: sess.Resources, ports: hp}
+	s.reserved[sess.ID] = reservation{nodeID: n.ID, resources: sess.Resources, ports: held}
+	if len(refused) > 0 {
+		return arena.Errorf(arena.ECONFLICT, "ports %v of session %s are outside the node's range or held by another session", refused, sess.ID)
+	}
 	return nil
 }
 

@@ -211,6 +211,15 @@ func TestReleaseAndReuse(t *testing.T) {
 	}
 }
 
+func TestPlaceWithoutPorts(t *testing.T) {
+	s := New(Pack)
+	s.UpsertNode(testNode("a", "ams", arena.ClassMetal, 8000, 1), true)
+	p, err := s.Place(Request{SessionID: "portless", Location: "ams", Resources: oneCore})
+	if err != nil || len(p.Ports) != 0 {
+		t.Fatalf("placing a session without ports: %+v, %v", p, err)
+	}
+}
+
 func TestPortCursorDelaysReuse(t *testing.T) {
 	s := New(Pack)
 	s.UpsertNode(testNode("a", "ams", arena.ClassMetal, 100_000, 10), true)
@@ -236,6 +245,12 @@ func TestRestore(t *testing.T) {
 	if err := s.Restore(clash); arena.ErrorCode(err) != arena.ECONFLICT {
 		t.Fatalf("restoring a held port: %v", err)
 	}
+	// The clashing session still holds its resources; releasing it leaves the
+	// port with the session that held it first.
+	if n := s.Nodes()[0]; n.Sessions != 2 || n.Used.MilliCPU != 2000 {
+		t.Fatalf("after a clash: %+v", n)
+	}
+	s.Release("clash")
 	for i := 0; i < 4; i++ {
 		// Nine free ports and one free core: one more session with two ports fits.
 		p, err := s.Place(Request{SessionID: fmt.Sprint(i), Location: "ams", Resources: arena.Resources{MilliCPU: 100, MemoryMB: 100}, Ports: twoPorts})

@@ -123,10 +123,27 @@ func (s *Server) Report(ctx context.Context, r arena.SessionReport) error {
 	}
 	next := cur.Clone()
 	next.Restarts = max(next.Restarts, r.Restarts)
+	if next.RunningAt.IsZero() {
+		// Billing starts when the process first ran, even if the report
+		// that said so was overtaken by a stop.
+		switch {
+		case r.State == arena.SessionRunning:
+			next.RunningAt = at
+		case !r.StartedAt.IsZero():
+			next.RunningAt = r.StartedAt
+		}
+	}
 	switch r.State {
 	case arena.SessionRunning, arena.SessionRestarting:
 		if cur.State == arena.SessionStopping || cur.State == r.State {
-			return nil // the stop under way decides; or nothing changed
+			// The stop under way decides the state; keep what was learnt.
+			if !next.RunningAt.Equal(cur.RunningAt) || next.Restarts != cur.Restarts {
+				if err := s.store.UpdateSession(ctx, next); err != nil {
+					return err
+				}
+				e.cur.Store(next)
+			}
+			return nil
 		}
 		if err := next.Transition(r.State, at); err != nil {
 			return err
@@ -161,7 +178,10 @@ func (s *Server) finish(ctx context.Context, e *entry, next *arena.Session, r ar
 	}
 	u := &arena.Usage{
 		SessionID: next.ID, OrgID: next.OrgID, Application: next.Application, Location: next.Location,
-		Resources: next.Resources, Start: next.RunningAt, End: next.StoppedAt, Seconds: next.BilledSeconds(at),
+		Resources: next.Resources, Start: next.RunningAt, End: next.BillingEnd(at), Seconds: next.BilledSeconds(at),
+	}
+	if u.Start.IsZero() {
+		u.End = time.Time{} // never ran: nothing billed, no period
 	}
 	if err := s.store.StopSession(ctx, next, u); err != nil {
 		return err

@@ -37,11 +37,21 @@ type Server struct {
 	now     func() time.Time
 
 	mu       sync.Mutex
-	sessions map[string]*entry // active sessions, by id
+	sessions map[string]*entry        // active sessions, by id
+	creating map[string]chan struct{} // caller-chosen ids being created, closed when done
 	subs     map[string]*subscriber
-	tokens   sync.Map // token hash -> *arena.Token
+	tokens   sync.Map // token hash -> cachedToken
 
 	closed chan struct{}
+}
+
+// tokenCacheTTL bounds how long a token found in the store is trusted
+// without looking again, so that a token removed from the store stops working.
+const tokenCacheTTL = 30 * time.Second
+
+type cachedToken struct {
+	token *arena.Token
+	until time.Time
 }
 
 // entry is the control plane's copy of one active session. Writers hold mu and
@@ -56,7 +66,7 @@ type entry struct {
 func New(c Config) *Server {
 	s := &Server{
 		store: c.Store, catalog: c.Catalog, sched: c.Scheduler, log: c.Logger, now: c.Now,
-		sessions: map[string]*entry{}, subs: map[string]*subscriber{}, closed: make(chan struct{}),
+		sessions: map[string]*entry{}, creating: map[string]chan struct{}{}, subs: map[string]*subscriber{}, closed: make(chan struct{}),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -125,20 +135,22 @@ func (s *Server) Authenticate(ctx context.Context, secret string) (*arena.Token,
 		return nil, arena.Errorf(arena.EUNAUTHORIZED, "a bearer token is required")
 	}
 	hash := arena.HashToken(secret)
+	now := s.now()
 	var tok *arena.Token
-	if v, ok := s.tokens.Load(hash); ok {
-		tok = v.(*arena.Token)
+	if v, ok := s.tokens.Load(hash); ok && now.Before(v.(cachedToken).until) {
+		tok = v.(cachedToken).token
 	} else {
 		t, err := s.store.FindTokenByHash(ctx, hash)
 		if arena.ErrorCode(err) == arena.ENOTFOUND {
+			s.tokens.Delete(hash)
 			return nil, arena.Errorf(arena.EUNAUTHORIZED, "the bearer token is not valid")
 		} else if err != nil {
 			return nil, err
 		}
-		s.tokens.Store(hash, t)
+		s.tokens.Store(hash, cachedToken{token: t, until: now.Add(tokenCacheTTL)})
 		tok = t
 	}
-	if tok.Expired(s.now()) {
+	if tok.Expired(now) {
 		return nil, arena.Errorf(arena.EUNAUTHORIZED, "the bearer token has expired")
 	}
 	return tok, nil
@@ -167,14 +179,20 @@ func (s *Server) CreateSession(ctx context.Context, orgID string, req arena.Sess
 		return nil, arena.Errorf(arena.ENOTFOUND, "location %q not found", req.Location)
 	}
 	id := req.ID
+	fingerprint := req.Fingerprint()
 	if id == "" {
 		id = uuid.NewString()
+	} else {
+		done, existing, err := s.claim(ctx, orgID, id, fingerprint)
+		if err != nil || existing != nil {
+			return existing, err
+		}
+		defer done()
 	}
 
-	fingerprint := req.Fingerprint()
 	p, err := s.sched.Place(scheduler.Request{SessionID: id, Location: req.Location, Resources: app.Resources, Ports: app.Ports})
 	if err != nil {
-		return s.replay(ctx, orgID, id, fingerprint, err)
+		return nil, err
 	}
 	now := s.now()
 	sess := &arena.Session{
@@ -192,7 +210,10 @@ func (s *Server) CreateSession(ctx context.Context, orgID string, req arena.Sess
 	}
 	if err := s.store.CreateSession(ctx, sess); err != nil {
 		s.sched.Release(id)
-		return s.replay(ctx, orgID, id, fingerprint, err)
+		if arena.ErrorCode(err) == arena.ECONFLICT {
+			return nil, idTaken(id)
+		}
+		return nil, err
 	}
 	e := &entry{}
 	e.cur.Store(sess)
@@ -207,19 +228,73 @@ func (s *Server) CreateSession(ctx context.Context, orgID string, req arena.Sess
 	return sess.Clone(), nil
 }
 
-// replay answers a create that failed with err. When err is a conflict over
-// the id and the existing session was created by the same request in the same
-// organisation, the request is a retry (its first answer was lost, say) and
-// gets that session: creating is idempotent per id. Otherwise err stands.
-func (s *Server) replay(ctx context.Context, orgID, id, fingerprint string, err error) (*arena.Session, error) {
-	if arena.ErrorCode(err) != arena.ECONFLICT {
-		return nil, err
+// claim reserves a caller-chosen id for one create at a time. A create
+// retried with the same id and request (its first answer lost, say) while
+// that session is active gets the session back: creating is idempotent per
+// id. Any other use of a taken id is a conflict. Otherwise the caller must
+// call done once the session is in s.sessions or the create failed.
+func (s *Server) claim(ctx context.Context, orgID, id, fingerprint string) (done func(), existing *arena.Session, err error) {
+	for {
+		s.mu.Lock()
+		if e := s.sessions[id]; e != nil {
+			s.mu.Unlock()
+			cur := e.cur.Load()
+			if cur.OrgID != orgID || cur.RequestHash != fingerprint ||
+				cur.State == arena.SessionStopping || cur.State == arena.SessionStopped {
+				return nil, nil, idTaken(id)
+			}
+			return nil, cur.Clone(), nil
+		}
+		wait, busy := s.creating[id]
+		if !busy {
+			ch := make(chan struct{})
+			s.creating[id] = ch
+			s.mu.Unlock()
+			done = func() {
+				s.mu.Lock()
+				delete(s.creating, id)
+				s.mu.Unlock()
+				close(ch)
+			}
+			// A stopped session keeps its id: it is only in the store.
+			if _, err := s.store.FindSession(ctx, id); arena.ErrorCode(err) != arena.ENOTFOUND {
+				done()
+				if err != nil {
+					return nil, nil, err
+				}
+				return nil, nil, idTaken(id)
+			}
+			return done, nil, nil
+		}
+		s.mu.Unlock()
+		// The same id is being created right now: its outcome decides.
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return nil, nil, ctx.Err()
+		}
 	}
-	existing, ferr := s.FindSession(ctx, orgID, id)
-	if ferr != nil || existing.RequestHash != fingerprint {
-		return nil, arena.Errorf(arena.ECONFLICT, "session id %q is taken; use a new id for a new session", id)
+}
+
+func idTaken(id string) error {
+	return arena.Errorf(arena.ECONFLICT, "session id %q is taken; use a new id for a new session", id)
+}
+
+// awaitCreate waits while a create of id is under way, so that a request for
+// the session that follows its creation closely sees it.
+func (s *Server) awaitCreate(ctx context.Context, id string) error {
+	s.mu.Lock()
+	wait, busy := s.creating[id]
+	s.mu.Unlock()
+	if !busy {
+		return nil
 	}
-	return existing, nil
+	select {
+	case <-wait:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // sessionEnv merges the application's defaults, the caller's variables and
@@ -296,6 +371,9 @@ func (s *Server) ListSessions(ctx context.Context, orgID string, f arena.Session
 // StopSession records the intent to stop a session and tells its node. It is
 // ECONFLICT for a session that already stopped; asking again while it stops is fine.
 func (s *Server) StopSession(ctx context.Context, orgID, id string) error {
+	if err := s.awaitCreate(ctx, id); err != nil {
+		return err
+	}
 	e := s.entry(id)
 	if e == nil {
 		sess, err := s.FindSession(ctx, orgID, id)

@@ -328,15 +328,49 @@ func TestRetriedCreate(t *testing.T) {
 	if n := nodeUsage(t, h.srv); n.Sessions != 1 {
 		t.Fatalf("retries reserved more: %+v", n)
 	}
-	// Still the same answer once the session has stopped.
+	// Once the session stops, its ports may serve another session: a retry
+	// must not send players there, so the id is simply taken.
 	h.waitState("retry", arena.SessionRunning)
 	if err := h.srv.StopSession(ctx, org, "retry"); err != nil {
 		t.Fatal(err)
 	}
-	h.waitState("retry", arena.SessionStopped)
 	req.Env["A"] = "1"
-	if again, err := h.srv.CreateSession(ctx, org, req); err != nil || again.ID != "retry" || again.State != arena.SessionStopped {
-		t.Fatalf("retry after stop: %+v, %v", again, err)
+	if _, err := h.srv.CreateSession(ctx, org, req); arena.ErrorCode(err) != arena.ECONFLICT {
+		t.Fatalf("retry while stopping: %v", err)
+	}
+	h.waitState("retry", arena.SessionStopped)
+	if _, err := h.srv.CreateSession(ctx, org, req); arena.ErrorCode(err) != arena.ECONFLICT {
+		t.Fatalf("retry after stop: %v", err)
+	}
+}
+
+// TestConcurrentRetries sends one create many times at once, as an impatient
+// client might: all get the one session.
+func TestConcurrentRetries(t *testing.T) {
+	h := newHarness(t, 10)
+	req := arena.SessionRequest{ID: "burst", Location: "europe", Image: "game"}
+	var wg sync.WaitGroup
+	errs := make(chan error, 20)
+	for i := 0; i < 20; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s, err := h.srv.CreateSession(context.Background(), org, req)
+			if err == nil && s.ID != "burst" {
+				err = fmt.Errorf("got session %s", s.ID)
+			}
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	if n := nodeUsage(t, h.srv); n.Sessions != 1 {
+		t.Fatalf("%d reservations for one session", n.Sessions)
 	}
 }
 
@@ -523,4 +557,73 @@ func BenchmarkCreateSession(b *testing.B) {
 			})
 		})
 	}
+}
+
+// TestBilling drives reports by hand (no agent) to check where billing
+// starts and ends.
+func TestBilling(t *testing.T) {
+	ctx := context.Background()
+	t.Run("ends when the stop is asked for, not after the grace period", func(t *testing.T) {
+		h := newHarness(t, 10)
+		h.stop()
+		s := h.create(arena.SessionRequest{})
+		ranAt := time.Now().Add(-10 * time.Second)
+		report(t, h, arena.SessionReport{SessionID: s.ID, NodeID: "n1", State: arena.SessionRunning, At: ranAt})
+		if err := h.srv.StopSession(ctx, org, s.ID); err != nil {
+			t.Fatal(err)
+		}
+		stopping := h.waitState(s.ID, arena.SessionStopping)
+		report(t, h, arena.SessionReport{SessionID: s.ID, NodeID: "n1", State: arena.SessionStopped, At: stopping.StoppingAt.Add(30 * time.Second)})
+		u := onlyUsage(t, h)
+		if !u.End.Equal(stopping.StoppingAt) || u.Seconds != int64(stopping.StoppingAt.Sub(ranAt).Seconds())+1 {
+			t.Fatalf("usage %+v, stop asked at %v", u, stopping.StoppingAt)
+		}
+	})
+	t.Run("starts when the process started, even if only the stop report says so", func(t *testing.T) {
+		h := newHarness(t, 10)
+		h.stop()
+		s := h.create(arena.SessionRequest{})
+		started := time.Now().Add(-5 * time.Second)
+		report(t, h, arena.SessionReport{SessionID: s.ID, NodeID: "n1", State: arena.SessionStopped, ExitCode: 1, At: started.Add(5 * time.Second), StartedAt: started})
+		if u := onlyUsage(t, h); u.Seconds != 5 || !u.Start.Equal(started) {
+			t.Fatalf("usage %+v", u)
+		}
+	})
+	t.Run("never ran, never billed", func(t *testing.T) {
+		h := newHarness(t, 10)
+		h.stop()
+		s := h.create(arena.SessionRequest{})
+		report(t, h, arena.SessionReport{SessionID: s.ID, NodeID: "n1", State: arena.SessionStopped, Reason: arena.StopFailed, ExitCode: -1})
+		if u := onlyUsage(t, h); u.Seconds != 0 || !u.Start.IsZero() || !u.End.IsZero() {
+			t.Fatalf("usage %+v", u)
+		}
+	})
+	t.Run("another node cannot report", func(t *testing.T) {
+		h := newHarness(t, 10)
+		h.stop()
+		s := h.create(arena.SessionRequest{})
+		err := h.srv.Report(ctx, arena.SessionReport{SessionID: s.ID, NodeID: "n2", State: arena.SessionStopped})
+		if arena.ErrorCode(err) != arena.ENOTFOUND {
+			t.Fatalf("report from another node: %v", err)
+		}
+		if got := h.waitState(s.ID, arena.SessionStarted); got.State != arena.SessionStarted {
+			t.Fatal("state changed")
+		}
+	})
+}
+
+func report(tb testing.TB, h *harness, r arena.SessionReport) {
+	tb.Helper()
+	if err := h.srv.Report(context.Background(), r); err != nil {
+		tb.Fatalf("report %+v: %v", r, err)
+	}
+}
+
+func onlyUsage(tb testing.TB, h *harness) *arena.Usage {
+	tb.Helper()
+	usage, err := h.store.ListUsage(context.Background(), org)
+	if err != nil || len(usage) != 1 {
+		tb.Fatalf("usage %+v, %v", usage, err)
+	}
+	return usage[0]
 }

@@ -39,6 +39,7 @@ type sessionDoc struct {
 	ExitCode    int               `json:"exitCode"`
 	Restarts    int               `json:"restarts"`
 	RunningAt   int64             `json:"runningAt"`
+	StoppingAt  int64             `json:"stoppingAt,omitempty"`
 	StoppedAt   int64             `json:"stoppedAt"`
 	UpdatedAt   int64             `json:"updatedAt"`
 }
@@ -72,6 +73,7 @@ func encodeSession(s *arena.Session) (string, error) {
 		ExitCode:    s.ExitCode,
 		Restarts:    s.Restarts,
 		RunningAt:   nanos(s.RunningAt),
+		StoppingAt:  nanos(s.StoppingAt),
 		StoppedAt:   nanos(s.StoppedAt),
 		UpdatedAt:   nanos(s.UpdatedAt),
 	}
@@ -128,6 +130,7 @@ func scanSession(row interface{ Scan(...any) error }) (*arena.Session, error) {
 	s.Restarts = d.Restarts
 	s.RequestHash = d.RequestHash
 	s.RunningAt = fromNanos(d.RunningAt)
+	s.StoppingAt = fromNanos(d.StoppingAt)
 	s.StoppedAt = fromNanos(d.StoppedAt)
 	s.UpdatedAt = fromNanos(d.UpdatedAt)
 	return &s, nil

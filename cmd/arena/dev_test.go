@@ -252,6 +252,18 @@ func (s *testStack) containers() []arena.Container {
 	return cs
 }
 
+// waitNoContainers waits until the node has no container left: the agent
+// removes a container once its stop is recorded.
+func (s *testStack) waitNoContainers() {
+	s.tb.Helper()
+	dockertest.Eventually(s.tb, dockertest.Timeout, func() error {
+		if n := len(s.containers()); n != 0 {
+			return fmt.Errorf("%d containers left", n)
+		}
+		return nil
+	})
+}
+
 func hostPort(c created, proto arena.Protocol) string {
 	for _, p := range c.Ports {
 		if p.Protocol == proto {
@@ -306,9 +318,7 @@ func TestSessionEndToEnd(t *testing.T) {
 		}
 		return nil
 	})
-	if n := len(s.containers()); n != 0 {
-		t.Fatalf("%d containers left after DELETE", n)
-	}
+	s.waitNoContainers()
 	if status, _ := s.call("DELETE", "/session/"+c.ID, nil); status != 409 {
 		t.Fatalf("second DELETE: %d, want 409", status)
 	}
@@ -402,9 +412,7 @@ func TestProcessLifecycle(t *testing.T) {
 			t.Fatalf("crash-looping session %+v (%+v)", sess, d)
 		}
 	})
-	if n := len(s.containers()); n != 0 {
-		t.Fatalf("%d containers left", n)
-	}
+	s.waitNoContainers()
 }
 
 func TestErrors(t *testing.T) {
@@ -496,12 +504,7 @@ func TestRestartLosesNothing(t *testing.T) {
 	if status, _ := s.call("DELETE", "/session/"+keep.ID, nil); status != 204 {
 		t.Fatalf("DELETE after restart: %d", status)
 	}
-	dockertest.Eventually(t, dockertest.Timeout, func() error {
-		if n := len(s.containers()); n != 0 {
-			return fmt.Errorf("%d containers", n)
-		}
-		return nil
-	})
+	s.waitNoContainers()
 }
 
 // TestQuickstart runs the real binary the way the README does, with its

@@ -183,6 +183,7 @@ func testSessionRoundTrip(t *testing.T, s server.Store) {
 	full.Env["QUOTED"] = `it's "quoted", ünïcödé and a \ backslash`
 	full.Args = append(full.Args, "", "two words")
 	full.Labels["empty"] = ""
+	transition(t, full, arena.SessionStopping, at(3_600_000))
 	transition(t, full, arena.SessionStopped, at(3_600_123))
 	full.StopReason = arena.StopCrashLoop
 	full.ExitCode = 137
@@ -639,7 +640,7 @@ func usageOf(s *arena.Session) *arena.Usage {
 		Location:    s.Location,
 		Resources:   s.Resources,
 		Start:       s.RunningAt,
-		End:         s.StoppedAt,
+		End:         s.BillingEnd(s.StoppedAt),
 		Seconds:     s.BilledSeconds(s.StoppedAt),
 	}
 }
@@ -735,7 +736,7 @@ func checkUTC(tb testing.TB, field string, t time.Time) {
 func checkSession(tb testing.TB, got, want *arena.Session) {
 	tb.Helper()
 	for name, t := range map[string]time.Time{
-		"CreatedAt": got.CreatedAt, "RunningAt": got.RunningAt, "StoppedAt": got.StoppedAt, "UpdatedAt": got.UpdatedAt,
+		"CreatedAt": got.CreatedAt, "RunningAt": got.RunningAt, "StoppingAt": got.StoppingAt, "StoppedAt": got.StoppedAt, "UpdatedAt": got.UpdatedAt,
 	} {
 		checkUTC(tb, name, t)
 	}
@@ -795,6 +796,7 @@ func normSession(s *arena.Session) arena.Session {
 		c.Labels = nil
 	}
 	c.CreatedAt, c.RunningAt, c.StoppedAt, c.UpdatedAt = c.CreatedAt.UTC(), c.RunningAt.UTC(), c.StoppedAt.UTC(), c.UpdatedAt.UTC()
+	c.StoppingAt = c.StoppingAt.UTC()
 	return c
 }
 

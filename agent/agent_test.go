@@ -1,0 +1,189 @@
+package agent_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/arena-hq/arena"
+	"github.com/arena-hq/arena/agent"
+	"github.com/arena-hq/arena/sim"
+)
+
+// fakeControlPlane hands the agent assignments from the test and records its
+// reports; failReports makes that many reports fail first.
+type fakeControlPlane struct {
+	assignments chan arena.Assignment
+
+	mu          sync.Mutex
+	reports     []arena.SessionReport
+	failReports int
+}
+
+func (f *fakeControlPlane) Assignments(ctx context.Context, nodeID string) (<-chan arena.Assignment, error) {
+	return f.assignments, nil
+}
+
+func (f *fakeControlPlane) Report(ctx context.Context, r arena.SessionReport) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.failReports > 0 {
+		f.failReports--
+		return errors.New("control plane unreachable")
+	}
+	f.reports = append(f.reports, r)
+	return nil
+}
+
+func (f *fakeControlPlane) states() []arena.SessionState {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []arena.SessionState
+	for _, r := range f.reports {
+		out = append(out, r.State)
+	}
+	return out
+}
+
+func (f *fakeControlPlane) last() arena.SessionReport {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.reports) == 0 {
+		return arena.SessionReport{}
+	}
+	return f.reports[len(f.reports)-1]
+}
+
+type testAgent struct {
+	*agent.Agent
+	cp *fakeControlPlane
+	rt *sim.Runtime
+}
+
+func startAgent(tb testing.TB, failReports int) *testAgent {
+	tb.Helper()
+	cp := &fakeControlPlane{assignments: make(chan arena.Assignment, 16), failReports: failReports}
+	rt := sim.New()
+	a := agent.New(agent.Config{
+		Node: arena.Node{ID: "n1"}, ControlPlane: cp, Runtime: rt,
+		RestartBackoff: time.Millisecond, MaxRestartBackoff: time.Millisecond, CrashLoopLimit: 10,
+		StableAfter: time.Hour, RetryInterval: 5 * time.Millisecond, ResyncInterval: time.Hour,
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = a.Run(ctx)
+	}()
+	tb.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	cp.assignments <- arena.Assignment{Full: true}
+	return &testAgent{Agent: a, cp: cp, rt: rt}
+}
+
+func (ta *testAgent) assign(s *arena.Session) {
+	ta.cp.assignments <- arena.Assignment{Sessions: []*arena.Session{s.Clone()}}
+}
+
+func eventually(tb testing.TB, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func session(id string, restart bool) *arena.Session {
+	return &arena.Session{ID: id, NodeID: "n1", Image: "img", State: arena.SessionStarted, Restart: restart}
+}
+
+func (ta *testAgent) container(tb testing.TB, id string) arena.Container {
+	tb.Helper()
+	cs, _ := ta.rt.List(context.Background(), "n1")
+	for _, c := range cs {
+		if c.SessionID == id {
+			return c
+		}
+	}
+	tb.Fatalf("no container for session %s", id)
+	return arena.Container{}
+}
+
+// TestStaleExitIsNotACrash: Docker keeps a container's id across restarts,
+// so an exit from before the current run must not count as a new crash.
+func TestStaleExitIsNotACrash(t *testing.T) {
+	ta := startAgent(t, 0)
+	ta.assign(session("s", true))
+	eventually(t, "running", func() bool { return ta.cp.last().State == arena.SessionRunning })
+	c := ta.container(t, "s")
+	if err := ta.rt.Crash("s", 3); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the restart", func() bool { r := ta.cp.last(); return r.State == arena.SessionRunning && r.Restarts == 1 })
+	// The exit of the first run, delivered late, then a real crash.
+	ta.Exited(arena.ContainerExit{ContainerID: c.ID, SessionID: "s", ExitCode: 3, At: c.StartedAt.Add(time.Microsecond)})
+	if err := ta.rt.Crash("s", 4); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the second restart", func() bool { r := ta.cp.last(); return r.State == arena.SessionRunning && r.Restarts == 2 })
+	restarting := 0
+	for _, st := range ta.cp.states() {
+		if st == arena.SessionRestarting {
+			restarting++
+		}
+	}
+	if restarting != 2 {
+		t.Fatalf("reports %v: the stale exit was taken for a crash", ta.cp.states())
+	}
+}
+
+// TestContainerKeptUntilReported: the exited container is the record of how
+// a session ended, so it stays until the control plane has the report.
+func TestContainerKeptUntilReported(t *testing.T) {
+	ta := startAgent(t, 0)
+	ta.assign(session("s", false))
+	eventually(t, "running", func() bool { return ta.cp.last().State == arena.SessionRunning })
+	ta.cp.mu.Lock()
+	ta.cp.failReports = 3
+	ta.cp.mu.Unlock()
+	if err := ta.rt.Crash("s", 7); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "a failed report", func() bool { ta.cp.mu.Lock(); defer ta.cp.mu.Unlock(); return ta.cp.failReports < 3 })
+	ta.container(t, "s") // still there
+	eventually(t, "the stop report", func() bool { return ta.cp.last().State == arena.SessionStopped })
+	if r := ta.cp.last(); r.ExitCode != 7 || r.Reason != arena.StopExited || r.StartedAt.IsZero() {
+		t.Fatalf("stop report %+v", r)
+	}
+	eventually(t, "the container's removal", func() bool { cs, _ := ta.rt.List(context.Background(), "n1"); return len(cs) == 0 })
+}
+
+// TestFinishedSessionIsNotRestarted: an assignment that arrives after a
+// session finished (a stale one) must not start it again.
+func TestFinishedSessionIsNotRestarted(t *testing.T) {
+	ta := startAgent(t, 0)
+	s := session("s", false)
+	ta.assign(s)
+	eventually(t, "running", func() bool { return ta.cp.last().State == arena.SessionRunning })
+	if err := ta.rt.Crash("s", 0); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the stop report", func() bool { return ta.cp.last().State == arena.SessionStopped })
+	eventually(t, "forgetting", func() bool { return !ta.Tracks("s") })
+	n := len(ta.cp.states())
+	ta.assign(s) // stale: still "started"
+	eventually(t, "the report repeated", func() bool { return len(ta.cp.states()) == n+1 })
+	if r := ta.cp.last(); r.State != arena.SessionStopped || r.ExitCode != 0 {
+		t.Fatalf("answer to a stale assignment: %+v", r)
+	}
+	if cs, _ := ta.rt.List(context.Background(), "n1"); len(cs) != 0 {
+		t.Fatalf("a finished session was started again: %+v", cs)
+	}
+}
