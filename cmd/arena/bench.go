@@ -30,6 +30,7 @@ import (
 
 type benchOptions struct {
 	target, token, location, image string
+	serve                          string
 	nodes                          int
 	concurrency                    []int
 	rates                          []int
@@ -51,6 +52,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&rates, "rate", "250,500,1000", "open-loop runs: comma-separated creates per second")
 	fs.DurationVar(&o.duration, "duration", 5*time.Second, "length of each run")
 	fs.IntVar(&o.startups, "startups", 0, "with --target: also measure POST to running for this many sessions, one at a time")
+	fs.StringVar(&o.serve, "serve", "", "only serve the simulated control plane on this address (for a load generator in another process) and print its URL and token")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -68,11 +70,19 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return fmt.Errorf("--startups needs --target: simulated sessions start at once")
 		}
 		var stop func()
-		o.target, o.token, serverSide, stop, err = benchServer(ctx, o.nodes)
+		o.target, o.token, serverSide, stop, err = benchServer(ctx, o.nodes, o.serve)
 		if err != nil {
 			return err
 		}
 		defer stop()
+		if o.serve != "" {
+			fmt.Fprintf(stdout, "simulated control plane: %d nodes\n  API:    %s\n  Token:  %s\n", o.nodes, o.target, o.token)
+			<-ctx.Done()
+			s := serverSide.take()
+			fmt.Fprintf(stdout, "server-side POST /session: %d requests, p50 %s, p90 %s, p99 %s, max %s\n",
+				len(s.d), ms(s.pct(50)), ms(s.pct(90)), ms(s.pct(99)), ms(s.pct(100)))
+			return nil
+		}
 		fmt.Fprintf(stdout, "in-process control plane: SQLite store, %d simulated nodes, HTTP over loopback\n", o.nodes)
 	}
 	b := &bencher{o: o, keep: external, client: &nethttp.Client{
@@ -126,7 +136,7 @@ func intList(s string) ([]int, error) {
 
 // benchServer starts a control plane with simulated nodes on loopback. The
 // returned latencies record how long the server took over each POST /session.
-func benchServer(ctx context.Context, nodes int) (url, token string, lat *latencies, stop func(), err error) {
+func benchServer(ctx context.Context, nodes int, listen string) (url, token string, lat *latencies, stop func(), err error) {
 	dir, err := os.MkdirTemp("", "arena-bench-")
 	if err != nil {
 		return "", "", nil, nil, err
@@ -179,7 +189,10 @@ func benchServer(ctx context.Context, nodes int) (url, token string, lat *latenc
 			lat.add(time.Since(start))
 		}
 	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if listen == "" {
+		listen = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		cancelAgents()
 		return "", "", nil, nil, err
