@@ -69,12 +69,13 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if o.startups > 0 {
 			return fmt.Errorf("--startups needs --target: simulated sessions start at once")
 		}
-		var stop func()
-		o.target, o.token, serverSide, stop, err = benchServer(ctx, o.nodes, o.serve)
+		unlimited := arena.Resources{MilliCPU: 1 << 40, MemoryMB: 1 << 40}
+		st, err := startSimServer(ctx, o.nodes, unlimited, o.serve)
 		if err != nil {
 			return err
 		}
-		defer stop()
+		defer st.Close()
+		o.target, o.token, serverSide = st.URL, st.Token, st.Latency
 		if o.serve != "" {
 			fmt.Fprintf(stdout, "simulated control plane: %d nodes\n  API:    %s\n  Token:  %s\n", o.nodes, o.target, o.token)
 			<-ctx.Done()
@@ -134,45 +135,71 @@ func intList(s string) ([]int, error) {
 	return out, nil
 }
 
-// benchServer starts a control plane with simulated nodes on loopback. The
-// returned latencies record how long the server took over each POST /session.
-func benchServer(ctx context.Context, nodes int, listen string) (url, token string, lat *latencies, stop func(), err error) {
+// simServer is a control plane on a temporary SQLite store with simulated
+// nodes, serving the Session API on loopback.
+type simServer struct {
+	URL   string
+	Token string
+	// Latency records how long the handler took over each POST /session.
+	Latency *latencies
+
+	closers []func()
+}
+
+// simApp is the application simulated sessions run: 10 millicores each.
+var simApp = arena.Resources{MilliCPU: 10, MemoryMB: 10}
+
+// startSimServer starts nodes simulated nodes of the given capacity (each
+// with the full port range) and the API on listen (any loopback port when empty).
+func startSimServer(ctx context.Context, nodes int, capacity arena.Resources, listen string) (st *simServer, err error) {
+	st = &simServer{Latency: &latencies{}}
+	defer func() {
+		if err != nil {
+			st.Close()
+		}
+	}()
 	dir, err := os.MkdirTemp("", "arena-bench-")
 	if err != nil {
-		return "", "", nil, nil, err
+		return nil, err
 	}
+	st.closers = append(st.closers, func() { os.RemoveAll(dir) })
 	store, err := sqlite.Open(ctx, filepath.Join(dir, "arena.db"))
 	if err != nil {
-		return "", "", nil, nil, err
+		return nil, err
 	}
+	st.closers = append(st.closers, func() { store.Close() })
 	const org = "bench"
-	token = arena.NewTokenSecret()
+	st.Token = arena.NewTokenSecret()
 	if err := store.CreateOrganization(ctx, &arena.Organization{ID: org, Name: org}); err != nil {
-		return "", "", nil, nil, err
+		return nil, err
 	}
-	if err := store.CreateToken(ctx, &arena.Token{ID: "bench", OrgID: org, Name: "bench", Hash: arena.HashToken(token), CreatedAt: time.Now()}); err != nil {
-		return "", "", nil, nil, err
+	if err := store.CreateToken(ctx, &arena.Token{ID: "bench", OrgID: org, Name: "bench", Hash: arena.HashToken(st.Token), CreatedAt: time.Now()}); err != nil {
+		return nil, err
 	}
 	app := &arena.Application{
 		OrgID: org, Name: "echo", Repository: "arena-echo", Tags: []arena.Tag{{Name: "latest", Priority: 1}},
 		Ports:   []arena.PortSpec{{Container: 7777, Protocol: arena.TCP}, {Container: 7777, Protocol: arena.UDP}},
-		Network: arena.NetworkBridge, Resources: arena.Resources{MilliCPU: 10, MemoryMB: 10},
+		Network: arena.NetworkBridge, Resources: simApp,
 	}
 	srv := server.New(server.Config{Store: store, Catalog: server.NewStaticCatalog([]*arena.Application{app}), Scheduler: scheduler.New(scheduler.Spread)})
 	if err := srv.Open(ctx); err != nil {
-		return "", "", nil, nil, err
+		return nil, err
 	}
+	st.closers = append(st.closers, srv.Close)
 	rt := sim.New()
 	agentCtx, cancelAgents := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
+	st.closers = append(st.closers, func() {
+		cancelAgents()
+		wg.Wait()
+	})
 	for i := 0; i < nodes; i++ {
 		n := arena.Node{
 			ID: fmt.Sprintf("sim-%d", i), Region: "local", Location: "local", Provider: fmt.Sprintf("p%d", i%3), Class: arena.ClassMetal,
-			PublicIP: "127.0.0.1", Capacity: arena.Resources{MilliCPU: 1 << 40, MemoryMB: 1 << 40}, PortMin: 1024, PortMax: 65535,
+			PublicIP: "127.0.0.1", Capacity: capacity, PortMin: 1024, PortMax: 65535,
 		}
 		if err := srv.RegisterNode(ctx, n); err != nil {
-			cancelAgents()
-			return "", "", nil, nil, err
+			return nil, err
 		}
 		wg.Add(1)
 		go func() {
@@ -180,13 +207,12 @@ func benchServer(ctx context.Context, nodes int, listen string) (url, token stri
 			_ = agent.New(agent.Config{Node: n, ControlPlane: srv, Runtime: rt}).Run(agentCtx)
 		}()
 	}
-	lat = &latencies{}
 	h := http.NewHandler(srv, srv, slog.New(slog.DiscardHandler))
 	timed := nethttp.HandlerFunc(func(w nethttp.ResponseWriter, r *nethttp.Request) {
 		start := time.Now()
 		h.ServeHTTP(w, r)
 		if r.Method == nethttp.MethodPost && r.URL.Path == "/session" {
-			lat.add(time.Since(start))
+			st.Latency.add(time.Since(start))
 		}
 	})
 	if listen == "" {
@@ -194,20 +220,21 @@ func benchServer(ctx context.Context, nodes int, listen string) (url, token stri
 	}
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
-		cancelAgents()
-		return "", "", nil, nil, err
+		return nil, err
 	}
 	hs := &nethttp.Server{Handler: timed, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = hs.Serve(ln) }()
-	stop = func() {
-		_ = hs.Close()
-		cancelAgents()
-		wg.Wait()
-		srv.Close()
-		store.Close()
-		os.RemoveAll(dir)
+	st.closers = append(st.closers, func() { _ = hs.Close() })
+	st.URL = "http://" + ln.Addr().String()
+	return st, nil
+}
+
+// Close stops everything startSimServer started, in reverse order.
+func (st *simServer) Close() {
+	for i := len(st.closers) - 1; i >= 0; i-- {
+		st.closers[i]()
 	}
-	return "http://" + ln.Addr().String(), token, lat, stop, nil
+	st.closers = nil
 }
 
 type bencher struct {

@@ -1,0 +1,72 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	nethttp "net/http"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/arena-hq/arena"
+	"github.com/arena-hq/arena/http/apitest"
+)
+
+// TestConcurrentCreatesOverHTTP races 200 POST /session for a node with room
+// for 100 through the whole stack: exactly 100 get 201, the others 420, and
+// no host port is handed out twice.
+func TestConcurrentCreatesOverHTTP(t *testing.T) {
+	room := arena.Resources{MilliCPU: 100 * simApp.MilliCPU, MemoryMB: 100 * simApp.MemoryMB}
+	st, err := startSimServer(context.Background(), 1, room, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	checker := apitest.NewChecker(t)
+	var (
+		wg     sync.WaitGroup
+		mu     sync.Mutex
+		status = map[int]int{}
+		ports  = map[int]string{}
+	)
+	for i := 0; i < 200; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req, _ := nethttp.NewRequest("POST", st.URL+"/session", strings.NewReader(`{"location":"local","image":"echo"}`))
+			req.Header.Set("Authorization", "Bearer "+st.Token)
+			resp, err := nethttp.DefaultClient.Do(req)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			mu.Lock()
+			defer mu.Unlock()
+			checker.Check(t, req, resp.StatusCode, resp.Header, body)
+			status[resp.StatusCode]++
+			if resp.StatusCode != 201 {
+				return
+			}
+			var c created
+			if err := json.Unmarshal(body, &c); err != nil {
+				t.Error(err)
+			}
+			for _, p := range c.Ports {
+				if other, dup := ports[p.Host]; dup {
+					t.Errorf("port %d given to %s and %s", p.Host, other, c.ID)
+				}
+				ports[p.Host] = c.ID
+			}
+		}()
+	}
+	wg.Wait()
+	if status[201] != 100 || status[420] != 100 {
+		t.Fatalf("statuses %v, want 100 × 201 and 100 × 420", status)
+	}
+	if len(ports) != 200 {
+		t.Fatalf("%d distinct host ports for 100 sessions of 2 ports", len(ports))
+	}
+}
