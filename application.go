@@ -122,6 +122,17 @@ type Node struct {
 	PortMax int
 	// Draining nodes take no new sessions.
 	Draining bool
+	// CredentialHash is the hash of the secret the node's agent presents;
+	// empty for a node that runs in the control plane's own process.
+	CredentialHash string
+}
+
+// AvailableLocation is a location that can host an application right now,
+// with the addresses of its nodes for clients to measure latency to.
+type AvailableLocation struct {
+	Location string
+	Region   string
+	IPs      []string
 }
 
 // PortEnv names the environment variable that announces p's host port, e.g.

@@ -12,6 +12,7 @@ package agent
 import (
 	"context"
 	"log/slog"
+	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -25,6 +26,9 @@ type ControlPlane interface {
 	Assignments(ctx context.Context, nodeID string) (<-chan arena.Assignment, error)
 	// Report tells the control plane what happened to a session.
 	Report(ctx context.Context, r arena.SessionReport) error
+	// Heartbeat tells the control plane that the node is alive; a node that
+	// stops sending them is taken for lost.
+	Heartbeat(ctx context.Context, nodeID string) error
 }
 
 // Config holds what an Agent is built from. Zero durations take defaults.
@@ -48,8 +52,15 @@ type Config struct {
 	// ResyncInterval is how often the agent compares its view with the
 	// runtime's, to catch exits whose events were lost.
 	ResyncInterval time.Duration
-	// RetryInterval is the pause before retrying a failed control-plane call.
-	RetryInterval time.Duration
+	// RetryInterval is the pause before retrying a failed control-plane
+	// call; reconnecting backs off from it, doubling up to MaxRetryInterval.
+	RetryInterval    time.Duration
+	MaxRetryInterval time.Duration
+	// HeartbeatInterval is how often the agent says it is alive. After
+	// MissedHeartbeats failures in a row it reconnects: the connection may
+	// hang without failing, as behind a network partition.
+	HeartbeatInterval time.Duration
+	MissedHeartbeats  int
 }
 
 func (c *Config) setDefaults() {
@@ -64,8 +75,13 @@ func (c *Config) setDefaults() {
 	def(&c.StableAfter, 30*time.Second)
 	def(&c.ResyncInterval, 15*time.Second)
 	def(&c.RetryInterval, time.Second)
+	def(&c.MaxRetryInterval, 30*time.Second)
+	def(&c.HeartbeatInterval, 5*time.Second)
 	if c.CrashLoopLimit <= 0 {
 		c.CrashLoopLimit = 5
+	}
+	if c.MissedHeartbeats <= 0 {
+		c.MissedHeartbeats = 3
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -137,16 +153,55 @@ func New(cfg Config) *Agent {
 func (a *Agent) Run(ctx context.Context) error {
 	a.ctx = ctx
 	defer a.wg.Wait()
+	backoff := a.cfg.RetryInterval
 	for {
+		began := time.Now()
 		err := a.session(ctx)
 		if ctx.Err() != nil {
 			return nil
 		}
-		a.log.Warn("agent connection lost; retrying", "err", err)
+		if time.Since(began) > a.cfg.MaxRetryInterval {
+			backoff = a.cfg.RetryInterval // it was a working connection: start over
+		}
+		// Jitter keeps a fleet of agents from reconnecting in lockstep after
+		// the control plane restarts.
+		wait := backoff/2 + rand.N(backoff/2+1)
+		a.log.Warn("agent connection lost; retrying", "err", err, "in", wait)
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-time.After(a.cfg.RetryInterval):
+		case <-time.After(wait):
+		}
+		backoff = min(2*backoff, a.cfg.MaxRetryInterval)
+	}
+}
+
+// heartbeats beats until ctx ends, or returns an error after
+// MissedHeartbeats failures in a row.
+func (a *Agent) heartbeats(ctx context.Context) error {
+	t := time.NewTicker(a.cfg.HeartbeatInterval)
+	defer t.Stop()
+	missed := 0
+	for {
+		beatCtx, cancel := context.WithTimeout(ctx, a.cfg.HeartbeatInterval)
+		err := a.cp.Heartbeat(beatCtx, a.cfg.Node.ID)
+		cancel()
+		switch {
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case err != nil:
+			missed++
+			a.log.Warn("heartbeat failed", "err", err, "missed", missed)
+			if missed >= a.cfg.MissedHeartbeats {
+				return err
+			}
+		default:
+			missed = 0
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
 		}
 	}
 }
@@ -164,12 +219,16 @@ func (a *Agent) session(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	beats := make(chan error, 1)
+	go func() { beats <- a.heartbeats(ctx) }()
 	resync := time.NewTicker(a.cfg.ResyncInterval)
 	defer resync.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
+		case err := <-beats:
+			return err
 		case as, ok := <-assignments:
 			if !ok {
 				return arena.Errorf(arena.EUNAVAILABLE, "assignment stream ended")

@@ -26,6 +26,8 @@ func (f *fakeControlPlane) Assignments(ctx context.Context, nodeID string) (<-ch
 	return f.assignments, nil
 }
 
+func (f *fakeControlPlane) Heartbeat(ctx context.Context, nodeID string) error { return nil }
+
 func (f *fakeControlPlane) Report(ctx context.Context, r arena.SessionReport) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
