@@ -116,7 +116,10 @@ type Session struct {
 	// StoppedAt is when the process ended for good: billing ends here at
 	// the latest.
 	StoppedAt time.Time
-	UpdatedAt time.Time
+	// UnreachableSince is the node's last heartbeat while the session is
+	// unreachable: billing pauses there until the node says what happened.
+	UnreachableSince time.Time
+	UpdatedAt        time.Time
 }
 
 // Transition moves the session to state to at time at, or returns an
@@ -170,7 +173,8 @@ func (s *Session) Status() string {
 }
 
 // BillingEnd is when the session stops being billed: the moment a stop was
-// asked for or the process ended, whichever came first; now while it is active.
+// asked for, the process ended or its node went silent, whichever came first;
+// now while it is active and reachable.
 func (s *Session) BillingEnd(now time.Time) time.Time {
 	end := s.StoppedAt
 	if end.IsZero() {
@@ -178,6 +182,9 @@ func (s *Session) BillingEnd(now time.Time) time.Time {
 	}
 	if !s.StoppingAt.IsZero() && s.StoppingAt.Before(end) {
 		end = s.StoppingAt
+	}
+	if !s.UnreachableSince.IsZero() && s.UnreachableSince.Before(end) {
+		end = s.UnreachableSince
 	}
 	return end
 }

@@ -123,6 +123,9 @@ func (s *Server) Report(ctx context.Context, r arena.SessionReport) error {
 	}
 	next := cur.Clone()
 	next.Restarts = max(next.Restarts, r.Restarts)
+	// The node speaks again: its word replaces the pause of billing at its
+	// last heartbeat.
+	next.UnreachableSince = time.Time{}
 	if next.RunningAt.IsZero() {
 		// Billing starts when the process first ran, even if the report
 		// that said so was overtaken by a stop.
@@ -137,7 +140,7 @@ func (s *Server) Report(ctx context.Context, r arena.SessionReport) error {
 	case arena.SessionRunning, arena.SessionRestarting:
 		if cur.State == arena.SessionStopping || cur.State == r.State {
 			// The stop under way decides the state; keep what was learnt.
-			if !next.RunningAt.Equal(cur.RunningAt) || next.Restarts != cur.Restarts {
+			if !next.RunningAt.Equal(cur.RunningAt) || next.Restarts != cur.Restarts || !next.UnreachableSince.Equal(cur.UnreachableSince) {
 				if err := s.store.UpdateSession(ctx, next); err != nil {
 					return err
 				}

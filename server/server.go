@@ -26,6 +26,14 @@ type Config struct {
 	Logger    *slog.Logger
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// JoinTokenHash is the hash of the secret agents present to join; empty
+	// refuses every agent that dials in.
+	JoinTokenHash string
+	// HeartbeatTimeout is how long a node may be silent before its sessions
+	// are unreachable; NodeLostAfter how long after that they are given up.
+	// Zero takes the defaults.
+	HeartbeatTimeout time.Duration
+	NodeLostAfter    time.Duration
 }
 
 // Server is the control plane. It is safe for concurrent use.
@@ -42,7 +50,15 @@ type Server struct {
 	subs     map[string]*subscriber
 	tokens   sync.Map // token hash -> cachedToken
 
-	closed chan struct{}
+	joinHash         string
+	heartbeatTimeout time.Duration
+	nodeLostAfter    time.Duration
+	nmu              sync.Mutex
+	nodes            map[string]*node
+	credentials      map[string]string // credential hash -> node id
+
+	closed      chan struct{}
+	watcherDone chan struct{}
 }
 
 // tokenCacheTTL bounds how long a token found in the store is trusted
@@ -67,6 +83,14 @@ func New(c Config) *Server {
 	s := &Server{
 		store: c.Store, catalog: c.Catalog, sched: c.Scheduler, log: c.Logger, now: c.Now,
 		sessions: map[string]*entry{}, creating: map[string]chan struct{}{}, subs: map[string]*subscriber{}, closed: make(chan struct{}),
+		joinHash: c.JoinTokenHash, heartbeatTimeout: c.HeartbeatTimeout, nodeLostAfter: c.NodeLostAfter,
+		nodes: map[string]*node{}, credentials: map[string]string{}, watcherDone: make(chan struct{}),
+	}
+	if s.heartbeatTimeout <= 0 {
+		s.heartbeatTimeout = DefaultHeartbeatTimeout
+	}
+	if s.nodeLostAfter <= 0 {
+		s.nodeLostAfter = DefaultNodeLostAfter
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -77,56 +101,47 @@ func New(c Config) *Server {
 	return s
 }
 
-// Open loads the active sessions from the store and arms their TTL timers.
-// Their reservations are restored when their node registers.
+// Open loads the nodes and the active sessions from the store, restores
+// what the sessions hold and arms their TTL timers, then starts watching the
+// nodes' heartbeats.
 func (s *Server) Open(ctx context.Context) error {
+	if err := s.loadNodes(ctx); err != nil {
+		return err
+	}
 	active, err := s.store.ListSessions(ctx, SessionQuery{ActiveOnly: true})
 	if err != nil {
 		return err
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	for _, sess := range active {
 		e := &entry{}
 		e.cur.Store(sess)
 		s.sessions[sess.ID] = e
 		s.armTTL(e, sess)
 	}
-	s.log.Info("control plane open", "active_sessions", len(active))
+	s.mu.Unlock()
+	for _, sess := range active {
+		if err := s.sched.Restore(sess); err != nil && arena.ErrorCode(err) != arena.ENOTFOUND {
+			s.log.Error("cannot restore a reservation in full", "session", sess.ID, "err", err)
+		}
+	}
+	go s.watchNodes()
+	s.log.Info("control plane open", "active_sessions", len(active), "nodes", len(s.nodes))
 	return nil
 }
 
-// Close stops the TTL timers. Sessions are left as they are, to be picked up
-// by the next Open.
+// Close stops the TTL timers and the heartbeat watch. Sessions are left as
+// they are, to be picked up by the next Open.
 func (s *Server) Close() {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	for _, e := range s.sessions {
 		if e.ttl != nil {
 			e.ttl.Stop()
 		}
 	}
 	close(s.closed)
-}
-
-// RegisterNode makes a node available for placement and re-reserves what its
-// active sessions hold.
-func (s *Server) RegisterNode(ctx context.Context, n arena.Node) error {
-	s.sched.UpsertNode(n, true)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, e := range s.sessions {
-		sess := e.cur.Load()
-		if sess.NodeID != n.ID {
-			continue
-		}
-		if err := s.sched.Restore(sess); err != nil {
-			s.log.Error("cannot restore reservation", "session", sess.ID, "node", n.ID, "err", err)
-		}
-	}
-	s.log.Info("node registered", "node", n.ID, "location", n.Location, "region", n.Region,
-		"cpu_milli", n.Capacity.MilliCPU, "memory_mb", n.Capacity.MemoryMB, "ports", [2]int{n.PortMin, n.PortMax})
-	return nil
+	s.mu.Unlock()
+	<-s.watcherDone
 }
 
 // Authenticate returns the token whose secret is given, or EUNAUTHORIZED.
@@ -440,9 +455,4 @@ func (s *Server) entry(id string) *entry {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.sessions[id]
-}
-
-// Nodes returns the nodes known to the control plane with their usage.
-func (s *Server) Nodes() []scheduler.NodeUsage {
-	return s.sched.Nodes()
 }

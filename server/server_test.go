@@ -22,6 +22,7 @@ const org = "org-a"
 // simulated runtime.
 type harness struct {
 	tb    testing.TB
+	cfg   server.Config
 	dir   string
 	store *sqlite.Store
 	srv   *server.Server
@@ -45,9 +46,12 @@ func testApps() []*arena.Application {
 	}}
 }
 
-func newHarness(tb testing.TB, capacity int64) *harness {
+func newHarness(tb testing.TB, capacity int64, configure ...func(*server.Config)) *harness {
 	tb.Helper()
 	h := &harness{tb: tb, dir: tb.TempDir(), rt: sim.New()}
+	for _, c := range configure {
+		c(&h.cfg)
+	}
 	h.node = arena.Node{
 		ID: "n1", Region: "europe", Location: "ams", Provider: "p", Class: arena.ClassMetal, PublicIP: "192.0.2.1",
 		Capacity: arena.Resources{MilliCPU: capacity * 100, MemoryMB: capacity * 100}, PortMin: 40000, PortMax: 49999,
@@ -75,7 +79,9 @@ func (h *harness) openServer() {
 			h.tb.Fatal(err)
 		}
 	}
-	h.srv = server.New(server.Config{Store: st, Catalog: server.NewStaticCatalog(testApps()), Scheduler: scheduler.New(scheduler.Pack)})
+	cfg := h.cfg
+	cfg.Store, cfg.Catalog, cfg.Scheduler = st, server.NewStaticCatalog(testApps()), scheduler.New(scheduler.Pack)
+	h.srv = server.New(cfg)
 	if err := h.srv.Open(ctx); err != nil {
 		h.tb.Fatal(err)
 	}
@@ -101,7 +107,7 @@ func (h *harness) startAgent() {
 		Node: h.node, ControlPlane: h.srv, Runtime: h.rt,
 		RestartBackoff: 10 * time.Millisecond, MaxRestartBackoff: 20 * time.Millisecond,
 		CrashLoopLimit: 3, StableAfter: time.Minute, RetryInterval: 10 * time.Millisecond,
-		ResyncInterval: 50 * time.Millisecond,
+		ResyncInterval: 50 * time.Millisecond, HeartbeatInterval: 20 * time.Millisecond,
 	})
 	done := make(chan struct{})
 	go func() {
@@ -191,7 +197,7 @@ func TestLifecycle(t *testing.T) {
 	}
 }
 
-func nodeUsage(tb testing.TB, srv *server.Server) scheduler.NodeUsage {
+func nodeUsage(tb testing.TB, srv *server.Server) server.NodeStatus {
 	tb.Helper()
 	nodes := srv.Nodes()
 	if len(nodes) != 1 {

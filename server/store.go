@@ -20,6 +20,12 @@ type Store interface {
 	ListSessions(ctx context.Context, f SessionQuery) ([]*arena.Session, error)
 	ListUsage(ctx context.Context, orgID string) ([]*arena.Usage, error)
 
+	// UpsertNode saves a node's description and credential hash.
+	UpsertNode(ctx context.Context, n *arena.Node) error
+	// ListNodes returns every node, ordered by id.
+	ListNodes(ctx context.Context) ([]*arena.Node, error)
+	DeleteNode(ctx context.Context, id string) error
+
 	CreateOrganization(ctx context.Context, o *arena.Organization) error
 	CreateToken(ctx context.Context, t *arena.Token) error
 	// FindTokenByHash returns the token with that hash; ENOTFOUND otherwise.

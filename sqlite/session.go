@@ -40,6 +40,7 @@ type sessionDoc struct {
 	Restarts    int               `json:"restarts"`
 	RunningAt   int64             `json:"runningAt"`
 	StoppingAt  int64             `json:"stoppingAt,omitempty"`
+	Unreachable int64             `json:"unreachableSince,omitempty"`
 	StoppedAt   int64             `json:"stoppedAt"`
 	UpdatedAt   int64             `json:"updatedAt"`
 }
@@ -74,6 +75,7 @@ func encodeSession(s *arena.Session) (string, error) {
 		Restarts:    s.Restarts,
 		RunningAt:   nanos(s.RunningAt),
 		StoppingAt:  nanos(s.StoppingAt),
+		Unreachable: nanos(s.UnreachableSince),
 		StoppedAt:   nanos(s.StoppedAt),
 		UpdatedAt:   nanos(s.UpdatedAt),
 	}
@@ -131,6 +133,7 @@ func scanSession(row interface{ Scan(...any) error }) (*arena.Session, error) {
 	s.RequestHash = d.RequestHash
 	s.RunningAt = fromNanos(d.RunningAt)
 	s.StoppingAt = fromNanos(d.StoppingAt)
+	s.UnreachableSince = fromNanos(d.Unreachable)
 	s.StoppedAt = fromNanos(d.StoppedAt)
 	s.UpdatedAt = fromNanos(d.UpdatedAt)
 	return &s, nil

@@ -43,6 +43,7 @@ func Run(t *testing.T, open func(t *testing.T) server.Store) {
 		{"ConcurrentCreate", testConcurrentCreate},
 		{"ConcurrentLifecycle", testConcurrentLifecycle},
 		{"CanceledContext", testCanceledContext},
+		{"Nodes", testNodes},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -183,6 +184,8 @@ func testSessionRoundTrip(t *testing.T, s server.Store) {
 	full.Env["QUOTED"] = `it's "quoted", ünïcödé and a \ backslash`
 	full.Args = append(full.Args, "", "two words")
 	full.Labels["empty"] = ""
+	transition(t, full, arena.SessionUnreachable, at(3_500_000))
+	full.UnreachableSince = at(3_499_000)
 	transition(t, full, arena.SessionStopping, at(3_600_000))
 	transition(t, full, arena.SessionStopped, at(3_600_123))
 	full.StopReason = arena.StopCrashLoop
@@ -796,7 +799,7 @@ func normSession(s *arena.Session) arena.Session {
 		c.Labels = nil
 	}
 	c.CreatedAt, c.RunningAt, c.StoppedAt, c.UpdatedAt = c.CreatedAt.UTC(), c.RunningAt.UTC(), c.StoppedAt.UTC(), c.UpdatedAt.UTC()
-	c.StoppingAt = c.StoppingAt.UTC()
+	c.StoppingAt, c.UnreachableSince = c.StoppingAt.UTC(), c.UnreachableSince.UTC()
 	return c
 }
 
@@ -825,4 +828,53 @@ func equal[T any](tb testing.TB, what string, got, want T) {
 			tb.Errorf("%s: %s = %#v, want %#v", what, gv.Type().Field(i).Name, g, w)
 		}
 	}
+}
+
+func testNodes(t *testing.T, s server.Store) {
+	ctx := context.Background()
+	if nodes, err := s.ListNodes(ctx); err != nil || len(nodes) != 0 {
+		t.Fatalf("empty store lists %v, %v", nodes, err)
+	}
+	b := &arena.Node{
+		ID: "node-b", Region: "europe", Location: "ams", Provider: "hetzner", Class: arena.ClassMetal, PublicIP: "203.0.113.9",
+		Capacity: arena.Resources{MilliCPU: 32000, MemoryMB: 65536}, PortMin: 32768, PortMax: 60299, CredentialHash: "hash-b",
+	}
+	a := &arena.Node{ID: "node-a", Region: "us", Location: "iad", Provider: "aws", Class: arena.ClassCloud, PublicIP: "198.51.100.1",
+		Capacity: arena.Resources{MilliCPU: 4000, MemoryMB: 8192}, PortMin: 40000, PortMax: 40100}
+	for _, n := range []*arena.Node{b, a} {
+		if err := s.UpsertNode(ctx, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.Draining, b.PublicIP = true, "203.0.113.10"
+	if err := s.UpsertNode(ctx, b); err != nil {
+		t.Fatalf("updating a node: %v", err)
+	}
+	nodes, err := s.ListNodes(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	equal(t, "nodes", derefNodes(nodes), []arena.Node{*a, *b})
+
+	clash := *a
+	clash.CredentialHash = "hash-b"
+	if err := s.UpsertNode(ctx, &clash); arena.ErrorCode(err) != arena.ECONFLICT {
+		t.Fatalf("two nodes with one credential: %v", err)
+	}
+	if err := s.DeleteNode(ctx, "node-a"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteNode(ctx, "node-a"); err != nil {
+		t.Fatalf("deleting twice: %v", err)
+	}
+	nodes, _ = s.ListNodes(ctx)
+	equal(t, "nodes after delete", derefNodes(nodes), []arena.Node{*b})
+}
+
+func derefNodes(nodes []*arena.Node) []arena.Node {
+	out := make([]arena.Node, len(nodes))
+	for i, n := range nodes {
+		out[i] = *n
+	}
+	return out
 }

@@ -1,0 +1,352 @@
+package server
+
+import (
+	"context"
+	"crypto/subtle"
+	"net/netip"
+	"sort"
+	"time"
+
+	"github.com/arena-hq/arena"
+	"github.com/arena-hq/arena/scheduler"
+)
+
+// Defaults of the node liveness settings.
+const (
+	DefaultHeartbeatTimeout = 15 * time.Second
+	DefaultNodeLostAfter    = 5 * time.Minute
+)
+
+// node is the control plane's view of one node. Guarded by Server.nmu.
+type node struct {
+	arena.Node
+	lastSeen time.Time
+	// unreachableSince is the last heartbeat before the node went silent
+	// past the timeout; zero while it reports.
+	unreachableSince time.Time
+	// heard tells that the node has reported since this control plane
+	// started: until then it takes no new sessions.
+	heard bool
+}
+
+// loadNodes reads the nodes from the store at Open. They take no sessions
+// until their agents report; their silence counts from now.
+func (s *Server) loadNodes(ctx context.Context) error {
+	nodes, err := s.store.ListNodes(ctx)
+	if err != nil {
+		return err
+	}
+	now := s.now()
+	s.nmu.Lock()
+	defer s.nmu.Unlock()
+	for _, n := range nodes {
+		s.nodes[n.ID] = &node{Node: *n, lastSeen: now}
+		if n.CredentialHash != "" {
+			s.credentials[n.CredentialHash] = n.ID
+		}
+		s.sched.UpsertNode(*n, false)
+	}
+	return nil
+}
+
+// RegisterNode records a node's description and makes it available for
+// placement. A node registered before keeps its credential and drain flag;
+// the reservations of its active sessions are restored.
+func (s *Server) RegisterNode(ctx context.Context, n arena.Node) error {
+	if err := validateNode(&n); err != nil {
+		return err
+	}
+	s.nmu.Lock()
+	if cur, ok := s.nodes[n.ID]; ok {
+		if n.CredentialHash == "" {
+			n.CredentialHash = cur.CredentialHash
+		}
+		n.Draining = cur.Draining
+	}
+	s.nmu.Unlock()
+	if err := s.store.UpsertNode(ctx, &n); err != nil {
+		return err
+	}
+	now := s.now()
+	s.nmu.Lock()
+	prev := s.nodes[n.ID]
+	if prev != nil && prev.CredentialHash != n.CredentialHash {
+		delete(s.credentials, prev.CredentialHash)
+	}
+	if n.CredentialHash != "" {
+		s.credentials[n.CredentialHash] = n.ID
+	}
+	s.nodes[n.ID] = &node{Node: n, lastSeen: now, heard: true}
+	s.sched.UpsertNode(n, true)
+	s.nmu.Unlock()
+	s.restoreReservations(n.ID)
+	s.log.Info("node registered", "node", n.ID, "location", n.Location, "region", n.Region, "provider", n.Provider,
+		"class", n.Class, "cpu_milli", n.Capacity.MilliCPU, "memory_mb", n.Capacity.MemoryMB, "ports", [2]int{n.PortMin, n.PortMax})
+	return nil
+}
+
+func validateNode(n *arena.Node) error {
+	var v []arena.Violation
+	add := func(field, desc string) { v = append(v, arena.Violation{Field: field, Description: desc}) }
+	if err := arena.ValidateSessionID(n.ID); n.ID == "" || err != nil {
+		add("id", "must be 1 to 128 letters, digits, '.', '_' or '-'")
+	}
+	if n.Location == "" || n.Region == "" {
+		add("location", "a node needs a location and a region")
+	}
+	if n.Class != arena.ClassMetal && n.Class != arena.ClassCloud {
+		add("class", "must be metal or cloud")
+	}
+	if _, err := netip.ParseAddr(n.PublicIP); err != nil {
+		add("publicIp", "must be an IP address")
+	}
+	if n.Capacity.MilliCPU <= 0 || n.Capacity.MemoryMB <= 0 {
+		add("capacity", "CPU and memory must be positive")
+	}
+	if n.PortMin < 1 || n.PortMax > 65535 || n.PortMin > n.PortMax {
+		add("ports", "the port range must lie within 1-65535")
+	}
+	if len(v) > 0 {
+		return arena.Invalid(v...)
+	}
+	return nil
+}
+
+// restoreReservations re-reserves what the node's active sessions hold.
+func (s *Server) restoreReservations(nodeID string) {
+	for _, e := range s.activeOn(nodeID) {
+		sess := e.cur.Load()
+		if err := s.sched.Restore(sess); err != nil {
+			s.log.Error("cannot restore a reservation in full", "session", sess.ID, "node", nodeID, "err", err)
+		}
+	}
+}
+
+// activeOn returns the entries of the node's active sessions.
+func (s *Server) activeOn(nodeID string) []*entry {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []*entry
+	for _, e := range s.sessions {
+		if e.cur.Load().NodeID == nodeID {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// JoinNode admits a node whose agent presents the cluster's join secret and
+// returns the credential it must use from then on. A node id registered
+// before is kept by the agent that holds its credential: presenting it keeps
+// the credential (the answer is ""), anyone else is refused.
+func (s *Server) JoinNode(ctx context.Context, joinSecret string, n arena.Node, credential string) (string, error) {
+	if s.joinHash == "" || subtle.ConstantTimeCompare([]byte(arena.HashToken(joinSecret)), []byte(s.joinHash)) != 1 {
+		return "", arena.Errorf(arena.EUNAUTHORIZED, "the join token is not valid")
+	}
+	s.nmu.Lock()
+	cur, known := s.nodes[n.ID]
+	s.nmu.Unlock()
+	fresh := ""
+	switch {
+	case known && cur.CredentialHash != "":
+		if credential == "" || subtle.ConstantTimeCompare([]byte(arena.HashToken(credential)), []byte(cur.CredentialHash)) != 1 {
+			return "", arena.Errorf(arena.EUNAUTHORIZED, "node %q is registered with another credential; remove it first to give its id to a new machine", n.ID)
+		}
+		n.CredentialHash = cur.CredentialHash
+	default:
+		fresh = arena.NewTokenSecret()
+		n.CredentialHash = arena.HashToken(fresh)
+	}
+	if err := s.RegisterNode(ctx, n); err != nil {
+		return "", err
+	}
+	return fresh, nil
+}
+
+// AuthenticateNode returns the id of the node whose credential this is.
+func (s *Server) AuthenticateNode(ctx context.Context, credential string) (string, error) {
+	if credential == "" {
+		return "", arena.Errorf(arena.EUNAUTHORIZED, "a node credential is required")
+	}
+	s.nmu.Lock()
+	defer s.nmu.Unlock()
+	if id, ok := s.credentials[arena.HashToken(credential)]; ok {
+		return id, nil
+	}
+	return "", arena.Errorf(arena.EUNAUTHORIZED, "the node credential is not valid")
+}
+
+// Heartbeat records that a node is alive. A node that comes back takes
+// sessions again; its agent's reports then restore its sessions' truth.
+func (s *Server) Heartbeat(ctx context.Context, nodeID string) error {
+	s.nmu.Lock()
+	defer s.nmu.Unlock()
+	n, ok := s.nodes[nodeID]
+	if !ok {
+		return arena.Errorf(arena.ENOTFOUND, "node %q is not registered", nodeID)
+	}
+	n.lastSeen = s.now()
+	if !n.heard || !n.unreachableSince.IsZero() {
+		if !n.unreachableSince.IsZero() {
+			s.log.Info("node is back", "node", nodeID, "silent_for", n.lastSeen.Sub(n.unreachableSince).Round(time.Millisecond))
+		}
+		n.heard, n.unreachableSince = true, time.Time{}
+		s.sched.SetHealthy(nodeID, true)
+	}
+	return nil
+}
+
+// DrainNode stops (or resumes) placing new sessions on a node; the sessions
+// it runs are not disturbed.
+func (s *Server) DrainNode(ctx context.Context, nodeID string, drain bool) error {
+	s.nmu.Lock()
+	n, ok := s.nodes[nodeID]
+	if !ok {
+		s.nmu.Unlock()
+		return arena.Errorf(arena.ENOTFOUND, "node %q not found", nodeID)
+	}
+	desc := n.Node
+	s.nmu.Unlock()
+	desc.Draining = drain
+	if err := s.store.UpsertNode(ctx, &desc); err != nil {
+		return err
+	}
+	s.nmu.Lock()
+	defer s.nmu.Unlock()
+	if n, ok := s.nodes[nodeID]; ok {
+		n.Draining = drain
+		s.sched.UpsertNode(n.Node, n.heard && n.unreachableSince.IsZero())
+	}
+	s.log.Info("node drain changed", "node", nodeID, "draining", drain)
+	return nil
+}
+
+// NodeStatus is a node as operators see it.
+type NodeStatus struct {
+	arena.Node
+	// State is "ready", "draining", "unreachable" or "waiting" (not heard
+	// from since the control plane started).
+	State     string
+	LastSeen  time.Time
+	Used      arena.Resources
+	FreePorts int
+	Sessions  int
+}
+
+// Nodes returns every node with its state and usage, ordered by id.
+func (s *Server) Nodes() []NodeStatus {
+	usage := map[string]scheduler.NodeUsage{}
+	for _, u := range s.sched.Nodes() {
+		usage[u.ID] = u
+	}
+	s.nmu.Lock()
+	defer s.nmu.Unlock()
+	out := make([]NodeStatus, 0, len(s.nodes))
+	for _, n := range s.nodes {
+		st := NodeStatus{Node: n.Node, LastSeen: n.lastSeen, State: "ready"}
+		switch {
+		case !n.unreachableSince.IsZero():
+			st.State = "unreachable"
+		case !n.heard:
+			st.State = "waiting"
+		case n.Draining:
+			st.State = "draining"
+		}
+		if u, ok := usage[n.ID]; ok {
+			st.Used, st.FreePorts, st.Sessions = u.Used, u.FreePorts, u.Sessions
+		}
+		st.CredentialHash = ""
+		out = append(out, st)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// watchNodes marks silent nodes unreachable and, after NodeLostAfter, gives
+// their sessions up as lost. It runs until the server closes.
+func (s *Server) watchNodes() {
+	defer close(s.watcherDone)
+	t := time.NewTicker(max(s.heartbeatTimeout/4, 10*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-s.closed:
+			return
+		case <-t.C:
+		}
+		now := s.now()
+		var silent, lost []*node
+		s.nmu.Lock()
+		for _, n := range s.nodes {
+			switch {
+			case n.unreachableSince.IsZero() && now.Sub(n.lastSeen) > s.heartbeatTimeout:
+				n.unreachableSince = n.lastSeen
+				s.sched.SetHealthy(n.ID, false)
+				c := *n
+				silent = append(silent, &c)
+			case !n.unreachableSince.IsZero() && now.Sub(n.unreachableSince) > s.nodeLostAfter:
+				c := *n
+				lost = append(lost, &c)
+			}
+		}
+		s.nmu.Unlock()
+		for _, n := range silent {
+			s.log.Warn("node stopped reporting; its sessions are unreachable", "node", n.ID, "last_seen", n.lastSeen)
+			s.markUnreachable(n.ID, n.unreachableSince)
+		}
+		for _, n := range lost {
+			s.giveUp(n.ID, n.unreachableSince)
+		}
+	}
+}
+
+// markUnreachable moves the node's sessions to unreachable, pausing their
+// billing at the last heartbeat. A session being stopped stays stopping: the
+// intent must survive until the node can carry it out.
+func (s *Server) markUnreachable(nodeID string, since time.Time) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, e := range s.activeOn(nodeID) {
+		e.mu.Lock()
+		cur := e.cur.Load()
+		if cur.State == arena.SessionStopping || cur.State == arena.SessionUnreachable || cur.State == arena.SessionStopped {
+			e.mu.Unlock()
+			continue
+		}
+		next := cur.Clone()
+		if err := next.Transition(arena.SessionUnreachable, s.now()); err == nil {
+			next.UnreachableSince = since
+			if err := s.store.UpdateSession(ctx, next); err != nil {
+				s.log.Error("cannot record an unreachable session", "session", cur.ID, "err", err)
+			} else {
+				e.cur.Store(next)
+			}
+		}
+		e.mu.Unlock()
+	}
+}
+
+// giveUp stops the sessions of a node silent for longer than NodeLostAfter:
+// they end at its last heartbeat with reason lost, and what they held is
+// freed. Should the node come back, its agent removes their containers.
+func (s *Server) giveUp(nodeID string, lastSeen time.Time) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	entries := s.activeOn(nodeID)
+	if len(entries) > 0 {
+		s.log.Warn("node lost; giving up its sessions", "node", nodeID, "sessions", len(entries), "last_seen", lastSeen)
+	}
+	for _, e := range entries {
+		e.mu.Lock()
+		cur := e.cur.Load()
+		if cur.State != arena.SessionStopped {
+			next := cur.Clone()
+			r := arena.SessionReport{SessionID: cur.ID, NodeID: nodeID, State: arena.SessionStopped, Reason: arena.StopLost, ExitCode: -1, At: lastSeen,
+				Message: "the node stopped reporting"}
+			if err := s.finish(ctx, e, next, r, lastSeen); err != nil {
+				s.log.Error("cannot give up a lost session", "session", cur.ID, "err", err)
+			}
+		}
+		e.mu.Unlock()
+	}
+}

@@ -1,0 +1,186 @@
+package server_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/arena-hq/arena"
+	"github.com/arena-hq/arena/server"
+)
+
+func fastLiveness(c *server.Config) {
+	c.HeartbeatTimeout = 150 * time.Millisecond
+	c.NodeLostAfter = time.Hour
+}
+
+// TestNodeSilentAndBack: a node that stops heartbeating takes no sessions and
+// its sessions are unreachable, billed up to its last heartbeat; when it comes
+// back its agent restores the truth.
+func TestNodeSilentAndBack(t *testing.T) {
+	h := newHarness(t, 10, fastLiveness)
+	ctx := context.Background()
+	s := h.create(arena.SessionRequest{ID: "s"})
+	ran := h.waitState("s", arena.SessionRunning)
+	waitFor(t, func() bool { return nodeUsage(t, h.srv).LastSeen.After(ran.RunningAt) })
+
+	h.stop() // the agent dies; the container runs on
+	lost := h.waitState("s", arena.SessionUnreachable)
+	if lost.Status() != "server_unreachable" || lost.UnreachableSince.IsZero() {
+		t.Fatalf("unreachable session %+v", lost)
+	}
+	if _, err := h.srv.CreateSession(ctx, org, arena.SessionRequest{Location: "europe", Image: "game"}); arena.ErrorCode(err) != arena.EUNAVAILABLE {
+		t.Fatalf("create on a silent node: %v", err)
+	}
+	if n := nodeUsage(t, h.srv); n.State != "unreachable" {
+		t.Fatalf("node state %q", n.State)
+	}
+	if lost.UnreachableSince.Before(lost.RunningAt) {
+		t.Fatalf("silent since %v, before it ran at %v", lost.UnreachableSince, lost.RunningAt)
+	}
+	billedWhileLost := lost.BilledSeconds(time.Now().Add(time.Hour))
+	if want := lost.BilledSeconds(lost.UnreachableSince); billedWhileLost != want {
+		t.Fatalf("billing did not pause at the last heartbeat: %d, want %d", billedWhileLost, want)
+	}
+
+	h.startAgent()
+	back := h.waitState("s", arena.SessionRunning)
+	if !back.UnreachableSince.IsZero() || back.Ports[0] != s.Ports[0] {
+		t.Fatalf("session back %+v", back)
+	}
+	if n := nodeUsage(t, h.srv); n.State != "ready" {
+		t.Fatalf("node state %q", n.State)
+	}
+	h.create(arena.SessionRequest{ID: "after"})
+}
+
+// TestNodeLost: sessions of a node silent past NodeLostAfter end at its last
+// heartbeat, and what they held is freed; a stop asked for meanwhile is kept.
+func TestNodeLost(t *testing.T) {
+	h := newHarness(t, 2, func(c *server.Config) {
+		c.HeartbeatTimeout = 150 * time.Millisecond
+		c.NodeLostAfter = 300 * time.Millisecond
+	})
+	ctx := context.Background()
+	h.create(arena.SessionRequest{ID: "a"})
+	h.create(arena.SessionRequest{ID: "b"})
+	ran := h.waitState("a", arena.SessionRunning)
+	h.waitState("b", arena.SessionRunning)
+	// A heartbeat after the sessions ran, so that they have time to bill.
+	waitFor(t, func() bool { return nodeUsage(t, h.srv).LastSeen.After(ran.RunningAt) })
+	h.stop()
+	h.waitState("a", arena.SessionUnreachable)
+	if err := h.srv.StopSession(ctx, org, "b"); err != nil {
+		t.Fatalf("stopping a session of a silent node: %v", err)
+	}
+	a := h.waitState("a", arena.SessionStopped)
+	b := h.waitState("b", arena.SessionStopped)
+	if a.StopReason != arena.StopLost || a.Status() != "dead" || !a.StoppedAt.Equal(a.UnreachableSince) {
+		t.Fatalf("lost session %+v", a)
+	}
+	if b.StopReason != arena.StopDeleted {
+		t.Fatalf("the stop intent was lost: %+v", b)
+	}
+	if n := nodeUsage(t, h.srv); n.Sessions != 0 {
+		t.Fatalf("lost sessions still hold the node: %+v", n)
+	}
+	usage, err := h.store.ListUsage(ctx, org)
+	if err != nil || len(usage) != 2 {
+		t.Fatalf("usage %+v %v", usage, err)
+	}
+	for _, u := range usage {
+		if u.End.After(a.UnreachableSince) {
+			t.Errorf("usage of %s billed past the last heartbeat: %+v", u.SessionID, u)
+		}
+	}
+	// The agent comes back: the given-up containers are leftovers now.
+	h.startAgent()
+	waitFor(t, func() bool { cs, _ := h.rt.List(ctx, "n1"); return len(cs) == 0 })
+}
+
+func TestJoinNode(t *testing.T) {
+	h := newHarness(t, 1, func(c *server.Config) { c.JoinTokenHash = arena.HashToken("join-secret") })
+	ctx := context.Background()
+	n := arena.Node{ID: "remote", Region: "us", Location: "iad", Provider: "aws", Class: arena.ClassCloud, PublicIP: "198.51.100.7",
+		Capacity: arena.Resources{MilliCPU: 1000, MemoryMB: 1000}, PortMin: 30000, PortMax: 30010}
+
+	if _, err := h.srv.JoinNode(ctx, "wrong", n, ""); arena.ErrorCode(err) != arena.EUNAUTHORIZED {
+		t.Fatalf("bad join token: %v", err)
+	}
+	bad := n
+	bad.Class = "gpu"
+	if _, err := h.srv.JoinNode(ctx, "join-secret", bad, ""); arena.ErrorCode(err) != arena.EINVALID {
+		t.Fatalf("bad node: %v", err)
+	}
+	cred, err := h.srv.JoinNode(ctx, "join-secret", n, "")
+	if err != nil || cred == "" {
+		t.Fatalf("join: %q %v", cred, err)
+	}
+	if id, err := h.srv.AuthenticateNode(ctx, cred); err != nil || id != "remote" {
+		t.Fatalf("authenticate: %q %v", id, err)
+	}
+	for _, c := range []string{"", "forged"} {
+		if _, err := h.srv.AuthenticateNode(ctx, c); arena.ErrorCode(err) != arena.EUNAUTHORIZED {
+			t.Fatalf("credential %q: %v", c, err)
+		}
+	}
+	// Taking over the id needs its credential; re-joining with it keeps it.
+	if _, err := h.srv.JoinNode(ctx, "join-secret", n, ""); arena.ErrorCode(err) != arena.EUNAUTHORIZED {
+		t.Fatalf("join as a registered node without its credential: %v", err)
+	}
+	if again, err := h.srv.JoinNode(ctx, "join-secret", n, cred); err != nil || again != "" {
+		t.Fatalf("re-join: %q %v", again, err)
+	}
+	// Nodes and their credentials survive a restart of the control plane.
+	h.restartServer()
+	if id, err := h.srv.AuthenticateNode(ctx, cred); err != nil || id != "remote" {
+		t.Fatalf("authenticate after restart: %q %v", id, err)
+	}
+	var remote server.NodeStatus
+	for _, st := range h.srv.Nodes() {
+		if st.ID == "remote" {
+			remote = st
+		}
+	}
+	if remote.State != "waiting" || remote.CredentialHash != "" || remote.Region != "us" {
+		t.Fatalf("remote node after restart: %+v", remote)
+	}
+	if err := h.srv.Heartbeat(ctx, "remote"); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.srv.Heartbeat(ctx, "nobody"); arena.ErrorCode(err) != arena.ENOTFOUND {
+		t.Fatalf("heartbeat of an unknown node: %v", err)
+	}
+	s := h.create(arena.SessionRequest{Location: "us"})
+	if s.NodeID != "remote" || s.Host != "198.51.100.7" {
+		t.Fatalf("placed on %s", s.NodeID)
+	}
+}
+
+func TestDrainNode(t *testing.T) {
+	h := newHarness(t, 10)
+	ctx := context.Background()
+	s := h.create(arena.SessionRequest{})
+	h.waitState(s.ID, arena.SessionRunning)
+	if err := h.srv.DrainNode(ctx, "n1", true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.srv.CreateSession(ctx, org, arena.SessionRequest{Location: "ams", Image: "game"}); arena.ErrorCode(err) != arena.EUNAVAILABLE {
+		t.Fatalf("create on a draining node: %v", err)
+	}
+	if n := nodeUsage(t, h.srv); n.State != "draining" || n.Sessions != 1 {
+		t.Fatalf("draining node %+v", n)
+	}
+	h.restartServer() // draining is remembered
+	h.waitState(s.ID, arena.SessionRunning)
+	if _, err := h.srv.CreateSession(ctx, org, arena.SessionRequest{Location: "ams", Image: "game"}); arena.ErrorCode(err) != arena.EUNAVAILABLE {
+		t.Fatalf("create on a draining node after restart: %v", err)
+	}
+	if err := h.srv.DrainNode(ctx, "n1", false); err != nil {
+		t.Fatal(err)
+	}
+	h.create(arena.SessionRequest{})
+	if err := h.srv.DrainNode(ctx, "nope", true); arena.ErrorCode(err) != arena.ENOTFOUND {
+		t.Fatalf("drain unknown node: %v", err)
+	}
+}

@@ -1,0 +1,95 @@
+package sqlite
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/arena-hq/arena"
+)
+
+// nodeDoc is the stored form of a node's description; see sessionDoc for why
+// it has names of its own.
+type nodeDoc struct {
+	Region   string `json:"region"`
+	Location string `json:"location"`
+	Provider string `json:"provider"`
+	Class    string `json:"class"`
+	PublicIP string `json:"publicIp"`
+	MilliCPU int64  `json:"milliCpu"`
+	MemoryMB int64  `json:"memoryMb"`
+	PortMin  int    `json:"portMin"`
+	PortMax  int    `json:"portMax"`
+	Draining bool   `json:"draining"`
+}
+
+// UpsertNode inserts n or replaces the stored node of the same id.
+// ECONFLICT if another node has the same credential hash.
+func (st *Store) UpsertNode(ctx context.Context, n *arena.Node) error {
+	doc, err := json.Marshal(nodeDoc{
+		Region: n.Region, Location: n.Location, Provider: n.Provider, Class: string(n.Class), PublicIP: n.PublicIP,
+		MilliCPU: n.Capacity.MilliCPU, MemoryMB: n.Capacity.MemoryMB, PortMin: n.PortMin, PortMax: n.PortMax, Draining: n.Draining,
+	})
+	if err != nil {
+		return arena.Internal(err, "encoding a node")
+	}
+	unlock, err := st.lockWrites(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	_, err = st.w.ExecContext(ctx, `INSERT INTO nodes (id, credential_hash, doc, updated_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET credential_hash = excluded.credential_hash, doc = excluded.doc, updated_at = excluded.updated_at`,
+		n.ID, n.CredentialHash, string(doc), time.Now().UnixNano())
+	switch {
+	case err == nil:
+		return nil
+	case isDuplicate(err):
+		return arena.Errorf(arena.ECONFLICT, "another node has this credential")
+	}
+	return arena.Internal(err, "saving a node")
+}
+
+// ListNodes returns every node, ordered by id.
+func (st *Store) ListNodes(ctx context.Context) ([]*arena.Node, error) {
+	rows, err := st.r.QueryContext(ctx, `SELECT id, credential_hash, doc FROM nodes ORDER BY id`)
+	if err != nil {
+		return nil, arena.Internal(err, "listing nodes")
+	}
+	defer rows.Close()
+	var out []*arena.Node
+	for rows.Next() {
+		var (
+			n   arena.Node
+			doc string
+			d   nodeDoc
+		)
+		if err := rows.Scan(&n.ID, &n.CredentialHash, &doc); err != nil {
+			return nil, arena.Internal(err, "reading a node")
+		}
+		if err := json.Unmarshal([]byte(doc), &d); err != nil {
+			return nil, arena.Internal(err, "decoding node "+n.ID)
+		}
+		n.Region, n.Location, n.Provider, n.Class, n.PublicIP = d.Region, d.Location, d.Provider, arena.NodeClass(d.Class), d.PublicIP
+		n.Capacity = arena.Resources{MilliCPU: d.MilliCPU, MemoryMB: d.MemoryMB}
+		n.PortMin, n.PortMax, n.Draining = d.PortMin, d.PortMax, d.Draining
+		out = append(out, &n)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, arena.Internal(err, "listing nodes")
+	}
+	return out, nil
+}
+
+// DeleteNode removes a node; removing an unknown one is not an error.
+func (st *Store) DeleteNode(ctx context.Context, id string) error {
+	unlock, err := st.lockWrites(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if _, err := st.w.ExecContext(ctx, `DELETE FROM nodes WHERE id = ?`, id); err != nil {
+		return arena.Internal(err, "deleting a node")
+	}
+	return nil
+}
