@@ -140,3 +140,16 @@ type AvailableLocation struct {
 func PortEnv(p Port) string {
 	return fmt.Sprintf("%s%s_%d", EnvPortPrefix, strings.ToUpper(string(p.Protocol)), p.Container)
 }
+
+// NodeStatus is a node as operators see it: its description, its state and
+// what is reserved on it.
+type NodeStatus struct {
+	Node
+	// State is "ready", "draining", "unreachable" (silent past the heartbeat
+	// timeout) or "waiting" (not heard from since the control plane started).
+	State     string
+	LastSeen  time.Time
+	Used      Resources
+	FreePorts int
+	Sessions  int
+}

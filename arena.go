@@ -70,6 +70,22 @@ type Token struct {
 	CreatedAt time.Time
 	// ExpiresAt is zero for a token that does not expire.
 	ExpiresAt time.Time
+	// Scopes lists what the token may do beyond its organisation's Session
+	// API, e.g. ScopeAdmin.
+	Scopes []string
+}
+
+// ScopeAdmin lets a token operate the installation: nodes and their drain.
+const ScopeAdmin = "admin"
+
+// HasScope reports whether the token carries scope.
+func (t *Token) HasScope(scope string) bool {
+	for _, s := range t.Scopes {
+		if s == scope {
+			return true
+		}
+	}
+	return false
 }
 
 // Expired reports whether the token is no longer valid at now.

@@ -25,6 +25,8 @@ const (
 	testOrg    = "org-a"
 	// secretAuthDown makes the authenticator fail as if its store were down.
 	secretAuthDown = "arena_auth-down"
+	// adminSecret authenticates a token with the admin scope.
+	adminSecret = "arena_admin-secret"
 )
 
 // fakeAuth accepts testSecret only.
@@ -34,6 +36,8 @@ func (fakeAuth) Authenticate(_ context.Context, secret string) (*arena.Token, er
 	switch secret {
 	case testSecret:
 		return &arena.Token{ID: "tok-1", OrgID: testOrg}, nil
+	case adminSecret:
+		return &arena.Token{ID: "tok-admin", OrgID: testOrg, Scopes: []string{arena.ScopeAdmin}}, nil
 	case secretAuthDown:
 		return nil, errors.New("token store: database is locked")
 	}
@@ -106,6 +110,53 @@ func (f *fakeSessions) ListSessions(_ context.Context, orgID string, filter aren
 	return nil, nil
 }
 
+func (f *fakeSessions) AvailableLocations(_ context.Context, orgID, image string) ([]arena.AvailableLocation, error) {
+	f.record(call{method: "AvailableLocations", orgID: orgID, id: image})
+	if image != "my-game" {
+		return nil, arena.Errorf(arena.ENOTFOUND, "image %q not found", image)
+	}
+	return []arena.AvailableLocation{
+		{Location: "europe-ams1", Region: "europe", IPs: []string{"203.0.113.7", "203.0.113.8"}},
+		{Location: "us-iad1", Region: "us-east"},
+	}, nil
+}
+
+// fakeNodes is a NodeAdmin over two nodes.
+type fakeNodes struct {
+	mu    sync.Mutex
+	nodes []arena.NodeStatus
+}
+
+func newFakeNodes() *fakeNodes {
+	seen := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	return &fakeNodes{nodes: []arena.NodeStatus{
+		{Node: arena.Node{ID: "n1", Region: "europe", Location: "europe-ams1", Provider: "hetzner", Class: arena.ClassMetal, PublicIP: "203.0.113.7",
+			Capacity: arena.Resources{MilliCPU: 16000, MemoryMB: 32768}, PortMin: 32768, PortMax: 60299},
+			State: "ready", LastSeen: seen, Used: arena.Resources{MilliCPU: 500, MemoryMB: 512}, FreePorts: 27530, Sessions: 1},
+		{Node: arena.Node{ID: "n2", Region: "europe", Location: "europe-ams1", Provider: "aws", Class: arena.ClassCloud, PublicIP: "203.0.113.8",
+			Capacity: arena.Resources{MilliCPU: 4000, MemoryMB: 8192}, PortMin: 32768, PortMax: 60299},
+			State: "unreachable", LastSeen: seen.Add(-time.Minute), FreePorts: 27532},
+	}}
+}
+
+func (f *fakeNodes) NodeList(context.Context) ([]arena.NodeStatus, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]arena.NodeStatus(nil), f.nodes...), nil
+}
+
+func (f *fakeNodes) DrainNode(_ context.Context, id string, drain bool) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i := range f.nodes {
+		if f.nodes[i].ID == id {
+			f.nodes[i].Draining = drain
+			return nil
+		}
+	}
+	return arena.Errorf(arena.ENOTFOUND, "node %q not found", id)
+}
+
 func (f *fakeSessions) StopSession(_ context.Context, orgID, id string) error {
 	f.record(call{method: "StopSession", orgID: orgID, id: id})
 	if f.stop != nil {
@@ -148,7 +199,7 @@ func newTestAPI(tb testing.TB, sessions *fakeSessions) *testAPI {
 	}
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	srv := httptest.NewServer(arenahttp.NewHandler(sessions, fakeAuth{}, logger))
+	srv := httptest.NewServer(arenahttp.NewHandler(sessions, fakeAuth{}, newFakeNodes(), logger))
 	tb.Cleanup(srv.Close)
 	return &testAPI{url: srv.URL, sessions: sessions, logs: logs, checker: apitest.NewChecker(tb)}
 }

@@ -32,6 +32,9 @@ type SessionService interface {
 	ListSessions(ctx context.Context, orgID string, f arena.SessionFilter) ([]*arena.Session, error)
 	// StopSession asks a session to stop: ENOTFOUND, or ECONFLICT when it has already stopped.
 	StopSession(ctx context.Context, orgID, id string) error
+	// AvailableLocations lists the locations that can host one more session
+	// of the organisation's image right now: ENOTFOUND for an unknown image.
+	AvailableLocations(ctx context.Context, orgID, image string) ([]arena.AvailableLocation, error)
 }
 
 // Authenticator resolves the bearer secret of a request.
@@ -47,6 +50,7 @@ const headerRequestID = "X-Request-Id"
 // server is the http.Handler NewHandler returns.
 type server struct {
 	sessions SessionService
+	nodes    NodeAdmin
 	auth     Authenticator
 	logger   *slog.Logger
 	mux      *http.ServeMux
@@ -54,17 +58,25 @@ type server struct {
 
 // NewHandler returns the handler of Arena's public API. logger receives one
 // access record per request and the causes of internal errors; nil discards them.
-func NewHandler(sessions SessionService, auth Authenticator, logger *slog.Logger) http.Handler {
+//
+// nodes serves the admin API; nil leaves it out.
+func NewHandler(sessions SessionService, auth Authenticator, nodes NodeAdmin, logger *slog.Logger) http.Handler {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	s := &server{sessions: sessions, auth: auth, logger: logger, mux: http.NewServeMux()}
+	s := &server{sessions: sessions, nodes: nodes, auth: auth, logger: logger, mux: http.NewServeMux()}
 	// Each operation lists the error codes its OpenAPI operation documents,
 	// besides unauthorized, unavailable and internal which all of them do.
 	s.mux.HandleFunc("POST /session", s.authed(s.createSession, arena.EINVALID, arena.ENOTFOUND, arena.ECONFLICT))
 	s.mux.HandleFunc("GET /session", s.authed(s.listSessions, arena.EINVALID))
 	s.mux.HandleFunc("GET /session/{id}", s.authed(s.describeSession, arena.EINVALID, arena.ENOTFOUND))
 	s.mux.HandleFunc("DELETE /session/{id}", s.authed(s.stopSession, arena.EINVALID, arena.ENOTFOUND, arena.ECONFLICT))
+	s.mux.HandleFunc("GET /available-location/{image}", s.authed(s.availableLocations, arena.ENOTFOUND))
+	if nodes != nil {
+		s.mux.HandleFunc("GET /admin/v1/nodes", s.authed(adminOnly(s.listNodes)))
+		s.mux.HandleFunc("POST /admin/v1/nodes/{id}/drain", s.authed(adminOnly(s.drainNode(true)), arena.ENOTFOUND))
+		s.mux.HandleFunc("POST /admin/v1/nodes/{id}/undrain", s.authed(adminOnly(s.drainNode(false)), arena.ENOTFOUND))
+	}
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /openapi.yaml", s.openAPI)
 	return s

@@ -505,3 +505,19 @@ func TestSessionIDInPath(t *testing.T) {
 		}
 	}
 }
+
+func TestAvailableLocations(t *testing.T) {
+	api := newTestAPI(t, nil)
+	r := api.do(t, http.MethodGet, "/available-location/my-game", "")
+	if r.status != http.StatusOK {
+		t.Fatalf("status = %d; body: %s", r.status, r.body)
+	}
+	want := `{"locations":[{"id":"europe-ams1","ips":["203.0.113.7","203.0.113.8"]},{"id":"us-iad1","ips":[]}]}`
+	if got := strings.TrimSpace(string(r.body)); got != want {
+		t.Fatalf("body %s, want %s", got, want)
+	}
+	api.do(t, http.MethodGet, "/available-location/other-game", "").wantError(t, http.StatusNotFound, arena.ENOTFOUND)
+	if calls := api.sessions.Calls(); len(calls) != 2 || calls[0].orgID != testOrg {
+		t.Fatalf("calls %+v", calls)
+	}
+}

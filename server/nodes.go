@@ -221,29 +221,17 @@ func (s *Server) DrainNode(ctx context.Context, nodeID string, drain bool) error
 	return nil
 }
 
-// NodeStatus is a node as operators see it.
-type NodeStatus struct {
-	arena.Node
-	// State is "ready", "draining", "unreachable" or "waiting" (not heard
-	// from since the control plane started).
-	State     string
-	LastSeen  time.Time
-	Used      arena.Resources
-	FreePorts int
-	Sessions  int
-}
-
 // Nodes returns every node with its state and usage, ordered by id.
-func (s *Server) Nodes() []NodeStatus {
+func (s *Server) Nodes() []arena.NodeStatus {
 	usage := map[string]scheduler.NodeUsage{}
 	for _, u := range s.sched.Nodes() {
 		usage[u.ID] = u
 	}
 	s.nmu.Lock()
 	defer s.nmu.Unlock()
-	out := make([]NodeStatus, 0, len(s.nodes))
+	out := make([]arena.NodeStatus, 0, len(s.nodes))
 	for _, n := range s.nodes {
-		st := NodeStatus{Node: n.Node, LastSeen: n.lastSeen, State: "ready"}
+		st := arena.NodeStatus{Node: n.Node, LastSeen: n.lastSeen, State: "ready"}
 		switch {
 		case !n.unreachableSince.IsZero():
 			st.State = "unreachable"
@@ -260,6 +248,21 @@ func (s *Server) Nodes() []NodeStatus {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
+}
+
+// NodeList implements the admin API's view of Nodes.
+func (s *Server) NodeList(ctx context.Context) ([]arena.NodeStatus, error) {
+	return s.Nodes(), nil
+}
+
+// AvailableLocations lists the locations that can host one more session of
+// the organisation's image right now, with their nodes' addresses.
+func (s *Server) AvailableLocations(ctx context.Context, orgID, image string) ([]arena.AvailableLocation, error) {
+	app, err := s.catalog.Application(orgID, image)
+	if err != nil {
+		return nil, err
+	}
+	return s.sched.AvailableLocations(app.Resources, len(app.Ports)), nil
 }
 
 // watchNodes marks silent nodes unreachable and, after NodeLostAfter, gives

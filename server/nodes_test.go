@@ -136,7 +136,7 @@ func TestJoinNode(t *testing.T) {
 	if id, err := h.srv.AuthenticateNode(ctx, cred); err != nil || id != "remote" {
 		t.Fatalf("authenticate after restart: %q %v", id, err)
 	}
-	var remote server.NodeStatus
+	var remote arena.NodeStatus
 	for _, st := range h.srv.Nodes() {
 		if st.ID == "remote" {
 			remote = st

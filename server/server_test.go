@@ -197,7 +197,7 @@ func TestLifecycle(t *testing.T) {
 	}
 }
 
-func nodeUsage(tb testing.TB, srv *server.Server) server.NodeStatus {
+func nodeUsage(tb testing.TB, srv *server.Server) arena.NodeStatus {
 	tb.Helper()
 	nodes := srv.Nodes()
 	if len(nodes) != 1 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"strings"
 
 	"github.com/arena-hq/arena"
 )
@@ -33,8 +34,8 @@ func (st *Store) CreateToken(ctx context.Context, t *arena.Token) error {
 		return err
 	}
 	defer unlock()
-	_, err = st.w.ExecContext(ctx, `INSERT INTO tokens (id, org_id, name, hash, created_at, expires_at)
-		VALUES (?, ?, ?, ?, ?, ?)`, t.ID, t.OrgID, t.Name, t.Hash, nanos(t.CreatedAt), nanos(t.ExpiresAt))
+	_, err = st.w.ExecContext(ctx, `INSERT INTO tokens (id, org_id, name, hash, created_at, expires_at, scopes)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`, t.ID, t.OrgID, t.Name, t.Hash, nanos(t.CreatedAt), nanos(t.ExpiresAt), strings.Join(t.Scopes, " "))
 	switch {
 	case err == nil:
 		return nil
@@ -53,9 +54,10 @@ func (st *Store) FindTokenByHash(ctx context.Context, hash string) (*arena.Token
 	var (
 		t                arena.Token
 		created, expires int64
+		scopes           string
 	)
-	err := st.r.QueryRowContext(ctx, `SELECT id, org_id, name, hash, created_at, expires_at
-		FROM tokens WHERE hash = ?`, hash).Scan(&t.ID, &t.OrgID, &t.Name, &t.Hash, &created, &expires)
+	err := st.r.QueryRowContext(ctx, `SELECT id, org_id, name, hash, created_at, expires_at, scopes
+		FROM tokens WHERE hash = ?`, hash).Scan(&t.ID, &t.OrgID, &t.Name, &t.Hash, &created, &expires, &scopes)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, arena.Errorf(arena.ENOTFOUND, "token not found")
 	}
@@ -63,5 +65,6 @@ func (st *Store) FindTokenByHash(ctx context.Context, hash string) (*arena.Token
 		return nil, arena.Internal(err, "finding a token")
 	}
 	t.CreatedAt, t.ExpiresAt = fromNanos(created), fromNanos(expires)
+	t.Scopes = strings.Fields(scopes)
 	return &t, nil
 }

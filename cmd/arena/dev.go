@@ -170,7 +170,7 @@ func startDev(ctx context.Context, cfg *config.Config, o devOptions, log *slog.L
 		return nil, err
 	}
 	hs := &nethttp.Server{
-		Handler:           http.NewHandler(srv, srv, log.With("component", "http")),
+		Handler:           http.NewHandler(srv, srv, srv, log.With("component", "http")),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
@@ -211,7 +211,7 @@ func ensureDevToken(ctx context.Context, store *sqlite.Store, orgID, dataDir, to
 	if _, err := store.FindTokenByHash(ctx, hash); arena.ErrorCode(err) != arena.ENOTFOUND {
 		return token, err
 	}
-	t := &arena.Token{ID: "dev-" + hash[:12], OrgID: orgID, Name: "dev", Hash: hash, CreatedAt: time.Now().UTC()}
+	t := &arena.Token{ID: "dev-" + hash[:12], OrgID: orgID, Name: "dev", Hash: hash, CreatedAt: time.Now().UTC(), Scopes: []string{arena.ScopeAdmin}}
 	return token, store.CreateToken(ctx, t)
 }
 

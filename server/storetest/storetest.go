@@ -126,6 +126,7 @@ func testTokens(t *testing.T, s server.Store) {
 	createOrg(t, s, "org-1")
 	expiring := newToken("tok-1", "org-1")
 	expiring.ExpiresAt = at(86_400_000)
+	expiring.Scopes = []string{arena.ScopeAdmin, "sessions:read"}
 	forever := newToken("tok-2", "org-1")
 	for _, tok := range []*arena.Token{expiring, forever} {
 		if err := s.CreateToken(ctx, tok); err != nil {
@@ -812,6 +813,9 @@ func normUsage(u *arena.Usage) arena.Usage {
 func normToken(t *arena.Token) arena.Token {
 	c := *t
 	c.CreatedAt, c.ExpiresAt = c.CreatedAt.UTC(), c.ExpiresAt.UTC()
+	if len(c.Scopes) == 0 {
+		c.Scopes = nil
+	}
 	return c
 }
 

@@ -1,0 +1,123 @@
+package http
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/arena-hq/arena"
+)
+
+// NodeAdmin is what the admin API needs to operate nodes.
+type NodeAdmin interface {
+	// NodeList returns every node, ordered by id.
+	NodeList(ctx context.Context) ([]arena.NodeStatus, error)
+	// DrainNode stops or resumes placement on a node: ENOTFOUND for an unknown one.
+	DrainNode(ctx context.Context, nodeID string, drain bool) error
+}
+
+// adminOnly wraps an admin operation: the token must carry the admin scope.
+// A token without it gets the same 401 as a bad one: the brief's 401 covers
+// "lacks permissions for the resource".
+func adminOnly(h func(http.ResponseWriter, *http.Request, *arena.Token) error) func(http.ResponseWriter, *http.Request, *arena.Token) error {
+	return func(w http.ResponseWriter, r *http.Request, tok *arena.Token) error {
+		if !tok.HasScope(arena.ScopeAdmin) {
+			return arena.Errorf(arena.EUNAUTHORIZED, "the token lacks the %q scope", arena.ScopeAdmin)
+		}
+		return h(w, r, tok)
+	}
+}
+
+type (
+	nodeView struct {
+		ID       string          `json:"id"`
+		Region   string          `json:"region"`
+		Location string          `json:"location"`
+		Provider string          `json:"provider"`
+		Class    string          `json:"class"`
+		PublicIP string          `json:"publicIp"`
+		State    string          `json:"state"`
+		Draining bool            `json:"draining"`
+		LastSeen string          `json:"lastSeen"`
+		Capacity arena.Resources `json:"capacity"`
+		Used     arena.Resources `json:"used"`
+		Ports    nodePorts       `json:"ports"`
+		Sessions int             `json:"sessions"`
+	}
+	nodePorts struct {
+		Min  int `json:"min"`
+		Max  int `json:"max"`
+		Free int `json:"free"`
+	}
+	nodeListOk struct {
+		Nodes []nodeView `json:"nodes"`
+	}
+)
+
+func newNodeView(n arena.NodeStatus) nodeView {
+	return nodeView{
+		ID: n.ID, Region: n.Region, Location: n.Location, Provider: n.Provider, Class: string(n.Class), PublicIP: n.PublicIP,
+		State: n.State, Draining: n.Draining, LastSeen: n.LastSeen.UTC().Format(time.RFC3339Nano),
+		Capacity: n.Capacity, Used: n.Used, Ports: nodePorts{Min: n.PortMin, Max: n.PortMax, Free: n.FreePorts}, Sessions: n.Sessions,
+	}
+}
+
+func (s *server) listNodes(w http.ResponseWriter, r *http.Request, _ *arena.Token) error {
+	nodes, err := s.nodes.NodeList(r.Context())
+	if err != nil {
+		return err
+	}
+	out := nodeListOk{Nodes: make([]nodeView, 0, len(nodes))}
+	for _, n := range nodes {
+		out.Nodes = append(out.Nodes, newNodeView(n))
+	}
+	s.writeJSON(w, r, http.StatusOK, out)
+	return nil
+}
+
+func (s *server) drainNode(drain bool) func(http.ResponseWriter, *http.Request, *arena.Token) error {
+	return func(w http.ResponseWriter, r *http.Request, _ *arena.Token) error {
+		id := r.PathValue("id")
+		if err := s.nodes.DrainNode(r.Context(), id, drain); err != nil {
+			return err
+		}
+		nodes, err := s.nodes.NodeList(r.Context())
+		if err != nil {
+			return err
+		}
+		for _, n := range nodes {
+			if n.ID == id {
+				s.writeJSON(w, r, http.StatusOK, newNodeView(n))
+				return nil
+			}
+		}
+		return arena.Errorf(arena.ENOTFOUND, "node %q not found", id)
+	}
+}
+
+type (
+	availableLocation struct {
+		ID  string   `json:"id"`
+		IPs []string `json:"ips"`
+	}
+	availableLocationsOk struct {
+		Locations []availableLocation `json:"locations"`
+	}
+)
+
+func (s *server) availableLocations(w http.ResponseWriter, r *http.Request, tok *arena.Token) error {
+	locs, err := s.sessions.AvailableLocations(r.Context(), tok.OrgID, r.PathValue("image"))
+	if err != nil {
+		return err
+	}
+	out := availableLocationsOk{Locations: make([]availableLocation, 0, len(locs))}
+	for _, l := range locs {
+		ips := l.IPs
+		if ips == nil {
+			ips = []string{}
+		}
+		out.Locations = append(out.Locations, availableLocation{ID: l.Location, IPs: ips})
+	}
+	s.writeJSON(w, r, http.StatusOK, out)
+	return nil
+}
