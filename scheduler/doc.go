@@ -1,0 +1,57 @@
+// Package scheduler decides where sessions run. It keeps every node's free
+// CPU, memory and host ports in memory and makes each placement one atomic
+// step under a lock, so that concurrent requests can never double-book a port
+// or exceed a node's capacity. The store remains the record: after a restart
+// the control plane rebuilds the scheduler from the sessions it holds.
+//
+// # Areas
+//
+// Nodes sit in regions, regions hold locations. A request names an area: a
+// location, or a region to accept any of its locations. A node is in two
+// areas, its location and its region, and the scheduler indexes it under
+// both, so that a placement looks only at the nodes of the area it names. A
+// name that is the location of some nodes and the region of others covers
+// them all; an empty name covers none.
+//
+// # Placement order
+//
+// Place picks a node in four steps:
+//
+//  1. Eligible nodes: those of the area that are healthy (not marked
+//     unhealthy by SetHealthy, their provider not taken out by
+//     SetProviderHealthy, and, with Options.HeartbeatTimeout, heard from
+//     within it), not draining, and with the free CPU, memory and number of
+//     host ports the session needs.
+//  2. Class: bare metal before cloud. Cloud is used only when no metal node
+//     of the area is eligible ("cloud burst"), because metal is paid for
+//     whether it is used or not.
+//  3. Provider: within the class, the provider holding the fewest of the
+//     area's sessions (of both classes), ties by provider name; when none of
+//     its nodes is eligible, the next one. The tally is the area's own: a
+//     location request evens out providers within the location, a region
+//     request across the region. Every region runs on several providers so
+//     that one provider's outage takes only its share of the sessions.
+//  4. Node: within that provider, by Policy on the node's load (the larger of
+//     its CPU and memory shares in use). Pack takes the busiest node, Spread
+//     the idlest; ties by node id.
+//
+// Provider spreading comes before the policy: with Pack the busiest node of
+// the least used provider wins, so sessions alternate between providers while
+// each provider's nodes still fill one after another.
+//
+// # Cost
+//
+// Place never sorts nodes. Within an area nodes are grouped by class and
+// provider, each group ordered by id; providers (a handful) are tried in
+// order of their tallies, and each tried provider's nodes are scanned once,
+// keeping the first best so that ties go by id without comparing ids. The
+// tallies are kept as sessions are placed, restored and released.
+// AvailableLocations scans each location's nodes once, kept in address order
+// so that it needs no sorting either.
+//
+// On a 2-core machine, with 100,000 sessions on 10,000 nodes in one region
+// of 20 locations and 4 providers (BenchmarkPlace), placing in the region
+// takes about 10 µs and in a location about 1 µs; AvailableLocations takes
+// about 0.3 ms. A node takes about 4 KB of memory, most of it the bitmap of
+// its host ports (one bit a port), and a session about 130 bytes.
+package scheduler

@@ -1,0 +1,176 @@
+package scheduler
+
+import (
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/arena-hq/arena"
+)
+
+// TestRandomOperations drives a scheduler with random nodes, placements,
+// releases, moves, removals, health flips and silences, and after every step
+// recounts what it keeps incrementally (see checkInvariants) and compares each
+// placement and AvailableLocations with the plainly written reference.
+func TestRandomOperations(t *testing.T) {
+	steps := 3000
+	if testing.Short() {
+		steps = 500
+	}
+	for seed := range uint64(8) {
+		policy := Pack
+		if seed%2 == 1 {
+			policy = Spread
+		}
+		t.Run(fmt.Sprintf("seed=%d/%s", seed, policy), func(t *testing.T) {
+			randomOperations(t, seed, policy, steps)
+		})
+	}
+}
+
+func randomOperations(t *testing.T, seed uint64, policy Policy, steps int) {
+	rng := rand.New(rand.NewPCG(seed, 42))
+	c := newClock()
+	const timeout = 10 * time.Second
+	s := NewWithOptions(Options{Policy: policy, HeartbeatTimeout: timeout, Now: c.now})
+
+	// Locations and their usual regions; "solo" is its own region, and the
+	// odd node puts a location in a region other than its usual one.
+	regionOf := map[string]string{"ams": "europe", "fra": "europe", "lon": "europe", "nyc": "america", "sfo": "america", "solo": "solo"}
+	locations := slices.Sorted(maps.Keys(regionOf))
+	areas := append(slices.Clone(locations), "europe", "america", "mars")
+	providers := []string{"A", "B", "C", "D"}
+	ips := []string{"192.0.2.1", "192.0.2.2", "192.0.2.10", "10.0.0.1", "2001:db8::1", "::ffff:192.0.2.3", "bogus", ""}
+	pick := func(xs []string) string { return xs[rng.IntN(len(xs))] }
+
+	// Capacity and port range stay fixed per node id, so that no node can end
+	// over capacity; everything else changes.
+	describe := func(id int) arena.Node {
+		loc := pick(locations)
+		region := regionOf[loc]
+		if rng.IntN(10) == 0 {
+			region = pick([]string{"europe", "america"})
+		}
+		class := arena.ClassMetal
+		if rng.IntN(3) == 0 {
+			class = arena.ClassCloud
+		}
+		cores := int64(1 + id%4)
+		portMin := 40000
+		portMax := portMin + id%7
+		if rng.IntN(10) == 0 {
+			portMin++
+		}
+		return arena.Node{
+			ID: fmt.Sprintf("n%02d", id), Location: loc, Region: region, Provider: pick(providers), Class: class,
+			PublicIP: pick(ips), Capacity: arena.Resources{MilliCPU: cores * 1000, MemoryMB: cores * 1024},
+			PortMin: portMin, PortMax: portMax, Draining: rng.IntN(8) == 0,
+		}
+	}
+	const maxNodes = 24
+	live := map[string]bool{}
+	var nextSession int
+	placed, refused := 0, 0
+
+	for step := range steps {
+		var what string
+		switch op := rng.IntN(100); {
+		case op < 40:
+			res := arena.Resources{MilliCPU: int64(250 * (1 + rng.IntN(4))), MemoryMB: int64(256 * (1 + rng.IntN(4)))}
+			req := Request{SessionID: fmt.Sprintf("s%d", nextSession), Location: pick(areas), Resources: res, Ports: twoPorts[:rng.IntN(3)]}
+			if rng.IntN(50) == 0 && len(live) > 0 {
+				req.SessionID = slices.Sorted(maps.Keys(live))[0]
+			}
+			what = fmt.Sprintf("place %s in %s", req.SessionID, req.Location)
+			want := referencePick(s, req)
+			p, err := s.Place(req)
+			switch {
+			case live[req.SessionID]:
+				if arena.ErrorCode(err) != arena.ECONFLICT {
+					t.Fatalf("step %d: %s again: %v", step, what, err)
+				}
+			case err != nil:
+				if arena.ErrorCode(err) != arena.EUNAVAILABLE || want != "" {
+					t.Fatalf("step %d: %s: %v; the reference picks %q", step, what, err, want)
+				}
+				refused++
+			default:
+				if p.Node.ID != want {
+					t.Fatalf("step %d: %s: placed on %s, the reference picks %q", step, what, p.Node.ID, want)
+				}
+				if len(p.Ports) != len(req.Ports) {
+					t.Fatalf("step %d: %d ports for %d asked", step, len(p.Ports), len(req.Ports))
+				}
+				live[req.SessionID] = true
+				nextSession++
+				placed++
+			}
+		case op < 60:
+			if len(live) == 0 {
+				continue
+			}
+			id := pick(slices.Sorted(maps.Keys(live)))
+			what = "release " + id
+			s.Release(id)
+			s.Release(id)
+			delete(live, id)
+		case op < 66:
+			id := fmt.Sprintf("n%02d", rng.IntN(maxNodes))
+			healthy := rng.IntN(3) > 0
+			what = fmt.Sprintf("node %s healthy %v", id, healthy)
+			s.SetHealthy(id, healthy)
+		case op < 69:
+			p, healthy := pick(providers), rng.IntN(2) == 0
+			what = fmt.Sprintf("provider %s healthy %v", p, healthy)
+			s.SetProviderHealthy(p, healthy)
+		case op < 82:
+			n := describe(rng.IntN(maxNodes))
+			what = fmt.Sprintf("upsert %+v", n)
+			s.UpsertNode(n, rng.IntN(5) > 0)
+		case op < 88:
+			id := fmt.Sprintf("n%02d", rng.IntN(maxNodes))
+			sessions := 0
+			for _, u := range s.Nodes() {
+				if u.ID == id {
+					sessions = u.Sessions
+				}
+			}
+			what = fmt.Sprintf("remove %s holding %d", id, sessions)
+			err := s.RemoveNode(id)
+			if (sessions > 0) != (arena.ErrorCode(err) == arena.ECONFLICT) || (sessions == 0 && err != nil) {
+				t.Fatalf("step %d: %s: %v", step, what, err)
+			}
+		case op < 94:
+			c.t = c.t.Add(time.Duration(rng.IntN(6)) * time.Second)
+			what = "time passes"
+			for range rng.IntN(6) {
+				_ = s.Heartbeat(fmt.Sprintf("n%02d", rng.IntN(maxNodes)))
+			}
+		default:
+			res := arena.Resources{MilliCPU: int64(500 * rng.IntN(5)), MemoryMB: int64(512 * rng.IntN(5))}
+			ports := rng.IntN(4)
+			what = fmt.Sprintf("available locations for %+v and %d ports", res, ports)
+			got, want := s.AvailableLocations(res, ports), referenceAvailable(s, res, ports)
+			if !equalLocations(got, want) {
+				t.Fatalf("step %d: %s: got %+v, want %+v", step, what, got, want)
+			}
+		}
+		s.mu.RLock()
+		err := invariants(s, true)
+		reserved := len(s.reserved)
+		s.mu.RUnlock()
+		if err != nil {
+			t.Fatalf("step %d, after %s: %v", step, what, err)
+		}
+		if reserved != len(live) {
+			t.Fatalf("step %d, after %s: %d reservations, %d live sessions", step, what, reserved, len(live))
+		}
+	}
+	// A run that never placed, or never ran out of room, proves little.
+	if placed < steps/20 || refused < steps/20 {
+		t.Fatalf("only %d placed and %d refused in %d steps", placed, refused, steps)
+	}
+}
