@@ -1,0 +1,221 @@
+package rpc
+
+import (
+	"time"
+
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/arena-hq/arena"
+	"github.com/arena-hq/arena/rpc/agentv1"
+)
+
+// The conversions below are total in both directions: every field of the
+// domain types has a wire counterpart (except Node.CredentialHash, which must
+// never travel), and TestRoundTrip fails when a domain field is added without
+// one. Empty maps and slices arrive as nil, as protobuf cannot tell them apart.
+
+func nodeToProto(n arena.Node) *agentv1.Node {
+	return &agentv1.Node{
+		Id:       n.ID,
+		Region:   n.Region,
+		Location: n.Location,
+		Provider: n.Provider,
+		Class:    string(n.Class),
+		PublicIp: n.PublicIP,
+		Capacity: resourcesToProto(n.Capacity),
+		PortMin:  int32(n.PortMin),
+		PortMax:  int32(n.PortMax),
+		Draining: n.Draining,
+	}
+}
+
+func nodeFromProto(n *agentv1.Node) arena.Node {
+	return arena.Node{
+		ID:       n.GetId(),
+		Region:   n.GetRegion(),
+		Location: n.GetLocation(),
+		Provider: n.GetProvider(),
+		Class:    arena.NodeClass(n.GetClass()),
+		PublicIP: n.GetPublicIp(),
+		Capacity: resourcesFromProto(n.GetCapacity()),
+		PortMin:  int(n.GetPortMin()),
+		PortMax:  int(n.GetPortMax()),
+		Draining: n.GetDraining(),
+	}
+}
+
+func resourcesToProto(r arena.Resources) *agentv1.Resources {
+	return &agentv1.Resources{MilliCpu: r.MilliCPU, MemoryMb: r.MemoryMB}
+}
+
+func resourcesFromProto(r *agentv1.Resources) arena.Resources {
+	return arena.Resources{MilliCPU: r.GetMilliCpu(), MemoryMB: r.GetMemoryMb()}
+}
+
+func sessionToProto(s *arena.Session) *agentv1.Session {
+	p := &agentv1.Session{
+		Id:               s.ID,
+		OrgId:            s.OrgID,
+		Application:      s.Application,
+		Tag:              s.Tag,
+		Image:            s.Image,
+		Region:           s.Region,
+		Location:         s.Location,
+		NodeId:           s.NodeID,
+		Host:             s.Host,
+		Network:          string(s.Network),
+		Env:              nonEmptyMap(s.Env),
+		Args:             nonEmpty(s.Args),
+		Labels:           nonEmptyMap(s.Labels),
+		Ttl:              durationToProto(s.TTL),
+		Restart:          s.Restart,
+		Resources:        resourcesToProto(s.Resources),
+		StopGrace:        durationToProto(s.StopGrace),
+		Players:          nonEmpty(s.Players),
+		RequestHash:      s.RequestHash,
+		State:            string(s.State),
+		StopReason:       string(s.StopReason),
+		ExitCode:         int32(s.ExitCode),
+		Restarts:         int32(s.Restarts),
+		CreatedAt:        timeToProto(s.CreatedAt),
+		RunningAt:        timeToProto(s.RunningAt),
+		StoppingAt:       timeToProto(s.StoppingAt),
+		StoppedAt:        timeToProto(s.StoppedAt),
+		UnreachableSince: timeToProto(s.UnreachableSince),
+		UpdatedAt:        timeToProto(s.UpdatedAt),
+	}
+	for _, port := range s.Ports {
+		p.Ports = append(p.Ports, &agentv1.Port{Protocol: string(port.Protocol), Container: int32(port.Container), Host: int32(port.Host)})
+	}
+	return p
+}
+
+func sessionFromProto(p *agentv1.Session) *arena.Session {
+	s := &arena.Session{
+		ID:               p.GetId(),
+		OrgID:            p.GetOrgId(),
+		Application:      p.GetApplication(),
+		Tag:              p.GetTag(),
+		Image:            p.GetImage(),
+		Region:           p.GetRegion(),
+		Location:         p.GetLocation(),
+		NodeID:           p.GetNodeId(),
+		Host:             p.GetHost(),
+		Network:          arena.NetworkMode(p.GetNetwork()),
+		Env:              nonEmptyMap(p.GetEnv()),
+		Args:             nonEmpty(p.GetArgs()),
+		Labels:           nonEmptyMap(p.GetLabels()),
+		TTL:              durationFromProto(p.GetTtl()),
+		Restart:          p.GetRestart(),
+		Resources:        resourcesFromProto(p.GetResources()),
+		StopGrace:        durationFromProto(p.GetStopGrace()),
+		Players:          nonEmpty(p.GetPlayers()),
+		RequestHash:      p.GetRequestHash(),
+		State:            arena.SessionState(p.GetState()),
+		StopReason:       arena.StopReason(p.GetStopReason()),
+		ExitCode:         int(p.GetExitCode()),
+		Restarts:         int(p.GetRestarts()),
+		CreatedAt:        timeFromProto(p.GetCreatedAt()),
+		RunningAt:        timeFromProto(p.GetRunningAt()),
+		StoppingAt:       timeFromProto(p.GetStoppingAt()),
+		StoppedAt:        timeFromProto(p.GetStoppedAt()),
+		UnreachableSince: timeFromProto(p.GetUnreachableSince()),
+		UpdatedAt:        timeFromProto(p.GetUpdatedAt()),
+	}
+	for _, port := range p.GetPorts() {
+		s.Ports = append(s.Ports, arena.Port{Protocol: arena.Protocol(port.GetProtocol()), Container: int(port.GetContainer()), Host: int(port.GetHost())})
+	}
+	return s
+}
+
+func reportToProto(r arena.SessionReport) *agentv1.SessionReport {
+	return &agentv1.SessionReport{
+		SessionId: r.SessionID,
+		NodeId:    r.NodeID,
+		State:     string(r.State),
+		Reason:    string(r.Reason),
+		ExitCode:  int32(r.ExitCode),
+		Restarts:  int32(r.Restarts),
+		At:        timeToProto(r.At),
+		StartedAt: timeToProto(r.StartedAt),
+		Message:   r.Message,
+	}
+}
+
+func reportFromProto(p *agentv1.SessionReport) arena.SessionReport {
+	return arena.SessionReport{
+		SessionID: p.GetSessionId(),
+		NodeID:    p.GetNodeId(),
+		State:     arena.SessionState(p.GetState()),
+		Reason:    arena.StopReason(p.GetReason()),
+		ExitCode:  int(p.GetExitCode()),
+		Restarts:  int(p.GetRestarts()),
+		At:        timeFromProto(p.GetAt()),
+		StartedAt: timeFromProto(p.GetStartedAt()),
+		Message:   p.GetMessage(),
+	}
+}
+
+func assignmentToProto(a arena.Assignment) *agentv1.Assignment {
+	p := &agentv1.Assignment{Full: a.Full}
+	for _, s := range a.Sessions {
+		if s != nil {
+			p.Sessions = append(p.Sessions, sessionToProto(s))
+		}
+	}
+	return p
+}
+
+func assignmentFromProto(p *agentv1.Assignment) arena.Assignment {
+	a := arena.Assignment{Full: p.GetFull()}
+	for _, s := range p.GetSessions() {
+		a.Sessions = append(a.Sessions, sessionFromProto(s))
+	}
+	return a
+}
+
+// timeToProto leaves the zero time ("never") unset rather than encoding
+// year 1, so that it stays zero on the other side whatever its clock.
+func timeToProto(t time.Time) *timestamppb.Timestamp {
+	if t.IsZero() {
+		return nil
+	}
+	return timestamppb.New(t)
+}
+
+func timeFromProto(t *timestamppb.Timestamp) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return t.AsTime()
+}
+
+func durationToProto(d time.Duration) *durationpb.Duration {
+	if d == 0 {
+		return nil
+	}
+	return durationpb.New(d)
+}
+
+func durationFromProto(d *durationpb.Duration) time.Duration {
+	if d == nil {
+		return 0
+	}
+	return d.AsDuration()
+}
+
+// nonEmpty and nonEmptyMap make empty and nil alike, as they are on the wire.
+func nonEmpty(s []string) []string {
+	if len(s) == 0 {
+		return nil
+	}
+	return s
+}
+
+func nonEmptyMap(m map[string]string) map[string]string {
+	if len(m) == 0 {
+		return nil
+	}
+	return m
+}

@@ -1,0 +1,165 @@
+package rpc
+
+import (
+	"bytes"
+	"fmt"
+	"reflect"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/arena-hq/arena"
+)
+
+// fill sets every field reachable from v to a non-zero value unlike its
+// neighbours', failing on a kind it cannot fill, so that a field added to a
+// domain type cannot slip past the round trip unset.
+func fill(t *testing.T, v reflect.Value, path string, n *int) {
+	t.Helper()
+	*n++
+	if v.Type() == reflect.TypeFor[time.Time]() {
+		// UTC and no monotonic reading: what a timestamp decodes to.
+		v.Set(reflect.ValueOf(time.Unix(1_700_000_000+int64(*n), int64(*n)).UTC()))
+		return
+	}
+	switch v.Kind() {
+	case reflect.String:
+		v.SetString(fmt.Sprintf("%s-%d", path, *n))
+	case reflect.Bool:
+		v.SetBool(true)
+	case reflect.Int, reflect.Int32, reflect.Int64: // Int64 includes time.Duration
+		v.SetInt(int64(*n))
+	case reflect.Slice:
+		s := reflect.MakeSlice(v.Type(), 2, 2)
+		for i := range s.Len() {
+			fill(t, s.Index(i), fmt.Sprintf("%s[%d]", path, i), n)
+		}
+		v.Set(s)
+	case reflect.Map:
+		m := reflect.MakeMap(v.Type())
+		for i := range 2 {
+			k, e := reflect.New(v.Type().Key()).Elem(), reflect.New(v.Type().Elem()).Elem()
+			fill(t, k, fmt.Sprintf("%s.key%d", path, i), n)
+			fill(t, e, fmt.Sprintf("%s.value%d", path, i), n)
+			m.SetMapIndex(k, e)
+		}
+		v.Set(m)
+	case reflect.Pointer:
+		p := reflect.New(v.Type().Elem())
+		fill(t, p.Elem(), path, n)
+		v.Set(p)
+	case reflect.Struct:
+		for i := range v.NumField() {
+			f := v.Type().Field(i)
+			if !f.IsExported() {
+				t.Fatalf("%s.%s: cannot set an unexported field", path, f.Name)
+			}
+			fill(t, v.Field(i), path+"."+f.Name, n)
+		}
+	default:
+		t.Fatalf("%s: cannot fill a %s; teach fill and the conversions about it", path, v.Kind())
+	}
+}
+
+func filled[T any](t *testing.T) T {
+	t.Helper()
+	var v T
+	n := 0
+	fill(t, reflect.ValueOf(&v).Elem(), reflect.TypeFor[T]().Name(), &n)
+	return v
+}
+
+// wire sends m through its binary encoding, as a call would.
+func wire[M proto.Message](t *testing.T, m M) M {
+	t.Helper()
+	b, err := proto.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := m.ProtoReflect().New().Interface().(M)
+	if err := proto.Unmarshal(b, out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestRoundTrip(t *testing.T) {
+	node := filled[arena.Node](t)
+	nodeWant := node
+	nodeWant.CredentialHash = "" // never travels
+
+	local := time.FixedZone("UTC+2", 2*60*60)
+	tests := []struct {
+		name      string
+		in, want  any
+		roundTrip func(any) any
+	}{
+		{"session", filled[arena.Session](t), nil, func(v any) any {
+			s := v.(arena.Session)
+			return *sessionFromProto(wire(t, sessionToProto(&s)))
+		}},
+		{"zero session", arena.Session{}, nil, func(v any) any {
+			s := v.(arena.Session)
+			return *sessionFromProto(wire(t, sessionToProto(&s)))
+		}},
+		{"node without its credential hash", node, nodeWant, func(v any) any {
+			return nodeFromProto(wire(t, nodeToProto(v.(arena.Node))))
+		}},
+		{"zero node", arena.Node{}, nil, func(v any) any {
+			return nodeFromProto(wire(t, nodeToProto(v.(arena.Node))))
+		}},
+		{"report", filled[arena.SessionReport](t), nil, func(v any) any {
+			return reportFromProto(wire(t, reportToProto(v.(arena.SessionReport))))
+		}},
+		{"zero report", arena.SessionReport{}, nil, func(v any) any {
+			return reportFromProto(wire(t, reportToProto(v.(arena.SessionReport))))
+		}},
+		{"report with an unknown exit code", arena.SessionReport{ExitCode: -1, At: time.Unix(0, 1).UTC()}, nil, func(v any) any {
+			return reportFromProto(wire(t, reportToProto(v.(arena.SessionReport))))
+		}},
+		{"assignment", filled[arena.Assignment](t), nil, func(v any) any {
+			return assignmentFromProto(wire(t, assignmentToProto(v.(arena.Assignment))))
+		}},
+		{"empty full assignment", arena.Assignment{Full: true}, nil, func(v any) any {
+			return assignmentFromProto(wire(t, assignmentToProto(v.(arena.Assignment))))
+		}},
+		{"times before 1970 and at year 1", arena.SessionReport{At: time.Time{}.Add(time.Nanosecond), StartedAt: time.Unix(-1, 5).UTC()}, nil, func(v any) any {
+			return reportFromProto(wire(t, reportToProto(v.(arena.SessionReport))))
+		}},
+		{"a local time arrives as the same instant in UTC", arena.SessionReport{At: time.Date(2026, 5, 1, 12, 0, 0, 7, local)},
+			arena.SessionReport{At: time.Date(2026, 5, 1, 10, 0, 0, 7, time.UTC)}, func(v any) any {
+				return reportFromProto(wire(t, reportToProto(v.(arena.SessionReport))))
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			want := tt.want
+			if want == nil {
+				want = tt.in
+			}
+			if got := tt.roundTrip(tt.in); !reflect.DeepEqual(got, want) {
+				t.Errorf("round trip changed the value\n got: %+v\nwant: %+v", got, want)
+			}
+		})
+	}
+}
+
+func TestCredentialHashNeverTravels(t *testing.T) {
+	n := arena.Node{ID: "n1", CredentialHash: "secret-hash-0123456789"}
+	b, err := proto.Marshal(nodeToProto(n))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(b, []byte(n.CredentialHash)) {
+		t.Fatal("the node's credential hash is on the wire")
+	}
+}
+
+func TestMonotonicTimeRoundTrip(t *testing.T) {
+	now := time.Now() // local, with a monotonic reading
+	got := reportFromProto(wire(t, reportToProto(arena.SessionReport{At: now}))).At
+	if !got.Equal(now) {
+		t.Fatalf("got %v, want %v", got, now)
+	}
+}

@@ -1,0 +1,246 @@
+// Package rpc carries agent.ControlPlane between machines, over the agent
+// protocol defined in proto/arena/agent/v1 (Connect on HTTP/1.1 or HTTP/2).
+// The control plane serves it with NewHandler; the agent on a game-server
+// machine reaches it through a Client.
+//
+// Every call is authenticated: Join by the cluster's join token, the others
+// by the node credential Join hands out, and a node may only speak for
+// itself. Errors travel as Connect codes and arrive as arena errors.
+package rpc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"connectrpc.com/connect"
+
+	"github.com/arena-hq/arena"
+	"github.com/arena-hq/arena/rpc/agentv1"
+	"github.com/arena-hq/arena/rpc/agentv1/agentv1connect"
+)
+
+// ControlPlane is what the agent service needs from the control plane.
+type ControlPlane interface {
+	// JoinNode admits a node presenting the cluster's join secret; credential
+	// is the node's current one, if any. It returns a new credential, or ""
+	// when the node keeps the one it presented. EUNAUTHORIZED for a bad
+	// secret or a node id taken by another credential.
+	JoinNode(ctx context.Context, joinSecret string, n arena.Node, credential string) (string, error)
+	// AuthenticateNode returns the id of the node whose credential this is, or EUNAUTHORIZED.
+	AuthenticateNode(ctx context.Context, credential string) (string, error)
+	Heartbeat(ctx context.Context, nodeID string) error
+	Assignments(ctx context.Context, nodeID string) (<-chan arena.Assignment, error)
+	Report(ctx context.Context, r arena.SessionReport) error
+}
+
+const (
+	// DefaultKeepaliveInterval is how long a Watch stream may stay silent
+	// before the server sends a keepalive: well below the idle timeouts of
+	// common proxies and load balancers (60s and up).
+	DefaultKeepaliveInterval = 10 * time.Second
+
+	// credentialHeader carries a node's current credential on Join, since
+	// Authorization carries the join token there.
+	credentialHeader = "Arena-Node-Credential"
+	// keepaliveHeader tells the client of a Watch stream how often to expect
+	// a message, so that it notices a stream that died without closing.
+	keepaliveHeader = "Arena-Keepalive-Interval"
+	// maxRequestBytes bounds what a caller may make the server read before
+	// it is authenticated; reports and node descriptions are far smaller.
+	maxRequestBytes = 1 << 20
+)
+
+// HandlerOption configures NewHandler.
+type HandlerOption func(*service)
+
+// WithHandlerLogger logs internal errors of the control plane, whose details
+// the agent never sees, and the refusals of unauthenticated callers.
+func WithHandlerLogger(l *slog.Logger) HandlerOption {
+	return func(s *service) {
+		if l != nil {
+			s.log = l
+		}
+	}
+}
+
+// WithKeepaliveInterval sets how long a Watch stream may stay silent before
+// a keepalive is sent; DefaultKeepaliveInterval when d is not positive.
+func WithKeepaliveInterval(d time.Duration) HandlerOption {
+	return func(s *service) {
+		if d > 0 {
+			s.keepalive = d
+		}
+	}
+}
+
+// NewHandler returns the agent service on cp and the path to mount it on.
+// Watch streams live as long as their agents: the HTTP server must have no
+// WriteTimeout, middleware in front must pass http.Flusher through, and a
+// graceful shutdown waits for them until cp ends its assignment streams.
+func NewHandler(cp ControlPlane, opts ...HandlerOption) (path string, h http.Handler) {
+	s := &service{cp: cp, log: slog.New(slog.DiscardHandler), keepalive: DefaultKeepaliveInterval}
+	for _, opt := range opts {
+		opt(s)
+	}
+	return agentv1connect.NewAgentServiceHandler(s, connect.WithReadMaxBytes(maxRequestBytes))
+}
+
+type service struct {
+	cp        ControlPlane
+	log       *slog.Logger
+	keepalive time.Duration
+}
+
+var _ agentv1connect.AgentServiceHandler = (*service)(nil)
+
+func (s *service) Join(ctx context.Context, req *connect.Request[agentv1.JoinRequest]) (*connect.Response[agentv1.JoinResponse], error) {
+	secret, ok := bearer(req.Header())
+	if !ok {
+		return nil, s.refuse(ctx, req, connect.CodeUnauthenticated, "a join token is required")
+	}
+	if req.Msg.GetNode() == nil {
+		return nil, connect.NewError(connect.CodeInvalidArgument, errors.New("node is required"))
+	}
+	cred, err := s.cp.JoinNode(ctx, secret, nodeFromProto(req.Msg.GetNode()), req.Header().Get(credentialHeader))
+	if arena.ErrorCode(err) == arena.EUNAUTHORIZED {
+		return nil, s.refuse(ctx, req, connect.CodeUnauthenticated, arena.ErrorMessage(err))
+	} else if err != nil {
+		return nil, s.fail(ctx, req, err)
+	}
+	return connect.NewResponse(&agentv1.JoinResponse{Credential: cred}), nil
+}
+
+func (s *service) Watch(ctx context.Context, req *connect.Request[agentv1.WatchRequest], stream *connect.ServerStream[agentv1.WatchResponse]) error {
+	nodeID, err := s.authorize(ctx, req, req.Msg.GetNodeId())
+	if err != nil {
+		return err
+	}
+	assignments, err := s.cp.Assignments(ctx, nodeID)
+	if err != nil {
+		return s.fail(ctx, req, err)
+	}
+	stream.ResponseHeader().Set(keepaliveHeader, s.keepalive.String())
+	keepalive := time.NewTimer(s.keepalive)
+	defer keepalive.Stop()
+	for {
+		msg := &agentv1.WatchResponse{}
+		select {
+		case <-ctx.Done():
+			return nil
+		case a, ok := <-assignments:
+			if !ok {
+				// The control plane dropped the subscription (a newer Watch
+				// of the node, a shutdown): ending the stream makes the
+				// agent watch again.
+				return nil
+			}
+			msg.Event = &agentv1.WatchResponse_Assignment{Assignment: assignmentToProto(a)}
+		case <-keepalive.C:
+			msg.Event = &agentv1.WatchResponse_Keepalive{Keepalive: &agentv1.Keepalive{}}
+		}
+		if err := stream.Send(msg); err != nil {
+			return err
+		}
+		keepalive.Reset(s.keepalive)
+	}
+}
+
+func (s *service) Report(ctx context.Context, req *connect.Request[agentv1.ReportRequest]) (*connect.Response[agentv1.ReportResponse], error) {
+	nodeID, err := s.authenticate(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	if req.Msg.GetReport() == nil {
+		return nil, connect.NewError(connect.CodeInvalidArgument, errors.New("report is required"))
+	}
+	r := reportFromProto(req.Msg.GetReport())
+	if err := s.speaksFor(ctx, req, nodeID, r.NodeID); err != nil {
+		return nil, err
+	}
+	if err := s.cp.Report(ctx, r); err != nil {
+		if arena.ErrorCode(err) == arena.ENOTFOUND {
+			// The control plane does not say whether the session exists
+			// elsewhere; for this node it is not its own either way.
+			return nil, s.refuse(ctx, req, connect.CodePermissionDenied,
+				fmt.Sprintf("session %q is not a session of node %q", r.SessionID, nodeID))
+		}
+		return nil, s.fail(ctx, req, err)
+	}
+	return connect.NewResponse(&agentv1.ReportResponse{}), nil
+}
+
+func (s *service) Heartbeat(ctx context.Context, req *connect.Request[agentv1.HeartbeatRequest]) (*connect.Response[agentv1.HeartbeatResponse], error) {
+	nodeID, err := s.authorize(ctx, req, req.Msg.GetNodeId())
+	if err != nil {
+		return nil, err
+	}
+	if err := s.cp.Heartbeat(ctx, nodeID); err != nil {
+		return nil, s.fail(ctx, req, err)
+	}
+	return connect.NewResponse(&agentv1.HeartbeatResponse{}), nil
+}
+
+// authenticate returns the node whose credential req carries.
+func (s *service) authenticate(ctx context.Context, req connect.AnyRequest) (string, error) {
+	cred, ok := bearer(req.Header())
+	if !ok {
+		return "", s.refuse(ctx, req, connect.CodeUnauthenticated, "a node credential is required")
+	}
+	nodeID, err := s.cp.AuthenticateNode(ctx, cred)
+	if arena.ErrorCode(err) == arena.EUNAUTHORIZED {
+		return "", s.refuse(ctx, req, connect.CodeUnauthenticated, arena.ErrorMessage(err))
+	} else if err != nil {
+		return "", s.fail(ctx, req, err)
+	}
+	return nodeID, nil
+}
+
+// authorize authenticates req and refuses it unless it speaks for the node
+// its credential belongs to.
+func (s *service) authorize(ctx context.Context, req connect.AnyRequest, claimed string) (string, error) {
+	nodeID, err := s.authenticate(ctx, req)
+	if err != nil {
+		return "", err
+	}
+	return nodeID, s.speaksFor(ctx, req, nodeID, claimed)
+}
+
+// speaksFor refuses a request of node nodeID that claims to be about another node.
+func (s *service) speaksFor(ctx context.Context, req connect.AnyRequest, nodeID, claimed string) error {
+	if claimed != nodeID {
+		return s.refuse(ctx, req, connect.CodePermissionDenied, fmt.Sprintf("the credential cannot act for node %q", claimed))
+	}
+	return nil
+}
+
+// refuse logs a refused call, which may be an attack or a misconfigured
+// agent, and returns the error the caller gets.
+func (s *service) refuse(ctx context.Context, req connect.AnyRequest, code connect.Code, msg string) error {
+	s.log.WarnContext(ctx, "agent protocol call refused",
+		"procedure", req.Spec().Procedure, "peer", req.Peer().Addr, "code", code, "reason", msg)
+	return connect.NewError(code, errors.New(msg))
+}
+
+// fail returns the error the caller gets for an error of the control plane,
+// logging those whose details it must not see.
+func (s *service) fail(ctx context.Context, req connect.AnyRequest, err error) error {
+	if arena.ErrorCode(err) == arena.EINTERNAL {
+		s.log.ErrorContext(ctx, "agent protocol call failed", "procedure", req.Spec().Procedure, "err", err)
+	}
+	return toConnect(err)
+}
+
+// bearer returns the token of an "Authorization: Bearer <token>" header.
+func bearer(h http.Header) (string, bool) {
+	scheme, token, ok := strings.Cut(h.Get("Authorization"), " ")
+	token = strings.TrimSpace(token)
+	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
+		return "", false
+	}
+	return token, true
+}

@@ -1,0 +1,568 @@
+package rpc_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+
+	"github.com/arena-hq/arena"
+	"github.com/arena-hq/arena/rpc"
+	"github.com/arena-hq/arena/rpc/agentv1"
+	"github.com/arena-hq/arena/rpc/agentv1/agentv1connect"
+)
+
+const joinToken = "join-secret"
+
+// fakeControlPlane records what reaches it. Nodes n1 and n2 have joined
+// with credentials cred-n1 and cred-n2; session s1 runs on n1, s2 on n2.
+type fakeControlPlane struct {
+	// full is queued first on every watch unless silent is set.
+	full   arena.Assignment
+	silent bool
+	// heartbeat answers Heartbeat when set.
+	heartbeat func(ctx context.Context, nodeID string) error
+	// watches receives the channel of every watch, for the test to feed.
+	watches chan chan arena.Assignment
+
+	mu         sync.Mutex
+	creds      map[string]string // credential -> node id
+	nodes      map[string]arena.Node
+	owners     map[string]string // session id -> node id
+	calls      []string          // every call but AuthenticateNode
+	heartbeats []string
+	reports    []arena.SessionReport
+	issued     int
+}
+
+func newFake() *fakeControlPlane {
+	return &fakeControlPlane{
+		watches: make(chan chan arena.Assignment, 16),
+		creds:   map[string]string{"cred-n1": "n1", "cred-n2": "n2"},
+		nodes:   map[string]arena.Node{"n1": {ID: "n1"}, "n2": {ID: "n2"}},
+		owners:  map[string]string{"s1": "n1", "s2": "n2"},
+	}
+}
+
+func (f *fakeControlPlane) record(call string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, call)
+}
+
+func (f *fakeControlPlane) Calls() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.calls...)
+}
+
+func (f *fakeControlPlane) node(id string) arena.Node {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.nodes[id]
+}
+
+func (f *fakeControlPlane) Reports() []arena.SessionReport {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]arena.SessionReport(nil), f.reports...)
+}
+
+func (f *fakeControlPlane) Heartbeats() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.heartbeats...)
+}
+
+func (f *fakeControlPlane) JoinNode(ctx context.Context, secret string, n arena.Node, credential string) (string, error) {
+	f.record("join")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if secret != joinToken {
+		return "", arena.Errorf(arena.EUNAUTHORIZED, "the join token is not valid")
+	}
+	for cred, id := range f.creds {
+		if id != n.ID {
+			continue
+		}
+		if cred != credential {
+			return "", arena.Errorf(arena.EUNAUTHORIZED, "node %q is registered with another credential", n.ID)
+		}
+		f.nodes[n.ID] = n
+		return "", nil
+	}
+	f.issued++
+	cred := fmt.Sprintf("cred-%s-%d", n.ID, f.issued)
+	f.creds[cred] = n.ID
+	f.nodes[n.ID] = n
+	return cred, nil
+}
+
+func (f *fakeControlPlane) AuthenticateNode(ctx context.Context, credential string) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if id, ok := f.creds[credential]; ok {
+		return id, nil
+	}
+	return "", arena.Errorf(arena.EUNAUTHORIZED, "the node credential is not valid")
+}
+
+func (f *fakeControlPlane) Heartbeat(ctx context.Context, nodeID string) error {
+	f.record("heartbeat")
+	if f.heartbeat != nil {
+		return f.heartbeat(ctx, nodeID)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.heartbeats = append(f.heartbeats, nodeID)
+	return nil
+}
+
+func (f *fakeControlPlane) Assignments(ctx context.Context, nodeID string) (<-chan arena.Assignment, error) {
+	f.record("assignments")
+	ch := make(chan arena.Assignment, 16)
+	if !f.silent {
+		ch <- f.full
+	}
+	f.watches <- ch
+	return ch, nil
+}
+
+func (f *fakeControlPlane) Report(ctx context.Context, r arena.SessionReport) error {
+	f.record("report")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.owners[r.SessionID] != r.NodeID {
+		return arena.Errorf(arena.ENOTFOUND, "session %q not found", r.SessionID)
+	}
+	f.reports = append(f.reports, r)
+	return nil
+}
+
+// wireStats observes the HTTP side of the service.
+type wireStats struct {
+	watchFlushes atomic.Int64 // one per message sent on a Watch stream
+	mu           sync.Mutex
+	protos       map[string]bool
+}
+
+type flushCounter struct {
+	http.ResponseWriter
+	n *atomic.Int64
+}
+
+func (w flushCounter) Flush() {
+	w.n.Add(1)
+	w.ResponseWriter.(http.Flusher).Flush()
+}
+
+// serve runs the agent service on cp over loopback HTTP.
+func serve(t *testing.T, cp rpc.ControlPlane, opts ...rpc.HandlerOption) (string, *wireStats) {
+	t.Helper()
+	path, h := rpc.NewHandler(cp, opts...)
+	st := &wireStats{protos: map[string]bool{}}
+	mux := http.NewServeMux()
+	mux.Handle(path, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		st.mu.Lock()
+		st.protos[r.Proto] = true
+		st.mu.Unlock()
+		if strings.HasSuffix(r.URL.Path, "/Watch") {
+			w = flushCounter{w, &st.watchFlushes}
+		}
+		h.ServeHTTP(w, r)
+	}))
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv.URL, st
+}
+
+// eventually polls cond until it holds, failing the test after a deadline.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// next returns the next assignment of ch, or fails after a deadline.
+func next(t *testing.T, ch <-chan arena.Assignment) (arena.Assignment, bool) {
+	t.Helper()
+	select {
+	case a, ok := <-ch:
+		return a, ok
+	case <-time.After(10 * time.Second):
+		t.Fatal("timed out waiting for an assignment")
+		return arena.Assignment{}, false
+	}
+}
+
+func TestJoin(t *testing.T) {
+	node := arena.Node{
+		ID: "n3", Region: "europe", Location: "ams", Provider: "hetzner", Class: arena.ClassMetal, PublicIP: "192.0.2.3",
+		Capacity: arena.Resources{MilliCPU: 8000, MemoryMB: 16384}, PortMin: 40000, PortMax: 49999, Draining: true,
+	}
+	tests := []struct {
+		name       string
+		token      string
+		credential string // the client's before joining
+		node       arena.Node
+		wantCode   string
+		wantCred   func(string) bool
+		wantCalls  int
+	}{
+		{"the join token admits a new node", joinToken, "", node, "", func(c string) bool { return strings.HasPrefix(c, "cred-n3-") }, 1},
+		{"a wrong join token is refused", "wrong", "", node, arena.EUNAUTHORIZED, func(c string) bool { return c == "" }, 1},
+		{"no join token is refused before the control plane", "", "", node, arena.EUNAUTHORIZED, func(c string) bool { return c == "" }, 0},
+		{"an id taken by another credential is refused", joinToken, "", arena.Node{ID: "n1"}, arena.EUNAUTHORIZED, func(c string) bool { return c == "" }, 1},
+		{"rejoining with its credential keeps it", joinToken, "cred-n1", arena.Node{ID: "n1", Region: "us"}, "", func(c string) bool { return c == "cred-n1" }, 1},
+		{"rejoining with a credential of another node is refused", joinToken, "cred-n2", arena.Node{ID: "n1"}, arena.EUNAUTHORIZED, func(c string) bool { return c == "cred-n2" }, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFake()
+			url, _ := serve(t, f)
+			c := rpc.NewClient(url, rpc.WithCredential(tt.credential))
+			err := c.Join(context.Background(), tt.token, tt.node)
+			if arena.ErrorCode(err) != tt.wantCode {
+				t.Fatalf("join: %v, want code %q", err, tt.wantCode)
+			}
+			if !tt.wantCred(c.Credential()) {
+				t.Errorf("credential after join: %q", c.Credential())
+			}
+			if got := len(f.Calls()); got != tt.wantCalls {
+				t.Errorf("%d calls reached the control plane, want %d", got, tt.wantCalls)
+			}
+			if got := f.node(tt.node.ID); tt.wantCode == "" && !reflect.DeepEqual(got, tt.node) {
+				t.Errorf("the control plane got node %+v, want %+v", got, tt.node)
+			}
+		})
+	}
+}
+
+func TestNodeCredentials(t *testing.T) {
+	calls := []struct {
+		name string
+		call func(ctx context.Context, c agentv1connect.AgentServiceClient, auth, nodeID string) error
+	}{
+		{"heartbeat", func(ctx context.Context, c agentv1connect.AgentServiceClient, auth, nodeID string) error {
+			_, err := c.Heartbeat(ctx, authorized(&agentv1.HeartbeatRequest{NodeId: nodeID}, auth))
+			return err
+		}},
+		{"report", func(ctx context.Context, c agentv1connect.AgentServiceClient, auth, nodeID string) error {
+			req := &agentv1.ReportRequest{Report: &agentv1.SessionReport{SessionId: "s1", NodeId: nodeID, State: "running"}}
+			_, err := c.Report(ctx, authorized(req, auth))
+			return err
+		}},
+		{"watch", func(ctx context.Context, c agentv1connect.AgentServiceClient, auth, nodeID string) error {
+			stream, err := c.Watch(ctx, authorized(&agentv1.WatchRequest{NodeId: nodeID}, auth))
+			if err != nil {
+				return err
+			}
+			defer stream.Close()
+			if stream.Receive() {
+				return nil
+			}
+			return stream.Err()
+		}},
+	}
+	creds := []struct {
+		name          string
+		authorization string
+		nodeID        string
+		want          connect.Code
+	}{
+		{"no credential", "", "n1", connect.CodeUnauthenticated},
+		{"not a bearer credential", "Basic Y3JlZC1uMQ==", "n1", connect.CodeUnauthenticated},
+		{"an unknown credential", "Bearer cred-n9", "n1", connect.CodeUnauthenticated},
+		{"another node's id", "Bearer cred-n1", "n2", connect.CodePermissionDenied},
+		{"no node id", "Bearer cred-n1", "", connect.CodePermissionDenied},
+	}
+	for _, call := range calls {
+		for _, cred := range creds {
+			t.Run(call.name+" with "+cred.name, func(t *testing.T) {
+				f := newFake()
+				url, _ := serve(t, f)
+				raw := agentv1connect.NewAgentServiceClient(http.DefaultClient, url)
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				err := call.call(ctx, raw, cred.authorization, cred.nodeID)
+				if got := connect.CodeOf(err); got != cred.want {
+					t.Fatalf("got %v, want %s", err, cred.want)
+				}
+				if calls := f.Calls(); len(calls) != 0 {
+					t.Fatalf("the control plane saw %v", calls)
+				}
+			})
+		}
+	}
+	t.Run("the client reports a refusal as unauthorized", func(t *testing.T) {
+		f := newFake()
+		url, _ := serve(t, f)
+		ctx := context.Background()
+		for name, err := range map[string]error{
+			"unknown credential": rpc.NewClient(url, rpc.WithCredential("cred-n9")).Heartbeat(ctx, "n1"),
+			"other node":         rpc.NewClient(url, rpc.WithCredential("cred-n1")).Heartbeat(ctx, "n2"),
+			"no credential":      rpc.NewClient(url).Report(ctx, arena.SessionReport{SessionID: "s1", NodeID: "n1"}),
+		} {
+			if arena.ErrorCode(err) != arena.EUNAUTHORIZED {
+				t.Errorf("%s: %v, want unauthorized", name, err)
+			}
+		}
+		if _, err := rpc.NewClient(url, rpc.WithCredential("cred-n2")).Assignments(ctx, "n1"); arena.ErrorCode(err) != arena.EUNAUTHORIZED {
+			t.Errorf("watch of another node: %v, want unauthorized", err)
+		}
+	})
+	t.Run("a report about another node's session is refused", func(t *testing.T) {
+		f := newFake()
+		url, _ := serve(t, f)
+		raw := agentv1connect.NewAgentServiceClient(http.DefaultClient, url)
+		req := &agentv1.ReportRequest{Report: &agentv1.SessionReport{SessionId: "s2", NodeId: "n1", State: "running"}}
+		if _, err := raw.Report(context.Background(), authorized(req, "Bearer cred-n1")); connect.CodeOf(err) != connect.CodePermissionDenied {
+			t.Fatalf("got %v, want permission denied", err)
+		}
+		c := rpc.NewClient(url, rpc.WithCredential("cred-n1"))
+		if err := c.Report(context.Background(), arena.SessionReport{SessionID: "s2", NodeID: "n1"}); arena.ErrorCode(err) != arena.EUNAUTHORIZED {
+			t.Fatalf("client: %v, want unauthorized", err)
+		}
+		if r := f.Reports(); len(r) != 0 {
+			t.Fatalf("reports recorded: %+v", r)
+		}
+	})
+}
+
+// authorized returns a request of the raw client with an Authorization header.
+func authorized[T any](msg *T, authorization string) *connect.Request[T] {
+	req := connect.NewRequest(msg)
+	if authorization != "" {
+		req.Header().Set("Authorization", authorization)
+	}
+	return req
+}
+
+func TestCallsReachTheControlPlane(t *testing.T) {
+	f := newFake()
+	url, _ := serve(t, f)
+	c := rpc.NewClient(url, rpc.WithCredential("cred-n1"))
+	ctx := context.Background()
+
+	t.Run("heartbeat", func(t *testing.T) {
+		if err := c.Heartbeat(ctx, "n1"); err != nil {
+			t.Fatal(err)
+		}
+		if got := f.Heartbeats(); !reflect.DeepEqual(got, []string{"n1"}) {
+			t.Fatalf("heartbeats %v", got)
+		}
+	})
+	t.Run("report", func(t *testing.T) {
+		r := arena.SessionReport{
+			SessionID: "s1", NodeID: "n1", State: arena.SessionStopped, Reason: arena.StopCrashLoop, ExitCode: -1, Restarts: 3,
+			At: time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC), StartedAt: time.Date(2026, 1, 2, 3, 0, 0, 7, time.UTC), Message: "gave up",
+		}
+		if err := c.Report(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		if got := f.Reports(); len(got) != 1 || !reflect.DeepEqual(got[0], r) {
+			t.Fatalf("reports %+v, want %+v", got, r)
+		}
+	})
+}
+
+func TestErrorCodesSurvive(t *testing.T) {
+	tests := []struct {
+		name     string
+		err      error
+		wantCode string
+		wantMsg  string
+	}{
+		{"invalid", arena.Errorf(arena.EINVALID, "bad state"), arena.EINVALID, "bad state"},
+		{"not found", arena.Errorf(arena.ENOTFOUND, "node n1 is not registered"), arena.ENOTFOUND, "node n1 is not registered"},
+		{"conflict", arena.Errorf(arena.ECONFLICT, "cannot go from stopped to running"), arena.ECONFLICT, "cannot go from stopped to running"},
+		{"unavailable", arena.Errorf(arena.EUNAVAILABLE, "shutting down"), arena.EUNAVAILABLE, "shutting down"},
+		{"unauthorized", arena.Errorf(arena.EUNAUTHORIZED, "node removed"), arena.EUNAUTHORIZED, "node removed"},
+		{"internal, with its cause hidden", arena.Internal(errors.New("disk full"), "saving the node"), arena.EINTERNAL, "internal error while saving the node"},
+		{"not an arena error, hidden", errors.New("database is locked"), arena.EINTERNAL, "internal error"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFake()
+			f.heartbeat = func(context.Context, string) error { return tt.err }
+			url, _ := serve(t, f)
+			err := rpc.NewClient(url, rpc.WithCredential("cred-n1")).Heartbeat(context.Background(), "n1")
+			if arena.ErrorCode(err) != tt.wantCode || arena.ErrorMessage(err) != tt.wantMsg {
+				t.Fatalf("got %s %q, want %s %q", arena.ErrorCode(err), arena.ErrorMessage(err), tt.wantCode, tt.wantMsg)
+			}
+		})
+	}
+}
+
+func TestCallTimeout(t *testing.T) {
+	tests := []struct {
+		name         string
+		ctx          func() (context.Context, context.CancelFunc)
+		wantDeadline time.Duration // at most, as the control plane sees it
+	}{
+		{"a call without a deadline gets the default one", func() (context.Context, context.CancelFunc) {
+			return context.WithCancel(context.Background())
+		}, 200 * time.Millisecond},
+		{"the caller's deadline wins", func() (context.Context, context.CancelFunc) {
+			return context.WithTimeout(context.Background(), 50*time.Millisecond)
+		}, 50 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFake()
+			deadlines := make(chan time.Duration, 1)
+			f.heartbeat = func(ctx context.Context, _ string) error {
+				d, ok := ctx.Deadline()
+				if !ok {
+					deadlines <- -1
+					return nil
+				}
+				deadlines <- time.Until(d)
+				<-ctx.Done()
+				return arena.Errorf(arena.EUNAVAILABLE, "too late")
+			}
+			url, _ := serve(t, f)
+			c := rpc.NewClient(url, rpc.WithCredential("cred-n1"), rpc.WithCallTimeout(200*time.Millisecond))
+			ctx, cancel := tt.ctx()
+			defer cancel()
+			err := c.Heartbeat(ctx, "n1")
+			if arena.ErrorCode(err) != arena.EUNAVAILABLE {
+				t.Fatalf("got %v, want unavailable", err)
+			}
+			if d := <-deadlines; d < 0 || d > tt.wantDeadline {
+				t.Fatalf("the control plane saw a deadline %v away, want at most %v", d, tt.wantDeadline)
+			}
+		})
+	}
+}
+
+func session(id string, state arena.SessionState) *arena.Session {
+	return &arena.Session{ID: id, NodeID: "n1", State: state, Ports: []arena.Port{{Protocol: arena.UDP, Container: 7777, Host: 40001}},
+		CreatedAt: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+}
+
+func TestWatch(t *testing.T) {
+	full := arena.Assignment{Full: true, Sessions: []*arena.Session{session("s1", arena.SessionRunning), session("s3", arena.SessionStarted)}}
+
+	t.Run("delivers the full assignment, then changes in order, skipping keepalives", func(t *testing.T) {
+		f := newFake()
+		f.full = full
+		url, wire := serve(t, f, rpc.WithKeepaliveInterval(time.Millisecond))
+		c := rpc.NewClient(url, rpc.WithCredential("cred-n1"))
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		ch, err := c.Assignments(ctx, "n1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a, ok := next(t, ch); !ok || !reflect.DeepEqual(a, full) {
+			t.Fatalf("first assignment %+v, want %+v", a, full)
+		}
+		feed := <-f.watches
+		for i, state := range []arena.SessionState{arena.SessionRunning, arena.SessionStopping, arena.SessionStopped} {
+			// Let keepalives flow before each change.
+			sent := wire.watchFlushes.Load()
+			eventually(t, "keepalives", func() bool { return wire.watchFlushes.Load() >= sent+3 })
+			change := arena.Assignment{Sessions: []*arena.Session{session("s3", state)}}
+			feed <- change
+			if a, ok := next(t, ch); !ok || !reflect.DeepEqual(a, change) {
+				t.Fatalf("change %d: got %+v, want %+v", i, a, change)
+			}
+		}
+		wire.mu.Lock()
+		defer wire.mu.Unlock()
+		if !reflect.DeepEqual(wire.protos, map[string]bool{"HTTP/1.1": true}) {
+			t.Errorf("served over %v, want HTTP/1.1 only", wire.protos)
+		}
+	})
+
+	t.Run("ends when the control plane's channel closes", func(t *testing.T) {
+		f := newFake()
+		url, _ := serve(t, f)
+		ch, err := rpc.NewClient(url, rpc.WithCredential("cred-n1")).Assignments(context.Background(), "n1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := next(t, ch); !ok {
+			t.Fatal("no full assignment")
+		}
+		close(<-f.watches)
+		if a, ok := next(t, ch); ok {
+			t.Fatalf("got %+v after the end", a)
+		}
+	})
+
+	t.Run("ends when the caller's context ends", func(t *testing.T) {
+		f := newFake()
+		url, _ := serve(t, f)
+		ctx, cancel := context.WithCancel(context.Background())
+		ch, err := rpc.NewClient(url, rpc.WithCredential("cred-n1")).Assignments(ctx, "n1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cancel()
+		for range ch { // the full assignment may or may not come first
+		}
+	})
+
+	t.Run("ends when it goes silent", func(t *testing.T) {
+		f := newFake()
+		url, _ := serve(t, f, rpc.WithKeepaliveInterval(time.Hour))
+		c := rpc.NewClient(url, rpc.WithCredential("cred-n1"), rpc.WithWatchIdleTimeout(50*time.Millisecond))
+		ch, err := c.Assignments(context.Background(), "n1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := next(t, ch); !ok {
+			t.Fatal("no full assignment")
+		}
+		if a, ok := next(t, ch); ok {
+			t.Fatalf("got %+v from a silent stream", a)
+		}
+	})
+
+	t.Run("keepalives keep a quiet stream open", func(t *testing.T) {
+		f := newFake()
+		url, wire := serve(t, f, rpc.WithKeepaliveInterval(5*time.Millisecond))
+		c := rpc.NewClient(url, rpc.WithCredential("cred-n1"), rpc.WithWatchIdleTimeout(100*time.Millisecond))
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		ch, err := c.Assignments(ctx, "n1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		next(t, ch)
+		feed := <-f.watches
+		// Quiet for at least twice the idle timeout, but for keepalives.
+		eventually(t, "keepalives", func() bool { return wire.watchFlushes.Load() > 40 })
+		change := arena.Assignment{Sessions: []*arena.Session{session("s1", arena.SessionStopping)}}
+		feed <- change
+		if a, ok := next(t, ch); !ok || !reflect.DeepEqual(a, change) {
+			t.Fatalf("got %+v, %v, want %+v", a, ok, change)
+		}
+	})
+
+	t.Run("waits for the first assignment no longer than the call timeout", func(t *testing.T) {
+		f := newFake()
+		f.silent = true
+		url, _ := serve(t, f, rpc.WithKeepaliveInterval(time.Hour))
+		c := rpc.NewClient(url, rpc.WithCredential("cred-n1"), rpc.WithCallTimeout(100*time.Millisecond))
+		if _, err := c.Assignments(context.Background(), "n1"); arena.ErrorCode(err) != arena.EUNAVAILABLE {
+			t.Fatalf("got %v, want unavailable", err)
+		}
+	})
+}
