@@ -211,6 +211,9 @@ func (a *Agent) heartbeats(ctx context.Context) error {
 func (a *Agent) session(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// Heartbeats first: the node is alive while the streams are set up.
+	beats := make(chan error, 1)
+	go func() { beats <- a.heartbeats(ctx) }()
 	exits, err := a.rt.Exits(ctx, a.cfg.Node.ID)
 	if err != nil {
 		return err
@@ -219,8 +222,6 @@ func (a *Agent) session(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	beats := make(chan error, 1)
-	go func() { beats <- a.heartbeats(ctx) }()
 	resync := time.NewTicker(a.cfg.ResyncInterval)
 	defer resync.Stop()
 	for {

@@ -33,6 +33,10 @@ func (sub *subscriber) push(a arena.Assignment) {
 func (s *Server) Assignments(ctx context.Context, nodeID string) (<-chan arena.Assignment, error) {
 	sub := &subscriber{notify: make(chan struct{}, 1), done: make(chan struct{})}
 	s.mu.Lock()
+	if s.disconnected {
+		s.mu.Unlock()
+		return nil, arena.Errorf(arena.EUNAVAILABLE, "the control plane is shutting down")
+	}
 	if old, ok := s.subs[nodeID]; ok {
 		close(old.done)
 	}
@@ -83,6 +87,19 @@ func (s *Server) Assignments(ctx context.Context, nodeID string) (<-chan arena.A
 		}
 	}()
 	return out, nil
+}
+
+// DisconnectAgents ends every assignment stream and refuses new ones, so
+// that a shutting-down server is not held up by streams that never end by
+// themselves. The agents reconnect to the next control plane.
+func (s *Server) DisconnectAgents() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.disconnected = true
+	for id, sub := range s.subs {
+		close(sub.done)
+		delete(s.subs, id)
+	}
 }
 
 // publish sends a session's new desired state to its node; the caller holds

@@ -48,7 +48,9 @@ type Server struct {
 	sessions map[string]*entry        // active sessions, by id
 	creating map[string]chan struct{} // caller-chosen ids being created, closed when done
 	subs     map[string]*subscriber
-	tokens   sync.Map // token hash -> cachedToken
+	// disconnected refuses assignment streams once the server shuts down.
+	disconnected bool
+	tokens       sync.Map // token hash -> cachedToken
 
 	joinHash         string
 	heartbeatTimeout time.Duration

@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	nethttp "net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,9 +17,6 @@ import (
 	"github.com/arena-hq/arena/agent"
 	"github.com/arena-hq/arena/config"
 	"github.com/arena-hq/arena/docker"
-	"github.com/arena-hq/arena/http"
-	"github.com/arena-hq/arena/scheduler"
-	"github.com/arena-hq/arena/server"
 	"github.com/arena-hq/arena/sqlite"
 )
 
@@ -80,50 +76,18 @@ func dev(ctx context.Context, cfg *config.Config, o devOptions, log *slog.Logger
 	}
 }
 
-// devStack is a running `arena dev`: control plane, agent and API.
-type devStack struct {
-	URL   string
-	Token string
-	Node  arena.Node
-
-	store   *sqlite.Store
-	served  chan error
-	closers []func() error
-}
-
-// Close stops the API, the agent and the control plane, in that order. The
-// session containers keep running; the next start adopts them.
-func (d *devStack) Close() error {
-	var first error
-	for i := len(d.closers) - 1; i >= 0; i-- {
-		if err := d.closers[i](); err != nil && first == nil {
-			first = err
-		}
+// startDev starts the control plane and one agent in process, on the local
+// Docker Engine.
+func startDev(ctx context.Context, cfg *config.Config, o devOptions, log *slog.Logger) (st *stack, err error) {
+	st, err = startControlPlane(ctx, cfg, stackOptions{listen: o.listen, data: o.data, token: o.devToken, tokenFile: "dev-token"}, log)
+	if err != nil {
+		return nil, err
 	}
-	d.closers = nil
-	return first
-}
-
-func startDev(ctx context.Context, cfg *config.Config, o devOptions, log *slog.Logger) (st *devStack, err error) {
-	st = &devStack{served: make(chan error, 1)}
 	defer func() {
 		if err != nil {
 			st.Close()
 		}
 	}()
-	if err := os.MkdirAll(o.data, 0o700); err != nil {
-		return nil, err
-	}
-	store, err := sqlite.Open(ctx, filepath.Join(o.data, "arena.db"))
-	if err != nil {
-		return nil, err
-	}
-	st.store = store
-	st.closers = append(st.closers, store.Close)
-	if st.Token, err = ensureDevToken(ctx, store, cfg.OrgID, o.data, o.devToken); err != nil {
-		return nil, err
-	}
-
 	rt, err := docker.New()
 	if err != nil {
 		return nil, err
@@ -136,76 +100,45 @@ func startDev(ctx context.Context, cfg *config.Config, o devOptions, log *slog.L
 	if err := ensureDemoImage(ctx, rt, cfg.DemoImage, apps, log); err != nil {
 		return nil, err
 	}
-
 	if st.Node, err = devNode(cfg, o.publicIP); err != nil {
 		return nil, err
 	}
-	srv := server.New(server.Config{
-		Store: store, Catalog: server.NewStaticCatalog(apps),
-		Scheduler: scheduler.New(scheduler.Policy(cfg.Placement)), Logger: log,
-	})
-	if err := srv.Open(ctx); err != nil {
+	if err := st.srv.RegisterNode(ctx, st.Node); err != nil {
 		return nil, err
 	}
-	st.closers = append(st.closers, func() error { srv.Close(); return nil })
-	if err := srv.RegisterNode(ctx, st.Node); err != nil {
-		return nil, err
-	}
-
 	agentCtx, stopAgent := context.WithCancel(context.Background())
 	agentDone := make(chan error, 1)
-	ag := agent.New(agent.Config{
-		Node: st.Node, ControlPlane: srv, Runtime: rt, BindIP: cfg.BindIP, Logger: log.With("component", "agent"),
-		RestartBackoff: time.Duration(cfg.Restart.Backoff), MaxRestartBackoff: time.Duration(cfg.Restart.MaxBackoff),
-		CrashLoopLimit: cfg.Restart.CrashLoopLimit, StableAfter: time.Duration(cfg.Restart.StableAfter),
-	})
+	ag := agent.New(agentConfig(cfg, st.Node, st.srv, rt, log))
 	go func() { agentDone <- ag.Run(agentCtx) }()
 	st.closers = append(st.closers, func() error {
+		// The agent stops; containers keep running and are adopted next time.
 		stopAgent()
 		return <-agentDone
 	})
-
-	ln, err := net.Listen("tcp", o.listen)
-	if err != nil {
-		return nil, err
-	}
-	hs := &nethttp.Server{
-		Handler:           http.NewHandler(srv, srv, srv, log.With("component", "http")),
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
-	go func() { st.served <- hs.Serve(ln) }()
-	st.closers = append(st.closers, func() error {
-		shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		return hs.Shutdown(shutdownCtx)
-	})
-	st.URL = "http://" + ln.Addr().String()
 	log.Info("arena dev ready", "api", st.URL, "data", o.data, "node", st.Node.ID)
 	return st, nil
 }
 
-// ensureDevToken makes sure the dev organisation exists and accepts a token,
-// which it returns. A token not given is generated once and kept in the data
-// directory, so that restarts print the same one.
-func ensureDevToken(ctx context.Context, store *sqlite.Store, orgID, dataDir, token string) (string, error) {
+// agentConfig is the agent's configuration from the config file.
+func agentConfig(cfg *config.Config, n arena.Node, cp agent.ControlPlane, rt agent.Runtime, log *slog.Logger) agent.Config {
+	return agent.Config{
+		Node: n, ControlPlane: cp, Runtime: rt, BindIP: cfg.BindIP, Logger: log.With("component", "agent"),
+		RestartBackoff: time.Duration(cfg.Restart.Backoff), MaxRestartBackoff: time.Duration(cfg.Restart.MaxBackoff),
+		CrashLoopLimit: cfg.Restart.CrashLoopLimit, StableAfter: time.Duration(cfg.Restart.StableAfter),
+	}
+}
+
+// ensureToken makes sure the default organisation exists and accepts a
+// token with the admin scope, which it returns. A token not given is
+// generated once and kept in the data directory, so that restarts print the
+// same one.
+func ensureToken(ctx context.Context, store *sqlite.Store, orgID, dataDir, file, token string) (string, error) {
 	if err := store.CreateOrganization(ctx, &arena.Organization{ID: orgID, Name: orgID}); err != nil && arena.ErrorCode(err) != arena.ECONFLICT {
 		return "", err
 	}
-	path := filepath.Join(dataDir, "dev-token")
-	if token == "" {
-		b, err := os.ReadFile(path)
-		switch {
-		case err == nil:
-			token = strings.TrimSpace(string(b))
-		case errors.Is(err, os.ErrNotExist):
-			token = arena.NewTokenSecret()
-			if err := os.WriteFile(path, []byte(token+"\n"), 0o600); err != nil {
-				return "", err
-			}
-		default:
-			return "", err
-		}
+	token, err := secretFile(filepath.Join(dataDir, file), token)
+	if err != nil {
+		return "", err
 	}
 	hash := arena.HashToken(token)
 	if _, err := store.FindTokenByHash(ctx, hash); arena.ErrorCode(err) != arena.ENOTFOUND {
@@ -213,6 +146,23 @@ func ensureDevToken(ctx context.Context, store *sqlite.Store, orgID, dataDir, to
 	}
 	t := &arena.Token{ID: "dev-" + hash[:12], OrgID: orgID, Name: "dev", Hash: hash, CreatedAt: time.Now().UTC(), Scopes: []string{arena.ScopeAdmin}}
 	return token, store.CreateToken(ctx, t)
+}
+
+// secretFile returns given if set; otherwise the secret kept at path,
+// generating and keeping one the first time.
+func secretFile(path, given string) (string, error) {
+	if given != "" {
+		return given, nil
+	}
+	b, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		return strings.TrimSpace(string(b)), nil
+	case errors.Is(err, os.ErrNotExist):
+		secret := arena.NewTokenSecret()
+		return secret, os.WriteFile(path, []byte(secret+"\n"), 0o600)
+	}
+	return "", err
 }
 
 // ensureDemoImage builds the demo image from this executable, which runs the

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -26,15 +27,22 @@ import (
 	"github.com/arena-hq/arena/http/apitest"
 )
 
-func TestMain(m *testing.M) { dockertest.Main(m) }
+func TestMain(m *testing.M) {
+	dockertest.Main(m, func() {
+		if built.dir != "" {
+			os.RemoveAll(built.dir)
+		}
+	})
+}
 
 const testToken = "test-token-0123456789"
 
 // testStack is an `arena dev` started in process on the real Docker Engine,
 // with a node of its own and a small port range of its own.
 type testStack struct {
-	*devStack
+	*stack
 	tb      testing.TB
+	token   string // of every call that names none; testToken when empty
 	cfg     *config.Config
 	opts    devOptions
 	checker *apitest.Checker
@@ -109,7 +117,7 @@ applications:
 	}
 	s.start()
 	tb.Cleanup(func() {
-		if s.devStack != nil {
+		if s.stack != nil {
 			s.Close()
 		}
 	})
@@ -123,7 +131,7 @@ func (s *testStack) start() {
 	if err != nil {
 		s.tb.Fatal(err)
 	}
-	s.devStack = st
+	s.stack = st
 }
 
 type testWriter struct{ tb testing.TB }
@@ -153,7 +161,7 @@ func (s *testStack) call(method, path string, body any, token ...string) (int, [
 	if err != nil {
 		s.tb.Fatal(err)
 	}
-	tok := testToken
+	tok := pick(s.token, testToken)
 	if len(token) > 0 {
 		tok = token[0]
 	}
@@ -483,7 +491,7 @@ func TestRestartLosesNothing(t *testing.T) {
 	if got := dockertest.AskUDP(t, hostPort(keep, arena.UDP), "alone"); got != "alone" {
 		t.Fatalf("echo while Arena is down: %q", got)
 	}
-	s.devStack = nil
+	s.stack = nil
 	s.start()
 
 	d := s.waitStatus(dies.ID, "exited")
@@ -507,6 +515,27 @@ func TestRestartLosesNothing(t *testing.T) {
 	s.waitNoContainers()
 }
 
+var built struct {
+	once sync.Once
+	dir  string
+	err  error
+}
+
+// arenaBinary builds the arena command once per test process, statically as
+// the demo image needs it, and returns its path.
+func arenaBinary(tb testing.TB) string {
+	tb.Helper()
+	built.once.Do(func() {
+		if built.dir, built.err = os.MkdirTemp("", "arena-bin-"); built.err == nil {
+			built.err = dockertest.BuildStatic(filepath.Join(built.dir, "arena"), "github.com/arena-hq/arena/cmd/arena")
+		}
+	})
+	if built.err != nil {
+		tb.Fatal(built.err)
+	}
+	return filepath.Join(built.dir, "arena")
+}
+
 // TestQuickstart runs the real binary the way the README does, with its
 // built-in configuration: the demo image is built offline from the binary.
 func TestQuickstart(t *testing.T) {
@@ -514,10 +543,7 @@ func TestQuickstart(t *testing.T) {
 		t.Skip("builds the arena binary")
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "arena")
-	if err := dockertest.BuildStatic(bin, "github.com/arena-hq/arena/cmd/arena"); err != nil {
-		t.Fatal(err)
-	}
+	bin := arenaBinary(t)
 	// The built-in configuration, but with a node id, port range and demo
 	// image of the test's own so that nothing of a real `arena dev` is touched.
 	lo, hi := freePortRange(t, 4)
@@ -569,7 +595,7 @@ func TestQuickstart(t *testing.T) {
 	if url == "" || token == "" {
 		t.Fatalf("arena dev printed no API and token (%v)", sc.Err())
 	}
-	s := &testStack{tb: t, checker: apitest.NewChecker(t), devStack: &devStack{URL: url}}
+	s := &testStack{tb: t, checker: apitest.NewChecker(t), stack: &stack{URL: url}}
 	status, body := s.call("POST", "/session", map[string]any{"location": "local", "image": "echo"}, token)
 	if status != 201 {
 		t.Fatalf("POST /session: %d %s", status, body)

@@ -21,6 +21,9 @@ const usage = `Arena orchestrates multiplayer game server sessions.
 
 Usage:
   arena dev      run the control plane, a local agent on Docker and an embedded store
+  arena server   run the control plane for agents on other machines
+  arena agent    run a node's agent: join a control plane, run its sessions on Docker
+  arena node     list, drain and undrain nodes
   arena bench    measure POST /session latency and throughput
   arena echo     run the echo game server (the demo application's image runs this)
   arena version  print the version
@@ -46,6 +49,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "dev":
 		err = runDev(ctx, args[1:], stdout, stderr)
+	case "server":
+		err = runServer(ctx, args[1:], stdout, stderr)
+	case "agent":
+		err = runAgent(ctx, args[1:], stdout, stderr)
+	case "node":
+		err = runNode(ctx, args[1:], stdout, stderr)
 	case "bench":
 		err = runBench(ctx, args[1:], stdout, stderr)
 	case "echo":

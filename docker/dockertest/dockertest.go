@@ -142,10 +142,13 @@ func BuildStatic(out, pkg string) error {
 	return nil
 }
 
-// Main runs the tests of a package, removes the echo image if a test built
-// it, and exits.
-func Main(m *testing.M) {
+// Main runs the tests of a package, then the cleanups, removes the echo
+// image if a test built it, and exits.
+func Main(m *testing.M, cleanups ...func()) {
 	code := m.Run()
+	for _, c := range cleanups {
+		c()
+	}
 	if echo.ref != "" && echo.err == nil {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		if err := shared.rt.RemoveImage(ctx, echo.ref); err != nil {

@@ -1,0 +1,184 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/arena-hq/arena"
+	"github.com/arena-hq/arena/agent"
+	"github.com/arena-hq/arena/config"
+	"github.com/arena-hq/arena/docker"
+	"github.com/arena-hq/arena/rpc"
+)
+
+type agentOptions struct {
+	config, server, joinToken, nodeID, region, location, provider, class string
+	publicIP, bindIP, cpu, memory, portRange, data, logFormat, logLevel  string
+	heartbeat                                                            string
+}
+
+func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var o agentOptions
+	fs := flag.NewFlagSet("arena agent", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	for _, f := range []struct {
+		p          *string
+		name, help string
+	}{
+		{&o.config, "config", "agent config file (env ARENA_AGENT_CONFIG)"},
+		{&o.server, "server", "URL of the control plane (env ARENA_SERVER)"},
+		{&o.joinToken, "join-token", "the control plane's join token (env ARENA_JOIN_TOKEN)"},
+		{&o.nodeID, "node-id", "this node's id (env ARENA_NODE_ID; default: the host name)"},
+		{&o.region, "region", "region of the node, e.g. europe (env ARENA_REGION)"},
+		{&o.location, "location", "location of the node, e.g. eu-ams-1 (env ARENA_LOCATION)"},
+		{&o.provider, "provider", "infrastructure provider, e.g. hetzner (env ARENA_PROVIDER; default local)"},
+		{&o.class, "class", "metal or cloud (env ARENA_CLASS; default metal)"},
+		{&o.publicIP, "public-ip", "address players connect to (env ARENA_PUBLIC_IP)"},
+		{&o.bindIP, "bind-ip", "host address bridge ports are published on (env ARENA_BIND_IP; default all)"},
+		{&o.cpu, "cpu", "CPU cores sessions may reserve (env ARENA_CPU; default: detected)"},
+		{&o.memory, "memory", "MiB of memory sessions may reserve (env ARENA_MEMORY; default: detected)"},
+		{&o.portRange, "port-range", "host ports for sessions, LOW-HIGH (env ARENA_PORT_RANGE; default 32768-60299)"},
+		{&o.data, "data", "directory for the node's credential (env ARENA_DATA; default ./agent-data)"},
+		{&o.heartbeat, "heartbeat-interval", "how often to tell the control plane the node is alive (env ARENA_HEARTBEAT_INTERVAL; default 5s; keep it well under the server's --heartbeat-timeout)"},
+		{&o.logFormat, "log-format", "text or json (env ARENA_LOG_FORMAT; default text)"},
+		{&o.logLevel, "log-level", "debug, info, warn or error (env ARENA_LOG_LEVEL; default info)"},
+	} {
+		fs.StringVar(f.p, f.name, "", f.help)
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	file, err := config.LoadAgent(pick(o.config, os.Getenv("ARENA_AGENT_CONFIG")))
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(stderr, pick(o.logFormat, os.Getenv("ARENA_LOG_FORMAT"), "text"), pick(o.logLevel, os.Getenv("ARENA_LOG_LEVEL"), "info"))
+	if err != nil {
+		return err
+	}
+	node, err := agentNode(o, file)
+	if err != nil {
+		return err
+	}
+	serverURL := pick(o.server, os.Getenv("ARENA_SERVER"), file.Server)
+	joinToken := pick(o.joinToken, os.Getenv("ARENA_JOIN_TOKEN"), file.JoinToken)
+	if serverURL == "" || joinToken == "" {
+		return fmt.Errorf("--server and --join-token are required")
+	}
+	data := pick(o.data, os.Getenv("ARENA_DATA"), file.Data, "agent-data")
+	if err := os.MkdirAll(data, 0o700); err != nil {
+		return err
+	}
+	credPath := filepath.Join(data, node.ID+".credential")
+	cred, err := os.ReadFile(credPath)
+	if err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	client := rpc.NewClient(serverURL, rpc.WithCredential(string(cred)), rpc.WithClientLogger(log.With("component", "rpc")))
+	if err := join(ctx, client, joinToken, node, log); err != nil {
+		return err
+	}
+	if got := client.Credential(); got != string(cred) {
+		if err := os.WriteFile(credPath, []byte(got), 0o600); err != nil {
+			return err
+		}
+	}
+	rt, err := docker.New()
+	if err != nil {
+		return err
+	}
+	defer rt.Close()
+	fmt.Fprintf(stdout, "Arena agent of node %s (%s/%s, %s, %s) is connected to %s\n", node.ID, node.Region, node.Location, node.Provider, node.Class, serverURL)
+	beat, err := duration("heartbeat-interval", pick(o.heartbeat, os.Getenv("ARENA_HEARTBEAT_INTERVAL"), file.HeartbeatInterval), 5*time.Second)
+	if err != nil {
+		return err
+	}
+	cfg := &config.Config{BindIP: pick(o.bindIP, os.Getenv("ARENA_BIND_IP"), file.BindIP), Restart: file.Restart}
+	ac := agentConfig(cfg, node, client, rt, log)
+	ac.HeartbeatInterval = beat
+	return agent.New(ac).Run(ctx)
+}
+
+// join admits the node, retrying with backoff while the control plane cannot
+// be reached; a refusal is final.
+func join(ctx context.Context, client *rpc.Client, joinToken string, n arena.Node, log *slog.Logger) error {
+	wait := time.Second
+	for {
+		err := client.Join(ctx, joinToken, n)
+		switch arena.ErrorCode(err) {
+		case "":
+			return nil
+		case arena.EUNAUTHORIZED, arena.EINVALID:
+			return fmt.Errorf("the control plane refused node %s: %s", n.ID, arena.ErrorMessage(err))
+		}
+		log.Warn("cannot join the control plane; retrying", "err", err, "in", wait)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 30*time.Second)
+	}
+}
+
+// agentNode describes this node from flags, environment and file, detecting
+// what is not given.
+func agentNode(o agentOptions, f *config.Agent) (arena.Node, error) {
+	host, _ := os.Hostname()
+	n := arena.Node{
+		ID:       pick(o.nodeID, os.Getenv("ARENA_NODE_ID"), f.NodeID, host),
+		Region:   pick(o.region, os.Getenv("ARENA_REGION"), f.Region),
+		Location: pick(o.location, os.Getenv("ARENA_LOCATION"), f.Location),
+		Provider: pick(o.provider, os.Getenv("ARENA_PROVIDER"), f.Provider, "local"),
+		Class:    arena.NodeClass(pick(o.class, os.Getenv("ARENA_CLASS"), f.Class, string(arena.ClassMetal))),
+		PublicIP: pick(o.publicIP, os.Getenv("ARENA_PUBLIC_IP"), f.PublicIP),
+		Capacity: agent.DetectCapacity(),
+	}
+	if n.Region == "" || n.Location == "" || n.PublicIP == "" {
+		return n, fmt.Errorf("--region, --location and --public-ip are required")
+	}
+	if _, err := netip.ParseAddr(n.PublicIP); err != nil {
+		return n, fmt.Errorf("--public-ip %q is not an IP address", n.PublicIP)
+	}
+	if v := pick(o.cpu, os.Getenv("ARENA_CPU")); v != "" || f.CPU > 0 {
+		cores := f.CPU
+		if v != "" {
+			var err error
+			if cores, err = strconv.ParseFloat(v, 64); err != nil {
+				return n, fmt.Errorf("--cpu %q is not a number of cores", v)
+			}
+		}
+		if cores <= 0 {
+			return n, fmt.Errorf("--cpu must be positive")
+		}
+		n.Capacity.MilliCPU = int64(cores * 1000)
+	}
+	if v := pick(o.memory, os.Getenv("ARENA_MEMORY")); v != "" || f.MemoryMB > 0 {
+		mem := f.MemoryMB
+		if v != "" {
+			var err error
+			if mem, err = strconv.ParseInt(v, 10, 64); err != nil || mem <= 0 {
+				return n, fmt.Errorf("--memory %q is not a positive number of MiB", v)
+			}
+		}
+		n.Capacity.MemoryMB = mem
+	}
+	ports := &config.Config{PortRange: pick(o.portRange, os.Getenv("ARENA_PORT_RANGE"), f.PortRange, "32768-60299")}
+	lo, hi, err := ports.Ports()
+	if err != nil {
+		return n, err
+	}
+	n.PortMin, n.PortMax = lo, hi
+	return n, nil
+}

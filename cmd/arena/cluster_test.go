@@ -1,0 +1,543 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/arena-hq/arena"
+	"github.com/arena-hq/arena/docker/dockertest"
+	"github.com/arena-hq/arena/http/apitest"
+	"github.com/arena-hq/arena/rpc"
+)
+
+// proc is an arena process started by a test.
+type proc struct {
+	tb     testing.TB
+	cmd    *exec.Cmd
+	exited chan error
+	lines  chan string
+}
+
+// startProc runs the arena binary with args; its stderr goes to the test log,
+// its stdout lines to p.lines.
+func startProc(tb testing.TB, args ...string) *proc {
+	tb.Helper()
+	p := &proc{tb: tb, cmd: exec.Command(arenaBinary(tb), args...), exited: make(chan error, 1), lines: make(chan string, 100)}
+	p.cmd.Stderr = prefixWriter{tb, args[0]}
+	out, err := p.cmd.StdoutPipe()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := p.cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			select {
+			case p.lines <- sc.Text():
+			default:
+			}
+		}
+		p.exited <- p.cmd.Wait()
+	}()
+	tb.Cleanup(p.kill)
+	return p
+}
+
+type prefixWriter struct {
+	tb     testing.TB
+	prefix string
+}
+
+func (w prefixWriter) Write(b []byte) (int, error) {
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		w.tb.Log(w.prefix + ": " + line)
+	}
+	return len(b), nil
+}
+
+// field waits for the output line "NAME: value" and returns the value.
+func (p *proc) field(name string) string {
+	p.tb.Helper()
+	deadline := time.After(dockertest.Timeout)
+	for {
+		select {
+		case line := <-p.lines:
+			if f := strings.Fields(line); len(f) >= 2 && f[0] == name+":" {
+				return f[1]
+			}
+		case err := <-p.exited:
+			p.exited <- err
+			p.tb.Fatalf("%s exited (%v) before printing %s", p.cmd.Path, err, name)
+		case <-deadline:
+			p.tb.Fatalf("no %s line", name)
+		}
+	}
+}
+
+// kill ends the process at once, as a crash would.
+func (p *proc) kill() {
+	_ = p.cmd.Process.Kill()
+	err := <-p.exited
+	p.exited <- err
+}
+
+// waitExit waits for the process to exit by itself and returns its error.
+func (p *proc) waitExit() error {
+	p.tb.Helper()
+	select {
+	case err := <-p.exited:
+		p.exited <- err
+		return err
+	case <-time.After(dockertest.Timeout):
+		p.tb.Fatal("the process did not exit")
+		return nil
+	}
+}
+
+// cluster is an `arena server` and `arena agent` processes on this machine,
+// sharing the local Docker Engine, each agent with a node id of its own.
+type cluster struct {
+	*testStack
+	dir       string
+	listen    string
+	cfgPath   string
+	server    *proc
+	joinToken string
+	agents    map[string]*proc
+	nodeIDs   map[string]string // name -> node id
+}
+
+const clusterToken = "cluster-admin-token"
+
+func newCluster(t *testing.T) *cluster {
+	t.Helper()
+	image := dockertest.EchoImage(t)
+	repo, tag, _ := strings.Cut(image, ":")
+	c := &cluster{dir: t.TempDir(), joinToken: "join-" + dockertest.RandomID(), agents: map[string]*proc{}, nodeIDs: map[string]string{}}
+	c.cfgPath = filepath.Join(c.dir, "arena.yaml")
+	cfg := fmt.Sprintf(`
+applications:
+  - name: echo
+    repository: %s
+    tags: [{name: %s, priority: 1}]
+    ports: [{container: 7777, protocol: tcp}, {container: 7777, protocol: udp}]
+    resources: {milliCpu: 100, memoryMb: 64}
+    stopGrace: 5s
+`, repo, tag)
+	if err := os.WriteFile(c.cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c.listen = "127.0.0.1:0"
+	c.startServer(t)
+	return c
+}
+
+func (c *cluster) startServer(t *testing.T) {
+	t.Helper()
+	c.server = startProc(t, "server", "--config", c.cfgPath, "--data", filepath.Join(c.dir, "server"), "--listen", c.listen,
+		"--token", clusterToken, "--join-token", c.joinToken, "--heartbeat-timeout", "1s", "--log-level", "warn")
+	url := c.server.field("API")
+	c.listen = strings.TrimPrefix(url, "http://") // a restart keeps the address
+	c.testStack = &testStack{tb: t, token: clusterToken, checker: apitest.NewChecker(t), stack: &stack{URL: url}}
+}
+
+// agentSpec describes one node of a cluster test.
+type agentSpec struct {
+	name, region, location, provider, class string
+	milliCPU                                int64
+	server                                  string // URL to dial; the server's when empty
+}
+
+func (c *cluster) startAgent(t *testing.T, a agentSpec) {
+	t.Helper()
+	id, ok := c.nodeIDs[a.name]
+	if !ok {
+		id = dockertest.NodeID(t)
+		c.nodeIDs[a.name] = id
+	}
+	server := a.server
+	if server == "" {
+		server = c.URL
+	}
+	lo, hi := freePortRange(t, 6)
+	c.agents[a.name] = startProc(t, "agent", "--server", server, "--join-token", c.joinToken, "--node-id", id,
+		"--region", a.region, "--location", a.location, "--provider", a.provider, "--class", a.class,
+		"--public-ip", "127.0.0.1", "--cpu", fmt.Sprint(float64(a.milliCPU)/1000), "--memory", "1024",
+		"--port-range", fmt.Sprintf("%d-%d", lo, hi), "--data", filepath.Join(c.dir, "agent-"+a.name),
+		"--heartbeat-interval", "200ms", "--log-level", "warn")
+	c.waitNode(a.name, "ready")
+}
+
+// nodes returns the admin API's view of the nodes by test name.
+func (c *cluster) nodes() map[string]nodeJSON {
+	c.tb.Helper()
+	status, body := c.call("GET", "/admin/v1/nodes", nil, clusterToken)
+	if status != 200 {
+		c.tb.Fatalf("GET /admin/v1/nodes: %d %s", status, body)
+	}
+	var list struct{ Nodes []nodeJSON }
+	if err := json.Unmarshal(body, &list); err != nil {
+		c.tb.Fatal(err)
+	}
+	out := map[string]nodeJSON{}
+	for _, n := range list.Nodes {
+		for name, id := range c.nodeIDs {
+			if id == n.ID {
+				out[name] = n
+			}
+		}
+	}
+	return out
+}
+
+func (c *cluster) waitNode(name, state string) {
+	c.tb.Helper()
+	dockertest.Eventually(c.tb, dockertest.Timeout, func() error {
+		if got := c.nodes()[name].State; got != state {
+			return fmt.Errorf("node %s is %q, want %q", name, got, state)
+		}
+		return nil
+	})
+}
+
+// sessionsOn returns how many sessions each node holds, by test name.
+func (c *cluster) sessionsOn() map[string]int {
+	out := map[string]int{}
+	for name, n := range c.nodes() {
+		out[name] = n.Sessions
+	}
+	return out
+}
+
+func (c *cluster) place(location string) (created, int) {
+	c.tb.Helper()
+	status, body := c.call("POST", "/session", map[string]any{"location": location, "image": "echo"}, clusterToken)
+	var cr created
+	if status == 201 {
+		if err := json.Unmarshal(body, &cr); err != nil {
+			c.tb.Fatal(err)
+		}
+	}
+	return cr, status
+}
+
+func (c *cluster) mustPlace(location string) created {
+	c.tb.Helper()
+	cr, status := c.place(location)
+	if status != 201 {
+		c.tb.Fatalf("POST /session in %s: %d", location, status)
+	}
+	return cr
+}
+
+// TestClusterPlacement: agents of several regions, providers and classes
+// as separate processes; placement honours region, class order, capacity
+// and provider spreading.
+func TestClusterPlacement(t *testing.T) {
+	c := newCluster(t)
+	for _, a := range []agentSpec{
+		{name: "metal-a", region: "europe", location: "ams", provider: "pa", class: "metal", milliCPU: 200},
+		{name: "metal-b", region: "europe", location: "ams", provider: "pb", class: "metal", milliCPU: 200},
+		{name: "cloud", region: "europe", location: "fra", provider: "pc", class: "cloud", milliCPU: 1000},
+		{name: "us", region: "us", location: "iad", provider: "pa", class: "metal", milliCPU: 1000},
+	} {
+		c.startAgent(t, a)
+	}
+	// Room for two sessions on each metal node: the first two go one to
+	// each provider, then metal fills up, then the cloud takes the rest.
+	c.mustPlace("europe")
+	c.mustPlace("europe")
+	if got := c.sessionsOn(); got["metal-a"] != 1 || got["metal-b"] != 1 {
+		t.Fatalf("two sessions were not spread over the two providers: %v", got)
+	}
+	c.mustPlace("ams")
+	c.mustPlace("europe")
+	if got := c.sessionsOn(); got["metal-a"] != 2 || got["metal-b"] != 2 || got["cloud"] != 0 {
+		t.Fatalf("metal was not used first: %v", got)
+	}
+	if _, status := c.place("ams"); status != 420 {
+		t.Fatalf("a full location answered %d, want 420", status)
+	}
+	burst := c.mustPlace("europe")
+	us := c.mustPlace("us")
+	if got := c.sessionsOn(); got["cloud"] != 1 || got["us"] != 1 {
+		t.Fatalf("cloud burst or region: %v", got)
+	}
+	for _, cr := range []created{burst, us} {
+		c.waitStatus(cr.ID, "running")
+		if got := dockertest.AskUDP(t, hostPort(cr, arena.UDP), "hello"); got != "hello" {
+			t.Fatalf("echo on %s: %q", cr.ID, got)
+		}
+	}
+	status, body := c.call("GET", "/available-location/echo", nil, clusterToken)
+	var avail struct {
+		Locations []struct{ ID string } `json:"locations"`
+	}
+	if err := json.Unmarshal(body, &avail); status != 200 || err != nil {
+		t.Fatalf("available locations: %d %s", status, body)
+	}
+	var ids []string
+	for _, l := range avail.Locations {
+		ids = append(ids, l.ID)
+	}
+	if fmt.Sprint(ids) != "[fra iad]" {
+		t.Fatalf("available locations %v, want fra and iad (ams is full)", ids)
+	}
+}
+
+// TestClusterNodeFailure kills an agent with SIGKILL: its sessions become
+// server_unreachable and new ones go elsewhere; restarted, it adopts its
+// containers and the control plane agrees.
+func TestClusterNodeFailure(t *testing.T) {
+	c := newCluster(t)
+	c.startAgent(t, agentSpec{name: "metal", region: "europe", location: "ams", provider: "pa", class: "metal", milliCPU: 1000})
+	c.startAgent(t, agentSpec{name: "cloud", region: "europe", location: "ams", provider: "pb", class: "cloud", milliCPU: 1000})
+	s := c.mustPlace("ams")
+	c.waitStatus(s.ID, "running")
+	if got := c.sessionsOn(); got["metal"] != 1 {
+		t.Fatalf("placed %v", got)
+	}
+
+	c.agents["metal"].kill()
+	c.waitStatus(s.ID, "server_unreachable")
+	c.waitNode("metal", "unreachable")
+	if got := dockertest.AskUDP(t, hostPort(s, arena.UDP), "alive"); got != "alive" {
+		t.Fatalf("the game server died with its agent: %q", got)
+	}
+	other := c.mustPlace("ams")
+	if got := c.sessionsOn(); got["cloud"] != 1 {
+		t.Fatalf("a new session did not avoid the lost node: %v", got)
+	}
+
+	c.startAgent(t, agentSpec{name: "metal", region: "europe", location: "ams", provider: "pa", class: "metal", milliCPU: 1000})
+	c.waitStatus(s.ID, "running")
+	if got := dockertest.AskUDP(t, hostPort(s, arena.UDP), "back"); got != "back" {
+		t.Fatalf("echo after the agent came back: %q", got)
+	}
+	c.waitStatus(other.ID, "running")
+	for _, id := range []string{s.ID, other.ID} {
+		if status, _ := c.call("DELETE", "/session/"+id, nil, clusterToken); status != 204 {
+			t.Fatalf("DELETE %s: %d", id, status)
+		}
+		c.waitStatus(id, "exited")
+	}
+}
+
+// TestClusterPartition cuts an agent off from the server without killing
+// anything (its connections hang, as behind a partition) and heals it.
+func TestClusterPartition(t *testing.T) {
+	c := newCluster(t)
+	proxy := newPartitionProxy(t, strings.TrimPrefix(c.URL, "http://"))
+	c.startAgent(t, agentSpec{name: "metal", region: "europe", location: "ams", provider: "pa", class: "metal", milliCPU: 1000, server: "http://" + proxy.addr()})
+	s := c.mustPlace("ams")
+	c.waitStatus(s.ID, "running")
+
+	proxy.cut()
+	c.waitStatus(s.ID, "server_unreachable")
+	if _, status := c.place("ams"); status != 420 {
+		t.Fatalf("placed on a partitioned node: %d", status)
+	}
+	proxy.heal()
+	c.waitStatus(s.ID, "running")
+	c.waitNode("metal", "ready")
+	if got := dockertest.AskUDP(t, hostPort(s, arena.UDP), "healed"); got != "healed" {
+		t.Fatalf("echo after the partition: %q", got)
+	}
+	c.mustPlace("ams")
+}
+
+// TestClusterServerRestart restarts the control plane while agents and game
+// servers keep running: nothing is lost or duplicated.
+func TestClusterServerRestart(t *testing.T) {
+	c := newCluster(t)
+	c.startAgent(t, agentSpec{name: "metal", region: "europe", location: "ams", provider: "pa", class: "metal", milliCPU: 1000})
+	a, b := c.mustPlace("ams"), c.mustPlace("ams")
+	c.waitStatus(a.ID, "running")
+	c.waitStatus(b.ID, "running")
+
+	c.server.kill()
+	c.startServer(t)
+	c.waitNode("metal", "ready")
+	for _, cr := range []created{a, b} {
+		c.waitStatus(cr.ID, "running")
+		if got := dockertest.AskUDP(t, hostPort(cr, arena.UDP), "still"); got != "still" {
+			t.Fatalf("echo after the server restart: %q", got)
+		}
+	}
+	if got := c.sessionsOn(); got["metal"] != 2 {
+		t.Fatalf("sessions on the node after restart: %v", got)
+	}
+	third := c.mustPlace("ams")
+	c.waitStatus(third.ID, "running")
+	cs, err := dockertest.Runtime(t).List(context.Background(), c.nodeIDs["metal"])
+	if err != nil || len(cs) != 3 {
+		t.Fatalf("%d containers for 3 sessions (%v)", len(cs), err)
+	}
+}
+
+// TestClusterAgentIdentity: an agent can only be the node whose credential
+// it holds.
+func TestClusterAgentIdentity(t *testing.T) {
+	c := newCluster(t)
+	c.startAgent(t, agentSpec{name: "metal", region: "europe", location: "ams", provider: "pa", class: "metal", milliCPU: 1000})
+	id := c.nodeIDs["metal"]
+	ctx := context.Background()
+	node := arena.Node{ID: id, Region: "europe", Location: "ams", Provider: "pa", Class: arena.ClassMetal, PublicIP: "127.0.0.1",
+		Capacity: arena.Resources{MilliCPU: 1000, MemoryMB: 1000}, PortMin: 20000, PortMax: 20010}
+
+	// Another machine claiming the node's id, with the join token but
+	// without the node's credential, is refused; so is a wrong join token.
+	impostor := rpc.NewClient(c.URL)
+	if err := impostor.Join(ctx, c.joinToken, node); arena.ErrorCode(err) != arena.EUNAUTHORIZED {
+		t.Fatalf("joining as another node: %v", err)
+	}
+	if err := impostor.Join(ctx, "wrong", arena.Node{ID: "new-node"}); arena.ErrorCode(err) != arena.EUNAUTHORIZED {
+		t.Fatalf("joining with a wrong token: %v", err)
+	}
+	// No credential, a forged one, or a real one used for another node.
+	if err := impostor.Heartbeat(ctx, id); arena.ErrorCode(err) != arena.EUNAUTHORIZED {
+		t.Fatalf("heartbeat without a credential: %v", err)
+	}
+	forged := rpc.NewClient(c.URL, rpc.WithCredential("arena_forged"))
+	if err := forged.Heartbeat(ctx, id); arena.ErrorCode(err) != arena.EUNAUTHORIZED {
+		t.Fatalf("heartbeat with a forged credential: %v", err)
+	}
+	other := rpc.NewClient(c.URL)
+	stranger := node
+	stranger.ID = "stranger-" + dockertest.RandomID()
+	if err := other.Join(ctx, c.joinToken, stranger); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Heartbeat(ctx, id); err == nil {
+		t.Fatal("a node's credential let it speak for another node")
+	}
+	if err := other.Report(ctx, arena.SessionReport{SessionID: "x", NodeID: id, State: arena.SessionStopped}); err == nil {
+		t.Fatal("a node's credential let it report for another node")
+	}
+	// The same refusal from the command itself: it exits with an error.
+	dup := startProc(t, "agent", "--server", c.URL, "--join-token", c.joinToken, "--node-id", id, "--region", "europe",
+		"--location", "ams", "--public-ip", "127.0.0.1", "--data", t.TempDir())
+	if err := dup.waitExit(); err == nil {
+		t.Fatal("a second agent with the node's id but not its credential ran")
+	}
+	c.waitNode("metal", "ready")
+}
+
+// partitionProxy forwards TCP to a target until cut: then it holds every
+// connection open without forwarding a byte, as a partitioned network does.
+type partitionProxy struct {
+	tb     testing.TB
+	ln     net.Listener
+	target string
+
+	mu    sync.Mutex
+	isCut bool
+	conns []net.Conn
+}
+
+func newPartitionProxy(tb testing.TB, target string) *partitionProxy {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	p := &partitionProxy{tb: tb, ln: ln, target: target}
+	tb.Cleanup(func() {
+		ln.Close()
+		p.dropAll()
+	})
+	go p.serve()
+	return p
+}
+
+func (p *partitionProxy) addr() string { return p.ln.Addr().String() }
+
+func (p *partitionProxy) serve() {
+	for {
+		in, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		p.mu.Lock()
+		p.conns = append(p.conns, in)
+		cut := p.isCut
+		p.mu.Unlock()
+		if cut {
+			continue // accepted, never answered
+		}
+		out, err := net.Dial("tcp", p.target)
+		if err != nil {
+			in.Close()
+			continue
+		}
+		p.mu.Lock()
+		p.conns = append(p.conns, out)
+		p.mu.Unlock()
+		go p.pipe(in, out)
+		go p.pipe(out, in)
+	}
+}
+
+// pipe copies until either side fails or the proxy is cut; a cut leaves the
+// connections open and silent.
+func (p *partitionProxy) pipe(dst, src net.Conn) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		p.mu.Lock()
+		cut := p.isCut
+		p.mu.Unlock()
+		if cut {
+			return
+		}
+		if n > 0 {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			if err != io.EOF {
+				return
+			}
+			dst.Close()
+			return
+		}
+	}
+}
+
+func (p *partitionProxy) cut() {
+	p.mu.Lock()
+	p.isCut = true
+	p.mu.Unlock()
+}
+
+// heal forwards again; connections from the cut stay dead, as they would
+// after a real partition, and the agent opens new ones.
+func (p *partitionProxy) heal() {
+	p.dropAll()
+	p.mu.Lock()
+	p.isCut = false
+	p.mu.Unlock()
+}
+
+func (p *partitionProxy) dropAll() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}

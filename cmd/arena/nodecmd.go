@@ -1,0 +1,157 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	nethttp "net/http"
+	"net/url"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+const nodeUsage = `Usage:
+  arena node list                 nodes with their state, capacity and usage
+  arena node drain NODE           stop placing new sessions on NODE
+  arena node undrain NODE         place sessions on NODE again
+
+Flags:
+  --server URL    control plane (env ARENA_SERVER; default http://127.0.0.1:8080)
+  --token TOKEN   a token with the admin scope (env ARENA_TOKEN)
+  -o table|json   output format (default table)
+`
+
+// nodeJSON is a node as the admin API answers it.
+type nodeJSON struct {
+	ID       string `json:"id"`
+	Region   string `json:"region"`
+	Location string `json:"location"`
+	Provider string `json:"provider"`
+	Class    string `json:"class"`
+	PublicIP string `json:"publicIp"`
+	State    string `json:"state"`
+	Draining bool   `json:"draining"`
+	LastSeen string `json:"lastSeen"`
+	Capacity struct {
+		MilliCPU int64 `json:"milliCpu"`
+		MemoryMB int64 `json:"memoryMb"`
+	} `json:"capacity"`
+	Used struct {
+		MilliCPU int64 `json:"milliCpu"`
+		MemoryMB int64 `json:"memoryMb"`
+	} `json:"used"`
+	Ports struct {
+		Min, Max, Free int
+	} `json:"ports"`
+	Sessions int `json:"sessions"`
+}
+
+func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("arena node", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, nodeUsage) }
+	server := fs.String("server", "", "")
+	token := fs.String("token", "", "")
+	output := fs.String("o", "table", "")
+	// Flags may come before, between or after the command's words.
+	var rest []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		rest, args = append(rest, fs.Arg(0)), fs.Args()[1:]
+	}
+	base := strings.TrimSuffix(pick(*server, os.Getenv("ARENA_SERVER"), "http://127.0.0.1:8080"), "/")
+	tok := pick(*token, os.Getenv("ARENA_TOKEN"))
+	if *output != "table" && *output != "json" {
+		return fmt.Errorf("-o must be table or json")
+	}
+	if len(rest) == 0 {
+		fs.Usage()
+		return flag.ErrHelp
+	}
+	var (
+		method, path string
+	)
+	switch {
+	case rest[0] == "list" && len(rest) == 1:
+		method, path = nethttp.MethodGet, "/admin/v1/nodes"
+	case (rest[0] == "drain" || rest[0] == "undrain") && len(rest) == 2:
+		method, path = nethttp.MethodPost, "/admin/v1/nodes/"+url.PathEscape(rest[1])+"/"+rest[0]
+	default:
+		fs.Usage()
+		return fmt.Errorf("unknown node command %q", strings.Join(rest, " "))
+	}
+	body, err := adminCall(ctx, method, base+path, tok)
+	if err != nil {
+		return err
+	}
+	if *output == "json" {
+		_, err := stdout.Write(append(body, '\n'))
+		return err
+	}
+	var nodes []nodeJSON
+	if rest[0] == "list" {
+		var list struct {
+			Nodes []nodeJSON `json:"nodes"`
+		}
+		err = json.Unmarshal(body, &list)
+		nodes = list.Nodes
+	} else {
+		var n nodeJSON
+		err = json.Unmarshal(body, &n)
+		nodes = []nodeJSON{n}
+	}
+	if err != nil {
+		return fmt.Errorf("reading the answer: %w", err)
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "NODE\tREGION\tLOCATION\tPROVIDER\tCLASS\tSTATE\tCPU USED\tMEMORY USED\tFREE PORTS\tSESSIONS\tLAST SEEN")
+	for _, n := range nodes {
+		seen := n.LastSeen
+		if t, err := time.Parse(time.RFC3339Nano, n.LastSeen); err == nil {
+			seen = time.Since(t).Round(time.Second).String() + " ago"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d/%dm\t%d/%dMi\t%d\t%d\t%s\n", n.ID, n.Region, n.Location, n.Provider, n.Class, n.State,
+			n.Used.MilliCPU, n.Capacity.MilliCPU, n.Used.MemoryMB, n.Capacity.MemoryMB, n.Ports.Free, n.Sessions, seen)
+	}
+	return tw.Flush()
+}
+
+// adminCall sends an admin request and returns the body of a 2xx answer, or
+// the API's error message.
+func adminCall(ctx context.Context, method, url, token string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	req, err := nethttp.NewRequestWithContext(ctx, method, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := nethttp.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode/100 != 2 {
+		var e struct {
+			Message string `json:"message"`
+		}
+		if json.Unmarshal(body, &e) == nil && e.Message != "" {
+			return nil, fmt.Errorf("%s: %s", resp.Status, e.Message)
+		}
+		return nil, fmt.Errorf("%s", resp.Status)
+	}
+	return body, nil
+}

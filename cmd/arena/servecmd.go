@@ -1,0 +1,90 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/arena-hq/arena/config"
+	"github.com/arena-hq/arena/server"
+)
+
+func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var (
+		o                               stackOptions
+		cfgPath, logFormat, logLevel    string
+		heartbeatTimeout, nodeLostAfter string
+	)
+	fs := flag.NewFlagSet("arena server", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&cfgPath, "config", "", "config file (env ARENA_CONFIG; default: the built-in config/arena.yaml)")
+	fs.StringVar(&o.listen, "listen", "", "address of the Session API and the agent protocol (env ARENA_LISTEN; default 127.0.0.1:8080)")
+	fs.StringVar(&o.data, "data", "", "data directory (env ARENA_DATA; default ./data)")
+	fs.StringVar(&o.token, "token", "", "admin token of the default organisation (env ARENA_TOKEN; default: generated once and kept in DATA/token)")
+	fs.StringVar(&o.joinToken, "join-token", "", "secret agents join with (env ARENA_JOIN_TOKEN; default: generated once and kept in DATA/join-token)")
+	fs.StringVar(&heartbeatTimeout, "heartbeat-timeout", "", "silence after which a node's sessions are unreachable (env ARENA_HEARTBEAT_TIMEOUT; default 15s)")
+	fs.StringVar(&nodeLostAfter, "node-lost-after", "", "unreachability after which a node's sessions are given up (env ARENA_NODE_LOST_AFTER; default 5m)")
+	fs.StringVar(&logFormat, "log-format", "", "text or json (env ARENA_LOG_FORMAT; default text)")
+	fs.StringVar(&logLevel, "log-level", "", "debug, info, warn or error (env ARENA_LOG_LEVEL; default info)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	cfg, err := config.Load(pick(cfgPath, os.Getenv("ARENA_CONFIG")))
+	if err != nil {
+		return err
+	}
+	o.listen = pick(o.listen, os.Getenv("ARENA_LISTEN"), cfg.Listen, "127.0.0.1:8080")
+	o.data = pick(o.data, os.Getenv("ARENA_DATA"), cfg.Data, "data")
+	o.token = pick(o.token, os.Getenv("ARENA_TOKEN"))
+	o.tokenFile = "token"
+	if o.heartbeatTimeout, err = duration("heartbeat-timeout", pick(heartbeatTimeout, os.Getenv("ARENA_HEARTBEAT_TIMEOUT")), server.DefaultHeartbeatTimeout); err != nil {
+		return err
+	}
+	if o.nodeLostAfter, err = duration("node-lost-after", pick(nodeLostAfter, os.Getenv("ARENA_NODE_LOST_AFTER")), server.DefaultNodeLostAfter); err != nil {
+		return err
+	}
+	log, err := newLogger(stderr, pick(logFormat, os.Getenv("ARENA_LOG_FORMAT"), "text"), pick(logLevel, os.Getenv("ARENA_LOG_LEVEL"), "info"))
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(o.data, 0o700); err != nil {
+		return err
+	}
+	if o.joinToken, err = secretFile(filepath.Join(o.data, "join-token"), pick(o.joinToken, os.Getenv("ARENA_JOIN_TOKEN"))); err != nil {
+		return err
+	}
+	st, err := startControlPlane(ctx, cfg, o, log)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "Arena server is running.\n  API:         %s\n  Token:       %s\n  Join token:  %s\n  Add a node:  arena agent --server %s --join-token %s --location LOCATION --region REGION --public-ip IP\n",
+		st.URL, st.Token, o.joinToken, st.URL, o.joinToken)
+	log.Info("arena server ready", "api", st.URL, "data", o.data)
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+		return st.Close()
+	case err := <-st.served:
+		st.Close()
+		return err
+	}
+}
+
+// duration parses a flag's duration; empty takes def.
+func duration(name, value string, def time.Duration) (time.Duration, error) {
+	if value == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(value)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("--%s %q is not a positive duration like 15s", name, value)
+	}
+	return d, nil
+}

@@ -1,0 +1,50 @@
+package config
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Agent is the configuration file of `arena agent`. Flags and ARENA_*
+// environment variables override it.
+type Agent struct {
+	Server    string `yaml:"server"`
+	JoinToken string `yaml:"joinToken"`
+	NodeID    string `yaml:"nodeId"`
+	Region    string `yaml:"region"`
+	Location  string `yaml:"location"`
+	Provider  string `yaml:"provider"`
+	Class     string `yaml:"class"`
+	PublicIP  string `yaml:"publicIp"`
+	BindIP    string `yaml:"bindIp"`
+	// CPU is in cores and Memory in MiB; zero detects them.
+	CPU       float64 `yaml:"cpu"`
+	MemoryMB  int64   `yaml:"memoryMb"`
+	PortRange string  `yaml:"portRange"`
+	Data      string  `yaml:"data"`
+	// HeartbeatInterval is a duration such as "5s".
+	HeartbeatInterval string  `yaml:"heartbeatInterval"`
+	Restart           Restart `yaml:"restart"`
+}
+
+// LoadAgent reads an agent configuration file; an empty path is an empty
+// configuration. Unknown keys are errors.
+func LoadAgent(path string) (*Agent, error) {
+	a := &Agent{}
+	if path == "" {
+		return a, nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(a); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return a, nil
+}
