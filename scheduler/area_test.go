@@ -4,17 +4,9 @@ import (
 	"fmt"
 	"slices"
 	"testing"
-	"time"
 
 	"github.com/arena-hq/arena"
 )
-
-// clock is a settable clock for heartbeat tests.
-type clock struct{ t time.Time }
-
-func (c *clock) now() time.Time { return c.t }
-
-func newClock() *clock { return &clock{t: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)} }
 
 // nd returns a node with cores CPU cores, as many GB of memory, and 100 ports.
 func nd(id, location, region, provider string, class arena.NodeClass, cores int64) arena.Node {
@@ -28,30 +20,28 @@ func nd(id, location, region, provider string, class arena.NodeClass, cores int6
 // ports in area and expects it on node want; want "" expects EUNAVAILABLE.
 // Sessions are named s0, s1, … in the order of the steps that place.
 type step struct {
-	do   func(s *Scheduler, c *clock)
+	do   func(s *Scheduler)
 	area string
 	want string
 }
 
 type scenario struct {
-	name    string
-	policy  Policy
-	timeout time.Duration
-	nodes   []arena.Node
-	steps   []step
+	name   string
+	policy Policy
+	nodes  []arena.Node
+	steps  []step
 }
 
 func (sc scenario) run(t *testing.T) {
 	t.Helper()
-	c := newClock()
-	s := NewWithOptions(Options{Policy: sc.policy, HeartbeatTimeout: sc.timeout, Now: c.now})
+	s := New(sc.policy)
 	for _, n := range sc.nodes {
 		s.UpsertNode(n, true)
 	}
 	placed := 0
 	for i, st := range sc.steps {
 		if st.do != nil {
-			st.do(s, c)
+			st.do(s)
 		}
 		if st.area == "" {
 			continue
@@ -108,41 +98,12 @@ func TestProviderSpreading(t *testing.T) {
 			steps:  []step{{area: ams, want: "a1"}, {area: ams, want: "b1"}, {area: ams, want: "a2"}, {area: ams, want: "b1"}, {area: ams, want: "a1"}},
 		},
 		{
-			name:  "a provider marked unhealthy is skipped until it is back",
-			nodes: twoProviders,
-			steps: append(
-				[]step{{do: func(s *Scheduler, _ *clock) { s.SetProviderHealthy("B", false) }, area: ams, want: "a1"}, {area: ams, want: "a1"}, {area: ams, want: "a1"}},
-				step{do: func(s *Scheduler, _ *clock) { s.SetProviderHealthy("B", true) }, area: ams, want: "b1"},
-				step{area: ams, want: "b1"}, step{area: ams, want: "b1"}, step{area: ams, want: "a1"},
-			),
-		},
-		{
 			name:  "a provider whose nodes are all unhealthy is skipped",
 			nodes: append(slices.Clone(twoProviders), nd("b2", ams, eu, "B", arena.ClassMetal, 8)),
-			steps: append([]step{{do: func(s *Scheduler, _ *clock) {
+			steps: append([]step{{do: func(s *Scheduler) {
 				s.SetHealthy("b1", false)
 				s.SetHealthy("b2", false)
 			}, area: ams, want: "a1"}}, repeat(3, step{area: ams, want: "a1"})...),
-		},
-		{
-			name:    "a provider that stops heartbeating is skipped, and back with its next heartbeat",
-			timeout: 10 * time.Second,
-			nodes:   twoProviders,
-			steps: []step{
-				{area: ams, want: "a1"},
-				{do: func(s *Scheduler, c *clock) {
-					c.t = c.t.Add(11 * time.Second)
-					if err := s.Heartbeat("a1"); err != nil {
-						panic(err)
-					}
-				}, area: ams, want: "a1"},
-				{area: ams, want: "a1"},
-				{do: func(s *Scheduler, _ *clock) { _ = s.Heartbeat("b1") }, area: ams, want: "b1"},
-				{area: ams, want: "b1"},
-				{area: ams, want: "b1"},
-				{area: ams, want: "a1"},
-				{do: func(_ *Scheduler, c *clock) { c.t = c.t.Add(11 * time.Second) }, area: ams, want: ""},
-			},
 		},
 		{
 			name:  "cloud only when both metal providers are full",
@@ -151,7 +112,7 @@ func TestProviderSpreading(t *testing.T) {
 				{area: ams, want: "a1"}, {area: ams, want: "b1"}, {area: ams, want: "a1"}, {area: ams, want: "b1"},
 				{area: ams, want: "c1"}, {area: ams, want: "c1"},
 				// s0 was on a1: metal has room again.
-				{do: func(s *Scheduler, _ *clock) { s.Release("s0") }, area: ams, want: "a1"},
+				{do: func(s *Scheduler) { s.Release("s0") }, area: ams, want: "a1"},
 				{area: ams, want: "c1"},
 			},
 		},
@@ -294,13 +255,12 @@ func TestUpsertMovesNode(t *testing.T) {
 				return n
 			}(),
 			// s0 held 40000 and 40001; 40002 is the only free port left.
-			steps: []step{{area: "ams", want: ""}, {do: func(s *Scheduler, _ *clock) { s.Release("s0") }, area: "ams", want: "a"}},
+			steps: []step{{area: "ams", want: ""}, {do: func(s *Scheduler) { s.Release("s0") }, area: "ams", want: "a"}},
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := newClock()
-			s := NewWithOptions(Options{Policy: Pack, Now: c.now})
+			s := New(Pack)
 			for _, n := range tt.nodes {
 				s.UpsertNode(n, true)
 			}
@@ -316,7 +276,7 @@ func TestUpsertMovesNode(t *testing.T) {
 			}
 			for i, st := range tt.steps {
 				if st.do != nil {
-					st.do(s, c)
+					st.do(s)
 				}
 				id := fmt.Sprintf("after%d", i)
 				req := Request{SessionID: id, Location: st.area, Resources: oneCore, Ports: twoPorts}
@@ -364,17 +324,6 @@ func TestRemoveNode(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
-	t.Run("a provider marked down stays down across removal", func(t *testing.T) {
-		s.SetProviderHealthy("B", false)
-		if err := s.RemoveNode("b"); err != nil {
-			t.Fatal(err)
-		}
-		s.UpsertNode(nd("b", "fra", "europe", "B", arena.ClassMetal, 8), true)
-		if _, err := s.Place(Request{SessionID: "u", Location: "fra", Resources: oneCore}); arena.ErrorCode(err) != arena.EUNAVAILABLE {
-			t.Fatalf("placed on a node of a provider marked down: %v", err)
-		}
-		checkInvariants(t, s, true)
-	})
 	t.Run("added again, it starts empty", func(t *testing.T) {
 		s.UpsertNode(nd("a", "ams", "europe", "A", arena.ClassMetal, 8), true)
 		if n := s.Nodes()[0]; n.ID != "a" || n.Sessions != 0 || n.FreePorts != 100 || n.Used != (arena.Resources{}) {
@@ -386,43 +335,29 @@ func TestRemoveNode(t *testing.T) {
 }
 
 func TestNodesHealth(t *testing.T) {
-	c := newClock()
-	s := NewWithOptions(Options{HeartbeatTimeout: 10 * time.Second, Now: c.now})
+	s := New(Pack)
 	s.UpsertNode(nd("ok", "ams", "europe", "A", arena.ClassMetal, 8), true)
 	s.UpsertNode(nd("sick", "ams", "europe", "A", arena.ClassMetal, 8), false)
-	s.UpsertNode(nd("down", "ams", "europe", "B", arena.ClassMetal, 8), true)
-	s.UpsertNode(nd("quiet", "ams", "europe", "A", arena.ClassMetal, 8), true)
-	s.SetProviderHealthy("B", false)
-	registered := c.t
-	c.t = c.t.Add(11 * time.Second)
-	for _, id := range []string{"ok", "sick", "down"} {
-		if err := s.Heartbeat(id); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := s.Heartbeat("unknown"); arena.ErrorCode(err) != arena.ENOTFOUND {
-		t.Fatalf("heartbeat of an unknown node: %v", err)
-	}
-	want := map[string]struct {
-		health Health
-		beat   time.Time
-	}{
-		"ok": {HealthOK, c.t}, "sick": {HealthUnhealthy, c.t}, "down": {HealthProviderDown, c.t}, "quiet": {HealthStale, registered},
-	}
+	s.UpsertNode(nd("marked", "ams", "europe", "B", arena.ClassMetal, 8), true)
+	s.SetHealthy("marked", false)
+	s.SetHealthy("unknown", false)
+	want := map[string]bool{"ok": true, "sick": false, "marked": false}
 	for _, n := range s.Nodes() {
-		w := want[n.ID]
-		if n.Health != w.health || n.Healthy != (w.health == HealthOK) || !n.LastHeartbeat.Equal(w.beat) {
-			t.Errorf("%s: health %s (healthy %v), last heartbeat %v; want %s at %v", n.ID, n.Health, n.Healthy, n.LastHeartbeat, w.health, w.beat)
+		if n.Healthy != want[n.ID] {
+			t.Errorf("%s: healthy %v, want %v", n.ID, n.Healthy, want[n.ID])
 		}
+	}
+	if len(s.Nodes()) != len(want) {
+		t.Fatalf("%d nodes, want %d", len(s.Nodes()), len(want))
 	}
 	s.SetHealthy("sick", true)
-	s.SetProviderHealthy("B", true)
-	_ = s.Heartbeat("quiet")
+	s.UpsertNode(nd("marked", "ams", "europe", "B", arena.ClassMetal, 8), true)
 	for _, n := range s.Nodes() {
-		if n.Health != HealthOK {
-			t.Errorf("%s: %s after recovering", n.ID, n.Health)
+		if !n.Healthy {
+			t.Errorf("%s: unhealthy after recovering", n.ID)
 		}
 	}
+	checkInvariants(t, s, true)
 }
 
 func TestAvailableLocations(t *testing.T) {
@@ -432,7 +367,7 @@ func TestAvailableLocations(t *testing.T) {
 	tests := []struct {
 		name  string
 		nodes []arena.Node
-		setup func(s *Scheduler, c *clock)
+		setup func(s *Scheduler)
 		res   arena.Resources
 		ports int
 		want  []arena.AvailableLocation
@@ -454,7 +389,7 @@ func TestAvailableLocations(t *testing.T) {
 		{
 			name:  "only the nodes with room",
 			nodes: []arena.Node{ams("a", "192.0.2.1"), ams("b", "192.0.2.2"), withIP(nd("f", "fra", "europe", "A", arena.ClassMetal, 1), "203.0.113.1")},
-			setup: func(s *Scheduler, _ *clock) {
+			setup: func(s *Scheduler) {
 				s.SetHealthy("b", false)
 				place(t, s, "fills-a", "ams")
 				place(t, s, "fills-a-too", "ams")
@@ -484,23 +419,8 @@ func TestAvailableLocations(t *testing.T) {
 		{
 			name:  "unhealthy nodes are left out",
 			nodes: []arena.Node{ams("a", "192.0.2.1"), ams("b", "192.0.2.2")},
-			setup: func(s *Scheduler, _ *clock) { s.SetHealthy("b", false) },
+			setup: func(s *Scheduler) { s.SetHealthy("b", false) },
 			want:  []arena.AvailableLocation{{Location: "ams", Region: "europe", IPs: []string{"192.0.2.1"}}},
-		},
-		{
-			name:  "nodes of a provider marked down are left out",
-			nodes: []arena.Node{ams("a", "192.0.2.1"), withIP(nd("b", "ams", "europe", "B", arena.ClassMetal, 2), "192.0.2.2")},
-			setup: func(s *Scheduler, _ *clock) { s.SetProviderHealthy("A", false) },
-			want:  []arena.AvailableLocation{{Location: "ams", Region: "europe", IPs: []string{"192.0.2.2"}}},
-		},
-		{
-			name:  "silent nodes are left out",
-			nodes: []arena.Node{ams("a", "192.0.2.1"), ams("b", "192.0.2.2")},
-			setup: func(s *Scheduler, c *clock) {
-				c.t = c.t.Add(time.Minute)
-				_ = s.Heartbeat("b")
-			},
-			want: []arena.AvailableLocation{{Location: "ams", Region: "europe", IPs: []string{"192.0.2.2"}}},
 		},
 		{
 			name:  "a location with no node that fits is left out",
@@ -539,13 +459,12 @@ func TestAvailableLocations(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := newClock()
-			s := NewWithOptions(Options{HeartbeatTimeout: 30 * time.Second, Now: c.now})
+			s := New(Pack)
 			for _, n := range tt.nodes {
 				s.UpsertNode(n, true)
 			}
 			if tt.setup != nil {
-				tt.setup(s, c)
+				tt.setup(s)
 			}
 			got := s.AvailableLocations(tt.res, tt.ports)
 			if !equalLocations(got, tt.want) {

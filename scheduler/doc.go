@@ -17,11 +17,9 @@
 //
 // Place picks a node in four steps:
 //
-//  1. Eligible nodes: those of the area that are healthy (not marked
-//     unhealthy by SetHealthy, their provider not taken out by
-//     SetProviderHealthy, and, with Options.HeartbeatTimeout, heard from
-//     within it), not draining, and with the free CPU, memory and number of
-//     host ports the session needs.
+//  1. Eligible nodes: those of the area that are healthy (as UpsertNode or
+//     SetHealthy last marked them), not draining, and with the free CPU,
+//     memory and number of host ports the session needs.
 //  2. Class: bare metal before cloud. Cloud is used only when no metal node
 //     of the area is eligible ("cloud burst"), because metal is paid for
 //     whether it is used or not.

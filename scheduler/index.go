@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"net/netip"
 	"slices"
-	"time"
 
 	"github.com/arena-hq/arena"
 )
@@ -18,11 +17,7 @@ type node struct {
 	// Restore reserves past capacity.
 	free arena.Resources
 	// load is the larger of the CPU and memory shares in use, in thousandths.
-	load     int64
-	provider *providerState
-	// beat is when the node was last heard from, as time since the
-	// scheduler's epoch: eight bytes, and monotonic when the clock is.
-	beat time.Duration
+	load int64
 	// open is healthy and not draining.
 	open bool
 	// hasIP4 says PublicIP is an IPv4 address, and ip4 is that address as a
@@ -32,6 +27,7 @@ type node struct {
 	ports  portAllocator
 
 	arena.Node
+	provider *providerState
 	healthy  bool
 	sessions int
 	// member is the node's place in the index: [0] under its location, [1]
@@ -99,21 +95,16 @@ func (n *node) describe(d arena.Node) {
 	n.refresh()
 }
 
-// fit is what a node must offer to take one session right now.
+// fit is what a node must offer to take one session.
 type fit struct {
 	res   arena.Resources
 	ports int
-	// beats says whether heartbeats count, and cutoff is the oldest that
-	// still does (as node.beat).
-	beats  bool
-	cutoff time.Duration
 }
 
-// ok reports whether n can take the session, leaving its provider aside:
-// placement checks that once per provider.
+// ok reports whether n can take the session.
 func (f *fit) ok(n *node) bool {
 	return n.open && f.res.MilliCPU <= n.free.MilliCPU && f.res.MemoryMB <= n.free.MemoryMB &&
-		f.ports <= n.ports.free && (!f.beats || n.beat >= f.cutoff)
+		f.ports <= n.ports.free
 }
 
 // area is a location or region name with the nodes in it. A name can be the
@@ -149,10 +140,9 @@ type providerCount struct {
 	nodes    int
 }
 
-// providerState is what the scheduler knows of a provider everywhere.
+// providerState is a provider, shared by all its nodes, which it counts.
 type providerState struct {
 	name  string
-	down  bool
 	nodes int
 }
 
@@ -261,7 +251,7 @@ func (s *Scheduler) unindex(n *node) {
 		n.member[i] = membership{}
 	}
 	if p := n.provider; p != nil {
-		if p.nodes--; p.nodes == 0 && !p.down {
+		if p.nodes--; p.nodes == 0 {
 			delete(s.providers, p.name)
 		}
 		n.provider = nil
@@ -282,9 +272,6 @@ func (s *Scheduler) pick(a *area, f *fit) *node {
 		for {
 			var g *group
 			for _, h := range groups {
-				if h.provider.down {
-					continue
-				}
 				hs, hn := h.count.sessions, h.provider.name
 				if hs < lastSessions || (hs == lastSessions && hn <= lastName) {
 					continue

@@ -162,7 +162,7 @@ func invariants(s *Scheduler, withinCapacity bool) error {
 				count++
 			}
 		}
-		if p.name != name || p.nodes != count || (count == 0 && !p.down) {
+		if p.name != name || p.nodes != count || count == 0 {
 			return fmt.Errorf("provider %s: %d nodes, counted %d", name, p.nodes, count)
 		}
 	}
@@ -201,12 +201,10 @@ func referencePick(s *Scheduler, req Request) string {
 			tally[r.node.Provider]++
 		}
 	}
-	f := s.fitFor(req.Resources, len(req.Ports))
 	var candidates []*node
 	for _, n := range s.nodes {
 		used := n.used()
-		if inArea(n) && n.healthy && !n.Draining && !s.providers[n.Provider].down &&
-			(!f.beats || n.beat >= f.cutoff) &&
+		if inArea(n) && n.healthy && !n.Draining &&
 			n.Capacity.Sub(used).Fits(req.Resources) && n.ports.free >= len(req.Ports) {
 			candidates = append(candidates, n)
 		}
@@ -234,12 +232,10 @@ func referencePick(s *Scheduler, req Request) string {
 func referenceAvailable(s *Scheduler, res arena.Resources, ports int) []arena.AvailableLocation {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	f := s.fitFor(res, ports)
 	type key struct{ location, region string }
 	found := map[key]map[string]bool{}
 	for _, n := range s.nodes {
-		if n.Location == "" || !n.healthy || n.Draining || s.providers[n.Provider].down ||
-			(f.beats && n.beat < f.cutoff) ||
+		if n.Location == "" || !n.healthy || n.Draining ||
 			!n.Capacity.Sub(n.used()).Fits(res) || n.ports.free < ports {
 			continue
 		}

@@ -6,13 +6,12 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
-	"time"
 
 	"github.com/arena-hq/arena"
 )
 
 // TestRandomOperations drives a scheduler with random nodes, placements,
-// releases, moves, removals, health flips and silences, and after every step
+// releases, moves, removals and health flips, and after every step
 // recounts what it keeps incrementally (see checkInvariants) and compares each
 // placement and AvailableLocations with the plainly written reference.
 func TestRandomOperations(t *testing.T) {
@@ -33,9 +32,7 @@ func TestRandomOperations(t *testing.T) {
 
 func randomOperations(t *testing.T, seed uint64, policy Policy, steps int) {
 	rng := rand.New(rand.NewPCG(seed, 42))
-	c := newClock()
-	const timeout = 10 * time.Second
-	s := NewWithOptions(Options{Policy: policy, HeartbeatTimeout: timeout, Now: c.now})
+	s := New(policy)
 
 	// Locations and their usual regions; "solo" is its own region, and the
 	// odd node puts a location in a region other than its usual one.
@@ -117,15 +114,11 @@ func randomOperations(t *testing.T, seed uint64, policy Policy, steps int) {
 			s.Release(id)
 			s.Release(id)
 			delete(live, id)
-		case op < 66:
+		case op < 69:
 			id := fmt.Sprintf("n%02d", rng.IntN(maxNodes))
 			healthy := rng.IntN(3) > 0
 			what = fmt.Sprintf("node %s healthy %v", id, healthy)
 			s.SetHealthy(id, healthy)
-		case op < 69:
-			p, healthy := pick(providers), rng.IntN(2) == 0
-			what = fmt.Sprintf("provider %s healthy %v", p, healthy)
-			s.SetProviderHealthy(p, healthy)
 		case op < 82:
 			n := describe(rng.IntN(maxNodes))
 			what = fmt.Sprintf("upsert %+v", n)
@@ -142,12 +135,6 @@ func randomOperations(t *testing.T, seed uint64, policy Policy, steps int) {
 			err := s.RemoveNode(id)
 			if (sessions > 0) != (arena.ErrorCode(err) == arena.ECONFLICT) || (sessions == 0 && err != nil) {
 				t.Fatalf("step %d: %s: %v", step, what, err)
-			}
-		case op < 94:
-			c.t = c.t.Add(time.Duration(rng.IntN(6)) * time.Second)
-			what = "time passes"
-			for range rng.IntN(6) {
-				_ = s.Heartbeat(fmt.Sprintf("n%02d", rng.IntN(maxNodes)))
 			}
 		default:
 			res := arena.Resources{MilliCPU: int64(500 * rng.IntN(5)), MemoryMB: int64(512 * rng.IntN(5))}

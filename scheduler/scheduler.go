@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"slices"
 	"sync"
-	"time"
 
 	"github.com/arena-hq/arena"
 )
@@ -20,19 +19,6 @@ const (
 	// one node failure takes down.
 	Spread Policy = "spread"
 )
-
-// Options configure a Scheduler.
-type Options struct {
-	// Policy orders nodes within a class and provider; Pack when empty.
-	Policy Policy
-	// HeartbeatTimeout is how long a node may go unheard (no UpsertNode, no
-	// Heartbeat) before it takes no new sessions, so that a node or a whole
-	// provider that goes silent drops out of placement without anyone marking
-	// it. Zero leaves health to SetHealthy alone.
-	HeartbeatTimeout time.Duration
-	// Now is the clock heartbeats are measured by; time.Now when nil.
-	Now func() time.Time
-}
 
 // Request asks for room for one session.
 type Request struct {
@@ -57,11 +43,7 @@ type reservation struct {
 
 // Scheduler is safe for concurrent use.
 type Scheduler struct {
-	policy  Policy
-	timeout time.Duration
-	now     func() time.Time
-	// epoch is when the scheduler was made; heartbeats are kept as time since.
-	epoch time.Time
+	policy Policy
 
 	mu        sync.RWMutex
 	nodes     map[string]*node
@@ -70,39 +52,28 @@ type Scheduler struct {
 	reserved  map[string]reservation // by session id
 }
 
-// New returns an empty scheduler using policy within each node class and
-// provider, with health left to SetHealthy.
+// New returns an empty scheduler using policy (Pack when empty) within each
+// node class and provider.
 func New(policy Policy) *Scheduler {
-	return NewWithOptions(Options{Policy: policy})
-}
-
-// NewWithOptions returns an empty scheduler configured by o.
-func NewWithOptions(o Options) *Scheduler {
-	if o.Policy == "" {
-		o.Policy = Pack
-	}
-	if o.Now == nil {
-		o.Now = time.Now
+	if policy == "" {
+		policy = Pack
 	}
 	return &Scheduler{
-		policy: o.Policy, timeout: max(o.HeartbeatTimeout, 0), now: o.Now, epoch: o.Now(),
-		nodes: map[string]*node{}, areas: map[string]*area{}, providers: map[string]*providerState{},
-		reserved: map[string]reservation{},
+		policy: policy, nodes: map[string]*node{}, areas: map[string]*area{},
+		providers: map[string]*providerState{}, reserved: map[string]reservation{},
 	}
 }
 
-// UpsertNode adds a node or updates its description, and counts as hearing
-// from it. Reservations on it are kept: a node that moved to another
-// location, region, provider or class takes its sessions along in the tallies
-// provider spreading reads, and a node whose capacity shrank below its use
-// takes nothing new.
+// UpsertNode adds a node or updates its description and health. Reservations
+// on it are kept: a node that moved to another location, region, provider or
+// class takes its sessions along in the tallies provider spreading reads, and
+// a node whose capacity shrank below its use takes nothing new.
 func (s *Scheduler) UpsertNode(d arena.Node, healthy bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	now := s.now().Sub(s.epoch)
 	n, ok := s.nodes[d.ID]
 	if !ok {
-		n = &node{ports: newPortAllocator(d.PortMin, d.PortMax), healthy: healthy, beat: now}
+		n = &node{ports: newPortAllocator(d.PortMin, d.PortMax), healthy: healthy}
 		n.describe(d)
 		s.nodes[d.ID] = n
 		s.index(n)
@@ -128,7 +99,7 @@ func (s *Scheduler) UpsertNode(d arena.Node, healthy bool) {
 	if moved {
 		s.unindex(n)
 	}
-	n.healthy, n.beat = healthy, now
+	n.healthy = healthy
 	n.describe(d)
 	if moved {
 		s.index(n)
@@ -165,43 +136,6 @@ func (s *Scheduler) SetHealthy(nodeID string, healthy bool) {
 	}
 }
 
-// SetProviderHealthy takes every node of a provider out of placement, or
-// back in, at once: for an outage the provider announces, or one seen across
-// its nodes before their heartbeats run out. It holds for nodes that register
-// later too.
-func (s *Scheduler) SetProviderHealthy(provider string, healthy bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	p := s.providers[provider]
-	if p == nil {
-		if healthy {
-			return
-		}
-		p = &providerState{name: provider}
-		s.providers[provider] = p
-	}
-	p.down = !healthy
-	if !p.down && p.nodes == 0 {
-		delete(s.providers, provider)
-	}
-}
-
-// Heartbeat records that a node was heard from now. With a HeartbeatTimeout,
-// a node stops taking sessions when its heartbeats stop and takes them again
-// with the next one. It returns ENOTFOUND for an unknown node, which must
-// register with UpsertNode.
-func (s *Scheduler) Heartbeat(nodeID string) error {
-	now := s.now().Sub(s.epoch)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	n, ok := s.nodes[nodeID]
-	if !ok {
-		return arena.Errorf(arena.ENOTFOUND, "node %s is not registered", nodeID)
-	}
-	n.beat = now
-	return nil
-}
-
 // Known reports whether name is the location or region of any node.
 func (s *Scheduler) Known(name string) bool {
 	s.mu.RLock()
@@ -209,21 +143,12 @@ func (s *Scheduler) Known(name string) bool {
 	return s.areas[name] != nil
 }
 
-// fitFor returns what a node must offer to take a session of this size now.
-func (s *Scheduler) fitFor(res arena.Resources, ports int) fit {
-	f := fit{res: res, ports: ports}
-	if s.timeout > 0 {
-		f.beats, f.cutoff = true, s.now().Sub(s.epoch)-s.timeout
-	}
-	return f
-}
-
 // Place reserves resources and host ports for a session on the best node of
 // the requested location or region, in the order the package documentation
 // gives. It returns EUNAVAILABLE when no node has room, and ECONFLICT when
 // the session already holds a reservation.
 func (s *Scheduler) Place(req Request) (Placement, error) {
-	f := s.fitFor(req.Resources, len(req.Ports))
+	f := fit{res: req.Resources, ports: len(req.Ports)}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.reserved[req.SessionID]; ok {
@@ -293,7 +218,7 @@ func (s *Scheduler) Release(sessionID string) {
 // latency to. Nodes with other addresses count without adding one. It costs
 // one pass over the nodes and no sorting beyond the short list of locations.
 func (s *Scheduler) AvailableLocations(res arena.Resources, ports int) []arena.AvailableLocation {
-	f := s.fitFor(res, ports)
+	f := fit{res: res, ports: ports}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	out := []arena.AvailableLocation{}
@@ -304,7 +229,7 @@ func (s *Scheduler) AvailableLocations(res arena.Resources, ports int) []arena.A
 		first := len(out)
 		last = last[:0]
 		for _, n := range a.located {
-			if n.provider.down || !f.ok(n) {
+			if !f.ok(n) {
 				continue
 			}
 			i := first
@@ -327,54 +252,25 @@ func (s *Scheduler) AvailableLocations(res arena.Resources, ports int) []arena.A
 	return out
 }
 
-// Health says whether a node may take sessions as far as its liveness goes,
-// and if not, why.
-type Health string
-
-// Health values, checked in this order.
-const (
-	HealthOK Health = "ok"
-	// HealthUnhealthy is a node marked so by SetHealthy or UpsertNode.
-	HealthUnhealthy Health = "unhealthy"
-	// HealthProviderDown is a node whose provider SetProviderHealthy took out.
-	HealthProviderDown Health = "provider-down"
-	// HealthStale is a node not heard from within Options.HeartbeatTimeout.
-	HealthStale Health = "stale"
-)
-
 // NodeUsage is a node's description with what is reserved on it.
 type NodeUsage struct {
 	arena.Node
-	// Healthy is Health == HealthOK. A healthy node may still take nothing:
-	// it may be draining or full.
-	Healthy bool
-	Health  Health
-	// LastHeartbeat is when the node was last heard from.
-	LastHeartbeat time.Time
-	Used          arena.Resources
-	FreePorts     int
-	Sessions      int
+	// Healthy is the health UpsertNode or SetHealthy last gave. A healthy
+	// node may still take nothing: it may be draining or full.
+	Healthy   bool
+	Used      arena.Resources
+	FreePorts int
+	Sessions  int
 }
 
 // Nodes returns every node with its usage, ordered by id.
 func (s *Scheduler) Nodes() []NodeUsage {
-	f := s.fitFor(arena.Resources{}, 0)
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	out := make([]NodeUsage, 0, len(s.nodes))
 	for _, n := range s.nodes {
-		h := HealthOK
-		switch {
-		case !n.healthy:
-			h = HealthUnhealthy
-		case n.provider.down:
-			h = HealthProviderDown
-		case f.beats && n.beat < f.cutoff:
-			h = HealthStale
-		}
 		out = append(out, NodeUsage{
-			Node: n.Node, Healthy: h == HealthOK, Health: h, LastHeartbeat: s.epoch.Add(n.beat).Round(0),
-			Used: n.used(), FreePorts: n.ports.free, Sessions: n.sessions,
+			Node: n.Node, Healthy: n.healthy, Used: n.used(), FreePorts: n.ports.free, Sessions: n.sessions,
 		})
 	}
 	slices.SortFunc(out, func(a, b NodeUsage) int { return cmp.Compare(a.ID, b.ID) })
