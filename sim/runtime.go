@@ -21,7 +21,11 @@ type Runtime struct {
 	seq        int
 	containers map[string]*arena.Container // by id
 	specs      map[string]arena.ContainerSpec
-	watchers   map[*watcher]struct{}
+	// names and byNode index the containers, so that a simulation of many
+	// nodes and sessions costs no more per call than one node does.
+	names    map[string]string                // name -> id
+	byNode   map[string]map[string]struct{}   // node id -> ids
+	watchers map[string]map[*watcher]struct{} // by node id
 	// images, when non-nil, lists the images that exist; others are ENOTFOUND.
 	images map[string]bool
 }
@@ -35,7 +39,10 @@ var _ agent.Runtime = (*Runtime)(nil)
 
 // New returns an empty simulated runtime in which every image exists.
 func New() *Runtime {
-	return &Runtime{containers: map[string]*arena.Container{}, specs: map[string]arena.ContainerSpec{}, watchers: map[*watcher]struct{}{}}
+	return &Runtime{
+		containers: map[string]*arena.Container{}, specs: map[string]arena.ContainerSpec{}, watchers: map[string]map[*watcher]struct{}{},
+		names: map[string]string{}, byNode: map[string]map[string]struct{}{},
+	}
 }
 
 // SetImages limits the images that exist to refs.
@@ -55,18 +62,22 @@ func (r *Runtime) Start(ctx context.Context, spec arena.ContainerSpec) (string, 
 	if r.images != nil && !r.images[spec.Image] {
 		return "", arena.Errorf(arena.ENOTFOUND, "image %s not found", spec.Image)
 	}
-	for _, c := range r.containers {
-		if c.Name == spec.Name {
-			return "", arena.Errorf(arena.ECONFLICT, "container name %s is taken", spec.Name)
-		}
+	if _, taken := r.names[spec.Name]; taken {
+		return "", arena.Errorf(arena.ECONFLICT, "container name %s is taken", spec.Name)
 	}
 	r.seq++
 	id := fmt.Sprintf("sim-%d", r.seq)
-	r.containers[id] = &arena.Container{
+	c := &arena.Container{
 		ID: id, Name: spec.Name, SessionID: spec.Labels[arena.LabelSession], NodeID: spec.Labels[arena.LabelNode],
 		Labels: spec.Labels, Running: true, StartedAt: time.Now(),
 	}
+	r.containers[id] = c
 	r.specs[id] = spec
+	r.names[spec.Name] = id
+	if r.byNode[c.NodeID] == nil {
+		r.byNode[c.NodeID] = map[string]struct{}{}
+	}
+	r.byNode[c.NodeID][id] = struct{}{}
 	return id, nil
 }
 
@@ -115,16 +126,14 @@ func (r *Runtime) exit(id string, code int) error {
 	}
 	c.Running, c.ExitCode, c.FinishedAt = false, code, time.Now()
 	ex := arena.ContainerExit{ContainerID: id, SessionID: c.SessionID, ExitCode: code, At: c.FinishedAt}
-	for w := range r.watchers {
-		if w.nodeID == c.NodeID {
-			select {
-			case w.ch <- ex:
-			default:
-				// A full watcher has fallen behind: end its stream so that its
-				// agent lists again instead of missing this exit.
-				delete(r.watchers, w)
-				close(w.ch)
-			}
+	for w := range r.watchers[c.NodeID] {
+		select {
+		case w.ch <- ex:
+		default:
+			// A full watcher has fallen behind: end its stream so that its
+			// agent lists again instead of missing this exit.
+			delete(r.watchers[c.NodeID], w)
+			close(w.ch)
 		}
 	}
 	return nil
@@ -134,6 +143,13 @@ func (r *Runtime) exit(id string, code int) error {
 func (r *Runtime) Remove(ctx context.Context, id string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if c, ok := r.containers[id]; ok {
+		delete(r.names, c.Name)
+		delete(r.byNode[c.NodeID], id)
+		if len(r.byNode[c.NodeID]) == 0 {
+			delete(r.byNode, c.NodeID)
+		}
+	}
 	delete(r.containers, id)
 	delete(r.specs, id)
 	return nil
@@ -154,11 +170,9 @@ func (r *Runtime) Inspect(ctx context.Context, id string) (arena.Container, erro
 func (r *Runtime) List(ctx context.Context, nodeID string) ([]arena.Container, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	var out []arena.Container
-	for _, c := range r.containers {
-		if c.NodeID == nodeID {
-			out = append(out, *c)
-		}
+	out := make([]arena.Container, 0, len(r.byNode[nodeID]))
+	for id := range r.byNode[nodeID] {
+		out = append(out, *r.containers[id])
 	}
 	return out, nil
 }
@@ -179,14 +193,17 @@ func (r *Runtime) Spec(sessionID string) (arena.ContainerSpec, bool) {
 func (r *Runtime) Exits(ctx context.Context, nodeID string) (<-chan arena.ContainerExit, error) {
 	w := &watcher{nodeID: nodeID, ch: make(chan arena.ContainerExit, 1024)}
 	r.mu.Lock()
-	r.watchers[w] = struct{}{}
+	if r.watchers[nodeID] == nil {
+		r.watchers[nodeID] = map[*watcher]struct{}{}
+	}
+	r.watchers[nodeID][w] = struct{}{}
 	r.mu.Unlock()
 	go func() {
 		<-ctx.Done()
 		r.mu.Lock()
 		defer r.mu.Unlock()
-		if _, ok := r.watchers[w]; ok {
-			delete(r.watchers, w)
+		if _, ok := r.watchers[nodeID][w]; ok {
+			delete(r.watchers[nodeID], w)
 			close(w.ch)
 		}
 	}()

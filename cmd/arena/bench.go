@@ -12,10 +12,12 @@ import (
 	nethttp "net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
@@ -31,7 +33,7 @@ import (
 type benchOptions struct {
 	target, token, location, image string
 	serve                          string
-	nodes                          int
+	nodes, sessions                int
 	concurrency                    []int
 	rates                          []int
 	duration                       time.Duration
@@ -45,9 +47,10 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.target, "target", "", "URL of a running Arena to measure; empty runs an in-process control plane on SQLite with simulated nodes")
 	fs.StringVar(&o.token, "token", os.Getenv("ARENA_TOKEN"), "API token for --target (env ARENA_TOKEN)")
-	fs.StringVar(&o.location, "location", "local", "location or region of the sessions")
+	fs.StringVar(&o.location, "location", "local", "location or region of the sessions (the simulated nodes' region is local)")
 	fs.StringVar(&o.image, "image", "echo", "application of the sessions")
-	fs.IntVar(&o.nodes, "nodes", 10, "simulated nodes (without --target)")
+	fs.IntVar(&o.nodes, "nodes", 10, "simulated nodes (without --target), in one region over 20 locations and 4 providers")
+	fs.IntVar(&o.sessions, "sessions", 0, "live sessions to place before measuring (without --target), as a fleet in use would hold")
 	fs.StringVar(&conc, "concurrency", "1,4,16,64", "closed-loop runs: comma-separated numbers of concurrent clients")
 	fs.StringVar(&rates, "rate", "250,500,1000", "open-loop runs: comma-separated creates per second")
 	fs.DurationVar(&o.duration, "duration", 5*time.Second, "length of each run")
@@ -76,6 +79,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		defer st.Close()
 		o.target, o.token, serverSide = st.URL, st.Token, st.Latency
+		if err := st.prefill(ctx, o.sessions, stdout); err != nil {
+			return err
+		}
 		if o.serve != "" {
 			fmt.Fprintf(stdout, "simulated control plane: %d nodes\n  API:    %s\n  Token:  %s\n", o.nodes, o.target, o.token)
 			<-ctx.Done()
@@ -143,6 +149,7 @@ type simServer struct {
 	// Latency records how long the handler took over each POST /session.
 	Latency *latencies
 
+	srv     *server.Server
 	closers []func()
 }
 
@@ -186,6 +193,7 @@ func startSimServer(ctx context.Context, nodes int, capacity arena.Resources, li
 		return nil, err
 	}
 	st.closers = append(st.closers, srv.Close)
+	st.srv = srv
 	rt := sim.New()
 	agentCtx, cancelAgents := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -195,8 +203,8 @@ func startSimServer(ctx context.Context, nodes int, capacity arena.Resources, li
 	})
 	for i := 0; i < nodes; i++ {
 		n := arena.Node{
-			ID: fmt.Sprintf("sim-%d", i), Region: "local", Location: "local", Provider: fmt.Sprintf("p%d", i%3), Class: arena.ClassMetal,
-			PublicIP: "127.0.0.1", Capacity: capacity, PortMin: 1024, PortMax: 65535,
+			ID: fmt.Sprintf("sim-%d", i), Region: "local", Location: fmt.Sprintf("local-%d", i%20), Provider: fmt.Sprintf("p%d", i%4),
+			Class: arena.ClassMetal, PublicIP: "127.0.0.1", Capacity: capacity, PortMin: 1024, PortMax: 65535,
 		}
 		if err := srv.RegisterNode(ctx, n); err != nil {
 			return nil, err
@@ -227,6 +235,43 @@ func startSimServer(ctx context.Context, nodes int, capacity arena.Resources, li
 	st.closers = append(st.closers, func() { _ = hs.Close() })
 	st.URL = "http://" + ln.Addr().String()
 	return st, nil
+}
+
+// prefill places n sessions through the control plane, untimed, then prints
+// the heap in use: the control plane's with the simulated nodes'.
+func (st *simServer) prefill(ctx context.Context, n int, stdout io.Writer) error {
+	if n <= 0 {
+		return nil
+	}
+	start := time.Now()
+	var (
+		wg    sync.WaitGroup
+		next  atomic.Int64
+		first error
+		once  sync.Once
+	)
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for next.Add(1) <= int64(n) && ctx.Err() == nil {
+				if _, err := st.srv.CreateSession(ctx, "bench", arena.SessionRequest{Location: "local", Image: "echo"}); err != nil {
+					once.Do(func() { first = err })
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if first != nil {
+		return fmt.Errorf("placing the live sessions: %w", first)
+	}
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	fmt.Fprintf(stdout, "%d live sessions placed in %s; heap in use %d MiB (control plane, store cache and simulated nodes)\n",
+		n, time.Since(start).Round(time.Millisecond), m.HeapInuse>>20)
+	return nil
 }
 
 // Close stops everything startSimServer started, in reverse order.
