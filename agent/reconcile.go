@@ -22,7 +22,7 @@ func (a *Agent) reconcile(l *local, d *arena.Session, fresh bool, obs *arena.Con
 		a.deliverFinal(ctx, l)
 		return
 	}
-	if obs != nil && l.containerID == "" && !obs.Running && obs.StartedAt.IsZero() && d.State == arena.SessionStarted {
+	if obs != nil && l.containerID == "" && !obs.Running && obs.StartedAt.IsZero() && d.RunningAt.IsZero() {
 		// Created but never started, as when the agent stopped mid-start:
 		// start afresh rather than take it for an exit.
 		if err := a.rt.Remove(ctx, obs.ID); err != nil && arena.ErrorCode(err) != arena.ENOTFOUND {
@@ -81,11 +81,13 @@ func (a *Agent) reconcile(l *local, d *arena.Session, fresh bool, obs *arena.Con
 	}
 
 	if l.containerID == "" {
-		if d.State != arena.SessionStarted {
+		if !d.RunningAt.IsZero() {
 			// The control plane saw it run, but no container is left.
 			a.finish(l, arena.StopLost, -1, time.Now(), "container disappeared from the node")
 			return
 		}
+		// Never ran: started, or marked unreachable before this agent got
+		// to it.
 		a.start(ctx, l, d)
 		return
 	}

@@ -135,10 +135,15 @@ func (s *Server) activeOn(nodeID string) []*entry {
 	return out
 }
 
+// minCredentialLength keeps credentials that nodes choose themselves
+// unguessable: NewTokenSecret makes 49 characters.
+const minCredentialLength = 32
+
 // JoinNode admits a node whose agent presents the cluster's join secret and
-// returns the credential it must use from then on. A node id registered
-// before is kept by the agent that holds its credential: presenting it keeps
-// the credential (the answer is ""), anyone else is refused.
+// returns the credential it must use from then on, or "" when it keeps the
+// one it presented. A new node may present a credential of its own choosing;
+// a node id registered before is kept by the agent that holds its
+// credential, and anyone else is refused.
 func (s *Server) JoinNode(ctx context.Context, joinSecret string, n arena.Node, credential string) (string, error) {
 	if s.joinHash == "" || subtle.ConstantTimeCompare([]byte(arena.HashToken(joinSecret)), []byte(s.joinHash)) != 1 {
 		return "", arena.Errorf(arena.EUNAUTHORIZED, "the join token is not valid")
@@ -153,6 +158,15 @@ func (s *Server) JoinNode(ctx context.Context, joinSecret string, n arena.Node, 
 			return "", arena.Errorf(arena.EUNAUTHORIZED, "node %q is registered with another credential; remove it first to give its id to a new machine", n.ID)
 		}
 		n.CredentialHash = cur.CredentialHash
+	case credential != "":
+		// A new node that chose its own credential: should the answer be
+		// lost, joining again with the same one is accepted, where a
+		// credential made here would be lost with the answer and lock the
+		// node out.
+		if len(credential) < minCredentialLength {
+			return "", arena.Errorf(arena.EINVALID, "a node credential must have at least %d characters", minCredentialLength)
+		}
+		n.CredentialHash = arena.HashToken(credential)
 	default:
 		fresh = arena.NewTokenSecret()
 		n.CredentialHash = arena.HashToken(fresh)

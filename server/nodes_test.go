@@ -131,6 +131,22 @@ func TestJoinNode(t *testing.T) {
 	if again, err := h.srv.JoinNode(ctx, "join-secret", n, cred); err != nil || again != "" {
 		t.Fatalf("re-join: %q %v", again, err)
 	}
+	// A new node may choose its credential, so that a join whose answer was
+	// lost can be repeated; a short one is refused.
+	own := n
+	own.ID = "chooser"
+	if _, err := h.srv.JoinNode(ctx, "join-secret", own, "short"); arena.ErrorCode(err) != arena.EINVALID {
+		t.Fatalf("short credential: %v", err)
+	}
+	chosen := arena.NewTokenSecret()
+	for i := 0; i < 2; i++ {
+		if got, err := h.srv.JoinNode(ctx, "join-secret", own, chosen); err != nil || got != "" {
+			t.Fatalf("join %d with a chosen credential: %q %v", i, got, err)
+		}
+	}
+	if id, err := h.srv.AuthenticateNode(ctx, chosen); err != nil || id != "chooser" {
+		t.Fatalf("authenticate with a chosen credential: %q %v", id, err)
+	}
 	// Nodes and their credentials survive a restart of the control plane.
 	h.restartServer()
 	if id, err := h.srv.AuthenticateNode(ctx, cred); err != nil || id != "remote" {

@@ -80,16 +80,18 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := os.MkdirAll(data, 0o700); err != nil {
 		return err
 	}
+	// The node's credential is made here and kept before the first join, so
+	// that a join whose answer is lost can simply be repeated.
 	credPath := filepath.Join(data, node.ID+".credential")
-	cred, err := os.ReadFile(credPath)
-	if err != nil && !os.IsNotExist(err) {
+	cred, err := secretFile(credPath, "")
+	if err != nil {
 		return err
 	}
-	client := rpc.NewClient(serverURL, rpc.WithCredential(string(cred)), rpc.WithClientLogger(log.With("component", "rpc")))
+	client := rpc.NewClient(serverURL, rpc.WithCredential(cred), rpc.WithClientLogger(log.With("component", "rpc")))
 	if err := join(ctx, client, joinToken, node, log); err != nil {
 		return err
 	}
-	if got := client.Credential(); got != string(cred) {
+	if got := client.Credential(); got != cred {
 		if err := os.WriteFile(credPath, []byte(got), 0o600); err != nil {
 			return err
 		}
@@ -105,9 +107,54 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	cfg := &config.Config{BindIP: pick(o.bindIP, os.Getenv("ARENA_BIND_IP"), file.BindIP), Restart: file.Restart}
-	ac := agentConfig(cfg, node, client, rt, log)
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	cp := &rejoiningClient{Client: client, joinToken: joinToken, node: node, credPath: credPath, log: log, fatal: cancel}
+	ac := agentConfig(cfg, node, cp, rt, log)
 	ac.HeartbeatInterval = beat
-	return agent.New(ac).Run(ctx)
+	if err := agent.New(ac).Run(ctx); err != nil {
+		return err
+	}
+	if cause := context.Cause(ctx); cause != nil && cause != context.Canceled {
+		return cause
+	}
+	return nil
+}
+
+// rejoiningClient joins again when the control plane no longer accepts the
+// node's credential, as after its store was restored from a backup. If the
+// join is refused too, the agent cannot work: it stops with the reason
+// instead of retrying forever.
+type rejoiningClient struct {
+	*rpc.Client
+	joinToken, credPath string
+	node                arena.Node
+	log                 *slog.Logger
+	fatal               context.CancelCauseFunc
+}
+
+// Heartbeat implements agent.ControlPlane.
+func (c *rejoiningClient) Heartbeat(ctx context.Context, nodeID string) error {
+	err := c.Client.Heartbeat(ctx, nodeID)
+	if arena.ErrorCode(err) != arena.EUNAUTHORIZED {
+		return err
+	}
+	c.log.Warn("the control plane refused the node's credential; joining again", "err", err)
+	// The join must not be cut short by the connection's end: a half-done
+	// one would leave the node bound to a credential nobody kept.
+	jctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	if jerr := c.Client.Join(jctx, c.joinToken, c.node); jerr != nil {
+		if code := arena.ErrorCode(jerr); code == arena.EUNAUTHORIZED || code == arena.EINVALID {
+			c.fatal(fmt.Errorf("the control plane refused node %s: %s", c.node.ID, arena.ErrorMessage(jerr)))
+		}
+		return jerr
+	}
+	if werr := os.WriteFile(c.credPath, []byte(c.Client.Credential()), 0o600); werr != nil {
+		c.fatal(werr)
+		return werr
+	}
+	return nil
 }
 
 // join admits the node, retrying with backoff while the control plane cannot

@@ -541,3 +541,19 @@ func (p *partitionProxy) dropAll() {
 	}
 	p.conns = nil
 }
+
+// TestClusterServerForgetsNode: a control plane that lost its store (say,
+// restored from an old backup) no longer knows the node's credential; the
+// agent joins again and carries on.
+func TestClusterServerForgetsNode(t *testing.T) {
+	c := newCluster(t)
+	c.startAgent(t, agentSpec{name: "metal", region: "europe", location: "ams", provider: "pa", class: "metal", milliCPU: 1000})
+	c.server.kill()
+	if err := os.RemoveAll(filepath.Join(c.dir, "server")); err != nil {
+		t.Fatal(err)
+	}
+	c.startServer(t)
+	c.waitNode("metal", "ready")
+	s := c.mustPlace("ams")
+	c.waitStatus(s.ID, "running")
+}
