@@ -153,10 +153,18 @@ func New(cfg Config) *Agent {
 func (a *Agent) Run(ctx context.Context) error {
 	a.ctx = ctx
 	defer a.wg.Wait()
+	// Heartbeats run for the agent's whole life, apart from the streams:
+	// waiting to reconnect must not make the node look dead.
+	silent := make(chan error, 1)
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		a.heartbeats(ctx, silent)
+	}()
 	backoff := a.cfg.RetryInterval
 	for {
 		began := time.Now()
-		err := a.session(ctx)
+		err := a.session(ctx, silent)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -176,31 +184,39 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 }
 
-// heartbeats beats until ctx ends, or returns an error after
-// MissedHeartbeats failures in a row.
-func (a *Agent) heartbeats(ctx context.Context) error {
+// heartbeats beats until ctx ends. After MissedHeartbeats failures in a row
+// it tells the current connection, through silent, to start over: a
+// connection can hang without failing, as behind a network partition.
+func (a *Agent) heartbeats(ctx context.Context, silent chan<- error) {
 	t := time.NewTicker(a.cfg.HeartbeatInterval)
 	defer t.Stop()
+	// A beat may take longer than the interval on a busy machine; only
+	// several failed in a row mean the control plane cannot hear us.
+	timeout := max(a.cfg.HeartbeatInterval, time.Second)
 	missed := 0
 	for {
-		beatCtx, cancel := context.WithTimeout(ctx, a.cfg.HeartbeatInterval)
+		beatCtx, cancel := context.WithTimeout(ctx, timeout)
 		err := a.cp.Heartbeat(beatCtx, a.cfg.Node.ID)
 		cancel()
 		switch {
 		case ctx.Err() != nil:
-			return ctx.Err()
+			return
 		case err != nil:
 			missed++
 			a.log.Warn("heartbeat failed", "err", err, "missed", missed)
 			if missed >= a.cfg.MissedHeartbeats {
-				return err
+				missed = 0
+				select {
+				case silent <- err:
+				default:
+				}
 			}
 		default:
 			missed = 0
 		}
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return
 		case <-t.C:
 		}
 	}
@@ -208,12 +224,14 @@ func (a *Agent) heartbeats(ctx context.Context) error {
 
 // session is one connection's life: exits first, so that no exit after the
 // first listing can be missed, then assignments.
-func (a *Agent) session(ctx context.Context) error {
+func (a *Agent) session(ctx context.Context, silent <-chan error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	// Heartbeats first: the node is alive while the streams are set up.
-	beats := make(chan error, 1)
-	go func() { beats <- a.heartbeats(ctx) }()
+	// A silence noticed between connections is old news.
+	select {
+	case <-silent:
+	default:
+	}
 	exits, err := a.rt.Exits(ctx, a.cfg.Node.ID)
 	if err != nil {
 		return err
@@ -228,7 +246,7 @@ func (a *Agent) session(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case err := <-beats:
+		case err := <-silent:
 			return err
 		case as, ok := <-assignments:
 			if !ok {
@@ -273,15 +291,10 @@ func (a *Agent) assign(ctx context.Context, as arena.Assignment) error {
 	wanted := map[string]bool{}
 	for _, d := range as.Sessions {
 		wanted[d.ID] = true
-		l := a.local(d.ID, true)
-		l.pmu.Lock()
-		l.desired, l.newDesired = d, true
-		if c, ok := bySession[d.ID]; ok {
-			l.observed = &c
-		}
-		l.pmu.Unlock()
-		a.kick(l)
 	}
+	// Forget and remove what the control plane no longer lists before
+	// starting anything: a given-up session's container may hold ports that
+	// a new session has been given.
 	a.mu.Lock()
 	for id, l := range a.sessions {
 		l.pmu.Lock()
@@ -299,6 +312,16 @@ func (a *Agent) assign(ctx context.Context, as arena.Assignment) error {
 				a.log.Warn("cannot remove leftover container", "container", c.ID, "err", err)
 			}
 		}
+	}
+	for _, d := range as.Sessions {
+		l := a.local(d.ID, true)
+		l.pmu.Lock()
+		l.desired, l.newDesired = d, true
+		if c, ok := bySession[d.ID]; ok {
+			l.observed = &c
+		}
+		l.pmu.Unlock()
+		a.kick(l)
 	}
 	return nil
 }

@@ -14,6 +14,8 @@ type NodeAdmin interface {
 	NodeList(ctx context.Context) ([]arena.NodeStatus, error)
 	// DrainNode stops or resumes placement on a node: ENOTFOUND for an unknown one.
 	DrainNode(ctx context.Context, nodeID string, drain bool) error
+	// RemoveNode forgets a node: ENOTFOUND, or ECONFLICT while it has active sessions.
+	RemoveNode(ctx context.Context, nodeID string) error
 }
 
 // adminOnly wraps an admin operation: the token must carry the admin scope.
@@ -93,6 +95,14 @@ func (s *server) drainNode(drain bool) func(http.ResponseWriter, *http.Request, 
 		}
 		return arena.Errorf(arena.ENOTFOUND, "node %q not found", id)
 	}
+}
+
+func (s *server) removeNode(w http.ResponseWriter, r *http.Request, _ *arena.Token) error {
+	if err := s.nodes.RemoveNode(r.Context(), r.PathValue("id")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 type (

@@ -30,6 +30,9 @@ func TestAdminNodes(t *testing.T) {
 		{"drain unknown node", http.MethodPost, "/admin/v1/nodes/nope/drain", true, http.StatusNotFound},
 		{"undrain", http.MethodPost, "/admin/v1/nodes/n1/undrain", true, http.StatusOK},
 		{"wrong method", http.MethodDelete, "/admin/v1/nodes", true, http.StatusMethodNotAllowed},
+		{"remove needs the admin scope", http.MethodDelete, "/admin/v1/nodes/n2", false, http.StatusUnauthorized},
+		{"remove a node with sessions", http.MethodDelete, "/admin/v1/nodes/n1", true, http.StatusConflict},
+		{"remove unknown node", http.MethodDelete, "/admin/v1/nodes/nope", true, http.StatusNotFound},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -64,5 +67,11 @@ func TestAdminNodes(t *testing.T) {
 	}
 	if err := json.Unmarshal(admin(http.MethodGet, "/admin/v1/nodes").body, &list); err != nil || len(list.Nodes) != 2 || !list.Nodes[1].Draining || list.Nodes[0].Draining {
 		t.Fatalf("list %+v (%v)", list, err)
+	}
+	if r := admin(http.MethodDelete, "/admin/v1/nodes/n2"); r.status != http.StatusNoContent || len(r.body) != 0 {
+		t.Fatalf("remove: %d %s", r.status, r.body)
+	}
+	if err := json.Unmarshal(admin(http.MethodGet, "/admin/v1/nodes").body, &list); err != nil || len(list.Nodes) != 1 {
+		t.Fatalf("list after remove %+v (%v)", list, err)
 	}
 }

@@ -157,6 +157,21 @@ func (f *fakeNodes) DrainNode(_ context.Context, id string, drain bool) error {
 	return arena.Errorf(arena.ENOTFOUND, "node %q not found", id)
 }
 
+func (f *fakeNodes) RemoveNode(_ context.Context, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i := range f.nodes {
+		if f.nodes[i].ID == id {
+			if f.nodes[i].Sessions > 0 {
+				return arena.Errorf(arena.ECONFLICT, "node %q still has sessions", id)
+			}
+			f.nodes = append(f.nodes[:i], f.nodes[i+1:]...)
+			return nil
+		}
+	}
+	return arena.Errorf(arena.ENOTFOUND, "node %q not found", id)
+}
+
 func (f *fakeSessions) StopSession(_ context.Context, orgID, id string) error {
 	f.record(call{method: "StopSession", orgID: orgID, id: id})
 	if f.stop != nil {

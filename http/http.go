@@ -76,6 +76,7 @@ func NewHandler(sessions SessionService, auth Authenticator, nodes NodeAdmin, lo
 		s.mux.HandleFunc("GET /admin/v1/nodes", s.authed(adminOnly(s.listNodes)))
 		s.mux.HandleFunc("POST /admin/v1/nodes/{id}/drain", s.authed(adminOnly(s.drainNode(true)), arena.ENOTFOUND))
 		s.mux.HandleFunc("POST /admin/v1/nodes/{id}/undrain", s.authed(adminOnly(s.drainNode(false)), arena.ENOTFOUND))
+		s.mux.HandleFunc("DELETE /admin/v1/nodes/{id}", s.authed(adminOnly(s.removeNode), arena.ENOTFOUND, arena.ECONFLICT))
 	}
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /openapi.yaml", s.openAPI)

@@ -41,14 +41,8 @@ func (s *Server) Assignments(ctx context.Context, nodeID string) (<-chan arena.A
 		close(old.done)
 	}
 	s.subs[nodeID] = sub
-	full := arena.Assignment{Full: true}
-	for _, e := range s.sessions {
-		if sess := e.cur.Load(); sess.NodeID == nodeID {
-			full.Sessions = append(full.Sessions, sess.Clone())
-		}
-	}
 	// Queued under s.mu: every later publish finds sub only after this.
-	sub.push(full)
+	sub.push(s.fullAssignment(nodeID))
 	s.mu.Unlock()
 
 	out := make(chan arena.Assignment)
@@ -89,6 +83,27 @@ func (s *Server) Assignments(ctx context.Context, nodeID string) (<-chan arena.A
 	return out, nil
 }
 
+// fullAssignment lists every active session of the node; the caller holds s.mu.
+func (s *Server) fullAssignment(nodeID string) arena.Assignment {
+	full := arena.Assignment{Full: true}
+	for _, e := range s.sessions {
+		if sess := e.cur.Load(); sess.NodeID == nodeID {
+			full.Sessions = append(full.Sessions, sess.Clone())
+		}
+	}
+	return full
+}
+
+// resendAssignments sends the node's stream, if it has one, the full list of
+// its sessions again.
+func (s *Server) resendAssignments(nodeID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sub, ok := s.subs[nodeID]; ok {
+		sub.push(s.fullAssignment(nodeID))
+	}
+}
+
 // DisconnectAgents ends every assignment stream and refuses new ones, so
 // that a shutting-down server is not held up by streams that never end by
 // themselves. The agents reconnect to the next control plane.
@@ -120,8 +135,11 @@ func (s *Server) Report(ctx context.Context, r arena.SessionReport) error {
 	e := s.entry(r.SessionID)
 	if e == nil {
 		sess, err := s.store.FindSession(ctx, r.SessionID)
-		if err != nil || sess.NodeID != r.NodeID {
+		switch {
+		case arena.ErrorCode(err) == arena.ENOTFOUND || (err == nil && sess.NodeID != r.NodeID):
 			return notFound(r.SessionID)
+		case err != nil:
+			return err // a passing fault: the agent tries again
 		}
 		return nil // already stopped
 	}

@@ -53,6 +53,13 @@ func (s *Server) loadNodes(ctx context.Context) error {
 // placement. A node registered before keeps its credential and drain flag;
 // the reservations of its active sessions are restored.
 func (s *Server) RegisterNode(ctx context.Context, n arena.Node) error {
+	s.nodeOps.Lock()
+	defer s.nodeOps.Unlock()
+	return s.registerNode(ctx, n)
+}
+
+// registerNode is RegisterNode for a caller that holds s.nodeOps.
+func (s *Server) registerNode(ctx context.Context, n arena.Node) error {
 	if err := validateNode(&n); err != nil {
 		return err
 	}
@@ -148,6 +155,10 @@ func (s *Server) JoinNode(ctx context.Context, joinSecret string, n arena.Node, 
 	if s.joinHash == "" || subtle.ConstantTimeCompare([]byte(arena.HashToken(joinSecret)), []byte(s.joinHash)) != 1 {
 		return "", arena.Errorf(arena.EUNAUTHORIZED, "the join token is not valid")
 	}
+	// From the check of the id's owner to the record of the new one, no
+	// other change of nodes may come between.
+	s.nodeOps.Lock()
+	defer s.nodeOps.Unlock()
 	s.nmu.Lock()
 	cur, known := s.nodes[n.ID]
 	s.nmu.Unlock()
@@ -171,7 +182,7 @@ func (s *Server) JoinNode(ctx context.Context, joinSecret string, n arena.Node, 
 		fresh = arena.NewTokenSecret()
 		n.CredentialHash = arena.HashToken(fresh)
 	}
-	if err := s.RegisterNode(ctx, n); err != nil {
+	if err := s.registerNode(ctx, n); err != nil {
 		return "", err
 	}
 	return fresh, nil
@@ -194,25 +205,45 @@ func (s *Server) AuthenticateNode(ctx context.Context, credential string) (strin
 // sessions again; its agent's reports then restore its sessions' truth.
 func (s *Server) Heartbeat(ctx context.Context, nodeID string) error {
 	s.nmu.Lock()
-	defer s.nmu.Unlock()
 	n, ok := s.nodes[nodeID]
 	if !ok {
+		s.nmu.Unlock()
 		return arena.Errorf(arena.ENOTFOUND, "node %q is not registered", nodeID)
 	}
 	n.lastSeen = s.now()
-	if !n.heard || !n.unreachableSince.IsZero() {
-		if !n.unreachableSince.IsZero() {
+	back := !n.unreachableSince.IsZero()
+	if !n.heard || back {
+		if back {
 			s.log.Info("node is back", "node", nodeID, "silent_for", n.lastSeen.Sub(n.unreachableSince).Round(time.Millisecond))
 		}
 		n.heard, n.unreachableSince = true, time.Time{}
 		s.sched.SetHealthy(nodeID, true)
 	}
+	s.nmu.Unlock()
+	if back {
+		// A node may return without reconnecting (a paused machine, a slow
+		// spell): its agent must learn what the control plane now believes
+		// of its sessions, so that its reports can restore the truth.
+		s.resendAssignments(nodeID)
+	}
 	return nil
+}
+
+// silentSince returns when the node went silent, or zero while it reports.
+func (s *Server) silentSince(nodeID string) time.Time {
+	s.nmu.Lock()
+	defer s.nmu.Unlock()
+	if n, ok := s.nodes[nodeID]; ok {
+		return n.unreachableSince
+	}
+	return time.Time{}
 }
 
 // DrainNode stops (or resumes) placing new sessions on a node; the sessions
 // it runs are not disturbed.
 func (s *Server) DrainNode(ctx context.Context, nodeID string, drain bool) error {
+	s.nodeOps.Lock()
+	defer s.nodeOps.Unlock()
 	s.nmu.Lock()
 	n, ok := s.nodes[nodeID]
 	if !ok {
@@ -262,6 +293,35 @@ func (s *Server) Nodes() []arena.NodeStatus {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
+}
+
+// RemoveNode forgets a node and its credential, as for a machine retired or
+// reinstalled: its id can then join anew. A node that still has active
+// sessions is refused with ECONFLICT: drain it and let them end first.
+func (s *Server) RemoveNode(ctx context.Context, nodeID string) error {
+	s.nodeOps.Lock()
+	defer s.nodeOps.Unlock()
+	s.nmu.Lock()
+	n, ok := s.nodes[nodeID]
+	s.nmu.Unlock()
+	if !ok {
+		return arena.Errorf(arena.ENOTFOUND, "node %q not found", nodeID)
+	}
+	if active := len(s.activeOn(nodeID)); active > 0 {
+		return arena.Errorf(arena.ECONFLICT, "node %q still has %d active sessions; drain it and let them end first", nodeID, active)
+	}
+	if err := s.sched.RemoveNode(nodeID); err != nil {
+		return err
+	}
+	if err := s.store.DeleteNode(ctx, nodeID); err != nil {
+		return err
+	}
+	s.nmu.Lock()
+	delete(s.nodes, nodeID)
+	delete(s.credentials, n.CredentialHash)
+	s.nmu.Unlock()
+	s.log.Info("node removed", "node", nodeID)
+	return nil
 }
 
 // NodeList implements the admin API's view of Nodes.
@@ -326,7 +386,12 @@ func (s *Server) markUnreachable(nodeID string, since time.Time) {
 	for _, e := range s.activeOn(nodeID) {
 		e.mu.Lock()
 		cur := e.cur.Load()
-		if cur.State == arena.SessionStopping || cur.State == arena.SessionUnreachable || cur.State == arena.SessionStopped {
+		switch {
+		case !s.silentSince(nodeID).Equal(since):
+			// The node came back meanwhile: what is left is still true.
+			e.mu.Unlock()
+			return
+		case cur.State == arena.SessionStopping || cur.State == arena.SessionUnreachable || cur.State == arena.SessionStopped:
 			e.mu.Unlock()
 			continue
 		}
@@ -356,12 +421,20 @@ func (s *Server) giveUp(nodeID string, lastSeen time.Time) {
 	for _, e := range entries {
 		e.mu.Lock()
 		cur := e.cur.Load()
+		if !s.silentSince(nodeID).Equal(lastSeen) {
+			e.mu.Unlock()
+			return // the node came back meanwhile
+		}
 		if cur.State != arena.SessionStopped {
 			next := cur.Clone()
 			r := arena.SessionReport{SessionID: cur.ID, NodeID: nodeID, State: arena.SessionStopped, Reason: arena.StopLost, ExitCode: -1, At: lastSeen,
 				Message: "the node stopped reporting"}
 			if err := s.finish(ctx, e, next, r, lastSeen); err != nil {
 				s.log.Error("cannot give up a lost session", "session", cur.ID, "err", err)
+			} else {
+				// Its ports may serve another session now: should the node
+				// still hear us, its agent must stop the container.
+				s.publish(e.cur.Load())
 			}
 		}
 		e.mu.Unlock()

@@ -59,7 +59,8 @@ func TestNodeSilentAndBack(t *testing.T) {
 func TestNodeLost(t *testing.T) {
 	h := newHarness(t, 2, func(c *server.Config) {
 		c.HeartbeatTimeout = 150 * time.Millisecond
-		c.NodeLostAfter = 300 * time.Millisecond
+		// Long enough for the test to ask for a stop while it is unreachable.
+		c.NodeLostAfter = 2 * time.Second
 	})
 	ctx := context.Background()
 	h.create(arena.SessionRequest{ID: "a"})
@@ -199,4 +200,66 @@ func TestDrainNode(t *testing.T) {
 	if err := h.srv.DrainNode(ctx, "nope", true); arena.ErrorCode(err) != arena.ENOTFOUND {
 		t.Fatalf("drain unknown node: %v", err)
 	}
+}
+
+// TestNodeBackWithoutReconnect: a node that goes silent while its connection
+// stays up (a paused machine) gets its sessions back when it speaks again,
+// without reconnecting.
+func TestNodeBackWithoutReconnect(t *testing.T) {
+	h := newHarness(t, 10, fastLiveness)
+	h.create(arena.SessionRequest{ID: "s"})
+	ran := h.waitState("s", arena.SessionRunning)
+	waitFor(t, func() bool { return nodeUsage(t, h.srv).LastSeen.After(ran.RunningAt) })
+	h.mute.Store(true)
+	h.waitState("s", arena.SessionUnreachable)
+	h.mute.Store(false)
+	if back := h.waitState("s", arena.SessionRunning); !back.UnreachableSince.IsZero() {
+		t.Fatalf("session back %+v", back)
+	}
+}
+
+// TestLostNodeStillListening: when a silent node's sessions are given up,
+// an agent that still hears the control plane stops their containers, whose
+// ports may serve other sessions now.
+func TestLostNodeStillListening(t *testing.T) {
+	h := newHarness(t, 10, func(c *server.Config) {
+		c.HeartbeatTimeout = 150 * time.Millisecond
+		c.NodeLostAfter = 300 * time.Millisecond
+	})
+	ctx := context.Background()
+	h.create(arena.SessionRequest{ID: "s"})
+	h.waitState("s", arena.SessionRunning)
+	h.mute.Store(true)
+	if got := h.waitState("s", arena.SessionStopped); got.StopReason != arena.StopLost {
+		t.Fatalf("given-up session %+v", got)
+	}
+	waitFor(t, func() bool { cs, _ := h.rt.List(ctx, "n1"); return len(cs) == 0 })
+}
+
+func TestRemoveNode(t *testing.T) {
+	h := newHarness(t, 10)
+	ctx := context.Background()
+	h.create(arena.SessionRequest{ID: "s"})
+	h.waitState("s", arena.SessionRunning)
+	if err := h.srv.RemoveNode(ctx, "n1"); arena.ErrorCode(err) != arena.ECONFLICT {
+		t.Fatalf("removing a node with a session: %v", err)
+	}
+	if err := h.srv.StopSession(ctx, org, "s"); err != nil {
+		t.Fatal(err)
+	}
+	h.waitState("s", arena.SessionStopped)
+	h.stop()
+	if err := h.srv.RemoveNode(ctx, "n1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.srv.RemoveNode(ctx, "n1"); arena.ErrorCode(err) != arena.ENOTFOUND {
+		t.Fatalf("removing twice: %v", err)
+	}
+	if len(h.srv.Nodes()) != 0 {
+		t.Fatalf("nodes after removal: %+v", h.srv.Nodes())
+	}
+	if _, err := h.srv.CreateSession(ctx, org, arena.SessionRequest{Location: "ams", Image: "game"}); arena.ErrorCode(err) != arena.ENOTFOUND {
+		t.Fatalf("create in the removed node's location: %v", err)
+	}
+	h.startAgent() // for the harness' cleanup
 }

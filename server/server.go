@@ -55,9 +55,12 @@ type Server struct {
 	joinHash         string
 	heartbeatTimeout time.Duration
 	nodeLostAfter    time.Duration
-	nmu              sync.Mutex
-	nodes            map[string]*node
-	credentials      map[string]string // credential hash -> node id
+	// nodeOps serialises changes of nodes (join, register, drain, remove)
+	// from their checks to their records in the store and in memory.
+	nodeOps     sync.Mutex
+	nmu         sync.Mutex
+	nodes       map[string]*node
+	credentials map[string]string // credential hash -> node id
 
 	closed      chan struct{}
 	watcherDone chan struct{}

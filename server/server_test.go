@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,8 +22,11 @@ const org = "org-a"
 // harness is a control plane on a real SQLite store with one agent on a
 // simulated runtime.
 type harness struct {
-	tb    testing.TB
-	cfg   server.Config
+	tb  testing.TB
+	cfg server.Config
+	// mute drops the agent's heartbeats while its connection stays up, as a
+	// paused machine or a slow spell would.
+	mute  atomic.Bool
 	dir   string
 	store *sqlite.Store
 	srv   *server.Server
@@ -104,7 +108,7 @@ func (h *harness) restartServer() {
 func (h *harness) startAgent() {
 	ctx, cancel := context.WithCancel(context.Background())
 	a := agent.New(agent.Config{
-		Node: h.node, ControlPlane: h.srv, Runtime: h.rt,
+		Node: h.node, ControlPlane: mutable{h.srv, &h.mute}, Runtime: h.rt,
 		RestartBackoff: 10 * time.Millisecond, MaxRestartBackoff: 20 * time.Millisecond,
 		CrashLoopLimit: 3, StableAfter: time.Minute, RetryInterval: 10 * time.Millisecond,
 		ResyncInterval: 50 * time.Millisecond, HeartbeatInterval: 20 * time.Millisecond,
@@ -118,6 +122,20 @@ func (h *harness) startAgent() {
 		cancel()
 		<-done
 	}
+}
+
+// mutable is the control plane as the agent sees it, with heartbeats that
+// vanish while mute is set.
+type mutable struct {
+	*server.Server
+	mute *atomic.Bool
+}
+
+func (m mutable) Heartbeat(ctx context.Context, nodeID string) error {
+	if m.mute.Load() {
+		return nil
+	}
+	return m.Server.Heartbeat(ctx, nodeID)
 }
 
 func (h *harness) create(req arena.SessionRequest) *arena.Session {

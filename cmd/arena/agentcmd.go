@@ -92,7 +92,7 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	if got := client.Credential(); got != cred {
-		if err := os.WriteFile(credPath, []byte(got), 0o600); err != nil {
+		if err := writeFileAtomic(credPath, []byte(got)); err != nil {
 			return err
 		}
 	}
@@ -150,7 +150,7 @@ func (c *rejoiningClient) Heartbeat(ctx context.Context, nodeID string) error {
 		}
 		return jerr
 	}
-	if werr := os.WriteFile(c.credPath, []byte(c.Client.Credential()), 0o600); werr != nil {
+	if werr := writeFileAtomic(c.credPath, []byte(c.Client.Credential())); werr != nil {
 		c.fatal(werr)
 		return werr
 	}

@@ -156,13 +156,37 @@ func secretFile(path, given string) (string, error) {
 	}
 	b, err := os.ReadFile(path)
 	switch {
-	case err == nil:
+	case err == nil && strings.TrimSpace(string(b)) != "":
 		return strings.TrimSpace(string(b)), nil
+	case err == nil:
+		return "", fmt.Errorf("%s is empty: remove it to have a new secret made", path)
 	case errors.Is(err, os.ErrNotExist):
 		secret := arena.NewTokenSecret()
-		return secret, os.WriteFile(path, []byte(secret+"\n"), 0o600)
+		return secret, writeFileAtomic(path, []byte(secret+"\n"))
 	}
 	return "", err
+}
+
+// writeFileAtomic replaces path with data, readable by its owner only, so
+// that a crash leaves either the old content or the new, never a part.
+func writeFileAtomic(path string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name()) // after a successful rename there is nothing left to remove
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
 }
 
 // ensureDemoImage builds the demo image from this executable, which runs the

@@ -18,6 +18,7 @@ const nodeUsage = `Usage:
   arena node list                 nodes with their state, capacity and usage
   arena node drain NODE           stop placing new sessions on NODE
   arena node undrain NODE         place sessions on NODE again
+  arena node remove NODE          forget NODE and its credential (it must have no sessions)
 
 Flags:
   --server URL    control plane (env ARENA_SERVER; default http://127.0.0.1:8080)
@@ -85,6 +86,8 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		method, path = nethttp.MethodGet, "/admin/v1/nodes"
 	case (rest[0] == "drain" || rest[0] == "undrain") && len(rest) == 2:
 		method, path = nethttp.MethodPost, "/admin/v1/nodes/"+url.PathEscape(rest[1])+"/"+rest[0]
+	case rest[0] == "remove" && len(rest) == 2:
+		method, path = nethttp.MethodDelete, "/admin/v1/nodes/"+url.PathEscape(rest[1])
 	default:
 		fs.Usage()
 		return fmt.Errorf("unknown node command %q", strings.Join(rest, " "))
@@ -92,6 +95,10 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	body, err := adminCall(ctx, method, base+path, tok)
 	if err != nil {
 		return err
+	}
+	if rest[0] == "remove" {
+		fmt.Fprintf(stdout, "node %s removed\n", rest[1])
+		return nil
 	}
 	if *output == "json" {
 		_, err := stdout.Write(append(body, '\n'))
