@@ -66,14 +66,7 @@ func dev(ctx context.Context, cfg *config.Config, o devOptions, log *slog.Logger
 	}
 	fmt.Fprintf(stdout, "Arena is running.\n  API:    %s\n  Token:  %s\n  Try:    curl -H 'Authorization: Bearer %s' -d '{\"location\":\"%s\",\"image\":\"echo\"}' %s/session\n",
 		st.URL, st.Token, st.Token, st.Node.Location, st.URL)
-	select {
-	case <-ctx.Done():
-		log.Info("shutting down")
-		return st.Close()
-	case err := <-st.served:
-		st.Close()
-		return err
-	}
+	return st.serve(ctx, log)
 }
 
 // startDev starts the control plane and one agent in process, on the local

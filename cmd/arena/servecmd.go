@@ -67,14 +67,7 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fmt.Fprintf(stdout, "Arena server is running.\n  API:         %s\n  Token:       %s\n  Join token:  %s\n  Add a node:  arena agent --server %s --join-token %s --location LOCATION --region REGION --public-ip IP\n",
 		st.URL, st.Token, o.joinToken, st.URL, o.joinToken)
 	log.Info("arena server ready", "api", st.URL, "data", o.data)
-	select {
-	case <-ctx.Done():
-		log.Info("shutting down")
-		return st.Close()
-	case err := <-st.served:
-		st.Close()
-		return err
-	}
+	return st.serve(ctx, log)
 }
 
 // duration parses a flag's duration; empty takes def.

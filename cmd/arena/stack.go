@@ -129,3 +129,16 @@ func portOf(a net.Addr) string {
 	_, port, _ := net.SplitHostPort(a.String())
 	return port
 }
+
+// serve runs until ctx ends (a signal) or the API stops serving, then closes
+// the stack.
+func (st *stack) serve(ctx context.Context, log *slog.Logger) error {
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+		return st.Close()
+	case err := <-st.served:
+		st.Close()
+		return err
+	}
+}

@@ -269,7 +269,7 @@ func testUpdateSession(t *testing.T, s server.Store) {
 	createSession(t, s, orig)
 
 	t.Run("overwrites mutable fields", func(t *testing.T) {
-		u := clone(orig)
+		u := orig.Clone()
 		transition(t, u, arena.SessionRunning, at(5_000))
 		u.NodeID, u.Host = "node-2", "198.51.100.9"
 		u.Ports = []arena.Port{{Protocol: arena.TCP, Container: 80, Host: 31000}}
@@ -284,7 +284,7 @@ func testUpdateSession(t *testing.T, s server.Store) {
 
 	t.Run("keeps organization and creation time", func(t *testing.T) {
 		want := find(t, s, "s-1")
-		u := clone(want)
+		u := want.Clone()
 		u.OrgID, u.CreatedAt = "org-2", at(999_999)
 		if err := s.UpdateSession(ctx, u); err != nil {
 			t.Fatalf("UpdateSession: %v", err)
@@ -308,14 +308,14 @@ func testStopSession(t *testing.T, s server.Store) {
 	var first *arena.Session
 	var usage *arena.Usage
 	t.Run("stops and records usage", func(t *testing.T) {
-		first = clone(running)
+		first = running.Clone()
 		usage = stop(t, s, first, at(90_500))
 		checkSession(t, find(t, s, "s-1"), first)
 		checkUsage(t, listUsage(t, s, "org-1"), usage)
 	})
 
 	t.Run("second stop is a no-op", func(t *testing.T) {
-		again := clone(running)
+		again := running.Clone()
 		again.StopReason = arena.StopLost
 		transition(t, again, arena.SessionStopped, at(120_000))
 		if err := s.StopSession(ctx, again, usageOf(again)); err != nil {
@@ -337,7 +337,7 @@ func testStopSession(t *testing.T, s server.Store) {
 		// fails after the session could have been written: neither may stay.
 		other := runningSession("s-2", "org-1", "node-1", at(2))
 		createSession(t, s, other)
-		stopped := clone(other)
+		stopped := other.Clone()
 		transition(t, stopped, arena.SessionStopped, at(10_000))
 		u := usageOf(stopped)
 		u.OrgID = "org-nope"
@@ -529,7 +529,7 @@ func testCanceledContext(t *testing.T, s server.Store) {
 	if err := s.CreateToken(context.Background(), tok); err != nil {
 		t.Fatalf("CreateToken: %v", err)
 	}
-	stopped := clone(existing)
+	stopped := existing.Clone()
 	transition(t, stopped, arena.SessionStopped, at(5_000))
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -649,26 +649,6 @@ func usageOf(s *arena.Session) *arena.Usage {
 	}
 }
 
-func clone(s *arena.Session) *arena.Session {
-	c := *s
-	c.Ports = append([]arena.Port(nil), s.Ports...)
-	c.Args = append([]string(nil), s.Args...)
-	c.Players = append([]string(nil), s.Players...)
-	c.Env, c.Labels = cloneMap(s.Env), cloneMap(s.Labels)
-	return &c
-}
-
-func cloneMap(m map[string]string) map[string]string {
-	if m == nil {
-		return nil
-	}
-	c := make(map[string]string, len(m))
-	for k, v := range m {
-		c[k] = v
-	}
-	return c
-}
-
 func createOrg(tb testing.TB, s server.Store, id string) {
 	tb.Helper()
 	if err := s.CreateOrganization(context.Background(), &arena.Organization{ID: id, Name: "Organization " + id}); err != nil {
@@ -783,7 +763,7 @@ func checkUsage(tb testing.TB, got []*arena.Usage, want ...*arena.Usage) {
 // normSession returns s with what a store may change undone: time zones and
 // the difference between nil and empty.
 func normSession(s *arena.Session) arena.Session {
-	c := *clone(s)
+	c := *s.Clone()
 	if len(c.Ports) == 0 {
 		c.Ports = nil
 	}
