@@ -188,3 +188,26 @@ func (f *SessionFilter) Match(s *Session) bool {
 	}
 	return true
 }
+
+// MaxPlayers bounds the players one session tracks, and one request names.
+const MaxPlayers = 1024
+
+// ValidatePlayers checks a list of player ids given in field.
+func ValidatePlayers(field string, players []string) error {
+	var v []Violation
+	switch {
+	case len(players) == 0:
+		v = append(v, Violation{Field: field, Description: "must name at least one player"})
+	case len(players) > MaxPlayers:
+		v = append(v, Violation{Field: field, Description: fmt.Sprintf("must name at most %d players", MaxPlayers)})
+	}
+	for i, p := range players {
+		if p == "" || len(p) > MaxIDLength {
+			v = append(v, Violation{Field: fmt.Sprintf("%s[%d]", field, i), Description: fmt.Sprintf("must be 1 to %d characters", MaxIDLength)})
+		}
+	}
+	if len(v) > 0 {
+		return Invalid(v...)
+	}
+	return nil
+}

@@ -46,11 +46,12 @@ func (fakeAuth) Authenticate(_ context.Context, secret string) (*arena.Token, er
 
 // call records one call of the session service.
 type call struct {
-	method string
-	orgID  string
-	id     string
-	req    arena.SessionRequest
-	filter arena.SessionFilter
+	method  string
+	orgID   string
+	id      string
+	req     arena.SessionRequest
+	players []string
+	filter  arena.SessionFilter
 }
 
 // fakeSessions records its calls and answers with its functions, or with
@@ -108,6 +109,22 @@ func (f *fakeSessions) ListSessions(_ context.Context, orgID string, filter aren
 		return f.list(filter)
 	}
 	return nil, nil
+}
+
+func (f *fakeSessions) JoinPlayers(_ context.Context, orgID, id string, players []string) (*arena.Session, error) {
+	f.record(call{method: "JoinPlayers", orgID: orgID, id: id, players: players})
+	if id != "s-1" {
+		return nil, arena.Errorf(arena.ENOTFOUND, "session %s not found", id)
+	}
+	return &arena.Session{ID: id, OrgID: orgID, Players: append([]string{"p0"}, players...)}, nil
+}
+
+func (f *fakeSessions) LeavePlayers(_ context.Context, orgID, id string, players []string) ([]*arena.Session, error) {
+	f.record(call{method: "LeavePlayers", orgID: orgID, id: id, players: players})
+	if id != "" && id != "s-1" {
+		return nil, arena.Errorf(arena.ENOTFOUND, "session %s not found", id)
+	}
+	return []*arena.Session{{ID: "s-1", OrgID: orgID, Players: []string{"p0"}}}, nil
 }
 
 func (f *fakeSessions) AvailableLocations(_ context.Context, orgID, image string) ([]arena.AvailableLocation, error) {

@@ -32,6 +32,13 @@ type SessionService interface {
 	ListSessions(ctx context.Context, orgID string, f arena.SessionFilter) ([]*arena.Session, error)
 	// StopSession asks a session to stop: ENOTFOUND, or ECONFLICT when it has already stopped.
 	StopSession(ctx context.Context, orgID, id string) error
+	// JoinPlayers records players as joined to an active session and returns
+	// it: ENOTFOUND for an unknown or stopped one.
+	JoinPlayers(ctx context.Context, orgID, sessionID string, players []string) (*arena.Session, error)
+	// LeavePlayers removes players from sessionID, or from whichever
+	// sessions they are in when it is empty, and returns the sessions that
+	// changed.
+	LeavePlayers(ctx context.Context, orgID, sessionID string, players []string) ([]*arena.Session, error)
 	// AvailableLocations lists the locations that can host one more session
 	// of the organisation's image right now: ENOTFOUND for an unknown image.
 	AvailableLocations(ctx context.Context, orgID, image string) ([]arena.AvailableLocation, error)
@@ -71,6 +78,11 @@ func NewHandler(sessions SessionService, auth Authenticator, nodes NodeAdmin, lo
 	s.mux.HandleFunc("GET /session", s.authed(s.listSessions, arena.EINVALID))
 	s.mux.HandleFunc("GET /session/{id}", s.authed(s.describeSession, arena.EINVALID, arena.ENOTFOUND))
 	s.mux.HandleFunc("DELETE /session/{id}", s.authed(s.stopSession, arena.EINVALID, arena.ENOTFOUND, arena.ECONFLICT))
+	// The contract's methods, and POST as the platform reference names them.
+	s.mux.HandleFunc("PUT /session/player/join", s.authed(s.joinPlayers, arena.EINVALID, arena.ENOTFOUND))
+	s.mux.HandleFunc("POST /session/player/join", s.authed(s.joinPlayers, arena.EINVALID, arena.ENOTFOUND))
+	s.mux.HandleFunc("DELETE /session/player/leave", s.authed(s.leavePlayers, arena.EINVALID, arena.ENOTFOUND))
+	s.mux.HandleFunc("POST /session/player/leave", s.authed(s.leavePlayers, arena.EINVALID, arena.ENOTFOUND))
 	s.mux.HandleFunc("GET /available-location/{image}", s.authed(s.availableLocations, arena.ENOTFOUND))
 	if nodes != nil {
 		s.mux.HandleFunc("GET /admin/v1/nodes", s.authed(adminOnly(s.listNodes)))

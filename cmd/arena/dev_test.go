@@ -312,6 +312,19 @@ func TestSessionEndToEnd(t *testing.T) {
 			t.Errorf("TCP %q: got %q, want %q", line, got, want)
 		}
 	}
+	// Player tracking, as a matchmaker backfilling would use it.
+	if status, body := s.call("PUT", "/session/player/join", map[string]any{"session": c.ID, "players": []string{"alice", "bob"}}); status != 200 || !strings.Contains(string(body), `"count":2`) {
+		t.Fatalf("join: %d %s", status, body)
+	}
+	if status, body := s.call("DELETE", "/session/player/leave", map[string]any{"players": []string{"bob"}}); status != 200 || !strings.Contains(string(body), `"count":1`) {
+		t.Fatalf("leave: %d %s", status, body)
+	}
+	if status, body := s.call("GET", "/session?playerCount[lt]=2&location=local", nil); status != 200 || !strings.Contains(string(body), `"playerCount":1`) {
+		t.Fatalf("backfill filter: %d %s", status, body)
+	}
+	if _, body := s.call("GET", "/session/"+c.ID, nil); !strings.Contains(string(body), `"players":{"joined":["alice"],"joinedCount":1}`) {
+		t.Fatalf("described players: %s", body)
+	}
 	// The node's two ports are held: a second session has no room.
 	if status, body := s.call("POST", "/session", map[string]any{"location": "local", "image": "echo"}); status != 420 {
 		t.Fatalf("second session on a full node: %d %s", status, body)
