@@ -41,6 +41,24 @@ type Config struct {
 	Node         Node             `yaml:"node"`
 	Locations    []arena.Location `yaml:"locations"`
 	Applications []Application    `yaml:"applications"`
+	// Rates price an hour of a session per resource profile, for usage reports.
+	Rates []Rate `yaml:"rates"`
+}
+
+// Rate is the hourly price of a resource profile.
+type Rate struct {
+	MilliCPU int64   `yaml:"milliCpu"`
+	MemoryMB int64   `yaml:"memoryMb"`
+	PerHour  float64 `yaml:"perHour"`
+}
+
+// PriceList returns the rates as the domain has them.
+func (c *Config) PriceList() []arena.Rate {
+	out := make([]arena.Rate, len(c.Rates))
+	for i, r := range c.Rates {
+		out[i] = arena.Rate{Resources: arena.Resources{MilliCPU: r.MilliCPU, MemoryMB: r.MemoryMB}, PerHour: r.PerHour}
+	}
+	return out
 }
 
 // Restart tunes the agent's restarts of crashed processes.
@@ -133,6 +151,11 @@ func Parse(data []byte) (*Config, error) {
 	}
 	if _, err := c.Apps(); err != nil {
 		return nil, err
+	}
+	for i, r := range c.Rates {
+		if r.MilliCPU <= 0 || r.MemoryMB <= 0 || r.PerHour < 0 {
+			return nil, fmt.Errorf("rates[%d]: milliCpu and memoryMb must be positive and perHour not negative", i)
+		}
 	}
 	return c, nil
 }

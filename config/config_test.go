@@ -24,6 +24,9 @@ func TestDefault(t *testing.T) {
 	if lo, hi, _ := c.Ports(); lo != 32768 || hi != 60299 {
 		t.Fatalf("port range %d-%d", lo, hi)
 	}
+	if rates := c.PriceList(); len(rates) != 1 || rates[0].Resources != apps[0].Resources || rates[0].PerHour <= 0 {
+		t.Fatalf("default rates %+v", rates)
+	}
 	if c.Region(c.Node.Location) != "local" {
 		t.Fatalf("node location %q has no region", c.Node.Location)
 	}
@@ -63,6 +66,7 @@ func TestParseErrors(t *testing.T) {
 		{"bad protocol", app("    ports: [{container: 1, protocol: sctp}]\n"), "port"},
 		{"bad grace", app("    stopGrace: soon\n"), "duration"},
 		{"negative backoff", "restart: {backoff: -1s}\n", "duration"},
+		{"bad rate", "rates: [{milliCpu: 0, memoryMb: 1, perHour: 1}]\n", "rates"},
 		{"no resources", "applications:\n  - name: a\n    repository: r\n    tags: [{name: v1}]\n", "resources"},
 	}
 	for _, tt := range tests {

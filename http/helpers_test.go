@@ -127,6 +127,17 @@ func (f *fakeSessions) LeavePlayers(_ context.Context, orgID, id string, players
 	return []*arena.Session{{ID: "s-1", OrgID: orgID, Players: []string{"p0"}}}, nil
 }
 
+func (f *fakeSessions) Usage(_ context.Context, orgID string, from, to time.Time) ([]arena.UsageLine, error) {
+	f.record(call{method: "Usage", orgID: orgID, id: from.Format(time.RFC3339) + "/" + to.Format(time.RFC3339)})
+	if !to.After(from) {
+		return nil, arena.Invalid(arena.Violation{Field: "to", Description: "must be after from"})
+	}
+	return []arena.UsageLine{
+		{Application: "my-game", Location: "europe-ams1", Resources: arena.Resources{MilliCPU: 100, MemoryMB: 64}, Sessions: 2, Seconds: 5400, Cost: 0.15, Priced: true},
+		{Application: "my-game", Location: "us-iad1", Resources: arena.Resources{MilliCPU: 1000, MemoryMB: 1024}, Sessions: 1, Seconds: 2},
+	}, nil
+}
+
 func (f *fakeSessions) AvailableLocations(_ context.Context, orgID, image string) ([]arena.AvailableLocation, error) {
 	f.record(call{method: "AvailableLocations", orgID: orgID, id: image})
 	if image != "my-game" {

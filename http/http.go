@@ -39,6 +39,9 @@ type SessionService interface {
 	// sessions they are in when it is empty, and returns the sessions that
 	// changed.
 	LeavePlayers(ctx context.Context, orgID, sessionID string, players []string) ([]*arena.Session, error)
+	// Usage reports the organisation's billed time within [from, to),
+	// grouped by application, location and resource profile.
+	Usage(ctx context.Context, orgID string, from, to time.Time) ([]arena.UsageLine, error)
 	// AvailableLocations lists the locations that can host one more session
 	// of the organisation's image right now: ENOTFOUND for an unknown image.
 	AvailableLocations(ctx context.Context, orgID, image string) ([]arena.AvailableLocation, error)
@@ -83,6 +86,7 @@ func NewHandler(sessions SessionService, auth Authenticator, nodes NodeAdmin, lo
 	s.mux.HandleFunc("POST /session/player/join", s.authed(s.joinPlayers, arena.EINVALID, arena.ENOTFOUND))
 	s.mux.HandleFunc("DELETE /session/player/leave", s.authed(s.leavePlayers, arena.EINVALID, arena.ENOTFOUND))
 	s.mux.HandleFunc("POST /session/player/leave", s.authed(s.leavePlayers, arena.EINVALID, arena.ENOTFOUND))
+	s.mux.HandleFunc("GET /usage", s.authed(s.usage, arena.EINVALID))
 	s.mux.HandleFunc("GET /available-location/{image}", s.authed(s.availableLocations, arena.ENOTFOUND))
 	if nodes != nil {
 		s.mux.HandleFunc("GET /admin/v1/nodes", s.authed(adminOnly(s.listNodes)))

@@ -3,9 +3,12 @@ package server_test
 import (
 	"context"
 	"fmt"
+	"math"
 	"testing"
+	"time"
 
 	"github.com/arena-hq/arena"
+	"github.com/arena-hq/arena/server"
 )
 
 func TestPlayers(t *testing.T) {
@@ -68,5 +71,36 @@ func TestPlayers(t *testing.T) {
 	h.waitState("a", arena.SessionStopped)
 	if _, err := h.srv.JoinPlayers(ctx, org, "a", []string{"late"}); arena.ErrorCode(err) != arena.ENOTFOUND {
 		t.Fatalf("join a stopped session: %v", err)
+	}
+}
+
+func TestUsageReport(t *testing.T) {
+	h := newHarness(t, 10, func(c *server.Config) {
+		c.Rates = []arena.Rate{{Resources: arena.Resources{MilliCPU: 100, MemoryMB: 100}, PerHour: 3.6}}
+	})
+	h.stop() // reports by hand
+	ctx := context.Background()
+	s := h.create(arena.SessionRequest{ID: "done"})
+	start := time.Now().Add(-10 * time.Second)
+	report(t, h, arena.SessionReport{SessionID: s.ID, NodeID: "n1", State: arena.SessionRunning, At: start})
+	report(t, h, arena.SessionReport{SessionID: s.ID, NodeID: "n1", State: arena.SessionStopped, At: start.Add(4 * time.Second)})
+	live := h.create(arena.SessionRequest{ID: "live"})
+	report(t, h, arena.SessionReport{SessionID: live.ID, NodeID: "n1", State: arena.SessionRunning, At: start})
+	h.create(arena.SessionRequest{ID: "never-ran"})
+
+	lines, err := h.srv.Usage(ctx, org, start.Add(-time.Hour), start.Add(time.Hour))
+	if err != nil || len(lines) != 1 {
+		t.Fatalf("usage %+v %v", lines, err)
+	}
+	l := lines[0]
+	// 4 s stopped, and the live one's ~10 s so far.
+	if l.Application != "game" || l.Sessions != 2 || l.Seconds < 14 || l.Seconds > 16 || !l.Priced || math.Abs(l.Cost-float64(l.Seconds)/1000) > 1e-9 {
+		t.Fatalf("usage line %+v", l)
+	}
+	if lines, _ := h.srv.Usage(ctx, "org-b", start.Add(-time.Hour), start.Add(time.Hour)); len(lines) != 0 {
+		t.Fatalf("another organisation's usage: %+v", lines)
+	}
+	if _, err := h.srv.Usage(ctx, org, start, start); arena.ErrorCode(err) != arena.EINVALID {
+		t.Fatalf("empty period: %v", err)
 	}
 }

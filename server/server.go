@@ -34,6 +34,8 @@ type Config struct {
 	// Zero takes the defaults.
 	HeartbeatTimeout time.Duration
 	NodeLostAfter    time.Duration
+	// Rates price usage per resource profile.
+	Rates []arena.Rate
 }
 
 // Server is the control plane. It is safe for concurrent use.
@@ -52,6 +54,7 @@ type Server struct {
 	disconnected bool
 	tokens       sync.Map // token hash -> cachedToken
 
+	rates            []arena.Rate
 	joinHash         string
 	heartbeatTimeout time.Duration
 	nodeLostAfter    time.Duration
@@ -88,7 +91,7 @@ func New(c Config) *Server {
 	s := &Server{
 		store: c.Store, catalog: c.Catalog, sched: c.Scheduler, log: c.Logger, now: c.Now,
 		sessions: map[string]*entry{}, creating: map[string]chan struct{}{}, subs: map[string]*subscriber{}, closed: make(chan struct{}),
-		joinHash: c.JoinTokenHash, heartbeatTimeout: c.HeartbeatTimeout, nodeLostAfter: c.NodeLostAfter,
+		joinHash: c.JoinTokenHash, rates: c.Rates, heartbeatTimeout: c.HeartbeatTimeout, nodeLostAfter: c.NodeLostAfter,
 		nodes: map[string]*node{}, credentials: map[string]string{}, watcherDone: make(chan struct{}),
 	}
 	if s.heartbeatTimeout <= 0 {

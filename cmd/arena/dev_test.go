@@ -353,6 +353,14 @@ func TestSessionEndToEnd(t *testing.T) {
 	if err != nil || len(usage) != 1 || usage[0].SessionID != c.ID || usage[0].Seconds < 1 || usage[0].End.Before(usage[0].Start) {
 		t.Fatalf("usage %+v %v", usage, err)
 	}
+	// The CLI reports it.
+	var out bytes.Buffer
+	if err := runUsage(context.Background(), []string{"--server", s.URL, "--token", testToken, "-o", "csv"}, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), fmt.Sprintf("echo,local,100,64,1,%d,\n", usage[0].Seconds)) {
+		t.Fatalf("arena usage -o csv:\n%s", out.String())
+	}
 	// The ports are free again.
 	again := s.create(map[string]any{})
 	s.waitStatus(again.ID, "running")

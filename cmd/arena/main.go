@@ -23,7 +23,8 @@ Usage:
   arena dev      run the control plane, a local agent on Docker and an embedded store
   arena server   run the control plane for agents on other machines
   arena agent    run a node's agent: join a control plane, run its sessions on Docker
-  arena node     list, drain and undrain nodes
+  arena node     list, drain, undrain and remove nodes
+  arena usage    report billed time and cost
   arena bench    measure POST /session latency and throughput
   arena echo     run the echo game server (the demo application's image runs this)
   arena version  print the version
@@ -55,6 +56,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = runAgent(ctx, args[1:], stdout, stderr)
 	case "node":
 		err = runNode(ctx, args[1:], stdout, stderr)
+	case "usage":
+		err = runUsage(ctx, args[1:], stdout, stderr)
 	case "bench":
 		err = runBench(ctx, args[1:], stdout, stderr)
 	case "echo":

@@ -86,7 +86,7 @@ func startControlPlane(ctx context.Context, cfg *config.Config, o stackOptions, 
 	st.srv = server.New(server.Config{
 		Store: store, Catalog: server.NewStaticCatalog(apps),
 		Scheduler: scheduler.New(scheduler.Policy(cfg.Placement)), Logger: log,
-		JoinTokenHash: joinHash, HeartbeatTimeout: o.heartbeatTimeout, NodeLostAfter: o.nodeLostAfter,
+		JoinTokenHash: joinHash, HeartbeatTimeout: o.heartbeatTimeout, NodeLostAfter: o.nodeLostAfter, Rates: cfg.PriceList(),
 	})
 	if err := st.srv.Open(ctx); err != nil {
 		return nil, err

@@ -1,0 +1,35 @@
+package server
+
+import (
+	"context"
+	"time"
+
+	"github.com/arena-hq/arena"
+)
+
+// Usage reports the organisation's billed time within [from, to), grouped
+// by application, location and resource profile and priced at the
+// configured rates. Active sessions count up to now.
+func (s *Server) Usage(ctx context.Context, orgID string, from, to time.Time) ([]arena.UsageLine, error) {
+	if !to.After(from) {
+		return nil, arena.Invalid(arena.Violation{Field: "to", Description: "must be after from"})
+	}
+	usages, err := s.store.ListUsage(ctx, orgID)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	s.mu.Lock()
+	for _, e := range s.sessions {
+		sess := e.cur.Load()
+		if sess.OrgID != orgID || sess.RunningAt.IsZero() {
+			continue
+		}
+		usages = append(usages, &arena.Usage{
+			SessionID: sess.ID, OrgID: orgID, Application: sess.Application, Location: sess.Location,
+			Resources: sess.Resources, Start: sess.RunningAt, End: sess.BillingEnd(now),
+		})
+	}
+	s.mu.Unlock()
+	return arena.SummarizeUsage(usages, from, to, s.rates), nil
+}
