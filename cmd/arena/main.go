@@ -24,6 +24,8 @@ Usage:
   arena server   run the control plane for agents on other machines
   arena agent    run a node's agent: join a control plane, run its sessions on Docker
   arena node     list, drain, undrain and remove nodes
+  arena session  create, list, get and delete sessions; players join and leave
+  arena locations IMAGE  the locations that can host IMAGE now
   arena usage    report billed time and cost
   arena bench    measure POST /session latency and throughput
   arena echo     run the echo game server (the demo application's image runs this)
@@ -56,6 +58,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = runAgent(ctx, args[1:], stdout, stderr)
 	case "node":
 		err = runNode(ctx, args[1:], stdout, stderr)
+	case "session":
+		err = runSession(ctx, args[1:], stdout, stderr)
+	case "locations":
+		err = runLocations(ctx, args[1:], stdout, stderr)
 	case "usage":
 		err = runUsage(ctx, args[1:], stdout, stderr)
 	case "bench":

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
@@ -58,16 +59,9 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	server := fs.String("server", "", "")
 	token := fs.String("token", "", "")
 	output := fs.String("o", "table", "")
-	// Flags may come before, between or after the command's words.
-	var rest []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return err
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		rest, args = append(rest, fs.Arg(0)), fs.Args()[1:]
+	rest, err := parseInterleaved(fs, args)
+	if err != nil {
+		return err
 	}
 	base := strings.TrimSuffix(pick(*server, os.Getenv("ARENA_SERVER"), "http://127.0.0.1:8080"), "/")
 	tok := pick(*token, os.Getenv("ARENA_TOKEN"))
@@ -92,7 +86,7 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fs.Usage()
 		return fmt.Errorf("unknown node command %q", strings.Join(rest, " "))
 	}
-	body, err := adminCall(ctx, method, base+path, tok)
+	body, err := apiCall(ctx, method, base+path, tok, nil)
 	if err != nil {
 		return err
 	}
@@ -132,14 +126,36 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	return tw.Flush()
 }
 
-// adminCall sends an admin request and returns the body of a 2xx answer, or
-// the API's error message.
-func adminCall(ctx context.Context, method, url, token string) ([]byte, error) {
+// parseInterleaved parses fs's flags wherever they stand among the command's
+// words, and returns the words.
+func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+	var words []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return words, nil
+		}
+		words, args = append(words, fs.Arg(0)), fs.Args()[1:]
+	}
+}
+
+// apiCall sends a request with a JSON body (when body is not nil) and
+// returns the body of a 2xx answer, or the API's error message.
+func apiCall(ctx context.Context, method, url, token string, body []byte) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	req, err := nethttp.NewRequestWithContext(ctx, method, url, nil)
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := nethttp.NewRequestWithContext(ctx, method, url, rd)
 	if err != nil {
 		return nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := nethttp.DefaultClient.Do(req)
@@ -147,7 +163,7 @@ func adminCall(ctx context.Context, method, url, token string) ([]byte, error) {
 		return nil, err
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	answer, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
 		return nil, err
 	}
@@ -155,10 +171,10 @@ func adminCall(ctx context.Context, method, url, token string) ([]byte, error) {
 		var e struct {
 			Message string `json:"message"`
 		}
-		if json.Unmarshal(body, &e) == nil && e.Message != "" {
+		if json.Unmarshal(answer, &e) == nil && e.Message != "" {
 			return nil, fmt.Errorf("%s: %s", resp.Status, e.Message)
 		}
 		return nil, fmt.Errorf("%s", resp.Status)
 	}
-	return body, nil
+	return answer, nil
 }

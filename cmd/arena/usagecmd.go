@@ -56,7 +56,7 @@ func runUsage(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("-o must be table, json or csv")
 	}
 	base := strings.TrimSuffix(pick(*server, os.Getenv("ARENA_SERVER"), "http://127.0.0.1:8080"), "/")
-	body, err := adminCall(ctx, nethttp.MethodGet, base+"/usage?"+q.Encode(), pick(*token, os.Getenv("ARENA_TOKEN")))
+	body, err := apiCall(ctx, nethttp.MethodGet, base+"/usage?"+q.Encode(), pick(*token, os.Getenv("ARENA_TOKEN")), nil)
 	if err != nil {
 		return err
 	}

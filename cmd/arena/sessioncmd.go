@@ -1,0 +1,282 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	nethttp "net/http"
+	"net/url"
+	"os"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+const sessionUsage = `Usage:
+  arena session create --location L --image I [--version V] [--id ID] [--env K=V]...
+                       [--arg A]... [--label K=V]... [--ttl 30m] [--restart]
+  arena session list [--all] [--location L] [--image I] [--tag T] [--host H]
+                     [--label K=V]... [--players-lt N] [--players-gt N]
+  arena session get ID
+  arena session delete ID
+  arena session join ID PLAYER...          record players as joined
+  arena session leave PLAYER... [--session ID]
+  arena locations IMAGE                    locations that can host IMAGE now
+
+Flags:
+  --server URL    control plane (env ARENA_SERVER; default http://127.0.0.1:8080)
+  --token TOKEN   the organisation's token (env ARENA_TOKEN)
+  -o table|json   output format (default table)
+`
+
+// pairs is a repeatable K=V flag.
+type pairs map[string]string
+
+func (p pairs) String() string { return fmt.Sprint(map[string]string(p)) }
+
+func (p pairs) Set(v string) error {
+	k, val, ok := strings.Cut(v, "=")
+	if !ok || k == "" {
+		return fmt.Errorf("%q is not KEY=VALUE", v)
+	}
+	p[k] = val
+	return nil
+}
+
+// list is a repeatable flag.
+type list []string
+
+func (l *list) String() string     { return strings.Join(*l, " ") }
+func (l *list) Set(v string) error { *l = append(*l, v); return nil }
+
+// apiClient is the CLI's view of the Session API.
+type apiClient struct {
+	base, token string
+}
+
+func (c apiClient) call(ctx context.Context, method, path string, body any) ([]byte, error) {
+	var data []byte
+	if body != nil {
+		var err error
+		if data, err = json.Marshal(body); err != nil {
+			return nil, err
+		}
+	}
+	return apiCall(ctx, method, c.base+path, c.token, data)
+}
+
+func runSession(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("arena session", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, sessionUsage) }
+	server, token, output := fs.String("server", "", ""), fs.String("token", "", ""), fs.String("o", "table", "")
+	location, image, version, id := fs.String("location", "", ""), fs.String("image", "", ""), fs.String("version", "", ""), fs.String("id", "", "")
+	tag, host, session := fs.String("tag", "", ""), fs.String("host", "", ""), fs.String("session", "", "")
+	ttl := fs.Duration("ttl", 0, "")
+	restart, all := fs.Bool("restart", false, ""), fs.Bool("all", false, "")
+	lt, gt := fs.Int("players-lt", -1, ""), fs.Int("players-gt", -1, "")
+	env, labels := pairs{}, pairs{}
+	var argv list
+	fs.Var(env, "env", "")
+	fs.Var(labels, "label", "")
+	fs.Var(&argv, "arg", "")
+	words, err := parseInterleaved(fs, args)
+	if err != nil {
+		return err
+	}
+	if *output != "table" && *output != "json" {
+		return fmt.Errorf("-o must be table or json")
+	}
+	if len(words) == 0 {
+		fs.Usage()
+		return flag.ErrHelp
+	}
+	c := apiClient{base: strings.TrimSuffix(pick(*server, os.Getenv("ARENA_SERVER"), "http://127.0.0.1:8080"), "/"), token: pick(*token, os.Getenv("ARENA_TOKEN"))}
+	show := func(body []byte, table func(*tabwriter.Writer) error) error {
+		if *output == "json" {
+			_, err := stdout.Write(append(body, '\n'))
+			return err
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+		if err := table(tw); err != nil {
+			return err
+		}
+		return tw.Flush()
+	}
+	var body []byte
+	switch cmd, rest := words[0], words[1:]; {
+	case cmd == "create" && len(rest) == 0:
+		req := map[string]any{"location": *location, "image": *image, "env": env, "labels": labels, "args": []string(argv), "restart": *restart}
+		if *version != "" {
+			req["version"] = *version
+		}
+		if *id != "" {
+			req["id"] = *id
+		}
+		if *ttl > 0 {
+			req["ttl"] = int64(ttl.Round(time.Second) / time.Second)
+		}
+		if body, err = c.call(ctx, nethttp.MethodPost, "/session", req); err != nil {
+			return err
+		}
+		return show(body, func(tw *tabwriter.Writer) error {
+			var s struct {
+				ID, Host string
+				Ports    []struct {
+					Type            string
+					Container, Host int
+				}
+			}
+			if err := json.Unmarshal(body, &s); err != nil {
+				return err
+			}
+			fmt.Fprintf(tw, "SESSION\t%s\nHOST\t%s\n", s.ID, s.Host)
+			for _, p := range s.Ports {
+				fmt.Fprintf(tw, "PORT\t%d/%s -> %s:%d\n", p.Container, p.Type, s.Host, p.Host)
+			}
+			return nil
+		})
+	case cmd == "list" && len(rest) == 0:
+		q := url.Values{}
+		for k, v := range map[string]string{"location": *location, "image": *image, "tag": *tag, "host": *host} {
+			if v != "" {
+				q.Set(k, v)
+			}
+		}
+		if *all {
+			q.Set("all", "true")
+		}
+		for k, v := range labels {
+			q.Set("filter["+k+"]", v)
+		}
+		if *lt >= 0 {
+			q.Set("playerCount[lt]", fmt.Sprint(*lt))
+		}
+		if *gt >= 0 {
+			q.Set("playerCount[gt]", fmt.Sprint(*gt))
+		}
+		if body, err = c.call(ctx, nethttp.MethodGet, "/session?"+q.Encode(), nil); err != nil {
+			return err
+		}
+		return show(body, func(tw *tabwriter.Writer) error {
+			var l struct{ Sessions []sessionJSON }
+			if err := json.Unmarshal(body, &l); err != nil {
+				return err
+			}
+			fmt.Fprintln(tw, "SESSION\tIMAGE\tTAG\tLOCATION\tSTATUS\tHOST\tPORTS\tPLAYERS\tCREATED")
+			for _, s := range l.Sessions {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", s.ID, s.Image, s.Tag, s.Location, s.Status, s.Host, s.ports(), s.PlayerCount, s.created())
+			}
+			return nil
+		})
+	case cmd == "get" && len(rest) == 1:
+		if body, err = c.call(ctx, nethttp.MethodGet, "/session/"+url.PathEscape(rest[0])+"?all=true", nil); err != nil {
+			return err
+		}
+		return show(body, func(tw *tabwriter.Writer) error {
+			var s sessionJSON
+			if err := json.Unmarshal(body, &s); err != nil {
+				return err
+			}
+			fmt.Fprintf(tw, "SESSION\t%s\nIMAGE\t%s:%s\nLOCATION\t%s\nSTATUS\t%s\nHOST\t%s\nPORTS\t%s\nPLAYERS\t%s\nLABELS\t%v\nCREATED\t%s\n",
+				s.ID, s.Image, s.Tag, s.Location, s.Status, s.Host, s.ports(), strings.Join(s.Players.Joined, " "), s.Labels, s.created())
+			return nil
+		})
+	case cmd == "delete" && len(rest) == 1:
+		if _, err := c.call(ctx, nethttp.MethodDelete, "/session/"+url.PathEscape(rest[0]), nil); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "session %s is stopping\n", rest[0])
+		return nil
+	case cmd == "join" && len(rest) >= 2:
+		body, err = c.call(ctx, nethttp.MethodPut, "/session/player/join", map[string]any{"session": rest[0], "players": rest[1:]})
+	case cmd == "leave" && len(rest) >= 1:
+		req := map[string]any{"players": rest}
+		if *session != "" {
+			req["session"] = *session
+		}
+		body, err = c.call(ctx, nethttp.MethodDelete, "/session/player/leave", req)
+	default:
+		fs.Usage()
+		return fmt.Errorf("unknown session command %q", strings.Join(words, " "))
+	}
+	if err != nil {
+		return err
+	}
+	return show(body, func(tw *tabwriter.Writer) error {
+		var p struct {
+			Count   int
+			Players []string
+		}
+		if err := json.Unmarshal(body, &p); err != nil {
+			return err
+		}
+		fmt.Fprintf(tw, "PLAYERS\t%s\nCOUNT\t%d\n", strings.Join(p.Players, " "), p.Count)
+		return nil
+	})
+}
+
+// sessionJSON is a session as the API describes it.
+type sessionJSON struct {
+	ID, Image, Tag, Location, Host, Status string
+	Created                                int64
+	Port                                   map[string]int
+	Labels                                 map[string]string
+	PlayerCount                            int
+	Players                                struct{ Joined []string }
+}
+
+func (s sessionJSON) ports() string {
+	var out []string
+	for k, v := range s.Port {
+		out = append(out, fmt.Sprintf("%s->%d", k, v))
+	}
+	sort.Strings(out)
+	return strings.Join(out, ",")
+}
+
+func (s sessionJSON) created() string {
+	return time.UnixMilli(s.Created).UTC().Format(time.RFC3339)
+}
+
+func runLocations(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("arena locations", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, sessionUsage) }
+	server, token, output := fs.String("server", "", ""), fs.String("token", "", ""), fs.String("o", "table", "")
+	words, err := parseInterleaved(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(words) != 1 {
+		fs.Usage()
+		return fmt.Errorf("arena locations takes one image")
+	}
+	c := apiClient{base: strings.TrimSuffix(pick(*server, os.Getenv("ARENA_SERVER"), "http://127.0.0.1:8080"), "/"), token: pick(*token, os.Getenv("ARENA_TOKEN"))}
+	body, err := c.call(ctx, nethttp.MethodGet, "/available-location/"+url.PathEscape(words[0]), nil)
+	if err != nil {
+		return err
+	}
+	if *output == "json" {
+		_, err := stdout.Write(append(body, '\n'))
+		return err
+	}
+	var l struct {
+		Locations []struct {
+			ID  string
+			IPs []string
+		}
+	}
+	if err := json.Unmarshal(body, &l); err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "LOCATION\tIPS")
+	for _, loc := range l.Locations {
+		fmt.Fprintf(tw, "%s\t%s\n", loc.ID, strings.Join(loc.IPs, " "))
+	}
+	return tw.Flush()
+}
