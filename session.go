@@ -246,6 +246,30 @@ type SessionReport struct {
 type Assignment struct {
 	Full     bool
 	Sessions []*Session
+	// LogRequests ask the agent to send sessions' output; they ride along
+	// with the desired state because agents dial the control plane, not the
+	// other way round.
+	LogRequests []LogRequest
+}
+
+// LogRequest asks a node's agent for the output of one of its sessions.
+type LogRequest struct {
+	// ID names the request; the agent's chunks carry it.
+	ID        string
+	SessionID string
+	// Follow keeps the output coming until the session stops or the
+	// reader goes away.
+	Follow bool
+}
+
+// LogChunk is a piece of a session's output on its way from the node. The
+// last chunk of a request has EOF set, with Error when it ended in failure.
+type LogChunk struct {
+	RequestID string
+	NodeID    string
+	Data      []byte
+	EOF       bool
+	Error     string
 }
 
 // Clone returns a deep copy of s, so that a copy handed to another goroutine

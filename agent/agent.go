@@ -29,6 +29,9 @@ type ControlPlane interface {
 	// Heartbeat tells the control plane that the node is alive; a node that
 	// stops sending them is taken for lost.
 	Heartbeat(ctx context.Context, nodeID string) error
+	// PushLogs sends a piece of a session's output for a LogRequest. more
+	// is false once nobody reads it any more: the agent stops sending.
+	PushLogs(ctx context.Context, c arena.LogChunk) (more bool, err error)
 }
 
 // Config holds what an Agent is built from. Zero durations take defaults.
@@ -270,6 +273,13 @@ func (a *Agent) session(ctx context.Context, silent <-chan error) error {
 }
 
 func (a *Agent) assign(ctx context.Context, as arena.Assignment) error {
+	for _, req := range as.LogRequests {
+		a.wg.Add(1)
+		go func() {
+			defer a.wg.Done()
+			a.sendLogs(req)
+		}()
+	}
 	if !as.Full {
 		for _, d := range as.Sessions {
 			l := a.local(d.ID, true)

@@ -3,6 +3,7 @@ package agent_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -20,6 +21,7 @@ type fakeControlPlane struct {
 	mu          sync.Mutex
 	reports     []arena.SessionReport
 	failReports int
+	logs        []arena.LogChunk
 }
 
 func (f *fakeControlPlane) Assignments(ctx context.Context, nodeID string) (<-chan arena.Assignment, error) {
@@ -27,6 +29,13 @@ func (f *fakeControlPlane) Assignments(ctx context.Context, nodeID string) (<-ch
 }
 
 func (f *fakeControlPlane) Heartbeat(ctx context.Context, nodeID string) error { return nil }
+
+func (f *fakeControlPlane) PushLogs(ctx context.Context, c arena.LogChunk) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.logs = append(f.logs, c)
+	return !c.EOF, nil
+}
 
 func (f *fakeControlPlane) Report(ctx context.Context, r arena.SessionReport) error {
 	f.mu.Lock()
@@ -187,5 +196,43 @@ func TestFinishedSessionIsNotRestarted(t *testing.T) {
 	}
 	if cs, _ := ta.rt.List(context.Background(), "n1"); len(cs) != 0 {
 		t.Fatalf("a finished session was started again: %+v", cs)
+	}
+}
+
+// TestLogs: a log request is answered with the container's output in chunks
+// that end with EOF, and with an error for a session the node does not run.
+func TestLogs(t *testing.T) {
+	ta := startAgent(t, 0)
+	ta.assign(session("s", false))
+	eventually(t, "running", func() bool { return ta.cp.last().State == arena.SessionRunning })
+	if err := ta.rt.Write("s", "hello from the game\n"); err != nil {
+		t.Fatal(err)
+	}
+	ta.cp.assignments <- arena.Assignment{LogRequests: []arena.LogRequest{{ID: "r1", SessionID: "s"}, {ID: "r2", SessionID: "nope"}}}
+	var out string
+	var unknown arena.LogChunk
+	eventually(t, "both answers", func() bool {
+		ta.cp.mu.Lock()
+		defer ta.cp.mu.Unlock()
+		out, unknown = "", arena.LogChunk{}
+		done := 0
+		for _, c := range ta.cp.logs {
+			switch c.RequestID {
+			case "r1":
+				out += string(c.Data)
+			case "r2":
+				unknown = c
+			}
+			if c.EOF {
+				done++
+			}
+		}
+		return done == 2
+	})
+	if !strings.Contains(out, "hello from the game") || !strings.Contains(out, "simulated server started") {
+		t.Fatalf("output %q", out)
+	}
+	if !unknown.EOF || unknown.Error == "" || unknown.NodeID != "n1" {
+		t.Fatalf("answer for an unknown session: %+v", unknown)
 	}
 }

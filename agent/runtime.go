@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"io"
 	"time"
 
 	"github.com/arena-hq/arena"
@@ -25,6 +26,10 @@ type Runtime interface {
 	Inspect(ctx context.Context, id string) (arena.Container, error)
 	// List returns every container labelled as belonging to nodeID.
 	List(ctx context.Context, nodeID string) ([]arena.Container, error)
+	// Logs returns what the container (by id or name) wrote to stdout and
+	// stderr, interleaved as written, from the start; with follow it goes on
+	// until the container stops or ctx ends. ENOTFOUND for an unknown one.
+	Logs(ctx context.Context, container string, follow bool) (io.ReadCloser, error)
 	// Exits streams the process exits of nodeID's containers. The channel is
 	// closed when ctx ends or the stream breaks; the caller then lists and
 	// subscribes again.

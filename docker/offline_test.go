@@ -72,7 +72,14 @@ func runtimeCalls(rt *docker.Runtime) map[string]func(context.Context) error {
 		"inspect": func(ctx context.Context) error { _, err := rt.Inspect(ctx, "x"); return err },
 		"list":    func(ctx context.Context) error { _, err := rt.List(ctx, "n"); return err },
 		"exits":   func(ctx context.Context) error { _, err := rt.Exits(ctx, "n"); return err },
-		"image":   func(ctx context.Context) error { _, err := rt.ImageExists(ctx, "x"); return err },
+		"logs": func(ctx context.Context) error {
+			rc, err := rt.Logs(ctx, "x", true)
+			if err == nil {
+				rc.Close()
+			}
+			return err
+		},
+		"image": func(ctx context.Context) error { _, err := rt.ImageExists(ctx, "x"); return err },
 	}
 }
 

@@ -41,9 +41,10 @@ const (
 
 // Runtime runs Arena's containers on a Docker Engine.
 //
-// Every call to the engine but the Exits stream gets a deadline of its own
-// (the call timeout, within the caller's context), so that a hung engine
-// turns into an EUNAVAILABLE error instead of a stuck agent.
+// Every call to the engine gets a deadline of its own (the call timeout,
+// within the caller's context), so that a hung engine turns into an
+// EUNAVAILABLE error instead of a stuck agent. The Exits and Logs streams
+// have it only until the engine answers: what follows may last hours.
 //
 // A Runtime is safe for concurrent use.
 type Runtime struct {
@@ -102,7 +103,7 @@ func NewRuntime(cli *client.Client, opts ...Option) *Runtime {
 }
 
 // Client returns the Docker client, for what the Runtime does not cover
-// (logs, tests).
+// (tests).
 func (r *Runtime) Client() *client.Client { return r.cli }
 
 // Close releases the client if New created it.

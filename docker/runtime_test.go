@@ -501,6 +501,8 @@ func TestUnknownContainer(t *testing.T) {
 		{"inspect", func() error { _, err := rt.Inspect(ctx, id); return err }},
 		{"restart", func() error { return rt.Restart(ctx, id) }},
 		{"stop", func() error { return rt.Stop(ctx, id, time.Second) }},
+		{"logs", func() error { _, err := rt.Logs(ctx, id, false); return err }},
+		{"logs follow", func() error { _, err := rt.Logs(ctx, id, true); return err }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -127,6 +127,21 @@ func (f *fakeSessions) LeavePlayers(_ context.Context, orgID, id string, players
 	return []*arena.Session{{ID: "s-1", OrgID: orgID, Players: []string{"p0"}}}, nil
 }
 
+func (f *fakeSessions) Logs(_ context.Context, orgID, id string, follow bool) (io.ReadCloser, error) {
+	f.record(call{method: "Logs", orgID: orgID, id: id})
+	switch id {
+	case "s-1":
+		out := "echo server listening\n"
+		if follow {
+			out += "following\n"
+		}
+		return io.NopCloser(strings.NewReader(out)), nil
+	case "s-down":
+		return nil, arena.Errorf(arena.EUNAVAILABLE, "the node is not connected")
+	}
+	return nil, arena.Errorf(arena.ENOTFOUND, "session %s not found", id)
+}
+
 func (f *fakeSessions) Usage(_ context.Context, orgID string, from, to time.Time) ([]arena.UsageLine, error) {
 	f.record(call{method: "Usage", orgID: orgID, id: from.Format(time.RFC3339) + "/" + to.Format(time.RFC3339)})
 	if !to.After(from) {

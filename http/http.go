@@ -9,6 +9,7 @@ package http
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
@@ -39,6 +40,10 @@ type SessionService interface {
 	// sessions they are in when it is empty, and returns the sessions that
 	// changed.
 	LeavePlayers(ctx context.Context, orgID, sessionID string, players []string) ([]*arena.Session, error)
+	// Logs returns a session's output, following it when asked: ENOTFOUND
+	// for an unknown or stopped session, EUNAVAILABLE when its node cannot
+	// be reached.
+	Logs(ctx context.Context, orgID, id string, follow bool) (io.ReadCloser, error)
 	// Usage reports the organisation's billed time within [from, to),
 	// grouped by application, location and resource profile.
 	Usage(ctx context.Context, orgID string, from, to time.Time) ([]arena.UsageLine, error)
@@ -87,6 +92,7 @@ func NewHandler(sessions SessionService, auth Authenticator, nodes NodeAdmin, lo
 	s.mux.HandleFunc("DELETE /session/player/leave", s.authed(s.leavePlayers, arena.EINVALID, arena.ENOTFOUND))
 	s.mux.HandleFunc("POST /session/player/leave", s.authed(s.leavePlayers, arena.EINVALID, arena.ENOTFOUND))
 	s.mux.HandleFunc("GET /usage", s.authed(s.usage, arena.EINVALID))
+	s.mux.HandleFunc("GET /logs", s.authed(s.logs, arena.EINVALID, arena.ENOTFOUND))
 	s.mux.HandleFunc("GET /available-location/{image}", s.authed(s.availableLocations, arena.ENOTFOUND))
 	if nodes != nil {
 		s.mux.HandleFunc("GET /admin/v1/nodes", s.authed(adminOnly(s.listNodes)))

@@ -79,7 +79,7 @@ func TestUnmatchedRequests(t *testing.T) {
 		{http.MethodGet, "/sessions", http.StatusNotFound, arena.ENOTFOUND, ""},
 		{http.MethodGet, "/artifacts", http.StatusNotFound, arena.ENOTFOUND, ""},
 		{http.MethodGet, "/session/player/join", http.StatusMethodNotAllowed, "method_not_allowed", "POST, PUT"},
-		{http.MethodGet, "/logs", http.StatusNotFound, arena.ENOTFOUND, ""},
+
 		{http.MethodPost, "/available-location/my-game", http.StatusMethodNotAllowed, "method_not_allowed", "GET, HEAD"},
 		{http.MethodPut, "/session", http.StatusMethodNotAllowed, "method_not_allowed", "GET, HEAD, POST"},
 		{http.MethodPatch, "/session/s-1", http.StatusMethodNotAllowed, "method_not_allowed", "DELETE, GET, HEAD"},

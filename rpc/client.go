@@ -20,6 +20,11 @@ import (
 // wait for the first message of a Watch stream.
 const DefaultCallTimeout = 10 * time.Second
 
+// pushLogsTimeout bounds a PushLogs call whose context has no deadline, if
+// longer than the call timeout: the control plane holds the call while the
+// reader of the output is slow, so that the node slows down with it.
+const pushLogsTimeout = 60 * time.Second
+
 // maxResponseBytes bounds a message from the control plane: a full
 // assignment of thousands of sessions fits many times over.
 const maxResponseBytes = 64 << 20
@@ -166,6 +171,22 @@ func (c *Client) Report(ctx context.Context, r arena.SessionReport) error {
 	return fromConnect(err)
 }
 
+// PushLogs sends a chunk of a session's output for a LogRequest, of at most
+// MaxLogChunkBytes. It returns false once nobody reads the output any more.
+// Without a deadline in ctx, the call may take up to a minute (or the call
+// timeout, if longer), as the control plane makes a slow reader's node wait.
+func (c *Client) PushLogs(ctx context.Context, chunk arena.LogChunk) (bool, error) {
+	ctx, cancel := withDefaultTimeout(ctx, max(c.callTimeout, pushLogsTimeout))
+	defer cancel()
+	req := connect.NewRequest(&agentv1.PushLogsRequest{Chunk: logChunkToProto(chunk)})
+	setBearer(req.Header(), c.Credential())
+	res, err := c.rpc.PushLogs(ctx, req)
+	if err != nil {
+		return false, fromConnect(err)
+	}
+	return res.Msg.GetMore(), nil
+}
+
 // Assignments watches node nodeID's desired state. It returns once the
 // first (full) assignment has arrived, so that a refused or unreachable
 // control plane is an error here; the channel closes when the stream ends,
@@ -258,10 +279,15 @@ func (c *Client) streamIdleTimeout(h http.Header) time.Duration {
 
 // callContext gives ctx the default deadline unless it has one.
 func (c *Client) callContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return withDefaultTimeout(ctx, c.callTimeout)
+}
+
+// withDefaultTimeout gives ctx a deadline d away unless it has one.
+func withDefaultTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
 	if _, ok := ctx.Deadline(); ok {
 		return context.WithCancel(ctx)
 	}
-	return context.WithTimeout(ctx, c.callTimeout)
+	return context.WithTimeout(ctx, d)
 }
 
 func setBearer(h http.Header, secret string) {

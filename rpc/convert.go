@@ -164,6 +164,9 @@ func assignmentToProto(a arena.Assignment) *agentv1.Assignment {
 			p.Sessions = append(p.Sessions, sessionToProto(s))
 		}
 	}
+	for _, r := range a.LogRequests {
+		p.LogRequests = append(p.LogRequests, &agentv1.LogRequest{Id: r.ID, SessionId: r.SessionID, Follow: r.Follow})
+	}
 	return p
 }
 
@@ -172,7 +175,30 @@ func assignmentFromProto(p *agentv1.Assignment) arena.Assignment {
 	for _, s := range p.GetSessions() {
 		a.Sessions = append(a.Sessions, sessionFromProto(s))
 	}
+	for _, r := range p.GetLogRequests() {
+		a.LogRequests = append(a.LogRequests, arena.LogRequest{ID: r.GetId(), SessionID: r.GetSessionId(), Follow: r.GetFollow()})
+	}
 	return a
+}
+
+func logChunkToProto(c arena.LogChunk) *agentv1.LogChunk {
+	return &agentv1.LogChunk{
+		RequestId: c.RequestID,
+		NodeId:    c.NodeID,
+		Data:      nonEmptyBytes(c.Data),
+		Eof:       c.EOF,
+		Error:     c.Error,
+	}
+}
+
+func logChunkFromProto(p *agentv1.LogChunk) arena.LogChunk {
+	return arena.LogChunk{
+		RequestID: p.GetRequestId(),
+		NodeID:    p.GetNodeId(),
+		Data:      nonEmptyBytes(p.GetData()),
+		EOF:       p.GetEof(),
+		Error:     p.GetError(),
+	}
 }
 
 // timeToProto leaves the zero time ("never") unset rather than encoding
@@ -205,12 +231,19 @@ func durationFromProto(d *durationpb.Duration) time.Duration {
 	return d.AsDuration()
 }
 
-// nonEmpty and nonEmptyMap make empty and nil alike, as they are on the wire.
+// nonEmpty, nonEmptyBytes and nonEmptyMap make empty and nil alike, as they are on the wire.
 func nonEmpty(s []string) []string {
 	if len(s) == 0 {
 		return nil
 	}
 	return s
+}
+
+func nonEmptyBytes(b []byte) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
 }
 
 func nonEmptyMap(m map[string]string) map[string]string {

@@ -30,6 +30,8 @@ func fill(t *testing.T, v reflect.Value, path string, n *int) {
 		v.SetBool(true)
 	case reflect.Int, reflect.Int32, reflect.Int64: // Int64 includes time.Duration
 		v.SetInt(int64(*n))
+	case reflect.Uint8: // the elements of a []byte
+		v.SetUint(uint64(*n))
 	case reflect.Slice:
 		s := reflect.MakeSlice(v.Type(), 2, 2)
 		for i := range s.Len() {
@@ -123,6 +125,22 @@ func TestRoundTrip(t *testing.T) {
 		}},
 		{"empty full assignment", arena.Assignment{Full: true}, nil, func(v any) any {
 			return assignmentFromProto(wire(t, assignmentToProto(v.(arena.Assignment))))
+		}},
+		{"assignment of log requests only", arena.Assignment{LogRequests: []arena.LogRequest{{ID: "r1", SessionID: "s1"}, {ID: "r2", SessionID: "s2", Follow: true}}}, nil, func(v any) any {
+			return assignmentFromProto(wire(t, assignmentToProto(v.(arena.Assignment))))
+		}},
+		{"log chunk", filled[arena.LogChunk](t), nil, func(v any) any {
+			return logChunkFromProto(wire(t, logChunkToProto(v.(arena.LogChunk))))
+		}},
+		{"zero log chunk", arena.LogChunk{}, nil, func(v any) any {
+			return logChunkFromProto(wire(t, logChunkToProto(v.(arena.LogChunk))))
+		}},
+		{"last log chunk with an error and no data", arena.LogChunk{RequestID: "r1", NodeID: "n1", Data: []byte{}, EOF: true, Error: "no such container"},
+			arena.LogChunk{RequestID: "r1", NodeID: "n1", EOF: true, Error: "no such container"}, func(v any) any {
+				return logChunkFromProto(wire(t, logChunkToProto(v.(arena.LogChunk))))
+			}},
+		{"log chunk of binary output", arena.LogChunk{RequestID: "r1", Data: []byte{0, 0xff, '\n', 0x80, 0}}, nil, func(v any) any {
+			return logChunkFromProto(wire(t, logChunkToProto(v.(arena.LogChunk))))
 		}},
 		{"times before 1970 and at year 1", arena.SessionReport{At: time.Time{}.Add(time.Nanosecond), StartedAt: time.Unix(-1, 5).UTC()}, nil, func(v any) any {
 			return reportFromProto(wire(t, reportToProto(v.(arena.SessionReport))))

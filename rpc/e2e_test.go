@@ -2,9 +2,11 @@ package rpc_test
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -175,6 +177,38 @@ func TestEndToEnd(t *testing.T) {
 		c.waitFor(t, "s4", inState(arena.SessionRunning))
 	})
 
+	t.Run("a session's output comes from the remote node", func(t *testing.T) {
+		if err := c.rt.Write("s4", "hello from s4\n"); err != nil {
+			t.Fatal(err)
+		}
+		rc, err := c.srv.Logs(ctx, org, "s4", false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil || !strings.Contains(string(out), "hello from s4\n") {
+			t.Fatalf("output %q, %v", out, err)
+		}
+
+		rc, err = c.srv.Logs(ctx, org, "s4", true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rc.Close()
+		// Following: what the process prints later arrives too, even when
+		// it takes more than one chunk.
+		later := strings.Repeat("x", 40<<10) + "\n"
+		if err := c.rt.Write("s4", later); err != nil {
+			t.Fatal(err)
+		}
+		want := string(out) + later
+		got := make([]byte, len(want))
+		if _, err := io.ReadFull(rc, got); err != nil || string(got) != want {
+			t.Fatalf("followed output: %d bytes, %v; want %d bytes", len(got), err, len(want))
+		}
+	})
+
 	t.Run("joining", func(t *testing.T) {
 		tests := []struct {
 			name       string
@@ -212,6 +246,10 @@ func TestEndToEnd(t *testing.T) {
 			"heartbeat":                 other.Heartbeat(ctx, "n1"),
 			"report as n1":              other.Report(ctx, arena.SessionReport{SessionID: "s4", NodeID: "n1", State: arena.SessionStopped, Reason: arena.StopExited}),
 			"report about n1's session": other.Report(ctx, arena.SessionReport{SessionID: "s4", NodeID: "n2", State: arena.SessionStopped, Reason: arena.StopExited}),
+			"logs as n1": func() error {
+				_, err := other.PushLogs(ctx, arena.LogChunk{RequestID: "r1", NodeID: "n1", Data: []byte("forged")})
+				return err
+			}(),
 		} {
 			if arena.ErrorCode(err) != arena.EUNAUTHORIZED {
 				t.Errorf("%s: %v, want unauthorized", name, err)

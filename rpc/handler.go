@@ -36,6 +36,10 @@ type ControlPlane interface {
 	Heartbeat(ctx context.Context, nodeID string) error
 	Assignments(ctx context.Context, nodeID string) (<-chan arena.Assignment, error)
 	Report(ctx context.Context, r arena.SessionReport) error
+	// PushLogs hands a chunk of a session's output to whoever asked for it,
+	// and says whether anyone still reads. It may hold the call while the
+	// reader is slow. ENOTFOUND when the chunk's request is not the node's.
+	PushLogs(ctx context.Context, c arena.LogChunk) (more bool, err error)
 }
 
 const (
@@ -51,8 +55,11 @@ const (
 	// a message, so that it notices a stream that died without closing.
 	keepaliveHeader = "Arena-Keepalive-Interval"
 	// maxRequestBytes bounds what a caller may make the server read before
-	// it is authenticated; reports and node descriptions are far smaller.
+	// it is authenticated; reports, node descriptions and log chunks are far
+	// smaller.
 	maxRequestBytes = 1 << 20
+	// MaxLogChunkBytes is the most output one log chunk may carry.
+	MaxLogChunkBytes = 64 << 10
 )
 
 // HandlerOption configures NewHandler.
@@ -183,6 +190,38 @@ func (s *service) Heartbeat(ctx context.Context, req *connect.Request[agentv1.He
 		return nil, s.fail(ctx, req, err)
 	}
 	return connect.NewResponse(&agentv1.HeartbeatResponse{}), nil
+}
+
+func (s *service) PushLogs(ctx context.Context, req *connect.Request[agentv1.PushLogsRequest]) (*connect.Response[agentv1.PushLogsResponse], error) {
+	nodeID, err := s.authenticate(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	if req.Msg.GetChunk() == nil {
+		return nil, connect.NewError(connect.CodeInvalidArgument, errors.New("chunk is required"))
+	}
+	c := logChunkFromProto(req.Msg.GetChunk())
+	if c.NodeID == "" {
+		c.NodeID = nodeID
+	}
+	if err := s.speaksFor(ctx, req, nodeID, c.NodeID); err != nil {
+		return nil, err
+	}
+	if len(c.Data) > MaxLogChunkBytes {
+		return nil, connect.NewError(connect.CodeInvalidArgument,
+			fmt.Errorf("a log chunk carries at most %d bytes of output, not %d", MaxLogChunkBytes, len(c.Data)))
+	}
+	more, err := s.cp.PushLogs(ctx, c)
+	if err != nil {
+		if arena.ErrorCode(err) == arena.ENOTFOUND {
+			// As with reports: whether the request exists for another node
+			// is not this node's business.
+			return nil, s.refuse(ctx, req, connect.CodePermissionDenied,
+				fmt.Sprintf("log request %q is not a request of node %q", c.RequestID, nodeID))
+		}
+		return nil, s.fail(ctx, req, err)
+	}
+	return connect.NewResponse(&agentv1.PushLogsResponse{More: more}), nil
 }
 
 // authenticate returns the node whose credential req carries.

@@ -31,6 +31,8 @@ type fakeControlPlane struct {
 	silent bool
 	// heartbeat answers Heartbeat when set.
 	heartbeat func(ctx context.Context, nodeID string) error
+	// pushLogs answers PushLogs when set.
+	pushLogs func(ctx context.Context, c arena.LogChunk) (bool, error)
 	// watches receives the channel of every watch, for the test to feed.
 	watches chan chan arena.Assignment
 
@@ -38,9 +40,11 @@ type fakeControlPlane struct {
 	creds      map[string]string // credential -> node id
 	nodes      map[string]arena.Node
 	owners     map[string]string // session id -> node id
+	logOwners  map[string]string // log request id -> node id
 	calls      []string          // every call but AuthenticateNode
 	heartbeats []string
 	reports    []arena.SessionReport
+	chunks     []arena.LogChunk
 	issued     int
 }
 
@@ -50,6 +54,8 @@ func newFake() *fakeControlPlane {
 		creds:   map[string]string{"cred-n1": "n1", "cred-n2": "n2"},
 		nodes:   map[string]arena.Node{"n1": {ID: "n1"}, "n2": {ID: "n2"}},
 		owners:  map[string]string{"s1": "n1", "s2": "n2"},
+		// Log request r1 asks n1 for s1's output, r2 asks n2 for s2's.
+		logOwners: map[string]string{"r1": "n1", "r2": "n2"},
 	}
 }
 
@@ -75,6 +81,12 @@ func (f *fakeControlPlane) Reports() []arena.SessionReport {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]arena.SessionReport(nil), f.reports...)
+}
+
+func (f *fakeControlPlane) Chunks() []arena.LogChunk {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]arena.LogChunk(nil), f.chunks...)
 }
 
 func (f *fakeControlPlane) Heartbeats() []string {
@@ -146,6 +158,22 @@ func (f *fakeControlPlane) Report(ctx context.Context, r arena.SessionReport) er
 	}
 	f.reports = append(f.reports, r)
 	return nil
+}
+
+// PushLogs records the chunks of the node's own requests and says that
+// someone reads until the last chunk, unless pushLogs answers instead.
+func (f *fakeControlPlane) PushLogs(ctx context.Context, c arena.LogChunk) (bool, error) {
+	f.record("push logs")
+	if f.pushLogs != nil {
+		return f.pushLogs(ctx, c)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.logOwners[c.RequestID] != c.NodeID {
+		return false, arena.Errorf(arena.ENOTFOUND, "log request %q not found", c.RequestID)
+	}
+	f.chunks = append(f.chunks, c)
+	return !c.EOF, nil
 }
 
 // wireStats observes the HTTP side of the service.
@@ -256,16 +284,23 @@ func TestNodeCredentials(t *testing.T) {
 	calls := []struct {
 		name string
 		call func(ctx context.Context, c agentv1connect.AgentServiceClient, auth, nodeID string) error
+		// emptyIsSelf: no node id stands for the authenticated node.
+		emptyIsSelf bool
 	}{
 		{"heartbeat", func(ctx context.Context, c agentv1connect.AgentServiceClient, auth, nodeID string) error {
 			_, err := c.Heartbeat(ctx, authorized(&agentv1.HeartbeatRequest{NodeId: nodeID}, auth))
 			return err
-		}},
+		}, false},
 		{"report", func(ctx context.Context, c agentv1connect.AgentServiceClient, auth, nodeID string) error {
 			req := &agentv1.ReportRequest{Report: &agentv1.SessionReport{SessionId: "s1", NodeId: nodeID, State: "running"}}
 			_, err := c.Report(ctx, authorized(req, auth))
 			return err
-		}},
+		}, false},
+		{"push logs", func(ctx context.Context, c agentv1connect.AgentServiceClient, auth, nodeID string) error {
+			req := &agentv1.PushLogsRequest{Chunk: &agentv1.LogChunk{RequestId: "r1", NodeId: nodeID, Data: []byte("hello\n")}}
+			_, err := c.PushLogs(ctx, authorized(req, auth))
+			return err
+		}, true},
 		{"watch", func(ctx context.Context, c agentv1connect.AgentServiceClient, auth, nodeID string) error {
 			stream, err := c.Watch(ctx, authorized(&agentv1.WatchRequest{NodeId: nodeID}, auth))
 			if err != nil {
@@ -276,7 +311,7 @@ func TestNodeCredentials(t *testing.T) {
 				return nil
 			}
 			return stream.Err()
-		}},
+		}, false},
 	}
 	creds := []struct {
 		name          string
@@ -292,6 +327,9 @@ func TestNodeCredentials(t *testing.T) {
 	}
 	for _, call := range calls {
 		for _, cred := range creds {
+			if call.emptyIsSelf && cred.nodeID == "" {
+				continue // see TestPushLogs
+			}
 			t.Run(call.name+" with "+cred.name, func(t *testing.T) {
 				f := newFake()
 				url, _ := serve(t, f)
@@ -316,6 +354,10 @@ func TestNodeCredentials(t *testing.T) {
 			"unknown credential": rpc.NewClient(url, rpc.WithCredential("cred-n9")).Heartbeat(ctx, "n1"),
 			"other node":         rpc.NewClient(url, rpc.WithCredential("cred-n1")).Heartbeat(ctx, "n2"),
 			"no credential":      rpc.NewClient(url).Report(ctx, arena.SessionReport{SessionID: "s1", NodeID: "n1"}),
+			"logs as another node": func() error {
+				_, err := rpc.NewClient(url, rpc.WithCredential("cred-n1")).PushLogs(ctx, arena.LogChunk{RequestID: "r2", NodeID: "n2"})
+				return err
+			}(),
 		} {
 			if arena.ErrorCode(err) != arena.EUNAUTHORIZED {
 				t.Errorf("%s: %v, want unauthorized", name, err)

@@ -52,7 +52,8 @@ type Server struct {
 	subs     map[string]*subscriber
 	// disconnected refuses assignment streams once the server shuts down.
 	disconnected bool
-	tokens       sync.Map // token hash -> cachedToken
+	logStreams   map[string]*logStream // by log request id
+	tokens       sync.Map              // token hash -> cachedToken
 
 	rates            []arena.Rate
 	joinHash         string
@@ -91,7 +92,8 @@ func New(c Config) *Server {
 	s := &Server{
 		store: c.Store, catalog: c.Catalog, sched: c.Scheduler, log: c.Logger, now: c.Now,
 		sessions: map[string]*entry{}, creating: map[string]chan struct{}{}, subs: map[string]*subscriber{}, closed: make(chan struct{}),
-		joinHash: c.JoinTokenHash, rates: c.Rates, heartbeatTimeout: c.HeartbeatTimeout, nodeLostAfter: c.NodeLostAfter,
+		logStreams: map[string]*logStream{},
+		joinHash:   c.JoinTokenHash, rates: c.Rates, heartbeatTimeout: c.HeartbeatTimeout, nodeLostAfter: c.NodeLostAfter,
 		nodes: map[string]*node{}, credentials: map[string]string{}, watcherDone: make(chan struct{}),
 	}
 	if s.heartbeatTimeout <= 0 {

@@ -26,6 +26,8 @@ type Runtime struct {
 	names    map[string]string                // name -> id
 	byNode   map[string]map[string]struct{}   // node id -> ids
 	watchers map[string]map[*watcher]struct{} // by node id
+	// outputs are the containers' simulated stdout and stderr, by id.
+	outputs map[string]*output
 	// images, when non-nil, lists the images that exist; others are ENOTFOUND.
 	images map[string]bool
 }
@@ -41,7 +43,7 @@ var _ agent.Runtime = (*Runtime)(nil)
 func New() *Runtime {
 	return &Runtime{
 		containers: map[string]*arena.Container{}, specs: map[string]arena.ContainerSpec{}, watchers: map[string]map[*watcher]struct{}{},
-		names: map[string]string{}, byNode: map[string]map[string]struct{}{},
+		names: map[string]string{}, byNode: map[string]map[string]struct{}{}, outputs: map[string]*output{},
 	}
 }
 
@@ -74,6 +76,8 @@ func (r *Runtime) Start(ctx context.Context, spec arena.ContainerSpec) (string, 
 	r.containers[id] = c
 	r.specs[id] = spec
 	r.names[spec.Name] = id
+	r.outputs[id] = newOutput()
+	r.outputs[id].data = []byte("simulated server started: " + spec.Name + "\n")
 	if r.byNode[c.NodeID] == nil {
 		r.byNode[c.NodeID] = map[string]struct{}{}
 	}
@@ -90,6 +94,9 @@ func (r *Runtime) Restart(ctx context.Context, id string) error {
 		return arena.Errorf(arena.ENOTFOUND, "container %s not found", id)
 	}
 	c.Running, c.StartedAt = true, time.Now()
+	if o := r.outputs[id]; o != nil {
+		o.exited = false
+	}
 	return nil
 }
 
@@ -125,6 +132,10 @@ func (r *Runtime) exit(id string, code int) error {
 		return nil
 	}
 	c.Running, c.ExitCode, c.FinishedAt = false, code, time.Now()
+	if o := r.outputs[id]; o != nil {
+		o.exited = true
+		o.note()
+	}
 	ex := arena.ContainerExit{ContainerID: id, SessionID: c.SessionID, ExitCode: code, At: c.FinishedAt}
 	for w := range r.watchers[c.NodeID] {
 		select {
@@ -150,6 +161,11 @@ func (r *Runtime) Remove(ctx context.Context, id string) error {
 			delete(r.byNode, c.NodeID)
 		}
 	}
+	if o := r.outputs[id]; o != nil {
+		o.exited = true
+		o.note()
+	}
+	delete(r.outputs, id)
 	delete(r.containers, id)
 	delete(r.specs, id)
 	return nil

@@ -52,6 +52,9 @@ func TestCLI(t *testing.T) {
 	if out := run(runSession, "get", "cli-1"); !strings.Contains(out, "alice") || !strings.Contains(out, "map[match:42]") {
 		t.Fatalf("get:\n%s", out)
 	}
+	if out := run(runSession, "logs", "cli-1"); !strings.Contains(out, "simulated server started") {
+		t.Fatalf("logs:\n%s", out)
+	}
 	if out := run(runLocations, "echo"); !strings.Contains(out, "local-0") || !strings.Contains(out, "127.0.0.1") {
 		t.Fatalf("locations:\n%s", out)
 	}

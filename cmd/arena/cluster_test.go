@@ -282,6 +282,14 @@ func TestClusterPlacement(t *testing.T) {
 			t.Fatalf("echo on %s: %q", cr.ID, got)
 		}
 	}
+	// The output stays on the agent's node and comes through the agent.
+	dockertest.Eventually(t, dockertest.Timeout, func() error {
+		status, body := c.call("GET", "/logs?id="+us.ID, nil, clusterToken)
+		if status != 200 || !strings.Contains(string(body), "echo server listening") {
+			return fmt.Errorf("GET /logs: %d %q", status, body)
+		}
+		return nil
+	})
 	status, body := c.call("GET", "/available-location/echo", nil, clusterToken)
 	var avail struct {
 		Locations []struct{ ID string } `json:"locations"`

@@ -651,3 +651,72 @@ func TestQuickstart(t *testing.T) {
 		t.Fatal("arena dev did not exit after SIGTERM")
 	}
 }
+
+// TestLogsEndToEnd reads a game server's output through the API: all of it
+// so far, then following it live until the session stops.
+func TestLogsEndToEnd(t *testing.T) {
+	s := newStack(t, 2)
+	c := s.create(map[string]any{"id": "logs-1"})
+	s.waitStatus(c.ID, "running")
+	dockertest.Eventually(t, dockertest.Timeout, func() error {
+		status, body := s.call("GET", "/logs?id="+c.ID, nil)
+		if status != 200 || !strings.Contains(string(body), "echo server listening") {
+			return fmt.Errorf("GET /logs: %d %q", status, body)
+		}
+		return nil
+	})
+
+	req, _ := nethttp.NewRequest("GET", s.URL+"/logs?id="+c.ID+"&follow=true", nil)
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	resp, err := nethttp.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("follow: %s", resp.Status)
+	}
+	lines := make(chan string, 100)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	waitLine := func(want string) {
+		t.Helper()
+		deadline := time.After(dockertest.Timeout)
+		for {
+			select {
+			case line, ok := <-lines:
+				if !ok {
+					t.Fatalf("the stream ended before %q", want)
+				}
+				if strings.Contains(line, want) {
+					return
+				}
+			case <-deadline:
+				t.Fatalf("no %q in the followed output", want)
+			}
+		}
+	}
+	waitLine("echo server listening")
+	dockertest.AskUDP(t, hostPort(c, arena.UDP), strings.Repeat("x", 37))
+	waitLine("udp 37 bytes")
+	if status, _ := s.call("DELETE", "/session/"+c.ID, nil); status != 204 {
+		t.Fatalf("DELETE: %d", status)
+	}
+	waitLine("terminated")
+	deadline := time.After(dockertest.Timeout)
+	for {
+		select {
+		case _, ok := <-lines:
+			if !ok {
+				return // the stream ended with the session
+			}
+		case <-deadline:
+			t.Fatal("the followed stream did not end with the session")
+		}
+	}
+}

@@ -22,6 +22,7 @@ const sessionUsage = `Usage:
                      [--label K=V]... [--players-lt N] [--players-gt N]
   arena session get ID
   arena session delete ID
+  arena session logs ID [--follow]         the session's output, live with --follow
   arena session join ID PLAYER...          record players as joined
   arena session leave PLAYER... [--session ID]
   arena locations IMAGE                    locations that can host IMAGE now
@@ -76,7 +77,7 @@ func runSession(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	location, image, version, id := fs.String("location", "", ""), fs.String("image", "", ""), fs.String("version", "", ""), fs.String("id", "", "")
 	tag, host, session := fs.String("tag", "", ""), fs.String("host", "", ""), fs.String("session", "", "")
 	ttl := fs.Duration("ttl", 0, "")
-	restart, all := fs.Bool("restart", false, ""), fs.Bool("all", false, "")
+	restart, all, follow := fs.Bool("restart", false, ""), fs.Bool("all", false, ""), fs.Bool("follow", false, "")
 	lt, gt := fs.Int("players-lt", -1, ""), fs.Int("players-gt", -1, "")
 	env, labels := pairs{}, pairs{}
 	var argv list
@@ -185,6 +186,8 @@ func runSession(ctx context.Context, args []string, stdout, stderr io.Writer) er
 				s.ID, s.Image, s.Tag, s.Location, s.Status, s.Host, s.ports(), strings.Join(s.Players.Joined, " "), s.Labels, s.created())
 			return nil
 		})
+	case cmd == "logs" && len(rest) == 1:
+		return c.logs(ctx, rest[0], *follow, stdout)
 	case cmd == "delete" && len(rest) == 1:
 		if _, err := c.call(ctx, nethttp.MethodDelete, "/session/"+url.PathEscape(rest[0]), nil); err != nil {
 			return err
@@ -217,6 +220,35 @@ func runSession(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		fmt.Fprintf(tw, "PLAYERS\t%s\nCOUNT\t%d\n", strings.Join(p.Players, " "), p.Count)
 		return nil
 	})
+}
+
+// logs copies a session's output to w as it comes; following has no
+// deadline but the caller's.
+func (c apiClient) logs(ctx context.Context, id string, follow bool, w io.Writer) error {
+	q := url.Values{"id": {id}}
+	if follow {
+		q.Set("follow", "true")
+	}
+	req, err := nethttp.NewRequestWithContext(ctx, nethttp.MethodGet, c.base+"/logs?"+q.Encode(), nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	resp, err := nethttp.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != nethttp.StatusOK {
+		var e struct{ Message string }
+		_ = json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&e)
+		return fmt.Errorf("%s: %s", resp.Status, e.Message)
+	}
+	_, err = io.Copy(w, resp.Body)
+	if ctx.Err() != nil {
+		return nil // interrupted while following: that is how following ends
+	}
+	return err
 }
 
 // sessionJSON is a session as the API describes it.

@@ -7,7 +7,8 @@
 // The agent protocol: how the agent on a game-server machine talks to Arena's
 // control plane. It carries the agent.ControlPlane interface between machines:
 // the agent joins once, then watches its node's desired state, reports what
-// happens to its sessions and sends heartbeats.
+// happens to its sessions, sends heartbeats and, when asked, pushes sessions'
+// output.
 //
 // Secrets never travel in messages, so that logging a message cannot leak
 // one: every call sends its secret as "Authorization: Bearer <secret>". Join
@@ -457,6 +458,95 @@ func (*HeartbeatResponse) Descriptor() ([]byte, []int) {
 	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{8}
 }
 
+type PushLogsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Chunk         *LogChunk              `protobuf:"bytes,1,opt,name=chunk,proto3" json:"chunk,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PushLogsRequest) Reset() {
+	*x = PushLogsRequest{}
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PushLogsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PushLogsRequest) ProtoMessage() {}
+
+func (x *PushLogsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PushLogsRequest.ProtoReflect.Descriptor instead.
+func (*PushLogsRequest) Descriptor() ([]byte, []int) {
+	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *PushLogsRequest) GetChunk() *LogChunk {
+	if x != nil {
+		return x.Chunk
+	}
+	return nil
+}
+
+type PushLogsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// False once nobody reads the request's output any more.
+	More          bool `protobuf:"varint,1,opt,name=more,proto3" json:"more,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PushLogsResponse) Reset() {
+	*x = PushLogsResponse{}
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PushLogsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PushLogsResponse) ProtoMessage() {}
+
+func (x *PushLogsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PushLogsResponse.ProtoReflect.Descriptor instead.
+func (*PushLogsResponse) Descriptor() ([]byte, []int) {
+	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *PushLogsResponse) GetMore() bool {
+	if x != nil {
+		return x.More
+	}
+	return false
+}
+
 // Resources is an amount of CPU and memory.
 type Resources struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -470,7 +560,7 @@ type Resources struct {
 
 func (x *Resources) Reset() {
 	*x = Resources{}
-	mi := &file_arena_agent_v1_agent_proto_msgTypes[9]
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -482,7 +572,7 @@ func (x *Resources) String() string {
 func (*Resources) ProtoMessage() {}
 
 func (x *Resources) ProtoReflect() protoreflect.Message {
-	mi := &file_arena_agent_v1_agent_proto_msgTypes[9]
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -495,7 +585,7 @@ func (x *Resources) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Resources.ProtoReflect.Descriptor instead.
 func (*Resources) Descriptor() ([]byte, []int) {
-	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{9}
+	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Resources) GetMilliCpu() int64 {
@@ -535,7 +625,7 @@ type Node struct {
 
 func (x *Node) Reset() {
 	*x = Node{}
-	mi := &file_arena_agent_v1_agent_proto_msgTypes[10]
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -547,7 +637,7 @@ func (x *Node) String() string {
 func (*Node) ProtoMessage() {}
 
 func (x *Node) ProtoReflect() protoreflect.Message {
-	mi := &file_arena_agent_v1_agent_proto_msgTypes[10]
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -560,7 +650,7 @@ func (x *Node) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Node.ProtoReflect.Descriptor instead.
 func (*Node) Descriptor() ([]byte, []int) {
-	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{10}
+	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Node) GetId() string {
@@ -646,7 +736,7 @@ type Port struct {
 
 func (x *Port) Reset() {
 	*x = Port{}
-	mi := &file_arena_agent_v1_agent_proto_msgTypes[11]
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -658,7 +748,7 @@ func (x *Port) String() string {
 func (*Port) ProtoMessage() {}
 
 func (x *Port) ProtoReflect() protoreflect.Message {
-	mi := &file_arena_agent_v1_agent_proto_msgTypes[11]
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -671,7 +761,7 @@ func (x *Port) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Port.ProtoReflect.Descriptor instead.
 func (*Port) Descriptor() ([]byte, []int) {
-	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{11}
+	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Port) GetProtocol() string {
@@ -745,7 +835,7 @@ type Session struct {
 
 func (x *Session) Reset() {
 	*x = Session{}
-	mi := &file_arena_agent_v1_agent_proto_msgTypes[12]
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -757,7 +847,7 @@ func (x *Session) String() string {
 func (*Session) ProtoMessage() {}
 
 func (x *Session) ProtoReflect() protoreflect.Message {
-	mi := &file_arena_agent_v1_agent_proto_msgTypes[12]
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -770,7 +860,7 @@ func (x *Session) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Session.ProtoReflect.Descriptor instead.
 func (*Session) Descriptor() ([]byte, []int) {
-	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{12}
+	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Session) GetId() string {
@@ -989,15 +1079,19 @@ type Assignment struct {
 	// A full assignment lists every session the node should know about;
 	// anything else of the agent's own is a leftover. Otherwise the
 	// assignment carries changes only.
-	Full          bool       `protobuf:"varint,1,opt,name=full,proto3" json:"full,omitempty"`
-	Sessions      []*Session `protobuf:"bytes,2,rep,name=sessions,proto3" json:"sessions,omitempty"`
+	Full     bool       `protobuf:"varint,1,opt,name=full,proto3" json:"full,omitempty"`
+	Sessions []*Session `protobuf:"bytes,2,rep,name=sessions,proto3" json:"sessions,omitempty"`
+	// Requests for sessions' output, riding along with the desired state
+	// because agents dial the control plane, not the other way round. Each
+	// is a request to act on once, not desired state.
+	LogRequests   []*LogRequest `protobuf:"bytes,3,rep,name=log_requests,json=logRequests,proto3" json:"log_requests,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Assignment) Reset() {
 	*x = Assignment{}
-	mi := &file_arena_agent_v1_agent_proto_msgTypes[13]
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1009,7 +1103,7 @@ func (x *Assignment) String() string {
 func (*Assignment) ProtoMessage() {}
 
 func (x *Assignment) ProtoReflect() protoreflect.Message {
-	mi := &file_arena_agent_v1_agent_proto_msgTypes[13]
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1022,7 +1116,7 @@ func (x *Assignment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Assignment.ProtoReflect.Descriptor instead.
 func (*Assignment) Descriptor() ([]byte, []int) {
-	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{13}
+	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Assignment) GetFull() bool {
@@ -1037,6 +1131,156 @@ func (x *Assignment) GetSessions() []*Session {
 		return x.Sessions
 	}
 	return nil
+}
+
+func (x *Assignment) GetLogRequests() []*LogRequest {
+	if x != nil {
+		return x.LogRequests
+	}
+	return nil
+}
+
+// LogRequest asks the agent for the output of one of its node's sessions.
+type LogRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Names the request; the agent's chunks carry it.
+	Id        string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	SessionId string `protobuf:"bytes,2,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	// Keep the output coming until the session stops or the reader goes away.
+	Follow        bool `protobuf:"varint,3,opt,name=follow,proto3" json:"follow,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LogRequest) Reset() {
+	*x = LogRequest{}
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LogRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LogRequest) ProtoMessage() {}
+
+func (x *LogRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LogRequest.ProtoReflect.Descriptor instead.
+func (*LogRequest) Descriptor() ([]byte, []int) {
+	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *LogRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *LogRequest) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
+}
+
+func (x *LogRequest) GetFollow() bool {
+	if x != nil {
+		return x.Follow
+	}
+	return false
+}
+
+// LogChunk is a piece of a session's output for a LogRequest. The last chunk
+// of a request has eof set, with error when it ended in failure.
+type LogChunk struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	RequestId string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// The sending node: the authenticated node (empty means that one).
+	NodeId string `protobuf:"bytes,2,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	// At most 64 KiB of output.
+	Data          []byte `protobuf:"bytes,3,opt,name=data,proto3" json:"data,omitempty"`
+	Eof           bool   `protobuf:"varint,4,opt,name=eof,proto3" json:"eof,omitempty"`
+	Error         string `protobuf:"bytes,5,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LogChunk) Reset() {
+	*x = LogChunk{}
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LogChunk) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LogChunk) ProtoMessage() {}
+
+func (x *LogChunk) ProtoReflect() protoreflect.Message {
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LogChunk.ProtoReflect.Descriptor instead.
+func (*LogChunk) Descriptor() ([]byte, []int) {
+	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *LogChunk) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *LogChunk) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *LogChunk) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *LogChunk) GetEof() bool {
+	if x != nil {
+		return x.Eof
+	}
+	return false
+}
+
+func (x *LogChunk) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
 }
 
 // SessionReport is what an agent says about one of its sessions.
@@ -1063,7 +1307,7 @@ type SessionReport struct {
 
 func (x *SessionReport) Reset() {
 	*x = SessionReport{}
-	mi := &file_arena_agent_v1_agent_proto_msgTypes[14]
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1075,7 +1319,7 @@ func (x *SessionReport) String() string {
 func (*SessionReport) ProtoMessage() {}
 
 func (x *SessionReport) ProtoReflect() protoreflect.Message {
-	mi := &file_arena_agent_v1_agent_proto_msgTypes[14]
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1088,7 +1332,7 @@ func (x *SessionReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionReport.ProtoReflect.Descriptor instead.
 func (*SessionReport) Descriptor() ([]byte, []int) {
-	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{14}
+	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *SessionReport) GetSessionId() string {
@@ -1179,7 +1423,11 @@ const file_arena_agent_v1_agent_proto_rawDesc = "" +
 	"\x0eReportResponse\"+\n" +
 	"\x10HeartbeatRequest\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\"\x13\n" +
-	"\x11HeartbeatResponse\"E\n" +
+	"\x11HeartbeatResponse\"A\n" +
+	"\x0fPushLogsRequest\x12.\n" +
+	"\x05chunk\x18\x01 \x01(\v2\x18.arena.agent.v1.LogChunkR\x05chunk\"&\n" +
+	"\x10PushLogsResponse\x12\x12\n" +
+	"\x04more\x18\x01 \x01(\bR\x04more\"E\n" +
 	"\tResources\x12\x1b\n" +
 	"\tmilli_cpu\x18\x01 \x01(\x03R\bmilliCpu\x12\x1b\n" +
 	"\tmemory_mb\x18\x02 \x01(\x03R\bmemoryMb\"\xa2\x02\n" +
@@ -1243,11 +1491,25 @@ const file_arena_agent_v1_agent_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"U\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x94\x01\n" +
 	"\n" +
 	"Assignment\x12\x12\n" +
 	"\x04full\x18\x01 \x01(\bR\x04full\x123\n" +
-	"\bsessions\x18\x02 \x03(\v2\x17.arena.agent.v1.SessionR\bsessions\"\xaf\x02\n" +
+	"\bsessions\x18\x02 \x03(\v2\x17.arena.agent.v1.SessionR\bsessions\x12=\n" +
+	"\flog_requests\x18\x03 \x03(\v2\x1a.arena.agent.v1.LogRequestR\vlogRequests\"S\n" +
+	"\n" +
+	"LogRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x02 \x01(\tR\tsessionId\x12\x16\n" +
+	"\x06follow\x18\x03 \x01(\bR\x06follow\"~\n" +
+	"\bLogChunk\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\tR\trequestId\x12\x17\n" +
+	"\anode_id\x18\x02 \x01(\tR\x06nodeId\x12\x12\n" +
+	"\x04data\x18\x03 \x01(\fR\x04data\x12\x10\n" +
+	"\x03eof\x18\x04 \x01(\bR\x03eof\x12\x14\n" +
+	"\x05error\x18\x05 \x01(\tR\x05error\"\xaf\x02\n" +
 	"\rSessionReport\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x17\n" +
@@ -1259,12 +1521,13 @@ const file_arena_agent_v1_agent_proto_rawDesc = "" +
 	"\x02at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x129\n" +
 	"\n" +
 	"started_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\tstartedAt\x12\x18\n" +
-	"\amessage\x18\t \x01(\tR\amessage2\xb4\x02\n" +
+	"\amessage\x18\t \x01(\tR\amessage2\x83\x03\n" +
 	"\fAgentService\x12A\n" +
 	"\x04Join\x12\x1b.arena.agent.v1.JoinRequest\x1a\x1c.arena.agent.v1.JoinResponse\x12F\n" +
 	"\x05Watch\x12\x1c.arena.agent.v1.WatchRequest\x1a\x1d.arena.agent.v1.WatchResponse0\x01\x12G\n" +
 	"\x06Report\x12\x1d.arena.agent.v1.ReportRequest\x1a\x1e.arena.agent.v1.ReportResponse\x12P\n" +
-	"\tHeartbeat\x12 .arena.agent.v1.HeartbeatRequest\x1a!.arena.agent.v1.HeartbeatResponseB/Z-github.com/arena-hq/arena/rpc/agentv1;agentv1b\x06proto3"
+	"\tHeartbeat\x12 .arena.agent.v1.HeartbeatRequest\x1a!.arena.agent.v1.HeartbeatResponse\x12M\n" +
+	"\bPushLogs\x12\x1f.arena.agent.v1.PushLogsRequest\x1a .arena.agent.v1.PushLogsResponseB/Z-github.com/arena-hq/arena/rpc/agentv1;agentv1b\x06proto3"
 
 var (
 	file_arena_agent_v1_agent_proto_rawDescOnce sync.Once
@@ -1278,7 +1541,7 @@ func file_arena_agent_v1_agent_proto_rawDescGZIP() []byte {
 	return file_arena_agent_v1_agent_proto_rawDescData
 }
 
-var file_arena_agent_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_arena_agent_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_arena_agent_v1_agent_proto_goTypes = []any{
 	(*JoinRequest)(nil),           // 0: arena.agent.v1.JoinRequest
 	(*JoinResponse)(nil),          // 1: arena.agent.v1.JoinResponse
@@ -1289,51 +1552,59 @@ var file_arena_agent_v1_agent_proto_goTypes = []any{
 	(*ReportResponse)(nil),        // 6: arena.agent.v1.ReportResponse
 	(*HeartbeatRequest)(nil),      // 7: arena.agent.v1.HeartbeatRequest
 	(*HeartbeatResponse)(nil),     // 8: arena.agent.v1.HeartbeatResponse
-	(*Resources)(nil),             // 9: arena.agent.v1.Resources
-	(*Node)(nil),                  // 10: arena.agent.v1.Node
-	(*Port)(nil),                  // 11: arena.agent.v1.Port
-	(*Session)(nil),               // 12: arena.agent.v1.Session
-	(*Assignment)(nil),            // 13: arena.agent.v1.Assignment
-	(*SessionReport)(nil),         // 14: arena.agent.v1.SessionReport
-	nil,                           // 15: arena.agent.v1.Session.EnvEntry
-	nil,                           // 16: arena.agent.v1.Session.LabelsEntry
-	(*durationpb.Duration)(nil),   // 17: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil), // 18: google.protobuf.Timestamp
+	(*PushLogsRequest)(nil),       // 9: arena.agent.v1.PushLogsRequest
+	(*PushLogsResponse)(nil),      // 10: arena.agent.v1.PushLogsResponse
+	(*Resources)(nil),             // 11: arena.agent.v1.Resources
+	(*Node)(nil),                  // 12: arena.agent.v1.Node
+	(*Port)(nil),                  // 13: arena.agent.v1.Port
+	(*Session)(nil),               // 14: arena.agent.v1.Session
+	(*Assignment)(nil),            // 15: arena.agent.v1.Assignment
+	(*LogRequest)(nil),            // 16: arena.agent.v1.LogRequest
+	(*LogChunk)(nil),              // 17: arena.agent.v1.LogChunk
+	(*SessionReport)(nil),         // 18: arena.agent.v1.SessionReport
+	nil,                           // 19: arena.agent.v1.Session.EnvEntry
+	nil,                           // 20: arena.agent.v1.Session.LabelsEntry
+	(*durationpb.Duration)(nil),   // 21: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil), // 22: google.protobuf.Timestamp
 }
 var file_arena_agent_v1_agent_proto_depIdxs = []int32{
-	10, // 0: arena.agent.v1.JoinRequest.node:type_name -> arena.agent.v1.Node
-	13, // 1: arena.agent.v1.WatchResponse.assignment:type_name -> arena.agent.v1.Assignment
+	12, // 0: arena.agent.v1.JoinRequest.node:type_name -> arena.agent.v1.Node
+	15, // 1: arena.agent.v1.WatchResponse.assignment:type_name -> arena.agent.v1.Assignment
 	4,  // 2: arena.agent.v1.WatchResponse.keepalive:type_name -> arena.agent.v1.Keepalive
-	14, // 3: arena.agent.v1.ReportRequest.report:type_name -> arena.agent.v1.SessionReport
-	9,  // 4: arena.agent.v1.Node.capacity:type_name -> arena.agent.v1.Resources
-	11, // 5: arena.agent.v1.Session.ports:type_name -> arena.agent.v1.Port
-	15, // 6: arena.agent.v1.Session.env:type_name -> arena.agent.v1.Session.EnvEntry
-	16, // 7: arena.agent.v1.Session.labels:type_name -> arena.agent.v1.Session.LabelsEntry
-	17, // 8: arena.agent.v1.Session.ttl:type_name -> google.protobuf.Duration
-	9,  // 9: arena.agent.v1.Session.resources:type_name -> arena.agent.v1.Resources
-	17, // 10: arena.agent.v1.Session.stop_grace:type_name -> google.protobuf.Duration
-	18, // 11: arena.agent.v1.Session.created_at:type_name -> google.protobuf.Timestamp
-	18, // 12: arena.agent.v1.Session.running_at:type_name -> google.protobuf.Timestamp
-	18, // 13: arena.agent.v1.Session.stopping_at:type_name -> google.protobuf.Timestamp
-	18, // 14: arena.agent.v1.Session.stopped_at:type_name -> google.protobuf.Timestamp
-	18, // 15: arena.agent.v1.Session.unreachable_since:type_name -> google.protobuf.Timestamp
-	18, // 16: arena.agent.v1.Session.updated_at:type_name -> google.protobuf.Timestamp
-	12, // 17: arena.agent.v1.Assignment.sessions:type_name -> arena.agent.v1.Session
-	18, // 18: arena.agent.v1.SessionReport.at:type_name -> google.protobuf.Timestamp
-	18, // 19: arena.agent.v1.SessionReport.started_at:type_name -> google.protobuf.Timestamp
-	0,  // 20: arena.agent.v1.AgentService.Join:input_type -> arena.agent.v1.JoinRequest
-	2,  // 21: arena.agent.v1.AgentService.Watch:input_type -> arena.agent.v1.WatchRequest
-	5,  // 22: arena.agent.v1.AgentService.Report:input_type -> arena.agent.v1.ReportRequest
-	7,  // 23: arena.agent.v1.AgentService.Heartbeat:input_type -> arena.agent.v1.HeartbeatRequest
-	1,  // 24: arena.agent.v1.AgentService.Join:output_type -> arena.agent.v1.JoinResponse
-	3,  // 25: arena.agent.v1.AgentService.Watch:output_type -> arena.agent.v1.WatchResponse
-	6,  // 26: arena.agent.v1.AgentService.Report:output_type -> arena.agent.v1.ReportResponse
-	8,  // 27: arena.agent.v1.AgentService.Heartbeat:output_type -> arena.agent.v1.HeartbeatResponse
-	24, // [24:28] is the sub-list for method output_type
-	20, // [20:24] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	18, // 3: arena.agent.v1.ReportRequest.report:type_name -> arena.agent.v1.SessionReport
+	17, // 4: arena.agent.v1.PushLogsRequest.chunk:type_name -> arena.agent.v1.LogChunk
+	11, // 5: arena.agent.v1.Node.capacity:type_name -> arena.agent.v1.Resources
+	13, // 6: arena.agent.v1.Session.ports:type_name -> arena.agent.v1.Port
+	19, // 7: arena.agent.v1.Session.env:type_name -> arena.agent.v1.Session.EnvEntry
+	20, // 8: arena.agent.v1.Session.labels:type_name -> arena.agent.v1.Session.LabelsEntry
+	21, // 9: arena.agent.v1.Session.ttl:type_name -> google.protobuf.Duration
+	11, // 10: arena.agent.v1.Session.resources:type_name -> arena.agent.v1.Resources
+	21, // 11: arena.agent.v1.Session.stop_grace:type_name -> google.protobuf.Duration
+	22, // 12: arena.agent.v1.Session.created_at:type_name -> google.protobuf.Timestamp
+	22, // 13: arena.agent.v1.Session.running_at:type_name -> google.protobuf.Timestamp
+	22, // 14: arena.agent.v1.Session.stopping_at:type_name -> google.protobuf.Timestamp
+	22, // 15: arena.agent.v1.Session.stopped_at:type_name -> google.protobuf.Timestamp
+	22, // 16: arena.agent.v1.Session.unreachable_since:type_name -> google.protobuf.Timestamp
+	22, // 17: arena.agent.v1.Session.updated_at:type_name -> google.protobuf.Timestamp
+	14, // 18: arena.agent.v1.Assignment.sessions:type_name -> arena.agent.v1.Session
+	16, // 19: arena.agent.v1.Assignment.log_requests:type_name -> arena.agent.v1.LogRequest
+	22, // 20: arena.agent.v1.SessionReport.at:type_name -> google.protobuf.Timestamp
+	22, // 21: arena.agent.v1.SessionReport.started_at:type_name -> google.protobuf.Timestamp
+	0,  // 22: arena.agent.v1.AgentService.Join:input_type -> arena.agent.v1.JoinRequest
+	2,  // 23: arena.agent.v1.AgentService.Watch:input_type -> arena.agent.v1.WatchRequest
+	5,  // 24: arena.agent.v1.AgentService.Report:input_type -> arena.agent.v1.ReportRequest
+	7,  // 25: arena.agent.v1.AgentService.Heartbeat:input_type -> arena.agent.v1.HeartbeatRequest
+	9,  // 26: arena.agent.v1.AgentService.PushLogs:input_type -> arena.agent.v1.PushLogsRequest
+	1,  // 27: arena.agent.v1.AgentService.Join:output_type -> arena.agent.v1.JoinResponse
+	3,  // 28: arena.agent.v1.AgentService.Watch:output_type -> arena.agent.v1.WatchResponse
+	6,  // 29: arena.agent.v1.AgentService.Report:output_type -> arena.agent.v1.ReportResponse
+	8,  // 30: arena.agent.v1.AgentService.Heartbeat:output_type -> arena.agent.v1.HeartbeatResponse
+	10, // 31: arena.agent.v1.AgentService.PushLogs:output_type -> arena.agent.v1.PushLogsResponse
+	27, // [27:32] is the sub-list for method output_type
+	22, // [22:27] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_arena_agent_v1_agent_proto_init() }
@@ -1351,7 +1622,7 @@ func file_arena_agent_v1_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_arena_agent_v1_agent_proto_rawDesc), len(file_arena_agent_v1_agent_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   17,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

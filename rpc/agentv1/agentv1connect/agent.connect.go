@@ -5,7 +5,8 @@
 // The agent protocol: how the agent on a game-server machine talks to Arena's
 // control plane. It carries the agent.ControlPlane interface between machines:
 // the agent joins once, then watches its node's desired state, reports what
-// happens to its sessions and sends heartbeats.
+// happens to its sessions, sends heartbeats and, when asked, pushes sessions'
+// output.
 //
 // Secrets never travel in messages, so that logging a message cannot leak
 // one: every call sends its secret as "Authorization: Bearer <secret>". Join
@@ -59,6 +60,8 @@ const (
 	AgentServiceReportProcedure = "/arena.agent.v1.AgentService/Report"
 	// AgentServiceHeartbeatProcedure is the fully-qualified name of the AgentService's Heartbeat RPC.
 	AgentServiceHeartbeatProcedure = "/arena.agent.v1.AgentService/Heartbeat"
+	// AgentServicePushLogsProcedure is the fully-qualified name of the AgentService's PushLogs RPC.
+	AgentServicePushLogsProcedure = "/arena.agent.v1.AgentService/PushLogs"
 )
 
 // AgentServiceClient is a client for the arena.agent.v1.AgentService service.
@@ -81,6 +84,12 @@ type AgentServiceClient interface {
 	// Heartbeat says the node is alive; a node that stops sending them is
 	// taken for lost and its sessions for unreachable.
 	Heartbeat(context.Context, *connect.Request[agentv1.HeartbeatRequest]) (*connect.Response[agentv1.HeartbeatResponse], error)
+	// PushLogs sends a piece of a session's output for a LogRequest of the
+	// node's assignments, one call per chunk, so that it works wherever unary
+	// calls do. The control plane may hold the call while the reader of the
+	// output is slow. The response says whether anyone still reads: once
+	// more is false, the agent stops sending for that request.
+	PushLogs(context.Context, *connect.Request[agentv1.PushLogsRequest]) (*connect.Response[agentv1.PushLogsResponse], error)
 }
 
 // NewAgentServiceClient constructs a client for the arena.agent.v1.AgentService service. By
@@ -118,6 +127,12 @@ func NewAgentServiceClient(httpClient connect.HTTPClient, baseURL string, opts .
 			connect.WithSchema(agentServiceMethods.ByName("Heartbeat")),
 			connect.WithClientOptions(opts...),
 		),
+		pushLogs: connect.NewClient[agentv1.PushLogsRequest, agentv1.PushLogsResponse](
+			httpClient,
+			baseURL+AgentServicePushLogsProcedure,
+			connect.WithSchema(agentServiceMethods.ByName("PushLogs")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -127,6 +142,7 @@ type agentServiceClient struct {
 	watch     *connect.Client[agentv1.WatchRequest, agentv1.WatchResponse]
 	report    *connect.Client[agentv1.ReportRequest, agentv1.ReportResponse]
 	heartbeat *connect.Client[agentv1.HeartbeatRequest, agentv1.HeartbeatResponse]
+	pushLogs  *connect.Client[agentv1.PushLogsRequest, agentv1.PushLogsResponse]
 }
 
 // Join calls arena.agent.v1.AgentService.Join.
@@ -149,6 +165,11 @@ func (c *agentServiceClient) Heartbeat(ctx context.Context, req *connect.Request
 	return c.heartbeat.CallUnary(ctx, req)
 }
 
+// PushLogs calls arena.agent.v1.AgentService.PushLogs.
+func (c *agentServiceClient) PushLogs(ctx context.Context, req *connect.Request[agentv1.PushLogsRequest]) (*connect.Response[agentv1.PushLogsResponse], error) {
+	return c.pushLogs.CallUnary(ctx, req)
+}
+
 // AgentServiceHandler is an implementation of the arena.agent.v1.AgentService service.
 type AgentServiceHandler interface {
 	// Join admits a node, authenticated by the cluster's join token. It
@@ -169,6 +190,12 @@ type AgentServiceHandler interface {
 	// Heartbeat says the node is alive; a node that stops sending them is
 	// taken for lost and its sessions for unreachable.
 	Heartbeat(context.Context, *connect.Request[agentv1.HeartbeatRequest]) (*connect.Response[agentv1.HeartbeatResponse], error)
+	// PushLogs sends a piece of a session's output for a LogRequest of the
+	// node's assignments, one call per chunk, so that it works wherever unary
+	// calls do. The control plane may hold the call while the reader of the
+	// output is slow. The response says whether anyone still reads: once
+	// more is false, the agent stops sending for that request.
+	PushLogs(context.Context, *connect.Request[agentv1.PushLogsRequest]) (*connect.Response[agentv1.PushLogsResponse], error)
 }
 
 // NewAgentServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -202,6 +229,12 @@ func NewAgentServiceHandler(svc AgentServiceHandler, opts ...connect.HandlerOpti
 		connect.WithSchema(agentServiceMethods.ByName("Heartbeat")),
 		connect.WithHandlerOptions(opts...),
 	)
+	agentServicePushLogsHandler := connect.NewUnaryHandler(
+		AgentServicePushLogsProcedure,
+		svc.PushLogs,
+		connect.WithSchema(agentServiceMethods.ByName("PushLogs")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/arena.agent.v1.AgentService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case AgentServiceJoinProcedure:
@@ -212,6 +245,8 @@ func NewAgentServiceHandler(svc AgentServiceHandler, opts ...connect.HandlerOpti
 			agentServiceReportHandler.ServeHTTP(w, r)
 		case AgentServiceHeartbeatProcedure:
 			agentServiceHeartbeatHandler.ServeHTTP(w, r)
+		case AgentServicePushLogsProcedure:
+			agentServicePushLogsHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -235,4 +270,8 @@ func (UnimplementedAgentServiceHandler) Report(context.Context, *connect.Request
 
 func (UnimplementedAgentServiceHandler) Heartbeat(context.Context, *connect.Request[agentv1.HeartbeatRequest]) (*connect.Response[agentv1.HeartbeatResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("arena.agent.v1.AgentService.Heartbeat is not implemented"))
+}
+
+func (UnimplementedAgentServiceHandler) PushLogs(context.Context, *connect.Request[agentv1.PushLogsRequest]) (*connect.Response[agentv1.PushLogsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("arena.agent.v1.AgentService.PushLogs is not implemented"))
 }

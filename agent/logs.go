@@ -1,0 +1,48 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"io"
+
+	"github.com/arena-hq/arena"
+)
+
+// logChunkSize bounds one chunk of output sent to the control plane.
+const logChunkSize = 32 << 10
+
+// sendLogs answers a LogRequest: it reads the session's container output
+// and sends it in chunks until the output ends, the control plane says nobody
+// reads it any more, or the agent stops. Logs never leave the node otherwise.
+func (a *Agent) sendLogs(req arena.LogRequest) {
+	ctx, cancel := context.WithCancel(a.ctx)
+	defer cancel()
+	name := (&arena.Session{ID: req.SessionID}).ContainerName()
+	chunk := arena.LogChunk{RequestID: req.ID, NodeID: a.cfg.Node.ID}
+	rc, err := a.rt.Logs(ctx, name, req.Follow)
+	if err != nil {
+		chunk.EOF, chunk.Error = true, arena.ErrorMessage(err)
+		_, _ = a.cp.PushLogs(ctx, chunk)
+		return
+	}
+	defer rc.Close()
+	buf := make([]byte, logChunkSize)
+	for {
+		n, err := rc.Read(buf)
+		chunk.Data = buf[:n]
+		if err != nil {
+			chunk.EOF = true
+			if !errors.Is(err, io.EOF) && ctx.Err() == nil {
+				chunk.Error = "reading the container's output failed"
+				a.log.Warn("cannot read a session's output", "session", req.SessionID, "err", err)
+			}
+		}
+		if n == 0 && !chunk.EOF {
+			continue
+		}
+		more, perr := a.cp.PushLogs(ctx, chunk)
+		if chunk.EOF || perr != nil || !more {
+			return
+		}
+	}
+}

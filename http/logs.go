@@ -1,0 +1,63 @@
+package http
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+
+	"github.com/arena-hq/arena"
+)
+
+// logs streams a session's output as text/plain, flushing as it comes, until
+// it ends or the caller goes away.
+func (s *server) logs(w http.ResponseWriter, r *http.Request, tok *arena.Token) error {
+	q := r.URL.Query()
+	var v violations
+	id := q.Get("id")
+	if id == "" {
+		v.add("id", "is required")
+	} else if err := arena.ValidateSessionID(id); err != nil {
+		v.add("id", arena.ErrorViolations(err)[0].Description)
+	}
+	follow := false
+	if f := q.Get("follow"); f != "" {
+		var err error
+		if follow, err = strconv.ParseBool(f); err != nil {
+			v.add("follow", "must be true or false")
+		}
+	}
+	if len(v) > 0 {
+		return arena.Invalid(v...)
+	}
+	rc, err := s.sessions.Logs(r.Context(), tok.OrgID, id, follow)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	stop := context.AfterFunc(r.Context(), func() { rc.Close() })
+	defer stop()
+
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusOK)
+	rcw := http.NewResponseController(w)
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := rc.Read(buf)
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return nil // the caller went away
+			}
+			_ = rcw.Flush()
+		}
+		if err != nil {
+			// The status is sent: a failure can only end the stream.
+			if r.Context().Err() == nil && !errors.Is(err, io.EOF) {
+				s.logger.WarnContext(r.Context(), "session output ended early", "request_id", infoFrom(r.Context()).id, "session", id, "err", err)
+			}
+			return nil
+		}
+	}
+}

@@ -1,0 +1,116 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/arena-hq/arena"
+)
+
+// logFirstChunkTimeout is how long a log request waits for its node's first
+// answer before it gives up: the node may be unreachable.
+const logFirstChunkTimeout = 15 * time.Second
+
+// logStream carries one session's output from its node's agent to a reader.
+type logStream struct {
+	nodeID string
+	w      *io.PipeWriter
+	heard  sync.Once
+	timer  *time.Timer
+}
+
+// Logs returns a session's output as its node's agent sends it: what the
+// container wrote so far, and with follow what it writes until it stops or
+// the reader is closed. The output stays on the node until asked for. A
+// stopped session's output went with its container: ENOTFOUND.
+func (s *Server) Logs(ctx context.Context, orgID, sessionID string, follow bool) (io.ReadCloser, error) {
+	sess, err := s.FindSession(ctx, orgID, sessionID)
+	if err != nil {
+		return nil, err
+	}
+	if sess.State == arena.SessionStopped {
+		return nil, arena.Errorf(arena.ENOTFOUND, "session %q has stopped; its output went with its container", sessionID)
+	}
+	pr, pw := io.Pipe()
+	id := uuid.NewString()
+	st := &logStream{nodeID: sess.NodeID, w: pw}
+	st.timer = time.AfterFunc(logFirstChunkTimeout, func() {
+		s.endLogs(id, arena.Errorf(arena.EUNAVAILABLE, "the node of session %q did not answer", sessionID))
+	})
+	s.mu.Lock()
+	sub, ok := s.subs[sess.NodeID]
+	if !ok {
+		s.mu.Unlock()
+		st.timer.Stop()
+		return nil, arena.Errorf(arena.EUNAVAILABLE, "the node of session %q is not connected", sessionID)
+	}
+	s.logStreams[id] = st
+	sub.push(arena.Assignment{LogRequests: []arena.LogRequest{{ID: id, SessionID: sessionID, Follow: follow}}})
+	s.mu.Unlock()
+	return &logReader{PipeReader: pr, close: func() { s.endLogs(id, errors.New("the reader went away")) }}, nil
+}
+
+type logReader struct {
+	*io.PipeReader
+	close func()
+}
+
+func (r *logReader) Close() error {
+	r.close()
+	return r.PipeReader.Close()
+}
+
+// endLogs forgets a log stream and ends its pipe with err (nil: a clean end).
+func (s *Server) endLogs(id string, err error) {
+	s.mu.Lock()
+	st, ok := s.logStreams[id]
+	delete(s.logStreams, id)
+	s.mu.Unlock()
+	if ok {
+		st.timer.Stop()
+		st.w.CloseWithError(err)
+	}
+}
+
+// PushLogs takes a chunk of output from a node's agent and hands it to the
+// reader, waiting for the reader to take it so that a slow reader slows the
+// node down rather than filling memory. It answers false once nobody reads.
+func (s *Server) PushLogs(ctx context.Context, c arena.LogChunk) (bool, error) {
+	s.mu.Lock()
+	st, ok := s.logStreams[c.RequestID]
+	s.mu.Unlock()
+	if !ok {
+		return false, nil
+	}
+	if st.nodeID != c.NodeID {
+		return false, arena.Errorf(arena.ENOTFOUND, "log request %q not found", c.RequestID)
+	}
+	st.heard.Do(func() { st.timer.Stop() })
+	if len(c.Data) > 0 {
+		// Should the agent give up on a reader this slow, end the stream
+		// rather than leave a follower waiting for output that never comes.
+		stop := context.AfterFunc(ctx, func() {
+			s.endLogs(c.RequestID, arena.Errorf(arena.EUNAVAILABLE, "the reader was too slow for the node"))
+		})
+		_, err := st.w.Write(c.Data)
+		stop()
+		if err != nil {
+			s.endLogs(c.RequestID, nil)
+			return false, nil
+		}
+	}
+	if c.EOF {
+		var err error
+		if c.Error != "" {
+			err = arena.Errorf(arena.EUNAVAILABLE, "the node could not send the output: %s", c.Error)
+		}
+		s.endLogs(c.RequestID, err)
+		return false, nil
+	}
+	return true, nil
+}
