@@ -259,7 +259,7 @@ func TestProcessExits(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t, 10)
 			s := h.create(arena.SessionRequest{Restart: tt.restart})
-			h.waitState(s.ID, arena.SessionRunning)
+			first := h.waitState(s.ID, arena.SessionRunning)
 			for i := 0; i < tt.crashes; i++ {
 				waitFor(t, func() bool { return h.rt.Crash(s.ID, 3) == nil })
 				if i < tt.crashes-1 || tt.wantState == arena.SessionRunning {
@@ -272,6 +272,15 @@ func TestProcessExits(t *testing.T) {
 			}
 			if tt.wantState == arena.SessionStopped && (got.ExitCode != 3 || got.Status() != tt.wantStatus) {
 				t.Errorf("exit code %d status %s", got.ExitCode, got.Status())
+			}
+			// Restarts do not restart billing: it runs from the first run.
+			if !got.RunningAt.Equal(first.RunningAt) {
+				t.Errorf("billing start moved from %v to %v", first.RunningAt, got.RunningAt)
+			}
+			if tt.wantState == arena.SessionStopped {
+				if u := onlyUsage(t, h); !u.Start.Equal(first.RunningAt) || !u.End.Equal(got.StoppedAt) {
+					t.Errorf("usage %+v, ran %v to %v", u, first.RunningAt, got.StoppedAt)
+				}
 			}
 		})
 	}
@@ -297,6 +306,11 @@ func TestTTL(t *testing.T) {
 	}
 	if life := got.StoppedAt.Sub(got.CreatedAt); life < time.Second {
 		t.Fatalf("stopped after %v, before its ttl", life)
+	}
+	// Billing ends when the ttl expires, not when the process is gone.
+	u := onlyUsage(t, h)
+	if !u.End.Equal(got.StoppingAt) || u.End.Sub(got.CreatedAt) < time.Second || u.Seconds != got.BilledSeconds(got.StoppedAt) {
+		t.Fatalf("usage %+v of %+v", u, got)
 	}
 }
 
@@ -518,6 +532,20 @@ func TestServerRestartKeepsSessions(t *testing.T) {
 	}
 	if cs, _ := h.rt.List(ctx, "n1"); len(cs) != 1 {
 		t.Fatalf("containers after restart: %d, want 1", len(cs))
+	}
+	// Billing runs through the restart: from the first run to the stop.
+	if err := h.srv.StopSession(ctx, org, "keep"); err != nil {
+		t.Fatal(err)
+	}
+	stopped := h.waitState("keep", arena.SessionStopped)
+	usage, err := h.store.ListUsage(ctx, org)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range usage {
+		if u.SessionID == "keep" && (!u.Start.Equal(got.RunningAt) || !u.End.Equal(stopped.StoppingAt)) {
+			t.Fatalf("usage across the restart %+v, ran from %v", u, got.RunningAt)
+		}
 	}
 }
 
