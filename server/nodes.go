@@ -27,6 +27,10 @@ type node struct {
 	// heard tells that the node has reported since this control plane
 	// started: until then it takes no new sessions.
 	heard bool
+	// savedSeen is the last heartbeat saved by an earlier control plane;
+	// unsaved tells that lastSeen changed since the last save.
+	savedSeen time.Time
+	unsaved   bool
 }
 
 // loadNodes reads the nodes from the store at Open. They take no sessions
@@ -36,11 +40,15 @@ func (s *Server) loadNodes(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	seen, err := s.store.LastSeen(ctx)
+	if err != nil {
+		return err
+	}
 	now := s.now()
 	s.nmu.Lock()
 	defer s.nmu.Unlock()
 	for _, n := range nodes {
-		s.nodes[n.ID] = &node{Node: *n, lastSeen: now}
+		s.nodes[n.ID] = &node{Node: *n, lastSeen: now, savedSeen: seen[n.ID]}
 		if n.CredentialHash != "" {
 			s.credentials[n.CredentialHash] = n.ID
 		}
@@ -210,7 +218,7 @@ func (s *Server) Heartbeat(ctx context.Context, nodeID string) error {
 		s.nmu.Unlock()
 		return arena.Errorf(arena.ENOTFOUND, "node %q is not registered", nodeID)
 	}
-	n.lastSeen = s.now()
+	n.lastSeen, n.unsaved = s.now(), true
 	back := !n.unreachableSince.IsZero()
 	if !n.heard || back {
 		if back {
@@ -345,6 +353,7 @@ func (s *Server) watchNodes() {
 	defer close(s.watcherDone)
 	t := time.NewTicker(max(s.heartbeatTimeout/4, 10*time.Millisecond))
 	defer t.Stop()
+	var lastSave time.Time
 	for {
 		select {
 		case <-s.closed:
@@ -354,10 +363,22 @@ func (s *Server) watchNodes() {
 		now := s.now()
 		var silent, lost []*node
 		s.nmu.Lock()
+		// Heartbeats are saved at most a heartbeat timeout apart, in one
+		// write for all nodes.
+		saveNow := now.Sub(lastSave) >= s.heartbeatTimeout
+		unsaved := map[string]time.Time{}
 		for _, n := range s.nodes {
+			if saveNow && n.unsaved {
+				unsaved[n.ID], n.unsaved = n.lastSeen, false
+			}
 			switch {
 			case n.unreachableSince.IsZero() && now.Sub(n.lastSeen) > s.heartbeatTimeout:
 				n.unreachableSince = n.lastSeen
+				if !n.heard && !n.savedSeen.IsZero() && n.savedSeen.Before(n.lastSeen) {
+					// Not heard since this control plane started: it was last
+					// heard by the one before, and billing stops there.
+					n.unreachableSince = n.savedSeen
+				}
 				s.sched.SetHealthy(n.ID, false)
 				c := *n
 				silent = append(silent, &c)
@@ -367,6 +388,14 @@ func (s *Server) watchNodes() {
 			}
 		}
 		s.nmu.Unlock()
+		if saveNow {
+			lastSave = now
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			if err := s.store.SaveLastSeen(ctx, unsaved); err != nil {
+				s.log.Warn("cannot save when nodes were last seen", "err", err)
+			}
+			cancel()
+		}
 		for _, n := range silent {
 			s.log.Warn("node stopped reporting; its sessions are unreachable", "node", n.ID, "last_seen", n.lastSeen)
 			s.markUnreachable(n.ID, n.unreachableSince)

@@ -263,3 +263,37 @@ func TestRemoveNode(t *testing.T) {
 	}
 	h.startAgent() // for the harness' cleanup
 }
+
+// TestSilentAcrossRestart: a node that died while the control plane was
+// down is billed up to its last heartbeat before the restart, not up to the
+// restart.
+func TestSilentAcrossRestart(t *testing.T) {
+	h := newHarness(t, 10, fastLiveness)
+	ctx := context.Background()
+	remote := arena.Node{ID: "remote", Region: "us", Location: "iad", Provider: "aws", Class: arena.ClassCloud, PublicIP: "198.51.100.7",
+		Capacity: arena.Resources{MilliCPU: 1000, MemoryMB: 1000}, PortMin: 30000, PortMax: 30010}
+	if err := h.srv.RegisterNode(ctx, remote); err != nil {
+		t.Fatal(err)
+	}
+	s := h.create(arena.SessionRequest{Location: "us"})
+	ran := time.Now().Add(-time.Minute)
+	report(t, h, arena.SessionReport{SessionID: s.ID, NodeID: "remote", State: arena.SessionRunning, At: ran})
+	if err := h.srv.Heartbeat(ctx, "remote"); err != nil {
+		t.Fatal(err)
+	}
+	// Wait until the heartbeat is saved, then let time pass with the
+	// control plane down, as it would while the node dies.
+	var saved time.Time
+	waitFor(t, func() bool { seen, _ := h.store.LastSeen(ctx); saved = seen["remote"]; return saved.After(ran) })
+	h.stop()
+	h.srv.Close()
+	waitFor(t, func() bool { return time.Since(saved) > 300*time.Millisecond })
+	h.store.Close()
+	h.openServer()
+	h.startAgent()
+
+	lost := h.waitState(s.ID, arena.SessionUnreachable)
+	if !lost.UnreachableSince.Equal(saved) {
+		t.Fatalf("unreachable since %v, want the saved heartbeat %v", lost.UnreachableSince, saved)
+	}
+}

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"time"
 
 	"github.com/arena-hq/arena"
 )
@@ -22,6 +23,9 @@ type Store interface {
 
 	// UpsertNode saves a node's description and credential hash.
 	UpsertNode(ctx context.Context, n *arena.Node) error
+	// SaveLastSeen records when nodes were last heard from; LastSeen reads it back.
+	SaveLastSeen(ctx context.Context, seen map[string]time.Time) error
+	LastSeen(ctx context.Context) (map[string]time.Time, error)
 	// ListNodes returns every node, ordered by id.
 	ListNodes(ctx context.Context) ([]*arena.Node, error)
 	DeleteNode(ctx context.Context, id string) error

@@ -50,6 +50,58 @@ func (st *Store) UpsertNode(ctx context.Context, n *arena.Node) error {
 	return arena.Internal(err, "saving a node")
 }
 
+// SaveLastSeen records when nodes were last heard from, in one transaction.
+// Unknown nodes are skipped.
+func (st *Store) SaveLastSeen(ctx context.Context, seen map[string]time.Time) error {
+	if len(seen) == 0 {
+		return nil
+	}
+	unlock, err := st.lockWrites(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	tx, err := st.w.BeginTx(ctx, nil)
+	if err != nil {
+		return arena.Internal(err, "saving when nodes were seen")
+	}
+	defer tx.Rollback()
+	for id, at := range seen {
+		if _, err := tx.ExecContext(ctx, `UPDATE nodes SET last_seen = ? WHERE id = ?`, nanos(at), id); err != nil {
+			return arena.Internal(err, "saving when nodes were seen")
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return arena.Internal(err, "saving when nodes were seen")
+	}
+	return nil
+}
+
+// LastSeen returns when each node was last heard from, as last saved; nodes
+// never saved are absent.
+func (st *Store) LastSeen(ctx context.Context) (map[string]time.Time, error) {
+	rows, err := st.r.QueryContext(ctx, `SELECT id, last_seen FROM nodes WHERE last_seen != 0`)
+	if err != nil {
+		return nil, arena.Internal(err, "reading when nodes were seen")
+	}
+	defer rows.Close()
+	out := map[string]time.Time{}
+	for rows.Next() {
+		var (
+			id   string
+			seen int64
+		)
+		if err := rows.Scan(&id, &seen); err != nil {
+			return nil, arena.Internal(err, "reading when nodes were seen")
+		}
+		out[id] = fromNanos(seen)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, arena.Internal(err, "reading when nodes were seen")
+	}
+	return out, nil
+}
+
 // ListNodes returns every node, ordered by id.
 func (st *Store) ListNodes(ctx context.Context) ([]*arena.Node, error) {
 	rows, err := st.r.QueryContext(ctx, `SELECT id, credential_hash, doc FROM nodes ORDER BY id`)

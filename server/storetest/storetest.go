@@ -845,6 +845,19 @@ func testNodes(t *testing.T, s server.Store) {
 	if err := s.UpsertNode(ctx, &clash); arena.ErrorCode(err) != arena.ECONFLICT {
 		t.Fatalf("two nodes with one credential: %v", err)
 	}
+	if seen, err := s.LastSeen(ctx); err != nil || len(seen) != 0 {
+		t.Fatalf("last seen before any save: %v %v", seen, err)
+	}
+	if err := s.SaveLastSeen(ctx, map[string]time.Time{"node-a": at(5_000), "node-b": at(6_000), "unknown": at(7_000)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SaveLastSeen(ctx, map[string]time.Time{"node-b": at(9_000)}); err != nil {
+		t.Fatal(err)
+	}
+	seen, err := s.LastSeen(ctx)
+	if err != nil || len(seen) != 2 || !seen["node-a"].Equal(at(5_000)) || !seen["node-b"].Equal(at(9_000)) {
+		t.Fatalf("last seen %v %v", seen, err)
+	}
 	if err := s.DeleteNode(ctx, "node-a"); err != nil {
 		t.Fatal(err)
 	}
