@@ -61,6 +61,9 @@ type Application struct {
 	Args       []string
 	// StopGrace is how long a session's process has between SIGTERM and SIGKILL.
 	StopGrace time.Duration
+	// ArtifactPaths are absolute paths in the container kept when a session
+	// stops, for download.
+	ArtifactPaths []string
 }
 
 // DefaultTag returns the tag with the highest priority; the first listed wins a tie.

@@ -97,6 +97,9 @@ type Session struct {
 	Resources Resources
 	StopGrace time.Duration
 	Players   []string
+	// ArtifactPaths are the files and folders kept for download when the
+	// session stops, from its application.
+	ArtifactPaths []string
 	// RequestHash is the Fingerprint of the request that created the session:
 	// a retry of the same request is answered with this session instead of a conflict.
 	RequestHash string
@@ -260,6 +263,9 @@ type LogRequest struct {
 	// Follow keeps the output coming until the session stops or the
 	// reader goes away.
 	Follow bool
+	// ArtifactPath, when set, asks for the session's kept artifact at this
+	// path, as a .tar.gz, instead of its output.
+	ArtifactPath string
 }
 
 // LogChunk is a piece of a session's output on its way from the node. The
@@ -281,6 +287,7 @@ func (s *Session) Clone() *Session {
 	c.Args = append([]string(nil), s.Args...)
 	c.Labels = cloneMap(s.Labels)
 	c.Players = append([]string(nil), s.Players...)
+	c.ArtifactPaths = append([]string(nil), s.ArtifactPaths...)
 	return &c
 }
 

@@ -30,7 +30,8 @@ type ControlPlane interface {
 	// stops sending them is taken for lost.
 	Heartbeat(ctx context.Context, nodeID string) error
 	// PushLogs sends a piece of a session's output for a LogRequest. more
-	// is false once nobody reads it any more: the agent stops sending.
+	// is false once nobody reads it any more: the agent stops sending. The
+	// chunk's data is the agent's buffer, valid only during the call.
 	PushLogs(ctx context.Context, c arena.LogChunk) (more bool, err error)
 }
 
@@ -55,6 +56,12 @@ type Config struct {
 	// ResyncInterval is how often the agent compares its view with the
 	// runtime's, to catch exits whose events were lost.
 	ResyncInterval time.Duration
+	// ArtifactDir keeps the artifacts of stopped sessions for download;
+	// empty keeps none. ArtifactMaxBytes caps one session's artifacts and
+	// ArtifactRetention is how long they are kept.
+	ArtifactDir       string
+	ArtifactMaxBytes  int64
+	ArtifactRetention time.Duration
 	// RetryInterval is the pause before retrying a failed control-plane
 	// call; reconnecting backs off from it, doubling up to MaxRetryInterval.
 	RetryInterval    time.Duration
@@ -80,6 +87,10 @@ func (c *Config) setDefaults() {
 	def(&c.RetryInterval, time.Second)
 	def(&c.MaxRetryInterval, 30*time.Second)
 	def(&c.HeartbeatInterval, 5*time.Second)
+	def(&c.ArtifactRetention, DefaultArtifactRetention)
+	if c.ArtifactMaxBytes <= 0 {
+		c.ArtifactMaxBytes = DefaultArtifactMaxBytes
+	}
 	if c.CrashLoopLimit <= 0 {
 		c.CrashLoopLimit = 5
 	}
@@ -136,6 +147,7 @@ type local struct {
 	crashes      int
 	restarts     int
 	restartAt    time.Time
+	artifacts    []string // paths to keep when the session stops
 	// final is the stop report; acked once the control plane has taken it.
 	final *arena.SessionReport
 	acked bool
@@ -265,6 +277,7 @@ func (a *Agent) session(ctx context.Context, silent <-chan error) error {
 			a.exited(ex)
 		case <-resync.C:
 			a.pruneFinished()
+			a.pruneArtifacts()
 			if err := a.resync(ctx); err != nil {
 				a.log.Warn("resync failed", "err", err)
 			}

@@ -33,6 +33,7 @@ func (f *fakeControlPlane) Heartbeat(ctx context.Context, nodeID string) error {
 func (f *fakeControlPlane) PushLogs(ctx context.Context, c arena.LogChunk) (bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	c.Data = append([]byte(nil), c.Data...) // the agent reuses its buffer
 	f.logs = append(f.logs, c)
 	return !c.EOF, nil
 }
@@ -73,15 +74,19 @@ type testAgent struct {
 	rt *sim.Runtime
 }
 
-func startAgent(tb testing.TB, failReports int) *testAgent {
+func startAgent(tb testing.TB, failReports int, configure ...func(*agent.Config)) *testAgent {
 	tb.Helper()
 	cp := &fakeControlPlane{assignments: make(chan arena.Assignment, 16), failReports: failReports}
 	rt := sim.New()
-	a := agent.New(agent.Config{
+	cfg := agent.Config{
 		Node: arena.Node{ID: "n1"}, ControlPlane: cp, Runtime: rt,
 		RestartBackoff: time.Millisecond, MaxRestartBackoff: time.Millisecond, CrashLoopLimit: 10,
 		StableAfter: time.Hour, RetryInterval: 5 * time.Millisecond, ResyncInterval: time.Hour,
-	})
+	}
+	for _, c := range configure {
+		c(&cfg)
+	}
+	a := agent.New(cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -234,5 +239,71 @@ func TestLogs(t *testing.T) {
 	}
 	if !unknown.EOF || unknown.Error == "" || unknown.NodeID != "n1" {
 		t.Fatalf("answer for an unknown session: %+v", unknown)
+	}
+}
+
+// TestArtifactLimits: artifacts past the size cap are not kept, and the
+// download says why; kept ones go after the retention time.
+func TestArtifactLimits(t *testing.T) {
+	dir := t.TempDir()
+	ta := startAgent(t, 0, func(c *agent.Config) {
+		c.ArtifactDir, c.ArtifactMaxBytes, c.ArtifactRetention = dir, 30, time.Nanosecond
+	})
+	small, big := session("small", false), session("big", false)
+	small.ArtifactPaths = []string{"/a"}                   // "simulated artifact /a\n": 22 bytes
+	big.ArtifactPaths = []string{"/replays", "/crash.dmp"} // 30 and 32 bytes: past the cap
+	ta.assign(small)
+	ta.assign(big)
+	eventually(t, "both running", func() bool {
+		n := 0
+		for _, st := range ta.cp.states() {
+			if st == arena.SessionRunning {
+				n++
+			}
+		}
+		return n == 2
+	})
+	for _, id := range []string{"small", "big"} {
+		if err := ta.rt.Crash(id, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, "both stopped", func() bool {
+		n := 0
+		for _, st := range ta.cp.states() {
+			if st == arena.SessionStopped {
+				n++
+			}
+		}
+		return n == 2
+	})
+	answer := func(reqID, sessionID, path string) (data string, errMsg string) {
+		ta.cp.assignments <- arena.Assignment{LogRequests: []arena.LogRequest{{ID: reqID, SessionID: sessionID, ArtifactPath: path}}}
+		eventually(t, "the answer to "+reqID, func() bool {
+			ta.cp.mu.Lock()
+			defer ta.cp.mu.Unlock()
+			data, errMsg = "", ""
+			for _, c := range ta.cp.logs {
+				if c.RequestID == reqID {
+					data += string(c.Data)
+					if c.EOF {
+						errMsg = c.Error
+						return true
+					}
+				}
+			}
+			return false
+		})
+		return data, errMsg
+	}
+	if data, msg := answer("r-small", "small", "/a"); msg != "" || len(data) == 0 {
+		t.Fatalf("kept artifact: %q %q", data, msg)
+	}
+	if _, msg := answer("r-big", "big", "/replays"); !strings.Contains(msg, "exceed") {
+		t.Fatalf("artifacts past the cap: %q", msg)
+	}
+	ta.PruneArtifacts()
+	if _, msg := answer("r-pruned", "small", "/a"); !strings.Contains(msg, "no artifacts") {
+		t.Fatalf("artifact after its retention: %q", msg)
 	}
 }

@@ -7,3 +7,6 @@ func (a *Agent) Exited(ex arena.ContainerExit) { a.exited(ex) }
 
 // Tracks reports whether the agent still keeps state for a session.
 func (a *Agent) Tracks(id string) bool { return a.local(id, false) != nil }
+
+// PruneArtifacts runs the artifact retention now.
+func (a *Agent) PruneArtifacts() { a.pruneArtifacts() }

@@ -17,8 +17,12 @@ const logChunkSize = 32 << 10
 func (a *Agent) sendLogs(req arena.LogRequest) {
 	ctx, cancel := context.WithCancel(a.ctx)
 	defer cancel()
-	name := (&arena.Session{ID: req.SessionID}).ContainerName()
 	chunk := arena.LogChunk{RequestID: req.ID, NodeID: a.cfg.Node.ID}
+	if req.ArtifactPath != "" {
+		a.sendArtifact(ctx, req, chunk)
+		return
+	}
+	name := (&arena.Session{ID: req.SessionID}).ContainerName()
 	rc, err := a.rt.Logs(ctx, name, req.Follow)
 	if err != nil {
 		chunk.EOF, chunk.Error = true, arena.ErrorMessage(err)
@@ -26,15 +30,24 @@ func (a *Agent) sendLogs(req arena.LogRequest) {
 		return
 	}
 	defer rc.Close()
+	a.sendChunks(ctx, rc, chunk, func(error) string {
+		a.log.Warn("cannot read a session's output", "session", req.SessionID)
+		return "reading the container's output failed"
+	})
+}
+
+// sendChunks sends what r yields in chunks until it ends, the control plane
+// says nobody reads any more, or ctx ends. A read error ends the stream with
+// the message failed makes of it.
+func (a *Agent) sendChunks(ctx context.Context, r io.Reader, chunk arena.LogChunk, failed func(error) string) {
 	buf := make([]byte, logChunkSize)
 	for {
-		n, err := rc.Read(buf)
+		n, err := r.Read(buf)
 		chunk.Data = buf[:n]
 		if err != nil {
 			chunk.EOF = true
 			if !errors.Is(err, io.EOF) && ctx.Err() == nil {
-				chunk.Error = "reading the container's output failed"
-				a.log.Warn("cannot read a session's output", "session", req.SessionID, "err", err)
+				chunk.Error = failed(err)
 			}
 		}
 		if n == 0 && !chunk.EOF {

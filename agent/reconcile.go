@@ -13,6 +13,7 @@ import (
 func (a *Agent) reconcile(l *local, d *arena.Session, fresh bool, obs *arena.Container, exits []arena.ContainerExit) {
 	ctx := a.ctx
 	log := a.log.With("session", l.id)
+	l.artifacts = d.ArtifactPaths
 	if l.final != nil {
 		if fresh && d.State != arena.SessionStopped {
 			// The control plane still lists the session: the report may not
@@ -195,6 +196,7 @@ func (a *Agent) stopContainer(ctx context.Context, l *local, d *arena.Session) {
 // exited container tells the next start what happened.
 func (a *Agent) finish(l *local, reason arena.StopReason, exit int, at time.Time, msg string) {
 	l.running, l.restartAt = false, time.Time{}
+	a.collectArtifacts(a.ctx, l)
 	l.final = &arena.SessionReport{State: arena.SessionStopped, Reason: reason, ExitCode: exit, At: at, Restarts: l.restarts, Message: msg}
 	a.deliverFinal(a.ctx, l)
 }

@@ -30,6 +30,11 @@ type Runtime interface {
 	// stderr, interleaved as written, from the start; with follow it goes on
 	// until the container stops or ctx ends. ENOTFOUND for an unknown one.
 	Logs(ctx context.Context, container string, follow bool) (io.ReadCloser, error)
+	// CopyFrom returns a tar stream of the file or folder at path in the
+	// container (by id or name), running or stopped, as the engine's copy API
+	// gives it: entries are named from the path's last element. ENOTFOUND for
+	// an unknown container or path.
+	CopyFrom(ctx context.Context, container, path string) (io.ReadCloser, error)
 	// Exits streams the process exits of nodeID's containers. The channel is
 	// closed when ctx ends or the stream breaks; the caller then lists and
 	// subscribes again.

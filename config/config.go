@@ -7,6 +7,7 @@ import (
 	_ "embed"
 	"fmt"
 	"os"
+	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -107,6 +108,8 @@ type Application struct {
 	Env        map[string]string `yaml:"env"`
 	Args       []string          `yaml:"args"`
 	StopGrace  Duration          `yaml:"stopGrace"`
+	// Artifacts are absolute paths kept when a session stops, for download.
+	Artifacts []string `yaml:"artifacts"`
 }
 
 // Load reads the file at path, or the default configuration when path is empty.
@@ -189,7 +192,7 @@ func (c *Config) Apps() ([]*arena.Application, error) {
 		where := fmt.Sprintf("applications[%d] (%s)", i, a.Name)
 		app := &arena.Application{
 			OrgID: a.Org, Name: a.Name, Repository: a.Repository, Tags: a.Tags, Ports: a.Ports,
-			Network: a.Network, Resources: a.Resources, Env: a.Env, Args: a.Args,
+			Network: a.Network, Resources: a.Resources, Env: a.Env, Args: a.Args, ArtifactPaths: a.Artifacts,
 		}
 		if app.OrgID == "" {
 			app.OrgID = c.OrgID
@@ -209,6 +212,11 @@ func (c *Config) Apps() ([]*arena.Application, error) {
 			return nil, fmt.Errorf("%s: network must be bridge or host", where)
 		case app.Resources.MilliCPU <= 0 || app.Resources.MemoryMB <= 0:
 			return nil, fmt.Errorf("%s: resources.milliCpu and resources.memoryMb must be positive", where)
+		}
+		for _, p := range app.ArtifactPaths {
+			if !strings.HasPrefix(p, "/") || path.Clean(p) != p || p == "/" {
+				return nil, fmt.Errorf("%s: artifact path %q must be a clean absolute path below /", where, p)
+			}
 		}
 		for _, p := range app.Ports {
 			if p.Container < 1 || p.Container > 65535 || (p.Protocol != arena.TCP && p.Protocol != arena.UDP) {

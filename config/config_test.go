@@ -66,6 +66,7 @@ func TestParseErrors(t *testing.T) {
 		{"bad protocol", app("    ports: [{container: 1, protocol: sctp}]\n"), "port"},
 		{"bad grace", app("    stopGrace: soon\n"), "duration"},
 		{"negative backoff", "restart: {backoff: -1s}\n", "duration"},
+		{"relative artifact path", app("    artifacts: [replays]\n"), "artifact"},
 		{"bad rate", "rates: [{milliCpu: 0, memoryMb: 1, perHour: 1}]\n", "rates"},
 		{"no resources", "applications:\n  - name: a\n    repository: r\n    tags: [{name: v1}]\n", "resources"},
 	}

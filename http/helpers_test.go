@@ -142,6 +142,23 @@ func (f *fakeSessions) Logs(_ context.Context, orgID, id string, follow bool) (i
 	return nil, arena.Errorf(arena.ENOTFOUND, "session %s not found", id)
 }
 
+func (f *fakeSessions) Artifact(_ context.Context, orgID, id, path string) (io.ReadCloser, error) {
+	f.record(call{method: "Artifact", orgID: orgID, id: id + ":" + path})
+	switch {
+	case id == "s-running":
+		return nil, arena.Errorf(arena.ECONFLICT, "session %s has not stopped", id)
+	case id == "s-1" && path == "/replays":
+		return io.NopCloser(strings.NewReader("tar.gz bytes")), nil
+	case id == "s-1":
+		// The node answers that nothing was kept there: the error comes
+		// with the stream, not from the call.
+		pr, pw := io.Pipe()
+		pw.CloseWithError(arena.Errorf(arena.ENOTFOUND, "no artifact was kept at %s", path))
+		return pr, nil
+	}
+	return nil, arena.Errorf(arena.ENOTFOUND, "session %s not found", id)
+}
+
 func (f *fakeSessions) Usage(_ context.Context, orgID string, from, to time.Time) ([]arena.UsageLine, error) {
 	f.record(call{method: "Usage", orgID: orgID, id: from.Format(time.RFC3339) + "/" + to.Format(time.RFC3339)})
 	if !to.After(from) {

@@ -44,6 +44,9 @@ type SessionService interface {
 	// for an unknown or stopped session, EUNAVAILABLE when its node cannot
 	// be reached.
 	Logs(ctx context.Context, orgID, id string, follow bool) (io.ReadCloser, error)
+	// Artifact returns the .tar.gz of what was kept at path when the session
+	// stopped: ECONFLICT before it stops, ENOTFOUND when nothing was kept.
+	Artifact(ctx context.Context, orgID, id, path string) (io.ReadCloser, error)
 	// Usage reports the organisation's billed time within [from, to),
 	// grouped by application, location and resource profile.
 	Usage(ctx context.Context, orgID string, from, to time.Time) ([]arena.UsageLine, error)
@@ -93,6 +96,9 @@ func NewHandler(sessions SessionService, auth Authenticator, nodes NodeAdmin, lo
 	s.mux.HandleFunc("POST /session/player/leave", s.authed(s.leavePlayers, arena.EINVALID, arena.ENOTFOUND))
 	s.mux.HandleFunc("GET /usage", s.authed(s.usage, arena.EINVALID))
 	s.mux.HandleFunc("GET /logs", s.authed(s.logs, arena.EINVALID, arena.ENOTFOUND))
+	// The contract's path, and the platform reference's.
+	s.mux.HandleFunc("GET /artifacts", s.authed(s.artifact, arena.EINVALID, arena.ENOTFOUND, arena.ECONFLICT))
+	s.mux.HandleFunc("GET /artifact", s.authed(s.artifact, arena.EINVALID, arena.ENOTFOUND, arena.ECONFLICT))
 	s.mux.HandleFunc("GET /available-location/{image}", s.authed(s.availableLocations, arena.ENOTFOUND))
 	if nodes != nil {
 		s.mux.HandleFunc("GET /admin/v1/nodes", s.authed(adminOnly(s.listNodes)))

@@ -130,8 +130,8 @@ func TestCompareDocumentsCatches(t *testing.T) {
 		}, "POST /session: parameter query dryRun is not in the contract"},
 		{"an unmarked addition", func(d *openapi3.T) { delete(d.Paths.Value("/healthz").Get.Extensions, "x-arena-addition") }, "GET /healthz: not in the contract"},
 		{"a stale difference", func(d *openapi3.T) {
-			d.Paths.Set("/artifacts", &openapi3.PathItem{Get: d.Paths.Value("/healthz").Get})
-		}, "GET /artifacts: listed as not yet served"},
+			d.Paths.Set("/tag/{region}/{image}/{version}", &openapi3.PathItem{Get: d.Paths.Value("/healthz").Get})
+		}, "GET /tag/{region}/{image}/{version}: listed as not yet served"},
 	}
 	contract := loadContract(t)
 	for _, tt := range tests {

@@ -73,6 +73,7 @@ func sessionToProto(s *arena.Session) *agentv1.Session {
 		Resources:        resourcesToProto(s.Resources),
 		StopGrace:        durationToProto(s.StopGrace),
 		Players:          nonEmpty(s.Players),
+		ArtifactPaths:    nonEmpty(s.ArtifactPaths),
 		RequestHash:      s.RequestHash,
 		State:            string(s.State),
 		StopReason:       string(s.StopReason),
@@ -111,6 +112,7 @@ func sessionFromProto(p *agentv1.Session) *arena.Session {
 		Resources:        resourcesFromProto(p.GetResources()),
 		StopGrace:        durationFromProto(p.GetStopGrace()),
 		Players:          nonEmpty(p.GetPlayers()),
+		ArtifactPaths:    nonEmpty(p.GetArtifactPaths()),
 		RequestHash:      p.GetRequestHash(),
 		State:            arena.SessionState(p.GetState()),
 		StopReason:       arena.StopReason(p.GetStopReason()),
@@ -165,7 +167,7 @@ func assignmentToProto(a arena.Assignment) *agentv1.Assignment {
 		}
 	}
 	for _, r := range a.LogRequests {
-		p.LogRequests = append(p.LogRequests, &agentv1.LogRequest{Id: r.ID, SessionId: r.SessionID, Follow: r.Follow})
+		p.LogRequests = append(p.LogRequests, &agentv1.LogRequest{Id: r.ID, SessionId: r.SessionID, Follow: r.Follow, ArtifactPath: r.ArtifactPath})
 	}
 	return p
 }
@@ -176,7 +178,7 @@ func assignmentFromProto(p *agentv1.Assignment) arena.Assignment {
 		a.Sessions = append(a.Sessions, sessionFromProto(s))
 	}
 	for _, r := range p.GetLogRequests() {
-		a.LogRequests = append(a.LogRequests, arena.LogRequest{ID: r.GetId(), SessionID: r.GetSessionId(), Follow: r.GetFollow()})
+		a.LogRequests = append(a.LogRequests, arena.LogRequest{ID: r.GetId(), SessionID: r.GetSessionId(), Follow: r.GetFollow(), ArtifactPath: r.GetArtifactPath()})
 	}
 	return a
 }

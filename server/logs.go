@@ -18,10 +18,11 @@ const logFirstChunkTimeout = 15 * time.Second
 
 // logStream carries one session's output from its node's agent to a reader.
 type logStream struct {
-	nodeID string
-	w      *io.PipeWriter
-	heard  sync.Once
-	timer  *time.Timer
+	nodeID   string
+	artifact bool
+	w        *io.PipeWriter
+	heard    sync.Once
+	timer    *time.Timer
 }
 
 // Logs returns a session's output as its node's agent sends it: what the
@@ -36,21 +37,42 @@ func (s *Server) Logs(ctx context.Context, orgID, sessionID string, follow bool)
 	if sess.State == arena.SessionStopped {
 		return nil, arena.Errorf(arena.ENOTFOUND, "session %q has stopped; its output went with its container", sessionID)
 	}
+	return s.fetch(sess, arena.LogRequest{SessionID: sessionID, Follow: follow})
+}
+
+// Artifact returns the artifact kept at path when a session stopped, as a
+// .tar.gz its node's agent sends: ECONFLICT while the session has not
+// stopped, ENOTFOUND when nothing was kept there.
+func (s *Server) Artifact(ctx context.Context, orgID, sessionID, path string) (io.ReadCloser, error) {
+	sess, err := s.FindSession(ctx, orgID, sessionID)
+	if err != nil {
+		return nil, err
+	}
+	if sess.State != arena.SessionStopped {
+		return nil, arena.Errorf(arena.ECONFLICT, "session %q has not stopped: its artifacts are kept when it stops", sessionID)
+	}
+	return s.fetch(sess, arena.LogRequest{SessionID: sessionID, ArtifactPath: path})
+}
+
+// fetch asks the session's node for its output or an artifact and returns
+// the stream its agent answers with.
+func (s *Server) fetch(sess *arena.Session, req arena.LogRequest) (io.ReadCloser, error) {
 	pr, pw := io.Pipe()
-	id := uuid.NewString()
-	st := &logStream{nodeID: sess.NodeID, w: pw}
+	req.ID = uuid.NewString()
+	id := req.ID
+	st := &logStream{nodeID: sess.NodeID, w: pw, artifact: req.ArtifactPath != ""}
 	st.timer = time.AfterFunc(logFirstChunkTimeout, func() {
-		s.endLogs(id, arena.Errorf(arena.EUNAVAILABLE, "the node of session %q did not answer", sessionID))
+		s.endLogs(id, arena.Errorf(arena.EUNAVAILABLE, "the node of session %q did not answer", sess.ID))
 	})
 	s.mu.Lock()
 	sub, ok := s.subs[sess.NodeID]
 	if !ok {
 		s.mu.Unlock()
 		st.timer.Stop()
-		return nil, arena.Errorf(arena.EUNAVAILABLE, "the node of session %q is not connected", sessionID)
+		return nil, arena.Errorf(arena.EUNAVAILABLE, "the node of session %q is not connected", sess.ID)
 	}
 	s.logStreams[id] = st
-	sub.push(arena.Assignment{LogRequests: []arena.LogRequest{{ID: id, SessionID: sessionID, Follow: follow}}})
+	sub.push(arena.Assignment{LogRequests: []arena.LogRequest{req}})
 	s.mu.Unlock()
 	return &logReader{PipeReader: pr, close: func() { s.endLogs(id, errors.New("the reader went away")) }}, nil
 }
@@ -106,7 +128,10 @@ func (s *Server) PushLogs(ctx context.Context, c arena.LogChunk) (bool, error) {
 	}
 	if c.EOF {
 		var err error
-		if c.Error != "" {
+		switch {
+		case c.Error != "" && st.artifact:
+			err = arena.Errorf(arena.ENOTFOUND, "%s", c.Error)
+		case c.Error != "":
 			err = arena.Errorf(arena.EUNAVAILABLE, "the node could not send the output: %s", c.Error)
 		}
 		s.endLogs(c.RequestID, err)

@@ -1,7 +1,9 @@
 package server_test
 
 import (
+	"archive/tar"
 	"bufio"
+	"compress/gzip"
 	"context"
 	"io"
 	"strings"
@@ -69,5 +71,68 @@ func TestLogs(t *testing.T) {
 				t.Fatalf("got %v, want not found", err)
 			}
 		})
+	}
+}
+
+func TestArtifacts(t *testing.T) {
+	h := newHarness(t, 10)
+	ctx := context.Background()
+	s := h.create(arena.SessionRequest{Image: "keeper"})
+	h.waitState(s.ID, arena.SessionRunning)
+	if _, err := h.srv.Artifact(ctx, org, s.ID, "/replays"); arena.ErrorCode(err) != arena.ECONFLICT {
+		t.Fatalf("artifact of a running session: %v", err)
+	}
+	if err := h.srv.StopSession(ctx, org, s.ID); err != nil {
+		t.Fatal(err)
+	}
+	h.waitState(s.ID, arena.SessionStopped)
+
+	files := readArtifact(t, h, s.ID, "/replays")
+	if files["replays"] != "simulated artifact /replays\n" || len(files) != 1 {
+		t.Fatalf("artifact /replays: %v", files)
+	}
+	if files := readArtifact(t, h, s.ID, "/var/log/game.log"); files["var/log/game.log"] == "" {
+		t.Fatalf("artifact /var/log/game.log: %v", files)
+	}
+	for name, tc := range map[string]struct{ org, path string }{
+		"a path not kept":                {org, "/etc/passwd"},
+		"another organisation's session": {"org-b", "/replays"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			rc, err := h.srv.Artifact(ctx, tc.org, s.ID, tc.path)
+			if err == nil {
+				_, err = io.ReadAll(rc)
+				rc.Close()
+			}
+			if arena.ErrorCode(err) != arena.ENOTFOUND {
+				t.Fatalf("got %v, want not found", err)
+			}
+		})
+	}
+}
+
+func readArtifact(tb testing.TB, h *harness, sessionID, path string) map[string]string {
+	tb.Helper()
+	rc, err := h.srv.Artifact(context.Background(), org, sessionID, path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer rc.Close()
+	zr, err := gzip.NewReader(rc)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tr := tar.NewReader(zr)
+	files := map[string]string{}
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			return files
+		}
+		if err != nil {
+			tb.Fatal(err)
+		}
+		b, _ := io.ReadAll(tr)
+		files[hdr.Name] = string(b)
 	}
 }

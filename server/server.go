@@ -225,7 +225,8 @@ func (s *Server) CreateSession(ctx context.Context, orgID string, req arena.Sess
 		Region: p.Node.Region, Location: p.Node.Location, NodeID: p.Node.ID, Host: p.Node.PublicIP,
 		Network: app.Network, Ports: p.Ports, Env: sessionEnv(app, &req, id, p), Args: req.Args, Labels: req.Labels,
 		TTL: req.TTL, Restart: req.Restart, Resources: app.Resources, StopGrace: app.StopGrace, RequestHash: fingerprint,
-		State: arena.SessionStarted, ExitCode: -1, CreatedAt: now, UpdatedAt: now,
+		ArtifactPaths: append([]string(nil), app.ArtifactPaths...),
+		State:         arena.SessionStarted, ExitCode: -1, CreatedAt: now, UpdatedAt: now,
 	}
 	if len(sess.Args) == 0 {
 		sess.Args = append([]string(nil), app.Args...)

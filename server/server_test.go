@@ -43,6 +43,10 @@ func testApps() []*arena.Application {
 		Resources: arena.Resources{MilliCPU: 100, MemoryMB: 100},
 		Env:       map[string]string{"MODE": "default", "KEEP": "app"},
 	}, {
+		OrgID: org, Name: "keeper", Repository: "keeper", Tags: []arena.Tag{{Name: "v1"}},
+		Network: arena.NetworkBridge, Resources: arena.Resources{MilliCPU: 100, MemoryMB: 100},
+		ArtifactPaths: []string{"/replays", "/var/log/game.log"},
+	}, {
 		OrgID: org, Name: "hostgame", Repository: "hostgame", Tags: []arena.Tag{{Name: "v1"}},
 		Ports:     []arena.PortSpec{{Container: 7777, Protocol: arena.TCP}, {Container: 7778, Protocol: arena.UDP}},
 		Network:   arena.NetworkHost,
@@ -112,6 +116,7 @@ func (h *harness) startAgent() {
 		RestartBackoff: 10 * time.Millisecond, MaxRestartBackoff: 20 * time.Millisecond,
 		CrashLoopLimit: 3, StableAfter: time.Minute, RetryInterval: 10 * time.Millisecond,
 		ResyncInterval: 50 * time.Millisecond, HeartbeatInterval: 20 * time.Millisecond,
+		ArtifactDir: filepath.Join(h.dir, "artifacts"),
 	})
 	done := make(chan struct{})
 	go func() {

@@ -1,8 +1,11 @@
 package sim
 
 import (
+	"archive/tar"
+	"bytes"
 	"context"
 	"io"
+	pathpkg "path"
 
 	"github.com/arena-hq/arena"
 )
@@ -89,4 +92,32 @@ type readCloser struct {
 func (rc readCloser) Close() error {
 	rc.cancel()
 	return rc.PipeReader.Close()
+}
+
+// CopyFrom implements agent.Runtime: every path of a simulated container
+// holds one small file named after it.
+func (r *Runtime) CopyFrom(ctx context.Context, container, path string) (io.ReadCloser, error) {
+	r.mu.Lock()
+	id := container
+	if named, ok := r.names[container]; ok {
+		id = named
+	}
+	_, ok := r.containers[id]
+	r.mu.Unlock()
+	if !ok {
+		return nil, arena.Errorf(arena.ENOTFOUND, "container %s not found", container)
+	}
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	body := []byte("simulated artifact " + path + "\n")
+	if err := tw.WriteHeader(&tar.Header{Name: pathpkg.Base(path), Mode: 0o644, Size: int64(len(body))}); err != nil {
+		return nil, err
+	}
+	if _, err := tw.Write(body); err != nil {
+		return nil, err
+	}
+	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	return io.NopCloser(&buf), nil
 }

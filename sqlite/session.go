@@ -35,6 +35,7 @@ type sessionDoc struct {
 	StopGrace   int64             `json:"stopGraceNs"`
 	Players     []string          `json:"players"`
 	RequestHash string            `json:"requestHash,omitempty"`
+	Artifacts   []string          `json:"artifactPaths,omitempty"`
 	StopReason  string            `json:"stopReason"`
 	ExitCode    int               `json:"exitCode"`
 	Restarts    int               `json:"restarts"`
@@ -70,6 +71,7 @@ func encodeSession(s *arena.Session) (string, error) {
 		StopGrace:   int64(s.StopGrace),
 		Players:     s.Players,
 		RequestHash: s.RequestHash,
+		Artifacts:   s.ArtifactPaths,
 		StopReason:  string(s.StopReason),
 		ExitCode:    s.ExitCode,
 		Restarts:    s.Restarts,
@@ -131,6 +133,7 @@ func scanSession(row interface{ Scan(...any) error }) (*arena.Session, error) {
 	s.ExitCode = d.ExitCode
 	s.Restarts = d.Restarts
 	s.RequestHash = d.RequestHash
+	s.ArtifactPaths = d.Artifacts
 	s.RunningAt = fromNanos(d.RunningAt)
 	s.StoppingAt = fromNanos(d.StoppingAt)
 	s.UnreachableSince = fromNanos(d.Unreachable)

@@ -112,6 +112,7 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	cp := &rejoiningClient{Client: client, joinToken: joinToken, node: node, credPath: credPath, log: log, fatal: cancel}
 	ac := agentConfig(cfg, node, cp, rt, log)
 	ac.HeartbeatInterval = beat
+	ac.ArtifactDir = filepath.Join(data, "artifacts")
 	if err := agent.New(ac).Run(ctx); err != nil {
 		return err
 	}

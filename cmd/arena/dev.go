@@ -101,7 +101,9 @@ func startDev(ctx context.Context, cfg *config.Config, o devOptions, log *slog.L
 	}
 	agentCtx, stopAgent := context.WithCancel(context.Background())
 	agentDone := make(chan error, 1)
-	ag := agent.New(agentConfig(cfg, st.Node, st.srv, rt, log))
+	ac := agentConfig(cfg, st.Node, st.srv, rt, log)
+	ac.ArtifactDir = filepath.Join(o.data, "artifacts")
+	ag := agent.New(ac)
 	go func() { agentDone <- ag.Run(agentCtx) }()
 	st.closers = append(st.closers, func() error {
 		// The agent stops; containers keep running and are adopted next time.

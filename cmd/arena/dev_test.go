@@ -1,8 +1,10 @@
 package main
 
 import (
+	"archive/tar"
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -99,6 +101,7 @@ applications:
     resources: {milliCpu: 100, memoryMb: 64}
     env: {FROM_APP: "yes"}
     stopGrace: 5s
+    artifacts: [/arena-terminated]
   - name: echo-host
     repository: %[4]s
     tags: [{name: %[5]s, priority: 1}]
@@ -260,6 +263,32 @@ func (s *testStack) containers() []arena.Container {
 	return cs
 }
 
+// download fetches a .tar.gz and returns its files by name.
+func (s *testStack) download(path string) map[string]string {
+	s.tb.Helper()
+	status, body := s.call("GET", path, nil)
+	if status != 200 {
+		s.tb.Fatalf("GET %s: %d %s", path, status, body)
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(body))
+	if err != nil {
+		s.tb.Fatal(err)
+	}
+	tr := tar.NewReader(zr)
+	files := map[string]string{}
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return files
+		}
+		if err != nil {
+			s.tb.Fatal(err)
+		}
+		b, _ := io.ReadAll(tr)
+		files[h.Name] = string(b)
+	}
+}
+
 // waitNoContainers waits until the node has no container left: the agent
 // removes a container once its stop is recorded.
 func (s *testStack) waitNoContainers() {
@@ -352,6 +381,21 @@ func TestSessionEndToEnd(t *testing.T) {
 	usage, err := s.store.ListUsage(context.Background(), s.cfg.OrgID)
 	if err != nil || len(usage) != 1 || usage[0].SessionID != c.ID || usage[0].Seconds < 1 || usage[0].End.Before(usage[0].Start) {
 		t.Fatalf("usage %+v %v", usage, err)
+	}
+	// What the game server wrote on SIGTERM was kept for download.
+	artifact := s.download("/artifacts?session=" + c.ID + "&path=/arena-terminated")
+	if artifact["arena-terminated"] != "terminated\n" {
+		t.Fatalf("artifact %v", artifact)
+	}
+	saved := filepath.Join(t.TempDir(), "a.tar.gz")
+	if err := runSession(context.Background(), []string{"artifact", c.ID, "/arena-terminated", "--out", saved, "--server", s.URL, "--token", testToken}, io.Discard, io.Discard); err != nil {
+		t.Fatalf("arena session artifact: %v", err)
+	}
+	if info, err := os.Stat(saved); err != nil || info.Size() == 0 {
+		t.Fatalf("downloaded artifact: %v %v", info, err)
+	}
+	if status, _ := s.call("GET", "/artifact?session="+c.ID+"&path=/nothing", nil); status != 404 {
+		t.Fatalf("artifact at a path not kept: %d", status)
 	}
 	// The CLI reports it.
 	var out bytes.Buffer

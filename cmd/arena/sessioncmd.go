@@ -23,6 +23,7 @@ const sessionUsage = `Usage:
   arena session get ID
   arena session delete ID
   arena session logs ID [--follow]         the session's output, live with --follow
+  arena session artifact ID PATH --out F   download what was kept at PATH (.tar.gz)
   arena session join ID PLAYER...          record players as joined
   arena session leave PLAYER... [--session ID]
   arena locations IMAGE                    locations that can host IMAGE now
@@ -78,6 +79,7 @@ func runSession(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	tag, host, session := fs.String("tag", "", ""), fs.String("host", "", ""), fs.String("session", "", "")
 	ttl := fs.Duration("ttl", 0, "")
 	restart, all, follow := fs.Bool("restart", false, ""), fs.Bool("all", false, ""), fs.Bool("follow", false, "")
+	out := fs.String("out", "", "")
 	lt, gt := fs.Int("players-lt", -1, ""), fs.Int("players-gt", -1, "")
 	env, labels := pairs{}, pairs{}
 	var argv list
@@ -188,6 +190,19 @@ func runSession(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		})
 	case cmd == "logs" && len(rest) == 1:
 		return c.logs(ctx, rest[0], *follow, stdout)
+	case cmd == "artifact" && len(rest) == 2:
+		if *out == "" {
+			return fmt.Errorf("--out FILE names where the .tar.gz goes")
+		}
+		q := url.Values{"session": {rest[0]}, "path": {rest[1]}}
+		if body, err = c.call(ctx, nethttp.MethodGet, "/artifacts?"+q.Encode(), nil); err != nil {
+			return err
+		}
+		if err := os.WriteFile(*out, body, 0o600); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s: %d bytes\n", *out, len(body))
+		return nil
 	case cmd == "delete" && len(rest) == 1:
 		if _, err := c.call(ctx, nethttp.MethodDelete, "/session/"+url.PathEscape(rest[0]), nil); err != nil {
 			return err

@@ -829,8 +829,10 @@ type Session struct {
 	StoppedAt        *timestamppb.Timestamp `protobuf:"bytes,28,opt,name=stopped_at,json=stoppedAt,proto3" json:"stopped_at,omitempty"`
 	UnreachableSince *timestamppb.Timestamp `protobuf:"bytes,29,opt,name=unreachable_since,json=unreachableSince,proto3" json:"unreachable_since,omitempty"`
 	UpdatedAt        *timestamppb.Timestamp `protobuf:"bytes,30,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// Files and folders the agent keeps when the session stops, for download.
+	ArtifactPaths []string `protobuf:"bytes,31,rep,name=artifact_paths,json=artifactPaths,proto3" json:"artifact_paths,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Session) Reset() {
@@ -1073,6 +1075,13 @@ func (x *Session) GetUpdatedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Session) GetArtifactPaths() []string {
+	if x != nil {
+		return x.ArtifactPaths
+	}
+	return nil
+}
+
 // Assignment is the desired state of a node's sessions.
 type Assignment struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1147,7 +1156,10 @@ type LogRequest struct {
 	Id        string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	SessionId string `protobuf:"bytes,2,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
 	// Keep the output coming until the session stops or the reader goes away.
-	Follow        bool `protobuf:"varint,3,opt,name=follow,proto3" json:"follow,omitempty"`
+	Follow bool `protobuf:"varint,3,opt,name=follow,proto3" json:"follow,omitempty"`
+	// When set, the request is for the kept artifact at this path, as a
+	// .tar.gz, rather than for the output.
+	ArtifactPath  string `protobuf:"bytes,4,opt,name=artifact_path,json=artifactPath,proto3" json:"artifact_path,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1201,6 +1213,13 @@ func (x *LogRequest) GetFollow() bool {
 		return x.Follow
 	}
 	return false
+}
+
+func (x *LogRequest) GetArtifactPath() string {
+	if x != nil {
+		return x.ArtifactPath
+	}
+	return ""
 }
 
 // LogChunk is a piece of a session's output for a LogRequest. The last chunk
@@ -1446,7 +1465,8 @@ const file_arena_agent_v1_agent_proto_rawDesc = "" +
 	"\x04Port\x12\x1a\n" +
 	"\bprotocol\x18\x01 \x01(\tR\bprotocol\x12\x1c\n" +
 	"\tcontainer\x18\x02 \x01(\x05R\tcontainer\x12\x12\n" +
-	"\x04host\x18\x03 \x01(\x05R\x04host\"\xf2\t\n" +
+	"\x04host\x18\x03 \x01(\x05R\x04host\"\x99\n" +
+	"\n" +
 	"\aSession\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x15\n" +
 	"\x06org_id\x18\x02 \x01(\tR\x05orgId\x12 \n" +
@@ -1485,7 +1505,8 @@ const file_arena_agent_v1_agent_proto_rawDesc = "" +
 	"stopped_at\x18\x1c \x01(\v2\x1a.google.protobuf.TimestampR\tstoppedAt\x12G\n" +
 	"\x11unreachable_since\x18\x1d \x01(\v2\x1a.google.protobuf.TimestampR\x10unreachableSince\x129\n" +
 	"\n" +
-	"updated_at\x18\x1e \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x1a6\n" +
+	"updated_at\x18\x1e \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12%\n" +
+	"\x0eartifact_paths\x18\x1f \x03(\tR\rartifactPaths\x1a6\n" +
 	"\bEnvEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a9\n" +
@@ -1496,13 +1517,14 @@ const file_arena_agent_v1_agent_proto_rawDesc = "" +
 	"Assignment\x12\x12\n" +
 	"\x04full\x18\x01 \x01(\bR\x04full\x123\n" +
 	"\bsessions\x18\x02 \x03(\v2\x17.arena.agent.v1.SessionR\bsessions\x12=\n" +
-	"\flog_requests\x18\x03 \x03(\v2\x1a.arena.agent.v1.LogRequestR\vlogRequests\"S\n" +
+	"\flog_requests\x18\x03 \x03(\v2\x1a.arena.agent.v1.LogRequestR\vlogRequests\"x\n" +
 	"\n" +
 	"LogRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x02 \x01(\tR\tsessionId\x12\x16\n" +
-	"\x06follow\x18\x03 \x01(\bR\x06follow\"~\n" +
+	"\x06follow\x18\x03 \x01(\bR\x06follow\x12#\n" +
+	"\rartifact_path\x18\x04 \x01(\tR\fartifactPath\"~\n" +
 	"\bLogChunk\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12\x17\n" +

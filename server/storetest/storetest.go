@@ -590,19 +590,20 @@ func newSession(id, org, node string, created time.Time) *arena.Session {
 			{Protocol: arena.UDP, Container: 7777, Host: 30001},
 			{Protocol: arena.TCP, Container: 27015, Host: 30002},
 		},
-		Env:         map[string]string{arena.EnvSessionID: id, "MAP": "dm4"},
-		Args:        []string{"-port", "7777"},
-		Labels:      map[string]string{"match": "m-42", "team": "blue"},
-		TTL:         90 * time.Minute,
-		Restart:     true,
-		Resources:   arena.Resources{MilliCPU: 1500, MemoryMB: 2048},
-		StopGrace:   15 * time.Second,
-		Players:     []string{"alice", "bob"},
-		RequestHash: "3f2a9c",
-		State:       arena.SessionStarted,
-		ExitCode:    -1,
-		CreatedAt:   created,
-		UpdatedAt:   created,
+		Env:           map[string]string{arena.EnvSessionID: id, "MAP": "dm4"},
+		Args:          []string{"-port", "7777"},
+		Labels:        map[string]string{"match": "m-42", "team": "blue"},
+		TTL:           90 * time.Minute,
+		Restart:       true,
+		Resources:     arena.Resources{MilliCPU: 1500, MemoryMB: 2048},
+		StopGrace:     15 * time.Second,
+		Players:       []string{"alice", "bob"},
+		RequestHash:   "3f2a9c",
+		ArtifactPaths: []string{"/replays", "/crash.dmp"},
+		State:         arena.SessionStarted,
+		ExitCode:      -1,
+		CreatedAt:     created,
+		UpdatedAt:     created,
 	}
 }
 
@@ -772,6 +773,9 @@ func normSession(s *arena.Session) arena.Session {
 	}
 	if len(c.Players) == 0 {
 		c.Players = nil
+	}
+	if len(c.ArtifactPaths) == 0 {
+		c.ArtifactPaths = nil
 	}
 	if len(c.Env) == 0 {
 		c.Env = nil

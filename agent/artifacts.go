@@ -1,0 +1,205 @@
+package agent
+
+import (
+	"archive/tar"
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/arena-hq/arena"
+)
+
+// Defaults of the artifact settings.
+const (
+	DefaultArtifactMaxBytes  = 100 << 20
+	DefaultArtifactRetention = 24 * time.Hour
+)
+
+// errArtifactTooLarge marks a collection that went past ArtifactMaxBytes.
+var errArtifactTooLarge = errors.New("the artifacts exceed the size cap")
+
+func (a *Agent) artifactFile(sessionID string) string {
+	return filepath.Join(a.cfg.ArtifactDir, sessionID+".tar.gz")
+}
+
+func (a *Agent) artifactErrorFile(sessionID string) string {
+	return filepath.Join(a.cfg.ArtifactDir, sessionID+".error")
+}
+
+// collectArtifacts copies the session's artifact paths out of its stopped
+// container into one .tar.gz in the artifact directory, entries named by
+// their path in the container, before the container is removed. Past the
+// size cap it keeps nothing but the reason, for the download to tell.
+func (a *Agent) collectArtifacts(ctx context.Context, l *local) {
+	if a.cfg.ArtifactDir == "" || len(l.artifacts) == 0 || l.containerID == "" {
+		return
+	}
+	if err := os.MkdirAll(a.cfg.ArtifactDir, 0o700); err != nil {
+		a.log.Error("cannot keep artifacts", "session", l.id, "err", err)
+		return
+	}
+	err := a.writeArtifacts(ctx, l)
+	if err == nil {
+		return
+	}
+	os.Remove(a.artifactFile(l.id))
+	msg := "the artifacts could not be kept"
+	if errors.Is(err, errArtifactTooLarge) {
+		msg = fmt.Sprintf("the artifacts exceed the cap of %d MB and were not kept", a.cfg.ArtifactMaxBytes>>20)
+	}
+	a.log.Warn("artifacts not kept", "session", l.id, "err", err)
+	_ = os.WriteFile(a.artifactErrorFile(l.id), []byte(msg), 0o600)
+}
+
+func (a *Agent) writeArtifacts(ctx context.Context, l *local) error {
+	f, err := os.CreateTemp(a.cfg.ArtifactDir, "."+l.id+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	zw := gzip.NewWriter(f)
+	tw := tar.NewWriter(zw)
+	budget := a.cfg.ArtifactMaxBytes
+	for _, p := range l.artifacts {
+		rc, err := a.rt.CopyFrom(ctx, l.containerID, p)
+		if arena.ErrorCode(err) == arena.ENOTFOUND {
+			continue // the game server did not write it: nothing to keep
+		} else if err != nil {
+			return err
+		}
+		err = copyEntries(tw, tar.NewReader(rc), path.Dir(p), &budget)
+		rc.Close()
+		if err != nil {
+			return err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return err
+	}
+	if err := zw.Close(); err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), a.artifactFile(l.id))
+}
+
+// copyEntries copies a tar stream into tw with entry names made absolute by
+// dir (without the leading slash), spending budget on their contents.
+func copyEntries(tw *tar.Writer, tr *tar.Reader, dir string, budget *int64) error {
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if *budget -= h.Size; *budget < 0 {
+			return errArtifactTooLarge
+		}
+		h.Name = strings.TrimPrefix(path.Join(dir, h.Name), "/")
+		if err := tw.WriteHeader(h); err != nil {
+			return err
+		}
+		if _, err := io.Copy(tw, tr); err != nil {
+			return err
+		}
+	}
+}
+
+// sendArtifact answers a request for the kept artifact at req.ArtifactPath:
+// a .tar.gz of the entries at or below it, in chunks.
+func (a *Agent) sendArtifact(ctx context.Context, req arena.LogRequest, chunk arena.LogChunk) {
+	fail := func(msg string) {
+		chunk.EOF, chunk.Error = true, msg
+		_, _ = a.cp.PushLogs(ctx, chunk)
+	}
+	if msg, err := os.ReadFile(a.artifactErrorFile(req.SessionID)); err == nil {
+		fail(string(msg))
+		return
+	}
+	f, err := os.Open(a.artifactFile(req.SessionID))
+	if err != nil {
+		fail("no artifacts were kept for this session")
+		return
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		fail("the kept artifacts are damaged")
+		return
+	}
+	want := strings.Trim(path.Clean(req.ArtifactPath), "/")
+	pr, pw := io.Pipe()
+	go func() {
+		zw := gzip.NewWriter(pw)
+		tw := tar.NewWriter(zw)
+		tr := tar.NewReader(zr)
+		found := false
+		var err error
+		for {
+			var h *tar.Header
+			if h, err = tr.Next(); err != nil {
+				break
+			}
+			name := strings.TrimSuffix(h.Name, "/")
+			if name != want && !strings.HasPrefix(name, want+"/") {
+				continue
+			}
+			found = true
+			if err = tw.WriteHeader(h); err != nil {
+				break
+			}
+			if _, err = io.Copy(tw, tr); err != nil {
+				break
+			}
+		}
+		switch {
+		case err != io.EOF:
+			pw.CloseWithError(err)
+		case !found:
+			pw.CloseWithError(errNoArtifact)
+		default:
+			tw.Close()
+			zw.Close()
+			pw.Close()
+		}
+	}()
+	defer pr.Close()
+	a.sendChunks(ctx, pr, chunk, func(err error) string {
+		if errors.Is(err, errNoArtifact) {
+			return "no artifact was kept at " + req.ArtifactPath
+		}
+		return "the kept artifacts could not be read"
+	})
+}
+
+var errNoArtifact = errors.New("no artifact at that path")
+
+// pruneArtifacts removes the artifacts of sessions that stopped longer ago
+// than the retention time.
+func (a *Agent) pruneArtifacts() {
+	if a.cfg.ArtifactDir == "" {
+		return
+	}
+	entries, err := os.ReadDir(a.cfg.ArtifactDir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		info, err := e.Info()
+		if err == nil && time.Since(info.ModTime()) > a.cfg.ArtifactRetention {
+			os.Remove(filepath.Join(a.cfg.ArtifactDir, e.Name()))
+		}
+	}
+}
