@@ -3,6 +3,7 @@ package agent_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -247,11 +248,13 @@ func TestLogs(t *testing.T) {
 func TestArtifactLimits(t *testing.T) {
 	dir := t.TempDir()
 	ta := startAgent(t, 0, func(c *agent.Config) {
-		c.ArtifactDir, c.ArtifactMaxBytes, c.ArtifactRetention = dir, 30, time.Nanosecond
+		c.ArtifactDir, c.ArtifactMaxBytes, c.ArtifactRetention = dir, 400, time.Nanosecond
 	})
 	small, big := session("small", false), session("big", false)
-	small.ArtifactPaths = []string{"/a"}                   // "simulated artifact /a\n": 22 bytes
-	big.ArtifactPaths = []string{"/replays", "/crash.dmp"} // 30 and 32 bytes: past the cap
+	small.ArtifactPaths = []string{"/a"} // one small file: about 150 bytes compressed
+	for i := 0; i < 40; i++ {            // forty files, headers and all: past the cap
+		big.ArtifactPaths = append(big.ArtifactPaths, fmt.Sprintf("/replays/round-%d.dat", i))
+	}
 	ta.assign(small)
 	ta.assign(big)
 	eventually(t, "both running", func() bool {

@@ -45,14 +45,15 @@ func (a *Agent) collectArtifacts(ctx context.Context, l *local) {
 		a.log.Error("cannot keep artifacts", "session", l.id, "err", err)
 		return
 	}
+	os.Remove(a.artifactErrorFile(l.id)) // from an earlier try, cut short
 	err := a.writeArtifacts(ctx, l)
-	if err == nil {
-		return
+	if err == nil || ctx.Err() != nil {
+		return // kept; or the agent stops, and the next start tries again
 	}
 	os.Remove(a.artifactFile(l.id))
 	msg := "the artifacts could not be kept"
 	if errors.Is(err, errArtifactTooLarge) {
-		msg = fmt.Sprintf("the artifacts exceed the cap of %d MB and were not kept", a.cfg.ArtifactMaxBytes>>20)
+		msg = fmt.Sprintf("the artifacts exceed the cap of %d bytes and were not kept", a.cfg.ArtifactMaxBytes)
 	}
 	a.log.Warn("artifacts not kept", "session", l.id, "err", err)
 	_ = os.WriteFile(a.artifactErrorFile(l.id), []byte(msg), 0o600)
@@ -65,7 +66,9 @@ func (a *Agent) writeArtifacts(ctx context.Context, l *local) error {
 	}
 	defer os.Remove(f.Name())
 	defer f.Close()
-	zw := gzip.NewWriter(f)
+	// The cap counts what reaches the disk, headers and all, so that many
+	// empty files cannot fill it either.
+	zw := gzip.NewWriter(&cappedWriter{w: f, left: a.cfg.ArtifactMaxBytes})
 	tw := tar.NewWriter(zw)
 	budget := a.cfg.ArtifactMaxBytes
 	for _, p := range l.artifacts {
@@ -91,6 +94,20 @@ func (a *Agent) writeArtifacts(ctx context.Context, l *local) error {
 		return err
 	}
 	return os.Rename(f.Name(), a.artifactFile(l.id))
+}
+
+// cappedWriter fails with errArtifactTooLarge once more than left bytes
+// were written.
+type cappedWriter struct {
+	w    io.Writer
+	left int64
+}
+
+func (c *cappedWriter) Write(p []byte) (int, error) {
+	if c.left -= int64(len(p)); c.left < 0 {
+		return 0, errArtifactTooLarge
+	}
+	return c.w.Write(p)
 }
 
 // copyEntries copies a tar stream into tw with entry names made absolute by

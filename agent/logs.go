@@ -30,6 +30,11 @@ func (a *Agent) sendLogs(req arena.LogRequest) {
 		return
 	}
 	defer rc.Close()
+	// An empty chunk says the output is open, before the container writes
+	// anything: a quiet game server is no unanswering node.
+	if more, err := a.cp.PushLogs(ctx, chunk); err != nil || !more {
+		return
+	}
 	a.sendChunks(ctx, rc, chunk, func(error) string {
 		a.log.Warn("cannot read a session's output", "session", req.SessionID)
 		return "reading the container's output failed"

@@ -1,6 +1,7 @@
 package http
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"path"
@@ -31,6 +32,8 @@ func (s *server) artifact(w http.ResponseWriter, r *http.Request, tok *arena.Tok
 		return err
 	}
 	defer rc.Close()
+	stop := context.AfterFunc(r.Context(), func() { rc.Close() })
+	defer stop()
 	buf := make([]byte, 32<<10)
 	n, err := io.ReadFull(rc, buf)
 	if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
@@ -42,8 +45,11 @@ func (s *server) artifact(w http.ResponseWriter, r *http.Request, tok *arena.Tok
 	if _, err := w.Write(buf[:n]); err != nil {
 		return nil
 	}
-	if _, err := io.Copy(w, rc); err != nil {
+	if _, err := io.Copy(w, rc); err != nil && r.Context().Err() == nil {
+		// The status is sent: reset the connection so that the caller sees
+		// a cut download, not a complete one.
 		s.logger.WarnContext(r.Context(), "artifact download ended early", "request_id", infoFrom(r.Context()).id, "session", id, "err", err)
+		panic(http.ErrAbortHandler)
 	}
 	return nil
 }

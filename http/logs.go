@@ -53,9 +53,11 @@ func (s *server) logs(w http.ResponseWriter, r *http.Request, tok *arena.Token) 
 			_ = rcw.Flush()
 		}
 		if err != nil {
-			// The status is sent: a failure can only end the stream.
 			if r.Context().Err() == nil && !errors.Is(err, io.EOF) {
+				// The status is sent: reset the connection so that the
+				// caller sees the output cut short, not a clean end.
 				s.logger.WarnContext(r.Context(), "session output ended early", "request_id", infoFrom(r.Context()).id, "session", id, "err", err)
+				panic(http.ErrAbortHandler)
 			}
 			return nil
 		}

@@ -50,10 +50,14 @@ func (s *Server) Assignments(ctx context.Context, nodeID string) (<-chan arena.A
 		defer close(out)
 		defer func() {
 			s.mu.Lock()
-			if s.subs[nodeID] == sub {
+			gone := s.subs[nodeID] == sub
+			if gone {
 				delete(s.subs, nodeID)
 			}
 			s.mu.Unlock()
+			if gone {
+				s.endNodeStreams(nodeID)
+			}
 		}()
 		for {
 			sub.mu.Lock()

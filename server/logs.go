@@ -23,6 +23,9 @@ type logStream struct {
 	w        *io.PipeWriter
 	heard    sync.Once
 	timer    *time.Timer
+	// first receives the outcome of the node's first answer: nil once the
+	// stream is open, or why it is not.
+	first chan error
 }
 
 // Logs returns a session's output as its node's agent sends it: what the
@@ -37,7 +40,7 @@ func (s *Server) Logs(ctx context.Context, orgID, sessionID string, follow bool)
 	if sess.State == arena.SessionStopped {
 		return nil, arena.Errorf(arena.ENOTFOUND, "session %q has stopped; its output went with its container", sessionID)
 	}
-	return s.fetch(sess, arena.LogRequest{SessionID: sessionID, Follow: follow})
+	return s.fetch(ctx, sess, arena.LogRequest{SessionID: sessionID, Follow: follow})
 }
 
 // Artifact returns the artifact kept at path when a session stopped, as a
@@ -51,16 +54,16 @@ func (s *Server) Artifact(ctx context.Context, orgID, sessionID, path string) (i
 	if sess.State != arena.SessionStopped {
 		return nil, arena.Errorf(arena.ECONFLICT, "session %q has not stopped: its artifacts are kept when it stops", sessionID)
 	}
-	return s.fetch(sess, arena.LogRequest{SessionID: sessionID, ArtifactPath: path})
+	return s.fetch(ctx, sess, arena.LogRequest{SessionID: sessionID, ArtifactPath: path})
 }
 
 // fetch asks the session's node for its output or an artifact and returns
 // the stream its agent answers with.
-func (s *Server) fetch(sess *arena.Session, req arena.LogRequest) (io.ReadCloser, error) {
+func (s *Server) fetch(ctx context.Context, sess *arena.Session, req arena.LogRequest) (io.ReadCloser, error) {
 	pr, pw := io.Pipe()
 	req.ID = uuid.NewString()
 	id := req.ID
-	st := &logStream{nodeID: sess.NodeID, w: pw, artifact: req.ArtifactPath != ""}
+	st := &logStream{nodeID: sess.NodeID, w: pw, artifact: req.ArtifactPath != "", first: make(chan error, 1)}
 	st.timer = time.AfterFunc(logFirstChunkTimeout, func() {
 		s.endLogs(id, arena.Errorf(arena.EUNAVAILABLE, "the node of session %q did not answer", sess.ID))
 	})
@@ -74,7 +77,34 @@ func (s *Server) fetch(sess *arena.Session, req arena.LogRequest) (io.ReadCloser
 	s.logStreams[id] = st
 	sub.push(arena.Assignment{LogRequests: []arena.LogRequest{req}})
 	s.mu.Unlock()
+	// The node's first answer decides the status the caller gets: an open
+	// stream, or the reason there is none.
+	select {
+	case err := <-st.first:
+		if err != nil {
+			return nil, err
+		}
+	case <-ctx.Done():
+		s.endLogs(id, ctx.Err())
+		return nil, ctx.Err()
+	}
 	return &logReader{PipeReader: pr, close: func() { s.endLogs(id, errors.New("the reader went away")) }}, nil
+}
+
+// endNodeStreams ends the streams of a node that went away: nothing more will
+// come from it.
+func (s *Server) endNodeStreams(nodeID string) {
+	s.mu.Lock()
+	var ids []string
+	for id, st := range s.logStreams {
+		if st.nodeID == nodeID {
+			ids = append(ids, id)
+		}
+	}
+	s.mu.Unlock()
+	for _, id := range ids {
+		s.endLogs(id, arena.Errorf(arena.EUNAVAILABLE, "the node went away"))
+	}
 }
 
 type logReader struct {
@@ -95,8 +125,17 @@ func (s *Server) endLogs(id string, err error) {
 	s.mu.Unlock()
 	if ok {
 		st.timer.Stop()
+		st.opened(err)
 		st.w.CloseWithError(err)
 	}
+}
+
+// opened reports the stream's first outcome, once.
+func (st *logStream) opened(err error) {
+	st.heard.Do(func() {
+		st.timer.Stop()
+		st.first <- err
+	})
 }
 
 // PushLogs takes a chunk of output from a node's agent and hands it to the
@@ -112,7 +151,9 @@ func (s *Server) PushLogs(ctx context.Context, c arena.LogChunk) (bool, error) {
 	if st.nodeID != c.NodeID {
 		return false, arena.Errorf(arena.ENOTFOUND, "log request %q not found", c.RequestID)
 	}
-	st.heard.Do(func() { st.timer.Stop() })
+	if !c.EOF || c.Error == "" {
+		st.opened(nil)
+	}
 	if len(c.Data) > 0 {
 		// Should the agent give up on a reader this slow, end the stream
 		// rather than leave a follower waiting for output that never comes.

@@ -398,6 +398,7 @@ func (s *Server) watchNodes() {
 		}
 		for _, n := range silent {
 			s.log.Warn("node stopped reporting; its sessions are unreachable", "node", n.ID, "last_seen", n.lastSeen)
+			s.endNodeStreams(n.ID)
 			s.markUnreachable(n.ID, n.unreachableSince)
 		}
 		for _, n := range lost {

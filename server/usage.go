@@ -19,10 +19,15 @@ func (s *Server) Usage(ctx context.Context, orgID string, from, to time.Time) ([
 		return nil, err
 	}
 	now := s.now()
+	stored := make(map[string]bool, len(usages))
+	for _, u := range usages {
+		stored[u.SessionID] = true
+	}
 	s.mu.Lock()
 	for _, e := range s.sessions {
 		sess := e.cur.Load()
-		if sess.OrgID != orgID || sess.RunningAt.IsZero() {
+		// A session stopping right now may have its row already: the row wins.
+		if sess.OrgID != orgID || sess.RunningAt.IsZero() || sess.State == arena.SessionStopped || stored[sess.ID] {
 			continue
 		}
 		usages = append(usages, &arena.Usage{

@@ -195,13 +195,11 @@ func runSession(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			return fmt.Errorf("--out FILE names where the .tar.gz goes")
 		}
 		q := url.Values{"session": {rest[0]}, "path": {rest[1]}}
-		if body, err = c.call(ctx, nethttp.MethodGet, "/artifacts?"+q.Encode(), nil); err != nil {
+		n, err := c.download(ctx, "/artifacts?"+q.Encode(), *out)
+		if err != nil {
 			return err
 		}
-		if err := os.WriteFile(*out, body, 0o600); err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "%s: %d bytes\n", *out, len(body))
+		fmt.Fprintf(stdout, "%s: %d bytes\n", *out, n)
 		return nil
 	case cmd == "delete" && len(rest) == 1:
 		if _, err := c.call(ctx, nethttp.MethodDelete, "/session/"+url.PathEscape(rest[0]), nil); err != nil {
@@ -237,6 +235,25 @@ func runSession(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	})
 }
 
+// download streams a GET's body into a new file, whatever its size and
+// however long it takes; a body cut short is an error, not a file.
+func (c apiClient) download(ctx context.Context, path, file string) (int64, error) {
+	f, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return 0, err
+	}
+	err = c.stream(ctx, path, f)
+	n, _ := f.Seek(0, io.SeekCurrent)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(file)
+		return 0, err
+	}
+	return n, nil
+}
+
 // logs copies a session's output to w as it comes; following has no
 // deadline but the caller's.
 func (c apiClient) logs(ctx context.Context, id string, follow bool, w io.Writer) error {
@@ -244,7 +261,16 @@ func (c apiClient) logs(ctx context.Context, id string, follow bool, w io.Writer
 	if follow {
 		q.Set("follow", "true")
 	}
-	req, err := nethttp.NewRequestWithContext(ctx, nethttp.MethodGet, c.base+"/logs?"+q.Encode(), nil)
+	err := c.stream(ctx, "/logs?"+q.Encode(), w)
+	if ctx.Err() != nil {
+		return nil // interrupted while following: that is how following ends
+	}
+	return err
+}
+
+// stream copies a GET's body to w, with no deadline but the caller's.
+func (c apiClient) stream(ctx context.Context, path string, w io.Writer) error {
+	req, err := nethttp.NewRequestWithContext(ctx, nethttp.MethodGet, c.base+path, nil)
 	if err != nil {
 		return err
 	}
@@ -260,9 +286,6 @@ func (c apiClient) logs(ctx context.Context, id string, follow bool, w io.Writer
 		return fmt.Errorf("%s: %s", resp.Status, e.Message)
 	}
 	_, err = io.Copy(w, resp.Body)
-	if ctx.Err() != nil {
-		return nil // interrupted while following: that is how following ends
-	}
 	return err
 }
 
