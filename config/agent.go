@@ -28,6 +28,9 @@ type Agent struct {
 	// HeartbeatInterval is a duration such as "5s".
 	HeartbeatInterval string  `yaml:"heartbeatInterval"`
 	Restart           Restart `yaml:"restart"`
+	// ArtifactRetention and ArtifactMaxMB are as in the control plane's file.
+	ArtifactRetention Duration `yaml:"artifactRetention"`
+	ArtifactMaxMB     int64    `yaml:"artifactMaxMb"`
 }
 
 // LoadAgent reads an agent configuration file; an empty path is an empty

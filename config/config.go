@@ -37,6 +37,10 @@ type Config struct {
 	DemoImage string `yaml:"demoImage"`
 	// Restart tunes how the agent restarts crashed sessions (restart: true).
 	Restart Restart `yaml:"restart"`
+	// ArtifactRetention is how long a stopped session's artifacts are kept
+	// (default 24h); ArtifactMaxMB caps one session's (default 100).
+	ArtifactRetention Duration `yaml:"artifactRetention"`
+	ArtifactMaxMB     int64    `yaml:"artifactMaxMb"`
 	// OrgID owns the applications that name no organisation.
 	OrgID        string           `yaml:"org"`
 	Node         Node             `yaml:"node"`
@@ -154,6 +158,9 @@ func Parse(data []byte) (*Config, error) {
 	}
 	if _, err := c.Apps(); err != nil {
 		return nil, err
+	}
+	if c.ArtifactMaxMB < 0 {
+		return nil, fmt.Errorf("artifactMaxMb must not be negative")
 	}
 	for i, r := range c.Rates {
 		if r.MilliCPU <= 0 || r.MemoryMB <= 0 || r.PerHour < 0 {

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/arena-hq/arena"
 )
@@ -26,6 +27,9 @@ func TestDefault(t *testing.T) {
 	}
 	if rates := c.PriceList(); len(rates) != 1 || rates[0].Resources != apps[0].Resources || rates[0].PerHour <= 0 {
 		t.Fatalf("default rates %+v", rates)
+	}
+	if time.Duration(c.ArtifactRetention) != 24*time.Hour || c.ArtifactMaxMB != 100 {
+		t.Fatalf("artifact settings %v %d", c.ArtifactRetention, c.ArtifactMaxMB)
 	}
 	if c.Region(c.Node.Location) != "local" {
 		t.Fatalf("node location %q has no region", c.Node.Location)
@@ -67,6 +71,7 @@ func TestParseErrors(t *testing.T) {
 		{"bad grace", app("    stopGrace: soon\n"), "duration"},
 		{"negative backoff", "restart: {backoff: -1s}\n", "duration"},
 		{"relative artifact path", app("    artifacts: [replays]\n"), "artifact"},
+		{"negative artifact cap", "artifactMaxMb: -1\n", "artifactMaxMb"},
 		{"bad rate", "rates: [{milliCpu: 0, memoryMb: 1, perHour: 1}]\n", "rates"},
 		{"no resources", "applications:\n  - name: a\n    repository: r\n    tags: [{name: v1}]\n", "resources"},
 	}

@@ -106,7 +106,8 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	cfg := &config.Config{BindIP: pick(o.bindIP, os.Getenv("ARENA_BIND_IP"), file.BindIP), Restart: file.Restart}
+	cfg := &config.Config{BindIP: pick(o.bindIP, os.Getenv("ARENA_BIND_IP"), file.BindIP), Restart: file.Restart,
+		ArtifactRetention: file.ArtifactRetention, ArtifactMaxMB: file.ArtifactMaxMB}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	cp := &rejoiningClient{Client: client, joinToken: joinToken, node: node, credPath: credPath, log: log, fatal: cancel}

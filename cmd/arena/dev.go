@@ -120,6 +120,7 @@ func agentConfig(cfg *config.Config, n arena.Node, cp agent.ControlPlane, rt age
 		Node: n, ControlPlane: cp, Runtime: rt, BindIP: cfg.BindIP, Logger: log.With("component", "agent"),
 		RestartBackoff: time.Duration(cfg.Restart.Backoff), MaxRestartBackoff: time.Duration(cfg.Restart.MaxBackoff),
 		CrashLoopLimit: cfg.Restart.CrashLoopLimit, StableAfter: time.Duration(cfg.Restart.StableAfter),
+		ArtifactRetention: time.Duration(cfg.ArtifactRetention), ArtifactMaxBytes: cfg.ArtifactMaxMB << 20,
 	}
 }
 
