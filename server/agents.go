@@ -228,6 +228,9 @@ func (s *Server) finish(ctx context.Context, e *entry, next *arena.Session, r ar
 	if err := s.store.StopSession(ctx, next, u); err != nil {
 		return err
 	}
+	// Free what it held before anyone can see it stopped: a caller that
+	// sees "exited" and asks for a new session must find the room.
+	s.sched.Release(next.ID)
 	e.cur.Store(next)
 	s.mu.Lock()
 	delete(s.sessions, next.ID)
@@ -235,7 +238,6 @@ func (s *Server) finish(ctx context.Context, e *entry, next *arena.Session, r ar
 		e.ttl.Stop()
 	}
 	s.mu.Unlock()
-	s.sched.Release(next.ID)
 	s.log.Info("session stopped", "session", next.ID, "reason", next.StopReason, "exit_code", next.ExitCode,
 		"billed_seconds", u.Seconds, "message", r.Message)
 	return nil
