@@ -181,14 +181,27 @@ func NodeID(tb testing.TB) string {
 	tb.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		cs, err := rt.List(ctx, id)
-		if err != nil {
-			tb.Errorf("listing the containers of node %s: %v", id, err)
-			return
-		}
-		for _, c := range cs {
-			if err := rt.Remove(ctx, c.ID); err != nil {
-				tb.Errorf("removing container %s: %v", c.Name, err)
+		// A process the test killed may have left a create in flight that
+		// the engine finishes after a first look: look until two looks a
+		// moment apart find nothing.
+		for quiet := 0; quiet < 2 && ctx.Err() == nil; {
+			cs, err := rt.List(ctx, id)
+			if err != nil {
+				tb.Errorf("listing the containers of node %s: %v", id, err)
+				return
+			}
+			if len(cs) == 0 {
+				quiet++
+			} else {
+				quiet = 0
+			}
+			for _, c := range cs {
+				if err := rt.Remove(ctx, c.ID); err != nil {
+					tb.Errorf("removing container %s: %v", c.Name, err)
+				}
+			}
+			if quiet < 2 {
+				time.Sleep(200 * time.Millisecond) // a pause between looks, not a synchronisation
 			}
 		}
 	})
