@@ -180,7 +180,7 @@ func startSimServer(ctx context.Context, nodes int, capacity arena.Resources, li
 	if err := store.CreateOrganization(ctx, &arena.Organization{ID: org, Name: org}); err != nil {
 		return nil, err
 	}
-	if err := store.CreateToken(ctx, &arena.Token{ID: "bench", OrgID: org, Name: "bench", Hash: arena.HashToken(st.Token), CreatedAt: time.Now()}); err != nil {
+	if err := store.CreateToken(ctx, &arena.Token{ID: "bench", OrgID: org, Name: "bench", Hash: arena.HashToken(st.Token), CreatedAt: time.Now(), Scopes: []string{arena.ScopeAdmin}}); err != nil {
 		return nil, err
 	}
 	app := &arena.Application{

@@ -58,6 +58,12 @@ func TestCLI(t *testing.T) {
 	if out := run(runLocations, "echo"); !strings.Contains(out, "local-0") || !strings.Contains(out, "127.0.0.1") {
 		t.Fatalf("locations:\n%s", out)
 	}
+	if out := run(runNode, "drain", "sim-1"); !strings.Contains(out, "sim-1") || !strings.Contains(out, "draining") {
+		t.Fatalf("node drain:\n%s", out)
+	}
+	if out := run(runNode, "list"); !strings.Contains(out, "sim-0") || !strings.Contains(out, "ready") || !strings.Contains(out, "draining") {
+		t.Fatalf("node list:\n%s", out)
+	}
 	if out := run(runSession, "delete", "cli-1"); !strings.Contains(out, "stopping") {
 		t.Fatalf("delete:\n%s", out)
 	}

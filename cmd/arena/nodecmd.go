@@ -9,7 +9,6 @@ import (
 	"io"
 	nethttp "net/http"
 	"net/url"
-	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -63,8 +62,7 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	base := strings.TrimSuffix(pick(*server, os.Getenv("ARENA_SERVER"), "http://127.0.0.1:8080"), "/")
-	tok := pick(*token, os.Getenv("ARENA_TOKEN"))
+	c := newAPIClient(*server, *token)
 	if *output != "table" && *output != "json" {
 		return fmt.Errorf("-o must be table or json")
 	}
@@ -86,7 +84,7 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fs.Usage()
 		return fmt.Errorf("unknown node command %q", strings.Join(rest, " "))
 	}
-	body, err := apiCall(ctx, method, base+path, tok, nil)
+	body, err := c.call(ctx, method, path, nil)
 	if err != nil {
 		return err
 	}

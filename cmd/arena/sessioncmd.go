@@ -59,6 +59,15 @@ type apiClient struct {
 	base, token string
 }
 
+// newAPIClient is the client the flags --server and --token name, or the
+// environment's ARENA_SERVER and ARENA_TOKEN.
+func newAPIClient(server, token string) apiClient {
+	return apiClient{
+		base:  strings.TrimSuffix(pick(server, os.Getenv("ARENA_SERVER"), "http://127.0.0.1:8080"), "/"),
+		token: pick(token, os.Getenv("ARENA_TOKEN")),
+	}
+}
+
 func (c apiClient) call(ctx context.Context, method, path string, body any) ([]byte, error) {
 	var data []byte
 	if body != nil {
@@ -97,7 +106,7 @@ func runSession(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		fs.Usage()
 		return flag.ErrHelp
 	}
-	c := apiClient{base: strings.TrimSuffix(pick(*server, os.Getenv("ARENA_SERVER"), "http://127.0.0.1:8080"), "/"), token: pick(*token, os.Getenv("ARENA_TOKEN"))}
+	c := newAPIClient(*server, *token)
 	show := func(body []byte, table func(*tabwriter.Writer) error) error {
 		if *output == "json" {
 			_, err := stdout.Write(append(body, '\n'))
@@ -325,7 +334,7 @@ func runLocations(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		fs.Usage()
 		return fmt.Errorf("arena locations takes one image")
 	}
-	c := apiClient{base: strings.TrimSuffix(pick(*server, os.Getenv("ARENA_SERVER"), "http://127.0.0.1:8080"), "/"), token: pick(*token, os.Getenv("ARENA_TOKEN"))}
+	c := newAPIClient(*server, *token)
 	body, err := c.call(ctx, nethttp.MethodGet, "/available-location/"+url.PathEscape(words[0]), nil)
 	if err != nil {
 		return err

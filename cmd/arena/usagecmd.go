@@ -8,8 +8,6 @@ import (
 	"io"
 	nethttp "net/http"
 	"net/url"
-	"os"
-	"strings"
 	"text/tabwriter"
 )
 
@@ -55,8 +53,7 @@ func runUsage(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	default:
 		return fmt.Errorf("-o must be table, json or csv")
 	}
-	base := strings.TrimSuffix(pick(*server, os.Getenv("ARENA_SERVER"), "http://127.0.0.1:8080"), "/")
-	body, err := apiCall(ctx, nethttp.MethodGet, base+"/usage?"+q.Encode(), pick(*token, os.Getenv("ARENA_TOKEN")), nil)
+	body, err := newAPIClient(*server, *token).call(ctx, nethttp.MethodGet, "/usage?"+q.Encode(), nil)
 	if err != nil {
 		return err
 	}
