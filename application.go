@@ -64,6 +64,8 @@ type Application struct {
 	// ArtifactPaths are absolute paths in the container kept when a session
 	// stops, for download.
 	ArtifactPaths []string
+	// Registry holds the credentials of a private registry; nil for a public one.
+	Registry *RegistryAuth
 }
 
 // DefaultTag returns the tag with the highest priority; the first listed wins a tie.

@@ -253,6 +253,9 @@ type Assignment struct {
 	// with the desired state because agents dial the control plane, not the
 	// other way round.
 	LogRequests []LogRequest
+	// Images lists every image the node should hold, on full assignments:
+	// agents pull them ahead of the sessions that will need them.
+	Images []WantedImage
 }
 
 // LogRequest asks a node's agent for the output of one of its sessions.

@@ -29,6 +29,7 @@ var _ agent.Runtime = (*Runtime)(nil)
 const (
 	DefaultCallTimeout  = 30 * time.Second
 	DefaultBuildTimeout = 5 * time.Minute
+	DefaultPullTimeout  = 15 * time.Minute
 	DefaultPidsLimit    = 4096
 )
 
@@ -52,6 +53,7 @@ type Runtime struct {
 	ownsClient   bool
 	callTimeout  time.Duration
 	buildTimeout time.Duration
+	pullTimeout  time.Duration
 	pidsLimit    int64
 }
 
@@ -67,6 +69,12 @@ func WithCallTimeout(d time.Duration) Option {
 // than other calls.
 func WithBuildTimeout(d time.Duration) Option {
 	return func(r *Runtime) { r.buildTimeout = d }
+}
+
+// WithPullTimeout sets the deadline of an image pull, which may fetch
+// gigabytes.
+func WithPullTimeout(d time.Duration) Option {
+	return func(r *Runtime) { r.pullTimeout = d }
 }
 
 // WithPidsLimit caps the number of processes of each container, so that a
@@ -94,6 +102,7 @@ func NewRuntime(cli *client.Client, opts ...Option) *Runtime {
 		cli:          cli,
 		callTimeout:  DefaultCallTimeout,
 		buildTimeout: DefaultBuildTimeout,
+		pullTimeout:  DefaultPullTimeout,
 		pidsLimit:    DefaultPidsLimit,
 	}
 	for _, o := range opts {

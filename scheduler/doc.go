@@ -15,7 +15,7 @@
 //
 // # Placement order
 //
-// Place picks a node in four steps:
+// Place picks a node in five steps:
 //
 //  1. Eligible nodes: those of the area that are healthy (as UpsertNode or
 //     SetHealthy last marked them), not draining, and with the free CPU,
@@ -23,19 +23,26 @@
 //  2. Class: bare metal before cloud. Cloud is used only when no metal node
 //     of the area is eligible ("cloud burst"), because metal is paid for
 //     whether it is used or not.
-//  3. Provider: within the class, the provider holding the fewest of the
-//     area's sessions (of both classes), ties by provider name; when none of
-//     its nodes is eligible, the next one. The tally is the area's own: a
+//  3. Image: within the class, nodes that hold the session's image (as
+//     SetImages last said) before those that would have to pull it first.
+//     A pull delays the start by seconds to minutes; an image never makes a
+//     cloud node win over a metal one that has room.
+//  4. Provider: within the class (and image), the provider holding the
+//     fewest of the area's sessions (of both classes), ties by provider
+//     name; when none of its nodes is eligible, the next one. The tally is the area's own: a
 //     location request evens out providers within the location, a region
 //     request across the region. Every region runs on several providers so
 //     that one provider's outage takes only its share of the sessions.
-//  4. Node: within that provider, by Policy on the node's load (the larger of
+//  5. Node: within that provider, by Policy on the node's load (the larger of
 //     its CPU and memory shares in use). Pack takes the busiest node, Spread
 //     the idlest; ties by node id.
 //
 // Provider spreading comes before the policy: with Pack the busiest node of
 // the least used provider wins, so sessions alternate between providers while
-// each provider's nodes still fill one after another.
+// each provider's nodes still fill one after another. The image comes before
+// both because pre-pulling makes every node hold every tag soon after it is
+// configured: the preference matters while a new tag rolls out, and then
+// sessions are better started at once than spread evenly.
 //
 // # Cost
 //

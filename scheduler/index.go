@@ -26,6 +26,9 @@ type node struct {
 	ip4    uint32
 	ports  portAllocator
 
+	// images is a bitset of the images the node holds, by Scheduler.imageIDs.
+	images []uint64
+
 	arena.Node
 	provider *providerState
 	healthy  bool
@@ -95,16 +98,26 @@ func (n *node) describe(d arena.Node) {
 	n.refresh()
 }
 
+// holds reports whether the node holds image id.
+func (n *node) holds(id int) bool {
+	w := id / 64
+	return w < len(n.images) && n.images[w]&(1<<(id%64)) != 0
+}
+
 // fit is what a node must offer to take one session.
 type fit struct {
 	res   arena.Resources
 	ports int
+	// image is the session's image id, -1 when no node holds it; with
+	// needImage only nodes holding it fit.
+	image     int
+	needImage bool
 }
 
 // ok reports whether n can take the session.
 func (f *fit) ok(n *node) bool {
 	return n.open && f.res.MilliCPU <= n.free.MilliCPU && f.res.MemoryMB <= n.free.MemoryMB &&
-		f.ports <= n.ports.free
+		f.ports <= n.ports.free && (!f.needImage || n.holds(f.image))
 }
 
 // area is a location or region name with the nodes in it. A name can be the
@@ -265,31 +278,48 @@ func (s *Scheduler) unindex(n *node) {
 func (s *Scheduler) pick(a *area, f *fit) *node {
 	pack := s.policy != Spread
 	for _, groups := range a.groups {
-		// Try the providers from the fewest sessions up; (sessions, name) is
-		// unique within a class, so "the least above the last tried" walks
-		// them in order without marking them.
-		lastSessions, lastName := -1, ""
-		for {
-			var g *group
-			for _, h := range groups {
-				hs, hn := h.count.sessions, h.provider.name
-				if hs < lastSessions || (hs == lastSessions && hn <= lastName) {
-					continue
-				}
-				if g == nil || hs < g.count.sessions || (hs == g.count.sessions && hn < g.provider.name) {
-					g = h
-				}
-			}
-			if g == nil {
-				break
-			}
-			if n := g.best(f, pack); n != nil {
+		// Nodes holding the image first, then any: a pull delays the
+		// session's start, but never beats metal before cloud.
+		if f.image >= 0 {
+			f.needImage = true
+			n := s.pickIn(groups, f, pack)
+			f.needImage = false
+			if n != nil {
 				return n
 			}
-			lastSessions, lastName = g.count.sessions, g.provider.name
+		}
+		if n := s.pickIn(groups, f, pack); n != nil {
+			return n
 		}
 	}
 	return nil
+}
+
+// pickIn returns the node of one class's groups that the session goes to, or nil.
+func (s *Scheduler) pickIn(groups []*group, f *fit, pack bool) *node {
+	// Try the providers from the fewest sessions up; (sessions, name) is
+	// unique within a class, so "the least above the last tried" walks them
+	// in order without marking them.
+	lastSessions, lastName := -1, ""
+	for {
+		var g *group
+		for _, h := range groups {
+			hs, hn := h.count.sessions, h.provider.name
+			if hs < lastSessions || (hs == lastSessions && hn <= lastName) {
+				continue
+			}
+			if g == nil || hs < g.count.sessions || (hs == g.count.sessions && hn < g.provider.name) {
+				g = h
+			}
+		}
+		if g == nil {
+			return nil
+		}
+		if n := g.best(f, pack); n != nil {
+			return n
+		}
+		lastSessions, lastName = g.count.sessions, g.provider.name
+	}
 }
 
 // best returns the group's node that f fits, the busiest with pack and the

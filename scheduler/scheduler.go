@@ -27,6 +27,8 @@ type Request struct {
 	Location  string
 	Resources arena.Resources
 	Ports     []arena.PortSpec
+	// Image is the reference the session runs; nodes holding it are preferred.
+	Image string
 }
 
 // Placement is where a session was placed and what was reserved for it.
@@ -50,6 +52,8 @@ type Scheduler struct {
 	areas     map[string]*area
 	providers map[string]*providerState
 	reserved  map[string]reservation // by session id
+	// imageIDs numbers the image references nodes hold, for their bitsets.
+	imageIDs map[string]int
 }
 
 // New returns an empty scheduler using policy (Pack when empty) within each
@@ -60,7 +64,7 @@ func New(policy Policy) *Scheduler {
 	}
 	return &Scheduler{
 		policy: policy, nodes: map[string]*node{}, areas: map[string]*area{},
-		providers: map[string]*providerState{}, reserved: map[string]reservation{},
+		providers: map[string]*providerState{}, reserved: map[string]reservation{}, imageIDs: map[string]int{},
 	}
 }
 
@@ -136,6 +140,32 @@ func (s *Scheduler) SetHealthy(nodeID string, healthy bool) {
 	}
 }
 
+// SetImages records the images a node holds, replacing what it held before.
+// Place prefers nodes holding a session's image, which start it without a pull.
+func (s *Scheduler) SetImages(nodeID string, refs []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n, ok := s.nodes[nodeID]
+	if !ok {
+		return
+	}
+	clear(n.images)
+	for _, ref := range refs {
+		id, ok := s.imageIDs[ref]
+		if !ok {
+			// Numbers are kept for the scheduler's life: one bit per tag
+			// ever seen per node is cheap, and never reusing a number
+			// means no node can be taken to hold an image it never had.
+			id = len(s.imageIDs)
+			s.imageIDs[ref] = id
+		}
+		for len(n.images) <= id/64 {
+			n.images = append(n.images, 0)
+		}
+		n.images[id/64] |= 1 << (id % 64)
+	}
+}
+
 // Known reports whether name is the location or region of any node.
 func (s *Scheduler) Known(name string) bool {
 	s.mu.RLock()
@@ -148,9 +178,12 @@ func (s *Scheduler) Known(name string) bool {
 // gives. It returns EUNAVAILABLE when no node has room, and ECONFLICT when
 // the session already holds a reservation.
 func (s *Scheduler) Place(req Request) (Placement, error) {
-	f := fit{res: req.Resources, ports: len(req.Ports)}
+	f := fit{res: req.Resources, ports: len(req.Ports), image: -1}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if id, ok := s.imageIDs[req.Image]; ok && req.Image != "" {
+		f.image = id
+	}
 	if _, ok := s.reserved[req.SessionID]; ok {
 		return Placement{}, arena.Errorf(arena.ECONFLICT, "session %s already exists", req.SessionID)
 	}
@@ -218,7 +251,7 @@ func (s *Scheduler) Release(sessionID string) {
 // latency to. Nodes with other addresses count without adding one. It costs
 // one pass over the nodes and no sorting beyond the short list of locations.
 func (s *Scheduler) AvailableLocations(res arena.Resources, ports int) []arena.AvailableLocation {
-	f := fit{res: res, ports: ports}
+	f := fit{res: res, ports: ports, image: -1}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	out := []arena.AvailableLocation{}

@@ -39,7 +39,9 @@ func TestPlaceOrder(t *testing.T) {
 		prefill map[string]int
 		// location is what the request names; "ams" when empty.
 		location string
-		want     string
+		// images are the images each node holds; the request runs "game:1".
+		images map[string][]string
+		want   string
 	}{
 		{
 			name:   "metal before cloud",
@@ -82,6 +84,42 @@ func TestPlaceOrder(t *testing.T) {
 			prefill: map[string]int{"a": 1},
 			want:    "b",
 		},
+		{
+			name:   "node holding the image before the busier one",
+			policy: Pack,
+			nodes:  []arena.Node{testNode("a", "ams", arena.ClassMetal, 8000, 100), testNode("b", "ams", arena.ClassMetal, 8000, 100)},
+			// Without the image, pack would pick the busier a.
+			prefill: map[string]int{"a": 1},
+			images:  map[string][]string{"a": {"game:0"}, "b": {"game:0", "game:1"}},
+			want:    "b",
+		},
+		{
+			name:   "image before provider spreading",
+			policy: Pack,
+			nodes: []arena.Node{
+				withProvider(testNode("a", "ams", arena.ClassMetal, 8000, 100), "p1"),
+				withProvider(testNode("b", "ams", arena.ClassMetal, 8000, 100), "p2"),
+			},
+			// p1 holds fewer sessions, so spreading alone would pick a.
+			prefill: map[string]int{"b": 1},
+			images:  map[string][]string{"b": {"game:1"}},
+			want:    "b",
+		},
+		{
+			name:   "metal without the image before cloud with it",
+			policy: Pack,
+			nodes:  []arena.Node{testNode("cloud", "ams", arena.ClassCloud, 8000, 100), testNode("metal", "ams", arena.ClassMetal, 8000, 100)},
+			images: map[string][]string{"cloud": {"game:1"}},
+			want:   "metal",
+		},
+		{
+			name:    "full node holding the image is skipped",
+			policy:  Pack,
+			nodes:   []arena.Node{testNode("a", "ams", arena.ClassMetal, 1000, 100), testNode("b", "ams", arena.ClassMetal, 8000, 100)},
+			prefill: map[string]int{"a": 1},
+			images:  map[string][]string{"a": {"game:1"}},
+			want:    "b",
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -101,14 +139,50 @@ func TestPlaceOrder(t *testing.T) {
 			for _, n := range tt.nodes {
 				s.SetHealthy(n.ID, true)
 			}
+			for id, refs := range tt.images {
+				s.SetImages(id, refs)
+			}
 			location := tt.location
 			if location == "" {
 				location = "ams"
 			}
-			if got := place(t, s, "new", location); got.Node.ID != tt.want {
+			got, err := s.Place(Request{SessionID: "new", Location: location, Resources: oneCore, Ports: twoPorts, Image: "game:1"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Node.ID != tt.want {
 				t.Fatalf("placed on %s, want %s", got.Node.ID, tt.want)
 			}
 		})
+	}
+}
+
+func withProvider(n arena.Node, provider string) arena.Node {
+	n.Provider = provider
+	return n
+}
+
+func TestSetImagesReplaces(t *testing.T) {
+	s := New(Pack)
+	s.UpsertNode(testNode("a", "ams", arena.ClassMetal, 8000, 100), true)
+	s.UpsertNode(testNode("b", "ams", arena.ClassMetal, 8000, 100), true)
+	s.SetImages("b", []string{"game:1"})
+	s.SetImages("b", []string{"game:2"}) // b no longer holds game:1
+	s.SetImages("unknown", []string{"game:1"})
+	// Ties go by id: with neither node holding game:1, a wins.
+	p, err := s.Place(Request{SessionID: "s", Location: "ams", Resources: oneCore, Image: "game:1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Node.ID != "a" {
+		t.Fatalf("placed on %s, want a: b dropped game:1", p.Node.ID)
+	}
+	p, err = s.Place(Request{SessionID: "t", Location: "ams", Resources: oneCore, Image: "game:2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Node.ID != "b" {
+		t.Fatalf("placed on %s, want b, which holds game:2", p.Node.ID)
 	}
 }
 

@@ -1,0 +1,90 @@
+package arena
+
+import "fmt"
+
+// RegistryAuth is what a node presents to a private registry to pull an
+// application's images. It prints as the username alone, so that a log line
+// or an error that formats it cannot leak the password.
+type RegistryAuth struct {
+	Username string
+	Password string
+}
+
+// String implements fmt.Stringer without the password.
+func (a RegistryAuth) String() string { return fmt.Sprintf("RegistryAuth{%s:***}", a.Username) }
+
+// GoString implements fmt.GoStringer without the password.
+func (a RegistryAuth) GoString() string { return a.String() }
+
+// WantedImage is an image every node should hold before a session needs it:
+// one tag of one application, with the credentials of its registry (nil for
+// a public one).
+type WantedImage struct {
+	Ref  string
+	Auth *RegistryAuth
+}
+
+// ImageState is how far a node is with a wanted image.
+type ImageState string
+
+// Image states, as agents report them in their heartbeats.
+const (
+	// ImagePresent: the node holds the image; sessions start without a pull.
+	ImagePresent ImageState = "present"
+	// ImagePulling: the node is fetching the image.
+	ImagePulling ImageState = "pulling"
+	// ImageFailed: the last pull failed; the agent tries again later.
+	ImageFailed ImageState = "failed"
+)
+
+// NodeImage is a node's state of one wanted image.
+type NodeImage struct {
+	Ref   string
+	State ImageState
+	// Error says why the last pull failed, for ImageFailed.
+	Error string
+}
+
+// Heartbeat says that a node is alive and which of the wanted images it holds.
+type Heartbeat struct {
+	NodeID string
+	Images []NodeImage
+}
+
+// TagStatus is whether a tag of an application can run in a region now.
+type TagStatus struct {
+	// Exists is true when at least one node of the region that takes
+	// sessions holds the tag's image.
+	Exists bool
+	// State is ImagePresent when Exists; otherwise ImagePulling while some
+	// node fetches the image, ImageFailed when the nodes' pulls failed, and
+	// TagMissing when the tag is not configured or no node has tried.
+	State ImageState
+	// Nodes counts the region's nodes that take sessions, and Present,
+	// Pulling and Failed how many of them are in each state of the image.
+	Nodes, Present, Pulling, Failed int
+	// Error is a failed pull's reason, when State is ImageFailed.
+	Error string
+}
+
+// TagMissing is the TagStatus state of a tag that no node holds or fetches:
+// it is not one of the application's tags, or no node has tried yet.
+const TagMissing ImageState = "missing"
+
+// WantedImages returns the images of every tag of apps, each once (the
+// first application to name a reference gives its credentials).
+func WantedImages(apps []*Application) []WantedImage {
+	var out []WantedImage
+	seen := map[string]bool{}
+	for _, a := range apps {
+		for _, t := range a.Tags {
+			ref := a.ImageRef(t.Name)
+			if seen[ref] {
+				continue
+			}
+			seen[ref] = true
+			out = append(out, WantedImage{Ref: ref, Auth: a.Registry})
+		}
+	}
+	return out
+}
