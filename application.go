@@ -157,4 +157,6 @@ type NodeStatus struct {
 	Used      Resources
 	FreePorts int
 	Sessions  int
+	// Images is how far the node is with the wanted images.
+	Images []NodeImage
 }

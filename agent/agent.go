@@ -26,9 +26,10 @@ type ControlPlane interface {
 	Assignments(ctx context.Context, nodeID string) (<-chan arena.Assignment, error)
 	// Report tells the control plane what happened to a session.
 	Report(ctx context.Context, r arena.SessionReport) error
-	// Heartbeat tells the control plane that the node is alive; a node that
-	// stops sending them is taken for lost.
-	Heartbeat(ctx context.Context, nodeID string) error
+	// Heartbeat tells the control plane that the node is alive, and how far
+	// it is with the wanted images; a node that stops sending them is taken
+	// for lost.
+	Heartbeat(ctx context.Context, hb arena.Heartbeat) error
 	// PushLogs sends a piece of a session's output for a LogRequest. more
 	// is false once nobody reads it any more: the agent stops sending. The
 	// chunk's data is the agent's buffer, valid only during the call.
@@ -117,6 +118,7 @@ type Agent struct {
 	finished map[string]finishedSession
 	wg       sync.WaitGroup
 	ctx      context.Context
+	images   *images
 }
 
 type finishedSession struct {
@@ -156,9 +158,11 @@ type local struct {
 // New returns an agent for cfg.Node.
 func New(cfg Config) *Agent {
 	cfg.setDefaults()
+	log := cfg.Logger.With("node", cfg.Node.ID)
 	return &Agent{
 		cfg: cfg, rt: cfg.Runtime, cp: cfg.ControlPlane, sessions: map[string]*local{}, finished: map[string]finishedSession{},
-		log: cfg.Logger.With("node", cfg.Node.ID),
+		log:    log,
+		images: newImages(cfg.Runtime, log, cfg.RetryInterval, cfg.MaxRetryInterval, cfg.ResyncInterval),
 	}
 }
 
@@ -175,6 +179,11 @@ func (a *Agent) Run(ctx context.Context) error {
 	go func() {
 		defer a.wg.Done()
 		a.heartbeats(ctx, silent)
+	}()
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		a.images.run(ctx, &a.wg)
 	}()
 	backoff := a.cfg.RetryInterval
 	for {
@@ -211,7 +220,7 @@ func (a *Agent) heartbeats(ctx context.Context, silent chan<- error) {
 	missed := 0
 	for {
 		beatCtx, cancel := context.WithTimeout(ctx, timeout)
-		err := a.cp.Heartbeat(beatCtx, a.cfg.Node.ID)
+		err := a.cp.Heartbeat(beatCtx, arena.Heartbeat{NodeID: a.cfg.Node.ID, Images: a.images.report()})
 		cancel()
 		switch {
 		case ctx.Err() != nil:
@@ -292,6 +301,9 @@ func (a *Agent) assign(ctx context.Context, as arena.Assignment) error {
 			defer a.wg.Done()
 			a.sendLogs(req)
 		}()
+	}
+	if as.Full {
+		a.images.want(as.Images)
 	}
 	if !as.Full {
 		for _, d := range as.Sessions {

@@ -23,13 +23,26 @@ type fakeControlPlane struct {
 	reports     []arena.SessionReport
 	failReports int
 	logs        []arena.LogChunk
+	beat        arena.Heartbeat
 }
 
 func (f *fakeControlPlane) Assignments(ctx context.Context, nodeID string) (<-chan arena.Assignment, error) {
 	return f.assignments, nil
 }
 
-func (f *fakeControlPlane) Heartbeat(ctx context.Context, nodeID string) error { return nil }
+func (f *fakeControlPlane) Heartbeat(ctx context.Context, hb arena.Heartbeat) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.beat = hb
+	return nil
+}
+
+// lastImages returns the image report of the last heartbeat.
+func (f *fakeControlPlane) lastImages() []arena.NodeImage {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.beat.Images
+}
 
 func (f *fakeControlPlane) PushLogs(ctx context.Context, c arena.LogChunk) (bool, error) {
 	f.mu.Lock()

@@ -105,6 +105,14 @@ func (a *Agent) start(ctx context.Context, l *local, d *arena.Session) {
 		Network: d.Network, Ports: d.Ports, BindIP: a.cfg.BindIP, Resources: d.Resources,
 	}
 	id, err := a.rt.Start(ctx, spec)
+	if arena.ErrorCode(err) == arena.ENOTFOUND {
+		// The image is not on the node yet (a tag configured moments ago,
+		// or removed by hand): fetch it, then start.
+		a.log.Info("pulling the image of a session", "session", l.id, "image", d.Image)
+		if err = a.images.ensure(ctx, &a.wg, d.Image); err == nil {
+			id, err = a.rt.Start(ctx, spec)
+		}
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return // shutting down; the next start creates it

@@ -35,6 +35,11 @@ type Runtime interface {
 	// gives it: entries are named from the path's last element. ENOTFOUND for
 	// an unknown container or path.
 	CopyFrom(ctx context.Context, container, path string) (io.ReadCloser, error)
+	// ImageExists reports whether the node holds image ref.
+	ImageExists(ctx context.Context, ref string) (bool, error)
+	// PullImage fetches image ref from its registry, presenting auth when
+	// it is not nil. The error's message carries the registry's reason.
+	PullImage(ctx context.Context, ref string, auth *arena.RegistryAuth) error
 	// Exits streams the process exits of nodeID's containers. The channel is
 	// closed when ctx ends or the stream breaks; the caller then lists and
 	// subscribes again.

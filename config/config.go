@@ -114,6 +114,37 @@ type Application struct {
 	StopGrace  Duration          `yaml:"stopGrace"`
 	// Artifacts are absolute paths kept when a session stops, for download.
 	Artifacts []string `yaml:"artifacts"`
+	// Registry holds the credentials of a private registry.
+	Registry *Registry `yaml:"registry"`
+}
+
+// Registry is the login of a private registry. The password is given
+// directly or, to keep it out of the file, as the name of an environment
+// variable holding it.
+type Registry struct {
+	Username    string `yaml:"username"`
+	Password    string `yaml:"password"`
+	PasswordEnv string `yaml:"passwordEnv"`
+}
+
+// auth returns the credentials the registry entry names.
+func (r *Registry) auth(where string) (*arena.RegistryAuth, error) {
+	if r == nil {
+		return nil, nil
+	}
+	switch {
+	case r.Username == "":
+		return nil, fmt.Errorf("%s: registry.username is required", where)
+	case (r.Password == "") == (r.PasswordEnv == ""):
+		return nil, fmt.Errorf("%s: registry needs exactly one of password and passwordEnv", where)
+	case r.PasswordEnv != "":
+		pw, ok := os.LookupEnv(r.PasswordEnv)
+		if !ok || pw == "" {
+			return nil, fmt.Errorf("%s: registry.passwordEnv names %s, which is not set", where, r.PasswordEnv)
+		}
+		return &arena.RegistryAuth{Username: r.Username, Password: pw}, nil
+	}
+	return &arena.RegistryAuth{Username: r.Username, Password: r.Password}, nil
 }
 
 // Load reads the file at path, or the default configuration when path is empty.
@@ -208,6 +239,11 @@ func (c *Config) Apps() ([]*arena.Application, error) {
 			app.Network = arena.NetworkBridge
 		}
 		app.StopGrace = time.Duration(a.StopGrace)
+		auth, err := a.Registry.auth(where)
+		if err != nil {
+			return nil, err
+		}
+		app.Registry = auth
 		switch {
 		case app.Name == "" || app.Repository == "":
 			return nil, fmt.Errorf("%s: name and repository are required", where)

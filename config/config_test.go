@@ -1,8 +1,10 @@
 package config
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -53,6 +55,32 @@ func TestLoadFile(t *testing.T) {
 	}
 }
 
+func TestRegistryCredentials(t *testing.T) {
+	t.Setenv("ARENA_TEST_REGISTRY_PASSWORD", "from-env")
+	c, err := Parse([]byte(`
+applications:
+  - {name: a, repository: registry.example/a, tags: [{name: v1}], resources: {milliCpu: 1, memoryMb: 1}, registry: {username: u, password: inline}}
+  - {name: b, repository: registry.example/b, tags: [{name: v1}], resources: {milliCpu: 1, memoryMb: 1}, registry: {username: u, passwordEnv: ARENA_TEST_REGISTRY_PASSWORD}}
+  - {name: c, repository: c, tags: [{name: v1}], resources: {milliCpu: 1, memoryMb: 1}}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	apps, err := c.Apps()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []*arena.RegistryAuth{{Username: "u", Password: "inline"}, {Username: "u", Password: "from-env"}, nil}
+	for i, a := range apps {
+		if !reflect.DeepEqual(a.Registry, want[i]) {
+			t.Errorf("%s: registry %#v, want %#v", a.Name, a.Registry, want[i])
+		}
+	}
+	if s := fmt.Sprintf("%v %+v %#v", apps[0].Registry, *apps[0].Registry, apps[0].Registry); strings.Contains(s, "inline") {
+		t.Errorf("printing the credentials shows the password: %s", s)
+	}
+}
+
 func TestParseErrors(t *testing.T) {
 	app := func(extra string) string {
 		return "applications:\n  - name: a\n    repository: r\n    tags: [{name: v1, priority: 1}]\n    resources: {milliCpu: 1, memoryMb: 1}\n" + extra
@@ -74,6 +102,10 @@ func TestParseErrors(t *testing.T) {
 		{"negative artifact cap", "artifactMaxMb: -1\n", "artifactMaxMb"},
 		{"bad rate", "rates: [{milliCpu: 0, memoryMb: 1, perHour: 1}]\n", "rates"},
 		{"no resources", "applications:\n  - name: a\n    repository: r\n    tags: [{name: v1}]\n", "resources"},
+		{"registry without username", app("    registry: {password: p}\n"), "registry.username"},
+		{"registry without password", app("    registry: {username: u}\n"), "exactly one of password and passwordEnv"},
+		{"registry with both passwords", app("    registry: {username: u, password: p, passwordEnv: P}\n"), "exactly one"},
+		{"registry password from an unset variable", app("    registry: {username: u, passwordEnv: ARENA_TEST_UNSET_PASSWORD}\n"), "ARENA_TEST_UNSET_PASSWORD"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

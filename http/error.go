@@ -12,9 +12,13 @@ import (
 // location has no capacity or the caller is rate limited; net/http has no name for it.
 const statusEnhanceYourCalm = 420
 
-// codeMethodNotAllowed is the one error code of the transport's own: a
-// method a path does not serve is no concern of the domain.
-const codeMethodNotAllowed = "method_not_allowed"
+// Error codes of the transport's own. A method a path does not serve is no
+// concern of the domain; nor is the one operation whose contract answers a
+// malformed request 400 rather than 422.
+const (
+	codeMethodNotAllowed = "method_not_allowed"
+	codeBadRequest       = "bad_request"
+)
 
 // errorKinds is the only place where an error code becomes an HTTP status.
 // Codes missing from it are answered as internal errors.
@@ -30,6 +34,7 @@ var errorKinds = map[string]struct {
 	arena.EUNAUTHORIZED:  {http.StatusUnauthorized, "Send a valid token as Authorization: Bearer <token>."},
 	arena.EINTERNAL:      {http.StatusInternalServerError, "Retry later; quote the identifier if the error persists."},
 	codeMethodNotAllowed: {http.StatusMethodNotAllowed, "Use one of the methods listed in the Allow header."},
+	codeBadRequest:       {http.StatusBadRequest, "Correct the path segments listed in violations and send the request again."},
 }
 
 // timestampLayout is RFC 3339 with milliseconds, the precision of the

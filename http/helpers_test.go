@@ -181,6 +181,21 @@ func (f *fakeSessions) AvailableLocations(_ context.Context, orgID, image string
 	}, nil
 }
 
+func (f *fakeSessions) TagStatus(_ context.Context, orgID, region, image, version string) (arena.TagStatus, error) {
+	f.record(call{method: "TagStatus", orgID: orgID, id: region + "/" + image + "/" + version})
+	switch {
+	case image != "my-game":
+		return arena.TagStatus{}, arena.Errorf(arena.ENOTFOUND, "image %q not found", image)
+	case region != "europe":
+		return arena.TagStatus{}, arena.Errorf(arena.ENOTFOUND, "region %q not found", region)
+	case version == "1.0":
+		return arena.TagStatus{Exists: true, State: arena.ImagePresent, Nodes: 3, Present: 2, Pulling: 1}, nil
+	case version == "2.0":
+		return arena.TagStatus{State: arena.ImageFailed, Nodes: 3, Failed: 3, Error: "pulling image my-game:2.0: unauthorized"}, nil
+	}
+	return arena.TagStatus{State: arena.TagMissing, Nodes: 3}, nil
+}
+
 // fakeNodes is a NodeAdmin over two nodes.
 type fakeNodes struct {
 	mu    sync.Mutex

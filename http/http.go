@@ -53,6 +53,9 @@ type SessionService interface {
 	// AvailableLocations lists the locations that can host one more session
 	// of the organisation's image right now: ENOTFOUND for an unknown image.
 	AvailableLocations(ctx context.Context, orgID, image string) ([]arena.AvailableLocation, error)
+	// TagStatus says whether a tag of the organisation's image can run in a
+	// region now: ENOTFOUND for an unknown image or region.
+	TagStatus(ctx context.Context, orgID, region, image, version string) (arena.TagStatus, error)
 }
 
 // Authenticator resolves the bearer secret of a request.
@@ -100,6 +103,7 @@ func NewHandler(sessions SessionService, auth Authenticator, nodes NodeAdmin, lo
 	s.mux.HandleFunc("GET /artifacts", s.authed(s.artifact, arena.EINVALID, arena.ENOTFOUND, arena.ECONFLICT))
 	s.mux.HandleFunc("GET /artifact", s.authed(s.artifact, arena.EINVALID, arena.ENOTFOUND, arena.ECONFLICT))
 	s.mux.HandleFunc("GET /available-location/{image}", s.authed(s.availableLocations, arena.ENOTFOUND))
+	s.mux.HandleFunc("GET /tag/{region}/{image}/{version}", s.authed(s.tagExists, codeBadRequest, arena.ENOTFOUND))
 	if nodes != nil {
 		s.mux.HandleFunc("GET /admin/v1/nodes", s.authed(adminOnly(s.listNodes)))
 		s.mux.HandleFunc("POST /admin/v1/nodes/{id}/drain", s.authed(adminOnly(s.drainNode(true)), arena.ENOTFOUND))

@@ -77,7 +77,7 @@ func TestUnmatchedRequests(t *testing.T) {
 	}{
 		{http.MethodGet, "/", http.StatusNotFound, arena.ENOTFOUND, ""},
 		{http.MethodGet, "/sessions", http.StatusNotFound, arena.ENOTFOUND, ""},
-		{http.MethodGet, "/tag/europe/game/v1", http.StatusNotFound, arena.ENOTFOUND, ""},
+		{http.MethodGet, "/tag/europe/game", http.StatusNotFound, arena.ENOTFOUND, ""},
 		{http.MethodGet, "/session/player/join", http.StatusMethodNotAllowed, "method_not_allowed", "POST, PUT"},
 
 		{http.MethodPost, "/available-location/my-game", http.StatusMethodNotAllowed, "method_not_allowed", "GET, HEAD"},

@@ -130,8 +130,12 @@ func TestCompareDocumentsCatches(t *testing.T) {
 		}, "POST /session: parameter query dryRun is not in the contract"},
 		{"an unmarked addition", func(d *openapi3.T) { delete(d.Paths.Value("/healthz").Get.Extensions, "x-arena-addition") }, "GET /healthz: not in the contract"},
 		{"a stale difference", func(d *openapi3.T) {
-			d.Paths.Set("/tag/{region}/{image}/{version}", &openapi3.PathItem{Get: d.Paths.Value("/healthz").Get})
-		}, "GET /tag/{region}/{image}/{version}: listed as not yet served"},
+			d.Extensions["x-arena-differences"] = append(d.Extensions["x-arena-differences"].([]any),
+				map[string]any{"path": "/tag/{region}/{image}/{version}", "method": "get", "difference": "not yet served"})
+		}, "GET /tag/{region}/{image}/{version}: listed as not yet served, but served"},
+		{"an operation neither served nor listed", func(d *openapi3.T) {
+			d.Paths.Delete("/tag/{region}/{image}/{version}")
+		}, "GET /tag/{region}/{image}/{version}: not served and not listed"},
 	}
 	contract := loadContract(t)
 	for _, tt := range tests {

@@ -506,6 +506,48 @@ func TestSessionIDInPath(t *testing.T) {
 	}
 }
 
+func TestTagExists(t *testing.T) {
+	tests := []struct {
+		name, path string
+		status     int
+		// body is the whole answer for 200, the error code otherwise.
+		body string
+	}{
+		{"present", "/tag/europe/my-game/1.0", http.StatusOK,
+			`{"exists":true,"status":"present","nodes":{"total":3,"present":2,"pulling":1,"failed":0}}`},
+		{"failed with the reason", "/tag/europe/my-game/2.0", http.StatusOK,
+			`{"exists":false,"status":"failed","nodes":{"total":3,"present":0,"pulling":0,"failed":3},"error":"pulling image my-game:2.0: unauthorized"}`},
+		{"not a tag of the image", "/tag/europe/my-game/3.0", http.StatusOK,
+			`{"exists":false,"status":"missing","nodes":{"total":3,"present":0,"pulling":0,"failed":0}}`},
+		{"unknown image", "/tag/europe/other-game/1.0", http.StatusNotFound, arena.ENOTFOUND},
+		{"unknown region", "/tag/asia/my-game/1.0", http.StatusNotFound, arena.ENOTFOUND},
+		{"malformed version", "/tag/europe/my-game/-bad", http.StatusBadRequest, "bad_request"},
+		{"overlong image", "/tag/europe/" + strings.Repeat("g", 129) + "/1.0", http.StatusBadRequest, "bad_request"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			api := newTestAPI(t, nil)
+			r := api.do(t, http.MethodGet, tt.path, "")
+			if tt.status != http.StatusOK {
+				r.wantError(t, tt.status, tt.body)
+				if tt.status == http.StatusBadRequest && len(api.sessions.Calls()) != 0 {
+					t.Fatalf("a malformed lookup reached the service: %+v", api.sessions.Calls())
+				}
+				return
+			}
+			if r.status != http.StatusOK {
+				t.Fatalf("status = %d; body: %s", r.status, r.body)
+			}
+			if got := strings.TrimSpace(string(r.body)); got != tt.body {
+				t.Fatalf("body %s, want %s", got, tt.body)
+			}
+			if calls := api.sessions.Calls(); len(calls) != 1 || calls[0].orgID != testOrg {
+				t.Fatalf("calls %+v", calls)
+			}
+		})
+	}
+}
+
 func TestAvailableLocations(t *testing.T) {
 	api := newTestAPI(t, nil)
 	r := api.do(t, http.MethodGet, "/available-location/my-game", "")

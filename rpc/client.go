@@ -151,11 +151,12 @@ func (c *Client) Join(ctx context.Context, joinToken string, n arena.Node) error
 	return nil
 }
 
-// Heartbeat tells the control plane that node nodeID is alive.
-func (c *Client) Heartbeat(ctx context.Context, nodeID string) error {
+// Heartbeat tells the control plane that a node is alive, and how far it is
+// with the wanted images.
+func (c *Client) Heartbeat(ctx context.Context, hb arena.Heartbeat) error {
 	ctx, cancel := c.callContext(ctx)
 	defer cancel()
-	req := connect.NewRequest(&agentv1.HeartbeatRequest{NodeId: nodeID})
+	req := connect.NewRequest(heartbeatToProto(hb))
 	setBearer(req.Header(), c.Credential())
 	_, err := c.rpc.Heartbeat(ctx, req)
 	return fromConnect(err)

@@ -169,6 +169,13 @@ func assignmentToProto(a arena.Assignment) *agentv1.Assignment {
 	for _, r := range a.LogRequests {
 		p.LogRequests = append(p.LogRequests, &agentv1.LogRequest{Id: r.ID, SessionId: r.SessionID, Follow: r.Follow, ArtifactPath: r.ArtifactPath})
 	}
+	for _, w := range a.Images {
+		pw := &agentv1.WantedImage{Ref: w.Ref}
+		if w.Auth != nil {
+			pw.Auth = &agentv1.RegistryAuth{Username: w.Auth.Username, Password: w.Auth.Password}
+		}
+		p.Images = append(p.Images, pw)
+	}
 	return p
 }
 
@@ -180,7 +187,30 @@ func assignmentFromProto(p *agentv1.Assignment) arena.Assignment {
 	for _, r := range p.GetLogRequests() {
 		a.LogRequests = append(a.LogRequests, arena.LogRequest{ID: r.GetId(), SessionID: r.GetSessionId(), Follow: r.GetFollow(), ArtifactPath: r.GetArtifactPath()})
 	}
+	for _, w := range p.GetImages() {
+		aw := arena.WantedImage{Ref: w.GetRef()}
+		if pa := w.GetAuth(); pa != nil {
+			aw.Auth = &arena.RegistryAuth{Username: pa.GetUsername(), Password: pa.GetPassword()}
+		}
+		a.Images = append(a.Images, aw)
+	}
 	return a
+}
+
+func heartbeatToProto(hb arena.Heartbeat) *agentv1.HeartbeatRequest {
+	p := &agentv1.HeartbeatRequest{NodeId: hb.NodeID}
+	for _, im := range hb.Images {
+		p.Images = append(p.Images, &agentv1.NodeImage{Ref: im.Ref, State: string(im.State), Error: im.Error})
+	}
+	return p
+}
+
+func heartbeatFromProto(p *agentv1.HeartbeatRequest) arena.Heartbeat {
+	hb := arena.Heartbeat{NodeID: p.GetNodeId()}
+	for _, im := range p.GetImages() {
+		hb.Images = append(hb.Images, arena.NodeImage{Ref: im.GetRef(), State: arena.ImageState(im.GetState()), Error: im.GetError()})
+	}
+	return hb
 }
 
 func logChunkToProto(c arena.LogChunk) *agentv1.LogChunk {

@@ -129,6 +129,12 @@ func TestRoundTrip(t *testing.T) {
 		{"assignment of log requests only", arena.Assignment{LogRequests: []arena.LogRequest{{ID: "r1", SessionID: "s1"}, {ID: "r2", SessionID: "s2", Follow: true}}}, nil, func(v any) any {
 			return assignmentFromProto(wire(t, assignmentToProto(v.(arena.Assignment))))
 		}},
+		{"heartbeat", filled[arena.Heartbeat](t), nil, func(v any) any {
+			return heartbeatFromProto(wire(t, heartbeatToProto(v.(arena.Heartbeat))))
+		}},
+		{"heartbeat without images", arena.Heartbeat{NodeID: "n1"}, nil, func(v any) any {
+			return heartbeatFromProto(wire(t, heartbeatToProto(v.(arena.Heartbeat))))
+		}},
 		{"log chunk", filled[arena.LogChunk](t), nil, func(v any) any {
 			return logChunkFromProto(wire(t, logChunkToProto(v.(arena.LogChunk))))
 		}},

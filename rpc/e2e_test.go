@@ -243,7 +243,7 @@ func TestEndToEnd(t *testing.T) {
 		}
 		// s4 runs on n1: it was placed while n1 was the only node.
 		for name, err := range map[string]error{
-			"heartbeat":                 other.Heartbeat(ctx, "n1"),
+			"heartbeat":                 other.Heartbeat(ctx, arena.Heartbeat{NodeID: "n1"}),
 			"report as n1":              other.Report(ctx, arena.SessionReport{SessionID: "s4", NodeID: "n1", State: arena.SessionStopped, Reason: arena.StopExited}),
 			"report about n1's session": other.Report(ctx, arena.SessionReport{SessionID: "s4", NodeID: "n2", State: arena.SessionStopped, Reason: arena.StopExited}),
 			"logs as n1": func() error {

@@ -33,7 +33,7 @@ type ControlPlane interface {
 	JoinNode(ctx context.Context, joinSecret string, n arena.Node, credential string) (string, error)
 	// AuthenticateNode returns the id of the node whose credential this is, or EUNAUTHORIZED.
 	AuthenticateNode(ctx context.Context, credential string) (string, error)
-	Heartbeat(ctx context.Context, nodeID string) error
+	Heartbeat(ctx context.Context, hb arena.Heartbeat) error
 	Assignments(ctx context.Context, nodeID string) (<-chan arena.Assignment, error)
 	Report(ctx context.Context, r arena.SessionReport) error
 	// PushLogs hands a chunk of a session's output to whoever asked for it,
@@ -186,7 +186,12 @@ func (s *service) Heartbeat(ctx context.Context, req *connect.Request[agentv1.He
 	if err != nil {
 		return nil, err
 	}
-	if err := s.cp.Heartbeat(ctx, nodeID); err != nil {
+	hb := heartbeatFromProto(req.Msg)
+	hb.NodeID = nodeID
+	if err := checkImages(hb.Images); err != nil {
+		return nil, s.fail(ctx, req, err)
+	}
+	if err := s.cp.Heartbeat(ctx, hb); err != nil {
 		return nil, s.fail(ctx, req, err)
 	}
 	return connect.NewResponse(&agentv1.HeartbeatResponse{}), nil
@@ -282,4 +287,31 @@ func bearer(h http.Header) (string, bool) {
 		return "", false
 	}
 	return token, true
+}
+
+// Bounds of a heartbeat's image report: a node reports the wanted images,
+// which are the tags of the applications, and a pull error's message.
+const (
+	maxNodeImages  = 10000
+	maxImageRef    = 512
+	maxImageErrLen = 2048
+)
+
+// checkImages refuses an image report that no agent would send, so that a
+// node cannot make the control plane keep arbitrary amounts of data.
+func checkImages(images []arena.NodeImage) error {
+	if len(images) > maxNodeImages {
+		return arena.Errorf(arena.EINVALID, "a heartbeat reports at most %d images", maxNodeImages)
+	}
+	for _, im := range images {
+		switch {
+		case im.Ref == "" || len(im.Ref) > maxImageRef:
+			return arena.Errorf(arena.EINVALID, "image reference must be 1 to %d bytes", maxImageRef)
+		case im.State != arena.ImagePresent && im.State != arena.ImagePulling && im.State != arena.ImageFailed:
+			return arena.Errorf(arena.EINVALID, "image %s: unknown state %q", im.Ref, im.State)
+		case len(im.Error) > maxImageErrLen:
+			return arena.Errorf(arena.EINVALID, "image %s: error message over %d bytes", im.Ref, maxImageErrLen)
+		}
+	}
+	return nil
 }

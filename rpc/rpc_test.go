@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -43,6 +44,7 @@ type fakeControlPlane struct {
 	logOwners  map[string]string // log request id -> node id
 	calls      []string          // every call but AuthenticateNode
 	heartbeats []string
+	lastBeat   arena.Heartbeat
 	reports    []arena.SessionReport
 	chunks     []arena.LogChunk
 	issued     int
@@ -128,14 +130,15 @@ func (f *fakeControlPlane) AuthenticateNode(ctx context.Context, credential stri
 	return "", arena.Errorf(arena.EUNAUTHORIZED, "the node credential is not valid")
 }
 
-func (f *fakeControlPlane) Heartbeat(ctx context.Context, nodeID string) error {
+func (f *fakeControlPlane) Heartbeat(ctx context.Context, hb arena.Heartbeat) error {
 	f.record("heartbeat")
 	if f.heartbeat != nil {
-		return f.heartbeat(ctx, nodeID)
+		return f.heartbeat(ctx, hb.NodeID)
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.heartbeats = append(f.heartbeats, nodeID)
+	f.heartbeats = append(f.heartbeats, hb.NodeID)
+	f.lastBeat = hb
 	return nil
 }
 
@@ -351,8 +354,8 @@ func TestNodeCredentials(t *testing.T) {
 		url, _ := serve(t, f)
 		ctx := context.Background()
 		for name, err := range map[string]error{
-			"unknown credential": rpc.NewClient(url, rpc.WithCredential("cred-n9")).Heartbeat(ctx, "n1"),
-			"other node":         rpc.NewClient(url, rpc.WithCredential("cred-n1")).Heartbeat(ctx, "n2"),
+			"unknown credential": rpc.NewClient(url, rpc.WithCredential("cred-n9")).Heartbeat(ctx, arena.Heartbeat{NodeID: "n1"}),
+			"other node":         rpc.NewClient(url, rpc.WithCredential("cred-n1")).Heartbeat(ctx, arena.Heartbeat{NodeID: "n2"}),
 			"no credential":      rpc.NewClient(url).Report(ctx, arena.SessionReport{SessionID: "s1", NodeID: "n1"}),
 			"logs as another node": func() error {
 				_, err := rpc.NewClient(url, rpc.WithCredential("cred-n1")).PushLogs(ctx, arena.LogChunk{RequestID: "r2", NodeID: "n2"})
@@ -401,11 +404,41 @@ func TestCallsReachTheControlPlane(t *testing.T) {
 	ctx := context.Background()
 
 	t.Run("heartbeat", func(t *testing.T) {
-		if err := c.Heartbeat(ctx, "n1"); err != nil {
+		if err := c.Heartbeat(ctx, arena.Heartbeat{NodeID: "n1"}); err != nil {
 			t.Fatal(err)
 		}
 		if got := f.Heartbeats(); !reflect.DeepEqual(got, []string{"n1"}) {
 			t.Fatalf("heartbeats %v", got)
+		}
+	})
+	t.Run("heartbeat with images", func(t *testing.T) {
+		images := []arena.NodeImage{
+			{Ref: "registry.example/game:1", State: arena.ImagePresent},
+			{Ref: "registry.example/game:2", State: arena.ImageFailed, Error: "unauthorized"},
+		}
+		if err := c.Heartbeat(ctx, arena.Heartbeat{NodeID: "n1", Images: images}); err != nil {
+			t.Fatal(err)
+		}
+		f.mu.Lock()
+		got := f.lastBeat
+		f.mu.Unlock()
+		if want := (arena.Heartbeat{NodeID: "n1", Images: images}); !reflect.DeepEqual(got, want) {
+			t.Fatalf("the control plane got %+v, want %+v", got, want)
+		}
+	})
+	t.Run("heartbeat with a report no agent sends", func(t *testing.T) {
+		bad := map[string][]arena.NodeImage{
+			"unknown state":   {{Ref: "game:1", State: "downloading"}},
+			"empty reference": {{State: arena.ImagePresent}},
+			"long reference":  {{Ref: strings.Repeat("a", 600), State: arena.ImagePresent}},
+			"long error":      {{Ref: "game:1", State: arena.ImageFailed, Error: strings.Repeat("e", 5000)}},
+			"too many images": slices.Repeat([]arena.NodeImage{{Ref: "game:1", State: arena.ImagePresent}}, 10001),
+		}
+		for name, images := range bad {
+			err := c.Heartbeat(ctx, arena.Heartbeat{NodeID: "n1", Images: images})
+			if arena.ErrorCode(err) != arena.EINVALID {
+				t.Errorf("%s: %v, want %s", name, err, arena.EINVALID)
+			}
 		}
 	})
 	t.Run("report", func(t *testing.T) {
@@ -442,7 +475,7 @@ func TestErrorCodesSurvive(t *testing.T) {
 			f := newFake()
 			f.heartbeat = func(context.Context, string) error { return tt.err }
 			url, _ := serve(t, f)
-			err := rpc.NewClient(url, rpc.WithCredential("cred-n1")).Heartbeat(context.Background(), "n1")
+			err := rpc.NewClient(url, rpc.WithCredential("cred-n1")).Heartbeat(context.Background(), arena.Heartbeat{NodeID: "n1"})
 			if arena.ErrorCode(err) != tt.wantCode || arena.ErrorMessage(err) != tt.wantMsg {
 				t.Fatalf("got %s %q, want %s %q", arena.ErrorCode(err), arena.ErrorMessage(err), tt.wantCode, tt.wantMsg)
 			}
@@ -481,7 +514,7 @@ func TestCallTimeout(t *testing.T) {
 			c := rpc.NewClient(url, rpc.WithCredential("cred-n1"), rpc.WithCallTimeout(200*time.Millisecond))
 			ctx, cancel := tt.ctx()
 			defer cancel()
-			err := c.Heartbeat(ctx, "n1")
+			err := c.Heartbeat(ctx, arena.Heartbeat{NodeID: "n1"})
 			if arena.ErrorCode(err) != arena.EUNAVAILABLE {
 				t.Fatalf("got %v, want unavailable", err)
 			}

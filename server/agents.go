@@ -89,7 +89,7 @@ func (s *Server) Assignments(ctx context.Context, nodeID string) (<-chan arena.A
 
 // fullAssignment lists every active session of the node; the caller holds s.mu.
 func (s *Server) fullAssignment(nodeID string) arena.Assignment {
-	full := arena.Assignment{Full: true}
+	full := arena.Assignment{Full: true, Images: s.catalog.Images()}
 	for _, e := range s.sessions {
 		if sess := e.cur.Load(); sess.NodeID == nodeID {
 			full.Sessions = append(full.Sessions, sess.Clone())

@@ -1,9 +1,11 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"crypto/subtle"
 	"net/netip"
+	"slices"
 	"sort"
 	"time"
 
@@ -31,6 +33,9 @@ type node struct {
 	// unsaved tells that lastSeen changed since the last save.
 	savedSeen time.Time
 	unsaved   bool
+	// images is how far the node is with the wanted images, as its last
+	// heartbeat said.
+	images []arena.NodeImage
 }
 
 // loadNodes reads the nodes from the store at Open. They take no sessions
@@ -209,9 +214,11 @@ func (s *Server) AuthenticateNode(ctx context.Context, credential string) (strin
 	return "", arena.Errorf(arena.EUNAUTHORIZED, "the node credential is not valid")
 }
 
-// Heartbeat records that a node is alive. A node that comes back takes
-// sessions again; its agent's reports then restore its sessions' truth.
-func (s *Server) Heartbeat(ctx context.Context, nodeID string) error {
+// Heartbeat records that a node is alive and which images it holds. A node
+// that comes back takes sessions again; its agent's reports then restore its
+// sessions' truth.
+func (s *Server) Heartbeat(ctx context.Context, hb arena.Heartbeat) error {
+	nodeID := hb.NodeID
 	s.nmu.Lock()
 	n, ok := s.nodes[nodeID]
 	if !ok {
@@ -219,6 +226,16 @@ func (s *Server) Heartbeat(ctx context.Context, nodeID string) error {
 		return arena.Errorf(arena.ENOTFOUND, "node %q is not registered", nodeID)
 	}
 	n.lastSeen, n.unsaved = s.now(), true
+	if !slices.Equal(n.images, hb.Images) {
+		n.images = slices.Clone(hb.Images)
+		var present []string
+		for _, im := range hb.Images {
+			if im.State == arena.ImagePresent {
+				present = append(present, im.Ref)
+			}
+		}
+		s.sched.SetImages(nodeID, present)
+	}
 	back := !n.unreachableSince.IsZero()
 	if !n.heard || back {
 		if back {
@@ -284,7 +301,7 @@ func (s *Server) Nodes() []arena.NodeStatus {
 	defer s.nmu.Unlock()
 	out := make([]arena.NodeStatus, 0, len(s.nodes))
 	for _, n := range s.nodes {
-		st := arena.NodeStatus{Node: n.Node, LastSeen: n.lastSeen, State: "ready"}
+		st := arena.NodeStatus{Node: n.Node, LastSeen: n.lastSeen, State: "ready", Images: slices.Clone(n.images)}
 		switch {
 		case !n.unreachableSince.IsZero():
 			st.State = "unreachable"
@@ -345,6 +362,56 @@ func (s *Server) AvailableLocations(ctx context.Context, orgID, image string) ([
 		return nil, err
 	}
 	return s.sched.AvailableLocations(app.Resources, len(app.Ports)), nil
+}
+
+// TagStatus says whether a tag of an organisation's image can run in a
+// region (or location) now: whether a node there that takes sessions holds
+// it, and otherwise how far the nodes are with pulling it.
+func (s *Server) TagStatus(ctx context.Context, orgID, region, image, version string) (arena.TagStatus, error) {
+	app, err := s.catalog.Application(orgID, image)
+	if err != nil {
+		return arena.TagStatus{}, err
+	}
+	if !s.sched.Known(region) {
+		return arena.TagStatus{}, arena.Errorf(arena.ENOTFOUND, "region %q not found", region)
+	}
+	st := arena.TagStatus{State: arena.TagMissing}
+	ref, configured := app.ImageRef(version), app.HasTag(version)
+	for _, n := range s.Nodes() {
+		if n.State != "ready" || (n.Region != region && n.Location != region) {
+			continue
+		}
+		st.Nodes++
+		if !configured {
+			continue
+		}
+		for _, im := range n.Images {
+			if im.Ref != ref {
+				continue
+			}
+			switch im.State {
+			case arena.ImagePresent:
+				st.Present++
+			case arena.ImagePulling:
+				st.Pulling++
+			case arena.ImageFailed:
+				st.Failed++
+				st.Error = cmp.Or(st.Error, im.Error)
+			}
+		}
+	}
+	switch {
+	case st.Present > 0:
+		st.Exists, st.State = true, arena.ImagePresent
+	case st.Pulling > 0:
+		st.State = arena.ImagePulling
+	case st.Failed > 0:
+		st.State = arena.ImageFailed
+	}
+	if st.State != arena.ImageFailed {
+		st.Error = ""
+	}
+	return st, nil
 }
 
 // watchNodes marks silent nodes unreachable and, after NodeLostAfter, gives

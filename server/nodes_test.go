@@ -162,10 +162,10 @@ func TestJoinNode(t *testing.T) {
 	if remote.State != "waiting" || remote.CredentialHash != "" || remote.Region != "us" {
 		t.Fatalf("remote node after restart: %+v", remote)
 	}
-	if err := h.srv.Heartbeat(ctx, "remote"); err != nil {
+	if err := h.srv.Heartbeat(ctx, arena.Heartbeat{NodeID: "remote"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := h.srv.Heartbeat(ctx, "nobody"); arena.ErrorCode(err) != arena.ENOTFOUND {
+	if err := h.srv.Heartbeat(ctx, arena.Heartbeat{NodeID: "nobody"}); arena.ErrorCode(err) != arena.ENOTFOUND {
 		t.Fatalf("heartbeat of an unknown node: %v", err)
 	}
 	s := h.create(arena.SessionRequest{Location: "us"})
@@ -278,7 +278,7 @@ func TestSilentAcrossRestart(t *testing.T) {
 	s := h.create(arena.SessionRequest{Location: "us"})
 	ran := time.Now().Add(-time.Minute)
 	report(t, h, arena.SessionReport{SessionID: s.ID, NodeID: "remote", State: arena.SessionRunning, At: ran})
-	if err := h.srv.Heartbeat(ctx, "remote"); err != nil {
+	if err := h.srv.Heartbeat(ctx, arena.Heartbeat{NodeID: "remote"}); err != nil {
 		t.Fatal(err)
 	}
 	// Wait until the heartbeat is saved, then let time pass with the

@@ -215,7 +215,9 @@ func (s *Server) CreateSession(ctx context.Context, orgID string, req arena.Sess
 		defer done()
 	}
 
-	p, err := s.sched.Place(scheduler.Request{SessionID: id, Location: req.Location, Resources: app.Resources, Ports: app.Ports})
+	p, err := s.sched.Place(scheduler.Request{
+		SessionID: id, Location: req.Location, Resources: app.Resources, Ports: app.Ports, Image: app.ImageRef(tag),
+	})
 	if err != nil {
 		return nil, err
 	}

@@ -136,11 +136,11 @@ type mutable struct {
 	mute *atomic.Bool
 }
 
-func (m mutable) Heartbeat(ctx context.Context, nodeID string) error {
+func (m mutable) Heartbeat(ctx context.Context, hb arena.Heartbeat) error {
 	if m.mute.Load() {
 		return nil
 	}
-	return m.Server.Heartbeat(ctx, nodeID)
+	return m.Server.Heartbeat(ctx, hb)
 }
 
 func (h *harness) create(req arena.SessionRequest) *arena.Session {

@@ -30,6 +30,8 @@ type Runtime struct {
 	outputs map[string]*output
 	// images, when non-nil, lists the images that exist; others are ENOTFOUND.
 	images map[string]bool
+	// registry answers pulls; nil refuses them.
+	registry func(ctx context.Context, ref string, auth *arena.RegistryAuth) error
 }
 
 type watcher struct {
@@ -55,6 +57,41 @@ func (r *Runtime) SetImages(refs ...string) {
 	for _, ref := range refs {
 		r.images[ref] = true
 	}
+}
+
+// SetRegistry makes pulls call pull, which says whether the image can be
+// had; a pull that succeeds adds the image to those that exist. pull may
+// block, to hold a pull in progress.
+func (r *Runtime) SetRegistry(pull func(ctx context.Context, ref string, auth *arena.RegistryAuth) error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.registry = pull
+}
+
+// ImageExists implements agent.Runtime.
+func (r *Runtime) ImageExists(ctx context.Context, ref string) (bool, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.images == nil || r.images[ref], nil
+}
+
+// PullImage implements agent.Runtime.
+func (r *Runtime) PullImage(ctx context.Context, ref string, auth *arena.RegistryAuth) error {
+	r.mu.Lock()
+	pull := r.registry
+	r.mu.Unlock()
+	if pull == nil {
+		return arena.Errorf(arena.EUNAVAILABLE, "pulling image %s: the simulation has no registry", ref)
+	}
+	if err := pull(ctx, ref, auth); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.images != nil {
+		r.images[ref] = true
+	}
+	return nil
 }
 
 // Start implements agent.Runtime.

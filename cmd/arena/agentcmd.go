@@ -136,8 +136,8 @@ type rejoiningClient struct {
 }
 
 // Heartbeat implements agent.ControlPlane.
-func (c *rejoiningClient) Heartbeat(ctx context.Context, nodeID string) error {
-	err := c.Client.Heartbeat(ctx, nodeID)
+func (c *rejoiningClient) Heartbeat(ctx context.Context, hb arena.Heartbeat) error {
+	err := c.Client.Heartbeat(ctx, hb)
 	if arena.ErrorCode(err) != arena.EUNAUTHORIZED {
 		return err
 	}

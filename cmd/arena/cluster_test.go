@@ -416,11 +416,11 @@ func TestClusterAgentIdentity(t *testing.T) {
 		t.Fatalf("joining with a wrong token: %v", err)
 	}
 	// No credential, a forged one, or a real one used for another node.
-	if err := impostor.Heartbeat(ctx, id); arena.ErrorCode(err) != arena.EUNAUTHORIZED {
+	if err := impostor.Heartbeat(ctx, arena.Heartbeat{NodeID: id}); arena.ErrorCode(err) != arena.EUNAUTHORIZED {
 		t.Fatalf("heartbeat without a credential: %v", err)
 	}
 	forged := rpc.NewClient(c.URL, rpc.WithCredential("arena_forged"))
-	if err := forged.Heartbeat(ctx, id); arena.ErrorCode(err) != arena.EUNAUTHORIZED {
+	if err := forged.Heartbeat(ctx, arena.Heartbeat{NodeID: id}); arena.ErrorCode(err) != arena.EUNAUTHORIZED {
 		t.Fatalf("heartbeat with a forged credential: %v", err)
 	}
 	other := rpc.NewClient(c.URL)
@@ -429,7 +429,7 @@ func TestClusterAgentIdentity(t *testing.T) {
 	if err := other.Join(ctx, c.joinToken, stranger); err != nil {
 		t.Fatal(err)
 	}
-	if err := other.Heartbeat(ctx, id); arena.ErrorCode(err) != arena.EUNAUTHORIZED {
+	if err := other.Heartbeat(ctx, arena.Heartbeat{NodeID: id}); arena.ErrorCode(err) != arena.EUNAUTHORIZED {
 		t.Fatalf("a node's credential used for another node's heartbeat: %v", err)
 	}
 	if err := other.Report(ctx, arena.SessionReport{SessionID: "x", NodeID: id, State: arena.SessionStopped}); arena.ErrorCode(err) != arena.EUNAUTHORIZED {

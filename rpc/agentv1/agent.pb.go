@@ -10,8 +10,11 @@
 // happens to its sessions, sends heartbeats and, when asked, pushes sessions'
 // output.
 //
-// Secrets never travel in messages, so that logging a message cannot leak
-// one: every call sends its secret as "Authorization: Bearer <secret>". Join
+// The caller's own secrets never travel in messages, so that logging a
+// message cannot leak one: every call sends its secret as
+// "Authorization: Bearer <secret>". The one secret in a message is a
+// registry's password (RegistryAuth), which the agent needs to pull; it
+// travels from the control plane to the agent only. Join
 // sends the cluster's join token there, and the node's current credential, if
 // it has one, in "Arena-Node-Credential"; every other call sends the node's
 // credential and may only speak for the node it belongs to.
@@ -380,7 +383,9 @@ func (*ReportResponse) Descriptor() ([]byte, []int) {
 type HeartbeatRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The node that is alive: the authenticated node.
-	NodeId        string `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	NodeId string `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	// How far the node is with each wanted image it has looked at.
+	Images        []*NodeImage `protobuf:"bytes,2,rep,name=images,proto3" json:"images,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -422,6 +427,76 @@ func (x *HeartbeatRequest) GetNodeId() string {
 	return ""
 }
 
+func (x *HeartbeatRequest) GetImages() []*NodeImage {
+	if x != nil {
+		return x.Images
+	}
+	return nil
+}
+
+// NodeImage is a node's state of one wanted image.
+type NodeImage struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Ref   string                 `protobuf:"bytes,1,opt,name=ref,proto3" json:"ref,omitempty"`
+	// "present", "pulling" or "failed".
+	State string `protobuf:"bytes,2,opt,name=state,proto3" json:"state,omitempty"`
+	// Why the last pull failed.
+	Error         string `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeImage) Reset() {
+	*x = NodeImage{}
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeImage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeImage) ProtoMessage() {}
+
+func (x *NodeImage) ProtoReflect() protoreflect.Message {
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeImage.ProtoReflect.Descriptor instead.
+func (*NodeImage) Descriptor() ([]byte, []int) {
+	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *NodeImage) GetRef() string {
+	if x != nil {
+		return x.Ref
+	}
+	return ""
+}
+
+func (x *NodeImage) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *NodeImage) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
 type HeartbeatResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -430,7 +505,7 @@ type HeartbeatResponse struct {
 
 func (x *HeartbeatResponse) Reset() {
 	*x = HeartbeatResponse{}
-	mi := &file_arena_agent_v1_agent_proto_msgTypes[8]
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -442,7 +517,7 @@ func (x *HeartbeatResponse) String() string {
 func (*HeartbeatResponse) ProtoMessage() {}
 
 func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_arena_agent_v1_agent_proto_msgTypes[8]
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -455,7 +530,7 @@ func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatResponse.ProtoReflect.Descriptor instead.
 func (*HeartbeatResponse) Descriptor() ([]byte, []int) {
-	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{8}
+	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{9}
 }
 
 type PushLogsRequest struct {
@@ -467,7 +542,7 @@ type PushLogsRequest struct {
 
 func (x *PushLogsRequest) Reset() {
 	*x = PushLogsRequest{}
-	mi := &file_arena_agent_v1_agent_proto_msgTypes[9]
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -479,7 +554,7 @@ func (x *PushLogsRequest) String() string {
 func (*PushLogsRequest) ProtoMessage() {}
 
 func (x *PushLogsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_arena_agent_v1_agent_proto_msgTypes[9]
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -492,7 +567,7 @@ func (x *PushLogsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushLogsRequest.ProtoReflect.Descriptor instead.
 func (*PushLogsRequest) Descriptor() ([]byte, []int) {
-	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{9}
+	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *PushLogsRequest) GetChunk() *LogChunk {
@@ -512,7 +587,7 @@ type PushLogsResponse struct {
 
 func (x *PushLogsResponse) Reset() {
 	*x = PushLogsResponse{}
-	mi := &file_arena_agent_v1_agent_proto_msgTypes[10]
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -524,7 +599,7 @@ func (x *PushLogsResponse) String() string {
 func (*PushLogsResponse) ProtoMessage() {}
 
 func (x *PushLogsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_arena_agent_v1_agent_proto_msgTypes[10]
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -537,7 +612,7 @@ func (x *PushLogsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushLogsResponse.ProtoReflect.Descriptor instead.
 func (*PushLogsResponse) Descriptor() ([]byte, []int) {
-	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{10}
+	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *PushLogsResponse) GetMore() bool {
@@ -560,7 +635,7 @@ type Resources struct {
 
 func (x *Resources) Reset() {
 	*x = Resources{}
-	mi := &file_arena_agent_v1_agent_proto_msgTypes[11]
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -572,7 +647,7 @@ func (x *Resources) String() string {
 func (*Resources) ProtoMessage() {}
 
 func (x *Resources) ProtoReflect() protoreflect.Message {
-	mi := &file_arena_agent_v1_agent_proto_msgTypes[11]
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -585,7 +660,7 @@ func (x *Resources) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Resources.ProtoReflect.Descriptor instead.
 func (*Resources) Descriptor() ([]byte, []int) {
-	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{11}
+	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Resources) GetMilliCpu() int64 {
@@ -625,7 +700,7 @@ type Node struct {
 
 func (x *Node) Reset() {
 	*x = Node{}
-	mi := &file_arena_agent_v1_agent_proto_msgTypes[12]
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -637,7 +712,7 @@ func (x *Node) String() string {
 func (*Node) ProtoMessage() {}
 
 func (x *Node) ProtoReflect() protoreflect.Message {
-	mi := &file_arena_agent_v1_agent_proto_msgTypes[12]
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -650,7 +725,7 @@ func (x *Node) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Node.ProtoReflect.Descriptor instead.
 func (*Node) Descriptor() ([]byte, []int) {
-	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{12}
+	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Node) GetId() string {
@@ -736,7 +811,7 @@ type Port struct {
 
 func (x *Port) Reset() {
 	*x = Port{}
-	mi := &file_arena_agent_v1_agent_proto_msgTypes[13]
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -748,7 +823,7 @@ func (x *Port) String() string {
 func (*Port) ProtoMessage() {}
 
 func (x *Port) ProtoReflect() protoreflect.Message {
-	mi := &file_arena_agent_v1_agent_proto_msgTypes[13]
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -761,7 +836,7 @@ func (x *Port) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Port.ProtoReflect.Descriptor instead.
 func (*Port) Descriptor() ([]byte, []int) {
-	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{13}
+	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Port) GetProtocol() string {
@@ -837,7 +912,7 @@ type Session struct {
 
 func (x *Session) Reset() {
 	*x = Session{}
-	mi := &file_arena_agent_v1_agent_proto_msgTypes[14]
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -849,7 +924,7 @@ func (x *Session) String() string {
 func (*Session) ProtoMessage() {}
 
 func (x *Session) ProtoReflect() protoreflect.Message {
-	mi := &file_arena_agent_v1_agent_proto_msgTypes[14]
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -862,7 +937,7 @@ func (x *Session) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Session.ProtoReflect.Descriptor instead.
 func (*Session) Descriptor() ([]byte, []int) {
-	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{14}
+	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Session) GetId() string {
@@ -1093,14 +1168,17 @@ type Assignment struct {
 	// Requests for sessions' output, riding along with the desired state
 	// because agents dial the control plane, not the other way round. Each
 	// is a request to act on once, not desired state.
-	LogRequests   []*LogRequest `protobuf:"bytes,3,rep,name=log_requests,json=logRequests,proto3" json:"log_requests,omitempty"`
+	LogRequests []*LogRequest `protobuf:"bytes,3,rep,name=log_requests,json=logRequests,proto3" json:"log_requests,omitempty"`
+	// On full assignments, every image the node should hold; the agent pulls
+	// the missing ones ahead of the sessions that will need them.
+	Images        []*WantedImage `protobuf:"bytes,4,rep,name=images,proto3" json:"images,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Assignment) Reset() {
 	*x = Assignment{}
-	mi := &file_arena_agent_v1_agent_proto_msgTypes[15]
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1112,7 +1190,7 @@ func (x *Assignment) String() string {
 func (*Assignment) ProtoMessage() {}
 
 func (x *Assignment) ProtoReflect() protoreflect.Message {
-	mi := &file_arena_agent_v1_agent_proto_msgTypes[15]
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1125,7 +1203,7 @@ func (x *Assignment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Assignment.ProtoReflect.Descriptor instead.
 func (*Assignment) Descriptor() ([]byte, []int) {
-	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{15}
+	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Assignment) GetFull() bool {
@@ -1149,6 +1227,120 @@ func (x *Assignment) GetLogRequests() []*LogRequest {
 	return nil
 }
 
+func (x *Assignment) GetImages() []*WantedImage {
+	if x != nil {
+		return x.Images
+	}
+	return nil
+}
+
+// WantedImage is an image a node should hold.
+type WantedImage struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Ref   string                 `protobuf:"bytes,1,opt,name=ref,proto3" json:"ref,omitempty"`
+	// Unset for a public registry.
+	Auth          *RegistryAuth `protobuf:"bytes,2,opt,name=auth,proto3" json:"auth,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WantedImage) Reset() {
+	*x = WantedImage{}
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WantedImage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WantedImage) ProtoMessage() {}
+
+func (x *WantedImage) ProtoReflect() protoreflect.Message {
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WantedImage.ProtoReflect.Descriptor instead.
+func (*WantedImage) Descriptor() ([]byte, []int) {
+	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *WantedImage) GetRef() string {
+	if x != nil {
+		return x.Ref
+	}
+	return ""
+}
+
+func (x *WantedImage) GetAuth() *RegistryAuth {
+	if x != nil {
+		return x.Auth
+	}
+	return nil
+}
+
+// RegistryAuth is a private registry's credentials. Never log it.
+type RegistryAuth struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Username      string                 `protobuf:"bytes,1,opt,name=username,proto3" json:"username,omitempty"`
+	Password      string                 `protobuf:"bytes,2,opt,name=password,proto3" json:"password,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RegistryAuth) Reset() {
+	*x = RegistryAuth{}
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RegistryAuth) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RegistryAuth) ProtoMessage() {}
+
+func (x *RegistryAuth) ProtoReflect() protoreflect.Message {
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RegistryAuth.ProtoReflect.Descriptor instead.
+func (*RegistryAuth) Descriptor() ([]byte, []int) {
+	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *RegistryAuth) GetUsername() string {
+	if x != nil {
+		return x.Username
+	}
+	return ""
+}
+
+func (x *RegistryAuth) GetPassword() string {
+	if x != nil {
+		return x.Password
+	}
+	return ""
+}
+
 // LogRequest asks the agent for the output of one of its node's sessions.
 type LogRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1166,7 +1358,7 @@ type LogRequest struct {
 
 func (x *LogRequest) Reset() {
 	*x = LogRequest{}
-	mi := &file_arena_agent_v1_agent_proto_msgTypes[16]
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1178,7 +1370,7 @@ func (x *LogRequest) String() string {
 func (*LogRequest) ProtoMessage() {}
 
 func (x *LogRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_arena_agent_v1_agent_proto_msgTypes[16]
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1191,7 +1383,7 @@ func (x *LogRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogRequest.ProtoReflect.Descriptor instead.
 func (*LogRequest) Descriptor() ([]byte, []int) {
-	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{16}
+	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *LogRequest) GetId() string {
@@ -1239,7 +1431,7 @@ type LogChunk struct {
 
 func (x *LogChunk) Reset() {
 	*x = LogChunk{}
-	mi := &file_arena_agent_v1_agent_proto_msgTypes[17]
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1251,7 +1443,7 @@ func (x *LogChunk) String() string {
 func (*LogChunk) ProtoMessage() {}
 
 func (x *LogChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_arena_agent_v1_agent_proto_msgTypes[17]
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1264,7 +1456,7 @@ func (x *LogChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogChunk.ProtoReflect.Descriptor instead.
 func (*LogChunk) Descriptor() ([]byte, []int) {
-	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{17}
+	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *LogChunk) GetRequestId() string {
@@ -1326,7 +1518,7 @@ type SessionReport struct {
 
 func (x *SessionReport) Reset() {
 	*x = SessionReport{}
-	mi := &file_arena_agent_v1_agent_proto_msgTypes[18]
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1338,7 +1530,7 @@ func (x *SessionReport) String() string {
 func (*SessionReport) ProtoMessage() {}
 
 func (x *SessionReport) ProtoReflect() protoreflect.Message {
-	mi := &file_arena_agent_v1_agent_proto_msgTypes[18]
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1351,7 +1543,7 @@ func (x *SessionReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionReport.ProtoReflect.Descriptor instead.
 func (*SessionReport) Descriptor() ([]byte, []int) {
-	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{18}
+	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *SessionReport) GetSessionId() string {
@@ -1439,9 +1631,14 @@ const file_arena_agent_v1_agent_proto_rawDesc = "" +
 	"\tKeepalive\"F\n" +
 	"\rReportRequest\x125\n" +
 	"\x06report\x18\x01 \x01(\v2\x1d.arena.agent.v1.SessionReportR\x06report\"\x10\n" +
-	"\x0eReportResponse\"+\n" +
+	"\x0eReportResponse\"^\n" +
 	"\x10HeartbeatRequest\x12\x17\n" +
-	"\anode_id\x18\x01 \x01(\tR\x06nodeId\"\x13\n" +
+	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x121\n" +
+	"\x06images\x18\x02 \x03(\v2\x19.arena.agent.v1.NodeImageR\x06images\"I\n" +
+	"\tNodeImage\x12\x10\n" +
+	"\x03ref\x18\x01 \x01(\tR\x03ref\x12\x14\n" +
+	"\x05state\x18\x02 \x01(\tR\x05state\x12\x14\n" +
+	"\x05error\x18\x03 \x01(\tR\x05error\"\x13\n" +
 	"\x11HeartbeatResponse\"A\n" +
 	"\x0fPushLogsRequest\x12.\n" +
 	"\x05chunk\x18\x01 \x01(\v2\x18.arena.agent.v1.LogChunkR\x05chunk\"&\n" +
@@ -1512,12 +1709,19 @@ const file_arena_agent_v1_agent_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x94\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xc9\x01\n" +
 	"\n" +
 	"Assignment\x12\x12\n" +
 	"\x04full\x18\x01 \x01(\bR\x04full\x123\n" +
 	"\bsessions\x18\x02 \x03(\v2\x17.arena.agent.v1.SessionR\bsessions\x12=\n" +
-	"\flog_requests\x18\x03 \x03(\v2\x1a.arena.agent.v1.LogRequestR\vlogRequests\"x\n" +
+	"\flog_requests\x18\x03 \x03(\v2\x1a.arena.agent.v1.LogRequestR\vlogRequests\x123\n" +
+	"\x06images\x18\x04 \x03(\v2\x1b.arena.agent.v1.WantedImageR\x06images\"Q\n" +
+	"\vWantedImage\x12\x10\n" +
+	"\x03ref\x18\x01 \x01(\tR\x03ref\x120\n" +
+	"\x04auth\x18\x02 \x01(\v2\x1c.arena.agent.v1.RegistryAuthR\x04auth\"F\n" +
+	"\fRegistryAuth\x12\x1a\n" +
+	"\busername\x18\x01 \x01(\tR\busername\x12\x1a\n" +
+	"\bpassword\x18\x02 \x01(\tR\bpassword\"x\n" +
 	"\n" +
 	"LogRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
@@ -1563,7 +1767,7 @@ func file_arena_agent_v1_agent_proto_rawDescGZIP() []byte {
 	return file_arena_agent_v1_agent_proto_rawDescData
 }
 
-var file_arena_agent_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_arena_agent_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_arena_agent_v1_agent_proto_goTypes = []any{
 	(*JoinRequest)(nil),           // 0: arena.agent.v1.JoinRequest
 	(*JoinResponse)(nil),          // 1: arena.agent.v1.JoinResponse
@@ -1573,60 +1777,66 @@ var file_arena_agent_v1_agent_proto_goTypes = []any{
 	(*ReportRequest)(nil),         // 5: arena.agent.v1.ReportRequest
 	(*ReportResponse)(nil),        // 6: arena.agent.v1.ReportResponse
 	(*HeartbeatRequest)(nil),      // 7: arena.agent.v1.HeartbeatRequest
-	(*HeartbeatResponse)(nil),     // 8: arena.agent.v1.HeartbeatResponse
-	(*PushLogsRequest)(nil),       // 9: arena.agent.v1.PushLogsRequest
-	(*PushLogsResponse)(nil),      // 10: arena.agent.v1.PushLogsResponse
-	(*Resources)(nil),             // 11: arena.agent.v1.Resources
-	(*Node)(nil),                  // 12: arena.agent.v1.Node
-	(*Port)(nil),                  // 13: arena.agent.v1.Port
-	(*Session)(nil),               // 14: arena.agent.v1.Session
-	(*Assignment)(nil),            // 15: arena.agent.v1.Assignment
-	(*LogRequest)(nil),            // 16: arena.agent.v1.LogRequest
-	(*LogChunk)(nil),              // 17: arena.agent.v1.LogChunk
-	(*SessionReport)(nil),         // 18: arena.agent.v1.SessionReport
-	nil,                           // 19: arena.agent.v1.Session.EnvEntry
-	nil,                           // 20: arena.agent.v1.Session.LabelsEntry
-	(*durationpb.Duration)(nil),   // 21: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil), // 22: google.protobuf.Timestamp
+	(*NodeImage)(nil),             // 8: arena.agent.v1.NodeImage
+	(*HeartbeatResponse)(nil),     // 9: arena.agent.v1.HeartbeatResponse
+	(*PushLogsRequest)(nil),       // 10: arena.agent.v1.PushLogsRequest
+	(*PushLogsResponse)(nil),      // 11: arena.agent.v1.PushLogsResponse
+	(*Resources)(nil),             // 12: arena.agent.v1.Resources
+	(*Node)(nil),                  // 13: arena.agent.v1.Node
+	(*Port)(nil),                  // 14: arena.agent.v1.Port
+	(*Session)(nil),               // 15: arena.agent.v1.Session
+	(*Assignment)(nil),            // 16: arena.agent.v1.Assignment
+	(*WantedImage)(nil),           // 17: arena.agent.v1.WantedImage
+	(*RegistryAuth)(nil),          // 18: arena.agent.v1.RegistryAuth
+	(*LogRequest)(nil),            // 19: arena.agent.v1.LogRequest
+	(*LogChunk)(nil),              // 20: arena.agent.v1.LogChunk
+	(*SessionReport)(nil),         // 21: arena.agent.v1.SessionReport
+	nil,                           // 22: arena.agent.v1.Session.EnvEntry
+	nil,                           // 23: arena.agent.v1.Session.LabelsEntry
+	(*durationpb.Duration)(nil),   // 24: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil), // 25: google.protobuf.Timestamp
 }
 var file_arena_agent_v1_agent_proto_depIdxs = []int32{
-	12, // 0: arena.agent.v1.JoinRequest.node:type_name -> arena.agent.v1.Node
-	15, // 1: arena.agent.v1.WatchResponse.assignment:type_name -> arena.agent.v1.Assignment
+	13, // 0: arena.agent.v1.JoinRequest.node:type_name -> arena.agent.v1.Node
+	16, // 1: arena.agent.v1.WatchResponse.assignment:type_name -> arena.agent.v1.Assignment
 	4,  // 2: arena.agent.v1.WatchResponse.keepalive:type_name -> arena.agent.v1.Keepalive
-	18, // 3: arena.agent.v1.ReportRequest.report:type_name -> arena.agent.v1.SessionReport
-	17, // 4: arena.agent.v1.PushLogsRequest.chunk:type_name -> arena.agent.v1.LogChunk
-	11, // 5: arena.agent.v1.Node.capacity:type_name -> arena.agent.v1.Resources
-	13, // 6: arena.agent.v1.Session.ports:type_name -> arena.agent.v1.Port
-	19, // 7: arena.agent.v1.Session.env:type_name -> arena.agent.v1.Session.EnvEntry
-	20, // 8: arena.agent.v1.Session.labels:type_name -> arena.agent.v1.Session.LabelsEntry
-	21, // 9: arena.agent.v1.Session.ttl:type_name -> google.protobuf.Duration
-	11, // 10: arena.agent.v1.Session.resources:type_name -> arena.agent.v1.Resources
-	21, // 11: arena.agent.v1.Session.stop_grace:type_name -> google.protobuf.Duration
-	22, // 12: arena.agent.v1.Session.created_at:type_name -> google.protobuf.Timestamp
-	22, // 13: arena.agent.v1.Session.running_at:type_name -> google.protobuf.Timestamp
-	22, // 14: arena.agent.v1.Session.stopping_at:type_name -> google.protobuf.Timestamp
-	22, // 15: arena.agent.v1.Session.stopped_at:type_name -> google.protobuf.Timestamp
-	22, // 16: arena.agent.v1.Session.unreachable_since:type_name -> google.protobuf.Timestamp
-	22, // 17: arena.agent.v1.Session.updated_at:type_name -> google.protobuf.Timestamp
-	14, // 18: arena.agent.v1.Assignment.sessions:type_name -> arena.agent.v1.Session
-	16, // 19: arena.agent.v1.Assignment.log_requests:type_name -> arena.agent.v1.LogRequest
-	22, // 20: arena.agent.v1.SessionReport.at:type_name -> google.protobuf.Timestamp
-	22, // 21: arena.agent.v1.SessionReport.started_at:type_name -> google.protobuf.Timestamp
-	0,  // 22: arena.agent.v1.AgentService.Join:input_type -> arena.agent.v1.JoinRequest
-	2,  // 23: arena.agent.v1.AgentService.Watch:input_type -> arena.agent.v1.WatchRequest
-	5,  // 24: arena.agent.v1.AgentService.Report:input_type -> arena.agent.v1.ReportRequest
-	7,  // 25: arena.agent.v1.AgentService.Heartbeat:input_type -> arena.agent.v1.HeartbeatRequest
-	9,  // 26: arena.agent.v1.AgentService.PushLogs:input_type -> arena.agent.v1.PushLogsRequest
-	1,  // 27: arena.agent.v1.AgentService.Join:output_type -> arena.agent.v1.JoinResponse
-	3,  // 28: arena.agent.v1.AgentService.Watch:output_type -> arena.agent.v1.WatchResponse
-	6,  // 29: arena.agent.v1.AgentService.Report:output_type -> arena.agent.v1.ReportResponse
-	8,  // 30: arena.agent.v1.AgentService.Heartbeat:output_type -> arena.agent.v1.HeartbeatResponse
-	10, // 31: arena.agent.v1.AgentService.PushLogs:output_type -> arena.agent.v1.PushLogsResponse
-	27, // [27:32] is the sub-list for method output_type
-	22, // [22:27] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	21, // 3: arena.agent.v1.ReportRequest.report:type_name -> arena.agent.v1.SessionReport
+	8,  // 4: arena.agent.v1.HeartbeatRequest.images:type_name -> arena.agent.v1.NodeImage
+	20, // 5: arena.agent.v1.PushLogsRequest.chunk:type_name -> arena.agent.v1.LogChunk
+	12, // 6: arena.agent.v1.Node.capacity:type_name -> arena.agent.v1.Resources
+	14, // 7: arena.agent.v1.Session.ports:type_name -> arena.agent.v1.Port
+	22, // 8: arena.agent.v1.Session.env:type_name -> arena.agent.v1.Session.EnvEntry
+	23, // 9: arena.agent.v1.Session.labels:type_name -> arena.agent.v1.Session.LabelsEntry
+	24, // 10: arena.agent.v1.Session.ttl:type_name -> google.protobuf.Duration
+	12, // 11: arena.agent.v1.Session.resources:type_name -> arena.agent.v1.Resources
+	24, // 12: arena.agent.v1.Session.stop_grace:type_name -> google.protobuf.Duration
+	25, // 13: arena.agent.v1.Session.created_at:type_name -> google.protobuf.Timestamp
+	25, // 14: arena.agent.v1.Session.running_at:type_name -> google.protobuf.Timestamp
+	25, // 15: arena.agent.v1.Session.stopping_at:type_name -> google.protobuf.Timestamp
+	25, // 16: arena.agent.v1.Session.stopped_at:type_name -> google.protobuf.Timestamp
+	25, // 17: arena.agent.v1.Session.unreachable_since:type_name -> google.protobuf.Timestamp
+	25, // 18: arena.agent.v1.Session.updated_at:type_name -> google.protobuf.Timestamp
+	15, // 19: arena.agent.v1.Assignment.sessions:type_name -> arena.agent.v1.Session
+	19, // 20: arena.agent.v1.Assignment.log_requests:type_name -> arena.agent.v1.LogRequest
+	17, // 21: arena.agent.v1.Assignment.images:type_name -> arena.agent.v1.WantedImage
+	18, // 22: arena.agent.v1.WantedImage.auth:type_name -> arena.agent.v1.RegistryAuth
+	25, // 23: arena.agent.v1.SessionReport.at:type_name -> google.protobuf.Timestamp
+	25, // 24: arena.agent.v1.SessionReport.started_at:type_name -> google.protobuf.Timestamp
+	0,  // 25: arena.agent.v1.AgentService.Join:input_type -> arena.agent.v1.JoinRequest
+	2,  // 26: arena.agent.v1.AgentService.Watch:input_type -> arena.agent.v1.WatchRequest
+	5,  // 27: arena.agent.v1.AgentService.Report:input_type -> arena.agent.v1.ReportRequest
+	7,  // 28: arena.agent.v1.AgentService.Heartbeat:input_type -> arena.agent.v1.HeartbeatRequest
+	10, // 29: arena.agent.v1.AgentService.PushLogs:input_type -> arena.agent.v1.PushLogsRequest
+	1,  // 30: arena.agent.v1.AgentService.Join:output_type -> arena.agent.v1.JoinResponse
+	3,  // 31: arena.agent.v1.AgentService.Watch:output_type -> arena.agent.v1.WatchResponse
+	6,  // 32: arena.agent.v1.AgentService.Report:output_type -> arena.agent.v1.ReportResponse
+	9,  // 33: arena.agent.v1.AgentService.Heartbeat:output_type -> arena.agent.v1.HeartbeatResponse
+	11, // 34: arena.agent.v1.AgentService.PushLogs:output_type -> arena.agent.v1.PushLogsResponse
+	30, // [30:35] is the sub-list for method output_type
+	25, // [25:30] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_arena_agent_v1_agent_proto_init() }
@@ -1644,7 +1854,7 @@ func file_arena_agent_v1_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_arena_agent_v1_agent_proto_rawDesc), len(file_arena_agent_v1_agent_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   21,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

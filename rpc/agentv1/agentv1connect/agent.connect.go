@@ -8,8 +8,11 @@
 // happens to its sessions, sends heartbeats and, when asked, pushes sessions'
 // output.
 //
-// Secrets never travel in messages, so that logging a message cannot leak
-// one: every call sends its secret as "Authorization: Bearer <secret>". Join
+// The caller's own secrets never travel in messages, so that logging a
+// message cannot leak one: every call sends its secret as
+// "Authorization: Bearer <secret>". The one secret in a message is a
+// registry's password (RegistryAuth), which the agent needs to pull; it
+// travels from the control plane to the agent only. Join
 // sends the cluster's join token there, and the node's current credential, if
 // it has one, in "Arena-Node-Credential"; every other call sends the node's
 // credential and may only speak for the node it belongs to.

@@ -1,0 +1,226 @@
+package agent
+
+import (
+	"cmp"
+	"context"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/arena-hq/arena"
+)
+
+// maxPulls bounds the pulls an agent runs at once: a node's bandwidth is
+// better spent finishing one image than starting every one.
+const maxPulls = 2
+
+// maxImageError bounds a pull error's message in heartbeats.
+const maxImageError = 1024
+
+// images keeps the node holding every image the control plane wants, pulling
+// what is missing ahead of the sessions that will need it, and pulls on
+// demand for a session whose image is missing anyway.
+type images struct {
+	rt  Runtime
+	log *slog.Logger
+	// retry is the delay before pulling a failed image again; it doubles per
+	// failure up to maxRetry.
+	retry, maxRetry time.Duration
+	// recheck is how often present images are looked for again, in case
+	// someone removed one from the engine.
+	recheck time.Duration
+
+	mu     sync.Mutex
+	wanted map[string]*arena.RegistryAuth
+	state  map[string]*image
+	kick   chan struct{}
+	slots  chan struct{}
+}
+
+// image is the agent's view of one image.
+type image struct {
+	state arena.ImageState
+	err   string
+	// done is closed when the pull in flight ends; nil when none is.
+	done     chan struct{}
+	failures int
+	retryAt  time.Time
+}
+
+func newImages(rt Runtime, log *slog.Logger, retry, maxRetry, recheck time.Duration) *images {
+	return &images{
+		rt: rt, log: log, retry: retry, maxRetry: maxRetry, recheck: recheck,
+		wanted: map[string]*arena.RegistryAuth{}, state: map[string]*image{},
+		kick: make(chan struct{}, 1), slots: make(chan struct{}, maxPulls),
+	}
+}
+
+// want replaces the set of wanted images. Images no longer wanted stay on
+// the node (a running session may use one) but are no longer reported.
+func (m *images) want(list []arena.WantedImage) {
+	m.mu.Lock()
+	m.wanted = make(map[string]*arena.RegistryAuth, len(list))
+	for _, w := range list {
+		m.wanted[w.Ref] = w.Auth
+	}
+	for ref, im := range m.state {
+		if _, ok := m.wanted[ref]; !ok && im.done == nil {
+			delete(m.state, ref)
+		}
+	}
+	m.mu.Unlock()
+	m.poke()
+}
+
+func (m *images) poke() {
+	select {
+	case m.kick <- struct{}{}:
+	default:
+	}
+}
+
+// report returns the state of every wanted image the agent has looked at,
+// ordered by reference, for the heartbeat.
+func (m *images) report() []arena.NodeImage {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]arena.NodeImage, 0, len(m.wanted))
+	for ref := range m.wanted {
+		if im, ok := m.state[ref]; ok {
+			out = append(out, arena.NodeImage{Ref: ref, State: im.state, Error: im.err})
+		}
+	}
+	slices.SortFunc(out, func(a, b arena.NodeImage) int { return cmp.Compare(a.Ref, b.Ref) })
+	return out
+}
+
+// run pulls wanted images that are missing, and again those that failed
+// once their backoff has passed, until ctx ends.
+func (m *images) run(ctx context.Context, wg *sync.WaitGroup) {
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	lastCheck := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-m.kick:
+		case <-timer.C:
+		}
+		now := time.Now()
+		recheck := now.Sub(lastCheck) >= m.recheck
+		if recheck {
+			lastCheck = now
+		}
+		next := now.Add(m.recheck)
+		m.mu.Lock()
+		for ref := range m.wanted {
+			im := m.state[ref]
+			switch {
+			case im == nil, im.done == nil && im.state == arena.ImageFailed && !now.Before(im.retryAt),
+				im.done == nil && im.state == arena.ImagePresent && recheck:
+				m.startLocked(ctx, wg, ref)
+			case im.done == nil && im.state == arena.ImageFailed && im.retryAt.Before(next):
+				next = im.retryAt
+			}
+		}
+		m.mu.Unlock()
+		timer.Reset(time.Until(next))
+	}
+}
+
+// startLocked starts fetching ref unless a pull of it is in flight, and
+// returns the channel closed when that pull ends. m.mu must be held.
+func (m *images) startLocked(ctx context.Context, wg *sync.WaitGroup, ref string) <-chan struct{} {
+	im := m.state[ref]
+	if im == nil {
+		im = &image{}
+		m.state[ref] = im
+	}
+	if im.done != nil {
+		return im.done
+	}
+	done := make(chan struct{})
+	im.done = done
+	auth := m.wanted[ref]
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer close(done)
+		m.fetch(ctx, ref, auth, im)
+	}()
+	return done
+}
+
+// fetch makes the node hold ref: it looks first, and pulls only what is missing.
+func (m *images) fetch(ctx context.Context, ref string, auth *arena.RegistryAuth, im *image) {
+	has, err := m.rt.ImageExists(ctx, ref)
+	if err == nil && !has {
+		m.set(im, arena.ImagePulling, nil)
+		select {
+		case m.slots <- struct{}{}:
+		case <-ctx.Done():
+			m.set(im, arena.ImageFailed, ctx.Err())
+			return
+		}
+		began := time.Now()
+		err = m.rt.PullImage(ctx, ref, auth)
+		<-m.slots
+		if err == nil {
+			m.log.Info("pulled image", "image", ref, "took", time.Since(began).Round(time.Millisecond))
+		}
+	}
+	if err != nil {
+		if ctx.Err() == nil {
+			m.log.Warn("cannot pull image", "image", ref, "err", err)
+		}
+		m.set(im, arena.ImageFailed, err)
+		return
+	}
+	m.set(im, arena.ImagePresent, nil)
+}
+
+func (m *images) set(im *image, s arena.ImageState, err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if s == arena.ImageFailed {
+		// The run loop plans the next attempt.
+		defer m.poke()
+	}
+	im.state, im.err = s, ""
+	switch s {
+	case arena.ImageFailed:
+		im.err = arena.ErrorMessage(err)
+		if len(im.err) > maxImageError {
+			im.err = im.err[:maxImageError] + "…"
+		}
+		im.retryAt = time.Now().Add(min(m.retry<<min(im.failures, 16), m.maxRetry))
+		im.failures++
+	case arena.ImagePresent:
+		im.failures = 0
+	}
+	if s != arena.ImagePulling {
+		im.done = nil
+	}
+}
+
+// ensure makes the node hold ref now, for a session that needs it: it joins
+// a pull in flight or starts one, and returns why the image is missing when
+// the pull fails.
+func (m *images) ensure(ctx context.Context, wg *sync.WaitGroup, ref string) error {
+	m.mu.Lock()
+	done := m.startLocked(ctx, wg, ref)
+	m.mu.Unlock()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if im := m.state[ref]; im != nil && im.state == arena.ImageFailed {
+		return arena.Errorf(arena.EUNAVAILABLE, "%s", im.err)
+	}
+	return nil
+}

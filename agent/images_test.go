@@ -1,0 +1,156 @@
+package agent_test
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/arena-hq/arena"
+	"github.com/arena-hq/arena/agent"
+)
+
+// registry is a simulated registry: pulls of held references wait for
+// release, bad ones fail, and every pull's credentials are recorded.
+type registry struct {
+	mu      sync.Mutex
+	held    map[string]chan struct{}
+	bad     map[string]bool
+	pulls   map[string]int
+	auth    map[string]*arena.RegistryAuth
+	release func(ref string)
+}
+
+func newRegistry() *registry {
+	r := &registry{held: map[string]chan struct{}{}, bad: map[string]bool{}, pulls: map[string]int{}, auth: map[string]*arena.RegistryAuth{}}
+	r.release = func(ref string) {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		close(r.held[ref])
+		delete(r.held, ref)
+	}
+	return r
+}
+
+func (r *registry) hold(ref string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.held[ref] = make(chan struct{})
+}
+
+func (r *registry) pull(ctx context.Context, ref string, auth *arena.RegistryAuth) error {
+	r.mu.Lock()
+	r.pulls[ref]++
+	r.auth[ref] = auth
+	gate, bad := r.held[ref], r.bad[ref]
+	r.mu.Unlock()
+	if gate != nil {
+		select {
+		case <-gate:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	if bad {
+		return arena.Errorf(arena.EUNAVAILABLE, "pulling image %s: unauthorized", ref)
+	}
+	return nil
+}
+
+func (r *registry) count(ref string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.pulls[ref]
+}
+
+func imageState(images []arena.NodeImage, ref string) (arena.NodeImage, bool) {
+	i := slices.IndexFunc(images, func(im arena.NodeImage) bool { return im.Ref == ref })
+	if i < 0 {
+		return arena.NodeImage{}, false
+	}
+	return images[i], true
+}
+
+func TestPrePull(t *testing.T) {
+	ta := startAgent(t, 0, func(c *agent.Config) {
+		c.HeartbeatInterval = 2 * time.Millisecond
+		c.RetryInterval = 2 * time.Millisecond
+		c.MaxRetryInterval = 10 * time.Millisecond
+	})
+	reg := newRegistry()
+	ta.rt.SetImages("game:local") // on the node already
+	ta.rt.SetRegistry(reg.pull)
+	reg.hold("game:1")
+	reg.bad["game:bad"] = true
+	auth := &arena.RegistryAuth{Username: "studio", Password: "secret"}
+	ta.cp.assignments <- arena.Assignment{Full: true, Images: []arena.WantedImage{
+		{Ref: "game:1", Auth: auth}, {Ref: "game:bad", Auth: auth}, {Ref: "game:local"},
+	}}
+
+	stateIs := func(ref string, want arena.ImageState) func() bool {
+		return func() bool {
+			im, ok := imageState(ta.cp.lastImages(), ref)
+			return ok && im.State == want
+		}
+	}
+	eventually(t, "game:1 reported as pulling", stateIs("game:1", arena.ImagePulling))
+	eventually(t, "game:bad reported as failed", stateIs("game:bad", arena.ImageFailed))
+	eventually(t, "game:local reported as present", stateIs("game:local", arena.ImagePresent))
+	if n := reg.count("game:local"); n != 0 {
+		t.Errorf("game:local, already on the node, was pulled %d times", n)
+	}
+	if im, _ := imageState(ta.cp.lastImages(), "game:bad"); im.Error == "" {
+		t.Errorf("a failed pull reports no reason: %+v", im)
+	}
+	eventually(t, "game:bad pulled again after its backoff", func() bool { return reg.count("game:bad") >= 3 })
+
+	// A session of the image being pulled waits for that pull, not a second one.
+	ta.assign(&arena.Session{ID: "s1", NodeID: "n1", Image: "game:1", State: arena.SessionStarted})
+	reg.release("game:1")
+	eventually(t, "game:1 reported as present", stateIs("game:1", arena.ImagePresent))
+	eventually(t, "s1 running", func() bool { return ta.cp.last().State == arena.SessionRunning })
+	if n := reg.count("game:1"); n != 1 {
+		t.Errorf("game:1 pulled %d times, want once", n)
+	}
+	reg.mu.Lock()
+	gotAuth := reg.auth["game:1"]
+	reg.mu.Unlock()
+	if gotAuth == nil || *gotAuth != *auth {
+		t.Errorf("game:1 pulled with %v, want the application's credentials", gotAuth)
+	}
+
+	// An image nobody asked to pre-pull is pulled when a session needs it.
+	ta.assign(&arena.Session{ID: "s2", NodeID: "n1", Image: "game:2", State: arena.SessionStarted})
+	eventually(t, "s2 running", func() bool {
+		r := ta.cp.last()
+		return r.SessionID == "s2" && r.State == arena.SessionRunning
+	})
+
+	// A session whose image cannot be had fails with the registry's reason.
+	ta.assign(&arena.Session{ID: "s3", NodeID: "n1", Image: "game:bad", State: arena.SessionStarted})
+	eventually(t, "s3 failed", func() bool {
+		r := ta.cp.last()
+		return r.SessionID == "s3" && r.State == arena.SessionStopped
+	})
+	if r := ta.cp.last(); r.Reason != arena.StopFailed || !containsAll(r.Message, "game:bad", "unauthorized") {
+		t.Errorf("s3 stopped with %s %q, want failed with the registry's reason", r.Reason, r.Message)
+	}
+
+	// Images no longer wanted are no longer reported.
+	ta.cp.assignments <- arena.Assignment{Full: true, Images: []arena.WantedImage{{Ref: "game:local"}}}
+	eventually(t, "only game:local reported", func() bool {
+		images := ta.cp.lastImages()
+		return len(images) == 1 && images[0].Ref == "game:local"
+	})
+}
+
+func containsAll(s string, parts ...string) bool {
+	for _, p := range parts {
+		if !strings.Contains(s, p) {
+			return false
+		}
+	}
+	return true
+}
