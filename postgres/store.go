@@ -1,0 +1,150 @@
+// Package postgres implements server.Store on a PostgreSQL database, for
+// installations that run more than one control plane or want a database
+// server of their own. It behaves as the sqlite package's store does: both
+// pass the suite of server/storetest.
+package postgres
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/arena-hq/arena"
+	"github.com/arena-hq/arena/server"
+)
+
+var _ server.Store = (*Store)(nil)
+
+// Store is a server.Store on a PostgreSQL database. It is safe for
+// concurrent use, and several Stores, in one process or in several, may use
+// the same database at once: unlike SQLite, PostgreSQL serialises
+// conflicting writers itself, so the store needs no write queue of its own.
+type Store struct {
+	pool *pgxpool.Pool
+}
+
+// Open connects to the database at url, a postgres:// URL or a key=value
+// connection string as pgx takes them, and brings its schema up to date. The
+// tables live in the first schema of the connection's search_path (a
+// search_path parameter of url sets it), so that one database can hold
+// several installations. Parameters such as pool_max_conns size the pool.
+func Open(ctx context.Context, url string) (*Store, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		// The error of ParseConfig quotes the URL, whose password pgx
+		// hides only as far as it can parse it: it is not passed on.
+		return nil, arena.Errorf(arena.EINVALID, "the PostgreSQL connection string is invalid")
+	}
+	ms, err := embeddedMigrations()
+	if err != nil {
+		return nil, arena.Internal(err, "reading the schema migrations")
+	}
+	return open(ctx, cfg, ms)
+}
+
+func open(ctx context.Context, cfg *pgxpool.Config, ms []migration) (*Store, error) {
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, arena.Internal(err, "connecting to the database")
+	}
+	if err := migrate(ctx, pool, ms); err != nil {
+		pool.Close()
+		return nil, arena.Internal(err, "migrating the database schema")
+	}
+	return &Store{pool: pool}, nil
+}
+
+// Close closes the store's connections, waiting for the ones in use to be
+// returned. It may be called more than once, and always returns nil: it
+// returns an error at all so that the store is an io.Closer like the SQLite
+// one.
+func (st *Store) Close() error {
+	st.pool.Close()
+	return nil
+}
+
+// SQLSTATE codes, from PostgreSQL's errcodes.txt.
+const (
+	codeUniqueViolation     = "23505"
+	codeForeignKeyViolation = "23503"
+	// A string that is not valid UTF-8, or holds a NUL, which a text column
+	// cannot: PostgreSQL reports the one or the other code depending on
+	// where it finds the character (the text itself, or an escape in JSON).
+	codeCharacterNotInRepertoire = "22021"
+	codeUntranslatableCharacter  = "22P05"
+)
+
+// sqlState returns the SQLSTATE of err if it is an error of the server, and "" otherwise.
+func sqlState(err error) string {
+	var e *pgconn.PgError
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return ""
+}
+
+// isDuplicate reports whether err is a violation of a primary key or a unique index.
+func isDuplicate(err error) bool { return sqlState(err) == codeUniqueViolation }
+
+// isMissingParent reports whether err is a foreign key violation: a row
+// referred to an organisation or session that does not exist.
+func isMissingParent(err error) bool { return sqlState(err) == codeForeignKeyViolation }
+
+// isUnstorable reports whether err says a string held a character that
+// PostgreSQL cannot store in text: a NUL, or bytes that are not UTF-8.
+// SQLite stores any string, so there a write of one succeeds and a lookup by
+// one finds nothing. Here a write fails with EINVALID, the caller's input
+// being at fault, and a lookup still finds nothing: no row can hold the key.
+func isUnstorable(err error) bool {
+	c := sqlState(err)
+	return c == codeCharacterNotInRepertoire || c == codeUntranslatableCharacter
+}
+
+// writeError classifies an error of a write that is neither a duplicate nor
+// a missing parent: EINVALID for a string the database cannot hold, and
+// EINTERNAL otherwise.
+func writeError(err error, doing string) error {
+	if isUnstorable(err) {
+		return &arena.Error{Code: arena.EINVALID, Message: "a value holds a NUL character or is not valid UTF-8", Err: err}
+	}
+	return arena.Internal(err, doing)
+}
+
+// isNoRows reports whether err says a query that returns one row found none.
+func isNoRows(err error) bool { return errors.Is(err, pgx.ErrNoRows) }
+
+// optional returns t for a nullable timestamptz column: NULL for the zero
+// time. (pgx reads timestamptz values in the local zone: every time read is
+// converted to UTC, the only zone the store hands out.)
+func optional(t time.Time) pgtype.Timestamptz {
+	return pgtype.Timestamptz{Time: t.UTC(), Valid: !t.IsZero()}
+}
+
+// fromOptional is the inverse of optional.
+func fromOptional(t pgtype.Timestamptz) time.Time {
+	if !t.Valid {
+		return time.Time{}
+	}
+	return t.Time.UTC()
+}
+
+// nanos and fromNanos convert the times in JSON documents, which are Unix
+// nanoseconds as in the SQLite store's documents, keeping the zero time as 0.
+func nanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func fromNanos(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
