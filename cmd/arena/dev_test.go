@@ -84,6 +84,13 @@ func freePortRange(tb testing.TB, n int) (int, int) {
 // and "echo-host" (host networking); ports is the size of the node's range.
 func newStack(tb testing.TB, ports int) *testStack {
 	tb.Helper()
+	return newStackWith(tb, ports, "")
+}
+
+// newStackWith is newStack with more applications, YAML list items
+// indented as the file's applications are.
+func newStackWith(tb testing.TB, ports int, moreApps string) *testStack {
+	tb.Helper()
 	image := dockertest.EchoImage(tb)
 	repo, tag, _ := strings.Cut(image, ":")
 	lo, hi := freePortRange(tb, ports)
@@ -109,7 +116,7 @@ applications:
     network: host
     resources: {milliCpu: 100, memoryMb: 64}
     stopGrace: 5s
-`, lo, hi, dockertest.NodeID(tb), repo, tag)
+%[6]s`, lo, hi, dockertest.NodeID(tb), repo, tag, moreApps)
 	cfg, err := config.Parse([]byte(yaml))
 	if err != nil {
 		tb.Fatal(err)

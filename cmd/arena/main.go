@@ -26,6 +26,7 @@ Usage:
   arena node     list, drain, undrain and remove nodes
   arena session  create, list, get and delete sessions; players join and leave
   arena locations IMAGE  the locations that can host IMAGE now
+  arena tag REGION IMAGE VERSION  whether a version can run in a region now
   arena usage    report billed time and cost
   arena bench    measure POST /session latency and throughput
   arena echo     run the echo game server (the demo application's image runs this)
@@ -62,6 +63,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = runSession(ctx, args[1:], stdout, stderr)
 	case "locations":
 		err = runLocations(ctx, args[1:], stdout, stderr)
+	case "tag":
+		err = runTag(ctx, args[1:], stdout, stderr)
 	case "usage":
 		err = runUsage(ctx, args[1:], stdout, stderr)
 	case "bench":
@@ -80,6 +83,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch {
 	case errors.Is(err, flag.ErrHelp):
 		return 0
+	case errors.Is(err, errTagAbsent):
+		return 1
 	case err != nil:
 		fmt.Fprintln(stderr, "arena:", err)
 		return 1

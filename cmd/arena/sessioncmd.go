@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -27,6 +28,9 @@ const sessionUsage = `Usage:
   arena session join ID PLAYER...          record players as joined
   arena session leave PLAYER... [--session ID]
   arena locations IMAGE                    locations that can host IMAGE now
+  arena tag REGION IMAGE VERSION [--wait D]
+                                           whether VERSION can run in REGION now;
+                                           exits 1 while it cannot, --wait polls
 
 Flags:
   --server URL    control plane (env ARENA_SERVER; default http://127.0.0.1:8080)
@@ -359,3 +363,72 @@ func runLocations(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	return tw.Flush()
 }
+
+// runTag looks up a tag, for pipelines that gate a rollout on it: it exits
+// non-zero while the tag cannot run, and with --wait keeps asking until it
+// can or the wait is over.
+func runTag(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("arena tag", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, sessionUsage) }
+	server, token, output := fs.String("server", "", ""), fs.String("token", "", ""), fs.String("o", "table", "")
+	wait := fs.Duration("wait", 0, "")
+	words, err := parseInterleaved(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(words) != 3 {
+		fs.Usage()
+		return fmt.Errorf("arena tag takes a region, an image and a version")
+	}
+	c := newAPIClient(*server, *token)
+	path := "/tag/" + url.PathEscape(words[0]) + "/" + url.PathEscape(words[1]) + "/" + url.PathEscape(words[2])
+	deadline := time.Now().Add(*wait)
+	var body []byte
+	var tag struct {
+		Exists bool
+		Status string
+		Nodes  struct{ Total, Present, Pulling, Failed int }
+		Error  string
+	}
+	for {
+		if body, err = c.call(ctx, nethttp.MethodGet, path, nil); err != nil {
+			return err
+		}
+		if err := json.Unmarshal(body, &tag); err != nil {
+			return err
+		}
+		if tag.Exists || !time.Now().Before(deadline) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(min(2*time.Second, time.Until(deadline))):
+		}
+	}
+	if *output == "json" {
+		if _, err := stdout.Write(append(body, '\n')); err != nil {
+			return err
+		}
+	} else {
+		tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "REGION\tIMAGE\tVERSION\tEXISTS\tSTATUS\tNODES\tPRESENT\tPULLING\tFAILED")
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%s\t%d\t%d\t%d\t%d\n", words[0], words[1], words[2], tag.Exists, tag.Status,
+			tag.Nodes.Total, tag.Nodes.Present, tag.Nodes.Pulling, tag.Nodes.Failed)
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		if tag.Error != "" {
+			fmt.Fprintf(stdout, "last pull error: %s\n", tag.Error)
+		}
+	}
+	if !tag.Exists {
+		return errTagAbsent
+	}
+	return nil
+}
+
+// errTagAbsent makes arena tag exit 1 without another message: the answer
+// it printed says why.
+var errTagAbsent = errors.New("the tag cannot run there yet")
