@@ -71,7 +71,8 @@ func TestCopyFrom(t *testing.T) {
 	// Once the engine has answered, only the caller's ctx limits reading:
 	// the call timeout must not cut the stream.
 	t.Run("read after the call timeout", func(t *testing.T) {
-		const timeout = 500 * time.Millisecond
+		// Long enough for a busy engine to answer the call itself.
+		const timeout = 2 * time.Second
 		short := docker.NewRuntime(rt.Client(), docker.WithCallTimeout(timeout))
 		rc, err := short.CopyFrom(context.Background(), id, "/arena-terminated")
 		if err != nil {
