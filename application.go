@@ -2,6 +2,8 @@ package arena
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 )
@@ -66,7 +68,20 @@ type Application struct {
 	ArtifactPaths []string
 	// Registry holds the credentials of a private registry; nil for a public one.
 	Registry *RegistryAuth
+	// SealedRegistry is Registry encrypted, the only form stores keep.
+	SealedRegistry []byte
+	// Source is where the application is defined: SourceAPI, or SourceConfig
+	// for one the config file owns, which the API does not change.
+	Source    string
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
+
+// Sources of applications.
+const (
+	SourceAPI    = "api"
+	SourceConfig = "config"
+)
 
 // DefaultTag returns the tag with the highest priority; the first listed wins a tie.
 func (a *Application) DefaultTag() (string, bool) {
@@ -159,4 +174,20 @@ type NodeStatus struct {
 	Sessions  int
 	// Images is how far the node is with the wanted images.
 	Images []NodeImage
+}
+
+// Clone returns a deep copy of a.
+func (a *Application) Clone() *Application {
+	c := *a
+	c.Tags = slices.Clone(a.Tags)
+	c.Ports = slices.Clone(a.Ports)
+	c.Env = maps.Clone(a.Env)
+	c.Args = slices.Clone(a.Args)
+	c.ArtifactPaths = slices.Clone(a.ArtifactPaths)
+	c.SealedRegistry = slices.Clone(a.SealedRegistry)
+	if a.Registry != nil {
+		r := *a.Registry
+		c.Registry = &r
+	}
+	return &c
 }

@@ -55,30 +55,101 @@ func (r Resources) Fits(o Resources) bool {
 	return o.MilliCPU <= r.MilliCPU && o.MemoryMB <= r.MemoryMB
 }
 
-// Organization owns tokens, applications, sessions and usage.
+// Environment tells an organisation's purpose. A studio gets one
+// organisation per environment, each with its own tokens, applications,
+// sessions and usage, behind the same API: a sandbox to integrate against
+// and production for players.
+type Environment string
+
+// Environments an organisation can be.
+const (
+	EnvSandbox    Environment = "sandbox"
+	EnvProduction Environment = "production"
+)
+
+// Organization owns users, tokens, applications, sessions and usage.
 type Organization struct {
-	ID   string
-	Name string
+	ID          string
+	Name        string
+	Environment Environment
+	CreatedAt   time.Time
+}
+
+// User is a member of an organisation: a person, or a service such as a
+// matchmaker. Tokens may be issued to a user; removing the user revokes them.
+type User struct {
+	ID        string
+	OrgID     string
+	Email     string
+	Name      string
+	CreatedAt time.Time
 }
 
 // Token is an API credential of an organisation. Only the hash of its secret is stored.
 type Token struct {
-	ID        string
-	OrgID     string
+	ID    string
+	OrgID string
+	// UserID is the user the token was issued to; empty for none.
+	UserID    string
 	Name      string
 	Hash      string
 	CreatedAt time.Time
 	// ExpiresAt is zero for a token that does not expire.
 	ExpiresAt time.Time
-	// Scopes lists what the token may do beyond its organisation's Session
-	// API, e.g. ScopeAdmin.
+	// RevokedAt is when the token was revoked; zero while it is not.
+	RevokedAt time.Time
+	// Scopes lists what the token may do; see Allows.
 	Scopes []string
+	// RateLimit is the requests per second the token may make, with bursts
+	// of RateBurst; zero takes the installation's default.
+	RateLimit float64
+	RateBurst int
 }
 
-// ScopeAdmin lets a token operate the installation: nodes and their drain.
-const ScopeAdmin = "admin"
+// TokenRequest asks for a new token.
+type TokenRequest struct {
+	Name   string
+	UserID string
+	// Scopes default to SessionScopes.
+	Scopes []string
+	// ExpiresIn is the token's lifetime; zero for one that does not expire.
+	ExpiresIn time.Duration
+	RateLimit float64
+	RateBurst int
+}
 
-// HasScope reports whether the token carries scope.
+// Scopes a token may carry.
+const (
+	ScopeSessionsRead  = "sessions:read"  // list and describe sessions, locations, tags
+	ScopeSessionsWrite = "sessions:write" // create and stop sessions, players join and leave
+	ScopeLogs          = "logs"           // read sessions' output
+	ScopeArtifacts     = "artifacts"      // download sessions' artifacts
+	ScopeUsage         = "usage"          // read usage and cost
+	// ScopeAdmin manages the token's own organisation (users, tokens,
+	// applications) and allows all of its Session API.
+	ScopeAdmin = "admin"
+	// ScopeOperator runs the installation: nodes, organisations, and admin
+	// of every organisation.
+	ScopeOperator = "operator"
+)
+
+// SessionScopes are the scopes of the Session API, the default of a new token.
+var SessionScopes = []string{ScopeSessionsRead, ScopeSessionsWrite, ScopeLogs, ScopeArtifacts, ScopeUsage}
+
+// AllScopes lists every scope, for validation.
+var AllScopes = append(append([]string(nil), SessionScopes...), ScopeAdmin, ScopeOperator)
+
+// ValidScope reports whether s is a scope Arena knows.
+func ValidScope(s string) bool {
+	for _, a := range AllScopes {
+		if a == s {
+			return true
+		}
+	}
+	return false
+}
+
+// HasScope reports whether the token carries scope itself.
 func (t *Token) HasScope(scope string) bool {
 	for _, s := range t.Scopes {
 		if s == scope {
@@ -88,10 +159,26 @@ func (t *Token) HasScope(scope string) bool {
 	return false
 }
 
+// Allows reports whether the token may act with scope within its own
+// organisation: it carries the scope, or one that implies it (admin implies
+// the Session API's, operator everything).
+func (t *Token) Allows(scope string) bool {
+	switch {
+	case t.HasScope(scope), t.HasScope(ScopeOperator):
+		return true
+	case t.HasScope(ScopeAdmin):
+		return scope != ScopeOperator
+	}
+	return false
+}
+
 // Expired reports whether the token is no longer valid at now.
 func (t *Token) Expired(now time.Time) bool {
 	return !t.ExpiresAt.IsZero() && !now.Before(t.ExpiresAt)
 }
+
+// Revoked reports whether the token has been revoked.
+func (t *Token) Revoked() bool { return !t.RevokedAt.IsZero() }
 
 // HashToken returns the stored form of a token secret. Secrets are 256 random
 // bits, so a plain SHA-256 is as strong as a slow hash and cheap on every request.

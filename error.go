@@ -3,6 +3,7 @@ package arena
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Error codes. Every error that crosses a package boundary carries one of these,
@@ -27,6 +28,9 @@ type Error struct {
 	Violations []Violation
 	// Err is the underlying cause, kept for logs and never shown to callers.
 	Err error
+	// RetryAfter, on an EUNAVAILABLE error, is how long the caller should
+	// wait before trying again; zero when unknown.
+	RetryAfter time.Duration
 }
 
 // Violation names one field of a request and what is wrong with it.

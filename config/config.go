@@ -7,7 +7,6 @@ import (
 	_ "embed"
 	"fmt"
 	"os"
-	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -48,6 +47,17 @@ type Config struct {
 	Applications []Application    `yaml:"applications"`
 	// Rates price an hour of a session per resource profile, for usage reports.
 	Rates []Rate `yaml:"rates"`
+	// RateLimit is the default request rate of an API token.
+	RateLimit RateLimit `yaml:"rateLimit"`
+	// SecretKey seals registry passwords in the store: base64 of 32 bytes.
+	// Empty keeps a generated key in the data directory.
+	SecretKey string `yaml:"secretKey"`
+}
+
+// RateLimit is a request rate with bursts; zero values take Arena's defaults.
+type RateLimit struct {
+	PerSecond float64 `yaml:"perSecond"`
+	Burst     int     `yaml:"burst"`
 }
 
 // Rate is the hourly price of a resource profile.
@@ -190,6 +200,9 @@ func Parse(data []byte) (*Config, error) {
 	if _, err := c.Apps(); err != nil {
 		return nil, err
 	}
+	if c.RateLimit.PerSecond < 0 || c.RateLimit.Burst < 0 {
+		return nil, fmt.Errorf("rateLimit.perSecond and rateLimit.burst must not be negative")
+	}
 	if c.ArtifactMaxMB < 0 {
 		return nil, fmt.Errorf("artifactMaxMb must not be negative")
 	}
@@ -235,36 +248,22 @@ func (c *Config) Apps() ([]*arena.Application, error) {
 		if app.OrgID == "" {
 			app.OrgID = c.OrgID
 		}
-		if app.Network == "" {
-			app.Network = arena.NetworkBridge
-		}
 		app.StopGrace = time.Duration(a.StopGrace)
 		auth, err := a.Registry.auth(where)
 		if err != nil {
 			return nil, err
 		}
 		app.Registry = auth
-		switch {
-		case app.Name == "" || app.Repository == "":
-			return nil, fmt.Errorf("%s: name and repository are required", where)
-		case seen[app.OrgID+"/"+app.Name]:
+		app.Source = arena.SourceConfig
+		if err := app.Validate(); err != nil {
+			var parts []string
+			for _, v := range arena.ErrorViolations(err) {
+				parts = append(parts, v.Field+" "+v.Description)
+			}
+			return nil, fmt.Errorf("%s: %s", where, strings.Join(parts, "; "))
+		}
+		if seen[app.OrgID+"/"+app.Name] {
 			return nil, fmt.Errorf("%s: defined twice", where)
-		case len(app.Tags) == 0:
-			return nil, fmt.Errorf("%s: at least one tag is required", where)
-		case app.Network != arena.NetworkBridge && app.Network != arena.NetworkHost:
-			return nil, fmt.Errorf("%s: network must be bridge or host", where)
-		case app.Resources.MilliCPU <= 0 || app.Resources.MemoryMB <= 0:
-			return nil, fmt.Errorf("%s: resources.milliCpu and resources.memoryMb must be positive", where)
-		}
-		for _, p := range app.ArtifactPaths {
-			if !strings.HasPrefix(p, "/") || path.Clean(p) != p || p == "/" {
-				return nil, fmt.Errorf("%s: artifact path %q must be a clean absolute path below /", where, p)
-			}
-		}
-		for _, p := range app.Ports {
-			if p.Container < 1 || p.Container > 65535 || (p.Protocol != arena.TCP && p.Protocol != arena.UDP) {
-				return nil, fmt.Errorf("%s: port %d/%s must be 1-65535 and tcp or udp", where, p.Container, p.Protocol)
-			}
 		}
 		seen[app.OrgID+"/"+app.Name] = true
 		out = append(out, app)

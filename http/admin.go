@@ -18,18 +18,6 @@ type NodeAdmin interface {
 	RemoveNode(ctx context.Context, nodeID string) error
 }
 
-// adminOnly wraps an admin operation: the token must carry the admin scope.
-// A token without it gets the same 401 as a bad one: the brief's 401 covers
-// "lacks permissions for the resource".
-func adminOnly(h func(http.ResponseWriter, *http.Request, *arena.Token) error) func(http.ResponseWriter, *http.Request, *arena.Token) error {
-	return func(w http.ResponseWriter, r *http.Request, tok *arena.Token) error {
-		if !tok.HasScope(arena.ScopeAdmin) {
-			return arena.Errorf(arena.EUNAUTHORIZED, "the token lacks the %q scope", arena.ScopeAdmin)
-		}
-		return h(w, r, tok)
-	}
-}
-
 type (
 	nodeView struct {
 		ID       string          `json:"id"`

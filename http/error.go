@@ -2,7 +2,9 @@ package http
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/arena-hq/arena"
@@ -78,6 +80,11 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	if kind.status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="arena"`)
+	}
+	var ae *arena.Error
+	if errors.As(err, &ae) && ae.RetryAfter > 0 {
+		// Whole seconds, rounded up, as RFC 9110 has it.
+		w.Header().Set("Retry-After", strconv.FormatInt(int64((ae.RetryAfter+time.Second-1)/time.Second), 10))
 	}
 	s.writeJSON(w, r, kind.status, errorResponse{
 		StatusCode: kind.status,

@@ -25,8 +25,14 @@ const (
 	testOrg    = "org-a"
 	// secretAuthDown makes the authenticator fail as if its store were down.
 	secretAuthDown = "arena_auth-down"
-	// adminSecret authenticates a token with the admin scope.
+	// adminSecret authenticates an operator's token.
 	adminSecret = "arena_admin-secret"
+	// orgAdminSecret is an organisation's admin, not an operator.
+	orgAdminSecret = "arena_org-admin-secret"
+	// readOnlySecret may only read sessions.
+	readOnlySecret = "arena_read-only-secret"
+	// limitedSecret may make two requests, then about one per 1000 s.
+	limitedSecret = "arena_limited-secret"
 )
 
 // fakeAuth accepts testSecret only.
@@ -35,9 +41,15 @@ type fakeAuth struct{}
 func (fakeAuth) Authenticate(_ context.Context, secret string) (*arena.Token, error) {
 	switch secret {
 	case testSecret:
-		return &arena.Token{ID: "tok-1", OrgID: testOrg}, nil
+		return &arena.Token{ID: "tok-1", OrgID: testOrg, Scopes: arena.SessionScopes}, nil
 	case adminSecret:
-		return &arena.Token{ID: "tok-admin", OrgID: testOrg, Scopes: []string{arena.ScopeAdmin}}, nil
+		return &arena.Token{ID: "tok-admin", OrgID: testOrg, Scopes: []string{arena.ScopeAdmin, arena.ScopeOperator}}, nil
+	case orgAdminSecret:
+		return &arena.Token{ID: "tok-org-admin", OrgID: testOrg, Scopes: []string{arena.ScopeAdmin}}, nil
+	case readOnlySecret:
+		return &arena.Token{ID: "tok-read", OrgID: testOrg, Scopes: []string{arena.ScopeSessionsRead}}, nil
+	case limitedSecret:
+		return &arena.Token{ID: "tok-limited", OrgID: testOrg, Scopes: arena.SessionScopes, RateLimit: 0.001, RateBurst: 2}, nil
 	case secretAuthDown:
 		return nil, errors.New("token store: database is locked")
 	}
@@ -289,7 +301,7 @@ func newTestAPI(tb testing.TB, sessions *fakeSessions) *testAPI {
 	}
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	srv := httptest.NewServer(arenahttp.NewHandler(sessions, fakeAuth{}, newFakeNodes(), logger))
+	srv := httptest.NewServer(arenahttp.NewHandler(sessions, fakeAuth{}, newFakeNodes(), logger, arenahttp.WithTenants(newFakeTenants())))
 	tb.Cleanup(srv.Close)
 	return &testAPI{url: srv.URL, sessions: sessions, logs: logs, checker: apitest.NewChecker(tb)}
 }

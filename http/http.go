@@ -72,43 +72,68 @@ const headerRequestID = "X-Request-Id"
 type server struct {
 	sessions SessionService
 	nodes    NodeAdmin
+	tenants  TenantAdmin
 	auth     Authenticator
 	logger   *slog.Logger
 	mux      *http.ServeMux
+	limits   *rateLimits
+}
+
+// Option configures NewHandler.
+type Option func(*server)
+
+// WithTenants serves the admin API of organisations, users, tokens and
+// applications.
+func WithTenants(t TenantAdmin) Option { return func(s *server) { s.tenants = t } }
+
+// WithRateLimit sets the requests per second, with bursts, that a token may
+// make unless it carries limits of its own.
+func WithRateLimit(perSecond float64, burst int) Option {
+	return func(s *server) { s.limits = newRateLimits(perSecond, burst) }
 }
 
 // NewHandler returns the handler of Arena's public API. logger receives one
 // access record per request and the causes of internal errors; nil discards them.
 //
 // nodes serves the admin API; nil leaves it out.
-func NewHandler(sessions SessionService, auth Authenticator, nodes NodeAdmin, logger *slog.Logger) http.Handler {
+func NewHandler(sessions SessionService, auth Authenticator, nodes NodeAdmin, logger *slog.Logger, opts ...Option) http.Handler {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	s := &server{sessions: sessions, nodes: nodes, auth: auth, logger: logger, mux: http.NewServeMux()}
-	// Each operation lists the error codes its OpenAPI operation documents,
-	// besides unauthorized, unavailable and internal which all of them do.
-	s.mux.HandleFunc("POST /session", s.authed(s.createSession, arena.EINVALID, arena.ENOTFOUND, arena.ECONFLICT))
-	s.mux.HandleFunc("GET /session", s.authed(s.listSessions, arena.EINVALID))
-	s.mux.HandleFunc("GET /session/{id}", s.authed(s.describeSession, arena.EINVALID, arena.ENOTFOUND))
-	s.mux.HandleFunc("DELETE /session/{id}", s.authed(s.stopSession, arena.EINVALID, arena.ENOTFOUND, arena.ECONFLICT))
+	s := &server{sessions: sessions, nodes: nodes, auth: auth, logger: logger, mux: http.NewServeMux(),
+		limits: newRateLimits(DefaultRateLimit, DefaultRateBurst)}
+	for _, o := range opts {
+		o(s)
+	}
+	// Each operation names the scope it needs and lists the error codes its
+	// OpenAPI operation documents, besides unauthorized, unavailable and
+	// internal which all of them do.
+	read, write := arena.ScopeSessionsRead, arena.ScopeSessionsWrite
+	s.mux.HandleFunc("POST /session", s.authed(write, s.createSession, arena.EINVALID, arena.ENOTFOUND, arena.ECONFLICT))
+	s.mux.HandleFunc("GET /session", s.authed(read, s.listSessions, arena.EINVALID))
+	s.mux.HandleFunc("GET /session/{id}", s.authed(read, s.describeSession, arena.EINVALID, arena.ENOTFOUND))
+	s.mux.HandleFunc("DELETE /session/{id}", s.authed(write, s.stopSession, arena.EINVALID, arena.ENOTFOUND, arena.ECONFLICT))
 	// The contract's methods, and POST as the platform reference names them.
-	s.mux.HandleFunc("PUT /session/player/join", s.authed(s.joinPlayers, arena.EINVALID, arena.ENOTFOUND))
-	s.mux.HandleFunc("POST /session/player/join", s.authed(s.joinPlayers, arena.EINVALID, arena.ENOTFOUND))
-	s.mux.HandleFunc("DELETE /session/player/leave", s.authed(s.leavePlayers, arena.EINVALID, arena.ENOTFOUND))
-	s.mux.HandleFunc("POST /session/player/leave", s.authed(s.leavePlayers, arena.EINVALID, arena.ENOTFOUND))
-	s.mux.HandleFunc("GET /usage", s.authed(s.usage, arena.EINVALID))
-	s.mux.HandleFunc("GET /logs", s.authed(s.logs, arena.EINVALID, arena.ENOTFOUND))
+	s.mux.HandleFunc("PUT /session/player/join", s.authed(write, s.joinPlayers, arena.EINVALID, arena.ENOTFOUND))
+	s.mux.HandleFunc("POST /session/player/join", s.authed(write, s.joinPlayers, arena.EINVALID, arena.ENOTFOUND))
+	s.mux.HandleFunc("DELETE /session/player/leave", s.authed(write, s.leavePlayers, arena.EINVALID, arena.ENOTFOUND))
+	s.mux.HandleFunc("POST /session/player/leave", s.authed(write, s.leavePlayers, arena.EINVALID, arena.ENOTFOUND))
+	s.mux.HandleFunc("GET /usage", s.authed(arena.ScopeUsage, s.usage, arena.EINVALID))
+	s.mux.HandleFunc("GET /logs", s.authed(arena.ScopeLogs, s.logs, arena.EINVALID, arena.ENOTFOUND))
 	// The contract's path, and the platform reference's.
-	s.mux.HandleFunc("GET /artifacts", s.authed(s.artifact, arena.EINVALID, arena.ENOTFOUND, arena.ECONFLICT))
-	s.mux.HandleFunc("GET /artifact", s.authed(s.artifact, arena.EINVALID, arena.ENOTFOUND, arena.ECONFLICT))
-	s.mux.HandleFunc("GET /available-location/{image}", s.authed(s.availableLocations, arena.ENOTFOUND))
-	s.mux.HandleFunc("GET /tag/{region}/{image}/{version}", s.authed(s.tagExists, codeBadRequest, arena.ENOTFOUND))
+	s.mux.HandleFunc("GET /artifacts", s.authed(arena.ScopeArtifacts, s.artifact, arena.EINVALID, arena.ENOTFOUND, arena.ECONFLICT))
+	s.mux.HandleFunc("GET /artifact", s.authed(arena.ScopeArtifacts, s.artifact, arena.EINVALID, arena.ENOTFOUND, arena.ECONFLICT))
+	s.mux.HandleFunc("GET /available-location/{image}", s.authed(read, s.availableLocations, arena.ENOTFOUND))
+	s.mux.HandleFunc("GET /tag/{region}/{image}/{version}", s.authed(read, s.tagExists, codeBadRequest, arena.ENOTFOUND))
 	if nodes != nil {
-		s.mux.HandleFunc("GET /admin/v1/nodes", s.authed(adminOnly(s.listNodes)))
-		s.mux.HandleFunc("POST /admin/v1/nodes/{id}/drain", s.authed(adminOnly(s.drainNode(true)), arena.ENOTFOUND))
-		s.mux.HandleFunc("POST /admin/v1/nodes/{id}/undrain", s.authed(adminOnly(s.drainNode(false)), arena.ENOTFOUND))
-		s.mux.HandleFunc("DELETE /admin/v1/nodes/{id}", s.authed(adminOnly(s.removeNode), arena.ENOTFOUND, arena.ECONFLICT))
+		op := arena.ScopeOperator
+		s.mux.HandleFunc("GET /admin/v1/nodes", s.authed(op, s.listNodes))
+		s.mux.HandleFunc("POST /admin/v1/nodes/{id}/drain", s.authed(op, s.drainNode(true), arena.ENOTFOUND))
+		s.mux.HandleFunc("POST /admin/v1/nodes/{id}/undrain", s.authed(op, s.drainNode(false), arena.ENOTFOUND))
+		s.mux.HandleFunc("DELETE /admin/v1/nodes/{id}", s.authed(op, s.removeNode, arena.ENOTFOUND, arena.ECONFLICT))
+	}
+	if s.tenants != nil {
+		s.tenantRoutes()
 	}
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /openapi.yaml", s.openAPI)
@@ -206,10 +231,18 @@ func (s *server) logAccess(r *http.Request, info *requestInfo, sw *statusWriter,
 // does not document (codes) is a fault of Arena's own, a service breaking its
 // contract, and is answered as an internal error so that the OpenAPI
 // document stays true.
-func (s *server) authed(h func(http.ResponseWriter, *http.Request, *arena.Token) error, codes ...string) http.HandlerFunc {
+func (s *server) authed(scope string, h func(http.ResponseWriter, *http.Request, *arena.Token) error, codes ...string) http.HandlerFunc {
 	codes = slices.Concat(codes, []string{arena.EUNAUTHORIZED, arena.EUNAVAILABLE, arena.EINTERNAL})
 	return func(w http.ResponseWriter, r *http.Request) {
 		tok, err := s.authenticate(r)
+		switch {
+		case err != nil:
+		case scope != "" && !tok.Allows(scope):
+			// The brief's 401 covers "lacks permissions for the resource".
+			err = arena.Errorf(arena.EUNAUTHORIZED, "the token lacks the %q scope", scope)
+		default:
+			err = s.limits.allow(tok)
+		}
 		if err == nil {
 			err = h(w, r, tok)
 		}

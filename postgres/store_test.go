@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -201,6 +202,75 @@ func TestMigrations(t *testing.T) {
 	})
 }
 
+// TestMigrateTenants upgrades a database of migration 0001, holding what
+// installations of then hold, through 0002: the tokens keep their data, and
+// their scopes take the new meaning as in the SQLite store.
+func TestMigrateTenants(t *testing.T) {
+	ctx := context.Background()
+	shipped, err := embeddedMigrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := schemaURL(t, newSchema(t))
+	old := openWith(t, u, shipped[:1])
+	created, expires := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC), time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	tokens := []struct {
+		id     string
+		scopes []string
+		want   []string
+	}{
+		{"empty", []string{}, arena.SessionScopes},
+		{"admin", []string{"admin"}, []string{arena.ScopeAdmin, arena.ScopeOperator}},
+		{"admin and more", []string{"sessions:read", "admin"}, []string{arena.ScopeSessionsRead, arena.ScopeAdmin, arena.ScopeOperator}},
+		{"operator already", []string{"admin", "operator"}, []string{arena.ScopeAdmin, arena.ScopeOperator}},
+		{"session scope", []string{"sessions:read"}, []string{arena.ScopeSessionsRead}},
+		{"not quite admin", []string{"administrator"}, []string{"administrator"}},
+	}
+	if _, err := old.pool.Exec(ctx, `INSERT INTO organizations (id, name) VALUES ('org-1', 'One')`); err != nil {
+		t.Fatal(err)
+	}
+	for i, tok := range tokens {
+		// Every other token expires, so that both forms of expires_at are carried over.
+		var exp *time.Time
+		if i%2 == 1 {
+			exp = &expires
+		}
+		if _, err := old.pool.Exec(ctx, `INSERT INTO tokens (id, org_id, name, hash, created_at, expires_at, scopes)
+			VALUES ($1, 'org-1', $2, $3, $4, $5, $6)`, tok.id, "token "+tok.id, "hash-"+tok.id, created, exp, tok.scopes); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old.Close()
+
+	st := openTest(t, u)
+	checkVersions(t, st, shipped)
+	for i, tok := range tokens {
+		t.Run(tok.id, func(t *testing.T) {
+			got, err := st.FindTokenByHash(ctx, "hash-"+tok.id)
+			if err != nil {
+				t.Fatalf("FindTokenByHash: %v", err)
+			}
+			want := arena.Token{ID: tok.id, OrgID: "org-1", Name: "token " + tok.id, Hash: "hash-" + tok.id,
+				CreatedAt: created, Scopes: tok.want}
+			if i%2 == 1 {
+				want.ExpiresAt = expires
+			}
+			if !reflect.DeepEqual(*got, want) {
+				t.Errorf("token = %+v, want %+v", *got, want)
+			}
+		})
+	}
+	t.Run("organization", func(t *testing.T) {
+		got, err := st.FindOrganization(ctx, "org-1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := (arena.Organization{ID: "org-1", Name: "One", Environment: arena.EnvProduction}); *got != want {
+			t.Errorf("organization = %+v, want %+v", *got, want)
+		}
+	})
+}
+
 // TestErrorCodes checks the mapping of server errors to arena codes beyond
 // what the suite reaches: that it goes by SQLSTATE through wrapping, and that
 // what is not a constraint stays internal.
@@ -290,6 +360,22 @@ func TestUnstorableStrings(t *testing.T) {
 				t.Errorf("ListUsage = %v, want none", us)
 			}
 			check("DeleteNode", st.DeleteNode(ctx, bad), "")
+			_, err = st.FindOrganization(ctx, bad)
+			check("FindOrganization", err, arena.ENOTFOUND)
+			users, err := st.ListUsers(ctx, bad)
+			check("ListUsers", err, "")
+			tokens, err := st.ListTokens(ctx, bad)
+			check("ListTokens", err, "")
+			apps, err := st.ListApplications(ctx, bad)
+			check("ListApplications", err, "")
+			if len(users)+len(tokens)+len(apps) != 0 {
+				t.Errorf("lists of organization %q = %v, %v, %v; want none", bad, users, tokens, apps)
+			}
+			check("DeleteUser", st.DeleteUser(ctx, "org-1", bad, time.Now()), arena.ENOTFOUND)
+			check("RevokeToken", st.RevokeToken(ctx, "org-1", bad, time.Now()), arena.ENOTFOUND)
+			_, err = st.FindApplication(ctx, "org-1", bad)
+			check("FindApplication", err, arena.ENOTFOUND)
+			check("DeleteApplication", st.DeleteApplication(ctx, "org-1", bad), arena.ENOTFOUND)
 
 			check("CreateOrganization", st.CreateOrganization(ctx, &arena.Organization{ID: bad}), arena.EINVALID)
 			s := &arena.Session{ID: "s-" + bad, OrgID: "org-1", State: arena.SessionStarted}
@@ -298,6 +384,11 @@ func TestUnstorableStrings(t *testing.T) {
 			s = &arena.Session{ID: "s-1", OrgID: "org-1", State: arena.SessionStarted, Env: map[string]string{"V": bad}}
 			check("CreateSession with an env value", st.CreateSession(ctx, s), tc.inDoc)
 			check("UpsertNode with a region", st.UpsertNode(ctx, &arena.Node{ID: "n-1", Region: bad}), tc.inDoc)
+			check("CreateUser with an email", st.CreateUser(ctx, &arena.User{ID: "u-1", OrgID: "org-1", Email: bad}), arena.EINVALID)
+			check("CreateToken naming a user", st.CreateToken(ctx, &arena.Token{ID: "t-1", OrgID: "org-1", UserID: bad, Hash: "h"}), arena.EINVALID)
+			check("CreateApplication with the name", st.CreateApplication(ctx, &arena.Application{OrgID: "org-1", Name: bad}), arena.EINVALID)
+			app := &arena.Application{OrgID: "org-1", Name: "app-1", Env: map[string]string{"V": bad}}
+			check("CreateApplication with an env value", st.CreateApplication(ctx, app), tc.inDoc)
 		})
 	}
 }

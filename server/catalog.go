@@ -1,6 +1,14 @@
 package server
 
-import "github.com/arena-hq/arena"
+import (
+	"cmp"
+	"context"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/arena-hq/arena"
+)
 
 // Catalog answers which applications an organisation may run.
 type Catalog interface {
@@ -38,4 +46,261 @@ func (c *StaticCatalog) Application(orgID, name string) (*arena.Application, err
 		return a, nil
 	}
 	return nil, arena.Errorf(arena.ENOTFOUND, "image %q not found", name)
+}
+
+// AppCatalog is the Catalog kept in the store: applications created through
+// the admin API and those the config file defines. It answers from memory,
+// reloaded after every change it makes, because placing a session must not
+// wait on the store for what rarely changes.
+type AppCatalog struct {
+	store  Store
+	sealer *Sealer
+	now    func() time.Time
+
+	mu       sync.RWMutex
+	apps     map[[2]string]*arena.Application
+	images   []arena.WantedImage
+	onChange func()
+}
+
+var _ Catalog = (*AppCatalog)(nil)
+
+// NewAppCatalog loads the store's applications, opening their registry
+// credentials with sealer.
+func NewAppCatalog(ctx context.Context, store Store, sealer *Sealer) (*AppCatalog, error) {
+	c := &AppCatalog{store: store, sealer: sealer, now: func() time.Time { return time.Now().UTC() }}
+	return c, c.reload(ctx)
+}
+
+// OnChange sets what to call after the set of applications changed, such
+// as sending nodes the new list of images to hold.
+func (c *AppCatalog) OnChange(f func()) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.onChange = f
+}
+
+func (c *AppCatalog) reload(ctx context.Context) error {
+	list, err := c.store.ListApplications(ctx, "")
+	if err != nil {
+		return err
+	}
+	apps := make(map[[2]string]*arena.Application, len(list))
+	for _, a := range list {
+		if err := c.sealer.openRegistry(a); err != nil {
+			return err
+		}
+		apps[[2]string{a.OrgID, a.Name}] = a
+	}
+	images := arena.WantedImages(list)
+	c.mu.Lock()
+	c.apps, c.images = apps, images
+	f := c.onChange
+	c.mu.Unlock()
+	if f != nil {
+		f()
+	}
+	return nil
+}
+
+// Application implements Catalog.
+func (c *AppCatalog) Application(orgID, name string) (*arena.Application, error) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if a, ok := c.apps[[2]string{orgID, name}]; ok {
+		return a, nil
+	}
+	return nil, arena.Errorf(arena.ENOTFOUND, "image %q not found", name)
+}
+
+// Images implements Catalog.
+func (c *AppCatalog) Images() []arena.WantedImage {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.images
+}
+
+// List returns an organisation's applications ordered by name.
+func (c *AppCatalog) List(orgID string) []*arena.Application {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	var out []*arena.Application
+	for k, a := range c.apps {
+		if k[0] == orgID {
+			out = append(out, a)
+		}
+	}
+	slices.SortFunc(out, func(a, b *arena.Application) int { return cmp.Compare(a.Name, b.Name) })
+	return out
+}
+
+// Create adds an application through the admin API. Sessions already
+// running are untouched by this and every later change: each carries what
+// it runs.
+func (c *AppCatalog) Create(ctx context.Context, a *arena.Application) (*arena.Application, error) {
+	a = a.Clone()
+	if err := a.Validate(); err != nil {
+		return nil, err
+	}
+	if _, err := c.store.FindOrganization(ctx, a.OrgID); err != nil {
+		return nil, err
+	}
+	a.Source, a.CreatedAt = arena.SourceAPI, c.now()
+	a.UpdatedAt = a.CreatedAt
+	c.sealer.sealRegistry(a)
+	if err := c.store.CreateApplication(ctx, a); err != nil {
+		if arena.ErrorCode(err) == arena.ECONFLICT {
+			return nil, arena.Errorf(arena.ECONFLICT, "application %q exists", a.Name)
+		}
+		return nil, err
+	}
+	return a, c.reload(ctx)
+}
+
+// Update replaces an application defined through the admin API. A nil
+// Registry keeps the stored credentials, so that a client that never saw the
+// password does not erase it; ClearRegistry removes them.
+func (c *AppCatalog) Update(ctx context.Context, a *arena.Application, clearRegistry bool) (*arena.Application, error) {
+	old, err := c.Application(a.OrgID, a.Name)
+	if err != nil {
+		return nil, arena.Errorf(arena.ENOTFOUND, "application %q not found", a.Name)
+	}
+	if old.Source == arena.SourceConfig {
+		return nil, arena.Errorf(arena.ECONFLICT, "application %q is defined in the config file; change it there", a.Name)
+	}
+	a = a.Clone()
+	if a.Registry == nil && !clearRegistry {
+		a.Registry = old.Registry
+	}
+	if err := a.Validate(); err != nil {
+		return nil, err
+	}
+	a.Source, a.CreatedAt, a.UpdatedAt = old.Source, old.CreatedAt, c.now()
+	c.sealer.sealRegistry(a)
+	if err := c.store.UpdateApplication(ctx, a); err != nil {
+		return nil, err
+	}
+	return a, c.reload(ctx)
+}
+
+// Delete removes an application defined through the admin API.
+func (c *AppCatalog) Delete(ctx context.Context, orgID, name string) error {
+	old, err := c.Application(orgID, name)
+	if err != nil {
+		return arena.Errorf(arena.ENOTFOUND, "application %q not found", name)
+	}
+	if old.Source == arena.SourceConfig {
+		return arena.Errorf(arena.ECONFLICT, "application %q is defined in the config file; remove it there", name)
+	}
+	if err := c.store.DeleteApplication(ctx, orgID, name); err != nil {
+		return err
+	}
+	return c.reload(ctx)
+}
+
+// SyncConfig makes the store's config-file applications those of apps:
+// new ones are created, changed ones updated, and those gone from the file
+// deleted. An application of the same name created through the API is left
+// alone and reported as a conflict. Organisations the file names are created.
+func (c *AppCatalog) SyncConfig(ctx context.Context, apps []*arena.Application) error {
+	stored, err := c.store.ListApplications(ctx, "")
+	if err != nil {
+		return err
+	}
+	inFile := map[[2]string]bool{}
+	now := c.now()
+	for _, a := range apps {
+		a = a.Clone()
+		inFile[[2]string{a.OrgID, a.Name}] = true
+		if err := c.store.CreateOrganization(ctx, &arena.Organization{ID: a.OrgID, Name: a.OrgID, Environment: arena.EnvProduction, CreatedAt: now}); err != nil && arena.ErrorCode(err) != arena.ECONFLICT {
+			return err
+		}
+		a.Source, a.CreatedAt, a.UpdatedAt = arena.SourceConfig, now, now
+		c.sealer.sealRegistry(a)
+		i := slices.IndexFunc(stored, func(s *arena.Application) bool { return s.OrgID == a.OrgID && s.Name == a.Name })
+		switch {
+		case i < 0:
+			err = c.store.CreateApplication(ctx, a)
+		case stored[i].Source != arena.SourceConfig:
+			return arena.Errorf(arena.ECONFLICT, "application %s/%s of the config file exists already, created through the API", a.OrgID, a.Name)
+		default:
+			a.CreatedAt = stored[i].CreatedAt
+			err = c.store.UpdateApplication(ctx, a)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	for _, s := range stored {
+		if s.Source == arena.SourceConfig && !inFile[[2]string{s.OrgID, s.Name}] {
+			if err := c.store.DeleteApplication(ctx, s.OrgID, s.Name); err != nil {
+				return err
+			}
+		}
+	}
+	return c.reload(ctx)
+}
+
+// appCatalog returns the catalog the admin API changes, or ECONFLICT when
+// this control plane's applications are fixed (a static catalog).
+func (s *Server) appCatalog() (*AppCatalog, error) {
+	if c, ok := s.catalog.(*AppCatalog); ok {
+		return c, nil
+	}
+	return nil, arena.Errorf(arena.ECONFLICT, "this control plane's applications are fixed")
+}
+
+// ListApplications returns an organisation's applications, ordered by name.
+func (s *Server) ListApplications(ctx context.Context, orgID string) ([]*arena.Application, error) {
+	c, err := s.appCatalog()
+	if err != nil {
+		return nil, err
+	}
+	return c.List(orgID), nil
+}
+
+// FindApplication returns an organisation's application, or ENOTFOUND.
+func (s *Server) FindApplication(ctx context.Context, orgID, name string) (*arena.Application, error) {
+	a, err := s.catalog.Application(orgID, name)
+	if err != nil {
+		return nil, arena.Errorf(arena.ENOTFOUND, "application %q not found", name)
+	}
+	return a, nil
+}
+
+// CreateApplication adds an application to an organisation.
+func (s *Server) CreateApplication(ctx context.Context, a *arena.Application) (*arena.Application, error) {
+	c, err := s.appCatalog()
+	if err != nil {
+		return nil, err
+	}
+	return c.Create(ctx, a)
+}
+
+// UpdateApplication replaces an application; see AppCatalog.Update.
+func (s *Server) UpdateApplication(ctx context.Context, a *arena.Application, clearRegistry bool) (*arena.Application, error) {
+	c, err := s.appCatalog()
+	if err != nil {
+		return nil, err
+	}
+	return c.Update(ctx, a, clearRegistry)
+}
+
+// DeleteApplication removes an application; its running sessions go on.
+func (s *Server) DeleteApplication(ctx context.Context, orgID, name string) error {
+	c, err := s.appCatalog()
+	if err != nil {
+		return err
+	}
+	return c.Delete(ctx, orgID, name)
+}
+
+// resendAllAssignments sends every connected node its full assignment
+// again, as when the images they should hold changed.
+func (s *Server) resendAllAssignments() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for nodeID, sub := range s.subs {
+		sub.push(s.fullAssignment(nodeID))
+	}
 }

@@ -71,7 +71,9 @@ type Server struct {
 }
 
 // tokenCacheTTL bounds how long a token found in the store is trusted
-// without looking again, so that a token removed from the store stops working.
+// without looking again, so that a token revoked through another control
+// plane stops working there too. A revocation through this one takes effect
+// at once: it evicts the token.
 const tokenCacheTTL = 30 * time.Second
 
 type cachedToken struct {
@@ -107,6 +109,10 @@ func New(c Config) *Server {
 	}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	if c, ok := s.catalog.(*AppCatalog); ok {
+		// Nodes hold every application's images: tell them when the set changes.
+		c.OnChange(s.resendAllAssignments)
 	}
 	return s
 }
@@ -175,7 +181,10 @@ func (s *Server) Authenticate(ctx context.Context, secret string) (*arena.Token,
 		s.tokens.Store(hash, cachedToken{token: t, until: now.Add(tokenCacheTTL)})
 		tok = t
 	}
-	if tok.Expired(now) {
+	switch {
+	case tok.Revoked():
+		return nil, arena.Errorf(arena.EUNAUTHORIZED, "the bearer token has been revoked")
+	case tok.Expired(now):
 		return nil, arena.Errorf(arena.EUNAUTHORIZED, "the bearer token has expired")
 	}
 	return tok, nil

@@ -30,10 +30,51 @@ type Store interface {
 	ListNodes(ctx context.Context) ([]*arena.Node, error)
 	DeleteNode(ctx context.Context, id string) error
 
+	// CreateOrganization inserts o; ECONFLICT if its id exists.
 	CreateOrganization(ctx context.Context, o *arena.Organization) error
+	// FindOrganization returns one organisation, or ENOTFOUND.
+	FindOrganization(ctx context.Context, id string) (*arena.Organization, error)
+	// ListOrganizations returns every organisation, ordered by id.
+	ListOrganizations(ctx context.Context) ([]*arena.Organization, error)
+
+	// CreateUser inserts u; ECONFLICT if its id, or its email within the
+	// organisation, exists; ENOTFOUND without the organisation.
+	CreateUser(ctx context.Context, u *arena.User) error
+	// ListUsers returns an organisation's users, ordered by email.
+	ListUsers(ctx context.Context, orgID string) ([]*arena.User, error)
+	// DeleteUser removes an organisation's user and revokes the tokens
+	// issued to it at revokedAt, atomically; ENOTFOUND if the organisation
+	// has no such user.
+	DeleteUser(ctx context.Context, orgID, id string, revokedAt time.Time) error
+
+	// CreateToken inserts t; ECONFLICT if its id or hash exists, ENOTFOUND
+	// without its organisation (or its user, when it names one).
 	CreateToken(ctx context.Context, t *arena.Token) error
-	// FindTokenByHash returns the token with that hash; ENOTFOUND otherwise.
+	// FindTokenByHash returns the token with that hash, revoked or not; ENOTFOUND otherwise.
 	FindTokenByHash(ctx context.Context, hash string) (*arena.Token, error)
+	// ListTokens returns an organisation's tokens, revoked ones included,
+	// ordered by creation time then id.
+	ListTokens(ctx context.Context, orgID string) ([]*arena.Token, error)
+	// RevokeToken records an organisation's token as revoked at at; a token
+	// already revoked keeps its first time. ENOTFOUND if the organisation has
+	// no such token.
+	RevokeToken(ctx context.Context, orgID, id string, at time.Time) error
+
+	// CreateApplication inserts a; ECONFLICT if the organisation has an
+	// application of that name, ENOTFOUND without the organisation. Stores
+	// keep a.SealedRegistry and never a.Registry.
+	CreateApplication(ctx context.Context, a *arena.Application) error
+	// UpdateApplication overwrites an application, found by organisation
+	// and name; ENOTFOUND if there is none.
+	UpdateApplication(ctx context.Context, a *arena.Application) error
+	// FindApplication returns an organisation's application, or ENOTFOUND.
+	FindApplication(ctx context.Context, orgID, name string) (*arena.Application, error)
+	// ListApplications returns an organisation's applications, or every
+	// organisation's when orgID is empty, ordered by organisation then name.
+	ListApplications(ctx context.Context, orgID string) ([]*arena.Application, error)
+	// DeleteApplication removes an application; ENOTFOUND if there is none.
+	// Sessions of it are unaffected: they carry what they run.
+	DeleteApplication(ctx context.Context, orgID, name string) error
 }
 
 // SessionQuery selects sessions from the store. Empty fields do not filter.

@@ -3,7 +3,9 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -162,6 +164,116 @@ func TestMigrations(t *testing.T) {
 					}
 				}
 			})
+		}
+	})
+}
+
+// TestMigrateTenants upgrades a database of migration 0004, holding what
+// installations of then hold, through 0005: the tokens are rebuilt with
+// their data, and their scopes take the new meaning.
+func TestMigrateTenants(t *testing.T) {
+	ctx := context.Background()
+	shipped, err := embeddedMigrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var before []migration
+	for _, m := range shipped {
+		if m.version <= 4 {
+			before = append(before, m)
+		}
+	}
+	path := filepath.Join(t.TempDir(), "arena.db")
+	old, err := open(ctx, path, before)
+	if err != nil {
+		t.Fatalf("open at 0004: %v", err)
+	}
+	created, expires := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC), time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	tokens := []struct {
+		id, scopes string
+		want       []string
+	}{
+		{"empty", "", arena.SessionScopes},
+		{"blank", " ", arena.SessionScopes},
+		{"admin", "admin", []string{arena.ScopeAdmin, arena.ScopeOperator}},
+		{"admin and more", "sessions:read admin", []string{arena.ScopeSessionsRead, arena.ScopeAdmin, arena.ScopeOperator}},
+		{"operator already", "admin operator", []string{arena.ScopeAdmin, arena.ScopeOperator}},
+		{"session scope", "sessions:read", []string{arena.ScopeSessionsRead}},
+		{"not quite admin", "administrator", []string{"administrator"}},
+	}
+	if _, err := old.w.ExecContext(ctx, `INSERT INTO organizations (id, name) VALUES ('org-1', 'One')`); err != nil {
+		t.Fatal(err)
+	}
+	for i, tok := range tokens {
+		// Every other token expires, so that both forms of expires_at are carried over.
+		exp := int64(0)
+		if i%2 == 1 {
+			exp = expires.UnixNano()
+		}
+		if _, err := old.w.ExecContext(ctx, `INSERT INTO tokens (id, org_id, name, hash, created_at, expires_at, scopes)
+			VALUES (?, 'org-1', ?, ?, ?, ?, ?)`, tok.id, "token "+tok.id, "hash-"+tok.id, created.UnixNano(), exp, tok.scopes); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old.Close()
+
+	st := openTest(t, path)
+	checkVersions(t, st, shipped)
+	for i, tok := range tokens {
+		t.Run(tok.id, func(t *testing.T) {
+			got, err := st.FindTokenByHash(ctx, "hash-"+tok.id)
+			if err != nil {
+				t.Fatalf("FindTokenByHash: %v", err)
+			}
+			want := arena.Token{ID: tok.id, OrgID: "org-1", Name: "token " + tok.id, Hash: "hash-" + tok.id,
+				CreatedAt: created, Scopes: tok.want}
+			if i%2 == 1 {
+				want.ExpiresAt = expires
+			}
+			if !reflect.DeepEqual(*got, want) {
+				t.Errorf("token = %+v, want %+v", *got, want)
+			}
+		})
+	}
+	t.Run("organization", func(t *testing.T) {
+		got, err := st.FindOrganization(ctx, "org-1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := (arena.Organization{ID: "org-1", Name: "One", Environment: arena.EnvProduction}); *got != want {
+			t.Errorf("organization = %+v, want %+v", *got, want)
+		}
+	})
+	t.Run("tokens listed", func(t *testing.T) {
+		got, err := st.ListTokens(ctx, "org-1")
+		if err != nil || len(got) != len(tokens) {
+			t.Fatalf("ListTokens = %d tokens, %v; want %d", len(got), err, len(tokens))
+		}
+	})
+	t.Run("consistent", func(t *testing.T) {
+		var problems []string
+		for _, pragma := range []string{"foreign_key_check", "integrity_check"} {
+			rows, err := st.r.QueryContext(ctx, "PRAGMA "+pragma)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for rows.Next() {
+				cols, _ := rows.Columns()
+				vals := make([]any, len(cols))
+				for i := range vals {
+					vals[i] = new(any)
+				}
+				if err := rows.Scan(vals...); err != nil {
+					t.Fatal(err)
+				}
+				if line := fmt.Sprint(*(vals[0].(*any))); pragma != "integrity_check" || line != "ok" {
+					problems = append(problems, pragma+": "+line)
+				}
+			}
+			rows.Close()
+		}
+		if len(problems) > 0 {
+			t.Errorf("the migrated database is inconsistent: %q", problems)
 		}
 	})
 }

@@ -177,10 +177,12 @@ func startSimServer(ctx context.Context, nodes int, capacity arena.Resources, li
 	st.closers = append(st.closers, func() { store.Close() })
 	const org = "bench"
 	st.Token = arena.NewTokenSecret()
-	if err := store.CreateOrganization(ctx, &arena.Organization{ID: org, Name: org}); err != nil {
+	if err := store.CreateOrganization(ctx, &arena.Organization{ID: org, Name: org, Environment: arena.EnvProduction, CreatedAt: time.Now()}); err != nil {
 		return nil, err
 	}
-	if err := store.CreateToken(ctx, &arena.Token{ID: "bench", OrgID: org, Name: "bench", Hash: arena.HashToken(st.Token), CreatedAt: time.Now(), Scopes: []string{arena.ScopeAdmin}}); err != nil {
+	if err := store.CreateToken(ctx, &arena.Token{ID: "bench", OrgID: org, Name: "bench", Hash: arena.HashToken(st.Token), CreatedAt: time.Now(), Scopes: []string{arena.ScopeAdmin, arena.ScopeOperator},
+		// A load generator must meet the server, not the rate limit.
+		RateLimit: 1e6, RateBurst: 1e6}); err != nil {
 		return nil, err
 	}
 	app := &arena.Application{

@@ -17,7 +17,6 @@ import (
 	"github.com/arena-hq/arena/agent"
 	"github.com/arena-hq/arena/config"
 	"github.com/arena-hq/arena/docker"
-	"github.com/arena-hq/arena/sqlite"
 )
 
 type devOptions struct {
@@ -64,15 +63,16 @@ func dev(ctx context.Context, cfg *config.Config, o devOptions, log *slog.Logger
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "Arena is running.\n  API:    %s\n  Token:  %s\n  Try:    curl -H 'Authorization: Bearer %s' -d '{\"location\":\"%s\",\"image\":\"echo\"}' %s/session\n",
-		st.URL, st.Token, st.Token, st.Node.Location, st.URL)
+	fmt.Fprintf(stdout, "Arena is running.\n  API:    %s\n  Panel:  %s/ui/\n  Token:  %s\n  Try:    curl -H 'Authorization: Bearer %s' -d '{\"location\":\"%s\",\"image\":\"echo\"}' %s/session\n",
+		st.URL, st.URL, st.Token, st.Token, st.Node.Location, st.URL)
 	return st.serve(ctx, log)
 }
 
 // startDev starts the control plane and one agent in process, on the local
 // Docker Engine.
 func startDev(ctx context.Context, cfg *config.Config, o devOptions, log *slog.Logger) (st *stack, err error) {
-	st, err = startControlPlane(ctx, cfg, stackOptions{listen: o.listen, data: o.data, token: o.devToken, tokenFile: "dev-token"}, log)
+	st, err = startControlPlane(ctx, cfg, stackOptions{listen: o.listen, data: o.data, token: o.devToken, tokenFile: "dev-token",
+		secretKey: pick(os.Getenv("ARENA_SECRET_KEY"), cfg.SecretKey), rateLimit: cfg.RateLimit.PerSecond, rateBurst: cfg.RateLimit.Burst}, log)
 	if err != nil {
 		return nil, err
 	}
@@ -122,26 +122,6 @@ func agentConfig(cfg *config.Config, n arena.Node, cp agent.ControlPlane, rt age
 		CrashLoopLimit: cfg.Restart.CrashLoopLimit, StableAfter: time.Duration(cfg.Restart.StableAfter),
 		ArtifactRetention: time.Duration(cfg.ArtifactRetention), ArtifactMaxBytes: cfg.ArtifactMaxMB << 20,
 	}
-}
-
-// ensureToken makes sure the default organisation exists and accepts a
-// token with the admin scope, which it returns. A token not given is
-// generated once and kept in the data directory, so that restarts print the
-// same one.
-func ensureToken(ctx context.Context, store *sqlite.Store, orgID, dataDir, file, token string) (string, error) {
-	if err := store.CreateOrganization(ctx, &arena.Organization{ID: orgID, Name: orgID}); err != nil && arena.ErrorCode(err) != arena.ECONFLICT {
-		return "", err
-	}
-	token, err := secretFile(filepath.Join(dataDir, file), token)
-	if err != nil {
-		return "", err
-	}
-	hash := arena.HashToken(token)
-	if _, err := store.FindTokenByHash(ctx, hash); arena.ErrorCode(err) != arena.ENOTFOUND {
-		return token, err
-	}
-	t := &arena.Token{ID: "dev-" + hash[:12], OrgID: orgID, Name: "dev", Hash: hash, CreatedAt: time.Now().UTC(), Scopes: []string{arena.ScopeAdmin}}
-	return token, store.CreateToken(ctx, t)
 }
 
 // secretFile returns given if set; otherwise the secret kept at path,

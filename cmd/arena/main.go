@@ -28,6 +28,10 @@ Usage:
   arena locations IMAGE  the locations that can host IMAGE now
   arena tag REGION IMAGE VERSION  whether a version can run in a region now
   arena usage    report billed time and cost
+  arena org      list and create organisations (operators)
+  arena user     list, create and delete an organisation's users
+  arena token    list, create and revoke an organisation's API tokens
+  arena app      list, get, apply and delete an organisation's applications
   arena bench    measure POST /session latency and throughput
   arena echo     run the echo game server (the demo application's image runs this)
   arena version  print the version
@@ -67,6 +71,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = runTag(ctx, args[1:], stdout, stderr)
 	case "usage":
 		err = runUsage(ctx, args[1:], stdout, stderr)
+	case "org":
+		err = runOrg(ctx, args[1:], stdout, stderr)
+	case "user":
+		err = runUser(ctx, args[1:], stdout, stderr)
+	case "token":
+		err = runToken(ctx, args[1:], stdout, stderr)
+	case "app":
+		err = runApp(ctx, args[1:], stdout, stderr)
 	case "bench":
 		err = runBench(ctx, args[1:], stdout, stderr)
 	case "echo":

@@ -24,7 +24,7 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.StringVar(&cfgPath, "config", "", "config file (env ARENA_CONFIG; default: the built-in config/arena.yaml)")
 	fs.StringVar(&o.listen, "listen", "", "address of the Session API and the agent protocol (env ARENA_LISTEN; default 127.0.0.1:8080)")
 	fs.StringVar(&o.data, "data", "", "data directory (env ARENA_DATA; default ./data)")
-	fs.StringVar(&o.token, "token", "", "admin token of the default organisation (env ARENA_TOKEN; default: generated once and kept in DATA/token)")
+	fs.StringVar(&o.token, "token", "", "an admin token of the default organisation, made sure of at every start (env ARENA_TOKEN; default: the first start makes one and shows it once)")
 	fs.StringVar(&o.joinToken, "join-token", "", "secret agents join with (env ARENA_JOIN_TOKEN; default: generated once and kept in DATA/join-token)")
 	fs.StringVar(&heartbeatTimeout, "heartbeat-timeout", "", "silence after which a node's sessions are unreachable (env ARENA_HEARTBEAT_TIMEOUT; default 15s)")
 	fs.StringVar(&nodeLostAfter, "node-lost-after", "", "unreachability after which a node's sessions are given up (env ARENA_NODE_LOST_AFTER; default 5m)")
@@ -43,7 +43,8 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	o.listen = pick(o.listen, os.Getenv("ARENA_LISTEN"), cfg.Listen, "127.0.0.1:8080")
 	o.data = pick(o.data, os.Getenv("ARENA_DATA"), cfg.Data, "data")
 	o.token = pick(o.token, os.Getenv("ARENA_TOKEN"))
-	o.tokenFile = "token"
+	o.secretKey = pick(os.Getenv("ARENA_SECRET_KEY"), cfg.SecretKey)
+	o.rateLimit, o.rateBurst = cfg.RateLimit.PerSecond, cfg.RateLimit.Burst
 	if o.heartbeatTimeout, err = duration("heartbeat-timeout", pick(heartbeatTimeout, os.Getenv("ARENA_HEARTBEAT_TIMEOUT")), server.DefaultHeartbeatTimeout); err != nil {
 		return err
 	}
@@ -64,8 +65,15 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "Arena server is running.\n  API:         %s\n  Token:       %s\n  Join token:  %s\n  Add a node:  arena agent --server %s --join-token %s --location LOCATION --region REGION --public-ip IP\n",
-		st.URL, st.Token, o.joinToken, st.URL, o.joinToken)
+	token := "(given with --token)"
+	switch {
+	case st.NewToken:
+		token = st.Token + "\n               shown this once: Arena keeps only its hash. Store it now."
+	case o.token == "":
+		token = "(made at the first start; arena token create makes more)"
+	}
+	fmt.Fprintf(stdout, "Arena server is running.\n  API:         %s\n  Admin panel: %s/ui/\n  Token:       %s\n  Join token:  %s\n  Add a node:  arena agent --server %s --join-token %s --location LOCATION --region REGION --public-ip IP\n",
+		st.URL, st.URL, token, o.joinToken, st.URL, o.joinToken)
 	log.Info("arena server ready", "api", st.URL, "data", o.data)
 	return st.serve(ctx, log)
 }

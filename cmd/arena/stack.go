@@ -2,6 +2,10 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	nethttp "net/http"
@@ -17,14 +21,22 @@ import (
 	"github.com/arena-hq/arena/scheduler"
 	"github.com/arena-hq/arena/server"
 	"github.com/arena-hq/arena/sqlite"
+	"github.com/arena-hq/arena/web"
 )
 
 // stackOptions configure a control plane process.
 type stackOptions struct {
 	listen, data string
-	// token is the admin token of the default organisation; tokenFile keeps
-	// a generated one in the data directory.
+	// token is an admin token of the default organisation, made sure of at
+	// every start; tokenFile keeps a generated one in the data directory
+	// (arena dev). With neither, a first start makes one and shows it once.
 	token, tokenFile string
+	// secretKey seals the registry passwords in the store (base64 of 32
+	// bytes); empty keeps a generated one in the data directory.
+	secretKey string
+	// rateLimit and rateBurst are the default per-token request rate.
+	rateLimit float64
+	rateBurst int
 	// joinToken admits agents; empty admits none.
 	joinToken                       string
 	heartbeatTimeout, nodeLostAfter time.Duration
@@ -33,9 +45,12 @@ type stackOptions struct {
 // stack is a running control plane: store, server, Session API and agent
 // protocol on one listener, and in `arena dev` also a local agent.
 type stack struct {
-	URL   string
-	Token string
-	Node  arena.Node
+	URL string
+	// Token is the admin token, when this start knows it: given, kept in
+	// the data directory, or made now (NewToken) at the first start.
+	Token    string
+	NewToken bool
+	Node     arena.Node
 
 	srv     *server.Server
 	store   *sqlite.Store
@@ -72,23 +87,34 @@ func startControlPlane(ctx context.Context, cfg *config.Config, o stackOptions, 
 	}
 	st.store = store
 	st.closers = append(st.closers, store.Close)
-	if st.Token, err = ensureToken(ctx, store, cfg.OrgID, o.data, o.tokenFile, o.token); err != nil {
-		return nil, err
-	}
 	apps, err := cfg.Apps()
 	if err != nil {
 		return nil, err
+	}
+	sealer, err := loadSealer(filepath.Join(o.data, "secret.key"), o.secretKey)
+	if err != nil {
+		return nil, err
+	}
+	catalog, err := server.NewAppCatalog(ctx, store, sealer)
+	if err != nil {
+		return nil, err
+	}
+	if err := catalog.SyncConfig(ctx, apps); err != nil {
+		return nil, fmt.Errorf("applications of the config file: %w", err)
 	}
 	joinHash := ""
 	if o.joinToken != "" {
 		joinHash = arena.HashToken(o.joinToken)
 	}
 	st.srv = server.New(server.Config{
-		Store: store, Catalog: server.NewStaticCatalog(apps),
+		Store: store, Catalog: catalog,
 		Scheduler: scheduler.New(scheduler.Policy(cfg.Placement)), Logger: log,
 		JoinTokenHash: joinHash, HeartbeatTimeout: o.heartbeatTimeout, NodeLostAfter: o.nodeLostAfter, Rates: cfg.PriceList(),
 	})
 	if err := st.srv.Open(ctx); err != nil {
+		return nil, err
+	}
+	if st.Token, st.NewToken, err = bootstrapToken(ctx, st.srv, cfg.OrgID, o); err != nil {
 		return nil, err
 	}
 	st.closers = append(st.closers, func() error { st.srv.Close(); return nil })
@@ -97,10 +123,18 @@ func startControlPlane(ctx context.Context, cfg *config.Config, o stackOptions, 
 	if err != nil {
 		return nil, err
 	}
-	api := http.NewHandler(st.srv, st.srv, st.srv, log.With("component", "http"))
+	limit, burst := o.rateLimit, o.rateBurst
+	if limit <= 0 {
+		limit = http.DefaultRateLimit
+	}
+	if burst <= 0 {
+		burst = http.DefaultRateBurst
+	}
+	api := http.NewHandler(st.srv, st.srv, st.srv, log.With("component", "http"), http.WithTenants(st.srv), http.WithRateLimit(limit, burst))
 	rpcPath, rpcHandler := rpc.NewHandler(st.srv, rpc.WithHandlerLogger(log.With("component", "rpc")))
 	mux := nethttp.NewServeMux()
 	mux.Handle(rpcPath, rpcHandler)
+	mux.Handle(web.Prefix, web.Handler())
 	mux.Handle("/", api)
 	hs := &nethttp.Server{
 		Handler:           mux,
@@ -141,4 +175,57 @@ func (st *stack) serve(ctx context.Context, log *slog.Logger) error {
 		st.Close()
 		return err
 	}
+}
+
+// bootstrapToken makes sure the installation has an admin token of the
+// default organisation, with the admin and operator scopes, and returns it
+// when known: the one given, the one kept in the data directory, or one made
+// at the first start (created is then true), which is shown that once.
+func bootstrapToken(ctx context.Context, srv *server.Server, orgID string, o stackOptions) (token string, created bool, err error) {
+	scopes := []string{arena.ScopeAdmin, arena.ScopeOperator}
+	switch {
+	case o.token != "":
+		_, err = srv.EnsureToken(ctx, orgID, "admin", o.token, scopes)
+		return o.token, false, err
+	case o.tokenFile != "":
+		if token, err = secretFile(filepath.Join(o.data, o.tokenFile), ""); err != nil {
+			return "", false, err
+		}
+		_, err = srv.EnsureToken(ctx, orgID, "dev", token, scopes)
+		return token, false, err
+	}
+	has, err := srv.HasTokens(ctx)
+	if err != nil || has {
+		return "", false, err
+	}
+	token = arena.NewTokenSecret()
+	_, err = srv.EnsureToken(ctx, orgID, "admin", token, scopes)
+	return token, err == nil, err
+}
+
+// loadSealer returns the sealer of the store's secrets: its key is given
+// (base64), or kept at path, made the first time. Replicas sharing a
+// database must share the key.
+func loadSealer(path, given string) (*server.Sealer, error) {
+	if given == "" {
+		b, err := os.ReadFile(path)
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+			key := make([]byte, server.SealerKeySize)
+			_, _ = rand.Read(key)
+			given = base64.StdEncoding.EncodeToString(key)
+			if err := writeFileAtomic(path, []byte(given+"\n")); err != nil {
+				return nil, err
+			}
+		case err != nil:
+			return nil, err
+		default:
+			given = strings.TrimSpace(string(b))
+		}
+	}
+	key, err := base64.StdEncoding.DecodeString(given)
+	if err != nil {
+		return nil, fmt.Errorf("the secret key must be base64 of %d bytes: %w", server.SealerKeySize, err)
+	}
+	return server.NewSealer(key)
 }

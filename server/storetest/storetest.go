@@ -3,11 +3,18 @@
 // later one (PostgreSQL, say) are interchangeable behind the interface.
 //
 // Beyond the comments of server.Store, the suite holds stores to these rules:
-// sessions, tokens and usage refer to an organisation that exists (ENOTFOUND
-// otherwise); a second StopSession of a session changes nothing and succeeds;
-// times come back in UTC with at least millisecond precision (the suite's
-// times are whole milliseconds); nil and empty maps and slices may come back
-// as one another.
+// sessions, users, tokens, applications and usage refer to an organisation
+// that exists (ENOTFOUND otherwise); a second StopSession of a session
+// changes nothing and succeeds; times come back in UTC with at least
+// millisecond precision (the suite's times are whole milliseconds); nil and
+// empty maps and slices may come back as one another; every field a caller
+// sets comes back as it was but an application's Registry, which comes back
+// nil. And for tenants: an organisation never reaches another's users,
+// tokens or applications (ENOTFOUND, as for ones that do not exist); lists
+// of an unknown organisation are empty, not ENOTFOUND; revoking at the zero
+// time, which stands for "not revoked", is EINVALID; a removed user's tokens
+// stay, revoked and naming no user; UpdateApplication keeps CreatedAt, as
+// UpdateSession does.
 package storetest
 
 import (
@@ -32,7 +39,19 @@ func Run(t *testing.T, open func(t *testing.T) server.Store) {
 		run  func(t *testing.T, s server.Store)
 	}{
 		{"CreateOrganization", testCreateOrganization},
+		{"Organizations", testOrganizations},
+		{"Users", testUsers},
+		{"DeleteUser", testDeleteUser},
 		{"Tokens", testTokens},
+		{"TokenFields", testTokenFields},
+		{"ListTokens", testListTokens},
+		{"RevokeToken", testRevokeToken},
+		{"ApplicationRoundTrip", testApplicationRoundTrip},
+		{"CreateApplication", testCreateApplication},
+		{"UpdateApplication", testUpdateApplication},
+		{"FindApplication", testFindApplication},
+		{"ListApplications", testListApplications},
+		{"DeleteApplication", testDeleteApplication},
 		{"SessionRoundTrip", testSessionRoundTrip},
 		{"CreateSession", testCreateSession},
 		{"FindSessionNotFound", testFindSessionNotFound},
@@ -71,6 +90,20 @@ func RunReopen(t *testing.T, open func(t *testing.T) server.Store) {
 	stopped := runningSession("s-stopped", "org-1", "node-1", at(2))
 	createSession(t, s, stopped)
 	u := stop(t, s, stopped, at(60_000))
+	org := filled[arena.Organization](t)
+	if err := s.CreateOrganization(ctx, &org); err != nil {
+		t.Fatalf("CreateOrganization: %v", err)
+	}
+	user := newUser("u-1", "org-1", "alice@example.com", at(1))
+	createUser(t, s, user)
+	userTok := newUserToken("tok-u", user, at(1))
+	createToken(t, s, userTok)
+	if err := s.RevokeToken(ctx, "org-1", userTok.ID, at(2_000)); err != nil {
+		t.Fatalf("RevokeToken: %v", err)
+	}
+	userTok.RevokedAt = at(2_000)
+	app := newApplication("org-1", "shooter", at(1))
+	createApplication(t, s, app)
 
 	want := []*arena.Session{active, stopped}
 	for i := range 3 {
@@ -88,9 +121,22 @@ func RunReopen(t *testing.T, open func(t *testing.T) server.Store) {
 			equal(t, "token", normToken(got), normToken(tok))
 			checkSessions(t, list(t, s, server.SessionQuery{}), want...)
 			checkUsage(t, listUsage(t, s, "org-1"), u)
+			gotOrg, err := s.FindOrganization(ctx, org.ID)
+			if err != nil {
+				t.Fatalf("FindOrganization: %v", err)
+			}
+			equal(t, "organization", normOrg(gotOrg), normOrg(&org))
+			checkUsers(t, listUsers(t, s, "org-1"), user)
+			checkTokens(t, listTokens(t, s, "org-1"), tok, userTok)
+			checkApplication(t, findApplication(t, s, "org-1", app.Name), withoutRegistry(app))
 			// The constraints came back too.
 			checkCode(t, s.CreateSession(ctx, active), arena.ECONFLICT)
 			checkCode(t, s.CreateToken(ctx, newToken("tok-2", "org-1", tok.Hash)), arena.ECONFLICT)
+			checkCode(t, s.CreateUser(ctx, newUser("u-2", "org-1", user.Email, at(3))), arena.ECONFLICT)
+			checkCode(t, s.CreateApplication(ctx, app), arena.ECONFLICT)
+			stray := newToken("tok-3", org.ID)
+			stray.UserID = user.ID // of org-1
+			checkCode(t, s.CreateToken(ctx, stray), arena.ENOTFOUND)
 			if err := s.StopSession(ctx, stopped, u); err != nil {
 				t.Fatalf("StopSession again: %v", err)
 			}
@@ -531,6 +577,14 @@ func testCanceledContext(t *testing.T, s server.Store) {
 	}
 	stopped := existing.Clone()
 	transition(t, stopped, arena.SessionStopped, at(5_000))
+	user := newUser("u-1", "org-1", "alice@example.com", at(1))
+	createUser(t, s, user)
+	userTok := newUserToken("tok-u", user, at(2))
+	createToken(t, s, userTok)
+	app := newApplication("org-1", "shooter", at(1))
+	createApplication(t, s, app)
+	changed := cloneApplication(app)
+	changed.Repository = "registry.example.com/changed"
 
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -549,6 +603,18 @@ func testCanceledContext(t *testing.T, s server.Store) {
 		{"FindSession", func() error { _, err := s.FindSession(ctx, "s-1"); return err }},
 		{"ListSessions", func() error { _, err := s.ListSessions(ctx, server.SessionQuery{}); return err }},
 		{"ListUsage", func() error { _, err := s.ListUsage(ctx, "org-1"); return err }},
+		{"FindOrganization", func() error { _, err := s.FindOrganization(ctx, "org-1"); return err }},
+		{"ListOrganizations", func() error { _, err := s.ListOrganizations(ctx); return err }},
+		{"CreateUser", func() error { return s.CreateUser(ctx, newUser("u-2", "org-1", "bob@example.com", at(2))) }},
+		{"ListUsers", func() error { _, err := s.ListUsers(ctx, "org-1"); return err }},
+		{"DeleteUser", func() error { return s.DeleteUser(ctx, "org-1", user.ID, at(5_000)) }},
+		{"ListTokens", func() error { _, err := s.ListTokens(ctx, "org-1"); return err }},
+		{"RevokeToken", func() error { return s.RevokeToken(ctx, "org-1", tok.ID, at(5_000)) }},
+		{"CreateApplication", func() error { return s.CreateApplication(ctx, newApplication("org-1", "racer", at(2))) }},
+		{"UpdateApplication", func() error { return s.UpdateApplication(ctx, changed) }},
+		{"FindApplication", func() error { _, err := s.FindApplication(ctx, "org-1", app.Name); return err }},
+		{"ListApplications", func() error { _, err := s.ListApplications(ctx, ""); return err }},
+		{"DeleteApplication", func() error { return s.DeleteApplication(ctx, "org-1", app.Name) }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -562,6 +628,17 @@ func testCanceledContext(t *testing.T, s server.Store) {
 		checkUsage(t, listUsage(t, s, "org-1"))
 		_, err := s.FindSession(context.Background(), "s-2")
 		checkCode(t, err, arena.ENOTFOUND)
+		orgs, err := s.ListOrganizations(context.Background())
+		if err != nil || len(orgs) != 1 {
+			t.Errorf("ListOrganizations = %v, %v; want org-1 alone", orgs, err)
+		}
+		checkUsers(t, listUsers(t, s, "org-1"), user)
+		checkTokens(t, listTokens(t, s, "org-1"), tok, userTok)
+		apps, err := s.ListApplications(context.Background(), "")
+		if err != nil {
+			t.Fatalf("ListApplications: %v", err)
+		}
+		checkApplications(t, apps, app)
 	})
 }
 
@@ -796,7 +873,7 @@ func normUsage(u *arena.Usage) arena.Usage {
 
 func normToken(t *arena.Token) arena.Token {
 	c := *t
-	c.CreatedAt, c.ExpiresAt = c.CreatedAt.UTC(), c.ExpiresAt.UTC()
+	c.CreatedAt, c.ExpiresAt, c.RevokedAt = c.CreatedAt.UTC(), c.ExpiresAt.UTC(), c.RevokedAt.UTC()
 	if len(c.Scopes) == 0 {
 		c.Scopes = nil
 	}

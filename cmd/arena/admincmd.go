@@ -1,0 +1,350 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	nethttp "net/http"
+	"net/url"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+const adminUsage = `Usage:
+  arena org list
+  arena org create ID [--name N] [--environment sandbox|production]
+  arena user list [--org O]
+  arena user create EMAIL [--name N] [--org O]
+  arena user delete ID [--org O]
+  arena token list [--org O]
+  arena token create NAME [--scope S]... [--expires 720h] [--user ID]
+                          [--rate-limit R] [--rate-burst B] [--org O]
+  arena token revoke ID [--org O]
+  arena app list [--org O]
+  arena app get NAME [--org O]
+  arena app apply -f FILE [--org O]     create or replace an application
+                                         from YAML or JSON (the admin API's
+                                         ApplicationInput; registry.passwordEnv
+                                         reads the password from a variable)
+  arena app delete NAME [--org O]
+
+Flags:
+  --server URL    control plane (env ARENA_SERVER; default http://127.0.0.1:8080)
+  --token TOKEN   an admin token (env ARENA_TOKEN)
+  --org ORG       the organisation (default: the token's own)
+  -o table|json   output format (default table)
+
+Scopes: sessions:read sessions:write logs artifacts usage (the default set),
+admin (the organisation), operator (the installation).
+`
+
+// adminFlags are the flags every admin command takes.
+type adminFlags struct {
+	fs                         *flag.FlagSet
+	server, token, org, output *string
+}
+
+func newAdminFlags(name string, stderr io.Writer) adminFlags {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, adminUsage) }
+	return adminFlags{fs: fs, server: fs.String("server", "", ""), token: fs.String("token", "", ""), org: fs.String("org", "", ""), output: fs.String("o", "table", "")}
+}
+
+// orgPath returns /admin/v1/orgs/ORG, the token's own organisation when
+// --org is not given.
+func (f adminFlags) orgPath(ctx context.Context, c apiClient) (string, error) {
+	org := *f.org
+	if org == "" {
+		body, err := c.call(ctx, nethttp.MethodGet, "/admin/v1/whoami", nil)
+		if err != nil {
+			return "", err
+		}
+		var who struct{ Organization struct{ ID string } }
+		if err := json.Unmarshal(body, &who); err != nil {
+			return "", err
+		}
+		org = who.Organization.ID
+	}
+	return "/admin/v1/orgs/" + url.PathEscape(org), nil
+}
+
+// show prints body as JSON, or as a table of the rows of key with columns
+// (JSON field names, headed by their upper case).
+func (f adminFlags) show(stdout io.Writer, body []byte, key string, columns ...string) error {
+	if *f.output == "json" {
+		_, err := stdout.Write(append(body, '\n'))
+		return err
+	}
+	var rows []map[string]any
+	if key == "" {
+		var one map[string]any
+		if err := json.Unmarshal(body, &one); err != nil {
+			return err
+		}
+		rows = []map[string]any{one}
+	} else {
+		var all map[string][]map[string]any
+		if err := json.Unmarshal(body, &all); err != nil {
+			return err
+		}
+		rows = all[key]
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, strings.ToUpper(strings.Join(columns, "\t")))
+	for _, r := range rows {
+		cells := make([]string, len(columns))
+		for i, c := range columns {
+			cells[i] = cell(r[c])
+		}
+		fmt.Fprintln(tw, strings.Join(cells, "\t"))
+	}
+	return tw.Flush()
+}
+
+func cell(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return "-"
+	case []any:
+		parts := make([]string, len(x))
+		for i, p := range x {
+			if m, ok := p.(map[string]any); ok && m["name"] != nil {
+				parts[i] = fmt.Sprint(m["name"])
+				continue
+			}
+			parts[i] = fmt.Sprint(p)
+		}
+		return strings.Join(parts, ",")
+	case map[string]any:
+		b, _ := json.Marshal(x)
+		return string(b)
+	}
+	return fmt.Sprint(v)
+}
+
+func runOrg(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	f := newAdminFlags("arena org", stderr)
+	name, env := f.fs.String("name", "", ""), f.fs.String("environment", "", "")
+	words, err := parseInterleaved(f.fs, args)
+	if err != nil {
+		return err
+	}
+	c := newAPIClient(*f.server, *f.token)
+	cols := []string{"id", "name", "environment", "createdAt"}
+	switch {
+	case len(words) == 1 && words[0] == "list":
+		body, err := c.call(ctx, nethttp.MethodGet, "/admin/v1/orgs", nil)
+		if err != nil {
+			return err
+		}
+		return f.show(stdout, body, "organizations", cols...)
+	case len(words) == 2 && words[0] == "create":
+		body, err := c.call(ctx, nethttp.MethodPost, "/admin/v1/orgs", map[string]any{"id": words[1], "name": *name, "environment": *env})
+		if err != nil {
+			return err
+		}
+		return f.show(stdout, body, "", cols...)
+	}
+	f.fs.Usage()
+	return fmt.Errorf("unknown or incomplete org command %q", strings.Join(words, " "))
+}
+
+func runUser(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	f := newAdminFlags("arena user", stderr)
+	name := f.fs.String("name", "", "")
+	words, err := parseInterleaved(f.fs, args)
+	if err != nil {
+		return err
+	}
+	c := newAPIClient(*f.server, *f.token)
+	cols := []string{"id", "email", "name", "createdAt"}
+	if len(words) == 0 {
+		f.fs.Usage()
+		return fmt.Errorf("arena user needs a command")
+	}
+	base, err := f.orgPath(ctx, c)
+	if err != nil {
+		return err
+	}
+	switch {
+	case len(words) == 1 && words[0] == "list":
+		body, err := c.call(ctx, nethttp.MethodGet, base+"/users", nil)
+		if err != nil {
+			return err
+		}
+		return f.show(stdout, body, "users", cols...)
+	case len(words) == 2 && words[0] == "create":
+		body, err := c.call(ctx, nethttp.MethodPost, base+"/users", map[string]any{"email": words[1], "name": *name})
+		if err != nil {
+			return err
+		}
+		return f.show(stdout, body, "", cols...)
+	case len(words) == 2 && words[0] == "delete":
+		if _, err := c.call(ctx, nethttp.MethodDelete, base+"/users/"+url.PathEscape(words[1]), nil); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "user %s deleted; its tokens are revoked\n", words[1])
+		return nil
+	}
+	f.fs.Usage()
+	return fmt.Errorf("unknown or incomplete user command %q", strings.Join(words, " "))
+}
+
+func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	f := newAdminFlags("arena token", stderr)
+	var scopes list
+	f.fs.Var(&scopes, "scope", "")
+	expires := f.fs.Duration("expires", 0, "")
+	user := f.fs.String("user", "", "")
+	rateLimit, rateBurst := f.fs.Float64("rate-limit", 0, ""), f.fs.Int("rate-burst", 0, "")
+	words, err := parseInterleaved(f.fs, args)
+	if err != nil {
+		return err
+	}
+	if len(words) == 0 {
+		f.fs.Usage()
+		return fmt.Errorf("arena token needs a command")
+	}
+	c := newAPIClient(*f.server, *f.token)
+	base, err := f.orgPath(ctx, c)
+	if err != nil {
+		return err
+	}
+	cols := []string{"id", "name", "scopes", "createdAt", "expiresAt", "revokedAt"}
+	switch {
+	case len(words) == 1 && words[0] == "list":
+		body, err := c.call(ctx, nethttp.MethodGet, base+"/tokens", nil)
+		if err != nil {
+			return err
+		}
+		return f.show(stdout, body, "tokens", cols...)
+	case len(words) == 2 && words[0] == "create":
+		req := map[string]any{"name": words[1], "expiresInSeconds": int64(expires.Round(time.Second) / time.Second)}
+		if len(scopes) > 0 {
+			req["scopes"] = []string(scopes)
+		}
+		if *user != "" {
+			req["userId"] = *user
+		}
+		if *rateLimit > 0 {
+			req["rateLimit"] = *rateLimit
+		}
+		if *rateBurst > 0 {
+			req["rateBurst"] = *rateBurst
+		}
+		body, err := c.call(ctx, nethttp.MethodPost, base+"/tokens", req)
+		if err != nil {
+			return err
+		}
+		if *f.output == "json" {
+			_, err := stdout.Write(append(body, '\n'))
+			return err
+		}
+		var created struct {
+			Token  struct{ ID string }
+			Secret string
+		}
+		if err := json.Unmarshal(body, &created); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "token %s created. Its secret, shown this once (Arena keeps only its hash):\n%s\n", created.Token.ID, created.Secret)
+		return nil
+	case len(words) == 2 && words[0] == "revoke":
+		if _, err := c.call(ctx, nethttp.MethodDelete, base+"/tokens/"+url.PathEscape(words[1]), nil); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "token %s revoked\n", words[1])
+		return nil
+	}
+	f.fs.Usage()
+	return fmt.Errorf("unknown or incomplete token command %q", strings.Join(words, " "))
+}
+
+func runApp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	f := newAdminFlags("arena app", stderr)
+	file := f.fs.String("f", "", "")
+	words, err := parseInterleaved(f.fs, args)
+	if err != nil {
+		return err
+	}
+	if len(words) == 0 {
+		f.fs.Usage()
+		return fmt.Errorf("arena app needs a command")
+	}
+	c := newAPIClient(*f.server, *f.token)
+	base, err := f.orgPath(ctx, c)
+	if err != nil {
+		return err
+	}
+	cols := []string{"name", "repository", "tags", "defaultTag", "network", "resources", "source"}
+	switch {
+	case len(words) == 1 && words[0] == "list":
+		body, err := c.call(ctx, nethttp.MethodGet, base+"/applications", nil)
+		if err != nil {
+			return err
+		}
+		return f.show(stdout, body, "applications", cols...)
+	case len(words) == 2 && words[0] == "get":
+		body, err := c.call(ctx, nethttp.MethodGet, base+"/applications/"+url.PathEscape(words[1]), nil)
+		if err != nil {
+			return err
+		}
+		return f.show(stdout, body, "", cols...)
+	case len(words) == 1 && words[0] == "apply" && *file != "":
+		app, err := readAppFile(*file)
+		if err != nil {
+			return err
+		}
+		name, _ := app["name"].(string)
+		path := base + "/applications/" + url.PathEscape(name)
+		method := nethttp.MethodPut
+		if _, err := c.call(ctx, nethttp.MethodGet, path, nil); err != nil {
+			method, path = nethttp.MethodPost, base+"/applications"
+		}
+		body, err := c.call(ctx, method, path, app)
+		if err != nil {
+			return err
+		}
+		return f.show(stdout, body, "", cols...)
+	case len(words) == 2 && words[0] == "delete":
+		if _, err := c.call(ctx, nethttp.MethodDelete, base+"/applications/"+url.PathEscape(words[1]), nil); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "application %s deleted; its running sessions go on\n", words[1])
+		return nil
+	}
+	f.fs.Usage()
+	return fmt.Errorf("unknown or incomplete app command %q", strings.Join(words, " "))
+}
+
+// readAppFile reads an application from YAML (or JSON, which is YAML),
+// taking registry.passwordEnv's password from the environment so that the
+// file need not hold it.
+func readAppFile(path string) (map[string]any, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var app map[string]any
+	if err := yaml.Unmarshal(data, &app); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if reg, ok := app["registry"].(map[string]any); ok {
+		if env, ok := reg["passwordEnv"].(string); ok {
+			pw := os.Getenv(env)
+			if pw == "" {
+				return nil, fmt.Errorf("%s: registry.passwordEnv names %s, which is not set", path, env)
+			}
+			delete(reg, "passwordEnv")
+			reg["password"] = pw
+		}
+	}
+	return app, nil
+}

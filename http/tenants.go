@@ -1,0 +1,440 @@
+package http
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"net/http"
+	"time"
+
+	"github.com/arena-hq/arena"
+)
+
+// TenantAdmin is what the admin API needs to manage organisations, their
+// users, tokens and applications. Errors carry arena codes.
+type TenantAdmin interface {
+	CreateOrganization(ctx context.Context, o arena.Organization) (*arena.Organization, error)
+	FindOrganization(ctx context.Context, id string) (*arena.Organization, error)
+	ListOrganizations(ctx context.Context) ([]*arena.Organization, error)
+
+	CreateUser(ctx context.Context, u arena.User) (*arena.User, error)
+	ListUsers(ctx context.Context, orgID string) ([]*arena.User, error)
+	DeleteUser(ctx context.Context, orgID, id string) error
+
+	// CreateToken returns the token and its secret, shown this once.
+	CreateToken(ctx context.Context, issuer *arena.Token, orgID string, req arena.TokenRequest) (*arena.Token, string, error)
+	ListTokens(ctx context.Context, orgID string) ([]*arena.Token, error)
+	RevokeToken(ctx context.Context, orgID, id string) error
+
+	ListApplications(ctx context.Context, orgID string) ([]*arena.Application, error)
+	FindApplication(ctx context.Context, orgID, name string) (*arena.Application, error)
+	CreateApplication(ctx context.Context, a *arena.Application) (*arena.Application, error)
+	// UpdateApplication keeps the stored registry credentials when a has
+	// none, unless clearRegistry.
+	UpdateApplication(ctx context.Context, a *arena.Application, clearRegistry bool) (*arena.Application, error)
+	DeleteApplication(ctx context.Context, orgID, name string) error
+}
+
+func (s *server) tenantRoutes() {
+	admin, op := arena.ScopeAdmin, arena.ScopeOperator
+	nf, inv, conf := arena.ENOTFOUND, arena.EINVALID, arena.ECONFLICT
+	s.mux.HandleFunc("GET /admin/v1/whoami", s.authed("", s.whoami))
+	s.mux.HandleFunc("GET /admin/v1/orgs", s.authed(admin, s.listOrgs))
+	s.mux.HandleFunc("POST /admin/v1/orgs", s.authed(op, s.createOrg, inv, conf))
+	s.mux.HandleFunc("GET /admin/v1/orgs/{org}", s.authed(admin, s.inOrg(s.getOrg), nf))
+	s.mux.HandleFunc("GET /admin/v1/orgs/{org}/users", s.authed(admin, s.inOrg(s.listUsers), nf))
+	s.mux.HandleFunc("POST /admin/v1/orgs/{org}/users", s.authed(admin, s.inOrg(s.createUser), nf, inv, conf))
+	s.mux.HandleFunc("DELETE /admin/v1/orgs/{org}/users/{id}", s.authed(admin, s.inOrg(s.deleteUser), nf))
+	s.mux.HandleFunc("GET /admin/v1/orgs/{org}/tokens", s.authed(admin, s.inOrg(s.listTokens), nf))
+	s.mux.HandleFunc("POST /admin/v1/orgs/{org}/tokens", s.authed(admin, s.inOrg(s.createToken), nf, inv))
+	s.mux.HandleFunc("DELETE /admin/v1/orgs/{org}/tokens/{id}", s.authed(admin, s.inOrg(s.revokeToken), nf))
+	s.mux.HandleFunc("GET /admin/v1/orgs/{org}/applications", s.authed(admin, s.inOrg(s.listApps), nf))
+	s.mux.HandleFunc("POST /admin/v1/orgs/{org}/applications", s.authed(admin, s.inOrg(s.createApp), nf, inv, conf))
+	s.mux.HandleFunc("GET /admin/v1/orgs/{org}/applications/{name}", s.authed(admin, s.inOrg(s.getApp), nf))
+	s.mux.HandleFunc("PUT /admin/v1/orgs/{org}/applications/{name}", s.authed(admin, s.inOrg(s.updateApp), nf, inv, conf))
+	s.mux.HandleFunc("DELETE /admin/v1/orgs/{org}/applications/{name}", s.authed(admin, s.inOrg(s.deleteApp), nf, conf))
+}
+
+// inOrg runs h for the organisation the path names, which must be the
+// token's own unless the token is an operator's. Another organisation is
+// answered as one that does not exist: never merely forbidden.
+func (s *server) inOrg(h func(http.ResponseWriter, *http.Request, *arena.Token, string) error) func(http.ResponseWriter, *http.Request, *arena.Token) error {
+	return func(w http.ResponseWriter, r *http.Request, tok *arena.Token) error {
+		org := r.PathValue("org")
+		if org != tok.OrgID && !tok.HasScope(arena.ScopeOperator) {
+			return arena.Errorf(arena.ENOTFOUND, "organisation %q not found", org)
+		}
+		if _, err := s.tenants.FindOrganization(r.Context(), org); err != nil {
+			return err
+		}
+		return h(w, r, tok, org)
+	}
+}
+
+type (
+	orgView struct {
+		ID          string `json:"id"`
+		Name        string `json:"name"`
+		Environment string `json:"environment"`
+		CreatedAt   string `json:"createdAt"`
+	}
+	userView struct {
+		ID        string `json:"id"`
+		Email     string `json:"email"`
+		Name      string `json:"name"`
+		CreatedAt string `json:"createdAt"`
+	}
+	tokenView struct {
+		ID        string   `json:"id"`
+		OrgID     string   `json:"orgId"`
+		Name      string   `json:"name"`
+		UserID    string   `json:"userId,omitempty"`
+		Scopes    []string `json:"scopes"`
+		CreatedAt string   `json:"createdAt"`
+		ExpiresAt string   `json:"expiresAt,omitempty"`
+		RevokedAt string   `json:"revokedAt,omitempty"`
+		RateLimit float64  `json:"rateLimit,omitempty"`
+		RateBurst int      `json:"rateBurst,omitempty"`
+	}
+	registryView struct {
+		Username    string `json:"username"`
+		PasswordSet bool   `json:"passwordSet"`
+	}
+	appView struct {
+		Name             string            `json:"name"`
+		Repository       string            `json:"repository"`
+		Tags             []arena.Tag       `json:"tags"`
+		DefaultTag       string            `json:"defaultTag"`
+		Ports            []arena.PortSpec  `json:"ports"`
+		Network          string            `json:"network"`
+		Resources        arena.Resources   `json:"resources"`
+		Env              map[string]string `json:"env"`
+		Args             []string          `json:"args"`
+		StopGraceSeconds float64           `json:"stopGraceSeconds"`
+		Artifacts        []string          `json:"artifacts"`
+		Registry         *registryView     `json:"registry,omitempty"`
+		Source           string            `json:"source"`
+		CreatedAt        string            `json:"createdAt"`
+		UpdatedAt        string            `json:"updatedAt"`
+	}
+)
+
+func timeText(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(timestampLayout)
+}
+
+func newOrgView(o *arena.Organization) orgView {
+	return orgView{ID: o.ID, Name: o.Name, Environment: string(o.Environment), CreatedAt: timeText(o.CreatedAt)}
+}
+
+func newTokenView(t *arena.Token) tokenView {
+	scopes := t.Scopes
+	if scopes == nil {
+		scopes = []string{}
+	}
+	return tokenView{
+		ID: t.ID, OrgID: t.OrgID, Name: t.Name, UserID: t.UserID, Scopes: scopes, CreatedAt: timeText(t.CreatedAt),
+		ExpiresAt: timeText(t.ExpiresAt), RevokedAt: timeText(t.RevokedAt), RateLimit: t.RateLimit, RateBurst: t.RateBurst,
+	}
+}
+
+// newAppView shows an application without its registry password, which
+// the API never returns.
+func newAppView(a *arena.Application) appView {
+	v := appView{
+		Name: a.Name, Repository: a.Repository, Tags: nonNil(a.Tags), Ports: nonNil(a.Ports), Network: string(a.Network),
+		Resources: a.Resources, Env: a.Env, Args: nonNil(a.Args), StopGraceSeconds: a.StopGrace.Seconds(),
+		Artifacts: nonNil(a.ArtifactPaths), Source: a.Source, CreatedAt: timeText(a.CreatedAt), UpdatedAt: timeText(a.UpdatedAt),
+	}
+	v.DefaultTag, _ = a.DefaultTag()
+	if v.Env == nil {
+		v.Env = map[string]string{}
+	}
+	if a.Registry != nil {
+		v.Registry = &registryView{Username: a.Registry.Username, PasswordSet: a.Registry.Password != ""}
+	}
+	return v
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+func (s *server) whoami(w http.ResponseWriter, r *http.Request, tok *arena.Token) error {
+	org, err := s.tenants.FindOrganization(r.Context(), tok.OrgID)
+	if err != nil {
+		return err
+	}
+	s.writeJSON(w, r, http.StatusOK, map[string]any{"token": newTokenView(tok), "organization": newOrgView(org)})
+	return nil
+}
+
+func (s *server) listOrgs(w http.ResponseWriter, r *http.Request, tok *arena.Token) error {
+	orgs, err := s.tenants.ListOrganizations(r.Context())
+	if err != nil {
+		return err
+	}
+	out := []orgView{}
+	for _, o := range orgs {
+		// An organisation's admin sees its own alone.
+		if o.ID == tok.OrgID || tok.HasScope(arena.ScopeOperator) {
+			out = append(out, newOrgView(o))
+		}
+	}
+	s.writeJSON(w, r, http.StatusOK, map[string]any{"organizations": out})
+	return nil
+}
+
+func (s *server) createOrg(w http.ResponseWriter, r *http.Request, _ *arena.Token) error {
+	var in struct {
+		ID          string `json:"id"`
+		Name        string `json:"name"`
+		Environment string `json:"environment"`
+	}
+	if err := decodeStrict(w, r, &in); err != nil {
+		return err
+	}
+	o, err := s.tenants.CreateOrganization(r.Context(), arena.Organization{ID: in.ID, Name: in.Name, Environment: arena.Environment(in.Environment)})
+	if err != nil {
+		return err
+	}
+	s.writeJSON(w, r, http.StatusCreated, newOrgView(o))
+	return nil
+}
+
+func (s *server) getOrg(w http.ResponseWriter, r *http.Request, _ *arena.Token, org string) error {
+	o, err := s.tenants.FindOrganization(r.Context(), org)
+	if err != nil {
+		return err
+	}
+	s.writeJSON(w, r, http.StatusOK, newOrgView(o))
+	return nil
+}
+
+func (s *server) listUsers(w http.ResponseWriter, r *http.Request, _ *arena.Token, org string) error {
+	users, err := s.tenants.ListUsers(r.Context(), org)
+	if err != nil {
+		return err
+	}
+	out := []userView{}
+	for _, u := range users {
+		out = append(out, userView{ID: u.ID, Email: u.Email, Name: u.Name, CreatedAt: timeText(u.CreatedAt)})
+	}
+	s.writeJSON(w, r, http.StatusOK, map[string]any{"users": out})
+	return nil
+}
+
+func (s *server) createUser(w http.ResponseWriter, r *http.Request, _ *arena.Token, org string) error {
+	var in struct {
+		Email string `json:"email"`
+		Name  string `json:"name"`
+	}
+	if err := decodeStrict(w, r, &in); err != nil {
+		return err
+	}
+	u, err := s.tenants.CreateUser(r.Context(), arena.User{OrgID: org, Email: in.Email, Name: in.Name})
+	if err != nil {
+		return err
+	}
+	s.writeJSON(w, r, http.StatusCreated, userView{ID: u.ID, Email: u.Email, Name: u.Name, CreatedAt: timeText(u.CreatedAt)})
+	return nil
+}
+
+func (s *server) deleteUser(w http.ResponseWriter, r *http.Request, _ *arena.Token, org string) error {
+	if err := s.tenants.DeleteUser(r.Context(), org, r.PathValue("id")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *server) listTokens(w http.ResponseWriter, r *http.Request, _ *arena.Token, org string) error {
+	toks, err := s.tenants.ListTokens(r.Context(), org)
+	if err != nil {
+		return err
+	}
+	out := []tokenView{}
+	for _, t := range toks {
+		out = append(out, newTokenView(t))
+	}
+	s.writeJSON(w, r, http.StatusOK, map[string]any{"tokens": out})
+	return nil
+}
+
+func (s *server) createToken(w http.ResponseWriter, r *http.Request, tok *arena.Token, org string) error {
+	var in struct {
+		Name             string   `json:"name"`
+		UserID           string   `json:"userId"`
+		Scopes           []string `json:"scopes"`
+		ExpiresInSeconds int64    `json:"expiresInSeconds"`
+		RateLimit        float64  `json:"rateLimit"`
+		RateBurst        int      `json:"rateBurst"`
+	}
+	if err := decodeStrict(w, r, &in); err != nil {
+		return err
+	}
+	if in.ExpiresInSeconds < 0 || in.ExpiresInSeconds > 10*365*24*3600 {
+		return arena.Invalid(arena.Violation{Field: "expiresInSeconds", Description: "must be between 0 (never) and ten years"})
+	}
+	t, secret, err := s.tenants.CreateToken(r.Context(), tok, org, arena.TokenRequest{
+		Name: in.Name, UserID: in.UserID, Scopes: in.Scopes, ExpiresIn: time.Duration(in.ExpiresInSeconds) * time.Second,
+		RateLimit: in.RateLimit, RateBurst: in.RateBurst,
+	})
+	if err != nil {
+		return err
+	}
+	// The secret is shown here once; Arena keeps only its hash.
+	w.Header().Set("Cache-Control", "no-store")
+	s.writeJSON(w, r, http.StatusCreated, map[string]any{"token": newTokenView(t), "secret": secret})
+	return nil
+}
+
+func (s *server) revokeToken(w http.ResponseWriter, r *http.Request, _ *arena.Token, org string) error {
+	if err := s.tenants.RevokeToken(r.Context(), org, r.PathValue("id")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *server) listApps(w http.ResponseWriter, r *http.Request, _ *arena.Token, org string) error {
+	apps, err := s.tenants.ListApplications(r.Context(), org)
+	if err != nil {
+		return err
+	}
+	out := []appView{}
+	for _, a := range apps {
+		out = append(out, newAppView(a))
+	}
+	s.writeJSON(w, r, http.StatusOK, map[string]any{"applications": out})
+	return nil
+}
+
+func (s *server) getApp(w http.ResponseWriter, r *http.Request, _ *arena.Token, org string) error {
+	a, err := s.tenants.FindApplication(r.Context(), org, r.PathValue("name"))
+	if err != nil {
+		return err
+	}
+	s.writeJSON(w, r, http.StatusOK, newAppView(a))
+	return nil
+}
+
+// appInput is an application as the admin API takes it. Registry is raw so
+// that an absent registry (keep the stored one) differs from null (remove it).
+type appInput struct {
+	Name             string            `json:"name"`
+	Repository       string            `json:"repository"`
+	Tags             []arena.Tag       `json:"tags"`
+	Ports            []arena.PortSpec  `json:"ports"`
+	Network          string            `json:"network"`
+	Resources        arena.Resources   `json:"resources"`
+	Env              map[string]string `json:"env"`
+	Args             []string          `json:"args"`
+	StopGraceSeconds float64           `json:"stopGraceSeconds"`
+	Artifacts        []string          `json:"artifacts"`
+	Registry         json.RawMessage   `json:"registry"`
+}
+
+// application decodes the body into an application of org; clear reports
+// an explicit "registry": null.
+func decodeApp(w http.ResponseWriter, r *http.Request, org string) (a *arena.Application, clear bool, err error) {
+	var in appInput
+	if err := decodeStrict(w, r, &in); err != nil {
+		return nil, false, err
+	}
+	if in.StopGraceSeconds < 0 || in.StopGraceSeconds > 600 {
+		return nil, false, arena.Invalid(arena.Violation{Field: "stopGraceSeconds", Description: "must be between 0 and 600"})
+	}
+	a = &arena.Application{
+		OrgID: org, Name: in.Name, Repository: in.Repository, Tags: in.Tags, Ports: in.Ports,
+		Network: arena.NetworkMode(in.Network), Resources: in.Resources, Env: maps.Clone(in.Env), Args: in.Args,
+		StopGrace: time.Duration(in.StopGraceSeconds * float64(time.Second)), ArtifactPaths: in.Artifacts,
+	}
+	switch raw := bytes.TrimSpace(in.Registry); {
+	case len(raw) == 0:
+	case bytes.Equal(raw, []byte("null")):
+		clear = true
+	default:
+		var reg struct {
+			Username string `json:"username"`
+			Password string `json:"password"`
+		}
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&reg); err != nil {
+			return nil, false, arena.Invalid(arena.Violation{Field: "registry", Description: "must be {username, password} or null"})
+		}
+		a.Registry = &arena.RegistryAuth{Username: reg.Username, Password: reg.Password}
+	}
+	return a, clear, nil
+}
+
+func (s *server) createApp(w http.ResponseWriter, r *http.Request, _ *arena.Token, org string) error {
+	a, _, err := decodeApp(w, r, org)
+	if err != nil {
+		return err
+	}
+	if a, err = s.tenants.CreateApplication(r.Context(), a); err != nil {
+		return err
+	}
+	s.writeJSON(w, r, http.StatusCreated, newAppView(a))
+	return nil
+}
+
+func (s *server) updateApp(w http.ResponseWriter, r *http.Request, _ *arena.Token, org string) error {
+	a, clear, err := decodeApp(w, r, org)
+	if err != nil {
+		return err
+	}
+	name := r.PathValue("name")
+	if a.Name != "" && a.Name != name {
+		return arena.Invalid(arena.Violation{Field: "name", Description: "must be the name in the path (or absent); applications are not renamed"})
+	}
+	a.Name = name
+	if a, err = s.tenants.UpdateApplication(r.Context(), a, clear); err != nil {
+		return err
+	}
+	s.writeJSON(w, r, http.StatusOK, newAppView(a))
+	return nil
+}
+
+func (s *server) deleteApp(w http.ResponseWriter, r *http.Request, _ *arena.Token, org string) error {
+	if err := s.tenants.DeleteApplication(r.Context(), org, r.PathValue("name")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// decodeStrict reads one JSON object into v, refusing unknown fields and
+// values of the wrong type with a violation that names the field.
+func decodeStrict(w http.ResponseWriter, r *http.Request, v any) error {
+	body, err := readBody(w, r)
+	if err != nil {
+		return err
+	}
+	if _, err := jsonObject(body); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	err = dec.Decode(v)
+	var typeErr *json.UnmarshalTypeError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &typeErr):
+		return arena.Invalid(arena.Violation{Field: typeErr.Field, Description: fmt.Sprintf("must be a %s", typeErr.Type)})
+	}
+	// encoding/json names an unknown field only in its message.
+	return arena.Invalid(arena.Violation{Field: "body", Description: err.Error()})
+}

@@ -1,0 +1,192 @@
+package http_test
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/arena-hq/arena"
+)
+
+// fakeTenants is an in-memory TenantAdmin with organisations testOrg and
+// "other-org", for the transport's tests; the server's own tests and the
+// end-to-end tests exercise the real one.
+type fakeTenants struct {
+	mu     sync.Mutex
+	orgs   map[string]*arena.Organization
+	users  map[string]*arena.User
+	tokens map[string]*arena.Token
+	apps   map[[2]string]*arena.Application
+}
+
+func newFakeTenants() *fakeTenants {
+	at := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	return &fakeTenants{
+		orgs: map[string]*arena.Organization{
+			testOrg:     {ID: testOrg, Name: "Test", Environment: arena.EnvProduction, CreatedAt: at},
+			"other-org": {ID: "other-org", Name: "Other", Environment: arena.EnvSandbox, CreatedAt: at},
+		},
+		users:  map[string]*arena.User{},
+		tokens: map[string]*arena.Token{},
+		apps: map[[2]string]*arena.Application{
+			{"other-org", "their-game"}: {OrgID: "other-org", Name: "their-game", Repository: "r", Tags: []arena.Tag{{Name: "1", Priority: 1}},
+				Resources: arena.Resources{MilliCPU: 1, MemoryMB: 1}, Network: arena.NetworkBridge, Source: arena.SourceAPI, CreatedAt: at, UpdatedAt: at,
+				Registry: &arena.RegistryAuth{Username: "them", Password: "their-secret"}},
+		},
+	}
+}
+
+func (f *fakeTenants) CreateOrganization(_ context.Context, o arena.Organization) (*arena.Organization, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if bad := arena.ValidName("id", o.ID); bad != nil {
+		return nil, arena.Invalid(*bad)
+	}
+	if f.orgs[o.ID] != nil {
+		return nil, arena.Errorf(arena.ECONFLICT, "organisation %q exists", o.ID)
+	}
+	if o.Environment == "" {
+		o.Environment = arena.EnvProduction
+	}
+	o.CreatedAt = time.Now()
+	f.orgs[o.ID] = &o
+	return &o, nil
+}
+
+func (f *fakeTenants) FindOrganization(_ context.Context, id string) (*arena.Organization, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if o := f.orgs[id]; o != nil {
+		return o, nil
+	}
+	return nil, arena.Errorf(arena.ENOTFOUND, "organisation %q not found", id)
+}
+
+func (f *fakeTenants) ListOrganizations(context.Context) ([]*arena.Organization, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return []*arena.Organization{f.orgs["other-org"], f.orgs[testOrg]}, nil
+}
+
+func (f *fakeTenants) CreateUser(_ context.Context, u arena.User) (*arena.User, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	u.ID, u.CreatedAt = "u-"+u.Email, time.Now()
+	f.users[u.ID] = &u
+	return &u, nil
+}
+
+func (f *fakeTenants) ListUsers(_ context.Context, orgID string) ([]*arena.User, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []*arena.User
+	for _, u := range f.users {
+		if u.OrgID == orgID {
+			out = append(out, u)
+		}
+	}
+	return out, nil
+}
+
+func (f *fakeTenants) DeleteUser(_ context.Context, orgID, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if u := f.users[id]; u == nil || u.OrgID != orgID {
+		return arena.Errorf(arena.ENOTFOUND, "user %q not found", id)
+	}
+	delete(f.users, id)
+	return nil
+}
+
+func (f *fakeTenants) CreateToken(_ context.Context, _ *arena.Token, orgID string, req arena.TokenRequest) (*arena.Token, string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if req.Name == "" {
+		return nil, "", arena.Invalid(arena.Violation{Field: "name", Description: "is required"})
+	}
+	t := &arena.Token{ID: "t-" + req.Name, OrgID: orgID, Name: req.Name, Scopes: req.Scopes, CreatedAt: time.Now()}
+	f.tokens[t.ID] = t
+	return t, "arena_secret-of-" + req.Name, nil
+}
+
+func (f *fakeTenants) ListTokens(_ context.Context, orgID string) ([]*arena.Token, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []*arena.Token
+	for _, t := range f.tokens {
+		if t.OrgID == orgID {
+			out = append(out, t)
+		}
+	}
+	return out, nil
+}
+
+func (f *fakeTenants) RevokeToken(_ context.Context, orgID, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if t := f.tokens[id]; t == nil || t.OrgID != orgID {
+		return arena.Errorf(arena.ENOTFOUND, "token %q not found", id)
+	}
+	f.tokens[id].RevokedAt = time.Now()
+	return nil
+}
+
+func (f *fakeTenants) ListApplications(_ context.Context, orgID string) ([]*arena.Application, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []*arena.Application
+	for k, a := range f.apps {
+		if k[0] == orgID {
+			out = append(out, a)
+		}
+	}
+	return out, nil
+}
+
+func (f *fakeTenants) FindApplication(_ context.Context, orgID, name string) (*arena.Application, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if a := f.apps[[2]string{orgID, name}]; a != nil {
+		return a, nil
+	}
+	return nil, arena.Errorf(arena.ENOTFOUND, "application %q not found", name)
+}
+
+func (f *fakeTenants) CreateApplication(_ context.Context, a *arena.Application) (*arena.Application, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := a.Validate(); err != nil {
+		return nil, err
+	}
+	a.Source, a.CreatedAt, a.UpdatedAt = arena.SourceAPI, time.Now(), time.Now()
+	f.apps[[2]string{a.OrgID, a.Name}] = a
+	return a, nil
+}
+
+func (f *fakeTenants) UpdateApplication(_ context.Context, a *arena.Application, clear bool) (*arena.Application, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	old := f.apps[[2]string{a.OrgID, a.Name}]
+	if old == nil {
+		return nil, arena.Errorf(arena.ENOTFOUND, "application %q not found", a.Name)
+	}
+	if a.Registry == nil && !clear {
+		a.Registry = old.Registry
+	}
+	if err := a.Validate(); err != nil {
+		return nil, err
+	}
+	a.Source, a.CreatedAt, a.UpdatedAt = old.Source, old.CreatedAt, time.Now()
+	f.apps[[2]string{a.OrgID, a.Name}] = a
+	return a, nil
+}
+
+func (f *fakeTenants) DeleteApplication(_ context.Context, orgID, name string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.apps[[2]string{orgID, name}] == nil {
+		return arena.Errorf(arena.ENOTFOUND, "application %q not found", name)
+	}
+	delete(f.apps, [2]string{orgID, name})
+	return nil
+}

@@ -1,0 +1,106 @@
+package http_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/arena-hq/arena"
+)
+
+// TestAdminAPIIsolation sends every admin operation for another
+// organisation with an organisation admin's token: each is 404, as if the
+// organisation did not exist, and nothing is changed.
+func TestAdminAPIIsolation(t *testing.T) {
+	ops := []struct{ method, path, body string }{
+		{http.MethodGet, "/admin/v1/orgs/other-org", ""},
+		{http.MethodGet, "/admin/v1/orgs/other-org/users", ""},
+		{http.MethodPost, "/admin/v1/orgs/other-org/users", `{"email":"a@b.c"}`},
+		{http.MethodDelete, "/admin/v1/orgs/other-org/users/u-1", ""},
+		{http.MethodGet, "/admin/v1/orgs/other-org/tokens", ""},
+		{http.MethodPost, "/admin/v1/orgs/other-org/tokens", `{"name":"x"}`},
+		{http.MethodDelete, "/admin/v1/orgs/other-org/tokens/t-1", ""},
+		{http.MethodGet, "/admin/v1/orgs/other-org/applications", ""},
+		{http.MethodPost, "/admin/v1/orgs/other-org/applications", `{"name":"g","repository":"r","tags":[{"name":"1","priority":1}],"resources":{"milliCpu":1,"memoryMb":1}}`},
+		{http.MethodGet, "/admin/v1/orgs/other-org/applications/their-game", ""},
+		{http.MethodPut, "/admin/v1/orgs/other-org/applications/their-game", `{"repository":"r","tags":[{"name":"1","priority":1}],"resources":{"milliCpu":1,"memoryMb":1}}`},
+		{http.MethodDelete, "/admin/v1/orgs/other-org/applications/their-game", ""},
+	}
+	api := newTestAPI(t, nil)
+	for _, op := range ops {
+		t.Run(op.method+" "+op.path, func(t *testing.T) {
+			req := api.request(t, op.method, op.path, op.body)
+			req.Header.Set("Authorization", "Bearer "+orgAdminSecret)
+			r := api.send(t, req)
+			r.wantError(t, http.StatusNotFound, arena.ENOTFOUND)
+			if strings.Contains(string(r.body), "their-secret") || strings.Contains(string(r.body), `"them"`) {
+				t.Fatalf("the answer tells of the other organisation: %s", r.body)
+			}
+		})
+	}
+	// Nothing changed: the operator still finds the other organisation's application.
+	req := api.request(t, http.MethodGet, "/admin/v1/orgs/other-org/applications/their-game", "")
+	req.Header.Set("Authorization", "Bearer "+adminSecret)
+	if r := api.send(t, req); r.status != http.StatusOK {
+		t.Fatalf("operator: %d %s", r.status, r.body)
+	}
+}
+
+func TestAdminAPI(t *testing.T) {
+	api := newTestAPI(t, nil)
+	call := func(secret, method, path, body string) response {
+		t.Helper()
+		req := api.request(t, method, path, body)
+		req.Header.Set("Authorization", "Bearer "+secret)
+		return api.send(t, req)
+	}
+	app := `{"name":"game","repository":"registry.example/studio/game","tags":[{"name":"1.0","priority":1},{"name":"2.0","priority":5}],
+		"ports":[{"container":7777,"protocol":"udp"}],"resources":{"milliCpu":500,"memoryMb":256},
+		"registry":{"username":"ci","password":"hunter2-registry"}}`
+	tests := []struct {
+		name, secret, method, path, body string
+		status                           int
+		// want is in the body; never is not.
+		want, never string
+	}{
+		{"whoami", testSecret, http.MethodGet, "/admin/v1/whoami", "", 200, `"orgId":"` + testOrg, ""},
+		{"session token is no admin", testSecret, http.MethodGet, "/admin/v1/orgs/" + testOrg + "/tokens", "", 401, "admin", ""},
+		{"org admin lists its organisation alone", orgAdminSecret, http.MethodGet, "/admin/v1/orgs", "", 200, testOrg, "other-org"},
+		{"operator lists every organisation", adminSecret, http.MethodGet, "/admin/v1/orgs", "", 200, "other-org", ""},
+		{"org admin cannot create organisations", orgAdminSecret, http.MethodPost, "/admin/v1/orgs", `{"id":"new-org"}`, 401, "operator", ""},
+		{"operator creates a sandbox", adminSecret, http.MethodPost, "/admin/v1/orgs", `{"id":"acme-sandbox","environment":"sandbox"}`, 201, `"environment":"sandbox"`, ""},
+		{"bad organisation id", adminSecret, http.MethodPost, "/admin/v1/orgs", `{"id":"Not Valid"}`, 422, `"field":"id"`, ""},
+		{"unknown field", adminSecret, http.MethodPost, "/admin/v1/orgs", `{"id":"x","colour":"red"}`, 422, "colour", ""},
+		{"create application", orgAdminSecret, http.MethodPost, "/admin/v1/orgs/" + testOrg + "/applications", app, 201, `"defaultTag":"2.0"`, "hunter2"},
+		{"read application", orgAdminSecret, http.MethodGet, "/admin/v1/orgs/" + testOrg + "/applications/game", "", 200, `"passwordSet":true`, "hunter2"},
+		{"list applications", orgAdminSecret, http.MethodGet, "/admin/v1/orgs/" + testOrg + "/applications", "", 200, `"username":"ci"`, "hunter2"},
+		{"update keeps the password", orgAdminSecret, http.MethodPut, "/admin/v1/orgs/" + testOrg + "/applications/game",
+			`{"repository":"registry.example/studio/game","tags":[{"name":"3.0","priority":1}],"resources":{"milliCpu":500,"memoryMb":256}}`, 200, `"passwordSet":true`, "hunter2"},
+		{"rename refused", orgAdminSecret, http.MethodPut, "/admin/v1/orgs/" + testOrg + "/applications/game",
+			`{"name":"other","repository":"r","tags":[{"name":"1","priority":1}],"resources":{"milliCpu":1,"memoryMb":1}}`, 422, `"field":"name"`, ""},
+		{"invalid application lists every violation", orgAdminSecret, http.MethodPost, "/admin/v1/orgs/" + testOrg + "/applications",
+			`{"name":"Bad Name","repository":"","tags":[],"network":"overlay","resources":{"milliCpu":0,"memoryMb":0}}`, 422, `"field":"network"`, ""},
+		{"token secret shown at creation", orgAdminSecret, http.MethodPost, "/admin/v1/orgs/" + testOrg + "/tokens", `{"name":"mm","scopes":["sessions:write"]}`, 201, `"secret":"arena_secret-of-mm"`, ""},
+		{"token secret never listed", orgAdminSecret, http.MethodGet, "/admin/v1/orgs/" + testOrg + "/tokens", "", 200, `"name":"mm"`, "arena_secret"},
+		{"revoke", orgAdminSecret, http.MethodDelete, "/admin/v1/orgs/" + testOrg + "/tokens/t-mm", "", 204, "", ""},
+		{"revoke unknown", orgAdminSecret, http.MethodDelete, "/admin/v1/orgs/" + testOrg + "/tokens/nope", "", 404, "", ""},
+		{"negative expiry", orgAdminSecret, http.MethodPost, "/admin/v1/orgs/" + testOrg + "/tokens", `{"name":"x","expiresInSeconds":-1}`, 422, "expiresInSeconds", ""},
+		{"create user", orgAdminSecret, http.MethodPost, "/admin/v1/orgs/" + testOrg + "/users", `{"email":"ana@studio.example","name":"Ana"}`, 201, "ana@studio.example", ""},
+		{"delete application", orgAdminSecret, http.MethodDelete, "/admin/v1/orgs/" + testOrg + "/applications/game", "", 204, "", ""},
+		{"unknown organisation", adminSecret, http.MethodGet, "/admin/v1/orgs/nowhere/users", "", 404, "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := call(tt.secret, tt.method, tt.path, tt.body)
+			if r.status != tt.status {
+				t.Fatalf("status %d, want %d; body %s", r.status, tt.status, r.body)
+			}
+			if tt.want != "" && !strings.Contains(string(r.body), tt.want) {
+				t.Fatalf("body lacks %s: %s", tt.want, r.body)
+			}
+			if tt.never != "" && strings.Contains(string(r.body), tt.never) {
+				t.Fatalf("body shows %s: %s", tt.never, r.body)
+			}
+		})
+	}
+}

@@ -1,0 +1,225 @@
+package server
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/arena-hq/arena"
+)
+
+// Bounds of the admin API's token requests.
+const (
+	maxTokenName   = 128
+	maxTokenExpiry = 10 * 365 * 24 * time.Hour
+	maxRateLimit   = 100_000
+)
+
+// CreateOrganization adds an organisation; ECONFLICT if its id exists.
+func (s *Server) CreateOrganization(ctx context.Context, o arena.Organization) (*arena.Organization, error) {
+	var v []arena.Violation
+	if bad := arena.ValidName("id", o.ID); bad != nil {
+		v = append(v, *bad)
+	}
+	if o.Name == "" {
+		o.Name = o.ID
+	}
+	if len(o.Name) > maxTokenName {
+		v = append(v, arena.Violation{Field: "name", Description: "must be at most 128 characters"})
+	}
+	if o.Environment == "" {
+		o.Environment = arena.EnvProduction
+	}
+	if o.Environment != arena.EnvProduction && o.Environment != arena.EnvSandbox {
+		v = append(v, arena.Violation{Field: "environment", Description: "must be sandbox or production"})
+	}
+	if len(v) > 0 {
+		return nil, arena.Invalid(v...)
+	}
+	o.CreatedAt = s.now()
+	if err := s.store.CreateOrganization(ctx, &o); err != nil {
+		if arena.ErrorCode(err) == arena.ECONFLICT {
+			return nil, arena.Errorf(arena.ECONFLICT, "organisation %q exists", o.ID)
+		}
+		return nil, err
+	}
+	s.log.Info("organisation created", "org", o.ID, "environment", o.Environment)
+	return &o, nil
+}
+
+// FindOrganization returns an organisation, or ENOTFOUND.
+func (s *Server) FindOrganization(ctx context.Context, id string) (*arena.Organization, error) {
+	o, err := s.store.FindOrganization(ctx, id)
+	if arena.ErrorCode(err) == arena.ENOTFOUND {
+		return nil, arena.Errorf(arena.ENOTFOUND, "organisation %q not found", id)
+	}
+	return o, err
+}
+
+// ListOrganizations returns every organisation, ordered by id.
+func (s *Server) ListOrganizations(ctx context.Context) ([]*arena.Organization, error) {
+	return s.store.ListOrganizations(ctx)
+}
+
+// CreateUser adds a user to an organisation.
+func (s *Server) CreateUser(ctx context.Context, u arena.User) (*arena.User, error) {
+	var v []arena.Violation
+	if len(u.Email) < 3 || len(u.Email) > 254 || !containsAt(u.Email) {
+		v = append(v, arena.Violation{Field: "email", Description: "must be an email address of at most 254 characters"})
+	}
+	if len(u.Name) > maxTokenName {
+		v = append(v, arena.Violation{Field: "name", Description: "must be at most 128 characters"})
+	}
+	if len(v) > 0 {
+		return nil, arena.Invalid(v...)
+	}
+	u.ID, u.CreatedAt = uuid.NewString(), s.now()
+	if err := s.store.CreateUser(ctx, &u); err != nil {
+		if arena.ErrorCode(err) == arena.ECONFLICT {
+			return nil, arena.Errorf(arena.ECONFLICT, "a user with email %q exists", u.Email)
+		}
+		return nil, err
+	}
+	return &u, nil
+}
+
+func containsAt(s string) bool {
+	for i := 1; i < len(s)-1; i++ {
+		if s[i] == '@' {
+			return true
+		}
+	}
+	return false
+}
+
+// ListUsers returns an organisation's users.
+func (s *Server) ListUsers(ctx context.Context, orgID string) ([]*arena.User, error) {
+	return s.store.ListUsers(ctx, orgID)
+}
+
+// DeleteUser removes a user and revokes every token issued to it, at once.
+func (s *Server) DeleteUser(ctx context.Context, orgID, id string) error {
+	if err := s.store.DeleteUser(ctx, orgID, id, s.now()); err != nil {
+		if arena.ErrorCode(err) == arena.ENOTFOUND {
+			return arena.Errorf(arena.ENOTFOUND, "user %q not found", id)
+		}
+		return err
+	}
+	s.evictTokens(func(t *arena.Token) bool { return t.OrgID == orgID && t.UserID == id })
+	return nil
+}
+
+// CreateToken issues a token for an organisation and returns it with its
+// secret, which is not kept and cannot be had again. A token may carry only
+// scopes its issuer allows: an organisation's admin cannot mint an operator.
+func (s *Server) CreateToken(ctx context.Context, issuer *arena.Token, orgID string, req arena.TokenRequest) (*arena.Token, string, error) {
+	var v []arena.Violation
+	if req.Name == "" || len(req.Name) > maxTokenName {
+		v = append(v, arena.Violation{Field: "name", Description: "is required, at most 128 characters"})
+	}
+	if req.Scopes == nil {
+		req.Scopes = arena.SessionScopes
+	}
+	scopes := []string{}
+	for _, sc := range req.Scopes {
+		switch {
+		case !arena.ValidScope(sc):
+			v = append(v, arena.Violation{Field: "scopes", Description: "unknown scope " + sc})
+		case !issuer.Allows(sc):
+			v = append(v, arena.Violation{Field: "scopes", Description: "the token creating it lacks " + sc})
+		case !slices.Contains(scopes, sc):
+			scopes = append(scopes, sc)
+		}
+	}
+	if len(scopes) == 0 && len(v) == 0 {
+		v = append(v, arena.Violation{Field: "scopes", Description: "must name at least one scope"})
+	}
+	if req.ExpiresIn < 0 || req.ExpiresIn > maxTokenExpiry {
+		v = append(v, arena.Violation{Field: "expiresInSeconds", Description: "must be between 0 (never) and ten years"})
+	}
+	if req.RateLimit < 0 || req.RateLimit > maxRateLimit || req.RateBurst < 0 || req.RateBurst > maxRateLimit {
+		v = append(v, arena.Violation{Field: "rateLimit", Description: "rateLimit and rateBurst must be between 0 (the default) and 100000"})
+	}
+	if len(v) > 0 {
+		return nil, "", arena.Invalid(v...)
+	}
+	secret := arena.NewTokenSecret()
+	now := s.now()
+	t := &arena.Token{
+		ID: uuid.NewString(), OrgID: orgID, UserID: req.UserID, Name: req.Name, Hash: arena.HashToken(secret),
+		CreatedAt: now, Scopes: scopes, RateLimit: req.RateLimit, RateBurst: req.RateBurst,
+	}
+	if req.ExpiresIn > 0 {
+		t.ExpiresAt = now.Add(req.ExpiresIn)
+	}
+	if err := s.store.CreateToken(ctx, t); err != nil {
+		if arena.ErrorCode(err) == arena.ENOTFOUND && req.UserID != "" {
+			return nil, "", arena.Invalid(arena.Violation{Field: "userId", Description: "no such user in the organisation"})
+		}
+		return nil, "", err
+	}
+	s.log.Info("token created", "org", orgID, "token", t.ID, "scopes", scopes, "by", issuer.ID)
+	return t, secret, nil
+}
+
+// ListTokens returns an organisation's tokens, without secrets (none are kept).
+func (s *Server) ListTokens(ctx context.Context, orgID string) ([]*arena.Token, error) {
+	return s.store.ListTokens(ctx, orgID)
+}
+
+// RevokeToken revokes a token; requests with it fail from now on.
+func (s *Server) RevokeToken(ctx context.Context, orgID, id string) error {
+	if err := s.store.RevokeToken(ctx, orgID, id, s.now()); err != nil {
+		if arena.ErrorCode(err) == arena.ENOTFOUND {
+			return arena.Errorf(arena.ENOTFOUND, "token %q not found", id)
+		}
+		return err
+	}
+	s.evictTokens(func(t *arena.Token) bool { return t.OrgID == orgID && t.ID == id })
+	s.log.Info("token revoked", "org", orgID, "token", id)
+	return nil
+}
+
+// evictTokens drops cached tokens that match, so that the next request
+// with one reads its revocation from the store.
+func (s *Server) evictTokens(match func(*arena.Token) bool) {
+	s.tokens.Range(func(k, v any) bool {
+		if match(v.(cachedToken).token) {
+			s.tokens.Delete(k)
+		}
+		return true
+	})
+}
+
+// EnsureToken makes sure the organisation exists and that a token with
+// secret exists in it, with scopes; it returns whether it created the token.
+// It is how a first start bootstraps the installation's admin token.
+func (s *Server) EnsureToken(ctx context.Context, orgID, name, secret string, scopes []string) (bool, error) {
+	if err := s.store.CreateOrganization(ctx, &arena.Organization{ID: orgID, Name: orgID, Environment: arena.EnvProduction, CreatedAt: s.now()}); err != nil && arena.ErrorCode(err) != arena.ECONFLICT {
+		return false, err
+	}
+	hash := arena.HashToken(secret)
+	if _, err := s.store.FindTokenByHash(ctx, hash); arena.ErrorCode(err) != arena.ENOTFOUND {
+		return false, err
+	}
+	t := &arena.Token{ID: name + "-" + hash[:12], OrgID: orgID, Name: name, Hash: hash, CreatedAt: s.now(), Scopes: scopes}
+	return true, s.store.CreateToken(ctx, t)
+}
+
+// HasTokens reports whether any organisation has a token, revoked or not:
+// a first start has none.
+func (s *Server) HasTokens(ctx context.Context) (bool, error) {
+	orgs, err := s.store.ListOrganizations(ctx)
+	if err != nil {
+		return false, err
+	}
+	for _, o := range orgs {
+		toks, err := s.store.ListTokens(ctx, o.ID)
+		if err != nil || len(toks) > 0 {
+			return len(toks) > 0, err
+		}
+	}
+	return false, nil
+}

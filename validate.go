@@ -1,0 +1,133 @@
+package arena
+
+import (
+	"fmt"
+	"path"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// Limits of what the admin API accepts beyond those of a session request,
+// so that no input is unbounded.
+const (
+	MaxEntityID  = 64
+	MaxTags      = 100
+	MaxPorts     = 32
+	MaxArtifacts = 16
+	MaxSecret    = 4 << 10
+)
+
+var (
+	// namePattern is the grammar of organisation, application and user ids:
+	// they appear in paths and container labels.
+	namePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]*$`)
+	// repositoryPattern is a Docker repository: an optional registry host
+	// (with port) and lower-case path components.
+	repositoryPattern = regexp.MustCompile(`^([a-zA-Z0-9.-]+(:[0-9]+)?/)?[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*$`)
+	// tagPattern is the grammar of a Docker tag.
+	tagPattern = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
+)
+
+// ValidName checks an id of an organisation, application or user.
+func ValidName(field, name string) *Violation {
+	switch {
+	case name == "":
+		return &Violation{Field: field, Description: "is required"}
+	case len(name) > MaxEntityID:
+		return &Violation{Field: field, Description: fmt.Sprintf("must be at most %d characters", MaxEntityID)}
+	case !namePattern.MatchString(name):
+		return &Violation{Field: field, Description: "may contain only lower-case letters, digits, '.', '_' and '-', and must start with a letter or digit"}
+	}
+	return nil
+}
+
+// ValidTag reports whether s is a valid Docker tag.
+func ValidTag(s string) bool { return tagPattern.MatchString(s) }
+
+// Validate checks an application as the admin API and the config file
+// take it, filling the defaults of Network. It returns EINVALID listing
+// every violation.
+func (a *Application) Validate() error {
+	var v []Violation
+	add := func(field, format string, args ...any) {
+		v = append(v, Violation{Field: field, Description: fmt.Sprintf(format, args...)})
+	}
+	if bad := ValidName("name", a.Name); bad != nil {
+		v = append(v, *bad)
+	}
+	if len(a.Repository) > 255 || !repositoryPattern.MatchString(a.Repository) {
+		add("repository", "must be a Docker repository such as registry.example.com/studio/game")
+	}
+	if len(a.Tags) == 0 || len(a.Tags) > MaxTags {
+		add("tags", "must list 1 to %d tags", MaxTags)
+	}
+	seen := map[string]bool{}
+	for i, t := range a.Tags {
+		switch {
+		case !tagPattern.MatchString(t.Name):
+			add(fmt.Sprintf("tags[%d].name", i), "must be a Docker tag: letters, digits, '_', '.' and '-', at most 128")
+		case seen[t.Name]:
+			add(fmt.Sprintf("tags[%d].name", i), "is listed twice")
+		}
+		seen[t.Name] = true
+	}
+	if a.Network == "" {
+		a.Network = NetworkBridge
+	}
+	if a.Network != NetworkBridge && a.Network != NetworkHost {
+		add("network", "must be bridge or host")
+	}
+	if len(a.Ports) > MaxPorts {
+		add("ports", "must list at most %d ports", MaxPorts)
+	}
+	ports := map[PortSpec]bool{}
+	for i, p := range a.Ports {
+		switch {
+		case p.Container < 1 || p.Container > 65535 || (p.Protocol != TCP && p.Protocol != UDP):
+			add(fmt.Sprintf("ports[%d]", i), "must be a port 1-65535 with protocol tcp or udp")
+		case ports[p]:
+			add(fmt.Sprintf("ports[%d]", i), "is listed twice")
+		}
+		ports[p] = true
+	}
+	if a.Resources.MilliCPU <= 0 || a.Resources.MemoryMB <= 0 || a.Resources.MilliCPU > 1_000_000 || a.Resources.MemoryMB > 16<<20 {
+		add("resources", "milliCpu and memoryMb must be positive (and at most 1000 cores and 16 TiB)")
+	}
+	if len(a.Env) > MaxEnvEntries {
+		add("env", "must have at most %d variables", MaxEnvEntries)
+	}
+	for k, val := range a.Env {
+		if !envKeyPattern.MatchString(k) || len(k) > MaxLabelKeyBytes || len(val) > MaxEnvValueBytes {
+			add("env."+k, "must be a variable name (letters, digits, '_', '.', '-') with a value of at most %d bytes", MaxEnvValueBytes)
+		}
+	}
+	if len(a.Args) > MaxArgs {
+		add("args", "must have at most %d arguments", MaxArgs)
+	}
+	for i, arg := range a.Args {
+		if len(arg) > MaxArgBytes {
+			add(fmt.Sprintf("args[%d]", i), "must be at most %d bytes", MaxArgBytes)
+		}
+	}
+	if a.StopGrace < 0 || a.StopGrace > 10*time.Minute {
+		add("stopGraceSeconds", "must be between 0 and 600")
+	}
+	if len(a.ArtifactPaths) > MaxArtifacts {
+		add("artifacts", "must list at most %d paths", MaxArtifacts)
+	}
+	for i, p := range a.ArtifactPaths {
+		if !strings.HasPrefix(p, "/") || path.Clean(p) != p || p == "/" || len(p) > 1024 {
+			add(fmt.Sprintf("artifacts[%d]", i), "must be a clean absolute path below /")
+		}
+	}
+	if r := a.Registry; r != nil {
+		if r.Username == "" || len(r.Username) > 256 || r.Password == "" || len(r.Password) > MaxSecret {
+			add("registry", "needs a username (at most 256 bytes) and a password (at most %d bytes)", MaxSecret)
+		}
+	}
+	if len(v) > 0 {
+		return Invalid(v...)
+	}
+	return nil
+}

@@ -1,0 +1,243 @@
+// Applications of an organisation, with their tags: what POST /session's
+// image and version name. Applications defined in the config file (source
+// "config") are shown read-only: the server refuses to change them, since
+// the file would put them back on the next start.
+
+import { accessMessage, del, errorBox, get, path, post, put } from './api.js';
+import { confirmDialog, formatTime, h, replace } from './dom.js';
+import { adminHead, field, formDialog, formError, lines, noAdminApi } from './forms.js';
+
+export const title = 'Applications';
+
+export function mount(root, ctx) {
+  if (!ctx.who) return noAdminApi(root, 'applications');
+  const base = path('/admin/v1/orgs', ctx.org(), 'applications');
+  const listSlot = h('div', { 'data-testid': 'applications' });
+  const actionSlot = h('div');
+  const create = h('button', { type: 'button', class: 'primary', 'data-testid': 'new-application' }, 'New application');
+  replace(root, adminHead(ctx, 'Applications', create), actionSlot, listSlot);
+
+  const load = async () => {
+    try {
+      const { applications } = await get(base);
+      replace(listSlot, table(applications, { edit, remove }));
+    } catch (err) {
+      replace(listSlot, accessMessage(err, 'applications', 'admin'));
+    }
+  };
+
+  async function edit(app) {
+    const readOnly = app && app.source === 'config';
+    const form = appForm(app);
+    const saved = await formDialog({
+      title: app ? (readOnly ? `Application ${app.name}` : `Edit ${app.name}`) : 'New application',
+      testid: 'application-dialog', wide: true, readOnly,
+      body: [readOnly ? h('p', { class: 'notice' }, 'Defined in the config file: change it there.') : null, form.body],
+      save: () => (app ? put(path(base, app.name), form.value()) : post(base, form.value())),
+    });
+    if (saved === 'saved') load();
+  }
+
+  async function remove(app) {
+    if (!(await confirmDialog(`Delete application ${app.name}? New sessions can no longer be started with it; running ones keep running.`, { ok: 'Delete' }))) return;
+    try {
+      await del(path(base, app.name));
+      replace(actionSlot);
+    } catch (err) {
+      replace(actionSlot, errorBox(err));
+    }
+    load();
+  }
+
+  create.addEventListener('click', () => edit(null));
+  load();
+  return null;
+}
+
+function table(apps, { edit, remove }) {
+  if (!apps.length) return h('p', { class: 'empty' }, 'No applications yet.');
+  return h('div', { class: 'table-wrap' }, h('table', { class: 'data', 'data-testid': 'application-table' },
+    h('thead', null, h('tr', null,
+      h('th', null, 'Name'), h('th', null, 'Repository'), h('th', null, 'Tags'), h('th', null, 'Ports'),
+      h('th', null, 'Resources'), h('th', null, 'Source'), h('th', null, 'Updated'), h('th', null, ''))),
+    h('tbody', null, apps.map((a) => {
+      const fromConfig = a.source === 'config';
+      return h('tr', { 'data-testid': 'application-row', 'data-app-name': a.name },
+        h('td', { class: 'mono' }, a.name),
+        h('td', { class: 'mono' }, a.repository),
+        h('td', { class: 'labels' }, sortedTags(a.tags).map((t) => h('span',
+          { class: t.name === defaultTag(a.tags) ? 'chip default' : 'chip', title: `priority ${t.priority}` },
+          t.name, t.name === defaultTag(a.tags) ? ' ★' : ''))),
+        h('td', { class: 'mono small' }, a.ports.map((p) => `${p.container}/${p.protocol}`).join(' ') || '—',
+          a.network === 'host' ? h('span', { class: 'muted' }, ' host') : null),
+        h('td', { class: 'nowrap' }, `${a.resources.milliCpu}m · ${a.resources.memoryMb} MiB`),
+        h('td', null, h('span', { class: `badge source-${a.source}`, title: fromConfig ? 'Defined in the config file; read-only here' : 'Managed through the API' }, a.source)),
+        h('td', { class: 'nowrap' }, formatTime(a.updatedAt || a.createdAt)),
+        h('td', { class: 'actions' },
+          h('button', { type: 'button', 'data-testid': 'edit-application', onclick: () => edit(a) }, fromConfig ? 'View' : 'Edit'),
+          fromConfig ? null : h('button', { type: 'button', class: 'danger', 'data-testid': 'delete-application', onclick: () => remove(a) }, 'Delete')));
+    }))));
+}
+
+function sortedTags(tags) {
+  return [...tags].sort((a, b) => b.priority - a.priority);
+}
+
+// defaultTag is the tag with the highest priority, the first listed on a tie:
+// the server's rule for a POST /session without a version.
+function defaultTag(tags) {
+  let best = null;
+  for (const t of tags) if (!best || t.priority > best.priority) best = t;
+  return best ? best.name : '';
+}
+
+// appForm builds the application's form; value() reads it back as the
+// admin API's body.
+function appForm(app) {
+  const a = app || {
+    name: '', repository: '', tags: [{ name: 'latest', priority: 1 }], ports: [{ container: 7777, protocol: 'udp' }],
+    network: 'bridge', resources: { milliCpu: 1000, memoryMb: 1024 }, env: {}, args: [], stopGraceSeconds: 30, artifacts: [],
+  };
+  const name = h('input', { name: 'name', value: a.name, required: true, readOnly: !!app, 'data-testid': 'app-name', pattern: '[a-z0-9][a-z0-9._\\-]*', spellcheck: 'false' });
+  const repository = h('input', { name: 'repository', value: a.repository, required: true, 'data-testid': 'app-repository', spellcheck: 'false', placeholder: 'registry.example.com/studio/game' });
+  const tags = rowsEditor('tags', a.tags, tagRow, { name: '', priority: 0 }, 'Add tag', markDefault);
+  const ports = rowsEditor('ports', a.ports, portRow, { container: '', protocol: 'udp' }, 'Add port');
+  const network = h('select', { name: 'network' },
+    ['bridge', 'host'].map((n) => h('option', { value: n, selected: a.network === n }, n)));
+  const milliCpu = h('input', { name: 'resources.milliCpu', type: 'number', min: '1', step: '1', value: String(a.resources.milliCpu), 'data-testid': 'app-cpu' });
+  const memoryMb = h('input', { name: 'resources.memoryMb', type: 'number', min: '1', step: '1', value: String(a.resources.memoryMb), 'data-testid': 'app-memory' });
+  const env = h('textarea', { name: 'env', rows: '3', spellcheck: 'false', placeholder: 'NAME=value' },
+    Object.entries(a.env || {}).map(([k, v]) => `${k}=${v}`).join('\n'));
+  const args = h('textarea', { name: 'args', rows: '2', spellcheck: 'false', placeholder: 'one argument per line' }, (a.args || []).join('\n'));
+  const grace = h('input', { name: 'stopGraceSeconds', type: 'number', min: '0', max: '600', step: 'any', value: String(a.stopGraceSeconds ?? 30) });
+  const artifacts = h('textarea', { name: 'artifacts', rows: '2', spellcheck: 'false', placeholder: '/absolute/path, one per line' }, (a.artifacts || []).join('\n'));
+  const reg = a.registry || null;
+  const regUser = h('input', { name: 'registry.username', value: reg ? reg.username : '', autocomplete: 'off', spellcheck: 'false' });
+  const regPassword = h('input', { name: 'registry.password', type: 'password', autocomplete: 'new-password',
+    placeholder: reg && reg.passwordSet ? 'unchanged (stored, never shown)' : '' });
+  const regClear = h('input', { type: 'checkbox', name: 'registry.clear' });
+
+  const body = h('div', { class: 'form-grid' },
+    field('Name', name, app ? 'Applications are not renamed.' : 'What POST /session calls the image.'),
+    field('Repository', repository),
+    h('fieldset', { name: 'tags' }, h('legend', null, 'Tags'),
+      h('p', { class: 'hint' }, 'The tag with the highest priority is the default a session runs when it names no version.'),
+      tags.el),
+    h('fieldset', { name: 'ports' }, h('legend', null, 'Container ports'), ports.el),
+    field('Network', network, 'host: the game server binds the reserved port it gets in GAMEYE_PORT_*.'),
+    field('Stop grace period (s)', grace, 'Between SIGTERM and SIGKILL.'),
+    h('fieldset', { name: 'resources', class: 'row' }, h('legend', null, 'Resources per session'),
+      field('Milli-CPU', milliCpu), field('Memory (MiB)', memoryMb)),
+    field('Environment', env, 'NAME=value per line; a session’s own env overrides these.'),
+    field('Arguments', args, 'One per line, after the image’s entrypoint.'),
+    field('Artifacts', artifacts, 'Paths kept for download after a session stops.'),
+    h('fieldset', { name: 'registry', class: 'row' }, h('legend', null, 'Private registry'),
+      field('Username', regUser), field('Password', regPassword),
+      app && reg ? h('label', { class: 'inline' }, regClear, ' remove the credentials') : null));
+
+  const value = () => {
+    const out = {
+      name: name.value.trim(),
+      repository: repository.value.trim(),
+      tags: tags.value().map(([n, p]) => ({ name: n.value.trim(), priority: Number(p.value) })),
+      ports: ports.value().map(([c, p]) => ({ container: Number(c.value), protocol: p.value })),
+      network: network.value,
+      resources: { milliCpu: Number(milliCpu.value), memoryMb: Number(memoryMb.value) },
+      env: parseEnv(env.value),
+      args: lines(args.value),
+      stopGraceSeconds: Number(grace.value || 0),
+      artifacts: lines(artifacts.value),
+    };
+    // The password is write-only: left empty on an edit, the registry is
+    // left out of the body and the server keeps the stored credentials.
+    const user = regUser.value.trim();
+    if (regClear.checked) {
+      out.registry = null;
+    } else if (regPassword.value) {
+      out.registry = { username: user, password: regPassword.value };
+    } else if (user && (!reg || user !== reg.username)) {
+      throw formError('registry.password', 'enter the password with a new username');
+    } else if (!user && reg) {
+      out.registry = null;
+    }
+    return out;
+  };
+  return { body, value };
+}
+
+// parseEnv reads NAME=value lines.
+function parseEnv(text) {
+  const env = {};
+  text.split('\n').forEach((line, i) => {
+    if (!line.trim()) return;
+    const eq = line.indexOf('=');
+    if (eq <= 0) throw formError('env', `line ${i + 1}: expected NAME=value`);
+    env[line.slice(0, eq).trim()] = line.slice(eq + 1);
+  });
+  return env;
+}
+
+// rowsEditor edits a list of small records, a row of inputs each; value()
+// returns each row's inputs. Inputs are named like the server's violations
+// (tags[0].name, ports[1]) so that errors mark them.
+function rowsEditor(prefix, items, makeRow, blank, addLabel, onChange = () => {}) {
+  const list = h('div', { class: 'rows', 'data-testid': `${prefix}-editor` });
+  const rows = [];
+  const renumber = () => {
+    rows.forEach((r, i) => r.rename(i));
+    onChange(rows);
+  };
+  list.addEventListener('input', () => onChange(rows));
+  const add = (item) => {
+    const row = makeRow(prefix, item);
+    const remove = h('button', { type: 'button', class: 'icon', title: 'Remove', 'aria-label': 'Remove' }, '×');
+    row.el.appendChild(remove);
+    remove.addEventListener('click', () => {
+      rows.splice(rows.indexOf(row), 1);
+      row.el.remove();
+      renumber();
+    });
+    rows.push(row);
+    list.appendChild(row.el);
+    renumber();
+  };
+  items.forEach(add);
+  const addButton = h('button', { type: 'button', class: 'link', 'data-testid': `add-${prefix}`, onclick: () => add({ ...blank }) }, `+ ${addLabel}`);
+  return { el: h('div', null, list, addButton), value: () => rows.map((r) => r.inputs) };
+}
+
+function tagRow(prefix, t) {
+  const name = h('input', { value: t.name, placeholder: 'tag', spellcheck: 'false', 'data-testid': 'tag-name' });
+  const priority = h('input', { type: 'number', step: '1', value: String(t.priority), 'data-testid': 'tag-priority', title: 'priority' });
+  const mark = h('span', { class: 'default-mark', 'data-testid': 'tag-default', hidden: true }, 'default');
+  return {
+    el: h('div', { class: 'row-item' }, name, priority, mark),
+    inputs: [name, priority],
+    mark,
+    rename(i) {
+      name.name = `${prefix}[${i}].name`;
+      priority.name = `${prefix}[${i}].priority`;
+    },
+  };
+}
+
+// markDefault shows, while the user edits, which tag will be the default.
+function markDefault(rows) {
+  const best = defaultTag(rows.map((r, i) => ({ name: i, priority: Number(r.inputs[1].value) })));
+  rows.forEach((r, i) => { r.mark.hidden = i !== best; });
+}
+
+function portRow(prefix, p) {
+  const container = h('input', { type: 'number', min: '1', max: '65535', value: String(p.container), placeholder: 'port', 'data-testid': 'port-container' });
+  const protocol = h('select', { 'data-testid': 'port-protocol' },
+    ['udp', 'tcp'].map((x) => h('option', { value: x, selected: p.protocol === x }, x)));
+  return {
+    el: h('div', { class: 'row-item' }, container, protocol),
+    inputs: [container, protocol],
+    rename(i) {
+      container.name = `${prefix}[${i}]`;
+      protocol.name = `${prefix}[${i}].protocol`;
+    },
+  };
+}
+

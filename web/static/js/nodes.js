@@ -1,0 +1,105 @@
+// Nodes per region: GET /admin/v1/nodes, grouped by region, with each node's
+// health and how much of its CPU, memory and port range is taken. Needs a
+// token with the admin (or operator) scope; others get an explanation.
+
+import { ApiError, accessMessage, errorBox, get, path, post } from './api.js';
+import { ago, cpu, every, formatTime, h, memory, replace, setText } from './dom.js';
+
+export const title = 'Nodes';
+
+const REFRESH_MS = 5000;
+
+export function mount(root) {
+  const updated = h('span', { class: 'muted small' });
+  const body = h('div', { 'data-testid': 'nodes' });
+  const actionSlot = h('div');
+  replace(root, h('div', { class: 'view-head' }, h('h2', null, 'Nodes'), updated), actionSlot, body);
+
+  let denied = false;
+  const refresh = async () => {
+    if (denied) return; // a 401 does not heal by asking again
+    try {
+      const { nodes } = await get('/admin/v1/nodes');
+      setText(updated, `updated ${new Date().toLocaleTimeString()}`);
+      render(body, nodes, { refresh, showError: (err) => replace(actionSlot, errorBox(err)) });
+    } catch (err) {
+      denied = err instanceof ApiError && (err.status === 401 || err.routeMissing);
+      replace(body, accessMessage(err, 'the nodes', 'admin or operator'));
+    }
+  };
+  return every(REFRESH_MS, refresh);
+}
+
+function render(root, nodes, actions) {
+  if (!nodes.length) {
+    replace(root, h('p', { class: 'empty' }, 'No node has joined yet. Start an agent with arena agent.'));
+    return;
+  }
+  const regions = new Map();
+  for (const n of nodes) {
+    if (!regions.has(n.region)) regions.set(n.region, []);
+    regions.get(n.region).push(n);
+  }
+  const sections = [...regions.keys()].sort().map((region) => {
+    const list = regions.get(region);
+    const sum = (f) => list.reduce((acc, n) => acc + f(n), 0);
+    const ready = list.filter((n) => n.state === 'ready').length;
+    return h('section', { class: 'card region', 'data-testid': 'region', 'data-region': region },
+      h('div', { class: 'region-head' },
+        h('h3', null, region),
+        h('span', { class: ready === list.length ? 'badge state-ready' : 'badge state-unreachable' },
+          `${ready} of ${list.length} ready`),
+        h('span', { class: 'muted small' },
+          `${cpu(sum((n) => n.used.milliCpu))} of ${cpu(sum((n) => n.capacity.milliCpu))} · `,
+          `${memory(sum((n) => n.used.memoryMb))} of ${memory(sum((n) => n.capacity.memoryMb))} · `,
+          `${sum((n) => n.sessions)} sessions`)),
+      h('div', { class: 'table-wrap' }, h('table', { class: 'data' },
+        h('thead', null, h('tr', null,
+          h('th', null, 'Node'), h('th', null, 'Location'), h('th', null, 'Provider'), h('th', null, 'Address'),
+          h('th', null, 'State'), h('th', null, 'CPU'), h('th', null, 'Memory'), h('th', null, 'Free ports'),
+          h('th', { class: 'num' }, 'Sessions'), h('th', null, 'Last seen'), h('th', null, ''))),
+        h('tbody', null, list.map((n) => nodeRow(n, actions))))));
+  });
+  replace(root, sections);
+}
+
+function nodeRow(n, { refresh, showError }) {
+  const ports = n.ports.max - n.ports.min + 1;
+  const drain = h('button', { type: 'button', 'data-testid': 'drain-button' }, n.draining ? 'Undrain' : 'Drain');
+  drain.title = n.draining ? 'Let the node take new sessions again' : 'Take no new sessions here; running ones finish';
+  drain.addEventListener('click', async () => {
+    drain.disabled = true;
+    try {
+      await post(path('/admin/v1/nodes', n.id, n.draining ? 'undrain' : 'drain'));
+    } catch (err) {
+      showError(err);
+    }
+    refresh();
+  });
+  return h('tr', { 'data-testid': 'node-row', 'data-node-id': n.id },
+    h('td', { class: 'mono' }, n.id),
+    h('td', null, n.location),
+    h('td', null, n.provider || '—', h('span', { class: 'muted' }, ` · ${n.class}`)),
+    h('td', { class: 'mono' }, n.publicIp),
+    h('td', null, h('span', { class: `badge state-${n.state}`, 'data-testid': 'node-state' }, n.state)),
+    h('td', null, gauge(n.used.milliCpu, n.capacity.milliCpu, `${cpu(n.used.milliCpu)} / ${cpu(n.capacity.milliCpu)}`)),
+    h('td', null, gauge(n.used.memoryMb, n.capacity.memoryMb, `${memory(n.used.memoryMb)} / ${memory(n.capacity.memoryMb)}`)),
+    h('td', null, gauge(ports - n.ports.free, ports, `${n.ports.free} of ${ports} free`, `ports ${n.ports.min}–${n.ports.max}`)),
+    h('td', { class: 'num' }, n.sessions),
+    h('td', { class: 'nowrap', title: formatTime(n.lastSeen) }, seen(n.lastSeen)),
+    h('td', { class: 'actions' }, drain));
+}
+
+// gauge is a <meter>: native, accessible, and styled without inline styles
+// (which the panel's Content-Security-Policy forbids).
+function gauge(used, capacity, label, title) {
+  return h('div', { class: 'gauge', title: title || null },
+    h('meter', { min: '0', max: String(Math.max(capacity, 1)), value: String(used), low: String(capacity * 0.7), high: String(capacity * 0.9), optimum: '0' }),
+    h('span', { class: 'small' }, label));
+}
+
+// seen is how long ago a node last reported; a zero time means never.
+function seen(value) {
+  const d = new Date(value);
+  return Number.isNaN(d.getTime()) || d.getUTCFullYear() < 2000 ? 'never' : ago(d);
+}
