@@ -1,6 +1,8 @@
 package arena
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"math"
 	"time"
@@ -73,7 +75,14 @@ const (
 
 // Session is one running instance of an application: a container on a node.
 type Session struct {
-	ID    string
+	// ID is the session's key across the installation: SessionKey of its
+	// organisation and Name. Stores, nodes and containers know it by this.
+	ID string
+	// Name is the id the organisation knows the session by, the Session
+	// API's "id": its own or one Arena made, unique within the organisation
+	// only. Empty for a session created before ids were per organisation,
+	// whose Name is its ID.
+	Name  string
 	OrgID string
 	// Application is the Session API's "image": the application's name.
 	Application string
@@ -203,6 +212,24 @@ func (s *Session) BilledSeconds(now time.Time) int64 {
 		return 0
 	}
 	return int64(math.Ceil(d.Seconds()))
+}
+
+// PublicID returns the id the Session API shows: Name, or ID for a session
+// from before ids were per organisation.
+func (s *Session) PublicID() string {
+	if s.Name != "" {
+		return s.Name
+	}
+	return s.ID
+}
+
+// SessionKey returns the installation-wide key of an organisation's session
+// id. Keys are derived rather than looked up, so that any part of Arena can
+// find a session from what the API was given; two organisations using one
+// id get two sessions, and neither can learn that the other's exists.
+func SessionKey(orgID, id string) string {
+	sum := sha256.Sum256([]byte(orgID + "\x00" + id))
+	return "s-" + hex.EncodeToString(sum[:16])
 }
 
 // ContainerName is the name of the session's container on its node.

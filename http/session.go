@@ -59,7 +59,7 @@ func (s *server) describeSession(w http.ResponseWriter, r *http.Request, tok *ar
 	}
 	if sess.State == arena.SessionStopped && !f.All {
 		// The platform's rule: a stopped session is gone, unless asked for.
-		return arena.Errorf(arena.ENOTFOUND, "session %q has stopped; describe it with all=true", sess.ID)
+		return arena.Errorf(arena.ENOTFOUND, "session %q has stopped; describe it with all=true", sess.PublicID())
 	}
 	joined := slices.Clone(sess.Players)
 	if joined == nil {
@@ -130,12 +130,12 @@ func newSessionRunOk(sess *arena.Session) sessionRunOk {
 	if ports == nil {
 		ports = []arena.Port{}
 	}
-	return sessionRunOk{ID: sess.ID, Host: sess.Host, Ports: ports}
+	return sessionRunOk{ID: sess.PublicID(), Host: sess.Host, Ports: ports}
 }
 
 func newSessionView(sess *arena.Session) sessionView {
 	v := sessionView{
-		ID:       sess.ID,
+		ID:       sess.PublicID(),
 		Image:    sess.Application,
 		Tag:      sess.Tag,
 		Location: sess.Location,

@@ -37,6 +37,7 @@ type sessionDoc struct {
 	StopGrace   int64             `json:"stopGraceNs"`
 	Players     []string          `json:"players"`
 	RequestHash string            `json:"requestHash,omitempty"`
+	Name        string            `json:"name,omitempty"`
 	Artifacts   []string          `json:"artifactPaths,omitempty"`
 	StopReason  string            `json:"stopReason"`
 	ExitCode    int               `json:"exitCode"`
@@ -75,6 +76,7 @@ func encodeSession(s *arena.Session) sessionDoc {
 		StopGrace:   int64(s.StopGrace),
 		Players:     s.Players,
 		RequestHash: s.RequestHash,
+		Name:        s.Name,
 		Artifacts:   s.ArtifactPaths,
 		StopReason:  string(s.StopReason),
 		ExitCode:    s.ExitCode,
@@ -132,6 +134,7 @@ func scanSession(row pgx.Row) (*arena.Session, error) {
 	s.ExitCode = d.ExitCode
 	s.Restarts = d.Restarts
 	s.RequestHash = d.RequestHash
+	s.Name = d.Name
 	s.ArtifactPaths = d.Artifacts
 	s.RunningAt = fromNanos(d.RunningAt)
 	s.StoppingAt = fromNanos(d.StoppingAt)

@@ -127,7 +127,7 @@ func TestEndToEnd(t *testing.T) {
 	t.Run("a session runs on the remote node and stops", func(t *testing.T) {
 		c.create(t, arena.SessionRequest{ID: "s1", Env: map[string]string{"MODE": "ranked"}, Labels: map[string]string{"match": "42"}})
 		s := c.waitFor(t, "s1", inState(arena.SessionRunning))
-		spec, ok := c.rt.Spec("s1")
+		spec, ok := c.rt.Spec(arena.SessionKey(org, "s1"))
 		if !ok || spec.Env["MODE"] != "ranked" || spec.Env[arena.EnvHost] != "192.0.2.1" || spec.Labels[arena.LabelNode] != "n1" || spec.Ports[0] != s.Ports[0] {
 			t.Fatalf("container spec %+v", spec)
 		}
@@ -147,14 +147,14 @@ func TestEndToEnd(t *testing.T) {
 	t.Run("crashes and restarts are reported", func(t *testing.T) {
 		c.create(t, arena.SessionRequest{ID: "s2", Restart: true})
 		c.waitFor(t, "s2", inState(arena.SessionRunning))
-		if err := c.rt.Crash("s2", 3); err != nil {
+		if err := c.rt.Crash(arena.SessionKey(org, "s2"), 3); err != nil {
 			t.Fatal(err)
 		}
 		c.waitFor(t, "s2", func(s *arena.Session) bool { return s.State == arena.SessionRunning && s.Restarts == 1 })
 
 		c.create(t, arena.SessionRequest{ID: "s3"})
 		c.waitFor(t, "s3", inState(arena.SessionRunning))
-		if err := c.rt.Crash("s3", 7); err != nil {
+		if err := c.rt.Crash(arena.SessionKey(org, "s3"), 7); err != nil {
 			t.Fatal(err)
 		}
 		s3 := c.waitFor(t, "s3", inState(arena.SessionStopped))
@@ -178,7 +178,7 @@ func TestEndToEnd(t *testing.T) {
 	})
 
 	t.Run("a session's output comes from the remote node", func(t *testing.T) {
-		if err := c.rt.Write("s4", "hello from s4\n"); err != nil {
+		if err := c.rt.Write(arena.SessionKey(org, "s4"), "hello from s4\n"); err != nil {
 			t.Fatal(err)
 		}
 		rc, err := c.srv.Logs(ctx, org, "s4", false)
@@ -199,7 +199,7 @@ func TestEndToEnd(t *testing.T) {
 		// Following: what the process prints later arrives too, even when
 		// it takes more than one chunk.
 		later := strings.Repeat("x", 40<<10) + "\n"
-		if err := c.rt.Write("s4", later); err != nil {
+		if err := c.rt.Write(arena.SessionKey(org, "s4"), later); err != nil {
 			t.Fatal(err)
 		}
 		want := string(out) + later
@@ -244,8 +244,8 @@ func TestEndToEnd(t *testing.T) {
 		// s4 runs on n1: it was placed while n1 was the only node.
 		for name, err := range map[string]error{
 			"heartbeat":                 other.Heartbeat(ctx, arena.Heartbeat{NodeID: "n1"}),
-			"report as n1":              other.Report(ctx, arena.SessionReport{SessionID: "s4", NodeID: "n1", State: arena.SessionStopped, Reason: arena.StopExited}),
-			"report about n1's session": other.Report(ctx, arena.SessionReport{SessionID: "s4", NodeID: "n2", State: arena.SessionStopped, Reason: arena.StopExited}),
+			"report as n1":              other.Report(ctx, arena.SessionReport{SessionID: arena.SessionKey(org, "s4"), NodeID: "n1", State: arena.SessionStopped, Reason: arena.StopExited}),
+			"report about n1's session": other.Report(ctx, arena.SessionReport{SessionID: arena.SessionKey(org, "s4"), NodeID: "n2", State: arena.SessionStopped, Reason: arena.StopExited}),
 			"logs as n1": func() error {
 				_, err := other.PushLogs(ctx, arena.LogChunk{RequestID: "r1", NodeID: "n1", Data: []byte("forged")})
 				return err

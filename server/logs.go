@@ -40,7 +40,7 @@ func (s *Server) Logs(ctx context.Context, orgID, sessionID string, follow bool)
 	if sess.State == arena.SessionStopped {
 		return nil, arena.Errorf(arena.ENOTFOUND, "session %q has stopped; its output went with its container", sessionID)
 	}
-	return s.fetch(ctx, sess, arena.LogRequest{SessionID: sessionID, Follow: follow})
+	return s.fetch(ctx, sess, arena.LogRequest{SessionID: sess.ID, Follow: follow})
 }
 
 // Artifact returns the artifact kept at path when a session stopped, as a
@@ -54,7 +54,7 @@ func (s *Server) Artifact(ctx context.Context, orgID, sessionID, path string) (i
 	if sess.State != arena.SessionStopped {
 		return nil, arena.Errorf(arena.ECONFLICT, "session %q has not stopped: its artifacts are kept when it stops", sessionID)
 	}
-	return s.fetch(ctx, sess, arena.LogRequest{SessionID: sessionID, ArtifactPath: path})
+	return s.fetch(ctx, sess, arena.LogRequest{SessionID: sess.ID, ArtifactPath: path})
 }
 
 // fetch asks the session's node for its output or an artifact and returns
@@ -65,14 +65,14 @@ func (s *Server) fetch(ctx context.Context, sess *arena.Session, req arena.LogRe
 	id := req.ID
 	st := &logStream{nodeID: sess.NodeID, w: pw, artifact: req.ArtifactPath != "", first: make(chan error, 1)}
 	st.timer = time.AfterFunc(logFirstChunkTimeout, func() {
-		s.endLogs(id, arena.Errorf(arena.EUNAVAILABLE, "the node of session %q did not answer", sess.ID))
+		s.endLogs(id, arena.Errorf(arena.EUNAVAILABLE, "the node of session %q did not answer", sess.PublicID()))
 	})
 	s.mu.Lock()
 	sub, ok := s.subs[sess.NodeID]
 	if !ok {
 		s.mu.Unlock()
 		st.timer.Stop()
-		return nil, arena.Errorf(arena.EUNAVAILABLE, "the node of session %q is not connected", sess.ID)
+		return nil, arena.Errorf(arena.EUNAVAILABLE, "the node of session %q is not connected", sess.PublicID())
 	}
 	s.logStreams[id] = st
 	sub.push(arena.Assignment{LogRequests: []arena.LogRequest{req}})

@@ -17,7 +17,7 @@ func TestLogs(t *testing.T) {
 	ctx := context.Background()
 	h.create(arena.SessionRequest{ID: "s"})
 	h.waitState("s", arena.SessionRunning)
-	if err := h.rt.Write("s", "first line\n"); err != nil {
+	if err := h.rt.Write(arena.SessionKey(org, "s"), "first line\n"); err != nil {
 		t.Fatal(err)
 	}
 
@@ -47,7 +47,7 @@ func TestLogs(t *testing.T) {
 		t.Fatalf("the stream ended (%v) before %q", lines.Err(), want)
 	}
 	readUntil("first line")
-	if err := h.rt.Write("s", "second line\n"); err != nil {
+	if err := h.rt.Write(arena.SessionKey(org, "s"), "second line\n"); err != nil {
 		t.Fatal(err)
 	}
 	readUntil("second line")
@@ -78,20 +78,20 @@ func TestArtifacts(t *testing.T) {
 	h := newHarness(t, 10)
 	ctx := context.Background()
 	s := h.create(arena.SessionRequest{Image: "keeper"})
-	h.waitState(s.ID, arena.SessionRunning)
-	if _, err := h.srv.Artifact(ctx, org, s.ID, "/replays"); arena.ErrorCode(err) != arena.ECONFLICT {
+	h.waitState(s.Name, arena.SessionRunning)
+	if _, err := h.srv.Artifact(ctx, org, s.Name, "/replays"); arena.ErrorCode(err) != arena.ECONFLICT {
 		t.Fatalf("artifact of a running session: %v", err)
 	}
-	if err := h.srv.StopSession(ctx, org, s.ID); err != nil {
+	if err := h.srv.StopSession(ctx, org, s.Name); err != nil {
 		t.Fatal(err)
 	}
-	h.waitState(s.ID, arena.SessionStopped)
+	h.waitState(s.Name, arena.SessionStopped)
 
-	files := readArtifact(t, h, s.ID, "/replays")
+	files := readArtifact(t, h, s.Name, "/replays")
 	if files["replays"] != "simulated artifact /replays\n" || len(files) != 1 {
 		t.Fatalf("artifact /replays: %v", files)
 	}
-	if files := readArtifact(t, h, s.ID, "/var/log/game.log"); files["var/log/game.log"] == "" {
+	if files := readArtifact(t, h, s.Name, "/var/log/game.log"); files["var/log/game.log"] == "" {
 		t.Fatalf("artifact /var/log/game.log: %v", files)
 	}
 	for name, tc := range map[string]struct{ org, path string }{
@@ -99,7 +99,7 @@ func TestArtifacts(t *testing.T) {
 		"another organisation's session": {"org-b", "/replays"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			rc, err := h.srv.Artifact(ctx, tc.org, s.ID, tc.path)
+			rc, err := h.srv.Artifact(ctx, tc.org, s.Name, tc.path)
 			if err == nil {
 				_, err = io.ReadAll(rc)
 				rc.Close()

@@ -178,7 +178,7 @@ func TestDrainNode(t *testing.T) {
 	h := newHarness(t, 10)
 	ctx := context.Background()
 	s := h.create(arena.SessionRequest{})
-	h.waitState(s.ID, arena.SessionRunning)
+	h.waitState(s.Name, arena.SessionRunning)
 	if err := h.srv.DrainNode(ctx, "n1", true); err != nil {
 		t.Fatal(err)
 	}
@@ -189,7 +189,7 @@ func TestDrainNode(t *testing.T) {
 		t.Fatalf("draining node %+v", n)
 	}
 	h.restartServer() // draining is remembered
-	h.waitState(s.ID, arena.SessionRunning)
+	h.waitState(s.Name, arena.SessionRunning)
 	if _, err := h.srv.CreateSession(ctx, org, arena.SessionRequest{Location: "ams", Image: "game"}); arena.ErrorCode(err) != arena.EUNAVAILABLE {
 		t.Fatalf("create on a draining node after restart: %v", err)
 	}
@@ -292,7 +292,7 @@ func TestSilentAcrossRestart(t *testing.T) {
 	h.openServer()
 	h.startAgent()
 
-	lost := h.waitState(s.ID, arena.SessionUnreachable)
+	lost := h.waitState(s.Name, arena.SessionUnreachable)
 	if !lost.UnreachableSince.Equal(saved) {
 		t.Fatalf("unreachable since %v, want the saved heartbeat %v", lost.UnreachableSince, saved)
 	}

@@ -14,7 +14,7 @@ func (s *Server) JoinPlayers(ctx context.Context, orgID, sessionID string, playe
 	if err := arena.ValidatePlayers("players", players); err != nil {
 		return nil, err
 	}
-	e := s.entry(sessionID)
+	e := s.entry(s.sessionKey(ctx, orgID, sessionID))
 	if e == nil || e.cur.Load().OrgID != orgID {
 		return nil, notFound(sessionID)
 	}
@@ -53,7 +53,7 @@ func (s *Server) LeavePlayers(ctx context.Context, orgID, sessionID string, play
 	}
 	var entries []*entry
 	if sessionID != "" {
-		e := s.entry(sessionID)
+		e := s.entry(s.sessionKey(ctx, orgID, sessionID))
 		if e == nil || e.cur.Load().OrgID != orgID {
 			return nil, notFound(sessionID)
 		}

@@ -47,7 +47,7 @@ func TestPlayers(t *testing.T) {
 	// Backfill: sessions with fewer than 3 players.
 	lt := 3
 	list, err := h.srv.ListSessions(ctx, org, arena.SessionFilter{PlayerCountLT: &lt})
-	if err != nil || len(list) != 1 || list[0].ID != "b" {
+	if err != nil || len(list) != 1 || list[0].Name != "b" {
 		t.Fatalf("playerCount[lt]=3: %v %v", list, err)
 	}
 

@@ -212,12 +212,14 @@ func (s *Server) CreateSession(ctx context.Context, orgID string, req arena.Sess
 	if !s.sched.Known(req.Location) {
 		return nil, arena.Errorf(arena.ENOTFOUND, "location %q not found", req.Location)
 	}
-	id := req.ID
+	name := req.ID
 	fingerprint := req.Fingerprint()
-	if id == "" {
-		id = uuid.NewString()
-	} else {
-		done, existing, err := s.claim(ctx, orgID, id, fingerprint)
+	if name == "" {
+		name = uuid.NewString()
+	}
+	id := arena.SessionKey(orgID, name)
+	if req.ID != "" {
+		done, existing, err := s.claim(ctx, orgID, id, name, fingerprint)
 		if err != nil || existing != nil {
 			return existing, err
 		}
@@ -232,9 +234,9 @@ func (s *Server) CreateSession(ctx context.Context, orgID string, req arena.Sess
 	}
 	now := s.now()
 	sess := &arena.Session{
-		ID: id, OrgID: orgID, Application: app.Name, Tag: tag, Image: app.ImageRef(tag),
+		ID: id, Name: name, OrgID: orgID, Application: app.Name, Tag: tag, Image: app.ImageRef(tag),
 		Region: p.Node.Region, Location: p.Node.Location, NodeID: p.Node.ID, Host: p.Node.PublicIP,
-		Network: app.Network, Ports: p.Ports, Env: sessionEnv(app, &req, id, p), Args: req.Args, Labels: req.Labels,
+		Network: app.Network, Ports: p.Ports, Env: sessionEnv(app, &req, name, p), Args: req.Args, Labels: req.Labels,
 		TTL: req.TTL, Restart: req.Restart, Resources: app.Resources, StopGrace: app.StopGrace, RequestHash: fingerprint,
 		ArtifactPaths: append([]string(nil), app.ArtifactPaths...),
 		State:         arena.SessionStarted, ExitCode: -1, CreatedAt: now, UpdatedAt: now,
@@ -248,7 +250,7 @@ func (s *Server) CreateSession(ctx context.Context, orgID string, req arena.Sess
 	if err := s.store.CreateSession(ctx, sess); err != nil {
 		s.sched.Release(id)
 		if arena.ErrorCode(err) == arena.ECONFLICT {
-			return nil, idTaken(id)
+			return nil, idTaken(name)
 		}
 		return nil, err
 	}
@@ -261,7 +263,7 @@ func (s *Server) CreateSession(ctx context.Context, orgID string, req arena.Sess
 	s.mu.Unlock()
 	s.publish(sess)
 	e.mu.Unlock()
-	s.log.Info("session started", "session", id, "org", orgID, "image", sess.Image, "node", sess.NodeID)
+	s.log.Info("session started", "session", id, "name", name, "org", orgID, "image", sess.Image, "node", sess.NodeID)
 	return sess.Clone(), nil
 }
 
@@ -270,7 +272,7 @@ func (s *Server) CreateSession(ctx context.Context, orgID string, req arena.Sess
 // that session is active gets the session back: creating is idempotent per
 // id. Any other use of a taken id is a conflict. Otherwise the caller must
 // call done once the session is in s.sessions or the create failed.
-func (s *Server) claim(ctx context.Context, orgID, id, fingerprint string) (done func(), existing *arena.Session, err error) {
+func (s *Server) claim(ctx context.Context, orgID, id, name, fingerprint string) (done func(), existing *arena.Session, err error) {
 	for {
 		s.mu.Lock()
 		if e := s.sessions[id]; e != nil {
@@ -278,7 +280,7 @@ func (s *Server) claim(ctx context.Context, orgID, id, fingerprint string) (done
 			cur := e.cur.Load()
 			if cur.OrgID != orgID || cur.RequestHash != fingerprint ||
 				cur.State == arena.SessionStopping || cur.State == arena.SessionStopped {
-				return nil, nil, idTaken(id)
+				return nil, nil, idTaken(name)
 			}
 			return nil, cur.Clone(), nil
 		}
@@ -354,19 +356,45 @@ func sessionEnv(app *arena.Application, req *arena.SessionRequest, id string, p 
 	return env
 }
 
-// FindSession returns one of an organisation's sessions, stopped ones included.
+// FindSession returns one of an organisation's sessions by its API id,
+// stopped ones included.
 func (s *Server) FindSession(ctx context.Context, orgID, id string) (*arena.Session, error) {
-	if e := s.entry(id); e != nil {
+	key := s.sessionKey(ctx, orgID, id)
+	if e := s.entry(key); e != nil {
 		if sess := e.cur.Load(); sess.OrgID == orgID {
 			return sess.Clone(), nil
 		}
 		return nil, notFound(id)
 	}
-	sess, err := s.store.FindSession(ctx, id)
+	sess, err := s.store.FindSession(ctx, key)
 	if arena.ErrorCode(err) == arena.ENOTFOUND || (err == nil && sess.OrgID != orgID) {
 		return nil, notFound(id)
 	}
 	return sess, err
+}
+
+// sessionKey returns the key of an organisation's session from its API id:
+// SessionKey of both, or the id itself for a session created before ids
+// were per organisation, so that those stay reachable after an upgrade.
+func (s *Server) sessionKey(ctx context.Context, orgID, id string) string {
+	key := arena.SessionKey(orgID, id)
+	if s.entry(key) != nil {
+		return key
+	}
+	legacy := func(sess *arena.Session) bool { return sess.OrgID == orgID && sess.Name == "" }
+	if e := s.entry(id); e != nil {
+		if legacy(e.cur.Load()) {
+			return id
+		}
+		return key
+	}
+	if _, err := s.store.FindSession(ctx, key); err == nil {
+		return key
+	}
+	if sess, err := s.store.FindSession(ctx, id); err == nil && legacy(sess) {
+		return id
+	}
+	return key
 }
 
 func notFound(id string) error {
@@ -408,16 +436,18 @@ func (s *Server) ListSessions(ctx context.Context, orgID string, f arena.Session
 // StopSession records the intent to stop a session and tells its node. It is
 // ECONFLICT for a session that already stopped; asking again while it stops is fine.
 func (s *Server) StopSession(ctx context.Context, orgID, id string) error {
-	if err := s.awaitCreate(ctx, id); err != nil {
+	key := arena.SessionKey(orgID, id)
+	if err := s.awaitCreate(ctx, key); err != nil {
 		return err
 	}
-	e := s.entry(id)
+	key = s.sessionKey(ctx, orgID, id)
+	e := s.entry(key)
 	if e == nil {
 		sess, err := s.FindSession(ctx, orgID, id)
 		if err != nil {
 			return err
 		}
-		return arena.Errorf(arena.ECONFLICT, "session %q has already stopped (%s)", sess.ID, sess.StopReason)
+		return arena.Errorf(arena.ECONFLICT, "session %q has already stopped (%s)", id, sess.StopReason)
 	}
 	if e.cur.Load().OrgID != orgID {
 		return notFound(id)
@@ -433,7 +463,7 @@ func (s *Server) stop(ctx context.Context, e *entry, reason arena.StopReason) er
 	case arena.SessionStopping:
 		return nil
 	case arena.SessionStopped:
-		return arena.Errorf(arena.ECONFLICT, "session %q has already stopped (%s)", cur.ID, cur.StopReason)
+		return arena.Errorf(arena.ECONFLICT, "session %q has already stopped (%s)", cur.PublicID(), cur.StopReason)
 	}
 	next := cur.Clone()
 	if err := next.Transition(arena.SessionStopping, s.now()); err != nil {

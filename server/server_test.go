@@ -185,7 +185,7 @@ func TestLifecycle(t *testing.T) {
 		t.Fatalf("created session %+v", s)
 	}
 	h.waitState("s1", arena.SessionRunning)
-	spec, ok := h.rt.Spec("s1")
+	spec, ok := h.rt.Spec(arena.SessionKey(org, "s1"))
 	if !ok {
 		t.Fatal("no container")
 	}
@@ -195,7 +195,7 @@ func TestLifecycle(t *testing.T) {
 			t.Errorf("env %s = %q, want %q", k, spec.Env[k], v)
 		}
 	}
-	if spec.Labels[arena.LabelSession] != "s1" || spec.Labels[arena.LabelNode] != "n1" || spec.Ports[0] != s.Ports[0] {
+	if spec.Labels[arena.LabelSession] != arena.SessionKey(org, "s1") || spec.Labels[arena.LabelNode] != "n1" || spec.Ports[0] != s.Ports[0] {
 		t.Errorf("container spec %+v", spec)
 	}
 	if err := h.srv.StopSession(ctx, org, "s1"); err != nil {
@@ -209,7 +209,7 @@ func TestLifecycle(t *testing.T) {
 		t.Fatalf("second stop: %v, want conflict", err)
 	}
 	usage, err := h.store.ListUsage(ctx, org)
-	if err != nil || len(usage) != 1 || usage[0].SessionID != "s1" || usage[0].Seconds < 1 {
+	if err != nil || len(usage) != 1 || usage[0].SessionID != arena.SessionKey(org, "s1") || usage[0].Seconds < 1 {
 		t.Fatalf("usage %+v, %v", usage, err)
 	}
 	if cs, _ := h.rt.List(ctx, "n1"); len(cs) != 0 {
@@ -232,7 +232,7 @@ func nodeUsage(tb testing.TB, srv *server.Server) arena.NodeStatus {
 func TestHostNetworkingEnv(t *testing.T) {
 	h := newHarness(t, 10)
 	s := h.create(arena.SessionRequest{Image: "hostgame"})
-	h.waitState(s.ID, arena.SessionRunning)
+	h.waitState(s.Name, arena.SessionRunning)
 	spec, _ := h.rt.Spec(s.ID)
 	if spec.Network != arena.NetworkHost {
 		t.Fatalf("network %q", spec.Network)
@@ -264,14 +264,17 @@ func TestProcessExits(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t, 10)
 			s := h.create(arena.SessionRequest{Restart: tt.restart})
-			first := h.waitState(s.ID, arena.SessionRunning)
+			first := h.waitState(s.Name, arena.SessionRunning)
 			for i := 0; i < tt.crashes; i++ {
 				waitFor(t, func() bool { return h.rt.Crash(s.ID, 3) == nil })
 				if i < tt.crashes-1 || tt.wantState == arena.SessionRunning {
-					waitFor(t, func() bool { got, _ := h.srv.FindSession(context.Background(), org, s.ID); return got.Restarts == i+1 })
+					waitFor(t, func() bool {
+						got, _ := h.srv.FindSession(context.Background(), org, s.Name)
+						return got.Restarts == i+1
+					})
 				}
 			}
-			got := h.waitState(s.ID, tt.wantState)
+			got := h.waitState(s.Name, tt.wantState)
 			if got.StopReason != tt.wantReason {
 				t.Errorf("stop reason %q, want %q", got.StopReason, tt.wantReason)
 			}
@@ -305,7 +308,7 @@ func waitFor(tb testing.TB, cond func() bool) {
 func TestTTL(t *testing.T) {
 	h := newHarness(t, 10)
 	s := h.create(arena.SessionRequest{TTL: time.Second})
-	got := h.waitState(s.ID, arena.SessionStopped)
+	got := h.waitState(s.Name, arena.SessionStopped)
 	if got.StopReason != arena.StopTTL {
 		t.Fatalf("reason %q", got.StopReason)
 	}
@@ -399,8 +402,8 @@ func TestConcurrentRetries(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			s, err := h.srv.CreateSession(context.Background(), org, req)
-			if err == nil && s.ID != "burst" {
-				err = fmt.Errorf("got session %s", s.ID)
+			if err == nil && s.Name != "burst" {
+				err = fmt.Errorf("got session %s", s.Name)
 			}
 			errs <- err
 		}()
@@ -421,10 +424,10 @@ func TestTenantIsolation(t *testing.T) {
 	h := newHarness(t, 10)
 	s := h.create(arena.SessionRequest{})
 	ctx := context.Background()
-	if _, err := h.srv.FindSession(ctx, "org-b", s.ID); arena.ErrorCode(err) != arena.ENOTFOUND {
+	if _, err := h.srv.FindSession(ctx, "org-b", s.Name); arena.ErrorCode(err) != arena.ENOTFOUND {
 		t.Errorf("find: %v", err)
 	}
-	if err := h.srv.StopSession(ctx, "org-b", s.ID); arena.ErrorCode(err) != arena.ENOTFOUND {
+	if err := h.srv.StopSession(ctx, "org-b", s.Name); arena.ErrorCode(err) != arena.ENOTFOUND {
 		t.Errorf("stop: %v", err)
 	}
 	for _, all := range []bool{false, true} {
@@ -469,7 +472,7 @@ func TestListFilters(t *testing.T) {
 			}
 			var got []string
 			for _, s := range list {
-				got = append(got, s.ID)
+				got = append(got, s.Name)
 			}
 			if fmt.Sprint(got) != fmt.Sprint(tt.want) {
 				t.Fatalf("got %v, want %v", got, tt.want)
@@ -548,7 +551,7 @@ func TestServerRestartKeepsSessions(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, u := range usage {
-		if u.SessionID == "keep" && (!u.Start.Equal(got.RunningAt) || !u.End.Equal(stopped.StoppingAt)) {
+		if u.SessionID == arena.SessionKey(org, "keep") && (!u.Start.Equal(got.RunningAt) || !u.End.Equal(stopped.StoppingAt)) {
 			t.Fatalf("usage across the restart %+v, ran from %v", u, got.RunningAt)
 		}
 	}
@@ -563,7 +566,7 @@ func TestAgentRestartReconciles(t *testing.T) {
 	h.waitState("dies", arena.SessionRunning)
 
 	h.stop()
-	if err := h.rt.Crash("dies", 7); err != nil {
+	if err := h.rt.Crash(arena.SessionKey(org, "dies"), 7); err != nil {
 		t.Fatal(err)
 	}
 	// A leftover of this node that the control plane does not know, and a
@@ -581,7 +584,7 @@ func TestAgentRestartReconciles(t *testing.T) {
 		t.Fatalf("died while the agent was down: %+v", dead)
 	}
 	waitFor(t, func() bool { cs, _ := h.rt.List(ctx, "n1"); return len(cs) == 1 })
-	if cs, _ := h.rt.List(ctx, "n1"); cs[0].SessionID != "alive" || !cs[0].Running {
+	if cs, _ := h.rt.List(ctx, "n1"); cs[0].SessionID != arena.SessionKey(org, "alive") || !cs[0].Running {
 		t.Fatalf("node containers %+v", cs)
 	}
 	if cs, _ := h.rt.List(ctx, "n2"); len(cs) != 1 {
@@ -607,7 +610,7 @@ func BenchmarkCreateSession(b *testing.B) {
 					if err != nil {
 						b.Fatal(err)
 					}
-					if err := h.srv.StopSession(ctx, org, s.ID); err != nil {
+					if err := h.srv.StopSession(ctx, org, s.Name); err != nil {
 						b.Fatal(err)
 					}
 				}
@@ -626,10 +629,10 @@ func TestBilling(t *testing.T) {
 		s := h.create(arena.SessionRequest{})
 		ranAt := time.Now().Add(-10 * time.Second)
 		report(t, h, arena.SessionReport{SessionID: s.ID, NodeID: "n1", State: arena.SessionRunning, At: ranAt})
-		if err := h.srv.StopSession(ctx, org, s.ID); err != nil {
+		if err := h.srv.StopSession(ctx, org, s.Name); err != nil {
 			t.Fatal(err)
 		}
-		stopping := h.waitState(s.ID, arena.SessionStopping)
+		stopping := h.waitState(s.Name, arena.SessionStopping)
 		report(t, h, arena.SessionReport{SessionID: s.ID, NodeID: "n1", State: arena.SessionStopped, At: stopping.StoppingAt.Add(30 * time.Second)})
 		u := onlyUsage(t, h)
 		if !u.End.Equal(stopping.StoppingAt) || u.Seconds != int64(stopping.StoppingAt.Sub(ranAt).Seconds())+1 {
@@ -663,7 +666,7 @@ func TestBilling(t *testing.T) {
 		if arena.ErrorCode(err) != arena.ENOTFOUND {
 			t.Fatalf("report from another node: %v", err)
 		}
-		if got := h.waitState(s.ID, arena.SessionStarted); got.State != arena.SessionStarted {
+		if got := h.waitState(s.Name, arena.SessionStarted); got.State != arena.SessionStarted {
 			t.Fatal("state changed")
 		}
 	})

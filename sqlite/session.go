@@ -35,6 +35,7 @@ type sessionDoc struct {
 	StopGrace   int64             `json:"stopGraceNs"`
 	Players     []string          `json:"players"`
 	RequestHash string            `json:"requestHash,omitempty"`
+	Name        string            `json:"name,omitempty"`
 	Artifacts   []string          `json:"artifactPaths,omitempty"`
 	StopReason  string            `json:"stopReason"`
 	ExitCode    int               `json:"exitCode"`
@@ -71,6 +72,7 @@ func encodeSession(s *arena.Session) (string, error) {
 		StopGrace:   int64(s.StopGrace),
 		Players:     s.Players,
 		RequestHash: s.RequestHash,
+		Name:        s.Name,
 		Artifacts:   s.ArtifactPaths,
 		StopReason:  string(s.StopReason),
 		ExitCode:    s.ExitCode,
@@ -133,6 +135,7 @@ func scanSession(row interface{ Scan(...any) error }) (*arena.Session, error) {
 	s.ExitCode = d.ExitCode
 	s.Restarts = d.Restarts
 	s.RequestHash = d.RequestHash
+	s.Name = d.Name
 	s.ArtifactPaths = d.Artifacts
 	s.RunningAt = fromNanos(d.RunningAt)
 	s.StoppingAt = fromNanos(d.StoppingAt)

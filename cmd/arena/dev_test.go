@@ -251,9 +251,10 @@ func (s *testStack) waitStatus(id, want string) described {
 	return d
 }
 
+// session returns the dev organisation's session id as the store has it.
 func (s *testStack) session(id string) *arena.Session {
 	s.tb.Helper()
-	sess, err := s.store.FindSession(context.Background(), id)
+	sess, err := s.store.FindSession(context.Background(), arena.SessionKey(s.cfg.OrgID, id))
 	if err != nil {
 		s.tb.Fatal(err)
 	}
@@ -387,7 +388,7 @@ func TestSessionEndToEnd(t *testing.T) {
 		t.Fatalf("GET ?all=true of a stopped session: %d %+v", status, d)
 	}
 	usage, err := s.store.ListUsage(context.Background(), s.cfg.OrgID)
-	if err != nil || len(usage) != 1 || usage[0].SessionID != c.ID || usage[0].Seconds < 1 || usage[0].End.Before(usage[0].Start) {
+	if err != nil || len(usage) != 1 || usage[0].SessionID != arena.SessionKey(s.cfg.OrgID, c.ID) || usage[0].Seconds < 1 || usage[0].End.Before(usage[0].Start) {
 		t.Fatalf("usage %+v %v", usage, err)
 	}
 	// What the game server wrote on SIGTERM was kept for download.

@@ -126,6 +126,28 @@ func TestTenants(t *testing.T) {
 	if d := s.waitStatus(c.ID, "running"); d.ID != "a-match" {
 		t.Fatalf("studio-a's session: %+v", d)
 	}
+
+	// An id is the organisation's own: studio-b may use "a-match" too, and
+	// gets a session of its own rather than a conflict that would tell it
+	// studio-a has one.
+	var bc created
+	status, body = s.call("POST", "/session", map[string]any{"location": "local", "image": "duel", "id": "a-match"}, b.token)
+	if status != 201 || json.Unmarshal(body, &bc) != nil || bc.ID != "a-match" || hostPort(bc, arena.TCP) == hostPort(c, arena.TCP) {
+		t.Fatalf("studio-b's a-match: %d %s", status, body)
+	}
+	s.token = b.token
+	s.waitStatus("a-match", "running")
+	for _, cc := range []created{c, bc} {
+		if got := dockertest.AskTCP(t, hostPort(cc, arena.TCP), "ENV "+arena.EnvSessionID); !strings.Contains(got, "a-match") {
+			t.Fatalf("the game server at %s knows itself as %q", hostPort(cc, arena.TCP), got)
+		}
+	}
+	if status, _ := s.call("DELETE", "/session/a-match", nil, b.token); status != 204 {
+		t.Fatalf("studio-b stopping its a-match: %d", status)
+	}
+	s.waitStatus("a-match", "exited")
+	s.token = a.token
+	s.waitStatus("a-match", "running")
 }
 
 // TestTokenLifecycle issues scoped, expiring and revocable tokens and

@@ -255,6 +255,13 @@ func testSessionRoundTrip(t *testing.T, s server.Store) {
 			s.Network, s.TTL, s.Restart, s.ExitCode = arena.NetworkHost, 0, false, 0
 			return s
 		}()},
+		// Every field set, so that a field added to arena.Session and not
+		// stored fails here.
+		{"every field", func() *arena.Session {
+			x := filled[arena.Session](t)
+			x.OrgID, x.State, x.StopReason, x.Network = "org-1", arena.SessionRunning, "", arena.NetworkBridge
+			return &x
+		}()},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -676,6 +683,7 @@ func newSession(id, org, node string, created time.Time) *arena.Session {
 		StopGrace:     15 * time.Second,
 		Players:       []string{"alice", "bob"},
 		RequestHash:   "3f2a9c",
+		Name:          "name-of-" + id,
 		ArtifactPaths: []string{"/replays", "/crash.dmp"},
 		State:         arena.SessionStarted,
 		ExitCode:      -1,
