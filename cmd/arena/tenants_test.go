@@ -6,13 +6,16 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/arena-hq/arena"
+	"github.com/arena-hq/arena/config"
 	"github.com/arena-hq/arena/docker/dockertest"
+	"github.com/arena-hq/arena/http/apitest"
 )
 
 // tenant is an organisation made through the admin API, with a token.
@@ -256,4 +259,53 @@ func (s *testStack) newTenantToken(t tenant, name string, scopes []string) strin
 		s.tb.Fatal(err)
 	}
 	return created.Secret
+}
+
+// TestBootstrapToken starts a control plane on an empty data directory
+// twice: the first start makes an operator's token and hands it over once;
+// the second makes none and shows none, and the first still works. The
+// secret is kept nowhere but in the caller's hands.
+func TestBootstrapToken(t *testing.T) {
+	cfg, err := config.Parse([]byte("demoImage: \"\"\napplications: []\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	opts := stackOptions{listen: "127.0.0.1:0", data: dir}
+	log := slog.New(slog.DiscardHandler)
+	first, err := startControlPlane(context.Background(), cfg, opts, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	token, isNew := first.Token, first.NewToken
+	first.Close()
+	if !isNew || !strings.HasPrefix(token, "arena_") {
+		t.Fatalf("first start: token %q, new %v", token, isNew)
+	}
+	second, err := startControlPlane(context.Background(), cfg, opts, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer second.Close()
+	if second.Token != "" || second.NewToken {
+		t.Fatalf("second start shows a token again: %q", second.Token)
+	}
+	s := &testStack{tb: t, token: token, checker: apitest.NewChecker(t), stack: second}
+	status, body := s.call("GET", "/admin/v1/whoami", nil)
+	if status != 200 || !strings.Contains(string(body), `"operator"`) {
+		t.Fatalf("whoami with the first token: %d %s", status, body)
+	}
+	err = filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := os.ReadFile(path)
+		if err == nil && bytes.Contains(data, []byte(token)) {
+			return fmt.Errorf("%s holds the admin token", path)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }
