@@ -18,7 +18,8 @@ import (
 // The request gets the call timeout until the engine answers it; reading
 // the stream that follows has no deadline but ctx. Closing the reader ends
 // the stream and releases everything it holds; a Read after Close fails.
-func (r *Runtime) CopyFrom(ctx context.Context, container, path string) (io.ReadCloser, error) {
+func (r *Runtime) CopyFrom(ctx context.Context, container, path string) (_ io.ReadCloser, err error) {
+	defer r.observe("copy", time.Now(), &err)
 	doing := "copying " + path + " from container " + container
 	// The request's context lives as long as the stream, so it cannot carry
 	// the call timeout: a timer cancels it instead if the engine has not

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/moby/moby/api/types/build"
 	"github.com/moby/moby/api/types/jsonstream"
@@ -27,7 +28,7 @@ import (
 // It needs no registry: the build context is sent to the engine's classic
 // builder, and scratch is not pulled. A dynamically linked binary is
 // rejected because a scratch image has no loader or libc to run it.
-func (r *Runtime) BuildImage(ctx context.Context, ref, binaryPath string, entrypoint []string) error {
+func (r *Runtime) BuildImage(ctx context.Context, ref, binaryPath string, entrypoint []string) (err error) {
 	if ref == "" {
 		return arena.Errorf(arena.EINVALID, "an image reference is required")
 	}
@@ -73,6 +74,7 @@ func (r *Runtime) BuildImage(ctx context.Context, ref, binaryPath string, entryp
 		return arena.Internal(err, "writing the build context")
 	}
 
+	defer r.observe("build", time.Now(), &err)
 	ctx, cancel := context.WithTimeout(ctx, r.buildTimeout)
 	defer cancel()
 	res, err := r.cli.ImageBuild(ctx, &buf, client.ImageBuildOptions{
@@ -131,10 +133,11 @@ func checkStatic(path string, bin []byte) error {
 }
 
 // ImageExists reports whether the engine has image ref.
-func (r *Runtime) ImageExists(ctx context.Context, ref string) (bool, error) {
+func (r *Runtime) ImageExists(ctx context.Context, ref string) (_ bool, err error) {
+	defer r.observe("image_exists", time.Now(), &err)
 	ctx, cancel := r.call(ctx, 0)
 	defer cancel()
-	_, err := r.cli.ImageInspect(ctx, ref)
+	_, err = r.cli.ImageInspect(ctx, ref)
 	switch {
 	case err == nil:
 		return true, nil
@@ -146,10 +149,11 @@ func (r *Runtime) ImageExists(ctx context.Context, ref string) (bool, error) {
 
 // RemoveImage deletes image ref, even if stopped containers still use it.
 // Removing an image that does not exist is not an error.
-func (r *Runtime) RemoveImage(ctx context.Context, ref string) error {
+func (r *Runtime) RemoveImage(ctx context.Context, ref string) (err error) {
+	defer r.observe("remove_image", time.Now(), &err)
 	ctx, cancel := r.call(ctx, 0)
 	defer cancel()
-	_, err := r.cli.ImageRemove(ctx, ref, client.ImageRemoveOptions{Force: true, PruneChildren: true})
+	_, err = r.cli.ImageRemove(ctx, ref, client.ImageRemoveOptions{Force: true, PruneChildren: true})
 	if err != nil && errorCode(err) == arena.ENOTFOUND {
 		return nil
 	}

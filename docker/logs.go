@@ -25,7 +25,8 @@ import (
 // Containers are created without a TTY, so the engine multiplexes their
 // stdout and stderr: the stream is demultiplexed here. A container with a
 // TTY, which the Runtime never creates, would make the stream fail.
-func (r *Runtime) Logs(ctx context.Context, container string, follow bool) (io.ReadCloser, error) {
+func (r *Runtime) Logs(ctx context.Context, container string, follow bool) (_ io.ReadCloser, err error) {
+	defer r.observe("logs", time.Now(), &err)
 	doing := "reading the logs of container " + container
 	// The request's context lives as long as the stream, so it cannot carry
 	// the call timeout: a timer cancels it instead if the engine has not

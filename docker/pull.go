@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"time"
 
 	"github.com/distribution/reference"
 	"github.com/moby/moby/api/types/registry"
@@ -16,7 +17,7 @@ import (
 // not nil. It returns once the engine holds the image, with EINVALID for a
 // reference the engine cannot parse and otherwise the registry's reason
 // (unauthorized, unknown tag, unreachable) in the error's message.
-func (r *Runtime) PullImage(ctx context.Context, ref string, auth *arena.RegistryAuth) error {
+func (r *Runtime) PullImage(ctx context.Context, ref string, auth *arena.RegistryAuth) (err error) {
 	named, err := reference.ParseNormalizedNamed(ref)
 	if err != nil {
 		return arena.Errorf(arena.EINVALID, "image reference %q: %v", ref, err)
@@ -31,6 +32,7 @@ func (r *Runtime) PullImage(ctx context.Context, ref string, auth *arena.Registr
 		}
 		opts.RegistryAuth = enc
 	}
+	defer r.observe("pull", time.Now(), &err)
 	ctx, cancel := context.WithTimeout(ctx, r.pullTimeout)
 	defer cancel()
 	res, err := r.cli.ImagePull(ctx, ref, opts)

@@ -55,6 +55,22 @@ type Runtime struct {
 	buildTimeout time.Duration
 	pullTimeout  time.Duration
 	pidsLimit    int64
+	observer     Observer
+}
+
+// Observer learns how each call of a Runtime to the engine went: op names
+// the method (start, restart, stop, remove, inspect, list, logs, copy, pull,
+// image_exists, remove_image, build, ping, events for Exits), start is when
+// the call began and err what the method returned, an *arena.Error or nil.
+// Logs, CopyFrom and Exits return once their stream is open: the stream
+// itself is not timed. A call refused before it reaches the engine (an
+// invalid argument) is not observed. Calls made by another are observed
+// too: List's inspect of each container, Exits' ping.
+//
+// *metrics.Registry is an Observer. DockerCall must be safe for concurrent
+// use and quick: it runs on the caller's path.
+type Observer interface {
+	DockerCall(op string, start time.Time, err error)
 }
 
 // Option configures a Runtime.
@@ -81,6 +97,11 @@ func WithPullTimeout(d time.Duration) Option {
 // fork bomb in a game server stays within its container.
 func WithPidsLimit(n int64) Option {
 	return func(r *Runtime) { r.pidsLimit = n }
+}
+
+// WithMetrics reports every call to the engine to m.
+func WithMetrics(m Observer) Option {
+	return func(r *Runtime) { r.observer = m }
 }
 
 // New returns a Runtime on the engine that the DOCKER_HOST, DOCKER_API_VERSION,
@@ -123,16 +144,26 @@ func (r *Runtime) Close() error {
 	return nil
 }
 
+// observe reports a call of op that began at start and ended with *err to
+// the observer, if there is one. Deferred right after time.Now() is taken,
+// it reads the error that the method returns.
+func (r *Runtime) observe(op string, start time.Time, err *error) {
+	if r.observer != nil {
+		r.observer.DockerCall(op, start, *err)
+	}
+}
+
 // call returns the context of one call to the engine.
 func (r *Runtime) call(ctx context.Context, extra time.Duration) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, r.callTimeout+extra)
 }
 
 // Ping checks that the engine answers.
-func (r *Runtime) Ping(ctx context.Context) error {
+func (r *Runtime) Ping(ctx context.Context) (err error) {
+	defer r.observe("ping", time.Now(), &err)
 	ctx, cancel := r.call(ctx, 0)
 	defer cancel()
-	_, err := r.cli.Ping(ctx, client.PingOptions{NegotiateAPIVersion: true})
+	_, err = r.cli.Ping(ctx, client.PingOptions{NegotiateAPIVersion: true})
 	return wrapError(err, "pinging the docker engine")
 }
 
@@ -142,11 +173,12 @@ func (r *Runtime) Ping(ctx context.Context) error {
 //
 // spec must carry the arena.LabelNode label: a container without it would be
 // invisible to List and never cleaned up.
-func (r *Runtime) Start(ctx context.Context, spec arena.ContainerSpec) (string, error) {
+func (r *Runtime) Start(ctx context.Context, spec arena.ContainerSpec) (_ string, err error) {
 	cfg, hostCfg, err := r.containerConfig(spec)
 	if err != nil {
 		return "", err
 	}
+	defer r.observe("start", time.Now(), &err)
 
 	cctx, cancel := r.call(ctx, 0)
 	created, err := r.cli.ContainerCreate(cctx, client.ContainerCreateOptions{
@@ -297,32 +329,35 @@ func (r *Runtime) containerConfig(spec arena.ContainerSpec) (*container.Config, 
 
 // Restart starts an exited container again. Its port bindings, being part
 // of the container, are kept.
-func (r *Runtime) Restart(ctx context.Context, id string) error {
+func (r *Runtime) Restart(ctx context.Context, id string) (err error) {
+	defer r.observe("restart", time.Now(), &err)
 	ctx, cancel := r.call(ctx, 0)
 	defer cancel()
-	_, err := r.cli.ContainerStart(ctx, id, client.ContainerStartOptions{})
+	_, err = r.cli.ContainerStart(ctx, id, client.ContainerStartOptions{})
 	return wrapError(err, "restarting container "+id)
 }
 
 // Stop sends SIGTERM, waits up to grace (rounded up to whole seconds, the
 // engine's unit) for the process to exit, then kills it. Stopping a
 // container that is not running is not an error.
-func (r *Runtime) Stop(ctx context.Context, id string, grace time.Duration) error {
+func (r *Runtime) Stop(ctx context.Context, id string, grace time.Duration) (err error) {
+	defer r.observe("stop", time.Now(), &err)
 	secs := max(0, int(math.Ceil(grace.Seconds())))
 	ctx, cancel := r.call(ctx, time.Duration(secs)*time.Second)
 	defer cancel()
 	// The engine answers 304 Not Modified for a container already stopped,
 	// which the client does not report as an error.
-	_, err := r.cli.ContainerStop(ctx, id, client.ContainerStopOptions{Timeout: &secs})
+	_, err = r.cli.ContainerStop(ctx, id, client.ContainerStopOptions{Timeout: &secs})
 	return wrapError(err, "stopping container "+id)
 }
 
 // Remove deletes a container and its anonymous volumes, killing it first if
 // it still runs. Removing a container that does not exist is not an error.
-func (r *Runtime) Remove(ctx context.Context, id string) error {
+func (r *Runtime) Remove(ctx context.Context, id string) (err error) {
+	defer r.observe("remove", time.Now(), &err)
 	ctx, cancel := r.call(ctx, 0)
 	defer cancel()
-	_, err := r.cli.ContainerRemove(ctx, id, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
+	_, err = r.cli.ContainerRemove(ctx, id, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
 	if err != nil && errorCode(err) == arena.ENOTFOUND {
 		return nil
 	}
@@ -330,7 +365,8 @@ func (r *Runtime) Remove(ctx context.Context, id string) error {
 }
 
 // Inspect returns one container, found by id or name.
-func (r *Runtime) Inspect(ctx context.Context, id string) (arena.Container, error) {
+func (r *Runtime) Inspect(ctx context.Context, id string) (_ arena.Container, err error) {
+	defer r.observe("inspect", time.Now(), &err)
 	ctx, cancel := r.call(ctx, 0)
 	defer cancel()
 	res, err := r.cli.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
@@ -343,10 +379,11 @@ func (r *Runtime) Inspect(ctx context.Context, id string) (arena.Container, erro
 // List returns every container, running or not, labelled as belonging to
 // nodeID. Containers without that label are never returned, so the agent
 // never touches what it did not start.
-func (r *Runtime) List(ctx context.Context, nodeID string) ([]arena.Container, error) {
+func (r *Runtime) List(ctx context.Context, nodeID string) (_ []arena.Container, err error) {
 	if nodeID == "" {
 		return nil, arena.Errorf(arena.EINVALID, "listing containers needs a node id")
 	}
+	defer r.observe("list", time.Now(), &err)
 	lctx, cancel := r.call(ctx, 0)
 	res, err := r.cli.ContainerList(lctx, client.ContainerListOptions{
 		All:     true,
@@ -413,7 +450,7 @@ func parseTime(s string) time.Time {
 // "die" events. The subscription is in place when Exits returns, so an exit
 // that happens after is not missed. The channel is closed when ctx ends or
 // the stream breaks; the caller then lists and subscribes again.
-func (r *Runtime) Exits(ctx context.Context, nodeID string) (<-chan arena.ContainerExit, error) {
+func (r *Runtime) Exits(ctx context.Context, nodeID string) (_ <-chan arena.ContainerExit, err error) {
 	if nodeID == "" {
 		return nil, arena.Errorf(arena.EINVALID, "watching container exits needs a node id")
 	}
@@ -424,6 +461,7 @@ func (r *Runtime) Exits(ctx context.Context, nodeID string) (<-chan arena.Contai
 	if err := r.Ping(ctx); err != nil {
 		return nil, err
 	}
+	defer r.observe("events", time.Now(), &err)
 	ctx, cancel := context.WithCancel(ctx)
 	// Events blocks until the engine answers the subscription, with no
 	// deadline of its own since the stream that follows must not have one;
