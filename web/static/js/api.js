@@ -56,7 +56,13 @@ export async function request(method, path, { body, signal, raw = false } = {}) 
     if (err.name === 'AbortError') throw err;
     throw new ApiError(0, null, `The server could not be reached (${err.message}).`);
   }
-  if (!res.ok) throw await errorOf(res);
+  if (!res.ok) {
+    const err = await errorOf(res);
+    // A 401 means either a missing scope or a token no longer valid
+    // (revoked, expired); main.js tells which and signs out on the latter.
+    if (err.status === 401) window.dispatchEvent(new CustomEvent('arena:unauthorized'));
+    throw err;
+  }
   if (raw) return res;
   if (res.status === 204) return null;
   const type = res.headers.get('Content-Type') || '';

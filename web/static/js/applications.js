@@ -63,7 +63,7 @@ function table(apps, { edit, remove }) {
     h('tbody', null, apps.map((a) => {
       const fromConfig = a.source === 'config';
       return h('tr', { 'data-testid': 'application-row', 'data-app-name': a.name },
-        h('td', { class: 'mono' }, a.name),
+        h('td', { class: 'mono nowrap' }, a.name),
         h('td', { class: 'mono' }, a.repository),
         h('td', { class: 'labels' }, sortedTags(a.tags).map((t) => h('span',
           { class: t.name === defaultTag(a.tags) ? 'chip default' : 'chip', title: `priority ${t.priority}` },
@@ -73,7 +73,7 @@ function table(apps, { edit, remove }) {
         h('td', { class: 'nowrap' }, `${a.resources.milliCpu}m · ${a.resources.memoryMb} MiB`),
         h('td', null, h('span', { class: `badge source-${a.source}`, title: fromConfig ? 'Defined in the config file; read-only here' : 'Managed through the API' }, a.source)),
         h('td', { class: 'nowrap' }, formatTime(a.updatedAt || a.createdAt)),
-        h('td', { class: 'actions' },
+        h('td', { class: 'row-actions' },
           h('button', { type: 'button', 'data-testid': 'edit-application', onclick: () => edit(a) }, fromConfig ? 'View' : 'Edit'),
           fromConfig ? null : h('button', { type: 'button', class: 'danger', 'data-testid': 'delete-application', onclick: () => remove(a) }, 'Delete')));
     }))));
@@ -211,7 +211,8 @@ function tagRow(prefix, t) {
   const priority = h('input', { type: 'number', step: '1', value: String(t.priority), 'data-testid': 'tag-priority', title: 'priority' });
   const mark = h('span', { class: 'default-mark', 'data-testid': 'tag-default', hidden: true }, 'default');
   return {
-    el: h('div', { class: 'row-item' }, name, priority, mark),
+    // The slot keeps its width while the mark hides, so rows stay aligned.
+    el: h('div', { class: 'row-item' }, name, priority, h('span', { class: 'mark-slot' }, mark)),
     inputs: [name, priority],
     mark,
     rename(i) {

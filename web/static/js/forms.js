@@ -67,7 +67,13 @@ export function formDialog({ title, testid, body, submit = 'Save', save, after, 
   });
   return modal(form, {
     testid, wide,
-    onOpen: () => {
+    onOpen: (dialog) => {
+      // Read-only, the only control is the Close button at the bottom:
+      // opening there would hide the top of the form.
+      if (readOnly) {
+        dialog.scrollTop = 0;
+        return;
+      }
       const first = form.querySelector('input:not([type=hidden]):not([readonly]), select, textarea');
       if (first) first.focus();
     },

@@ -134,7 +134,27 @@ function route() {
   unmount = views[name].mount(el, ctx) || null;
 }
 
+// recheck runs after any 401 while signed in: if the token itself is no
+// longer accepted (revoked or expired meanwhile) there is no point staying
+// in; if it is, the 401 was a missing scope, which the view explains.
+let rechecking = false;
+async function recheck() {
+  if (rechecking || document.getElementById('app').hidden || !token()) return;
+  rechecking = true;
+  try {
+    await identify();
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 401) {
+      signOut();
+      showSignIn(new ApiError(401, { message: 'Signed out: the token is no longer accepted.', details: err.message }));
+    }
+  } finally {
+    rechecking = false;
+  }
+}
+
 async function start() {
+  window.addEventListener('arena:unauthorized', recheck);
   document.getElementById('signin-form').addEventListener('submit', signIn);
   document.getElementById('signout').addEventListener('click', signOut);
   window.addEventListener('hashchange', route);

@@ -1,6 +1,6 @@
 // Nodes per region: GET /admin/v1/nodes, grouped by region, with each node's
 // health and how much of its CPU, memory and port range is taken. Needs a
-// token with the admin (or operator) scope; others get an explanation.
+// token with the operator scope; others get an explanation.
 
 import { ApiError, accessMessage, errorBox, get, path, post } from './api.js';
 import { ago, cpu, every, formatTime, h, memory, replace, setText } from './dom.js';
@@ -24,7 +24,7 @@ export function mount(root) {
       render(body, nodes, { refresh, showError: (err) => replace(actionSlot, errorBox(err)) });
     } catch (err) {
       denied = err instanceof ApiError && (err.status === 401 || err.routeMissing);
-      replace(body, accessMessage(err, 'the nodes', 'admin or operator'));
+      replace(body, accessMessage(err, 'the nodes', 'operator'));
     }
   };
   return every(REFRESH_MS, refresh);
@@ -87,7 +87,7 @@ function nodeRow(n, { refresh, showError }) {
     h('td', null, gauge(ports - n.ports.free, ports, `${n.ports.free} of ${ports} free`, `ports ${n.ports.min}–${n.ports.max}`)),
     h('td', { class: 'num' }, n.sessions),
     h('td', { class: 'nowrap', title: formatTime(n.lastSeen) }, seen(n.lastSeen)),
-    h('td', { class: 'actions' }, drain));
+    h('td', { class: 'row-actions' }, drain));
 }
 
 // gauge is a <meter>: native, accessible, and styled without inline styles

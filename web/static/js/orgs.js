@@ -29,7 +29,7 @@ export function mount(root, ctx) {
           h('td', null, o.name),
           h('td', null, h('span', { class: `badge env-${o.environment}` }, o.environment)),
           h('td', { class: 'nowrap' }, formatTime(o.createdAt)),
-          h('td', { class: 'actions' }, operator
+          h('td', { class: 'row-actions' }, operator
             ? h('button', { type: 'button', 'data-testid': 'manage-org', disabled: o.id === current, onclick: () => { ctx.setOrg(o.id); ctx.navigate('applications'); } },
               o.id === current ? 'Managing' : 'Manage')
             : null)))))));

@@ -85,10 +85,10 @@ function searchable(s) {
 
 function newRow(id, { refresh, showError }) {
   const cells = {
-    id: h('td', { class: 'mono', 'data-testid': 'session-id' }, id),
+    id: h('td', { class: 'mono small', 'data-testid': 'session-id' }, id),
     app: h('td'),
     location: h('td'),
-    address: h('td', { class: 'mono', 'data-testid': 'session-address' }),
+    address: h('td', { class: 'mono small nowrap', 'data-testid': 'session-address' }),
     status: h('span', { class: 'badge', 'data-testid': 'session-status' }),
     players: h('td', { class: 'num', 'data-testid': 'session-players' }),
     labels: h('td', { class: 'labels' }),
@@ -115,7 +115,7 @@ function newRow(id, { refresh, showError }) {
   });
   const tr = h('tr', { 'data-testid': 'session-row', 'data-session-id': id },
     cells.id, cells.app, cells.location, cells.address, h('td', null, cells.status), cells.players,
-    cells.labels, cells.created, h('td', { class: 'actions' }, logs, stop));
+    cells.labels, cells.created, h('td', { class: 'row-actions' }, logs, stop));
   return { tr, cells, stop, key: '' };
 }
 

@@ -105,7 +105,7 @@ function table(tokens, users, ownId, revoke) {
         h('td', { class: 'nowrap' }, t.expiresAt ? formatTime(t.expiresAt) : 'never'),
         h('td', { class: 'nowrap' }, t.rateLimit ? `${t.rateLimit}/s, burst ${t.rateBurst || '—'}` : 'default'),
         h('td', null, h('span', { class: `badge token-${state}`, 'data-testid': 'token-state', title: t.revokedAt ? `revoked ${formatTime(t.revokedAt)}` : null }, state)),
-        h('td', { class: 'actions' }, state === 'revoked' ? null
+        h('td', { class: 'row-actions' }, state === 'revoked' ? null
           : h('button', { type: 'button', class: 'danger', 'data-testid': 'revoke-token', onclick: () => revoke(t) }, 'Revoke')));
     }))));
 }

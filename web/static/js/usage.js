@@ -173,7 +173,7 @@ function bucketLabel(b, range, long = false) {
 function totals(report) {
   const lines = [...report.lines].sort((a, b) => b.seconds - a.seconds);
   const anyPriced = lines.some((l) => l.priced);
-  const cost = (l) => (l.priced ? l.cost.toFixed(2) : '—');
+  const cost = (l) => (l.priced ? money(l.cost) : '—');
   return h('section', { class: 'card' },
     h('h3', null, 'Totals by application and location'),
     h('p', { class: 'muted small' }, `${new Date(report.from).toLocaleString()} – ${new Date(report.to).toLocaleString()}`),
@@ -191,5 +191,11 @@ function totals(report) {
       h('tfoot', null, h('tr', null,
         h('th', { colspan: '4' }, 'Total'),
         h('th', { class: 'num', 'data-testid': 'usage-total' }, duration(report.totalSeconds)),
-        h('th', { class: 'num' }, anyPriced ? report.totalCost.toFixed(2) : '—'))))));
+        h('th', { class: 'num' }, anyPriced ? money(report.totalCost) : '—'))))));
+}
+
+// money shows a cost in the rates' currency (the config does not name it);
+// small amounts keep four decimals, so that a test session is not "0.00".
+function money(n) {
+  return n.toLocaleString(undefined, { minimumFractionDigits: 2, maximumFractionDigits: n < 1 ? 4 : 2 });
 }

@@ -24,7 +24,7 @@ export function mount(root, ctx) {
           h('tbody', null, users.map((u) => h('tr', { 'data-testid': 'user-row', 'data-user-id': u.id },
             h('td', null, u.email), h('td', null, u.name), h('td', { class: 'mono small' }, u.id),
             h('td', { class: 'nowrap' }, formatTime(u.createdAt)),
-            h('td', { class: 'actions' }, h('button', { type: 'button', class: 'danger', 'data-testid': 'delete-user', onclick: () => remove(u) }, 'Delete')))))))
+            h('td', { class: 'row-actions' }, h('button', { type: 'button', class: 'danger', 'data-testid': 'delete-user', onclick: () => remove(u) }, 'Delete')))))))
         : h('p', { class: 'empty' }, 'No users yet.'));
     } catch (err) {
       replace(listSlot, accessMessage(err, 'users', 'admin'));
