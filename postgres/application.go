@@ -104,7 +104,7 @@ func scanApplication(row pgx.Row) (*arena.Application, error) {
 // a.Registry. It fails with ECONFLICT if a's organisation has an application
 // of its name, and with ENOTFOUND if the organisation does not exist.
 func (st *Store) CreateApplication(ctx context.Context, a *arena.Application) error {
-	_, err := st.pool.Exec(ctx, `INSERT INTO applications (`+applicationColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+	_, err := st.exec(ctx, `INSERT INTO applications (`+applicationColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
 		a.OrgID, a.Name, a.Source, a.CreatedAt.UTC(), a.UpdatedAt.UTC(), a.SealedRegistry, encodeApplication(a))
 	switch {
 	case err == nil:
@@ -123,7 +123,7 @@ func (st *Store) CreateApplication(ctx context.Context, a *arena.Application) er
 // cannot lose it. It keeps a.SealedRegistry and never a.Registry. ENOTFOUND
 // if there is no such application.
 func (st *Store) UpdateApplication(ctx context.Context, a *arena.Application) error {
-	tag, err := st.pool.Exec(ctx, `UPDATE applications SET source = $1, updated_at = $2, sealed_registry = $3, doc = $4
+	tag, err := st.exec(ctx, `UPDATE applications SET source = $1, updated_at = $2, sealed_registry = $3, doc = $4
 		WHERE org_id = $5 AND name = $6`, a.Source, a.UpdatedAt.UTC(), a.SealedRegistry, encodeApplication(a), a.OrgID, a.Name)
 	if err != nil {
 		return writeError(err, "updating an application")
@@ -173,7 +173,7 @@ func (st *Store) ListApplications(ctx context.Context, orgID string) ([]*arena.A
 // DeleteApplication removes an organisation's application; ENOTFOUND if it
 // has none of that name. Sessions of it keep what they run: they copied it.
 func (st *Store) DeleteApplication(ctx context.Context, orgID, name string) error {
-	tag, err := st.pool.Exec(ctx, `DELETE FROM applications WHERE org_id = $1 AND name = $2`, orgID, name)
+	tag, err := st.exec(ctx, `DELETE FROM applications WHERE org_id = $1 AND name = $2`, orgID, name)
 	if err != nil && !isUnstorable(err) { // a name no row can hold is unknown
 		return arena.Internal(err, "deleting an application")
 	}

@@ -34,7 +34,7 @@ func (st *Store) UpsertNode(ctx context.Context, n *arena.Node) error {
 	}
 	// A clash of credential hashes is a unique violation of nodes_credential,
 	// which ON CONFLICT (id) leaves to raise.
-	_, err := st.pool.Exec(ctx, `INSERT INTO nodes (id, credential_hash, doc, updated_at) VALUES ($1, $2, $3, now())
+	_, err := st.exec(ctx, `INSERT INTO nodes (id, credential_hash, doc, updated_at) VALUES ($1, $2, $3, now())
 		ON CONFLICT (id) DO UPDATE SET credential_hash = excluded.credential_hash, doc = excluded.doc, updated_at = excluded.updated_at`,
 		n.ID, n.CredentialHash, doc)
 	switch {
@@ -60,7 +60,7 @@ func (st *Store) SaveLastSeen(ctx context.Context, seen map[string]time.Time) er
 	}
 	// One UPDATE from two arrays rather than one per node: the batch is
 	// written every few seconds, and a round trip per node would add up.
-	_, err := st.pool.Exec(ctx, `UPDATE nodes SET last_seen = seen.at
+	_, err := st.exec(ctx, `UPDATE nodes SET last_seen = seen.at
 		FROM unnest($1::text[], $2::timestamptz[]) AS seen (id, at)
 		WHERE nodes.id = seen.id`, ids, ats)
 	if err != nil {
@@ -118,7 +118,7 @@ func (st *Store) ListNodes(ctx context.Context) ([]*arena.Node, error) {
 
 // DeleteNode removes a node; removing an unknown one is not an error.
 func (st *Store) DeleteNode(ctx context.Context, id string) error {
-	_, err := st.pool.Exec(ctx, `DELETE FROM nodes WHERE id = $1`, id)
+	_, err := st.exec(ctx, `DELETE FROM nodes WHERE id = $1`, id)
 	if err != nil && !isUnstorable(err) { // an id no row can hold is unknown
 		return arena.Internal(err, "deleting a node")
 	}

@@ -12,7 +12,7 @@ import (
 // CreateOrganization inserts o; ECONFLICT if its id exists. Its environment
 // is stored as given, empty included: defaults are the caller's.
 func (st *Store) CreateOrganization(ctx context.Context, o *arena.Organization) error {
-	_, err := st.pool.Exec(ctx, `INSERT INTO organizations (id, name, environment, created_at) VALUES ($1, $2, $3, $4)`,
+	_, err := st.exec(ctx, `INSERT INTO organizations (id, name, environment, created_at) VALUES ($1, $2, $3, $4)`,
 		o.ID, o.Name, string(o.Environment), o.CreatedAt.UTC())
 	switch {
 	case err == nil:
@@ -67,7 +67,7 @@ func (st *Store) ListOrganizations(ctx context.Context) ([]*arena.Organization, 
 // with ENOTFOUND if its organisation does not exist. Emails are compared as
 // given: normalising them is the caller's.
 func (st *Store) CreateUser(ctx context.Context, u *arena.User) error {
-	_, err := st.pool.Exec(ctx, `INSERT INTO users (id, org_id, email, name, created_at) VALUES ($1, $2, $3, $4, $5)`,
+	_, err := st.exec(ctx, `INSERT INTO users (id, org_id, email, name, created_at) VALUES ($1, $2, $3, $4, $5)`,
 		u.ID, u.OrgID, u.Email, u.Name, u.CreatedAt.UTC())
 	switch {
 	case err == nil:
@@ -115,9 +115,9 @@ func (st *Store) DeleteUser(ctx context.Context, orgID, id string, revokedAt tim
 	if revokedAt.IsZero() {
 		return arena.Errorf(arena.EINVALID, "removing a user needs the time its tokens are revoked")
 	}
-	tx, err := st.pool.Begin(ctx)
+	tx, err := st.begin(ctx)
 	if err != nil {
-		return arena.Internal(err, "deleting a user")
+		return writeError(err, "deleting a user")
 	}
 	defer tx.Rollback(ctx)
 

@@ -149,7 +149,7 @@ const sessionColumns = `id, org_id, node_id, state, created_at, doc`
 // CreateSession inserts s. It fails with ECONFLICT if a session with its id
 // exists, and with ENOTFOUND if its organisation does not.
 func (st *Store) CreateSession(ctx context.Context, s *arena.Session) error {
-	_, err := st.pool.Exec(ctx, `INSERT INTO sessions (`+sessionColumns+`) VALUES ($1, $2, $3, $4, $5, $6)`,
+	_, err := st.exec(ctx, `INSERT INTO sessions (`+sessionColumns+`) VALUES ($1, $2, $3, $4, $5, $6)`,
 		s.ID, s.OrgID, s.NodeID, string(s.State), s.CreatedAt.UTC(), encodeSession(s))
 	switch {
 	case err == nil:
@@ -165,7 +165,7 @@ func (st *Store) CreateSession(ctx context.Context, s *arena.Session) error {
 // UpdateSession overwrites every field of the stored session but its ID,
 // OrgID and CreatedAt, which never change. ENOTFOUND if it does not exist.
 func (st *Store) UpdateSession(ctx context.Context, s *arena.Session) error {
-	tag, err := st.pool.Exec(ctx, updateSession, s.NodeID, string(s.State), encodeSession(s), s.ID)
+	tag, err := st.exec(ctx, updateSession, s.NodeID, string(s.State), encodeSession(s), s.ID)
 	if err != nil {
 		return writeError(err, "updating a session")
 	}
@@ -190,9 +190,9 @@ func (st *Store) StopSession(ctx context.Context, s *arena.Session, u *arena.Usa
 	if u.SessionID != s.ID {
 		return arena.Errorf(arena.EINVALID, "usage of session %s cannot stop session %s", u.SessionID, s.ID)
 	}
-	tx, err := st.pool.Begin(ctx)
+	tx, err := st.begin(ctx)
 	if err != nil {
-		return arena.Internal(err, "stopping a session")
+		return writeError(err, "stopping a session")
 	}
 	defer tx.Rollback(ctx) // also undoes the update when the usage was recorded before
 

@@ -7,6 +7,8 @@ package postgres
 import (
 	"context"
 	"errors"
+	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -26,7 +28,15 @@ var _ server.Store = (*Store)(nil)
 // conflicting writers itself, so the store needs no write queue of its own.
 type Store struct {
 	pool *pgxpool.Pool
+	// fence is the epoch of the leader's term the store writes under: 0
+	// for a store that leads nobody (no fencing), -1 once the term ended.
+	fence  atomic.Int64
+	logger *slog.Logger
 }
+
+// SetLogger sets where the store reports trouble in the background, such
+// as a failed campaign for the lead.
+func (st *Store) SetLogger(l *slog.Logger) { st.logger = l }
 
 // Open connects to the database at url, a postgres:// URL or a key=value
 // connection string as pgx takes them, and brings its schema up to date. The
@@ -109,6 +119,10 @@ func isUnstorable(err error) bool {
 // a missing parent: EINVALID for a string the database cannot hold, and
 // EINTERNAL otherwise.
 func writeError(err error, doing string) error {
+	var ae *arena.Error
+	if errors.As(err, &ae) {
+		return err // already classified, e.g. a fenced write
+	}
 	if isUnstorable(err) {
 		return &arena.Error{Code: arena.EINVALID, Message: "a value holds a NUL character or is not valid UTF-8", Err: err}
 	}

@@ -19,7 +19,7 @@ func (st *Store) CreateToken(ctx context.Context, t *arena.Token) error {
 	if scopes == nil {
 		scopes = []string{} // pgx sends a nil slice as NULL, which the column refuses
 	}
-	_, err := st.pool.Exec(ctx, `INSERT INTO tokens
+	_, err := st.exec(ctx, `INSERT INTO tokens
 		(id, org_id, user_id, name, hash, created_at, expires_at, revoked_at, scopes, rate_limit, rate_burst)
 		VALUES ($1, $2, nullif($3, ''), $4, $5, $6, $7, $8, $9, $10, $11)`,
 		t.ID, t.OrgID, t.UserID, t.Name, t.Hash, t.CreatedAt.UTC(), optional(t.ExpiresAt), optional(t.RevokedAt),
@@ -94,7 +94,7 @@ func (st *Store) RevokeToken(ctx context.Context, orgID, id string, at time.Time
 		return arena.Errorf(arena.EINVALID, "revoking a token needs the time it is revoked")
 	}
 	// A row already revoked still counts as updated, so the count tells only whether it exists.
-	tag, err := st.pool.Exec(ctx, `UPDATE tokens SET revoked_at = coalesce(revoked_at, $3) WHERE org_id = $1 AND id = $2`,
+	tag, err := st.exec(ctx, `UPDATE tokens SET revoked_at = coalesce(revoked_at, $3) WHERE org_id = $1 AND id = $2`,
 		orgID, id, at.UTC())
 	if isUnstorable(err) {
 		return arena.Errorf(arena.ENOTFOUND, "token %s not found", id)
