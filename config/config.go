@@ -24,12 +24,17 @@ var Default []byte
 
 // Config is the content of a configuration file.
 type Config struct {
-	Listen    string `yaml:"listen"`
-	Data      string `yaml:"data"`
-	PublicIP  string `yaml:"publicIP"`
-	BindIP    string `yaml:"bindIP"`
-	PortRange string `yaml:"portRange"`
-	Placement string `yaml:"placement"`
+	Listen string `yaml:"listen"`
+	Data   string `yaml:"data"`
+	// Store is a postgres:// URL to keep the state in PostgreSQL; empty
+	// keeps it in SQLite in the data directory.
+	Store string `yaml:"store"`
+	// MetricsListen serves Prometheus metrics at /metrics; empty serves none.
+	MetricsListen string `yaml:"metricsListen"`
+	PublicIP      string `yaml:"publicIP"`
+	BindIP        string `yaml:"bindIP"`
+	PortRange     string `yaml:"portRange"`
+	Placement     string `yaml:"placement"`
 	// DemoImage is built from the arena executable itself (which runs the
 	// echo game server as `arena echo`) when an application needs it and the
 	// engine lacks it, so that the quickstart needs no registry.

@@ -63,6 +63,7 @@ type errorResponse struct {
 // writeError answers r with err as the API's error body.
 func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	info := infoFrom(r.Context())
+	s.obs.Error(err)
 	code := arena.ErrorCode(err)
 	kind, ok := errorKinds[code]
 	if !ok {

@@ -77,7 +77,32 @@ type server struct {
 	logger   *slog.Logger
 	mux      *http.ServeMux
 	limits   *rateLimits
+	obs      Observer
+	ready    func(context.Context) error
 }
+
+// Observer receives the API's measurements; metrics.Registry implements it.
+type Observer interface {
+	// HTTPRequest measures one request of route (the mux pattern, empty
+	// for none) answered with code.
+	HTTPRequest(route string, code int, d time.Duration)
+	// Error counts an error answered, by its code.
+	Error(err error)
+}
+
+type noObserver struct{}
+
+func (noObserver) HTTPRequest(string, int, time.Duration) {}
+func (noObserver) Error(error)                            {}
+
+// WithReadiness sets what GET /readyz checks: nil when the server can
+// serve; ready when not given.
+func WithReadiness(check func(context.Context) error) Option {
+	return func(s *server) { s.ready = check }
+}
+
+// WithObserver sends the API's measurements to o.
+func WithObserver(o Observer) Option { return func(s *server) { s.obs = o } }
 
 // Option configures NewHandler.
 type Option func(*server)
@@ -101,7 +126,7 @@ func NewHandler(sessions SessionService, auth Authenticator, nodes NodeAdmin, lo
 		logger = slog.New(slog.DiscardHandler)
 	}
 	s := &server{sessions: sessions, nodes: nodes, auth: auth, logger: logger, mux: http.NewServeMux(),
-		limits: newRateLimits(DefaultRateLimit, DefaultRateBurst)}
+		limits: newRateLimits(DefaultRateLimit, DefaultRateBurst), obs: noObserver{}}
 	for _, o := range opts {
 		o(s)
 	}
@@ -136,6 +161,7 @@ func NewHandler(sessions SessionService, auth Authenticator, nodes NodeAdmin, lo
 		s.tenantRoutes()
 	}
 	s.mux.HandleFunc("GET /healthz", s.healthz)
+	s.mux.HandleFunc("GET /readyz", s.readyz)
 	s.mux.HandleFunc("GET /openapi.yaml", s.openAPI)
 	return s
 }
@@ -210,6 +236,7 @@ func (s *server) logAccess(r *http.Request, info *requestInfo, sw *statusWriter,
 	if !sw.wroteHeader {
 		status = http.StatusOK
 	}
+	s.obs.HTTPRequest(r.Pattern, status, d)
 	level := slog.LevelInfo
 	if status >= http.StatusInternalServerError {
 		level = slog.LevelError
@@ -307,6 +334,45 @@ func (s *server) healthz(w http.ResponseWriter, r *http.Request) {
 	s.writeJSON(w, r, http.StatusOK, struct {
 		Status string `json:"status"`
 	}{"ok"})
+}
+
+// Readiness is the body of GET /readyz.
+type Readiness struct {
+	Status string `json:"status"`
+	Role   string `json:"role"`
+	Leader string `json:"leader,omitempty"`
+	Reason string `json:"reason,omitempty"`
+}
+
+func (s *server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+	defer cancel()
+	if s.ready != nil {
+		if err := s.ready(ctx); err != nil {
+			s.writeJSON(w, r, http.StatusServiceUnavailable, Readiness{Status: "unavailable", Role: "leader", Reason: arena.ErrorMessage(err)})
+			return
+		}
+	}
+	s.writeJSON(w, r, http.StatusOK, Readiness{Status: "ready", Role: "leader"})
+}
+
+// WriteError answers r with err in the API's error body, for handlers in
+// front of the API such as a replica forwarding to the leader.
+func WriteError(w http.ResponseWriter, r *http.Request, err error) {
+	if infoFrom(r.Context()).id == "" {
+		info := &requestInfo{id: requestID(r.Header.Get(headerRequestID))}
+		r = r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, info))
+		w.Header().Set(headerRequestID, info.id)
+	}
+	(&server{logger: slog.New(slog.DiscardHandler), obs: noObserver{}}).writeError(w, r, err)
+}
+
+// WriteJSON answers r with v as JSON and status, with a request id.
+func WriteJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
+	if w.Header().Get(headerRequestID) == "" {
+		w.Header().Set(headerRequestID, requestID(r.Header.Get(headerRequestID)))
+	}
+	(&server{logger: slog.New(slog.DiscardHandler), obs: noObserver{}}).writeJSON(w, r, status, v)
 }
 
 func (s *server) openAPI(w http.ResponseWriter, r *http.Request) {

@@ -46,7 +46,9 @@ func (s *Server) Assignments(ctx context.Context, nodeID string) (<-chan arena.A
 	s.mu.Unlock()
 
 	out := make(chan arena.Assignment)
+	disconnected := s.obs.AgentConnected()
 	go func() {
+		defer disconnected()
 		defer close(out)
 		defer func() {
 			s.mu.Lock()

@@ -225,6 +225,7 @@ func (s *Server) Heartbeat(ctx context.Context, hb arena.Heartbeat) error {
 		s.nmu.Unlock()
 		return arena.Errorf(arena.ENOTFOUND, "node %q is not registered", nodeID)
 	}
+	s.obs.AgentHeartbeat()
 	n.lastSeen, n.unsaved = s.now(), true
 	if !slices.Equal(n.images, hb.Images) {
 		n.images = slices.Clone(hb.Images)

@@ -36,7 +36,25 @@ type Config struct {
 	NodeLostAfter    time.Duration
 	// Rates price usage per resource profile.
 	Rates []arena.Rate
+	// Observer receives measurements, e.g. for Prometheus; nil takes none.
+	Observer Observer
 }
+
+// Observer receives the control plane's measurements. metrics.Registry
+// implements it.
+type Observer interface {
+	// Allocation measures one placement, from start, ending in err.
+	Allocation(start time.Time, err error)
+	// AgentConnected counts an open assignment stream until disconnected.
+	AgentConnected() (disconnected func())
+	AgentHeartbeat()
+}
+
+type noObserver struct{}
+
+func (noObserver) Allocation(time.Time, error) {}
+func (noObserver) AgentConnected() func()      { return func() {} }
+func (noObserver) AgentHeartbeat()             {}
 
 // Server is the control plane. It is safe for concurrent use.
 type Server struct {
@@ -45,6 +63,7 @@ type Server struct {
 	sched   *scheduler.Scheduler
 	log     *slog.Logger
 	now     func() time.Time
+	obs     Observer
 
 	mu       sync.Mutex
 	sessions map[string]*entry        // active sessions, by id
@@ -92,7 +111,7 @@ type entry struct {
 // New returns a control plane; Open loads its state.
 func New(c Config) *Server {
 	s := &Server{
-		store: c.Store, catalog: c.Catalog, sched: c.Scheduler, log: c.Logger, now: c.Now,
+		store: c.Store, catalog: c.Catalog, sched: c.Scheduler, log: c.Logger, now: c.Now, obs: c.Observer,
 		sessions: map[string]*entry{}, creating: map[string]chan struct{}{}, subs: map[string]*subscriber{}, closed: make(chan struct{}),
 		logStreams: map[string]*logStream{},
 		joinHash:   c.JoinTokenHash, rates: c.Rates, heartbeatTimeout: c.HeartbeatTimeout, nodeLostAfter: c.NodeLostAfter,
@@ -109,6 +128,9 @@ func New(c Config) *Server {
 	}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	if s.obs == nil {
+		s.obs = noObserver{}
 	}
 	if c, ok := s.catalog.(*AppCatalog); ok {
 		// Nodes hold every application's images: tell them when the set changes.
@@ -192,7 +214,9 @@ func (s *Server) Authenticate(ctx context.Context, secret string) (*arena.Token,
 
 // CreateSession places a new session and records it as started. It returns
 // before the container runs: the node's agent starts it and reports back.
-func (s *Server) CreateSession(ctx context.Context, orgID string, req arena.SessionRequest) (*arena.Session, error) {
+func (s *Server) CreateSession(ctx context.Context, orgID string, req arena.SessionRequest) (_ *arena.Session, err error) {
+	// The wall clock, not s.now: this measures how long placing takes.
+	defer func(start time.Time) { s.obs.Allocation(start, err) }(time.Now())
 	if err := req.Validate(); err != nil {
 		return nil, err
 	}
@@ -507,4 +531,17 @@ func (s *Server) entry(id string) *entry {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.sessions[id]
+}
+
+// SessionCounts returns how many active sessions are in each state in each
+// location, for metrics.
+func (s *Server) SessionCounts() map[[2]string]int {
+	out := map[[2]string]int{}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, e := range s.sessions {
+		sess := e.cur.Load()
+		out[[2]string{string(sess.State), sess.Location}]++
+	}
+	return out
 }

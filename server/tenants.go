@@ -223,3 +223,11 @@ func (s *Server) HasTokens(ctx context.Context) (bool, error) {
 	}
 	return false, nil
 }
+
+// Ready reports whether the control plane can serve: its store answers.
+func (s *Server) Ready(ctx context.Context) error {
+	if _, err := s.store.FindOrganization(ctx, ""); err != nil && arena.ErrorCode(err) != arena.ENOTFOUND {
+		return arena.Errorf(arena.EUNAVAILABLE, "the store does not answer: %s", arena.ErrorMessage(err))
+	}
+	return nil
+}

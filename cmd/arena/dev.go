@@ -21,6 +21,7 @@ import (
 
 type devOptions struct {
 	config, listen, data, devToken, publicIP, logFormat, logLevel string
+	metricsListen                                                 string
 }
 
 func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -32,6 +33,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.StringVar(&o.data, "data", "", "data directory (env ARENA_DATA; default ./data)")
 	fs.StringVar(&o.devToken, "dev-token", "", "API token of the dev organisation (env ARENA_DEV_TOKEN; default: generated once and kept in the data directory)")
 	fs.StringVar(&o.publicIP, "public-ip", "", "host address that sessions advertise (env ARENA_PUBLIC_IP; default 127.0.0.1)")
+	fs.StringVar(&o.metricsListen, "metrics-listen", "", "address to serve Prometheus metrics on at /metrics (env ARENA_METRICS_LISTEN; default: none)")
 	fs.StringVar(&o.logFormat, "log-format", "", "text or json (env ARENA_LOG_FORMAT; default text)")
 	fs.StringVar(&o.logLevel, "log-level", "", "debug, info, warn or error (env ARENA_LOG_LEVEL; default info)")
 	if err := fs.Parse(args); err != nil {
@@ -47,6 +49,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	o.listen = pick(o.listen, os.Getenv("ARENA_LISTEN"), cfg.Listen, "127.0.0.1:8080")
 	o.data = pick(o.data, os.Getenv("ARENA_DATA"), cfg.Data, "data")
 	o.devToken = pick(o.devToken, os.Getenv("ARENA_DEV_TOKEN"))
+	o.metricsListen = pick(o.metricsListen, os.Getenv("ARENA_METRICS_LISTEN"), cfg.MetricsListen)
 	o.publicIP = pick(o.publicIP, os.Getenv("ARENA_PUBLIC_IP"), cfg.PublicIP, "127.0.0.1")
 	log, err := newLogger(stderr, pick(o.logFormat, os.Getenv("ARENA_LOG_FORMAT"), "text"), pick(o.logLevel, os.Getenv("ARENA_LOG_LEVEL"), "info"))
 	if err != nil {
@@ -71,7 +74,7 @@ func dev(ctx context.Context, cfg *config.Config, o devOptions, log *slog.Logger
 // startDev starts the control plane and one agent in process, on the local
 // Docker Engine.
 func startDev(ctx context.Context, cfg *config.Config, o devOptions, log *slog.Logger) (st *stack, err error) {
-	st, err = startControlPlane(ctx, cfg, stackOptions{listen: o.listen, data: o.data, token: o.devToken, tokenFile: "dev-token",
+	st, err = startControlPlane(ctx, cfg, stackOptions{listen: o.listen, data: o.data, token: o.devToken, tokenFile: "dev-token", metricsListen: o.metricsListen,
 		secretKey: pick(os.Getenv("ARENA_SECRET_KEY"), cfg.SecretKey), rateLimit: cfg.RateLimit.PerSecond, rateBurst: cfg.RateLimit.Burst}, log)
 	if err != nil {
 		return nil, err
@@ -81,7 +84,7 @@ func startDev(ctx context.Context, cfg *config.Config, o devOptions, log *slog.L
 			st.Close()
 		}
 	}()
-	rt, err := docker.New()
+	rt, err := docker.New(docker.WithMetrics(st.metrics))
 	if err != nil {
 		return nil, err
 	}

@@ -24,6 +24,9 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.StringVar(&cfgPath, "config", "", "config file (env ARENA_CONFIG; default: the built-in config/arena.yaml)")
 	fs.StringVar(&o.listen, "listen", "", "address of the Session API and the agent protocol (env ARENA_LISTEN; default 127.0.0.1:8080)")
 	fs.StringVar(&o.data, "data", "", "data directory (env ARENA_DATA; default ./data)")
+	fs.StringVar(&o.store, "store", "", "postgres://… to keep the state in PostgreSQL, shared by several replicas (env ARENA_STORE; default: SQLite in the data directory)")
+	fs.StringVar(&o.advertise, "advertise", "", "URL the other replicas forward requests to (env ARENA_ADVERTISE; default: the listen address)")
+	fs.StringVar(&o.metricsListen, "metrics-listen", "", "address to serve Prometheus metrics on at /metrics (env ARENA_METRICS_LISTEN; default: none)")
 	fs.StringVar(&o.token, "token", "", "an admin token of the default organisation, made sure of at every start (env ARENA_TOKEN; default: the first start makes one and shows it once)")
 	fs.StringVar(&o.joinToken, "join-token", "", "secret agents join with (env ARENA_JOIN_TOKEN; default: generated once and kept in DATA/join-token)")
 	fs.StringVar(&heartbeatTimeout, "heartbeat-timeout", "", "silence after which a node's sessions are unreachable (env ARENA_HEARTBEAT_TIMEOUT; default 15s)")
@@ -43,6 +46,9 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	o.listen = pick(o.listen, os.Getenv("ARENA_LISTEN"), cfg.Listen, "127.0.0.1:8080")
 	o.data = pick(o.data, os.Getenv("ARENA_DATA"), cfg.Data, "data")
 	o.token = pick(o.token, os.Getenv("ARENA_TOKEN"))
+	o.store = pick(o.store, os.Getenv("ARENA_STORE"), cfg.Store)
+	o.advertise = pick(o.advertise, os.Getenv("ARENA_ADVERTISE"))
+	o.metricsListen = pick(o.metricsListen, os.Getenv("ARENA_METRICS_LISTEN"), cfg.MetricsListen)
 	o.secretKey = pick(os.Getenv("ARENA_SECRET_KEY"), cfg.SecretKey)
 	o.rateLimit, o.rateBurst = cfg.RateLimit.PerSecond, cfg.RateLimit.Burst
 	if o.heartbeatTimeout, err = duration("heartbeat-timeout", pick(heartbeatTimeout, os.Getenv("ARENA_HEARTBEAT_TIMEOUT")), server.DefaultHeartbeatTimeout); err != nil {
@@ -69,12 +75,17 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	switch {
 	case st.NewToken:
 		token = st.Token + "\n               shown this once: Arena keeps only its hash. Store it now."
+	case o.token == "" && st.leader() == nil:
+		token = "(another replica leads; its first start showed the token)"
 	case o.token == "":
 		token = "(made at the first start; arena token create makes more)"
 	}
 	fmt.Fprintf(stdout, "Arena server is running.\n  API:         %s\n  Admin panel: %s/ui/\n  Token:       %s\n  Join token:  %s\n  Add a node:  arena agent --server %s --join-token %s --location LOCATION --region REGION --public-ip IP\n",
 		st.URL, st.URL, token, o.joinToken, st.URL, o.joinToken)
-	log.Info("arena server ready", "api", st.URL, "data", o.data)
+	if st.MetricsURL != "" {
+		fmt.Fprintf(stdout, "  Metrics:     %s/metrics\n", st.MetricsURL)
+	}
+	log.Info("arena server ready", "api", st.URL, "data", o.data, "leading", st.leader() != nil)
 	return st.serve(ctx, log)
 }
 

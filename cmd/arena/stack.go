@@ -12,11 +12,15 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/arena-hq/arena"
 	"github.com/arena-hq/arena/config"
 	"github.com/arena-hq/arena/http"
+	"github.com/arena-hq/arena/metrics"
+	"github.com/arena-hq/arena/postgres"
 	"github.com/arena-hq/arena/rpc"
 	"github.com/arena-hq/arena/scheduler"
 	"github.com/arena-hq/arena/server"
@@ -27,6 +31,14 @@ import (
 // stackOptions configure a control plane process.
 type stackOptions struct {
 	listen, data string
+	// store is empty for SQLite in the data directory, or a postgres:// URL:
+	// then several replicas may share the database, one leading at a time,
+	// and advertise is the URL the others forward requests to (the listen
+	// address when empty).
+	store, advertise string
+	// metricsListen serves Prometheus metrics on an address of its own;
+	// empty serves none.
+	metricsListen string
 	// token is an admin token of the default organisation, made sure of at
 	// every start; tokenFile keeps a generated one in the data directory
 	// (arena dev). With neither, a first start makes one and shows it once.
@@ -42,18 +54,27 @@ type stackOptions struct {
 	heartbeatTimeout, nodeLostAfter time.Duration
 }
 
-// stack is a running control plane: store, server, Session API and agent
-// protocol on one listener, and in `arena dev` also a local agent.
+// stack is a running control plane process: store, Session API and agent
+// protocol on one listener, metrics on another, and in `arena dev` also a
+// local agent. With a shared PostgreSQL it is one replica: it leads, or it
+// forwards every request to the replica that does.
 type stack struct {
-	URL string
+	URL        string
+	MetricsURL string
 	// Token is the admin token, when this start knows it: given, kept in
 	// the data directory, or made now (NewToken) at the first start.
 	Token    string
 	NewToken bool
 	Node     arena.Node
 
+	// srv is the leading control plane; it changes as a replica gains and
+	// loses the lead, and is nil while another replica leads.
+	srvMu   sync.Mutex
+	cp      *controlPlane
 	srv     *server.Server
-	store   *sqlite.Store
+	store   server.Store
+	metrics *metrics.Registry
+	handler switchHandler
 	served  chan error
 	closers []func() error
 }
@@ -71,8 +92,27 @@ func (st *stack) Close() error {
 	return first
 }
 
+// leader returns the control plane while this process leads, else nil.
+func (st *stack) leader() *server.Server {
+	st.srvMu.Lock()
+	defer st.srvMu.Unlock()
+	return st.srv
+}
+
+// switchHandler serves with whichever handler was set last: the control
+// plane's while leading, the forwarder's while following.
+type switchHandler struct {
+	h atomic.Pointer[nethttp.Handler]
+}
+
+func (s *switchHandler) set(h nethttp.Handler) { s.h.Store(&h) }
+
+func (s *switchHandler) ServeHTTP(w nethttp.ResponseWriter, r *nethttp.Request) {
+	(*s.h.Load()).ServeHTTP(w, r)
+}
+
 func startControlPlane(ctx context.Context, cfg *config.Config, o stackOptions, log *slog.Logger) (st *stack, err error) {
-	st = &stack{served: make(chan error, 1)}
+	st = &stack{served: make(chan error, 1), metrics: metrics.New()}
 	defer func() {
 		if err != nil {
 			st.Close()
@@ -81,17 +121,207 @@ func startControlPlane(ctx context.Context, cfg *config.Config, o stackOptions, 
 	if err := os.MkdirAll(o.data, 0o700); err != nil {
 		return nil, err
 	}
-	store, err := sqlite.Open(ctx, filepath.Join(o.data, "arena.db"))
-	if err != nil {
-		return nil, err
-	}
-	st.store = store
-	st.closers = append(st.closers, store.Close)
-	apps, err := cfg.Apps()
-	if err != nil {
-		return nil, err
+	var pg *postgres.Store
+	if strings.HasPrefix(o.store, "postgres://") || strings.HasPrefix(o.store, "postgresql://") {
+		if pg, err = postgres.Open(ctx, o.store); err != nil {
+			return nil, err
+		}
+		pg.SetLogger(log.With("component", "store"))
+		st.store = pg
+		st.closers = append(st.closers, pg.Close)
+	} else if o.store != "" {
+		return nil, fmt.Errorf("--store must be a postgres:// URL, or empty for SQLite in the data directory")
+	} else {
+		lite, err := sqlite.Open(ctx, filepath.Join(o.data, "arena.db"))
+		if err != nil {
+			return nil, err
+		}
+		st.store = lite
+		st.closers = append(st.closers, lite.Close)
 	}
 	sealer, err := loadSealer(filepath.Join(o.data, "secret.key"), o.secretKey)
+	if err != nil {
+		return nil, err
+	}
+	st.metrics.SetNodeSource(func() []metrics.NodeSample {
+		if srv := st.leader(); srv != nil {
+			return metrics.NodeSamples(srv.Nodes())
+		}
+		return nil
+	})
+	st.metrics.SetSessionSource(func() []metrics.SessionCount {
+		srv := st.leader()
+		if srv == nil {
+			return nil
+		}
+		var out []metrics.SessionCount
+		for k, n := range srv.SessionCounts() {
+			out = append(out, metrics.SessionCount{State: k[0], Location: k[1], N: n})
+		}
+		return out
+	})
+
+	ln, err := net.Listen("tcp", o.listen)
+	if err != nil {
+		return nil, err
+	}
+	st.URL = listenURL(ln)
+	if o.metricsListen != "" {
+		if err := st.serveMetrics(o.metricsListen, log); err != nil {
+			ln.Close()
+			return nil, err
+		}
+	}
+	build := func() (*controlPlane, error) { return newControlPlane(ctx, cfg, o, st.store, sealer, st.metrics, log) }
+
+	if pg == nil {
+		cp, err := build()
+		if err != nil {
+			ln.Close()
+			return nil, err
+		}
+		st.lead(cp)
+	} else {
+		self := pick(o.advertise, st.URL)
+		st.handler.set(newForwarder(pg, self, log))
+		// A replica that can lead at once does so before it answers, so
+		// that the first start hands over its admin token.
+		tryCtx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		term, _ := pg.Campaign(tryCtx, self, time.Second)
+		cancel()
+		if term != nil {
+			cp, err := build()
+			if err != nil {
+				term.Resign()
+				ln.Close()
+				return nil, err
+			}
+			st.lead(cp)
+		}
+		replicaCtx, stop := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			st.replicate(replicaCtx, pg, self, term, build, log)
+		}()
+		st.closers = append(st.closers, func() error { stop(); <-done; return nil })
+	}
+
+	hs := &nethttp.Server{
+		Handler:           &st.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	go func() { st.served <- hs.Serve(ln) }()
+	st.closers = append(st.closers, func() error {
+		// Agents' assignment streams never end by themselves: end them, so
+		// that requests in flight get their chance to finish.
+		if srv := st.leader(); srv != nil {
+			srv.DisconnectAgents()
+		}
+		shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		err := hs.Shutdown(shutdownCtx)
+		_ = hs.Close()
+		return err
+	})
+	st.closers = append(st.closers, func() error {
+		st.srvMu.Lock()
+		cp := st.cp
+		st.cp, st.srv = nil, nil
+		st.srvMu.Unlock()
+		if cp != nil {
+			cp.Close()
+		}
+		return nil
+	})
+	return st, nil
+}
+
+// lead makes cp the process's control plane and serves with it.
+func (st *stack) lead(cp *controlPlane) {
+	st.srvMu.Lock()
+	st.cp, st.srv = cp, cp.srv
+	if cp.token != "" {
+		st.Token, st.NewToken = cp.token, cp.newToken
+	}
+	st.srvMu.Unlock()
+	st.handler.set(cp.handler)
+}
+
+// replicate leads while term lasts, then campaigns again, forwarding
+// requests to the leader in between, until ctx ends.
+func (st *stack) replicate(ctx context.Context, pg *postgres.Store, self string, term *postgres.Term, build func() (*controlPlane, error), log *slog.Logger) {
+	forward := newForwarder(pg, self, log)
+	for {
+		if term == nil {
+			var err error
+			if term, err = pg.Campaign(ctx, self, time.Second); err != nil {
+				return // ctx ended
+			}
+			cp, err := build()
+			if err != nil {
+				log.Error("cannot take the lead", "err", err)
+				term.Resign()
+				term = nil
+				continue
+			}
+			log.Info("leading", "epoch", term.Epoch)
+			st.lead(cp)
+		}
+		select {
+		case <-term.Lost():
+			log.Warn("lost the lead; following", "epoch", term.Epoch)
+		case <-ctx.Done():
+		}
+		st.handler.set(forward)
+		st.srvMu.Lock()
+		cp := st.cp
+		st.cp, st.srv = nil, nil
+		st.srvMu.Unlock()
+		if cp != nil {
+			cp.Close()
+		}
+		term.Resign()
+		term = nil
+		if ctx.Err() != nil {
+			return
+		}
+	}
+}
+
+// serveMetrics serves Prometheus metrics on addr until the stack closes.
+func (st *stack) serveMetrics(addr string, log *slog.Logger) error {
+	ml, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("metrics listener: %w", err)
+	}
+	st.MetricsURL = listenURL(ml)
+	mux := nethttp.NewServeMux()
+	mux.Handle("GET /metrics", st.metrics.Handler())
+	ms := &nethttp.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	go func() { _ = ms.Serve(ml) }()
+	st.closers = append(st.closers, ms.Close)
+	return nil
+}
+
+// controlPlane is the leading control plane of a process: the server over
+// the store and its HTTP handler.
+type controlPlane struct {
+	srv      *server.Server
+	handler  nethttp.Handler
+	token    string
+	newToken bool
+}
+
+// Close ends the agents' streams and stops the server.
+func (cp *controlPlane) Close() {
+	cp.srv.DisconnectAgents()
+	cp.srv.Close()
+}
+
+func newControlPlane(ctx context.Context, cfg *config.Config, o stackOptions, store server.Store, sealer *server.Sealer, reg *metrics.Registry, log *slog.Logger) (cp *controlPlane, err error) {
+	apps, err := cfg.Apps()
 	if err != nil {
 		return nil, err
 	}
@@ -106,21 +336,21 @@ func startControlPlane(ctx context.Context, cfg *config.Config, o stackOptions, 
 	if o.joinToken != "" {
 		joinHash = arena.HashToken(o.joinToken)
 	}
-	st.srv = server.New(server.Config{
+	cp = &controlPlane{srv: server.New(server.Config{
 		Store: store, Catalog: catalog,
 		Scheduler: scheduler.New(scheduler.Policy(cfg.Placement)), Logger: log,
 		JoinTokenHash: joinHash, HeartbeatTimeout: o.heartbeatTimeout, NodeLostAfter: o.nodeLostAfter, Rates: cfg.PriceList(),
-	})
-	if err := st.srv.Open(ctx); err != nil {
+		Observer: reg,
+	})}
+	if err := cp.srv.Open(ctx); err != nil {
 		return nil, err
 	}
-	if st.Token, st.NewToken, err = bootstrapToken(ctx, st.srv, cfg.OrgID, o); err != nil {
-		return nil, err
-	}
-	st.closers = append(st.closers, func() error { st.srv.Close(); return nil })
-
-	ln, err := net.Listen("tcp", o.listen)
-	if err != nil {
+	defer func() {
+		if err != nil {
+			cp.srv.Close()
+		}
+	}()
+	if cp.token, cp.newToken, err = bootstrapToken(ctx, cp.srv, cfg.OrgID, o); err != nil {
 		return nil, err
 	}
 	limit, burst := o.rateLimit, o.rateBurst
@@ -130,33 +360,24 @@ func startControlPlane(ctx context.Context, cfg *config.Config, o stackOptions, 
 	if burst <= 0 {
 		burst = http.DefaultRateBurst
 	}
-	api := http.NewHandler(st.srv, st.srv, st.srv, log.With("component", "http"), http.WithTenants(st.srv), http.WithRateLimit(limit, burst))
-	rpcPath, rpcHandler := rpc.NewHandler(st.srv, rpc.WithHandlerLogger(log.With("component", "rpc")))
+	api := http.NewHandler(cp.srv, cp.srv, cp.srv, log.With("component", "http"),
+		http.WithTenants(cp.srv), http.WithRateLimit(limit, burst), http.WithObserver(reg), http.WithReadiness(cp.srv.Ready))
+	rpcPath, rpcHandler := rpc.NewHandler(cp.srv, rpc.WithHandlerLogger(log.With("component", "rpc")))
 	mux := nethttp.NewServeMux()
 	mux.Handle(rpcPath, rpcHandler)
 	mux.Handle(web.Prefix, web.Handler())
 	mux.Handle("/", api)
-	hs := &nethttp.Server{
-		Handler:           mux,
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
-	go func() { st.served <- hs.Serve(ln) }()
-	st.closers = append(st.closers, func() error {
-		// Agents' assignment streams never end by themselves: end them, so
-		// that requests in flight get their chance to finish.
-		st.srv.DisconnectAgents()
-		shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		err := hs.Shutdown(shutdownCtx)
-		_ = hs.Close()
-		return err
-	})
-	st.URL = "http://" + ln.Addr().String()
+	cp.handler = mux
+	return cp, nil
+}
+
+// listenURL is the http:// URL of a listener, on loopback when it listens
+// on every address.
+func listenURL(ln net.Listener) string {
 	if strings.HasPrefix(ln.Addr().String(), "[::]") || strings.HasPrefix(ln.Addr().String(), "0.0.0.0") {
-		st.URL = "http://" + net.JoinHostPort("127.0.0.1", portOf(ln.Addr()))
+		return "http://" + net.JoinHostPort("127.0.0.1", portOf(ln.Addr()))
 	}
-	return st, nil
+	return "http://" + ln.Addr().String()
 }
 
 func portOf(a net.Addr) string {
