@@ -1,0 +1,292 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/arena-hq/arena/docker/dockertest"
+	"github.com/arena-hq/arena/http/apitest"
+)
+
+// postgresURL returns a URL of the test PostgreSQL with a schema of the
+// test's own as its search_path, dropped when the test ends. The test is
+// skipped without ARENA_POSTGRES_URL, unless ARENA_REQUIRE_POSTGRES=1.
+func postgresURL(tb testing.TB) string {
+	tb.Helper()
+	base := os.Getenv("ARENA_POSTGRES_URL")
+	if base == "" {
+		if os.Getenv("ARENA_REQUIRE_POSTGRES") == "1" {
+			tb.Fatal("ARENA_POSTGRES_URL is not set")
+		}
+		tb.Skip("ARENA_POSTGRES_URL is not set")
+	}
+	schema := "arena_replicas_" + dockertest.RandomID()
+	exec := func(sql string) {
+		ctx, cancel := context.WithTimeout(context.Background(), dockertest.Timeout)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, base)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, sql); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	exec("CREATE SCHEMA " + schema)
+	tb.Cleanup(func() { exec("DROP SCHEMA " + schema + " CASCADE") })
+	u, err := url.Parse(base)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// replica is one arena server process of a replicated control plane.
+type replica struct {
+	*proc
+	url string
+}
+
+type readiness struct {
+	Status, Role, Leader string
+}
+
+// TestReplicas runs three arena server replicas on one PostgreSQL with an
+// agent dialing a follower: requests to any replica work, concurrent
+// placements through all three never double-book a port or a core, and
+// when the leader is killed with SIGKILL, or loses its database connection,
+// another takes over without losing a session.
+func TestReplicas(t *testing.T) {
+	store := postgresURL(t)
+	image := dockertest.EchoImage(t)
+	repo, tag, _ := strings.Cut(image, ":")
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "arena.yaml")
+	key := base64.StdEncoding.EncodeToString([]byte("replicas-share-this-32-byte-key!"))
+	if err := os.WriteFile(cfgPath, fmt.Appendf(nil, `
+secretKey: %s
+rateLimit: {perSecond: 100000, burst: 100000}
+applications:
+  - name: echo
+    repository: %s
+    tags: [{name: %s, priority: 1}]
+    ports: [{container: 7777, protocol: tcp}]
+    resources: {milliCpu: 100, memoryMb: 64}
+    stopGrace: 5s
+`, key, repo, tag), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	joinToken := "join-" + dockertest.RandomID()
+	start := func(i int) *replica {
+		p := startProc(t, "server", "--config", cfgPath, "--data", filepath.Join(dir, fmt.Sprint("replica-", i)),
+			"--listen", "127.0.0.1:0", "--store", store, "--token", clusterToken, "--join-token", joinToken,
+			"--heartbeat-timeout", "2s", "--log-level", "warn")
+		return &replica{proc: p, url: p.field("API")}
+	}
+	replicas := []*replica{start(0), start(1), start(2)}
+	s := &testStack{tb: t, token: clusterToken, checker: apitest.NewChecker(t), stack: &stack{URL: replicas[1].url}}
+	via := func(r *replica) *testStack {
+		return &testStack{tb: t, token: clusterToken, checker: s.checker, stack: &stack{URL: r.url}}
+	}
+	ready := func(r *replica) readiness {
+		t.Helper()
+		status, body := via(r).call("GET", "/readyz", nil)
+		var rd readiness
+		if err := json.Unmarshal(body, &rd); err != nil || (status == 200) != (rd.Status == "ready") {
+			t.Fatalf("readyz of %s: %d %s", r.url, status, body)
+		}
+		return rd
+	}
+	// leader waits until the live replicas agree on one leader and returns it.
+	leader := func(live ...*replica) *replica {
+		t.Helper()
+		var lead *replica
+		dockertest.Eventually(t, dockertest.Timeout, func() error {
+			lead = nil
+			for _, r := range live {
+				rd := ready(r)
+				switch {
+				case rd.Status != "ready":
+					return fmt.Errorf("%s is not ready", r.url)
+				case rd.Role == "leader" && lead != nil:
+					return fmt.Errorf("two leaders")
+				case rd.Role == "leader":
+					lead = r
+				}
+			}
+			for _, r := range live {
+				if rd := ready(r); r != lead && (lead == nil || rd.Leader != lead.url) {
+					return fmt.Errorf("%s follows %q", r.url, rd.Leader)
+				}
+			}
+			return nil
+		})
+		return lead
+	}
+	first := leader(replicas...)
+	if first != replicas[0] {
+		t.Fatalf("the first replica started does not lead: %s does", first.url)
+	}
+
+	// The agent dials a follower: its stream is forwarded to the leader.
+	lo, hi := freePortRange(t, 20)
+	nodeID := dockertest.NodeID(t)
+	startProc(t, "agent", "--server", replicas[1].url, "--join-token", joinToken, "--node-id", nodeID,
+		"--region", "europe", "--location", "ams", "--provider", "p", "--class", "metal",
+		"--public-ip", "127.0.0.1", "--cpu", "1", "--memory", "1024",
+		"--port-range", fmt.Sprintf("%d-%d", lo, hi), "--data", filepath.Join(dir, "agent"),
+		"--heartbeat-interval", "200ms", "--log-level", "warn")
+	waitReady := func() {
+		t.Helper()
+		dockertest.Eventually(t, dockertest.Timeout, func() error {
+			status, body := s.call("GET", "/admin/v1/nodes", nil)
+			if status != 200 || !strings.Contains(string(body), `"state":"ready"`) {
+				return fmt.Errorf("nodes: %d %s", status, body)
+			}
+			return nil
+		})
+	}
+	waitReady()
+
+	// 15 creates at once, five through each replica, for room for 10 (one
+	// core, 100 millicores each): exactly 10 are placed, on distinct ports.
+	var (
+		mu      sync.Mutex
+		placed  []created
+		refused int
+		wg      sync.WaitGroup
+	)
+	for i := range 15 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			status, body := via(replicas[i%3]).call("POST", "/session", map[string]any{"location": "ams", "image": "echo"})
+			mu.Lock()
+			defer mu.Unlock()
+			switch status {
+			case 201:
+				var c created
+				if err := json.Unmarshal(body, &c); err != nil {
+					t.Error(err)
+				}
+				placed = append(placed, c)
+			case 420:
+				refused++
+			default:
+				t.Errorf("create: %d %s", status, body)
+			}
+		}()
+	}
+	wg.Wait()
+	var ports []int
+	for _, c := range placed {
+		ports = append(ports, c.Ports[0].Host)
+	}
+	slices.Sort(ports)
+	if len(placed) != 10 || refused != 5 || len(slices.Compact(ports)) != 10 {
+		t.Fatalf("placed %d on ports %v, refused %d; want 10 on distinct ports and 5 refused", len(placed), ports, refused)
+	}
+	for _, c := range placed {
+		s.waitStatus(c.ID, "running")
+	}
+
+	// SIGKILL the leader: another replica takes over and knows every session.
+	first.kill()
+	second := leader(replicas[1], replicas[2])
+	waitReady()
+	for _, c := range placed {
+		if d := via(second).waitStatus(c.ID, "running"); d.Host != c.Host {
+			t.Fatalf("after the takeover %+v", d)
+		}
+	}
+	if status, _ := s.call("DELETE", "/session/"+placed[0].ID, nil); status != 204 {
+		t.Fatalf("stop after the takeover: %d", status)
+	}
+	s.waitStatus(placed[0].ID, "exited")
+	c, status := (&cluster{testStack: s}).place("ams")
+	if status != 201 || slices.Contains(ports, c.Ports[0].Host) && c.Ports[0].Host != placed[0].Ports[0].Host {
+		t.Fatalf("a create after the takeover: %d %+v", status, c)
+	}
+	s.waitStatus(c.ID, "running")
+
+	// The new leader loses its database connection: it stops leading, and
+	// one of the two takes the lead in a new term; nothing is lost, and
+	// placing and stopping work again.
+	_, before := leaderRow(t, store)
+	terminateLeaderConnection(t, store)
+	dockertest.Eventually(t, dockertest.Timeout, func() error {
+		if _, epoch := leaderRow(t, store); epoch <= before {
+			return fmt.Errorf("still in term %d", epoch)
+		}
+		return nil
+	})
+	third := leader(replicas[1], replicas[2])
+	if u, _ := leaderRow(t, store); u != third.url {
+		t.Fatalf("the database names %s as leader, the replicas %s", u, third.url)
+	}
+	waitReady()
+	for _, c := range append(placed[1:], c) {
+		via(third).waitStatus(c.ID, "running")
+	}
+	if status, _ := s.call("DELETE", "/session/"+c.ID, nil); status != 204 {
+		t.Fatalf("stop in the third term: %d", status)
+	}
+	s.waitStatus(c.ID, "exited")
+	t.Logf("leaders: %s, then %s, then %s", first.url, second.url, third.url)
+}
+
+// leaderRow returns the leader's address and term as the database has them.
+func leaderRow(tb testing.TB, store string) (string, int64) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), dockertest.Timeout)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, store)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var u string
+	var epoch int64
+	if err := conn.QueryRow(ctx, `SELECT url, epoch FROM arena_leader WHERE id = 1`).Scan(&u, &epoch); err != nil {
+		tb.Fatal(err)
+	}
+	return u, epoch
+}
+
+// terminateLeaderConnection ends the database connection that holds the
+// lead of the schema of store, as a network failure would.
+func terminateLeaderConnection(tb testing.TB, store string) {
+	tb.Helper()
+	u, err := url.Parse(store)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	schema := u.Query().Get("search_path")
+	ctx, cancel := context.WithTimeout(context.Background(), dockertest.Timeout)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, os.Getenv("ARENA_POSTGRES_URL"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	tag, err := conn.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory'
+		AND classid = $1 AND objid = (hashtext($2)::bigint & 4294967295)::oid AND granted`, int64(0x61726e61), schema)
+	if err != nil || tag.RowsAffected() != 1 {
+		tb.Fatalf("terminating the leader's connection: %v (%d rows)", err, tag.RowsAffected())
+	}
+}
