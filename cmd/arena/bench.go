@@ -33,6 +33,11 @@ import (
 type benchOptions struct {
 	target, token, location, image string
 	serve                          string
+	// store and replicas run the in-process control plane as replicas on
+	// PostgreSQL; targets are then every replica's URL, taken in turn.
+	store    string
+	replicas int
+	targets  []string
 	nodes, sessions                int
 	concurrency                    []int
 	rates                          []int
@@ -56,6 +61,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.DurationVar(&o.duration, "duration", 5*time.Second, "length of each run")
 	fs.IntVar(&o.startups, "startups", 0, "with --target: also measure POST to running for this many sessions, one at a time")
 	fs.StringVar(&o.serve, "serve", "", "only serve the simulated control plane on this address (for a load generator in another process) and print its URL and token")
+	fs.StringVar(&o.store, "store", "", "postgres://… : run the in-process control plane as --replicas replicas on PostgreSQL (in a schema of the run's own), requests spread over them")
+	fs.IntVar(&o.replicas, "replicas", 1, "replicas with --store")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -68,7 +75,18 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	var serverSide *latencies
 	external := o.target != ""
-	if !external {
+	if o.store != "" {
+		if external {
+			return fmt.Errorf("--store runs replicas in process: it does not go with --target")
+		}
+		rs, err := startReplicaBench(ctx, o, stderr)
+		if err != nil {
+			return err
+		}
+		defer rs.Close()
+		o.targets, o.token = rs.urls, rs.token
+		fmt.Fprintf(stdout, "in-process control plane: %d replica(s) on PostgreSQL, %d simulated nodes on the leader, HTTP over loopback\n", o.replicas, o.nodes)
+	} else if !external {
 		if o.startups > 0 {
 			return fmt.Errorf("--startups needs --target: simulated sessions start at once")
 		}
@@ -91,6 +109,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return nil
 		}
 		fmt.Fprintf(stdout, "in-process control plane: SQLite store, %d simulated nodes, HTTP over loopback\n", o.nodes)
+	}
+	if len(o.targets) == 0 {
+		o.targets = []string{o.target}
 	}
 	b := &bencher{o: o, keep: external, client: &nethttp.Client{
 		Timeout:   30 * time.Second,
@@ -292,6 +313,8 @@ type bencher struct {
 	keep    bool
 	mu      sync.Mutex
 	created []string
+	// turn picks the next of several targets.
+	turn atomic.Int64
 }
 
 type runResult struct {
@@ -303,7 +326,8 @@ type runResult struct {
 // create posts one session and returns its id.
 func (b *bencher) create(ctx context.Context) (string, error) {
 	body, _ := json.Marshal(map[string]any{"location": b.o.location, "image": b.o.image})
-	req, err := nethttp.NewRequestWithContext(ctx, nethttp.MethodPost, b.o.target+"/session", bytes.NewReader(body))
+	target := b.o.targets[int(b.turn.Add(1))%len(b.o.targets)]
+	req, err := nethttp.NewRequestWithContext(ctx, nethttp.MethodPost, target+"/session", bytes.NewReader(body))
 	if err != nil {
 		return "", err
 	}
