@@ -1,8 +1,10 @@
 package http
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"time"
@@ -72,7 +74,13 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	msg := arena.ErrorMessage(err)
 	if code == arena.EINTERNAL {
 		msg = internalMessage
-		s.logger.ErrorContext(r.Context(), "internal error",
+		level := slog.LevelError
+		if r.Context().Err() != nil && errors.Is(err, context.Canceled) {
+			// The caller went away: nobody reads the answer, and the
+			// fault is not Arena's.
+			level = slog.LevelDebug
+		}
+		s.logger.Log(r.Context(), level, "internal error",
 			"request_id", info.id, "method", r.Method, "path", r.URL.Path, "error", err)
 	}
 	violations := arena.ErrorViolations(err)

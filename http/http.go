@@ -238,7 +238,8 @@ func (s *server) logAccess(r *http.Request, info *requestInfo, sw *statusWriter,
 	}
 	s.obs.HTTPRequest(r.Pattern, status, d)
 	level := slog.LevelInfo
-	if status >= http.StatusInternalServerError {
+	if status >= http.StatusInternalServerError && r.Context().Err() == nil {
+		// (A caller that went away made the request fail, not Arena.)
 		level = slog.LevelError
 	}
 	// Headers are deliberately absent: Authorization carries a secret.

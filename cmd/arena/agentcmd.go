@@ -16,13 +16,14 @@ import (
 	"github.com/arena-hq/arena/agent"
 	"github.com/arena-hq/arena/config"
 	"github.com/arena-hq/arena/docker"
+	"github.com/arena-hq/arena/metrics"
 	"github.com/arena-hq/arena/rpc"
 )
 
 type agentOptions struct {
 	config, server, joinToken, nodeID, region, location, provider, class string
 	publicIP, bindIP, cpu, memory, portRange, data, logFormat, logLevel  string
-	heartbeat                                                            string
+	heartbeat, metricsListen                                             string
 }
 
 func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -48,6 +49,7 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		{&o.portRange, "port-range", "host ports for sessions, LOW-HIGH (env ARENA_PORT_RANGE; default 32768-60299)"},
 		{&o.data, "data", "directory for the node's credential (env ARENA_DATA; default ./agent-data)"},
 		{&o.heartbeat, "heartbeat-interval", "how often to tell the control plane the node is alive (env ARENA_HEARTBEAT_INTERVAL; default 5s; keep it well under the server's --heartbeat-timeout)"},
+		{&o.metricsListen, "metrics-listen", "address to serve Prometheus metrics (Docker call latency) on at /metrics (env ARENA_METRICS_LISTEN; default: none)"},
 		{&o.logFormat, "log-format", "text or json (env ARENA_LOG_FORMAT; default text)"},
 		{&o.logLevel, "log-level", "debug, info, warn or error (env ARENA_LOG_LEVEL; default info)"},
 	} {
@@ -96,7 +98,15 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 	}
-	rt, err := docker.New()
+	reg := metrics.New()
+	if addr := pick(o.metricsListen, os.Getenv("ARENA_METRICS_LISTEN")); addr != "" {
+		stop, _, err := serveMetrics(addr, reg, log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+	rt, err := docker.New(docker.WithMetrics(reg))
 	if err != nil {
 		return err
 	}

@@ -35,14 +35,14 @@ type benchOptions struct {
 	serve                          string
 	// store and replicas run the in-process control plane as replicas on
 	// PostgreSQL; targets are then every replica's URL, taken in turn.
-	store    string
-	replicas int
-	targets  []string
-	nodes, sessions                int
-	concurrency                    []int
-	rates                          []int
-	duration                       time.Duration
-	startups                       int
+	store           string
+	replicas        int
+	targets         []string
+	nodes, sessions int
+	concurrency     []int
+	rates           []int
+	duration        time.Duration
+	startups        int
 }
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {

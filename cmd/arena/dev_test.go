@@ -89,7 +89,7 @@ func newStack(tb testing.TB, ports int) *testStack {
 
 // newStackWith is newStack with more applications, YAML list items
 // indented as the file's applications are.
-func newStackWith(tb testing.TB, ports int, moreApps string) *testStack {
+func newStackWith(tb testing.TB, ports int, moreApps string, configure ...func(*devOptions)) *testStack {
 	tb.Helper()
 	image := dockertest.EchoImage(tb)
 	repo, tag, _ := strings.Cut(image, ":")
@@ -125,6 +125,9 @@ applications:
 	s := &testStack{
 		tb: tb, cfg: cfg, checker: apitest.NewChecker(tb),
 		opts: devOptions{listen: "127.0.0.1:0", data: tb.TempDir(), devToken: testToken, publicIP: "127.0.0.1"},
+	}
+	for _, c := range configure {
+		c(&s.opts)
 	}
 	s.start()
 	tb.Cleanup(func() {

@@ -292,17 +292,30 @@ func (st *stack) replicate(ctx context.Context, pg *postgres.Store, self string,
 
 // serveMetrics serves Prometheus metrics on addr until the stack closes.
 func (st *stack) serveMetrics(addr string, log *slog.Logger) error {
+	stop, url, err := serveMetrics(addr, st.metrics, log)
+	if err != nil {
+		return err
+	}
+	st.MetricsURL = url
+	st.closers = append(st.closers, func() error { stop(); return nil })
+	return nil
+}
+
+// serveMetrics serves reg at /metrics on addr, on a listener of its own so
+// that the API's port need not be reachable by the monitoring system, and
+// returns what stops it and its URL.
+func serveMetrics(addr string, reg *metrics.Registry, log *slog.Logger) (stop func(), url string, err error) {
 	ml, err := net.Listen("tcp", addr)
 	if err != nil {
-		return fmt.Errorf("metrics listener: %w", err)
+		return nil, "", fmt.Errorf("metrics listener: %w", err)
 	}
-	st.MetricsURL = listenURL(ml)
 	mux := nethttp.NewServeMux()
-	mux.Handle("GET /metrics", st.metrics.Handler())
+	mux.Handle("GET /metrics", reg.Handler())
 	ms := &nethttp.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	go func() { _ = ms.Serve(ml) }()
-	st.closers = append(st.closers, ms.Close)
-	return nil
+	url = listenURL(ml)
+	log.Info("serving metrics", "url", url+"/metrics")
+	return func() { _ = ms.Close() }, url, nil
 }
 
 // controlPlane is the leading control plane of a process: the server over
