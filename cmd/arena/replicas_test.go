@@ -143,19 +143,21 @@ applications:
 		t.Fatalf("the first replica started does not lead: %s does", first.url)
 	}
 
-	// The agent dials a follower: its stream is forwarded to the leader.
-	lo, hi := freePortRange(t, 20)
-	nodeID := dockertest.NodeID(t)
-	startProc(t, "agent", "--server", replicas[1].url, "--join-token", joinToken, "--node-id", nodeID,
-		"--region", "europe", "--location", "ams", "--provider", "p", "--class", "metal",
-		"--public-ip", "127.0.0.1", "--cpu", "1", "--memory", "1024",
-		"--port-range", fmt.Sprintf("%d-%d", lo, hi), "--data", filepath.Join(dir, "agent"),
-		"--heartbeat-interval", "200ms", "--log-level", "warn")
+	// Two agents dial the followers: their streams are forwarded to the
+	// leader. (In production agents dial the load balancer.)
+	for i, r := range []*replica{replicas[1], replicas[2]} {
+		lo, hi := freePortRange(t, 12)
+		startProc(t, "agent", "--server", r.url, "--join-token", joinToken, "--node-id", dockertest.NodeID(t),
+			"--region", "europe", "--location", "ams", "--provider", fmt.Sprint("p", i), "--class", "metal",
+			"--public-ip", "127.0.0.1", "--cpu", "0.5", "--memory", "1024",
+			"--port-range", fmt.Sprintf("%d-%d", lo, hi), "--data", filepath.Join(dir, fmt.Sprint("agent-", i)),
+			"--heartbeat-interval", "200ms", "--log-level", "warn")
+	}
 	waitReady := func() {
 		t.Helper()
 		dockertest.Eventually(t, dockertest.Timeout, func() error {
 			status, body := s.call("GET", "/admin/v1/nodes", nil)
-			if status != 200 || !strings.Contains(string(body), `"state":"ready"`) {
+			if status != 200 || strings.Count(string(body), `"state":"ready"`) != 2 {
 				return fmt.Errorf("nodes: %d %s", status, body)
 			}
 			return nil
@@ -163,8 +165,9 @@ applications:
 	}
 	waitReady()
 
-	// 15 creates at once, five through each replica, for room for 10 (one
-	// core, 100 millicores each): exactly 10 are placed, on distinct ports.
+	// 15 creates at once, five through each replica, for room for 10 (two
+	// nodes of half a core, 100 millicores each): exactly 10 are placed,
+	// five a node, on distinct ports (the nodes share this machine's).
 	var (
 		mu      sync.Mutex
 		placed  []created
@@ -200,6 +203,10 @@ applications:
 	slices.Sort(ports)
 	if len(placed) != 10 || refused != 5 || len(slices.Compact(ports)) != 10 {
 		t.Fatalf("placed %d on ports %v, refused %d; want 10 on distinct ports and 5 refused", len(placed), ports, refused)
+	}
+	_, body := s.call("GET", "/admin/v1/nodes", nil)
+	if strings.Count(string(body), `"sessions":5`) != 2 {
+		t.Fatalf("the nodes do not hold five sessions each: %s", body)
 	}
 	for _, c := range placed {
 		s.waitStatus(c.ID, "running")
