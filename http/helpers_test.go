@@ -301,7 +301,8 @@ func newTestAPI(tb testing.TB, sessions *fakeSessions) *testAPI {
 	}
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	srv := httptest.NewServer(arenahttp.NewHandler(sessions, fakeAuth{}, newFakeNodes(), logger, arenahttp.WithTenants(newFakeTenants())))
+	srv := httptest.NewServer(arenahttp.NewHandler(sessions, fakeAuth{}, newFakeNodes(), logger, arenahttp.WithTenants(newFakeTenants()),
+		arenahttp.WithWebhooks(newFakeWebhooks())))
 	tb.Cleanup(srv.Close)
 	return &testAPI{url: srv.URL, sessions: sessions, logs: logs, checker: apitest.NewChecker(tb)}
 }

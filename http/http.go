@@ -73,6 +73,7 @@ type server struct {
 	sessions SessionService
 	nodes    NodeAdmin
 	tenants  TenantAdmin
+	webhooks WebhookAdmin
 	auth     Authenticator
 	logger   *slog.Logger
 	mux      *http.ServeMux
@@ -159,6 +160,9 @@ func NewHandler(sessions SessionService, auth Authenticator, nodes NodeAdmin, lo
 	}
 	if s.tenants != nil {
 		s.tenantRoutes()
+		if s.webhooks != nil {
+			s.webhookRoutes()
+		}
 	}
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /readyz", s.readyz)

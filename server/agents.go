@@ -196,6 +196,7 @@ func (s *Server) Report(ctx context.Context, r arena.SessionReport) error {
 			return err
 		}
 		e.cur.Store(next)
+		s.announce(next)
 		s.log.Info("session "+string(r.State), "session", r.SessionID, "restarts", next.Restarts)
 		return nil
 	case arena.SessionStopped:
@@ -240,6 +241,7 @@ func (s *Server) finish(ctx context.Context, e *entry, next *arena.Session, r ar
 		e.ttl.Stop()
 	}
 	s.mu.Unlock()
+	s.announce(next)
 	s.log.Info("session stopped", "session", next.ID, "reason", next.StopReason, "exit_code", next.ExitCode,
 		"billed_seconds", u.Seconds, "message", r.Message)
 	return nil

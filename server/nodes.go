@@ -500,6 +500,7 @@ func (s *Server) markUnreachable(nodeID string, since time.Time) {
 				s.log.Error("cannot record an unreachable session", "session", cur.ID, "err", err)
 			} else {
 				e.cur.Store(next)
+				s.announce(next)
 			}
 		}
 		e.mu.Unlock()

@@ -38,6 +38,9 @@ type Config struct {
 	Rates []arena.Rate
 	// Observer receives measurements, e.g. for Prometheus; nil takes none.
 	Observer Observer
+	// Events receives every session's lifecycle events, once each change is
+	// in the store, e.g. for webhooks; nil sends none.
+	Events EventPublisher
 }
 
 // Observer receives the control plane's measurements. metrics.Registry
@@ -64,6 +67,7 @@ type Server struct {
 	log     *slog.Logger
 	now     func() time.Time
 	obs     Observer
+	events  EventPublisher
 
 	mu       sync.Mutex
 	sessions map[string]*entry        // active sessions, by id
@@ -111,7 +115,7 @@ type entry struct {
 // New returns a control plane; Open loads its state.
 func New(c Config) *Server {
 	s := &Server{
-		store: c.Store, catalog: c.Catalog, sched: c.Scheduler, log: c.Logger, now: c.Now, obs: c.Observer,
+		store: c.Store, catalog: c.Catalog, sched: c.Scheduler, log: c.Logger, now: c.Now, obs: c.Observer, events: c.Events,
 		sessions: map[string]*entry{}, creating: map[string]chan struct{}{}, subs: map[string]*subscriber{}, closed: make(chan struct{}),
 		logStreams: map[string]*logStream{},
 		joinHash:   c.JoinTokenHash, rates: c.Rates, heartbeatTimeout: c.HeartbeatTimeout, nodeLostAfter: c.NodeLostAfter,
@@ -286,6 +290,7 @@ func (s *Server) CreateSession(ctx context.Context, orgID string, req arena.Sess
 	s.armTTL(e, sess)
 	s.mu.Unlock()
 	s.publish(sess)
+	s.announce(sess)
 	e.mu.Unlock()
 	s.log.Info("session started", "session", id, "name", name, "org", orgID, "image", sess.Image, "node", sess.NodeID)
 	return sess.Clone(), nil
@@ -499,6 +504,7 @@ func (s *Server) stop(ctx context.Context, e *entry, reason arena.StopReason) er
 	}
 	e.cur.Store(next)
 	s.publish(next)
+	s.announce(next) // none yet: the stopped event follows the agent's report
 	s.log.Info("session stopping", "session", cur.ID, "reason", reason)
 	return nil
 }

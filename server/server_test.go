@@ -88,7 +88,10 @@ func (h *harness) openServer() {
 		}
 	}
 	cfg := h.cfg
-	cfg.Store, cfg.Catalog, cfg.Scheduler = st, server.NewStaticCatalog(testApps()), scheduler.New(scheduler.Pack)
+	cfg.Store, cfg.Scheduler = st, scheduler.New(scheduler.Pack)
+	if cfg.Catalog == nil {
+		cfg.Catalog = server.NewStaticCatalog(testApps())
+	}
 	h.srv = server.New(cfg)
 	if err := h.srv.Open(ctx); err != nil {
 		h.tb.Fatal(err)

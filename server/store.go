@@ -75,6 +75,17 @@ type Store interface {
 	// DeleteApplication removes an application; ENOTFOUND if there is none.
 	// Sessions of it are unaffected: they carry what they run.
 	DeleteApplication(ctx context.Context, orgID, name string) error
+
+	// CreateWebhook inserts w; ECONFLICT if its id exists, ENOTFOUND
+	// without its organisation. Stores keep w.SealedSecret as given: the
+	// plaintext secret never reaches them.
+	CreateWebhook(ctx context.Context, w *arena.Webhook) error
+	// ListWebhooks returns an organisation's webhooks, ordered by creation
+	// time then id; none for an unknown organisation.
+	ListWebhooks(ctx context.Context, orgID string) ([]*arena.Webhook, error)
+	// DeleteWebhook removes an organisation's webhook; ENOTFOUND if the
+	// organisation has no such webhook, another organisation's included.
+	DeleteWebhook(ctx context.Context, orgID, id string) error
 }
 
 // SessionQuery selects sessions from the store. Empty fields do not filter.

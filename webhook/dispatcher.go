@@ -44,6 +44,10 @@ type Config struct {
 	// cookies, whatever Client says.
 	Client *http.Client
 	Logger *slog.Logger
+	// Observe, when set, is told each outcome as it happens: "delivered",
+	// "failed" (an attempt, to be retried), "given_up" or "dropped", e.g.
+	// for a metrics counter.
+	Observe func(result string)
 	// MaxAttempts is how many times one event is sent to one endpoint
 	// before the dispatcher gives up (DefaultMaxAttempts).
 	MaxAttempts int
@@ -392,10 +396,10 @@ func (d *Dispatcher) fanOut(ctx context.Context, j *job) {
 		if ctx.Err() != nil {
 			return
 		}
-		d.failed.Add(1)
+		d.count(&d.failed, "failed")
 		j.attempts++
 		if j.attempts >= d.cfg.MaxAttempts {
-			d.givenUp.Add(1)
+			d.count(&d.givenUp, "given_up")
 			d.log.Error("webhook endpoints not found, event given up", "event", e.ID, "type", e.Type, "org", e.OrgID, "attempts", j.attempts, "err", err)
 			return
 		}
@@ -419,7 +423,7 @@ func (d *Dispatcher) fanOut(ctx context.Context, j *job) {
 		}
 		if body == nil {
 			if body, err = json.Marshal(e); err != nil {
-				d.givenUp.Add(1)
+				d.count(&d.givenUp, "given_up")
 				d.log.Error("cannot encode webhook event", "event", e.ID, "err", err)
 				return
 			}
@@ -458,7 +462,7 @@ func (d *Dispatcher) attempt(ctx context.Context, j *job) {
 	attrs := []any{"event", j.event.ID, "type", j.event.Type, "endpoint", ep, "attempt", j.attempts}
 	switch res {
 	case delivered:
-		d.delivered.Add(1)
+		d.count(&d.delivered, "delivered")
 		d.log.Debug("webhook delivered", attrs...)
 		return
 	case gone:
@@ -466,13 +470,13 @@ func (d *Dispatcher) attempt(ctx context.Context, j *job) {
 		d.log.Info("webhook refused with 410 Gone, not retried", attrs...)
 		return
 	case permanent:
-		d.givenUp.Add(1)
+		d.count(&d.givenUp, "given_up")
 		d.log.Error("webhook cannot be sent, given up", append(attrs, "err", err)...)
 		return
 	}
-	d.failed.Add(1)
+	d.count(&d.failed, "failed")
 	if j.attempts >= d.cfg.MaxAttempts {
-		d.givenUp.Add(1)
+		d.count(&d.givenUp, "given_up")
 		d.log.Warn("webhook failed, given up", append(attrs, "err", err)...)
 		return
 	}
@@ -487,7 +491,7 @@ func (d *Dispatcher) attempt(ctx context.Context, j *job) {
 // 2nd, 4th, 8th… drop: drops come in floods, when a receiver or the
 // dispatcher cannot keep up, and a log line for each would add to the load.
 func (d *Dispatcher) drop(msg string, attrs ...any) {
-	if n := d.dropped.Add(1); n&(n-1) == 0 {
+	if n := d.count(&d.dropped, "dropped"); n&(n-1) == 0 {
 		d.log.Warn(msg, append(attrs, "dropped_total", n)...)
 	}
 }
@@ -603,4 +607,13 @@ func (h *jobHeap) Pop() any {
 	old[len(old)-1] = nil
 	*h = old[:len(old)-1]
 	return j
+}
+
+// count adds one to c and tells Config.Observe, returning the new count.
+func (d *Dispatcher) count(c *atomic.Uint64, result string) uint64 {
+	n := c.Add(1)
+	if d.cfg.Observe != nil {
+		d.cfg.Observe(result)
+	}
+	return n
 }

@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -294,6 +295,13 @@ func TestRetryUntilAccepted(t *testing.T) {
 	// Long enough that an answering receiver never times out on a loaded
 	// machine; the hanging attempt takes this long.
 	cfg.Timeout = time.Second
+	var omu sync.Mutex
+	var observed []string
+	cfg.Observe = func(result string) {
+		omu.Lock()
+		defer omu.Unlock()
+		observed = append(observed, result)
+	}
 	d := start(t, cfg)
 	d.Publish(event("e1", "studio", EventSessionRunning))
 
@@ -305,6 +313,11 @@ func TestRetryUntilAccepted(t *testing.T) {
 	if s != (Stats{Published: 1, Delivered: 1, Failed: 4}) {
 		t.Errorf("stats %+v", s)
 	}
+	omu.Lock()
+	if got := strings.Join(observed, " "); got != "failed failed failed failed delivered" {
+		t.Errorf("observed %q", got)
+	}
+	omu.Unlock()
 	for i, h := range hits {
 		if h.verified != nil {
 			t.Errorf("attempt %d does not verify: %v", i+1, h.verified)

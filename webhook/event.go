@@ -129,7 +129,7 @@ func SessionEvent(s *arena.Session, at time.Time) (Event, bool) {
 		ports = []arena.Port{} // "ports": [] rather than null, as the Session API answers
 	}
 	info := Session{
-		ID:       s.ID,
+		ID:       s.PublicID(),
 		Status:   s.Status(),
 		Image:    s.Application,
 		Tag:      s.Tag,

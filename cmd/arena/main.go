@@ -32,6 +32,7 @@ Usage:
   arena user     list, create and delete an organisation's users
   arena token    list, create and revoke an organisation's API tokens
   arena app      list, get, apply and delete an organisation's applications
+  arena webhook  list, create and delete an organisation's webhook endpoints
   arena bench    measure POST /session latency and throughput
   arena echo     run the echo game server (the demo application's image runs this)
   arena version  print the version
@@ -79,6 +80,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = runToken(ctx, args[1:], stdout, stderr)
 	case "app":
 		err = runApp(ctx, args[1:], stdout, stderr)
+	case "webhook":
+		err = runWebhook(ctx, args[1:], stdout, stderr)
 	case "bench":
 		err = runBench(ctx, args[1:], stdout, stderr)
 	case "echo":

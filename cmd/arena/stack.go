@@ -26,6 +26,7 @@ import (
 	"github.com/arena-hq/arena/server"
 	"github.com/arena-hq/arena/sqlite"
 	"github.com/arena-hq/arena/web"
+	"github.com/arena-hq/arena/webhook"
 )
 
 // stackOptions configure a control plane process.
@@ -319,18 +320,25 @@ func serveMetrics(addr string, reg *metrics.Registry, log *slog.Logger) (stop fu
 }
 
 // controlPlane is the leading control plane of a process: the server over
-// the store and its HTTP handler.
+// the store, its HTTP handler and the dispatcher of its webhooks.
 type controlPlane struct {
 	srv      *server.Server
 	handler  nethttp.Handler
 	token    string
 	newToken bool
+	webhooks *webhook.Dispatcher
+	// stopWebhooks ends the dispatcher's Run.
+	stopWebhooks context.CancelFunc
 }
 
-// Close ends the agents' streams and stops the server.
+// Close ends the agents' streams and stops the server, then the webhook
+// dispatcher: events not delivered yet are lost with it, since they wait in
+// memory only (the next leader does not know of them).
 func (cp *controlPlane) Close() {
 	cp.srv.DisconnectAgents()
 	cp.srv.Close()
+	cp.stopWebhooks()
+	cp.webhooks.Close()
 }
 
 func newControlPlane(ctx context.Context, cfg *config.Config, o stackOptions, store server.Store, sealer *server.Sealer, reg *metrics.Registry, log *slog.Logger) (cp *controlPlane, err error) {
@@ -349,11 +357,18 @@ func newControlPlane(ctx context.Context, cfg *config.Config, o stackOptions, st
 	if o.joinToken != "" {
 		joinHash = arena.HashToken(o.joinToken)
 	}
-	cp = &controlPlane{srv: server.New(server.Config{
+	// The dispatcher queues what the server publishes from the start, and
+	// sends once it runs, at the end.
+	hooks := server.NewWebhooks(store, sealer, log.With("component", "webhooks"))
+	dispatcher, err := webhook.New(webhook.Config{Endpoints: hooks, Logger: log.With("component", "webhooks"), Observe: reg.WebhookDelivery})
+	if err != nil {
+		return nil, err
+	}
+	cp = &controlPlane{webhooks: dispatcher, srv: server.New(server.Config{
 		Store: store, Catalog: catalog,
 		Scheduler: scheduler.New(scheduler.Policy(cfg.Placement)), Logger: log,
 		JoinTokenHash: joinHash, HeartbeatTimeout: o.heartbeatTimeout, NodeLostAfter: o.nodeLostAfter, Rates: cfg.PriceList(),
-		Observer: reg,
+		Observer: reg, Events: dispatcher,
 	})}
 	if err := cp.srv.Open(ctx); err != nil {
 		return nil, err
@@ -374,13 +389,16 @@ func newControlPlane(ctx context.Context, cfg *config.Config, o stackOptions, st
 		burst = http.DefaultRateBurst
 	}
 	api := http.NewHandler(cp.srv, cp.srv, cp.srv, log.With("component", "http"),
-		http.WithTenants(cp.srv), http.WithRateLimit(limit, burst), http.WithObserver(reg), http.WithReadiness(cp.srv.Ready))
+		http.WithTenants(cp.srv), http.WithWebhooks(hooks), http.WithRateLimit(limit, burst), http.WithObserver(reg), http.WithReadiness(cp.srv.Ready))
 	rpcPath, rpcHandler := rpc.NewHandler(cp.srv, rpc.WithHandlerLogger(log.With("component", "rpc")))
 	mux := nethttp.NewServeMux()
 	mux.Handle(rpcPath, rpcHandler)
 	mux.Handle(web.Prefix, web.Handler())
 	mux.Handle("/", api)
 	cp.handler = mux
+	var runCtx context.Context
+	runCtx, cp.stopWebhooks = context.WithCancel(context.Background())
+	go func() { _ = dispatcher.Run(runCtx) }()
 	return cp, nil
 }
 

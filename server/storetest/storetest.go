@@ -63,6 +63,11 @@ func Run(t *testing.T, open func(t *testing.T) server.Store) {
 		{"ConcurrentLifecycle", testConcurrentLifecycle},
 		{"CanceledContext", testCanceledContext},
 		{"Nodes", testNodes},
+		{"WebhookRoundTrip", testWebhookRoundTrip},
+		{"CreateWebhook", testCreateWebhook},
+		{"ListWebhooks", testListWebhooks},
+		{"DeleteWebhook", testDeleteWebhook},
+		{"WebhooksCanceledContext", testWebhooksCanceledContext},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

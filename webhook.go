@@ -1,0 +1,23 @@
+package arena
+
+import "time"
+
+// MaxWebhooksPerOrg is how many webhook endpoints one organisation may
+// register: every session change is sent to each of them, so the number
+// bounds the work one organisation's sessions make.
+const MaxWebhooksPerOrg = 16
+
+// Webhook is a URL an organisation registered to receive its sessions'
+// lifecycle events; package webhook signs and delivers them.
+type Webhook struct {
+	ID    string
+	OrgID string
+	URL   string
+	// SealedSecret is the endpoint's signing secret encrypted by the control
+	// plane, the only form stores keep: unlike a token, the secret cannot be
+	// kept as a hash, since every delivery is signed with it.
+	SealedSecret []byte
+	// Events lists the event types the endpoint receives; empty for all.
+	Events    []string
+	CreatedAt time.Time
+}
