@@ -7,6 +7,7 @@
 package arena
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -192,4 +193,18 @@ func NewTokenSecret() string {
 	b := make([]byte, 32)
 	_, _ = rand.Read(b) // crypto/rand.Read never fails on supported platforms.
 	return "arena_" + base64.RawURLEncoding.EncodeToString(b)
+}
+
+type requestIDKey struct{}
+
+// WithRequestID returns ctx carrying the id of the API request it serves, so
+// that what the layers below log can be traced to the request.
+func WithRequestID(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, requestIDKey{}, id)
+}
+
+// RequestID returns the request id ctx carries, or "".
+func RequestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey{}).(string)
+	return id
 }

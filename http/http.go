@@ -190,7 +190,7 @@ func infoFrom(ctx context.Context) *requestInfo {
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	info := &requestInfo{id: requestID(r.Header.Get(headerRequestID))}
-	r = r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, info))
+	r = r.WithContext(arena.WithRequestID(context.WithValue(r.Context(), requestInfoKey{}, info), info.id))
 	w.Header().Set(headerRequestID, info.id)
 	sw := &statusWriter{ResponseWriter: w}
 

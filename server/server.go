@@ -292,7 +292,7 @@ func (s *Server) CreateSession(ctx context.Context, orgID string, req arena.Sess
 	s.publish(sess)
 	s.announce(sess)
 	e.mu.Unlock()
-	s.log.Info("session started", "session", id, "name", name, "org", orgID, "image", sess.Image, "node", sess.NodeID)
+	s.log.InfoContext(ctx, "session started", "session", id, "name", name, "org", orgID, "image", sess.Image, "node", sess.NodeID)
 	return sess.Clone(), nil
 }
 
@@ -505,7 +505,7 @@ func (s *Server) stop(ctx context.Context, e *entry, reason arena.StopReason) er
 	e.cur.Store(next)
 	s.publish(next)
 	s.announce(next) // none yet: the stopped event follows the agent's report
-	s.log.Info("session stopping", "session", cur.ID, "reason", reason)
+	s.log.InfoContext(ctx, "session stopping", "session", cur.ID, "reason", reason)
 	return nil
 }
 

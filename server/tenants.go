@@ -45,7 +45,7 @@ func (s *Server) CreateOrganization(ctx context.Context, o arena.Organization) (
 		}
 		return nil, err
 	}
-	s.log.Info("organisation created", "org", o.ID, "environment", o.Environment)
+	s.log.InfoContext(ctx, "organisation created", "org", o.ID, "environment", o.Environment)
 	return &o, nil
 }
 
@@ -160,7 +160,7 @@ func (s *Server) CreateToken(ctx context.Context, issuer *arena.Token, orgID str
 		}
 		return nil, "", err
 	}
-	s.log.Info("token created", "org", orgID, "token", t.ID, "scopes", scopes, "by", issuer.ID)
+	s.log.InfoContext(ctx, "token created", "org", orgID, "token", t.ID, "scopes", scopes, "by", issuer.ID)
 	return t, secret, nil
 }
 
@@ -178,7 +178,7 @@ func (s *Server) RevokeToken(ctx context.Context, orgID, id string) error {
 		return err
 	}
 	s.evictTokens(func(t *arena.Token) bool { return t.OrgID == orgID && t.ID == id })
-	s.log.Info("token revoked", "org", orgID, "token", id)
+	s.log.InfoContext(ctx, "token revoked", "org", orgID, "token", id)
 	return nil
 }
 
