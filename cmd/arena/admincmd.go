@@ -332,8 +332,23 @@ func readAppFile(path string) (map[string]any, error) {
 	if err != nil {
 		return nil, err
 	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	// A tag such as 1.0 or 20261125 is a string, whatever YAML would make
+	// of it: keep it as written.
+	if len(doc.Content) == 1 {
+		if tags := mappingValue(doc.Content[0], "tags"); tags != nil && tags.Kind == yaml.SequenceNode {
+			for _, t := range tags.Content {
+				if n := mappingValue(t, "name"); n != nil && n.Kind == yaml.ScalarNode {
+					n.Tag = "!!str"
+				}
+			}
+		}
+	}
 	var app map[string]any
-	if err := yaml.Unmarshal(data, &app); err != nil {
+	if err := doc.Decode(&app); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	if reg, ok := app["registry"].(map[string]any); ok {
@@ -347,4 +362,17 @@ func readAppFile(path string) (map[string]any, error) {
 		}
 	}
 	return app, nil
+}
+
+// mappingValue returns the value of key in a YAML mapping node, or nil.
+func mappingValue(m *yaml.Node, key string) *yaml.Node {
+	if m == nil || m.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			return m.Content[i+1]
+		}
+	}
+	return nil
 }

@@ -218,7 +218,7 @@ func TestTokenLifecycle(t *testing.T) {
 	if err := os.WriteFile(file, fmt.Appendf(nil, `
 name: skirmish
 repository: %s
-tags: [{name: %s, priority: 1}]
+tags: [{name: %s, priority: 1}, {name: 1.10, priority: 0}]
 ports: [{container: 7777, protocol: udp}]
 resources: {milliCpu: 100, memoryMb: 64}
 registry: {username: ci, passwordEnv: TEST_REGISTRY_PASSWORD}
@@ -230,7 +230,8 @@ registry: {username: ci, passwordEnv: TEST_REGISTRY_PASSWORD}
 			t.Fatalf("arena app apply: %v\n%s", err, out)
 		}
 	}
-	if out, err := cli(runApp, "list", "-o", "json"); err != nil || !strings.Contains(out, `"passwordSet":true`) || strings.Contains(out, "hunter2") {
+	// A tag that YAML would read as a number stays as written.
+	if out, err := cli(runApp, "list", "-o", "json"); err != nil || !strings.Contains(out, `"passwordSet":true`) || !strings.Contains(out, `"name":"1.10"`) || strings.Contains(out, "hunter2") {
 		t.Fatalf("arena app list: %v\n%s", err, out)
 	}
 	status, body := s.call("POST", "/session", map[string]any{"location": "local", "image": "skirmish"}, secret)
