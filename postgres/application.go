@@ -7,96 +7,25 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/arena-hq/arena"
+	"github.com/arena-hq/arena/storedoc"
 )
-
-// applicationDoc is the stored form of the fields of arena.Application that
-// are not columns; see sessionDoc for why it has names of its own. Its names
-// and forms are those of the SQLite store's document. It has no field for
-// Registry on purpose: the plaintext credentials are never stored, only
-// SealedRegistry, which is a column of its own.
-type applicationDoc struct {
-	Repository    string            `json:"repository"`
-	Tags          []tagDoc          `json:"tags"`
-	Ports         []portSpecDoc     `json:"ports"`
-	Network       string            `json:"network"`
-	MilliCPU      int64             `json:"milliCpu"`
-	MemoryMB      int64             `json:"memoryMb"`
-	Env           map[string]string `json:"env"`
-	Args          []string          `json:"args"`
-	StopGrace     int64             `json:"stopGraceNs"`
-	ArtifactPaths []string          `json:"artifactPaths"`
-}
-
-type tagDoc struct {
-	Name     string `json:"name"`
-	Priority int    `json:"priority"`
-}
-
-type portSpecDoc struct {
-	Container int    `json:"container"`
-	Protocol  string `json:"protocol"`
-}
-
-// encodeApplication returns the document of a. pgx encodes it as JSON for
-// the jsonb column.
-func encodeApplication(a *arena.Application) applicationDoc {
-	d := applicationDoc{
-		Repository:    a.Repository,
-		Network:       string(a.Network),
-		MilliCPU:      a.Resources.MilliCPU,
-		MemoryMB:      a.Resources.MemoryMB,
-		Env:           a.Env,
-		Args:          a.Args,
-		StopGrace:     int64(a.StopGrace),
-		ArtifactPaths: a.ArtifactPaths,
-	}
-	if a.Tags != nil {
-		d.Tags = make([]tagDoc, len(a.Tags))
-		for i, t := range a.Tags {
-			d.Tags[i] = tagDoc{Name: t.Name, Priority: t.Priority}
-		}
-	}
-	if a.Ports != nil {
-		d.Ports = make([]portSpecDoc, len(a.Ports))
-		for i, p := range a.Ports {
-			d.Ports[i] = portSpecDoc{Container: p.Container, Protocol: string(p.Protocol)}
-		}
-	}
-	return d
-}
 
 const applicationColumns = `org_id, name, source, created_at, updated_at, sealed_registry, doc`
 
-// scanApplication reads a row of applicationColumns. Registry stays nil.
+// scanApplication reads a row of applicationColumns. Registry stays nil. The
+// doc column is a storedoc.Application, which pgx encodes and decodes as
+// JSON for jsonb.
 func scanApplication(row pgx.Row) (*arena.Application, error) {
 	var (
 		a                arena.Application
 		created, updated time.Time
-		d                applicationDoc
+		d                storedoc.Application
 	)
 	if err := row.Scan(&a.OrgID, &a.Name, &a.Source, &created, &updated, &a.SealedRegistry, &d); err != nil {
 		return nil, err
 	}
 	a.CreatedAt, a.UpdatedAt = created.UTC(), updated.UTC()
-	a.Repository = d.Repository
-	if d.Tags != nil {
-		a.Tags = make([]arena.Tag, len(d.Tags))
-		for i, t := range d.Tags {
-			a.Tags[i] = arena.Tag{Name: t.Name, Priority: t.Priority}
-		}
-	}
-	if d.Ports != nil {
-		a.Ports = make([]arena.PortSpec, len(d.Ports))
-		for i, p := range d.Ports {
-			a.Ports[i] = arena.PortSpec{Container: p.Container, Protocol: arena.Protocol(p.Protocol)}
-		}
-	}
-	a.Network = arena.NetworkMode(d.Network)
-	a.Resources = arena.Resources{MilliCPU: d.MilliCPU, MemoryMB: d.MemoryMB}
-	a.Env = d.Env
-	a.Args = d.Args
-	a.StopGrace = time.Duration(d.StopGrace)
-	a.ArtifactPaths = d.ArtifactPaths
+	d.ToApplication(&a)
 	return &a, nil
 }
 
@@ -105,7 +34,7 @@ func scanApplication(row pgx.Row) (*arena.Application, error) {
 // of its name, and with ENOTFOUND if the organisation does not exist.
 func (st *Store) CreateApplication(ctx context.Context, a *arena.Application) error {
 	_, err := st.exec(ctx, `INSERT INTO applications (`+applicationColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-		a.OrgID, a.Name, a.Source, a.CreatedAt.UTC(), a.UpdatedAt.UTC(), a.SealedRegistry, encodeApplication(a))
+		a.OrgID, a.Name, a.Source, a.CreatedAt.UTC(), a.UpdatedAt.UTC(), a.SealedRegistry, storedoc.FromApplication(a))
 	switch {
 	case err == nil:
 		return nil
@@ -124,7 +53,7 @@ func (st *Store) CreateApplication(ctx context.Context, a *arena.Application) er
 // if there is no such application.
 func (st *Store) UpdateApplication(ctx context.Context, a *arena.Application) error {
 	tag, err := st.exec(ctx, `UPDATE applications SET source = $1, updated_at = $2, sealed_registry = $3, doc = $4
-		WHERE org_id = $5 AND name = $6`, a.Source, a.UpdatedAt.UTC(), a.SealedRegistry, encodeApplication(a), a.OrgID, a.Name)
+		WHERE org_id = $5 AND name = $6`, a.Source, a.UpdatedAt.UTC(), a.SealedRegistry, storedoc.FromApplication(a), a.OrgID, a.Name)
 	if err != nil {
 		return writeError(err, "updating an application")
 	}

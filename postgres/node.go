@@ -10,8 +10,8 @@ import (
 	"github.com/arena-hq/arena"
 )
 
-// nodeDoc is the stored form of a node's description; see sessionDoc for why
-// it has names of its own.
+// nodeDoc is the stored form of a node's description; see storedoc.Session
+// for why it has names of its own.
 type nodeDoc struct {
 	Region   string `json:"region"`
 	Location string `json:"location"`

@@ -11,136 +11,24 @@ import (
 
 	"github.com/arena-hq/arena"
 	"github.com/arena-hq/arena/server"
+	"github.com/arena-hq/arena/storedoc"
 )
 
-// sessionDoc is the stored form of the fields of arena.Session that are not
-// columns. It is a type of its own, with its own JSON names, so that renaming
-// a domain field or changing the API's JSON tags cannot silently change what
-// is stored; its names and forms are those of the SQLite store's document.
-// Slices and maps have no omitempty: nil and empty survive as they are.
-type sessionDoc struct {
-	Application string            `json:"application"`
-	Tag         string            `json:"tag"`
-	Image       string            `json:"image"`
-	Region      string            `json:"region"`
-	Location    string            `json:"location"`
-	Host        string            `json:"host"`
-	Network     string            `json:"network"`
-	Ports       []portDoc         `json:"ports"`
-	Env         map[string]string `json:"env"`
-	Args        []string          `json:"args"`
-	Labels      map[string]string `json:"labels"`
-	TTL         int64             `json:"ttlNs"`
-	Restart     bool              `json:"restart"`
-	MilliCPU    int64             `json:"milliCpu"`
-	MemoryMB    int64             `json:"memoryMb"`
-	StopGrace   int64             `json:"stopGraceNs"`
-	Players     []string          `json:"players"`
-	RequestHash string            `json:"requestHash,omitempty"`
-	Name        string            `json:"name,omitempty"`
-	Artifacts   []string          `json:"artifactPaths,omitempty"`
-	StopReason  string            `json:"stopReason"`
-	ExitCode    int               `json:"exitCode"`
-	Restarts    int               `json:"restarts"`
-	RunningAt   int64             `json:"runningAt"`
-	StoppingAt  int64             `json:"stoppingAt,omitempty"`
-	Unreachable int64             `json:"unreachableSince,omitempty"`
-	StoppedAt   int64             `json:"stoppedAt"`
-	UpdatedAt   int64             `json:"updatedAt"`
-}
-
-type portDoc struct {
-	Protocol  string `json:"protocol"`
-	Container int    `json:"container"`
-	Host      int    `json:"host"`
-}
-
-// encodeSession returns the document of s. pgx encodes it as JSON for the
-// jsonb column.
-func encodeSession(s *arena.Session) sessionDoc {
-	d := sessionDoc{
-		Application: s.Application,
-		Tag:         s.Tag,
-		Image:       s.Image,
-		Region:      s.Region,
-		Location:    s.Location,
-		Host:        s.Host,
-		Network:     string(s.Network),
-		Env:         s.Env,
-		Args:        s.Args,
-		Labels:      s.Labels,
-		TTL:         int64(s.TTL),
-		Restart:     s.Restart,
-		MilliCPU:    s.Resources.MilliCPU,
-		MemoryMB:    s.Resources.MemoryMB,
-		StopGrace:   int64(s.StopGrace),
-		Players:     s.Players,
-		RequestHash: s.RequestHash,
-		Name:        s.Name,
-		Artifacts:   s.ArtifactPaths,
-		StopReason:  string(s.StopReason),
-		ExitCode:    s.ExitCode,
-		Restarts:    s.Restarts,
-		RunningAt:   nanos(s.RunningAt),
-		StoppingAt:  nanos(s.StoppingAt),
-		Unreachable: nanos(s.UnreachableSince),
-		StoppedAt:   nanos(s.StoppedAt),
-		UpdatedAt:   nanos(s.UpdatedAt),
-	}
-	if s.Ports != nil {
-		d.Ports = make([]portDoc, len(s.Ports))
-		for i, p := range s.Ports {
-			d.Ports[i] = portDoc{Protocol: string(p.Protocol), Container: p.Container, Host: p.Host}
-		}
-	}
-	return d
-}
-
-// scanSession reads a row of sessionColumns.
+// scanSession reads a row of sessionColumns. The doc column is a
+// storedoc.Session, which pgx encodes and decodes as JSON for jsonb.
 func scanSession(row pgx.Row) (*arena.Session, error) {
 	var (
 		s       arena.Session
 		state   string
 		created time.Time
-		d       sessionDoc
+		d       storedoc.Session
 	)
 	if err := row.Scan(&s.ID, &s.OrgID, &s.NodeID, &state, &created, &d); err != nil {
 		return nil, err
 	}
 	s.State = arena.SessionState(state)
 	s.CreatedAt = created.UTC()
-	s.Application = d.Application
-	s.Tag = d.Tag
-	s.Image = d.Image
-	s.Region = d.Region
-	s.Location = d.Location
-	s.Host = d.Host
-	s.Network = arena.NetworkMode(d.Network)
-	if d.Ports != nil {
-		s.Ports = make([]arena.Port, len(d.Ports))
-		for i, p := range d.Ports {
-			s.Ports[i] = arena.Port{Protocol: arena.Protocol(p.Protocol), Container: p.Container, Host: p.Host}
-		}
-	}
-	s.Env = d.Env
-	s.Args = d.Args
-	s.Labels = d.Labels
-	s.TTL = time.Duration(d.TTL)
-	s.Restart = d.Restart
-	s.Resources = arena.Resources{MilliCPU: d.MilliCPU, MemoryMB: d.MemoryMB}
-	s.StopGrace = time.Duration(d.StopGrace)
-	s.Players = d.Players
-	s.StopReason = arena.StopReason(d.StopReason)
-	s.ExitCode = d.ExitCode
-	s.Restarts = d.Restarts
-	s.RequestHash = d.RequestHash
-	s.Name = d.Name
-	s.ArtifactPaths = d.Artifacts
-	s.RunningAt = fromNanos(d.RunningAt)
-	s.StoppingAt = fromNanos(d.StoppingAt)
-	s.UnreachableSince = fromNanos(d.Unreachable)
-	s.StoppedAt = fromNanos(d.StoppedAt)
-	s.UpdatedAt = fromNanos(d.UpdatedAt)
+	d.ToSession(&s)
 	return &s, nil
 }
 
@@ -150,7 +38,7 @@ const sessionColumns = `id, org_id, node_id, state, created_at, doc`
 // exists, and with ENOTFOUND if its organisation does not.
 func (st *Store) CreateSession(ctx context.Context, s *arena.Session) error {
 	_, err := st.exec(ctx, `INSERT INTO sessions (`+sessionColumns+`) VALUES ($1, $2, $3, $4, $5, $6)`,
-		s.ID, s.OrgID, s.NodeID, string(s.State), s.CreatedAt.UTC(), encodeSession(s))
+		s.ID, s.OrgID, s.NodeID, string(s.State), s.CreatedAt.UTC(), storedoc.FromSession(s))
 	switch {
 	case err == nil:
 		return nil
@@ -165,7 +53,7 @@ func (st *Store) CreateSession(ctx context.Context, s *arena.Session) error {
 // UpdateSession overwrites every field of the stored session but its ID,
 // OrgID and CreatedAt, which never change. ENOTFOUND if it does not exist.
 func (st *Store) UpdateSession(ctx context.Context, s *arena.Session) error {
-	tag, err := st.exec(ctx, updateSession, s.NodeID, string(s.State), encodeSession(s), s.ID)
+	tag, err := st.exec(ctx, updateSession, s.NodeID, string(s.State), storedoc.FromSession(s), s.ID)
 	if err != nil {
 		return writeError(err, "updating a session")
 	}
@@ -196,7 +84,7 @@ func (st *Store) StopSession(ctx context.Context, s *arena.Session, u *arena.Usa
 	}
 	defer tx.Rollback(ctx) // also undoes the update when the usage was recorded before
 
-	tag, err := tx.Exec(ctx, updateSession, s.NodeID, string(s.State), encodeSession(s), s.ID)
+	tag, err := tx.Exec(ctx, updateSession, s.NodeID, string(s.State), storedoc.FromSession(s), s.ID)
 	if err != nil {
 		return writeError(err, "stopping a session")
 	}

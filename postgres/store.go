@@ -146,19 +146,3 @@ func fromOptional(t pgtype.Timestamptz) time.Time {
 	}
 	return t.Time.UTC()
 }
-
-// nanos and fromNanos convert the times in JSON documents, which are Unix
-// nanoseconds as in the SQLite store's documents, keeping the zero time as 0.
-func nanos(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixNano()
-}
-
-func fromNanos(n int64) time.Time {
-	if n == 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, n).UTC()
-}

@@ -5,62 +5,15 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
-	"time"
 
 	"github.com/arena-hq/arena"
+	"github.com/arena-hq/arena/storedoc"
 )
 
-// applicationDoc is the stored form of the fields of arena.Application that
-// are not columns; see sessionDoc for why it has names of its own. It has no
-// field for Registry on purpose: the plaintext credentials are never
-// stored, only SealedRegistry, which is a column of its own.
-type applicationDoc struct {
-	Repository    string            `json:"repository"`
-	Tags          []tagDoc          `json:"tags"`
-	Ports         []portSpecDoc     `json:"ports"`
-	Network       string            `json:"network"`
-	MilliCPU      int64             `json:"milliCpu"`
-	MemoryMB      int64             `json:"memoryMb"`
-	Env           map[string]string `json:"env"`
-	Args          []string          `json:"args"`
-	StopGrace     int64             `json:"stopGraceNs"`
-	ArtifactPaths []string          `json:"artifactPaths"`
-}
-
-type tagDoc struct {
-	Name     string `json:"name"`
-	Priority int    `json:"priority"`
-}
-
-type portSpecDoc struct {
-	Container int    `json:"container"`
-	Protocol  string `json:"protocol"`
-}
-
+// encodeApplication returns the document of a as the doc column holds it:
+// the JSON of storedoc.Application, which never holds a.Registry.
 func encodeApplication(a *arena.Application) (string, error) {
-	d := applicationDoc{
-		Repository:    a.Repository,
-		Network:       string(a.Network),
-		MilliCPU:      a.Resources.MilliCPU,
-		MemoryMB:      a.Resources.MemoryMB,
-		Env:           a.Env,
-		Args:          a.Args,
-		StopGrace:     int64(a.StopGrace),
-		ArtifactPaths: a.ArtifactPaths,
-	}
-	if a.Tags != nil {
-		d.Tags = make([]tagDoc, len(a.Tags))
-		for i, t := range a.Tags {
-			d.Tags[i] = tagDoc{Name: t.Name, Priority: t.Priority}
-		}
-	}
-	if a.Ports != nil {
-		d.Ports = make([]portSpecDoc, len(a.Ports))
-		for i, p := range a.Ports {
-			d.Ports[i] = portSpecDoc{Container: p.Container, Protocol: string(p.Protocol)}
-		}
-	}
-	b, err := json.Marshal(d)
+	b, err := json.Marshal(storedoc.FromApplication(a))
 	return string(b), err
 }
 
@@ -72,7 +25,7 @@ func scanApplication(row interface{ Scan(...any) error }) (*arena.Application, e
 		a                arena.Application
 		created, updated int64
 		doc              string
-		d                applicationDoc
+		d                storedoc.Application
 	)
 	if err := row.Scan(&a.OrgID, &a.Name, &a.Source, &created, &updated, &a.SealedRegistry, &doc); err != nil {
 		return nil, err
@@ -80,26 +33,8 @@ func scanApplication(row interface{ Scan(...any) error }) (*arena.Application, e
 	if err := json.Unmarshal([]byte(doc), &d); err != nil {
 		return nil, err
 	}
-	a.CreatedAt, a.UpdatedAt = fromNanos(created), fromNanos(updated)
-	a.Repository = d.Repository
-	if d.Tags != nil {
-		a.Tags = make([]arena.Tag, len(d.Tags))
-		for i, t := range d.Tags {
-			a.Tags[i] = arena.Tag{Name: t.Name, Priority: t.Priority}
-		}
-	}
-	if d.Ports != nil {
-		a.Ports = make([]arena.PortSpec, len(d.Ports))
-		for i, p := range d.Ports {
-			a.Ports[i] = arena.PortSpec{Container: p.Container, Protocol: arena.Protocol(p.Protocol)}
-		}
-	}
-	a.Network = arena.NetworkMode(d.Network)
-	a.Resources = arena.Resources{MilliCPU: d.MilliCPU, MemoryMB: d.MemoryMB}
-	a.Env = d.Env
-	a.Args = d.Args
-	a.StopGrace = time.Duration(d.StopGrace)
-	a.ArtifactPaths = d.ArtifactPaths
+	a.CreatedAt, a.UpdatedAt = storedoc.FromNanos(created), storedoc.FromNanos(updated)
+	d.ToApplication(&a)
 	return &a, nil
 }
 
@@ -117,7 +52,7 @@ func (st *Store) CreateApplication(ctx context.Context, a *arena.Application) er
 	}
 	defer unlock()
 	_, err = st.w.ExecContext(ctx, `INSERT INTO applications (`+applicationColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		a.OrgID, a.Name, a.Source, nanos(a.CreatedAt), nanos(a.UpdatedAt), a.SealedRegistry, doc)
+		a.OrgID, a.Name, a.Source, storedoc.Nanos(a.CreatedAt), storedoc.Nanos(a.UpdatedAt), a.SealedRegistry, doc)
 	switch {
 	case err == nil:
 		return nil
@@ -145,7 +80,7 @@ func (st *Store) UpdateApplication(ctx context.Context, a *arena.Application) er
 	}
 	defer unlock()
 	n, err := execCount(ctx, st.w, `UPDATE applications SET source = ?, updated_at = ?, sealed_registry = ?, doc = ?
-		WHERE org_id = ? AND name = ?`, a.Source, nanos(a.UpdatedAt), a.SealedRegistry, doc, a.OrgID, a.Name)
+		WHERE org_id = ? AND name = ?`, a.Source, storedoc.Nanos(a.UpdatedAt), a.SealedRegistry, doc, a.OrgID, a.Name)
 	if err != nil {
 		return arena.Internal(err, "updating an application")
 	}

@@ -6,10 +6,11 @@ import (
 	"time"
 
 	"github.com/arena-hq/arena"
+	"github.com/arena-hq/arena/storedoc"
 )
 
-// nodeDoc is the stored form of a node's description; see sessionDoc for why
-// it has names of its own.
+// nodeDoc is the stored form of a node's description; see storedoc.Session
+// for why it has names of its own.
 type nodeDoc struct {
 	Region   string `json:"region"`
 	Location string `json:"location"`
@@ -67,7 +68,7 @@ func (st *Store) SaveLastSeen(ctx context.Context, seen map[string]time.Time) er
 	}
 	defer tx.Rollback()
 	for id, at := range seen {
-		if _, err := tx.ExecContext(ctx, `UPDATE nodes SET last_seen = ? WHERE id = ?`, nanos(at), id); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE nodes SET last_seen = ? WHERE id = ?`, storedoc.Nanos(at), id); err != nil {
 			return arena.Internal(err, "saving when nodes were seen")
 		}
 	}
@@ -94,7 +95,7 @@ func (st *Store) LastSeen(ctx context.Context) (map[string]time.Time, error) {
 		if err := rows.Scan(&id, &seen); err != nil {
 			return nil, arena.Internal(err, "reading when nodes were seen")
 		}
-		out[id] = fromNanos(seen)
+		out[id] = storedoc.FromNanos(seen)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, arena.Internal(err, "reading when nodes were seen")

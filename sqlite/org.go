@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/arena-hq/arena"
+	"github.com/arena-hq/arena/storedoc"
 )
 
 // CreateOrganization inserts o; ECONFLICT if its id exists. Its environment
@@ -18,7 +19,7 @@ func (st *Store) CreateOrganization(ctx context.Context, o *arena.Organization) 
 	}
 	defer unlock()
 	_, err = st.w.ExecContext(ctx, `INSERT INTO organizations (id, name, environment, created_at) VALUES (?, ?, ?, ?)`,
-		o.ID, o.Name, string(o.Environment), nanos(o.CreatedAt))
+		o.ID, o.Name, string(o.Environment), storedoc.Nanos(o.CreatedAt))
 	switch {
 	case err == nil:
 		return nil
@@ -39,7 +40,7 @@ func scanOrganization(row interface{ Scan(...any) error }) (*arena.Organization,
 	if err := row.Scan(&o.ID, &o.Name, &env, &created); err != nil {
 		return nil, err
 	}
-	o.Environment, o.CreatedAt = arena.Environment(env), fromNanos(created)
+	o.Environment, o.CreatedAt = arena.Environment(env), storedoc.FromNanos(created)
 	return &o, nil
 }
 
@@ -87,7 +88,7 @@ func (st *Store) CreateUser(ctx context.Context, u *arena.User) error {
 	}
 	defer unlock()
 	_, err = st.w.ExecContext(ctx, `INSERT INTO users (id, org_id, email, name, created_at) VALUES (?, ?, ?, ?, ?)`,
-		u.ID, u.OrgID, u.Email, u.Name, nanos(u.CreatedAt))
+		u.ID, u.OrgID, u.Email, u.Name, storedoc.Nanos(u.CreatedAt))
 	switch {
 	case err == nil:
 		return nil
@@ -117,7 +118,7 @@ func (st *Store) ListUsers(ctx context.Context, orgID string) ([]*arena.User, er
 		if err := rows.Scan(&u.ID, &u.OrgID, &u.Email, &u.Name, &created); err != nil {
 			return nil, arena.Internal(err, "listing users")
 		}
-		u.CreatedAt = fromNanos(created)
+		u.CreatedAt = storedoc.FromNanos(created)
 		out = append(out, &u)
 	}
 	if err := rows.Err(); err != nil {
@@ -149,7 +150,7 @@ func (st *Store) DeleteUser(ctx context.Context, orgID, id string, revokedAt tim
 	// The tokens first: while they name the user, its row cannot go.
 	if _, err := tx.ExecContext(ctx, `UPDATE tokens
 		SET revoked_at = CASE revoked_at WHEN 0 THEN ? ELSE revoked_at END, user_id = NULL
-		WHERE org_id = ? AND user_id = ?`, nanos(revokedAt), orgID, id); err != nil {
+		WHERE org_id = ? AND user_id = ?`, storedoc.Nanos(revokedAt), orgID, id); err != nil {
 		return arena.Internal(err, "revoking a user's tokens")
 	}
 	n, err := execCount(ctx, tx, `DELETE FROM users WHERE org_id = ? AND id = ?`, orgID, id)

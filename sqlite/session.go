@@ -6,90 +6,16 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
-	"time"
 
 	"github.com/arena-hq/arena"
 	"github.com/arena-hq/arena/server"
+	"github.com/arena-hq/arena/storedoc"
 )
 
-// sessionDoc is the stored form of the fields of arena.Session that are not
-// columns. It is a type of its own, with its own JSON names, so that renaming
-// a domain field or changing the API's JSON tags cannot silently change what
-// is on disk. Slices and maps have no omitempty: nil and empty survive as they are.
-type sessionDoc struct {
-	Application string            `json:"application"`
-	Tag         string            `json:"tag"`
-	Image       string            `json:"image"`
-	Region      string            `json:"region"`
-	Location    string            `json:"location"`
-	Host        string            `json:"host"`
-	Network     string            `json:"network"`
-	Ports       []portDoc         `json:"ports"`
-	Env         map[string]string `json:"env"`
-	Args        []string          `json:"args"`
-	Labels      map[string]string `json:"labels"`
-	TTL         int64             `json:"ttlNs"`
-	Restart     bool              `json:"restart"`
-	MilliCPU    int64             `json:"milliCpu"`
-	MemoryMB    int64             `json:"memoryMb"`
-	StopGrace   int64             `json:"stopGraceNs"`
-	Players     []string          `json:"players"`
-	RequestHash string            `json:"requestHash,omitempty"`
-	Name        string            `json:"name,omitempty"`
-	Artifacts   []string          `json:"artifactPaths,omitempty"`
-	StopReason  string            `json:"stopReason"`
-	ExitCode    int               `json:"exitCode"`
-	Restarts    int               `json:"restarts"`
-	RunningAt   int64             `json:"runningAt"`
-	StoppingAt  int64             `json:"stoppingAt,omitempty"`
-	Unreachable int64             `json:"unreachableSince,omitempty"`
-	StoppedAt   int64             `json:"stoppedAt"`
-	UpdatedAt   int64             `json:"updatedAt"`
-}
-
-type portDoc struct {
-	Protocol  string `json:"protocol"`
-	Container int    `json:"container"`
-	Host      int    `json:"host"`
-}
-
+// encodeSession returns the document of s as the doc column holds it: the
+// JSON of storedoc.Session.
 func encodeSession(s *arena.Session) (string, error) {
-	d := sessionDoc{
-		Application: s.Application,
-		Tag:         s.Tag,
-		Image:       s.Image,
-		Region:      s.Region,
-		Location:    s.Location,
-		Host:        s.Host,
-		Network:     string(s.Network),
-		Env:         s.Env,
-		Args:        s.Args,
-		Labels:      s.Labels,
-		TTL:         int64(s.TTL),
-		Restart:     s.Restart,
-		MilliCPU:    s.Resources.MilliCPU,
-		MemoryMB:    s.Resources.MemoryMB,
-		StopGrace:   int64(s.StopGrace),
-		Players:     s.Players,
-		RequestHash: s.RequestHash,
-		Name:        s.Name,
-		Artifacts:   s.ArtifactPaths,
-		StopReason:  string(s.StopReason),
-		ExitCode:    s.ExitCode,
-		Restarts:    s.Restarts,
-		RunningAt:   nanos(s.RunningAt),
-		StoppingAt:  nanos(s.StoppingAt),
-		Unreachable: nanos(s.UnreachableSince),
-		StoppedAt:   nanos(s.StoppedAt),
-		UpdatedAt:   nanos(s.UpdatedAt),
-	}
-	if s.Ports != nil {
-		d.Ports = make([]portDoc, len(s.Ports))
-		for i, p := range s.Ports {
-			d.Ports[i] = portDoc{Protocol: string(p.Protocol), Container: p.Container, Host: p.Host}
-		}
-	}
-	b, err := json.Marshal(d)
+	b, err := json.Marshal(storedoc.FromSession(s))
 	return string(b), err
 }
 
@@ -104,44 +30,13 @@ func scanSession(row interface{ Scan(...any) error }) (*arena.Session, error) {
 	if err := row.Scan(&s.ID, &s.OrgID, &s.NodeID, &state, &created, &doc); err != nil {
 		return nil, err
 	}
-	var d sessionDoc
+	var d storedoc.Session
 	if err := json.Unmarshal([]byte(doc), &d); err != nil {
 		return nil, err
 	}
 	s.State = arena.SessionState(state)
-	s.CreatedAt = fromNanos(created)
-	s.Application = d.Application
-	s.Tag = d.Tag
-	s.Image = d.Image
-	s.Region = d.Region
-	s.Location = d.Location
-	s.Host = d.Host
-	s.Network = arena.NetworkMode(d.Network)
-	if d.Ports != nil {
-		s.Ports = make([]arena.Port, len(d.Ports))
-		for i, p := range d.Ports {
-			s.Ports[i] = arena.Port{Protocol: arena.Protocol(p.Protocol), Container: p.Container, Host: p.Host}
-		}
-	}
-	s.Env = d.Env
-	s.Args = d.Args
-	s.Labels = d.Labels
-	s.TTL = time.Duration(d.TTL)
-	s.Restart = d.Restart
-	s.Resources = arena.Resources{MilliCPU: d.MilliCPU, MemoryMB: d.MemoryMB}
-	s.StopGrace = time.Duration(d.StopGrace)
-	s.Players = d.Players
-	s.StopReason = arena.StopReason(d.StopReason)
-	s.ExitCode = d.ExitCode
-	s.Restarts = d.Restarts
-	s.RequestHash = d.RequestHash
-	s.Name = d.Name
-	s.ArtifactPaths = d.Artifacts
-	s.RunningAt = fromNanos(d.RunningAt)
-	s.StoppingAt = fromNanos(d.StoppingAt)
-	s.UnreachableSince = fromNanos(d.Unreachable)
-	s.StoppedAt = fromNanos(d.StoppedAt)
-	s.UpdatedAt = fromNanos(d.UpdatedAt)
+	s.CreatedAt = storedoc.FromNanos(created)
+	d.ToSession(&s)
 	return &s, nil
 }
 
@@ -160,7 +55,7 @@ func (st *Store) CreateSession(ctx context.Context, s *arena.Session) error {
 	}
 	defer unlock()
 	_, err = st.w.ExecContext(ctx, `INSERT INTO sessions (`+sessionColumns+`) VALUES (?, ?, ?, ?, ?, ?)`,
-		s.ID, s.OrgID, s.NodeID, string(s.State), nanos(s.CreatedAt), doc)
+		s.ID, s.OrgID, s.NodeID, string(s.State), storedoc.Nanos(s.CreatedAt), doc)
 	switch {
 	case err == nil:
 		return nil
@@ -234,7 +129,7 @@ func (st *Store) StopSession(ctx context.Context, s *arena.Session, u *arena.Usa
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (session_id) DO NOTHING`,
 		u.SessionID, u.OrgID, u.Application, u.Location, u.Resources.MilliCPU, u.Resources.MemoryMB,
-		nanos(u.Start), nanos(u.End), u.Seconds)
+		storedoc.Nanos(u.Start), storedoc.Nanos(u.End), u.Seconds)
 	switch {
 	case isMissingParent(err):
 		return arena.Errorf(arena.ENOTFOUND, "organization %s not found", u.OrgID)
@@ -340,7 +235,7 @@ func (st *Store) ListUsage(ctx context.Context, orgID string) ([]*arena.Usage, e
 			&u.Resources.MilliCPU, &u.Resources.MemoryMB, &start, &end, &u.Seconds); err != nil {
 			return nil, arena.Internal(err, "listing usage")
 		}
-		u.Start, u.End = fromNanos(start), fromNanos(end)
+		u.Start, u.End = storedoc.FromNanos(start), storedoc.FromNanos(end)
 		out = append(out, &u)
 	}
 	if err := rows.Err(); err != nil {

@@ -191,19 +191,3 @@ func isDuplicate(err error) bool {
 func isMissingParent(err error) bool {
 	return constraint(err) == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY
 }
-
-// nanos and fromNanos convert times to the stored form, Unix nanoseconds,
-// keeping the zero time as 0 (which the Unix epoch itself would also map to).
-func nanos(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixNano()
-}
-
-func fromNanos(n int64) time.Time {
-	if n == 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, n).UTC()
-}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/arena-hq/arena"
+	"github.com/arena-hq/arena/storedoc"
 )
 
 // CreateToken inserts t. It fails with ECONFLICT if its id or its hash
@@ -23,7 +24,7 @@ func (st *Store) CreateToken(ctx context.Context, t *arena.Token) error {
 	_, err = st.w.ExecContext(ctx, `INSERT INTO tokens
 		(id, org_id, user_id, name, hash, created_at, expires_at, revoked_at, scopes, rate_limit, rate_burst)
 		VALUES (?, ?, nullif(?, ''), ?, ?, ?, ?, ?, ?, ?, ?)`,
-		t.ID, t.OrgID, t.UserID, t.Name, t.Hash, nanos(t.CreatedAt), nanos(t.ExpiresAt), nanos(t.RevokedAt),
+		t.ID, t.OrgID, t.UserID, t.Name, t.Hash, storedoc.Nanos(t.CreatedAt), storedoc.Nanos(t.ExpiresAt), storedoc.Nanos(t.RevokedAt),
 		strings.Join(t.Scopes, " "), t.RateLimit, t.RateBurst)
 	switch {
 	case err == nil:
@@ -52,7 +53,7 @@ func scanToken(row interface{ Scan(...any) error }) (*arena.Token, error) {
 		&scopes, &t.RateLimit, &t.RateBurst); err != nil {
 		return nil, err
 	}
-	t.CreatedAt, t.ExpiresAt, t.RevokedAt = fromNanos(created), fromNanos(expires), fromNanos(revoked)
+	t.CreatedAt, t.ExpiresAt, t.RevokedAt = storedoc.FromNanos(created), storedoc.FromNanos(expires), storedoc.FromNanos(revoked)
 	t.Scopes = strings.Fields(scopes)
 	return &t, nil
 }
@@ -108,7 +109,7 @@ func (st *Store) RevokeToken(ctx context.Context, orgID, id string, at time.Time
 	defer unlock()
 	// A row already revoked still counts as changed, so n tells only whether it exists.
 	n, err := execCount(ctx, st.w, `UPDATE tokens SET revoked_at = CASE revoked_at WHEN 0 THEN ? ELSE revoked_at END
-		WHERE org_id = ? AND id = ?`, nanos(at), orgID, id)
+		WHERE org_id = ? AND id = ?`, storedoc.Nanos(at), orgID, id)
 	if err != nil {
 		return arena.Internal(err, "revoking a token")
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 
 	"github.com/arena-hq/arena"
+	"github.com/arena-hq/arena/storedoc"
 )
 
 // CreateWebhook inserts w, keeping w.SealedSecret as given. It fails with
@@ -24,7 +25,7 @@ func (st *Store) CreateWebhook(ctx context.Context, w *arena.Webhook) error {
 	}
 	defer unlock()
 	_, err = st.w.ExecContext(ctx, `INSERT INTO webhooks (`+webhookColumns+`) VALUES (?, ?, ?, ?, ?, ?)`,
-		w.ID, w.OrgID, w.URL, w.SealedSecret, string(doc), nanos(w.CreatedAt))
+		w.ID, w.OrgID, w.URL, w.SealedSecret, string(doc), storedoc.Nanos(w.CreatedAt))
 	switch {
 	case err == nil:
 		return nil
@@ -51,7 +52,7 @@ func scanWebhook(row interface{ Scan(...any) error }) (*arena.Webhook, error) {
 	if err := json.Unmarshal([]byte(events), &w.Events); err != nil {
 		return nil, err
 	}
-	w.CreatedAt = fromNanos(created)
+	w.CreatedAt = storedoc.FromNanos(created)
 	return &w, nil
 }
 

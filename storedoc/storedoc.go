@@ -1,0 +1,240 @@
+// Package storedoc is the stored document form of sessions and applications
+// that both stores keep: the fields of arena.Session and arena.Application
+// that are not columns, as one JSON document per row (TEXT in the sqlite
+// store, jsonb in the postgres store).
+//
+// The documents are types of their own, with JSON names of their own, so that
+// renaming a domain field or changing the API's JSON tags cannot silently
+// change what is on disk. They are shared so that both stores stay
+// byte-compatible: a document one store writes is the document the other
+// would. Their format must not change; the golden files of testdata pin it.
+package storedoc
+
+import (
+	"time"
+
+	"github.com/arena-hq/arena"
+)
+
+// Session is the stored form of the fields of arena.Session that are not
+// columns: all but ID, OrgID, NodeID, State and CreatedAt. Its slices and
+// maps have no omitempty, so that nil and empty survive as they are, but
+// for Artifacts, which is omitted when empty. Times are Nanos.
+type Session struct {
+	Application string            `json:"application"`
+	Tag         string            `json:"tag"`
+	Image       string            `json:"image"`
+	Region      string            `json:"region"`
+	Location    string            `json:"location"`
+	Host        string            `json:"host"`
+	Network     string            `json:"network"`
+	Ports       []Port            `json:"ports"`
+	Env         map[string]string `json:"env"`
+	Args        []string          `json:"args"`
+	Labels      map[string]string `json:"labels"`
+	TTL         int64             `json:"ttlNs"`
+	Restart     bool              `json:"restart"`
+	MilliCPU    int64             `json:"milliCpu"`
+	MemoryMB    int64             `json:"memoryMb"`
+	StopGrace   int64             `json:"stopGraceNs"`
+	Players     []string          `json:"players"`
+	RequestHash string            `json:"requestHash,omitempty"`
+	Name        string            `json:"name,omitempty"`
+	Artifacts   []string          `json:"artifactPaths,omitempty"`
+	StopReason  string            `json:"stopReason"`
+	ExitCode    int               `json:"exitCode"`
+	Restarts    int               `json:"restarts"`
+	RunningAt   int64             `json:"runningAt"`
+	StoppingAt  int64             `json:"stoppingAt,omitempty"`
+	Unreachable int64             `json:"unreachableSince,omitempty"`
+	StoppedAt   int64             `json:"stoppedAt"`
+	UpdatedAt   int64             `json:"updatedAt"`
+}
+
+// Port is the stored form of an arena.Port.
+type Port struct {
+	Protocol  string `json:"protocol"`
+	Container int    `json:"container"`
+	Host      int    `json:"host"`
+}
+
+// FromSession returns the document of s.
+func FromSession(s *arena.Session) Session {
+	d := Session{
+		Application: s.Application,
+		Tag:         s.Tag,
+		Image:       s.Image,
+		Region:      s.Region,
+		Location:    s.Location,
+		Host:        s.Host,
+		Network:     string(s.Network),
+		Env:         s.Env,
+		Args:        s.Args,
+		Labels:      s.Labels,
+		TTL:         int64(s.TTL),
+		Restart:     s.Restart,
+		MilliCPU:    s.Resources.MilliCPU,
+		MemoryMB:    s.Resources.MemoryMB,
+		StopGrace:   int64(s.StopGrace),
+		Players:     s.Players,
+		RequestHash: s.RequestHash,
+		Name:        s.Name,
+		Artifacts:   s.ArtifactPaths,
+		StopReason:  string(s.StopReason),
+		ExitCode:    s.ExitCode,
+		Restarts:    s.Restarts,
+		RunningAt:   Nanos(s.RunningAt),
+		StoppingAt:  Nanos(s.StoppingAt),
+		Unreachable: Nanos(s.UnreachableSince),
+		StoppedAt:   Nanos(s.StoppedAt),
+		UpdatedAt:   Nanos(s.UpdatedAt),
+	}
+	if s.Ports != nil {
+		d.Ports = make([]Port, len(s.Ports))
+		for i, p := range s.Ports {
+			d.Ports[i] = Port{Protocol: string(p.Protocol), Container: p.Container, Host: p.Host}
+		}
+	}
+	return d
+}
+
+// ToSession sets the fields of s that d stores, every one but the columns
+// ID, OrgID, NodeID, State and CreatedAt, which it leaves as they are.
+func (d Session) ToSession(s *arena.Session) {
+	s.Application = d.Application
+	s.Tag = d.Tag
+	s.Image = d.Image
+	s.Region = d.Region
+	s.Location = d.Location
+	s.Host = d.Host
+	s.Network = arena.NetworkMode(d.Network)
+	s.Ports = nil
+	if d.Ports != nil {
+		s.Ports = make([]arena.Port, len(d.Ports))
+		for i, p := range d.Ports {
+			s.Ports[i] = arena.Port{Protocol: arena.Protocol(p.Protocol), Container: p.Container, Host: p.Host}
+		}
+	}
+	s.Env = d.Env
+	s.Args = d.Args
+	s.Labels = d.Labels
+	s.TTL = time.Duration(d.TTL)
+	s.Restart = d.Restart
+	s.Resources = arena.Resources{MilliCPU: d.MilliCPU, MemoryMB: d.MemoryMB}
+	s.StopGrace = time.Duration(d.StopGrace)
+	s.Players = d.Players
+	s.StopReason = arena.StopReason(d.StopReason)
+	s.ExitCode = d.ExitCode
+	s.Restarts = d.Restarts
+	s.RequestHash = d.RequestHash
+	s.Name = d.Name
+	s.ArtifactPaths = d.Artifacts
+	s.RunningAt = FromNanos(d.RunningAt)
+	s.StoppingAt = FromNanos(d.StoppingAt)
+	s.UnreachableSince = FromNanos(d.Unreachable)
+	s.StoppedAt = FromNanos(d.StoppedAt)
+	s.UpdatedAt = FromNanos(d.UpdatedAt)
+}
+
+// Application is the stored form of the fields of arena.Application that
+// are not columns: all but OrgID, Name, Source, CreatedAt, UpdatedAt and
+// SealedRegistry. It has no field for Registry on purpose: the plaintext
+// credentials are never stored, only SealedRegistry. Its slices and maps
+// have no omitempty.
+type Application struct {
+	Repository    string            `json:"repository"`
+	Tags          []Tag             `json:"tags"`
+	Ports         []PortSpec        `json:"ports"`
+	Network       string            `json:"network"`
+	MilliCPU      int64             `json:"milliCpu"`
+	MemoryMB      int64             `json:"memoryMb"`
+	Env           map[string]string `json:"env"`
+	Args          []string          `json:"args"`
+	StopGrace     int64             `json:"stopGraceNs"`
+	ArtifactPaths []string          `json:"artifactPaths"`
+}
+
+// Tag is the stored form of an arena.Tag.
+type Tag struct {
+	Name     string `json:"name"`
+	Priority int    `json:"priority"`
+}
+
+// PortSpec is the stored form of an arena.PortSpec.
+type PortSpec struct {
+	Container int    `json:"container"`
+	Protocol  string `json:"protocol"`
+}
+
+// FromApplication returns the document of a. It never holds a.Registry.
+func FromApplication(a *arena.Application) Application {
+	d := Application{
+		Repository:    a.Repository,
+		Network:       string(a.Network),
+		MilliCPU:      a.Resources.MilliCPU,
+		MemoryMB:      a.Resources.MemoryMB,
+		Env:           a.Env,
+		Args:          a.Args,
+		StopGrace:     int64(a.StopGrace),
+		ArtifactPaths: a.ArtifactPaths,
+	}
+	if a.Tags != nil {
+		d.Tags = make([]Tag, len(a.Tags))
+		for i, t := range a.Tags {
+			d.Tags[i] = Tag{Name: t.Name, Priority: t.Priority}
+		}
+	}
+	if a.Ports != nil {
+		d.Ports = make([]PortSpec, len(a.Ports))
+		for i, p := range a.Ports {
+			d.Ports[i] = PortSpec{Container: p.Container, Protocol: string(p.Protocol)}
+		}
+	}
+	return d
+}
+
+// ToApplication sets the fields of a that d stores, every one but the
+// columns OrgID, Name, Source, CreatedAt, UpdatedAt and SealedRegistry, and
+// Registry, which it leaves as they are.
+func (d Application) ToApplication(a *arena.Application) {
+	a.Repository = d.Repository
+	a.Tags = nil
+	if d.Tags != nil {
+		a.Tags = make([]arena.Tag, len(d.Tags))
+		for i, t := range d.Tags {
+			a.Tags[i] = arena.Tag{Name: t.Name, Priority: t.Priority}
+		}
+	}
+	a.Ports = nil
+	if d.Ports != nil {
+		a.Ports = make([]arena.PortSpec, len(d.Ports))
+		for i, p := range d.Ports {
+			a.Ports[i] = arena.PortSpec{Container: p.Container, Protocol: arena.Protocol(p.Protocol)}
+		}
+	}
+	a.Network = arena.NetworkMode(d.Network)
+	a.Resources = arena.Resources{MilliCPU: d.MilliCPU, MemoryMB: d.MemoryMB}
+	a.Env = d.Env
+	a.Args = d.Args
+	a.StopGrace = time.Duration(d.StopGrace)
+	a.ArtifactPaths = d.ArtifactPaths
+}
+
+// Nanos returns the stored form of t, Unix nanoseconds, keeping the zero
+// time as 0 (which the Unix epoch itself would also map to). It is the form
+// of the documents' times, and of the sqlite store's time columns too.
+func Nanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+// FromNanos is the inverse of Nanos: 0 is the zero time, any other value a
+// time in UTC.
+func FromNanos(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
