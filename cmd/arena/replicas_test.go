@@ -15,6 +15,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/arena-hq/arena"
 	"github.com/arena-hq/arena/docker/dockertest"
 	"github.com/arena-hq/arena/http/apitest"
 )
@@ -229,6 +230,18 @@ applications:
 		s.waitStatus(c.ID, "running")
 	}
 
+	// A session with a TTL, whose timer the first leader arms and, once it
+	// is gone, the next must: it expires once, by its TTL.
+	if status, _ := s.call("DELETE", "/session/"+placed[9].ID, nil); status != 204 {
+		t.Fatalf("stop: %d", status)
+	}
+	s.waitStatus(placed[9].ID, "exited")
+	status, body := s.call("POST", "/session", map[string]any{"location": "ams", "image": "echo", "id": "expires", "ttl": 6})
+	if status != 201 {
+		t.Fatalf("the TTL session: %d %s", status, body)
+	}
+	placed = placed[:9]
+
 	// SIGKILL the leader: another replica takes over and knows every session.
 	first.kill()
 	second := leader(replicas[1], replicas[2])
@@ -238,11 +251,18 @@ applications:
 			t.Fatalf("after the takeover %+v", d)
 		}
 	}
+	s.waitStatus("expires", "exited")
+	if reason, usages := stopRecord(t, store, "expires"); reason != "ttl" || usages != 1 {
+		t.Fatalf("the TTL session stopped for %q with %d usage records, want ttl and 1", reason, usages)
+	}
 	if status, _ := s.call("DELETE", "/session/"+placed[0].ID, nil); status != 204 {
 		t.Fatalf("stop after the takeover: %d", status)
 	}
 	s.waitStatus(placed[0].ID, "exited")
 	c, status := (&cluster{testStack: s}).place("ams")
+	if status == 420 {
+		t.Fatalf("no room after the takeover: the leader lost track of what was freed")
+	}
 	if status != 201 || slices.Contains(ports, c.Ports[0].Host) && c.Ports[0].Host != placed[0].Ports[0].Host {
 		t.Fatalf("a create after the takeover: %d %+v", status, c)
 	}
@@ -310,4 +330,25 @@ func terminateLeaderConnection(tb testing.TB, store string) {
 	if err != nil || tag.RowsAffected() != 1 {
 		tb.Fatalf("terminating the leader's connection: %v (%d rows)", err, tag.RowsAffected())
 	}
+}
+
+// stopRecord returns why the dev organisation's session stopped and how many
+// usage records it has, as the database holds them.
+func stopRecord(tb testing.TB, store, id string) (reason string, usages int) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), dockertest.Timeout)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, store)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	key := arena.SessionKey("dev", id)
+	if err := conn.QueryRow(ctx, `SELECT doc->>'stopReason' FROM sessions WHERE id = $1`, key).Scan(&reason); err != nil {
+		tb.Fatal(err)
+	}
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM usage WHERE session_id = $1`, key).Scan(&usages); err != nil {
+		tb.Fatal(err)
+	}
+	return reason, usages
 }
