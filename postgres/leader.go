@@ -49,10 +49,13 @@ func (t *Term) Resign() {
 func (st *Store) Campaign(ctx context.Context, url string, retry time.Duration) (*Term, error) {
 	for {
 		t, err := st.tryLead(ctx, url)
-		if t != nil || ctx.Err() != nil {
-			return t, ctx.Err()
+		if t != nil {
+			return t, nil // the caller owns the term, even as ctx ends
 		}
-		if err != nil && !errors.Is(err, errNotLeader) {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if err != nil && !errors.Is(err, ErrNotLeader) {
 			st.log(ctx, err)
 		}
 		select {
@@ -63,7 +66,14 @@ func (st *Store) Campaign(ctx context.Context, url string, retry time.Duration) 
 	}
 }
 
-var errNotLeader = errors.New("another replica leads")
+// ErrNotLeader is TryLead's answer while another replica leads.
+var ErrNotLeader = errors.New("another replica leads")
+
+// TryLead takes the lead if no replica holds it, once: it returns the term,
+// ErrNotLeader, or why the database could not be asked.
+func (st *Store) TryLead(ctx context.Context, url string) (*Term, error) {
+	return st.tryLead(ctx, url)
+}
 
 func (st *Store) log(ctx context.Context, err error) {
 	if st.logger != nil {
@@ -83,7 +93,7 @@ func (st *Store) tryLead(ctx context.Context, url string) (*Term, error) {
 	if err := conn.QueryRow(cctx, `SELECT pg_try_advisory_lock($1, hashtext(current_schema()))`, int32(leaderLock)).Scan(&got); err != nil || !got {
 		conn.Close(context.Background())
 		if err == nil {
-			err = errNotLeader
+			err = ErrNotLeader
 		}
 		return nil, err
 	}

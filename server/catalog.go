@@ -57,10 +57,13 @@ type AppCatalog struct {
 	sealer *Sealer
 	now    func() time.Time
 
-	mu       sync.RWMutex
-	apps     map[[2]string]*arena.Application
-	images   []arena.WantedImage
-	onChange func()
+	// reloading serialises reloads, so that two changes finishing at once
+	// cannot leave the older list in place.
+	reloading sync.Mutex
+	mu        sync.RWMutex
+	apps      map[[2]string]*arena.Application
+	images    []arena.WantedImage
+	onChange  func()
 }
 
 var _ Catalog = (*AppCatalog)(nil)
@@ -81,6 +84,8 @@ func (c *AppCatalog) OnChange(f func()) {
 }
 
 func (c *AppCatalog) reload(ctx context.Context) error {
+	c.reloading.Lock()
+	defer c.reloading.Unlock()
 	list, err := c.store.ListApplications(ctx, "")
 	if err != nil {
 		return err

@@ -330,7 +330,7 @@ func (s *Server) claim(ctx context.Context, orgID, id, name, fingerprint string)
 				if err != nil {
 					return nil, nil, err
 				}
-				return nil, nil, idTaken(id)
+				return nil, nil, idTaken(name)
 			}
 			return done, nil, nil
 		}

@@ -67,6 +67,9 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if o.joinToken, err = secretFile(filepath.Join(o.data, "join-token"), pick(o.joinToken, os.Getenv("ARENA_JOIN_TOKEN"))); err != nil {
 		return err
 	}
+	o.announce = func(token string) {
+		fmt.Fprintf(stdout, "This replica leads now, and made the installation's first admin token:\n  Token:       %s\n               shown this once: Arena keeps only its hash. Store it now.\n", token)
+	}
 	st, err := startControlPlane(ctx, cfg, o, log)
 	if err != nil {
 		return err

@@ -40,6 +40,9 @@ type stackOptions struct {
 	// metricsListen serves Prometheus metrics on an address of its own;
 	// empty serves none.
 	metricsListen string
+	// announce shows a first start's admin token made by a replica that
+	// took the lead only after starting; nil shows nothing.
+	announce func(token string)
 	// token is an admin token of the default organisation, made sure of at
 	// every start; tokenFile keeps a generated one in the data directory
 	// (arena dev). With neither, a first start makes one and shows it once.
@@ -76,8 +79,11 @@ type stack struct {
 	store   server.Store
 	metrics *metrics.Registry
 	handler switchHandler
-	served  chan error
-	closers []func() error
+	// announce shows a first start's admin token made by a replica that
+	// took the lead after starting; nil shows nothing.
+	announce func(token string)
+	served   chan error
+	closers  []func() error
 }
 
 // Close stops what the stack started, in reverse order. Session containers
@@ -113,7 +119,7 @@ func (s *switchHandler) ServeHTTP(w nethttp.ResponseWriter, r *nethttp.Request) 
 }
 
 func startControlPlane(ctx context.Context, cfg *config.Config, o stackOptions, log *slog.Logger) (st *stack, err error) {
-	st = &stack{served: make(chan error, 1), metrics: metrics.New()}
+	st = &stack{served: make(chan error, 1), metrics: metrics.New(), announce: o.announce}
 	defer func() {
 		if err != nil {
 			st.Close()
@@ -123,6 +129,9 @@ func startControlPlane(ctx context.Context, cfg *config.Config, o stackOptions, 
 		return nil, err
 	}
 	var pg *postgres.Store
+	// stopReplicating ends a replica's campaign and resigns its lead; it
+	// runs first on Close, so that another replica takes over at once.
+	var stopReplicating func() error
 	if strings.HasPrefix(o.store, "postgres://") || strings.HasPrefix(o.store, "postgresql://") {
 		if pg, err = postgres.Open(ctx, o.store); err != nil {
 			return nil, err
@@ -187,9 +196,11 @@ func startControlPlane(ctx context.Context, cfg *config.Config, o stackOptions, 
 		st.handler.set(newForwarder(pg, self, log))
 		// A replica that can lead at once does so before it answers, so
 		// that the first start hands over its admin token.
-		tryCtx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
-		term, _ := pg.Campaign(tryCtx, self, time.Second)
-		cancel()
+		term, err := pg.TryLead(ctx, self)
+		if err != nil && !errors.Is(err, postgres.ErrNotLeader) {
+			ln.Close()
+			return nil, fmt.Errorf("asking the database for the lead: %w", err)
+		}
 		if term != nil {
 			cp, err := build()
 			if err != nil {
@@ -205,7 +216,7 @@ func startControlPlane(ctx context.Context, cfg *config.Config, o stackOptions, 
 			defer close(done)
 			st.replicate(replicaCtx, pg, self, term, build, log)
 		}()
-		st.closers = append(st.closers, func() error { stop(); <-done; return nil })
+		stopReplicating = func() error { stop(); <-done; return nil }
 	}
 
 	hs := &nethttp.Server{
@@ -236,6 +247,9 @@ func startControlPlane(ctx context.Context, cfg *config.Config, o stackOptions, 
 		}
 		return nil
 	})
+	if stopReplicating != nil {
+		st.closers = append(st.closers, stopReplicating)
+	}
 	return st, nil
 }
 
@@ -265,10 +279,22 @@ func (st *stack) replicate(ctx context.Context, pg *postgres.Store, self string,
 				log.Error("cannot take the lead", "err", err)
 				term.Resign()
 				term = nil
+				// Let a healthy replica have the lock it just freed,
+				// rather than taking it back at once.
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(5 * time.Second):
+				}
 				continue
 			}
 			log.Info("leading", "epoch", term.Epoch)
 			st.lead(cp)
+			if cp.newToken && st.announce != nil {
+				// The first start's token, made by a replica that took the
+				// lead later: shown once, here.
+				st.announce(cp.token)
+			}
 		}
 		select {
 		case <-term.Lost():
