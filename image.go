@@ -17,11 +17,14 @@ func (a RegistryAuth) String() string { return fmt.Sprintf("RegistryAuth{%s:***}
 func (a RegistryAuth) GoString() string { return a.String() }
 
 // WantedImage is an image every node should hold before a session needs it:
-// one tag of one application, with the credentials of its registry (nil for
-// a public one).
+// one tag of one organisation's application, with the credentials of its
+// registry (nil for a public one). One reference may be wanted by several
+// organisations, each with its own credentials: a node holding a private
+// image runs it only for organisations whose credentials the registry took.
 type WantedImage struct {
-	Ref  string
-	Auth *RegistryAuth
+	OrgID string
+	Ref   string
+	Auth  *RegistryAuth
 }
 
 // ImageState is how far a node is with a wanted image.
@@ -71,19 +74,19 @@ type TagStatus struct {
 // it is not one of the application's tags, or no node has tried yet.
 const TagMissing ImageState = "missing"
 
-// WantedImages returns the images of every tag of apps, each once (the
-// first application to name a reference gives its credentials).
+// WantedImages returns the images of every tag of apps, once per
+// organisation and reference.
 func WantedImages(apps []*Application) []WantedImage {
 	var out []WantedImage
-	seen := map[string]bool{}
+	seen := map[[2]string]bool{}
 	for _, a := range apps {
 		for _, t := range a.Tags {
 			ref := a.ImageRef(t.Name)
-			if seen[ref] {
+			if seen[[2]string{a.OrgID, ref}] {
 				continue
 			}
-			seen[ref] = true
-			out = append(out, WantedImage{Ref: ref, Auth: a.Registry})
+			seen[[2]string{a.OrgID, ref}] = true
+			out = append(out, WantedImage{OrgID: a.OrgID, Ref: ref, Auth: a.Registry})
 		}
 	}
 	return out

@@ -31,11 +31,31 @@ type images struct {
 	// someone removed one from the engine.
 	recheck time.Duration
 
-	mu     sync.Mutex
-	wanted map[string]*arena.RegistryAuth
-	state  map[string]*image
-	kick   chan struct{}
-	slots  chan struct{}
+	mu sync.Mutex
+	// wanted holds, by reference, each organisation that wants the image
+	// with the credentials it has for it.
+	wanted map[string][]grant
+	// verified records that the registry accepted an organisation's
+	// credentials for a private image: the node then runs it for that
+	// organisation without asking again.
+	verified map[grant]bool
+	state    map[string]*image
+	kick     chan struct{}
+	slots    chan struct{}
+}
+
+// grant is an organisation's access to an image.
+type grant struct {
+	org, ref string
+	auth     arena.RegistryAuth
+	hasAuth  bool
+}
+
+func (g grant) credentials() *arena.RegistryAuth {
+	if !g.hasAuth {
+		return nil
+	}
+	return &g.auth
 }
 
 // image is the agent's view of one image.
@@ -51,7 +71,7 @@ type image struct {
 func newImages(rt Runtime, log *slog.Logger, retry, maxRetry, recheck time.Duration) *images {
 	return &images{
 		rt: rt, log: log, retry: retry, maxRetry: maxRetry, recheck: recheck,
-		wanted: map[string]*arena.RegistryAuth{}, state: map[string]*image{},
+		wanted: map[string][]grant{}, verified: map[grant]bool{}, state: map[string]*image{},
 		kick: make(chan struct{}, 1), slots: make(chan struct{}, maxPulls),
 	}
 }
@@ -60,10 +80,18 @@ func newImages(rt Runtime, log *slog.Logger, retry, maxRetry, recheck time.Durat
 // the node (a running session may use one) but are no longer reported.
 func (m *images) want(list []arena.WantedImage) {
 	m.mu.Lock()
-	m.wanted = make(map[string]*arena.RegistryAuth, len(list))
+	m.wanted = make(map[string][]grant, len(list))
+	keep := map[grant]bool{}
 	for _, w := range list {
-		m.wanted[w.Ref] = w.Auth
+		g := grant{org: w.OrgID, ref: w.Ref}
+		if w.Auth != nil {
+			g.auth, g.hasAuth = *w.Auth, true
+		}
+		m.wanted[w.Ref] = append(m.wanted[w.Ref], g)
+		// A grant whose credentials changed is checked again.
+		keep[g] = m.verified[g]
 	}
+	m.verified = keep
 	for ref, im := range m.state {
 		if _, ok := m.wanted[ref]; !ok && im.done == nil {
 			delete(m.state, ref)
@@ -143,18 +171,21 @@ func (m *images) startLocked(ctx context.Context, wg *sync.WaitGroup, ref string
 	}
 	done := make(chan struct{})
 	im.done = done
-	auth := m.wanted[ref]
+	grants := slices.Clone(m.wanted[ref])
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		defer close(done)
-		m.fetch(ctx, ref, auth, im)
+		m.fetch(ctx, ref, grants, im)
 	}()
 	return done
 }
 
-// fetch makes the node hold ref: it looks first, and pulls only what is missing.
-func (m *images) fetch(ctx context.Context, ref string, auth *arena.RegistryAuth, im *image) {
+// fetch makes the node hold ref: it looks first, and pulls only what is
+// missing, with each wanting organisation's credentials in turn until the
+// registry takes one, so that one organisation's wrong credentials cannot
+// keep another's image off the node.
+func (m *images) fetch(ctx context.Context, ref string, grants []grant, im *image) {
 	has, err := m.rt.ImageExists(ctx, ref)
 	if err == nil && !has {
 		m.set(im, arena.ImagePulling, nil)
@@ -165,7 +196,17 @@ func (m *images) fetch(ctx context.Context, ref string, auth *arena.RegistryAuth
 			return
 		}
 		began := time.Now()
-		err = m.rt.PullImage(ctx, ref, auth)
+		if len(grants) == 0 {
+			grants = []grant{{ref: ref}}
+		}
+		for _, g := range grants {
+			if err = m.rt.PullImage(ctx, ref, g.credentials()); err == nil {
+				m.mu.Lock()
+				m.verified[g] = true
+				m.mu.Unlock()
+				break
+			}
+		}
 		<-m.slots
 		if err == nil {
 			m.log.Info("pulled image", "image", ref, "took", time.Since(began).Round(time.Millisecond))
@@ -179,6 +220,15 @@ func (m *images) fetch(ctx context.Context, ref string, auth *arena.RegistryAuth
 		return
 	}
 	m.set(im, arena.ImagePresent, nil)
+	// A private image the node held already is checked now for each
+	// organisation that wants it, rather than when a session waits.
+	for _, g := range grants {
+		if g.hasAuth && ctx.Err() == nil {
+			if err := m.authorize(ctx, g.org, ref, false); err != nil {
+				m.log.Warn("the registry refused an organisation's credentials", "image", ref, "org", g.org, "err", err)
+			}
+		}
+	}
 }
 
 func (m *images) set(im *image, s arena.ImageState, err error) {
@@ -205,10 +255,10 @@ func (m *images) set(im *image, s arena.ImageState, err error) {
 	}
 }
 
-// ensure makes the node hold ref now, for a session that needs it: it joins
-// a pull in flight or starts one, and returns why the image is missing when
-// the pull fails.
-func (m *images) ensure(ctx context.Context, wg *sync.WaitGroup, ref string) error {
+// ensure makes the node hold ref now, for a session of org that needs it:
+// it joins a pull in flight or starts one, and returns why the image is
+// missing when the pull fails; then it checks org may run it.
+func (m *images) ensure(ctx context.Context, wg *sync.WaitGroup, org, ref string) error {
 	m.mu.Lock()
 	done := m.startLocked(ctx, wg, ref)
 	m.mu.Unlock()
@@ -218,9 +268,51 @@ func (m *images) ensure(ctx context.Context, wg *sync.WaitGroup, ref string) err
 		return ctx.Err()
 	}
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	if im := m.state[ref]; im != nil && im.state == arena.ImageFailed {
-		return arena.Errorf(arena.EUNAVAILABLE, "%s", im.err)
+	im := m.state[ref]
+	failed := im != nil && im.state == arena.ImageFailed
+	m.mu.Unlock()
+	if failed {
+		// The wanting organisations' pulls failed; the session's own
+		// credentials may still do.
+		if err := m.authorize(ctx, org, ref, true); err != nil {
+			return err
+		}
+		m.set(im, arena.ImagePresent, nil)
+		return nil
 	}
+	return m.authorize(ctx, org, ref, false)
+}
+
+// authorize checks that org may run the private image ref the node holds:
+// the registry must have taken org's own credentials for it, once. A node
+// holding another organisation's private image must not run it for anyone
+// who could not pull it. Public images (no organisation has credentials
+// for them) need no check, unless always.
+func (m *images) authorize(ctx context.Context, org, ref string, always bool) error {
+	m.mu.Lock()
+	var own grant
+	private, found := false, false
+	for _, g := range m.wanted[ref] {
+		private = private || g.hasAuth
+		if g.org == org {
+			own, found = g, true
+		}
+	}
+	if !found {
+		own = grant{org: org, ref: ref}
+	}
+	done := m.verified[own]
+	m.mu.Unlock()
+	if done || (!private && !always) {
+		return nil
+	}
+	// A pull of an image the engine holds fetches its manifest only: the
+	// registry's answer is the check.
+	if err := m.rt.PullImage(ctx, ref, own.credentials()); err != nil {
+		return arena.Errorf(arena.EUNAUTHORIZED, "the registry refused the organisation's credentials for %s: %s", ref, arena.ErrorMessage(err))
+	}
+	m.mu.Lock()
+	m.verified[own] = true
+	m.mu.Unlock()
 	return nil
 }

@@ -154,3 +154,49 @@ func containsAll(s string, parts ...string) bool {
 	}
 	return true
 }
+
+// TestPrivateImagesPerOrganisation checks that a private image runs only for
+// an organisation whose own credentials the registry takes, and that
+// another organisation's wrong credentials cannot keep it off the node.
+func TestPrivateImagesPerOrganisation(t *testing.T) {
+	ta := startAgent(t, 0, func(c *agent.Config) {
+		c.HeartbeatInterval = 2 * time.Millisecond
+		c.RetryInterval = 2 * time.Millisecond
+	})
+	good := arena.RegistryAuth{Username: "studio-a", Password: "right"}
+	ta.rt.SetImages()
+	ta.rt.SetRegistry(func(ctx context.Context, ref string, auth *arena.RegistryAuth) error {
+		if ref == "registry.example/a/game:1" && (auth == nil || *auth != good) {
+			return arena.Errorf(arena.EUNAVAILABLE, "pulling image %s: unauthorized", ref)
+		}
+		return nil
+	})
+	// studio-b, listed first, names studio-a's private image with a wrong password.
+	ta.cp.assignments <- arena.Assignment{Full: true, Images: []arena.WantedImage{
+		{OrgID: "studio-b", Ref: "registry.example/a/game:1", Auth: &arena.RegistryAuth{Username: "b", Password: "guess"}},
+		{OrgID: "studio-a", Ref: "registry.example/a/game:1", Auth: &good},
+	}}
+	eventually(t, "the image pulled with studio-a's credentials", func() bool {
+		im, ok := imageState(ta.cp.lastImages(), "registry.example/a/game:1")
+		return ok && im.State == arena.ImagePresent
+	})
+	for _, tc := range []struct {
+		session, org string
+		want         arena.SessionState
+	}{
+		{"b-1", "studio-b", arena.SessionStopped},
+		{"c-1", "studio-c", arena.SessionStopped}, // no credentials at all
+		{"a-1", "studio-a", arena.SessionRunning},
+	} {
+		t.Run(tc.session, func(t *testing.T) {
+			ta.assign(&arena.Session{ID: tc.session, OrgID: tc.org, NodeID: "n1", Image: "registry.example/a/game:1", State: arena.SessionStarted})
+			eventually(t, tc.session+" settled", func() bool {
+				r := ta.cp.last()
+				return r.SessionID == tc.session && r.State == tc.want
+			})
+			if r := ta.cp.last(); tc.want == arena.SessionStopped && (r.Reason != arena.StopFailed || !strings.Contains(r.Message, "refused")) {
+				t.Fatalf("%s stopped with %s %q, want failed, refused", tc.session, r.Reason, r.Message)
+			}
+		})
+	}
+}

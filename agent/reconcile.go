@@ -104,12 +104,18 @@ func (a *Agent) start(ctx context.Context, l *local, d *arena.Session) {
 		Labels:  map[string]string{arena.LabelSession: d.ID, arena.LabelNode: a.cfg.Node.ID, arena.LabelOrg: d.OrgID},
 		Network: d.Network, Ports: d.Ports, BindIP: a.cfg.BindIP, Resources: d.Resources,
 	}
-	id, err := a.rt.Start(ctx, spec)
+	// A private image on the node runs only for an organisation the
+	// registry lets pull it.
+	err := a.images.authorize(ctx, d.OrgID, d.Image, false)
+	var id string
+	if err == nil {
+		id, err = a.rt.Start(ctx, spec)
+	}
 	if arena.ErrorCode(err) == arena.ENOTFOUND {
 		// The image is not on the node yet (a tag configured moments ago,
 		// or removed by hand): fetch it, then start.
 		a.log.Info("pulling the image of a session", "session", l.id, "image", d.Image)
-		if err = a.images.ensure(ctx, &a.wg, d.Image); err == nil {
+		if err = a.images.ensure(ctx, &a.wg, d.OrgID, d.Image); err == nil {
 			id, err = a.rt.Start(ctx, spec)
 		}
 	}

@@ -19,6 +19,9 @@ func errorCode(err error) string {
 		return arena.ENOTFOUND
 	case cerrdefs.IsConflict(err):
 		return arena.ECONFLICT
+	case cerrdefs.IsUnauthorized(err), cerrdefs.IsPermissionDenied(err):
+		// A registry refused the credentials.
+		return arena.EUNAUTHORIZED
 	case client.IsErrConnectionFailed(err),
 		cerrdefs.IsUnavailable(err),
 		errors.Is(err, context.DeadlineExceeded):

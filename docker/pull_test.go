@@ -44,7 +44,7 @@ func TestPullImage(t *testing.T) {
 			if err == nil {
 				t.Fatal("pull succeeded")
 			}
-			t.Log(err)
+			t.Log(arena.ErrorCode(err), err)
 			if !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("error %q does not mention %q", err, tt.want)
 			}

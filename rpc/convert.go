@@ -172,7 +172,7 @@ func assignmentToProto(a arena.Assignment) *agentv1.Assignment {
 		p.LogRequests = append(p.LogRequests, &agentv1.LogRequest{Id: r.ID, SessionId: r.SessionID, Follow: r.Follow, ArtifactPath: r.ArtifactPath})
 	}
 	for _, w := range a.Images {
-		pw := &agentv1.WantedImage{Ref: w.Ref}
+		pw := &agentv1.WantedImage{Ref: w.Ref, OrgId: w.OrgID}
 		if w.Auth != nil {
 			pw.Auth = &agentv1.RegistryAuth{Username: w.Auth.Username, Password: w.Auth.Password}
 		}
@@ -190,7 +190,7 @@ func assignmentFromProto(p *agentv1.Assignment) arena.Assignment {
 		a.LogRequests = append(a.LogRequests, arena.LogRequest{ID: r.GetId(), SessionID: r.GetSessionId(), Follow: r.GetFollow(), ArtifactPath: r.GetArtifactPath()})
 	}
 	for _, w := range p.GetImages() {
-		aw := arena.WantedImage{Ref: w.GetRef()}
+		aw := arena.WantedImage{Ref: w.GetRef(), OrgID: w.GetOrgId()}
 		if pa := w.GetAuth(); pa != nil {
 			aw.Auth = &arena.RegistryAuth{Username: pa.GetUsername(), Password: pa.GetPassword()}
 		}

@@ -1249,7 +1249,9 @@ type WantedImage struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Ref   string                 `protobuf:"bytes,1,opt,name=ref,proto3" json:"ref,omitempty"`
 	// Unset for a public registry.
-	Auth          *RegistryAuth `protobuf:"bytes,2,opt,name=auth,proto3" json:"auth,omitempty"`
+	Auth *RegistryAuth `protobuf:"bytes,2,opt,name=auth,proto3" json:"auth,omitempty"`
+	// The organisation whose application wants it, with these credentials.
+	OrgId         string `protobuf:"bytes,3,opt,name=org_id,json=orgId,proto3" json:"org_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1296,6 +1298,13 @@ func (x *WantedImage) GetAuth() *RegistryAuth {
 		return x.Auth
 	}
 	return nil
+}
+
+func (x *WantedImage) GetOrgId() string {
+	if x != nil {
+		return x.OrgId
+	}
+	return ""
 }
 
 // RegistryAuth is a private registry's credentials. Never log it.
@@ -1726,10 +1735,11 @@ const file_arena_agent_v1_agent_proto_rawDesc = "" +
 	"\x04full\x18\x01 \x01(\bR\x04full\x123\n" +
 	"\bsessions\x18\x02 \x03(\v2\x17.arena.agent.v1.SessionR\bsessions\x12=\n" +
 	"\flog_requests\x18\x03 \x03(\v2\x1a.arena.agent.v1.LogRequestR\vlogRequests\x123\n" +
-	"\x06images\x18\x04 \x03(\v2\x1b.arena.agent.v1.WantedImageR\x06images\"Q\n" +
+	"\x06images\x18\x04 \x03(\v2\x1b.arena.agent.v1.WantedImageR\x06images\"h\n" +
 	"\vWantedImage\x12\x10\n" +
 	"\x03ref\x18\x01 \x01(\tR\x03ref\x120\n" +
-	"\x04auth\x18\x02 \x01(\v2\x1c.arena.agent.v1.RegistryAuthR\x04auth\"F\n" +
+	"\x04auth\x18\x02 \x01(\v2\x1c.arena.agent.v1.RegistryAuthR\x04auth\x12\x15\n" +
+	"\x06org_id\x18\x03 \x01(\tR\x05orgId\"F\n" +
 	"\fRegistryAuth\x12\x1a\n" +
 	"\busername\x18\x01 \x01(\tR\busername\x12\x1a\n" +
 	"\bpassword\x18\x02 \x01(\tR\bpassword\"x\n" +
