@@ -38,13 +38,16 @@ func newForwarder(pg *postgres.Store, self string, log *slog.Logger) *forwarder 
 }
 
 // leaderURL returns the leading replica's address, or "" when none other
-// than this one is known.
+// than this one is known. The database is read outside the lock, so that
+// a slow read holds up no request that could use the cached address.
 func (f *forwarder) leaderURL(ctx context.Context) string {
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	if time.Since(f.checked) < leaderCacheTTL {
-		return f.leader
+		u := f.leader
+		f.mu.Unlock()
+		return u
 	}
+	f.mu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	u, _, err := f.pg.Leader(ctx)
@@ -57,7 +60,9 @@ func (f *forwarder) leaderURL(ctx context.Context) string {
 		// written its address yet.
 		u = ""
 	}
+	f.mu.Lock()
 	f.leader, f.checked = u, time.Now()
+	f.mu.Unlock()
 	return u
 }
 
