@@ -290,6 +290,18 @@ func (m *images) ensure(ctx context.Context, wg *sync.WaitGroup, org, ref string
 // for them) need no check, unless always.
 func (m *images) authorize(ctx context.Context, org, ref string, always bool) error {
 	m.mu.Lock()
+	if im := m.state[ref]; im != nil && im.done != nil {
+		// A pull in flight may verify org's credentials itself: asking the
+		// registry alongside it would fetch the image twice.
+		done := im.done
+		m.mu.Unlock()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		m.mu.Lock()
+	}
 	var own grant
 	private, found := false, false
 	for _, g := range m.wanted[ref] {
