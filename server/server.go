@@ -332,6 +332,11 @@ func (s *Server) claim(ctx context.Context, orgID, id, name, fingerprint string)
 				}
 				return nil, nil, idTaken(name)
 			}
+			// So does a session created before ids were per organisation.
+			if s.sessionKey(ctx, orgID, name) != id {
+				done()
+				return nil, nil, idTaken(name)
+			}
 			return done, nil, nil
 		}
 		s.mu.Unlock()

@@ -690,3 +690,48 @@ func onlyUsage(tb testing.TB, h *harness) *arena.Usage {
 	}
 	return usage[0]
 }
+
+// TestLegacySessionIDs covers sessions stored before ids were per
+// organisation, keyed by their API id alone: they stay reachable by that id
+// for their organisation only, can be stopped, and keep their id taken.
+func TestLegacySessionIDs(t *testing.T) {
+	h := newHarness(t, 2)
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	legacy := func(id string, state arena.SessionState) *arena.Session {
+		return &arena.Session{
+			ID: id, OrgID: org, Application: "game", Tag: "v1", Image: "game:v1", Region: "europe", Location: "ams",
+			NodeID: "n1", Host: "192.0.2.1", Network: arena.NetworkBridge, Labels: map[string]string{},
+			Resources: arena.Resources{MilliCPU: 100, MemoryMB: 100}, State: state, ExitCode: -1,
+			CreatedAt: now, UpdatedAt: now,
+		}
+	}
+	for _, s := range []*arena.Session{legacy("old-stopped", arena.SessionStopped), legacy("old-active", arena.SessionStarted)} {
+		if err := h.store.CreateSession(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.restartServer()
+	h.waitState("old-active", arena.SessionRunning)
+
+	for _, id := range []string{"old-stopped", "old-active"} {
+		t.Run(id, func(t *testing.T) {
+			if s, err := h.srv.FindSession(ctx, org, id); err != nil || s.PublicID() != id {
+				t.Errorf("find by its id: %v, %v", s, err)
+			}
+			if _, err := h.srv.FindSession(ctx, "org-b", id); arena.ErrorCode(err) != arena.ENOTFOUND {
+				t.Errorf("another organisation finds it: %v", err)
+			}
+			_, err := h.srv.CreateSession(ctx, org, arena.SessionRequest{ID: id, Image: "game", Location: "europe"})
+			if arena.ErrorCode(err) != arena.ECONFLICT {
+				t.Errorf("a new session took its id: %v", err)
+			}
+		})
+	}
+	if err := h.srv.StopSession(ctx, org, "old-active"); err != nil {
+		t.Fatal(err)
+	}
+	if s := h.waitState("old-active", arena.SessionStopped); s.StopReason != arena.StopDeleted {
+		t.Errorf("stopped with %s, want deleted", s.StopReason)
+	}
+}
