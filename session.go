@@ -306,6 +306,9 @@ type LogChunk struct {
 	Data      []byte
 	EOF       bool
 	Error     string
+	// Code classifies Error; empty means ENOTFOUND for an artifact and
+	// EUNAVAILABLE for output.
+	Code string
 }
 
 // Clone returns a deep copy of s, so that a copy handed to another goroutine

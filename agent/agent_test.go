@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -293,33 +295,43 @@ func TestArtifactLimits(t *testing.T) {
 		}
 		return n == 2
 	})
-	answer := func(reqID, sessionID, path string) (data string, errMsg string) {
+	answer := func(reqID, sessionID, path string) (data, code, errMsg string) {
 		ta.cp.assignments <- arena.Assignment{LogRequests: []arena.LogRequest{{ID: reqID, SessionID: sessionID, ArtifactPath: path}}}
 		eventually(t, "the answer to "+reqID, func() bool {
 			ta.cp.mu.Lock()
 			defer ta.cp.mu.Unlock()
-			data, errMsg = "", ""
+			data, code, errMsg = "", "", ""
 			for _, c := range ta.cp.logs {
 				if c.RequestID == reqID {
 					data += string(c.Data)
 					if c.EOF {
-						errMsg = c.Error
+						code, errMsg = c.Code, c.Error
 						return true
 					}
 				}
 			}
 			return false
 		})
-		return data, errMsg
+		return data, code, errMsg
 	}
-	if data, msg := answer("r-small", "small", "/a"); msg != "" || len(data) == 0 {
-		t.Fatalf("kept artifact: %q %q", data, msg)
+	if data, code, msg := answer("r-small", "small", "/a"); msg != "" || code != "" || len(data) == 0 {
+		t.Fatalf("kept artifact: %q %s %q", data, code, msg)
 	}
-	if _, msg := answer("r-big", "big", "/replays"); !strings.Contains(msg, "exceed") {
-		t.Fatalf("artifacts past the cap: %q", msg)
+	if _, code, msg := answer("r-big", "big", "/replays"); !strings.Contains(msg, "exceed") || code != arena.ENOTFOUND {
+		t.Fatalf("artifacts past the cap: %s %q", code, msg)
+	}
+	if _, code, msg := answer("r-elsewhere", "small", "/b"); !strings.Contains(msg, "no artifact was kept at /b") || code != arena.ENOTFOUND {
+		t.Fatalf("a path not kept: %s %q", code, msg)
+	}
+	// A fault of the node's own disk is no missing artifact.
+	if err := os.WriteFile(filepath.Join(dir, "small.tar.gz"), []byte("not gzip"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, code, msg := answer("r-damaged", "small", "/a"); !strings.Contains(msg, "damaged") || code != arena.EINTERNAL {
+		t.Fatalf("damaged artifacts: %s %q", code, msg)
 	}
 	ta.PruneArtifacts()
-	if _, msg := answer("r-pruned", "small", "/a"); !strings.Contains(msg, "no artifacts") {
-		t.Fatalf("artifact after its retention: %q", msg)
+	if _, code, msg := answer("r-pruned", "small", "/a"); !strings.Contains(msg, "no artifacts") || code != arena.ENOTFOUND {
+		t.Fatalf("artifact after its retention: %s %q", code, msg)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -137,23 +138,29 @@ func copyEntries(tw *tar.Writer, tr *tar.Reader, dir string, budget *int64) erro
 // sendArtifact answers a request for the kept artifact at req.ArtifactPath:
 // a .tar.gz of the entries at or below it, in chunks.
 func (a *Agent) sendArtifact(ctx context.Context, req arena.LogRequest, chunk arena.LogChunk) {
-	fail := func(msg string) {
-		chunk.EOF, chunk.Error = true, msg
+	fail := func(code, msg string) {
+		chunk.EOF, chunk.Code, chunk.Error = true, code, msg
 		_, _ = a.cp.PushLogs(ctx, chunk)
 	}
 	if msg, err := os.ReadFile(a.artifactErrorFile(req.SessionID)); err == nil {
-		fail(string(msg))
+		// Nothing was kept; the file says why (over the cap, say).
+		fail(arena.ENOTFOUND, string(msg))
 		return
 	}
 	f, err := os.Open(a.artifactFile(req.SessionID))
-	if err != nil {
-		fail("no artifacts were kept for this session")
+	if errors.Is(err, fs.ErrNotExist) {
+		fail(arena.ENOTFOUND, "no artifacts were kept for this session")
+		return
+	} else if err != nil {
+		a.log.Error("cannot read kept artifacts", "session", req.SessionID, "err", err)
+		fail(arena.EINTERNAL, "the kept artifacts could not be read")
 		return
 	}
 	defer f.Close()
 	zr, err := gzip.NewReader(f)
 	if err != nil {
-		fail("the kept artifacts are damaged")
+		a.log.Error("kept artifacts are damaged", "session", req.SessionID, "err", err)
+		fail(arena.EINTERNAL, "the kept artifacts are damaged")
 		return
 	}
 	want := strings.Trim(path.Clean(req.ArtifactPath), "/")
@@ -193,11 +200,12 @@ func (a *Agent) sendArtifact(ctx context.Context, req arena.LogRequest, chunk ar
 		}
 	}()
 	defer pr.Close()
-	a.sendChunks(ctx, pr, chunk, func(err error) string {
+	a.sendChunks(ctx, pr, chunk, func(err error) (string, string) {
 		if errors.Is(err, errNoArtifact) {
-			return "no artifact was kept at " + req.ArtifactPath
+			return arena.ENOTFOUND, "no artifact was kept at " + req.ArtifactPath
 		}
-		return "the kept artifacts could not be read"
+		a.log.Error("cannot read kept artifacts", "session", req.SessionID, "err", err)
+		return arena.EINTERNAL, "the kept artifacts could not be read"
 	})
 }
 

@@ -25,7 +25,7 @@ func (a *Agent) sendLogs(req arena.LogRequest) {
 	name := (&arena.Session{ID: req.SessionID}).ContainerName()
 	rc, err := a.rt.Logs(ctx, name, req.Follow)
 	if err != nil {
-		chunk.EOF, chunk.Error = true, arena.ErrorMessage(err)
+		chunk.EOF, chunk.Error, chunk.Code = true, arena.ErrorMessage(err), arena.ErrorCode(err)
 		_, _ = a.cp.PushLogs(ctx, chunk)
 		return
 	}
@@ -35,16 +35,16 @@ func (a *Agent) sendLogs(req arena.LogRequest) {
 	if more, err := a.cp.PushLogs(ctx, chunk); err != nil || !more {
 		return
 	}
-	a.sendChunks(ctx, rc, chunk, func(error) string {
-		a.log.Warn("cannot read a session's output", "session", req.SessionID)
-		return "reading the container's output failed"
+	a.sendChunks(ctx, rc, chunk, func(err error) (string, string) {
+		a.log.Warn("cannot read a session's output", "session", req.SessionID, "err", err)
+		return arena.EUNAVAILABLE, "reading the container's output failed"
 	})
 }
 
 // sendChunks sends what r yields in chunks until it ends, the control plane
 // says nobody reads any more, or ctx ends. A read error ends the stream with
-// the message failed makes of it.
-func (a *Agent) sendChunks(ctx context.Context, r io.Reader, chunk arena.LogChunk, failed func(error) string) {
+// the error code and message failed makes of it.
+func (a *Agent) sendChunks(ctx context.Context, r io.Reader, chunk arena.LogChunk, failed func(error) (code, msg string)) {
 	buf := make([]byte, logChunkSize)
 	for {
 		n, err := r.Read(buf)
@@ -52,7 +52,7 @@ func (a *Agent) sendChunks(ctx context.Context, r io.Reader, chunk arena.LogChun
 		if err != nil {
 			chunk.EOF = true
 			if !errors.Is(err, io.EOF) && ctx.Err() == nil {
-				chunk.Error = failed(err)
+				chunk.Code, chunk.Error = failed(err)
 			}
 		}
 		if n == 0 && !chunk.EOF {

@@ -222,6 +222,7 @@ func logChunkToProto(c arena.LogChunk) *agentv1.LogChunk {
 		Data:      nonEmptyBytes(c.Data),
 		Eof:       c.EOF,
 		Error:     c.Error,
+		Code:      c.Code,
 	}
 }
 
@@ -232,6 +233,7 @@ func logChunkFromProto(p *agentv1.LogChunk) arena.LogChunk {
 		Data:      nonEmptyBytes(p.GetData()),
 		EOF:       p.GetEof(),
 		Error:     p.GetError(),
+		Code:      p.GetCode(),
 	}
 }
 

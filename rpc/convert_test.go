@@ -141,8 +141,8 @@ func TestRoundTrip(t *testing.T) {
 		{"zero log chunk", arena.LogChunk{}, nil, func(v any) any {
 			return logChunkFromProto(wire(t, logChunkToProto(v.(arena.LogChunk))))
 		}},
-		{"last log chunk with an error and no data", arena.LogChunk{RequestID: "r1", NodeID: "n1", Data: []byte{}, EOF: true, Error: "no such container"},
-			arena.LogChunk{RequestID: "r1", NodeID: "n1", EOF: true, Error: "no such container"}, func(v any) any {
+		{"last log chunk with an error and no data", arena.LogChunk{RequestID: "r1", NodeID: "n1", Data: []byte{}, EOF: true, Error: "no such container", Code: arena.ENOTFOUND},
+			arena.LogChunk{RequestID: "r1", NodeID: "n1", EOF: true, Error: "no such container", Code: arena.ENOTFOUND}, func(v any) any {
 				return logChunkFromProto(wire(t, logChunkToProto(v.(arena.LogChunk))))
 			}},
 		{"log chunk of binary output", arena.LogChunk{RequestID: "r1", Data: []byte{0, 0xff, '\n', 0x80, 0}}, nil, func(v any) any {

@@ -169,14 +169,30 @@ func (s *Server) PushLogs(ctx context.Context, c arena.LogChunk) (bool, error) {
 	}
 	if c.EOF {
 		var err error
-		switch {
-		case c.Error != "" && st.artifact:
-			err = arena.Errorf(arena.ENOTFOUND, "%s", c.Error)
-		case c.Error != "":
-			err = arena.Errorf(arena.EUNAVAILABLE, "the node could not send the output: %s", c.Error)
+		if c.Error != "" {
+			err = chunkError(c, st.artifact)
 		}
 		s.endLogs(c.RequestID, err)
 		return false, nil
 	}
 	return true, nil
+}
+
+// chunkError is the error a node's failed answer stands for, with the code
+// the agent gave it.
+func chunkError(c arena.LogChunk, artifact bool) error {
+	code := c.Code
+	switch {
+	case code == "" && artifact:
+		code = arena.ENOTFOUND
+	case code == "":
+		code = arena.EUNAVAILABLE
+	case code != arena.ENOTFOUND && code != arena.EUNAVAILABLE && code != arena.EINTERNAL:
+		// A node has no say in the caller's credentials or request.
+		code = arena.EINTERNAL
+	}
+	if !artifact && code == arena.EUNAVAILABLE {
+		return arena.Errorf(code, "the node could not send the output: %s", c.Error)
+	}
+	return arena.Errorf(code, "%s", c.Error)
 }

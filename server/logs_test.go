@@ -6,6 +6,8 @@ import (
 	"compress/gzip"
 	"context"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -99,16 +101,28 @@ func TestArtifacts(t *testing.T) {
 		"another organisation's session": {"org-b", "/replays"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			rc, err := h.srv.Artifact(ctx, tc.org, s.Name, tc.path)
-			if err == nil {
-				_, err = io.ReadAll(rc)
-				rc.Close()
-			}
-			if arena.ErrorCode(err) != arena.ENOTFOUND {
+			if err := artifactError(h, tc.org, s.Name, tc.path); arena.ErrorCode(err) != arena.ENOTFOUND {
 				t.Fatalf("got %v, want not found", err)
 			}
 		})
 	}
+	// The node's own fault reaches the caller as one, not as a missing file.
+	if err := os.WriteFile(filepath.Join(h.dir, "artifacts", s.ID+".tar.gz"), []byte("not gzip"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := artifactError(h, org, s.Name, "/replays"); arena.ErrorCode(err) != arena.EINTERNAL {
+		t.Fatalf("damaged artifacts: got %v, want internal", err)
+	}
+}
+
+// artifactError downloads an artifact whole and returns why it failed.
+func artifactError(h *harness, orgID, sessionID, path string) error {
+	rc, err := h.srv.Artifact(context.Background(), orgID, sessionID, path)
+	if err == nil {
+		_, err = io.ReadAll(rc)
+		rc.Close()
+	}
+	return err
 }
 
 func readArtifact(tb testing.TB, h *harness, sessionID, path string) map[string]string {

@@ -1441,9 +1441,12 @@ type LogChunk struct {
 	// The sending node: the authenticated node (empty means that one).
 	NodeId string `protobuf:"bytes,2,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
 	// At most 64 KiB of output.
-	Data          []byte `protobuf:"bytes,3,opt,name=data,proto3" json:"data,omitempty"`
-	Eof           bool   `protobuf:"varint,4,opt,name=eof,proto3" json:"eof,omitempty"`
-	Error         string `protobuf:"bytes,5,opt,name=error,proto3" json:"error,omitempty"`
+	Data  []byte `protobuf:"bytes,3,opt,name=data,proto3" json:"data,omitempty"`
+	Eof   bool   `protobuf:"varint,4,opt,name=eof,proto3" json:"eof,omitempty"`
+	Error string `protobuf:"bytes,5,opt,name=error,proto3" json:"error,omitempty"`
+	// The error's code (not_found, internal, ...); empty is not_found for an
+	// artifact and unavailable for output, as agents that predate it meant.
+	Code          string `protobuf:"bytes,6,opt,name=code,proto3" json:"code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1509,6 +1512,13 @@ func (x *LogChunk) GetEof() bool {
 func (x *LogChunk) GetError() string {
 	if x != nil {
 		return x.Error
+	}
+	return ""
+}
+
+func (x *LogChunk) GetCode() string {
+	if x != nil {
+		return x.Code
 	}
 	return ""
 }
@@ -1749,14 +1759,15 @@ const file_arena_agent_v1_agent_proto_rawDesc = "" +
 	"\n" +
 	"session_id\x18\x02 \x01(\tR\tsessionId\x12\x16\n" +
 	"\x06follow\x18\x03 \x01(\bR\x06follow\x12#\n" +
-	"\rartifact_path\x18\x04 \x01(\tR\fartifactPath\"~\n" +
+	"\rartifact_path\x18\x04 \x01(\tR\fartifactPath\"\x92\x01\n" +
 	"\bLogChunk\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12\x17\n" +
 	"\anode_id\x18\x02 \x01(\tR\x06nodeId\x12\x12\n" +
 	"\x04data\x18\x03 \x01(\fR\x04data\x12\x10\n" +
 	"\x03eof\x18\x04 \x01(\bR\x03eof\x12\x14\n" +
-	"\x05error\x18\x05 \x01(\tR\x05error\"\xaf\x02\n" +
+	"\x05error\x18\x05 \x01(\tR\x05error\x12\x12\n" +
+	"\x04code\x18\x06 \x01(\tR\x04code\"\xaf\x02\n" +
 	"\rSessionReport\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x17\n" +
