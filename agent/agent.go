@@ -141,6 +141,9 @@ type local struct {
 	exits      []arena.ContainerExit
 	dirty      bool
 	working    bool
+	// abortWait, set while a start waits for the session's image, ends
+	// that wait: a stop must not wait for a pull.
+	abortWait context.CancelFunc
 
 	// Worker state: touched only by the single worker.
 	containerID  string
@@ -309,7 +312,7 @@ func (a *Agent) assign(ctx context.Context, as arena.Assignment) error {
 		for _, d := range as.Sessions {
 			l := a.local(d.ID, true)
 			l.pmu.Lock()
-			l.desired, l.newDesired = d, true
+			l.setDesired(d)
 			l.pmu.Unlock()
 			a.kick(l)
 		}
@@ -351,7 +354,7 @@ func (a *Agent) assign(ctx context.Context, as arena.Assignment) error {
 	for _, d := range as.Sessions {
 		l := a.local(d.ID, true)
 		l.pmu.Lock()
-		l.desired, l.newDesired = d, true
+		l.setDesired(d)
 		if c, ok := bySession[d.ID]; ok {
 			l.observed = &c
 		}
@@ -386,6 +389,38 @@ func (a *Agent) resync(ctx context.Context) error {
 		a.exited(arena.ContainerExit{ContainerID: c.ID, SessionID: c.SessionID, ExitCode: c.ExitCode, At: c.FinishedAt})
 	}
 	return nil
+}
+
+// setDesired takes d as the state the control plane wants; a stop ends a
+// start's wait for the image. l.pmu must be held.
+func (l *local) setDesired(d *arena.Session) {
+	l.desired, l.newDesired = d, true
+	if l.abortWait != nil && stopping(d) {
+		l.abortWait()
+	}
+}
+
+func stopping(d *arena.Session) bool {
+	return d.State == arena.SessionStopping || d.State == arena.SessionStopped
+}
+
+// imageWait returns the context a start waits for the session's image in:
+// it ends with ctx or when a stop of the session arrives, already arrived
+// included. Call the returned function when the wait is over.
+func (l *local) imageWait(ctx context.Context) (context.Context, func()) {
+	wait, cancel := context.WithCancel(ctx)
+	l.pmu.Lock()
+	l.abortWait = cancel
+	if l.newDesired && stopping(l.desired) {
+		cancel()
+	}
+	l.pmu.Unlock()
+	return wait, func() {
+		l.pmu.Lock()
+		l.abortWait = nil
+		l.pmu.Unlock()
+		cancel()
+	}
 }
 
 func (a *Agent) local(id string, create bool) *local {

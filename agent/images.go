@@ -257,10 +257,12 @@ func (m *images) set(im *image, s arena.ImageState, err error) {
 
 // ensure makes the node hold ref now, for a session of org that needs it:
 // it joins a pull in flight or starts one, and returns why the image is
-// missing when the pull fails; then it checks org may run it.
-func (m *images) ensure(ctx context.Context, wg *sync.WaitGroup, org, ref string) error {
+// missing when the pull fails; then it checks org may run it. A pull it
+// starts lasts as long as life (the agent's), since others will want the
+// image; the caller waits only as long as ctx.
+func (m *images) ensure(life, ctx context.Context, wg *sync.WaitGroup, org, ref string) error {
 	m.mu.Lock()
-	done := m.startLocked(ctx, wg, ref)
+	done := m.startLocked(life, wg, ref)
 	m.mu.Unlock()
 	select {
 	case <-done:

@@ -200,3 +200,49 @@ func TestPrivateImagesPerOrganisation(t *testing.T) {
 		})
 	}
 }
+
+// TestStopDuringPull checks that a session stopped while its image is being
+// pulled stops at once, without waiting for the pull, and that the pull
+// goes on for the sessions to come.
+func TestStopDuringPull(t *testing.T) {
+	ta := startAgent(t, 0)
+	reg := newRegistry()
+	ta.rt.SetImages()
+	ta.rt.SetRegistry(reg.pull)
+	reg.hold("game:slow")
+	t.Cleanup(func() {
+		reg.mu.Lock()
+		_, held := reg.held["game:slow"]
+		reg.mu.Unlock()
+		if held {
+			reg.release("game:slow")
+		}
+	})
+	s := &arena.Session{ID: "s1", NodeID: "n1", Image: "game:slow", State: arena.SessionStarted}
+	ta.assign(s)
+	eventually(t, "the pull of game:slow", func() bool { return reg.count("game:slow") == 1 })
+
+	s.State = arena.SessionStopping
+	ta.assign(s)
+	eventually(t, "s1 stopped", func() bool {
+		r := ta.cp.last()
+		return r.SessionID == "s1" && r.State == arena.SessionStopped
+	})
+	if r := ta.cp.last(); r.Reason != "" || r.Message != "" {
+		t.Errorf("s1 stopped with %s %q, want the stop asked for", r.Reason, r.Message)
+	}
+	if cs, _ := ta.rt.List(context.Background(), "n1"); len(cs) != 0 {
+		t.Errorf("containers left: %+v", cs)
+	}
+
+	// The pull was not cancelled with the session: the next one needs no other.
+	reg.release("game:slow")
+	ta.assign(&arena.Session{ID: "s2", NodeID: "n1", Image: "game:slow", State: arena.SessionStarted})
+	eventually(t, "s2 running", func() bool {
+		r := ta.cp.last()
+		return r.SessionID == "s2" && r.State == arena.SessionRunning
+	})
+	if n := reg.count("game:slow"); n != 1 {
+		t.Errorf("game:slow pulled %d times, want once", n)
+	}
+}

@@ -104,9 +104,11 @@ func (a *Agent) start(ctx context.Context, l *local, d *arena.Session) {
 		Labels:  map[string]string{arena.LabelSession: d.ID, arena.LabelNode: a.cfg.Node.ID, arena.LabelOrg: d.OrgID},
 		Network: d.Network, Ports: d.Ports, BindIP: a.cfg.BindIP, Resources: d.Resources,
 	}
+	wait, done := l.imageWait(ctx)
+	defer done()
 	// A private image on the node runs only for an organisation the
 	// registry lets pull it.
-	err := a.images.authorize(ctx, d.OrgID, d.Image, false)
+	err := a.images.authorize(wait, d.OrgID, d.Image, false)
 	var id string
 	if err == nil {
 		id, err = a.rt.Start(ctx, spec)
@@ -115,9 +117,14 @@ func (a *Agent) start(ctx context.Context, l *local, d *arena.Session) {
 		// The image is not on the node yet (a tag configured moments ago,
 		// or removed by hand): fetch it, then start.
 		a.log.Info("pulling the image of a session", "session", l.id, "image", d.Image)
-		if err = a.images.ensure(ctx, &a.wg, d.OrgID, d.Image); err == nil {
+		if err = a.images.ensure(ctx, wait, &a.wg, d.OrgID, d.Image); err == nil {
 			id, err = a.rt.Start(ctx, spec)
 		}
+	}
+	if err != nil && wait.Err() != nil && ctx.Err() == nil {
+		// Stopped while it waited for its image: the next look stops it.
+		a.log.Info("session stopped before its image arrived", "session", l.id, "image", d.Image)
+		return
 	}
 	if err != nil {
 		if ctx.Err() != nil {
