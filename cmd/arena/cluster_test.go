@@ -118,6 +118,7 @@ type cluster struct {
 	joinToken string
 	agents    map[string]*proc
 	nodeIDs   map[string]string // name -> node id
+	tag       string            // the echo application's one tag
 }
 
 const clusterToken = "cluster-admin-token"
@@ -126,7 +127,7 @@ func newCluster(t *testing.T) *cluster {
 	t.Helper()
 	image := dockertest.EchoImage(t)
 	repo, tag, _ := strings.Cut(image, ":")
-	c := &cluster{dir: t.TempDir(), joinToken: "join-" + dockertest.RandomID(), agents: map[string]*proc{}, nodeIDs: map[string]string{}}
+	c := &cluster{dir: t.TempDir(), joinToken: "join-" + dockertest.RandomID(), agents: map[string]*proc{}, nodeIDs: map[string]string{}, tag: tag}
 	c.cfgPath = filepath.Join(c.dir, "arena.yaml")
 	cfg := fmt.Sprintf(`
 applications:
@@ -213,6 +214,23 @@ func (c *cluster) waitNode(name, state string) {
 	})
 }
 
+// waitImage waits until n nodes of region report holding the echo image:
+// placement prefers those that do, so spreading is only seen among equals.
+func (c *cluster) waitImage(region string, n int) {
+	c.tb.Helper()
+	dockertest.Eventually(c.tb, dockertest.Timeout, func() error {
+		status, body := c.call("GET", "/tag/"+region+"/echo/"+c.tag, nil, clusterToken)
+		var got struct{ Nodes struct{ Present int } }
+		if err := json.Unmarshal(body, &got); status != 200 || err != nil {
+			return fmt.Errorf("GET /tag: %d %s", status, body)
+		}
+		if got.Nodes.Present != n {
+			return fmt.Errorf("%d nodes of %s hold the image, want %d", got.Nodes.Present, region, n)
+		}
+		return nil
+	})
+}
+
 // sessionsOn returns how many sessions each node holds, by test name.
 func (c *cluster) sessionsOn() map[string]int {
 	out := map[string]int{}
@@ -256,6 +274,7 @@ func TestClusterPlacement(t *testing.T) {
 	} {
 		c.startAgent(t, a)
 	}
+	c.waitImage("europe", 3)
 	// Room for two sessions on each metal node: the first two go one to
 	// each provider, then metal fills up, then the cloud takes the rest.
 	c.mustPlace("europe")
