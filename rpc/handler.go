@@ -48,6 +48,12 @@ const (
 	// common proxies and load balancers (60s and up).
 	DefaultKeepaliveInterval = 10 * time.Second
 
+	// DefaultWriteTimeout bounds each write of a response: a peer that
+	// stopped reading for this long (a machine gone behind a connection
+	// nobody closed) is given up, and its Watch stream's goroutine with it,
+	// rather than waiting for TCP to notice, which takes many minutes.
+	DefaultWriteTimeout = 30 * time.Second
+
 	// credentialHeader carries a node's current credential on Join, since
 	// Authorization carries the join token there.
 	credentialHeader = "Arena-Node-Credential"
@@ -85,23 +91,73 @@ func WithKeepaliveInterval(d time.Duration) HandlerOption {
 	}
 }
 
+// WithWriteTimeout sets how long one write of a response may take before
+// the call is given up; DefaultWriteTimeout when d is not positive.
+func WithWriteTimeout(d time.Duration) HandlerOption {
+	return func(s *service) {
+		if d > 0 {
+			s.writeTimeout = d
+		}
+	}
+}
+
 // NewHandler returns the agent service on cp and the path to mount it on.
 // Watch streams live as long as their agents: the HTTP server must have no
-// WriteTimeout, middleware in front must pass http.Flusher through, and a
-// graceful shutdown waits for them until cp ends its assignment streams.
+// WriteTimeout (the handler bounds each write itself), middleware in front
+// must pass http.Flusher through and unwrap to the server's ResponseWriter,
+// and a graceful shutdown waits for them until cp ends its assignment
+// streams.
 func NewHandler(cp ControlPlane, opts ...HandlerOption) (path string, h http.Handler) {
-	s := &service{cp: cp, log: slog.New(slog.DiscardHandler), keepalive: DefaultKeepaliveInterval}
+	s := &service{cp: cp, log: slog.New(slog.DiscardHandler), keepalive: DefaultKeepaliveInterval, writeTimeout: DefaultWriteTimeout}
 	for _, opt := range opts {
 		opt(s)
 	}
-	return agentv1connect.NewAgentServiceHandler(s, connect.WithReadMaxBytes(maxRequestBytes))
+	path, h = agentv1connect.NewAgentServiceHandler(s, connect.WithReadMaxBytes(maxRequestBytes))
+	return path, writeDeadlines(h, s.writeTimeout)
 }
 
 type service struct {
-	cp        ControlPlane
-	log       *slog.Logger
-	keepalive time.Duration
+	cp           ControlPlane
+	log          *slog.Logger
+	keepalive    time.Duration
+	writeTimeout time.Duration
 }
+
+// writeDeadlines gives each write and flush of h's responses a deadline of d
+// from its start, so that a stream stays open as long as its peer reads,
+// however long that is, but no longer. Between writes there is none: an
+// idle stream is not a stuck one (HTTP/2 resets a stream whose deadline
+// passes even when nothing is being written).
+func writeDeadlines(h http.Handler, d time.Duration) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(&deadlineWriter{ResponseWriter: w, rc: http.NewResponseController(w), d: d}, r)
+	})
+}
+
+// deadlineWriter bounds every write and flush by a deadline. A writer that
+// supports none (a test's, say) writes without one.
+type deadlineWriter struct {
+	http.ResponseWriter
+	rc *http.ResponseController
+	d  time.Duration
+}
+
+func (w *deadlineWriter) bounded(op func()) {
+	_ = w.rc.SetWriteDeadline(time.Now().Add(w.d))
+	op()
+	_ = w.rc.SetWriteDeadline(time.Time{})
+}
+
+func (w *deadlineWriter) Write(p []byte) (n int, err error) {
+	w.bounded(func() { n, err = w.ResponseWriter.Write(p) })
+	return n, err
+}
+
+func (w *deadlineWriter) Flush() {
+	w.bounded(func() { _ = w.rc.Flush() })
+}
+
+func (w *deadlineWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 var _ agentv1connect.AgentServiceHandler = (*service)(nil)
 

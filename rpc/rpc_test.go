@@ -2,8 +2,12 @@ package rpc_test
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -36,6 +40,8 @@ type fakeControlPlane struct {
 	pushLogs func(ctx context.Context, c arena.LogChunk) (bool, error)
 	// watches receives the channel of every watch, for the test to feed.
 	watches chan chan arena.Assignment
+	// watchesEnded receives a value for every watch whose call ended.
+	watchesEnded chan struct{}
 
 	mu         sync.Mutex
 	creds      map[string]string // credential -> node id
@@ -52,10 +58,11 @@ type fakeControlPlane struct {
 
 func newFake() *fakeControlPlane {
 	return &fakeControlPlane{
-		watches: make(chan chan arena.Assignment, 16),
-		creds:   map[string]string{"cred-n1": "n1", "cred-n2": "n2"},
-		nodes:   map[string]arena.Node{"n1": {ID: "n1"}, "n2": {ID: "n2"}},
-		owners:  map[string]string{"s1": "n1", "s2": "n2"},
+		watches:      make(chan chan arena.Assignment, 16),
+		watchesEnded: make(chan struct{}, 16),
+		creds:        map[string]string{"cred-n1": "n1", "cred-n2": "n2"},
+		nodes:        map[string]arena.Node{"n1": {ID: "n1"}, "n2": {ID: "n2"}},
+		owners:       map[string]string{"s1": "n1", "s2": "n2"},
 		// Log request r1 asks n1 for s1's output, r2 asks n2 for s2's.
 		logOwners: map[string]string{"r1": "n1", "r2": "n2"},
 	}
@@ -149,6 +156,7 @@ func (f *fakeControlPlane) Assignments(ctx context.Context, nodeID string) (<-ch
 		ch <- f.full
 	}
 	f.watches <- ch
+	context.AfterFunc(ctx, func() { f.watchesEnded <- struct{}{} })
 	return ch, nil
 }
 
@@ -195,6 +203,74 @@ func (w flushCounter) Flush() {
 	w.n.Add(1)
 	w.ResponseWriter.(http.Flusher).Flush()
 }
+
+func (w flushCounter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// stallingProxy forwards TCP connections to a server until stall is called;
+// from then on it reads nothing more the server sends, as a machine that
+// vanished behind a connection nobody closed would.
+type stallingProxy struct {
+	ln      net.Listener
+	stalled chan struct{}
+	once    sync.Once
+}
+
+func newStallingProxy(t *testing.T, serverURL string) (url string, p *stallingProxy) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p = &stallingProxy{ln: ln, stalled: make(chan struct{})}
+	target := strings.TrimPrefix(serverURL, "http://")
+	var mu sync.Mutex
+	var conns []net.Conn
+	go func() {
+		for {
+			client, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			server, err := net.Dial("tcp", target)
+			if err != nil {
+				client.Close()
+				continue
+			}
+			mu.Lock()
+			conns = append(conns, client, server)
+			mu.Unlock()
+			go func() { _, _ = io.Copy(server, client) }()
+			go func() {
+				buf := make([]byte, 32<<10)
+				for {
+					select {
+					case <-p.stalled:
+						return // and leave the server's bytes unread
+					default:
+					}
+					n, err := server.Read(buf)
+					if err != nil {
+						return
+					}
+					if _, err := client.Write(buf[:n]); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return "http://" + ln.Addr().String(), p
+}
+
+func (p *stallingProxy) stall() { p.once.Do(func() { close(p.stalled) }) }
 
 // serve runs the agent service on cp over loopback HTTP.
 func serve(t *testing.T, cp rpc.ControlPlane, opts ...rpc.HandlerOption) (string, *wireStats) {
@@ -628,6 +704,48 @@ func TestWatch(t *testing.T) {
 		feed <- change
 		if a, ok := next(t, ch); !ok || !reflect.DeepEqual(a, change) {
 			t.Fatalf("got %+v, %v, want %+v", a, ok, change)
+		}
+	})
+
+	t.Run("ends when the agent stops reading", func(t *testing.T) {
+		f := newFake()
+		url, _ := serve(t, f, rpc.WithWriteTimeout(100*time.Millisecond))
+		proxyURL, proxy := newStallingProxy(t, url)
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		ch, err := rpc.NewClient(proxyURL, rpc.WithCredential("cred-n1")).Assignments(ctx, "n1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		next(t, ch)
+		proxy.stall()
+		// Assignments until the socket buffers on the way are full and the
+		// server's writes stop making progress.
+		big := session("s1", arena.SessionStarted)
+		// Random, so that compression cannot shrink it.
+		pad := make([]byte, 512<<10)
+		_, _ = rand.Read(pad)
+		big.Env = map[string]string{"PAD": hex.EncodeToString(pad)}
+		feed := <-f.watches
+		ended := make(chan struct{})
+		var fed atomic.Int64
+		go func() {
+			for {
+				select {
+				case feed <- arena.Assignment{Sessions: []*arena.Session{big}}:
+					fed.Add(1)
+				case <-f.watchesEnded:
+					close(ended)
+					return
+				case <-ctx.Done():
+					return
+				}
+			}
+		}()
+		select {
+		case <-ended:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("the Watch call still runs for a peer that stopped reading (%d fed)", fed.Load())
 		}
 	})
 
