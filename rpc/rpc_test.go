@@ -156,7 +156,12 @@ func (f *fakeControlPlane) Assignments(ctx context.Context, nodeID string) (<-ch
 		ch <- f.full
 	}
 	f.watches <- ch
-	context.AfterFunc(ctx, func() { f.watchesEnded <- struct{}{} })
+	context.AfterFunc(ctx, func() {
+		select {
+		case f.watchesEnded <- struct{}{}:
+		default: // nobody listens
+		}
+	})
 	return ch, nil
 }
 
