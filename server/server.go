@@ -77,6 +77,10 @@ type Server struct {
 	disconnected bool
 	logStreams   map[string]*logStream // by log request id
 	tokens       sync.Map              // token hash -> cachedToken
+	// tokenGen counts revocations, under tokenMu, so that a token read from
+	// the store before one is not cached after it.
+	tokenMu  sync.Mutex
+	tokenGen uint64
 
 	rates            []arena.Rate
 	joinHash         string
@@ -197,6 +201,9 @@ func (s *Server) Authenticate(ctx context.Context, secret string) (*arena.Token,
 	if v, ok := s.tokens.Load(hash); ok && now.Before(v.(cachedToken).until) {
 		tok = v.(cachedToken).token
 	} else {
+		s.tokenMu.Lock()
+		gen := s.tokenGen
+		s.tokenMu.Unlock()
 		t, err := s.store.FindTokenByHash(ctx, hash)
 		if arena.ErrorCode(err) == arena.ENOTFOUND {
 			s.tokens.Delete(hash)
@@ -204,7 +211,11 @@ func (s *Server) Authenticate(ctx context.Context, secret string) (*arena.Token,
 		} else if err != nil {
 			return nil, err
 		}
-		s.tokens.Store(hash, cachedToken{token: t, until: now.Add(tokenCacheTTL)})
+		s.tokenMu.Lock()
+		if s.tokenGen == gen {
+			s.tokens.Store(hash, cachedToken{token: t, until: now.Add(tokenCacheTTL)})
+		}
+		s.tokenMu.Unlock()
 		tok = t
 	}
 	switch {

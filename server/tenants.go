@@ -112,8 +112,13 @@ func (s *Server) DeleteUser(ctx context.Context, orgID, id string) error {
 }
 
 // CreateToken issues a token for an organisation and returns it with its
-// secret, which is not kept and cannot be had again. A token may carry only
-// scopes its issuer allows: an organisation's admin cannot mint an operator.
+// secret, which is not kept and cannot be had again. A token can give no
+// more than its issuer has, so that no token outlives the limits of the one
+// that made it: only scopes the issuer allows (an organisation's admin
+// cannot mint an operator); no later expiry than the issuer's; the issuer's
+// user, when it has one in that organisation, unless another is named, so
+// that removing the user revokes what it made; and a rate limit of its own
+// only from an operator, since the limits protect the installation.
 func (s *Server) CreateToken(ctx context.Context, issuer *arena.Token, orgID string, req arena.TokenRequest) (*arena.Token, string, error) {
 	var v []arena.Violation
 	if req.Name == "" || len(req.Name) > maxTokenName {
@@ -139,20 +144,34 @@ func (s *Server) CreateToken(ctx context.Context, issuer *arena.Token, orgID str
 	if req.ExpiresIn < 0 || req.ExpiresIn > maxTokenExpiry {
 		v = append(v, arena.Violation{Field: "expiresInSeconds", Description: "must be between 0 (never) and ten years"})
 	}
-	if req.RateLimit < 0 || req.RateLimit > maxRateLimit || req.RateBurst < 0 || req.RateBurst > maxRateLimit {
+	now := s.now()
+	if !issuer.ExpiresAt.IsZero() && req.ExpiresIn > 0 && now.Add(req.ExpiresIn).After(issuer.ExpiresAt) {
+		v = append(v, arena.Violation{Field: "expiresInSeconds", Description: "must not outlast the token creating it, which expires at " + issuer.ExpiresAt.Format(time.RFC3339)})
+	}
+	switch {
+	case req.RateLimit < 0 || req.RateLimit > maxRateLimit || req.RateBurst < 0 || req.RateBurst > maxRateLimit:
 		v = append(v, arena.Violation{Field: "rateLimit", Description: "rateLimit and rateBurst must be between 0 (the default) and 100000"})
+	case (req.RateLimit != 0 || req.RateBurst != 0) && !issuer.Allows(arena.ScopeOperator):
+		v = append(v, arena.Violation{Field: "rateLimit", Description: "only an operator can set a token's rate limit"})
 	}
 	if len(v) > 0 {
 		return nil, "", arena.Invalid(v...)
 	}
+	if req.UserID == "" && issuer.UserID != "" && issuer.OrgID == orgID {
+		req.UserID = issuer.UserID
+	}
+	if req.RateLimit == 0 && req.RateBurst == 0 && !issuer.Allows(arena.ScopeOperator) {
+		req.RateLimit, req.RateBurst = issuer.RateLimit, issuer.RateBurst
+	}
 	secret := arena.NewTokenSecret()
-	now := s.now()
 	t := &arena.Token{
 		ID: uuid.NewString(), OrgID: orgID, UserID: req.UserID, Name: req.Name, Hash: arena.HashToken(secret),
 		CreatedAt: now, Scopes: scopes, RateLimit: req.RateLimit, RateBurst: req.RateBurst,
 	}
 	if req.ExpiresIn > 0 {
 		t.ExpiresAt = now.Add(req.ExpiresIn)
+	} else if !issuer.ExpiresAt.IsZero() {
+		t.ExpiresAt = issuer.ExpiresAt
 	}
 	if err := s.store.CreateToken(ctx, t); err != nil {
 		if arena.ErrorCode(err) == arena.ENOTFOUND && req.UserID != "" {
@@ -185,6 +204,11 @@ func (s *Server) RevokeToken(ctx context.Context, orgID, id string) error {
 // evictTokens drops cached tokens that match, so that the next request
 // with one reads its revocation from the store.
 func (s *Server) evictTokens(match func(*arena.Token) bool) {
+	// A look-up that read the token before this change must not cache it
+	// after: the generation tells it so.
+	s.tokenMu.Lock()
+	s.tokenGen++
+	s.tokenMu.Unlock()
 	s.tokens.Range(func(k, v any) bool {
 		if match(v.(cachedToken).token) {
 			s.tokens.Delete(k)
