@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/arena-hq/arena"
 )
@@ -17,6 +18,11 @@ const maxPulls = 2
 
 // maxImageError bounds a pull error's message in heartbeats.
 const maxImageError = 1024
+
+// maxImageReport bounds the image states in one heartbeat, in bytes, well
+// below what the control plane reads of one: the heartbeat must get
+// through however many images are wanted.
+const maxImageReport = 256 << 10
 
 // images keeps the node holding every image the control plane wants, pulling
 // what is missing ahead of the sessions that will need it, and pulls on
@@ -109,17 +115,26 @@ func (m *images) poke() {
 }
 
 // report returns the state of every wanted image the agent has looked at,
-// ordered by reference, for the heartbeat.
+// ordered by reference, for the heartbeat: as many as fit in
+// maxImageReport bytes.
 func (m *images) report() []arena.NodeImage {
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	out := make([]arena.NodeImage, 0, len(m.wanted))
 	for ref := range m.wanted {
 		if im, ok := m.state[ref]; ok {
 			out = append(out, arena.NodeImage{Ref: ref, State: im.state, Error: im.err})
 		}
 	}
+	m.mu.Unlock()
 	slices.SortFunc(out, func(a, b arena.NodeImage) int { return cmp.Compare(a.Ref, b.Ref) })
+	size := 0
+	for i, im := range out {
+		// The reference, the error and about what encoding them costs.
+		if size += len(im.Ref) + len(im.Error) + 16; size > maxImageReport {
+			m.log.Warn("too many images to report them all", "reported", i, "wanted", len(out))
+			return out[:i]
+		}
+	}
 	return out
 }
 
@@ -241,10 +256,7 @@ func (m *images) set(im *image, s arena.ImageState, err error) {
 	im.state, im.err = s, ""
 	switch s {
 	case arena.ImageFailed:
-		im.err = arena.ErrorMessage(err)
-		if len(im.err) > maxImageError {
-			im.err = im.err[:maxImageError] + "…"
-		}
+		im.err = truncate(arena.ErrorMessage(err), maxImageError)
 		im.retryAt = time.Now().Add(min(m.retry<<min(im.failures, 16), m.maxRetry))
 		im.failures++
 	case arena.ImagePresent:
@@ -329,4 +341,16 @@ func (m *images) authorize(ctx context.Context, org, ref string, always bool) er
 	m.verified[own] = true
 	m.mu.Unlock()
 	return nil
+}
+
+// truncate cuts s to at most n bytes, on a character boundary and marked
+// with an ellipsis: a cut through a character would leave invalid UTF-8.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }

@@ -1,6 +1,7 @@
 package rpc
 
 import (
+	"strings"
 	"time"
 
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -143,7 +144,7 @@ func reportToProto(r arena.SessionReport) *agentv1.SessionReport {
 		Restarts:  int32(r.Restarts),
 		At:        timeToProto(r.At),
 		StartedAt: timeToProto(r.StartedAt),
-		Message:   r.Message,
+		Message:   validText(r.Message),
 	}
 }
 
@@ -202,7 +203,7 @@ func assignmentFromProto(p *agentv1.Assignment) arena.Assignment {
 func heartbeatToProto(hb arena.Heartbeat) *agentv1.HeartbeatRequest {
 	p := &agentv1.HeartbeatRequest{NodeId: hb.NodeID}
 	for _, im := range hb.Images {
-		p.Images = append(p.Images, &agentv1.NodeImage{Ref: im.Ref, State: string(im.State), Error: im.Error})
+		p.Images = append(p.Images, &agentv1.NodeImage{Ref: im.Ref, State: string(im.State), Error: validText(im.Error)})
 	}
 	return p
 }
@@ -221,7 +222,7 @@ func logChunkToProto(c arena.LogChunk) *agentv1.LogChunk {
 		NodeId:    c.NodeID,
 		Data:      nonEmptyBytes(c.Data),
 		Eof:       c.EOF,
-		Error:     c.Error,
+		Error:     validText(c.Error),
 		Code:      c.Code,
 	}
 }
@@ -287,4 +288,11 @@ func nonEmptyMap(m map[string]string) map[string]string {
 		return nil
 	}
 	return m
+}
+
+// validText makes free text, such as an error a registry or the engine
+// wrote, valid UTF-8: protobuf refuses to encode a message holding a string
+// that is not, and one bad byte must not cost a node its heartbeats.
+func validText(s string) string {
+	return strings.ToValidUTF8(s, "\uFFFD")
 }

@@ -135,6 +135,20 @@ func TestRoundTrip(t *testing.T) {
 		{"heartbeat without images", arena.Heartbeat{NodeID: "n1"}, nil, func(v any) any {
 			return heartbeatFromProto(wire(t, heartbeatToProto(v.(arena.Heartbeat))))
 		}},
+		// Free text from registries and the engine may hold any bytes; the
+		// message must still encode.
+		{"heartbeat with an image error that is not UTF-8", arena.Heartbeat{NodeID: "n1", Images: []arena.NodeImage{{Ref: "game:1", State: arena.ImageFailed, Error: "denied \xff\xfe here"}}},
+			arena.Heartbeat{NodeID: "n1", Images: []arena.NodeImage{{Ref: "game:1", State: arena.ImageFailed, Error: "denied \uFFFD here"}}}, func(v any) any {
+				return heartbeatFromProto(wire(t, heartbeatToProto(v.(arena.Heartbeat))))
+			}},
+		{"report with a message that is not UTF-8", arena.SessionReport{SessionID: "s1", Message: "cannot start: \xc3"},
+			arena.SessionReport{SessionID: "s1", Message: "cannot start: \uFFFD"}, func(v any) any {
+				return reportFromProto(wire(t, reportToProto(v.(arena.SessionReport))))
+			}},
+		{"log chunk with an error that is not UTF-8", arena.LogChunk{RequestID: "r1", EOF: true, Error: "\xe2\x82 broken"},
+			arena.LogChunk{RequestID: "r1", EOF: true, Error: "\uFFFD broken"}, func(v any) any {
+				return logChunkFromProto(wire(t, logChunkToProto(v.(arena.LogChunk))))
+			}},
 		{"log chunk", filled[arena.LogChunk](t), nil, func(v any) any {
 			return logChunkFromProto(wire(t, logChunkToProto(v.(arena.LogChunk))))
 		}},

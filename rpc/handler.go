@@ -244,8 +244,11 @@ func (s *service) Heartbeat(ctx context.Context, req *connect.Request[agentv1.He
 	}
 	hb := heartbeatFromProto(req.Msg)
 	hb.NodeID = nodeID
-	if err := checkImages(hb.Images); err != nil {
-		return nil, s.fail(ctx, req, err)
+	var dropped int
+	if hb.Images, dropped = keepImages(hb.Images); dropped > 0 {
+		// The heartbeat itself still counts: a node must not go
+		// unreachable, and its sessions with it, over its image report.
+		s.log.WarnContext(ctx, "dropped image states no agent sends", "node", nodeID, "dropped", dropped)
 	}
 	if err := s.cp.Heartbeat(ctx, hb); err != nil {
 		return nil, s.fail(ctx, req, err)
@@ -353,21 +356,20 @@ const (
 	maxImageErrLen = 2048
 )
 
-// checkImages refuses an image report that no agent would send, so that a
-// node cannot make the control plane keep arbitrary amounts of data.
-func checkImages(images []arena.NodeImage) error {
-	if len(images) > maxNodeImages {
-		return arena.Errorf(arena.EINVALID, "a heartbeat reports at most %d images", maxNodeImages)
-	}
+// keepImages keeps the entries of an image report that an agent would
+// send, at most maxNodeImages, so that a node cannot make the control plane
+// keep arbitrary amounts of data, and returns how many it dropped.
+func keepImages(images []arena.NodeImage) (kept []arena.NodeImage, dropped int) {
 	for _, im := range images {
 		switch {
-		case im.Ref == "" || len(im.Ref) > maxImageRef:
-			return arena.Errorf(arena.EINVALID, "image reference must be 1 to %d bytes", maxImageRef)
-		case im.State != arena.ImagePresent && im.State != arena.ImagePulling && im.State != arena.ImageFailed:
-			return arena.Errorf(arena.EINVALID, "image %s: unknown state %q", im.Ref, im.State)
-		case len(im.Error) > maxImageErrLen:
-			return arena.Errorf(arena.EINVALID, "image %s: error message over %d bytes", im.Ref, maxImageErrLen)
+		case len(kept) == maxNodeImages,
+			im.Ref == "" || len(im.Ref) > maxImageRef,
+			im.State != arena.ImagePresent && im.State != arena.ImagePulling && im.State != arena.ImageFailed,
+			len(im.Error) > maxImageErrLen:
+			dropped++
+		default:
+			kept = append(kept, im)
 		}
 	}
-	return nil
+	return kept, dropped
 }

@@ -507,19 +507,28 @@ func TestCallsReachTheControlPlane(t *testing.T) {
 			t.Fatalf("the control plane got %+v, want %+v", got, want)
 		}
 	})
-	t.Run("heartbeat with a report no agent sends", func(t *testing.T) {
-		bad := map[string][]arena.NodeImage{
-			"unknown state":   {{Ref: "game:1", State: "downloading"}},
-			"empty reference": {{State: arena.ImagePresent}},
-			"long reference":  {{Ref: strings.Repeat("a", 600), State: arena.ImagePresent}},
-			"long error":      {{Ref: "game:1", State: arena.ImageFailed, Error: strings.Repeat("e", 5000)}},
-			"too many images": slices.Repeat([]arena.NodeImage{{Ref: "game:1", State: arena.ImagePresent}}, 10001),
-		}
-		for name, images := range bad {
-			err := c.Heartbeat(ctx, arena.Heartbeat{NodeID: "n1", Images: images})
-			if arena.ErrorCode(err) != arena.EINVALID {
-				t.Errorf("%s: %v, want %s", name, err, arena.EINVALID)
-			}
+	t.Run("heartbeat with image states no agent sends", func(t *testing.T) {
+		good := arena.NodeImage{Ref: "game:1", State: arena.ImagePresent}
+		many := slices.Repeat([]arena.NodeImage{good}, 10001)
+		for name, tc := range map[string]struct{ sent, kept []arena.NodeImage }{
+			"unknown state":   {[]arena.NodeImage{good, {Ref: "game:2", State: "downloading"}}, []arena.NodeImage{good}},
+			"empty reference": {[]arena.NodeImage{{State: arena.ImagePresent}, good}, []arena.NodeImage{good}},
+			"long reference":  {[]arena.NodeImage{good, {Ref: strings.Repeat("a", 600), State: arena.ImagePresent}}, []arena.NodeImage{good}},
+			"long error":      {[]arena.NodeImage{{Ref: "game:2", State: arena.ImageFailed, Error: strings.Repeat("e", 5000)}, good}, []arena.NodeImage{good}},
+			"too many images": {many, many[:10000]},
+		} {
+			t.Run(name, func(t *testing.T) {
+				// The heartbeat counts; only what no agent sends is dropped.
+				if err := c.Heartbeat(ctx, arena.Heartbeat{NodeID: "n1", Images: tc.sent}); err != nil {
+					t.Fatal(err)
+				}
+				f.mu.Lock()
+				got := f.lastBeat.Images
+				f.mu.Unlock()
+				if !reflect.DeepEqual(got, tc.kept) {
+					t.Errorf("the control plane got %d images, want %d", len(got), len(tc.kept))
+				}
+			})
 		}
 	})
 	t.Run("report", func(t *testing.T) {
