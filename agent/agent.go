@@ -63,6 +63,9 @@ type Config struct {
 	ArtifactDir       string
 	ArtifactMaxBytes  int64
 	ArtifactRetention time.Duration
+	// StateDir keeps what the agent must remember across its restarts:
+	// which images on the node are private. Empty remembers nothing.
+	StateDir string
 	// RetryInterval is the pause before retrying a failed control-plane
 	// call; reconnecting backs off from it, doubling up to MaxRetryInterval.
 	RetryInterval    time.Duration
@@ -165,7 +168,7 @@ func New(cfg Config) *Agent {
 	return &Agent{
 		cfg: cfg, rt: cfg.Runtime, cp: cfg.ControlPlane, sessions: map[string]*local{}, finished: map[string]finishedSession{},
 		log:    log,
-		images: newImages(cfg.Runtime, log, cfg.RetryInterval, cfg.MaxRetryInterval, cfg.ResyncInterval),
+		images: newImages(cfg.Runtime, log, cfg.RetryInterval, cfg.MaxRetryInterval, cfg.ResyncInterval, cfg.StateDir),
 	}
 }
 

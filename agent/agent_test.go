@@ -88,6 +88,9 @@ type testAgent struct {
 	*agent.Agent
 	cp *fakeControlPlane
 	rt *sim.Runtime
+	// stop stops the agent, as its process ending would; the test's
+	// cleanup does it otherwise.
+	stop func()
 }
 
 func startAgent(tb testing.TB, failReports int, configure ...func(*agent.Config)) *testAgent {
@@ -102,6 +105,9 @@ func startAgent(tb testing.TB, failReports int, configure ...func(*agent.Config)
 	for _, c := range configure {
 		c(&cfg)
 	}
+	if r, ok := cfg.Runtime.(*sim.Runtime); ok {
+		rt = r // the configuration's, as for a restarted agent on a node
+	}
 	a := agent.New(cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -109,12 +115,13 @@ func startAgent(tb testing.TB, failReports int, configure ...func(*agent.Config)
 		defer close(done)
 		_ = a.Run(ctx)
 	}()
-	tb.Cleanup(func() {
+	stop := func() {
 		cancel()
 		<-done
-	})
+	}
+	tb.Cleanup(stop)
 	cp.assignments <- arena.Assignment{Full: true}
-	return &testAgent{Agent: a, cp: cp, rt: rt}
+	return &testAgent{Agent: a, cp: cp, rt: rt, stop: stop}
 }
 
 func (ta *testAgent) assign(s *arena.Session) {

@@ -3,7 +3,13 @@ package agent
 import (
 	"cmp"
 	"context"
+	"encoding/json"
+	"errors"
+	"io/fs"
 	"log/slog"
+	"maps"
+	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"time"
@@ -45,6 +51,15 @@ type images struct {
 	// credentials for a private image: the node then runs it for that
 	// organisation without asking again.
 	verified map[grant]bool
+	// private holds the images ever wanted with credentials, saved in
+	// privateFile: such an image stays on the node after nobody wants it,
+	// and must not then run for an organisation that merely names it
+	// without credentials the registry takes.
+	private     map[string]bool
+	privateFile string
+	// allPrivate treats every image as private, when privateFile could not
+	// be read.
+	allPrivate bool
 	state    map[string]*image
 	kick     chan struct{}
 	slots    chan struct{}
@@ -74,11 +89,53 @@ type image struct {
 	retryAt  time.Time
 }
 
-func newImages(rt Runtime, log *slog.Logger, retry, maxRetry, recheck time.Duration) *images {
-	return &images{
+func newImages(rt Runtime, log *slog.Logger, retry, maxRetry, recheck time.Duration, stateDir string) *images {
+	m := &images{
 		rt: rt, log: log, retry: retry, maxRetry: maxRetry, recheck: recheck,
 		wanted: map[string][]grant{}, verified: map[grant]bool{}, state: map[string]*image{},
-		kick: make(chan struct{}, 1), slots: make(chan struct{}, maxPulls),
+		private: map[string]bool{},
+		kick:    make(chan struct{}, 1), slots: make(chan struct{}, maxPulls),
+	}
+	if stateDir != "" {
+		m.privateFile = filepath.Join(stateDir, "private-images.json")
+		data, err := os.ReadFile(m.privateFile)
+		var refs []string
+		if err == nil {
+			err = json.Unmarshal(data, &refs)
+		}
+		switch {
+		case err == nil:
+			for _, ref := range refs {
+				m.private[ref] = true
+			}
+		case !errors.Is(err, fs.ErrNotExist):
+			// Forgetting would let any organisation run them: fail closed
+			// by checking every image with the registry instead.
+			log.Error("cannot read which images are private; checking every image with its registry", "file", m.privateFile, "err", err)
+			m.allPrivate = true
+		}
+	}
+	return m
+}
+
+// markPrivateLocked records that ref is private. m.mu must be held.
+func (m *images) markPrivateLocked(ref string) {
+	if m.private[ref] {
+		return
+	}
+	m.private[ref] = true
+	if m.privateFile == "" {
+		return
+	}
+	refs := slices.Sorted(maps.Keys(m.private))
+	data, _ := json.Marshal(refs)
+	tmp := m.privateFile + ".tmp"
+	err := os.WriteFile(tmp, data, 0o600)
+	if err == nil {
+		err = os.Rename(tmp, m.privateFile)
+	}
+	if err != nil {
+		m.log.Error("cannot save which images are private", "file", m.privateFile, "err", err)
 	}
 }
 
@@ -92,6 +149,7 @@ func (m *images) want(list []arena.WantedImage) {
 		g := grant{org: w.OrgID, ref: w.Ref}
 		if w.Auth != nil {
 			g.auth, g.hasAuth = *w.Auth, true
+			m.markPrivateLocked(w.Ref)
 		}
 		m.wanted[w.Ref] = append(m.wanted[w.Ref], g)
 		// A grant whose credentials changed is checked again.
@@ -300,8 +358,8 @@ func (m *images) ensure(life, ctx context.Context, wg *sync.WaitGroup, org, ref 
 // authorize checks that org may run the private image ref the node holds:
 // the registry must have taken org's own credentials for it, once. A node
 // holding another organisation's private image must not run it for anyone
-// who could not pull it. Public images (no organisation has credentials
-// for them) need no check, unless always.
+// who could not pull it. Public images (never wanted with credentials on
+// this node) need no check, unless always.
 func (m *images) authorize(ctx context.Context, org, ref string, always bool) error {
 	m.mu.Lock()
 	if im := m.state[ref]; im != nil && im.done != nil {
@@ -317,9 +375,8 @@ func (m *images) authorize(ctx context.Context, org, ref string, always bool) er
 		m.mu.Lock()
 	}
 	var own grant
-	private, found := false, false
+	private, found := m.private[ref] || m.allPrivate, false
 	for _, g := range m.wanted[ref] {
-		private = private || g.hasAuth
 		if g.org == org {
 			own, found = g, true
 		}

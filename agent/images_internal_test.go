@@ -34,7 +34,7 @@ func TestTruncate(t *testing.T) {
 }
 
 func TestImageReportIsBounded(t *testing.T) {
-	m := newImages(nil, slog.New(slog.DiscardHandler), time.Second, time.Second, time.Hour)
+	m := newImages(nil, slog.New(slog.DiscardHandler), time.Second, time.Second, time.Hour, "")
 	const wanted = 5000
 	for i := range wanted {
 		ref := fmt.Sprintf("registry.example/%s:%d", strings.Repeat("game", 20), i)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/arena-hq/arena"
 	"github.com/arena-hq/arena/agent"
+	"github.com/arena-hq/arena/sim"
 )
 
 // registry is a simulated registry: pulls of held references wait for
@@ -244,5 +245,72 @@ func TestStopDuringPull(t *testing.T) {
 	})
 	if n := reg.count("game:slow"); n != 1 {
 		t.Errorf("game:slow pulled %d times, want once", n)
+	}
+}
+
+// TestPrivateImageStaysPrivate checks that an image once wanted with
+// credentials stays private on the node after nobody wants it, across a
+// restart of the agent: an organisation naming it without credentials the
+// registry takes cannot run it.
+func TestPrivateImageStaysPrivate(t *testing.T) {
+	const private, public = "registry.example/a/game:1", "registry.example/open/game:1"
+	good := arena.RegistryAuth{Username: "studio-a", Password: "right"}
+	rt := sim.New()
+	rt.SetImages()
+	reg := newRegistry()
+	rt.SetRegistry(func(ctx context.Context, ref string, auth *arena.RegistryAuth) error {
+		if err := reg.pull(ctx, ref, auth); err != nil {
+			return err
+		}
+		if ref == private && (auth == nil || *auth != good) {
+			return arena.Errorf(arena.EUNAVAILABLE, "pulling image %s: unauthorized", ref)
+		}
+		return nil
+	})
+	dir := t.TempDir()
+	start := func() *testAgent {
+		return startAgent(t, 0, func(c *agent.Config) {
+			c.Runtime, c.StateDir = rt, dir
+			c.HeartbeatInterval, c.RetryInterval = 2*time.Millisecond, 2*time.Millisecond
+		})
+	}
+	run := func(ta *testAgent, id, org, image string) arena.SessionReport {
+		t.Helper()
+		ta.assign(&arena.Session{ID: id, OrgID: org, NodeID: "n1", Image: image, State: arena.SessionStarted})
+		eventually(t, id+" settled", func() bool {
+			r := ta.cp.last()
+			return r.SessionID == id && (r.State == arena.SessionRunning || r.State == arena.SessionStopped)
+		})
+		return ta.cp.last()
+	}
+
+	ta := start()
+	ta.cp.assignments <- arena.Assignment{Full: true, Images: []arena.WantedImage{{OrgID: "studio-a", Ref: private, Auth: &good}, {OrgID: "studio-a", Ref: public}}}
+	eventually(t, "both images pulled", func() bool {
+		a, _ := imageState(ta.cp.lastImages(), private)
+		b, _ := imageState(ta.cp.lastImages(), public)
+		return a.State == arena.ImagePresent && b.State == arena.ImagePresent
+	})
+	// studio-a's application goes; studio-b names the same repository and
+	// tag without credentials.
+	ta.cp.assignments <- arena.Assignment{Full: true, Images: []arena.WantedImage{{OrgID: "studio-b", Ref: private}, {OrgID: "studio-b", Ref: public}}}
+	// (Assignments are taken in order: the session's comes after this.)
+	if r := run(ta, "b-1", "studio-b", private); r.State != arena.SessionStopped || !strings.Contains(r.Message, "refused") {
+		t.Fatalf("studio-b ran studio-a's private image: %+v", r)
+	}
+	pulls := reg.count(public)
+	if r := run(ta, "b-2", "studio-b", public); r.State != arena.SessionRunning {
+		t.Fatalf("a public image did not run: %+v", r)
+	}
+	if n := reg.count(public); n != pulls {
+		t.Errorf("a public image on the node was checked with the registry %d times", n-pulls)
+	}
+
+	// The agent restarts, wanting only studio-b's: it still knows.
+	ta.stop()
+	ta = start()
+	ta.cp.assignments <- arena.Assignment{Full: true, Images: []arena.WantedImage{{OrgID: "studio-b", Ref: private}}}
+	if r := run(ta, "b-3", "studio-b", private); r.State != arena.SessionStopped || !strings.Contains(r.Message, "refused") {
+		t.Fatalf("after a restart studio-b ran studio-a's private image: %+v", r)
 	}
 }

@@ -124,6 +124,7 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	ac := agentConfig(cfg, node, cp, rt, log)
 	ac.HeartbeatInterval = beat
 	ac.ArtifactDir = filepath.Join(data, "artifacts")
+	ac.StateDir = data
 	if err := agent.New(ac).Run(ctx); err != nil {
 		return err
 	}

@@ -106,6 +106,7 @@ func startDev(ctx context.Context, cfg *config.Config, o devOptions, log *slog.L
 	agentDone := make(chan error, 1)
 	ac := agentConfig(cfg, st.Node, st.srv, rt, log)
 	ac.ArtifactDir = filepath.Join(o.data, "artifacts")
+	ac.StateDir = o.data
 	ag := agent.New(ac)
 	go func() { agentDone <- ag.Run(agentCtx) }()
 	st.closers = append(st.closers, func() error {
