@@ -60,9 +60,9 @@ type images struct {
 	// allPrivate treats every image as private, when privateFile could not
 	// be read.
 	allPrivate bool
-	state    map[string]*image
-	kick     chan struct{}
-	slots    chan struct{}
+	state      map[string]*image
+	kick       chan struct{}
+	slots      chan struct{}
 }
 
 // grant is an organisation's access to an image.

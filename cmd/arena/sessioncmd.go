@@ -385,16 +385,19 @@ func runTag(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	path := "/tag/" + url.PathEscape(words[0]) + "/" + url.PathEscape(words[1]) + "/" + url.PathEscape(words[2])
 	deadline := time.Now().Add(*wait)
 	var body []byte
-	var tag struct {
+	type tagAnswer struct {
 		Exists bool
 		Status string
 		Nodes  struct{ Total, Present, Pulling, Failed int }
 		Error  string
 	}
+	var tag tagAnswer
 	for {
 		if body, err = c.call(ctx, nethttp.MethodGet, path, nil); err != nil {
 			return err
 		}
+		// Decoded afresh: an error an earlier answer had is gone from this one.
+		tag = tagAnswer{}
 		if err := json.Unmarshal(body, &tag); err != nil {
 			return err
 		}
