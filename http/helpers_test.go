@@ -208,10 +208,18 @@ func (f *fakeSessions) TagStatus(_ context.Context, orgID, region, image, versio
 	return arena.TagStatus{State: arena.TagMissing, Nodes: 3}, nil
 }
 
-// fakeNodes is a NodeAdmin over two nodes.
+// fakeNodes is a NodeAdmin over two nodes that counts the calls it takes.
 type fakeNodes struct {
 	mu    sync.Mutex
 	nodes []arena.NodeStatus
+	calls int
+}
+
+// Calls returns how many calls reached the node admin.
+func (f *fakeNodes) Calls() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.calls
 }
 
 func newFakeNodes() *fakeNodes {
@@ -229,12 +237,14 @@ func newFakeNodes() *fakeNodes {
 func (f *fakeNodes) NodeList(context.Context) ([]arena.NodeStatus, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.calls++
 	return append([]arena.NodeStatus(nil), f.nodes...), nil
 }
 
 func (f *fakeNodes) DrainNode(_ context.Context, id string, drain bool) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.calls++
 	for i := range f.nodes {
 		if f.nodes[i].ID == id {
 			f.nodes[i].Draining = drain
@@ -247,6 +257,7 @@ func (f *fakeNodes) DrainNode(_ context.Context, id string, drain bool) error {
 func (f *fakeNodes) RemoveNode(_ context.Context, id string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.calls++
 	for i := range f.nodes {
 		if f.nodes[i].ID == id {
 			if f.nodes[i].Sessions > 0 {
@@ -290,6 +301,7 @@ func (b *syncBuffer) String() string {
 type testAPI struct {
 	url      string
 	sessions *fakeSessions
+	nodes    *fakeNodes
 	logs     *syncBuffer
 	checker  *apitest.Checker
 }
@@ -301,10 +313,11 @@ func newTestAPI(tb testing.TB, sessions *fakeSessions) *testAPI {
 	}
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	srv := httptest.NewServer(arenahttp.NewHandler(sessions, fakeAuth{}, newFakeNodes(), logger, arenahttp.WithTenants(newFakeTenants()),
+	nodes := newFakeNodes()
+	srv := httptest.NewServer(arenahttp.NewHandler(sessions, fakeAuth{}, nodes, logger, arenahttp.WithTenants(newFakeTenants()),
 		arenahttp.WithWebhooks(newFakeWebhooks())))
 	tb.Cleanup(srv.Close)
-	return &testAPI{url: srv.URL, sessions: sessions, logs: logs, checker: apitest.NewChecker(tb)}
+	return &testAPI{url: srv.URL, sessions: sessions, nodes: nodes, logs: logs, checker: apitest.NewChecker(tb)}
 }
 
 // request returns a request authenticated with testSecret.

@@ -25,6 +25,8 @@ func TestScopes(t *testing.T) {
 		{"read-only cannot read usage", readOnlySecret, http.MethodGet, "/usage", "", http.StatusUnauthorized},
 		{"session token cannot list nodes", testSecret, http.MethodGet, "/admin/v1/nodes", "", http.StatusUnauthorized},
 		{"organisation admin cannot list nodes", orgAdminSecret, http.MethodGet, "/admin/v1/nodes", "", http.StatusUnauthorized},
+		{"organisation admin cannot drain a node", orgAdminSecret, http.MethodPost, "/admin/v1/nodes/n2/drain", "", http.StatusUnauthorized},
+		{"organisation admin cannot remove a node", orgAdminSecret, http.MethodDelete, "/admin/v1/nodes/n2", "", http.StatusUnauthorized},
 		{"organisation admin has the session API", orgAdminSecret, http.MethodGet, "/usage", "", http.StatusOK},
 		{"operator lists nodes", adminSecret, http.MethodGet, "/admin/v1/nodes", "", http.StatusOK},
 	}
@@ -41,6 +43,9 @@ func TestScopes(t *testing.T) {
 				r.wantError(t, http.StatusUnauthorized, arena.EUNAUTHORIZED)
 				if calls := api.sessions.Calls(); len(calls) != 0 {
 					t.Fatalf("the service was called without the scope: %+v", calls)
+				}
+				if n := api.nodes.Calls(); n != 0 {
+					t.Fatalf("the node admin was called %d times without the scope", n)
 				}
 			}
 		})
