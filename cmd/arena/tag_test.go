@@ -42,6 +42,8 @@ func TestPrePullFromPrivateRegistry(t *testing.T) {
 		}
 	})
 	reg.Hold() // the pull starts but cannot finish until Release
+	// A password no message could contain by chance: it must appear in none.
+	lockedPassword := "pw-" + dockertest.RandomID()
 
 	s := newStackWith(t, 8, fmt.Sprintf(`
   - name: private
@@ -54,8 +56,8 @@ func TestPrePullFromPrivateRegistry(t *testing.T) {
     repository: %[1]s/game/locked
     tags: [{name: %[2]s, priority: 1}]
     resources: {milliCpu: 100, memoryMb: 64}
-    registry: {username: studio, password: wrong}
-`, reg.Host, tag))
+    registry: {username: studio, password: %[3]s}
+`, reg.Host, tag, lockedPassword))
 
 	lookup := func(path string) tagAnswer {
 		t.Helper()
@@ -114,7 +116,7 @@ func TestPrePullFromPrivateRegistry(t *testing.T) {
 	}
 
 	a := waitTag("/tag/europe/locked/"+tag, "failed")
-	if a.Exists || a.Nodes.Failed != 1 || !strings.Contains(a.Error, "unauthorized") || strings.Contains(a.Error, "wrong") {
+	if a.Exists || a.Nodes.Failed != 1 || !strings.Contains(a.Error, "unauthorized") || strings.Contains(a.Error, lockedPassword) {
 		t.Fatalf("with a wrong password: %+v", a)
 	}
 	if a := lookup("/tag/europe/private/no-such-tag"); a.Exists || a.Status != "missing" {
