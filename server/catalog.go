@@ -60,6 +60,10 @@ type AppCatalog struct {
 	// reloading serialises reloads, so that two changes finishing at once
 	// cannot leave the older list in place.
 	reloading sync.Mutex
+	// writing serialises changes, so that one reads the application as the
+	// change before it left it: an update keeping the stored credentials
+	// must not bring back those a concurrent one removed.
+	writing sync.Mutex
 	mu        sync.RWMutex
 	apps      map[[2]string]*arena.Application
 	images    []arena.WantedImage
@@ -143,6 +147,8 @@ func (c *AppCatalog) List(orgID string) []*arena.Application {
 // running are untouched by this and every later change: each carries what
 // it runs.
 func (c *AppCatalog) Create(ctx context.Context, a *arena.Application) (*arena.Application, error) {
+	c.writing.Lock()
+	defer c.writing.Unlock()
 	a = a.Clone()
 	if err := a.Validate(); err != nil {
 		return nil, err
@@ -166,6 +172,8 @@ func (c *AppCatalog) Create(ctx context.Context, a *arena.Application) (*arena.A
 // Registry keeps the stored credentials, so that a client that never saw the
 // password does not erase it; ClearRegistry removes them.
 func (c *AppCatalog) Update(ctx context.Context, a *arena.Application, clearRegistry bool) (*arena.Application, error) {
+	c.writing.Lock()
+	defer c.writing.Unlock()
 	old, err := c.Application(a.OrgID, a.Name)
 	if err != nil {
 		return nil, arena.Errorf(arena.ENOTFOUND, "application %q not found", a.Name)
@@ -190,6 +198,8 @@ func (c *AppCatalog) Update(ctx context.Context, a *arena.Application, clearRegi
 
 // Delete removes an application defined through the admin API.
 func (c *AppCatalog) Delete(ctx context.Context, orgID, name string) error {
+	c.writing.Lock()
+	defer c.writing.Unlock()
 	old, err := c.Application(orgID, name)
 	if err != nil {
 		return arena.Errorf(arena.ENOTFOUND, "application %q not found", name)
@@ -208,6 +218,8 @@ func (c *AppCatalog) Delete(ctx context.Context, orgID, name string) error {
 // deleted. An application of the same name created through the API is left
 // alone and reported as a conflict. Organisations the file names are created.
 func (c *AppCatalog) SyncConfig(ctx context.Context, apps []*arena.Application) error {
+	c.writing.Lock()
+	defer c.writing.Unlock()
 	stored, err := c.store.ListApplications(ctx, "")
 	if err != nil {
 		return err
