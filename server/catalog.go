@@ -63,11 +63,11 @@ type AppCatalog struct {
 	// writing serialises changes, so that one reads the application as the
 	// change before it left it: an update keeping the stored credentials
 	// must not bring back those a concurrent one removed.
-	writing sync.Mutex
-	mu        sync.RWMutex
-	apps      map[[2]string]*arena.Application
-	images    []arena.WantedImage
-	onChange  func()
+	writing  sync.Mutex
+	mu       sync.RWMutex
+	apps     map[[2]string]*arena.Application
+	images   []arena.WantedImage
+	onChange func()
 }
 
 var _ Catalog = (*AppCatalog)(nil)
