@@ -1,6 +1,9 @@
 package arena
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 // RegistryAuth is what a node presents to a private registry to pull an
 // application's images. It prints as the username alone, so that a log line
@@ -46,6 +49,15 @@ type NodeImage struct {
 	State ImageState
 	// Error says why the last pull failed, for ImageFailed.
 	Error string
+	// Refused lists, ordered, the organisations wanting this private image
+	// whose credentials the registry refused: the node holds the image, but
+	// will not run it for them.
+	Refused []string
+}
+
+// Equal reports whether a and b say the same.
+func (a NodeImage) Equal(b NodeImage) bool {
+	return a.Ref == b.Ref && a.State == b.State && a.Error == b.Error && slices.Equal(a.Refused, b.Refused)
 }
 
 // Heartbeat says that a node is alive and which of the wanted images it holds.

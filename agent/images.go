@@ -87,6 +87,12 @@ type image struct {
 	done     chan struct{}
 	failures int
 	retryAt  time.Time
+	// refused holds the wanting organisations whose credentials the
+	// registry refused for this private image.
+	refused map[string]bool
+	// stale says that who wants the image changed since it was last
+	// fetched: the new grants are checked on the next look.
+	stale bool
 }
 
 func newImages(rt Runtime, log *slog.Logger, retry, maxRetry, recheck time.Duration, stateDir string) *images {
@@ -143,6 +149,7 @@ func (m *images) markPrivateLocked(ref string) {
 // the node (a running session may use one) but are no longer reported.
 func (m *images) want(list []arena.WantedImage) {
 	m.mu.Lock()
+	old := m.wanted
 	m.wanted = make(map[string][]grant, len(list))
 	keep := map[grant]bool{}
 	for _, w := range list {
@@ -157,12 +164,36 @@ func (m *images) want(list []arena.WantedImage) {
 	}
 	m.verified = keep
 	for ref, im := range m.state {
-		if _, ok := m.wanted[ref]; !ok && im.done == nil {
+		grants, ok := m.wanted[ref]
+		if !ok && im.done == nil {
 			delete(m.state, ref)
+			continue
+		}
+		if !slices.Equal(grants, old[ref]) {
+			im.stale = true
+			maps.DeleteFunc(im.refused, func(org string, _ bool) bool {
+				return !slices.ContainsFunc(grants, func(g grant) bool { return g.org == org })
+			})
 		}
 	}
 	m.mu.Unlock()
 	m.poke()
+}
+
+// judgedLocked records the registry's answer to org's credentials for ref.
+// m.mu must be held.
+func (m *images) judgedLocked(org, ref string, taken bool) {
+	im := m.state[ref]
+	switch {
+	case im == nil:
+	case taken:
+		delete(im.refused, org)
+	default:
+		if im.refused == nil {
+			im.refused = map[string]bool{}
+		}
+		im.refused[org] = true
+	}
 }
 
 func (m *images) poke() {
@@ -180,7 +211,11 @@ func (m *images) report() []arena.NodeImage {
 	out := make([]arena.NodeImage, 0, len(m.wanted))
 	for ref := range m.wanted {
 		if im, ok := m.state[ref]; ok {
-			out = append(out, arena.NodeImage{Ref: ref, State: im.state, Error: im.err})
+			var refused []string
+			if im.state == arena.ImagePresent && len(im.refused) > 0 {
+				refused = slices.Sorted(maps.Keys(im.refused))
+			}
+			out = append(out, arena.NodeImage{Ref: ref, State: im.state, Error: im.err, Refused: refused})
 		}
 	}
 	m.mu.Unlock()
@@ -220,7 +255,7 @@ func (m *images) run(ctx context.Context, wg *sync.WaitGroup) {
 			im := m.state[ref]
 			switch {
 			case im == nil, im.done == nil && im.state == arena.ImageFailed && !now.Before(im.retryAt),
-				im.done == nil && im.state == arena.ImagePresent && recheck:
+				im.done == nil && im.state == arena.ImagePresent && (recheck || im.stale):
 				m.startLocked(ctx, wg, ref)
 			case im.done == nil && im.state == arena.ImageFailed && im.retryAt.Before(next):
 				next = im.retryAt
@@ -243,7 +278,7 @@ func (m *images) startLocked(ctx context.Context, wg *sync.WaitGroup, ref string
 		return im.done
 	}
 	done := make(chan struct{})
-	im.done = done
+	im.done, im.stale = done, false
 	grants := slices.Clone(m.wanted[ref])
 	wg.Add(1)
 	go func() {
@@ -276,6 +311,7 @@ func (m *images) fetch(ctx context.Context, ref string, grants []grant, im *imag
 			if err = m.rt.PullImage(ctx, ref, g.credentials()); err == nil {
 				m.mu.Lock()
 				m.verified[g] = true
+				m.judgedLocked(g.org, ref, true)
 				m.mu.Unlock()
 				break
 			}
@@ -293,10 +329,14 @@ func (m *images) fetch(ctx context.Context, ref string, grants []grant, im *imag
 		return
 	}
 	m.set(im, arena.ImagePresent, nil)
-	// A private image the node held already is checked now for each
-	// organisation that wants it, rather than when a session waits.
+	// A private image the node holds is checked now for each organisation
+	// that wants it, rather than when a session waits, and so that the tag
+	// endpoint can tell each organisation whether it may run it.
+	m.mu.Lock()
+	private := m.private[ref] || m.allPrivate
+	m.mu.Unlock()
 	for _, g := range grants {
-		if g.hasAuth && ctx.Err() == nil {
+		if private && ctx.Err() == nil {
 			if err := m.authorize(ctx, g.org, ref, false); err != nil {
 				m.log.Warn("the registry refused an organisation's credentials", "image", ref, "org", g.org, "err", err)
 			}
@@ -391,12 +431,17 @@ func (m *images) authorize(ctx context.Context, org, ref string, always bool) er
 	}
 	// A pull of an image the engine holds fetches its manifest only: the
 	// registry's answer is the check.
-	if err := m.rt.PullImage(ctx, ref, own.credentials()); err != nil {
-		return arena.Errorf(arena.EUNAUTHORIZED, "the registry refused the organisation's credentials for %s: %s", ref, arena.ErrorMessage(err))
+	err := m.rt.PullImage(ctx, ref, own.credentials())
+	if ctx.Err() != nil {
+		return ctx.Err() // no answer of the registry's
 	}
 	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.judgedLocked(org, ref, err == nil)
+	if err != nil {
+		return arena.Errorf(arena.EUNAUTHORIZED, "the registry refused the organisation's credentials for %s: %s", ref, arena.ErrorMessage(err))
+	}
 	m.verified[own] = true
-	m.mu.Unlock()
 	return nil
 }
 

@@ -177,9 +177,9 @@ func TestPrivateImagesPerOrganisation(t *testing.T) {
 		{OrgID: "studio-b", Ref: "registry.example/a/game:1", Auth: &arena.RegistryAuth{Username: "b", Password: "guess"}},
 		{OrgID: "studio-a", Ref: "registry.example/a/game:1", Auth: &good},
 	}}
-	eventually(t, "the image pulled with studio-a's credentials", func() bool {
+	eventually(t, "the image pulled with studio-a's credentials, and studio-b's refused", func() bool {
 		im, ok := imageState(ta.cp.lastImages(), "registry.example/a/game:1")
-		return ok && im.State == arena.ImagePresent
+		return ok && im.State == arena.ImagePresent && slices.Equal(im.Refused, []string{"studio-b"})
 	})
 	for _, tc := range []struct {
 		session, org string
@@ -294,7 +294,11 @@ func TestPrivateImageStaysPrivate(t *testing.T) {
 	// studio-a's application goes; studio-b names the same repository and
 	// tag without credentials.
 	ta.cp.assignments <- arena.Assignment{Full: true, Images: []arena.WantedImage{{OrgID: "studio-b", Ref: private}, {OrgID: "studio-b", Ref: public}}}
-	// (Assignments are taken in order: the session's comes after this.)
+	eventually(t, "studio-b reported refused for the private image only", func() bool {
+		a, _ := imageState(ta.cp.lastImages(), private)
+		b, _ := imageState(ta.cp.lastImages(), public)
+		return slices.Equal(a.Refused, []string{"studio-b"}) && b.Refused == nil && b.State == arena.ImagePresent
+	})
 	if r := run(ta, "b-1", "studio-b", private); r.State != arena.SessionStopped || !strings.Contains(r.Message, "refused") {
 		t.Fatalf("studio-b ran studio-a's private image: %+v", r)
 	}

@@ -203,7 +203,7 @@ func assignmentFromProto(p *agentv1.Assignment) arena.Assignment {
 func heartbeatToProto(hb arena.Heartbeat) *agentv1.HeartbeatRequest {
 	p := &agentv1.HeartbeatRequest{NodeId: hb.NodeID}
 	for _, im := range hb.Images {
-		p.Images = append(p.Images, &agentv1.NodeImage{Ref: im.Ref, State: string(im.State), Error: validText(im.Error)})
+		p.Images = append(p.Images, &agentv1.NodeImage{Ref: im.Ref, State: string(im.State), Error: validText(im.Error), Refused: im.Refused})
 	}
 	return p
 }
@@ -211,7 +211,7 @@ func heartbeatToProto(hb arena.Heartbeat) *agentv1.HeartbeatRequest {
 func heartbeatFromProto(p *agentv1.HeartbeatRequest) arena.Heartbeat {
 	hb := arena.Heartbeat{NodeID: p.GetNodeId()}
 	for _, im := range p.GetImages() {
-		hb.Images = append(hb.Images, arena.NodeImage{Ref: im.GetRef(), State: arena.ImageState(im.GetState()), Error: im.GetError()})
+		hb.Images = append(hb.Images, arena.NodeImage{Ref: im.GetRef(), State: arena.ImageState(im.GetState()), Error: im.GetError(), Refused: nonEmpty(im.GetRefused())})
 	}
 	return hb
 }

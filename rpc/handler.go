@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -354,6 +355,8 @@ const (
 	maxNodeImages  = 10000
 	maxImageRef    = 512
 	maxImageErrLen = 2048
+	maxRefused     = 1024 // organisations refused one image
+	maxOrgIDLen    = 128
 )
 
 // keepImages keeps the entries of an image report that an agent would
@@ -365,7 +368,9 @@ func keepImages(images []arena.NodeImage) (kept []arena.NodeImage, dropped int) 
 		case len(kept) == maxNodeImages,
 			im.Ref == "" || len(im.Ref) > maxImageRef,
 			im.State != arena.ImagePresent && im.State != arena.ImagePulling && im.State != arena.ImageFailed,
-			len(im.Error) > maxImageErrLen:
+			len(im.Error) > maxImageErrLen,
+			len(im.Refused) > maxRefused,
+			slices.ContainsFunc(im.Refused, func(org string) bool { return org == "" || len(org) > maxOrgIDLen }):
 			dropped++
 		default:
 			kept = append(kept, im)

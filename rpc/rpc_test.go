@@ -496,6 +496,7 @@ func TestCallsReachTheControlPlane(t *testing.T) {
 		images := []arena.NodeImage{
 			{Ref: "registry.example/game:1", State: arena.ImagePresent},
 			{Ref: "registry.example/game:2", State: arena.ImageFailed, Error: "unauthorized"},
+			{Ref: "registry.example/game:3", State: arena.ImagePresent, Refused: []string{"org-b", "org-c"}},
 		}
 		if err := c.Heartbeat(ctx, arena.Heartbeat{NodeID: "n1", Images: images}); err != nil {
 			t.Fatal(err)
@@ -511,11 +512,13 @@ func TestCallsReachTheControlPlane(t *testing.T) {
 		good := arena.NodeImage{Ref: "game:1", State: arena.ImagePresent}
 		many := slices.Repeat([]arena.NodeImage{good}, 10001)
 		for name, tc := range map[string]struct{ sent, kept []arena.NodeImage }{
-			"unknown state":   {[]arena.NodeImage{good, {Ref: "game:2", State: "downloading"}}, []arena.NodeImage{good}},
-			"empty reference": {[]arena.NodeImage{{State: arena.ImagePresent}, good}, []arena.NodeImage{good}},
-			"long reference":  {[]arena.NodeImage{good, {Ref: strings.Repeat("a", 600), State: arena.ImagePresent}}, []arena.NodeImage{good}},
-			"long error":      {[]arena.NodeImage{{Ref: "game:2", State: arena.ImageFailed, Error: strings.Repeat("e", 5000)}, good}, []arena.NodeImage{good}},
-			"too many images": {many, many[:10000]},
+			"unknown state":              {[]arena.NodeImage{good, {Ref: "game:2", State: "downloading"}}, []arena.NodeImage{good}},
+			"empty reference":            {[]arena.NodeImage{{State: arena.ImagePresent}, good}, []arena.NodeImage{good}},
+			"long reference":             {[]arena.NodeImage{good, {Ref: strings.Repeat("a", 600), State: arena.ImagePresent}}, []arena.NodeImage{good}},
+			"long error":                 {[]arena.NodeImage{{Ref: "game:2", State: arena.ImageFailed, Error: strings.Repeat("e", 5000)}, good}, []arena.NodeImage{good}},
+			"too many images":            {many, many[:10000]},
+			"empty organisation refused": {[]arena.NodeImage{good, {Ref: "game:2", State: arena.ImagePresent, Refused: []string{""}}}, []arena.NodeImage{good}},
+			"too many refused":           {[]arena.NodeImage{{Ref: "game:2", State: arena.ImagePresent, Refused: slices.Repeat([]string{"org"}, 1025)}, good}, []arena.NodeImage{good}},
 		} {
 			t.Run(name, func(t *testing.T) {
 				// The heartbeat counts; only what no agent sends is dropped.

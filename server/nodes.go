@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/subtle"
+	"fmt"
 	"net/netip"
 	"slices"
 	"sort"
@@ -227,7 +228,7 @@ func (s *Server) Heartbeat(ctx context.Context, hb arena.Heartbeat) error {
 	}
 	s.obs.AgentHeartbeat()
 	n.lastSeen, n.unsaved = s.now(), true
-	if !slices.Equal(n.images, hb.Images) {
+	if !slices.EqualFunc(n.images, hb.Images, arena.NodeImage.Equal) {
 		n.images = slices.Clone(hb.Images)
 		var present []string
 		for _, im := range hb.Images {
@@ -367,7 +368,9 @@ func (s *Server) AvailableLocations(ctx context.Context, orgID, image string) ([
 
 // TagStatus says whether a tag of an organisation's image can run in a
 // region (or location) now: whether a node there that takes sessions holds
-// it, and otherwise how far the nodes are with pulling it.
+// it for the organisation, and otherwise how far the nodes are with pulling
+// it. A node holding a private image the registry refused the organisation
+// counts as failed for it: another organisation's pull is not its own.
 func (s *Server) TagStatus(ctx context.Context, orgID, region, image, version string) (arena.TagStatus, error) {
 	app, err := s.catalog.Application(orgID, image)
 	if err != nil {
@@ -390,12 +393,15 @@ func (s *Server) TagStatus(ctx context.Context, orgID, region, image, version st
 			if im.Ref != ref {
 				continue
 			}
-			switch im.State {
-			case arena.ImagePresent:
+			switch {
+			case im.State == arena.ImagePresent && slices.Contains(im.Refused, orgID):
+				st.Failed++
+				st.Error = cmp.Or(st.Error, fmt.Sprintf("the registry refused the organisation's credentials for %s", ref))
+			case im.State == arena.ImagePresent:
 				st.Present++
-			case arena.ImagePulling:
+			case im.State == arena.ImagePulling:
 				st.Pulling++
-			case arena.ImageFailed:
+			case im.State == arena.ImageFailed:
 				st.Failed++
 				st.Error = cmp.Or(st.Error, im.Error)
 			}

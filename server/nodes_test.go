@@ -297,3 +297,64 @@ func TestSilentAcrossRestart(t *testing.T) {
 		t.Fatalf("unreachable since %v, want the saved heartbeat %v", lost.UnreachableSince, saved)
 	}
 }
+
+// TestTagStatus checks what GET /tag answers from the nodes' image reports,
+// for the organisation asking: another organisation's pull of a private
+// image is not its own.
+func TestTagStatus(t *testing.T) {
+	h := newHarness(t, 2)
+	ctx := context.Background()
+	h.mute.Store(true) // the test speaks for the node
+	for _, tc := range []struct {
+		name    string
+		images  []arena.NodeImage
+		version string
+		want    arena.TagStatus
+	}{
+		{"present", []arena.NodeImage{{Ref: "game:v1", State: arena.ImagePresent}}, "v1",
+			arena.TagStatus{Exists: true, State: arena.ImagePresent, Nodes: 1, Present: 1}},
+		{"present, another organisation refused", []arena.NodeImage{{Ref: "game:v1", State: arena.ImagePresent, Refused: []string{"org-b"}}}, "v1",
+			arena.TagStatus{Exists: true, State: arena.ImagePresent, Nodes: 1, Present: 1}},
+		{"present, this organisation refused", []arena.NodeImage{{Ref: "game:v1", State: arena.ImagePresent, Refused: []string{org}}}, "v1",
+			arena.TagStatus{State: arena.ImageFailed, Nodes: 1, Failed: 1, Error: "the registry refused the organisation's credentials for game:v1"}},
+		{"pulling", []arena.NodeImage{{Ref: "game:v2", State: arena.ImagePulling}}, "v2",
+			arena.TagStatus{State: arena.ImagePulling, Nodes: 1, Pulling: 1}},
+		{"failed", []arena.NodeImage{{Ref: "game:v2", State: arena.ImageFailed, Error: "manifest unknown"}}, "v2",
+			arena.TagStatus{State: arena.ImageFailed, Nodes: 1, Failed: 1, Error: "manifest unknown"}},
+		{"not a tag of the application", []arena.NodeImage{{Ref: "game:v9", State: arena.ImagePresent}}, "v9",
+			arena.TagStatus{State: arena.TagMissing, Nodes: 1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// Beat until the answer reflects it: a beat of the agent's may
+			// have been on its way when the test took over.
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				if err := h.srv.Heartbeat(ctx, arena.Heartbeat{NodeID: "n1", Images: tc.images}); err != nil {
+					t.Fatal(err)
+				}
+				got, err := h.srv.TagStatus(ctx, org, "europe", "game", tc.version)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got == tc.want {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("got %+v, want %+v", got, tc.want)
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+		})
+	}
+	for name, tc := range map[string]struct{ org, region, image string }{
+		"another organisation's image": {"org-b", "europe", "game"},
+		"an unknown region":            {org, "mars", "game"},
+		"an unknown image":             {org, "europe", "nope"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if _, err := h.srv.TagStatus(ctx, tc.org, tc.region, tc.image, "v1"); arena.ErrorCode(err) != arena.ENOTFOUND {
+				t.Fatalf("got %v, want not found", err)
+			}
+		})
+	}
+}

@@ -441,7 +441,10 @@ type NodeImage struct {
 	// "present", "pulling" or "failed".
 	State string `protobuf:"bytes,2,opt,name=state,proto3" json:"state,omitempty"`
 	// Why the last pull failed.
-	Error         string `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
+	Error string `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
+	// The organisations whose credentials the registry refused for this
+	// private image, ordered.
+	Refused       []string `protobuf:"bytes,4,rep,name=refused,proto3" json:"refused,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -495,6 +498,13 @@ func (x *NodeImage) GetError() string {
 		return x.Error
 	}
 	return ""
+}
+
+func (x *NodeImage) GetRefused() []string {
+	if x != nil {
+		return x.Refused
+	}
+	return nil
 }
 
 type HeartbeatResponse struct {
@@ -1663,11 +1673,12 @@ const file_arena_agent_v1_agent_proto_rawDesc = "" +
 	"\x0eReportResponse\"^\n" +
 	"\x10HeartbeatRequest\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x121\n" +
-	"\x06images\x18\x02 \x03(\v2\x19.arena.agent.v1.NodeImageR\x06images\"I\n" +
+	"\x06images\x18\x02 \x03(\v2\x19.arena.agent.v1.NodeImageR\x06images\"c\n" +
 	"\tNodeImage\x12\x10\n" +
 	"\x03ref\x18\x01 \x01(\tR\x03ref\x12\x14\n" +
 	"\x05state\x18\x02 \x01(\tR\x05state\x12\x14\n" +
-	"\x05error\x18\x03 \x01(\tR\x05error\"\x13\n" +
+	"\x05error\x18\x03 \x01(\tR\x05error\x12\x18\n" +
+	"\arefused\x18\x04 \x03(\tR\arefused\"\x13\n" +
 	"\x11HeartbeatResponse\"A\n" +
 	"\x0fPushLogsRequest\x12.\n" +
 	"\x05chunk\x18\x01 \x01(\v2\x18.arena.agent.v1.LogChunkR\x05chunk\"&\n" +
