@@ -21,3 +21,21 @@ type Webhook struct {
 	Events    []string
 	CreatedAt time.Time
 }
+
+// WebhookDelivery is an event on its way to one webhook endpoint. It is kept
+// from the event's fan-out until the endpoint accepts it, refuses it for
+// good, or is given up on, so that a control plane that stops (or a new
+// leader) resumes the deliveries the last one had not finished.
+type WebhookDelivery struct {
+	ID        string
+	OrgID     string
+	WebhookID string
+	EventID   string
+	EventType string
+	// Body is the event as it is signed and sent: the same bytes on every
+	// attempt, whoever makes it.
+	Body []byte
+	// Attempts counts the attempts made so far; NextAt is when the next is due.
+	Attempts int
+	NextAt   time.Time
+}

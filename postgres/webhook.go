@@ -69,3 +69,52 @@ func (st *Store) DeleteWebhook(ctx context.Context, orgID, id string) error {
 	}
 	return nil
 }
+
+const deliveryColumns = `id, org_id, webhook_id, event_id, event_type, body, attempts, next_at`
+
+// SaveWebhookDelivery inserts d, or records its attempts and next time when
+// it exists; ENOTFOUND when its webhook does not exist (any more).
+func (st *Store) SaveWebhookDelivery(ctx context.Context, d *arena.WebhookDelivery) error {
+	body := d.Body
+	if body == nil {
+		body = []byte{} // NULL is refused
+	}
+	_, err := st.exec(ctx, `INSERT INTO webhook_deliveries (`+deliveryColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+		ON CONFLICT (id) DO UPDATE SET attempts = excluded.attempts, next_at = excluded.next_at`,
+		d.ID, d.OrgID, d.WebhookID, d.EventID, d.EventType, body, d.Attempts, d.NextAt.UTC())
+	switch {
+	case err == nil:
+		return nil
+	case isMissingParent(err):
+		return arena.Errorf(arena.ENOTFOUND, "webhook %s not found", d.WebhookID)
+	}
+	return writeError(err, "keeping a webhook delivery")
+}
+
+// DeleteWebhookDelivery forgets a delivery; one unknown is no error.
+func (st *Store) DeleteWebhookDelivery(ctx context.Context, id string) error {
+	if _, err := st.exec(ctx, `DELETE FROM webhook_deliveries WHERE id = $1`, id); err != nil {
+		return writeError(err, "forgetting a webhook delivery")
+	}
+	return nil
+}
+
+// ListWebhookDeliveries returns every delivery kept, the soonest due first.
+func (st *Store) ListWebhookDeliveries(ctx context.Context) ([]*arena.WebhookDelivery, error) {
+	rows, err := st.pool.Query(ctx, `SELECT `+deliveryColumns+` FROM webhook_deliveries ORDER BY next_at, id`)
+	if err != nil {
+		return nil, arena.Internal(err, "listing webhook deliveries")
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*arena.WebhookDelivery, error) {
+		var d arena.WebhookDelivery
+		if err := row.Scan(&d.ID, &d.OrgID, &d.WebhookID, &d.EventID, &d.EventType, &d.Body, &d.Attempts, &d.NextAt); err != nil {
+			return nil, err
+		}
+		d.NextAt = d.NextAt.UTC()
+		return &d, nil
+	})
+	if err != nil {
+		return nil, arena.Internal(err, "listing webhook deliveries")
+	}
+	return out, nil
+}

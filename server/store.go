@@ -86,6 +86,17 @@ type Store interface {
 	// DeleteWebhook removes an organisation's webhook; ENOTFOUND if the
 	// organisation has no such webhook, another organisation's included.
 	DeleteWebhook(ctx context.Context, orgID, id string) error
+
+	// SaveWebhookDelivery keeps a delivery not done yet, or records the
+	// attempts and next time of one kept; ENOTFOUND when its webhook does
+	// not exist. Deleting a webhook deletes its deliveries.
+	SaveWebhookDelivery(ctx context.Context, d *arena.WebhookDelivery) error
+	// DeleteWebhookDelivery forgets a delivery that is done; one unknown
+	// is no error.
+	DeleteWebhookDelivery(ctx context.Context, id string) error
+	// ListWebhookDeliveries returns every delivery kept, the soonest due
+	// first, for a new dispatcher to resume.
+	ListWebhookDeliveries(ctx context.Context) ([]*arena.WebhookDelivery, error)
 }
 
 // SessionQuery selects sessions from the store. Empty fields do not filter.

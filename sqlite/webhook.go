@@ -95,3 +95,67 @@ func (st *Store) DeleteWebhook(ctx context.Context, orgID, id string) error {
 	}
 	return nil
 }
+
+const deliveryColumns = `id, org_id, webhook_id, event_id, event_type, body, attempts, next_at`
+
+// SaveWebhookDelivery inserts d, or records its attempts and next time when
+// it exists; ENOTFOUND when its webhook does not exist (any more).
+func (st *Store) SaveWebhookDelivery(ctx context.Context, d *arena.WebhookDelivery) error {
+	body := d.Body
+	if body == nil {
+		body = []byte{}
+	}
+	unlock, err := st.lockWrites(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	_, err = st.w.ExecContext(ctx, `INSERT INTO webhook_deliveries (`+deliveryColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET attempts = excluded.attempts, next_at = excluded.next_at`,
+		d.ID, d.OrgID, d.WebhookID, d.EventID, d.EventType, body, d.Attempts, storedoc.Nanos(d.NextAt))
+	switch {
+	case err == nil:
+		return nil
+	case isMissingParent(err):
+		return arena.Errorf(arena.ENOTFOUND, "webhook %s not found", d.WebhookID)
+	}
+	return arena.Internal(err, "keeping a webhook delivery")
+}
+
+// DeleteWebhookDelivery forgets a delivery; one unknown is no error.
+func (st *Store) DeleteWebhookDelivery(ctx context.Context, id string) error {
+	unlock, err := st.lockWrites(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if _, err := st.w.ExecContext(ctx, `DELETE FROM webhook_deliveries WHERE id = ?`, id); err != nil {
+		return arena.Internal(err, "forgetting a webhook delivery")
+	}
+	return nil
+}
+
+// ListWebhookDeliveries returns every delivery kept, the soonest due first.
+func (st *Store) ListWebhookDeliveries(ctx context.Context) ([]*arena.WebhookDelivery, error) {
+	rows, err := st.r.QueryContext(ctx, `SELECT `+deliveryColumns+` FROM webhook_deliveries ORDER BY next_at, id`)
+	if err != nil {
+		return nil, arena.Internal(err, "listing webhook deliveries")
+	}
+	defer rows.Close()
+	var out []*arena.WebhookDelivery
+	for rows.Next() {
+		var (
+			d    arena.WebhookDelivery
+			next int64
+		)
+		if err := rows.Scan(&d.ID, &d.OrgID, &d.WebhookID, &d.EventID, &d.EventType, &d.Body, &d.Attempts, &next); err != nil {
+			return nil, arena.Internal(err, "listing webhook deliveries")
+		}
+		d.NextAt = storedoc.FromNanos(next)
+		out = append(out, &d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, arena.Internal(err, "listing webhook deliveries")
+	}
+	return out, nil
+}

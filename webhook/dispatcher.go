@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/arena-hq/arena"
 )
 
 // Defaults of Config.
@@ -35,10 +37,27 @@ const (
 // means nothing to Arena and a receiver must not make it read without end.
 const maxResponseBody = 64 << 10
 
+// Outbox keeps deliveries that are not done, so that they survive the
+// dispatcher: Run resumes those it finds. Save inserts or replaces a
+// delivery by its ID, and answers ENOTFOUND when its endpoint no longer
+// exists; Delete of an unknown delivery is no error.
+type Outbox interface {
+	SaveWebhookDelivery(ctx context.Context, d *arena.WebhookDelivery) error
+	DeleteWebhookDelivery(ctx context.Context, id string) error
+	ListWebhookDeliveries(ctx context.Context) ([]*arena.WebhookDelivery, error)
+}
+
+// outboxTimeout bounds one call to the Outbox: a delivery goes on in
+// memory when the store is slow to take it.
+const outboxTimeout = 5 * time.Second
+
 // Config configures a Dispatcher. Zero values take the defaults.
 type Config struct {
 	// Endpoints tells which endpoints an organisation registered. Required.
 	Endpoints EndpointSource
+	// Outbox, when set, keeps every delivery not done yet, and Run resumes
+	// them. Without it, deliveries wait in memory only.
+	Outbox Outbox
 	// Client makes the requests; by default one with its own transport.
 	// The dispatcher uses a copy that never follows redirects and keeps no
 	// cookies, whatever Client says.
@@ -140,12 +159,17 @@ type Dispatcher struct {
 // job is one delivery of an event to one endpoint or, with a nil endpoint,
 // the look-up of an event's endpoints.
 type job struct {
+	// id names the delivery in the Outbox.
+	id       string
 	event    Event
 	body     []byte
 	endpoint *Endpoint
 	attempts int // made so far
-	at       time.Time
-	seq      uint64 // orders jobs due at the same time by their arrival
+	// resumed marks a delivery read back from the Outbox: its endpoint is
+	// known by id only until looked up.
+	resumed bool
+	at      time.Time
+	seq     uint64 // orders jobs due at the same time by their arrival
 }
 
 // queueKey names the EndpointQueue a job counts against.
@@ -262,8 +286,11 @@ func (d *Dispatcher) Stats() Stats {
 }
 
 // Run delivers events until ctx ends or Close is called, then waits for
-// its workers: attempts in flight are cancelled. Events still waiting are
-// lost, and logged. Run may be called once; it returns nil.
+// its workers: attempts in flight are cancelled. With an Outbox it first
+// resumes the deliveries kept there, and deliveries not done when it ends
+// stay there; without one they are lost, and logged. Events published but
+// not yet fanned out are lost either way. Run may be called once; it
+// returns nil.
 func (d *Dispatcher) Run(ctx context.Context) error {
 	if !d.running.CompareAndSwap(false, true) {
 		return errors.New("webhook: Run called twice")
@@ -278,6 +305,9 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		case <-ctx.Done():
 		}
 	}()
+	// What the Outbox kept is queued before the workers start: an event
+	// fanned out meanwhile would otherwise be read back and sent twice.
+	d.resume(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() { d.schedule(ctx) })
 	for range d.cfg.Workers {
@@ -430,7 +460,12 @@ func (d *Dispatcher) fanOut(ctx context.Context, j *job) {
 		}
 		// Every delivery goes through the scheduler, even the first
 		// attempt, so that one slow endpoint delays no other.
-		if !d.enqueue(&job{event: e, body: body, endpoint: &ep}, time.Now()) {
+		dj := &job{id: uuid.NewString(), event: e, body: body, endpoint: &ep, at: time.Now()}
+		if !d.save(ctx, dj) {
+			continue // the endpoint was removed meanwhile
+		}
+		if !d.enqueue(dj, dj.at) {
+			d.forget(ctx, dj)
 			d.drop("webhook endpoint queue full: event dropped", "event", e.ID, "type", e.Type, "endpoint", ep)
 		}
 	}
@@ -449,8 +484,20 @@ const (
 // attempt makes one attempt of delivery j, and schedules a retry or gives up
 // when it fails.
 func (d *Dispatcher) attempt(ctx context.Context, j *job) {
-	if j.attempts > 0 && !d.refresh(ctx, j) {
-		return
+	if j.attempts > 0 || j.resumed {
+		switch d.refresh(ctx, j) {
+		case endpointGone:
+			d.forget(ctx, j)
+			return
+		case endpointUnknown:
+			// Nothing to send to yet: look again later, no attempt spent.
+			if ctx.Err() == nil && !d.enqueue(j, time.Now().Add(d.backoff(1))) {
+				d.forget(ctx, j)
+				d.drop("webhook endpoint queue full: retry dropped", "event", j.event.ID, "endpoint", *j.endpoint)
+			}
+			return
+		}
+		j.resumed = false
 	}
 	j.attempts++
 	res, retryAfter, err := d.send(ctx, j)
@@ -462,29 +509,123 @@ func (d *Dispatcher) attempt(ctx context.Context, j *job) {
 	attrs := []any{"event", j.event.ID, "type", j.event.Type, "endpoint", ep, "attempt", j.attempts}
 	switch res {
 	case delivered:
+		d.forget(ctx, j)
 		d.count(&d.delivered, "delivered")
 		d.log.Debug("webhook delivered", attrs...)
 		return
 	case gone:
+		d.forget(ctx, j)
 		d.gone.Add(1)
 		d.log.Info("webhook refused with 410 Gone, not retried", attrs...)
 		return
 	case permanent:
+		d.forget(ctx, j)
 		d.count(&d.givenUp, "given_up")
 		d.log.Error("webhook cannot be sent, given up", append(attrs, "err", err)...)
 		return
 	}
 	d.count(&d.failed, "failed")
 	if j.attempts >= d.cfg.MaxAttempts {
+		d.forget(ctx, j)
 		d.count(&d.givenUp, "given_up")
 		d.log.Warn("webhook failed, given up", append(attrs, "err", err)...)
 		return
 	}
 	wait := max(d.backoff(j.attempts), min(retryAfter, d.cfg.MaxBackoff))
 	d.log.Info("webhook failed, will retry", append(attrs, "in", wait, "err", err)...)
-	if !d.enqueue(j, time.Now().Add(wait)) {
+	j.at = time.Now().Add(wait)
+	if !d.save(ctx, j) {
+		d.cancelled.Add(1)
+		d.log.Info("webhook endpoint removed, retries cancelled", attrs...)
+		return
+	}
+	if !d.enqueue(j, j.at) {
+		d.forget(ctx, j)
 		d.drop("webhook endpoint queue full: retry dropped", attrs...)
 	}
+}
+
+// save keeps j in the Outbox, if there is one, as due at j.at. It returns
+// false when j's endpoint no longer exists. A store that fails costs the
+// delivery only its durability: it goes on in memory.
+func (d *Dispatcher) save(ctx context.Context, j *job) bool {
+	if d.cfg.Outbox == nil {
+		return true
+	}
+	ctx, cancel := context.WithTimeout(ctx, outboxTimeout)
+	defer cancel()
+	err := d.cfg.Outbox.SaveWebhookDelivery(ctx, &arena.WebhookDelivery{
+		ID: j.id, OrgID: j.event.OrgID, WebhookID: j.endpoint.ID, EventID: j.event.ID, EventType: j.event.Type,
+		Body: j.body, Attempts: j.attempts, NextAt: j.at,
+	})
+	switch {
+	case err == nil:
+		return true
+	case arena.ErrorCode(err) == arena.ENOTFOUND:
+		return false
+	}
+	d.log.Warn("cannot keep a webhook delivery; it goes on in memory only", "event", j.event.ID, "endpoint", *j.endpoint, "err", err)
+	return true
+}
+
+// forget removes j, done, from the Outbox. A delivery that stays there by
+// failure is made again by the next dispatcher: receivers de-duplicate.
+func (d *Dispatcher) forget(ctx context.Context, j *job) {
+	if d.cfg.Outbox == nil {
+		return
+	}
+	// Done is done even while shutting down.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), outboxTimeout)
+	defer cancel()
+	if err := d.cfg.Outbox.DeleteWebhookDelivery(ctx, j.id); err != nil {
+		d.log.Warn("cannot forget a webhook delivery that is done; it may be sent again", "event", j.event.ID, "endpoint", *j.endpoint, "err", err)
+	}
+}
+
+// resume queues the deliveries the Outbox kept, asking it again with
+// backoff until it answers or ctx ends.
+func (d *Dispatcher) resume(ctx context.Context) {
+	if d.cfg.Outbox == nil {
+		return
+	}
+	for n := 1; ; n++ {
+		lctx, cancel := context.WithTimeout(ctx, outboxTimeout)
+		list, err := d.cfg.Outbox.ListWebhookDeliveries(lctx)
+		cancel()
+		if err == nil {
+			now := time.Now()
+			for _, dl := range list {
+				j := &job{
+					id: dl.ID, event: Event{ID: dl.EventID, Type: dl.EventType, OrgID: dl.OrgID}, body: dl.Body,
+					endpoint: &Endpoint{ID: dl.WebhookID, OrgID: dl.OrgID}, attempts: dl.Attempts, resumed: true,
+				}
+				if !d.enqueue(j, later(dl.NextAt, now)) {
+					d.forget(ctx, j)
+					d.drop("webhook endpoint queue full: kept delivery dropped", "event", dl.EventID, "endpoint", dl.WebhookID)
+				}
+			}
+			if len(list) > 0 {
+				d.log.Info("resumed webhook deliveries", "deliveries", len(list))
+			}
+			return
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		d.log.Error("cannot read the webhook deliveries to resume; trying again", "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(d.backoff(n)):
+		}
+	}
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // drop counts a dropped event or delivery and logs it, but only the 1st,
@@ -496,27 +637,40 @@ func (d *Dispatcher) drop(msg string, attrs ...any) {
 	}
 }
 
+// refreshed is what refresh learnt of a delivery's endpoint.
+type refreshed int
+
+const (
+	endpointCurrent refreshed = iota // up to date, or the known one will do
+	endpointGone                     // removed, or no longer wants the event
+	endpointUnknown                  // not known yet, and the look-up failed
+)
+
 // refresh updates a retry's endpoint from the source, since retries go on
 // for an hour: an organisation that removed an endpoint, or rotated its
-// secret or URL, expects the change to hold at once. It returns false, and
-// counts the delivery cancelled, when the endpoint is no more or no longer
-// wants the event.
-func (d *Dispatcher) refresh(ctx context.Context, j *job) bool {
+// secret or URL, expects the change to hold at once. A resumed delivery
+// learns its endpoint here. It counts the delivery cancelled when the
+// endpoint is gone.
+func (d *Dispatcher) refresh(ctx context.Context, j *job) refreshed {
 	eps, err := d.cfg.Endpoints.Endpoints(ctx, j.event.OrgID)
 	if err != nil {
+		if j.resumed {
+			d.log.Warn("cannot look up the endpoint of a resumed webhook delivery, will retry", "event", j.event.ID, "endpoint", *j.endpoint, "err", err)
+			return endpointUnknown
+		}
 		// A failing look-up should not cost the delivery: try with what we have.
 		d.log.Warn("cannot look up webhook endpoints, retrying with the known one", "event", j.event.ID, "endpoint", *j.endpoint, "err", err)
-		return true
+		return endpointCurrent
 	}
 	for _, ep := range eps {
 		if ep.ID == j.endpoint.ID && ep.OrgID == j.event.OrgID && ep.Wants(j.event.Type) {
 			j.endpoint = &ep
-			return true
+			return endpointCurrent
 		}
 	}
 	d.cancelled.Add(1)
 	d.log.Info("webhook endpoint removed or unsubscribed, retries cancelled", "event", j.event.ID, "type", j.event.Type, "endpoint", *j.endpoint)
-	return false
+	return endpointGone
 }
 
 // send makes one HTTP request of j. On a failure it returns why, and how

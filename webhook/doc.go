@@ -76,8 +76,16 @@
 // parallel and a retried event arrives after newer ones. Use "at" to order a
 // session's events, and GET /session/{id} when in doubt.
 //
-// Events wait in memory only. When the control plane stops, events not yet
-// delivered are lost; when the queues are full (see Config.Queue and
-// Config.EndpointQueue), events are dropped and counted. A receiver that was
-// down for long should reconcile with GET /session.
+// With a Config.Outbox (Arena keeps it in its store), each delivery is kept
+// from the moment its event is fanned out to the endpoint until it is done:
+// delivered, refused with 410, given up, or its endpoint removed. A new
+// dispatcher (after a restart of the control plane, or on a new leader)
+// resumes those it finds, with their attempts counted on, at the time their
+// next attempt was due. A delivery whose end was not recorded, the control
+// plane stopping mid-attempt say, is made again: receivers de-duplicate by
+// the event id. What is lost when the control plane stops is what waited in
+// memory only: events published in the moment before their fan-out. When
+// the queues are full (see Config.Queue and Config.EndpointQueue), events
+// are dropped and counted. A receiver that was down for long should
+// reconcile with GET /session.
 package webhook

@@ -358,8 +358,8 @@ type controlPlane struct {
 }
 
 // Close ends the agents' streams and stops the server, then the webhook
-// dispatcher: events not delivered yet are lost with it, since they wait in
-// memory only (the next leader does not know of them).
+// dispatcher: deliveries not done stay in the store for the next leader,
+// but events published and not yet fanned out to their endpoints are lost.
 func (cp *controlPlane) Close() {
 	cp.srv.DisconnectAgents()
 	cp.srv.Close()
@@ -386,7 +386,7 @@ func newControlPlane(ctx context.Context, cfg *config.Config, o stackOptions, st
 	// The dispatcher queues what the server publishes from the start, and
 	// sends once it runs, at the end.
 	hooks := server.NewWebhooks(store, sealer, log.With("component", "webhooks"))
-	dispatcher, err := webhook.New(webhook.Config{Endpoints: hooks, Logger: log.With("component", "webhooks"), Observe: reg.WebhookDelivery})
+	dispatcher, err := webhook.New(webhook.Config{Endpoints: hooks, Outbox: store, Logger: log.With("component", "webhooks"), Observe: reg.WebhookDelivery})
 	if err != nil {
 		return nil, err
 	}

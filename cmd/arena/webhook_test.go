@@ -37,6 +37,22 @@ type hookReceiver struct {
 	attempts map[string]int
 	repeats  int
 	refused  []string
+	// down answers every request 503, as a receiver that is down.
+	down bool
+}
+
+// setDown makes the receiver answer 503 to everything, or not.
+func (r *hookReceiver) setDown(down bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.down = down
+}
+
+// requestCount returns how many requests the receiver got.
+func (r *hookReceiver) requestCount() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.requests
 }
 
 func newHookReceiver(tb testing.TB, failures int) *hookReceiver {
@@ -61,6 +77,9 @@ func (r *hookReceiver) serve(w nethttp.ResponseWriter, req *nethttp.Request) {
 	case err != nil:
 		r.refused = append(r.refused, "reading the body: "+err.Error())
 		w.WriteHeader(nethttp.StatusBadRequest)
+		return
+	case r.down:
+		w.WriteHeader(nethttp.StatusServiceUnavailable)
 		return
 	case r.requests == 1 && r.failures >= 1:
 		w.WriteHeader(nethttp.StatusInternalServerError)
@@ -262,4 +281,47 @@ func TestWebhookEndToEnd(t *testing.T) {
 	if err := runWebhook(ctx, append([]string{"list"}, cli...), &out, io.Discard); err != nil || strings.Contains(out.String(), theirs.URL) {
 		t.Fatalf("arena webhook list after delete: %s (%v)", out.String(), err)
 	}
+}
+
+// TestWebhooksSurviveARestart: a delivery still being retried when the
+// control plane stops is made by the next one, as it was signed and with
+// its attempts counted on, and not lost.
+func TestWebhooksSurviveARestart(t *testing.T) {
+	s := newStack(t, 8)
+	r := newHookReceiver(t, 0)
+	r.setDown(true)
+	status, body := s.call("POST", "/admin/v1/orgs/"+s.cfg.OrgID+"/webhooks", map[string]any{"url": r.URL, "events": []string{webhook.EventSessionStarted}})
+	var hook struct{ Secret string }
+	if status != 201 || json.Unmarshal(body, &hook) != nil || hook.Secret == "" {
+		t.Fatalf("creating the endpoint: %d %s", status, body)
+	}
+	r.setSecret(hook.Secret)
+	c := s.create(map[string]any{"id": "durable"})
+	dockertest.Eventually(t, dockertest.Timeout, func() error {
+		if r.requestCount() == 0 {
+			return fmt.Errorf("no attempt at the endpoint yet")
+		}
+		return nil
+	})
+
+	// Arena stops while the endpoint is down, which then comes back.
+	s.opts.listen = strings.TrimPrefix(s.URL, "http://")
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r.setDown(false)
+	s.stack = nil
+	s.start()
+
+	got := r.waitFor(c.ID, webhook.EventSessionStarted)
+	r.mu.Lock()
+	attempt, refused := r.attempts[got[0].ID], slices.Clone(r.refused)
+	r.mu.Unlock()
+	if attempt < 2 || len(refused) > 0 {
+		t.Fatalf("the started event arrived at attempt %d (refused: %v), want a retry of the kept delivery", attempt, refused)
+	}
+	if status, _ := s.call("DELETE", "/session/"+c.ID, nil); status != 204 {
+		t.Fatalf("DELETE: %d", status)
+	}
+	s.waitNoContainers()
 }

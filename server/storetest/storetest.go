@@ -68,6 +68,7 @@ func Run(t *testing.T, open func(t *testing.T) server.Store) {
 		{"ListWebhooks", testListWebhooks},
 		{"DeleteWebhook", testDeleteWebhook},
 		{"WebhooksCanceledContext", testWebhooksCanceledContext},
+		{"WebhookDeliveries", testWebhookDeliveries},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

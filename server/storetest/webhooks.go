@@ -256,3 +256,86 @@ func normWebhook(w *arena.Webhook) arena.Webhook {
 	c.CreatedAt = c.CreatedAt.UTC()
 	return c
 }
+
+// testWebhookDeliveries checks the deliveries a dispatcher keeps: every
+// field round-trips, saving again records the attempts, the soonest due
+// comes first, and a delivery never outlives its webhook.
+func testWebhookDeliveries(t *testing.T, s server.Store) {
+	ctx := context.Background()
+	createOrg(t, s, "org-1")
+	createWebhook(t, s, newWebhook("wh-1", "org-1", at(1)))
+	createWebhook(t, s, newWebhook("wh-2", "org-1", at(2)))
+	list := func() []*arena.WebhookDelivery {
+		t.Helper()
+		got, err := s.ListWebhookDeliveries(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range got {
+			checkUTC(t, "NextAt", d.NextAt)
+		}
+		return got
+	}
+	save := func(d *arena.WebhookDelivery) {
+		t.Helper()
+		if err := s.SaveWebhookDelivery(ctx, d); err != nil {
+			t.Fatalf("SaveWebhookDelivery %s: %v", d.ID, err)
+		}
+	}
+
+	full := filled[arena.WebhookDelivery](t)
+	full.ID, full.OrgID, full.WebhookID, full.NextAt = "d-full", "org-1", "wh-1", at(50)
+	full.Body = []byte{0, 1, 2, 0xff, '{', '}'} // any bytes
+	save(&full)
+	soon := &arena.WebhookDelivery{ID: "d-soon", OrgID: "org-1", WebhookID: "wh-2", EventID: "e-2", EventType: "session.running", Body: []byte(`{}`), NextAt: at(10)}
+	save(soon)
+	checkDeliveries(t, list(), soon, &full)
+
+	// Saving again records attempts and the next time; the rest stays.
+	again := full
+	again.Attempts, again.NextAt, again.Body = full.Attempts+1, at(5), []byte("ignored")
+	save(&again)
+	want := full
+	want.Attempts, want.NextAt = again.Attempts, at(5)
+	checkDeliveries(t, list(), &want, soon)
+
+	// A delivery to a webhook that does not exist is not kept.
+	err := s.SaveWebhookDelivery(ctx, &arena.WebhookDelivery{ID: "d-orphan", OrgID: "org-1", WebhookID: "wh-none", Body: []byte(`{}`), NextAt: at(1)})
+	if arena.ErrorCode(err) != arena.ENOTFOUND {
+		t.Fatalf("a delivery to a missing webhook: %v, want not found", err)
+	}
+
+	// Done deliveries go; forgetting one twice is no error.
+	for range 2 {
+		if err := s.DeleteWebhookDelivery(ctx, "d-full"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	checkDeliveries(t, list(), soon)
+
+	// Removing a webhook removes its deliveries, and a retry of one then
+	// finds it gone.
+	if err := s.DeleteWebhook(ctx, "org-1", "wh-2"); err != nil {
+		t.Fatal(err)
+	}
+	if got := list(); len(got) != 0 {
+		t.Fatalf("deliveries of a removed webhook are kept: %+v", got)
+	}
+	soon.Attempts++
+	if err := s.SaveWebhookDelivery(ctx, soon); arena.ErrorCode(err) != arena.ENOTFOUND {
+		t.Fatalf("a retry for a removed webhook: %v, want not found", err)
+	}
+}
+
+func checkDeliveries(tb testing.TB, got []*arena.WebhookDelivery, want ...*arena.WebhookDelivery) {
+	tb.Helper()
+	id := func(d *arena.WebhookDelivery) string { return d.ID }
+	if !slices.Equal(ids(got, id), ids(want, id)) {
+		tb.Fatalf("got deliveries %v, want %v", ids(got, id), ids(want, id))
+	}
+	for i := range got {
+		w := *want[i]
+		w.NextAt = w.NextAt.UTC() // the test's times are in another zone
+		equal(tb, "delivery "+w.ID, *got[i], w)
+	}
+}
