@@ -51,6 +51,10 @@ type Outbox interface {
 // memory when the store is slow to take it.
 const outboxTimeout = 5 * time.Second
 
+// maxResumeWait bounds the wait between attempts to read the Outbox at the
+// start of Run, during which nothing is sent.
+const maxResumeWait = 5 * time.Second
+
 // Config configures a Dispatcher. Zero values take the defaults.
 type Config struct {
 	// Endpoints tells which endpoints an organisation registered. Required.
@@ -166,8 +170,10 @@ type job struct {
 	endpoint *Endpoint
 	attempts int // made so far
 	// resumed marks a delivery read back from the Outbox: its endpoint is
-	// known by id only until looked up.
+	// known by id only until looked up; lookups counts the look-ups that
+	// failed meanwhile.
 	resumed bool
+	lookups int
 	at      time.Time
 	seq     uint64 // orders jobs due at the same time by their arrival
 }
@@ -491,7 +497,8 @@ func (d *Dispatcher) attempt(ctx context.Context, j *job) {
 			return
 		case endpointUnknown:
 			// Nothing to send to yet: look again later, no attempt spent.
-			if ctx.Err() == nil && !d.enqueue(j, time.Now().Add(d.backoff(1))) {
+			j.lookups++
+			if ctx.Err() == nil && !d.enqueue(j, time.Now().Add(d.backoff(j.lookups))) {
 				d.forget(ctx, j)
 				d.drop("webhook endpoint queue full: retry dropped", "event", j.event.ID, "endpoint", *j.endpoint)
 			}
@@ -563,8 +570,9 @@ func (d *Dispatcher) save(ctx context.Context, j *job) bool {
 		return true
 	case arena.ErrorCode(err) == arena.ENOTFOUND:
 		return false
+	case ctx.Err() == nil:
+		d.log.Warn("cannot keep a webhook delivery; it goes on in memory only", "event", j.event.ID, "endpoint", *j.endpoint, "err", err)
 	}
-	d.log.Warn("cannot keep a webhook delivery; it goes on in memory only", "event", j.event.ID, "endpoint", *j.endpoint, "err", err)
 	return true
 }
 
@@ -613,10 +621,11 @@ func (d *Dispatcher) resume(ctx context.Context) {
 			return
 		}
 		d.log.Error("cannot read the webhook deliveries to resume; trying again", "err", err)
+		// Nothing is sent until this succeeds: ask again soon.
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(d.backoff(n)):
+		case <-time.After(min(d.backoff(n), maxResumeWait)):
 		}
 	}
 }
@@ -655,7 +664,9 @@ func (d *Dispatcher) refresh(ctx context.Context, j *job) refreshed {
 	eps, err := d.cfg.Endpoints.Endpoints(ctx, j.event.OrgID)
 	if err != nil {
 		if j.resumed {
-			d.log.Warn("cannot look up the endpoint of a resumed webhook delivery, will retry", "event", j.event.ID, "endpoint", *j.endpoint, "err", err)
+			if n := j.lookups + 1; n&(n-1) == 0 { // the 1st, 2nd, 4th… time
+				d.log.Warn("cannot look up the endpoint of a resumed webhook delivery, will retry", "event", j.event.ID, "endpoint", *j.endpoint, "failures", n, "err", err)
+			}
 			return endpointUnknown
 		}
 		// A failing look-up should not cost the delivery: try with what we have.

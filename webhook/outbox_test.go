@@ -3,10 +3,12 @@ package webhook
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net/http"
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -206,4 +208,35 @@ func TestOutboxOutcomes(t *testing.T) {
 			t.Errorf("a removed endpoint received %v", got)
 		}
 	})
+}
+
+// TestResumedWhileLookupsFail checks that a resumed delivery waits for its
+// endpoint's look-up to succeed, spending no attempt, rather than being
+// sent without a URL or secret and given up.
+func TestResumedWhileLookupsFail(t *testing.T) {
+	rc := newReceiver(t, answer(http.StatusOK))
+	outbox := newMemOutbox("ep1")
+	_ = outbox.SaveWebhookDelivery(context.Background(), &arena.WebhookDelivery{
+		ID: "d1", OrgID: "studio", WebhookID: "ep1", EventID: "e1", EventType: EventSessionRunning,
+		Body: []byte(`{"id":"e1"}`), Attempts: 1, NextAt: time.Now(),
+	})
+	var lookups atomic.Int64
+	src := endpoints(rc.endpoint("ep1", "studio"))
+	cfg := fast(EndpointFunc(func(ctx context.Context, org string) ([]Endpoint, error) {
+		if lookups.Add(1) <= 3 {
+			return nil, errors.New("the store is down")
+		}
+		return src.Endpoints(ctx, org)
+	}))
+	cfg.Outbox = outbox
+	d := start(t, cfg)
+	h := rc.next(t)
+	if h.verified != nil || h.header.Get(HeaderAttempt) != "2" || string(h.body) != `{"id":"e1"}` {
+		t.Fatalf("resumed delivery: verified %v, attempt %q, body %s", h.verified, h.header.Get(HeaderAttempt), h.body)
+	}
+	s := waitStats(t, d.Dispatcher, "the delivery", func(s Stats) bool { return s.Delivered == 1 && s.Pending == 0 })
+	if s.GivenUp != 0 || lookups.Load() < 4 {
+		t.Errorf("stats %+v after %d look-ups", s, lookups.Load())
+	}
+	waitKept(t, outbox, "the outbox emptied", func(k []arena.WebhookDelivery) bool { return len(k) == 0 })
 }
