@@ -16,6 +16,9 @@ const (
 	MaxPorts     = 32
 	MaxArtifacts = 16
 	MaxSecret    = 4 << 10
+	// MaxApplicationsPerOrg bounds what one organisation makes every node
+	// hold: each tag of each application is pulled onto every node.
+	MaxApplicationsPerOrg = 100
 )
 
 var (

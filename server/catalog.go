@@ -156,6 +156,9 @@ func (c *AppCatalog) Create(ctx context.Context, a *arena.Application) (*arena.A
 	if _, err := c.store.FindOrganization(ctx, a.OrgID); err != nil {
 		return nil, err
 	}
+	if n := len(c.List(a.OrgID)); n >= arena.MaxApplicationsPerOrg {
+		return nil, arena.Errorf(arena.ECONFLICT, "organisation %q has %d applications, the most it may have; delete one first", a.OrgID, n)
+	}
 	a.Source, a.CreatedAt = arena.SourceAPI, c.now()
 	a.UpdatedAt = a.CreatedAt
 	c.sealer.sealRegistry(a)

@@ -3,6 +3,7 @@ package server_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -136,5 +137,42 @@ func TestAppCatalog(t *testing.T) {
 	}
 	if changes < 3 {
 		t.Fatalf("%d changes told, want one per change", changes)
+	}
+}
+
+// TestApplicationsPerOrganisation checks the cap on an organisation's
+// applications, which bounds what it makes every node pull.
+func TestApplicationsPerOrganisation(t *testing.T) {
+	ctx := context.Background()
+	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "arena.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	for _, org := range []string{"acme", "other"} {
+		if err := store.CreateOrganization(ctx, &arena.Organization{ID: org, Name: org, Environment: arena.EnvProduction, CreatedAt: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cat, err := server.NewAppCatalog(ctx, store, testSealer(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range arena.MaxApplicationsPerOrg {
+		if _, err := cat.Create(ctx, testApp("acme", fmt.Sprintf("game-%d", i))); err != nil {
+			t.Fatalf("application %d: %v", i, err)
+		}
+	}
+	if _, err := cat.Create(ctx, testApp("acme", "one-too-many")); arena.ErrorCode(err) != arena.ECONFLICT {
+		t.Fatalf("an application past the cap: %v, want conflict", err)
+	}
+	if _, err := cat.Create(ctx, testApp("other", "game-0")); err != nil {
+		t.Fatalf("another organisation's first application: %v", err)
+	}
+	if err := cat.Delete(ctx, "acme", "game-0"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cat.Create(ctx, testApp("acme", "one-too-many")); err != nil {
+		t.Fatalf("an application after one was deleted: %v", err)
 	}
 }
