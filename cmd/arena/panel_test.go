@@ -435,6 +435,30 @@ func panelAdmin(t *testing.T, b *browser, s *testStack) {
 	b.click(`[data-testid=confirm] [data-testid=confirm-ok]`)
 	b.waitFor("the user is gone", `!`+ada)
 
+	// Webhooks: one for the stopped event shows its secret once, is listed
+	// with its event, then deleted.
+	b.click(`[data-testid=nav-webhooks]`)
+	b.click(`[data-testid=new-webhook]`)
+	b.fill(`[data-testid=webhook-dialog] [data-testid=webhook-url]`, "https://matchmaker.example/arena-events")
+	b.click(`[data-testid=webhook-dialog] [data-testid="event-session.stopped"]`)
+	b.click(`[data-testid=webhook-dialog] [data-testid=form-submit]`)
+	b.waitFor("the secret is shown", `document.querySelector('[data-testid=webhook-secret]')?.value.startsWith('whsec_')`)
+	hookSecret := eval[string](b, `document.querySelector('[data-testid=webhook-secret]').value`)
+	b.click(`[data-testid=webhook-created] [data-testid=secret-done]`)
+	hookRow := `document.querySelector('[data-testid=webhook-row]')`
+	b.waitFor("the webhook is listed", hookRow+`?.textContent.includes('matchmaker.example')`)
+	if got := eval[string](b, hookRow+`.querySelector('[data-testid=webhook-events]').textContent`); got != "session.stopped" {
+		t.Errorf("the webhook's events are listed as %q", got)
+	}
+	b.screenshot("webhooks")
+	status, body := panelCall(s, "GET", "/admin/v1/orgs/"+org+"/webhooks", testToken)
+	if status != 200 || !strings.Contains(string(body), `"events":["session.stopped"]`) || strings.Contains(string(body), hookSecret) {
+		t.Errorf("the webhook through the API: %d %s", status, body)
+	}
+	b.click(`[data-testid=webhook-row] [data-testid=delete-webhook]`)
+	b.click(`[data-testid=confirm] [data-testid=confirm-ok]`)
+	b.waitFor("the webhook is gone", `!`+hookRow)
+
 	// Organisations: an operator creates one and manages it.
 	b.click(`[data-testid=nav-orgs]`)
 	b.waitFor("the token's organisation is listed", `document.querySelector(`+js(fmt.Sprintf(`tr[data-org-id=%s]`, js(org)))+`)`)

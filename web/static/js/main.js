@@ -10,9 +10,10 @@ import * as usage from './usage.js';
 import * as applications from './applications.js';
 import * as tokens from './tokens.js';
 import * as users from './users.js';
+import * as webhooks from './webhooks.js';
 import * as orgs from './orgs.js';
 
-const views = { sessions, nodes, usage, applications, tokens, users, orgs };
+const views = { sessions, nodes, usage, applications, tokens, users, webhooks, orgs };
 
 const ORG_KEY = 'arena.org';
 

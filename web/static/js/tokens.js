@@ -132,8 +132,9 @@ function tokenForm(ctx, users) {
     h('fieldset', { name: 'scopes', class: 'scopes' }, h('legend', null, 'Scopes'), boxes.map((b) => b.el)),
     field('Expires after', expiry),
     field('Issued to user', user, 'Deleting the user revokes the token.'),
-    h('fieldset', { name: 'rateLimit', class: 'row' }, h('legend', null, 'Rate limit'),
-      field('Requests per second', rateLimit), field('Burst', rateBurst)));
+    // Only an operator sets a token's rate limit; others' tokens take their creator's.
+    ctx.isOperator() ? h('fieldset', { name: 'rateLimit', class: 'row' }, h('legend', null, 'Rate limit'),
+      field('Requests per second', rateLimit), field('Burst', rateBurst)) : null);
   const value = () => {
     const out = {
       name: name.value.trim(),
