@@ -374,10 +374,8 @@ func (m *images) ensure(life, ctx context.Context, wg *sync.WaitGroup, org, ref 
 	m.mu.Lock()
 	done := m.startLocked(life, wg, ref)
 	m.mu.Unlock()
-	select {
-	case <-done:
-	case <-ctx.Done():
-		return ctx.Err()
+	if err := waitFor(ctx, done); err != nil {
+		return err
 	}
 	m.mu.Lock()
 	im := m.state[ref]
@@ -407,10 +405,8 @@ func (m *images) authorize(ctx context.Context, org, ref string, always bool) er
 		// registry alongside it would fetch the image twice.
 		done := im.done
 		m.mu.Unlock()
-		select {
-		case <-done:
-		case <-ctx.Done():
-			return ctx.Err()
+		if err := waitFor(ctx, done); err != nil {
+			return err
 		}
 		m.mu.Lock()
 	}
@@ -455,4 +451,14 @@ func truncate(s string, n int) string {
 		n--
 	}
 	return s[:n] + "…"
+}
+
+// waitFor waits until done is closed or ctx ends.
+func waitFor(ctx context.Context, done <-chan struct{}) error {
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
