@@ -96,3 +96,35 @@ export function number(input) {
 export function formError(field, description) {
   return new ApiError(422, { message: 'Please correct the form.', violations: [{ field, description }] });
 }
+
+// showSecret replaces a creation dialog's form with a secret shown this
+// once, with a copy button. The secret is in this dialog's DOM only:
+// closing the dialog removes it from the page. testid prefixes the test
+// ids of the secret (<testid>-secret) and of the content (<testid>-created).
+export function showSecret(dialog, { testid, label, secret: value, heading, detail }) {
+  const secret = h('input', { readOnly: true, value, class: 'mono secret', 'data-testid': `${testid}-secret`, spellcheck: 'false', 'aria-label': label });
+  const status = h('span', { class: 'muted small', 'aria-live': 'polite' });
+  const copy = h('button', { type: 'button', 'data-testid': 'copy-secret' }, 'Copy');
+  copy.addEventListener('click', async () => {
+    secret.select();
+    try {
+      // The Clipboard API needs a secure context (https or localhost).
+      await navigator.clipboard.writeText(value);
+      status.textContent = 'Copied.';
+    } catch {
+      status.textContent = 'Selected: press Ctrl+C (⌘C) to copy.';
+    }
+  });
+  const done = h('button', { type: 'button', class: 'primary', 'data-testid': 'secret-done', onclick: () => dialog.close('done') }, 'Done');
+  replace(dialog,
+    h('div', { class: 'form', 'data-testid': `${testid}-created` },
+      h('div', { class: 'dialog-head' }, h('h3', null, heading)),
+      h('div', { class: 'notice warn' },
+        h('strong', null, 'Copy the secret now: it is shown this once.'),
+        h('p', null, detail)),
+      h('div', { class: 'secret-row' }, secret, copy),
+      status,
+      h('div', { class: 'actions' }, done)));
+  secret.focus();
+  secret.select();
+}

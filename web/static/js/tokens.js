@@ -5,7 +5,7 @@
 
 import { accessMessage, del, errorBox, get, path, post } from './api.js';
 import { confirmDialog, formatTime, h, replace } from './dom.js';
-import { adminHead, field, formDialog, noAdminApi, number } from './forms.js';
+import { adminHead, field, formDialog, noAdminApi, number, showSecret } from './forms.js';
 
 export const title = 'Tokens';
 
@@ -76,7 +76,7 @@ export function mount(root, ctx) {
       title: 'New token', testid: 'token-dialog', submit: 'Create token', body: form.body,
       save: () => post(base, form.value()),
       after: (created, dialog) => {
-        showSecret(dialog, created);
+        showTokenSecret(dialog, created);
         return true; // keep the dialog open on the secret
       },
     });
@@ -149,32 +149,11 @@ function tokenForm(ctx, users) {
   return { body, value };
 }
 
-// showSecret replaces the creation form with the new token's secret. It is
-// in this dialog's DOM only; closing the dialog removes it from the page.
-function showSecret(dialog, created) {
-  const secret = h('input', { readOnly: true, value: created.secret, class: 'mono secret', 'data-testid': 'token-secret', spellcheck: 'false', 'aria-label': 'Token secret' });
-  const status = h('span', { class: 'muted small', 'aria-live': 'polite' });
-  const copy = h('button', { type: 'button', 'data-testid': 'copy-secret' }, 'Copy');
-  copy.addEventListener('click', async () => {
-    secret.select();
-    try {
-      // The Clipboard API needs a secure context (https or localhost).
-      await navigator.clipboard.writeText(created.secret);
-      status.textContent = 'Copied.';
-    } catch {
-      status.textContent = 'Selected: press Ctrl+C (⌘C) to copy.';
-    }
+// showTokenSecret replaces the creation form with the new token's secret.
+function showTokenSecret(dialog, created) {
+  showSecret(dialog, {
+    testid: 'token', label: 'Token secret', secret: created.secret,
+    heading: `Token “${created.token.name}” created`,
+    detail: 'Arena keeps only a hash of it. Once this dialog closes nobody can see it again; a lost secret means a new token.',
   });
-  const done = h('button', { type: 'button', class: 'primary', 'data-testid': 'secret-done', onclick: () => dialog.close('done') }, 'Done');
-  replace(dialog,
-    h('div', { class: 'form', 'data-testid': 'token-created' },
-      h('div', { class: 'dialog-head' }, h('h3', null, `Token “${created.token.name}” created`)),
-      h('div', { class: 'notice warn' },
-        h('strong', null, 'Copy the secret now: it is shown this once.'),
-        h('p', null, 'Arena keeps only a hash of it. Once this dialog closes nobody can see it again; a lost secret means a new token.')),
-      h('div', { class: 'secret-row' }, secret, copy),
-      status,
-      h('div', { class: 'actions' }, done)));
-  secret.focus();
-  secret.select();
 }

@@ -4,7 +4,7 @@
 
 import { accessMessage, del, errorBox, get, path, post } from './api.js';
 import { confirmDialog, formatTime, h, replace } from './dom.js';
-import { adminHead, field, formDialog, noAdminApi } from './forms.js';
+import { adminHead, field, formDialog, noAdminApi, showSecret } from './forms.js';
 
 export const title = 'Webhooks';
 
@@ -65,7 +65,7 @@ export function mount(root, ctx) {
         h('fieldset', { name: 'events', class: 'scopes' }, h('legend', null, 'Events (none ticked: all)'), boxes.map((b) => b.el))),
       save: () => post(base, { url: url.value.trim(), events: boxes.filter((b) => b.box.checked).map((b) => b.e) }),
       after: (created, dialog) => {
-        showSecret(dialog, created);
+        showWebhookSecret(dialog, created);
         return true; // keep the dialog open on the secret
       },
     });
@@ -75,17 +75,9 @@ export function mount(root, ctx) {
   return null;
 }
 
-function showSecret(dialog, created) {
-  const secret = h('input', { readOnly: true, value: created.secret, class: 'mono secret', 'data-testid': 'webhook-secret', spellcheck: 'false', 'aria-label': 'Signing secret' });
-  const done = h('button', { type: 'button', class: 'primary', 'data-testid': 'secret-done', onclick: () => dialog.close('done') }, 'Done');
-  replace(dialog,
-    h('div', { class: 'form', 'data-testid': 'webhook-created' },
-      h('div', { class: 'dialog-head' }, h('h3', null, 'Webhook created')),
-      h('div', { class: 'notice warn' },
-        h('strong', null, 'Copy the signing secret now: it is shown this once.'),
-        h('p', null, 'Your receiver checks each request\u2019s Arena-Signature with it. A lost secret means a new webhook.')),
-      h('div', { class: 'secret-row' }, secret),
-      h('div', { class: 'actions' }, done)));
-  secret.focus();
-  secret.select();
+function showWebhookSecret(dialog, created) {
+  showSecret(dialog, {
+    testid: 'webhook', label: 'Signing secret', secret: created.secret, heading: 'Webhook created',
+    detail: 'Your receiver checks each request\u2019s Arena-Signature with it. A lost secret means a new webhook.',
+  });
 }
