@@ -99,6 +99,9 @@ func (s *Server) registerNode(ctx context.Context, n arena.Node) error {
 	}
 	s.nodes[n.ID] = &node{Node: n, lastSeen: now, heard: true}
 	s.sched.UpsertNode(n, true)
+	// What the node held before it joined again is unknown (a reinstalled
+	// machine holds nothing) until its heartbeats say.
+	s.sched.SetImages(n.ID, nil)
 	s.nmu.Unlock()
 	s.restoreReservations(n.ID)
 	s.log.Info("node registered", "node", n.ID, "location", n.Location, "region", n.Region, "provider", n.Provider,

@@ -2,11 +2,14 @@ package server_test
 
 import (
 	"context"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/arena-hq/arena"
+	"github.com/arena-hq/arena/scheduler"
 	"github.com/arena-hq/arena/server"
+	"github.com/arena-hq/arena/sqlite"
 )
 
 func fastLiveness(c *server.Config) {
@@ -356,5 +359,61 @@ func TestTagStatus(t *testing.T) {
 				t.Fatalf("got %v, want not found", err)
 			}
 		})
+	}
+}
+
+// TestRejoinForgetsImages checks that a node joining again is not taken to
+// hold the images it held before, until its heartbeats say it does.
+func TestRejoinForgetsImages(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "arena.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	sched := scheduler.New(scheduler.Pack)
+	srv := server.New(server.Config{Store: st, Scheduler: sched, Catalog: server.NewStaticCatalog(nil)})
+	if err := srv.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	node := func(id, provider string, milliCPU int64) arena.Node {
+		return arena.Node{ID: id, Region: "europe", Location: "ams", Provider: provider, Class: arena.ClassMetal, PublicIP: "192.0.2.1",
+			Capacity: arena.Resources{MilliCPU: milliCPU, MemoryMB: 4096}, PortMin: 40000, PortMax: 40100}
+	}
+	// Packing prefers the small node; holding the image ranks above that.
+	small, big := node("small", "pa", 1000), node("big", "pb", 4000)
+	for _, n := range []arena.Node{small, big} {
+		if err := srv.RegisterNode(ctx, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	placedOn := func() string {
+		t.Helper()
+		p, err := sched.Place(scheduler.Request{SessionID: "probe", Location: "ams", Resources: arena.Resources{MilliCPU: 100, MemoryMB: 64}, Image: "game:1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sched.Release("probe")
+		return p.Node.ID
+	}
+	if got := placedOn(); got != "small" {
+		t.Fatalf("with no image anywhere, placed on %s, want small", got)
+	}
+	if err := srv.Heartbeat(ctx, arena.Heartbeat{NodeID: "big", Images: []arena.NodeImage{{Ref: "game:1", State: arena.ImagePresent}}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := placedOn(); got != "big" {
+		t.Fatalf("with the image on big, placed on %s, want big", got)
+	}
+	// big is reinstalled and joins again; its first heartbeat reports nothing yet.
+	if err := srv.RegisterNode(ctx, big); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Heartbeat(ctx, arena.Heartbeat{NodeID: "big"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := placedOn(); got != "small" {
+		t.Fatalf("after big joined again, placed on %s, want small", got)
 	}
 }
