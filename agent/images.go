@@ -222,8 +222,12 @@ func (m *images) report() []arena.NodeImage {
 	slices.SortFunc(out, func(a, b arena.NodeImage) int { return cmp.Compare(a.Ref, b.Ref) })
 	size := 0
 	for i, im := range out {
-		// The reference, the error and about what encoding them costs.
-		if size += len(im.Ref) + len(im.Error) + 16; size > maxImageReport {
+		// The strings and about what encoding them costs.
+		size += len(im.Ref) + len(im.Error) + 16
+		for _, org := range im.Refused {
+			size += len(org) + 2
+		}
+		if size > maxImageReport {
 			m.log.Warn("too many images to report them all", "reported", i, "wanted", len(out))
 			return out[:i]
 		}
@@ -341,6 +345,14 @@ func (m *images) fetch(ctx context.Context, ref string, grants []grant, im *imag
 				m.log.Warn("the registry refused an organisation's credentials", "image", ref, "org", g.org, "err", err)
 			}
 		}
+	}
+	// Who wants the image changed meanwhile: look again now, not at the
+	// next recheck.
+	m.mu.Lock()
+	stale := im.stale
+	m.mu.Unlock()
+	if stale {
+		m.poke()
 	}
 }
 
