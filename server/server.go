@@ -344,7 +344,7 @@ func (s *Server) claim(ctx context.Context, orgID, id, name, fingerprint string)
 				return nil, nil, idTaken(name)
 			}
 			// So does a session created before ids were per organisation.
-			if s.sessionKey(ctx, orgID, name) != id {
+			if s.legacySession(ctx, orgID, name) {
 				done()
 				return nil, nil, idTaken(name)
 			}
@@ -426,20 +426,24 @@ func (s *Server) sessionKey(ctx context.Context, orgID, id string) string {
 	if s.entry(key) != nil {
 		return key
 	}
-	legacy := func(sess *arena.Session) bool { return sess.OrgID == orgID && sess.Name == "" }
-	if e := s.entry(id); e != nil {
-		if legacy(e.cur.Load()) {
-			return id
-		}
-		return key
-	}
 	if _, err := s.store.FindSession(ctx, key); err == nil {
 		return key
 	}
-	if sess, err := s.store.FindSession(ctx, id); err == nil && legacy(sess) {
+	if s.legacySession(ctx, orgID, id) {
 		return id
 	}
 	return key
+}
+
+// legacySession reports whether the organisation has a session created
+// before ids were per organisation, keyed by its API id alone.
+func (s *Server) legacySession(ctx context.Context, orgID, id string) bool {
+	legacy := func(sess *arena.Session) bool { return sess.OrgID == orgID && sess.Name == "" }
+	if e := s.entry(id); e != nil {
+		return legacy(e.cur.Load())
+	}
+	sess, err := s.store.FindSession(ctx, id)
+	return err == nil && legacy(sess)
 }
 
 func notFound(id string) error {
