@@ -2,14 +2,12 @@ package server_test
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/arena-hq/arena"
 	"github.com/arena-hq/arena/scheduler"
 	"github.com/arena-hq/arena/server"
-	"github.com/arena-hq/arena/sqlite"
 )
 
 func fastLiveness(c *server.Config) {
@@ -366,17 +364,8 @@ func TestTagStatus(t *testing.T) {
 // hold the images it held before, until its heartbeats say it does.
 func TestRejoinForgetsImages(t *testing.T) {
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "arena.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
 	sched := scheduler.New(scheduler.Pack)
-	srv := server.New(server.Config{Store: st, Scheduler: sched, Catalog: server.NewStaticCatalog(nil)})
-	if err := srv.Open(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Close)
+	srv := newBareServer(t, sched, nil)
 	node := func(id, provider string, milliCPU int64) arena.Node {
 		return arena.Node{ID: id, Region: "europe", Location: "ams", Provider: provider, Class: arena.ClassMetal, PublicIP: "192.0.2.1",
 			Capacity: arena.Resources{MilliCPU: milliCPU, MemoryMB: 4096}, PortMin: 40000, PortMax: 40100}

@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"path/filepath"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -13,9 +14,11 @@ import (
 	"github.com/arena-hq/arena/sqlite"
 )
 
-// newTokenServer returns a control plane on a real SQLite store, reached
-// through wrap when given, with no agent: enough for tokens.
-func newTokenServer(tb testing.TB, wrap func(server.Store) server.Store) *server.Server {
+// newBareServer returns a control plane with two organisations on a real
+// SQLite store, reached through wrap when given, placing with sched (a new
+// one when nil), with no node: enough for tokens, or for nodes a test
+// registers itself.
+func newBareServer(tb testing.TB, sched *scheduler.Scheduler, wrap func(server.Store) server.Store) *server.Server {
 	tb.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, filepath.Join(tb.TempDir(), "arena.db"))
@@ -27,7 +30,10 @@ func newTokenServer(tb testing.TB, wrap func(server.Store) server.Store) *server
 	if wrap != nil {
 		store = wrap(st)
 	}
-	srv := server.New(server.Config{Store: store, Scheduler: scheduler.New(scheduler.Pack), Catalog: server.NewStaticCatalog(nil)})
+	if sched == nil {
+		sched = scheduler.New(scheduler.Pack)
+	}
+	srv := server.New(server.Config{Store: store, Scheduler: sched, Catalog: server.NewStaticCatalog(nil)})
 	if err := srv.Open(ctx); err != nil {
 		tb.Fatal(err)
 	}
@@ -41,31 +47,15 @@ func newTokenServer(tb testing.TB, wrap func(server.Store) server.Store) *server
 }
 
 func violationOf(err error, field string) bool {
-	var e *arena.Error
-	if !asError(err, &e) || e.Code != arena.EINVALID {
-		return false
-	}
-	for _, v := range e.Violations {
-		if v.Field == field {
-			return true
-		}
-	}
-	return false
-}
-
-func asError(err error, target **arena.Error) bool {
-	e, ok := err.(*arena.Error)
-	if ok {
-		*target = e
-	}
-	return ok
+	return arena.ErrorCode(err) == arena.EINVALID &&
+		slices.ContainsFunc(arena.ErrorViolations(err), func(v arena.Violation) bool { return v.Field == field })
 }
 
 // TestCreateTokenLimits checks that a token gives no more than its issuer
 // has: scopes, lifetime, user and rate limit.
 func TestCreateTokenLimits(t *testing.T) {
 	ctx := context.Background()
-	srv := newTokenServer(t, nil)
+	srv := newBareServer(t, nil, nil)
 	operator := &arena.Token{ID: "op", OrgID: "ops", Scopes: []string{arena.ScopeOperator}}
 	alice, err := srv.CreateUser(ctx, arena.User{OrgID: org, Email: "alice@example.com", Name: "Alice"})
 	if err != nil {
@@ -174,7 +164,7 @@ func (g *gatedStore) FindTokenByHash(ctx context.Context, hash string) (*arena.T
 func TestRevocationDuringLookup(t *testing.T) {
 	ctx := context.Background()
 	gate := &gatedStore{read: make(chan struct{}), release: make(chan struct{})}
-	srv := newTokenServer(t, func(st server.Store) server.Store {
+	srv := newBareServer(t, nil, func(st server.Store) server.Store {
 		gate.Store = st
 		return gate
 	})
