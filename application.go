@@ -58,9 +58,23 @@ type Application struct {
 	Tags       []Tag
 	Ports      []PortSpec
 	Network    NetworkMode
-	Resources  Resources
-	Env        map[string]string
-	Args       []string
+	// Resources is the application's reservation: what placement books on
+	// a node for each session, and what usage is priced by.
+	Resources Resources
+	// Limits caps a session's container; zero takes Resources. A limit
+	// above the reservation lets a game server burst into a node's spare
+	// capacity without the node booking it.
+	Limits Resources
+	// Regions lists the regions the application may run in; empty for any.
+	Regions []string
+	// TagKeep is how many tags the application keeps enabled: enabling one
+	// more retires the lowest-priority one. Zero keeps up to MaxTags.
+	TagKeep int
+	// NodePool names the pool of nodes the application runs on. Arena has
+	// one pool: it is kept and shown, not used for placement yet.
+	NodePool string
+	Env      map[string]string
+	Args     []string
 	// StopGrace is how long a session's process has between SIGTERM and SIGKILL.
 	StopGrace time.Duration
 	// ArtifactPaths are absolute paths in the container kept when a session
@@ -181,6 +195,7 @@ func (a *Application) Clone() *Application {
 	c := *a
 	c.Tags = slices.Clone(a.Tags)
 	c.Ports = slices.Clone(a.Ports)
+	c.Regions = slices.Clone(a.Regions)
 	c.Env = maps.Clone(a.Env)
 	c.Args = slices.Clone(a.Args)
 	c.ArtifactPaths = slices.Clone(a.ArtifactPaths)
@@ -190,4 +205,37 @@ func (a *Application) Clone() *Application {
 		c.Registry = &r
 	}
 	return &c
+}
+
+// EnableTag makes tag one of the application's tags, with a priority above
+// every other so that sessions naming no version run it from now on. A tag
+// enabled already keeps its priority. When more tags than TagKeep (or
+// MaxTags) would be enabled, the lowest-priority ones are retired, the
+// oldest-listed first among equals; the new tag itself never is. It
+// reports whether the tags changed.
+func (a *Application) EnableTag(tag string) bool {
+	if a.HasTag(tag) {
+		return false
+	}
+	top := 0
+	for i, t := range a.Tags {
+		if i == 0 || t.Priority > top {
+			top = t.Priority
+		}
+	}
+	a.Tags = append(a.Tags, Tag{Name: tag, Priority: top + 1})
+	keep := a.TagKeep
+	if keep <= 0 || keep > MaxTags {
+		keep = MaxTags
+	}
+	for len(a.Tags) > keep {
+		low := 0
+		for i, t := range a.Tags {
+			if t.Priority < a.Tags[low].Priority {
+				low = i
+			}
+		}
+		a.Tags = slices.Delete(a.Tags, low, low+1)
+	}
+	return true
 }

@@ -73,7 +73,18 @@ type Organization struct {
 	ID          string
 	Name        string
 	Environment Environment
-	CreatedAt   time.Time
+	// Quota bounds what the organisation's sessions may hold at once.
+	Quota     Quota
+	CreatedAt time.Time
+}
+
+// Quota bounds an organisation's active sessions: how many there are and
+// how much CPU they reserve. A zero field is no bound. A create that would
+// pass a bound is refused with EQUOTA, decided together with capacity so
+// that concurrent creates cannot overshoot it.
+type Quota struct {
+	MaxSessions int
+	MaxMilliCPU int64
 }
 
 // User is a member of an organisation: a person, or a service such as a

@@ -14,7 +14,9 @@ const (
 	ENOTFOUND     = "not_found"    // the entity does not exist or belongs to another organisation
 	ECONFLICT     = "conflict"     // the request contradicts the current state
 	EUNAVAILABLE  = "unavailable"  // no capacity right now, or rate limited; retrying later may work
-	EUNAUTHORIZED = "unauthorized" // the caller could not be authenticated or lacks the scope
+	EUNAUTHORIZED = "unauthorized" // the caller could not be authenticated
+	EFORBIDDEN    = "forbidden"    // the caller is authenticated but its token lacks the scope
+	EQUOTA        = "quota"        // the organisation has used up a quota; more capacity will not help
 	EINTERNAL     = "internal"     // a fault of Arena's own; details are logged, not returned
 )
 

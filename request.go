@@ -44,6 +44,8 @@ func ValidateSessionID(id string) error {
 type SessionRequest struct {
 	// ID is the caller's session id; empty means Arena generates a UUIDv4.
 	ID string
+	// ExternalID is the caller's own identifier, kept with the session.
+	ExternalID string
 	// Location names a location or a region.
 	Location string
 	// Image names an application of the caller's organisation.

@@ -84,6 +84,9 @@ type Session struct {
 	// whose Name is its ID.
 	Name  string
 	OrgID string
+	// ExternalID is the caller's own identifier of the session (the Session
+	// API's "external_id"), kept and shown but not interpreted.
+	ExternalID string
 	// Application is the Session API's "image": the application's name.
 	Application string
 	// Tag is the Session API's "version".
@@ -101,9 +104,12 @@ type Session struct {
 	Args    []string
 	Labels  map[string]string
 	// TTL is the maximum lifetime from creation; zero means none.
-	TTL       time.Duration
-	Restart   bool
+	TTL     time.Duration
+	Restart bool
+	// Resources is what placement booked on the node; Limits caps the
+	// container, zero taking Resources.
 	Resources Resources
+	Limits    Resources
 	StopGrace time.Duration
 	Players   []string
 	// ArtifactPaths are the files and folders kept for download when the

@@ -36,6 +36,8 @@ var errorKinds = map[string]struct {
 	arena.ECONFLICT:      {http.StatusConflict, "The request contradicts the current state; look the entity up before retrying."},
 	arena.EUNAVAILABLE:   {statusEnhanceYourCalm, "This is transient: retry after a short delay."},
 	arena.EUNAUTHORIZED:  {http.StatusUnauthorized, "Send a valid token as Authorization: Bearer <token>."},
+	arena.EFORBIDDEN:     {http.StatusForbidden, "Use a token that carries the scope named in the message."},
+	arena.EQUOTA:         {http.StatusPaymentRequired, "Stop sessions you no longer need, or ask an operator to raise the organisation's quota."},
 	arena.EINTERNAL:      {http.StatusInternalServerError, "Retry later; quote the identifier if the error persists."},
 	codeMethodNotAllowed: {http.StatusMethodNotAllowed, "Use one of the methods listed in the Allow header."},
 	codeBadRequest:       {http.StatusBadRequest, "Correct the path segments listed in violations and send the request again."},

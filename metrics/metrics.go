@@ -176,7 +176,7 @@ func AllocationResult(err error) string {
 		return AllocationPlaced
 	case arena.EUNAVAILABLE:
 		return AllocationUnavailable
-	case arena.EINVALID, arena.ENOTFOUND, arena.ECONFLICT, arena.EUNAUTHORIZED:
+	case arena.EINVALID, arena.ENOTFOUND, arena.ECONFLICT, arena.EUNAUTHORIZED, arena.EFORBIDDEN, arena.EQUOTA:
 		return AllocationInvalid
 	}
 	return AllocationError

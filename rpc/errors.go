@@ -9,7 +9,10 @@ import (
 )
 
 // connectCodes is how each arena error code travels. It is one-to-one, so
-// that every arena code arrives as itself.
+// that every arena code arrives as itself. EFORBIDDEN and EQUOTA are the
+// Session API's alone and never cross the agent protocol: a node's
+// credential that cannot act for a node is refused as PermissionDenied,
+// which agents take as EUNAUTHORIZED and answer by joining again.
 var connectCodes = map[string]connect.Code{
 	arena.EINVALID:      connect.CodeInvalidArgument,
 	arena.ENOTFOUND:     connect.CodeNotFound,
