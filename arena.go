@@ -12,6 +12,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"slices"
 	"time"
 )
 
@@ -128,6 +129,10 @@ type TokenRequest struct {
 	ExpiresIn time.Duration
 	RateLimit float64
 	RateBurst int
+	// UniqueName refuses, with ECONFLICT, a name that a token of the
+	// organisation in force (neither revoked nor expired) has, as the
+	// Gameye API's POST /token does.
+	UniqueName bool
 }
 
 // Scopes a token may carry.
@@ -145,41 +150,61 @@ const (
 	ScopeOperator = "operator"
 )
 
+// Scopes of the Gameye API's current revision, one per kind of operation.
+// Tokens may carry them instead of Arena's broader scopes, as tokens made
+// for that API do.
+const (
+	ScopeSessionStart     = "session:start"     // create sessions; players join and leave
+	ScopeSessionRead      = "session:read"      // list and describe sessions
+	ScopeSessionStop      = "session:stop"      // stop sessions
+	ScopeLogsRead         = "logs:read"         // read sessions' output
+	ScopeArtifactRead     = "artifact:read"     // download sessions' artifacts
+	ScopeRegionsRead      = "regions:read"      // regions, available locations, tags
+	ScopeApplicationRead  = "application:read"  // list applications and their registries' tags
+	ScopeApplicationWrite = "application:write" // create and edit applications, enable tags
+)
+
 // SessionScopes are the scopes of the Session API, the default of a new token.
 var SessionScopes = []string{ScopeSessionsRead, ScopeSessionsWrite, ScopeLogs, ScopeArtifacts, ScopeUsage}
 
+// scopeImplies is the one table of what each scope allows besides itself:
+// Arena's broad scopes grant the narrow ones of the Gameye API, so that an
+// operation names the narrowest scope that covers it and tokens of either
+// kind work.
+var scopeImplies = map[string][]string{
+	ScopeSessionsRead:  {ScopeSessionRead, ScopeRegionsRead},
+	ScopeSessionsWrite: {ScopeSessionStart, ScopeSessionStop},
+	ScopeLogs:          {ScopeLogsRead},
+	ScopeArtifacts:     {ScopeArtifactRead},
+	ScopeAdmin: {
+		ScopeSessionsRead, ScopeSessionsWrite, ScopeLogs, ScopeArtifacts, ScopeUsage,
+		ScopeSessionStart, ScopeSessionRead, ScopeSessionStop, ScopeLogsRead, ScopeArtifactRead,
+		ScopeRegionsRead, ScopeApplicationRead, ScopeApplicationWrite,
+	},
+	ScopeApplicationWrite: {ScopeApplicationRead},
+}
+
 // AllScopes lists every scope, for validation.
-var AllScopes = append(append([]string(nil), SessionScopes...), ScopeAdmin, ScopeOperator)
+var AllScopes = []string{
+	ScopeSessionsRead, ScopeSessionsWrite, ScopeLogs, ScopeArtifacts, ScopeUsage, ScopeAdmin, ScopeOperator,
+	ScopeSessionStart, ScopeSessionRead, ScopeSessionStop, ScopeLogsRead, ScopeArtifactRead,
+	ScopeRegionsRead, ScopeApplicationRead, ScopeApplicationWrite,
+}
 
 // ValidScope reports whether s is a scope Arena knows.
-func ValidScope(s string) bool {
-	for _, a := range AllScopes {
-		if a == s {
-			return true
-		}
-	}
-	return false
-}
+func ValidScope(s string) bool { return slices.Contains(AllScopes, s) }
 
 // HasScope reports whether the token carries scope itself.
-func (t *Token) HasScope(scope string) bool {
-	for _, s := range t.Scopes {
-		if s == scope {
-			return true
-		}
-	}
-	return false
-}
+func (t *Token) HasScope(scope string) bool { return slices.Contains(t.Scopes, scope) }
 
 // Allows reports whether the token may act with scope within its own
-// organisation: it carries the scope, or one that implies it (admin implies
-// the Session API's, operator everything).
+// organisation: it carries the scope, or one that implies it (see
+// scopeImplies; operator implies everything).
 func (t *Token) Allows(scope string) bool {
-	switch {
-	case t.HasScope(scope), t.HasScope(ScopeOperator):
-		return true
-	case t.HasScope(ScopeAdmin):
-		return scope != ScopeOperator
+	for _, s := range t.Scopes {
+		if s == scope || s == ScopeOperator || slices.Contains(scopeImplies[s], scope) {
+			return true
+		}
 	}
 	return false
 }

@@ -22,6 +22,7 @@ const (
 	MaxLabelKeyBytes = 128
 	MaxLabelValBytes = 4 << 10
 	MaxTTL           = 30 * 24 * time.Hour
+	MaxExternalID    = 256
 )
 
 var (
@@ -84,6 +85,9 @@ func (r *SessionRequest) Validate() error {
 	if len(r.Version) > MaxNameLength {
 		add("version", "must be at most %d characters", MaxNameLength)
 	}
+	if len(r.ExternalID) > MaxExternalID {
+		add("external_id", "must be at most %d bytes", MaxExternalID)
+	}
 	if len(r.Env) > MaxEnvEntries {
 		add("env", "must have at most %d entries", MaxEnvEntries)
 	}
@@ -115,7 +119,7 @@ func (r *SessionRequest) Validate() error {
 		}
 	}
 	if r.TTL < 0 || r.TTL > MaxTTL {
-		add("ttl", "must be between 0 and %d seconds", int64(MaxTTL/time.Second))
+		add("ttl", "must be between 0 and %d seconds (%s)", int64(MaxTTL/time.Second), FormatLifetime(MaxTTL))
 	}
 	if len(v) > 0 {
 		return Invalid(v...)
@@ -133,7 +137,8 @@ func (r *SessionRequest) Fingerprint() string {
 		Args                         []string
 		TTL                          time.Duration
 		Restart                      bool
-	}{r.ID, r.Location, r.Image, r.Version, nonEmpty(r.Env), nonEmpty(r.Labels), r.Args, r.TTL, r.Restart}
+		ExternalID                   string `json:",omitempty"`
+	}{r.ID, r.Location, r.Image, r.Version, nonEmpty(r.Env), nonEmpty(r.Labels), r.Args, r.TTL, r.Restart, r.ExternalID}
 	if len(canonical.Args) == 0 {
 		canonical.Args = nil
 	}
@@ -158,6 +163,8 @@ type SessionFilter struct {
 	Image    string
 	Tag      string
 	Host     string
+	// ExternalID matches the caller's own identifier of a session.
+	ExternalID string
 	// Labels must all be present with these values.
 	Labels map[string]string
 	// PlayerCountLT and PlayerCountGT bound the number of joined players when set.
@@ -173,7 +180,8 @@ func (f *SessionFilter) Match(s *Session) bool {
 	if f.Location != "" && f.Location != s.Location && f.Location != s.Region {
 		return false
 	}
-	if (f.Image != "" && f.Image != s.Application) || (f.Tag != "" && f.Tag != s.Tag) || (f.Host != "" && f.Host != s.Host) {
+	if (f.Image != "" && f.Image != s.Application) || (f.Tag != "" && f.Tag != s.Tag) || (f.Host != "" && f.Host != s.Host) ||
+		(f.ExternalID != "" && f.ExternalID != s.ExternalID) {
 		return false
 	}
 	for k, val := range f.Labels {
@@ -212,4 +220,47 @@ func ValidatePlayers(field string, players []string) error {
 		return Invalid(v...)
 	}
 	return nil
+}
+
+// lifetimePattern is the grammar of a lifetime such as "30m", "1h" or
+// "2h30m": hours, then minutes, each optional and either with decimals.
+var lifetimePattern = regexp.MustCompile(`^(?:([0-9]+(?:\.[0-9]+)?)h)?(?:([0-9]+(?:\.[0-9]+)?)m)?$`)
+
+// ParseLifetime reads a lifetime as the Gameye API writes ttl and
+// expires_after: hours and minutes ("30m", "1h", "2h30m", "1.5h"), the only
+// units it has. A lifetime under a minute is rounded up to a minute, as that
+// API has it. It fails with a message fit for a violation.
+func ParseLifetime(s string) (time.Duration, error) {
+	m := lifetimePattern.FindStringSubmatch(s)
+	if s == "" || m == nil {
+		return 0, fmt.Errorf("must be a duration in hours and minutes such as 30m, 1h or 2h30m")
+	}
+	var d time.Duration
+	for i, unit := range []time.Duration{time.Hour, time.Minute} {
+		if m[i+1] == "" {
+			continue
+		}
+		v, err := time.ParseDuration(m[i+1] + map[time.Duration]string{time.Hour: "h", time.Minute: "m"}[unit])
+		if err != nil {
+			// Only a number too large for a Duration gets here.
+			return 0, fmt.Errorf("must be at most %s", FormatLifetime(MaxTTL))
+		}
+		d += v
+		if d < 0 {
+			return 0, fmt.Errorf("must be at most %s", FormatLifetime(MaxTTL))
+		}
+	}
+	return max(d, time.Minute), nil
+}
+
+// FormatLifetime writes d as ParseLifetime reads it, in whole minutes.
+func FormatLifetime(d time.Duration) string {
+	h, m := int64(d/time.Hour), int64(d%time.Hour/time.Minute)
+	switch {
+	case h > 0 && m > 0:
+		return fmt.Sprintf("%dh%dm", h, m)
+	case h > 0:
+		return fmt.Sprintf("%dh", h)
+	}
+	return fmt.Sprintf("%dm", m)
 }

@@ -170,7 +170,7 @@ func TestValidate(t *testing.T) {
 }
 
 func TestFilterMatch(t *testing.T) {
-	s := &arena.Session{Application: "game", Tag: "v1", Location: "ams", Region: "europe", Host: "1.2.3.4",
+	s := &arena.Session{Application: "game", Tag: "v1", Location: "ams", Region: "europe", Host: "1.2.3.4", ExternalID: "match-1",
 		State: arena.SessionRunning, Labels: map[string]string{"mode": "ranked"}, Players: []string{"a", "b"}}
 	n := func(v int) *int { return &v }
 	tests := []struct {
@@ -185,6 +185,8 @@ func TestFilterMatch(t *testing.T) {
 		{"image and tag", arena.SessionFilter{Image: "game", Tag: "v1"}, true},
 		{"other tag", arena.SessionFilter{Tag: "v2"}, false},
 		{"host", arena.SessionFilter{Host: "1.2.3.4"}, true},
+		{"external id", arena.SessionFilter{ExternalID: "match-1"}, true},
+		{"other external id", arena.SessionFilter{ExternalID: "match-2"}, false},
 		{"label", arena.SessionFilter{Labels: map[string]string{"mode": "ranked"}}, true},
 		{"other label value", arena.SessionFilter{Labels: map[string]string{"mode": "casual"}}, false},
 		{"missing label", arena.SessionFilter{Labels: map[string]string{"map": "x"}}, false},
@@ -295,12 +297,13 @@ func TestFingerprint(t *testing.T) {
 		t.Fatal("key order or empty versus absent changed the fingerprint")
 	}
 	for name, change := range map[string]func(r *arena.SessionRequest){
-		"id":      func(r *arena.SessionRequest) { r.ID = "b" },
-		"env":     func(r *arena.SessionRequest) { r.Env = map[string]string{"X": "1"} },
-		"args":    func(r *arena.SessionRequest) { r.Args = []string{"--x"} },
-		"ttl":     func(r *arena.SessionRequest) { r.TTL = time.Second },
-		"restart": func(r *arena.SessionRequest) { r.Restart = true },
-		"version": func(r *arena.SessionRequest) { r.Version = "v2" },
+		"id":          func(r *arena.SessionRequest) { r.ID = "b" },
+		"env":         func(r *arena.SessionRequest) { r.Env = map[string]string{"X": "1"} },
+		"args":        func(r *arena.SessionRequest) { r.Args = []string{"--x"} },
+		"ttl":         func(r *arena.SessionRequest) { r.TTL = time.Second },
+		"restart":     func(r *arena.SessionRequest) { r.Restart = true },
+		"version":     func(r *arena.SessionRequest) { r.Version = "v2" },
+		"external id": func(r *arena.SessionRequest) { r.ExternalID = "match-1" },
 	} {
 		t.Run(name, func(t *testing.T) {
 			other := base
@@ -309,5 +312,17 @@ func TestFingerprint(t *testing.T) {
 				t.Fatal("a different request has the same fingerprint")
 			}
 		})
+	}
+}
+
+// TestFingerprintIsStable pins the fingerprint of a request: sessions keep
+// the fingerprint of the request that made them in the store, so a change
+// here would turn a retried create after an upgrade into a 409.
+func TestFingerprintIsStable(t *testing.T) {
+	r := arena.SessionRequest{ID: "a", Location: "eu", Image: "game", Version: "v1", Env: map[string]string{"X": "1"},
+		Labels: map[string]string{"m": "d"}, Args: []string{"--x"}, TTL: 30 * time.Minute, Restart: true}
+	const want = "9eca72a4fa937101ade681f2342216558c97044487b1a8f9ea5daf660bb550d8"
+	if got := r.Fingerprint(); got != want {
+		t.Fatalf("fingerprint %s, want %s as stored by earlier versions", got, want)
 	}
 }

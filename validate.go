@@ -62,8 +62,10 @@ func (a *Application) Validate() error {
 	if len(a.Repository) > 255 || !repositoryPattern.MatchString(a.Repository) {
 		add("repository", "must be a Docker repository such as registry.example.com/studio/game")
 	}
-	if len(a.Tags) == 0 || len(a.Tags) > MaxTags {
-		add("tags", "must list 1 to %d tags", MaxTags)
+	// No tag is fine: an application made through the Gameye API has none
+	// until one is enabled, and sessions of it are refused until then.
+	if len(a.Tags) > MaxTags {
+		add("tags", "must list at most %d tags", MaxTags)
 	}
 	seen := map[string]bool{}
 	for i, t := range a.Tags {

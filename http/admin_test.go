@@ -23,14 +23,14 @@ func TestAdminNodes(t *testing.T) {
 		admin  bool
 		status int
 	}{
-		{"list needs the admin scope", http.MethodGet, "/admin/v1/nodes", false, http.StatusUnauthorized},
-		{"drain needs the admin scope", http.MethodPost, "/admin/v1/nodes/n1/drain", false, http.StatusUnauthorized},
+		{"list needs the operator scope", http.MethodGet, "/admin/v1/nodes", false, http.StatusForbidden},
+		{"drain needs the operator scope", http.MethodPost, "/admin/v1/nodes/n1/drain", false, http.StatusForbidden},
 		{"list", http.MethodGet, "/admin/v1/nodes", true, http.StatusOK},
 		{"drain", http.MethodPost, "/admin/v1/nodes/n1/drain", true, http.StatusOK},
 		{"drain unknown node", http.MethodPost, "/admin/v1/nodes/nope/drain", true, http.StatusNotFound},
 		{"undrain", http.MethodPost, "/admin/v1/nodes/n1/undrain", true, http.StatusOK},
 		{"wrong method", http.MethodDelete, "/admin/v1/nodes", true, http.StatusMethodNotAllowed},
-		{"remove needs the admin scope", http.MethodDelete, "/admin/v1/nodes/n2", false, http.StatusUnauthorized},
+		{"remove needs the operator scope", http.MethodDelete, "/admin/v1/nodes/n2", false, http.StatusForbidden},
 		{"remove a node with sessions", http.MethodDelete, "/admin/v1/nodes/n1", true, http.StatusConflict},
 		{"remove unknown node", http.MethodDelete, "/admin/v1/nodes/nope", true, http.StatusNotFound},
 	}

@@ -49,7 +49,9 @@ func decodeSessionRun(w http.ResponseWriter, r *http.Request) (arena.SessionRequ
 		case "labels":
 			req.Labels = v.stringMap(k, raw, true)
 		case "ttl":
-			req.TTL = v.seconds(k, raw)
+			req.TTL = v.ttl(k, raw)
+		case "external_id":
+			req.ExternalID = v.string(k, raw)
 		case "restart":
 			req.Restart = v.bool(k, raw)
 		default:
@@ -194,6 +196,26 @@ func (v *violations) stringList(field string, raw json.RawMessage) []string {
 	return out
 }
 
+// ttl decodes a lifetime given either way the contract's revisions have
+// it: an integer number of seconds, or a duration string of hours and
+// minutes ("30m", "2h30m") rounded up to a minute.
+func (v *violations) ttl(field string, raw json.RawMessage) time.Duration {
+	if kind(raw) != '"' {
+		return v.seconds(field, raw)
+	}
+	var s string
+	if json.Unmarshal(raw, &s) != nil {
+		v.add(field, "must be a string")
+		return 0
+	}
+	d, err := arena.ParseLifetime(s)
+	if err != nil {
+		v.add(field, err.Error())
+		return 0
+	}
+	return d
+}
+
 // seconds decodes an integer number of seconds. A number too large for a
 // Duration saturates instead of wrapping, so that Validate sees it out of range.
 func (v *violations) seconds(field string, raw json.RawMessage) time.Duration {
@@ -202,7 +224,7 @@ func (v *violations) seconds(field string, raw json.RawMessage) time.Duration {
 		return 0
 	}
 	if k != '-' && (k < '0' || k > '9') {
-		v.add(field, "must be an integer number of seconds")
+		v.add(field, "must be whole seconds or a duration in hours and minutes such as 30m, 1h or 2h30m")
 		return 0
 	}
 	f, err := strconv.ParseFloat(string(bytes.TrimSpace(raw)), 64)

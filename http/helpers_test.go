@@ -35,10 +35,20 @@ const (
 	limitedSecret = "arena_limited-secret"
 )
 
-// fakeAuth accepts testSecret only.
+// scopedPrefix begins a secret that fakeAuth takes as a token of testOrg
+// with the comma-separated scopes that follow.
+const scopedPrefix = "arena_scopes-"
+
+// scopedSecret returns a secret of a token with exactly scopes.
+func scopedSecret(scopes ...string) string { return scopedPrefix + strings.Join(scopes, ",") }
+
+// fakeAuth accepts the secrets above.
 type fakeAuth struct{}
 
 func (fakeAuth) Authenticate(_ context.Context, secret string) (*arena.Token, error) {
+	if list, ok := strings.CutPrefix(secret, scopedPrefix); ok {
+		return &arena.Token{ID: "tok-" + list, OrgID: testOrg, Scopes: strings.Split(list, ",")}, nil
+	}
 	switch secret {
 	case testSecret:
 		return &arena.Token{ID: "tok-1", OrgID: testOrg, Scopes: arena.SessionScopes}, nil
@@ -208,6 +218,11 @@ func (f *fakeSessions) TagStatus(_ context.Context, orgID, region, image, versio
 	return arena.TagStatus{State: arena.TagMissing, Nodes: 3}, nil
 }
 
+func (f *fakeSessions) Regions(context.Context) ([]string, error) {
+	f.record(call{method: "Regions"})
+	return []string{"europe", "us-east"}, nil
+}
+
 // fakeNodes is a NodeAdmin over two nodes that counts the calls it takes.
 type fakeNodes struct {
 	mu    sync.Mutex
@@ -314,8 +329,9 @@ func newTestAPI(tb testing.TB, sessions *fakeSessions) *testAPI {
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	nodes := newFakeNodes()
-	srv := httptest.NewServer(arenahttp.NewHandler(sessions, fakeAuth{}, nodes, logger, arenahttp.WithTenants(newFakeTenants()),
-		arenahttp.WithWebhooks(newFakeWebhooks())))
+	tenants := newFakeTenants()
+	srv := httptest.NewServer(arenahttp.NewHandler(sessions, fakeAuth{}, nodes, logger, arenahttp.WithTenants(tenants),
+		arenahttp.WithApplications(tenants), arenahttp.WithWebhooks(newFakeWebhooks())))
 	tb.Cleanup(srv.Close)
 	return &testAPI{url: srv.URL, sessions: sessions, nodes: nodes, logs: logs, checker: apitest.NewChecker(tb)}
 }

@@ -56,6 +56,8 @@ type SessionService interface {
 	// TagStatus says whether a tag of the organisation's image can run in a
 	// region now: ENOTFOUND for an unknown image or region.
 	TagStatus(ctx context.Context, orgID, region, image, version string) (arena.TagStatus, error)
+	// Regions lists the regions sessions can be asked for, sorted.
+	Regions(ctx context.Context) ([]string, error)
 }
 
 // Authenticator resolves the bearer secret of a request.
@@ -74,6 +76,7 @@ type server struct {
 	nodes    NodeAdmin
 	tenants  TenantAdmin
 	webhooks WebhookAdmin
+	apps     ApplicationEditor
 	auth     Authenticator
 	logger   *slog.Logger
 	mux      *http.ServeMux
@@ -131,26 +134,30 @@ func NewHandler(sessions SessionService, auth Authenticator, nodes NodeAdmin, lo
 	for _, o := range opts {
 		o(s)
 	}
-	// Each operation names the scope it needs and lists the error codes its
-	// OpenAPI operation documents, besides unauthorized, unavailable and
-	// internal which all of them do.
-	read, write := arena.ScopeSessionsRead, arena.ScopeSessionsWrite
-	s.mux.HandleFunc("POST /session", s.authed(write, s.createSession, arena.EINVALID, arena.ENOTFOUND, arena.ECONFLICT))
-	s.mux.HandleFunc("GET /session", s.authed(read, s.listSessions, arena.EINVALID))
-	s.mux.HandleFunc("GET /session/{id}", s.authed(read, s.describeSession, arena.EINVALID, arena.ENOTFOUND))
-	s.mux.HandleFunc("DELETE /session/{id}", s.authed(write, s.stopSession, arena.EINVALID, arena.ENOTFOUND, arena.ECONFLICT))
+	// Each operation names the scope it needs, the Gameye API's where it has
+	// one (arena.Token.Allows maps Arena's broader scopes onto them), and
+	// lists the error codes its OpenAPI operation documents, besides
+	// unauthorized, forbidden, unavailable and internal which all of them do.
+	s.mux.HandleFunc("POST /session", s.authed(arena.ScopeSessionStart, s.createSession, arena.EINVALID, arena.ENOTFOUND, arena.ECONFLICT))
+	s.mux.HandleFunc("GET /session", s.authed(arena.ScopeSessionRead, s.listSessions, arena.EINVALID))
+	s.mux.HandleFunc("GET /session/{id}", s.authed(arena.ScopeSessionRead, s.describeSession, arena.EINVALID, arena.ENOTFOUND))
+	s.mux.HandleFunc("DELETE /session/{id}", s.authed(arena.ScopeSessionStop, s.stopSession, arena.EINVALID, arena.ENOTFOUND, arena.ECONFLICT))
 	// The contract's methods, and POST as the platform reference names them.
-	s.mux.HandleFunc("PUT /session/player/join", s.authed(write, s.joinPlayers, arena.EINVALID, arena.ENOTFOUND))
-	s.mux.HandleFunc("POST /session/player/join", s.authed(write, s.joinPlayers, arena.EINVALID, arena.ENOTFOUND))
-	s.mux.HandleFunc("DELETE /session/player/leave", s.authed(write, s.leavePlayers, arena.EINVALID, arena.ENOTFOUND))
-	s.mux.HandleFunc("POST /session/player/leave", s.authed(write, s.leavePlayers, arena.EINVALID, arena.ENOTFOUND))
+	// The contract names no scope for players: joining and leaving go with
+	// starting sessions.
+	start := arena.ScopeSessionStart
+	s.mux.HandleFunc("PUT /session/player/join", s.authed(start, s.joinPlayers, arena.EINVALID, arena.ENOTFOUND))
+	s.mux.HandleFunc("POST /session/player/join", s.authed(start, s.joinPlayers, arena.EINVALID, arena.ENOTFOUND))
+	s.mux.HandleFunc("DELETE /session/player/leave", s.authed(start, s.leavePlayers, arena.EINVALID, arena.ENOTFOUND))
+	s.mux.HandleFunc("POST /session/player/leave", s.authed(start, s.leavePlayers, arena.EINVALID, arena.ENOTFOUND))
 	s.mux.HandleFunc("GET /usage", s.authed(arena.ScopeUsage, s.usage, arena.EINVALID))
-	s.mux.HandleFunc("GET /logs", s.authed(arena.ScopeLogs, s.logs, arena.EINVALID, arena.ENOTFOUND))
+	s.mux.HandleFunc("GET /logs", s.authed(arena.ScopeLogsRead, s.logs, arena.EINVALID, arena.ENOTFOUND))
 	// The contract's path, and the platform reference's.
-	s.mux.HandleFunc("GET /artifacts", s.authed(arena.ScopeArtifacts, s.artifact, arena.EINVALID, arena.ENOTFOUND, arena.ECONFLICT))
-	s.mux.HandleFunc("GET /artifact", s.authed(arena.ScopeArtifacts, s.artifact, arena.EINVALID, arena.ENOTFOUND, arena.ECONFLICT))
-	s.mux.HandleFunc("GET /available-location/{image}", s.authed(read, s.availableLocations, arena.ENOTFOUND))
-	s.mux.HandleFunc("GET /tag/{region}/{image}/{version}", s.authed(read, s.tagExists, codeBadRequest, arena.ENOTFOUND))
+	s.mux.HandleFunc("GET /artifacts", s.authed(arena.ScopeArtifactRead, s.artifact, arena.EINVALID, arena.ENOTFOUND, arena.ECONFLICT))
+	s.mux.HandleFunc("GET /artifact", s.authed(arena.ScopeArtifactRead, s.artifact, arena.EINVALID, arena.ENOTFOUND, arena.ECONFLICT))
+	s.mux.HandleFunc("GET /available-location/{image}", s.authed(arena.ScopeRegionsRead, s.availableLocations, arena.ENOTFOUND))
+	s.mux.HandleFunc("GET /tag/{region}/{image}/{version}", s.authed(arena.ScopeRegionsRead, s.tagExists, codeBadRequest, arena.ENOTFOUND))
+	s.mux.HandleFunc("GET /region", s.authed(arena.ScopeRegionsRead, s.listRegions))
 	if nodes != nil {
 		op := arena.ScopeOperator
 		s.mux.HandleFunc("GET /admin/v1/nodes", s.authed(op, s.listNodes))
@@ -160,6 +167,10 @@ func NewHandler(sessions SessionService, auth Authenticator, nodes NodeAdmin, lo
 	}
 	if s.tenants != nil {
 		s.tenantRoutes()
+		s.mux.HandleFunc("POST /token", s.authed(arena.ScopeAdmin, s.createContractToken, arena.EINVALID, arena.ECONFLICT))
+		if s.apps != nil {
+			s.applicationRoutes()
+		}
 		if s.webhooks != nil {
 			s.webhookRoutes()
 		}
@@ -264,14 +275,13 @@ func (s *server) logAccess(r *http.Request, info *requestInfo, sw *statusWriter,
 // contract, and is answered as an internal error so that the OpenAPI
 // document stays true.
 func (s *server) authed(scope string, h func(http.ResponseWriter, *http.Request, *arena.Token) error, codes ...string) http.HandlerFunc {
-	codes = slices.Concat(codes, []string{arena.EUNAUTHORIZED, arena.EUNAVAILABLE, arena.EINTERNAL})
+	codes = slices.Concat(codes, []string{arena.EUNAUTHORIZED, arena.EFORBIDDEN, arena.EUNAVAILABLE, arena.EINTERNAL})
 	return func(w http.ResponseWriter, r *http.Request) {
 		tok, err := s.authenticate(r)
 		switch {
 		case err != nil:
 		case scope != "" && !tok.Allows(scope):
-			// The brief's 401 covers "lacks permissions for the resource".
-			err = arena.Errorf(arena.EUNAUTHORIZED, "the token lacks the %q scope", scope)
+			err = arena.Errorf(arena.EFORBIDDEN, "the token lacks the %q scope", scope)
 		default:
 			err = s.limits.allow(tok)
 		}

@@ -103,6 +103,8 @@ type (
 		Port     map[string]int    `json:"port"`
 		Status   string            `json:"status"`
 		Labels   map[string]string `json:"labels"`
+		// ExternalID is "" for a session created without one.
+		ExternalID string `json:"external_id"`
 	}
 
 	sessionListEntry struct {
@@ -143,6 +145,8 @@ func newSessionView(sess *arena.Session) sessionView {
 		Port:     make(map[string]int, len(sess.Ports)),
 		Status:   sess.Status(),
 		Labels:   make(map[string]string, len(sess.Labels)),
+
+		ExternalID: sess.ExternalID,
 	}
 	if v.Location == "" {
 		v.Location = sess.Region
@@ -176,7 +180,7 @@ func parseSessionFilter(rawQuery string) (arena.SessionFilter, error) {
 				v.add(key, fmt.Sprintf("must be given as %s[key]=value", name))
 				continue
 			}
-		case "all", "location", "image", "tag", "host":
+		case "all", "location", "image", "tag", "host", "external_id":
 			if deep {
 				continue // not a parameter of this operation
 			}
@@ -214,6 +218,8 @@ func parseSessionFilter(rawQuery string) (arena.SessionFilter, error) {
 			f.Tag = val
 		case "host":
 			f.Host = val
+		case "external_id":
+			f.ExternalID = val
 		case "filter":
 			if f.Labels == nil {
 				f.Labels = make(map[string]string)

@@ -53,6 +53,30 @@ func TestCreateSession(t *testing.T) {
 			want: arena.SessionRequest{Location: "europe", Image: "my-game"},
 		},
 		{
+			name: "the current revision's fields, as Nakama's fleet manager sends them",
+			body: `{"id":"f7965a22-e327-4541-a30e-8262890d3a29","location":"europe","image":"my-game","version":"1.0.0",
+				"labels":{"mode":"duel"},"restart":false,"ttl":"30m","external_id":"match-1"}`,
+			want: arena.SessionRequest{
+				ID: "f7965a22-e327-4541-a30e-8262890d3a29", Location: "europe", Image: "my-game", Version: "1.0.0",
+				Labels: map[string]string{"mode": "duel"}, TTL: 30 * time.Minute, ExternalID: "match-1",
+			},
+		},
+		{
+			name: "ttl in hours and minutes",
+			body: `{"location":"europe","image":"my-game","ttl":"2h30m"}`,
+			want: arena.SessionRequest{Location: "europe", Image: "my-game", TTL: 150 * time.Minute},
+		},
+		{
+			name: "ttl under a minute rounds up to one",
+			body: `{"location":"europe","image":"my-game","ttl":"0.5m"}`,
+			want: arena.SessionRequest{Location: "europe", Image: "my-game", TTL: time.Minute},
+		},
+		{
+			name: "null external_id means absent",
+			body: `{"location":"europe","image":"my-game","external_id":null}`,
+			want: arena.SessionRequest{Location: "europe", Image: "my-game"},
+		},
+		{
 			name: "ttl written as an integral number",
 			body: `{"location":"europe","image":"my-game","ttl":6e1}`,
 			want: arena.SessionRequest{Location: "europe", Image: "my-game", TTL: time.Minute},
@@ -125,7 +149,15 @@ func TestCreateSessionInvalid(t *testing.T) {
 		{"args item not a string", `{"location":"europe","image":"g","args":["ok",3,""]}`, []string{"args[1]", "args[2]"}},
 		{"labels value not a string", `{"location":"europe","image":"g","labels":{"a":true}}`, []string{"labels.a"}},
 		{"restart not a boolean", `{"location":"europe","image":"g","restart":"yes"}`, []string{"restart"}},
-		{"ttl as a string", `{"location":"europe","image":"g","ttl":"60"}`, []string{"ttl"}},
+		{"ttl as a string of seconds", `{"location":"europe","image":"g","ttl":"60"}`, []string{"ttl"}},
+		{"ttl of nonsense", `{"location":"europe","image":"g","ttl":"soon"}`, []string{"ttl"}},
+		{"ttl in seconds as a string", `{"location":"europe","image":"g","ttl":"30s"}`, []string{"ttl"}},
+		{"ttl in days", `{"location":"europe","image":"g","ttl":"1d"}`, []string{"ttl"}},
+		{"ttl as an empty string", `{"location":"europe","image":"g","ttl":""}`, []string{"ttl"}},
+		{"ttl string over the maximum", `{"location":"europe","image":"g","ttl":"721h"}`, []string{"ttl"}},
+		{"ttl of another type", `{"location":"europe","image":"g","ttl":{"m":30}}`, []string{"ttl"}},
+		{"external_id not a string", `{"location":"europe","image":"g","external_id":42}`, []string{"external_id"}},
+		{"external_id too long", `{"location":"europe","image":"g","external_id":"` + strings.Repeat("x", arena.MaxExternalID+1) + `"}`, []string{"external_id"}},
 		{"ttl with a fraction", `{"location":"europe","image":"g","ttl":1.5}`, []string{"ttl"}},
 		{"negative ttl", `{"location":"europe","image":"g","ttl":-1}`, []string{"ttl"}},
 		{"ttl over the maximum", fmt.Sprintf(`{"location":"europe","image":"g","ttl":%d}`, int64(arena.MaxTTL/time.Second)+1), []string{"ttl"}},
@@ -169,6 +201,7 @@ func TestListSessionsFilter(t *testing.T) {
 			"scalar filters", "location=europe&image=my-game&tag=1.2&host=203.0.113.7",
 			arena.SessionFilter{Location: "europe", Image: "my-game", Tag: "1.2", Host: "203.0.113.7"},
 		},
+		{"external id", "external_id=match-42", arena.SessionFilter{ExternalID: "match-42"}},
 		{
 			"labels", "filter[mode]=ranked&filter%5Bmatch%5D=42",
 			arena.SessionFilter{Labels: map[string]string{"mode": "ranked", "match": "42"}},
@@ -241,7 +274,7 @@ func testSessions() []*arena.Session {
 	created := time.UnixMilli(1648472895000).UTC()
 	return []*arena.Session{
 		{
-			ID: "s-running", OrgID: testOrg, Application: "my-game", Tag: "1.2", Image: "registry.example/my-game:1.2",
+			ID: "s-running", OrgID: testOrg, ExternalID: "match-42", Application: "my-game", Tag: "1.2", Image: "registry.example/my-game:1.2",
 			Region: "europe", Location: "europe-ams1", Host: "203.0.113.7",
 			Ports: []arena.Port{
 				{Protocol: arena.UDP, Container: 7777, Host: 32768},

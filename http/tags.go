@@ -55,3 +55,17 @@ func (s *server) tagExists(w http.ResponseWriter, r *http.Request, tok *arena.To
 	})
 	return nil
 }
+
+func (s *server) listRegions(w http.ResponseWriter, r *http.Request, _ *arena.Token) error {
+	regions, err := s.sessions.Regions(r.Context())
+	if err != nil {
+		return err
+	}
+	if regions == nil {
+		regions = []string{}
+	}
+	s.writeJSON(w, r, http.StatusOK, struct {
+		Regions []string `json:"regions"`
+	}{regions})
+	return nil
+}

@@ -2,6 +2,7 @@ package http_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
@@ -158,6 +159,9 @@ func (f *fakeTenants) CreateApplication(_ context.Context, a *arena.Application)
 	if err := a.Validate(); err != nil {
 		return nil, err
 	}
+	if f.apps[[2]string{a.OrgID, a.Name}] != nil {
+		return nil, arena.Errorf(arena.ECONFLICT, "application %q exists", a.Name)
+	}
 	a.Source, a.CreatedAt, a.UpdatedAt = arena.SourceAPI, time.Now(), time.Now()
 	f.apps[[2]string{a.OrgID, a.Name}] = a
 	return a, nil
@@ -189,4 +193,51 @@ func (f *fakeTenants) DeleteApplication(_ context.Context, orgID, name string) e
 	}
 	delete(f.apps, [2]string{orgID, name})
 	return nil
+}
+
+// EditApplication implements arenahttp.ApplicationEditor.
+func (f *fakeTenants) EditApplication(_ context.Context, orgID, name string, edit func(*arena.Application) error) (*arena.Application, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	a := f.apps[[2]string{orgID, name}]
+	if a == nil {
+		return nil, arena.Errorf(arena.ENOTFOUND, "application %q not found", name)
+	}
+	c := a.Clone()
+	if err := edit(c); err != nil {
+		return nil, err
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	f.apps[[2]string{orgID, name}] = c
+	return c, nil
+}
+
+// EnableTag implements arenahttp.ApplicationEditor; its registry holds
+// tags 1.0 to 1.2 of every application.
+func (f *fakeTenants) EnableTag(ctx context.Context, orgID, name, tag string) error {
+	if tag != "1.0" && tag != "1.1" && tag != "1.2" {
+		if _, err := f.FindApplication(ctx, orgID, name); err != nil {
+			return err
+		}
+		return arena.Errorf(arena.ENOTFOUND, "the registry has no tag %q", tag)
+	}
+	_, err := f.EditApplication(ctx, orgID, name, func(a *arena.Application) error {
+		a.EnableTag(tag)
+		return nil
+	})
+	return err
+}
+
+// RegistryTags implements arenahttp.ApplicationEditor: 45 tags, v1 to v45.
+func (f *fakeTenants) RegistryTags(ctx context.Context, orgID, name string) ([]string, error) {
+	if _, err := f.FindApplication(ctx, orgID, name); err != nil {
+		return nil, err
+	}
+	var out []string
+	for i := 1; i <= 45; i++ {
+		out = append(out, fmt.Sprintf("v%d", i))
+	}
+	return out, nil
 }

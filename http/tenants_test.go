@@ -64,10 +64,10 @@ func TestAdminAPI(t *testing.T) {
 		want, never string
 	}{
 		{"whoami", testSecret, http.MethodGet, "/admin/v1/whoami", "", 200, `"orgId":"` + testOrg, ""},
-		{"session token is no admin", testSecret, http.MethodGet, "/admin/v1/orgs/" + testOrg + "/tokens", "", 401, "admin", ""},
+		{"session token is no admin", testSecret, http.MethodGet, "/admin/v1/orgs/" + testOrg + "/tokens", "", 403, "admin", ""},
 		{"org admin lists its organisation alone", orgAdminSecret, http.MethodGet, "/admin/v1/orgs", "", 200, testOrg, "other-org"},
 		{"operator lists every organisation", adminSecret, http.MethodGet, "/admin/v1/orgs", "", 200, "other-org", ""},
-		{"org admin cannot create organisations", orgAdminSecret, http.MethodPost, "/admin/v1/orgs", `{"id":"new-org"}`, 401, "operator", ""},
+		{"org admin cannot create organisations", orgAdminSecret, http.MethodPost, "/admin/v1/orgs", `{"id":"new-org"}`, 403, "operator", ""},
 		{"operator creates a sandbox", adminSecret, http.MethodPost, "/admin/v1/orgs", `{"id":"acme-sandbox","environment":"sandbox"}`, 201, `"environment":"sandbox"`, ""},
 		{"bad organisation id", adminSecret, http.MethodPost, "/admin/v1/orgs", `{"id":"Not Valid"}`, 422, `"field":"id"`, ""},
 		{"unknown field", adminSecret, http.MethodPost, "/admin/v1/orgs", `{"id":"x","colour":"red"}`, 422, "colour", ""},

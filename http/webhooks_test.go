@@ -34,7 +34,7 @@ func TestWebhookAdminAPI(t *testing.T) {
 		// want is in the body; never is not.
 		want, never string
 	}{
-		{"session token is no admin", testSecret, http.MethodGet, webhooksPath(), "", 401, "admin", ""},
+		{"session token is no admin", testSecret, http.MethodGet, webhooksPath(), "", 403, "admin", ""},
 		{"create for every event", orgAdminSecret, http.MethodPost, webhooksPath(), `{"url":"https://mm.example.com/arena"}`, 201,
 			`"secret":"whsec_secret-of-wh-1"`, ""},
 		{"create for some events", orgAdminSecret, http.MethodPost, webhooksPath(), `{"url":"https://mm.example.com/stops","events":["session.stopped","session.unreachable"]}`, 201,

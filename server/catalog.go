@@ -199,6 +199,37 @@ func (c *AppCatalog) Update(ctx context.Context, a *arena.Application, clearRegi
 	return a, c.reload(ctx)
 }
 
+// Edit changes an application defined through the admin API in place: edit
+// gets a copy as the store has it, registry credentials included, and what
+// it leaves is validated and saved. Reading and writing happen under the
+// catalog's write lock, so that two edits at once cannot lose either. An
+// edit that returns an error changes nothing.
+func (c *AppCatalog) Edit(ctx context.Context, orgID, name string, edit func(*arena.Application) error) (*arena.Application, error) {
+	c.writing.Lock()
+	defer c.writing.Unlock()
+	old, err := c.Application(orgID, name)
+	if err != nil {
+		return nil, arena.Errorf(arena.ENOTFOUND, "application %q not found", name)
+	}
+	if old.Source == arena.SourceConfig {
+		return nil, arena.Errorf(arena.ECONFLICT, "application %q is defined in the config file; change it there", name)
+	}
+	a := old.Clone()
+	if err := edit(a); err != nil {
+		return nil, err
+	}
+	a.OrgID, a.Name = old.OrgID, old.Name
+	if err := a.Validate(); err != nil {
+		return nil, err
+	}
+	a.Source, a.CreatedAt, a.UpdatedAt = old.Source, old.CreatedAt, c.now()
+	c.sealer.sealRegistry(a)
+	if err := c.store.UpdateApplication(ctx, a); err != nil {
+		return nil, err
+	}
+	return a, c.reload(ctx)
+}
+
 // Delete removes an application defined through the admin API.
 func (c *AppCatalog) Delete(ctx context.Context, orgID, name string) error {
 	c.writing.Lock()

@@ -548,3 +548,8 @@ func (s *Server) giveUp(nodeID string, lastSeen time.Time) {
 		e.mu.Unlock()
 	}
 }
+
+// Regions lists the regions of the installation's nodes, sorted.
+func (s *Server) Regions(ctx context.Context) ([]string, error) {
+	return s.sched.Regions(), nil
+}

@@ -41,6 +41,9 @@ type Config struct {
 	// Events receives every session's lifecycle events, once each change is
 	// in the store, e.g. for webhooks; nil sends none.
 	Events EventPublisher
+	// Registry answers what applications' registries hold; nil asks none,
+	// and the operations that need one are unavailable.
+	Registry Registry
 }
 
 // Observer receives the control plane's measurements. metrics.Registry
@@ -61,13 +64,14 @@ func (noObserver) AgentHeartbeat()             {}
 
 // Server is the control plane. It is safe for concurrent use.
 type Server struct {
-	store   Store
-	catalog Catalog
-	sched   *scheduler.Scheduler
-	log     *slog.Logger
-	now     func() time.Time
-	obs     Observer
-	events  EventPublisher
+	store    Store
+	catalog  Catalog
+	sched    *scheduler.Scheduler
+	log      *slog.Logger
+	now      func() time.Time
+	obs      Observer
+	events   EventPublisher
+	registry Registry
 
 	mu       sync.Mutex
 	sessions map[string]*entry        // active sessions, by id
@@ -81,6 +85,8 @@ type Server struct {
 	// the store before one is not cached after it.
 	tokenMu  sync.Mutex
 	tokenGen uint64
+	// uniqueTokens serialises the creates of tokens whose name must be unique.
+	uniqueTokens sync.Mutex
 
 	rates            []arena.Rate
 	joinHash         string
@@ -119,7 +125,7 @@ type entry struct {
 // New returns a control plane; Open loads its state.
 func New(c Config) *Server {
 	s := &Server{
-		store: c.Store, catalog: c.Catalog, sched: c.Scheduler, log: c.Logger, now: c.Now, obs: c.Observer, events: c.Events,
+		store: c.Store, catalog: c.Catalog, sched: c.Scheduler, log: c.Logger, now: c.Now, obs: c.Observer, events: c.Events, registry: c.Registry,
 		sessions: map[string]*entry{}, creating: map[string]chan struct{}{}, subs: map[string]*subscriber{}, closed: make(chan struct{}),
 		logStreams: map[string]*logStream{},
 		joinHash:   c.JoinTokenHash, rates: c.Rates, heartbeatTimeout: c.HeartbeatTimeout, nodeLostAfter: c.NodeLostAfter,
@@ -273,7 +279,7 @@ func (s *Server) CreateSession(ctx context.Context, orgID string, req arena.Sess
 	}
 	now := s.now()
 	sess := &arena.Session{
-		ID: id, Name: name, OrgID: orgID, Application: app.Name, Tag: tag, Image: app.ImageRef(tag),
+		ID: id, Name: name, OrgID: orgID, ExternalID: req.ExternalID, Application: app.Name, Tag: tag, Image: app.ImageRef(tag),
 		Region: p.Node.Region, Location: p.Node.Location, NodeID: p.Node.ID, Host: p.Node.PublicIP,
 		Network: app.Network, Ports: p.Ports, Env: sessionEnv(app, &req, name, p), Args: req.Args, Labels: req.Labels,
 		TTL: req.TTL, Restart: req.Restart, Resources: app.Resources, StopGrace: app.StopGrace, RequestHash: fingerprint,
@@ -483,7 +489,9 @@ func (s *Server) ListSessions(ctx context.Context, orgID string, f arena.Session
 }
 
 // StopSession records the intent to stop a session and tells its node. It is
-// ECONFLICT for a session that already stopped; asking again while it stops is fine.
+// ECONFLICT for a session that is stopping or has stopped: one stop is
+// answered 204, every one after it 409, as the contract has it, however long
+// the container takes to go.
 func (s *Server) StopSession(ctx context.Context, orgID, id string) error {
 	key := arena.SessionKey(orgID, id)
 	if err := s.awaitCreate(ctx, key); err != nil {
@@ -510,7 +518,7 @@ func (s *Server) stop(ctx context.Context, e *entry, reason arena.StopReason) er
 	cur := e.cur.Load()
 	switch cur.State {
 	case arena.SessionStopping:
-		return nil
+		return arena.Errorf(arena.ECONFLICT, "session %q is already stopping (%s)", cur.PublicID(), cur.StopReason)
 	case arena.SessionStopped:
 		return arena.Errorf(arena.ECONFLICT, "session %q has already stopped (%s)", cur.PublicID(), cur.StopReason)
 	}

@@ -204,6 +204,10 @@ func TestLifecycle(t *testing.T) {
 	if err := h.srv.StopSession(ctx, org, "s1"); err != nil {
 		t.Fatal(err)
 	}
+	// Whether or not the container has gone yet, a second stop is a conflict.
+	if err := h.srv.StopSession(ctx, org, "s1"); arena.ErrorCode(err) != arena.ECONFLICT {
+		t.Fatalf("stop while stopping: %v, want conflict", err)
+	}
 	stopped := h.waitState("s1", arena.SessionStopped)
 	if stopped.StopReason != arena.StopDeleted || stopped.Status() != "exited" || stopped.RunningAt.IsZero() || stopped.StoppedAt.Before(stopped.RunningAt) {
 		t.Fatalf("stopped session %+v", stopped)

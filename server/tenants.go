@@ -163,6 +163,21 @@ func (s *Server) CreateToken(ctx context.Context, issuer *arena.Token, orgID str
 	if req.RateLimit == 0 && req.RateBurst == 0 && !issuer.Allows(arena.ScopeOperator) {
 		req.RateLimit, req.RateBurst = issuer.RateLimit, issuer.RateBurst
 	}
+	if req.UniqueName {
+		// One at a time, so that two creates of one name cannot both
+		// find it free.
+		s.uniqueTokens.Lock()
+		defer s.uniqueTokens.Unlock()
+		toks, err := s.store.ListTokens(ctx, orgID)
+		if err != nil {
+			return nil, "", err
+		}
+		for _, t := range toks {
+			if t.Name == req.Name && !t.Revoked() && !t.Expired(now) {
+				return nil, "", arena.Errorf(arena.ECONFLICT, "the organisation has a token named %q; revoke it or choose another name", req.Name)
+			}
+		}
+	}
 	secret := arena.NewTokenSecret()
 	t := &arena.Token{
 		ID: uuid.NewString(), OrgID: orgID, UserID: req.UserID, Name: req.Name, Hash: arena.HashToken(secret),

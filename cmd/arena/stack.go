@@ -21,6 +21,7 @@ import (
 	"github.com/arena-hq/arena/http"
 	"github.com/arena-hq/arena/metrics"
 	"github.com/arena-hq/arena/postgres"
+	"github.com/arena-hq/arena/registry"
 	"github.com/arena-hq/arena/rpc"
 	"github.com/arena-hq/arena/scheduler"
 	"github.com/arena-hq/arena/server"
@@ -394,7 +395,7 @@ func newControlPlane(ctx context.Context, cfg *config.Config, o stackOptions, st
 		Store: store, Catalog: catalog,
 		Scheduler: scheduler.New(scheduler.Policy(cfg.Placement)), Logger: log,
 		JoinTokenHash: joinHash, HeartbeatTimeout: o.heartbeatTimeout, NodeLostAfter: o.nodeLostAfter, Rates: cfg.PriceList(),
-		Observer: reg, Events: dispatcher,
+		Observer: reg, Events: dispatcher, Registry: &registry.Client{},
 	})}
 	if err := cp.srv.Open(ctx); err != nil {
 		return nil, err
@@ -415,7 +416,7 @@ func newControlPlane(ctx context.Context, cfg *config.Config, o stackOptions, st
 		burst = http.DefaultRateBurst
 	}
 	api := http.NewHandler(cp.srv, cp.srv, cp.srv, log.With("component", "http"),
-		http.WithTenants(cp.srv), http.WithWebhooks(hooks), http.WithRateLimit(limit, burst), http.WithObserver(reg), http.WithReadiness(cp.srv.Ready))
+		http.WithTenants(cp.srv), http.WithApplications(cp.srv), http.WithWebhooks(hooks), http.WithRateLimit(limit, burst), http.WithObserver(reg), http.WithReadiness(cp.srv.Ready))
 	rpcPath, rpcHandler := rpc.NewHandler(cp.srv, rpc.WithHandlerLogger(log.With("component", "rpc")))
 	mux := nethttp.NewServeMux()
 	mux.Handle(rpcPath, rpcHandler)

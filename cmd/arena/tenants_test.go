@@ -163,7 +163,7 @@ func TestTokenLifecycle(t *testing.T) {
 	if status, _ := s.call("GET", "/session", nil, reader); status != 200 {
 		t.Fatalf("reader cannot read: %d", status)
 	}
-	if status, _ := s.call("POST", "/session", map[string]any{"location": "local", "image": "echo"}, reader); status != 401 {
+	if status, _ := s.call("POST", "/session", map[string]any{"location": "local", "image": "echo"}, reader); status != 403 {
 		t.Fatalf("reader created a session: %d", status)
 	}
 	// An admin cannot mint a token with more than it has.

@@ -28,7 +28,7 @@ func errorBody(status int, code string) string {
 }
 
 const entry = `{"id":"s","image":"g","tag":"1","location":"eu","host":"h","created":1,"port":{"7777/udp":30000},` +
-	`"status":"running","labels":{},"playerCount":0}`
+	`"status":"running","labels":{},"external_id":"","playerCount":0}`
 
 func TestCheck(t *testing.T) {
 	jsonHeader := func(extra ...string) http.Header {

@@ -1,0 +1,184 @@
+package http_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/arena-hq/arena"
+)
+
+// duelApp is a CreateApplicationRequestBody of the current revision.
+const duelApp = `{"name":"duel","registry":"registry.example.com:5000","repository":"studio/duel","tagKeep":2,
+	"networkMode":"bridge","limits":{"cpu":1,"ram":512},"reservation":{"cpu":0.5,"ram":256},
+	"nodePool":"default","regions":["europe"],"ports":[{"requested":7777,"protocol":"udp","tls":false}]}`
+
+func TestRegions(t *testing.T) {
+	api := newTestAPI(t, nil)
+	var got struct{ Regions []string }
+	api.do(t, http.MethodGet, "/region", "").decodeJSON(t, &got)
+	if !slices.Equal(got.Regions, []string{"europe", "us-east"}) {
+		t.Fatalf("regions %v", got.Regions)
+	}
+}
+
+func TestCreateContractToken(t *testing.T) {
+	tests := []struct {
+		name, body string
+		status     int
+		// fields are those of the violations of a 422.
+		fields []string
+	}{
+		{"with the current revision's scopes", `{"name":"fleet","scopes":["session:start","session:read","session:stop"],"expires_after":"2h30m"}`, 201, nil},
+		{"without expiry", `{"name":"fleet","scopes":["sessions:read"]}`, 201, nil},
+		{"no scopes", `{"name":"fleet","scopes":[]}`, 422, []string{"scopes"}},
+		{"missing name and scopes", `{}`, 422, []string{"name", "scopes"}},
+		{"expiry in days", `{"name":"fleet","scopes":["session:read"],"expires_after":"7d"}`, 422, []string{"expires_after"}},
+		{"an unknown field", `{"name":"fleet","scopes":["session:read"],"owner":"me"}`, 422, []string{"body"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			api := newTestAPI(t, nil)
+			req := api.request(t, http.MethodPost, "/token", tt.body)
+			req.Header.Set("Authorization", "Bearer "+orgAdminSecret)
+			r := api.send(t, req)
+			if r.status != tt.status {
+				t.Fatalf("status %d, want %d; body %s", r.status, tt.status, r.body)
+			}
+			if tt.status != 201 {
+				if got := r.wantError(t, tt.status, arena.EINVALID).fields(); !slices.Equal(got, tt.fields) {
+					t.Fatalf("violations of %v, want %v", got, tt.fields)
+				}
+				return
+			}
+			var out struct{ Token string }
+			r.decodeJSON(t, &out)
+			if out.Token != "arena_secret-of-fleet" || r.header.Get("Cache-Control") != "no-store" {
+				t.Fatalf("token %q, Cache-Control %q", out.Token, r.header.Get("Cache-Control"))
+			}
+		})
+	}
+}
+
+func TestApplicationsOfTheContract(t *testing.T) {
+	api := newTestAPI(t, nil)
+	call := func(method, path, body string) response {
+		t.Helper()
+		req := api.request(t, method, path, body)
+		req.Header.Set("Authorization", "Bearer "+scopedSecret(arena.ScopeApplicationWrite))
+		return api.send(t, req)
+	}
+	if r := call(http.MethodPost, "/application", duelApp); r.status != 201 || strings.TrimSpace(string(r.body)) != "{}" {
+		t.Fatalf("create: %d %s", r.status, r.body)
+	}
+	if r := call(http.MethodPost, "/application", duelApp); r.status == 201 {
+		t.Fatalf("a second create of the same name: %d", r.status)
+	}
+	list := func() map[string]any {
+		t.Helper()
+		var out struct{ Applications []map[string]any }
+		call(http.MethodGet, "/application", "").decodeJSON(t, &out)
+		for _, a := range out.Applications {
+			if a["name"] == "duel" {
+				return a
+			}
+		}
+		t.Fatalf("duel not listed: %+v", out)
+		return nil
+	}
+	want := `{"limits":{"cpu":1,"ram":512},"name":"duel","networkMode":"bridge","nodePool":"default",` +
+		`"ports":[{"protocol":"udp","requested":7777,"tls":false}],"regions":["europe"],"registry":"registry.example.com:5000",` +
+		`"repository":"studio/duel","reservation":{"cpu":0.5,"ram":256},"tagKeep":2,"tags":[]}`
+	if got, _ := json.Marshal(list()); string(got) != want {
+		t.Fatalf("listed\n%s\nwant\n%s", got, want)
+	}
+
+	// An edit changes what it names and nothing else.
+	if r := call(http.MethodPut, "/application/duel", `{"registry":"dockerhub","reservation":{"cpu":1,"ram":512},"regions":[]}`); r.status != 204 {
+		t.Fatalf("edit: %d %s", r.status, r.body)
+	}
+	a := list()
+	if a["registry"] != "dockerhub" || a["repository"] != "studio/duel" || a["networkMode"] != "bridge" || len(a["regions"].([]any)) != 0 {
+		t.Fatalf("after the edit: %+v", a)
+	}
+
+	// Enabled tags go on top, and tagKeep retires the oldest.
+	for _, tag := range []string{"1.0", "1.1", "1.2"} {
+		if r := call(http.MethodPost, "/application/duel/tags", `{"tag":"`+tag+`"}`); r.status != 204 {
+			t.Fatalf("enable %s: %d %s", tag, r.status, r.body)
+		}
+	}
+	if tags, _ := json.Marshal(list()["tags"]); string(tags) != `[{"name":"1.1","priority":2},{"name":"1.2","priority":3}]` {
+		t.Fatalf("tags after enabling three with tagKeep 2: %s", tags)
+	}
+
+	errors := []struct {
+		name, method, path, body string
+		status                   int
+		code                     string
+	}{
+		{"a tag the registry lacks", http.MethodPost, "/application/duel/tags", `{"tag":"9.9"}`, 404, arena.ENOTFOUND},
+		{"enable without a tag", http.MethodPost, "/application/duel/tags", `{}`, 422, arena.EINVALID},
+		{"another organisation's application", http.MethodPost, "/application/their-game/tags", `{"tag":"1.0"}`, 404, arena.ENOTFOUND},
+		{"edit another organisation's application", http.MethodPut, "/application/their-game", `{"tagKeep":1}`, 404, arena.ENOTFOUND},
+		{"rename", http.MethodPut, "/application/duel", `{"name":"other"}`, 422, arena.EINVALID},
+		{"GPUs", http.MethodPut, "/application/duel", `{"limits":{"cpu":1,"ram":512,"gpu":1}}`, 422, arena.EINVALID},
+		{"TLS", http.MethodPut, "/application/duel", `{"ports":[{"requested":443,"protocol":"tcp","tls":true}]}`, 422, arena.EINVALID},
+		{"a registry host in the repository", http.MethodPut, "/application/duel", `{"repository":"ghcr.io/studio/duel"}`, 422, arena.EINVALID},
+		{"a malformed registry", http.MethodPut, "/application/duel", `{"registry":"not a host"}`, 422, arena.EINVALID},
+		{"an unknown network mode", http.MethodPut, "/application/duel", `{"networkMode":"overlay"}`, 422, arena.EINVALID},
+		{"a create missing fields", http.MethodPost, "/application", `{"name":"half"}`, 422, arena.EINVALID},
+	}
+	for _, tt := range errors {
+		t.Run(tt.name, func(t *testing.T) {
+			call(tt.method, tt.path, tt.body).wantError(t, tt.status, tt.code)
+		})
+	}
+	if tags, _ := json.Marshal(list()["tags"]); string(tags) != `[{"name":"1.1","priority":2},{"name":"1.2","priority":3}]` {
+		t.Fatalf("a refused request changed the tags: %s", tags)
+	}
+}
+
+func TestAvailableTags(t *testing.T) {
+	api := newTestAPI(t, nil)
+	req := api.request(t, http.MethodPost, "/application", duelApp)
+	req.Header.Set("Authorization", "Bearer "+orgAdminSecret)
+	if r := api.send(t, req); r.status != 201 {
+		t.Fatalf("create: %d %s", r.status, r.body)
+	}
+	tests := []struct {
+		query string
+		// first and n describe the page: its first tag and its length.
+		first string
+		n     int
+	}{
+		{"", "v1", 20},
+		{"?page=3", "v41", 5},
+		{"?page=2&pageSize=10", "v11", 10},
+		{"?pageSize=100", "v1", 45},
+		{"?page=4", "", 0},
+	}
+	for _, tt := range tests {
+		t.Run("page"+tt.query, func(t *testing.T) {
+			req := api.request(t, http.MethodGet, "/application/duel/tags/available"+tt.query, "")
+			req.Header.Set("Authorization", "Bearer "+orgAdminSecret)
+			var out struct{ Tags []struct{ Version string } }
+			api.send(t, req).decodeJSON(t, &out)
+			if len(out.Tags) != tt.n || (tt.n > 0 && out.Tags[0].Version != tt.first) {
+				t.Fatalf("page %+v, want %d tags from %q", out.Tags, tt.n, tt.first)
+			}
+		})
+	}
+	for _, q := range []string{"?page=0", "?pageSize=101", "?page=x", "?page=1&page=2"} {
+		t.Run("invalid"+q, func(t *testing.T) {
+			req := api.request(t, http.MethodGet, "/application/duel/tags/available"+q, "")
+			req.Header.Set("Authorization", "Bearer "+orgAdminSecret)
+			api.send(t, req).wantError(t, 422, arena.EINVALID)
+		})
+	}
+	req = api.request(t, http.MethodGet, "/application/nope/tags/available", "")
+	req.Header.Set("Authorization", "Bearer "+orgAdminSecret)
+	api.send(t, req).wantError(t, 404, arena.ENOTFOUND)
+}
