@@ -248,6 +248,9 @@ func (a *Agent) heartbeats(ctx context.Context, silent chan<- error) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-a.images.changed:
+			// An image's state changed: say so now, so that placement and
+			// GET /tag learn of a pulled image without waiting a beat.
 		}
 	}
 }

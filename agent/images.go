@@ -63,6 +63,9 @@ type images struct {
 	state      map[string]*image
 	kick       chan struct{}
 	slots      chan struct{}
+	// changed is signalled when an image's state changes, so that the next
+	// heartbeat tells the control plane at once rather than an interval later.
+	changed chan struct{}
 }
 
 // grant is an organisation's access to an image.
@@ -100,7 +103,7 @@ func newImages(rt Runtime, log *slog.Logger, retry, maxRetry, recheck time.Durat
 		rt: rt, log: log, retry: retry, maxRetry: maxRetry, recheck: recheck,
 		wanted: map[string][]grant{}, verified: map[grant]bool{}, state: map[string]*image{},
 		private: map[string]bool{},
-		kick:    make(chan struct{}, 1), slots: make(chan struct{}, maxPulls),
+		kick:    make(chan struct{}, 1), slots: make(chan struct{}, maxPulls), changed: make(chan struct{}, 1),
 	}
 	if stateDir != "" {
 		m.privateFile = filepath.Join(stateDir, "private-images.json")
@@ -362,6 +365,12 @@ func (m *images) set(im *image, s arena.ImageState, err error) {
 	if s == arena.ImageFailed {
 		// The run loop plans the next attempt.
 		defer m.poke()
+	}
+	if im.state != s {
+		select {
+		case m.changed <- struct{}{}:
+		default:
+		}
 	}
 	im.state, im.err = s, ""
 	switch s {

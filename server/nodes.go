@@ -384,12 +384,27 @@ func (s *Server) TagStatus(ctx context.Context, orgID, region, image, version st
 	}
 	st := arena.TagStatus{State: arena.TagMissing}
 	ref, configured := app.ImageRef(version), app.HasTag(version)
+	// A node running one of the organisation's sessions of the image holds
+	// it, whatever its last heartbeat said: the image may have been built
+	// or loaded there without a registry, or the report is yet to come.
+	running := map[string]bool{}
+	s.mu.Lock()
+	for _, e := range s.sessions {
+		if sess := e.cur.Load(); sess.OrgID == orgID && sess.Image == ref && sess.State == arena.SessionRunning {
+			running[sess.NodeID] = true
+		}
+	}
+	s.mu.Unlock()
 	for _, n := range s.Nodes() {
 		if n.State != "ready" || (n.Region != region && n.Location != region) {
 			continue
 		}
 		st.Nodes++
 		if !configured {
+			continue
+		}
+		if running[n.ID] {
+			st.Present++
 			continue
 		}
 		for _, im := range n.Images {

@@ -347,6 +347,24 @@ func TestTagStatus(t *testing.T) {
 			}
 		})
 	}
+	t.Run("a running session's image is present whatever the reports say", func(t *testing.T) {
+		if err := h.srv.Heartbeat(ctx, arena.Heartbeat{NodeID: "n1"}); err != nil {
+			t.Fatal(err)
+		}
+		h.create(arena.SessionRequest{ID: "holds-v1", Version: "v1"})
+		h.waitState("holds-v1", arena.SessionRunning)
+		want := arena.TagStatus{Exists: true, State: arena.ImagePresent, Nodes: 1, Present: 1}
+		if got, err := h.srv.TagStatus(ctx, org, "europe", "game", "v1"); err != nil || got != want {
+			t.Fatalf("got %+v, %v; want %+v", got, err, want)
+		}
+		if err := h.srv.StopSession(ctx, org, "holds-v1"); err != nil {
+			t.Fatal(err)
+		}
+		h.waitState("holds-v1", arena.SessionStopped)
+		if got, _ := h.srv.TagStatus(ctx, org, "europe", "game", "v1"); got.Exists {
+			t.Fatalf("a stopped session still counts: %+v", got)
+		}
+	})
 	for name, tc := range map[string]struct{ org, region, image string }{
 		"another organisation's image": {"org-b", "europe", "game"},
 		"an unknown region":            {org, "mars", "game"},

@@ -113,7 +113,7 @@ func (b *browser) record(ev any) {
 	case *log.EventEntryAdded:
 		e := ev.Entry
 		line = fmt.Sprintf("%s %s: %s %s", e.Source, e.Level, e.Text, e.URL)
-		// Failed requests are expected (a wrong token's 401); a blocked
+		// Failed requests are expected (a wrong token's 401, a missing scope's 403); a blocked
 		// script or style is a bug of the panel.
 		problem = e.Source == log.EntrySourceSecurity || strings.Contains(e.Text, "Content Security Policy")
 	default:

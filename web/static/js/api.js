@@ -58,8 +58,9 @@ export async function request(method, path, { body, signal, raw = false } = {}) 
   }
   if (!res.ok) {
     const err = await errorOf(res);
-    // A 401 means either a missing scope or a token no longer valid
-    // (revoked, expired); main.js tells which and signs out on the latter.
+    // A 401 means a token no longer valid (revoked, expired): main.js
+    // confirms it and signs out. A missing scope is a 403, which the view
+    // explains.
     if (err.status === 401) window.dispatchEvent(new CustomEvent('arena:unauthorized'));
     throw err;
   }
@@ -113,9 +114,9 @@ export function errorBox(err, form) {
     err.identifier ? h('p', { class: 'muted small' }, `Request ${err.identifier}`) : null);
 }
 
-// scopeMessage explains a 401 on a page that needs more than the token has.
+// accessMessage explains a 403 on a page that needs more than the token has.
 export function accessMessage(err, what, scope) {
-  if (err instanceof ApiError && err.status === 401) {
+  if (err instanceof ApiError && err.status === 403) {
     return h('div', { class: 'notice', 'data-testid': 'forbidden' },
       h('strong', null, `This token may not see ${what}.`),
       h('p', null, `It needs the ${scope} scope. Sign in with such a token, or ask an operator for one.`),

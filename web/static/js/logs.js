@@ -38,8 +38,8 @@ async function stream(id, signal, output, state, follow, errorSlot) {
   } catch (err) {
     if (signal.aborted) return;
     setState(state, 'failed');
-    replace(errorSlot, err instanceof ApiError && err.status === 401
-      ? errorBox(new ApiError(401, { message: 'This token may not read logs: it needs the logs scope.', details: err.message }))
+    replace(errorSlot, err instanceof ApiError && err.status === 403
+      ? errorBox(new ApiError(403, { message: 'This token may not read logs: it needs the logs scope.', details: err.message }))
       : errorBox(err));
     return;
   }

@@ -135,9 +135,9 @@ function route() {
   unmount = views[name].mount(el, ctx) || null;
 }
 
-// recheck runs after any 401 while signed in: if the token itself is no
-// longer accepted (revoked or expired meanwhile) there is no point staying
-// in; if it is, the 401 was a missing scope, which the view explains.
+// recheck runs after any 401 while signed in: the token itself is no longer
+// accepted (revoked or expired meanwhile), so there is no point staying in.
+// It asks once more first, so that one stray answer cannot sign anyone out.
 let rechecking = false;
 async function recheck() {
   if (rechecking || document.getElementById('app').hidden || !token()) return;

@@ -23,7 +23,7 @@ export function mount(root) {
       setText(updated, `updated ${new Date().toLocaleTimeString()}`);
       render(body, nodes, { refresh, showError: (err) => replace(actionSlot, errorBox(err)) });
     } catch (err) {
-      denied = err instanceof ApiError && (err.status === 401 || err.routeMissing);
+      denied = err instanceof ApiError && (err.status === 403 || err.routeMissing);
       replace(body, accessMessage(err, 'the nodes', 'operator'));
     }
   };

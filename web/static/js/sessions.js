@@ -68,7 +68,7 @@ export function mount(root) {
       setText(updated, `updated ${new Date().toLocaleTimeString()}`);
       render();
     } catch (err) {
-      replace(errorSlot, err instanceof ApiError && err.status === 401
+      replace(errorSlot, err instanceof ApiError && err.status === 403
         ? accessMessage(err, 'sessions', 'sessions:read')
         : errorBox(err));
     }

@@ -45,7 +45,7 @@ export function mount(root) {
       replace(tableSlot, totals(total));
     } catch (err) {
       if (mine !== generation) return;
-      replace(chartSlot, err instanceof ApiError && err.status === 401 ? accessMessage(err, 'usage', 'usage') : errorBox(err));
+      replace(chartSlot, err instanceof ApiError && err.status === 403 ? accessMessage(err, 'usage', 'usage') : errorBox(err));
       replace(tableSlot);
     }
   };
