@@ -2,6 +2,7 @@ package http_test
 
 import (
 	"bytes"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -95,5 +96,25 @@ func TestOpenAPIDocumentServed(t *testing.T) {
 	r := api.do(t, "GET", "/openapi.yaml", "")
 	if !bytes.Equal(r.body, arenahttp.OpenAPIDocument()) {
 		t.Error("GET /openapi.yaml differs from OpenAPIDocument()")
+	}
+}
+
+// TestOpenAPIScopes checks that the scopes the document lets tokens carry
+// are the ones Arena knows.
+func TestOpenAPIScopes(t *testing.T) {
+	doc := loadOurs(t)
+	for _, schema := range []string{"Token", "TokenCreate"} {
+		t.Run(schema, func(t *testing.T) {
+			var got []string
+			for _, v := range doc.Components.Schemas[schema].Value.Properties["scopes"].Value.Items.Value.Enum {
+				got = append(got, v.(string))
+			}
+			want := slices.Clone(arena.AllScopes)
+			slices.Sort(got)
+			slices.Sort(want)
+			if !slices.Equal(got, want) {
+				t.Errorf("the document lists %v, Arena knows %v", got, want)
+			}
+		})
 	}
 }

@@ -41,7 +41,9 @@ Flags:
   -o table|json   output format (default table)
 
 Scopes: sessions:read sessions:write logs artifacts usage (the default set),
-admin (the organisation), operator (the installation).
+admin (the organisation), operator (the installation), and the Gameye API's
+narrower session:start session:read session:stop logs:read artifact:read
+regions:read application:read application:write.
 `
 
 // adminFlags are the flags every admin command takes.

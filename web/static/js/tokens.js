@@ -17,6 +17,15 @@ const SCOPES = [
   ['usage', 'read usage and cost'],
   ['admin', 'manage this organisation'],
   ['operator', 'run the installation'],
+  // The Gameye API's narrower scopes, for tokens of integrations made for it.
+  ['session:start', 'start sessions, players join and leave'],
+  ['session:read', 'list and describe sessions'],
+  ['session:stop', 'stop sessions'],
+  ['logs:read', 'read game server output'],
+  ['artifact:read', 'download artifacts'],
+  ['regions:read', 'regions, locations and tags'],
+  ['application:read', 'list applications and registry tags'],
+  ['application:write', 'create and edit applications, enable tags'],
 ];
 const DEFAULT_SCOPES = ['sessions:read', 'sessions:write', 'logs', 'artifacts', 'usage'];
 
