@@ -188,6 +188,11 @@ func (c *AppCatalog) Update(ctx context.Context, a *arena.Application, clearRegi
 	if a.Registry == nil && !clearRegistry {
 		a.Registry = old.Registry
 	}
+	return c.replace(ctx, old, a)
+}
+
+// replace validates a and saves it in place of old; c.writing must be held.
+func (c *AppCatalog) replace(ctx context.Context, old, a *arena.Application) (*arena.Application, error) {
 	if err := a.Validate(); err != nil {
 		return nil, err
 	}
@@ -219,15 +224,7 @@ func (c *AppCatalog) Edit(ctx context.Context, orgID, name string, edit func(*ar
 		return nil, err
 	}
 	a.OrgID, a.Name = old.OrgID, old.Name
-	if err := a.Validate(); err != nil {
-		return nil, err
-	}
-	a.Source, a.CreatedAt, a.UpdatedAt = old.Source, old.CreatedAt, c.now()
-	c.sealer.sealRegistry(a)
-	if err := c.store.UpdateApplication(ctx, a); err != nil {
-		return nil, err
-	}
-	return a, c.reload(ctx)
+	return c.replace(ctx, old, a)
 }
 
 // Delete removes an application defined through the admin API.
