@@ -135,7 +135,7 @@ func NewHandler(sessions SessionService, auth Authenticator, nodes NodeAdmin, lo
 	// OpenAPI operation documents, besides unauthorized, unavailable and
 	// internal which all of them do.
 	read, write := arena.ScopeSessionsRead, arena.ScopeSessionsWrite
-	s.mux.HandleFunc("POST /session", s.authed(write, s.createSession, arena.EINVALID, arena.ENOTFOUND, arena.ECONFLICT))
+	s.mux.HandleFunc("POST /session", s.authed(write, s.createSession, arena.EINVALID, arena.ENOTFOUND, arena.ECONFLICT, arena.EQUOTA))
 	s.mux.HandleFunc("GET /session", s.authed(read, s.listSessions, arena.EINVALID))
 	s.mux.HandleFunc("GET /session/{id}", s.authed(read, s.describeSession, arena.EINVALID, arena.ENOTFOUND))
 	s.mux.HandleFunc("DELETE /session/{id}", s.authed(write, s.stopSession, arena.EINVALID, arena.ENOTFOUND, arena.ECONFLICT))

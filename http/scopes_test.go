@@ -28,6 +28,8 @@ func TestScopes(t *testing.T) {
 		{"organisation admin cannot drain a node", orgAdminSecret, http.MethodPost, "/admin/v1/nodes/n2/drain", "", http.StatusUnauthorized},
 		{"organisation admin cannot remove a node", orgAdminSecret, http.MethodDelete, "/admin/v1/nodes/n2", "", http.StatusUnauthorized},
 		{"organisation admin has the session API", orgAdminSecret, http.MethodGet, "/usage", "", http.StatusOK},
+		{"organisation admin cannot set its own quota", orgAdminSecret, http.MethodPut, "/admin/v1/orgs/" + testOrg + "/quota", `{"maxSessions":1000}`, http.StatusUnauthorized},
+		{"session token cannot set a quota", testSecret, http.MethodPut, "/admin/v1/orgs/" + testOrg + "/quota", `{"maxSessions":1000}`, http.StatusUnauthorized},
 		{"operator lists nodes", adminSecret, http.MethodGet, "/admin/v1/nodes", "", http.StatusOK},
 	}
 	for _, tt := range tests {
