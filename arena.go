@@ -12,6 +12,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"fmt"
 	"slices"
 	"time"
 )
@@ -75,8 +76,12 @@ type Organization struct {
 	Name        string
 	Environment Environment
 	// Quota bounds what the organisation's sessions may hold at once.
-	Quota     Quota
-	CreatedAt time.Time
+	Quota Quota
+	// QuotaSource is SourceConfig while the config file sets Quota: the
+	// file owns it then, and the admin API may not change it. Otherwise
+	// it is empty.
+	QuotaSource string
+	CreatedAt   time.Time
 }
 
 // Quota bounds an organisation's active sessions: how many there are and
@@ -86,6 +91,36 @@ type Organization struct {
 type Quota struct {
 	MaxSessions int
 	MaxMilliCPU int64
+}
+
+// Bounds of a quota, so that a typing slip cannot overflow a tally.
+const (
+	MaxQuotaSessions = 1_000_000
+	MaxQuotaMilliCPU = 1_000_000_000 // a million cores
+)
+
+// Validate checks that each bound is zero (none) or a positive number
+// within MaxQuotaSessions and MaxQuotaMilliCPU. Violations name the admin
+// API's fields.
+func (q Quota) Validate() error {
+	var v []Violation
+	if q.MaxSessions < 0 || q.MaxSessions > MaxQuotaSessions {
+		v = append(v, Violation{Field: "maxSessions", Description: fmt.Sprintf("must be between 0 (no bound) and %d", MaxQuotaSessions)})
+	}
+	if q.MaxMilliCPU < 0 || q.MaxMilliCPU > MaxQuotaMilliCPU {
+		v = append(v, Violation{Field: "maxMilliCpu", Description: fmt.Sprintf("must be between 0 (no bound) and %d", MaxQuotaMilliCPU)})
+	}
+	if len(v) > 0 {
+		return Invalid(v...)
+	}
+	return nil
+}
+
+// QuotaUsage is what an organisation's active sessions hold of its quota:
+// how many there are and the CPU they reserve.
+type QuotaUsage struct {
+	Sessions int
+	MilliCPU int64
 }
 
 // User is a member of an organisation: a person, or a service such as a

@@ -57,6 +57,47 @@ type Config struct {
 	// SecretKey seals registry passwords in the store: base64 of 32 bytes.
 	// Empty keeps a generated key in the data directory.
 	SecretKey string `yaml:"secretKey"`
+	// Quotas bound organisations' active sessions. Each quota the file
+	// names is applied at every start and belongs to the file: the admin
+	// API cannot change it.
+	Quotas []Quota `yaml:"quotas"`
+}
+
+// Quota is an organisation's quota as the file describes it; a zero or
+// absent bound is no bound.
+type Quota struct {
+	Org         string `yaml:"org"`
+	MaxSessions int    `yaml:"maxSessions"`
+	MaxMilliCPU int64  `yaml:"maxMilliCpu"`
+}
+
+// OrgQuotas returns the configured quotas by organisation, checked.
+func (c *Config) OrgQuotas() (map[string]arena.Quota, error) {
+	out := make(map[string]arena.Quota, len(c.Quotas))
+	for i, q := range c.Quotas {
+		where := fmt.Sprintf("quotas[%d] (%s)", i, q.Org)
+		if bad := arena.ValidName("org", q.Org); bad != nil {
+			return nil, fmt.Errorf("%s: org %s", where, bad.Description)
+		}
+		if _, dup := out[q.Org]; dup {
+			return nil, fmt.Errorf("%s: defined twice", where)
+		}
+		quota := arena.Quota{MaxSessions: q.MaxSessions, MaxMilliCPU: q.MaxMilliCPU}
+		if err := quota.Validate(); err != nil {
+			return nil, fmt.Errorf("%s: %s", where, violations(err))
+		}
+		out[q.Org] = quota
+	}
+	return out, nil
+}
+
+// violations joins an EINVALID's violations into one line.
+func violations(err error) string {
+	var parts []string
+	for _, v := range arena.ErrorViolations(err) {
+		parts = append(parts, v.Field+" "+v.Description)
+	}
+	return strings.Join(parts, "; ")
 }
 
 // RateLimit is a request rate with bursts; zero values take Arena's defaults.
@@ -205,6 +246,9 @@ func Parse(data []byte) (*Config, error) {
 	if _, err := c.Apps(); err != nil {
 		return nil, err
 	}
+	if _, err := c.OrgQuotas(); err != nil {
+		return nil, err
+	}
 	if c.RateLimit.PerSecond < 0 || c.RateLimit.Burst < 0 {
 		return nil, fmt.Errorf("rateLimit.perSecond and rateLimit.burst must not be negative")
 	}
@@ -261,11 +305,7 @@ func (c *Config) Apps() ([]*arena.Application, error) {
 		app.Registry = auth
 		app.Source = arena.SourceConfig
 		if err := app.Validate(); err != nil {
-			var parts []string
-			for _, v := range arena.ErrorViolations(err) {
-				parts = append(parts, v.Field+" "+v.Description)
-			}
-			return nil, fmt.Errorf("%s: %s", where, strings.Join(parts, "; "))
+			return nil, fmt.Errorf("%s: %s", where, violations(err))
 		}
 		if seen[app.OrgID+"/"+app.Name] {
 			return nil, fmt.Errorf("%s: defined twice", where)

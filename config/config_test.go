@@ -81,6 +81,54 @@ applications:
 	}
 }
 
+func TestQuotas(t *testing.T) {
+	tests := []struct {
+		name, yaml string
+		want       map[string]arena.Quota
+	}{
+		{"none", "portRange: 40000-40010\n", map[string]arena.Quota{}},
+		{"both bounds", "quotas: [{org: acme, maxSessions: 10, maxMilliCpu: 4000}]\n", map[string]arena.Quota{"acme": {MaxSessions: 10, MaxMilliCPU: 4000}}},
+		{"one bound each", "quotas:\n  - {org: a, maxSessions: 3}\n  - {org: b, maxMilliCpu: 500}\n",
+			map[string]arena.Quota{"a": {MaxSessions: 3}, "b": {MaxMilliCPU: 500}}},
+		{"no bound, owned all the same", "quotas: [{org: a}]\n", map[string]arena.Quota{"a": {}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Parse([]byte(tt.yaml))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := c.OrgQuotas()
+			if err != nil || !reflect.DeepEqual(got, tt.want) {
+				t.Fatalf("OrgQuotas = %v, %v; want %v", got, err, tt.want)
+			}
+		})
+	}
+}
+
+// TestQuotaExample checks that the quotas the default file shows, commented
+// out, are a valid setting.
+func TestQuotaExample(t *testing.T) {
+	var example []string
+	for _, line := range strings.Split(string(Default), "\n") {
+		if strings.HasPrefix(line, "# quotas:") || (len(example) > 0 && strings.HasPrefix(line, "#   ")) {
+			example = append(example, strings.TrimPrefix(line, "# "))
+		} else if len(example) > 0 {
+			break
+		}
+	}
+	if len(example) < 2 {
+		t.Fatalf("no quotas example in arena.yaml: %q", example)
+	}
+	c, err := Parse([]byte(strings.Join(example, "\n")))
+	if err != nil {
+		t.Fatalf("the example does not parse: %v\n%s", err, strings.Join(example, "\n"))
+	}
+	if q, err := c.OrgQuotas(); err != nil || len(q) != 1 || q["dev"] == (arena.Quota{}) {
+		t.Fatalf("the example's quotas: %v, %v", q, err)
+	}
+}
+
 func TestParseErrors(t *testing.T) {
 	app := func(extra string) string {
 		return "applications:\n  - name: a\n    repository: r\n    tags: [{name: v1, priority: 1}]\n    resources: {milliCpu: 1, memoryMb: 1}\n" + extra
@@ -92,7 +140,6 @@ func TestParseErrors(t *testing.T) {
 		{"bad port range", "portRange: 9-2\n", "portRange"},
 		{"bad placement", "placement: random\n", "placement"},
 		{"missing repository", "applications:\n  - name: a\n", "repository"},
-		{"no tags", "applications:\n  - name: a\n    repository: r\n", "tag"},
 		{"bad network", app("    network: overlay\n"), "network"},
 		{"bad port", app("    ports: [{container: 0, protocol: tcp}]\n"), "port"},
 		{"bad protocol", app("    ports: [{container: 1, protocol: sctp}]\n"), "port"},
@@ -106,6 +153,12 @@ func TestParseErrors(t *testing.T) {
 		{"registry without password", app("    registry: {username: u}\n"), "exactly one of password and passwordEnv"},
 		{"registry with both passwords", app("    registry: {username: u, password: p, passwordEnv: P}\n"), "exactly one"},
 		{"registry password from an unset variable", app("    registry: {username: u, passwordEnv: ARENA_TEST_UNSET_PASSWORD}\n"), "ARENA_TEST_UNSET_PASSWORD"},
+		{"quota without org", "quotas: [{maxSessions: 1}]\n", "quotas[0] (): org is required"},
+		{"quota of a malformed org", "quotas: [{org: Studio X, maxSessions: 1}]\n", "quotas[0] (Studio X): org may contain only"},
+		{"quota defined twice", "quotas: [{org: a, maxSessions: 1}, {org: a, maxMilliCpu: 1}]\n", "quotas[1] (a): defined twice"},
+		{"negative quota", "quotas: [{org: a, maxSessions: -1}]\n", "maxSessions must be between 0"},
+		{"quota past its bound", "quotas: [{org: a, maxMilliCpu: 1000000001}]\n", "maxMilliCpu must be between 0"},
+		{"unknown quota key", "quotas: [{org: a, maxCpu: 1}]\n", "maxCpu"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -138,7 +138,7 @@ func NewHandler(sessions SessionService, auth Authenticator, nodes NodeAdmin, lo
 	// one (arena.Token.Allows maps Arena's broader scopes onto them), and
 	// lists the error codes its OpenAPI operation documents, besides
 	// unauthorized, forbidden, unavailable and internal which all of them do.
-	s.mux.HandleFunc("POST /session", s.authed(arena.ScopeSessionStart, s.createSession, arena.EINVALID, arena.ENOTFOUND, arena.ECONFLICT))
+	s.mux.HandleFunc("POST /session", s.authed(arena.ScopeSessionStart, s.createSession, arena.EINVALID, arena.ENOTFOUND, arena.ECONFLICT, arena.EQUOTA))
 	s.mux.HandleFunc("GET /session", s.authed(arena.ScopeSessionRead, s.listSessions, arena.EINVALID))
 	s.mux.HandleFunc("GET /session/{id}", s.authed(arena.ScopeSessionRead, s.describeSession, arena.EINVALID, arena.ENOTFOUND))
 	s.mux.HandleFunc("DELETE /session/{id}", s.authed(arena.ScopeSessionStop, s.stopSession, arena.EINVALID, arena.ENOTFOUND, arena.ECONFLICT))

@@ -29,6 +29,8 @@ func TestScopes(t *testing.T) {
 		{"organisation admin cannot drain a node", orgAdminSecret, http.MethodPost, "/admin/v1/nodes/n2/drain", "", http.StatusForbidden},
 		{"organisation admin cannot remove a node", orgAdminSecret, http.MethodDelete, "/admin/v1/nodes/n2", "", http.StatusForbidden},
 		{"organisation admin has the session API", orgAdminSecret, http.MethodGet, "/usage", "", http.StatusOK},
+		{"organisation admin cannot set its own quota", orgAdminSecret, http.MethodPut, "/admin/v1/orgs/" + testOrg + "/quota", `{"maxSessions":1000}`, http.StatusForbidden},
+		{"session token cannot set a quota", testSecret, http.MethodPut, "/admin/v1/orgs/" + testOrg + "/quota", `{"maxSessions":1000}`, http.StatusForbidden},
 		{"operator lists nodes", adminSecret, http.MethodGet, "/admin/v1/nodes", "", http.StatusOK},
 		{"session scopes cannot create applications", testSecret, http.MethodPost, "/application", `{}`, http.StatusForbidden},
 		{"session scopes cannot mint tokens", testSecret, http.MethodPost, "/token", `{"name":"x","scopes":["session:read"]}`, http.StatusForbidden},

@@ -19,6 +19,13 @@ type TenantAdmin interface {
 	CreateOrganization(ctx context.Context, o arena.Organization) (*arena.Organization, error)
 	FindOrganization(ctx context.Context, id string) (*arena.Organization, error)
 	ListOrganizations(ctx context.Context) ([]*arena.Organization, error)
+	// SetQuota replaces an organisation's quota and returns the
+	// organisation: EINVALID for a bound out of range, ECONFLICT for a
+	// quota the config file sets.
+	SetQuota(ctx context.Context, orgID string, q arena.Quota) (*arena.Organization, error)
+	// QuotaUsage returns what an organisation's active sessions hold of
+	// its quota right now.
+	QuotaUsage(orgID string) arena.QuotaUsage
 
 	CreateUser(ctx context.Context, u arena.User) (*arena.User, error)
 	ListUsers(ctx context.Context, orgID string) ([]*arena.User, error)
@@ -45,6 +52,8 @@ func (s *server) tenantRoutes() {
 	s.mux.HandleFunc("GET /admin/v1/orgs", s.authed(admin, s.listOrgs))
 	s.mux.HandleFunc("POST /admin/v1/orgs", s.authed(op, s.createOrg, inv, conf))
 	s.mux.HandleFunc("GET /admin/v1/orgs/{org}", s.authed(admin, s.inOrg(s.getOrg), nf))
+	// An organisation's own admin must not raise its own quota: operators alone.
+	s.mux.HandleFunc("PUT /admin/v1/orgs/{org}/quota", s.authed(op, s.inOrg(s.setQuota), nf, inv, conf))
 	s.mux.HandleFunc("GET /admin/v1/orgs/{org}/users", s.authed(admin, s.inOrg(s.listUsers), nf))
 	s.mux.HandleFunc("POST /admin/v1/orgs/{org}/users", s.authed(admin, s.inOrg(s.createUser), nf, inv, conf))
 	s.mux.HandleFunc("DELETE /admin/v1/orgs/{org}/users/{id}", s.authed(admin, s.inOrg(s.deleteUser), nf))
@@ -76,10 +85,22 @@ func (s *server) inOrg(h func(http.ResponseWriter, *http.Request, *arena.Token, 
 
 type (
 	orgView struct {
-		ID          string `json:"id"`
-		Name        string `json:"name"`
-		Environment string `json:"environment"`
-		CreatedAt   string `json:"createdAt"`
+		ID          string     `json:"id"`
+		Name        string     `json:"name"`
+		Environment string     `json:"environment"`
+		Quota       quotaView  `json:"quota"`
+		Active      activeView `json:"active"`
+		CreatedAt   string     `json:"createdAt"`
+	}
+	quotaView struct {
+		MaxSessions int    `json:"maxSessions"`
+		MaxMilliCPU int64  `json:"maxMilliCpu"`
+		Source      string `json:"source"`
+	}
+	// activeView is what the organisation's active sessions hold of its quota.
+	activeView struct {
+		Sessions int   `json:"sessions"`
+		MilliCPU int64 `json:"milliCpu"`
 	}
 	userView struct {
 		ID        string `json:"id"`
@@ -129,8 +150,19 @@ func timeText(t time.Time) string {
 	return t.UTC().Format(timestampLayout)
 }
 
-func newOrgView(o *arena.Organization) orgView {
-	return orgView{ID: o.ID, Name: o.Name, Environment: string(o.Environment), CreatedAt: timeText(o.CreatedAt)}
+// orgView shows an organisation with its quota, and what its sessions hold
+// of it now.
+func (s *server) orgView(o *arena.Organization) orgView {
+	source := arena.SourceAPI
+	if o.QuotaSource == arena.SourceConfig {
+		source = arena.SourceConfig
+	}
+	use := s.tenants.QuotaUsage(o.ID)
+	return orgView{
+		ID: o.ID, Name: o.Name, Environment: string(o.Environment), CreatedAt: timeText(o.CreatedAt),
+		Quota:  quotaView{MaxSessions: o.Quota.MaxSessions, MaxMilliCPU: o.Quota.MaxMilliCPU, Source: source},
+		Active: activeView{Sessions: use.Sessions, MilliCPU: use.MilliCPU},
+	}
 }
 
 func newTokenView(t *arena.Token) tokenView {
@@ -174,7 +206,7 @@ func (s *server) whoami(w http.ResponseWriter, r *http.Request, tok *arena.Token
 	if err != nil {
 		return err
 	}
-	s.writeJSON(w, r, http.StatusOK, map[string]any{"token": newTokenView(tok), "organization": newOrgView(org)})
+	s.writeJSON(w, r, http.StatusOK, map[string]any{"token": newTokenView(tok), "organization": s.orgView(org)})
 	return nil
 }
 
@@ -187,7 +219,7 @@ func (s *server) listOrgs(w http.ResponseWriter, r *http.Request, tok *arena.Tok
 	for _, o := range orgs {
 		// An organisation's admin sees its own alone.
 		if o.ID == tok.OrgID || tok.HasScope(arena.ScopeOperator) {
-			out = append(out, newOrgView(o))
+			out = append(out, s.orgView(o))
 		}
 	}
 	s.writeJSON(w, r, http.StatusOK, map[string]any{"organizations": out})
@@ -207,7 +239,7 @@ func (s *server) createOrg(w http.ResponseWriter, r *http.Request, _ *arena.Toke
 	if err != nil {
 		return err
 	}
-	s.writeJSON(w, r, http.StatusCreated, newOrgView(o))
+	s.writeJSON(w, r, http.StatusCreated, s.orgView(o))
 	return nil
 }
 
@@ -216,7 +248,23 @@ func (s *server) getOrg(w http.ResponseWriter, r *http.Request, _ *arena.Token, 
 	if err != nil {
 		return err
 	}
-	s.writeJSON(w, r, http.StatusOK, newOrgView(o))
+	s.writeJSON(w, r, http.StatusOK, s.orgView(o))
+	return nil
+}
+
+func (s *server) setQuota(w http.ResponseWriter, r *http.Request, _ *arena.Token, org string) error {
+	var in struct {
+		MaxSessions int   `json:"maxSessions"`
+		MaxMilliCPU int64 `json:"maxMilliCpu"`
+	}
+	if err := decodeStrict(w, r, &in); err != nil {
+		return err
+	}
+	o, err := s.tenants.SetQuota(r.Context(), org, arena.Quota{MaxSessions: in.MaxSessions, MaxMilliCPU: in.MaxMilliCPU})
+	if err != nil {
+		return err
+	}
+	s.writeJSON(w, r, http.StatusOK, s.orgView(o))
 	return nil
 }
 

@@ -24,8 +24,10 @@ func newFakeTenants() *fakeTenants {
 	at := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 	return &fakeTenants{
 		orgs: map[string]*arena.Organization{
-			testOrg:     {ID: testOrg, Name: "Test", Environment: arena.EnvProduction, CreatedAt: at},
-			"other-org": {ID: "other-org", Name: "Other", Environment: arena.EnvSandbox, CreatedAt: at},
+			testOrg: {ID: testOrg, Name: "Test", Environment: arena.EnvProduction, CreatedAt: at},
+			// The config file sets other-org's quota.
+			"other-org": {ID: "other-org", Name: "Other", Environment: arena.EnvSandbox, CreatedAt: at,
+				Quota: arena.Quota{MaxSessions: 5}, QuotaSource: arena.SourceConfig},
 		},
 		users:  map[string]*arena.User{},
 		tokens: map[string]*arena.Token{},
@@ -67,6 +69,33 @@ func (f *fakeTenants) ListOrganizations(context.Context) ([]*arena.Organization,
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return []*arena.Organization{f.orgs["other-org"], f.orgs[testOrg]}, nil
+}
+
+func (f *fakeTenants) SetQuota(_ context.Context, orgID string, q arena.Quota) (*arena.Organization, error) {
+	if err := q.Validate(); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	o := f.orgs[orgID]
+	switch {
+	case o == nil:
+		return nil, arena.Errorf(arena.ENOTFOUND, "organisation %q not found", orgID)
+	case o.QuotaSource == arena.SourceConfig:
+		return nil, arena.Errorf(arena.ECONFLICT, "the quota of organisation %q is set in the config file", orgID)
+	}
+	c := *o
+	c.Quota = q
+	f.orgs[orgID] = &c
+	return &c, nil
+}
+
+// QuotaUsage has testOrg run three sessions of a tenth of a core each.
+func (f *fakeTenants) QuotaUsage(orgID string) arena.QuotaUsage {
+	if orgID == testOrg {
+		return arena.QuotaUsage{Sessions: 3, MilliCPU: 300}
+	}
+	return arena.QuotaUsage{}
 }
 
 func (f *fakeTenants) CreateUser(_ context.Context, u arena.User) (*arena.User, error) {

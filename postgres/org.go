@@ -12,8 +12,9 @@ import (
 // CreateOrganization inserts o; ECONFLICT if its id exists. Its environment
 // is stored as given, empty included: defaults are the caller's.
 func (st *Store) CreateOrganization(ctx context.Context, o *arena.Organization) error {
-	_, err := st.exec(ctx, `INSERT INTO organizations (id, name, environment, created_at) VALUES ($1, $2, $3, $4)`,
-		o.ID, o.Name, string(o.Environment), o.CreatedAt.UTC())
+	_, err := st.exec(ctx, `INSERT INTO organizations (id, name, environment, created_at, quota_sessions, quota_milli_cpu, quota_source)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		o.ID, o.Name, string(o.Environment), o.CreatedAt.UTC(), o.Quota.MaxSessions, o.Quota.MaxMilliCPU, o.QuotaSource)
 	switch {
 	case err == nil:
 		return nil
@@ -23,14 +24,14 @@ func (st *Store) CreateOrganization(ctx context.Context, o *arena.Organization) 
 	return writeError(err, "creating an organization")
 }
 
-const organizationColumns = `id, name, environment, created_at`
+const organizationColumns = `id, name, environment, created_at, quota_sessions, quota_milli_cpu, quota_source`
 
 func scanOrganization(row pgx.Row) (*arena.Organization, error) {
 	var (
 		o   arena.Organization
 		env string
 	)
-	if err := row.Scan(&o.ID, &o.Name, &env, &o.CreatedAt); err != nil {
+	if err := row.Scan(&o.ID, &o.Name, &env, &o.CreatedAt, &o.Quota.MaxSessions, &o.Quota.MaxMilliCPU, &o.QuotaSource); err != nil {
 		return nil, err
 	}
 	o.Environment, o.CreatedAt = arena.Environment(env), o.CreatedAt.UTC()
@@ -60,6 +61,23 @@ func (st *Store) ListOrganizations(ctx context.Context) ([]*arena.Organization, 
 		return nil, arena.Internal(err, "listing organizations")
 	}
 	return out, nil
+}
+
+// SetOrganizationQuota replaces an organisation's quota and where it comes
+// from; ENOTFOUND if there is no such organisation.
+func (st *Store) SetOrganizationQuota(ctx context.Context, orgID string, q arena.Quota, source string) error {
+	tag, err := st.exec(ctx, `UPDATE organizations SET quota_sessions = $2, quota_milli_cpu = $3, quota_source = $4 WHERE id = $1`,
+		orgID, q.MaxSessions, q.MaxMilliCPU, source)
+	switch {
+	case isUnstorable(err):
+		// No organisation's id holds what PostgreSQL cannot store.
+		return arena.Errorf(arena.ENOTFOUND, "organization %s not found", orgID)
+	case err != nil:
+		return writeError(err, "setting an organization's quota")
+	case tag.RowsAffected() == 0:
+		return arena.Errorf(arena.ENOTFOUND, "organization %s not found", orgID)
+	}
+	return nil
 }
 
 // CreateUser inserts u. It fails with ECONFLICT if a user with its id exists

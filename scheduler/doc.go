@@ -44,6 +44,17 @@
 // configured: the preference matters while a new tag rolls out, and then
 // sessions are better started at once than spread evenly.
 //
+// # Quotas
+//
+// Before it looks at nodes, Place checks the request's organisation against
+// its quota (SetQuota): a session that would pass a bound is refused with
+// EQUOTA, whatever capacity there is. The check and the reservation happen
+// under the one lock, so that concurrent requests cannot overshoot a quota
+// any more than a node. Restore counts a session against its quota without
+// ever refusing it: the session exists. Each organisation's tally is kept as
+// sessions are placed, restored and released, and costs a map look-up per
+// placement.
+//
 // # Cost
 //
 // Place never sorts nodes. Within an area nodes are grouped by class and
@@ -58,5 +69,5 @@
 // of 20 locations and 4 providers (BenchmarkPlace), placing in the region
 // takes about 10 µs and in a location about 1 µs; AvailableLocations takes
 // about 0.3 ms. A node takes about 4 KB of memory, most of it the bitmap of
-// its host ports (one bit a port), and a session about 130 bytes.
+// its host ports (one bit a port), and a session about 140 bytes.
 package scheduler

@@ -50,6 +50,25 @@ func invariants(s *Scheduler, withinCapacity bool) error {
 			}
 		}
 	}
+	// Each organisation's tally is what its reservations add up to.
+	orgUse := map[*tally]arena.QuotaUsage{}
+	for _, t := range s.orgs {
+		orgUse[t] = arena.QuotaUsage{}
+	}
+	for id, r := range s.reserved {
+		u, ok := orgUse[r.org]
+		if !ok {
+			return fmt.Errorf("session %s counts against an organisation the scheduler does not know", id)
+		}
+		u.Sessions++
+		u.MilliCPU += r.resources.MilliCPU
+		orgUse[r.org] = u
+	}
+	for orgID, t := range s.orgs {
+		if t.used != orgUse[t] {
+			return fmt.Errorf("organisation %q: tally %+v, reservations add up to %+v", orgID, t.used, orgUse[t])
+		}
+	}
 	for id, n := range s.nodes {
 		u := use[n]
 		if n.ID != id {

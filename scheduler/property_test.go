@@ -40,6 +40,8 @@ func randomOperations(t *testing.T, seed uint64, policy Policy, steps int) {
 	locations := slices.Sorted(maps.Keys(regionOf))
 	areas := append(slices.Clone(locations), "europe", "america", "mars")
 	providers := []string{"A", "B", "C", "D"}
+	// Organisations without quotas: their tallies must add up all the same.
+	orgs := []string{"", "org-1", "org-2"}
 	ips := []string{"192.0.2.1", "192.0.2.2", "192.0.2.10", "10.0.0.1", "2001:db8::1", "::ffff:192.0.2.3", "bogus", ""}
 	pick := func(xs []string) string { return xs[rng.IntN(len(xs))] }
 
@@ -77,7 +79,7 @@ func randomOperations(t *testing.T, seed uint64, policy Policy, steps int) {
 		switch op := rng.IntN(100); {
 		case op < 40:
 			res := arena.Resources{MilliCPU: int64(250 * (1 + rng.IntN(4))), MemoryMB: int64(256 * (1 + rng.IntN(4)))}
-			req := Request{SessionID: fmt.Sprintf("s%d", nextSession), Location: pick(areas), Resources: res, Ports: twoPorts[:rng.IntN(3)]}
+			req := Request{SessionID: fmt.Sprintf("s%d", nextSession), OrgID: pick(orgs), Location: pick(areas), Resources: res, Ports: twoPorts[:rng.IntN(3)]}
 			if rng.IntN(50) == 0 && len(live) > 0 {
 				req.SessionID = slices.Sorted(maps.Keys(live))[0]
 			}

@@ -23,6 +23,8 @@ const (
 // Request asks for room for one session.
 type Request struct {
 	SessionID string
+	// OrgID is the organisation the session counts against, for its quota.
+	OrgID string
 	// Location names a location or a region.
 	Location  string
 	Resources arena.Resources
@@ -39,8 +41,34 @@ type Placement struct {
 
 type reservation struct {
 	node      *node
+	org       *tally
 	resources arena.Resources
 	ports     []int
+}
+
+// tally is one organisation's quota and what its sessions hold of it. A
+// reservation points at its organisation's, so that Release needs no look-up.
+type tally struct {
+	quota arena.Quota
+	used  arena.QuotaUsage
+}
+
+func (t *tally) charge(res arena.Resources, sign int) {
+	t.used.Sessions += sign
+	t.used.MilliCPU += int64(sign) * res.MilliCPU
+}
+
+// admits returns EQUOTA when one more session reserving res would take the
+// organisation past a bound of its quota.
+func (t *tally) admits(orgID string, res arena.Resources) error {
+	q := t.quota
+	if q.MaxSessions > 0 && t.used.Sessions+1 > q.MaxSessions {
+		return arena.Errorf(arena.EQUOTA, "organisation %q has %d active sessions, its quota's maxSessions of %d; stop one first", orgID, t.used.Sessions, q.MaxSessions)
+	}
+	if q.MaxMilliCPU > 0 && t.used.MilliCPU+res.MilliCPU > q.MaxMilliCPU {
+		return arena.Errorf(arena.EQUOTA, "the session's %d milliCPU would take organisation %q past its quota's maxMilliCpu of %d (%d reserved)", res.MilliCPU, orgID, q.MaxMilliCPU, t.used.MilliCPU)
+	}
+	return nil
 }
 
 // Scheduler is safe for concurrent use.
@@ -52,6 +80,9 @@ type Scheduler struct {
 	areas     map[string]*area
 	providers map[string]*providerState
 	reserved  map[string]reservation // by session id
+	// orgs holds the tallies of organisations that have a quota or held a
+	// session; they are few, and kept for the scheduler's life.
+	orgs map[string]*tally
 	// imageIDs numbers the image references nodes hold, for their bitsets.
 	imageIDs map[string]int
 }
@@ -65,6 +96,7 @@ func New(policy Policy) *Scheduler {
 	return &Scheduler{
 		policy: policy, nodes: map[string]*node{}, areas: map[string]*area{},
 		providers: map[string]*providerState{}, reserved: map[string]reservation{}, imageIDs: map[string]int{},
+		orgs: map[string]*tally{},
 	}
 }
 
@@ -173,10 +205,43 @@ func (s *Scheduler) Known(name string) bool {
 	return s.areas[name] != nil
 }
 
+// org returns an organisation's tally, made when missing; the caller holds mu.
+func (s *Scheduler) org(orgID string) *tally {
+	t := s.orgs[orgID]
+	if t == nil {
+		t = &tally{}
+		s.orgs[orgID] = t
+	}
+	return t
+}
+
+// SetQuota sets the bounds of an organisation's sessions from now on.
+// Sessions it holds beyond a lowered bound run on; new ones are refused
+// until it is back under.
+func (s *Scheduler) SetQuota(orgID string, q arena.Quota) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.org(orgID).quota = q
+}
+
+// Usage returns what an organisation's sessions hold: placed or restored,
+// and not released yet.
+func (s *Scheduler) Usage(orgID string) arena.QuotaUsage {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if t := s.orgs[orgID]; t != nil {
+		return t.used
+	}
+	return arena.QuotaUsage{}
+}
+
 // Place reserves resources and host ports for a session on the best node of
 // the requested location or region, in the order the package documentation
-// gives. It returns EUNAVAILABLE when no node has room, and ECONFLICT when
-// the session already holds a reservation.
+// gives. It returns ECONFLICT when the session already holds a reservation,
+// EQUOTA when the session would take its organisation past its quota (more
+// capacity would not help, so this comes before looking at nodes), and
+// EUNAVAILABLE when no node has room. The quota is decided under the same
+// lock as the node, so that concurrent requests cannot overshoot it.
 func (s *Scheduler) Place(req Request) (Placement, error) {
 	f := fit{res: req.Resources, ports: len(req.Ports), image: -1}
 	s.mu.Lock()
@@ -187,6 +252,10 @@ func (s *Scheduler) Place(req Request) (Placement, error) {
 	if _, ok := s.reserved[req.SessionID]; ok {
 		return Placement{}, arena.Errorf(arena.ECONFLICT, "session %s already exists", req.SessionID)
 	}
+	org := s.org(req.OrgID)
+	if err := org.admits(req.OrgID, req.Resources); err != nil {
+		return Placement{}, err
+	}
 	var n *node
 	if a := s.areas[req.Location]; a != nil {
 		n = s.pick(a, &f)
@@ -196,7 +265,8 @@ func (s *Scheduler) Place(req Request) (Placement, error) {
 	}
 	hp, _ := n.ports.allocate(len(req.Ports))
 	n.charge(req.Resources, 1)
-	s.reserved[req.SessionID] = reservation{node: n, resources: req.Resources, ports: hp}
+	org.charge(req.Resources, 1)
+	s.reserved[req.SessionID] = reservation{node: n, org: org, resources: req.Resources, ports: hp}
 	ports := make([]arena.Port, len(req.Ports))
 	for i, p := range req.Ports {
 		ports[i] = arena.Port{Protocol: p.Protocol, Container: p.Container, Host: hp[i]}
@@ -209,6 +279,8 @@ func (s *Scheduler) Place(req Request) (Placement, error) {
 // because the session exists whatever the scheduler thinks. A port that is out
 // of the node's range or held by another session cannot be held twice: Restore
 // holds the others and returns ECONFLICT naming them, for the caller to report.
+// It counts the session against its organisation's quota but never refuses
+// it for the quota either.
 func (s *Scheduler) Restore(sess *arena.Session) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -223,7 +295,9 @@ func (s *Scheduler) Restore(sess *arena.Session) error {
 	refused := n.ports.hold(hp)
 	held := slices.DeleteFunc(hp, func(p int) bool { return slices.Contains(refused, p) })
 	n.charge(sess.Resources, 1)
-	s.reserved[sess.ID] = reservation{node: n, resources: sess.Resources, ports: held}
+	org := s.org(sess.OrgID)
+	org.charge(sess.Resources, 1)
+	s.reserved[sess.ID] = reservation{node: n, org: org, resources: sess.Resources, ports: held}
 	if len(refused) > 0 {
 		return arena.Errorf(arena.ECONFLICT, "ports %v of session %s are outside the node's range or held by another session", refused, sess.ID)
 	}
@@ -241,6 +315,7 @@ func (s *Scheduler) Release(sessionID string) {
 	delete(s.reserved, sessionID)
 	r.node.ports.release(r.ports)
 	r.node.charge(r.resources, -1)
+	r.org.charge(r.resources, -1)
 }
 
 // AvailableLocations returns every location where a session of this size,

@@ -98,6 +98,9 @@ type Server struct {
 	nmu         sync.Mutex
 	nodes       map[string]*node
 	credentials map[string]string // credential hash -> node id
+	// quotaMu serialises changes of quotas, so that the scheduler applies
+	// them in the order the store took them.
+	quotaMu sync.Mutex
 
 	closed      chan struct{}
 	watcherDone chan struct{}
@@ -153,11 +156,14 @@ func New(c Config) *Server {
 	return s
 }
 
-// Open loads the nodes and the active sessions from the store, restores
-// what the sessions hold and arms their TTL timers, then starts watching the
-// nodes' heartbeats.
+// Open loads the nodes, the organisations' quotas and the active sessions
+// from the store, restores what the sessions hold and arms their TTL timers,
+// then starts watching the nodes' heartbeats.
 func (s *Server) Open(ctx context.Context) error {
 	if err := s.loadNodes(ctx); err != nil {
+		return err
+	}
+	if err := s.loadQuotas(ctx); err != nil {
 		return err
 	}
 	active, err := s.store.ListSessions(ctx, SessionQuery{ActiveOnly: true})
@@ -272,7 +278,7 @@ func (s *Server) CreateSession(ctx context.Context, orgID string, req arena.Sess
 	}
 
 	p, err := s.sched.Place(scheduler.Request{
-		SessionID: id, Location: req.Location, Resources: app.Resources, Ports: app.Ports, Image: app.ImageRef(tag),
+		SessionID: id, OrgID: orgID, Location: req.Location, Resources: app.Resources, Ports: app.Ports, Image: app.ImageRef(tag),
 	})
 	if err != nil {
 		return nil, err

@@ -36,6 +36,10 @@ type Store interface {
 	FindOrganization(ctx context.Context, id string) (*arena.Organization, error)
 	// ListOrganizations returns every organisation, ordered by id.
 	ListOrganizations(ctx context.Context) ([]*arena.Organization, error)
+	// SetOrganizationQuota replaces an organisation's Quota and
+	// QuotaSource; ENOTFOUND if there is no such organisation. Stores keep
+	// the quota as given: its bounds are the caller's to check.
+	SetOrganizationQuota(ctx context.Context, orgID string, q arena.Quota, source string) error
 
 	// CreateUser inserts u; ECONFLICT if its id, or its email within the
 	// organisation, exists; ENOTFOUND without the organisation.

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -269,4 +270,102 @@ func (s *Server) Ready(ctx context.Context) error {
 		return arena.Errorf(arena.EUNAVAILABLE, "the store does not answer: %s", arena.ErrorMessage(err))
 	}
 	return nil
+}
+
+// loadQuotas gives the scheduler every organisation's quota from the store.
+func (s *Server) loadQuotas(ctx context.Context) error {
+	orgs, err := s.store.ListOrganizations(ctx)
+	if err != nil {
+		return err
+	}
+	for _, o := range orgs {
+		s.sched.SetQuota(o.ID, o.Quota)
+	}
+	return nil
+}
+
+// SetQuota replaces an organisation's quota through the admin API and
+// returns the organisation. The store takes it first and placement then
+// follows it: sessions beyond a lowered bound run on, and new ones are
+// refused with EQUOTA until the organisation is back under it. A quota the
+// config file sets is ECONFLICT: the file would set it back at the next
+// start, so it is changed there.
+func (s *Server) SetQuota(ctx context.Context, orgID string, q arena.Quota) (*arena.Organization, error) {
+	if err := q.Validate(); err != nil {
+		return nil, err
+	}
+	s.quotaMu.Lock()
+	defer s.quotaMu.Unlock()
+	o, err := s.FindOrganization(ctx, orgID)
+	if err != nil {
+		return nil, err
+	}
+	if o.QuotaSource == arena.SourceConfig {
+		return nil, arena.Errorf(arena.ECONFLICT, "the quota of organisation %q is set in the config file; change it there", orgID)
+	}
+	if err := s.store.SetOrganizationQuota(ctx, orgID, q, ""); err != nil {
+		if arena.ErrorCode(err) == arena.ENOTFOUND {
+			return nil, arena.Errorf(arena.ENOTFOUND, "organisation %q not found", orgID)
+		}
+		return nil, err
+	}
+	s.sched.SetQuota(orgID, q)
+	o.Quota, o.QuotaSource = q, ""
+	s.log.InfoContext(ctx, "quota set", "org", orgID, "max_sessions", q.MaxSessions, "max_millicpu", q.MaxMilliCPU)
+	return o, nil
+}
+
+// SyncQuotas makes the quotas of the config file those in force: each
+// organisation it names gets its quota, owned by the file from now on (one
+// set through the admin API before is replaced), and is created when
+// missing, as for the file's applications. An organisation whose quota the
+// file set before but names no more is left without a bound, and the admin
+// API may set it again. It runs at every start, before requests are served.
+func (s *Server) SyncQuotas(ctx context.Context, quotas map[string]arena.Quota) error {
+	for id, q := range quotas {
+		if err := q.Validate(); err != nil {
+			return arena.Errorf(arena.EINVALID, "the quota of organisation %q: %s", id, violationText(err))
+		}
+	}
+	s.quotaMu.Lock()
+	defer s.quotaMu.Unlock()
+	for id, q := range quotas {
+		o := &arena.Organization{ID: id, Name: id, Environment: arena.EnvProduction, CreatedAt: s.now()}
+		if err := s.store.CreateOrganization(ctx, o); err != nil && arena.ErrorCode(err) != arena.ECONFLICT {
+			return err
+		}
+		if err := s.store.SetOrganizationQuota(ctx, id, q, arena.SourceConfig); err != nil {
+			return err
+		}
+		s.sched.SetQuota(id, q)
+	}
+	orgs, err := s.store.ListOrganizations(ctx)
+	if err != nil {
+		return err
+	}
+	for _, o := range orgs {
+		if _, inFile := quotas[o.ID]; inFile || o.QuotaSource != arena.SourceConfig {
+			continue
+		}
+		if err := s.store.SetOrganizationQuota(ctx, o.ID, arena.Quota{}, ""); err != nil {
+			return err
+		}
+		s.sched.SetQuota(o.ID, arena.Quota{})
+		s.log.InfoContext(ctx, "quota of the config file removed", "org", o.ID)
+	}
+	return nil
+}
+
+func violationText(err error) string {
+	var parts []string
+	for _, v := range arena.ErrorViolations(err) {
+		parts = append(parts, v.Field+" "+v.Description)
+	}
+	return strings.Join(parts, "; ")
+}
+
+// QuotaUsage returns what an organisation's active sessions hold of its
+// quota right now.
+func (s *Server) QuotaUsage(orgID string) arena.QuotaUsage {
+	return s.sched.Usage(orgID)
 }

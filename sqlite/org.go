@@ -18,8 +18,9 @@ func (st *Store) CreateOrganization(ctx context.Context, o *arena.Organization) 
 		return err
 	}
 	defer unlock()
-	_, err = st.w.ExecContext(ctx, `INSERT INTO organizations (id, name, environment, created_at) VALUES (?, ?, ?, ?)`,
-		o.ID, o.Name, string(o.Environment), storedoc.Nanos(o.CreatedAt))
+	_, err = st.w.ExecContext(ctx, `INSERT INTO organizations (id, name, environment, created_at, quota_sessions, quota_milli_cpu, quota_source)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		o.ID, o.Name, string(o.Environment), storedoc.Nanos(o.CreatedAt), o.Quota.MaxSessions, o.Quota.MaxMilliCPU, o.QuotaSource)
 	switch {
 	case err == nil:
 		return nil
@@ -29,7 +30,7 @@ func (st *Store) CreateOrganization(ctx context.Context, o *arena.Organization) 
 	return arena.Internal(err, "creating an organization")
 }
 
-const organizationColumns = `id, name, environment, created_at`
+const organizationColumns = `id, name, environment, created_at, quota_sessions, quota_milli_cpu, quota_source`
 
 func scanOrganization(row interface{ Scan(...any) error }) (*arena.Organization, error) {
 	var (
@@ -37,7 +38,7 @@ func scanOrganization(row interface{ Scan(...any) error }) (*arena.Organization,
 		env     string
 		created int64
 	)
-	if err := row.Scan(&o.ID, &o.Name, &env, &created); err != nil {
+	if err := row.Scan(&o.ID, &o.Name, &env, &created, &o.Quota.MaxSessions, &o.Quota.MaxMilliCPU, &o.QuotaSource); err != nil {
 		return nil, err
 	}
 	o.Environment, o.CreatedAt = arena.Environment(env), storedoc.FromNanos(created)
@@ -75,6 +76,25 @@ func (st *Store) ListOrganizations(ctx context.Context) ([]*arena.Organization, 
 		return nil, arena.Internal(err, "listing organizations")
 	}
 	return out, nil
+}
+
+// SetOrganizationQuota replaces an organisation's quota and where it comes
+// from; ENOTFOUND if there is no such organisation.
+func (st *Store) SetOrganizationQuota(ctx context.Context, orgID string, q arena.Quota, source string) error {
+	unlock, err := st.lockWrites(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	n, err := execCount(ctx, st.w, `UPDATE organizations SET quota_sessions = ?, quota_milli_cpu = ?, quota_source = ? WHERE id = ?`,
+		q.MaxSessions, q.MaxMilliCPU, source, orgID)
+	if err != nil {
+		return arena.Internal(err, "setting an organization's quota")
+	}
+	if n == 0 {
+		return arena.Errorf(arena.ENOTFOUND, "organization %s not found", orgID)
+	}
+	return nil
 }
 
 // CreateUser inserts u. It fails with ECONFLICT if a user with its id exists

@@ -6,9 +6,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	nethttp "net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -18,7 +20,12 @@ import (
 
 const adminUsage = `Usage:
   arena org list
+  arena org get ORG
   arena org create ID [--name N] [--environment sandbox|production]
+  arena org quota ORG [--sessions N] [--cpu CORES] [--clear]
+                                         show or change an organisation's
+                                         quota (operators); a bound not given
+                                         is kept, 0 or --clear is no bound
   arena user list [--org O]
   arena user create EMAIL [--name N] [--org O]
   arena user delete ID [--org O]
@@ -134,28 +141,132 @@ func cell(v any) string {
 func runOrg(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	f := newAdminFlags("arena org", stderr)
 	name, env := f.fs.String("name", "", ""), f.fs.String("environment", "", "")
+	sessions, cores := f.fs.Int("sessions", 0, ""), f.fs.Float64("cpu", 0, "")
+	clearQuota := f.fs.Bool("clear", false, "")
 	words, err := parseInterleaved(f.fs, args)
 	if err != nil {
 		return err
 	}
 	c := newAPIClient(*f.server, *f.token)
-	cols := []string{"id", "name", "environment", "createdAt"}
 	switch {
 	case len(words) == 1 && words[0] == "list":
 		body, err := c.call(ctx, nethttp.MethodGet, "/admin/v1/orgs", nil)
 		if err != nil {
 			return err
 		}
-		return f.show(stdout, body, "organizations", cols...)
+		return f.showOrgs(stdout, body, true)
+	case len(words) == 2 && words[0] == "get":
+		body, err := c.call(ctx, nethttp.MethodGet, "/admin/v1/orgs/"+url.PathEscape(words[1]), nil)
+		if err != nil {
+			return err
+		}
+		return f.showOrgs(stdout, body, false)
 	case len(words) == 2 && words[0] == "create":
 		body, err := c.call(ctx, nethttp.MethodPost, "/admin/v1/orgs", map[string]any{"id": words[1], "name": *name, "environment": *env})
 		if err != nil {
 			return err
 		}
-		return f.show(stdout, body, "", cols...)
+		return f.showOrgs(stdout, body, false)
+	case len(words) == 2 && words[0] == "quota":
+		set := map[string]bool{}
+		f.fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+		path := "/admin/v1/orgs/" + url.PathEscape(words[1])
+		switch {
+		case *clearQuota && (set["sessions"] || set["cpu"]):
+			return fmt.Errorf("--clear removes both bounds: give it without --sessions and --cpu")
+		case math.IsNaN(*cores) || math.IsInf(*cores, 0):
+			return fmt.Errorf("--cpu must be a number of cores, such as 4 or 0.5")
+		}
+		body, err := c.call(ctx, nethttp.MethodGet, path, nil)
+		if err != nil {
+			return err
+		}
+		if !set["sessions"] && !set["cpu"] && !set["clear"] {
+			return f.showOrgs(stdout, body, false)
+		}
+		// The API replaces both bounds: a bound not given keeps its value.
+		var cur struct {
+			Quota struct {
+				MaxSessions int
+				MaxMilliCPU int64 `json:"maxMilliCpu"`
+			}
+		}
+		if err := json.Unmarshal(body, &cur); err != nil {
+			return err
+		}
+		quota := map[string]any{"maxSessions": cur.Quota.MaxSessions, "maxMilliCpu": cur.Quota.MaxMilliCPU}
+		if *clearQuota {
+			quota = map[string]any{}
+		}
+		if set["sessions"] {
+			quota["maxSessions"] = *sessions
+		}
+		if set["cpu"] {
+			quota["maxMilliCpu"] = int64(math.Round(*cores * 1000))
+		}
+		if body, err = c.call(ctx, nethttp.MethodPut, path+"/quota", quota); err != nil {
+			return err
+		}
+		return f.showOrgs(stdout, body, false)
 	}
 	f.fs.Usage()
 	return fmt.Errorf("unknown or incomplete org command %q", strings.Join(words, " "))
+}
+
+// showOrgs prints one organisation, or the list of them, as JSON or as a
+// table whose SESSIONS and CPU columns read "in use/quota".
+func (f adminFlags) showOrgs(stdout io.Writer, body []byte, list bool) error {
+	if *f.output == "json" {
+		_, err := stdout.Write(append(body, '\n'))
+		return err
+	}
+	type org struct {
+		ID, Name, Environment, CreatedAt string
+		Quota                            struct {
+			MaxSessions int
+			MaxMilliCPU int64 `json:"maxMilliCpu"`
+			Source      string
+		}
+		Active struct {
+			Sessions int
+			MilliCPU int64 `json:"milliCpu"`
+		}
+	}
+	var orgs []org
+	if list {
+		var all struct{ Organizations []org }
+		if err := json.Unmarshal(body, &all); err != nil {
+			return err
+		}
+		orgs = all.Organizations
+	} else {
+		var one org
+		if err := json.Unmarshal(body, &one); err != nil {
+			return err
+		}
+		orgs = []org{one}
+	}
+	bound := func(used, max string, bounded bool) string {
+		if !bounded {
+			return used + "/-"
+		}
+		return used + "/" + max
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tNAME\tENVIRONMENT\tSESSIONS\tCPU\tQUOTA FROM\tCREATED")
+	for _, o := range orgs {
+		q, a := o.Quota, o.Active
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", o.ID, o.Name, o.Environment,
+			bound(fmt.Sprint(a.Sessions), fmt.Sprint(q.MaxSessions), q.MaxSessions > 0),
+			bound(coresText(a.MilliCPU), coresText(q.MaxMilliCPU), q.MaxMilliCPU > 0),
+			q.Source, o.CreatedAt)
+	}
+	return tw.Flush()
+}
+
+// coresText shows thousandths of a core as cores: 2500 is 2.5.
+func coresText(milli int64) string {
+	return strconv.FormatFloat(float64(milli)/1000, 'f', -1, 64)
 }
 
 func runUser(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -238,7 +238,7 @@ func startSimServer(ctx context.Context, nodes int, capacity arena.Resources, li
 			_ = agent.New(agent.Config{Node: n, ControlPlane: srv, Runtime: rt}).Run(agentCtx)
 		}()
 	}
-	h := http.NewHandler(srv, srv, srv, slog.New(slog.DiscardHandler))
+	h := http.NewHandler(srv, srv, srv, slog.New(slog.DiscardHandler), http.WithTenants(srv))
 	timed := nethttp.HandlerFunc(func(w nethttp.ResponseWriter, r *nethttp.Request) {
 		start := time.Now()
 		h.ServeHTTP(w, r)

@@ -29,7 +29,7 @@ Usage:
   arena locations IMAGE  the locations that can host IMAGE now
   arena tag REGION IMAGE VERSION  whether a version can run in a region now
   arena usage    report billed time and cost
-  arena org      list and create organisations (operators)
+  arena org      list, create and bound organisations (operators)
   arena user     list, create and delete an organisation's users
   arena token    list, create and revoke an organisation's API tokens
   arena app      list, get, apply and delete an organisation's applications

@@ -462,6 +462,7 @@ func panelAdmin(t *testing.T, b *browser, s *testStack) {
 	// Organisations: an operator creates one and manages it.
 	b.click(`[data-testid=nav-orgs]`)
 	b.waitFor("the token's organisation is listed", `document.querySelector(`+js(fmt.Sprintf(`tr[data-org-id=%s]`, js(org)))+`)`)
+	panelQuota(t, b, s)
 	b.click(`[data-testid=new-org]`)
 	b.fill(`[data-testid=org-dialog] [data-testid=org-id]`, "panel-org")
 	b.fill(`[data-testid=org-dialog] [data-testid=org-name]`, "Panel Org")
@@ -471,4 +472,60 @@ func panelAdmin(t *testing.T, b *browser, s *testStack) {
 	b.click(`tr[data-org-id="panel-org"] [data-testid=manage-org]`)
 	b.waitFor("the admin pages manage it", `document.querySelector('[data-testid=current-org]')?.textContent === 'organisation panel-org'
 		&& !!document.querySelector('[data-testid=applications] .empty')`)
+}
+
+// panelQuota sets the quota of the token's organisation on the
+// Organisations page: a bad bound comes back as a violation at its field,
+// a good one is listed with what the sessions hold of it, and a quota of
+// the config file is shown as such, with nothing to edit.
+func panelQuota(t *testing.T, b *browser, s *testStack) {
+	org := s.cfg.OrgID
+	row := fmt.Sprintf(`tr[data-org-id=%s]`, js(org))
+	cell := func(testid string) string {
+		return `document.querySelector(` + js(row+` [data-testid=`+testid+`]`) + `)?.textContent`
+	}
+	b.waitFor("the organisation has no quota", cell("org-sessions")+` === '0 / no quota' && `+cell("org-cpu")+` === '0 / no quota'`)
+	b.click(row + ` [data-testid=edit-quota]`)
+	form := `[data-testid=quota-dialog] `
+	b.fill(form+`[data-testid=quota-sessions]`, "-1")
+	b.click(form + `[data-testid=form-submit]`)
+	b.waitFor("the violation is shown at its field", `(document.querySelector('[data-testid=quota-dialog] [data-testid=form-error]')?.textContent || '').includes('maxSessions')
+		&& document.querySelector('[data-testid=quota-dialog] [data-testid=quota-sessions]').getAttribute('aria-invalid') === 'true'`)
+	b.fill(form+`[data-testid=quota-sessions]`, "2")
+	b.fill(form+`[data-testid=quota-cpu]`, "0.5")
+	b.click(form + `[data-testid=form-submit]`)
+	b.do("the quota dialog closes", chromedp.WaitNotPresent(chromedp.CSS(`[data-testid=quota-dialog]`)))
+	b.waitFor("the quota is listed", cell("org-sessions")+` === '0 / 2' && `+cell("org-cpu")+` === '0 / 0.5'`)
+	status, body := panelCall(s, "GET", "/admin/v1/orgs/"+org, testToken)
+	if status != 200 || !strings.Contains(string(body), `"quota":{"maxSessions":2,"maxMilliCpu":500,"source":"api"}`) {
+		t.Fatalf("the quota through the API: %d %s", status, body)
+	}
+
+	// A session counts at once; the page shows it when it loads again.
+	c := s.create(map[string]any{})
+	b.click(`[data-testid=nav-sessions]`)
+	b.click(`[data-testid=nav-orgs]`)
+	b.waitFor("the session counts against the quota", cell("org-sessions")+` === '1 / 2' && `+cell("org-cpu")+` === '0.1 / 0.5'`)
+	b.screenshot("org-quota")
+
+	// The config file's quota is shown as the file's, and not offered for editing.
+	if err := s.leader().SyncQuotas(context.Background(), map[string]arena.Quota{"panel-config": {MaxSessions: 7}}); err != nil {
+		t.Fatal(err)
+	}
+	b.click(`[data-testid=nav-sessions]`)
+	b.click(`[data-testid=nav-orgs]`)
+	config := `tr[data-org-id="panel-config"]`
+	b.waitFor("the config file's quota is marked", `(r => r && r.querySelector('[data-testid=org-sessions]').textContent === '0 / 7'
+		&& r.querySelector('[data-testid=quota-config]') && !r.querySelector('[data-testid=edit-quota]'))(document.querySelector(`+js(config)+`))`)
+
+	// Cleared, the quota bounds nothing again.
+	b.click(row + ` [data-testid=edit-quota]`)
+	b.fill(form+`[data-testid=quota-sessions]`, "")
+	b.fill(form+`[data-testid=quota-cpu]`, "")
+	b.click(form + `[data-testid=form-submit]`)
+	b.waitFor("the quota is cleared", cell("org-sessions")+` === '1 / no quota'`)
+	if status, body := s.call("DELETE", "/session/"+c.ID, nil); status != 204 {
+		t.Fatalf("DELETE: %d %s", status, body)
+	}
+	s.waitStatus(c.ID, "exited")
 }

@@ -373,6 +373,10 @@ func newControlPlane(ctx context.Context, cfg *config.Config, o stackOptions, st
 	if err != nil {
 		return nil, err
 	}
+	quotas, err := cfg.OrgQuotas()
+	if err != nil {
+		return nil, err
+	}
 	catalog, err := server.NewAppCatalog(ctx, store, sealer)
 	if err != nil {
 		return nil, err
@@ -405,6 +409,9 @@ func newControlPlane(ctx context.Context, cfg *config.Config, o stackOptions, st
 			cp.srv.Close()
 		}
 	}()
+	if err := cp.srv.SyncQuotas(ctx, quotas); err != nil {
+		return nil, fmt.Errorf("quotas of the config file: %w", err)
+	}
 	if cp.token, cp.newToken, err = bootstrapToken(ctx, cp.srv, cfg.OrgID, o); err != nil {
 		return nil, err
 	}

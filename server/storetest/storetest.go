@@ -40,6 +40,7 @@ func Run(t *testing.T, open func(t *testing.T) server.Store) {
 	}{
 		{"CreateOrganization", testCreateOrganization},
 		{"Organizations", testOrganizations},
+		{"OrganizationQuota", testOrganizationQuota},
 		{"Users", testUsers},
 		{"DeleteUser", testDeleteUser},
 		{"Tokens", testTokens},
@@ -110,6 +111,10 @@ func RunReopen(t *testing.T, open func(t *testing.T) server.Store) {
 	userTok.RevokedAt = at(2_000)
 	app := newApplication("org-1", "shooter", at(1))
 	createApplication(t, s, app)
+	quota := arena.Quota{MaxSessions: 7, MaxMilliCPU: 3500}
+	if err := s.SetOrganizationQuota(ctx, "org-1", quota, arena.SourceConfig); err != nil {
+		t.Fatalf("SetOrganizationQuota: %v", err)
+	}
 
 	want := []*arena.Session{active, stopped}
 	for i := range 3 {
@@ -132,6 +137,9 @@ func RunReopen(t *testing.T, open func(t *testing.T) server.Store) {
 				t.Fatalf("FindOrganization: %v", err)
 			}
 			equal(t, "organization", normOrg(gotOrg), normOrg(&org))
+			if o, err := s.FindOrganization(ctx, "org-1"); err != nil || o.Quota != quota || o.QuotaSource != arena.SourceConfig {
+				t.Errorf("org-1 after reopening: %+v, %v; want quota %+v from the config", o, err, quota)
+			}
 			checkUsers(t, listUsers(t, s, "org-1"), user)
 			checkTokens(t, listTokens(t, s, "org-1"), tok, userTok)
 			checkApplication(t, findApplication(t, s, "org-1", app.Name), withoutRegistry(app))
@@ -618,6 +626,9 @@ func testCanceledContext(t *testing.T, s server.Store) {
 		{"ListUsage", func() error { _, err := s.ListUsage(ctx, "org-1"); return err }},
 		{"FindOrganization", func() error { _, err := s.FindOrganization(ctx, "org-1"); return err }},
 		{"ListOrganizations", func() error { _, err := s.ListOrganizations(ctx); return err }},
+		{"SetOrganizationQuota", func() error {
+			return s.SetOrganizationQuota(ctx, "org-1", arena.Quota{MaxSessions: 1}, arena.SourceConfig)
+		}},
 		{"CreateUser", func() error { return s.CreateUser(ctx, newUser("u-2", "org-1", "bob@example.com", at(2))) }},
 		{"ListUsers", func() error { _, err := s.ListUsers(ctx, "org-1"); return err }},
 		{"DeleteUser", func() error { return s.DeleteUser(ctx, "org-1", user.ID, at(5_000)) }},
@@ -644,6 +655,8 @@ func testCanceledContext(t *testing.T, s server.Store) {
 		orgs, err := s.ListOrganizations(context.Background())
 		if err != nil || len(orgs) != 1 {
 			t.Errorf("ListOrganizations = %v, %v; want org-1 alone", orgs, err)
+		} else if orgs[0].Quota != (arena.Quota{}) || orgs[0].QuotaSource != "" {
+			t.Errorf("org-1 has quota %+v from %q, want none", orgs[0].Quota, orgs[0].QuotaSource)
 		}
 		checkUsers(t, listUsers(t, s, "org-1"), user)
 		checkTokens(t, listTokens(t, s, "org-1"), tok, userTok)

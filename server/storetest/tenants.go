@@ -85,6 +85,62 @@ func testOrganizations(t *testing.T, s server.Store) {
 	})
 }
 
+func testOrganizationQuota(t *testing.T, s server.Store) {
+	ctx := context.Background()
+	acme := arena.Organization{ID: "acme", Name: "Acme", Environment: arena.EnvSandbox, CreatedAt: at(5)}
+	other := arena.Organization{ID: "other", Name: "Other", Environment: arena.EnvProduction, Quota: arena.Quota{MaxSessions: 3}, CreatedAt: at(6)}
+	for _, o := range []*arena.Organization{&acme, &other} {
+		if err := s.CreateOrganization(ctx, o); err != nil {
+			t.Fatalf("CreateOrganization %s: %v", o.ID, err)
+		}
+	}
+	// Each step builds on the one before, as an operator's changes would.
+	tests := []struct {
+		name   string
+		org    string
+		quota  arena.Quota
+		source string
+		code   string
+	}{
+		{"both bounds", "acme", arena.Quota{MaxSessions: 10, MaxMilliCPU: 4000}, "", ""},
+		{"one bound replaces both", "acme", arena.Quota{MaxMilliCPU: 500}, "", ""},
+		{"from the config file", "acme", arena.Quota{MaxSessions: 2}, arena.SourceConfig, ""},
+		// Bounds beyond 32 bits: the stores' columns must hold them.
+		{"large bounds", "acme", arena.Quota{MaxSessions: 1 << 33, MaxMilliCPU: 1 << 40}, "", ""},
+		{"cleared", "acme", arena.Quota{}, "", ""},
+		{"unknown organisation", "nope", arena.Quota{MaxSessions: 1}, "", arena.ENOTFOUND},
+		{"empty id", "", arena.Quota{MaxSessions: 1}, "", arena.ENOTFOUND},
+		{"case differs", "ACME", arena.Quota{MaxSessions: 1}, "", arena.ENOTFOUND},
+	}
+	want := map[string]arena.Organization{"acme": acme, "other": other}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			checkCode(t, s.SetOrganizationQuota(ctx, tc.org, tc.quota, tc.source), tc.code)
+			if tc.code == "" {
+				o := want[tc.org]
+				o.Quota, o.QuotaSource = tc.quota, tc.source
+				want[tc.org] = o
+			}
+			// Nothing else changed: not the organisation's other fields,
+			// nor another organisation.
+			for _, id := range []string{"acme", "other"} {
+				got, err := s.FindOrganization(ctx, id)
+				if err != nil {
+					t.Fatalf("FindOrganization %s: %v", id, err)
+				}
+				w := want[id]
+				equal(t, "organization "+id, normOrg(got), normOrg(&w))
+			}
+			list, err := s.ListOrganizations(ctx)
+			if err != nil || len(list) != 2 {
+				t.Fatalf("ListOrganizations = %v, %v", list, err)
+			}
+			w := want["acme"]
+			equal(t, "listed organization", normOrg(list[0]), normOrg(&w))
+		})
+	}
+}
+
 func testUsers(t *testing.T, s server.Store) {
 	ctx := context.Background()
 	createOrg(t, s, "org-1")
