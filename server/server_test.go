@@ -51,6 +51,11 @@ func testApps() []*arena.Application {
 		Ports:     []arena.PortSpec{{Container: 7777, Protocol: arena.TCP}, {Container: 7778, Protocol: arena.UDP}},
 		Network:   arena.NetworkHost,
 		Resources: arena.Resources{MilliCPU: 100, MemoryMB: 100},
+	}, {
+		// An application made through the Gameye API has no tag until one
+		// is enabled.
+		OrgID: org, Name: "untagged", Repository: "untagged",
+		Network: arena.NetworkBridge, Resources: arena.Resources{MilliCPU: 100, MemoryMB: 100},
 	}}
 }
 
@@ -337,6 +342,8 @@ func TestCreateErrors(t *testing.T) {
 		{"unknown image", org, arena.SessionRequest{Location: "europe", Image: "nope"}, arena.ENOTFOUND},
 		{"other organisation's image", "org-b", arena.SessionRequest{Location: "europe", Image: "game"}, arena.ENOTFOUND},
 		{"unknown version", org, arena.SessionRequest{Location: "europe", Image: "game", Version: "v9"}, arena.ENOTFOUND},
+		{"image without tags", org, arena.SessionRequest{Location: "europe", Image: "untagged"}, arena.ENOTFOUND},
+		{"version of an image without tags", org, arena.SessionRequest{Location: "europe", Image: "untagged", Version: "v1"}, arena.ENOTFOUND},
 		{"unknown location", org, arena.SessionRequest{Location: "mars", Image: "game"}, arena.ENOTFOUND},
 		{"duplicate id", org, arena.SessionRequest{ID: "taken", Location: "europe", Image: "game", Version: "v1"}, arena.ECONFLICT},
 		{"no capacity", org, arena.SessionRequest{Location: "ams", Image: "game"}, arena.EUNAVAILABLE},
