@@ -49,6 +49,26 @@ func TestEnableTag(t *testing.T) {
 	}
 }
 
+func TestSessionLimits(t *testing.T) {
+	reserved := arena.Resources{MilliCPU: 500, MemoryMB: 256}
+	tests := []struct {
+		name   string
+		limits arena.Resources
+		want   arena.Resources
+	}{
+		{"no limits take the reservation", arena.Resources{}, reserved},
+		{"limits", arena.Resources{MilliCPU: 2000, MemoryMB: 1024}, arena.Resources{MilliCPU: 2000, MemoryMB: 1024}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := &arena.Application{Resources: reserved, Limits: tt.limits}
+			if got := a.SessionLimits(); got != tt.want {
+				t.Errorf("SessionLimits = %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
 func TestApplicationValidate(t *testing.T) {
 	valid := func() arena.Application {
 		return arena.Application{

@@ -280,6 +280,9 @@ func (s *Server) CreateSession(ctx context.Context, orgID string, req arena.Sess
 		ArtifactPaths: append([]string(nil), app.ArtifactPaths...),
 		State:         arena.SessionStarted, ExitCode: -1, CreatedAt: now, UpdatedAt: now,
 	}
+	// Explicit even when it is the reservation, so that a session keeps the
+	// cap it started with whatever its application becomes.
+	sess.Limits = app.SessionLimits()
 	if len(sess.Args) == 0 {
 		sess.Args = append([]string(nil), app.Args...)
 	}

@@ -742,3 +742,43 @@ func TestLegacySessionIDs(t *testing.T) {
 		t.Errorf("stopped with %s, want deleted", s.StopReason)
 	}
 }
+
+// TestSessionLimits: a session carries its application's limits, or the
+// reservation when it has none, and its container is given both; placement
+// books the reservation alone.
+func TestSessionLimits(t *testing.T) {
+	reserved := arena.Resources{MilliCPU: 100, MemoryMB: 100}
+	apps := append(testApps(), &arena.Application{
+		OrgID: org, Name: "burst", Repository: "burst", Tags: []arena.Tag{{Name: "v1"}}, Network: arena.NetworkBridge,
+		Resources: reserved, Limits: arena.Resources{MilliCPU: 400, MemoryMB: 300},
+	})
+	h := newHarness(t, 2, func(c *server.Config) { c.Catalog = server.NewStaticCatalog(apps) })
+	tests := []struct {
+		name, image string
+		want        arena.Resources
+	}{
+		{"no limits", "game", reserved},
+		{"limits", "burst", arena.Resources{MilliCPU: 400, MemoryMB: 300}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := h.create(arena.SessionRequest{Image: tt.image})
+			if s.Limits != tt.want || s.Resources != reserved {
+				t.Fatalf("session limits %+v, resources %+v; want %+v, %+v", s.Limits, s.Resources, tt.want, reserved)
+			}
+			if stored := h.waitState(s.Name, arena.SessionRunning); stored.Limits != tt.want {
+				t.Fatalf("stored limits %+v, want %+v", stored.Limits, tt.want)
+			}
+			if spec, ok := h.rt.Spec(s.ID); !ok || spec.Limits != tt.want || spec.Resources != reserved {
+				t.Fatalf("container spec %+v (found %v)", spec, ok)
+			}
+		})
+	}
+	// The node holds two reservations: the limits above them book nothing.
+	if n := nodeUsage(t, h.srv); n.Used != (arena.Resources{MilliCPU: 200, MemoryMB: 200}) {
+		t.Fatalf("node use %+v, want the two reservations", n.Used)
+	}
+	if _, err := h.srv.CreateSession(context.Background(), org, arena.SessionRequest{Location: "europe", Image: "burst"}); arena.ErrorCode(err) != arena.EUNAVAILABLE {
+		t.Fatalf("a third session on a node of two reservations: %v, want no capacity", err)
+	}
+}
