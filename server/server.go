@@ -267,7 +267,13 @@ func (s *Server) CreateSession(ctx context.Context, orgID string, req arena.Sess
 
 	p, err := s.sched.Place(scheduler.Request{
 		SessionID: id, Location: req.Location, Resources: app.Resources, Ports: app.Ports, Image: app.ImageRef(tag),
+		Regions: app.Regions,
 	})
+	if arena.ErrorCode(err) == arena.ENOTFOUND {
+		// The contract's 404 is a region that does not exist; one outside
+		// the application's regions does not, for it.
+		return nil, arena.Errorf(arena.ENOTFOUND, "image %q does not run in location %q", app.Name, req.Location)
+	}
 	if err != nil {
 		return nil, err
 	}
