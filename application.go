@@ -111,6 +111,15 @@ func (a *Application) DefaultTag() (string, bool) {
 	return a.Tags[best].Name, true
 }
 
+// SessionLimits returns what a session's container may use: Limits, or the
+// reservation when no limits are set.
+func (a *Application) SessionLimits() Resources {
+	if a.Limits == (Resources{}) {
+		return a.Resources
+	}
+	return a.Limits
+}
+
 // HasTag reports whether name is one of the application's tags.
 func (a *Application) HasTag(name string) bool {
 	for _, t := range a.Tags {

@@ -1,7 +1,9 @@
 package arena_test
 
 import (
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/arena-hq/arena"
@@ -42,6 +44,119 @@ func TestEnableTag(t *testing.T) {
 			}
 			if def, _ := a.DefaultTag(); def != tt.enable && tt.changed {
 				t.Errorf("default tag = %q, want the enabled %q", def, tt.enable)
+			}
+		})
+	}
+}
+
+func TestSessionLimits(t *testing.T) {
+	reserved := arena.Resources{MilliCPU: 500, MemoryMB: 256}
+	tests := []struct {
+		name   string
+		limits arena.Resources
+		want   arena.Resources
+	}{
+		{"no limits take the reservation", arena.Resources{}, reserved},
+		{"limits", arena.Resources{MilliCPU: 2000, MemoryMB: 1024}, arena.Resources{MilliCPU: 2000, MemoryMB: 1024}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := &arena.Application{Resources: reserved, Limits: tt.limits}
+			if got := a.SessionLimits(); got != tt.want {
+				t.Errorf("SessionLimits = %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestApplicationValidate(t *testing.T) {
+	valid := func() arena.Application {
+		return arena.Application{
+			Name: "duel", Repository: "registry.example.com/studio/duel",
+			Tags:      []arena.Tag{{Name: "v1", Priority: 1}, {Name: "v2", Priority: 2}},
+			Ports:     []arena.PortSpec{{Container: 7777, Protocol: arena.UDP}},
+			Resources: arena.Resources{MilliCPU: 500, MemoryMB: 256},
+		}
+	}
+	regions := func(n int) []string {
+		out := make([]string, n)
+		for i := range out {
+			out[i] = fmt.Sprintf("region-%d", i)
+		}
+		return out
+	}
+	tests := []struct {
+		name   string
+		modify func(a *arena.Application)
+		fields []string
+	}{
+		{"valid", func(a *arena.Application) {}, nil},
+		{"no tags", func(a *arena.Application) { a.Tags = nil }, nil},
+		{"too many tags", func(a *arena.Application) {
+			a.Tags = make([]arena.Tag, arena.MaxTags+1)
+			for i := range a.Tags {
+				a.Tags[i] = arena.Tag{Name: fmt.Sprintf("v%d", i)}
+			}
+		}, []string{"tags"}},
+		{"limits above the reservation", func(a *arena.Application) {
+			a.Limits = arena.Resources{MilliCPU: 2000, MemoryMB: 1024}
+		}, nil},
+		{"limits equal to the reservation", func(a *arena.Application) { a.Limits = a.Resources }, nil},
+		{"limits at the upper bounds", func(a *arena.Application) {
+			a.Limits = arena.Resources{MilliCPU: 1_000_000, MemoryMB: 16 << 20}
+		}, nil},
+		{"cpu limit below the reservation", func(a *arena.Application) {
+			a.Limits = arena.Resources{MilliCPU: 499, MemoryMB: 1024}
+		}, []string{"limits"}},
+		{"memory limit below the reservation", func(a *arena.Application) {
+			a.Limits = arena.Resources{MilliCPU: 1000, MemoryMB: 255}
+		}, []string{"limits"}},
+		{"cpu limit alone", func(a *arena.Application) { a.Limits = arena.Resources{MilliCPU: 1000} }, []string{"limits"}},
+		{"cpu limit above 1000 cores", func(a *arena.Application) {
+			a.Limits = arena.Resources{MilliCPU: 1_000_001, MemoryMB: 1024}
+		}, []string{"limits"}},
+		{"memory limit above 16 TiB", func(a *arena.Application) {
+			a.Limits = arena.Resources{MilliCPU: 1000, MemoryMB: 16<<20 + 1}
+		}, []string{"limits"}},
+		{"regions", func(a *arena.Application) { a.Regions = []string{"europe", "us-east"} }, nil},
+		{"32 regions", func(a *arena.Application) { a.Regions = regions(arena.MaxRegions) }, nil},
+		{"33 regions", func(a *arena.Application) { a.Regions = regions(arena.MaxRegions + 1) }, []string{"regions"}},
+		{"a region twice", func(a *arena.Application) { a.Regions = []string{"europe", "asia", "europe"} }, []string{"regions[2]"}},
+		{"an invalid region", func(a *arena.Application) { a.Regions = []string{"europe", "US East"} }, []string{"regions[1]"}},
+		{"an empty region", func(a *arena.Application) { a.Regions = []string{""} }, []string{"regions[0]"}},
+		{"tagKeep", func(a *arena.Application) { a.TagKeep = 2 }, nil},
+		{"tagKeep at most", func(a *arena.Application) { a.TagKeep = arena.MaxTags }, nil},
+		{"negative tagKeep", func(a *arena.Application) { a.TagKeep = -1 }, []string{"tagKeep"}},
+		{"tagKeep above the most tags", func(a *arena.Application) { a.TagKeep = arena.MaxTags + 1 }, []string{"tagKeep"}},
+		{"more tags than tagKeep", func(a *arena.Application) { a.TagKeep = 1 }, []string{"tags"}},
+		{"tagKeep without tags", func(a *arena.Application) { a.Tags, a.TagKeep = nil, 1 }, nil},
+		{"nodePool", func(a *arena.Application) { a.NodePool = "default" }, nil},
+		{"an invalid nodePool", func(a *arena.Application) { a.NodePool = "-pool" }, []string{"nodePool"}},
+		{"a long nodePool", func(a *arena.Application) { a.NodePool = strings.Repeat("p", arena.MaxEntityID+1) }, []string{"nodePool"}},
+		{"every new field wrong", func(a *arena.Application) {
+			a.Limits, a.Regions, a.TagKeep, a.NodePool = arena.Resources{MilliCPU: 1}, []string{"Bad"}, -1, "Bad"
+		}, []string{"tagKeep", "limits", "regions[0]", "nodePool"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := valid()
+			tt.modify(&a)
+			err := a.Validate()
+			if tt.fields == nil {
+				if err != nil {
+					t.Fatalf("unexpected error %v", err)
+				}
+				return
+			}
+			if arena.ErrorCode(err) != arena.EINVALID {
+				t.Fatalf("got %v, want invalid", err)
+			}
+			var got []string
+			for _, v := range arena.ErrorViolations(err) {
+				got = append(got, v.Field)
+			}
+			if !slices.Equal(got, tt.fields) {
+				t.Fatalf("violations on %v, want %v", got, tt.fields)
 			}
 		})
 	}

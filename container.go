@@ -12,9 +12,13 @@ type ContainerSpec struct {
 	Network NetworkMode
 	// Ports are published on BindIP in bridge mode; in host mode they are only
 	// announced through the environment.
-	Ports     []Port
-	BindIP    string
+	Ports  []Port
+	BindIP string
+	// Resources is the session's reservation, what placement booked: the
+	// runtime guarantees it softly (a share of CPU, memory kept from
+	// reclaim). Limits caps the container; zero caps it at Resources.
 	Resources Resources
+	Limits    Resources
 }
 
 // Container is what a runtime knows of one of Arena's containers.

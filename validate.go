@@ -16,6 +16,9 @@ const (
 	MaxPorts     = 32
 	MaxArtifacts = 16
 	MaxSecret    = 4 << 10
+	// MaxRegions bounds an application's regions, which placement checks
+	// for every candidate node.
+	MaxRegions = 32
 	// MaxApplicationsPerOrg bounds what one organisation makes every node
 	// hold: each tag of each application is pulled onto every node.
 	MaxApplicationsPerOrg = 100
@@ -62,10 +65,16 @@ func (a *Application) Validate() error {
 	if len(a.Repository) > 255 || !repositoryPattern.MatchString(a.Repository) {
 		add("repository", "must be a Docker repository such as registry.example.com/studio/game")
 	}
-	// No tag is fine: an application made through the Gameye API has none
+	// No tag is valid: an application made through the Gameye API has none
 	// until one is enabled, and sessions of it are refused until then.
 	if len(a.Tags) > MaxTags {
 		add("tags", "must list at most %d tags", MaxTags)
+	}
+	switch {
+	case a.TagKeep < 0 || a.TagKeep > MaxTags:
+		add("tagKeep", "must be between 0 and %d", MaxTags)
+	case a.TagKeep > 0 && len(a.Tags) > a.TagKeep:
+		add("tags", "must list at most tagKeep (%d) tags", a.TagKeep)
 	}
 	seen := map[string]bool{}
 	for i, t := range a.Tags {
@@ -98,6 +107,32 @@ func (a *Application) Validate() error {
 	}
 	if a.Resources.MilliCPU <= 0 || a.Resources.MemoryMB <= 0 || a.Resources.MilliCPU > 1_000_000 || a.Resources.MemoryMB > 16<<20 {
 		add("resources", "milliCpu and memoryMb must be positive (and at most 1000 cores and 16 TiB)")
+	}
+	// A limit below the reservation would book more than the container may
+	// use; one of CPU and memory alone is not a limit either, since the
+	// other would be capped at zero.
+	if l := a.Limits; l != (Resources{}) && (l.MilliCPU < a.Resources.MilliCPU || l.MemoryMB < a.Resources.MemoryMB ||
+		l.MilliCPU > 1_000_000 || l.MemoryMB > 16<<20) {
+		add("limits", "milliCpu and memoryMb must each be at least the reservation's (and at most 1000 cores and 16 TiB), or both 0 for the reservation")
+	}
+	if len(a.Regions) > MaxRegions {
+		add("regions", "must list at most %d regions", MaxRegions)
+	}
+	regions := map[string]bool{}
+	for i, r := range a.Regions {
+		field := fmt.Sprintf("regions[%d]", i)
+		switch bad := ValidName(field, r); {
+		case bad != nil:
+			v = append(v, *bad)
+		case regions[r]:
+			add(field, "is listed twice")
+		}
+		regions[r] = true
+	}
+	if a.NodePool != "" {
+		if bad := ValidName("nodePool", a.NodePool); bad != nil {
+			v = append(v, *bad)
+		}
 	}
 	if len(a.Env) > MaxEnvEntries {
 		add("env", "must have at most %d variables", MaxEnvEntries)

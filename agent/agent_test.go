@@ -342,3 +342,33 @@ func TestArtifactLimits(t *testing.T) {
 		t.Fatalf("artifact after its retention: %s %q", code, msg)
 	}
 }
+
+// TestContainerSpecResources: the container is given the session's
+// reservation and its limits apart, so that the runtime can cap at one and
+// guarantee the other.
+func TestContainerSpecResources(t *testing.T) {
+	tests := []struct {
+		name             string
+		reserved, limits arena.Resources
+	}{
+		{"no limits", arena.Resources{MilliCPU: 500, MemoryMB: 256}, arena.Resources{}},
+		{"limits", arena.Resources{MilliCPU: 500, MemoryMB: 256}, arena.Resources{MilliCPU: 2000, MemoryMB: 1024}},
+	}
+	ta := startAgent(t, 0)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := session("s-"+strings.ReplaceAll(tt.name, " ", "-"), false)
+			s.Resources, s.Limits = tt.reserved, tt.limits
+			ta.assign(s)
+			var spec arena.ContainerSpec
+			eventually(t, "the container", func() bool {
+				var ok bool
+				spec, ok = ta.rt.Spec(s.ID)
+				return ok
+			})
+			if spec.Resources != tt.reserved || spec.Limits != tt.limits {
+				t.Fatalf("spec resources %+v, limits %+v; want %+v, %+v", spec.Resources, spec.Limits, tt.reserved, tt.limits)
+			}
+		})
+	}
+}

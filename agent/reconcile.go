@@ -102,7 +102,7 @@ func (a *Agent) start(ctx context.Context, l *local, d *arena.Session) {
 	spec := arena.ContainerSpec{
 		Name: d.ContainerName(), Image: d.Image, Env: d.Env, Args: d.Args,
 		Labels:  map[string]string{arena.LabelSession: d.ID, arena.LabelNode: a.cfg.Node.ID, arena.LabelOrg: d.OrgID},
-		Network: d.Network, Ports: d.Ports, BindIP: a.cfg.BindIP, Resources: d.Resources,
+		Network: d.Network, Ports: d.Ports, BindIP: a.cfg.BindIP, Resources: d.Resources, Limits: d.Limits,
 	}
 	wait, done := l.imageWait(ctx)
 	defer done()

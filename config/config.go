@@ -164,10 +164,19 @@ type Application struct {
 	Tags       []arena.Tag       `yaml:"tags"`
 	Ports      []arena.PortSpec  `yaml:"ports"`
 	Network    arena.NetworkMode `yaml:"network"`
-	Resources  arena.Resources   `yaml:"resources"`
-	Env        map[string]string `yaml:"env"`
-	Args       []string          `yaml:"args"`
-	StopGrace  Duration          `yaml:"stopGrace"`
+	// Resources is the reservation placement books per session; Limits,
+	// when set, caps the container above it instead of at it.
+	Resources arena.Resources `yaml:"resources"`
+	Limits    arena.Resources `yaml:"limits"`
+	// Regions are where sessions may be placed; empty for anywhere.
+	Regions []string `yaml:"regions"`
+	// TagKeep bounds how many tags the application keeps; 0 for MaxTags.
+	TagKeep int `yaml:"tagKeep"`
+	// NodePool is kept and shown, not used for placement.
+	NodePool  string            `yaml:"nodePool"`
+	Env       map[string]string `yaml:"env"`
+	Args      []string          `yaml:"args"`
+	StopGrace Duration          `yaml:"stopGrace"`
 	// Artifacts are absolute paths kept when a session stops, for download.
 	Artifacts []string `yaml:"artifacts"`
 	// Registry holds the credentials of a private registry.
@@ -292,7 +301,8 @@ func (c *Config) Apps() ([]*arena.Application, error) {
 		where := fmt.Sprintf("applications[%d] (%s)", i, a.Name)
 		app := &arena.Application{
 			OrgID: a.Org, Name: a.Name, Repository: a.Repository, Tags: a.Tags, Ports: a.Ports,
-			Network: a.Network, Resources: a.Resources, Env: a.Env, Args: a.Args, ArtifactPaths: a.Artifacts,
+			Network: a.Network, Resources: a.Resources, Limits: a.Limits, Regions: a.Regions, TagKeep: a.TagKeep,
+			NodePool: a.NodePool, Env: a.Env, Args: a.Args, ArtifactPaths: a.Artifacts,
 		}
 		if app.OrgID == "" {
 			app.OrgID = c.OrgID
@@ -304,8 +314,18 @@ func (c *Config) Apps() ([]*arena.Application, error) {
 		}
 		app.Registry = auth
 		app.Source = arena.SourceConfig
-		if err := app.Validate(); err != nil {
-			return nil, fmt.Errorf("%s: %s", where, violations(err))
+		var parts []string
+		for _, v := range arena.ErrorViolations(app.Validate()) {
+			parts = append(parts, v.Field+" "+v.Description)
+		}
+		// The API may make an application without tags and enable one later;
+		// one of the file can get a tag only here, so without one it could
+		// never run.
+		if len(app.Tags) == 0 {
+			parts = append(parts, "tags must list at least one tag")
+		}
+		if len(parts) > 0 {
+			return nil, fmt.Errorf("%s: %s", where, strings.Join(parts, "; "))
 		}
 		if seen[app.OrgID+"/"+app.Name] {
 			return nil, fmt.Errorf("%s: defined twice", where)

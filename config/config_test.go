@@ -38,6 +38,70 @@ func TestDefault(t *testing.T) {
 	}
 }
 
+// TestDocumentedSettings parses the example file with its commented-out
+// application settings switched on, so that what it documents is valid.
+func TestDocumentedSettings(t *testing.T) {
+	text := string(Default)
+	for _, key := range []string{"limits", "regions", "tagKeep", "nodePool"} {
+		commented := "    # " + key + ":"
+		if strings.Count(text, commented) != 1 {
+			t.Fatalf("the example documents %q %d times, want once", commented, strings.Count(text, commented))
+		}
+		text = strings.Replace(text, commented, "    "+key+":", 1)
+	}
+	c, err := Parse([]byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	apps, err := c.Apps()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := apps[0]
+	if a.Limits != (arena.Resources{MilliCPU: 500, MemoryMB: 128}) || !reflect.DeepEqual(a.Regions, []string{c.Region(c.Node.Location)}) ||
+		a.TagKeep != 3 || a.NodePool != "default" {
+		t.Fatalf("documented settings read as limits %+v, regions %v, tagKeep %d, nodePool %q", a.Limits, a.Regions, a.TagKeep, a.NodePool)
+	}
+}
+
+func TestApplicationSettings(t *testing.T) {
+	app := func(extra string) string {
+		return "applications:\n  - name: a\n    repository: r\n    tags: [{name: v1, priority: 1}]\n    resources: {milliCpu: 250, memoryMb: 64}\n" + extra
+	}
+	tests := []struct {
+		name string
+		yaml string
+		want arena.Application
+	}{
+		{"none", app(""), arena.Application{}},
+		{"limits", app("    limits: {milliCpu: 1000, memoryMb: 256}\n"),
+			arena.Application{Limits: arena.Resources{MilliCPU: 1000, MemoryMB: 256}}},
+		{"regions", app("    regions: [europe, us-east]\n"), arena.Application{Regions: []string{"europe", "us-east"}}},
+		{"tagKeep", app("    tagKeep: 2\n"), arena.Application{TagKeep: 2}},
+		{"nodePool", app("    nodePool: metal-eu\n"), arena.Application{NodePool: "metal-eu"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Parse([]byte(tt.yaml))
+			if err != nil {
+				t.Fatal(err)
+			}
+			apps, err := c.Apps()
+			if err != nil {
+				t.Fatal(err)
+			}
+			a := apps[0]
+			if a.Limits != tt.want.Limits || !reflect.DeepEqual(a.Regions, tt.want.Regions) || a.TagKeep != tt.want.TagKeep || a.NodePool != tt.want.NodePool {
+				t.Fatalf("limits %+v, regions %v, tagKeep %d, nodePool %q; want %+v, %v, %d, %q",
+					a.Limits, a.Regions, a.TagKeep, a.NodePool, tt.want.Limits, tt.want.Regions, tt.want.TagKeep, tt.want.NodePool)
+			}
+			if a.Resources != (arena.Resources{MilliCPU: 250, MemoryMB: 64}) {
+				t.Fatalf("resources %+v changed", a.Resources)
+			}
+		})
+	}
+}
+
 func TestLoadFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "arena.yaml")
 	if err := os.WriteFile(path, []byte("portRange: 40000-40010\napplications: []\n"), 0o600); err != nil {
@@ -140,11 +204,21 @@ func TestParseErrors(t *testing.T) {
 		{"bad port range", "portRange: 9-2\n", "portRange"},
 		{"bad placement", "placement: random\n", "placement"},
 		{"missing repository", "applications:\n  - name: a\n", "repository"},
+		{"no tags", "applications:\n  - name: a\n    repository: r\n", "tag"},
+		{"empty tags", strings.Replace(app(""), "    tags: [{name: v1, priority: 1}]\n", "    tags: []\n", 1), "tags must list at least one tag"},
 		{"bad network", app("    network: overlay\n"), "network"},
 		{"bad port", app("    ports: [{container: 0, protocol: tcp}]\n"), "port"},
 		{"bad protocol", app("    ports: [{container: 1, protocol: sctp}]\n"), "port"},
 		{"bad grace", app("    stopGrace: soon\n"), "duration"},
 		{"negative backoff", "restart: {backoff: -1s}\n", "duration"},
+		{"limits below the reservation", app("    limits: {milliCpu: 1000, memoryMb: 0}\n"), "limits"},
+		{"unknown key in limits", app("    limits: {cpu: 1000}\n"), "cpu"},
+		{"bad region", app("    regions: [Europe]\n"), "regions[0]"},
+		{"a region twice", app("    regions: [europe, europe]\n"), "regions[1]"},
+		{"regions not a list", app("    regions: europe\n"), "into []string"},
+		{"negative tagKeep", app("    tagKeep: -1\n"), "tagKeep"},
+		{"more tags than tagKeep", strings.Replace(app("    tagKeep: 1\n"), "}]", "}, {name: v2}]", 1), "tagKeep (1)"},
+		{"bad nodePool", app("    nodePool: 'metal pool'\n"), "nodePool"},
 		{"relative artifact path", app("    artifacts: [replays]\n"), "artifact"},
 		{"negative artifact cap", "artifactMaxMb: -1\n", "artifactMaxMb"},
 		{"bad rate", "rates: [{milliCpu: 0, memoryMb: 1, perHour: 1}]\n", "rates"},

@@ -221,6 +221,18 @@ func (r *Runtime) Start(ctx context.Context, spec arena.ContainerSpec) (_ string
 	return created.ID, nil
 }
 
+// CPUShares is the relative CPU weight of a container that reserves
+// milliCPU: 1024, Docker's default weight, per reserved core, within the
+// kernel's bounds of 2 and 262144. Weights in proportion to reservations
+// split a busy node's CPU as placement booked it. Nothing reserved is 0,
+// the engine's default weight.
+func CPUShares(milliCPU int64) int64 {
+	if milliCPU <= 0 {
+		return 0
+	}
+	return min(max(milliCPU*1024/1000, 2), 262144)
+}
+
 // containerConfig translates spec into the engine's configuration.
 func (r *Runtime) containerConfig(spec arena.ContainerSpec) (*container.Config, *container.HostConfig, error) {
 	var violations []arena.Violation
@@ -255,8 +267,14 @@ func (r *Runtime) containerConfig(spec arena.ContainerSpec) (*container.Config, 
 		cfg.Cmd = slices.Clone(spec.Args)
 	}
 
+	limit := spec.Limits
+	if limit == (arena.Resources{}) {
+		limit = spec.Resources
+	} else if limit.MilliCPU < spec.Resources.MilliCPU || limit.MemoryMB < spec.Resources.MemoryMB {
+		violations = append(violations, arena.Violation{Field: "limits", Description: "must be at least the reservation in both CPU and memory"})
+	}
 	initProcess := true
-	memory := spec.Resources.MemoryMB << 20
+	memory := limit.MemoryMB << 20
 	hostCfg := &container.HostConfig{
 		LogConfig: container.LogConfig{
 			Type:   "json-file",
@@ -271,11 +289,21 @@ func (r *Runtime) containerConfig(spec arena.ContainerSpec) (*container.Config, 
 		// server without a handler of its own (or one not yet installed) still
 		// stops on DELETE instead of waiting out the grace period to be killed.
 		Init: &initProcess,
+		// The limit is a hard cap; the reservation, what placement booked,
+		// is a soft guarantee. A container whose limit is above its
+		// reservation may burst into what the node has spare, and when the
+		// node is busy the kernel still gives each container at least its
+		// reservation: CPU time in proportion to CPUShares, memory kept from
+		// reclaim up to MemoryReservation. Every container gets both, capped
+		// at its reservation or not, so that one that bursts cannot weigh
+		// down one that does not.
 		Resources: container.Resources{
-			NanoCPUs: spec.Resources.MilliCPU * 1_000_000,
-			Memory:   memory,
+			NanoCPUs:          limit.MilliCPU * 1_000_000,
+			CPUShares:         CPUShares(spec.Resources.MilliCPU),
+			Memory:            memory,
+			MemoryReservation: spec.Resources.MemoryMB << 20,
 			// Equal to Memory: no swap, so a session cannot exceed its
-			// reservation by swapping.
+			// limit by swapping.
 			MemorySwap: memory,
 			PidsLimit:  &r.pidsLimit,
 		},

@@ -159,6 +159,77 @@ func TestStartBridge(t *testing.T) {
 	})
 }
 
+// TestLimitsAndReservation starts containers with and without limits and
+// reads back what the engine applies: the limit (or, without one, the
+// reservation) as the hard cap, and the reservation as CPU shares and a
+// memory reservation.
+func TestLimitsAndReservation(t *testing.T) {
+	t.Parallel()
+	rt := dockertest.Runtime(t)
+	node := dockertest.NodeID(t)
+	tests := []struct {
+		name                     string
+		reserved, limits         arena.Resources
+		nanoCPUs, memory, shares int64
+		memoryReservation        int64
+	}{
+		// As before limits: capped at the reservation.
+		{"no limits", arena.Resources{MilliCPU: 500, MemoryMB: 64}, arena.Resources{},
+			500_000_000, 64 << 20, 512, 64 << 20},
+		{"limits above the reservation", arena.Resources{MilliCPU: 500, MemoryMB: 64}, arena.Resources{MilliCPU: 2000, MemoryMB: 256},
+			2_000_000_000, 256 << 20, 512, 64 << 20},
+		{"limits equal to the reservation", arena.Resources{MilliCPU: 1000, MemoryMB: 64}, arena.Resources{MilliCPU: 1000, MemoryMB: 64},
+			1_000_000_000, 64 << 20, 1024, 64 << 20},
+		{"a reservation of a few millicores", arena.Resources{MilliCPU: 1, MemoryMB: 16}, arena.Resources{MilliCPU: 100, MemoryMB: 32},
+			100_000_000, 32 << 20, 2, 16 << 20},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			spec := dockertest.EchoSpec(t, node)
+			spec.Resources, spec.Limits = tt.reserved, tt.limits
+			id := start(t, rt, spec)
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			res, err := rt.Client().ContainerInspect(ctx, id, client.ContainerInspectOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			hc := res.Container.HostConfig
+			if hc.NanoCPUs != tt.nanoCPUs || hc.Memory != tt.memory || hc.MemorySwap != tt.memory {
+				t.Errorf("cap: cpu, memory, swap = %d, %d, %d; want %d, %d, %d", hc.NanoCPUs, hc.Memory, hc.MemorySwap, tt.nanoCPUs, tt.memory, tt.memory)
+			}
+			if hc.CPUShares != tt.shares || hc.MemoryReservation != tt.memoryReservation {
+				t.Errorf("reservation: cpu shares, memory = %d, %d; want %d, %d", hc.CPUShares, hc.MemoryReservation, tt.shares, tt.memoryReservation)
+			}
+			if !res.Container.State.Running {
+				t.Errorf("the container does not run: %+v", res.Container.State)
+			}
+		})
+	}
+}
+
+func TestCPUShares(t *testing.T) {
+	tests := []struct {
+		name     string
+		milliCPU int64
+		want     int64
+	}{
+		{"nothing reserved", 0, 0},
+		{"one core is the engine's default weight", 1000, 1024},
+		{"a tenth of a core", 100, 102},
+		{"the kernel's least weight", 1, 2},
+		{"the kernel's greatest weight", 1_000_000, 262144},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := docker.CPUShares(tt.milliCPU); got != tt.want {
+				t.Errorf("CPUShares(%d) = %d, want %d", tt.milliCPU, got, tt.want)
+			}
+		})
+	}
+}
+
 func TestHostNetwork(t *testing.T) {
 	t.Parallel()
 	rt := dockertest.Runtime(t)
@@ -418,6 +489,12 @@ func TestStartErrors(t *testing.T) {
 			s.Ports = []arena.Port{{Protocol: arena.TCP, Container: 1, Host: dockertest.FreePort(t)}}
 		}, arena.EINVALID},
 		{"bad network", func(s *arena.ContainerSpec) { s.Network = "overlay" }, arena.EINVALID},
+		{"cpu limit below the reservation", func(s *arena.ContainerSpec) {
+			s.Resources, s.Limits = arena.Resources{MilliCPU: 500, MemoryMB: 64}, arena.Resources{MilliCPU: 250, MemoryMB: 128}
+		}, arena.EINVALID},
+		{"memory limit below the reservation", func(s *arena.ContainerSpec) {
+			s.Resources, s.Limits = arena.Resources{MilliCPU: 500, MemoryMB: 64}, arena.Resources{MilliCPU: 1000}
+		}, arena.EINVALID},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

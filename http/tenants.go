@@ -125,13 +125,18 @@ type (
 		PasswordSet bool   `json:"passwordSet"`
 	}
 	appView struct {
-		Name             string            `json:"name"`
-		Repository       string            `json:"repository"`
-		Tags             []arena.Tag       `json:"tags"`
-		DefaultTag       string            `json:"defaultTag"`
-		Ports            []arena.PortSpec  `json:"ports"`
-		Network          string            `json:"network"`
-		Resources        arena.Resources   `json:"resources"`
+		Name       string           `json:"name"`
+		Repository string           `json:"repository"`
+		Tags       []arena.Tag      `json:"tags"`
+		DefaultTag string           `json:"defaultTag"`
+		Ports      []arena.PortSpec `json:"ports"`
+		Network    string           `json:"network"`
+		Resources  arena.Resources  `json:"resources"`
+		// Limits is absent when the container is capped at Resources.
+		Limits           *arena.Resources  `json:"limits,omitempty"`
+		Regions          []string          `json:"regions"`
+		TagKeep          int               `json:"tagKeep"`
+		NodePool         string            `json:"nodePool"`
 		Env              map[string]string `json:"env"`
 		Args             []string          `json:"args"`
 		StopGraceSeconds float64           `json:"stopGraceSeconds"`
@@ -181,8 +186,13 @@ func newTokenView(t *arena.Token) tokenView {
 func newAppView(a *arena.Application) appView {
 	v := appView{
 		Name: a.Name, Repository: a.Repository, Tags: nonNil(a.Tags), Ports: nonNil(a.Ports), Network: string(a.Network),
-		Resources: a.Resources, Env: a.Env, Args: nonNil(a.Args), StopGraceSeconds: a.StopGrace.Seconds(),
+		Resources: a.Resources, Regions: nonNil(a.Regions), TagKeep: a.TagKeep, NodePool: a.NodePool,
+		Env: a.Env, Args: nonNil(a.Args), StopGraceSeconds: a.StopGrace.Seconds(),
 		Artifacts: nonNil(a.ArtifactPaths), Source: a.Source, CreatedAt: timeText(a.CreatedAt), UpdatedAt: timeText(a.UpdatedAt),
+	}
+	if a.Limits != (arena.Resources{}) {
+		limits := a.Limits
+		v.Limits = &limits
 	}
 	v.DefaultTag, _ = a.DefaultTag()
 	if v.Env == nil {
@@ -379,12 +389,17 @@ func (s *server) getApp(w http.ResponseWriter, r *http.Request, _ *arena.Token, 
 // appInput is an application as the admin API takes it. Registry is raw so
 // that an absent registry (keep the stored one) differs from null (remove it).
 type appInput struct {
-	Name             string            `json:"name"`
-	Repository       string            `json:"repository"`
-	Tags             []arena.Tag       `json:"tags"`
-	Ports            []arena.PortSpec  `json:"ports"`
-	Network          string            `json:"network"`
-	Resources        arena.Resources   `json:"resources"`
+	Name       string           `json:"name"`
+	Repository string           `json:"repository"`
+	Tags       []arena.Tag      `json:"tags"`
+	Ports      []arena.PortSpec `json:"ports"`
+	Network    string           `json:"network"`
+	Resources  arena.Resources  `json:"resources"`
+	// Limits absent or null caps the container at Resources.
+	Limits           *arena.Resources  `json:"limits"`
+	Regions          []string          `json:"regions"`
+	TagKeep          int               `json:"tagKeep"`
+	NodePool         string            `json:"nodePool"`
 	Env              map[string]string `json:"env"`
 	Args             []string          `json:"args"`
 	StopGraceSeconds float64           `json:"stopGraceSeconds"`
@@ -404,8 +419,12 @@ func decodeApp(w http.ResponseWriter, r *http.Request, org string) (a *arena.App
 	}
 	a = &arena.Application{
 		OrgID: org, Name: in.Name, Repository: in.Repository, Tags: in.Tags, Ports: in.Ports,
-		Network: arena.NetworkMode(in.Network), Resources: in.Resources, Env: maps.Clone(in.Env), Args: in.Args,
+		Network: arena.NetworkMode(in.Network), Resources: in.Resources, Regions: in.Regions, TagKeep: in.TagKeep,
+		NodePool: in.NodePool, Env: maps.Clone(in.Env), Args: in.Args,
 		StopGrace: time.Duration(in.StopGraceSeconds * float64(time.Second)), ArtifactPaths: in.Artifacts,
+	}
+	if in.Limits != nil {
+		a.Limits = *in.Limits
 	}
 	switch raw := bytes.TrimSpace(in.Registry); {
 	case len(raw) == 0:

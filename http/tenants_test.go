@@ -1,7 +1,10 @@
 package http_test
 
 import (
+	"encoding/json"
 	"net/http"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -100,6 +103,87 @@ func TestAdminAPI(t *testing.T) {
 			}
 			if tt.never != "" && strings.Contains(string(r.body), tt.never) {
 				t.Fatalf("body shows %s: %s", tt.never, r.body)
+			}
+		})
+	}
+}
+
+// TestAdminApplicationPlacement creates and replaces applications with
+// limits, regions, tagKeep and nodePool, and without tags. A refused change
+// names the field and leaves the stored application as it was.
+func TestAdminApplicationPlacement(t *testing.T) {
+	api := newTestAPI(t, nil)
+	base := "/admin/v1/orgs/" + testOrg + "/applications"
+	call := func(t *testing.T, method, path, body string) response {
+		t.Helper()
+		req := api.request(t, method, path, body)
+		req.Header.Set("Authorization", "Bearer "+orgAdminSecret)
+		return api.send(t, req)
+	}
+	type view struct {
+		Tags       []arena.Tag
+		DefaultTag string
+		Resources  arena.Resources
+		Limits     *arena.Resources
+		Regions    []string
+		TagKeep    int
+		NodePool   string
+	}
+	read := func(t *testing.T, r response) view {
+		t.Helper()
+		var v view
+		if err := json.Unmarshal(r.body, &v); err != nil {
+			t.Fatalf("decoding %s: %v", r.body, err)
+		}
+		return v
+	}
+	const app = `"repository":"registry.example/studio/duel","resources":{"milliCpu":500,"memoryMb":256}`
+	full := view{
+		Tags: []arena.Tag{{Name: "1.0", Priority: 1}}, DefaultTag: "1.0", Resources: arena.Resources{MilliCPU: 500, MemoryMB: 256},
+		Limits: &arena.Resources{MilliCPU: 2000, MemoryMB: 512}, Regions: []string{"europe", "us-east"}, TagKeep: 2, NodePool: "metal",
+	}
+	created := call(t, http.MethodPost, base, `{"name":"duel",`+app+`,"tags":[{"name":"1.0","priority":1}],
+		"limits":{"milliCpu":2000,"memoryMb":512},"regions":["europe","us-east"],"tagKeep":2,"nodePool":"metal"}`)
+	if created.status != http.StatusCreated || !reflect.DeepEqual(read(t, created), full) {
+		t.Fatalf("created %d %s, want %+v", created.status, created.body, full)
+	}
+
+	tests := []struct {
+		name   string
+		body   string
+		status int
+		fields []string
+		want   view
+	}{
+		{"no tags", `{` + app + `}`, 200, nil,
+			view{Tags: []arena.Tag{}, Resources: full.Resources, Regions: []string{}}},
+		{"limits null", `{` + app + `,"limits":null,"regions":[]}`, 200, nil,
+			view{Tags: []arena.Tag{}, Resources: full.Resources, Regions: []string{}}},
+		{"limits of zero", `{` + app + `,"limits":{"milliCpu":0,"memoryMb":0}}`, 200, nil,
+			view{Tags: []arena.Tag{}, Resources: full.Resources, Regions: []string{}}},
+		{"everything again", `{` + app + `,"tags":[{"name":"1.0","priority":1}],"limits":{"milliCpu":2000,"memoryMb":512},
+			"regions":["europe","us-east"],"tagKeep":2,"nodePool":"metal"}`, 200, nil, full},
+		{"limits below the reservation", `{` + app + `,"limits":{"milliCpu":100,"memoryMb":512}}`, 422, []string{"limits"}, full},
+		{"limits of one resource", `{` + app + `,"limits":{"milliCpu":1000}}`, 422, []string{"limits"}, full},
+		{"limits not an object", `{` + app + `,"limits":2000}`, 422, []string{"limits"}, full},
+		{"bad region", `{` + app + `,"regions":["Europe West"]}`, 422, []string{"regions[0]"}, full},
+		{"region twice", `{` + app + `,"regions":["asia","asia"]}`, 422, []string{"regions[1]"}, full},
+		{"negative tagKeep", `{` + app + `,"tagKeep":-1}`, 422, []string{"tagKeep"}, full},
+		{"more tags than tagKeep", `{` + app + `,"tags":[{"name":"1","priority":1},{"name":"2","priority":2}],"tagKeep":1}`, 422, []string{"tags"}, full},
+		{"bad nodePool", `{` + app + `,"nodePool":"Metal Pool"}`, 422, []string{"nodePool"}, full},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := call(t, http.MethodPut, base+"/duel", tt.body)
+			if tt.status == http.StatusOK {
+				if r.status != http.StatusOK || !reflect.DeepEqual(read(t, r), tt.want) {
+					t.Fatalf("replaced %d %s, want %+v", r.status, r.body, tt.want)
+				}
+			} else if got := r.wantError(t, tt.status, arena.EINVALID).fields(); !slices.Equal(got, tt.fields) {
+				t.Fatalf("violations on %v, want %v", got, tt.fields)
+			}
+			if got := read(t, call(t, http.MethodGet, base+"/duel", "")); !reflect.DeepEqual(got, tt.want) {
+				t.Fatalf("stored %+v, want %+v", got, tt.want)
 			}
 		})
 	}

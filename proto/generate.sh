@@ -8,7 +8,7 @@
 # Debian package protobuf-compiler) and Go. The plugins are installed into a
 # temporary directory at the versions go.mod requires of their runtimes, so
 # that generated code and runtime always match:
-#   protoc-gen-go          google.golang.org/protobuf  (v1.36.11)
+#   protoc-gen-go          google.golang.org/protobuf  (v1.36.12)
 #   protoc-gen-connect-go  connectrpc.com/connect      (v1.21.1)
 set -euo pipefail
 cd "$(dirname "$0")/.."

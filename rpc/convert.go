@@ -87,6 +87,12 @@ func sessionToProto(s *arena.Session) *agentv1.Session {
 		StoppedAt:        timeToProto(s.StoppedAt),
 		UnreachableSince: timeToProto(s.UnreachableSince),
 		UpdatedAt:        timeToProto(s.UpdatedAt),
+		ExternalId:       s.ExternalID,
+	}
+	// Zero limits stay off the wire, as an older control plane sends them:
+	// either way the agent caps the container at the reservation.
+	if s.Limits != (arena.Resources{}) {
+		p.Limits = resourcesToProto(s.Limits)
 	}
 	for _, port := range s.Ports {
 		p.Ports = append(p.Ports, &agentv1.Port{Protocol: string(port.Protocol), Container: int32(port.Container), Host: int32(port.Host)})
@@ -127,6 +133,8 @@ func sessionFromProto(p *agentv1.Session) *arena.Session {
 		StoppedAt:        timeFromProto(p.GetStoppedAt()),
 		UnreachableSince: timeFromProto(p.GetUnreachableSince()),
 		UpdatedAt:        timeFromProto(p.GetUpdatedAt()),
+		ExternalID:       p.GetExternalId(),
+		Limits:           resourcesFromProto(p.GetLimits()),
 	}
 	for _, port := range p.GetPorts() {
 		s.Ports = append(s.Ports, arena.Port{Protocol: arena.Protocol(port.GetProtocol()), Container: int(port.GetContainer()), Host: int(port.GetHost())})

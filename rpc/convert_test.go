@@ -183,6 +183,33 @@ func TestRoundTrip(t *testing.T) {
 	}
 }
 
+// TestSessionLimitsOnTheWire checks how limits travel: unset when zero, as
+// a control plane from before limits sends every session, and set when the
+// session has them, apart from the reservation.
+func TestSessionLimitsOnTheWire(t *testing.T) {
+	reserved := arena.Resources{MilliCPU: 500, MemoryMB: 256}
+	tests := []struct {
+		name   string
+		limits arena.Resources
+		unset  bool
+	}{
+		{"no limits", arena.Resources{}, true},
+		{"limits above the reservation", arena.Resources{MilliCPU: 2000, MemoryMB: 1024}, false},
+		{"limits equal to the reservation", reserved, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := wire(t, sessionToProto(&arena.Session{ID: "s1", Resources: reserved, Limits: tt.limits}))
+			if unset := p.GetLimits() == nil; unset != tt.unset {
+				t.Fatalf("limits unset on the wire: %v, want %v", unset, tt.unset)
+			}
+			if got := sessionFromProto(p); got.Limits != tt.limits || got.Resources != reserved {
+				t.Fatalf("arrived with limits %+v and resources %+v, want %+v and %+v", got.Limits, got.Resources, tt.limits, reserved)
+			}
+		})
+	}
+}
+
 func TestCredentialHashNeverTravels(t *testing.T) {
 	n := arena.Node{ID: "n1", CredentialHash: "secret-hash-0123456789"}
 	b, err := proto.Marshal(nodeToProto(n))

@@ -466,11 +466,11 @@ func TestAvailableLocations(t *testing.T) {
 			if tt.setup != nil {
 				tt.setup(s)
 			}
-			got := s.AvailableLocations(tt.res, tt.ports)
+			got := s.AvailableLocations(tt.res, tt.ports, nil)
 			if !equalLocations(got, tt.want) {
 				t.Fatalf("got %+v\nwant %+v", got, tt.want)
 			}
-			if ref := referenceAvailable(s, tt.res, tt.ports); !equalLocations(got, ref) {
+			if ref := referenceAvailable(s, tt.res, tt.ports, nil); !equalLocations(got, ref) {
 				t.Fatalf("got %+v\nreference %+v", got, ref)
 			}
 		})

@@ -112,12 +112,52 @@ type fit struct {
 	// needImage only nodes holding it fit.
 	image     int
 	needImage bool
+	// regions, when not nil, are the only regions whose nodes fit.
+	regions []string
 }
 
-// ok reports whether n can take the session.
+// newFit returns the fit of a session of res with ports host ports that
+// may run in regions, any when empty.
+func newFit(res arena.Resources, ports int, regions []string) fit {
+	f := fit{res: res, ports: ports, image: -1}
+	if len(regions) > 0 {
+		f.regions = regions
+	}
+	return f
+}
+
+// ok reports whether n has room for the session, in any region: callers
+// check inRegion after it. Kept apart so that ok stays small enough to be
+// inlined into the scans over every node, which a request without regions
+// then runs as fast as before regions existed.
 func (f *fit) ok(n *node) bool {
 	return n.open && f.res.MilliCPU <= n.free.MilliCPU && f.res.MemoryMB <= n.free.MemoryMB &&
 		f.ports <= n.ports.free && (!f.needImage || n.holds(f.image))
+}
+
+// inRegion reports whether n is in one of f's regions, or f has none. It
+// comes after ok, so that the common misfits (full, closed) cost no string
+// comparison.
+func (f *fit) inRegion(n *node) bool {
+	return f.regions == nil || slices.Contains(f.regions, n.Region)
+}
+
+// serves reports whether any node of area a, whatever its health or room,
+// is in one of f's regions (any node, when f has none).
+func (a *area) serves(f *fit) bool {
+	if f.regions == nil {
+		return a.nodes > 0
+	}
+	for _, groups := range a.groups {
+		for _, g := range groups {
+			for _, n := range g.nodes {
+				if f.inRegion(n) {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 // area is a location or region name with the nodes in it. A name can be the
@@ -327,7 +367,7 @@ func (s *Scheduler) pickIn(groups []*group, f *fit, pack bool) *node {
 func (g *group) best(f *fit, pack bool) *node {
 	var best *node
 	for _, n := range g.nodes {
-		if f.ok(n) && (best == nil || (pack && n.load > best.load) || (!pack && n.load < best.load)) {
+		if f.ok(n) && (best == nil || (pack && n.load > best.load) || (!pack && n.load < best.load)) && f.inRegion(n) {
 			best = n
 		}
 	}

@@ -223,7 +223,7 @@ func referencePick(s *Scheduler, req Request) string {
 	var candidates []*node
 	for _, n := range s.nodes {
 		used := n.used()
-		if inArea(n) && n.healthy && !n.Draining &&
+		if inArea(n) && n.healthy && !n.Draining && inRegions(n, req.Regions) &&
 			n.Capacity.Sub(used).Fits(req.Resources) && n.ports.free >= len(req.Ports) {
 			candidates = append(candidates, n)
 		}
@@ -247,14 +247,33 @@ func referencePick(s *Scheduler, req Request) string {
 	return candidates[0].ID
 }
 
+// inRegions reports whether n is in one of regions, or regions is empty.
+func inRegions(n *node, regions []string) bool {
+	return len(regions) == 0 || slices.Contains(regions, n.Region)
+}
+
+// referenceServes reports whether area name has a node at all (first) and
+// one in regions (second), whatever the nodes' health and room.
+func referenceServes(s *Scheduler, name string, regions []string) (exists, serves bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, n := range s.nodes {
+		if name != "" && (n.Location == name || n.Region == name) {
+			exists = true
+			serves = serves || inRegions(n, regions)
+		}
+	}
+	return exists, serves
+}
+
 // referenceAvailable is AvailableLocations written plainly.
-func referenceAvailable(s *Scheduler, res arena.Resources, ports int) []arena.AvailableLocation {
+func referenceAvailable(s *Scheduler, res arena.Resources, ports int, regions []string) []arena.AvailableLocation {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	type key struct{ location, region string }
 	found := map[key]map[string]bool{}
 	for _, n := range s.nodes {
-		if n.Location == "" || !n.healthy || n.Draining ||
+		if n.Location == "" || !n.healthy || n.Draining || !inRegions(n, regions) ||
 			!n.Capacity.Sub(n.used()).Fits(res) || n.ports.free < ports {
 			continue
 		}

@@ -44,6 +44,10 @@ func randomOperations(t *testing.T, seed uint64, policy Policy, steps int) {
 	orgs := []string{"", "org-1", "org-2"}
 	ips := []string{"192.0.2.1", "192.0.2.2", "192.0.2.10", "10.0.0.1", "2001:db8::1", "::ffff:192.0.2.3", "bogus", ""}
 	pick := func(xs []string) string { return xs[rng.IntN(len(xs))] }
+	// Most requests may run anywhere; the others are held to regions that
+	// some locations span only in part, or that no node is in.
+	regionSets := [][]string{nil, nil, nil, {"europe"}, {"america"}, {"europe", "solo"}, {"mars"}}
+	pickRegions := func() []string { return regionSets[rng.IntN(len(regionSets))] }
 
 	// Capacity and port range stay fixed per node id, so that no node can end
 	// over capacity; everything else changes.
@@ -79,12 +83,14 @@ func randomOperations(t *testing.T, seed uint64, policy Policy, steps int) {
 		switch op := rng.IntN(100); {
 		case op < 40:
 			res := arena.Resources{MilliCPU: int64(250 * (1 + rng.IntN(4))), MemoryMB: int64(256 * (1 + rng.IntN(4)))}
-			req := Request{SessionID: fmt.Sprintf("s%d", nextSession), OrgID: pick(orgs), Location: pick(areas), Resources: res, Ports: twoPorts[:rng.IntN(3)]}
+			req := Request{SessionID: fmt.Sprintf("s%d", nextSession), OrgID: pick(orgs), Location: pick(areas), Resources: res, Ports: twoPorts[:rng.IntN(3)],
+				Regions: pickRegions()}
 			if rng.IntN(50) == 0 && len(live) > 0 {
 				req.SessionID = slices.Sorted(maps.Keys(live))[0]
 			}
-			what = fmt.Sprintf("place %s in %s", req.SessionID, req.Location)
+			what = fmt.Sprintf("place %s in %s of regions %v", req.SessionID, req.Location, req.Regions)
 			want := referencePick(s, req)
+			exists, serves := referenceServes(s, req.Location, req.Regions)
 			p, err := s.Place(req)
 			switch {
 			case live[req.SessionID]:
@@ -92,8 +98,12 @@ func randomOperations(t *testing.T, seed uint64, policy Policy, steps int) {
 					t.Fatalf("step %d: %s again: %v", step, what, err)
 				}
 			case err != nil:
-				if arena.ErrorCode(err) != arena.EUNAVAILABLE || want != "" {
-					t.Fatalf("step %d: %s: %v; the reference picks %q", step, what, err, want)
+				code := arena.EUNAVAILABLE
+				if exists && !serves {
+					code = arena.ENOTFOUND
+				}
+				if arena.ErrorCode(err) != code || want != "" {
+					t.Fatalf("step %d: %s: %v, want %s; the reference picks %q", step, what, err, code, want)
 				}
 				refused++
 			default:
@@ -141,8 +151,9 @@ func randomOperations(t *testing.T, seed uint64, policy Policy, steps int) {
 		default:
 			res := arena.Resources{MilliCPU: int64(500 * rng.IntN(5)), MemoryMB: int64(512 * rng.IntN(5))}
 			ports := rng.IntN(4)
-			what = fmt.Sprintf("available locations for %+v and %d ports", res, ports)
-			got, want := s.AvailableLocations(res, ports), referenceAvailable(s, res, ports)
+			regions := pickRegions()
+			what = fmt.Sprintf("available locations for %+v and %d ports in regions %v", res, ports, regions)
+			got, want := s.AvailableLocations(res, ports, regions), referenceAvailable(s, res, ports, regions)
 			if !equalLocations(got, want) {
 				t.Fatalf("step %d: %s: got %+v, want %+v", step, what, got, want)
 			}

@@ -31,6 +31,9 @@ type Request struct {
 	Ports     []arena.PortSpec
 	// Image is the reference the session runs; nodes holding it are preferred.
 	Image string
+	// Regions, when not empty, are the only regions the session may be
+	// placed in: nodes of the location (or region) in others are passed over.
+	Regions []string
 }
 
 // Placement is where a session was placed and what was reserved for it.
@@ -237,13 +240,15 @@ func (s *Scheduler) Usage(orgID string) arena.QuotaUsage {
 
 // Place reserves resources and host ports for a session on the best node of
 // the requested location or region, in the order the package documentation
-// gives. It returns ECONFLICT when the session already holds a reservation,
-// EQUOTA when the session would take its organisation past its quota (more
-// capacity would not help, so this comes before looking at nodes), and
-// EUNAVAILABLE when no node has room. The quota is decided under the same
-// lock as the node, so that concurrent requests cannot overshoot it.
+// gives, among the nodes of req.Regions when it names any. It returns
+// ECONFLICT when the session already holds a reservation, EQUOTA when the
+// session would take its organisation past its quota (more capacity would
+// not help, so this comes before looking at nodes), ENOTFOUND when the
+// location has no node in req.Regions at all, and EUNAVAILABLE when no node
+// has room. The quota is decided under the same lock as the node, so that
+// concurrent requests cannot overshoot it.
 func (s *Scheduler) Place(req Request) (Placement, error) {
-	f := fit{res: req.Resources, ports: len(req.Ports), image: -1}
+	f := newFit(req.Resources, len(req.Ports), req.Regions)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if id, ok := s.imageIDs[req.Image]; ok && req.Image != "" {
@@ -257,10 +262,17 @@ func (s *Scheduler) Place(req Request) (Placement, error) {
 		return Placement{}, err
 	}
 	var n *node
-	if a := s.areas[req.Location]; a != nil {
+	a := s.areas[req.Location]
+	if a != nil {
 		n = s.pick(a, &f)
 	}
 	if n == nil {
+		// Told apart only once nothing fits, so that placing pays nothing
+		// for it: a location none of whose nodes is in the regions does not
+		// exist for the session, while a full one may have room later.
+		if a != nil && !a.serves(&f) {
+			return Placement{}, arena.Errorf(arena.ENOTFOUND, "location %q has no node in the regions %v", req.Location, req.Regions)
+		}
 		return Placement{}, arena.Errorf(arena.EUNAVAILABLE, "no capacity for this session in location %q; try again later", req.Location)
 	}
 	hp, _ := n.ports.allocate(len(req.Ports))
@@ -319,14 +331,15 @@ func (s *Scheduler) Release(sessionID string) {
 }
 
 // AvailableLocations returns every location where a session of this size,
-// with this many host ports, fits right now: one entry per location and
+// with this many host ports, fits right now on a node of one of regions (of
+// any region when regions is empty): one entry per location and
 // region (a location whose nodes disagree about its region appears once per
 // region), sorted by location then region, with the public IPv4 addresses of
 // the nodes it fits on, sorted and without duplicates, for clients to measure
 // latency to. Nodes with other addresses count without adding one. It costs
 // one pass over the nodes and no sorting beyond the short list of locations.
-func (s *Scheduler) AvailableLocations(res arena.Resources, ports int) []arena.AvailableLocation {
-	f := fit{res: res, ports: ports, image: -1}
+func (s *Scheduler) AvailableLocations(res arena.Resources, ports int, regions []string) []arena.AvailableLocation {
+	f := newFit(res, ports, regions)
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	out := []arena.AvailableLocation{}
@@ -337,7 +350,7 @@ func (s *Scheduler) AvailableLocations(res arena.Resources, ports int) []arena.A
 		first := len(out)
 		last = last[:0]
 		for _, n := range a.located {
-			if !f.ok(n) {
+			if !f.ok(n) || !f.inRegion(n) {
 				continue
 			}
 			i := first

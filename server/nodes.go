@@ -360,13 +360,14 @@ func (s *Server) NodeList(ctx context.Context) ([]arena.NodeStatus, error) {
 }
 
 // AvailableLocations lists the locations that can host one more session of
-// the organisation's image right now, with their nodes' addresses.
+// the organisation's image right now, with their nodes' addresses; only
+// those in the image's regions, when it names any.
 func (s *Server) AvailableLocations(ctx context.Context, orgID, image string) ([]arena.AvailableLocation, error) {
 	app, err := s.catalog.Application(orgID, image)
 	if err != nil {
 		return nil, err
 	}
-	return s.sched.AvailableLocations(app.Resources, len(app.Ports)), nil
+	return s.sched.AvailableLocations(app.Resources, len(app.Ports), app.Regions), nil
 }
 
 // TagStatus says whether a tag of an organisation's image can run in a
@@ -395,8 +396,15 @@ func (s *Server) TagStatus(ctx context.Context, orgID, region, image, version st
 		}
 	}
 	s.mu.Unlock()
+	// Only nodes of the image's regions could run the tag: a region outside
+	// them does not exist for the image, as POST /session has it.
+	serves := false
 	for _, n := range s.Nodes() {
-		if n.State != "ready" || (n.Region != region && n.Location != region) {
+		if (n.Region != region && n.Location != region) || (len(app.Regions) > 0 && !slices.Contains(app.Regions, n.Region)) {
+			continue
+		}
+		serves = true
+		if n.State != "ready" {
 			continue
 		}
 		st.Nodes++
@@ -424,6 +432,9 @@ func (s *Server) TagStatus(ctx context.Context, orgID, region, image, version st
 				st.Error = cmp.Or(st.Error, im.Error)
 			}
 		}
+	}
+	if !serves && len(app.Regions) > 0 {
+		return arena.TagStatus{}, arena.Errorf(arena.ENOTFOUND, "image %q does not run in region %q", app.Name, region)
 	}
 	switch {
 	case st.Present > 0:

@@ -279,7 +279,13 @@ func (s *Server) CreateSession(ctx context.Context, orgID string, req arena.Sess
 
 	p, err := s.sched.Place(scheduler.Request{
 		SessionID: id, OrgID: orgID, Location: req.Location, Resources: app.Resources, Ports: app.Ports, Image: app.ImageRef(tag),
+		Regions: app.Regions,
 	})
+	if arena.ErrorCode(err) == arena.ENOTFOUND {
+		// The contract's 404 is a region that does not exist; one outside
+		// the application's regions does not, for it.
+		return nil, arena.Errorf(arena.ENOTFOUND, "image %q does not run in location %q", app.Name, req.Location)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -292,6 +298,9 @@ func (s *Server) CreateSession(ctx context.Context, orgID string, req arena.Sess
 		ArtifactPaths: append([]string(nil), app.ArtifactPaths...),
 		State:         arena.SessionStarted, ExitCode: -1, CreatedAt: now, UpdatedAt: now,
 	}
+	// Explicit even when it is the reservation, so that a session keeps the
+	// cap it started with whatever its application becomes.
+	sess.Limits = app.SessionLimits()
 	if len(sess.Args) == 0 {
 		sess.Args = append([]string(nil), app.Args...)
 	}

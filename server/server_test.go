@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -51,6 +52,11 @@ func testApps() []*arena.Application {
 		Ports:     []arena.PortSpec{{Container: 7777, Protocol: arena.TCP}, {Container: 7778, Protocol: arena.UDP}},
 		Network:   arena.NetworkHost,
 		Resources: arena.Resources{MilliCPU: 100, MemoryMB: 100},
+	}, {
+		// An application made through the Gameye API has no tag until one
+		// is enabled.
+		OrgID: org, Name: "untagged", Repository: "untagged",
+		Network: arena.NetworkBridge, Resources: arena.Resources{MilliCPU: 100, MemoryMB: 100},
 	}}
 }
 
@@ -341,6 +347,8 @@ func TestCreateErrors(t *testing.T) {
 		{"unknown image", org, arena.SessionRequest{Location: "europe", Image: "nope"}, arena.ENOTFOUND},
 		{"other organisation's image", "org-b", arena.SessionRequest{Location: "europe", Image: "game"}, arena.ENOTFOUND},
 		{"unknown version", org, arena.SessionRequest{Location: "europe", Image: "game", Version: "v9"}, arena.ENOTFOUND},
+		{"image without tags", org, arena.SessionRequest{Location: "europe", Image: "untagged"}, arena.ENOTFOUND},
+		{"version of an image without tags", org, arena.SessionRequest{Location: "europe", Image: "untagged", Version: "v1"}, arena.ENOTFOUND},
 		{"unknown location", org, arena.SessionRequest{Location: "mars", Image: "game"}, arena.ENOTFOUND},
 		{"duplicate id", org, arena.SessionRequest{ID: "taken", Location: "europe", Image: "game", Version: "v1"}, arena.ECONFLICT},
 		{"no capacity", org, arena.SessionRequest{Location: "ams", Image: "game"}, arena.EUNAVAILABLE},
@@ -738,4 +746,132 @@ func TestLegacySessionIDs(t *testing.T) {
 	if s := h.waitState("old-active", arena.SessionStopped); s.StopReason != arena.StopDeleted {
 		t.Errorf("stopped with %s, want deleted", s.StopReason)
 	}
+}
+
+// TestSessionLimits: a session carries its application's limits, or the
+// reservation when it has none, and its container is given both; placement
+// books the reservation alone.
+func TestSessionLimits(t *testing.T) {
+	reserved := arena.Resources{MilliCPU: 100, MemoryMB: 100}
+	apps := append(testApps(), &arena.Application{
+		OrgID: org, Name: "burst", Repository: "burst", Tags: []arena.Tag{{Name: "v1"}}, Network: arena.NetworkBridge,
+		Resources: reserved, Limits: arena.Resources{MilliCPU: 400, MemoryMB: 300},
+	})
+	h := newHarness(t, 2, func(c *server.Config) { c.Catalog = server.NewStaticCatalog(apps) })
+	tests := []struct {
+		name, image string
+		want        arena.Resources
+	}{
+		{"no limits", "game", reserved},
+		{"limits", "burst", arena.Resources{MilliCPU: 400, MemoryMB: 300}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := h.create(arena.SessionRequest{Image: tt.image})
+			if s.Limits != tt.want || s.Resources != reserved {
+				t.Fatalf("session limits %+v, resources %+v; want %+v, %+v", s.Limits, s.Resources, tt.want, reserved)
+			}
+			if stored := h.waitState(s.Name, arena.SessionRunning); stored.Limits != tt.want {
+				t.Fatalf("stored limits %+v, want %+v", stored.Limits, tt.want)
+			}
+			if spec, ok := h.rt.Spec(s.ID); !ok || spec.Limits != tt.want || spec.Resources != reserved {
+				t.Fatalf("container spec %+v (found %v)", spec, ok)
+			}
+		})
+	}
+	// The node holds two reservations: the limits above them book nothing.
+	if n := nodeUsage(t, h.srv); n.Used != (arena.Resources{MilliCPU: 200, MemoryMB: 200}) {
+		t.Fatalf("node use %+v, want the two reservations", n.Used)
+	}
+	if _, err := h.srv.CreateSession(context.Background(), org, arena.SessionRequest{Location: "europe", Image: "burst"}); arena.ErrorCode(err) != arena.EUNAVAILABLE {
+		t.Fatalf("a third session on a node of two reservations: %v, want no capacity", err)
+	}
+}
+
+// TestRegions: an application held to regions is placed, listed and
+// checked for tags only where it may run; anywhere else is answered as not
+// found and changes nothing. The harness's node is in location ams of
+// region europe.
+func TestRegions(t *testing.T) {
+	app := func(name string, regions ...string) *arena.Application {
+		return &arena.Application{
+			OrgID: org, Name: name, Repository: name, Tags: []arena.Tag{{Name: "v1"}}, Network: arena.NetworkBridge,
+			Ports: []arena.PortSpec{{Container: 7777, Protocol: arena.UDP}}, Resources: arena.Resources{MilliCPU: 100, MemoryMB: 100},
+			Regions: regions,
+		}
+	}
+	apps := append(testApps(), app("eu-only", "europe"), app("asia-only", "asia"), app("asia-or-eu", "asia", "europe"))
+	h := newHarness(t, 10, func(c *server.Config) { c.Catalog = server.NewStaticCatalog(apps) })
+	ctx := context.Background()
+
+	t.Run("create", func(t *testing.T) {
+		tests := []struct {
+			image, location string
+			want            string // the error code, "" for placed
+		}{
+			{"eu-only", "europe", ""},
+			{"eu-only", "ams", ""},
+			{"asia-or-eu", "ams", ""},
+			{"game", "ams", ""},
+			{"asia-only", "europe", arena.ENOTFOUND},
+			{"asia-only", "ams", arena.ENOTFOUND},
+			{"eu-only", "mars", arena.ENOTFOUND},
+		}
+		for _, tt := range tests {
+			t.Run(tt.image+" in "+tt.location, func(t *testing.T) {
+				before := nodeUsage(t, h.srv).Sessions
+				s, err := h.srv.CreateSession(ctx, org, arena.SessionRequest{Image: tt.image, Location: tt.location})
+				if got := arena.ErrorCode(err); got != tt.want {
+					t.Fatalf("got %v (%s), want %q", err, got, tt.want)
+				}
+				if err != nil {
+					if n := nodeUsage(t, h.srv).Sessions; n != before {
+						t.Fatalf("a refused create left %d sessions, not %d", n, before)
+					}
+					return
+				}
+				if s.Region != "europe" || s.NodeID != "n1" {
+					t.Fatalf("placed in region %q on %q", s.Region, s.NodeID)
+				}
+			})
+		}
+	})
+
+	t.Run("the message names the image and the location", func(t *testing.T) {
+		_, err := h.srv.CreateSession(ctx, org, arena.SessionRequest{Image: "asia-only", Location: "europe"})
+		if want := `image "asia-only" does not run in location "europe"`; err == nil || !strings.Contains(err.Error(), want) {
+			t.Fatalf("got %v, want %s", err, want)
+		}
+	})
+
+	t.Run("a refused id stays free", func(t *testing.T) {
+		_, err := h.srv.CreateSession(ctx, org, arena.SessionRequest{ID: "elsewhere", Image: "asia-only", Location: "europe"})
+		if arena.ErrorCode(err) != arena.ENOTFOUND {
+			t.Fatalf("got %v, want not found", err)
+		}
+		if s := h.create(arena.SessionRequest{ID: "elsewhere", Image: "eu-only"}); s.Name != "elsewhere" {
+			t.Fatalf("created %+v", s)
+		}
+	})
+
+	t.Run("available locations", func(t *testing.T) {
+		for image, want := range map[string]int{"game": 1, "eu-only": 1, "asia-or-eu": 1, "asia-only": 0} {
+			t.Run(image, func(t *testing.T) {
+				locs, err := h.srv.AvailableLocations(ctx, org, image)
+				if err != nil || len(locs) != want || (want == 1 && locs[0].Location != "ams") {
+					t.Errorf("%+v, %v; want %d locations", locs, err, want)
+				}
+			})
+		}
+	})
+
+	t.Run("tag status", func(t *testing.T) {
+		for image, want := range map[string]string{"eu-only": "", "asia-or-eu": "", "asia-only": arena.ENOTFOUND} {
+			t.Run(image, func(t *testing.T) {
+				if _, err := h.srv.TagStatus(ctx, org, "europe", image, "v1"); arena.ErrorCode(err) != want {
+					t.Errorf("got %v, want %q", err, want)
+				}
+			})
+		}
+	})
 }

@@ -19,7 +19,10 @@ import (
 // Session is the stored form of the fields of arena.Session that are not
 // columns: all but ID, OrgID, NodeID, State and CreatedAt. Its slices and
 // maps have no omitempty, so that nil and empty survive as they are, but
-// for Artifacts, which is omitted when empty. Times are Nanos.
+// for Artifacts, which is omitted when empty. Fields added since the first
+// documents are omitempty, so that a document without them reads as it was
+// written and a session that does not use them stores what it always did.
+// Times are Nanos.
 type Session struct {
 	Application string            `json:"application"`
 	Tag         string            `json:"tag"`
@@ -49,6 +52,12 @@ type Session struct {
 	Unreachable int64             `json:"unreachableSince,omitempty"`
 	StoppedAt   int64             `json:"stoppedAt"`
 	UpdatedAt   int64             `json:"updatedAt"`
+	ExternalID  string            `json:"externalId,omitempty"`
+	// LimitMilliCPU and LimitMemoryMB are Limits; 0 in a document written
+	// before limits existed, which means the container is capped at the
+	// reservation, as it then was.
+	LimitMilliCPU int64 `json:"limitMilliCpu,omitempty"`
+	LimitMemoryMB int64 `json:"limitMemoryMb,omitempty"`
 }
 
 // Port is the stored form of an arena.Port.
@@ -88,6 +97,10 @@ func FromSession(s *arena.Session) Session {
 		Unreachable: Nanos(s.UnreachableSince),
 		StoppedAt:   Nanos(s.StoppedAt),
 		UpdatedAt:   Nanos(s.UpdatedAt),
+		ExternalID:  s.ExternalID,
+
+		LimitMilliCPU: s.Limits.MilliCPU,
+		LimitMemoryMB: s.Limits.MemoryMB,
 	}
 	if s.Ports != nil {
 		d.Ports = make([]Port, len(s.Ports))
@@ -134,13 +147,16 @@ func (d Session) ToSession(s *arena.Session) {
 	s.UnreachableSince = FromNanos(d.Unreachable)
 	s.StoppedAt = FromNanos(d.StoppedAt)
 	s.UpdatedAt = FromNanos(d.UpdatedAt)
+	s.ExternalID = d.ExternalID
+	s.Limits = arena.Resources{MilliCPU: d.LimitMilliCPU, MemoryMB: d.LimitMemoryMB}
 }
 
 // Application is the stored form of the fields of arena.Application that
 // are not columns: all but OrgID, Name, Source, CreatedAt, UpdatedAt and
 // SealedRegistry. It has no field for Registry on purpose: the plaintext
-// credentials are never stored, only SealedRegistry. Its slices and maps
-// have no omitempty.
+// credentials are never stored, only SealedRegistry. Its first slices and
+// maps have no omitempty; the fields added since are omitempty, as in
+// Session.
 type Application struct {
 	Repository    string            `json:"repository"`
 	Tags          []Tag             `json:"tags"`
@@ -152,6 +168,12 @@ type Application struct {
 	Args          []string          `json:"args"`
 	StopGrace     int64             `json:"stopGraceNs"`
 	ArtifactPaths []string          `json:"artifactPaths"`
+	LimitMilliCPU int64             `json:"limitMilliCpu,omitempty"`
+	LimitMemoryMB int64             `json:"limitMemoryMb,omitempty"`
+	// Regions is omitted when empty: nil and empty both mean any region.
+	Regions  []string `json:"regions,omitempty"`
+	TagKeep  int      `json:"tagKeep,omitempty"`
+	NodePool string   `json:"nodePool,omitempty"`
 }
 
 // Tag is the stored form of an arena.Tag.
@@ -177,6 +199,11 @@ func FromApplication(a *arena.Application) Application {
 		Args:          a.Args,
 		StopGrace:     int64(a.StopGrace),
 		ArtifactPaths: a.ArtifactPaths,
+		LimitMilliCPU: a.Limits.MilliCPU,
+		LimitMemoryMB: a.Limits.MemoryMB,
+		Regions:       a.Regions,
+		TagKeep:       a.TagKeep,
+		NodePool:      a.NodePool,
 	}
 	if a.Tags != nil {
 		d.Tags = make([]Tag, len(a.Tags))
@@ -218,6 +245,10 @@ func (d Application) ToApplication(a *arena.Application) {
 	a.Args = d.Args
 	a.StopGrace = time.Duration(d.StopGrace)
 	a.ArtifactPaths = d.ArtifactPaths
+	a.Limits = arena.Resources{MilliCPU: d.LimitMilliCPU, MemoryMB: d.LimitMemoryMB}
+	a.Regions = d.Regions
+	a.TagKeep = d.TagKeep
+	a.NodePool = d.NodePool
 }
 
 // Nanos returns the stored form of t, Unix nanoseconds, keeping the zero

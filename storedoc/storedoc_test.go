@@ -81,6 +81,26 @@ func fullApplication() *arena.Application {
 	}
 }
 
+// limitedSession and limitedApplication are fullSession and
+// fullApplication with the fields added since the first documents set too,
+// which the first goldens leave out to show that old documents read as
+// they were.
+func limitedSession() *arena.Session {
+	s := fullSession()
+	s.ExternalID = "match-42"
+	s.Limits = arena.Resources{MilliCPU: 3000, MemoryMB: 4096}
+	return s
+}
+
+func limitedApplication() *arena.Application {
+	a := fullApplication()
+	a.Limits = arena.Resources{MilliCPU: 2000, MemoryMB: 1024}
+	a.Regions = []string{"europe", "us-east"}
+	a.TagKeep = 3
+	a.NodePool = "default"
+	return a
+}
+
 // TestGolden pins the stored format byte for byte: the documents already on
 // disk in both stores must keep reading as they were written. A difference
 // here is a change of the format, not of the test.
@@ -93,6 +113,8 @@ func TestGolden(t *testing.T) {
 		{"session_zero.json", FromSession(&arena.Session{})},
 		{"application.json", FromApplication(fullApplication())},
 		{"application_zero.json", FromApplication(&arena.Application{})},
+		{"session_limits.json", FromSession(limitedSession())},
+		{"application_limits.json", FromApplication(limitedApplication())},
 	} {
 		t.Run(c.file, func(t *testing.T) {
 			got, err := json.Marshal(c.doc)
@@ -171,6 +193,49 @@ func TestToOverwrites(t *testing.T) {
 		UpdatedAt: a.UpdatedAt, SealedRegistry: a.SealedRegistry, Registry: a.Registry}
 	if !reflect.DeepEqual(*a, wantApp) {
 		t.Errorf("ToApplication of an empty document:\ngot  %+v\nwant %+v", *a, wantApp)
+	}
+}
+
+// TestOldDocuments reads the first goldens, written before limits, regions,
+// tagKeep, nodePool and external ids, and checks that those read as unset.
+func TestOldDocuments(t *testing.T) {
+	for _, c := range []struct {
+		file  string
+		check func(t *testing.T, b []byte)
+	}{
+		{"session.json", func(t *testing.T, b []byte) {
+			var d Session
+			if err := json.Unmarshal(b, &d); err != nil {
+				t.Fatal(err)
+			}
+			var s arena.Session
+			d.ToSession(&s)
+			if s.Limits != (arena.Resources{}) || s.ExternalID != "" {
+				t.Errorf("limits %+v, external id %q; want both unset", s.Limits, s.ExternalID)
+			}
+			if want := fullSession().Resources; s.Resources != want {
+				t.Errorf("resources %+v, want %+v", s.Resources, want)
+			}
+		}},
+		{"application.json", func(t *testing.T, b []byte) {
+			var d Application
+			if err := json.Unmarshal(b, &d); err != nil {
+				t.Fatal(err)
+			}
+			var a arena.Application
+			d.ToApplication(&a)
+			if a.Limits != (arena.Resources{}) || a.Regions != nil || a.TagKeep != 0 || a.NodePool != "" {
+				t.Errorf("limits %+v, regions %v, tagKeep %d, nodePool %q; want all unset", a.Limits, a.Regions, a.TagKeep, a.NodePool)
+			}
+		}},
+	} {
+		t.Run(c.file, func(t *testing.T) {
+			b, err := os.ReadFile(filepath.Join("testdata", c.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.check(t, b)
+		})
 	}
 }
 

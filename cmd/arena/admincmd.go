@@ -122,6 +122,11 @@ func cell(v any) string {
 	case nil:
 		return "-"
 	case []any:
+		// An empty list (an application without tags, or of any region)
+		// shows as absent rather than as a blank the columns would swallow.
+		if len(x) == 0 {
+			return "-"
+		}
 		parts := make([]string, len(x))
 		for i, p := range x {
 			if m, ok := p.(map[string]any); ok && m["name"] != nil {
@@ -396,7 +401,7 @@ func runApp(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	cols := []string{"name", "repository", "tags", "defaultTag", "network", "resources", "source"}
+	cols := []string{"name", "repository", "tags", "defaultTag", "network", "resources", "limits", "regions", "source"}
 	switch {
 	case len(words) == 1 && words[0] == "list":
 		body, err := c.call(ctx, nethttp.MethodGet, base+"/applications", nil)

@@ -362,13 +362,22 @@ func panelAdmin(t *testing.T, b *browser, s *testStack) {
 		`(r => r && r.textContent.includes('config') && !r.querySelector('[data-testid=delete-application]'))(document.querySelector('tr[data-app-name="echo"]'))`)
 	b.click(`[data-testid=new-application]`)
 	form := `[data-testid=application-dialog] `
-	// A bad name comes back as a violation, shown at its field.
+	// A bad name, a limit below the reservation and a bad region come back
+	// as violations, each shown at its field.
 	b.fill(form+`[data-testid=app-name]`, "Bad Name")
 	b.fill(form+`[data-testid=app-repository]`, "127.0.0.1:1/panel/game")
+	b.fill(form+`[data-testid=app-limit-cpu]`, "100")
+	b.fill(form+`[data-testid=app-limit-memory]`, "2048")
+	b.fill(form+`[data-testid=app-regions]`, "europe Asia")
 	b.click(form + `[data-testid=form-submit]`)
-	b.waitFor("the violation is shown", `(document.querySelector('[data-testid=application-dialog] [data-testid=form-error]')?.textContent || '').includes('name')
-		&& document.querySelector('[data-testid=application-dialog] [data-testid=app-name]').getAttribute('aria-invalid') === 'true'`)
+	b.waitFor("the violations are shown", `(t => ['name', 'limits', 'regions[1]'].every(f => t.includes(f)))(document.querySelector('[data-testid=application-dialog] [data-testid=form-error]')?.textContent || '')
+		&& ['app-name', 'app-regions'].every(id => document.querySelector('[data-testid=application-dialog] [data-testid=' + id + ']').getAttribute('aria-invalid') === 'true')
+		&& document.querySelector('[data-testid=application-dialog] fieldset[name=limits]').getAttribute('aria-invalid') === 'true'`)
 	b.fill(form+`[data-testid=app-name]`, "panel-app")
+	b.fill(form+`[data-testid=app-limit-cpu]`, "2000")
+	b.fill(form+`[data-testid=app-regions]`, "europe, us-east")
+	b.fill(form+`[data-testid=app-tagkeep]`, "3")
+	b.fill(form+`[data-testid=app-nodepool]`, "metal")
 	// A second tag with a higher priority becomes the default.
 	b.click(form + `[data-testid=add-tags]`)
 	b.fill(form+`[data-testid=tags-editor] .row-item:nth-child(2) [data-testid=tag-name]`, "v2")
@@ -378,10 +387,49 @@ func panelAdmin(t *testing.T, b *browser, s *testStack) {
 	b.screenshot("application-form")
 	b.click(form + `[data-testid=form-submit]`)
 	b.do("the application dialog closes", chromedp.WaitNotPresent(chromedp.CSS(`[data-testid=application-dialog]`)))
-	b.waitFor("the application is listed", `(document.querySelector('tr[data-app-name="panel-app"]')?.textContent || '').includes('v2 ★')`)
+	row := `document.querySelector('tr[data-app-name="panel-app"]')`
+	b.waitFor("the application is listed", `(`+row+`?.textContent || '').includes('v2 ★')`)
 	b.screenshot("applications")
-	if status, body := panelCall(s, "GET", "/admin/v1/orgs/"+org+"/applications/panel-app", testToken); status != 200 || !strings.Contains(string(body), `"defaultTag":"v2"`) {
-		t.Errorf("the created application: %d %s", status, body)
+	shown := map[string]string{"app-limits": "limit 2000m · 2048 MiB", "app-tagkeep": " keeps 3", "app-nodepool": "pool metal"}
+	for id, want := range shown {
+		if got := eval[string](b, row+`.querySelector('[data-testid=`+id+`]')?.textContent || ''`); got != want {
+			t.Errorf("the row shows %s as %q, want %q", id, got, want)
+		}
+	}
+	if got := eval[string](b, `[...`+row+`.querySelectorAll('[data-testid=app-region]')].map(e => e.textContent).join(' ')`); got != "europe us-east" {
+		t.Errorf("the row shows the regions as %q", got)
+	}
+	placement := []string{`"defaultTag":"v2"`, `"limits":{"milliCpu":2000,"memoryMb":2048}`, `"regions":["europe","us-east"]`, `"tagKeep":3`, `"nodePool":"metal"`}
+	checkStored := func(when string) {
+		t.Helper()
+		status, body := panelCall(s, "GET", "/admin/v1/orgs/"+org+"/applications/panel-app", testToken)
+		for _, want := range placement {
+			if status != 200 || !strings.Contains(string(body), want) {
+				t.Errorf("the application %s lacks %s: %d %s", when, want, status, body)
+			}
+		}
+	}
+	checkStored("created")
+	// Saved again unchanged, the form sends back what it was given, so that
+	// an edit in the panel keeps every setting.
+	b.click(`tr[data-app-name="panel-app"] [data-testid=edit-application]`)
+	b.waitFor("the form holds the settings", `(f => f.querySelector('[data-testid=app-limit-cpu]').value === '2000' && f.querySelector('[data-testid=app-limit-memory]').value === '2048'
+		&& f.querySelector('[data-testid=app-regions]').value === 'europe us-east' && f.querySelector('[data-testid=app-tagkeep]').value === '3'
+		&& f.querySelector('[data-testid=app-nodepool]').value === 'metal')(document.querySelector('[data-testid=application-dialog]'))`)
+	b.click(form + `[data-testid=form-submit]`)
+	b.do("the application dialog closes", chromedp.WaitNotPresent(chromedp.CSS(`[data-testid=application-dialog]`)))
+	checkStored("saved unchanged")
+	// Without tags it is listed as having none, and without limits as
+	// capped at its reservation.
+	if status, body := panelCall(s, "POST", "/admin/v1/orgs/"+org+"/applications", testToken,
+		`{"name":"untagged","repository":"127.0.0.1:1/panel/untagged","resources":{"milliCpu":100,"memoryMb":64}}`); status != 201 {
+		t.Fatalf("an application without tags: %d %s", status, body)
+	}
+	b.do("reloading", chromedp.Reload())
+	b.waitFor("the application without tags is listed as such", `(r => r && r.querySelector('[data-testid=no-tags]') && !r.querySelector('[data-testid=app-limits]')
+		&& r.textContent.includes('any region'))(document.querySelector('tr[data-app-name="untagged"]'))`)
+	if status, body := panelCall(s, "DELETE", "/admin/v1/orgs/"+org+"/applications/untagged", testToken); status != 204 {
+		t.Fatalf("deleting the application without tags: %d %s", status, body)
 	}
 
 	// Tokens: the secret is shown once, and nowhere after.

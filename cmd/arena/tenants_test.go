@@ -222,6 +222,10 @@ repository: %s
 tags: [{name: %s, priority: 1}, {name: 1.10, priority: 0}]
 ports: [{container: 7777, protocol: udp}]
 resources: {milliCpu: 100, memoryMb: 64}
+limits: {milliCpu: 200, memoryMb: 128}
+regions: [europe]
+tagKeep: 2
+nodePool: metal
 registry: {username: ci, passwordEnv: TEST_REGISTRY_PASSWORD}
 `, repo, tag), 0o600); err != nil {
 		t.Fatal(err)
@@ -234,6 +238,14 @@ registry: {username: ci, passwordEnv: TEST_REGISTRY_PASSWORD}
 	// A tag that YAML would read as a number stays as written.
 	if out, err := cli(runApp, "list", "-o", "json"); err != nil || !strings.Contains(out, `"passwordSet":true`) || !strings.Contains(out, `"name":"1.10"`) || strings.Contains(out, "hunter2") {
 		t.Fatalf("arena app list: %v\n%s", err, out)
+	}
+	for _, want := range []string{`"limits":{"milliCpu":200,"memoryMb":128}`, `"regions":["europe"]`, `"tagKeep":2`, `"nodePool":"metal"`} {
+		if out, err := cli(runApp, "get", "skirmish", "-o", "json"); err != nil || !strings.Contains(out, want) {
+			t.Fatalf("arena app get lacks %s: %v\n%s", want, err, out)
+		}
+	}
+	if out, err := cli(runApp, "get", "skirmish"); err != nil || !strings.Contains(out, `{"memoryMb":128,"milliCpu":200}`) || !strings.Contains(out, " europe ") {
+		t.Fatalf("arena app get's table lacks the limits or regions: %v\n%s", err, out)
 	}
 	status, body := s.call("POST", "/session", map[string]any{"location": "local", "image": "skirmish"}, secret)
 	if status != 201 {

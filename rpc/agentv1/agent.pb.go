@@ -895,7 +895,8 @@ type Session struct {
 	// Maximum lifetime from creation; unset means none.
 	Ttl *durationpb.Duration `protobuf:"bytes,15,opt,name=ttl,proto3" json:"ttl,omitempty"`
 	// Restart the process when it crashes.
-	Restart   bool       `protobuf:"varint,16,opt,name=restart,proto3" json:"restart,omitempty"`
+	Restart bool `protobuf:"varint,16,opt,name=restart,proto3" json:"restart,omitempty"`
+	// What placement booked on the node: the container's reservation.
 	Resources *Resources `protobuf:"bytes,17,opt,name=resources,proto3" json:"resources,omitempty"`
 	// SIGTERM-to-SIGKILL delay; unset means the agent's default.
 	StopGrace   *durationpb.Duration `protobuf:"bytes,18,opt,name=stop_grace,json=stopGrace,proto3" json:"stop_grace,omitempty"`
@@ -918,7 +919,13 @@ type Session struct {
 	ArtifactPaths []string `protobuf:"bytes,31,rep,name=artifact_paths,json=artifactPaths,proto3" json:"artifact_paths,omitempty"`
 	// The id the organisation knows the session by (the Session API's "id");
 	// id is the installation-wide key derived from it.
-	Name          string `protobuf:"bytes,32,opt,name=name,proto3" json:"name,omitempty"`
+	Name string `protobuf:"bytes,32,opt,name=name,proto3" json:"name,omitempty"`
+	// What the container may use; resources is what placement booked, and the
+	// container's guaranteed share. Unset (from an older control plane, or a
+	// session created before limits) caps the container at resources.
+	Limits *Resources `protobuf:"bytes,33,opt,name=limits,proto3" json:"limits,omitempty"`
+	// The caller's own identifier of the session, kept and shown.
+	ExternalId    string `protobuf:"bytes,34,opt,name=external_id,json=externalId,proto3" json:"external_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1173,6 +1180,20 @@ func (x *Session) GetArtifactPaths() []string {
 func (x *Session) GetName() string {
 	if x != nil {
 		return x.Name
+	}
+	return ""
+}
+
+func (x *Session) GetLimits() *Resources {
+	if x != nil {
+		return x.Limits
+	}
+	return nil
+}
+
+func (x *Session) GetExternalId() string {
+	if x != nil {
+		return x.ExternalId
 	}
 	return ""
 }
@@ -1702,8 +1723,7 @@ const file_arena_agent_v1_agent_proto_rawDesc = "" +
 	"\x04Port\x12\x1a\n" +
 	"\bprotocol\x18\x01 \x01(\tR\bprotocol\x12\x1c\n" +
 	"\tcontainer\x18\x02 \x01(\x05R\tcontainer\x12\x12\n" +
-	"\x04host\x18\x03 \x01(\x05R\x04host\"\xad\n" +
-	"\n" +
+	"\x04host\x18\x03 \x01(\x05R\x04host\"\x81\v\n" +
 	"\aSession\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x15\n" +
 	"\x06org_id\x18\x02 \x01(\tR\x05orgId\x12 \n" +
@@ -1744,7 +1764,10 @@ const file_arena_agent_v1_agent_proto_rawDesc = "" +
 	"\n" +
 	"updated_at\x18\x1e \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12%\n" +
 	"\x0eartifact_paths\x18\x1f \x03(\tR\rartifactPaths\x12\x12\n" +
-	"\x04name\x18  \x01(\tR\x04name\x1a6\n" +
+	"\x04name\x18  \x01(\tR\x04name\x121\n" +
+	"\x06limits\x18! \x01(\v2\x19.arena.agent.v1.ResourcesR\x06limits\x12\x1f\n" +
+	"\vexternal_id\x18\" \x01(\tR\n" +
+	"externalId\x1a6\n" +
 	"\bEnvEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a9\n" +
@@ -1859,27 +1882,28 @@ var file_arena_agent_v1_agent_proto_depIdxs = []int32{
 	25, // 16: arena.agent.v1.Session.stopped_at:type_name -> google.protobuf.Timestamp
 	25, // 17: arena.agent.v1.Session.unreachable_since:type_name -> google.protobuf.Timestamp
 	25, // 18: arena.agent.v1.Session.updated_at:type_name -> google.protobuf.Timestamp
-	15, // 19: arena.agent.v1.Assignment.sessions:type_name -> arena.agent.v1.Session
-	19, // 20: arena.agent.v1.Assignment.log_requests:type_name -> arena.agent.v1.LogRequest
-	17, // 21: arena.agent.v1.Assignment.images:type_name -> arena.agent.v1.WantedImage
-	18, // 22: arena.agent.v1.WantedImage.auth:type_name -> arena.agent.v1.RegistryAuth
-	25, // 23: arena.agent.v1.SessionReport.at:type_name -> google.protobuf.Timestamp
-	25, // 24: arena.agent.v1.SessionReport.started_at:type_name -> google.protobuf.Timestamp
-	0,  // 25: arena.agent.v1.AgentService.Join:input_type -> arena.agent.v1.JoinRequest
-	2,  // 26: arena.agent.v1.AgentService.Watch:input_type -> arena.agent.v1.WatchRequest
-	5,  // 27: arena.agent.v1.AgentService.Report:input_type -> arena.agent.v1.ReportRequest
-	7,  // 28: arena.agent.v1.AgentService.Heartbeat:input_type -> arena.agent.v1.HeartbeatRequest
-	10, // 29: arena.agent.v1.AgentService.PushLogs:input_type -> arena.agent.v1.PushLogsRequest
-	1,  // 30: arena.agent.v1.AgentService.Join:output_type -> arena.agent.v1.JoinResponse
-	3,  // 31: arena.agent.v1.AgentService.Watch:output_type -> arena.agent.v1.WatchResponse
-	6,  // 32: arena.agent.v1.AgentService.Report:output_type -> arena.agent.v1.ReportResponse
-	9,  // 33: arena.agent.v1.AgentService.Heartbeat:output_type -> arena.agent.v1.HeartbeatResponse
-	11, // 34: arena.agent.v1.AgentService.PushLogs:output_type -> arena.agent.v1.PushLogsResponse
-	30, // [30:35] is the sub-list for method output_type
-	25, // [25:30] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	12, // 19: arena.agent.v1.Session.limits:type_name -> arena.agent.v1.Resources
+	15, // 20: arena.agent.v1.Assignment.sessions:type_name -> arena.agent.v1.Session
+	19, // 21: arena.agent.v1.Assignment.log_requests:type_name -> arena.agent.v1.LogRequest
+	17, // 22: arena.agent.v1.Assignment.images:type_name -> arena.agent.v1.WantedImage
+	18, // 23: arena.agent.v1.WantedImage.auth:type_name -> arena.agent.v1.RegistryAuth
+	25, // 24: arena.agent.v1.SessionReport.at:type_name -> google.protobuf.Timestamp
+	25, // 25: arena.agent.v1.SessionReport.started_at:type_name -> google.protobuf.Timestamp
+	0,  // 26: arena.agent.v1.AgentService.Join:input_type -> arena.agent.v1.JoinRequest
+	2,  // 27: arena.agent.v1.AgentService.Watch:input_type -> arena.agent.v1.WatchRequest
+	5,  // 28: arena.agent.v1.AgentService.Report:input_type -> arena.agent.v1.ReportRequest
+	7,  // 29: arena.agent.v1.AgentService.Heartbeat:input_type -> arena.agent.v1.HeartbeatRequest
+	10, // 30: arena.agent.v1.AgentService.PushLogs:input_type -> arena.agent.v1.PushLogsRequest
+	1,  // 31: arena.agent.v1.AgentService.Join:output_type -> arena.agent.v1.JoinResponse
+	3,  // 32: arena.agent.v1.AgentService.Watch:output_type -> arena.agent.v1.WatchResponse
+	6,  // 33: arena.agent.v1.AgentService.Report:output_type -> arena.agent.v1.ReportResponse
+	9,  // 34: arena.agent.v1.AgentService.Heartbeat:output_type -> arena.agent.v1.HeartbeatResponse
+	11, // 35: arena.agent.v1.AgentService.PushLogs:output_type -> arena.agent.v1.PushLogsResponse
+	31, // [31:36] is the sub-list for method output_type
+	26, // [26:31] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_arena_agent_v1_agent_proto_init() }

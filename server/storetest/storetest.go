@@ -264,6 +264,11 @@ func testSessionRoundTrip(t *testing.T, s server.Store) {
 		{"fully populated", full},
 		{"zero values", &arena.Session{ID: "zero", OrgID: "org-1", State: arena.SessionStarted}},
 		{"empty collections", empty},
+		{"limits and external id", func() *arena.Session {
+			s := newSession("limited", "org-1", "node-1", at(4))
+			s.Limits, s.ExternalID = arena.Resources{MilliCPU: 3000, MemoryMB: 4096}, "match-42"
+			return s
+		}()},
 		{"host network", func() *arena.Session {
 			s := newSession("host-net", "org-1", "node-2", at(3))
 			s.Network, s.TTL, s.Restart, s.ExitCode = arena.NetworkHost, 0, false, 0

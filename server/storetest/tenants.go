@@ -466,8 +466,15 @@ func testApplicationRoundTrip(t *testing.T, s server.Store) {
 		{"zero values", &arena.Application{OrgID: "org-1", Name: "zero"}},
 		{"empty collections", &arena.Application{
 			OrgID: "org-1", Name: "empty", Tags: []arena.Tag{}, Ports: []arena.PortSpec{}, Env: map[string]string{},
-			Args: []string{}, ArtifactPaths: []string{}, SealedRegistry: []byte{},
+			Args: []string{}, ArtifactPaths: []string{}, Regions: []string{}, SealedRegistry: []byte{},
 		}},
+		{"limits, regions, tagKeep and nodePool", func() *arena.Application {
+			a := newApplication("org-1", "limited", at(1))
+			a.Limits = arena.Resources{MilliCPU: 4000, MemoryMB: 8192}
+			a.Regions = []string{"europe", "us-east"}
+			a.TagKeep, a.NodePool = 2, "default"
+			return a
+		}()},
 		{"plaintext credentials alone", &arena.Application{
 			OrgID: "org-1", Name: "unsealed", Repository: "registry.example.com/game", Source: arena.SourceConfig,
 			Registry: &arena.RegistryAuth{Username: "robot", Password: "s3cret"}, CreatedAt: at(1), UpdatedAt: at(2),
@@ -894,6 +901,9 @@ func normApplication(a *arena.Application) arena.Application {
 	}
 	if len(c.ArtifactPaths) == 0 {
 		c.ArtifactPaths = nil
+	}
+	if len(c.Regions) == 0 {
+		c.Regions = nil
 	}
 	if len(c.SealedRegistry) == 0 {
 		c.SealedRegistry = nil

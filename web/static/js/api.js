@@ -102,7 +102,10 @@ export function errorBox(err, form) {
   }
   const violations = err.violations.map((v) => {
     if (form) {
-      const input = form.querySelector(`[name="${CSS.escape(v.field)}"]`);
+      // A list edited in one input (regions) is named by its element
+      // (regions[1]): the input of the whole list is the one to mark.
+      const input = form.querySelector(`[name="${CSS.escape(v.field)}"]`)
+        || form.querySelector(`[name="${CSS.escape(v.field.replace(/\[\d+\]$/, ''))}"]`);
       if (input) input.setAttribute('aria-invalid', 'true');
     }
     return h('li', null, h('code', null, v.field), ': ', v.description);

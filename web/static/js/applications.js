@@ -59,18 +59,29 @@ function table(apps, { edit, remove }) {
   return h('div', { class: 'table-wrap' }, h('table', { class: 'data', 'data-testid': 'application-table' },
     h('thead', null, h('tr', null,
       h('th', null, 'Name'), h('th', null, 'Repository'), h('th', null, 'Tags'), h('th', null, 'Ports'),
-      h('th', null, 'Resources'), h('th', null, 'Source'), h('th', null, 'Updated'), h('th', null, ''))),
+      h('th', null, 'Resources'), h('th', null, 'Placement'), h('th', null, 'Source'), h('th', null, 'Updated'), h('th', null, ''))),
     h('tbody', null, apps.map((a) => {
       const fromConfig = a.source === 'config';
       return h('tr', { 'data-testid': 'application-row', 'data-app-name': a.name },
         h('td', { class: 'mono nowrap' }, a.name),
         h('td', { class: 'mono' }, a.repository),
-        h('td', { class: 'labels' }, sortedTags(a.tags).map((t) => h('span',
-          { class: t.name === defaultTag(a.tags) ? 'chip default' : 'chip', title: `priority ${t.priority}` },
-          t.name, t.name === defaultTag(a.tags) ? ' ★' : ''))),
+        h('td', { class: 'labels' },
+          a.tags.length ? sortedTags(a.tags).map((t) => h('span',
+            { class: t.name === defaultTag(a.tags) ? 'chip default' : 'chip', title: `priority ${t.priority}` },
+            t.name, t.name === defaultTag(a.tags) ? ' ★' : ''))
+            : h('span', { class: 'muted', 'data-testid': 'no-tags', title: 'Sessions are refused until a tag is added' }, 'no tags yet'),
+          a.tagKeep ? h('span', { class: 'muted small', 'data-testid': 'app-tagkeep', title: 'Adding a tag beyond these retires the lowest priority' }, ` keeps ${a.tagKeep}`) : null),
         h('td', { class: 'mono small' }, a.ports.map((p) => `${p.container}/${p.protocol}`).join(' ') || '—',
           a.network === 'host' ? h('span', { class: 'muted' }, ' host') : null),
-        h('td', { class: 'nowrap' }, `${a.resources.milliCpu}m · ${a.resources.memoryMb} MiB`),
+        // The reservation is what placement books; a limit above it is
+        // what the container may burst to.
+        h('td', { class: 'nowrap' }, h('span', { title: 'Reserved per session' }, `${a.resources.milliCpu}m · ${a.resources.memoryMb} MiB`),
+          a.limits ? h('div', { class: 'muted small', 'data-testid': 'app-limits', title: 'What the container may use' },
+            `limit ${a.limits.milliCpu}m · ${a.limits.memoryMb} MiB`) : null),
+        h('td', { class: 'labels' },
+          a.regions.length ? a.regions.map((r) => h('span', { class: 'chip', 'data-testid': 'app-region' }, r))
+            : h('span', { class: 'muted' }, 'any region'),
+          a.nodePool ? h('div', { class: 'muted small', 'data-testid': 'app-nodepool' }, `pool ${a.nodePool}`) : null),
         h('td', null, h('span', { class: `badge source-${a.source}`, title: fromConfig ? 'Defined in the config file; read-only here' : 'Managed through the API' }, a.source)),
         h('td', { class: 'nowrap' }, formatTime(a.updatedAt || a.createdAt)),
         h('td', { class: 'row-actions' },
@@ -96,7 +107,8 @@ function defaultTag(tags) {
 function appForm(app) {
   const a = app || {
     name: '', repository: '', tags: [{ name: 'latest', priority: 1 }], ports: [{ container: 7777, protocol: 'udp' }],
-    network: 'bridge', resources: { milliCpu: 1000, memoryMb: 1024 }, env: {}, args: [], stopGraceSeconds: 30, artifacts: [],
+    network: 'bridge', resources: { milliCpu: 1000, memoryMb: 1024 }, regions: [], tagKeep: 0, nodePool: '',
+    env: {}, args: [], stopGraceSeconds: 30, artifacts: [],
   };
   const name = h('input', { name: 'name', value: a.name, required: true, readOnly: !!app, 'data-testid': 'app-name', pattern: '[a-z0-9][a-z0-9._\\-]*', spellcheck: 'false' });
   const repository = h('input', { name: 'repository', value: a.repository, required: true, 'data-testid': 'app-repository', spellcheck: 'false', placeholder: 'registry.example.com/studio/game' });
@@ -106,6 +118,13 @@ function appForm(app) {
     ['bridge', 'host'].map((n) => h('option', { value: n, selected: a.network === n }, n)));
   const milliCpu = h('input', { name: 'resources.milliCpu', type: 'number', min: '1', step: '1', value: String(a.resources.milliCpu), 'data-testid': 'app-cpu' });
   const memoryMb = h('input', { name: 'resources.memoryMb', type: 'number', min: '1', step: '1', value: String(a.resources.memoryMb), 'data-testid': 'app-memory' });
+  // Empty limits cap the container at the reservation.
+  const limits = a.limits || null;
+  const limitCpu = h('input', { name: 'limits.milliCpu', type: 'number', min: '0', step: '1', value: limits ? String(limits.milliCpu) : '', placeholder: 'reservation', 'data-testid': 'app-limit-cpu' });
+  const limitMemory = h('input', { name: 'limits.memoryMb', type: 'number', min: '0', step: '1', value: limits ? String(limits.memoryMb) : '', placeholder: 'reservation', 'data-testid': 'app-limit-memory' });
+  const regions = h('input', { name: 'regions', value: (a.regions || []).join(' '), spellcheck: 'false', placeholder: 'any', 'data-testid': 'app-regions' });
+  const tagKeep = h('input', { name: 'tagKeep', type: 'number', min: '0', max: '100', step: '1', value: String(a.tagKeep || 0), 'data-testid': 'app-tagkeep' });
+  const nodePool = h('input', { name: 'nodePool', value: a.nodePool || '', spellcheck: 'false', 'data-testid': 'app-nodepool' });
   const env = h('textarea', { name: 'env', rows: '3', spellcheck: 'false', placeholder: 'NAME=value' },
     Object.entries(a.env || {}).map(([k, v]) => `${k}=${v}`).join('\n'));
   const args = h('textarea', { name: 'args', rows: '2', spellcheck: 'false', placeholder: 'one argument per line' }, (a.args || []).join('\n'));
@@ -121,13 +140,20 @@ function appForm(app) {
     field('Name', name, app ? 'Applications are not renamed.' : 'What POST /session calls the image.'),
     field('Repository', repository),
     h('fieldset', { name: 'tags' }, h('legend', null, 'Tags'),
-      h('p', { class: 'hint' }, 'The tag with the highest priority is the default a session runs when it names no version.'),
+      h('p', { class: 'hint' }, 'The tag with the highest priority is the default a session runs when it names no version. Without tags, sessions are refused.'),
       tags.el),
+    field('Tags kept', tagKeep, '0 keeps up to 100; otherwise at most this many tags, adding one retires the lowest priority.'),
     h('fieldset', { name: 'ports' }, h('legend', null, 'Container ports'), ports.el),
     field('Network', network, 'host: the game server binds the reserved port it gets in GAMEYE_PORT_*.'),
     field('Stop grace period (s)', grace, 'Between SIGTERM and SIGKILL.'),
     h('fieldset', { name: 'resources', class: 'row' }, h('legend', null, 'Resources per session'),
+      h('p', { class: 'hint' }, 'Reserved: what placement books on a node, and what usage is priced by.'),
       field('Milli-CPU', milliCpu), field('Memory (MiB)', memoryMb)),
+    h('fieldset', { name: 'limits', class: 'row' }, h('legend', null, 'Limits per session'),
+      h('p', { class: 'hint' }, 'What the container may use, at least the reservation; empty for the reservation.'),
+      field('Milli-CPU', limitCpu), field('Memory (MiB)', limitMemory)),
+    field('Regions', regions, 'Where sessions may be placed, separated by spaces; empty for any region.'),
+    field('Node pool', nodePool, 'Kept and shown; placement does not use it.'),
     field('Environment', env, 'NAME=value per line; a session’s own env overrides these.'),
     field('Arguments', args, 'One per line, after the image’s entrypoint.'),
     field('Artifacts', artifacts, 'Paths kept for download after a session stops.'),
@@ -143,6 +169,11 @@ function appForm(app) {
       ports: ports.value().map(([c, p]) => ({ container: Number(c.value), protocol: p.value })),
       network: network.value,
       resources: { milliCpu: Number(milliCpu.value), memoryMb: Number(memoryMb.value) },
+      limits: limitCpu.value.trim() === '' && limitMemory.value.trim() === ''
+        ? null : { milliCpu: Number(limitCpu.value || 0), memoryMb: Number(limitMemory.value || 0) },
+      regions: regions.value.split(/[\s,]+/).filter(Boolean),
+      tagKeep: Number(tagKeep.value || 0),
+      nodePool: nodePool.value.trim(),
       env: parseEnv(env.value),
       args: lines(args.value),
       stopGraceSeconds: Number(grace.value || 0),

@@ -1,0 +1,100 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/client"
+
+	"github.com/arena-hq/arena"
+	"github.com/arena-hq/arena/docker/dockertest"
+)
+
+// TestRegionsAndLimits runs applications held to regions, and one with
+// limits above its reservation, on the real `arena dev` stack, whose node
+// is in location local of region europe: one held elsewhere is not found
+// there, and the container of one with limits is capped at them while the
+// node books its reservation.
+func TestRegionsAndLimits(t *testing.T) {
+	image := dockertest.EchoImage(t)
+	repo, tag, _ := strings.Cut(image, ":")
+	s := newStackWith(t, 8, fmt.Sprintf(`
+  - name: echo-eu
+    repository: %[1]s
+    tags: [{name: %[2]s, priority: 1}]
+    ports: [{container: 7777, protocol: tcp}]
+    resources: {milliCpu: 100, memoryMb: 64}
+    limits: {milliCpu: 300, memoryMb: 128}
+    regions: [europe]
+  - name: echo-asia
+    repository: %[1]s
+    tags: [{name: %[2]s, priority: 1}]
+    ports: [{container: 7777, protocol: tcp}]
+    resources: {milliCpu: 100, memoryMb: 64}
+    regions: [asia]
+`, repo, tag))
+
+	refused := []struct {
+		name, method, path string
+		body               any
+		message            string
+	}{
+		{"create in the location", "POST", "/session", map[string]any{"location": "local", "image": "echo-asia"}, `image \"echo-asia\" does not run in location \"local\"`},
+		{"create in the region", "POST", "/session", map[string]any{"location": "europe", "image": "echo-asia"}, `does not run in location \"europe\"`},
+		{"tag in the region", "GET", "/tag/europe/echo-asia/" + tag, nil, `does not run in region \"europe\"`},
+	}
+	for _, tt := range refused {
+		t.Run(tt.name, func(t *testing.T) {
+			status, body := s.call(tt.method, tt.path, tt.body)
+			if status != 404 || !strings.Contains(string(body), tt.message) || !strings.Contains(string(body), `"code":"`+arena.ENOTFOUND+`"`) {
+				t.Fatalf("got %d %s, want 404 saying %s", status, body, tt.message)
+			}
+		})
+	}
+	if n := len(s.containers()); n != 0 {
+		t.Fatalf("refused creates left %d containers", n)
+	}
+
+	locations := []struct{ image, want string }{
+		{"echo-asia", `{"locations":[]}`},
+		{"echo-eu", `"id":"local"`},
+		{"echo", `"id":"local"`},
+	}
+	for _, tt := range locations {
+		t.Run("available locations of "+tt.image, func(t *testing.T) {
+			if status, body := s.call("GET", "/available-location/"+tt.image, nil); status != 200 || !strings.Contains(string(body), tt.want) {
+				t.Fatalf("got %d %s, want %s", status, body, tt.want)
+			}
+		})
+	}
+
+	t.Run("limits cap the container, the reservation is booked", func(t *testing.T) {
+		c := s.create(map[string]any{"image": "echo-eu"})
+		s.waitStatus(c.ID, "running")
+		if sess := s.session(c.ID); sess.Limits != (arena.Resources{MilliCPU: 300, MemoryMB: 128}) || sess.Resources != (arena.Resources{MilliCPU: 100, MemoryMB: 64}) {
+			t.Fatalf("session limits %+v, resources %+v", sess.Limits, sess.Resources)
+		}
+		cs := s.containers()
+		if len(cs) != 1 {
+			t.Fatalf("%d containers", len(cs))
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		res, err := dockertest.Runtime(t).Client().ContainerInspect(ctx, cs[0].ID, client.ContainerInspectOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		hc := res.Container.HostConfig
+		if hc.NanoCPUs != 300_000_000 || hc.Memory != 128<<20 || hc.MemoryReservation != 64<<20 || hc.CPUShares != 102 {
+			t.Fatalf("cpu %d, memory %d, memory reservation %d, shares %d; want the limits capping and the reservation guaranteed",
+				hc.NanoCPUs, hc.Memory, hc.MemoryReservation, hc.CPUShares)
+		}
+		nodes := s.leader().Nodes()
+		if len(nodes) != 1 || nodes[0].Used != (arena.Resources{MilliCPU: 100, MemoryMB: 64}) {
+			t.Fatalf("node use %+v, want the reservation alone", nodes)
+		}
+	})
+}
