@@ -141,23 +141,7 @@ func TestApplicationValidate(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			a := valid()
 			tt.modify(&a)
-			err := a.Validate()
-			if tt.fields == nil {
-				if err != nil {
-					t.Fatalf("unexpected error %v", err)
-				}
-				return
-			}
-			if arena.ErrorCode(err) != arena.EINVALID {
-				t.Fatalf("got %v, want invalid", err)
-			}
-			var got []string
-			for _, v := range arena.ErrorViolations(err) {
-				got = append(got, v.Field)
-			}
-			if !slices.Equal(got, tt.fields) {
-				t.Fatalf("violations on %v, want %v", got, tt.fields)
-			}
+			checkViolations(t, a.Validate(), tt.fields)
 		})
 	}
 }

@@ -148,23 +148,7 @@ func TestValidate(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			r := valid()
 			tt.modify(&r)
-			err := r.Validate()
-			if tt.fields == nil {
-				if err != nil {
-					t.Fatalf("unexpected error %v", err)
-				}
-				return
-			}
-			if arena.ErrorCode(err) != arena.EINVALID {
-				t.Fatalf("got %v, want invalid", err)
-			}
-			var got []string
-			for _, v := range arena.ErrorViolations(err) {
-				got = append(got, v.Field)
-			}
-			if fmt.Sprint(got) != fmt.Sprint(tt.fields) {
-				t.Fatalf("violations on %v, want %v", got, tt.fields)
-			}
+			checkViolations(t, r.Validate(), tt.fields)
 		})
 	}
 }
