@@ -181,11 +181,7 @@ var simApp = arena.Resources{MilliCPU: 10, MemoryMB: 10}
 // with the full port range) and the API on listen (any loopback port when empty).
 func startSimServer(ctx context.Context, nodes int, capacity arena.Resources, listen string) (st *simServer, err error) {
 	st = &simServer{Latency: &latencies{}}
-	defer func() {
-		if err != nil {
-			st.Close()
-		}
-	}()
+	defer undoOnError(&err, st.Close)
 	dir, err := os.MkdirTemp("", "arena-bench-")
 	if err != nil {
 		return nil, err

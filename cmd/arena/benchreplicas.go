@@ -38,11 +38,7 @@ func (rb *replicaBench) Close() {
 // forwarding and fenced writes included, not the agent protocol's.
 func startReplicaBench(ctx context.Context, o benchOptions, stderr io.Writer) (rb *replicaBench, err error) {
 	rb = &replicaBench{token: arena.NewTokenSecret()}
-	defer func() {
-		if err != nil {
-			rb.Close()
-		}
-	}()
+	defer undoOnError(&err, rb.Close)
 	schema := fmt.Sprintf("arena_bench_%d", time.Now().UnixNano())
 	admin := func(sql string) error {
 		actx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -79,11 +79,7 @@ func startDev(ctx context.Context, cfg *config.Config, o devOptions, log *slog.L
 	if err != nil {
 		return nil, err
 	}
-	defer func() {
-		if err != nil {
-			st.Close()
-		}
-	}()
+	defer undoOnError(&err, ignoreError(st.Close))
 	rt, err := docker.New(docker.WithMetrics(st.metrics))
 	if err != nil {
 		return nil, err

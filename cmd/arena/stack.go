@@ -121,11 +121,7 @@ func (s *switchHandler) ServeHTTP(w nethttp.ResponseWriter, r *nethttp.Request) 
 
 func startControlPlane(ctx context.Context, cfg *config.Config, o stackOptions, log *slog.Logger) (st *stack, err error) {
 	st = &stack{served: make(chan error, 1), metrics: metrics.New(), announce: o.announce}
-	defer func() {
-		if err != nil {
-			st.Close()
-		}
-	}()
+	defer undoOnError(&err, ignoreError(st.Close))
 	if err := os.MkdirAll(o.data, 0o700); err != nil {
 		return nil, err
 	}
@@ -404,11 +400,7 @@ func newControlPlane(ctx context.Context, cfg *config.Config, o stackOptions, st
 	if err := cp.srv.Open(ctx); err != nil {
 		return nil, err
 	}
-	defer func() {
-		if err != nil {
-			cp.srv.Close()
-		}
-	}()
+	defer undoOnError(&err, cp.srv.Close)
 	if err := cp.srv.SyncQuotas(ctx, quotas); err != nil {
 		return nil, fmt.Errorf("quotas of the config file: %w", err)
 	}
