@@ -4,13 +4,10 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
-	"debug/elf"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -21,49 +18,42 @@ import (
 	"github.com/arena-hq/arena"
 )
 
-// BuildImage builds image ref FROM scratch holding the static binary at
+// BuildImage builds image ref FROM scratch holding the executable at
 // binaryPath as /<base name of binaryPath>, with entrypoint as ENTRYPOINT
 // (that path alone when entrypoint is empty).
 //
 // It needs no registry: the build context is sent to the engine's classic
-// builder, and scratch is not pulled. A dynamically linked binary is
-// rejected because a scratch image has no loader or libc to run it.
+// builder, and scratch is not pulled. A dynamically linked executable, as Go
+// makes with cgo on, gets its loader and shared libraries from this host
+// beside it, at the paths it was linked to find them, so that the image
+// works however the binary was built.
 func (r *Runtime) BuildImage(ctx context.Context, ref, binaryPath string, entrypoint []string) (err error) {
 	if ref == "" {
 		return arena.Errorf(arena.EINVALID, "an image reference is required")
 	}
-	bin, err := os.ReadFile(binaryPath)
+	files, err := readRootfs(binaryPath)
 	if err != nil {
-		return arena.Errorf(arena.EINVALID, "reading the binary: %v", err)
-	}
-	if err := checkStatic(binaryPath, bin); err != nil {
 		return err
 	}
-
-	name := filepath.Base(binaryPath)
 	if len(entrypoint) == 0 {
-		entrypoint = []string{"/" + name}
+		entrypoint = []string{files[0].path}
 	}
 	ep, err := json.Marshal(entrypoint)
 	if err != nil {
 		return arena.Internal(err, "encoding the entrypoint")
 	}
-	// COPY's source is a path in the context, hence the quoting rule of
-	// JSON form: a name with spaces still works.
-	src, _ := json.Marshal([]string{name, "/" + name})
-	dockerfile := fmt.Sprintf("FROM scratch\nCOPY %s\nENTRYPOINT %s\n", src, ep)
+	// The context's rootfs/ is the image's /: one COPY, whatever the names.
+	dockerfile := fmt.Sprintf("FROM scratch\nCOPY rootfs/ /\nENTRYPOINT %s\n", ep)
 
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
-	for _, f := range []struct {
-		name string
-		mode int64
-		data []byte
-	}{
-		{"Dockerfile", 0o644, []byte(dockerfile)},
-		{name, 0o755, bin},
-	} {
-		if err := tw.WriteHeader(&tar.Header{Name: f.name, Mode: f.mode, Size: int64(len(f.data)), Typeflag: tar.TypeReg}); err != nil {
+	files = append([]rootfsFile{{path: "Dockerfile", mode: 0o644, data: []byte(dockerfile)}}, files...)
+	for _, f := range files {
+		name := f.path
+		if name != "Dockerfile" {
+			name = "rootfs" + f.path
+		}
+		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: f.mode, Size: int64(len(f.data)), Typeflag: tar.TypeReg}); err != nil {
 			return arena.Internal(err, "writing the build context")
 		}
 		if _, err := tw.Write(f.data); err != nil {
@@ -116,21 +106,6 @@ func readBuildOutput(body io.Reader, ref string) error {
 	}
 }
 
-// checkStatic rejects anything but a statically linked ELF executable.
-func checkStatic(path string, bin []byte) error {
-	f, err := elf.NewFile(bytes.NewReader(bin))
-	if err != nil {
-		return arena.Errorf(arena.EINVALID, "%s is not an ELF executable: %v", path, err)
-	}
-	defer f.Close()
-	for _, p := range f.Progs {
-		if p.Type == elf.PT_INTERP {
-			return arena.Errorf(arena.EINVALID,
-				"%s is dynamically linked, which a scratch image cannot run; build it statically (for Go: CGO_ENABLED=0 go build)", path)
-		}
-	}
-	return nil
-}
 
 // ImageExists reports whether the engine has image ref.
 func (r *Runtime) ImageExists(ctx context.Context, ref string) (_ bool, err error) {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"net"
+	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -605,5 +606,42 @@ func TestImageExists(t *testing.T) {
 				t.Errorf("ImageExists(%s) = %v, %v; want %v", tt.ref, got, err, tt.want)
 			}
 		})
+	}
+}
+
+// TestBuildImageOfADynamicBinary runs a dynamically linked executable of
+// this host in an image built from it, as `arena dev` does with an arena
+// binary built with cgo on.
+func TestBuildImageOfADynamicBinary(t *testing.T) {
+	t.Parallel()
+	rt := dockertest.Runtime(t)
+	bin := ""
+	for _, name := range []string{"env"} {
+		if p, err := exec.LookPath(name); err == nil {
+			bin = p
+		}
+	}
+	if bin == "" {
+		t.Fatal("no env executable on this host")
+	}
+	ref := "arena-test/dynamic:" + dockertest.RandomID()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := rt.BuildImage(ctx, ref, bin, []string{"/env", "BUNDLED=yes"}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		_ = rt.RemoveImage(ctx, ref)
+	})
+	spec := dockertest.EchoSpec(t, dockertest.NodeID(t))
+	spec.Image = ref
+	id := start(t, rt, spec)
+	if c := dockertest.WaitExited(t, rt, id); c.ExitCode != 0 {
+		t.Fatalf("exit code %d; output %q", c.ExitCode, dockertest.Logs(t, rt, id))
+	}
+	if out := dockertest.Logs(t, rt, id); !strings.Contains(out, "BUNDLED=yes") {
+		t.Fatalf("output %q", out)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"debug/elf"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -16,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -599,19 +601,30 @@ var built struct {
 	err  error
 }
 
-// arenaBinary builds the arena command once per test process, statically as
-// the demo image needs it, and returns its path.
+// arenaBinary builds the arena command once per test process with a plain
+// `go build`, as a user does (cgo on where Go has it on by default, so the
+// binary is dynamically linked), and returns its path.
 func arenaBinary(tb testing.TB) string {
 	tb.Helper()
 	built.once.Do(func() {
 		if built.dir, built.err = os.MkdirTemp("", "arena-bin-"); built.err == nil {
-			built.err = dockertest.BuildStatic(filepath.Join(built.dir, "arena"), "github.com/arena-hq/arena/cmd/arena")
+			built.err = goBuild(filepath.Join(built.dir, "arena"), "github.com/arena-hq/arena/cmd/arena")
 		}
 	})
 	if built.err != nil {
 		tb.Fatal(built.err)
 	}
 	return filepath.Join(built.dir, "arena")
+}
+
+// goBuild builds pkg into out as `go build -o out pkg` does, with the
+// environment as it is.
+func goBuild(out, pkg string) error {
+	cmd := exec.Command("go", "build", "-o", out, pkg)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build %s: %v\n%s", pkg, err, b)
+	}
+	return nil
 }
 
 // TestQuickstart runs the real binary the way the README does, with its
@@ -622,6 +635,19 @@ func TestQuickstart(t *testing.T) {
 	}
 	dir := t.TempDir()
 	bin := arenaBinary(t)
+	if cgo, _ := exec.Command("go", "env", "CGO_ENABLED").Output(); strings.TrimSpace(string(cgo)) == "1" {
+		// What a plain build makes must be what this test runs: a binary
+		// that a scratch image alone could not run.
+		f, err := elf.Open(bin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dynamic := slices.ContainsFunc(f.Progs, func(p *elf.Prog) bool { return p.Type == elf.PT_INTERP })
+		f.Close()
+		if !dynamic {
+			t.Fatal("a plain go build with cgo on made a static binary; the test proves nothing")
+		}
+	}
 	// The built-in configuration, but with a node id, port range and demo
 	// image of the test's own so that nothing of a real `arena dev` is touched.
 	lo, hi := freePortRange(t, 4)
