@@ -17,6 +17,7 @@ const (
 	EUNAUTHORIZED = "unauthorized" // the caller could not be authenticated
 	EFORBIDDEN    = "forbidden"    // the caller is authenticated but its token lacks the scope
 	EQUOTA        = "quota"        // the organisation has used up a quota; more capacity will not help
+	ENOTREADY     = "not_ready"    // the process is still starting and serves nothing yet; retry shortly
 	EINTERNAL     = "internal"     // a fault of Arena's own; details are logged, not returned
 )
 

@@ -106,7 +106,6 @@ func readBuildOutput(body io.Reader, ref string) error {
 	}
 }
 
-
 // ImageExists reports whether the engine has image ref.
 func (r *Runtime) ImageExists(ctx context.Context, ref string) (_ bool, err error) {
 	defer r.observe("image_exists", time.Now(), &err)

@@ -139,4 +139,3 @@ func TestBuildImageRejects(t *testing.T) {
 		})
 	}
 }
-

@@ -410,8 +410,9 @@ func compareOperation(c *schemaComparison, key string, cop, op *operation, contr
 		c.compareContent(fmt.Sprintf("%s: status %s", key, status), cr[status].Value.Content, r[status].Value.Content)
 	}
 	for _, status := range slices.Sorted(maps.Keys(r)) {
-		if _, inContract := cr[status]; inContract == slices.Contains(added, status) {
-			c.report("%s: status %s is in the contract %v and recorded as %q %v", key, status, inContract, addedResponse, !inContract)
+		_, inContract := cr[status]
+		if recorded := slices.Contains(added, status); inContract == recorded {
+			c.report("%s: status %s is in the contract %v and recorded as %q %v", key, status, inContract, addedResponse, recorded)
 		}
 	}
 	for _, status := range added {

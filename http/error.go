@@ -38,6 +38,7 @@ var errorKinds = map[string]struct {
 	arena.EUNAUTHORIZED:  {http.StatusUnauthorized, "Send a valid token as Authorization: Bearer <token>."},
 	arena.EFORBIDDEN:     {http.StatusForbidden, "Use a token that carries the scope named in the message."},
 	arena.EQUOTA:         {http.StatusPaymentRequired, "Stop sessions you no longer need, or ask an operator to raise the organisation's quota."},
+	arena.ENOTREADY:      {http.StatusServiceUnavailable, "Arena is starting: retry after the number of seconds in Retry-After."},
 	arena.EINTERNAL:      {http.StatusInternalServerError, "Retry later; quote the identifier if the error persists."},
 	codeMethodNotAllowed: {http.StatusMethodNotAllowed, "Use one of the methods listed in the Allow header."},
 	codeBadRequest:       {http.StatusBadRequest, "Correct the path segments listed in violations and send the request again."},
@@ -94,8 +95,7 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	var ae *arena.Error
 	if errors.As(err, &ae) && ae.RetryAfter > 0 {
-		// Whole seconds, rounded up, as RFC 9110 has it.
-		w.Header().Set("Retry-After", strconv.FormatInt(int64((ae.RetryAfter+time.Second-1)/time.Second), 10))
+		w.Header().Set("Retry-After", seconds(ae.RetryAfter))
 	}
 	s.writeJSON(w, r, kind.status, errorResponse{
 		StatusCode: kind.status,
@@ -121,4 +121,10 @@ func (s *server) writeJSON(w http.ResponseWriter, r *http.Request, status int, v
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_, _ = w.Write(append(b, '\n'))
+}
+
+// seconds is d as a Retry-After value: whole seconds, rounded up, as RFC
+// 9110 has it.
+func seconds(d time.Duration) string {
+	return strconv.FormatInt(int64((d+time.Second-1)/time.Second), 10)
 }

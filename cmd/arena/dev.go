@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/arena-hq/arena"
 	"github.com/arena-hq/arena/agent"
 	"github.com/arena-hq/arena/config"
@@ -75,7 +77,7 @@ func dev(ctx context.Context, cfg *config.Config, o devOptions, log *slog.Logger
 // Docker Engine.
 func startDev(ctx context.Context, cfg *config.Config, o devOptions, log *slog.Logger) (st *stack, err error) {
 	st, err = startControlPlane(ctx, cfg, stackOptions{listen: o.listen, data: o.data, token: o.devToken, tokenFile: "dev-token", metricsListen: o.metricsListen,
-		secretKey: pick(os.Getenv("ARENA_SECRET_KEY"), cfg.SecretKey), rateLimit: cfg.RateLimit.PerSecond, rateBurst: cfg.RateLimit.Burst}, log)
+		secretKey: pick(os.Getenv("ARENA_SECRET_KEY"), cfg.SecretKey), rateLimit: cfg.RateLimit.PerSecond, rateBurst: cfg.RateLimit.Burst, holdReady: true}, log)
 	if err != nil {
 		return nil, err
 	}
@@ -85,6 +87,11 @@ func startDev(ctx context.Context, cfg *config.Config, o devOptions, log *slog.L
 		return nil, err
 	}
 	st.closers = append(st.closers, rt.Close)
+	// Without an engine the local node can run nothing: say so now rather
+	// than serve an API whose every session fails.
+	if err := rt.Ping(ctx); err != nil {
+		return nil, fmt.Errorf("the Docker Engine does not answer (set DOCKER_HOST if it is not the default): %s", arena.ErrorMessage(err))
+	}
 	apps, err := cfg.Apps()
 	if err != nil {
 		return nil, err
@@ -92,7 +99,11 @@ func startDev(ctx context.Context, cfg *config.Config, o devOptions, log *slog.L
 	if err := ensureDemoImage(ctx, rt, cfg.DemoImage, apps, log); err != nil {
 		return nil, err
 	}
-	if st.Node, err = devNode(cfg, o.publicIP); err != nil {
+	nodeID, err := devNodeID(cfg, o.data)
+	if err != nil {
+		return nil, err
+	}
+	if st.Node, err = devNode(cfg, nodeID, o.publicIP); err != nil {
 		return nil, err
 	}
 	if err := st.srv.RegisterNode(ctx, st.Node); err != nil {
@@ -110,6 +121,7 @@ func startDev(ctx context.Context, cfg *config.Config, o devOptions, log *slog.L
 		stopAgent()
 		return <-agentDone
 	})
+	st.ready()
 	log.Info("arena dev ready", "api", st.URL, "data", o.data, "node", st.Node.ID)
 	return st, nil
 }
@@ -127,6 +139,12 @@ func agentConfig(cfg *config.Config, n arena.Node, cp agent.ControlPlane, rt age
 // secretFile returns given if set; otherwise the secret kept at path,
 // generating and keeping one the first time.
 func secretFile(path, given string) (string, error) {
+	return keptValue(path, given, arena.NewTokenSecret)
+}
+
+// keptValue returns given if set; otherwise the value kept at path, made by
+// fresh and kept there the first time.
+func keptValue(path, given string, fresh func() string) (string, error) {
 	if given != "" {
 		return given, nil
 	}
@@ -135,10 +153,10 @@ func secretFile(path, given string) (string, error) {
 	case err == nil && strings.TrimSpace(string(b)) != "":
 		return strings.TrimSpace(string(b)), nil
 	case err == nil:
-		return "", fmt.Errorf("%s is empty: remove it to have a new secret made", path)
+		return "", fmt.Errorf("%s is empty: remove it to have a new one made", path)
 	case errors.Is(err, os.ErrNotExist):
-		secret := arena.NewTokenSecret()
-		return secret, writeFileAtomic(path, []byte(secret+"\n"))
+		v := fresh()
+		return v, writeFileAtomic(path, []byte(v+"\n"))
 	}
 	return "", err
 }
@@ -191,7 +209,18 @@ func ensureDemoImage(ctx context.Context, rt *docker.Runtime, demoImage string, 
 	return nil
 }
 
-func devNode(cfg *config.Config, publicIP string) (arena.Node, error) {
+// devNodeID is the local node's id: the config file's, or one made at the
+// first start and kept in the data directory. The agent adopts and removes
+// containers by their node label, so two installations on one engine must
+// never share an id, as they would with a fixed default.
+func devNodeID(cfg *config.Config, data string) (string, error) {
+	if cfg.Node.ID != "" {
+		return cfg.Node.ID, nil
+	}
+	return keptValue(filepath.Join(data, "node-id"), "", func() string { return "local-" + uuid.NewString()[:8] })
+}
+
+func devNode(cfg *config.Config, id, publicIP string) (arena.Node, error) {
 	lo, hi, err := cfg.Ports()
 	if err != nil {
 		return arena.Node{}, err
@@ -209,7 +238,7 @@ func devNode(cfg *config.Config, publicIP string) (arena.Node, error) {
 	}
 	class := arena.NodeClass(pick(cfg.Node.Class, string(arena.ClassMetal)))
 	return arena.Node{
-		ID: pick(cfg.Node.ID, "local"), Region: region, Location: cfg.Node.Location, Provider: pick(cfg.Node.Provider, "local"),
+		ID: id, Region: region, Location: cfg.Node.Location, Provider: pick(cfg.Node.Provider, "local"),
 		Class: class, PublicIP: publicIP, Capacity: capacity, PortMin: lo, PortMax: hi,
 	}, nil
 }

@@ -653,7 +653,6 @@ func TestQuickstart(t *testing.T) {
 	lo, hi := freePortRange(t, 4)
 	demo := "arena-echo-test:" + dockertest.RandomID()
 	cfg := strings.NewReplacer(
-		"id: local", "id: "+dockertest.NodeID(t),
 		"portRange: 32768-60299", fmt.Sprintf("portRange: %d-%d", lo, hi),
 		"demoImage: arena-echo:latest", "demoImage: "+demo,
 		"repository: arena-echo\n", "repository: "+strings.Split(demo, ":")[0]+"\n",

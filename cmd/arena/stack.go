@@ -57,6 +57,9 @@ type stackOptions struct {
 	// joinToken admits agents; empty admits none.
 	joinToken                       string
 	heartbeatTimeout, nodeLostAfter time.Duration
+	// holdReady keeps answering 503 once the control plane is up, until
+	// the caller's own start (arena dev's local node) calls ready.
+	holdReady bool
 }
 
 // stack is a running control plane process: store, Session API and agent
@@ -85,6 +88,22 @@ type stack struct {
 	announce func(token string)
 	served   chan error
 	closers  []func() error
+	// up is set once the stack serves its API; until then every request
+	// is answered by starting.
+	up       atomic.Bool
+	starting nethttp.Handler
+}
+
+// ready ends the start: requests reach the API from now on.
+func (st *stack) ready() { st.up.Store(true) }
+
+// ServeHTTP answers 503 while the stack starts, then serves the API.
+func (st *stack) ServeHTTP(w nethttp.ResponseWriter, r *nethttp.Request) {
+	if !st.up.Load() {
+		st.starting.ServeHTTP(w, r)
+		return
+	}
+	st.handler.ServeHTTP(w, r)
 }
 
 // Close stops what the stack started, in reverse order. Session containers
@@ -120,11 +139,27 @@ func (s *switchHandler) ServeHTTP(w nethttp.ResponseWriter, r *nethttp.Request) 
 }
 
 func startControlPlane(ctx context.Context, cfg *config.Config, o stackOptions, log *slog.Logger) (st *stack, err error) {
-	st = &stack{served: make(chan error, 1), metrics: metrics.New(), announce: o.announce}
+	st = &stack{served: make(chan error, 1), metrics: metrics.New(), announce: o.announce, starting: http.Starting(time.Second)}
 	defer undoOnError(&err, ignoreError(st.Close))
 	if err := os.MkdirAll(o.data, 0o700); err != nil {
 		return nil, err
 	}
+	ln, err := net.Listen("tcp", o.listen)
+	if err != nil {
+		return nil, err
+	}
+	st.URL = listenURL(ln)
+	// Serving starts now, so that a client during the start is told to
+	// retry rather than left waiting in the listen queue.
+	hs := &nethttp.Server{
+		Handler:           st,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	go func() { st.served <- hs.Serve(ln) }()
+	// A start that fails closes the listener here; a stack that started
+	// shuts the server down gracefully below, before its store closes.
+	st.closers = append(st.closers, func() error { _ = hs.Close(); return nil })
 	var pg *postgres.Store
 	// stopReplicating ends a replica's campaign and resigns its lead; it
 	// runs first on Close, so that another replica takes over at once.
@@ -168,14 +203,8 @@ func startControlPlane(ctx context.Context, cfg *config.Config, o stackOptions, 
 		return out
 	})
 
-	ln, err := net.Listen("tcp", o.listen)
-	if err != nil {
-		return nil, err
-	}
-	st.URL = listenURL(ln)
 	if o.metricsListen != "" {
 		if err := st.serveMetrics(o.metricsListen, log); err != nil {
-			ln.Close()
 			return nil, err
 		}
 	}
@@ -184,7 +213,6 @@ func startControlPlane(ctx context.Context, cfg *config.Config, o stackOptions, 
 	if pg == nil {
 		cp, err := build()
 		if err != nil {
-			ln.Close()
 			return nil, err
 		}
 		st.lead(cp)
@@ -195,14 +223,12 @@ func startControlPlane(ctx context.Context, cfg *config.Config, o stackOptions, 
 		// that the first start hands over its admin token.
 		term, err := pg.TryLead(ctx, self)
 		if err != nil && !errors.Is(err, postgres.ErrNotLeader) {
-			ln.Close()
 			return nil, fmt.Errorf("asking the database for the lead: %w", err)
 		}
 		if term != nil {
 			cp, err := build()
 			if err != nil {
 				term.Resign()
-				ln.Close()
 				return nil, err
 			}
 			st.lead(cp)
@@ -216,12 +242,6 @@ func startControlPlane(ctx context.Context, cfg *config.Config, o stackOptions, 
 		stopReplicating = func() error { stop(); <-done; return nil }
 	}
 
-	hs := &nethttp.Server{
-		Handler:           &st.handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
-	go func() { st.served <- hs.Serve(ln) }()
 	st.closers = append(st.closers, func() error {
 		// Agents' assignment streams never end by themselves: end them, so
 		// that requests in flight get their chance to finish.
@@ -246,6 +266,9 @@ func startControlPlane(ctx context.Context, cfg *config.Config, o stackOptions, 
 	})
 	if stopReplicating != nil {
 		st.closers = append(st.closers, stopReplicating)
+	}
+	if !o.holdReady {
+		st.ready()
 	}
 	return st, nil
 }
