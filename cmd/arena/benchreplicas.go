@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/arena-hq/arena"
 	"github.com/arena-hq/arena/agent"
@@ -43,7 +44,13 @@ func startReplicaBench(ctx context.Context, o benchOptions, stderr io.Writer) (r
 	admin := func(sql string) error {
 		actx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		conn, err := pgx.Connect(actx, o.store)
+		// The pool's own parameters (pool_max_conns, …) are the replicas'
+		// business: parsed as a pool's URL, they are not sent to the server.
+		pc, err := pgxpool.ParseConfig(o.store)
+		if err != nil {
+			return err
+		}
+		conn, err := pgx.ConnectConfig(actx, pc.ConnConfig)
 		if err != nil {
 			return err
 		}

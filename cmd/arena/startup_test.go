@@ -220,3 +220,29 @@ func TestDevNodeIdentity(t *testing.T) {
 	}
 	b.waitStatus(mine.ID, "exited")
 }
+
+// TestReplicaBenchTakesPoolParameters starts arena bench's replicas on a
+// store URL that sizes the pool, as the README suggests: the parameter is
+// the pool's, not one to send to the server.
+func TestReplicaBenchTakesPoolParameters(t *testing.T) {
+	base := os.Getenv("ARENA_POSTGRES_URL")
+	if base == "" {
+		if os.Getenv("ARENA_REQUIRE_POSTGRES") == "1" {
+			t.Fatal("ARENA_POSTGRES_URL is not set")
+		}
+		t.Skip("ARENA_POSTGRES_URL is not set")
+	}
+	sep := "?"
+	if strings.Contains(base, "?") {
+		sep = "&"
+	}
+	var stderr bytes.Buffer
+	rb, err := startReplicaBench(context.Background(), benchOptions{store: base + sep + "pool_max_conns=4", replicas: 2, nodes: 1, sessions: 10}, &stderr)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr.String())
+	}
+	rb.Close()
+	if len(rb.urls) != 2 {
+		t.Fatalf("replicas %v", rb.urls)
+	}
+}
