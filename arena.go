@@ -19,11 +19,15 @@ import (
 
 // Labels Arena puts on every container it starts. The agent finds and adopts
 // its containers by them after a restart, and never touches a container
-// without its own node label.
+// without its own node label, nor one of another installation.
 const (
 	LabelSession = "io.arena.session"
 	LabelNode    = "io.arena.node"
 	LabelOrg     = "io.arena.org"
+	// LabelInstallation names the control plane whose session it is, so
+	// that two installations on one engine whose nodes share an id still
+	// leave each other's containers alone.
+	LabelInstallation = "io.arena.installation"
 )
 
 // Environment variables injected into every session container.

@@ -42,6 +42,10 @@ type Config struct {
 	ControlPlane ControlPlane
 	Runtime      Runtime
 	Logger       *slog.Logger
+	// Installation labels the containers the agent starts; those of
+	// another installation are left alone. Empty labels none and adopts
+	// only unlabelled ones.
+	Installation string
 	// BindIP is the host address bridge-mode ports are published on; all when empty.
 	BindIP string
 	// StopGrace is the SIGTERM-to-SIGKILL delay for sessions that set none.
@@ -324,7 +328,7 @@ func (a *Agent) assign(ctx context.Context, as arena.Assignment) error {
 		}
 		return nil
 	}
-	containers, err := a.rt.List(ctx, a.cfg.Node.ID)
+	containers, err := a.list(ctx)
 	if err != nil {
 		return err
 	}
@@ -381,10 +385,27 @@ func (a *Agent) exited(ex arena.ContainerExit) {
 	a.kick(l)
 }
 
+// list returns the node's containers of this installation. One labelled for
+// another installation is not the agent's to adopt or remove; one without
+// the label is from before installations were labelled, and is.
+func (a *Agent) list(ctx context.Context) ([]arena.Container, error) {
+	containers, err := a.rt.List(ctx, a.cfg.Node.ID)
+	if err != nil {
+		return nil, err
+	}
+	mine := containers[:0]
+	for _, c := range containers {
+		if inst := c.Labels[arena.LabelInstallation]; inst == "" || inst == a.cfg.Installation {
+			mine = append(mine, c)
+		}
+	}
+	return mine, nil
+}
+
 // resync hands every session the runtime's current view of its container, so
 // that an exit whose event was lost is still seen.
 func (a *Agent) resync(ctx context.Context) error {
-	containers, err := a.rt.List(ctx, a.cfg.Node.ID)
+	containers, err := a.list(ctx)
 	if err != nil {
 		return err
 	}

@@ -372,3 +372,48 @@ func TestContainerSpecResources(t *testing.T) {
 		})
 	}
 }
+
+// TestInstallationLabels: an agent adopts and removes only its own
+// installation's containers (and unlabelled ones from before the label),
+// never another's on the same engine under the same node id.
+func TestInstallationLabels(t *testing.T) {
+	rt := sim.New()
+	put := func(session, installation string) {
+		t.Helper()
+		labels := map[string]string{arena.LabelNode: "n1", arena.LabelSession: session}
+		if installation != "" {
+			labels[arena.LabelInstallation] = installation
+		}
+		if _, err := rt.Start(context.Background(), arena.ContainerSpec{Name: "c-" + session, Image: "img", Labels: labels}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put("theirs", "other")
+	put("mine-leftover", "mine")
+	put("unlabelled-leftover", "")
+	ta := startAgent(t, 0, func(c *agent.Config) { c.Runtime, c.Installation = rt, "mine" })
+	present := func(session string) bool {
+		cs, _ := rt.List(context.Background(), "n1")
+		for _, c := range cs {
+			if c.SessionID == session {
+				return true
+			}
+		}
+		return false
+	}
+	eventually(t, "the leftovers' removal", func() bool { return !present("mine-leftover") && !present("unlabelled-leftover") })
+	if !present("theirs") {
+		t.Fatal("the agent removed another installation's container")
+	}
+	s := session("s1", false)
+	ta.assign(s)
+	var spec arena.ContainerSpec
+	eventually(t, "the container", func() bool {
+		var ok bool
+		spec, ok = ta.rt.Spec(s.ID)
+		return ok
+	})
+	if got := spec.Labels[arena.LabelInstallation]; got != "mine" {
+		t.Fatalf("installation label %q, want mine", got)
+	}
+}

@@ -101,7 +101,7 @@ func (a *Agent) reconcile(l *local, d *arena.Session, fresh bool, obs *arena.Con
 func (a *Agent) start(ctx context.Context, l *local, d *arena.Session) {
 	spec := arena.ContainerSpec{
 		Name: d.ContainerName(), Image: d.Image, Env: d.Env, Args: d.Args,
-		Labels:  map[string]string{arena.LabelSession: d.ID, arena.LabelNode: a.cfg.Node.ID, arena.LabelOrg: d.OrgID},
+		Labels:  a.labels(d),
 		Network: d.Network, Ports: d.Ports, BindIP: a.cfg.BindIP, Resources: d.Resources, Limits: d.Limits,
 	}
 	wait, done := l.imageWait(ctx)
@@ -269,4 +269,13 @@ func (a *Agent) report(l *local, r arena.SessionReport) bool {
 
 func (a *Agent) retry(l *local) {
 	a.kickAfter(l, a.cfg.RetryInterval)
+}
+
+// labels are what the container of session d carries to be found again.
+func (a *Agent) labels(d *arena.Session) map[string]string {
+	labels := map[string]string{arena.LabelSession: d.ID, arena.LabelNode: a.cfg.Node.ID, arena.LabelOrg: d.OrgID}
+	if a.cfg.Installation != "" {
+		labels[arena.LabelInstallation] = a.cfg.Installation
+	}
+	return labels
 }

@@ -42,8 +42,9 @@ type Client struct {
 	callTimeout time.Duration
 	idleTimeout time.Duration
 
-	mu         sync.Mutex
-	credential string
+	mu           sync.Mutex
+	credential   string
+	installation string
 }
 
 var _ agent.ControlPlane = (*Client)(nil)
@@ -148,7 +149,18 @@ func (c *Client) Join(ctx context.Context, joinToken string, n arena.Node) error
 	if cred := res.Msg.GetCredential(); cred != "" {
 		c.SetCredential(cred)
 	}
+	c.mu.Lock()
+	c.installation = res.Msg.GetInstallation()
+	c.mu.Unlock()
 	return nil
+}
+
+// Installation returns the control plane's installation id, as the last
+// Join answered it.
+func (c *Client) Installation() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.installation
 }
 
 // Heartbeat tells the control plane that a node is alive, and how far it is

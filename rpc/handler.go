@@ -32,6 +32,8 @@ type ControlPlane interface {
 	// when the node keeps the one it presented. EUNAUTHORIZED for a bad
 	// secret or a node id taken by another credential.
 	JoinNode(ctx context.Context, joinSecret string, n arena.Node, credential string) (string, error)
+	// Installation is the id agents label their containers with.
+	Installation() string
 	// AuthenticateNode returns the id of the node whose credential this is, or EUNAUTHORIZED.
 	AuthenticateNode(ctx context.Context, credential string) (string, error)
 	Heartbeat(ctx context.Context, hb arena.Heartbeat) error
@@ -176,7 +178,7 @@ func (s *service) Join(ctx context.Context, req *connect.Request[agentv1.JoinReq
 	} else if err != nil {
 		return nil, s.fail(ctx, req, err)
 	}
-	return connect.NewResponse(&agentv1.JoinResponse{Credential: cred}), nil
+	return connect.NewResponse(&agentv1.JoinResponse{Credential: cred, Installation: s.cp.Installation()}), nil
 }
 
 func (s *service) Watch(ctx context.Context, req *connect.Request[agentv1.WatchRequest], stream *connect.ServerStream[agentv1.WatchResponse]) error {

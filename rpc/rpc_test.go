@@ -28,6 +28,9 @@ import (
 
 const joinToken = "join-secret"
 
+// testInstallation is the fake control plane's installation id.
+const testInstallation = "installation-under-test"
+
 // fakeControlPlane records what reaches it. Nodes n1 and n2 have joined
 // with credentials cred-n1 and cred-n2; session s1 runs on n1, s2 on n2.
 type fakeControlPlane struct {
@@ -103,6 +106,8 @@ func (f *fakeControlPlane) Heartbeats() []string {
 	defer f.mu.Unlock()
 	return append([]string(nil), f.heartbeats...)
 }
+
+func (f *fakeControlPlane) Installation() string { return testInstallation }
 
 func (f *fakeControlPlane) JoinNode(ctx context.Context, secret string, n arena.Node, credential string) (string, error) {
 	f.record("join")
@@ -353,6 +358,9 @@ func TestJoin(t *testing.T) {
 			}
 			if !tt.wantCred(c.Credential()) {
 				t.Errorf("credential after join: %q", c.Credential())
+			}
+			if want := map[bool]string{true: testInstallation}[tt.wantCode == ""]; c.Installation() != want {
+				t.Errorf("installation after join: %q, want %q", c.Installation(), want)
 			}
 			if got := len(f.Calls()); got != tt.wantCalls {
 				t.Errorf("%d calls reached the control plane, want %d", got, tt.wantCalls)

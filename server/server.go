@@ -44,6 +44,9 @@ type Config struct {
 	// Registry answers what applications' registries hold; nil asks none,
 	// and the operations that need one are unavailable.
 	Registry Registry
+	// Installation identifies this control plane to its agents, which label
+	// their containers with it; replicas of one installation share it.
+	Installation string
 }
 
 // Observer receives the control plane's measurements. metrics.Registry
@@ -89,6 +92,7 @@ type Server struct {
 	uniqueTokens sync.Mutex
 
 	rates            []arena.Rate
+	installation     string
 	joinHash         string
 	heartbeatTimeout time.Duration
 	nodeLostAfter    time.Duration
@@ -130,8 +134,9 @@ func New(c Config) *Server {
 	s := &Server{
 		store: c.Store, catalog: c.Catalog, sched: c.Scheduler, log: c.Logger, now: c.Now, obs: c.Observer, events: c.Events, registry: c.Registry,
 		sessions: map[string]*entry{}, creating: map[string]chan struct{}{}, subs: map[string]*subscriber{}, closed: make(chan struct{}),
-		logStreams: map[string]*logStream{},
-		joinHash:   c.JoinTokenHash, rates: c.Rates, heartbeatTimeout: c.HeartbeatTimeout, nodeLostAfter: c.NodeLostAfter,
+		logStreams:   map[string]*logStream{},
+		installation: c.Installation,
+		joinHash:     c.JoinTokenHash, rates: c.Rates, heartbeatTimeout: c.HeartbeatTimeout, nodeLostAfter: c.NodeLostAfter,
 		nodes: map[string]*node{}, credentials: map[string]string{}, watcherDone: make(chan struct{}),
 	}
 	if s.heartbeatTimeout <= 0 {
@@ -594,3 +599,6 @@ func (s *Server) SessionCounts() map[[2]string]int {
 	}
 	return out
 }
+
+// Installation is the id agents label their containers with.
+func (s *Server) Installation() string { return s.installation }

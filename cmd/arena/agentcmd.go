@@ -122,6 +122,7 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	defer cancel(nil)
 	cp := &rejoiningClient{Client: client, joinToken: joinToken, node: node, credPath: credPath, log: log, fatal: cancel}
 	ac := agentConfig(cfg, node, cp, rt, log)
+	ac.Installation = client.Installation()
 	ac.HeartbeatInterval = beat
 	ac.ArtifactDir = filepath.Join(data, "artifacts")
 	ac.StateDir = data

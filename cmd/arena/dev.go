@@ -112,6 +112,7 @@ func startDev(ctx context.Context, cfg *config.Config, o devOptions, log *slog.L
 	agentCtx, stopAgent := context.WithCancel(context.Background())
 	agentDone := make(chan error, 1)
 	ac := agentConfig(cfg, st.Node, st.srv, rt, log)
+	ac.Installation = st.Installation
 	ac.ArtifactDir = filepath.Join(o.data, "artifacts")
 	ac.StateDir = o.data
 	ag := agent.New(ac)

@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -74,6 +76,9 @@ type stack struct {
 	Token    string
 	NewToken bool
 	Node     arena.Node
+	// Installation is the id the installation's agents label containers
+	// with.
+	Installation string
 
 	// srv is the leading control plane; it changes as a replica gains and
 	// loses the lead, and is nil while another replica leads.
@@ -181,10 +186,11 @@ func startControlPlane(ctx context.Context, cfg *config.Config, o stackOptions, 
 		st.store = lite
 		st.closers = append(st.closers, lite.Close)
 	}
-	sealer, err := loadSealer(filepath.Join(o.data, "secret.key"), o.secretKey)
+	sealer, installation, err := loadSealer(filepath.Join(o.data, "secret.key"), o.secretKey)
 	if err != nil {
 		return nil, err
 	}
+	st.Installation = installation
 	st.metrics.SetNodeSource(func() []metrics.NodeSample {
 		if srv := st.leader(); srv != nil {
 			return metrics.NodeSamples(srv.Nodes())
@@ -208,7 +214,9 @@ func startControlPlane(ctx context.Context, cfg *config.Config, o stackOptions, 
 			return nil, err
 		}
 	}
-	build := func() (*controlPlane, error) { return newControlPlane(ctx, cfg, o, st.store, sealer, st.metrics, log) }
+	build := func() (*controlPlane, error) {
+		return newControlPlane(ctx, cfg, o, st.store, sealer, installation, st.metrics, log)
+	}
 
 	if pg == nil {
 		cp, err := build()
@@ -387,7 +395,7 @@ func (cp *controlPlane) Close() {
 	cp.webhooks.Close()
 }
 
-func newControlPlane(ctx context.Context, cfg *config.Config, o stackOptions, store server.Store, sealer *server.Sealer, reg *metrics.Registry, log *slog.Logger) (cp *controlPlane, err error) {
+func newControlPlane(ctx context.Context, cfg *config.Config, o stackOptions, store server.Store, sealer *server.Sealer, installation string, reg *metrics.Registry, log *slog.Logger) (cp *controlPlane, err error) {
 	apps, err := cfg.Apps()
 	if err != nil {
 		return nil, err
@@ -418,7 +426,7 @@ func newControlPlane(ctx context.Context, cfg *config.Config, o stackOptions, st
 		Store: store, Catalog: catalog,
 		Scheduler: scheduler.New(scheduler.Policy(cfg.Placement)), Logger: log,
 		JoinTokenHash: joinHash, HeartbeatTimeout: o.heartbeatTimeout, NodeLostAfter: o.nodeLostAfter, Rates: cfg.PriceList(),
-		Observer: reg, Events: dispatcher, Registry: &registry.Client{},
+		Observer: reg, Events: dispatcher, Registry: &registry.Client{}, Installation: installation,
 	})}
 	if err := cp.srv.Open(ctx); err != nil {
 		return nil, err
@@ -507,7 +515,11 @@ func bootstrapToken(ctx context.Context, srv *server.Server, orgID string, o sta
 // loadSealer returns the sealer of the store's secrets: its key is given
 // (base64), or kept at path, made the first time. Replicas sharing a
 // database must share the key.
-func loadSealer(path, given string) (*server.Sealer, error) {
+//
+// The installation id comes from the key too: replicas share it for the
+// same reason, and every data directory of its own has one of its own. It
+// is a hash that says nothing of the key.
+func loadSealer(path, given string) (_ *server.Sealer, installation string, err error) {
 	if given == "" {
 		b, err := os.ReadFile(path)
 		switch {
@@ -516,17 +528,22 @@ func loadSealer(path, given string) (*server.Sealer, error) {
 			_, _ = rand.Read(key)
 			given = base64.StdEncoding.EncodeToString(key)
 			if err := writeFileAtomic(path, []byte(given+"\n")); err != nil {
-				return nil, err
+				return nil, "", err
 			}
 		case err != nil:
-			return nil, err
+			return nil, "", err
 		default:
 			given = strings.TrimSpace(string(b))
 		}
 	}
 	key, err := base64.StdEncoding.DecodeString(given)
 	if err != nil {
-		return nil, fmt.Errorf("the secret key must be base64 of %d bytes: %w", server.SealerKeySize, err)
+		return nil, "", fmt.Errorf("the secret key must be base64 of %d bytes: %w", server.SealerKeySize, err)
 	}
-	return server.NewSealer(key)
+	sealer, err := server.NewSealer(key)
+	if err != nil {
+		return nil, "", err
+	}
+	sum := sha256.Sum256(append([]byte("arena installation\x00"), key...))
+	return sealer, hex.EncodeToString(sum[:6]), nil
 }

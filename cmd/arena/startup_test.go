@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/arena-hq/arena"
 	"github.com/arena-hq/arena/config"
 	"github.com/arena-hq/arena/docker/dockertest"
 	"github.com/arena-hq/arena/http/apitest"
@@ -212,8 +213,12 @@ func TestDevNodeIdentity(t *testing.T) {
 	if d, _ := a.describe(c.ID); d.Status != "running" {
 		t.Fatalf("the first installation's session %s is %s", c.ID, d.Status)
 	}
-	if n := len(a.containers()); n != 1 {
-		t.Fatalf("%d containers of the first installation, want 1", n)
+	cs := a.containers()
+	if len(cs) != 1 {
+		t.Fatalf("%d containers of the first installation, want 1", len(cs))
+	}
+	if got := cs[0].Labels[arena.LabelInstallation]; got == "" || got != a.Installation || got == b.Installation {
+		t.Fatalf("container labelled installation %q; installations %q and %q", got, a.Installation, b.Installation)
 	}
 	if status, _ := b.call("DELETE", "/session/"+mine.ID, nil); status != 204 {
 		t.Fatalf("DELETE: %d", status)

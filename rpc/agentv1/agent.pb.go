@@ -94,7 +94,10 @@ func (x *JoinRequest) GetNode() *Node {
 type JoinResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The node's credential: empty when the node keeps the one it presented.
-	Credential    string `protobuf:"bytes,1,opt,name=credential,proto3" json:"credential,omitempty"`
+	Credential string `protobuf:"bytes,1,opt,name=credential,proto3" json:"credential,omitempty"`
+	// The control plane's installation id, which the agent labels its
+	// containers with; empty from a control plane older than the label.
+	Installation  string `protobuf:"bytes,2,opt,name=installation,proto3" json:"installation,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -132,6 +135,13 @@ func (*JoinResponse) Descriptor() ([]byte, []int) {
 func (x *JoinResponse) GetCredential() string {
 	if x != nil {
 		return x.Credential
+	}
+	return ""
+}
+
+func (x *JoinResponse) GetInstallation() string {
+	if x != nil {
+		return x.Installation
 	}
 	return ""
 }
@@ -1675,11 +1685,12 @@ const file_arena_agent_v1_agent_proto_rawDesc = "" +
 	"\n" +
 	"\x1aarena/agent/v1/agent.proto\x12\x0earena.agent.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"7\n" +
 	"\vJoinRequest\x12(\n" +
-	"\x04node\x18\x01 \x01(\v2\x14.arena.agent.v1.NodeR\x04node\".\n" +
+	"\x04node\x18\x01 \x01(\v2\x14.arena.agent.v1.NodeR\x04node\"R\n" +
 	"\fJoinResponse\x12\x1e\n" +
 	"\n" +
 	"credential\x18\x01 \x01(\tR\n" +
-	"credential\"'\n" +
+	"credential\x12\"\n" +
+	"\finstallation\x18\x02 \x01(\tR\finstallation\"'\n" +
 	"\fWatchRequest\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\"\x91\x01\n" +
 	"\rWatchResponse\x12<\n" +
