@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -368,6 +369,35 @@ func TestContainerSpecResources(t *testing.T) {
 			})
 			if spec.Resources != tt.reserved || spec.Limits != tt.limits {
 				t.Fatalf("spec resources %+v, limits %+v; want %+v, %+v", spec.Resources, spec.Limits, tt.reserved, tt.limits)
+			}
+		})
+	}
+}
+
+// TestContainerSpecSecurity: the container runs as the session says, as
+// whom and on what filesystem.
+func TestContainerSpecSecurity(t *testing.T) {
+	tests := []struct {
+		name string
+		sec  arena.ContainerSecurity
+	}{
+		{"the image as it is", arena.ContainerSecurity{}},
+		{"confined", arena.ContainerSecurity{User: "1000:1000", ReadOnlyRootFS: true, Tmpfs: []string{"/tmp"}}},
+	}
+	ta := startAgent(t, 0)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := session("s-"+strings.ReplaceAll(tt.name, " ", "-"), false)
+			s.Security = tt.sec
+			ta.assign(s)
+			var spec arena.ContainerSpec
+			eventually(t, "the container", func() bool {
+				var ok bool
+				spec, ok = ta.rt.Spec(s.ID)
+				return ok
+			})
+			if !reflect.DeepEqual(spec.Security, tt.sec) {
+				t.Fatalf("spec security %+v, want %+v", spec.Security, tt.sec)
 			}
 		})
 	}
