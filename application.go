@@ -80,6 +80,9 @@ type Application struct {
 	// ArtifactPaths are absolute paths in the container kept when a session
 	// stops, for download.
 	ArtifactPaths []string
+	// Security is whom its sessions' processes run as and what they may
+	// write; a session keeps what it started with.
+	Security ContainerSecurity
 	// Registry holds the credentials of a private registry; nil for a public one.
 	Registry *RegistryAuth
 	// SealedRegistry is Registry encrypted, the only form stores keep.
@@ -208,6 +211,7 @@ func (a *Application) Clone() *Application {
 	c.Env = maps.Clone(a.Env)
 	c.Args = slices.Clone(a.Args)
 	c.ArtifactPaths = slices.Clone(a.ArtifactPaths)
+	c.Security = a.Security.Clone()
 	c.SealedRegistry = slices.Clone(a.SealedRegistry)
 	if a.Registry != nil {
 		r := *a.Registry

@@ -136,12 +136,95 @@ func TestApplicationValidate(t *testing.T) {
 		{"every new field wrong", func(a *arena.Application) {
 			a.Limits, a.Regions, a.TagKeep, a.NodePool = arena.Resources{MilliCPU: 1}, []string{"Bad"}, -1, "Bad"
 		}, []string{"tagKeep", "limits", "regions[0]", "nodePool"}},
+		{"locked down", func(a *arena.Application) {
+			a.Security = arena.ContainerSecurity{User: "65534:65534", ReadOnlyRootFS: true, Tmpfs: []string{"/tmp", "/var/run/game"}}
+			a.ArtifactPaths = []string{"/replays"}
+		}, nil},
+		{"a read-only root alone", func(a *arena.Application) { a.Security.ReadOnlyRootFS = true }, nil},
+		{"a tmpfs on a writable root", func(a *arena.Application) { a.Security.Tmpfs = []string{"/scratch"} }, nil},
+		{"an artifact on a tmpfs", func(a *arena.Application) {
+			a.Security.Tmpfs, a.ArtifactPaths = []string{"/logs", "/tmp"}, []string{"/replays", "/tmp/crash.dmp"}
+		}, []string{"artifacts[1]"}},
+		{"an artifact that is a tmpfs", func(a *arena.Application) {
+			a.Security.Tmpfs, a.ArtifactPaths = []string{"/tmp"}, []string{"/tmp"}
+		}, []string{"artifacts[0]"}},
+		{"an artifact beside a tmpfs of a similar name", func(a *arena.Application) {
+			a.Security.Tmpfs, a.ArtifactPaths = []string{"/tmp"}, []string{"/tmpfiles", "/tm"}
+		}, nil},
+		{"an artifact above a tmpfs", func(a *arena.Application) {
+			a.Security.Tmpfs, a.ArtifactPaths = []string{"/data/tmp"}, []string{"/data"}
+		}, nil},
+		{"security settings wrong with the rest", func(a *arena.Application) {
+			a.Security = arena.ContainerSecurity{User: "a b", Tmpfs: []string{"tmp"}}
+			a.Registry = &arena.RegistryAuth{}
+		}, []string{"user", "tmpfs[0]", "registry"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			a := valid()
 			tt.modify(&a)
 			checkViolations(t, a.Validate(), tt.fields)
+		})
+	}
+}
+
+func TestContainerSecurityValidate(t *testing.T) {
+	paths := func(n int) []string {
+		out := make([]string, n)
+		for i := range out {
+			out[i] = fmt.Sprintf("/scratch/%d", i)
+		}
+		return out
+	}
+	tests := []struct {
+		name   string
+		sec    arena.ContainerSecurity
+		fields []string
+	}{
+		{"the image as it is", arena.ContainerSecurity{}, nil},
+		{"a uid", arena.ContainerSecurity{User: "1000"}, nil},
+		{"a uid and gid", arena.ContainerSecurity{User: "65534:65534"}, nil},
+		{"root by number", arena.ContainerSecurity{User: "0"}, nil},
+		{"the largest uid", arena.ContainerSecurity{User: "2147483647:2147483647"}, nil},
+		{"a name", arena.ContainerSecurity{User: "games"}, nil},
+		{"a name and group", arena.ContainerSecurity{User: "_game-server.1:games"}, nil},
+		{"a name and gid", arena.ContainerSecurity{User: "games:60"}, nil},
+		{"a name of 32", arena.ContainerSecurity{User: strings.Repeat("u", 32)}, nil},
+		{"a name of 33", arena.ContainerSecurity{User: strings.Repeat("u", 33)}, []string{"user"}},
+		{"a uid past the largest", arena.ContainerSecurity{User: "2147483648"}, []string{"user"}},
+		{"a gid past the largest", arena.ContainerSecurity{User: "1000:99999999999"}, []string{"user"}},
+		{"a negative uid", arena.ContainerSecurity{User: "-1"}, []string{"user"}},
+		{"an empty group", arena.ContainerSecurity{User: "1000:"}, []string{"user"}},
+		{"a group alone", arena.ContainerSecurity{User: ":1000"}, []string{"user"}},
+		{"three parts", arena.ContainerSecurity{User: "1000:1000:1000"}, []string{"user"}},
+		{"a name starting with a digit", arena.ContainerSecurity{User: "1games"}, []string{"user"}},
+		{"a space", arena.ContainerSecurity{User: "game server"}, []string{"user"}},
+		{"tmpfs paths", arena.ContainerSecurity{ReadOnlyRootFS: true, Tmpfs: []string{"/tmp", "/var/lib/game@1", "/run/x.sock-dir+"}}, nil},
+		{"as many tmpfs as allowed", arena.ContainerSecurity{Tmpfs: paths(arena.MaxTmpfs)}, nil},
+		{"one tmpfs too many", arena.ContainerSecurity{Tmpfs: paths(arena.MaxTmpfs + 1)}, []string{"tmpfs"}},
+		{"nested tmpfs", arena.ContainerSecurity{Tmpfs: []string{"/data", "/data/cache"}}, nil},
+		{"a relative tmpfs", arena.ContainerSecurity{Tmpfs: []string{"tmp"}}, []string{"tmpfs[0]"}},
+		{"a tmpfs on the root", arena.ContainerSecurity{Tmpfs: []string{"/"}}, []string{"tmpfs[0]"}},
+		{"an empty tmpfs", arena.ContainerSecurity{Tmpfs: []string{""}}, []string{"tmpfs[0]"}},
+		{"a trailing slash", arena.ContainerSecurity{Tmpfs: []string{"/tmp/"}}, []string{"tmpfs[0]"}},
+		{"a double slash", arena.ContainerSecurity{Tmpfs: []string{"/var//tmp"}}, []string{"tmpfs[0]"}},
+		{"a dot-dot", arena.ContainerSecurity{Tmpfs: []string{"/tmp/../etc"}}, []string{"tmpfs[0]"}},
+		{"a dot", arena.ContainerSecurity{Tmpfs: []string{"/tmp/."}}, []string{"tmpfs[0]"}},
+		{"mount options smuggled in", arena.ContainerSecurity{Tmpfs: []string{"/tmp,size=100g"}}, []string{"tmpfs[0]"}},
+		{"a colon", arena.ContainerSecurity{Tmpfs: []string{"/tmp:exec"}}, []string{"tmpfs[0]"}},
+		{"a space in a tmpfs", arena.ContainerSecurity{Tmpfs: []string{"/my tmp"}}, []string{"tmpfs[0]"}},
+		{"the longest tmpfs", arena.ContainerSecurity{Tmpfs: []string{"/" + strings.Repeat("t", arena.MaxTmpfsPath-1)}}, nil},
+		{"a tmpfs too long", arena.ContainerSecurity{Tmpfs: []string{"/" + strings.Repeat("t", arena.MaxTmpfsPath)}}, []string{"tmpfs[0]"}},
+		{"over /proc", arena.ContainerSecurity{Tmpfs: []string{"/proc"}}, []string{"tmpfs[0]"}},
+		{"within /sys", arena.ContainerSecurity{Tmpfs: []string{"/sys/fs/cgroup"}}, []string{"tmpfs[0]"}},
+		{"within /dev", arena.ContainerSecurity{Tmpfs: []string{"/tmp", "/dev/shm"}}, []string{"tmpfs[1]"}},
+		{"a folder named like /dev", arena.ContainerSecurity{Tmpfs: []string{"/devices", "/process"}}, nil},
+		{"a tmpfs twice", arena.ContainerSecurity{Tmpfs: []string{"/tmp", "/run", "/tmp"}}, []string{"tmpfs[2]"}},
+		{"everything wrong", arena.ContainerSecurity{User: "root:", Tmpfs: []string{"/proc", "x"}}, []string{"user", "tmpfs[0]", "tmpfs[1]"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			checkViolations(t, tt.sec.Validate(), tt.fields)
 		})
 	}
 }

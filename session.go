@@ -115,6 +115,9 @@ type Session struct {
 	// ArtifactPaths are the files and folders kept for download when the
 	// session stops, from its application.
 	ArtifactPaths []string
+	// Security is whom the process runs as and what it may write, from its
+	// application when the session was created.
+	Security ContainerSecurity
 	// RequestHash is the Fingerprint of the request that created the session:
 	// a retry of the same request is answered with this session instead of a conflict.
 	RequestHash string
@@ -327,6 +330,7 @@ func (s *Session) Clone() *Session {
 	c.Labels = cloneMap(s.Labels)
 	c.Players = append([]string(nil), s.Players...)
 	c.ArtifactPaths = append([]string(nil), s.ArtifactPaths...)
+	c.Security = s.Security.Clone()
 	return &c
 }
 

@@ -195,10 +195,10 @@ func TestFilterMatch(t *testing.T) {
 
 func TestClone(t *testing.T) {
 	s := &arena.Session{Env: map[string]string{"a": "1"}, Labels: map[string]string{"l": "1"}, Args: []string{"x"},
-		Ports: []arena.Port{{Host: 1}}, Players: []string{"p"}}
+		Ports: []arena.Port{{Host: 1}}, Players: []string{"p"}, Security: arena.ContainerSecurity{Tmpfs: []string{"/tmp"}}}
 	c := s.Clone()
-	c.Env["a"], c.Labels["l"], c.Args[0], c.Ports[0].Host, c.Players[0] = "2", "2", "y", 2, "q"
-	if s.Env["a"] != "1" || s.Labels["l"] != "1" || s.Args[0] != "x" || s.Ports[0].Host != 1 || s.Players[0] != "p" {
+	c.Env["a"], c.Labels["l"], c.Args[0], c.Ports[0].Host, c.Players[0], c.Security.Tmpfs[0] = "2", "2", "y", 2, "q", "/run"
+	if s.Env["a"] != "1" || s.Labels["l"] != "1" || s.Args[0] != "x" || s.Ports[0].Host != 1 || s.Players[0] != "p" || s.Security.Tmpfs[0] != "/tmp" {
 		t.Fatalf("the clone shares memory with the original: %+v", s)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -22,6 +23,14 @@ const (
 	// MaxApplicationsPerOrg bounds what one organisation makes every node
 	// hold: each tag of each application is pulled onto every node.
 	MaxApplicationsPerOrg = 100
+	// MaxTmpfs bounds a container's tmpfs mounts, and MaxTmpfsPath the
+	// length of each one's path. Their size is bounded too: each is at most
+	// the container's memory limit, which their contents count against.
+	MaxTmpfs     = 8
+	MaxTmpfsPath = 256
+	// MaxUserID is the largest uid or gid a user may name, the largest
+	// that every tool reading it as a signed 32-bit number takes.
+	MaxUserID = 1<<31 - 1
 )
 
 var (
@@ -33,7 +42,18 @@ var (
 	repositoryPattern = regexp.MustCompile(`^([a-zA-Z0-9.-]+(:[0-9]+)?/)?[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*$`)
 	// tagPattern is the grammar of a Docker tag.
 	tagPattern = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
+	// userPattern is a user and an optional group, each a number or a name
+	// as useradd and groupadd take them (at most 32 characters).
+	userPattern = regexp.MustCompile(`^([0-9]{1,10}|[A-Za-z_][A-Za-z0-9_.-]{0,31})(:([0-9]{1,10}|[A-Za-z_][A-Za-z0-9_.-]{0,31}))?$`)
+	// mountPathPattern is an absolute path whose components are
+	// unremarkable file names: a tmpfs path is handed to the engine as a
+	// mount point, where ',' and ':' would read as options.
+	mountPathPattern = regexp.MustCompile(`^(/[A-Za-z0-9_.+@-]+)+$`)
 )
+
+// kernelPaths are the folders the kernel and the engine mount in every
+// container; a tmpfs over one of them would hide what they provide.
+var kernelPaths = []string{"/proc", "/sys", "/dev"}
 
 // ValidName checks an id of an organisation, application or user.
 func ValidName(field, name string) *Violation {
@@ -157,10 +177,16 @@ func (a *Application) Validate() error {
 		add("artifacts", "must list at most %d paths", MaxArtifacts)
 	}
 	for i, p := range a.ArtifactPaths {
-		if !strings.HasPrefix(p, "/") || path.Clean(p) != p || p == "/" || len(p) > 1024 {
+		switch {
+		case !strings.HasPrefix(p, "/") || path.Clean(p) != p || p == "/" || len(p) > 1024:
 			add(fmt.Sprintf("artifacts[%d]", i), "must be a clean absolute path below /")
+		case a.Security.TmpfsOf(p) != "":
+			// The engine drops a tmpfs when the container stops, before
+			// the agent could copy anything out of it.
+			add(fmt.Sprintf("artifacts[%d]", i), "lies on tmpfs %s, whose contents are gone when the session stops", a.Security.TmpfsOf(p))
 		}
 	}
+	v = append(v, a.Security.violations()...)
 	if r := a.Registry; r != nil {
 		if r.Username == "" || len(r.Username) > 256 || r.Password == "" || len(r.Password) > MaxSecret {
 			add("registry", "needs a username (at most 256 bytes) and a password (at most %d bytes)", MaxSecret)
@@ -170,4 +196,65 @@ func (a *Application) Validate() error {
 		return Invalid(v...)
 	}
 	return nil
+}
+
+// Validate checks c as a runtime takes it, returning EINVALID listing
+// every violation.
+func (c ContainerSecurity) Validate() error {
+	if v := c.violations(); len(v) > 0 {
+		return Invalid(v...)
+	}
+	return nil
+}
+
+// violations lists what is wrong with c, its fields named as the APIs and
+// the config file name them.
+func (c ContainerSecurity) violations() []Violation {
+	var v []Violation
+	add := func(field, format string, args ...any) {
+		v = append(v, Violation{Field: field, Description: fmt.Sprintf(format, args...)})
+	}
+	if c.User != "" && !validUser(c.User) {
+		add("user", "must be a uid or a user name, optionally with :gid or :group (e.g. 1000, 1000:1000, games); ids at most %d, names at most 32 characters", MaxUserID)
+	}
+	if len(c.Tmpfs) > MaxTmpfs {
+		add("tmpfs", "must list at most %d paths", MaxTmpfs)
+	}
+	seen := map[string]bool{}
+	for i, p := range c.Tmpfs {
+		field := fmt.Sprintf("tmpfs[%d]", i)
+		switch {
+		case len(p) > MaxTmpfsPath || !mountPathPattern.MatchString(p) || path.Clean(p) != p:
+			add(field, "must be a clean absolute path below / of letters, digits and '_', '.', '+', '@', '-', at most %d bytes", MaxTmpfsPath)
+		case kernelPath(p):
+			add(field, "must not be within /proc, /sys or /dev, which the kernel and the engine provide")
+		case seen[p]:
+			add(field, "is listed twice")
+		}
+		seen[p] = true
+	}
+	return v
+}
+
+// validUser reports whether s is a user, with an optional group, that the
+// engine can resolve: numbers within MaxUserID, or names.
+func validUser(s string) bool {
+	if !userPattern.MatchString(s) {
+		return false
+	}
+	for _, part := range strings.Split(s, ":") {
+		if n, err := strconv.ParseUint(part, 10, 64); err == nil && n > MaxUserID {
+			return false
+		}
+	}
+	return true
+}
+
+func kernelPath(p string) bool {
+	for _, k := range kernelPaths {
+		if p == k || strings.HasPrefix(p, k+"/") {
+			return true
+		}
+	}
+	return false
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -415,5 +416,34 @@ func TestInstallationLabels(t *testing.T) {
 	})
 	if got := spec.Labels[arena.LabelInstallation]; got != "mine" {
 		t.Fatalf("installation label %q, want mine", got)
+	}
+}
+
+// TestContainerSpecSecurity: the container runs as the session says, as
+// whom and on what filesystem.
+func TestContainerSpecSecurity(t *testing.T) {
+	tests := []struct {
+		name string
+		sec  arena.ContainerSecurity
+	}{
+		{"the image as it is", arena.ContainerSecurity{}},
+		{"confined", arena.ContainerSecurity{User: "1000:1000", ReadOnlyRootFS: true, Tmpfs: []string{"/tmp"}}},
+	}
+	ta := startAgent(t, 0)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := session("s-"+strings.ReplaceAll(tt.name, " ", "-"), false)
+			s.Security = tt.sec
+			ta.assign(s)
+			var spec arena.ContainerSpec
+			eventually(t, "the container", func() bool {
+				var ok bool
+				spec, ok = ta.rt.Spec(s.ID)
+				return ok
+			})
+			if !reflect.DeepEqual(spec.Security, tt.sec) {
+				t.Fatalf("spec security %+v, want %+v", spec.Security, tt.sec)
+			}
+		})
 	}
 }

@@ -103,6 +103,7 @@ func (a *Agent) start(ctx context.Context, l *local, d *arena.Session) {
 		Name: d.ContainerName(), Image: d.Image, Env: d.Env, Args: d.Args,
 		Labels:  a.labels(d),
 		Network: d.Network, Ports: d.Ports, BindIP: a.cfg.BindIP, Resources: d.Resources, Limits: d.Limits,
+		Security: d.Security,
 	}
 	wait, done := l.imageWait(ctx)
 	defer done()

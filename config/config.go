@@ -179,6 +179,13 @@ type Application struct {
 	StopGrace Duration          `yaml:"stopGrace"`
 	// Artifacts are absolute paths kept when a session stops, for download.
 	Artifacts []string `yaml:"artifacts"`
+	// User is whom the game server runs as ("1000", "1000:1000", or names
+	// the image knows); empty for the image's USER. ReadOnlyRootFilesystem
+	// makes its root read-only, and Tmpfs lists the paths where it gets a
+	// writable tmpfs of its own.
+	User                   string   `yaml:"user"`
+	ReadOnlyRootFilesystem bool     `yaml:"readOnlyRootFilesystem"`
+	Tmpfs                  []string `yaml:"tmpfs"`
 	// Registry holds the credentials of a private registry.
 	Registry *Registry `yaml:"registry"`
 }
@@ -303,6 +310,7 @@ func (c *Config) Apps() ([]*arena.Application, error) {
 			OrgID: a.Org, Name: a.Name, Repository: a.Repository, Tags: a.Tags, Ports: a.Ports,
 			Network: a.Network, Resources: a.Resources, Limits: a.Limits, Regions: a.Regions, TagKeep: a.TagKeep,
 			NodePool: a.NodePool, Env: a.Env, Args: a.Args, ArtifactPaths: a.Artifacts,
+			Security: arena.ContainerSecurity{User: a.User, ReadOnlyRootFS: a.ReadOnlyRootFilesystem, Tmpfs: a.Tmpfs},
 		}
 		if app.OrgID == "" {
 			app.OrgID = c.OrgID

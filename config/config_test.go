@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -36,13 +37,20 @@ func TestDefault(t *testing.T) {
 	if c.Region(c.Node.Location) != "local" {
 		t.Fatalf("node location %q has no region", c.Node.Location)
 	}
+	// The demo with host networking runs confined, as an example to copy;
+	// the other keeps its artifact in its root.
+	confined := arena.ContainerSecurity{User: "65534:65534", ReadOnlyRootFS: true, Tmpfs: []string{"/tmp"}}
+	if len(apps) != 2 || !reflect.DeepEqual(apps[0].Security, arena.ContainerSecurity{}) ||
+		apps[1].Name != "echo-host" || !reflect.DeepEqual(apps[1].Security, confined) || !slices.Equal(apps[1].Args, []string{"--term-file", "/tmp/arena-terminated"}) {
+		t.Fatalf("default applications' security: %+v", apps)
+	}
 }
 
 // TestDocumentedSettings parses the example file with its commented-out
 // application settings switched on, so that what it documents is valid.
 func TestDocumentedSettings(t *testing.T) {
 	text := string(Default)
-	for _, key := range []string{"limits", "regions", "tagKeep", "nodePool"} {
+	for _, key := range []string{"limits", "regions", "tagKeep", "nodePool", "user", "readOnlyRootFilesystem", "tmpfs"} {
 		commented := "    # " + key + ":"
 		if strings.Count(text, commented) != 1 {
 			t.Fatalf("the example documents %q %d times, want once", commented, strings.Count(text, commented))
@@ -62,6 +70,9 @@ func TestDocumentedSettings(t *testing.T) {
 		a.TagKeep != 3 || a.NodePool != "default" {
 		t.Fatalf("documented settings read as limits %+v, regions %v, tagKeep %d, nodePool %q", a.Limits, a.Regions, a.TagKeep, a.NodePool)
 	}
+	if want := (arena.ContainerSecurity{User: "65534:65534", ReadOnlyRootFS: true, Tmpfs: []string{"/tmp"}}); !reflect.DeepEqual(a.Security, want) {
+		t.Fatalf("documented security reads as %+v, want %+v", a.Security, want)
+	}
 }
 
 func TestApplicationSettings(t *testing.T) {
@@ -79,6 +90,11 @@ func TestApplicationSettings(t *testing.T) {
 		{"regions", app("    regions: [europe, us-east]\n"), arena.Application{Regions: []string{"europe", "us-east"}}},
 		{"tagKeep", app("    tagKeep: 2\n"), arena.Application{TagKeep: 2}},
 		{"nodePool", app("    nodePool: metal-eu\n"), arena.Application{NodePool: "metal-eu"}},
+		{"a uid as a number", app("    user: 1000\n"), arena.Application{Security: arena.ContainerSecurity{User: "1000"}}},
+		{"a uid and gid unquoted", app("    user: 1000:1000\n"), arena.Application{Security: arena.ContainerSecurity{User: "1000:1000"}}},
+		{"a user name", app("    user: games\n"), arena.Application{Security: arena.ContainerSecurity{User: "games"}}},
+		{"read-only with tmpfs", app("    readOnlyRootFilesystem: true\n    tmpfs: [/tmp, /var/cache/game]\n"),
+			arena.Application{Security: arena.ContainerSecurity{ReadOnlyRootFS: true, Tmpfs: []string{"/tmp", "/var/cache/game"}}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -94,6 +110,9 @@ func TestApplicationSettings(t *testing.T) {
 			if a.Limits != tt.want.Limits || !reflect.DeepEqual(a.Regions, tt.want.Regions) || a.TagKeep != tt.want.TagKeep || a.NodePool != tt.want.NodePool {
 				t.Fatalf("limits %+v, regions %v, tagKeep %d, nodePool %q; want %+v, %v, %d, %q",
 					a.Limits, a.Regions, a.TagKeep, a.NodePool, tt.want.Limits, tt.want.Regions, tt.want.TagKeep, tt.want.NodePool)
+			}
+			if !reflect.DeepEqual(a.Security, tt.want.Security) {
+				t.Fatalf("security %+v, want %+v", a.Security, tt.want.Security)
 			}
 			if a.Resources != (arena.Resources{MilliCPU: 250, MemoryMB: 64}) {
 				t.Fatalf("resources %+v changed", a.Resources)
@@ -220,6 +239,13 @@ func TestParseErrors(t *testing.T) {
 		{"more tags than tagKeep", strings.Replace(app("    tagKeep: 1\n"), "}]", "}, {name: v2}]", 1), "tagKeep (1)"},
 		{"bad nodePool", app("    nodePool: 'metal pool'\n"), "nodePool"},
 		{"relative artifact path", app("    artifacts: [replays]\n"), "artifact"},
+		{"bad user", app("    user: 'root:'\n"), "user must be a uid"},
+		{"user not a scalar", app("    user: [1000]\n"), "into string"},
+		{"readOnlyRootFilesystem not a bool", app("    readOnlyRootFilesystem: yes please\n"), "into bool"},
+		{"relative tmpfs", app("    tmpfs: [tmp]\n"), "tmpfs[0] must be a clean absolute path"},
+		{"tmpfs not a list", app("    tmpfs: /tmp\n"), "into []string"},
+		{"tmpfs over /proc", app("    tmpfs: [/proc]\n"), "tmpfs[0] must not be within /proc"},
+		{"an artifact on a tmpfs", app("    tmpfs: [/tmp]\n    artifacts: [/tmp/replay.dem]\n"), "artifacts[0] lies on tmpfs /tmp"},
 		{"negative artifact cap", "artifactMaxMb: -1\n", "artifactMaxMb"},
 		{"bad rate", "rates: [{milliCpu: 0, memoryMb: 1, perHour: 1}]\n", "rates"},
 		{"no resources", "applications:\n  - name: a\n    repository: r\n    tags: [{name: v1}]\n", "resources"},

@@ -233,6 +233,34 @@ func CPUShares(milliCPU int64) int64 {
 	return min(max(milliCPU*1024/1000, 2), 262144)
 }
 
+// tmpfsMounts returns the engine's tmpfs mounts of paths for a container
+// whose memory is capped at memoryMB (0: not capped).
+//
+// What a container writes to a tmpfs is charged to its memory, so each is
+// sized at the memory limit, as Kubernetes sizes a memory-backed emptyDir:
+// a larger one could never fill, and the engine's default (half the host's
+// memory) would tell the game server of room it does not have. Writes past
+// it fail with ENOSPC instead of the container being killed for memory by
+// its log files. Mounts are nosuid and nodev but not noexec: game servers
+// on the JVM or .NET unpack native libraries into /tmp and map them from
+// there, and noexec would stop only code that already runs in the process
+// from running more, which an interpreter or memfd does anyway. mode=1777,
+// as /tmp has, lets whichever user the container runs as write.
+func tmpfsMounts(paths []string, memoryMB int64) map[string]string {
+	if len(paths) == 0 {
+		return nil
+	}
+	opts := "rw,nosuid,nodev,exec,mode=1777"
+	if memoryMB > 0 {
+		opts += fmt.Sprintf(",size=%dm", memoryMB)
+	}
+	mounts := make(map[string]string, len(paths))
+	for _, p := range paths {
+		mounts[p] = opts
+	}
+	return mounts
+}
+
 // containerConfig translates spec into the engine's configuration.
 func (r *Runtime) containerConfig(spec arena.ContainerSpec) (*container.Config, *container.HostConfig, error) {
 	var violations []arena.Violation
@@ -257,10 +285,16 @@ func (r *Runtime) containerConfig(spec arena.ContainerSpec) (*container.Config, 
 		labels[k] = v
 	}
 
+	if err := spec.Security.Validate(); err != nil {
+		violations = append(violations, arena.ErrorViolations(err)...)
+	}
+
 	cfg := &container.Config{
 		Image:  spec.Image,
 		Env:    env,
 		Labels: labels,
+		// Empty keeps the image's USER.
+		User: spec.Security.User,
 	}
 	if len(spec.Args) > 0 {
 		// An empty Cmd keeps the image's own CMD.
@@ -283,8 +317,12 @@ func (r *Runtime) containerConfig(spec arena.ContainerSpec) (*container.Config, 
 		// The agent restarts crashed sessions itself, counting restarts to
 		// detect crash loops; a Docker restart policy would hide them.
 		RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyDisabled},
-		CapDrop:       []string{"ALL"},
-		SecurityOpt:   []string{"no-new-privileges"},
+		// Whatever user it runs as, a game server gets no capabilities and
+		// cannot gain privileges (setuid binaries, file capabilities).
+		CapDrop:        []string{"ALL"},
+		SecurityOpt:    []string{"no-new-privileges"},
+		ReadonlyRootfs: spec.Security.ReadOnlyRootFS,
+		Tmpfs:          tmpfsMounts(spec.Security.Tmpfs, limit.MemoryMB),
 		// A tiny init as PID 1 forwards SIGTERM to the game server, so that a
 		// server without a handler of its own (or one not yet installed) still
 		// stops on DELETE instead of waiting out the grace period to be killed.

@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"context"
 	"io"
+	"maps"
 	"net"
 	"os/exec"
 	"slices"
@@ -208,6 +209,102 @@ func TestLimitsAndReservation(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestSecurity starts echo servers as the image is built and confined to a
+// user, a read-only root and a tmpfs, and checks both what the engine was
+// told and what the process inside can do: whom it runs as, where it may
+// write, and the tmpfs's size and options.
+func TestSecurity(t *testing.T) {
+	t.Parallel()
+	rt := dockertest.Runtime(t)
+	node := dockertest.NodeID(t)
+	tests := []struct {
+		name   string
+		sec    arena.ContainerSecurity
+		limits arena.Resources
+		// id is what ID answers; root and tmp what WRITE answers at / and
+		// in /tmp.
+		id, root, tmp string
+		// size is the size of the tmpfs at /tmp as the kernel has it, empty
+		// for none, and tmpfs the engine's mounts.
+		size  string
+		tmpfs map[string]string
+	}{
+		{"the image as it is", arena.ContainerSecurity{}, arena.Resources{},
+			"uid=0 gid=0", "ok", "error: open /tmp/probe: no such file or directory", "", nil},
+		{"a user alone", arena.ContainerSecurity{User: "65534:65534"}, arena.Resources{},
+			"uid=65534 gid=65534", "error: open /probe: permission denied", "error: open /tmp/probe: no such file or directory",
+			"", nil},
+		// Each tmpfs is sized at the memory limit, not the reservation.
+		{"confined", arena.ContainerSecurity{User: "65534:65534", ReadOnlyRootFS: true, Tmpfs: []string{"/tmp", "/var/game"}},
+			arena.Resources{MilliCPU: 200, MemoryMB: 128},
+			"uid=65534 gid=65534", "error: open /probe: read-only file system", "ok",
+			"size=131072k",
+			map[string]string{"/tmp": "rw,nosuid,nodev,exec,mode=1777,size=128m", "/var/game": "rw,nosuid,nodev,exec,mode=1777,size=128m"}},
+		{"root on a read-only root", arena.ContainerSecurity{ReadOnlyRootFS: true, Tmpfs: []string{"/tmp"}}, arena.Resources{},
+			"uid=0 gid=0", "error: open /probe: read-only file system", "ok",
+			"size=65536k", map[string]string{"/tmp": "rw,nosuid,nodev,exec,mode=1777,size=64m"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			port := dockertest.FreePort(t)
+			spec := dockertest.EchoSpec(t, node)
+			spec.BindIP = "127.0.0.1"
+			spec.Ports = []arena.Port{{Protocol: arena.TCP, Container: dockertest.EchoPort, Host: port}}
+			spec.Resources = arena.Resources{MilliCPU: 100, MemoryMB: 64}
+			spec.Limits = tt.limits
+			spec.Security = tt.sec
+			id := start(t, rt, spec)
+
+			c := inspectRaw(t, rt, id)
+			if c.Config.User != tt.sec.User || c.HostConfig.ReadonlyRootfs != tt.sec.ReadOnlyRootFS || !maps.Equal(c.HostConfig.Tmpfs, tt.tmpfs) {
+				t.Errorf("user %q, read-only root %v, tmpfs %v; want %q, %v, %v",
+					c.Config.User, c.HostConfig.ReadonlyRootfs, c.HostConfig.Tmpfs, tt.sec.User, tt.sec.ReadOnlyRootFS, tt.tmpfs)
+			}
+			// The confinement every container has stays whatever the user.
+			if hc := c.HostConfig; hc.Privileged || !slices.Equal(hc.CapDrop, []string{"ALL"}) || !slices.Equal(hc.SecurityOpt, []string{"no-new-privileges"}) ||
+				hc.PidsLimit == nil || *hc.PidsLimit != docker.DefaultPidsLimit || hc.Init == nil || !*hc.Init {
+				t.Errorf("privileged %v, cap drop %v, security opt %v, pids limit %v, init %v", hc.Privileged, hc.CapDrop, hc.SecurityOpt, hc.PidsLimit, hc.Init)
+			}
+
+			addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+			for _, ask := range []struct{ line, want string }{
+				{"ID", tt.id},
+				{"WRITE /probe", tt.root},
+				{"WRITE /tmp/probe", tt.tmp},
+			} {
+				if got := dockertest.AskTCP(t, addr, ask.line); got != ask.want {
+					t.Errorf("%s answered %q, want %q", ask.line, got, ask.want)
+				}
+			}
+			mount := dockertest.AskTCP(t, addr, "MOUNT /tmp")
+			if tt.size == "" {
+				if mount != "error: no filesystem is mounted at /tmp" {
+					t.Errorf("MOUNT /tmp answered %q, want no filesystem", mount)
+				}
+			} else if fs, opts, _ := strings.Cut(mount, " "); fs != "tmpfs" || !hasAll(strings.Split(opts, ","), "rw", "nosuid", "nodev", tt.size) ||
+				slices.Contains(strings.Split(opts, ","), "noexec") {
+				t.Errorf("MOUNT /tmp answered %q, want a tmpfs rw, nosuid, nodev, not noexec, of %s", mount, tt.size)
+			}
+			if len(tt.sec.Tmpfs) > 1 {
+				if got := dockertest.AskTCP(t, addr, "WRITE /var/game/probe"); got != "ok" {
+					t.Errorf("WRITE on the second tmpfs answered %q", got)
+				}
+			}
+		})
+	}
+}
+
+// hasAll reports whether list holds every one of want.
+func hasAll(list []string, want ...string) bool {
+	for _, w := range want {
+		if !slices.Contains(list, w) {
+			return false
+		}
+	}
+	return true
 }
 
 func TestCPUShares(t *testing.T) {
@@ -496,6 +593,9 @@ func TestStartErrors(t *testing.T) {
 		{"memory limit below the reservation", func(s *arena.ContainerSpec) {
 			s.Resources, s.Limits = arena.Resources{MilliCPU: 500, MemoryMB: 64}, arena.Resources{MilliCPU: 1000}
 		}, arena.EINVALID},
+		{"bad user", func(s *arena.ContainerSpec) { s.Security.User = "root:" }, arena.EINVALID},
+		{"relative tmpfs", func(s *arena.ContainerSpec) { s.Security.Tmpfs = []string{"tmp"} }, arena.EINVALID},
+		{"tmpfs with options", func(s *arena.ContainerSpec) { s.Security.Tmpfs = []string{"/tmp,size=100g"} }, arena.EINVALID},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -508,6 +608,22 @@ func TestStartErrors(t *testing.T) {
 			wantCode(t, err, tt.code)
 		})
 	}
+}
+
+// TestStartUnknownUser checks that a container whose user the image does
+// not know fails to start, saying why (for the agent's log), and is
+// removed again.
+func TestStartUnknownUser(t *testing.T) {
+	t.Parallel()
+	rt := dockertest.Runtime(t)
+	node := dockertest.NodeID(t)
+	spec := dockertest.EchoSpec(t, node)
+	spec.Security.User = "games" // the echo image is FROM scratch: no /etc/passwd
+	if id, err := rt.Start(context.Background(), spec); err == nil || !strings.Contains(err.Error(), "games") {
+		t.Fatalf("Start = %s, %v; want an error naming the user", id, err)
+	}
+	_, err := rt.Inspect(context.Background(), spec.Name)
+	wantCode(t, err, arena.ENOTFOUND)
 }
 
 // TestStartFailureRemoves checks that a container created but not started

@@ -5,9 +5,16 @@
 //
 // Over TCP each line is echoed back, except for these commands:
 //
-//	EXIT <code>  the process exits with code at once
-//	ENV <NAME>   answers the value of the environment variable NAME
-//	ARGS         answers the process's arguments joined by spaces
+//	EXIT <code>    the process exits with code at once
+//	ENV <NAME>     answers the value of the environment variable NAME
+//	ARGS           answers the process's arguments joined by spaces
+//	ID             answers the process's user and group: "uid=1000 gid=1000"
+//	WRITE <path>   writes a small file at path: answers "ok" or "error: ..."
+//	MOUNT <path>   answers the type and options of the filesystem mounted
+//	               at path, as /proc/self/mounts has them, or "error: ..."
+//
+// ID, WRITE and MOUNT let a test see from outside whom a container runs as
+// and what it may write.
 //
 // It logs a line per connection, command and datagram to stdout, so that a
 // container's logs show what reached it.
@@ -313,8 +320,39 @@ func (s *Server) command(line string) (reply string, code int, exit bool) {
 		return s.env(strings.TrimSpace(arg)), 0, false
 	case "ARGS":
 		return strings.Join(s.args, " "), 0, false
+	case "ID":
+		return fmt.Sprintf("uid=%d gid=%d", os.Getuid(), os.Getgid()), 0, false
+	case "WRITE":
+		if err := os.WriteFile(strings.TrimSpace(arg), []byte("written\n"), 0o644); err != nil {
+			return "error: " + err.Error(), 0, false
+		}
+		return "ok", 0, false
+	case "MOUNT":
+		return mountOf(strings.TrimSpace(arg)), 0, false
 	}
 	return line, 0, false
+}
+
+// mountOf answers the MOUNT command: the type and options of the topmost
+// filesystem mounted at path.
+func mountOf(path string) string {
+	table, err := os.ReadFile("/proc/self/mounts")
+	if err != nil {
+		return "error: " + err.Error()
+	}
+	found := ""
+	for _, line := range strings.Split(string(table), "\n") {
+		// device, mount point, type, options, dump, pass; spaces in the
+		// mount point are escaped as \040, so that it is one field.
+		f := strings.Fields(line)
+		if len(f) >= 4 && f[1] == path {
+			found = f[2] + " " + f[3] // a later mount hides an earlier one
+		}
+	}
+	if found == "" {
+		return "error: no filesystem is mounted at " + path
+	}
+	return found
 }
 
 func (s *Server) serveUDP() {

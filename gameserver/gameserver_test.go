@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -124,6 +125,7 @@ func (r *running) wait(t *testing.T) int {
 func TestServer(t *testing.T) {
 	cfg := gameserver.Config{Port: 0, TermFile: "", ExitAfter: -1}
 	env := map[string]string{"GAMEYE_SESSION_ID": "s-1", "FOO": "bar baz"}
+	written := filepath.Join(t.TempDir(), "written")
 	srv := serve(t, cfg, []string{"--port", "0", "hello"}, env)
 
 	t.Run("udp echo", func(t *testing.T) {
@@ -145,6 +147,11 @@ func TestServer(t *testing.T) {
 		{"env unset", "ENV NOPE", ""},
 		{"args", "ARGS", "--port 0 hello"},
 		{"bad exit", "EXIT x", "error: EXIT needs a numeric code"},
+		{"id", "ID", fmt.Sprintf("uid=%d gid=%d", os.Getuid(), os.Getgid())},
+		{"write", "WRITE " + written, "ok"},
+		{"write where it cannot", "WRITE " + filepath.Join(written, "below-a-file"), "error: open " + filepath.Join(written, "below-a-file") + ": not a directory"},
+		{"mount", "MOUNT /proc", "proc " + procOptions(t)},
+		{"not a mount", "MOUNT /proc/self", "error: no filesystem is mounted at /proc/self"},
 	}
 	conn := dialTCP(t, srv.TCPAddr().String())
 	for _, tt := range tests {
@@ -155,6 +162,12 @@ func TestServer(t *testing.T) {
 		})
 	}
 
+	t.Run("written file", func(t *testing.T) {
+		if b, err := os.ReadFile(written); err != nil || string(b) != "written\n" {
+			t.Errorf("WRITE left %q, %v", b, err)
+		}
+	})
+
 	t.Run("logs", func(t *testing.T) {
 		logs := srv.out.String()
 		for _, want := range []string{"echo server listening", "session=s-1", "tcp connection from", "udp 4 bytes from"} {
@@ -163,6 +176,26 @@ func TestServer(t *testing.T) {
 			}
 		}
 	})
+}
+
+// procOptions returns the options of /proc as this process sees it mounted,
+// the last of its entries.
+func procOptions(t *testing.T) string {
+	t.Helper()
+	table, err := os.ReadFile("/proc/self/mounts")
+	if err != nil {
+		t.Skipf("no mount table: %v", err)
+	}
+	opts := ""
+	for _, line := range strings.Split(string(table), "\n") {
+		if f := strings.Fields(line); len(f) >= 4 && f[1] == "/proc" {
+			opts = f[3]
+		}
+	}
+	if opts == "" {
+		t.Skip("/proc is not mounted")
+	}
+	return opts
 }
 
 func TestExitCommand(t *testing.T) {

@@ -69,6 +69,11 @@ type (
 		NodePool    *string        `json:"nodePool"`
 		Regions     *[]string      `json:"regions"`
 		Ports       *[]portBinding `json:"ports"`
+		// Arena's additions, never required: a client of the contract
+		// sends none of them, and its application runs as the image says.
+		User                   *string   `json:"user"`
+		ReadOnlyRootFilesystem *bool     `json:"readOnlyRootFilesystem"`
+		Tmpfs                  *[]string `json:"tmpfs"`
 	}
 
 	listedApplication struct {
@@ -82,8 +87,12 @@ type (
 		NodePool    string            `json:"nodePool"`
 		Regions     []string          `json:"regions"`
 		Ports       []portBindingView `json:"ports"`
-		// Tags are the enabled tags, an addition of Arena's.
-		Tags []arena.Tag `json:"tags"`
+		// Tags are the enabled tags, an addition of Arena's, and so are
+		// the container's security settings.
+		Tags                   []arena.Tag `json:"tags"`
+		User                   string      `json:"user"`
+		ReadOnlyRootFilesystem bool        `json:"readOnlyRootFilesystem"`
+		Tmpfs                  []string    `json:"tmpfs"`
 	}
 	resourcesView struct {
 		CPU float64 `json:"cpu"`
@@ -223,6 +232,15 @@ func (b *applicationBody) apply(a *arena.Application, required bool) error {
 	if b.Ports != nil {
 		a.Ports = v.ports(*b.Ports)
 	}
+	if b.User != nil {
+		a.Security.User = *b.User
+	}
+	if b.ReadOnlyRootFilesystem != nil {
+		a.Security.ReadOnlyRootFS = *b.ReadOnlyRootFilesystem
+	}
+	if b.Tmpfs != nil {
+		a.Security.Tmpfs = slices.Clone(*b.Tmpfs)
+	}
 	if len(v) > 0 {
 		return arena.Invalid(v...)
 	}
@@ -239,6 +257,7 @@ func newListedApplication(a *arena.Application) listedApplication {
 		Name: a.Name, Repository: path, Registry: registry, TagKeep: a.TagKeep, NetworkMode: string(a.Network),
 		Limits: newResourcesView(limits), Reservation: newResourcesView(a.Resources), NodePool: a.NodePool,
 		Regions: nonNil(slices.Clone(a.Regions)), Ports: []portBindingView{}, Tags: nonNil(slices.Clone(a.Tags)),
+		User: a.Security.User, ReadOnlyRootFilesystem: a.Security.ReadOnlyRootFS, Tmpfs: nonNil(slices.Clone(a.Security.Tmpfs)),
 	}
 	for _, p := range a.Ports {
 		out.Ports = append(out.Ports, portBindingView{Requested: p.Container, Protocol: string(p.Protocol)})

@@ -3,6 +3,7 @@ package http_test
 import (
 	"encoding/json"
 	"net/http"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -89,8 +90,9 @@ func TestApplicationsOfTheContract(t *testing.T) {
 		return nil
 	}
 	want := `{"limits":{"cpu":1,"ram":512},"name":"duel","networkMode":"bridge","nodePool":"default",` +
-		`"ports":[{"protocol":"udp","requested":7777,"tls":false}],"regions":["europe"],"registry":"registry.example.com:5000",` +
-		`"repository":"studio/duel","reservation":{"cpu":0.5,"ram":256},"tagKeep":2,"tags":[]}`
+		`"ports":[{"protocol":"udp","requested":7777,"tls":false}],` +
+		`"readOnlyRootFilesystem":false,"regions":["europe"],"registry":"registry.example.com:5000",` +
+		`"repository":"studio/duel","reservation":{"cpu":0.5,"ram":256},"tagKeep":2,"tags":[],"tmpfs":[],"user":""}`
 	if got, _ := json.Marshal(list()); string(got) != want {
 		t.Fatalf("listed\n%s\nwant\n%s", got, want)
 	}
@@ -138,6 +140,91 @@ func TestApplicationsOfTheContract(t *testing.T) {
 	}
 	if tags, _ := json.Marshal(list()["tags"]); string(tags) != `[{"name":"1.1","priority":2},{"name":"1.2","priority":3}]` {
 		t.Fatalf("a refused request changed the tags: %s", tags)
+	}
+}
+
+// TestApplicationSecurityOfTheContract takes an application's user,
+// read-only root and tmpfs through the Gameye API's bodies, where they are
+// Arena's additions: created with them, shown, and edited one at a time.
+func TestApplicationSecurityOfTheContract(t *testing.T) {
+	api := newTestAPI(t, nil)
+	call := func(t *testing.T, method, path, body string) response {
+		t.Helper()
+		req := api.request(t, method, path, body)
+		req.Header.Set("Authorization", "Bearer "+scopedSecret(arena.ScopeApplicationWrite))
+		return api.send(t, req)
+	}
+	type security struct {
+		User                   string
+		ReadOnlyRootFilesystem bool
+		Tmpfs                  []string
+	}
+	listed := func(t *testing.T) security {
+		t.Helper()
+		var out struct{ Applications []map[string]any }
+		call(t, http.MethodGet, "/application", "").decodeJSON(t, &out)
+		for _, a := range out.Applications {
+			if a["name"] == "duel" {
+				b, _ := json.Marshal(map[string]any{"user": a["user"], "readOnlyRootFilesystem": a["readOnlyRootFilesystem"], "tmpfs": a["tmpfs"]})
+				var sec security
+				if err := json.Unmarshal(b, &sec); err != nil {
+					t.Fatal(err)
+				}
+				return sec
+			}
+		}
+		t.Fatalf("duel not listed: %+v", out)
+		return security{}
+	}
+	create := strings.Replace(duelApp, `"nodePool"`, `"user":"65534:65534","readOnlyRootFilesystem":true,"tmpfs":["/tmp"],"nodePool"`, 1)
+	if r := call(t, http.MethodPost, "/application", create); r.status != 201 {
+		t.Fatalf("create: %d %s", r.status, r.body)
+	}
+	confined := security{User: "65534:65534", ReadOnlyRootFilesystem: true, Tmpfs: []string{"/tmp"}}
+	if got := listed(t); !reflect.DeepEqual(got, confined) {
+		t.Fatalf("created %+v, want %+v", got, confined)
+	}
+
+	tests := []struct {
+		name   string
+		body   string
+		status int
+		fields []string
+		want   security
+	}{
+		{"an edit of other fields keeps them", `{"tagKeep":3}`, 204, nil, confined},
+		{"another user alone", `{"user":"games:games"}`, 204, nil,
+			security{User: "games:games", ReadOnlyRootFilesystem: true, Tmpfs: []string{"/tmp"}}},
+		{"more tmpfs", `{"tmpfs":["/tmp","/var/cache/game"]}`, 204, nil,
+			security{User: "games:games", ReadOnlyRootFilesystem: true, Tmpfs: []string{"/tmp", "/var/cache/game"}}},
+		{"a bad user", `{"user":"games:"}`, 422, []string{"user"},
+			security{User: "games:games", ReadOnlyRootFilesystem: true, Tmpfs: []string{"/tmp", "/var/cache/game"}}},
+		{"a uid as a number", `{"user":1000}`, 422, []string{"user"},
+			security{User: "games:games", ReadOnlyRootFilesystem: true, Tmpfs: []string{"/tmp", "/var/cache/game"}}},
+		{"a relative tmpfs", `{"tmpfs":["/tmp","run"]}`, 422, []string{"tmpfs[1]"},
+			security{User: "games:games", ReadOnlyRootFilesystem: true, Tmpfs: []string{"/tmp", "/var/cache/game"}}},
+		{"back to the image as it is", `{"user":"","readOnlyRootFilesystem":false,"tmpfs":[]}`, 204, nil,
+			security{Tmpfs: []string{}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := call(t, http.MethodPut, "/application/duel", tt.body)
+			if tt.status == http.StatusNoContent {
+				if r.status != http.StatusNoContent {
+					t.Fatalf("edit: %d %s", r.status, r.body)
+				}
+			} else if got := r.wantError(t, tt.status, arena.EINVALID).fields(); !slices.Equal(got, tt.fields) {
+				t.Fatalf("violations on %v, want %v", got, tt.fields)
+			}
+			if got := listed(t); !reflect.DeepEqual(got, tt.want) {
+				t.Fatalf("listed %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+	// A create that asks for nothing runs the image as it is built.
+	plain := strings.Replace(duelApp, `"name":"duel"`, `"name":"plain"`, 1)
+	if r := call(t, http.MethodPost, "/application", plain); r.status != 201 {
+		t.Fatalf("create without security settings: %d %s", r.status, r.body)
 	}
 }
 

@@ -141,10 +141,14 @@ type (
 		Args             []string          `json:"args"`
 		StopGraceSeconds float64           `json:"stopGraceSeconds"`
 		Artifacts        []string          `json:"artifacts"`
-		Registry         *registryView     `json:"registry,omitempty"`
-		Source           string            `json:"source"`
-		CreatedAt        string            `json:"createdAt"`
-		UpdatedAt        string            `json:"updatedAt"`
+		// User is "" for the image's USER.
+		User                   string        `json:"user"`
+		ReadOnlyRootFilesystem bool          `json:"readOnlyRootFilesystem"`
+		Tmpfs                  []string      `json:"tmpfs"`
+		Registry               *registryView `json:"registry,omitempty"`
+		Source                 string        `json:"source"`
+		CreatedAt              string        `json:"createdAt"`
+		UpdatedAt              string        `json:"updatedAt"`
 	}
 )
 
@@ -189,6 +193,7 @@ func newAppView(a *arena.Application) appView {
 		Resources: a.Resources, Regions: nonNil(a.Regions), TagKeep: a.TagKeep, NodePool: a.NodePool,
 		Env: a.Env, Args: nonNil(a.Args), StopGraceSeconds: a.StopGrace.Seconds(),
 		Artifacts: nonNil(a.ArtifactPaths), Source: a.Source, CreatedAt: timeText(a.CreatedAt), UpdatedAt: timeText(a.UpdatedAt),
+		User: a.Security.User, ReadOnlyRootFilesystem: a.Security.ReadOnlyRootFS, Tmpfs: nonNil(a.Security.Tmpfs),
 	}
 	if a.Limits != (arena.Resources{}) {
 		limits := a.Limits
@@ -404,7 +409,12 @@ type appInput struct {
 	Args             []string          `json:"args"`
 	StopGraceSeconds float64           `json:"stopGraceSeconds"`
 	Artifacts        []string          `json:"artifacts"`
-	Registry         json.RawMessage   `json:"registry"`
+	// User absent or "" runs the image's USER; a PUT replaces these three
+	// as it does every field but the registry.
+	User                   string          `json:"user"`
+	ReadOnlyRootFilesystem bool            `json:"readOnlyRootFilesystem"`
+	Tmpfs                  []string        `json:"tmpfs"`
+	Registry               json.RawMessage `json:"registry"`
 }
 
 // application decodes the body into an application of org; clear reports
@@ -422,6 +432,7 @@ func decodeApp(w http.ResponseWriter, r *http.Request, org string) (a *arena.App
 		Network: arena.NetworkMode(in.Network), Resources: in.Resources, Regions: in.Regions, TagKeep: in.TagKeep,
 		NodePool: in.NodePool, Env: maps.Clone(in.Env), Args: in.Args,
 		StopGrace: time.Duration(in.StopGraceSeconds * float64(time.Second)), ArtifactPaths: in.Artifacts,
+		Security: arena.ContainerSecurity{User: in.User, ReadOnlyRootFS: in.ReadOnlyRootFilesystem, Tmpfs: in.Tmpfs},
 	}
 	if in.Limits != nil {
 		a.Limits = *in.Limits

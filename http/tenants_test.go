@@ -188,3 +188,78 @@ func TestAdminApplicationPlacement(t *testing.T) {
 		})
 	}
 }
+
+// TestAdminApplicationSecurity creates and replaces applications with and
+// without a user, a read-only root and tmpfs mounts. A replacement sets
+// them as it does every field: absent is the image as it is built. A
+// refused change names the field and leaves the stored application as it
+// was.
+func TestAdminApplicationSecurity(t *testing.T) {
+	api := newTestAPI(t, nil)
+	base := "/admin/v1/orgs/" + testOrg + "/applications"
+	call := func(t *testing.T, method, path, body string) response {
+		t.Helper()
+		req := api.request(t, method, path, body)
+		req.Header.Set("Authorization", "Bearer "+orgAdminSecret)
+		return api.send(t, req)
+	}
+	type view struct {
+		User                   string
+		ReadOnlyRootFilesystem bool
+		Tmpfs                  []string
+		Artifacts              []string
+	}
+	read := func(t *testing.T, r response) view {
+		t.Helper()
+		var v view
+		if err := json.Unmarshal(r.body, &v); err != nil {
+			t.Fatalf("decoding %s: %v", r.body, err)
+		}
+		return v
+	}
+	const app = `"repository":"registry.example/studio/duel","resources":{"milliCpu":500,"memoryMb":256}`
+	confined := view{User: "65534:65534", ReadOnlyRootFilesystem: true, Tmpfs: []string{"/tmp", "/run/game"}, Artifacts: []string{"/replays"}}
+	created := call(t, http.MethodPost, base, `{"name":"duel",`+app+`,"user":"65534:65534","readOnlyRootFilesystem":true,
+		"tmpfs":["/tmp","/run/game"],"artifacts":["/replays"]}`)
+	if created.status != http.StatusCreated || !reflect.DeepEqual(read(t, created), confined) {
+		t.Fatalf("created %d %s, want %+v", created.status, created.body, confined)
+	}
+
+	tests := []struct {
+		name   string
+		body   string
+		status int
+		fields []string
+		want   view
+	}{
+		{"absent is the image as it is", `{` + app + `}`, 200, nil, view{Tmpfs: []string{}, Artifacts: []string{}}},
+		{"everything again", `{` + app + `,"user":"65534:65534","readOnlyRootFilesystem":true,"tmpfs":["/tmp","/run/game"],"artifacts":["/replays"]}`,
+			200, nil, confined},
+		{"a user name", `{` + app + `,"user":"games"}`, 200, nil, view{User: "games", Tmpfs: []string{}, Artifacts: []string{}}},
+		{"a bad user", `{` + app + `,"user":"root:0:0"}`, 422, []string{"user"}, view{User: "games", Tmpfs: []string{}, Artifacts: []string{}}},
+		{"a uid as a number", `{` + app + `,"user":1000}`, 422, []string{"user"}, view{User: "games", Tmpfs: []string{}, Artifacts: []string{}}},
+		{"readOnlyRootFilesystem not a bool", `{` + app + `,"readOnlyRootFilesystem":"yes"}`, 422, []string{"readOnlyRootFilesystem"},
+			view{User: "games", Tmpfs: []string{}, Artifacts: []string{}}},
+		{"too many tmpfs", `{` + app + `,"tmpfs":["/a","/b","/c","/d","/e","/f","/g","/h","/i"]}`, 422, []string{"tmpfs"},
+			view{User: "games", Tmpfs: []string{}, Artifacts: []string{}}},
+		{"a tmpfs over /dev", `{` + app + `,"tmpfs":["/tmp","/dev/shm"]}`, 422, []string{"tmpfs[1]"},
+			view{User: "games", Tmpfs: []string{}, Artifacts: []string{}}},
+		{"an artifact on a tmpfs", `{` + app + `,"tmpfs":["/tmp"],"artifacts":["/replays","/tmp/replays"]}`, 422, []string{"artifacts[1]"},
+			view{User: "games", Tmpfs: []string{}, Artifacts: []string{}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := call(t, http.MethodPut, base+"/duel", tt.body)
+			if tt.status == http.StatusOK {
+				if r.status != http.StatusOK || !reflect.DeepEqual(read(t, r), tt.want) {
+					t.Fatalf("replaced %d %s, want %+v", r.status, r.body, tt.want)
+				}
+			} else if got := r.wantError(t, tt.status, arena.EINVALID).fields(); !slices.Equal(got, tt.fields) {
+				t.Fatalf("violations on %v, want %v", got, tt.fields)
+			}
+			if got := read(t, call(t, http.MethodGet, base+"/duel", "")); !reflect.DeepEqual(got, tt.want) {
+				t.Fatalf("stored %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}

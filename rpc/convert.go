@@ -88,6 +88,9 @@ func sessionToProto(s *arena.Session) *agentv1.Session {
 		UnreachableSince: timeToProto(s.UnreachableSince),
 		UpdatedAt:        timeToProto(s.UpdatedAt),
 		ExternalId:       s.ExternalID,
+		User:             s.Security.User,
+		ReadOnlyRootFs:   s.Security.ReadOnlyRootFS,
+		Tmpfs:            nonEmpty(s.Security.Tmpfs),
 	}
 	// Zero limits stay off the wire, as an older control plane sends them:
 	// either way the agent caps the container at the reservation.
@@ -135,6 +138,9 @@ func sessionFromProto(p *agentv1.Session) *arena.Session {
 		UpdatedAt:        timeFromProto(p.GetUpdatedAt()),
 		ExternalID:       p.GetExternalId(),
 		Limits:           resourcesFromProto(p.GetLimits()),
+		Security: arena.ContainerSecurity{
+			User: p.GetUser(), ReadOnlyRootFS: p.GetReadOnlyRootFs(), Tmpfs: nonEmpty(p.GetTmpfs()),
+		},
 	}
 	for _, port := range p.GetPorts() {
 		s.Ports = append(s.Ports, arena.Port{Protocol: arena.Protocol(port.GetProtocol()), Container: int(port.GetContainer()), Host: int(port.GetHost())})

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"fmt"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/arena-hq/arena"
@@ -205,6 +207,52 @@ func TestSessionLimitsOnTheWire(t *testing.T) {
 			}
 			if got := sessionFromProto(p); got.Limits != tt.limits || got.Resources != reserved {
 				t.Fatalf("arrived with limits %+v and resources %+v, want %+v and %+v", got.Limits, got.Resources, tt.limits, reserved)
+			}
+		})
+	}
+}
+
+// TestSessionSecurityOnTheWire checks that a session's security settings
+// travel in fields 35 to 37, which an agent or control plane from before
+// them skips, and that a session without them sends none, so that either
+// side reads the other's as the image's user on a writable root.
+func TestSessionSecurityOnTheWire(t *testing.T) {
+	tests := []struct {
+		name   string
+		sec    arena.ContainerSecurity
+		fields []protowire.Number
+	}{
+		{"the image as it is", arena.ContainerSecurity{}, nil},
+		{"a user", arena.ContainerSecurity{User: "65534:65534"}, []protowire.Number{35}},
+		{"everything", arena.ContainerSecurity{User: "games", ReadOnlyRootFS: true, Tmpfs: []string{"/tmp", "/run"}}, []protowire.Number{35, 36, 37, 37}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b, err := proto.Marshal(sessionToProto(&arena.Session{ID: "s1", Security: tt.sec}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []protowire.Number
+			for len(b) > 0 {
+				num, typ, n := protowire.ConsumeTag(b)
+				if n < 0 {
+					t.Fatal(protowire.ParseError(n))
+				}
+				m := protowire.ConsumeFieldValue(num, typ, b[n:])
+				if m < 0 {
+					t.Fatal(protowire.ParseError(m))
+				}
+				if num >= 35 && num <= 37 {
+					got = append(got, num)
+				}
+				b = b[n+m:]
+			}
+			if !slices.Equal(got, tt.fields) {
+				t.Fatalf("security fields on the wire %v, want %v", got, tt.fields)
+			}
+			p := wire(t, sessionToProto(&arena.Session{ID: "s1", Security: tt.sec}))
+			if back := sessionFromProto(p).Security; !reflect.DeepEqual(back, tt.sec) {
+				t.Fatalf("arrived as %+v, want %+v", back, tt.sec)
 			}
 		})
 	}

@@ -300,8 +300,8 @@ func (s *Server) CreateSession(ctx context.Context, orgID string, req arena.Sess
 		Region: p.Node.Region, Location: p.Node.Location, NodeID: p.Node.ID, Host: p.Node.PublicIP,
 		Network: app.Network, Ports: p.Ports, Env: sessionEnv(app, &req, name, p), Args: req.Args, Labels: req.Labels,
 		TTL: req.TTL, Restart: req.Restart, Resources: app.Resources, StopGrace: app.StopGrace, RequestHash: fingerprint,
-		ArtifactPaths: append([]string(nil), app.ArtifactPaths...),
-		State:         arena.SessionStarted, ExitCode: -1, CreatedAt: now, UpdatedAt: now,
+		ArtifactPaths: append([]string(nil), app.ArtifactPaths...), Security: app.Security.Clone(),
+		State: arena.SessionStarted, ExitCode: -1, CreatedAt: now, UpdatedAt: now,
 	}
 	// Explicit even when it is the reservation, so that a session keeps the
 	// cap it started with whatever its application becomes.

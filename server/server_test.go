@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -785,6 +786,45 @@ func TestSessionLimits(t *testing.T) {
 	}
 	if _, err := h.srv.CreateSession(context.Background(), org, arena.SessionRequest{Location: "europe", Image: "burst"}); arena.ErrorCode(err) != arena.EUNAVAILABLE {
 		t.Fatalf("a third session on a node of two reservations: %v, want no capacity", err)
+	}
+}
+
+// TestSessionSecurity: a session runs as its application says when it is
+// created, and keeps that whatever the application becomes.
+func TestSessionSecurity(t *testing.T) {
+	confined := &arena.Application{
+		OrgID: org, Name: "confined", Repository: "confined", Tags: []arena.Tag{{Name: "v1"}}, Network: arena.NetworkBridge,
+		Resources: arena.Resources{MilliCPU: 100, MemoryMB: 100},
+		Security:  arena.ContainerSecurity{User: "65534:65534", ReadOnlyRootFS: true, Tmpfs: []string{"/tmp", "/run/game"}},
+	}
+	h := newHarness(t, 3, func(c *server.Config) { c.Catalog = server.NewStaticCatalog(append(testApps(), confined)) })
+	tests := []struct {
+		name, image string
+		want        arena.ContainerSecurity
+	}{
+		{"the image as it is", "game", arena.ContainerSecurity{}},
+		{"confined", "confined", arena.ContainerSecurity{User: "65534:65534", ReadOnlyRootFS: true, Tmpfs: []string{"/tmp", "/run/game"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := h.create(arena.SessionRequest{Image: tt.image})
+			if !reflect.DeepEqual(s.Security, tt.want) {
+				t.Fatalf("session security %+v, want %+v", s.Security, tt.want)
+			}
+			if stored := h.waitState(s.Name, arena.SessionRunning); !reflect.DeepEqual(stored.Security, tt.want) {
+				t.Fatalf("stored security %+v, want %+v", stored.Security, tt.want)
+			}
+			if spec, ok := h.rt.Spec(s.ID); !ok || !reflect.DeepEqual(spec.Security, tt.want) {
+				t.Fatalf("container spec %+v (found %v), want security %+v", spec, ok, tt.want)
+			}
+		})
+	}
+	// The session holds a copy: what happens to the application later
+	// does not reach a session that runs.
+	s := h.create(arena.SessionRequest{Image: "confined"})
+	confined.Security.Tmpfs[0] = "/changed"
+	if got, err := h.srv.FindSession(context.Background(), org, s.Name); err != nil || got.Security.Tmpfs[0] != "/tmp" {
+		t.Fatalf("session after its application changed: %+v %v", got, err)
 	}
 }
 

@@ -58,6 +58,25 @@ type Session struct {
 	// reservation, as it then was.
 	LimitMilliCPU int64 `json:"limitMilliCpu,omitempty"`
 	LimitMemoryMB int64 `json:"limitMemoryMb,omitempty"`
+	Security
+}
+
+// Security is the stored form of an arena.ContainerSecurity, inlined in
+// both documents. A document written before it has none of its fields,
+// which reads as the image's user on a writable root, as containers then
+// ran; so do sessions and applications that ask for nothing else.
+type Security struct {
+	User           string   `json:"user,omitempty"`
+	ReadOnlyRootFS bool     `json:"readOnlyRootFs,omitempty"`
+	Tmpfs          []string `json:"tmpfs,omitempty"`
+}
+
+func fromSecurity(c arena.ContainerSecurity) Security {
+	return Security{User: c.User, ReadOnlyRootFS: c.ReadOnlyRootFS, Tmpfs: c.Tmpfs}
+}
+
+func (d Security) toSecurity() arena.ContainerSecurity {
+	return arena.ContainerSecurity{User: d.User, ReadOnlyRootFS: d.ReadOnlyRootFS, Tmpfs: d.Tmpfs}
 }
 
 // Port is the stored form of an arena.Port.
@@ -101,6 +120,7 @@ func FromSession(s *arena.Session) Session {
 
 		LimitMilliCPU: s.Limits.MilliCPU,
 		LimitMemoryMB: s.Limits.MemoryMB,
+		Security:      fromSecurity(s.Security),
 	}
 	if s.Ports != nil {
 		d.Ports = make([]Port, len(s.Ports))
@@ -149,6 +169,7 @@ func (d Session) ToSession(s *arena.Session) {
 	s.UpdatedAt = FromNanos(d.UpdatedAt)
 	s.ExternalID = d.ExternalID
 	s.Limits = arena.Resources{MilliCPU: d.LimitMilliCPU, MemoryMB: d.LimitMemoryMB}
+	s.Security = d.toSecurity()
 }
 
 // Application is the stored form of the fields of arena.Application that
@@ -174,6 +195,7 @@ type Application struct {
 	Regions  []string `json:"regions,omitempty"`
 	TagKeep  int      `json:"tagKeep,omitempty"`
 	NodePool string   `json:"nodePool,omitempty"`
+	Security
 }
 
 // Tag is the stored form of an arena.Tag.
@@ -204,6 +226,7 @@ func FromApplication(a *arena.Application) Application {
 		Regions:       a.Regions,
 		TagKeep:       a.TagKeep,
 		NodePool:      a.NodePool,
+		Security:      fromSecurity(a.Security),
 	}
 	if a.Tags != nil {
 		d.Tags = make([]Tag, len(a.Tags))
@@ -249,6 +272,7 @@ func (d Application) ToApplication(a *arena.Application) {
 	a.Regions = d.Regions
 	a.TagKeep = d.TagKeep
 	a.NodePool = d.NodePool
+	a.Security = d.toSecurity()
 }
 
 // Nanos returns the stored form of t, Unix nanoseconds, keeping the zero

@@ -101,6 +101,21 @@ func limitedApplication() *arena.Application {
 	return a
 }
 
+// securedSession and securedApplication are limitedSession and
+// limitedApplication that also confine their containers, which the goldens
+// before them leave out.
+func securedSession() *arena.Session {
+	s := limitedSession()
+	s.Security = arena.ContainerSecurity{User: "65534:65534", ReadOnlyRootFS: true, Tmpfs: []string{"/tmp", "/run/game"}}
+	return s
+}
+
+func securedApplication() *arena.Application {
+	a := limitedApplication()
+	a.Security = arena.ContainerSecurity{User: "games", ReadOnlyRootFS: true, Tmpfs: []string{"/tmp"}}
+	return a
+}
+
 // TestGolden pins the stored format byte for byte: the documents already on
 // disk in both stores must keep reading as they were written. A difference
 // here is a change of the format, not of the test.
@@ -115,6 +130,8 @@ func TestGolden(t *testing.T) {
 		{"application_zero.json", FromApplication(&arena.Application{})},
 		{"session_limits.json", FromSession(limitedSession())},
 		{"application_limits.json", FromApplication(limitedApplication())},
+		{"session_security.json", FromSession(securedSession())},
+		{"application_security.json", FromApplication(securedApplication())},
 	} {
 		t.Run(c.file, func(t *testing.T) {
 			got, err := json.Marshal(c.doc)
@@ -197,12 +214,38 @@ func TestToOverwrites(t *testing.T) {
 }
 
 // TestOldDocuments reads the first goldens, written before limits, regions,
-// tagKeep, nodePool and external ids, and checks that those read as unset.
+// tagKeep, nodePool and external ids, and checks that those read as unset;
+// and every golden written before containers' security settings, checking
+// that they read as the image's user on a writable root.
 func TestOldDocuments(t *testing.T) {
+	unconfined := func(t *testing.T, b []byte, to func(Security) arena.ContainerSecurity) {
+		t.Helper()
+		var d Security
+		if err := json.Unmarshal(b, &d); err != nil {
+			t.Fatal(err)
+		}
+		if got := to(d); !reflect.DeepEqual(got, arena.ContainerSecurity{}) {
+			t.Errorf("security %+v, want none", got)
+		}
+	}
+	sessionSecurity := func(d Security) arena.ContainerSecurity {
+		var s arena.Session
+		Session{Security: d}.ToSession(&s)
+		return s.Security
+	}
+	applicationSecurity := func(d Security) arena.ContainerSecurity {
+		var a arena.Application
+		Application{Security: d}.ToApplication(&a)
+		return a.Security
+	}
 	for _, c := range []struct {
 		file  string
 		check func(t *testing.T, b []byte)
 	}{
+		{"session_limits.json", func(t *testing.T, b []byte) { unconfined(t, b, sessionSecurity) }},
+		{"session_zero.json", func(t *testing.T, b []byte) { unconfined(t, b, sessionSecurity) }},
+		{"application_limits.json", func(t *testing.T, b []byte) { unconfined(t, b, applicationSecurity) }},
+		{"application_zero.json", func(t *testing.T, b []byte) { unconfined(t, b, applicationSecurity) }},
 		{"session.json", func(t *testing.T, b []byte) {
 			var d Session
 			if err := json.Unmarshal(b, &d); err != nil {
@@ -210,8 +253,8 @@ func TestOldDocuments(t *testing.T) {
 			}
 			var s arena.Session
 			d.ToSession(&s)
-			if s.Limits != (arena.Resources{}) || s.ExternalID != "" {
-				t.Errorf("limits %+v, external id %q; want both unset", s.Limits, s.ExternalID)
+			if s.Limits != (arena.Resources{}) || s.ExternalID != "" || !reflect.DeepEqual(s.Security, arena.ContainerSecurity{}) {
+				t.Errorf("limits %+v, external id %q, security %+v; want all unset", s.Limits, s.ExternalID, s.Security)
 			}
 			if want := fullSession().Resources; s.Resources != want {
 				t.Errorf("resources %+v, want %+v", s.Resources, want)
@@ -224,8 +267,8 @@ func TestOldDocuments(t *testing.T) {
 			}
 			var a arena.Application
 			d.ToApplication(&a)
-			if a.Limits != (arena.Resources{}) || a.Regions != nil || a.TagKeep != 0 || a.NodePool != "" {
-				t.Errorf("limits %+v, regions %v, tagKeep %d, nodePool %q; want all unset", a.Limits, a.Regions, a.TagKeep, a.NodePool)
+			if a.Limits != (arena.Resources{}) || a.Regions != nil || a.TagKeep != 0 || a.NodePool != "" || !reflect.DeepEqual(a.Security, arena.ContainerSecurity{}) {
+				t.Errorf("limits %+v, regions %v, tagKeep %d, nodePool %q, security %+v; want all unset", a.Limits, a.Regions, a.TagKeep, a.NodePool, a.Security)
 			}
 		}},
 	} {

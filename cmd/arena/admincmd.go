@@ -139,6 +139,12 @@ func cell(v any) string {
 	case map[string]any:
 		b, _ := json.Marshal(x)
 		return string(b)
+	case string:
+		// Likewise an empty string, such as the user of an application
+		// that runs as its image's USER.
+		if x == "" {
+			return "-"
+		}
 	}
 	return fmt.Sprint(v)
 }
@@ -401,7 +407,7 @@ func runApp(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	cols := []string{"name", "repository", "tags", "defaultTag", "network", "resources", "limits", "regions", "source"}
+	cols := []string{"name", "repository", "tags", "defaultTag", "network", "resources", "limits", "regions", "user", "source"}
 	switch {
 	case len(words) == 1 && words[0] == "list":
 		body, err := c.call(ctx, nethttp.MethodGet, base+"/applications", nil)
@@ -454,8 +460,8 @@ func readAppFile(path string) (map[string]any, error) {
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	// A tag such as 1.0 or 20261125 is a string, whatever YAML would make
-	// of it: keep it as written.
+	// A tag such as 1.0 or 20261125, or a user such as 1000, is a string,
+	// whatever YAML would make of it: keep it as written.
 	if len(doc.Content) == 1 {
 		if tags := mappingValue(doc.Content[0], "tags"); tags != nil && tags.Kind == yaml.SequenceNode {
 			for _, t := range tags.Content {
@@ -463,6 +469,9 @@ func readAppFile(path string) (map[string]any, error) {
 					n.Tag = "!!str"
 				}
 			}
+		}
+		if n := mappingValue(doc.Content[0], "user"); n != nil && n.Kind == yaml.ScalarNode {
+			n.Tag = "!!str"
 		}
 	}
 	var app map[string]any

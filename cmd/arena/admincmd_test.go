@@ -28,6 +28,9 @@ nodePool: metal
 		{"no tags", "name: duel\ntags: []\n", map[string]any{"name": "duel", "tags": []any{}}},
 		{"a numeric tag stays a string", "name: duel\ntags: [{name: 1.10, priority: 1}]\n",
 			map[string]any{"name": "duel", "tags": []any{map[string]any{"name": "1.10", "priority": 1}}}},
+		{"a numeric user stays a string", "name: duel\nuser: 1000\n", map[string]any{"name": "duel", "user": "1000"}},
+		{"security settings", "name: duel\nuser: 65534:65534\nreadOnlyRootFilesystem: true\ntmpfs: [/tmp]\n",
+			map[string]any{"name": "duel", "user": "65534:65534", "readOnlyRootFilesystem": true, "tmpfs": []any{"/tmp"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -58,6 +61,8 @@ func TestCell(t *testing.T) {
 		{"strings", []any{"europe", "us-east"}, "europe,us-east"},
 		{"object", map[string]any{"milliCpu": 2000.0, "memoryMb": 512.0}, `{"memoryMb":512,"milliCpu":2000}`},
 		{"number", 3.0, "3"},
+		{"empty string", "", "-"},
+		{"string", "65534:65534", "65534:65534"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

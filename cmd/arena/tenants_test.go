@@ -226,6 +226,9 @@ limits: {milliCpu: 200, memoryMb: 128}
 regions: [europe]
 tagKeep: 2
 nodePool: metal
+user: 65534
+readOnlyRootFilesystem: true
+tmpfs: [/tmp]
 registry: {username: ci, passwordEnv: TEST_REGISTRY_PASSWORD}
 `, repo, tag), 0o600); err != nil {
 		t.Fatal(err)
@@ -239,13 +242,15 @@ registry: {username: ci, passwordEnv: TEST_REGISTRY_PASSWORD}
 	if out, err := cli(runApp, "list", "-o", "json"); err != nil || !strings.Contains(out, `"passwordSet":true`) || !strings.Contains(out, `"name":"1.10"`) || strings.Contains(out, "hunter2") {
 		t.Fatalf("arena app list: %v\n%s", err, out)
 	}
-	for _, want := range []string{`"limits":{"milliCpu":200,"memoryMb":128}`, `"regions":["europe"]`, `"tagKeep":2`, `"nodePool":"metal"`} {
+	for _, want := range []string{`"limits":{"milliCpu":200,"memoryMb":128}`, `"regions":["europe"]`, `"tagKeep":2`, `"nodePool":"metal"`,
+		`"user":"65534"`, `"readOnlyRootFilesystem":true`, `"tmpfs":["/tmp"]`} {
 		if out, err := cli(runApp, "get", "skirmish", "-o", "json"); err != nil || !strings.Contains(out, want) {
 			t.Fatalf("arena app get lacks %s: %v\n%s", want, err, out)
 		}
 	}
-	if out, err := cli(runApp, "get", "skirmish"); err != nil || !strings.Contains(out, `{"memoryMb":128,"milliCpu":200}`) || !strings.Contains(out, " europe ") {
-		t.Fatalf("arena app get's table lacks the limits or regions: %v\n%s", err, out)
+	if out, err := cli(runApp, "get", "skirmish"); err != nil || !strings.Contains(out, `{"memoryMb":128,"milliCpu":200}`) || !strings.Contains(out, " europe ") ||
+		!strings.Contains(out, " 65534 ") {
+		t.Fatalf("arena app get's table lacks the limits, regions or user: %v\n%s", err, out)
 	}
 	status, body := s.call("POST", "/session", map[string]any{"location": "local", "image": "skirmish"}, secret)
 	if status != 201 {

@@ -935,7 +935,15 @@ type Session struct {
 	// session created before limits) caps the container at resources.
 	Limits *Resources `protobuf:"bytes,33,opt,name=limits,proto3" json:"limits,omitempty"`
 	// The caller's own identifier of the session, kept and shown.
-	ExternalId    string `protobuf:"bytes,34,opt,name=external_id,json=externalId,proto3" json:"external_id,omitempty"`
+	ExternalId string `protobuf:"bytes,34,opt,name=external_id,json=externalId,proto3" json:"external_id,omitempty"`
+	// Whom the container's process runs as: a uid or a name the image knows,
+	// optionally with ":" and a gid or a group; empty (and from an older
+	// control plane) runs as the image's USER.
+	User string `protobuf:"bytes,35,opt,name=user,proto3" json:"user,omitempty"`
+	// The container's root filesystem is read-only.
+	ReadOnlyRootFs bool `protobuf:"varint,36,opt,name=read_only_root_fs,json=readOnlyRootFs,proto3" json:"read_only_root_fs,omitempty"`
+	// Absolute paths where the container gets a writable tmpfs of its own.
+	Tmpfs         []string `protobuf:"bytes,37,rep,name=tmpfs,proto3" json:"tmpfs,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1206,6 +1214,27 @@ func (x *Session) GetExternalId() string {
 		return x.ExternalId
 	}
 	return ""
+}
+
+func (x *Session) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *Session) GetReadOnlyRootFs() bool {
+	if x != nil {
+		return x.ReadOnlyRootFs
+	}
+	return false
+}
+
+func (x *Session) GetTmpfs() []string {
+	if x != nil {
+		return x.Tmpfs
+	}
+	return nil
 }
 
 // Assignment is the desired state of a node's sessions.
@@ -1734,7 +1763,7 @@ const file_arena_agent_v1_agent_proto_rawDesc = "" +
 	"\x04Port\x12\x1a\n" +
 	"\bprotocol\x18\x01 \x01(\tR\bprotocol\x12\x1c\n" +
 	"\tcontainer\x18\x02 \x01(\x05R\tcontainer\x12\x12\n" +
-	"\x04host\x18\x03 \x01(\x05R\x04host\"\x81\v\n" +
+	"\x04host\x18\x03 \x01(\x05R\x04host\"\xd6\v\n" +
 	"\aSession\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x15\n" +
 	"\x06org_id\x18\x02 \x01(\tR\x05orgId\x12 \n" +
@@ -1778,7 +1807,10 @@ const file_arena_agent_v1_agent_proto_rawDesc = "" +
 	"\x04name\x18  \x01(\tR\x04name\x121\n" +
 	"\x06limits\x18! \x01(\v2\x19.arena.agent.v1.ResourcesR\x06limits\x12\x1f\n" +
 	"\vexternal_id\x18\" \x01(\tR\n" +
-	"externalId\x1a6\n" +
+	"externalId\x12\x12\n" +
+	"\x04user\x18# \x01(\tR\x04user\x12)\n" +
+	"\x11read_only_root_fs\x18$ \x01(\bR\x0ereadOnlyRootFs\x12\x14\n" +
+	"\x05tmpfs\x18% \x03(\tR\x05tmpfs\x1a6\n" +
 	"\bEnvEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a9\n" +

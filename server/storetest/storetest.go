@@ -709,6 +709,7 @@ func newSession(id, org, node string, created time.Time) *arena.Session {
 		RequestHash:   "3f2a9c",
 		Name:          "name-of-" + id,
 		ArtifactPaths: []string{"/replays", "/crash.dmp"},
+		Security:      arena.ContainerSecurity{User: "65534:65534", ReadOnlyRootFS: true, Tmpfs: []string{"/tmp"}},
 		State:         arena.SessionStarted,
 		ExitCode:      -1,
 		CreatedAt:     created,
@@ -885,6 +886,9 @@ func normSession(s *arena.Session) arena.Session {
 	}
 	if len(c.ArtifactPaths) == 0 {
 		c.ArtifactPaths = nil
+	}
+	if len(c.Security.Tmpfs) == 0 {
+		c.Security.Tmpfs = nil
 	}
 	if len(c.Env) == 0 {
 		c.Env = nil

@@ -475,6 +475,11 @@ func testApplicationRoundTrip(t *testing.T, s server.Store) {
 			a.TagKeep, a.NodePool = 2, "default"
 			return a
 		}()},
+		{"security settings", func() *arena.Application {
+			a := newApplication("org-1", "confined", at(1))
+			a.Security = arena.ContainerSecurity{User: "games:games", ReadOnlyRootFS: true, Tmpfs: []string{"/tmp", "/run/game"}}
+			return a
+		}()},
 		{"plaintext credentials alone", &arena.Application{
 			OrgID: "org-1", Name: "unsealed", Repository: "registry.example.com/game", Source: arena.SourceConfig,
 			Registry: &arena.RegistryAuth{Username: "robot", Password: "s3cret"}, CreatedAt: at(1), UpdatedAt: at(2),
@@ -746,6 +751,7 @@ func cloneApplication(a *arena.Application) *arena.Application {
 	c.Tags, c.Ports, c.Args = slices.Clone(a.Tags), slices.Clone(a.Ports), slices.Clone(a.Args)
 	c.ArtifactPaths, c.SealedRegistry = slices.Clone(a.ArtifactPaths), slices.Clone(a.SealedRegistry)
 	c.Env = maps.Clone(a.Env)
+	c.Security = a.Security.Clone()
 	if a.Registry != nil {
 		r := *a.Registry
 		c.Registry = &r
@@ -904,6 +910,9 @@ func normApplication(a *arena.Application) arena.Application {
 	}
 	if len(c.Regions) == 0 {
 		c.Regions = nil
+	}
+	if len(c.Security.Tmpfs) == 0 {
+		c.Security.Tmpfs = nil
 	}
 	if len(c.SealedRegistry) == 0 {
 		c.SealedRegistry = nil
