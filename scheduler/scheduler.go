@@ -425,8 +425,10 @@ type NodeUsage struct {
 	arena.Node
 	// Healthy is the health UpsertNode or SetHealthy last gave. A healthy
 	// node may still take nothing: it may be draining or full.
-	Healthy   bool
-	Used      arena.Resources
+	Healthy bool
+	Used    arena.Resources
+	// FreePorts counts the ports neither a session holds nor, as the
+	// node's agent said, anything else (SetHeldPorts).
 	FreePorts int
 	Sessions  int
 }
