@@ -193,9 +193,11 @@ type NodeStatus struct {
 	Node
 	// State is "ready", "draining", "unreachable" (silent past the heartbeat
 	// timeout) or "waiting" (not heard from since the control plane started).
-	State     string
-	LastSeen  time.Time
-	Used      Resources
+	State    string
+	LastSeen time.Time
+	Used     Resources
+	// FreePorts counts the ports of the node's range that neither a session
+	// nor anything else on the node (as its agent said) holds.
 	FreePorts int
 	Sessions  int
 	// Images is how far the node is with the wanted images.

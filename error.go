@@ -18,6 +18,7 @@ const (
 	EFORBIDDEN    = "forbidden"    // the caller is authenticated but its token lacks the scope
 	EQUOTA        = "quota"        // the organisation has used up a quota; more capacity will not help
 	ENOTREADY     = "not_ready"    // the process is still starting and serves nothing yet; retry shortly
+	EPORTINUSE    = "port_in_use"  // a host port given to a container is taken on its node; other ports may work
 	EINTERNAL     = "internal"     // a fault of Arena's own; details are logged, not returned
 )
 

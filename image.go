@@ -60,10 +60,14 @@ func (a NodeImage) Equal(b NodeImage) bool {
 	return a.Ref == b.Ref && a.State == b.State && a.Error == b.Error && slices.Equal(a.Refused, b.Refused)
 }
 
-// Heartbeat says that a node is alive and which of the wanted images it holds.
+// Heartbeat says that a node is alive, which of the wanted images it holds
+// and, when Ports is not nil, what its agent knows of the host ports of its
+// range. Ports is nil when nothing changed since the agent last sent it: the
+// control plane keeps what it had.
 type Heartbeat struct {
 	NodeID string
 	Images []NodeImage
+	Ports  *HostPorts
 }
 
 // TagStatus is whether a tag of an application can run in a region now.

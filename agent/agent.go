@@ -79,6 +79,16 @@ type Config struct {
 	// hang without failing, as behind a network partition.
 	HeartbeatInterval time.Duration
 	MissedHeartbeats  int
+	// HeldPorts returns, ascending, the ports from lo to hi that sockets on
+	// the machine hold (procnet.HeldPorts on the host's tables). The agent
+	// reports those of the node's range that are not its containers' in
+	// its heartbeats, so that placement avoids them. Nil reports none held.
+	HeldPorts func(lo, hi int) ([]int, error)
+	// PortMoveWait is how long a session whose start found a host port
+	// taken waits for the control plane to give it other ports before it
+	// fails like any start that fails. A control plane moves it within a
+	// heartbeat or two; one that predates moves never does.
+	PortMoveWait time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -95,6 +105,7 @@ func (c *Config) setDefaults() {
 	def(&c.RetryInterval, time.Second)
 	def(&c.MaxRetryInterval, 30*time.Second)
 	def(&c.HeartbeatInterval, 5*time.Second)
+	def(&c.PortMoveWait, time.Minute)
 	def(&c.ArtifactRetention, DefaultArtifactRetention)
 	if c.ArtifactMaxBytes <= 0 {
 		c.ArtifactMaxBytes = DefaultArtifactMaxBytes
@@ -123,9 +134,14 @@ type Agent struct {
 	// answer a control plane that still lists one (a lost acknowledgement, a
 	// stale assignment) without starting anything.
 	finished map[string]finishedSession
-	wg       sync.WaitGroup
-	ctx      context.Context
-	images   *images
+	// conflicts are the host ports of the sessions that wait for other
+	// ones, by session id, for the heartbeats to list.
+	conflicts map[string][]int
+	wg        sync.WaitGroup
+	ctx       context.Context
+	images    *images
+	// portsChanged asks for a heartbeat now: a session waits for ports.
+	portsChanged chan struct{}
 }
 
 type finishedSession struct {
@@ -151,6 +167,9 @@ type local struct {
 	// abortWait, set while a start waits for the session's image, ends
 	// that wait: a stop must not wait for a pull.
 	abortWait context.CancelFunc
+	// bound are the host ports of the session's container while it has
+	// one: the heartbeats leave them out of what others hold.
+	bound []int
 
 	// Worker state: touched only by the single worker.
 	containerID  string
@@ -160,6 +179,8 @@ type local struct {
 	restarts     int
 	restartAt    time.Time
 	artifacts    []string // paths to keep when the session stops
+	// conflict is set while the session waits for other host ports.
+	conflict *portConflict
 	// final is the stop report; acked once the control plane has taken it.
 	final *arena.SessionReport
 	acked bool
@@ -171,6 +192,7 @@ func New(cfg Config) *Agent {
 	log := cfg.Logger.With("node", cfg.Node.ID)
 	return &Agent{
 		cfg: cfg, rt: cfg.Runtime, cp: cfg.ControlPlane, sessions: map[string]*local{}, finished: map[string]finishedSession{},
+		conflicts: map[string][]int{}, portsChanged: make(chan struct{}, 1),
 		log:    log,
 		images: newImages(cfg.Runtime, log, cfg.RetryInterval, cfg.MaxRetryInterval, cfg.ResyncInterval, cfg.StateDir),
 	}
@@ -228,10 +250,13 @@ func (a *Agent) heartbeats(ctx context.Context, silent chan<- error) {
 	// several failed in a row mean the control plane cannot hear us.
 	timeout := max(a.cfg.HeartbeatInterval, time.Second)
 	missed := 0
+	var ports portReport
 	for {
+		hb := arena.Heartbeat{NodeID: a.cfg.Node.ID, Images: a.images.report(), Ports: a.portReport(&ports)}
 		beatCtx, cancel := context.WithTimeout(ctx, timeout)
-		err := a.cp.Heartbeat(beatCtx, arena.Heartbeat{NodeID: a.cfg.Node.ID, Images: a.images.report()})
+		err := a.cp.Heartbeat(beatCtx, hb)
 		cancel()
+		ports.delivered(hb.Ports, err == nil)
 		switch {
 		case ctx.Err() != nil:
 			return
@@ -255,6 +280,8 @@ func (a *Agent) heartbeats(ctx context.Context, silent chan<- error) {
 		case <-a.images.changed:
 			// An image's state changed: say so now, so that placement and
 			// GET /tag learn of a pulled image without waiting a beat.
+		case <-a.portsChanged:
+			// A session waits for other ports: ask for them now.
 		}
 	}
 }

@@ -27,6 +27,11 @@ type fakeControlPlane struct {
 	failReports int
 	logs        []arena.LogChunk
 	beat        arena.Heartbeat
+	// beats are every heartbeat taken; failBeats makes that many fail, the
+	// last when len(beats) was failedAt.
+	beats     []arena.Heartbeat
+	failBeats int
+	failedAt  int
 }
 
 func (f *fakeControlPlane) Assignments(ctx context.Context, nodeID string) (<-chan arena.Assignment, error) {
@@ -36,7 +41,13 @@ func (f *fakeControlPlane) Assignments(ctx context.Context, nodeID string) (<-ch
 func (f *fakeControlPlane) Heartbeat(ctx context.Context, hb arena.Heartbeat) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.failBeats > 0 {
+		f.failBeats--
+		f.failedAt = len(f.beats)
+		return errors.New("control plane unreachable")
+	}
 	f.beat = hb
+	f.beats = append(f.beats, hb)
 	return nil
 }
 

@@ -34,6 +34,7 @@ func (a *Agent) reconcile(l *local, d *arena.Session, fresh bool, obs *arena.Con
 	}
 	if obs != nil && l.containerID == "" {
 		l.containerID = obs.ID
+		l.setBound(d.Ports)
 		l.running = true // an exit, if any, is handled below
 		l.runningSince = obs.StartedAt
 		if !obs.Running {
@@ -89,6 +90,9 @@ func (a *Agent) reconcile(l *local, d *arena.Session, fresh bool, obs *arena.Con
 		}
 		// Never ran: started, or marked unreachable before this agent got
 		// to it.
+		if a.awaitPorts(l, d) {
+			return
+		}
 		a.start(ctx, l, d)
 		return
 	}
@@ -131,11 +135,16 @@ func (a *Agent) start(ctx context.Context, l *local, d *arena.Session) {
 		if ctx.Err() != nil {
 			return // shutting down; the next start creates it
 		}
+		if arena.ErrorCode(err) == arena.EPORTINUSE {
+			a.portsTaken(l, d, err)
+			return
+		}
 		a.log.Error("cannot start container", "session", l.id, "image", d.Image, "err", err)
 		a.finish(l, arena.StopFailed, -1, time.Now(), "cannot start container: "+arena.ErrorMessage(err))
 		return
 	}
 	l.containerID, l.running, l.runningSince = id, true, a.startedAt(ctx, id)
+	l.setBound(d.Ports)
 	a.report(l, arena.SessionReport{State: arena.SessionRunning, At: l.runningSince})
 }
 
@@ -218,6 +227,7 @@ func (a *Agent) stopContainer(ctx context.Context, l *local, d *arena.Session) {
 // exited container tells the next start what happened.
 func (a *Agent) finish(l *local, reason arena.StopReason, exit int, at time.Time, msg string) {
 	l.running, l.restartAt = false, time.Time{}
+	a.clearConflict(l)
 	a.collectArtifacts(a.ctx, l)
 	l.final = &arena.SessionReport{State: arena.SessionStopped, Reason: reason, ExitCode: exit, At: at, Restarts: l.restarts, Message: msg}
 	a.deliverFinal(a.ctx, l)
@@ -241,6 +251,7 @@ func (a *Agent) deliverFinal(ctx context.Context, l *local) {
 			return
 		}
 		l.containerID = ""
+		l.setBound(nil)
 	}
 	a.forget(l)
 }

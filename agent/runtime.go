@@ -12,7 +12,8 @@ import (
 // the Docker Engine; a simulated runtime stands in for scale tests.
 //
 // Errors carry arena codes: ENOTFOUND for an unknown container or image,
-// ECONFLICT for a name already taken, EUNAVAILABLE when the engine cannot be reached.
+// ECONFLICT for a name already taken, EPORTINUSE for a start whose host port
+// is taken on the node, EUNAVAILABLE when the engine cannot be reached.
 type Runtime interface {
 	// Start creates and starts a container from spec and returns its id.
 	Start(ctx context.Context, spec arena.ContainerSpec) (string, error)

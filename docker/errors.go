@@ -3,6 +3,7 @@ package docker
 import (
 	"context"
 	"errors"
+	"strings"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/client"
@@ -48,4 +49,16 @@ func wrapError(err error, doing string) error {
 		return &arena.Error{Code: code, Message: doing + ": docker engine unavailable", Err: err}
 	}
 	return arena.Internal(err, doing)
+}
+
+// portInUse reports whether the engine refused to start a container because
+// a host port it publishes is taken: by a socket on the host ("address
+// already in use", from binding the port) or by another container ("port is
+// already allocated", from the engine's own bookkeeping). The engine answers
+// both with a plain internal error, so its text is all there is to tell
+// them by; Docker 20.10 to 28 word them so. Only a start that publishes
+// ports is asked about, so that no other failure is taken for one.
+func portInUse(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "address already in use") || strings.Contains(msg, "port is already allocated")
 }

@@ -169,7 +169,9 @@ func (r *Runtime) Ping(ctx context.Context) (err error) {
 
 // Start creates and starts a container from spec and returns its id. A
 // container that was created but failed to start is removed again, so that
-// a failed start leaves nothing behind and the name can be reused.
+// a failed start leaves nothing behind and the name can be reused. A start
+// that failed because a host port it publishes is taken, by a socket on the
+// host or another container, is EPORTINUSE.
 //
 // spec must carry the arena.LabelNode label: a container without it would be
 // invisible to List and never cleaned up.
@@ -206,6 +208,12 @@ func (r *Runtime) Start(ctx context.Context, spec arena.ContainerSpec) (_ string
 	cancel()
 	if err != nil {
 		startErr := wrapError(err, "starting container "+spec.Name)
+		if len(hostCfg.PortBindings) > 0 && portInUse(err) {
+			// Told apart here, where the engine's words are known: the
+			// agent moves the session to other ports rather than fail it.
+			startErr = &arena.Error{Code: arena.EPORTINUSE, Err: err,
+				Message: fmt.Sprintf("a host port of container %s is taken on the node (it was given %v)", spec.Name, arena.HostPortsOf(spec.Ports))}
+		}
 		// The caller's context may be what ended the start; the cleanup
 		// must happen regardless.
 		rctx, rcancel := r.call(context.WithoutCancel(ctx), 0)

@@ -626,33 +626,72 @@ func TestStartUnknownUser(t *testing.T) {
 	wantCode(t, err, arena.ENOTFOUND)
 }
 
-// TestStartFailureRemoves checks that a container created but not started
-// (its host port is taken) is removed again.
-func TestStartFailureRemoves(t *testing.T) {
+// TestStartOnATakenPort: a start whose host port is taken, by a socket on
+// the host or by another container, is EPORTINUSE, and the container created
+// but not started is removed again.
+func TestStartOnATakenPort(t *testing.T) {
 	t.Parallel()
 	rt := dockertest.Runtime(t)
 	node := dockertest.NodeID(t)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	tests := []struct {
+		name string
+		// take holds a port for the duration of the test and returns it.
+		take     func(t *testing.T) int
+		protocol arena.Protocol
+	}{
+		{"tcp, by a listener on the host", func(t *testing.T) int {
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { l.Close() })
+			return l.Addr().(*net.TCPAddr).Port
+		}, arena.TCP},
+		{"tcp, by an outgoing connection", func(t *testing.T) int {
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { l.Close() })
+			c, err := net.Dial("tcp", l.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { c.Close() })
+			return c.LocalAddr().(*net.TCPAddr).Port
+		}, arena.TCP},
+		{"udp, by a socket on the host", func(t *testing.T) int {
+			u, err := net.ListenPacket("udp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { u.Close() })
+			return u.LocalAddr().(*net.UDPAddr).Port
+		}, arena.UDP},
+		{"udp, by another container", func(t *testing.T) int {
+			port := dockertest.FreePort(t)
+			other := dockertest.EchoSpec(t, node)
+			other.BindIP = "127.0.0.1"
+			other.Ports = []arena.Port{{Protocol: arena.UDP, Container: dockertest.EchoPort, Host: port}}
+			start(t, rt, other)
+			return port
+		}, arena.UDP},
 	}
-	defer l.Close()
-
-	spec := dockertest.EchoSpec(t, node)
-	spec.BindIP = "127.0.0.1"
-	spec.Ports = []arena.Port{{Protocol: arena.TCP, Container: dockertest.EchoPort, Host: l.Addr().(*net.TCPAddr).Port}}
-	if _, err := rt.Start(context.Background(), spec); err == nil {
-		t.Fatal("Start succeeded on a host port in use")
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			port := tt.take(t)
+			spec := dockertest.EchoSpec(t, node)
+			spec.BindIP = "127.0.0.1"
+			spec.Ports = []arena.Port{{Protocol: tt.protocol, Container: dockertest.EchoPort, Host: port}}
+			id, err := rt.Start(context.Background(), spec)
+			if err == nil {
+				t.Fatalf("Start succeeded on a host port in use, as %s", id)
+			}
+			wantCode(t, err, arena.EPORTINUSE)
+			_, err = rt.Inspect(context.Background(), spec.Name)
+			wantCode(t, err, arena.ENOTFOUND)
+		})
 	}
-	cs, err := rt.List(context.Background(), node)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(cs) != 0 {
-		t.Errorf("containers left behind: %+v", cs)
-	}
-	_, err = rt.Inspect(context.Background(), spec.Name)
-	wantCode(t, err, arena.ENOTFOUND)
 }
 
 func TestRemove(t *testing.T) {

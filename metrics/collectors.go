@@ -110,7 +110,7 @@ func newNodeCollector() *nodeCollector {
 		capacityMemory: desc("arena_node_capacity_memory_mb", "Memory a node offers to sessions, in MiB."),
 		usedCPU:        desc("arena_node_used_millicpu", "CPU reserved by a node's sessions, in thousandths of a core."),
 		usedMemory:     desc("arena_node_used_memory_mb", "Memory reserved by a node's sessions, in MiB."),
-		freePorts:      desc("arena_node_free_ports", "Host ports of a node's range not reserved by a session."),
+		freePorts:      desc("arena_node_free_ports", "Host ports of a node's range that neither a session nor anything else on the node holds."),
 		sessions:       desc("arena_node_sessions", "Sessions placed on a node."),
 	}
 }

@@ -386,7 +386,7 @@ arena_node_used_millicpu{` + labels + `} 1500
 # HELP arena_node_used_memory_mb Memory reserved by a node's sessions, in MiB.
 # TYPE arena_node_used_memory_mb gauge
 arena_node_used_memory_mb{` + labels + `} 2048
-# HELP arena_node_free_ports Host ports of a node's range not reserved by a session.
+# HELP arena_node_free_ports Host ports of a node's range that neither a session nor anything else on the node holds.
 # TYPE arena_node_free_ports gauge
 arena_node_free_ports{` + labels + `} 990
 # HELP arena_node_sessions Sessions placed on a node.

@@ -219,6 +219,12 @@ func heartbeatToProto(hb arena.Heartbeat) *agentv1.HeartbeatRequest {
 	for _, im := range hb.Images {
 		p.Images = append(p.Images, &agentv1.NodeImage{Ref: im.Ref, State: string(im.State), Error: validText(im.Error), Refused: im.Refused})
 	}
+	if hp := hb.Ports; hp != nil {
+		p.Ports = &agentv1.HostPorts{Held: int32s(hp.Held)}
+		for _, c := range hp.Conflicts {
+			p.Ports.Conflicts = append(p.Ports.Conflicts, &agentv1.PortConflict{SessionId: c.SessionID, Ports: int32s(c.Ports)})
+		}
+	}
 	return p
 }
 
@@ -227,7 +233,38 @@ func heartbeatFromProto(p *agentv1.HeartbeatRequest) arena.Heartbeat {
 	for _, im := range p.GetImages() {
 		hb.Images = append(hb.Images, arena.NodeImage{Ref: im.GetRef(), State: arena.ImageState(im.GetState()), Error: im.GetError(), Refused: nonEmpty(im.GetRefused())})
 	}
+	// Set or not, as sent: unset means the node's ports are as they were.
+	if hp := p.GetPorts(); hp != nil {
+		hb.Ports = &arena.HostPorts{Held: ints(hp.GetHeld())}
+		for _, c := range hp.GetConflicts() {
+			hb.Ports.Conflicts = append(hb.Ports.Conflicts, arena.PortConflict{SessionID: c.GetSessionId(), Ports: ints(c.GetPorts())})
+		}
+	}
 	return hb
+}
+
+// int32s converts ports for the wire; none is nil.
+func int32s(ports []int) []int32 {
+	if len(ports) == 0 {
+		return nil
+	}
+	out := make([]int32, len(ports))
+	for i, p := range ports {
+		out[i] = int32(p)
+	}
+	return out
+}
+
+// ints converts ports from the wire; none is nil.
+func ints(ports []int32) []int {
+	if len(ports) == 0 {
+		return nil
+	}
+	out := make([]int, len(ports))
+	for i, p := range ports {
+		out[i] = int(p)
+	}
+	return out
 }
 
 func logChunkToProto(c arena.LogChunk) *agentv1.LogChunk {

@@ -137,6 +137,14 @@ func TestRoundTrip(t *testing.T) {
 		{"heartbeat without images", arena.Heartbeat{NodeID: "n1"}, nil, func(v any) any {
 			return heartbeatFromProto(wire(t, heartbeatToProto(v.(arena.Heartbeat))))
 		}},
+		// An empty port report says nothing is held; no report says
+		// nothing changed. The two must stay apart.
+		{"heartbeat saying no port is held", arena.Heartbeat{NodeID: "n1", Ports: &arena.HostPorts{}}, nil, func(v any) any {
+			return heartbeatFromProto(wire(t, heartbeatToProto(v.(arena.Heartbeat))))
+		}},
+		{"heartbeat with a conflict of a session without ports", arena.Heartbeat{NodeID: "n1", Ports: &arena.HostPorts{Held: []int{32768, 60299}, Conflicts: []arena.PortConflict{{SessionID: "s1"}}}}, nil, func(v any) any {
+			return heartbeatFromProto(wire(t, heartbeatToProto(v.(arena.Heartbeat))))
+		}},
 		// Free text from registries and the engine may hold any bytes; the
 		// message must still encode.
 		{"heartbeat with an image error that is not UTF-8", arena.Heartbeat{NodeID: "n1", Images: []arena.NodeImage{{Ref: "game:1", State: arena.ImageFailed, Error: "denied \xff\xfe here"}}},

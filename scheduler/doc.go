@@ -44,6 +44,18 @@
 // configured: the preference matters while a new tag rolls out, and then
 // sessions are better started at once than spread evenly.
 //
+// # Host ports
+//
+// Each node's ports are a bitmap, handed out from a cursor that moves on
+// past each allocation. Besides its sessions' ports, a node's agent reports
+// the ports of its range that something else on the machine holds
+// (SetHeldPorts): an outgoing connection given a port of the kernel's
+// ephemeral range, another service. Those are set in the bitmap too, so that
+// placement skips them at no cost and the node's free ports leave them out;
+// a port a session holds as well counts once, and stays held after the
+// session until a report leaves it out. MovePorts gives a session whose
+// container found a port taken regardless new ones, never those it had.
+//
 // # Quotas
 //
 // Before it looks at nodes, Place checks the request's organisation against

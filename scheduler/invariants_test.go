@@ -3,6 +3,7 @@ package scheduler
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"math/bits"
 	"net/netip"
 	"slices"
@@ -80,7 +81,7 @@ func invariants(s *Scheduler, withinCapacity bool) error {
 		if withinCapacity && !n.Capacity.Fits(n.used()) {
 			return fmt.Errorf("node %s over capacity: %+v of %+v", id, n.used(), n.Capacity)
 		}
-		if err := checkPorts(&n.ports, len(u.ports)); err != nil {
+		if err := checkPorts(&n.ports, slices.Collect(maps.Keys(u.ports))); err != nil {
 			return fmt.Errorf("node %s: %w", id, err)
 		}
 		want := *n
@@ -188,15 +189,34 @@ func invariants(s *Scheduler, withinCapacity bool) error {
 	return nil
 }
 
-// checkPorts checks the bitmap against the number of ports reservations hold.
-func checkPorts(p *portAllocator, held int) error {
+// checkPorts checks the bitmap against the ports reservations hold and
+// those held outside.
+func checkPorts(p *portAllocator, reserved []int) error {
 	set := 0
 	for _, w := range p.words {
 		set += bits.OnesCount64(w)
 	}
+	mine := map[int]bool{}
+	for _, port := range reserved {
+		mine[port] = true
+	}
+	held := len(reserved)
+	for k, o := range p.outside {
+		port := p.min + int(o.i)
+		switch {
+		case o.i < 0 || int(o.i) >= p.size || (k > 0 && p.outside[k-1].i >= o.i):
+			return fmt.Errorf("outside ports out of range or order: %+v", p.outside)
+		case o.session != mine[port]:
+			return fmt.Errorf("port %d held outside is marked a session's: %v; reservations say %v", port, o.session, mine[port])
+		case p.words[o.i>>6]&(1<<(o.i&63)) == 0:
+			return fmt.Errorf("port %d held outside is free in the bitmap", port)
+		case !o.session:
+			held++
+		}
+	}
 	padding := len(p.words)*64 - p.size
 	if set-padding != held || p.free != p.size-held {
-		return fmt.Errorf("bitmap holds %d ports and counts %d free of %d; reservations hold %d", set-padding, p.free, p.size, held)
+		return fmt.Errorf("bitmap holds %d ports and counts %d free of %d; reservations and outside hold %d", set-padding, p.free, p.size, held)
 	}
 	if padding > 0 && p.words[len(p.words)-1]>>(64-padding) != 1<<padding-1 {
 		return fmt.Errorf("padding bits cleared")

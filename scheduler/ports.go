@@ -2,13 +2,14 @@ package scheduler
 
 import (
 	"math/bits"
-
-	"github.com/arena-hq/arena"
+	"slices"
 )
 
 // portAllocator hands out host ports of one node. A port is never handed out
 // twice while held; a cursor moves on past each allocation so that a port just
 // released is the last to be reused, giving stale clients time to give up on it.
+// Nor is a port handed out while something else on the node holds it, as its
+// agent says (outside): an outgoing connection, another service.
 //
 // Held ports are bits of a bitmap, 8 bytes per 64 ports (3.4 KB for the
 // default range of 27,532 ports), so that ten thousand nodes cost tens of
@@ -22,9 +23,25 @@ type portAllocator struct {
 	size int
 	// cursor is the index where the next search starts.
 	cursor int
-	// words has bit i%64 of word i/64 set while port min+i is held. The bits
-	// past size in the last word are always set, so that they never look free.
+	// words has bit i%64 of word i/64 set while port min+i is held by a
+	// session or outside. The bits past size in the last word are always
+	// set, so that they never look free.
 	words []uint64
+	// outside lists, by index ascending, the ports that something other
+	// than the node's sessions holds, as the node's agent last said: short
+	// (at most arena.MaxHeldPorts), so a lookup is a binary search. Their
+	// bits are set in words, so that searching for a free port costs
+	// nothing more.
+	outside []outsidePort
+}
+
+// outsidePort is a port held outside. It may be a session's as well: a
+// report that crossed the session's placement, or its own container seen by
+// a scan. Releasing the session then leaves the port held until a report
+// says it is free, and a report that frees it leaves it to the session.
+type outsidePort struct {
+	i       int32
+	session bool
 }
 
 func newPortAllocator(lo, hi int) portAllocator {
@@ -76,19 +93,40 @@ func (p *portAllocator) nextFree(i int) int {
 	return w<<6 + bits.TrailingZeros64(m)
 }
 
-// held reports whether port is in range and held.
-func (p *portAllocator) held(port int) bool {
-	i := port - p.min
-	return i >= 0 && i < p.size && p.words[i>>6]&(1<<(i&63)) != 0
+// findOutside returns where index i is, or would be, in p.outside.
+func (p *portAllocator) findOutside(i int) (int, bool) {
+	return slices.BinarySearchFunc(p.outside, int32(i), func(o outsidePort, i int32) int { return int(o.i - i) })
 }
 
-// hold marks specific ports as used, as when rebuilding from the store. It
-// holds every port it can and returns those it cannot: out of range, or
-// already held.
+// held reports whether port is in range and held by a session.
+func (p *portAllocator) held(port int) bool {
+	i := port - p.min
+	if i < 0 || i >= p.size || p.words[i>>6]&(1<<(i&63)) == 0 {
+		return false
+	}
+	k, out := p.findOutside(i)
+	return !out || p.outside[k].session
+}
+
+// hold marks specific ports as a session's, as when rebuilding from the
+// store. It holds every port it can and returns those it cannot: out of
+// range, or held by another session. A port held outside is the session's
+// too: the session exists, whatever else holds its port.
 func (p *portAllocator) hold(ports []int) (refused []int) {
 	for _, port := range ports {
 		i := port - p.min
-		if i < 0 || i >= p.size || p.words[i>>6]&(1<<(i&63)) != 0 {
+		if i < 0 || i >= p.size {
+			refused = append(refused, port)
+			continue
+		}
+		if k, out := p.findOutside(i); out {
+			if p.outside[k].session {
+				refused = append(refused, port)
+			}
+			p.outside[k].session = true
+			continue
+		}
+		if p.words[i>>6]&(1<<(i&63)) != 0 {
 			refused = append(refused, port)
 			continue
 		}
@@ -98,21 +136,59 @@ func (p *portAllocator) hold(ports []int) (refused []int) {
 	return refused
 }
 
-// release frees ports; those not held are ignored.
+// release frees ports of a session; those no session holds are ignored,
+// and those held outside stay held.
 func (p *portAllocator) release(ports []int) {
 	for _, port := range ports {
-		if p.held(port) {
-			i := port - p.min
-			p.words[i>>6] &^= 1 << (i & 63)
-			p.free++
+		if !p.held(port) {
+			continue
 		}
+		i := port - p.min
+		if k, out := p.findOutside(i); out {
+			p.outside[k].session = false
+			continue
+		}
+		p.words[i>>6] &^= 1 << (i & 63)
+		p.free++
 	}
 }
 
-func hostPorts(ports []arena.Port) []int {
-	out := make([]int, len(ports))
-	for i, p := range ports {
-		out[i] = p.Host
+// setOutside replaces the ports held outside with ports, ignoring those
+// out of range.
+func (p *portAllocator) setOutside(ports []int) {
+	for _, o := range p.outside {
+		if !o.session {
+			p.words[o.i>>6] &^= 1 << (o.i & 63)
+			p.free++
+		}
+	}
+	p.outside = p.outside[:0]
+	idx := make([]int, 0, len(ports))
+	for _, port := range ports {
+		if i := port - p.min; i >= 0 && i < p.size {
+			idx = append(idx, i)
+		}
+	}
+	slices.Sort(idx)
+	for _, i := range slices.Compact(idx) {
+		// Every bit still set is a session's now.
+		session := p.words[i>>6]&(1<<(i&63)) != 0
+		if !session {
+			p.words[i>>6] |= 1 << (i & 63)
+			p.free--
+		}
+		p.outside = append(p.outside, outsidePort{i: int32(i), session: session})
+	}
+	if len(p.outside) == 0 {
+		p.outside = nil // a node without any costs nothing
+	}
+}
+
+// outsidePorts returns the ports held outside.
+func (p *portAllocator) outsidePorts() []int {
+	out := make([]int, len(p.outside))
+	for k, o := range p.outside {
+		out[k] = p.min + int(o.i)
 	}
 	return out
 }

@@ -7,13 +7,34 @@ import (
 	"testing"
 )
 
-// boolPorts is the allocator as it was before the bitmap, one bool a port:
-// the bitmap must hand out exactly the same ports.
+// boolPorts is the allocator as it was before the bitmap, one bool a port,
+// with a second for the ports held outside: the bitmap must hand out exactly
+// the same ports.
 type boolPorts struct {
-	min    int
-	used   []bool
-	free   int
-	cursor int
+	min     int
+	used    []bool
+	outside []bool
+	free    int
+	cursor  int
+}
+
+func (p *boolPorts) recount() {
+	p.free = 0
+	for i := range p.used {
+		if !p.used[i] && !p.outside[i] {
+			p.free++
+		}
+	}
+}
+
+func (p *boolPorts) setOutside(ports []int) {
+	clear(p.outside)
+	for _, port := range ports {
+		if i := port - p.min; i >= 0 && i < len(p.used) {
+			p.outside[i] = true
+		}
+	}
+	p.recount()
 }
 
 func (p *boolPorts) allocate(n int) ([]int, bool) {
@@ -26,7 +47,7 @@ func (p *boolPorts) allocate(n int) ([]int, bool) {
 	ports := make([]int, 0, n)
 	for i := 0; len(ports) < n; i++ {
 		idx := (p.cursor + i) % len(p.used)
-		if !p.used[idx] {
+		if !p.used[idx] && !p.outside[idx] {
 			p.used[idx] = true
 			ports = append(ports, p.min+idx)
 		}
@@ -42,11 +63,7 @@ func (p *boolPorts) set(port int, held bool) bool {
 		return false
 	}
 	p.used[i] = held
-	if held {
-		p.free--
-	} else {
-		p.free++
-	}
+	p.recount()
 	return true
 }
 
@@ -56,10 +73,26 @@ func TestPortAllocatorMatchesOneBoolAPort(t *testing.T) {
 			rng := rand.New(rand.NewPCG(uint64(size), 1))
 			const lo = 32768
 			got := newPortAllocator(lo, lo+size-1)
-			want := &boolPorts{min: lo, used: make([]bool, size), free: size}
+			want := &boolPorts{min: lo, used: make([]bool, size), outside: make([]bool, size), free: size}
 			var held []int
 			for step := range 3000 {
-				switch op := rng.IntN(10); {
+				switch op := rng.IntN(11); {
+				case op == 10:
+					// A new report of what is held outside: a few ports,
+					// in and out of range, some of them sessions' too,
+					// unordered and repeated; now and then none.
+					var out []int
+					for range rng.IntN(6) {
+						out = append(out, lo-2+rng.IntN(size+4))
+					}
+					if len(held) > 0 && rng.IntN(2) == 0 {
+						out = append(out, held[rng.IntN(len(held))])
+					}
+					if len(out) > 0 && rng.IntN(4) == 0 {
+						out = append(out, out[0])
+					}
+					got.setOutside(out)
+					want.setOutside(out)
 				case op < 5:
 					n := rng.IntN(4)
 					if rng.IntN(20) == 0 {
@@ -91,7 +124,7 @@ func TestPortAllocatorMatchesOneBoolAPort(t *testing.T) {
 				if got.cursor != want.cursor || got.free != want.free {
 					t.Fatalf("step %d: cursor %d free %d, want %d and %d", step, got.cursor, got.free, want.cursor, want.free)
 				}
-				if err := checkPorts(&got, len(held)); err != nil {
+				if err := checkPorts(&got, held); err != nil {
 					t.Fatalf("step %d: %v", step, err)
 				}
 			}

@@ -75,12 +75,14 @@ func randomOperations(t *testing.T, seed uint64, policy Policy, steps int) {
 	}
 	const maxNodes = 24
 	live := map[string]bool{}
+	// outside is what each node's agent last said is held on it.
+	outside := map[string][]int{}
 	var nextSession int
 	placed, refused := 0, 0
 
 	for step := range steps {
 		var what string
-		switch op := rng.IntN(100); {
+		switch op := rng.IntN(110); {
 		case op < 40:
 			res := arena.Resources{MilliCPU: int64(250 * (1 + rng.IntN(4))), MemoryMB: int64(256 * (1 + rng.IntN(4)))}
 			req := Request{SessionID: fmt.Sprintf("s%d", nextSession), OrgID: pick(orgs), Location: pick(areas), Resources: res, Ports: twoPorts[:rng.IntN(3)],
@@ -113,6 +115,11 @@ func randomOperations(t *testing.T, seed uint64, policy Policy, steps int) {
 				if len(p.Ports) != len(req.Ports) {
 					t.Fatalf("step %d: %d ports for %d asked", step, len(p.Ports), len(req.Ports))
 				}
+				for _, port := range p.Ports {
+					if slices.Contains(outside[p.Node.ID], port.Host) {
+						t.Fatalf("step %d: %s: port %d is held outside, as node %s said: %v", step, what, port.Host, p.Node.ID, outside[p.Node.ID])
+					}
+				}
 				live[req.SessionID] = true
 				nextSession++
 				placed++
@@ -135,6 +142,7 @@ func randomOperations(t *testing.T, seed uint64, policy Policy, steps int) {
 			n := describe(rng.IntN(maxNodes))
 			what = fmt.Sprintf("upsert %+v", n)
 			s.UpsertNode(n, rng.IntN(5) > 0)
+			outside[n.ID] = inRange(outside[n.ID], n.PortMin, n.PortMax)
 		case op < 88:
 			id := fmt.Sprintf("n%02d", rng.IntN(maxNodes))
 			sessions := 0
@@ -148,7 +156,58 @@ func randomOperations(t *testing.T, seed uint64, policy Policy, steps int) {
 			if (sessions > 0) != (arena.ErrorCode(err) == arena.ECONFLICT) || (sessions == 0 && err != nil) {
 				t.Fatalf("step %d: %s: %v", step, what, err)
 			}
-		default:
+			if err == nil {
+				delete(outside, id)
+			}
+		case op >= 104:
+			// The ranges span 40000 to 40007: some ports in range, some
+			// of them sessions', some out of it.
+			id := fmt.Sprintf("n%02d", rng.IntN(maxNodes))
+			var held []int
+			for range rng.IntN(4) {
+				held = append(held, 39999+rng.IntN(10))
+			}
+			what = fmt.Sprintf("node %s holds %v outside", id, held)
+			s.SetHeldPorts(id, held)
+			// An unknown node's report is dropped, as are ports out of
+			// the node's range, which it keeps should the range change.
+			s.mu.RLock()
+			if n := s.nodes[id]; n != nil {
+				outside[id] = inRange(held, n.PortMin, n.PortMax)
+			}
+			s.mu.RUnlock()
+		case op >= 100:
+			if len(live) == 0 {
+				continue
+			}
+			id := pick(slices.Sorted(maps.Keys(live)))
+			s.mu.RLock()
+			r := s.reserved[id]
+			s.mu.RUnlock()
+			old := make([]arena.Port, len(r.ports))
+			for i, hp := range r.ports {
+				old[i] = arena.Port{Protocol: arena.UDP, Container: i + 1, Host: hp}
+			}
+			free := r.node.ports.free
+			what = fmt.Sprintf("move the ports %v of %s on node %s with %d free", r.ports, id, r.node.ID, free)
+			moved, err := s.MovePorts(id, old)
+			switch {
+			case free < len(old):
+				if arena.ErrorCode(err) != arena.EUNAVAILABLE {
+					t.Fatalf("step %d: %s: %v, want unavailable", step, what, err)
+				}
+			case err != nil:
+				t.Fatalf("step %d: %s: %v", step, what, err)
+			default:
+				for i, p := range moved {
+					if p.Protocol != old[i].Protocol || p.Container != old[i].Container ||
+						slices.ContainsFunc(old, func(o arena.Port) bool { return o.Host == p.Host }) ||
+						slices.Contains(outside[r.node.ID], p.Host) {
+						t.Fatalf("step %d: %s: moved to %+v", step, what, moved)
+					}
+				}
+			}
+		case op >= 88 && op < 100:
 			res := arena.Resources{MilliCPU: int64(500 * rng.IntN(5)), MemoryMB: int64(512 * rng.IntN(5))}
 			ports := rng.IntN(4)
 			regions := pickRegions()
@@ -173,4 +232,9 @@ func randomOperations(t *testing.T, seed uint64, policy Policy, steps int) {
 	if placed < steps/20 || refused < steps/20 {
 		t.Fatalf("only %d placed and %d refused in %d steps", placed, refused, steps)
 	}
+}
+
+// inRange returns the ports from lo to hi.
+func inRange(ports []int, lo, hi int) []int {
+	return slices.DeleteFunc(slices.Clone(ports), func(p int) bool { return p < lo || p > hi })
 }

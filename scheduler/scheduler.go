@@ -131,6 +131,9 @@ func (s *Scheduler) UpsertNode(d arena.Node, healthy bool) {
 				}
 			}
 		}
+		// What is held outside stays so in the new range, until the
+		// node's agent reports on it.
+		np.setOutside(n.ports.outsidePorts())
 		n.ports = np
 	}
 	moved := n.Location != d.Location || n.Region != d.Region || n.Provider != d.Provider ||
@@ -199,6 +202,50 @@ func (s *Scheduler) SetImages(nodeID string, refs []string) {
 		}
 		n.images[id/64] |= 1 << (id % 64)
 	}
+}
+
+// SetHeldPorts records the ports of a node's range that something other
+// than its sessions holds, as its agent found them, replacing those it held
+// before: Place hands none of them out until a later call frees them. A port
+// a session holds as well stays the session's, and stays held once the
+// session is released, until a call leaves it out. Ports out of the node's
+// range are ignored.
+func (s *Scheduler) SetHeldPorts(nodeID string, ports []int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n, ok := s.nodes[nodeID]; ok {
+		n.ports.setOutside(ports)
+	}
+}
+
+// MovePorts gives a session new host ports on its node in place of those it
+// holds, as when its container could not start because one of them was
+// taken: ports are its ports as placed, and the new ones come back in the
+// same order with the same protocols and container ports. The ports it held
+// are not among the new ones, and are released. It returns ENOTFOUND when
+// the session holds no reservation and EUNAVAILABLE when the node has too few
+// free ports, and then changes nothing.
+func (s *Scheduler) MovePorts(sessionID string, ports []arena.Port) ([]arena.Port, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.reserved[sessionID]
+	if !ok {
+		return nil, arena.Errorf(arena.ENOTFOUND, "session %s holds no reservation", sessionID)
+	}
+	// Allocated while the old ports are still held, so that none of them
+	// comes back.
+	hp, ok := r.node.ports.allocate(len(ports))
+	if !ok {
+		return nil, arena.Errorf(arena.EUNAVAILABLE, "node %s has fewer than %d free host ports", r.node.ID, len(ports))
+	}
+	r.node.ports.release(r.ports)
+	r.ports = hp
+	s.reserved[sessionID] = r
+	out := make([]arena.Port, len(ports))
+	for i, p := range ports {
+		out[i] = arena.Port{Protocol: p.Protocol, Container: p.Container, Host: hp[i]}
+	}
+	return out, nil
 }
 
 // Known reports whether name is the location or region of any node.
@@ -303,7 +350,7 @@ func (s *Scheduler) Restore(sess *arena.Session) error {
 	if !ok {
 		return arena.Errorf(arena.ENOTFOUND, "node %s of session %s is unknown", sess.NodeID, sess.ID)
 	}
-	hp := hostPorts(sess.Ports)
+	hp := arena.HostPortsOf(sess.Ports)
 	refused := n.ports.hold(hp)
 	held := slices.DeleteFunc(hp, func(p int) bool { return slices.Contains(refused, p) })
 	n.charge(sess.Resources, 1)
@@ -378,8 +425,10 @@ type NodeUsage struct {
 	arena.Node
 	// Healthy is the health UpsertNode or SetHealthy last gave. A healthy
 	// node may still take nothing: it may be draining or full.
-	Healthy   bool
-	Used      arena.Resources
+	Healthy bool
+	Used    arena.Resources
+	// FreePorts counts the ports neither a session holds nor, as the
+	// node's agent said, anything else (SetHeldPorts).
 	FreePorts int
 	Sessions  int
 }

@@ -37,6 +37,9 @@ type node struct {
 	// images is how far the node is with the wanted images, as its last
 	// heartbeat said.
 	images []arena.NodeImage
+	// held is the ports of the node's range that something other than its
+	// sessions holds, as its agent last said, in the scheduler too.
+	held []int
 }
 
 // loadNodes reads the nodes from the store at Open. They take no sessions
@@ -100,8 +103,10 @@ func (s *Server) registerNode(ctx context.Context, n arena.Node) error {
 	s.nodes[n.ID] = &node{Node: n, lastSeen: now, heard: true}
 	s.sched.UpsertNode(n, true)
 	// What the node held before it joined again is unknown (a reinstalled
-	// machine holds nothing) until its heartbeats say.
+	// machine holds nothing) until its heartbeats say; an agent's first
+	// heartbeat says which of its ports are held.
 	s.sched.SetImages(n.ID, nil)
+	s.sched.SetHeldPorts(n.ID, nil)
 	s.nmu.Unlock()
 	s.restoreReservations(n.ID)
 	s.log.Info("node registered", "node", n.ID, "location", n.Location, "region", n.Region, "provider", n.Provider,
@@ -218,9 +223,12 @@ func (s *Server) AuthenticateNode(ctx context.Context, credential string) (strin
 	return "", arena.Errorf(arena.EUNAUTHORIZED, "the node credential is not valid")
 }
 
-// Heartbeat records that a node is alive and which images it holds. A node
-// that comes back takes sessions again; its agent's reports then restore its
-// sessions' truth.
+// Heartbeat records that a node is alive, which images it holds and, when
+// it says, which host ports of its range others hold: placement hands those
+// out to none of the node's new sessions. A session it says could not start
+// because a host port was taken is moved to other ports (see movePorts). A
+// node that comes back takes sessions again; its agent's reports then
+// restore its sessions' truth.
 func (s *Server) Heartbeat(ctx context.Context, hb arena.Heartbeat) error {
 	nodeID := hb.NodeID
 	s.nmu.Lock()
@@ -241,6 +249,13 @@ func (s *Server) Heartbeat(ctx context.Context, hb arena.Heartbeat) error {
 		}
 		s.sched.SetImages(nodeID, present)
 	}
+	if hb.Ports != nil {
+		// Before any move below, so that the new ports avoid them.
+		if held := heldInRange(hb.Ports.Held, n.PortMin, n.PortMax); !slices.Equal(n.held, held) {
+			n.held = held
+			s.sched.SetHeldPorts(nodeID, held)
+		}
+	}
 	back := !n.unreachableSince.IsZero()
 	if !n.heard || back {
 		if back {
@@ -256,7 +271,27 @@ func (s *Server) Heartbeat(ctx context.Context, hb arena.Heartbeat) error {
 		// of its sessions, so that its reports can restore the truth.
 		s.resendAssignments(nodeID)
 	}
+	if hb.Ports != nil {
+		for _, c := range hb.Ports.Conflicts {
+			s.movePorts(ctx, nodeID, c)
+		}
+	}
 	return nil
+}
+
+// heldInRange returns the ports from lo to hi, ascending, once each and at
+// most arena.MaxHeldPorts of them: what an agent says is trusted no further.
+func heldInRange(ports []int, lo, hi int) []int {
+	out := slices.DeleteFunc(slices.Clone(ports), func(p int) bool { return p < lo || p > hi })
+	slices.Sort(out)
+	out = slices.Compact(out)
+	if len(out) > arena.MaxHeldPorts {
+		out = out[:arena.MaxHeldPorts]
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
 }
 
 // silentSince returns when the node went silent, or zero while it reports.

@@ -127,6 +127,9 @@ type entry struct {
 	mu  sync.Mutex
 	cur atomic.Pointer[arena.Session]
 	ttl *time.Timer
+	// portMoves counts the times the session was given new host ports
+	// because its node found one taken; guarded by mu.
+	portMoves int
 }
 
 // New returns a control plane; Open loads its state.

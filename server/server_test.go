@@ -35,6 +35,22 @@ type harness struct {
 	rt    *sim.Runtime
 	node  arena.Node
 	stop  func() // stops the agent
+	// held are the ports sockets on the agent's machine hold.
+	heldMu sync.Mutex
+	held   []int
+}
+
+// setHeld makes ports held on the agent's machine, as other sockets would.
+func (h *harness) setHeld(ports ...int) {
+	h.heldMu.Lock()
+	defer h.heldMu.Unlock()
+	h.held = ports
+}
+
+func (h *harness) heldPorts(lo, hi int) ([]int, error) {
+	h.heldMu.Lock()
+	defer h.heldMu.Unlock()
+	return append([]int(nil), h.held...), nil
 }
 
 func testApps() []*arena.Application {
@@ -126,7 +142,7 @@ func (h *harness) startAgent() {
 		RestartBackoff: 10 * time.Millisecond, MaxRestartBackoff: 20 * time.Millisecond,
 		CrashLoopLimit: 3, StableAfter: time.Minute, RetryInterval: 10 * time.Millisecond,
 		ResyncInterval: 50 * time.Millisecond, HeartbeatInterval: 20 * time.Millisecond,
-		ArtifactDir: filepath.Join(h.dir, "artifacts"),
+		ArtifactDir: filepath.Join(h.dir, "artifacts"), HeldPorts: h.heldPorts,
 	})
 	done := make(chan struct{})
 	go func() {

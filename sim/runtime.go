@@ -32,6 +32,9 @@ type Runtime struct {
 	images map[string]bool
 	// registry answers pulls; nil refuses them.
 	registry func(ctx context.Context, ref string, auth *arena.RegistryAuth) error
+	// taken are host ports something else on the machine holds: a start
+	// publishing one of them fails.
+	taken map[int]bool
 }
 
 type watcher struct {
@@ -66,6 +69,29 @@ func (r *Runtime) SetRegistry(pull func(ctx context.Context, ref string, auth *a
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.registry = pull
+}
+
+// TakePorts makes host ports taken, as by a socket on the machine: a start
+// of a bridge-mode container publishing one of them fails with EPORTINUSE,
+// as the engine's does. Containers already started keep theirs.
+func (r *Runtime) TakePorts(ports ...int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.taken == nil {
+		r.taken = map[int]bool{}
+	}
+	for _, p := range ports {
+		r.taken[p] = true
+	}
+}
+
+// FreePorts undoes TakePorts.
+func (r *Runtime) FreePorts(ports ...int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, p := range ports {
+		delete(r.taken, p)
+	}
 }
 
 // ImageExists implements agent.Runtime.
@@ -103,6 +129,13 @@ func (r *Runtime) Start(ctx context.Context, spec arena.ContainerSpec) (string, 
 	}
 	if _, taken := r.names[spec.Name]; taken {
 		return "", arena.Errorf(arena.ECONFLICT, "container name %s is taken", spec.Name)
+	}
+	if spec.Network != arena.NetworkHost {
+		for _, p := range spec.Ports {
+			if r.taken[p.Host] {
+				return "", arena.Errorf(arena.EPORTINUSE, "host port %d of container %s is taken", p.Host, spec.Name)
+			}
+		}
 	}
 	r.seq++
 	id := fmt.Sprintf("sim-%d", r.seq)

@@ -19,11 +19,15 @@ import (
 	"github.com/arena-hq/arena/agent"
 	"github.com/arena-hq/arena/config"
 	"github.com/arena-hq/arena/docker"
+	"github.com/arena-hq/arena/procnet"
 )
 
 type devOptions struct {
 	config, listen, data, devToken, publicIP, logFormat, logLevel string
 	metricsListen                                                 string
+	// heldPorts replaces the agent's look at the host's sockets; nil
+	// keeps it. Tests use it to hide a port from placement.
+	heldPorts func(lo, hi int) ([]int, error)
 }
 
 func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -115,6 +119,9 @@ func startDev(ctx context.Context, cfg *config.Config, o devOptions, log *slog.L
 	ac.Installation = st.Installation
 	ac.ArtifactDir = filepath.Join(o.data, "artifacts")
 	ac.StateDir = o.data
+	if o.heldPorts != nil {
+		ac.HeldPorts = o.heldPorts
+	}
 	ag := agent.New(ac)
 	go func() { agentDone <- ag.Run(agentCtx) }()
 	st.closers = append(st.closers, func() error {
@@ -134,6 +141,8 @@ func agentConfig(cfg *config.Config, n arena.Node, cp agent.ControlPlane, rt age
 		RestartBackoff: time.Duration(cfg.Restart.Backoff), MaxRestartBackoff: time.Duration(cfg.Restart.MaxBackoff),
 		CrashLoopLimit: cfg.Restart.CrashLoopLimit, StableAfter: time.Duration(cfg.Restart.StableAfter),
 		ArtifactRetention: time.Duration(cfg.ArtifactRetention), ArtifactMaxBytes: cfg.ArtifactMaxMB << 20,
+		// The agent runs on the host, so that these are the host's sockets.
+		HeldPorts: func(lo, hi int) ([]int, error) { return procnet.HeldPorts(procnet.Dir, lo, hi) },
 	}
 }
 

@@ -395,7 +395,12 @@ type HeartbeatRequest struct {
 	// The node that is alive: the authenticated node.
 	NodeId string `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
 	// How far the node is with each wanted image it has looked at.
-	Images        []*NodeImage `protobuf:"bytes,2,rep,name=images,proto3" json:"images,omitempty"`
+	Images []*NodeImage `protobuf:"bytes,2,rep,name=images,proto3" json:"images,omitempty"`
+	// What the agent knows of the host ports of the node's range. Unset when
+	// nothing changed since the agent last sent it: the control plane keeps
+	// what it had. Agents send it on a change, at least every minute, after
+	// a heartbeat failed, and while a session waits for new ports.
+	Ports         *HostPorts `protobuf:"bytes,3,opt,name=ports,proto3" json:"ports,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -444,6 +449,126 @@ func (x *HeartbeatRequest) GetImages() []*NodeImage {
 	return nil
 }
 
+func (x *HeartbeatRequest) GetPorts() *HostPorts {
+	if x != nil {
+		return x.Ports
+	}
+	return nil
+}
+
+// HostPorts is what a node's agent knows of the host ports of its range.
+type HostPorts struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The ports of the node's range that a socket on the machine holds,
+	// outside the node's session containers (an outgoing connection, another
+	// service): ascending, at most 1024. Placement hands none of them out.
+	Held []int32 `protobuf:"varint,1,rep,packed,name=held,proto3" json:"held,omitempty"`
+	// Sessions whose container could not start because a host port given to
+	// it is taken, listed until they are given new ports or stopped.
+	Conflicts     []*PortConflict `protobuf:"bytes,2,rep,name=conflicts,proto3" json:"conflicts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HostPorts) Reset() {
+	*x = HostPorts{}
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HostPorts) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HostPorts) ProtoMessage() {}
+
+func (x *HostPorts) ProtoReflect() protoreflect.Message {
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HostPorts.ProtoReflect.Descriptor instead.
+func (*HostPorts) Descriptor() ([]byte, []int) {
+	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *HostPorts) GetHeld() []int32 {
+	if x != nil {
+		return x.Held
+	}
+	return nil
+}
+
+func (x *HostPorts) GetConflicts() []*PortConflict {
+	if x != nil {
+		return x.Conflicts
+	}
+	return nil
+}
+
+// PortConflict is a session whose container could not start on its ports.
+type PortConflict struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	SessionId string                 `protobuf:"bytes,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	// The host ports the failed start was given, in the session's order: the
+	// control plane moves the session only while it still has them.
+	Ports         []int32 `protobuf:"varint,2,rep,packed,name=ports,proto3" json:"ports,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PortConflict) Reset() {
+	*x = PortConflict{}
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PortConflict) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PortConflict) ProtoMessage() {}
+
+func (x *PortConflict) ProtoReflect() protoreflect.Message {
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PortConflict.ProtoReflect.Descriptor instead.
+func (*PortConflict) Descriptor() ([]byte, []int) {
+	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *PortConflict) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
+}
+
+func (x *PortConflict) GetPorts() []int32 {
+	if x != nil {
+		return x.Ports
+	}
+	return nil
+}
+
 // NodeImage is a node's state of one wanted image.
 type NodeImage struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -461,7 +586,7 @@ type NodeImage struct {
 
 func (x *NodeImage) Reset() {
 	*x = NodeImage{}
-	mi := &file_arena_agent_v1_agent_proto_msgTypes[8]
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -473,7 +598,7 @@ func (x *NodeImage) String() string {
 func (*NodeImage) ProtoMessage() {}
 
 func (x *NodeImage) ProtoReflect() protoreflect.Message {
-	mi := &file_arena_agent_v1_agent_proto_msgTypes[8]
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -486,7 +611,7 @@ func (x *NodeImage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeImage.ProtoReflect.Descriptor instead.
 func (*NodeImage) Descriptor() ([]byte, []int) {
-	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{8}
+	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *NodeImage) GetRef() string {
@@ -525,7 +650,7 @@ type HeartbeatResponse struct {
 
 func (x *HeartbeatResponse) Reset() {
 	*x = HeartbeatResponse{}
-	mi := &file_arena_agent_v1_agent_proto_msgTypes[9]
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -537,7 +662,7 @@ func (x *HeartbeatResponse) String() string {
 func (*HeartbeatResponse) ProtoMessage() {}
 
 func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_arena_agent_v1_agent_proto_msgTypes[9]
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -550,7 +675,7 @@ func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatResponse.ProtoReflect.Descriptor instead.
 func (*HeartbeatResponse) Descriptor() ([]byte, []int) {
-	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{9}
+	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{11}
 }
 
 type PushLogsRequest struct {
@@ -562,7 +687,7 @@ type PushLogsRequest struct {
 
 func (x *PushLogsRequest) Reset() {
 	*x = PushLogsRequest{}
-	mi := &file_arena_agent_v1_agent_proto_msgTypes[10]
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -574,7 +699,7 @@ func (x *PushLogsRequest) String() string {
 func (*PushLogsRequest) ProtoMessage() {}
 
 func (x *PushLogsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_arena_agent_v1_agent_proto_msgTypes[10]
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -587,7 +712,7 @@ func (x *PushLogsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushLogsRequest.ProtoReflect.Descriptor instead.
 func (*PushLogsRequest) Descriptor() ([]byte, []int) {
-	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{10}
+	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *PushLogsRequest) GetChunk() *LogChunk {
@@ -607,7 +732,7 @@ type PushLogsResponse struct {
 
 func (x *PushLogsResponse) Reset() {
 	*x = PushLogsResponse{}
-	mi := &file_arena_agent_v1_agent_proto_msgTypes[11]
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -619,7 +744,7 @@ func (x *PushLogsResponse) String() string {
 func (*PushLogsResponse) ProtoMessage() {}
 
 func (x *PushLogsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_arena_agent_v1_agent_proto_msgTypes[11]
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -632,7 +757,7 @@ func (x *PushLogsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushLogsResponse.ProtoReflect.Descriptor instead.
 func (*PushLogsResponse) Descriptor() ([]byte, []int) {
-	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{11}
+	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *PushLogsResponse) GetMore() bool {
@@ -655,7 +780,7 @@ type Resources struct {
 
 func (x *Resources) Reset() {
 	*x = Resources{}
-	mi := &file_arena_agent_v1_agent_proto_msgTypes[12]
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -667,7 +792,7 @@ func (x *Resources) String() string {
 func (*Resources) ProtoMessage() {}
 
 func (x *Resources) ProtoReflect() protoreflect.Message {
-	mi := &file_arena_agent_v1_agent_proto_msgTypes[12]
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -680,7 +805,7 @@ func (x *Resources) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Resources.ProtoReflect.Descriptor instead.
 func (*Resources) Descriptor() ([]byte, []int) {
-	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{12}
+	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Resources) GetMilliCpu() int64 {
@@ -720,7 +845,7 @@ type Node struct {
 
 func (x *Node) Reset() {
 	*x = Node{}
-	mi := &file_arena_agent_v1_agent_proto_msgTypes[13]
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -732,7 +857,7 @@ func (x *Node) String() string {
 func (*Node) ProtoMessage() {}
 
 func (x *Node) ProtoReflect() protoreflect.Message {
-	mi := &file_arena_agent_v1_agent_proto_msgTypes[13]
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -745,7 +870,7 @@ func (x *Node) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Node.ProtoReflect.Descriptor instead.
 func (*Node) Descriptor() ([]byte, []int) {
-	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{13}
+	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Node) GetId() string {
@@ -831,7 +956,7 @@ type Port struct {
 
 func (x *Port) Reset() {
 	*x = Port{}
-	mi := &file_arena_agent_v1_agent_proto_msgTypes[14]
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -843,7 +968,7 @@ func (x *Port) String() string {
 func (*Port) ProtoMessage() {}
 
 func (x *Port) ProtoReflect() protoreflect.Message {
-	mi := &file_arena_agent_v1_agent_proto_msgTypes[14]
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -856,7 +981,7 @@ func (x *Port) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Port.ProtoReflect.Descriptor instead.
 func (*Port) Descriptor() ([]byte, []int) {
-	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{14}
+	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Port) GetProtocol() string {
@@ -950,7 +1075,7 @@ type Session struct {
 
 func (x *Session) Reset() {
 	*x = Session{}
-	mi := &file_arena_agent_v1_agent_proto_msgTypes[15]
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -962,7 +1087,7 @@ func (x *Session) String() string {
 func (*Session) ProtoMessage() {}
 
 func (x *Session) ProtoReflect() protoreflect.Message {
-	mi := &file_arena_agent_v1_agent_proto_msgTypes[15]
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -975,7 +1100,7 @@ func (x *Session) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Session.ProtoReflect.Descriptor instead.
 func (*Session) Descriptor() ([]byte, []int) {
-	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{15}
+	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Session) GetId() string {
@@ -1258,7 +1383,7 @@ type Assignment struct {
 
 func (x *Assignment) Reset() {
 	*x = Assignment{}
-	mi := &file_arena_agent_v1_agent_proto_msgTypes[16]
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1270,7 +1395,7 @@ func (x *Assignment) String() string {
 func (*Assignment) ProtoMessage() {}
 
 func (x *Assignment) ProtoReflect() protoreflect.Message {
-	mi := &file_arena_agent_v1_agent_proto_msgTypes[16]
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1283,7 +1408,7 @@ func (x *Assignment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Assignment.ProtoReflect.Descriptor instead.
 func (*Assignment) Descriptor() ([]byte, []int) {
-	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{16}
+	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Assignment) GetFull() bool {
@@ -1328,7 +1453,7 @@ type WantedImage struct {
 
 func (x *WantedImage) Reset() {
 	*x = WantedImage{}
-	mi := &file_arena_agent_v1_agent_proto_msgTypes[17]
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1340,7 +1465,7 @@ func (x *WantedImage) String() string {
 func (*WantedImage) ProtoMessage() {}
 
 func (x *WantedImage) ProtoReflect() protoreflect.Message {
-	mi := &file_arena_agent_v1_agent_proto_msgTypes[17]
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1353,7 +1478,7 @@ func (x *WantedImage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WantedImage.ProtoReflect.Descriptor instead.
 func (*WantedImage) Descriptor() ([]byte, []int) {
-	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{17}
+	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *WantedImage) GetRef() string {
@@ -1388,7 +1513,7 @@ type RegistryAuth struct {
 
 func (x *RegistryAuth) Reset() {
 	*x = RegistryAuth{}
-	mi := &file_arena_agent_v1_agent_proto_msgTypes[18]
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1400,7 +1525,7 @@ func (x *RegistryAuth) String() string {
 func (*RegistryAuth) ProtoMessage() {}
 
 func (x *RegistryAuth) ProtoReflect() protoreflect.Message {
-	mi := &file_arena_agent_v1_agent_proto_msgTypes[18]
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1413,7 +1538,7 @@ func (x *RegistryAuth) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegistryAuth.ProtoReflect.Descriptor instead.
 func (*RegistryAuth) Descriptor() ([]byte, []int) {
-	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{18}
+	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *RegistryAuth) GetUsername() string {
@@ -1447,7 +1572,7 @@ type LogRequest struct {
 
 func (x *LogRequest) Reset() {
 	*x = LogRequest{}
-	mi := &file_arena_agent_v1_agent_proto_msgTypes[19]
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1459,7 +1584,7 @@ func (x *LogRequest) String() string {
 func (*LogRequest) ProtoMessage() {}
 
 func (x *LogRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_arena_agent_v1_agent_proto_msgTypes[19]
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1472,7 +1597,7 @@ func (x *LogRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogRequest.ProtoReflect.Descriptor instead.
 func (*LogRequest) Descriptor() ([]byte, []int) {
-	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{19}
+	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *LogRequest) GetId() string {
@@ -1523,7 +1648,7 @@ type LogChunk struct {
 
 func (x *LogChunk) Reset() {
 	*x = LogChunk{}
-	mi := &file_arena_agent_v1_agent_proto_msgTypes[20]
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1535,7 +1660,7 @@ func (x *LogChunk) String() string {
 func (*LogChunk) ProtoMessage() {}
 
 func (x *LogChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_arena_agent_v1_agent_proto_msgTypes[20]
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1548,7 +1673,7 @@ func (x *LogChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogChunk.ProtoReflect.Descriptor instead.
 func (*LogChunk) Descriptor() ([]byte, []int) {
-	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{20}
+	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *LogChunk) GetRequestId() string {
@@ -1617,7 +1742,7 @@ type SessionReport struct {
 
 func (x *SessionReport) Reset() {
 	*x = SessionReport{}
-	mi := &file_arena_agent_v1_agent_proto_msgTypes[21]
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1629,7 +1754,7 @@ func (x *SessionReport) String() string {
 func (*SessionReport) ProtoMessage() {}
 
 func (x *SessionReport) ProtoReflect() protoreflect.Message {
-	mi := &file_arena_agent_v1_agent_proto_msgTypes[21]
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1642,7 +1767,7 @@ func (x *SessionReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionReport.ProtoReflect.Descriptor instead.
 func (*SessionReport) Descriptor() ([]byte, []int) {
-	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{21}
+	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *SessionReport) GetSessionId() string {
@@ -1731,10 +1856,18 @@ const file_arena_agent_v1_agent_proto_rawDesc = "" +
 	"\tKeepalive\"F\n" +
 	"\rReportRequest\x125\n" +
 	"\x06report\x18\x01 \x01(\v2\x1d.arena.agent.v1.SessionReportR\x06report\"\x10\n" +
-	"\x0eReportResponse\"^\n" +
+	"\x0eReportResponse\"\x8f\x01\n" +
 	"\x10HeartbeatRequest\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x121\n" +
-	"\x06images\x18\x02 \x03(\v2\x19.arena.agent.v1.NodeImageR\x06images\"c\n" +
+	"\x06images\x18\x02 \x03(\v2\x19.arena.agent.v1.NodeImageR\x06images\x12/\n" +
+	"\x05ports\x18\x03 \x01(\v2\x19.arena.agent.v1.HostPortsR\x05ports\"[\n" +
+	"\tHostPorts\x12\x12\n" +
+	"\x04held\x18\x01 \x03(\x05R\x04held\x12:\n" +
+	"\tconflicts\x18\x02 \x03(\v2\x1c.arena.agent.v1.PortConflictR\tconflicts\"C\n" +
+	"\fPortConflict\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x14\n" +
+	"\x05ports\x18\x02 \x03(\x05R\x05ports\"c\n" +
 	"\tNodeImage\x12\x10\n" +
 	"\x03ref\x18\x01 \x01(\tR\x03ref\x12\x14\n" +
 	"\x05state\x18\x02 \x01(\tR\x05state\x12\x14\n" +
@@ -1876,7 +2009,7 @@ func file_arena_agent_v1_agent_proto_rawDescGZIP() []byte {
 	return file_arena_agent_v1_agent_proto_rawDescData
 }
 
-var file_arena_agent_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_arena_agent_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_arena_agent_v1_agent_proto_goTypes = []any{
 	(*JoinRequest)(nil),           // 0: arena.agent.v1.JoinRequest
 	(*JoinResponse)(nil),          // 1: arena.agent.v1.JoinResponse
@@ -1886,67 +2019,71 @@ var file_arena_agent_v1_agent_proto_goTypes = []any{
 	(*ReportRequest)(nil),         // 5: arena.agent.v1.ReportRequest
 	(*ReportResponse)(nil),        // 6: arena.agent.v1.ReportResponse
 	(*HeartbeatRequest)(nil),      // 7: arena.agent.v1.HeartbeatRequest
-	(*NodeImage)(nil),             // 8: arena.agent.v1.NodeImage
-	(*HeartbeatResponse)(nil),     // 9: arena.agent.v1.HeartbeatResponse
-	(*PushLogsRequest)(nil),       // 10: arena.agent.v1.PushLogsRequest
-	(*PushLogsResponse)(nil),      // 11: arena.agent.v1.PushLogsResponse
-	(*Resources)(nil),             // 12: arena.agent.v1.Resources
-	(*Node)(nil),                  // 13: arena.agent.v1.Node
-	(*Port)(nil),                  // 14: arena.agent.v1.Port
-	(*Session)(nil),               // 15: arena.agent.v1.Session
-	(*Assignment)(nil),            // 16: arena.agent.v1.Assignment
-	(*WantedImage)(nil),           // 17: arena.agent.v1.WantedImage
-	(*RegistryAuth)(nil),          // 18: arena.agent.v1.RegistryAuth
-	(*LogRequest)(nil),            // 19: arena.agent.v1.LogRequest
-	(*LogChunk)(nil),              // 20: arena.agent.v1.LogChunk
-	(*SessionReport)(nil),         // 21: arena.agent.v1.SessionReport
-	nil,                           // 22: arena.agent.v1.Session.EnvEntry
-	nil,                           // 23: arena.agent.v1.Session.LabelsEntry
-	(*durationpb.Duration)(nil),   // 24: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil), // 25: google.protobuf.Timestamp
+	(*HostPorts)(nil),             // 8: arena.agent.v1.HostPorts
+	(*PortConflict)(nil),          // 9: arena.agent.v1.PortConflict
+	(*NodeImage)(nil),             // 10: arena.agent.v1.NodeImage
+	(*HeartbeatResponse)(nil),     // 11: arena.agent.v1.HeartbeatResponse
+	(*PushLogsRequest)(nil),       // 12: arena.agent.v1.PushLogsRequest
+	(*PushLogsResponse)(nil),      // 13: arena.agent.v1.PushLogsResponse
+	(*Resources)(nil),             // 14: arena.agent.v1.Resources
+	(*Node)(nil),                  // 15: arena.agent.v1.Node
+	(*Port)(nil),                  // 16: arena.agent.v1.Port
+	(*Session)(nil),               // 17: arena.agent.v1.Session
+	(*Assignment)(nil),            // 18: arena.agent.v1.Assignment
+	(*WantedImage)(nil),           // 19: arena.agent.v1.WantedImage
+	(*RegistryAuth)(nil),          // 20: arena.agent.v1.RegistryAuth
+	(*LogRequest)(nil),            // 21: arena.agent.v1.LogRequest
+	(*LogChunk)(nil),              // 22: arena.agent.v1.LogChunk
+	(*SessionReport)(nil),         // 23: arena.agent.v1.SessionReport
+	nil,                           // 24: arena.agent.v1.Session.EnvEntry
+	nil,                           // 25: arena.agent.v1.Session.LabelsEntry
+	(*durationpb.Duration)(nil),   // 26: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil), // 27: google.protobuf.Timestamp
 }
 var file_arena_agent_v1_agent_proto_depIdxs = []int32{
-	13, // 0: arena.agent.v1.JoinRequest.node:type_name -> arena.agent.v1.Node
-	16, // 1: arena.agent.v1.WatchResponse.assignment:type_name -> arena.agent.v1.Assignment
+	15, // 0: arena.agent.v1.JoinRequest.node:type_name -> arena.agent.v1.Node
+	18, // 1: arena.agent.v1.WatchResponse.assignment:type_name -> arena.agent.v1.Assignment
 	4,  // 2: arena.agent.v1.WatchResponse.keepalive:type_name -> arena.agent.v1.Keepalive
-	21, // 3: arena.agent.v1.ReportRequest.report:type_name -> arena.agent.v1.SessionReport
-	8,  // 4: arena.agent.v1.HeartbeatRequest.images:type_name -> arena.agent.v1.NodeImage
-	20, // 5: arena.agent.v1.PushLogsRequest.chunk:type_name -> arena.agent.v1.LogChunk
-	12, // 6: arena.agent.v1.Node.capacity:type_name -> arena.agent.v1.Resources
-	14, // 7: arena.agent.v1.Session.ports:type_name -> arena.agent.v1.Port
-	22, // 8: arena.agent.v1.Session.env:type_name -> arena.agent.v1.Session.EnvEntry
-	23, // 9: arena.agent.v1.Session.labels:type_name -> arena.agent.v1.Session.LabelsEntry
-	24, // 10: arena.agent.v1.Session.ttl:type_name -> google.protobuf.Duration
-	12, // 11: arena.agent.v1.Session.resources:type_name -> arena.agent.v1.Resources
-	24, // 12: arena.agent.v1.Session.stop_grace:type_name -> google.protobuf.Duration
-	25, // 13: arena.agent.v1.Session.created_at:type_name -> google.protobuf.Timestamp
-	25, // 14: arena.agent.v1.Session.running_at:type_name -> google.protobuf.Timestamp
-	25, // 15: arena.agent.v1.Session.stopping_at:type_name -> google.protobuf.Timestamp
-	25, // 16: arena.agent.v1.Session.stopped_at:type_name -> google.protobuf.Timestamp
-	25, // 17: arena.agent.v1.Session.unreachable_since:type_name -> google.protobuf.Timestamp
-	25, // 18: arena.agent.v1.Session.updated_at:type_name -> google.protobuf.Timestamp
-	12, // 19: arena.agent.v1.Session.limits:type_name -> arena.agent.v1.Resources
-	15, // 20: arena.agent.v1.Assignment.sessions:type_name -> arena.agent.v1.Session
-	19, // 21: arena.agent.v1.Assignment.log_requests:type_name -> arena.agent.v1.LogRequest
-	17, // 22: arena.agent.v1.Assignment.images:type_name -> arena.agent.v1.WantedImage
-	18, // 23: arena.agent.v1.WantedImage.auth:type_name -> arena.agent.v1.RegistryAuth
-	25, // 24: arena.agent.v1.SessionReport.at:type_name -> google.protobuf.Timestamp
-	25, // 25: arena.agent.v1.SessionReport.started_at:type_name -> google.protobuf.Timestamp
-	0,  // 26: arena.agent.v1.AgentService.Join:input_type -> arena.agent.v1.JoinRequest
-	2,  // 27: arena.agent.v1.AgentService.Watch:input_type -> arena.agent.v1.WatchRequest
-	5,  // 28: arena.agent.v1.AgentService.Report:input_type -> arena.agent.v1.ReportRequest
-	7,  // 29: arena.agent.v1.AgentService.Heartbeat:input_type -> arena.agent.v1.HeartbeatRequest
-	10, // 30: arena.agent.v1.AgentService.PushLogs:input_type -> arena.agent.v1.PushLogsRequest
-	1,  // 31: arena.agent.v1.AgentService.Join:output_type -> arena.agent.v1.JoinResponse
-	3,  // 32: arena.agent.v1.AgentService.Watch:output_type -> arena.agent.v1.WatchResponse
-	6,  // 33: arena.agent.v1.AgentService.Report:output_type -> arena.agent.v1.ReportResponse
-	9,  // 34: arena.agent.v1.AgentService.Heartbeat:output_type -> arena.agent.v1.HeartbeatResponse
-	11, // 35: arena.agent.v1.AgentService.PushLogs:output_type -> arena.agent.v1.PushLogsResponse
-	31, // [31:36] is the sub-list for method output_type
-	26, // [26:31] is the sub-list for method input_type
-	26, // [26:26] is the sub-list for extension type_name
-	26, // [26:26] is the sub-list for extension extendee
-	0,  // [0:26] is the sub-list for field type_name
+	23, // 3: arena.agent.v1.ReportRequest.report:type_name -> arena.agent.v1.SessionReport
+	10, // 4: arena.agent.v1.HeartbeatRequest.images:type_name -> arena.agent.v1.NodeImage
+	8,  // 5: arena.agent.v1.HeartbeatRequest.ports:type_name -> arena.agent.v1.HostPorts
+	9,  // 6: arena.agent.v1.HostPorts.conflicts:type_name -> arena.agent.v1.PortConflict
+	22, // 7: arena.agent.v1.PushLogsRequest.chunk:type_name -> arena.agent.v1.LogChunk
+	14, // 8: arena.agent.v1.Node.capacity:type_name -> arena.agent.v1.Resources
+	16, // 9: arena.agent.v1.Session.ports:type_name -> arena.agent.v1.Port
+	24, // 10: arena.agent.v1.Session.env:type_name -> arena.agent.v1.Session.EnvEntry
+	25, // 11: arena.agent.v1.Session.labels:type_name -> arena.agent.v1.Session.LabelsEntry
+	26, // 12: arena.agent.v1.Session.ttl:type_name -> google.protobuf.Duration
+	14, // 13: arena.agent.v1.Session.resources:type_name -> arena.agent.v1.Resources
+	26, // 14: arena.agent.v1.Session.stop_grace:type_name -> google.protobuf.Duration
+	27, // 15: arena.agent.v1.Session.created_at:type_name -> google.protobuf.Timestamp
+	27, // 16: arena.agent.v1.Session.running_at:type_name -> google.protobuf.Timestamp
+	27, // 17: arena.agent.v1.Session.stopping_at:type_name -> google.protobuf.Timestamp
+	27, // 18: arena.agent.v1.Session.stopped_at:type_name -> google.protobuf.Timestamp
+	27, // 19: arena.agent.v1.Session.unreachable_since:type_name -> google.protobuf.Timestamp
+	27, // 20: arena.agent.v1.Session.updated_at:type_name -> google.protobuf.Timestamp
+	14, // 21: arena.agent.v1.Session.limits:type_name -> arena.agent.v1.Resources
+	17, // 22: arena.agent.v1.Assignment.sessions:type_name -> arena.agent.v1.Session
+	21, // 23: arena.agent.v1.Assignment.log_requests:type_name -> arena.agent.v1.LogRequest
+	19, // 24: arena.agent.v1.Assignment.images:type_name -> arena.agent.v1.WantedImage
+	20, // 25: arena.agent.v1.WantedImage.auth:type_name -> arena.agent.v1.RegistryAuth
+	27, // 26: arena.agent.v1.SessionReport.at:type_name -> google.protobuf.Timestamp
+	27, // 27: arena.agent.v1.SessionReport.started_at:type_name -> google.protobuf.Timestamp
+	0,  // 28: arena.agent.v1.AgentService.Join:input_type -> arena.agent.v1.JoinRequest
+	2,  // 29: arena.agent.v1.AgentService.Watch:input_type -> arena.agent.v1.WatchRequest
+	5,  // 30: arena.agent.v1.AgentService.Report:input_type -> arena.agent.v1.ReportRequest
+	7,  // 31: arena.agent.v1.AgentService.Heartbeat:input_type -> arena.agent.v1.HeartbeatRequest
+	12, // 32: arena.agent.v1.AgentService.PushLogs:input_type -> arena.agent.v1.PushLogsRequest
+	1,  // 33: arena.agent.v1.AgentService.Join:output_type -> arena.agent.v1.JoinResponse
+	3,  // 34: arena.agent.v1.AgentService.Watch:output_type -> arena.agent.v1.WatchResponse
+	6,  // 35: arena.agent.v1.AgentService.Report:output_type -> arena.agent.v1.ReportResponse
+	11, // 36: arena.agent.v1.AgentService.Heartbeat:output_type -> arena.agent.v1.HeartbeatResponse
+	13, // 37: arena.agent.v1.AgentService.PushLogs:output_type -> arena.agent.v1.PushLogsResponse
+	33, // [33:38] is the sub-list for method output_type
+	28, // [28:33] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_arena_agent_v1_agent_proto_init() }
@@ -1964,7 +2101,7 @@ func file_arena_agent_v1_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_arena_agent_v1_agent_proto_rawDesc), len(file_arena_agent_v1_agent_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   24,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

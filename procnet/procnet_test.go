@@ -1,0 +1,108 @@
+package procnet_test
+
+import (
+	"net"
+	"slices"
+	"testing"
+
+	"github.com/arena-hq/arena/procnet"
+)
+
+func TestHeldPortsOfFixtures(t *testing.T) {
+	tests := []struct {
+		name   string
+		dir    string
+		lo, hi int
+		want   []int
+	}{
+		{
+			// Listeners, outgoing and accepted connections, TIME_WAIT,
+			// bound but unconnected sockets, UDP bound and connected, IPv4
+			// and IPv6; the unbound socket (port 0) holds nothing.
+			name: "every port", dir: "testdata/host", lo: 1, hi: 65535,
+			want: []int{53, 7777, 8080, 32768, 33000, 40000, 45000, 50000, 60299, 60315},
+		},
+		{
+			name: "the default range, bounds included", dir: "testdata/host", lo: 32768, hi: 60299,
+			want: []int{32768, 33000, 40000, 45000, 50000, 60299},
+		},
+		{
+			name: "bounds excluded", dir: "testdata/host", lo: 32769, hi: 60298,
+			want: []int{33000, 40000, 45000, 50000},
+		},
+		{name: "one port", dir: "testdata/host", lo: 8080, hi: 8080, want: []int{8080}},
+		{name: "nothing held in range", dir: "testdata/host", lo: 20000, hi: 30000},
+		{name: "empty range", dir: "testdata/host", lo: 40001, hi: 40000},
+		{name: "range past 65535", dir: "testdata/host", lo: 60000, hi: 70000},
+		{
+			// A kernel without IPv6 has no tcp6 or udp6 table.
+			name: "no IPv6 tables", dir: "testdata/v4only", lo: 1, hi: 65535,
+			want: []int{53, 8080, 32768, 33000, 40000, 50000, 60315},
+		},
+		{name: "no tables at all", dir: "testdata/none", lo: 1, hi: 65535},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := procnet.HeldPorts(tt.dir, tt.lo, tt.hi)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Fatalf("HeldPorts(%d-%d) = %v, want %v", tt.lo, tt.hi, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestHeldPortsRefusesAnUnknownFormat(t *testing.T) {
+	if got, err := procnet.HeldPorts("testdata/broken", 1, 65535); err == nil {
+		t.Fatalf("HeldPorts of a malformed table = %v, want an error", got)
+	}
+}
+
+// TestHeldPortsOfThisHost reads the real tables: a listener, the outgoing
+// connection to it (from a port of the ephemeral range) and a UDP socket
+// are reported, and the UDP socket's port no longer once it is closed.
+func TestHeldPortsOfThisHost(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	out, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	u, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	listener := l.Addr().(*net.TCPAddr).Port
+	outgoing := out.LocalAddr().(*net.TCPAddr).Port
+	udp := u.LocalAddr().(*net.UDPAddr).Port
+
+	held, err := procnet.HeldPorts(procnet.Dir, 1, 65535)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, port := range map[string]int{"listener": listener, "outgoing connection": outgoing, "udp socket": udp} {
+		if _, found := slices.BinarySearch(held, port); !found {
+			t.Errorf("the %s's port %d is not reported held: %v", name, port, held)
+		}
+	}
+	if !slices.IsSorted(held) || len(slices.Compact(slices.Clone(held))) != len(held) {
+		t.Errorf("not ascending once each: %v", held)
+	}
+
+	if err := u.Close(); err != nil {
+		t.Fatal(err)
+	}
+	held, err = procnet.HeldPorts(procnet.Dir, udp, udp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(held) != 0 {
+		t.Errorf("the closed udp socket's port is still reported: %v", held)
+	}
+}
