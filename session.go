@@ -216,7 +216,10 @@ func (s *Session) BilledSeconds(now time.Time) int64 {
 	if s.RunningAt.IsZero() {
 		return 0
 	}
-	d := s.BillingEnd(now).Sub(s.RunningAt)
+	// Wall-clock readings only (Round(0) drops the monotonic one): the bill
+	// must follow from the stored timestamps, which have no monotonic part,
+	// and the two clocks drift apart by milliseconds a second on some hosts.
+	d := s.BillingEnd(now).Round(0).Sub(s.RunningAt.Round(0))
 	if d <= 0 {
 		return 0
 	}
