@@ -10,6 +10,7 @@ import (
 	"net"
 	nethttp "net/http"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -171,8 +172,8 @@ func resolvePrefix(kind, id string, do func(id string) error, list func() ([]str
 }
 
 // sessionIDs lists the ids of the organisation's sessions, active ones or
-// all of them.
-func (c apiClient) sessionIDs(ctx context.Context, all bool) ([]string, error) {
+// all of them, but for those with one of the statuses excluded.
+func (c apiClient) sessionIDs(ctx context.Context, all bool, excluded ...string) ([]string, error) {
 	path := "/session"
 	if all {
 		path += "?all=true"
@@ -181,13 +182,15 @@ func (c apiClient) sessionIDs(ctx context.Context, all bool) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	var l struct{ Sessions []struct{ ID string } }
+	var l struct{ Sessions []struct{ ID, Status string } }
 	if err := json.Unmarshal(body, &l); err != nil {
 		return nil, fmt.Errorf("reading the answer: %w", err)
 	}
-	ids := make([]string, len(l.Sessions))
-	for i, s := range l.Sessions {
-		ids[i] = s.ID
+	var ids []string
+	for _, s := range l.Sessions {
+		if !slices.Contains(excluded, s.Status) {
+			ids = append(ids, s.ID)
+		}
 	}
 	return ids, nil
 }

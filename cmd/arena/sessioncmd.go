@@ -220,7 +220,10 @@ func runSession(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			stopped = id
 			_, err := c.call(ctx, nethttp.MethodDelete, "/session/"+url.PathEscape(id), nil)
 			return err
-		}, func() ([]string, error) { return c.sessionIDs(ctx, false) })
+		}, func() ([]string, error) {
+			// One stopping already is not meant: it cannot be stopped again.
+			return c.sessionIDs(ctx, false, "shuttingdown")
+		})
 		if err != nil {
 			return err
 		}
