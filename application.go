@@ -168,6 +168,10 @@ type Node struct {
 	PortMax int
 	// Draining nodes take no new sessions.
 	Draining bool
+	// JoinedAt is when the control plane first recorded the node, kept
+	// when it joins again; a node recorded before Arena kept it has the
+	// time it next joined.
+	JoinedAt time.Time
 	// CredentialHash is the hash of the secret the node's agent presents;
 	// empty for a node that runs in the control plane's own process.
 	CredentialHash string

@@ -52,6 +52,9 @@ type Config struct {
 	Applications []Application    `yaml:"applications"`
 	// Rates price an hour of a session per resource profile, for usage reports.
 	Rates []Rate `yaml:"rates"`
+	// Currency is the ISO 4217 code of the rates' currency, which usage
+	// reports name; empty leaves it to the API's default, EUR.
+	Currency string `yaml:"currency"`
 	// RateLimit is the default request rate of an API token.
 	RateLimit RateLimit `yaml:"rateLimit"`
 	// SecretKey seals registry passwords in the store: base64 of 32 bytes.
@@ -276,7 +279,24 @@ func Parse(data []byte) (*Config, error) {
 			return nil, fmt.Errorf("rates[%d]: milliCpu and memoryMb must be positive and perHour not negative", i)
 		}
 	}
+	if c.Currency != "" && !isCurrencyCode(c.Currency) {
+		return nil, fmt.Errorf("currency %q must be an ISO 4217 code of three capital letters, such as EUR or USD", c.Currency)
+	}
 	return c, nil
+}
+
+// isCurrencyCode tells whether s has the form of an ISO 4217 code; which
+// codes exist is not Arena's to know.
+func isCurrencyCode(s string) bool {
+	if len(s) != 3 {
+		return false
+	}
+	for _, r := range s {
+		if r < 'A' || r > 'Z' {
+			return false
+		}
+	}
+	return true
 }
 
 // Ports returns the host port range.

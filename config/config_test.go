@@ -31,6 +31,9 @@ func TestDefault(t *testing.T) {
 	if rates := c.PriceList(); len(rates) != 1 || rates[0].Resources != apps[0].Resources || rates[0].PerHour <= 0 {
 		t.Fatalf("default rates %+v", rates)
 	}
+	if c.Currency != "EUR" {
+		t.Fatalf("default currency %q", c.Currency)
+	}
 	if time.Duration(c.ArtifactRetention) != 24*time.Hour || c.ArtifactMaxMB != 100 {
 		t.Fatalf("artifact settings %v %d", c.ArtifactRetention, c.ArtifactMaxMB)
 	}
@@ -248,6 +251,9 @@ func TestParseErrors(t *testing.T) {
 		{"an artifact on a tmpfs", app("    tmpfs: [/tmp]\n    artifacts: [/tmp/replay.dem]\n"), "artifacts[0] lies on tmpfs /tmp"},
 		{"negative artifact cap", "artifactMaxMb: -1\n", "artifactMaxMb"},
 		{"bad rate", "rates: [{milliCpu: 0, memoryMb: 1, perHour: 1}]\n", "rates"},
+		{"currency in small letters", "currency: eur\n", "currency \"eur\" must be an ISO 4217 code"},
+		{"currency as a symbol", "currency: €\n", "ISO 4217"},
+		{"currency of four letters", "currency: EURO\n", "ISO 4217"},
 		{"no resources", "applications:\n  - name: a\n    repository: r\n    tags: [{name: v1}]\n", "resources"},
 		{"registry without username", app("    registry: {password: p}\n"), "registry.username"},
 		{"registry without password", app("    registry: {username: u}\n"), "exactly one of password and passwordEnv"},

@@ -29,6 +29,7 @@ type (
 		State    string          `json:"state"`
 		Draining bool            `json:"draining"`
 		LastSeen string          `json:"lastSeen"`
+		JoinedAt string          `json:"joinedAt,omitempty"`
 		Capacity arena.Resources `json:"capacity"`
 		Used     arena.Resources `json:"used"`
 		Ports    nodePorts       `json:"ports"`
@@ -45,11 +46,15 @@ type (
 )
 
 func newNodeView(n arena.NodeStatus) nodeView {
-	return nodeView{
+	v := nodeView{
 		ID: n.ID, Region: n.Region, Location: n.Location, Provider: n.Provider, Class: string(n.Class), PublicIP: n.PublicIP,
 		State: n.State, Draining: n.Draining, LastSeen: n.LastSeen.UTC().Format(time.RFC3339Nano),
 		Capacity: n.Capacity, Used: n.Used, Ports: nodePorts{Min: n.PortMin, Max: n.PortMax, Free: n.FreePorts}, Sessions: n.Sessions,
 	}
+	if !n.JoinedAt.IsZero() {
+		v.JoinedAt = n.JoinedAt.UTC().Format(time.RFC3339Nano)
+	}
+	return v
 }
 
 func (s *server) listNodes(w http.ResponseWriter, r *http.Request, _ *arena.Token) error {

@@ -83,6 +83,7 @@ type server struct {
 	limits   *rateLimits
 	obs      Observer
 	ready    func(context.Context) error
+	currency string
 }
 
 // Observer receives the API's measurements; metrics.Registry implements it.
@@ -130,7 +131,7 @@ func NewHandler(sessions SessionService, auth Authenticator, nodes NodeAdmin, lo
 		logger = slog.New(slog.DiscardHandler)
 	}
 	s := &server{sessions: sessions, nodes: nodes, auth: auth, logger: logger, mux: http.NewServeMux(),
-		limits: newRateLimits(DefaultRateLimit, DefaultRateBurst), obs: noObserver{}}
+		limits: newRateLimits(DefaultRateLimit, DefaultRateBurst), obs: noObserver{}, currency: DefaultCurrency}
 	for _, o := range opts {
 		o(s)
 	}

@@ -12,6 +12,21 @@ import (
 // defaultUsagePeriod is the period a usage report covers when from is not given.
 const defaultUsagePeriod = 30 * 24 * time.Hour
 
+// DefaultCurrency is the currency usage reports name when WithCurrency
+// names none.
+const DefaultCurrency = "EUR"
+
+// WithCurrency names the currency of the rates that usage is priced at, an
+// ISO 4217 code such as EUR or USD; empty keeps DefaultCurrency. Reports
+// name it with their costs, which are in the rates' currency.
+func WithCurrency(code string) Option {
+	return func(s *server) {
+		if code != "" {
+			s.currency = code
+		}
+	}
+}
+
 type (
 	usageLine struct {
 		Application string          `json:"application"`
@@ -28,6 +43,7 @@ type (
 		Lines        []usageLine `json:"lines"`
 		TotalSeconds int64       `json:"totalSeconds"`
 		TotalCost    float64     `json:"totalCost"`
+		Currency     string      `json:"currency"`
 	}
 )
 
@@ -65,19 +81,19 @@ func (s *server) usage(w http.ResponseWriter, r *http.Request, tok *arena.Token)
 		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 		w.Header().Set("Content-Disposition", `attachment; filename="arena-usage.csv"`)
 		cw := csv.NewWriter(w)
-		_ = cw.Write([]string{"application", "location", "milli_cpu", "memory_mb", "sessions", "seconds", "cost"})
+		_ = cw.Write([]string{"application", "location", "milli_cpu", "memory_mb", "sessions", "seconds", "cost", "currency"})
 		for _, l := range lines {
-			cost := ""
+			cost, currency := "", ""
 			if l.Priced {
-				cost = strconv.FormatFloat(l.Cost, 'f', 6, 64)
+				cost, currency = strconv.FormatFloat(l.Cost, 'f', 6, 64), s.currency
 			}
 			_ = cw.Write([]string{l.Application, l.Location, strconv.FormatInt(l.Resources.MilliCPU, 10), strconv.FormatInt(l.Resources.MemoryMB, 10),
-				strconv.Itoa(l.Sessions), strconv.FormatInt(l.Seconds, 10), cost})
+				strconv.Itoa(l.Sessions), strconv.FormatInt(l.Seconds, 10), cost, currency})
 		}
 		cw.Flush()
 		return nil
 	}
-	out := usageOk{From: from.UTC().Format(time.RFC3339), To: to.UTC().Format(time.RFC3339), Lines: make([]usageLine, 0, len(lines))}
+	out := usageOk{From: from.UTC().Format(time.RFC3339), To: to.UTC().Format(time.RFC3339), Lines: make([]usageLine, 0, len(lines)), Currency: s.currency}
 	for _, l := range lines {
 		out.Lines = append(out.Lines, usageLine{Application: l.Application, Location: l.Location, Profile: l.Resources,
 			Sessions: l.Sessions, Seconds: l.Seconds, Cost: l.Cost, Priced: l.Priced})

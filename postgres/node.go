@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/arena-hq/arena"
+	"github.com/arena-hq/arena/storedoc"
 )
 
 // nodeDoc is the stored form of a node's description; see storedoc.Session
@@ -23,6 +24,9 @@ type nodeDoc struct {
 	PortMin  int    `json:"portMin"`
 	PortMax  int    `json:"portMax"`
 	Draining bool   `json:"draining"`
+	// JoinedAt is in storedoc.Nanos's form; absent for a node stored
+	// before it was kept.
+	JoinedAt int64 `json:"joinedAt,omitempty"`
 }
 
 // UpsertNode inserts n or replaces the stored node of the same id, keeping
@@ -31,6 +35,7 @@ func (st *Store) UpsertNode(ctx context.Context, n *arena.Node) error {
 	doc := nodeDoc{
 		Region: n.Region, Location: n.Location, Provider: n.Provider, Class: string(n.Class), PublicIP: n.PublicIP,
 		MilliCPU: n.Capacity.MilliCPU, MemoryMB: n.Capacity.MemoryMB, PortMin: n.PortMin, PortMax: n.PortMax, Draining: n.Draining,
+		JoinedAt: storedoc.Nanos(n.JoinedAt),
 	}
 	// A clash of credential hashes is a unique violation of nodes_credential,
 	// which ON CONFLICT (id) leaves to raise.
@@ -108,6 +113,7 @@ func (st *Store) ListNodes(ctx context.Context) ([]*arena.Node, error) {
 		n.Region, n.Location, n.Provider, n.Class, n.PublicIP = d.Region, d.Location, d.Provider, arena.NodeClass(d.Class), d.PublicIP
 		n.Capacity = arena.Resources{MilliCPU: d.MilliCPU, MemoryMB: d.MemoryMB}
 		n.PortMin, n.PortMax, n.Draining = d.PortMin, d.PortMax, d.Draining
+		n.JoinedAt = storedoc.FromNanos(d.JoinedAt)
 		return &n, nil
 	})
 	if err != nil {

@@ -91,7 +91,8 @@ func wire[M proto.Message](t *testing.T, m M) M {
 func TestRoundTrip(t *testing.T) {
 	node := filled[arena.Node](t)
 	nodeWant := node
-	nodeWant.CredentialHash = "" // never travels
+	nodeWant.CredentialHash = ""    // never travels
+	nodeWant.JoinedAt = time.Time{} // the control plane's record, not the agent's
 
 	local := time.FixedZone("UTC+2", 2*60*60)
 	tests := []struct {

@@ -86,8 +86,12 @@ func (s *Server) registerNode(ctx context.Context, n arena.Node) error {
 			n.CredentialHash = cur.CredentialHash
 		}
 		n.Draining = cur.Draining
+		n.JoinedAt = cur.JoinedAt
 	}
 	s.nmu.Unlock()
+	if n.JoinedAt.IsZero() {
+		n.JoinedAt = s.now().UTC()
+	}
 	if err := s.store.UpsertNode(ctx, &n); err != nil {
 		return err
 	}

@@ -130,8 +130,15 @@ func TestJoinNode(t *testing.T) {
 	if _, err := h.srv.JoinNode(ctx, "join-secret", n, ""); arena.ErrorCode(err) != arena.EUNAUTHORIZED {
 		t.Fatalf("join as a registered node without its credential: %v", err)
 	}
+	joined := nodeStatus(t, h.srv, "remote").JoinedAt
+	if joined.IsZero() || time.Since(joined) > time.Minute {
+		t.Fatalf("a node joined at %v, want about now", joined)
+	}
 	if again, err := h.srv.JoinNode(ctx, "join-secret", n, cred); err != nil || again != "" {
 		t.Fatalf("re-join: %q %v", again, err)
+	}
+	if got := nodeStatus(t, h.srv, "remote").JoinedAt; !got.Equal(joined) {
+		t.Fatalf("joined at %v after joining again, want the first join's %v", got, joined)
 	}
 	// A new node may choose its credential, so that a join whose answer was
 	// lost can be repeated; a short one is refused.
@@ -160,8 +167,8 @@ func TestJoinNode(t *testing.T) {
 			remote = st
 		}
 	}
-	if remote.State != "waiting" || remote.CredentialHash != "" || remote.Region != "us" {
-		t.Fatalf("remote node after restart: %+v", remote)
+	if remote.State != "waiting" || remote.CredentialHash != "" || remote.Region != "us" || !remote.JoinedAt.Equal(joined) {
+		t.Fatalf("remote node after restart: %+v; want it joined at %v", remote, joined)
 	}
 	if err := h.srv.Heartbeat(ctx, arena.Heartbeat{NodeID: "remote"}); err != nil {
 		t.Fatal(err)
@@ -173,6 +180,18 @@ func TestJoinNode(t *testing.T) {
 	if s.NodeID != "remote" || s.Host != "198.51.100.7" {
 		t.Fatalf("placed on %s", s.NodeID)
 	}
+}
+
+// nodeStatus returns the status of the node of an id.
+func nodeStatus(tb testing.TB, srv *server.Server, id string) arena.NodeStatus {
+	tb.Helper()
+	for _, st := range srv.Nodes() {
+		if st.ID == id {
+			return st
+		}
+	}
+	tb.Fatalf("no node %s", id)
+	return arena.NodeStatus{}
 }
 
 func TestDrainNode(t *testing.T) {

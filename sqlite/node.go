@@ -22,6 +22,9 @@ type nodeDoc struct {
 	PortMin  int    `json:"portMin"`
 	PortMax  int    `json:"portMax"`
 	Draining bool   `json:"draining"`
+	// JoinedAt is in storedoc.Nanos's form; absent for a node stored
+	// before it was kept.
+	JoinedAt int64 `json:"joinedAt,omitempty"`
 }
 
 // UpsertNode inserts n or replaces the stored node of the same id.
@@ -30,6 +33,7 @@ func (st *Store) UpsertNode(ctx context.Context, n *arena.Node) error {
 	doc, err := json.Marshal(nodeDoc{
 		Region: n.Region, Location: n.Location, Provider: n.Provider, Class: string(n.Class), PublicIP: n.PublicIP,
 		MilliCPU: n.Capacity.MilliCPU, MemoryMB: n.Capacity.MemoryMB, PortMin: n.PortMin, PortMax: n.PortMax, Draining: n.Draining,
+		JoinedAt: storedoc.Nanos(n.JoinedAt),
 	})
 	if err != nil {
 		return arena.Internal(err, "encoding a node")
@@ -126,6 +130,7 @@ func (st *Store) ListNodes(ctx context.Context) ([]*arena.Node, error) {
 		n.Region, n.Location, n.Provider, n.Class, n.PublicIP = d.Region, d.Location, d.Provider, arena.NodeClass(d.Class), d.PublicIP
 		n.Capacity = arena.Resources{MilliCPU: d.MilliCPU, MemoryMB: d.MemoryMB}
 		n.PortMin, n.PortMax, n.Draining = d.PortMin, d.PortMax, d.Draining
+		n.JoinedAt = storedoc.FromNanos(d.JoinedAt)
 		out = append(out, &n)
 	}
 	if err := rows.Err(); err != nil {

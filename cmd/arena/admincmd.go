@@ -42,10 +42,10 @@ const adminUsage = `Usage:
   arena app delete NAME [--org O]
 
 Flags:
-  --server URL    control plane (env ARENA_SERVER; default http://127.0.0.1:8080)
-  --token TOKEN   an admin token (env ARENA_TOKEN)
-  --org ORG       the organisation (default: the token's own)
-  -o table|json   output format (default table)
+  --server URL         control plane (env ARENA_SERVER; default http://127.0.0.1:8080)
+  --token TOKEN        an admin token (env ARENA_TOKEN)
+  --org ORG            the organisation (default: the token's own)
+  -o table|json|yaml   output format (default table)
 
 Scopes: sessions:read sessions:write logs artifacts usage (the default set),
 admin (the organisation), operator (the installation), and the Gameye API's
@@ -53,17 +53,44 @@ narrower session:start session:read session:stop logs:read artifact:read
 regions:read application:read application:write.
 `
 
+// The words of the admin commands.
+var (
+	orgCommands = []subcommand{
+		{name: "list"},
+		{name: "get", args: "ORG", min: 1, max: 1},
+		{name: "create", args: "ID", min: 1, max: 1},
+		{name: "quota", args: "ORG", min: 1, max: 1},
+	}
+	userCommands = []subcommand{
+		{name: "list"},
+		{name: "create", args: "EMAIL", min: 1, max: 1},
+		{name: "delete", args: "ID", min: 1, max: 1},
+	}
+	tokenCommands = []subcommand{
+		{name: "list"},
+		{name: "create", args: "NAME", min: 1, max: 1},
+		{name: "revoke", args: "ID", min: 1, max: 1},
+	}
+	appCommands = []subcommand{
+		{name: "list"},
+		{name: "get", args: "NAME", min: 1, max: 1},
+		{name: "apply"},
+		{name: "delete", args: "NAME", min: 1, max: 1},
+	}
+)
+
 // adminFlags are the flags every admin command takes.
 type adminFlags struct {
-	fs                         *flag.FlagSet
-	server, token, org, output *string
+	fs                 *flag.FlagSet
+	server, token, org *string
+	output             *output
 }
 
-func newAdminFlags(name string, stderr io.Writer) adminFlags {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, adminUsage) }
-	return adminFlags{fs: fs, server: fs.String("server", "", ""), token: fs.String("token", "", ""), org: fs.String("org", "", ""), output: fs.String("o", "table", "")}
+// newAdminFlags returns the flags of an admin command whose help, text,
+// --help prints to stdout.
+func newAdminFlags(name string, stdout io.Writer, help string) adminFlags {
+	fs := newFlagSet(name, stdout, help)
+	return adminFlags{fs: fs, server: fs.String("server", "", ""), token: fs.String("token", "", ""), org: fs.String("org", "", ""), output: outputFlag(fs, "json", "yaml")}
 }
 
 // orgPath returns /admin/v1/orgs/ORG, the token's own organisation when
@@ -87,34 +114,31 @@ func (f adminFlags) orgPath(ctx context.Context, c apiClient) (string, error) {
 // show prints body as JSON, or as a table of the rows of key with columns
 // (JSON field names, headed by their upper case).
 func (f adminFlags) show(stdout io.Writer, body []byte, key string, columns ...string) error {
-	if *f.output == "json" {
-		_, err := stdout.Write(append(body, '\n'))
-		return err
-	}
-	var rows []map[string]any
-	if key == "" {
-		var one map[string]any
-		if err := json.Unmarshal(body, &one); err != nil {
-			return err
+	return f.output.print(stdout, body, func(tw *tabwriter.Writer) error {
+		var rows []map[string]any
+		if key == "" {
+			var one map[string]any
+			if err := json.Unmarshal(body, &one); err != nil {
+				return err
+			}
+			rows = []map[string]any{one}
+		} else {
+			var all map[string][]map[string]any
+			if err := json.Unmarshal(body, &all); err != nil {
+				return err
+			}
+			rows = all[key]
 		}
-		rows = []map[string]any{one}
-	} else {
-		var all map[string][]map[string]any
-		if err := json.Unmarshal(body, &all); err != nil {
-			return err
+		fmt.Fprintln(tw, strings.ToUpper(strings.Join(columns, "\t")))
+		for _, r := range rows {
+			cells := make([]string, len(columns))
+			for i, c := range columns {
+				cells[i] = cell(r[c])
+			}
+			fmt.Fprintln(tw, strings.Join(cells, "\t"))
 		}
-		rows = all[key]
-	}
-	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, strings.ToUpper(strings.Join(columns, "\t")))
-	for _, r := range rows {
-		cells := make([]string, len(columns))
-		for i, c := range columns {
-			cells[i] = cell(r[c])
-		}
-		fmt.Fprintln(tw, strings.Join(cells, "\t"))
-	}
-	return tw.Flush()
+		return nil
+	})
 }
 
 func cell(v any) string {
@@ -150,43 +174,43 @@ func cell(v any) string {
 }
 
 func runOrg(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	f := newAdminFlags("arena org", stderr)
+	f := newAdminFlags("arena org", stdout, adminUsage)
 	name, env := f.fs.String("name", "", ""), f.fs.String("environment", "", "")
 	sessions, cores := f.fs.Int("sessions", 0, ""), f.fs.Float64("cpu", 0, "")
 	clearQuota := f.fs.Bool("clear", false, "")
-	words, err := parseInterleaved(f.fs, args)
+	cmd, rest, err := parseCommand(f.fs, args, orgCommands)
 	if err != nil {
 		return err
 	}
 	c := newAPIClient(*f.server, *f.token)
-	switch {
-	case len(words) == 1 && words[0] == "list":
+	switch cmd {
+	case "list":
 		body, err := c.call(ctx, nethttp.MethodGet, "/admin/v1/orgs", nil)
 		if err != nil {
 			return err
 		}
 		return f.showOrgs(stdout, body, true)
-	case len(words) == 2 && words[0] == "get":
-		body, err := c.call(ctx, nethttp.MethodGet, "/admin/v1/orgs/"+url.PathEscape(words[1]), nil)
+	case "get":
+		body, err := c.call(ctx, nethttp.MethodGet, "/admin/v1/orgs/"+url.PathEscape(rest[0]), nil)
 		if err != nil {
 			return err
 		}
 		return f.showOrgs(stdout, body, false)
-	case len(words) == 2 && words[0] == "create":
-		body, err := c.call(ctx, nethttp.MethodPost, "/admin/v1/orgs", map[string]any{"id": words[1], "name": *name, "environment": *env})
+	case "create":
+		body, err := c.call(ctx, nethttp.MethodPost, "/admin/v1/orgs", map[string]any{"id": rest[0], "name": *name, "environment": *env})
 		if err != nil {
 			return err
 		}
 		return f.showOrgs(stdout, body, false)
-	case len(words) == 2 && words[0] == "quota":
+	case "quota":
 		set := map[string]bool{}
 		f.fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
-		path := "/admin/v1/orgs/" + url.PathEscape(words[1])
+		path := "/admin/v1/orgs/" + url.PathEscape(rest[0])
 		switch {
 		case *clearQuota && (set["sessions"] || set["cpu"]):
-			return fmt.Errorf("--clear removes both bounds: give it without --sessions and --cpu")
+			return usageErrorf("arena org quota", "--clear removes both bounds: give it without --sessions and --cpu")
 		case math.IsNaN(*cores) || math.IsInf(*cores, 0):
-			return fmt.Errorf("--cpu must be a number of cores, such as 4 or 0.5")
+			return usageErrorf("arena org quota", "--cpu must be a number of cores, such as 4 or 0.5")
 		}
 		body, err := c.call(ctx, nethttp.MethodGet, path, nil)
 		if err != nil {
@@ -220,17 +244,12 @@ func runOrg(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 		return f.showOrgs(stdout, body, false)
 	}
-	f.fs.Usage()
-	return fmt.Errorf("unknown or incomplete org command %q", strings.Join(words, " "))
+	return notHandled(f.fs, cmd)
 }
 
 // showOrgs prints one organisation, or the list of them, as JSON or as a
 // table whose SESSIONS and CPU columns read "in use/quota".
 func (f adminFlags) showOrgs(stdout io.Writer, body []byte, list bool) error {
-	if *f.output == "json" {
-		_, err := stdout.Write(append(body, '\n'))
-		return err
-	}
 	type org struct {
 		ID, Name, Environment, CreatedAt string
 		Quota                            struct {
@@ -243,36 +262,37 @@ func (f adminFlags) showOrgs(stdout io.Writer, body []byte, list bool) error {
 			MilliCPU int64 `json:"milliCpu"`
 		}
 	}
-	var orgs []org
-	if list {
-		var all struct{ Organizations []org }
-		if err := json.Unmarshal(body, &all); err != nil {
-			return err
+	return f.output.print(stdout, body, func(tw *tabwriter.Writer) error {
+		var orgs []org
+		if list {
+			var all struct{ Organizations []org }
+			if err := json.Unmarshal(body, &all); err != nil {
+				return err
+			}
+			orgs = all.Organizations
+		} else {
+			var one org
+			if err := json.Unmarshal(body, &one); err != nil {
+				return err
+			}
+			orgs = []org{one}
 		}
-		orgs = all.Organizations
-	} else {
-		var one org
-		if err := json.Unmarshal(body, &one); err != nil {
-			return err
+		bound := func(used, max string, bounded bool) string {
+			if !bounded {
+				return used + "/-"
+			}
+			return used + "/" + max
 		}
-		orgs = []org{one}
-	}
-	bound := func(used, max string, bounded bool) string {
-		if !bounded {
-			return used + "/-"
+		fmt.Fprintln(tw, "ID\tNAME\tENVIRONMENT\tSESSIONS\tCPU\tQUOTA FROM\tCREATED")
+		for _, o := range orgs {
+			q, a := o.Quota, o.Active
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", o.ID, o.Name, o.Environment,
+				bound(fmt.Sprint(a.Sessions), fmt.Sprint(q.MaxSessions), q.MaxSessions > 0),
+				bound(coresText(a.MilliCPU), coresText(q.MaxMilliCPU), q.MaxMilliCPU > 0),
+				q.Source, o.CreatedAt)
 		}
-		return used + "/" + max
-	}
-	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tNAME\tENVIRONMENT\tSESSIONS\tCPU\tQUOTA FROM\tCREATED")
-	for _, o := range orgs {
-		q, a := o.Quota, o.Active
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", o.ID, o.Name, o.Environment,
-			bound(fmt.Sprint(a.Sessions), fmt.Sprint(q.MaxSessions), q.MaxSessions > 0),
-			bound(coresText(a.MilliCPU), coresText(q.MaxMilliCPU), q.MaxMilliCPU > 0),
-			q.Source, o.CreatedAt)
-	}
-	return tw.Flush()
+		return nil
+	})
 }
 
 // coresText shows thousandths of a core as cores: 2500 is 2.5.
@@ -281,60 +301,51 @@ func coresText(milli int64) string {
 }
 
 func runUser(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	f := newAdminFlags("arena user", stderr)
+	f := newAdminFlags("arena user", stdout, adminUsage)
 	name := f.fs.String("name", "", "")
-	words, err := parseInterleaved(f.fs, args)
+	cmd, rest, err := parseCommand(f.fs, args, userCommands)
 	if err != nil {
 		return err
 	}
 	c := newAPIClient(*f.server, *f.token)
 	cols := []string{"id", "email", "name", "createdAt"}
-	if len(words) == 0 {
-		f.fs.Usage()
-		return fmt.Errorf("arena user needs a command")
-	}
 	base, err := f.orgPath(ctx, c)
 	if err != nil {
 		return err
 	}
-	switch {
-	case len(words) == 1 && words[0] == "list":
+	switch cmd {
+	case "list":
 		body, err := c.call(ctx, nethttp.MethodGet, base+"/users", nil)
 		if err != nil {
 			return err
 		}
 		return f.show(stdout, body, "users", cols...)
-	case len(words) == 2 && words[0] == "create":
-		body, err := c.call(ctx, nethttp.MethodPost, base+"/users", map[string]any{"email": words[1], "name": *name})
+	case "create":
+		body, err := c.call(ctx, nethttp.MethodPost, base+"/users", map[string]any{"email": rest[0], "name": *name})
 		if err != nil {
 			return err
 		}
 		return f.show(stdout, body, "", cols...)
-	case len(words) == 2 && words[0] == "delete":
-		if _, err := c.call(ctx, nethttp.MethodDelete, base+"/users/"+url.PathEscape(words[1]), nil); err != nil {
+	case "delete":
+		if _, err := c.call(ctx, nethttp.MethodDelete, base+"/users/"+url.PathEscape(rest[0]), nil); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "user %s deleted; its tokens are revoked\n", words[1])
+		fmt.Fprintf(stdout, "user %s deleted; its tokens are revoked\n", rest[0])
 		return nil
 	}
-	f.fs.Usage()
-	return fmt.Errorf("unknown or incomplete user command %q", strings.Join(words, " "))
+	return notHandled(f.fs, cmd)
 }
 
 func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	f := newAdminFlags("arena token", stderr)
+	f := newAdminFlags("arena token", stdout, adminUsage)
 	var scopes list
 	f.fs.Var(&scopes, "scope", "")
 	expires := f.fs.Duration("expires", 0, "")
 	user := f.fs.String("user", "", "")
 	rateLimit, rateBurst := f.fs.Float64("rate-limit", 0, ""), f.fs.Int("rate-burst", 0, "")
-	words, err := parseInterleaved(f.fs, args)
+	cmd, rest, err := parseCommand(f.fs, args, tokenCommands)
 	if err != nil {
 		return err
-	}
-	if len(words) == 0 {
-		f.fs.Usage()
-		return fmt.Errorf("arena token needs a command")
 	}
 	c := newAPIClient(*f.server, *f.token)
 	base, err := f.orgPath(ctx, c)
@@ -342,15 +353,15 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	cols := []string{"id", "name", "scopes", "createdAt", "expiresAt", "revokedAt"}
-	switch {
-	case len(words) == 1 && words[0] == "list":
+	switch cmd {
+	case "list":
 		body, err := c.call(ctx, nethttp.MethodGet, base+"/tokens", nil)
 		if err != nil {
 			return err
 		}
 		return f.show(stdout, body, "tokens", cols...)
-	case len(words) == 2 && words[0] == "create":
-		req := map[string]any{"name": words[1], "expiresInSeconds": int64(expires.Round(time.Second) / time.Second)}
+	case "create":
+		req := map[string]any{"name": rest[0], "expiresInSeconds": int64(expires.Round(time.Second) / time.Second)}
 		if len(scopes) > 0 {
 			req["scopes"] = []string(scopes)
 		}
@@ -367,9 +378,8 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if err != nil {
 			return err
 		}
-		if *f.output == "json" {
-			_, err := stdout.Write(append(body, '\n'))
-			return err
+		if f.output.format != "table" {
+			return f.output.print(stdout, body, nil)
 		}
 		var created struct {
 			Token  struct{ ID string }
@@ -380,27 +390,25 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		fmt.Fprintf(stdout, "token %s created. Its secret, shown this once (Arena keeps only its hash):\n%s\n", created.Token.ID, created.Secret)
 		return nil
-	case len(words) == 2 && words[0] == "revoke":
-		if _, err := c.call(ctx, nethttp.MethodDelete, base+"/tokens/"+url.PathEscape(words[1]), nil); err != nil {
+	case "revoke":
+		if _, err := c.call(ctx, nethttp.MethodDelete, base+"/tokens/"+url.PathEscape(rest[0]), nil); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "token %s revoked\n", words[1])
+		fmt.Fprintf(stdout, "token %s revoked\n", rest[0])
 		return nil
 	}
-	f.fs.Usage()
-	return fmt.Errorf("unknown or incomplete token command %q", strings.Join(words, " "))
+	return notHandled(f.fs, cmd)
 }
 
 func runApp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	f := newAdminFlags("arena app", stderr)
+	f := newAdminFlags("arena app", stdout, adminUsage)
 	file := f.fs.String("f", "", "")
-	words, err := parseInterleaved(f.fs, args)
+	cmd, rest, err := parseCommand(f.fs, args, appCommands)
 	if err != nil {
 		return err
 	}
-	if len(words) == 0 {
-		f.fs.Usage()
-		return fmt.Errorf("arena app needs a command")
+	if cmd == "apply" && *file == "" {
+		return usageErrorf("arena app apply", "missing -f FILE")
 	}
 	c := newAPIClient(*f.server, *f.token)
 	base, err := f.orgPath(ctx, c)
@@ -408,20 +416,20 @@ func runApp(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	cols := []string{"name", "repository", "tags", "defaultTag", "network", "resources", "limits", "regions", "user", "source"}
-	switch {
-	case len(words) == 1 && words[0] == "list":
+	switch cmd {
+	case "list":
 		body, err := c.call(ctx, nethttp.MethodGet, base+"/applications", nil)
 		if err != nil {
 			return err
 		}
 		return f.show(stdout, body, "applications", cols...)
-	case len(words) == 2 && words[0] == "get":
-		body, err := c.call(ctx, nethttp.MethodGet, base+"/applications/"+url.PathEscape(words[1]), nil)
+	case "get":
+		body, err := c.call(ctx, nethttp.MethodGet, base+"/applications/"+url.PathEscape(rest[0]), nil)
 		if err != nil {
 			return err
 		}
 		return f.show(stdout, body, "", cols...)
-	case len(words) == 1 && words[0] == "apply" && *file != "":
+	case "apply":
 		app, err := readAppFile(*file)
 		if err != nil {
 			return err
@@ -437,15 +445,14 @@ func runApp(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			return err
 		}
 		return f.show(stdout, body, "", cols...)
-	case len(words) == 2 && words[0] == "delete":
-		if _, err := c.call(ctx, nethttp.MethodDelete, base+"/applications/"+url.PathEscape(words[1]), nil); err != nil {
+	case "delete":
+		if _, err := c.call(ctx, nethttp.MethodDelete, base+"/applications/"+url.PathEscape(rest[0]), nil); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "application %s deleted; its running sessions go on\n", words[1])
+		fmt.Fprintf(stdout, "application %s deleted; its running sessions go on\n", rest[0])
 		return nil
 	}
-	f.fs.Usage()
-	return fmt.Errorf("unknown or incomplete app command %q", strings.Join(words, " "))
+	return notHandled(f.fs, cmd)
 }
 
 // readAppFile reads an application from YAML (or JSON, which is YAML),
@@ -502,4 +509,10 @@ func mappingValue(m *yaml.Node, key string) *yaml.Node {
 		}
 	}
 	return nil
+}
+
+// notHandled is the error of a command whose words parseCommand took but
+// whose run does not know them: a bug.
+func notHandled(fs *flag.FlagSet, cmd string) error {
+	return fmt.Errorf("%s %s is not handled", fs.Name(), cmd)
 }

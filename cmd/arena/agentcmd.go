@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -28,8 +27,7 @@ type agentOptions struct {
 
 func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var o agentOptions
-	fs := flag.NewFlagSet("arena agent", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("arena agent", stdout, "")
 	for _, f := range []struct {
 		p          *string
 		name, help string
@@ -55,11 +53,8 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	} {
 		fs.StringVar(f.p, f.name, "", f.help)
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
 	file, err := config.LoadAgent(pick(o.config, os.Getenv("ARENA_AGENT_CONFIG")))
 	if err != nil {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -48,8 +47,7 @@ type benchOptions struct {
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var o benchOptions
 	var conc, rates string
-	fs := flag.NewFlagSet("arena bench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("arena bench", stdout, "")
 	fs.StringVar(&o.target, "target", "", "URL of a running Arena to measure; empty runs an in-process control plane on SQLite with simulated nodes")
 	fs.StringVar(&o.token, "token", os.Getenv("ARENA_TOKEN"), "API token for --target (env ARENA_TOKEN)")
 	fs.StringVar(&o.location, "location", "local", "location or region of the sessions (the simulated nodes' region is local)")
@@ -63,7 +61,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&o.serve, "serve", "", "only serve the simulated control plane on this address (for a load generator in another process) and print its URL and token")
 	fs.StringVar(&o.store, "store", "", "postgres://… : run the in-process control plane as --replicas replicas on PostgreSQL (in a schema of the run's own), requests spread over them")
 	fs.IntVar(&o.replicas, "replicas", 1, "replicas with --store")
-	if err := fs.Parse(args); err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
 	var err error
@@ -180,6 +178,12 @@ var simApp = arena.Resources{MilliCPU: 10, MemoryMB: 10}
 // startSimServer starts nodes simulated nodes of the given capacity (each
 // with the full port range) and the API on listen (any loopback port when empty).
 func startSimServer(ctx context.Context, nodes int, capacity arena.Resources, listen string) (st *simServer, err error) {
+	return startSimServerPriced(ctx, nodes, capacity, listen, nil, "")
+}
+
+// startSimServerPriced is startSimServer with usage priced at rates, in
+// currency (the API's default when empty).
+func startSimServerPriced(ctx context.Context, nodes int, capacity arena.Resources, listen string, rates []arena.Rate, currency string) (st *simServer, err error) {
 	st = &simServer{Latency: &latencies{}}
 	defer undoOnError(&err, st.Close)
 	dir, err := os.MkdirTemp("", "arena-bench-")
@@ -207,7 +211,7 @@ func startSimServer(ctx context.Context, nodes int, capacity arena.Resources, li
 		Ports:   []arena.PortSpec{{Container: 7777, Protocol: arena.TCP}, {Container: 7777, Protocol: arena.UDP}},
 		Network: arena.NetworkBridge, Resources: simApp,
 	}
-	srv := server.New(server.Config{Store: store, Catalog: server.NewStaticCatalog([]*arena.Application{app}), Scheduler: scheduler.New(scheduler.Spread)})
+	srv := server.New(server.Config{Store: store, Catalog: server.NewStaticCatalog([]*arena.Application{app}), Scheduler: scheduler.New(scheduler.Spread), Rates: rates})
 	if err := srv.Open(ctx); err != nil {
 		return nil, err
 	}
@@ -234,7 +238,7 @@ func startSimServer(ctx context.Context, nodes int, capacity arena.Resources, li
 			_ = agent.New(agent.Config{Node: n, ControlPlane: srv, Runtime: rt}).Run(agentCtx)
 		}()
 	}
-	h := http.NewHandler(srv, srv, srv, slog.New(slog.DiscardHandler), http.WithTenants(srv))
+	h := http.NewHandler(srv, srv, srv, slog.New(slog.DiscardHandler), http.WithTenants(srv), http.WithCurrency(currency))
 	timed := nethttp.HandlerFunc(func(w nethttp.ResponseWriter, r *nethttp.Request) {
 		start := time.Now()
 		h.ServeHTTP(w, r)

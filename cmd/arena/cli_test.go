@@ -49,7 +49,7 @@ func TestCLI(t *testing.T) {
 	if out := run(runSession, "leave", "bob", "--session", "cli-1"); !strings.Contains(out, "COUNT    1") {
 		t.Fatalf("leave:\n%s", out)
 	}
-	if out := run(runSession, "get", "cli-1"); !strings.Contains(out, "alice") || !strings.Contains(out, "map[match:42]") {
+	if out := run(runSession, "get", "cli-1"); !strings.Contains(out, "alice") || describedField(out, "Labels") != "match=42" {
 		t.Fatalf("get:\n%s", out)
 	}
 	if out := run(runSession, "logs", "cli-1"); !strings.Contains(out, "simulated server started") {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -32,8 +31,7 @@ type devOptions struct {
 
 func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var o devOptions
-	fs := flag.NewFlagSet("arena dev", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("arena dev", stdout, "")
 	fs.StringVar(&o.config, "config", "", "config file (env ARENA_CONFIG; default: the built-in config/arena.yaml)")
 	fs.StringVar(&o.listen, "listen", "", "API listen address (env ARENA_LISTEN; default 127.0.0.1:8080)")
 	fs.StringVar(&o.data, "data", "", "data directory (env ARENA_DATA; default ./data)")
@@ -42,11 +40,8 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.StringVar(&o.metricsListen, "metrics-listen", "", "address to serve Prometheus metrics on at /metrics (env ARENA_METRICS_LISTEN; default: none)")
 	fs.StringVar(&o.logFormat, "log-format", "", "text or json (env ARENA_LOG_FORMAT; default text)")
 	fs.StringVar(&o.logLevel, "log-level", "", "debug, info, warn or error (env ARENA_LOG_LEVEL; default info)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
 	cfg, err := config.Load(pick(o.config, os.Getenv("ARENA_CONFIG")))
 	if err != nil {

@@ -13,33 +13,78 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"text/tabwriter"
 
 	"github.com/arena-hq/arena"
 	"github.com/arena-hq/arena/gameserver"
 )
 
-const usage = `Arena orchestrates multiplayer game server sessions.
+// command is one of arena's commands. This table drives the dispatch, the
+// help and the shell completion scripts alike, so that none of them can
+// disagree with another.
+type command struct {
+	name string
+	// args names what the command takes, for the help: "IMAGE".
+	args    string
+	summary string
+	// run is nil for the commands run itself handles.
+	run func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+	// subs are the words of a group of commands: list of arena node list.
+	subs []subcommand
+}
 
-Usage:
-  arena dev      run the control plane, a local agent on Docker and an embedded store
-  arena server   run the control plane for agents on other machines
-  arena agent    run a node's agent: join a control plane, run its sessions on Docker
-  arena node     list, drain, undrain and remove nodes
-  arena session  create, list, get and delete sessions; players join and leave
-  arena locations IMAGE  the locations that can host IMAGE now
-  arena tag REGION IMAGE VERSION  whether a version can run in a region now
-  arena usage    report billed time and cost
-  arena org      list, create and bound organisations (operators)
-  arena user     list, create and delete an organisation's users
-  arena token    list, create and revoke an organisation's API tokens
-  arena app      list, get, apply and delete an organisation's applications
-  arena webhook  list, create and delete an organisation's webhook endpoints
-  arena bench    measure POST /session latency and throughput
-  arena echo     run the echo game server (the demo application's image runs this)
-  arena version  print the version
+func commands() []command {
+	return []command{
+		{name: "dev", summary: "run the control plane, a local agent on Docker and an embedded store", run: runDev},
+		{name: "server", summary: "run the control plane for agents on other machines", run: runServer},
+		{name: "agent", summary: "run a node's agent: join a control plane, run its sessions on Docker", run: runAgent},
+		{name: "node", summary: "list, drain, undrain and remove nodes", run: runNode, subs: nodeCommands},
+		{name: "session", summary: "create, list, get and delete sessions; players join and leave", run: runSession, subs: sessionCommands},
+		{name: "locations", args: "IMAGE", summary: "the locations that can host IMAGE now", run: runLocations},
+		{name: "tag", args: "REGION IMAGE VERSION", summary: "whether a version can run in a region now", run: runTag},
+		{name: "usage", summary: "report billed time and cost", run: runUsage},
+		{name: "org", summary: "list, create and bound organisations (operators)", run: runOrg, subs: orgCommands},
+		{name: "user", summary: "list, create and delete an organisation's users", run: runUser, subs: userCommands},
+		{name: "token", summary: "list, create and revoke an organisation's API tokens", run: runToken, subs: tokenCommands},
+		{name: "app", summary: "list, get, apply and delete an organisation's applications", run: runApp, subs: appCommands},
+		{name: "webhook", summary: "list, create and delete an organisation's webhook endpoints", run: runWebhook, subs: webhookCommands},
+		{name: "bench", summary: "measure POST /session latency and throughput", run: runBench},
+		{name: "echo", summary: "run the echo game server (the demo application's image runs this)"},
+		{name: "completion", args: "bash|zsh|fish", summary: "print a shell completion script", run: runCompletion, subs: completionCommands},
+		{name: "version", summary: "print the version, commit and build of this binary", run: runVersion},
+		{name: "help", args: "[COMMAND]", summary: "print the help of arena or of a command"},
+	}
+}
 
-Run 'arena COMMAND -h' for a command's flags.
-`
+// lookup returns the command of a name.
+func lookup(name string) (command, bool) {
+	for _, c := range commands() {
+		if c.name == name {
+			return c, true
+		}
+	}
+	return command{}, false
+}
+
+// usage is arena's own help.
+func usage() string {
+	var b strings.Builder
+	b.WriteString("Arena orchestrates multiplayer game server sessions.\n\nUsage:\n  arena COMMAND [ARGUMENTS] [FLAGS]\n\nCommands:\n")
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	for _, c := range commands() {
+		fmt.Fprintf(tw, "  %s\t%s\n", strings.TrimSpace(c.name+" "+c.args), c.summary)
+	}
+	tw.Flush()
+	b.WriteString(`
+Run 'arena COMMAND --help' or 'arena help COMMAND' for a command's arguments
+and flags. Flags may stand anywhere after the command; --version is arena
+version.
+
+Exit status: 0 on success, 1 when the command failed, 2 when the command line
+is not understood (an unknown command or flag, a missing argument).
+`)
+	return b.String()
+}
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
@@ -50,62 +95,49 @@ func main() {
 
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		fmt.Fprint(stderr, usage())
 		return 2
+	}
+	switch args[0] {
+	case "help", "-h", "--help":
+		if len(args) == 1 || args[0] != "help" || args[1] == "help" {
+			fmt.Fprint(stdout, usage())
+			return 0
+		}
+		if _, ok := lookup(args[1]); !ok {
+			return exitCode(usageErrorf("arena", "unknown command %q", args[1]), stderr)
+		}
+		return run(append(args[1:], "--help"), stdout, stderr)
+	case "--version":
+		args = append([]string{"version"}, args[1:]...)
+	case "echo":
+		// The game server handles its signals itself.
+		return gameserver.Main(args[1:], os.Getenv, stdout)
+	}
+	c, ok := lookup(args[0])
+	if !ok {
+		return exitCode(usageErrorf("arena", "unknown command %q", args[0]), stderr)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	var err error
-	switch args[0] {
-	case "dev":
-		err = runDev(ctx, args[1:], stdout, stderr)
-	case "server":
-		err = runServer(ctx, args[1:], stdout, stderr)
-	case "agent":
-		err = runAgent(ctx, args[1:], stdout, stderr)
-	case "node":
-		err = runNode(ctx, args[1:], stdout, stderr)
-	case "session":
-		err = runSession(ctx, args[1:], stdout, stderr)
-	case "locations":
-		err = runLocations(ctx, args[1:], stdout, stderr)
-	case "tag":
-		err = runTag(ctx, args[1:], stdout, stderr)
-	case "usage":
-		err = runUsage(ctx, args[1:], stdout, stderr)
-	case "org":
-		err = runOrg(ctx, args[1:], stdout, stderr)
-	case "user":
-		err = runUser(ctx, args[1:], stdout, stderr)
-	case "token":
-		err = runToken(ctx, args[1:], stdout, stderr)
-	case "app":
-		err = runApp(ctx, args[1:], stdout, stderr)
-	case "webhook":
-		err = runWebhook(ctx, args[1:], stdout, stderr)
-	case "bench":
-		err = runBench(ctx, args[1:], stdout, stderr)
-	case "echo":
-		stop() // the game server handles SIGTERM itself
-		return gameserver.Main(args[1:], os.Getenv, stdout)
-	case "version":
-		fmt.Fprintln(stdout, "arena", version)
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
-	default:
-		fmt.Fprintf(stderr, "arena: unknown command %q\n\n%s", args[0], usage)
-		return 2
-	}
+	return exitCode(c.run(ctx, args[1:], stdout, stderr), stderr)
+}
+
+// exitCode reports err and returns the status to exit with: 2 for a command
+// line that was not understood, 1 for a command that failed, 0 otherwise.
+func exitCode(err error, stderr io.Writer) int {
+	var ue *usageError
 	switch {
-	case errors.Is(err, flag.ErrHelp):
+	case err == nil, errors.Is(err, flag.ErrHelp):
 		return 0
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "%v\nRun '%s --help' for usage.\n", ue, ue.cmd)
+		return 2
 	case errors.Is(err, errTagAbsent):
 		return 1
-	case err != nil:
-		fmt.Fprintln(stderr, "arena:", err)
-		return 1
 	}
-	return 0
+	fmt.Fprintln(stderr, "arena:", err)
+	return 1
 }
 
 // pick returns the first non-empty value: a flag, then an environment

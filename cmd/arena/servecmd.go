@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -19,8 +18,7 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		cfgPath, logFormat, logLevel    string
 		heartbeatTimeout, nodeLostAfter string
 	)
-	fs := flag.NewFlagSet("arena server", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("arena server", stdout, "")
 	fs.StringVar(&cfgPath, "config", "", "config file (env ARENA_CONFIG; default: the built-in config/arena.yaml)")
 	fs.StringVar(&o.listen, "listen", "", "address of the Session API and the agent protocol (env ARENA_LISTEN; default 127.0.0.1:8080)")
 	fs.StringVar(&o.data, "data", "", "data directory (env ARENA_DATA; default ./data)")
@@ -33,11 +31,8 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.StringVar(&nodeLostAfter, "node-lost-after", "", "unreachability after which a node's sessions are given up (env ARENA_NODE_LOST_AFTER; default 5m)")
 	fs.StringVar(&logFormat, "log-format", "", "text or json (env ARENA_LOG_FORMAT; default text)")
 	fs.StringVar(&logLevel, "log-level", "", "debug, info, warn or error (env ARENA_LOG_LEVEL; default info)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
 	cfg, err := config.Load(pick(cfgPath, os.Getenv("ARENA_CONFIG")))
 	if err != nil {

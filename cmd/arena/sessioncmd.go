@@ -4,12 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	nethttp "net/http"
 	"net/url"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -21,8 +21,10 @@ const sessionUsage = `Usage:
                        [--arg A]... [--label K=V]... [--ttl 30m] [--restart]
   arena session list [--all] [--location L] [--image I] [--tag T] [--host H]
                      [--label K=V]... [--players-lt N] [--players-gt N]
-  arena session get ID
-  arena session delete ID
+  arena session get ID                     the session, described
+  arena session delete ID [--wait] [--timeout 2m]
+                                           stop it; with --wait, return once it
+                                           stopped (at most --timeout)
   arena session logs ID [--follow]         the session's output, live with --follow
   arena session artifact ID PATH --out F   download what was kept at PATH (.tar.gz)
   arena session join ID PLAYER...          record players as joined
@@ -32,16 +34,31 @@ const sessionUsage = `Usage:
                                            whether VERSION can run in REGION now;
                                            exits 1 while it cannot, --wait polls
 
+An ID may be given as its beginning, as long as no other session's id
+begins the same way.
+
 Flags:
-  --server URL    control plane (env ARENA_SERVER; default http://127.0.0.1:8080)
-  --token TOKEN   the organisation's token (env ARENA_TOKEN)
-  -o table|json   output format (default table)
+  --server URL         control plane (env ARENA_SERVER; default http://127.0.0.1:8080)
+  --token TOKEN        the organisation's token (env ARENA_TOKEN)
+  -o table|json|yaml   output format (default table)
 `
+
+// sessionCommands are the words of arena session.
+var sessionCommands = []subcommand{
+	{name: "create"},
+	{name: "list"},
+	{name: "get", args: "ID", min: 1, max: 1},
+	{name: "delete", args: "ID", min: 1, max: 1},
+	{name: "logs", args: "ID", min: 1, max: 1},
+	{name: "artifact", args: "ID PATH", min: 2, max: 2},
+	{name: "join", args: "ID PLAYER...", min: 2, max: -1},
+	{name: "leave", args: "PLAYER...", min: 1, max: -1},
+}
 
 // pairs is a repeatable K=V flag.
 type pairs map[string]string
 
-func (p pairs) String() string { return fmt.Sprint(map[string]string(p)) }
+func (p pairs) String() string { return pairsText(p) }
 
 func (p pairs) Set(v string) error {
 	k, val, ok := strings.Cut(v, "=")
@@ -52,46 +69,37 @@ func (p pairs) Set(v string) error {
 	return nil
 }
 
+// pairsText shows a map as people write it: k=v, k2=v2 in the keys' order,
+// "-" when it is empty.
+func pairsText(m map[string]string) string {
+	if len(m) == 0 {
+		return "-"
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for i, k := range keys {
+		keys[i] = k + "=" + m[k]
+	}
+	return strings.Join(keys, ", ")
+}
+
 // list is a repeatable flag.
 type list []string
 
 func (l *list) String() string     { return strings.Join(*l, " ") }
 func (l *list) Set(v string) error { *l = append(*l, v); return nil }
 
-// apiClient is the CLI's view of the Session API.
-type apiClient struct {
-	base, token string
-}
-
-// newAPIClient is the client the flags --server and --token name, or the
-// environment's ARENA_SERVER and ARENA_TOKEN.
-func newAPIClient(server, token string) apiClient {
-	return apiClient{
-		base:  strings.TrimSuffix(pick(server, os.Getenv("ARENA_SERVER"), "http://127.0.0.1:8080"), "/"),
-		token: pick(token, os.Getenv("ARENA_TOKEN")),
-	}
-}
-
-func (c apiClient) call(ctx context.Context, method, path string, body any) ([]byte, error) {
-	var data []byte
-	if body != nil {
-		var err error
-		if data, err = json.Marshal(body); err != nil {
-			return nil, err
-		}
-	}
-	return apiCall(ctx, method, c.base+path, c.token, data)
-}
-
 func runSession(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("arena session", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, sessionUsage) }
-	server, token, output := fs.String("server", "", ""), fs.String("token", "", ""), fs.String("o", "table", "")
+	fs := newFlagSet("arena session", stdout, sessionUsage)
+	server, token, output := fs.String("server", "", ""), fs.String("token", "", ""), outputFlag(fs, "json", "yaml")
 	location, image, version, id := fs.String("location", "", ""), fs.String("image", "", ""), fs.String("version", "", ""), fs.String("id", "", "")
 	tag, host, session := fs.String("tag", "", ""), fs.String("host", "", ""), fs.String("session", "", "")
 	ttl := fs.Duration("ttl", 0, "")
 	restart, all, follow := fs.Bool("restart", false, ""), fs.Bool("all", false, ""), fs.Bool("follow", false, "")
+	wait, timeout := fs.Bool("wait", false, ""), fs.Duration("timeout", 2*time.Minute, "")
 	out := fs.String("out", "", "")
 	lt, gt := fs.Int("players-lt", -1, ""), fs.Int("players-gt", -1, "")
 	env, labels := pairs{}, pairs{}
@@ -99,32 +107,14 @@ func runSession(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.Var(env, "env", "")
 	fs.Var(labels, "label", "")
 	fs.Var(&argv, "arg", "")
-	words, err := parseInterleaved(fs, args)
+	cmd, rest, err := parseCommand(fs, args, sessionCommands)
 	if err != nil {
 		return err
 	}
-	if *output != "table" && *output != "json" {
-		return fmt.Errorf("-o must be table or json")
-	}
-	if len(words) == 0 {
-		fs.Usage()
-		return flag.ErrHelp
-	}
 	c := newAPIClient(*server, *token)
-	show := func(body []byte, table func(*tabwriter.Writer) error) error {
-		if *output == "json" {
-			_, err := stdout.Write(append(body, '\n'))
-			return err
-		}
-		tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-		if err := table(tw); err != nil {
-			return err
-		}
-		return tw.Flush()
-	}
 	var body []byte
-	switch cmd, rest := words[0], words[1:]; {
-	case cmd == "create" && len(rest) == 0:
+	switch cmd {
+	case "create":
 		req := map[string]any{"location": *location, "image": *image, "env": env, "labels": labels, "args": []string(argv), "restart": *restart}
 		if *version != "" {
 			req["version"] = *version
@@ -138,7 +128,7 @@ func runSession(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		if body, err = c.call(ctx, nethttp.MethodPost, "/session", req); err != nil {
 			return err
 		}
-		return show(body, func(tw *tabwriter.Writer) error {
+		return output.print(stdout, body, func(tw *tabwriter.Writer) error {
 			var s struct {
 				ID, Host string
 				Ports    []struct {
@@ -155,7 +145,7 @@ func runSession(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			}
 			return nil
 		})
-	case cmd == "list" && len(rest) == 0:
+	case "list":
 		q := url.Values{}
 		for k, v := range map[string]string{"location": *location, "image": *image, "tag": *tag, "host": *host} {
 			if v != "" {
@@ -177,65 +167,89 @@ func runSession(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		if body, err = c.call(ctx, nethttp.MethodGet, "/session?"+q.Encode(), nil); err != nil {
 			return err
 		}
-		return show(body, func(tw *tabwriter.Writer) error {
+		return output.print(stdout, body, func(tw *tabwriter.Writer) error {
 			var l struct{ Sessions []sessionJSON }
 			if err := json.Unmarshal(body, &l); err != nil {
 				return err
 			}
-			fmt.Fprintln(tw, "SESSION\tIMAGE\tTAG\tLOCATION\tSTATUS\tHOST\tPORTS\tPLAYERS\tCREATED")
+			now := time.Now()
+			fmt.Fprintln(tw, "SESSION\tIMAGE\tTAG\tLOCATION\tSTATUS\tHOST\tPORTS\tPLAYERS\tAGE")
 			for _, s := range l.Sessions {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", s.ID, s.Image, s.Tag, s.Location, s.Status, s.Host, s.ports(), s.PlayerCount, s.created())
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", s.ID, s.Image, s.Tag, s.Location, s.Status, s.Host, s.ports(), s.PlayerCount, age(now, s.createdAt()))
 			}
 			return nil
 		})
-	case cmd == "get" && len(rest) == 1:
-		if body, err = c.call(ctx, nethttp.MethodGet, "/session/"+url.PathEscape(rest[0])+"?all=true", nil); err != nil {
+	case "get":
+		err := resolvePrefix("session", rest[0], func(id string) (err error) {
+			body, err = c.call(ctx, nethttp.MethodGet, "/session/"+url.PathEscape(id)+"?all=true", nil)
+			return err
+		}, func() ([]string, error) { return c.sessionIDs(ctx, true) })
+		if err != nil {
 			return err
 		}
-		return show(body, func(tw *tabwriter.Writer) error {
+		return output.print(stdout, body, func(tw *tabwriter.Writer) error {
 			var s sessionJSON
 			if err := json.Unmarshal(body, &s); err != nil {
 				return err
 			}
-			fmt.Fprintf(tw, "SESSION\t%s\nIMAGE\t%s:%s\nLOCATION\t%s\nSTATUS\t%s\nHOST\t%s\nPORTS\t%s\nPLAYERS\t%s\nLABELS\t%v\nCREATED\t%s\n",
-				s.ID, s.Image, s.Tag, s.Location, s.Status, s.Host, s.ports(), strings.Join(s.Players.Joined, " "), s.Labels, s.created())
+			s.describe(tw, time.Now())
 			return nil
 		})
-	case cmd == "logs" && len(rest) == 1:
-		return c.logs(ctx, rest[0], *follow, stdout)
-	case cmd == "artifact" && len(rest) == 2:
+	case "logs":
+		return resolvePrefix("session", rest[0], func(id string) error {
+			return c.logs(ctx, id, *follow, stdout)
+		}, func() ([]string, error) { return c.sessionIDs(ctx, false) })
+	case "artifact":
 		if *out == "" {
-			return fmt.Errorf("--out FILE names where the .tar.gz goes")
+			return usageErrorf("arena session artifact", "missing --out FILE: where the .tar.gz goes")
 		}
-		q := url.Values{"session": {rest[0]}, "path": {rest[1]}}
-		n, err := c.download(ctx, "/artifacts?"+q.Encode(), *out)
+		var n int64
+		err := resolvePrefix("session", rest[0], func(id string) (err error) {
+			q := url.Values{"session": {id}, "path": {rest[1]}}
+			n, err = c.download(ctx, "/artifacts?"+q.Encode(), *out)
+			return err
+		}, func() ([]string, error) { return c.sessionIDs(ctx, true) })
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "%s: %d bytes\n", *out, n)
 		return nil
-	case cmd == "delete" && len(rest) == 1:
-		if _, err := c.call(ctx, nethttp.MethodDelete, "/session/"+url.PathEscape(rest[0]), nil); err != nil {
+	case "delete":
+		var stopped string
+		err := resolvePrefix("session", rest[0], func(id string) error {
+			stopped = id
+			_, err := c.call(ctx, nethttp.MethodDelete, "/session/"+url.PathEscape(id), nil)
+			return err
+		}, func() ([]string, error) {
+			// One stopping already is not meant: it cannot be stopped again.
+			return c.sessionIDs(ctx, false, "shuttingdown")
+		})
+		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "session %s is stopping\n", rest[0])
+		if !*wait {
+			fmt.Fprintf(stdout, "session %s is stopping\n", stopped)
+			return nil
+		}
+		status, err := c.waitStopped(ctx, stopped, *timeout)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "session %s stopped: %s\n", stopped, status)
 		return nil
-	case cmd == "join" && len(rest) >= 2:
+	case "join":
 		body, err = c.call(ctx, nethttp.MethodPut, "/session/player/join", map[string]any{"session": rest[0], "players": rest[1:]})
-	case cmd == "leave" && len(rest) >= 1:
+	case "leave":
 		req := map[string]any{"players": rest}
 		if *session != "" {
 			req["session"] = *session
 		}
 		body, err = c.call(ctx, nethttp.MethodDelete, "/session/player/leave", req)
-	default:
-		fs.Usage()
-		return fmt.Errorf("unknown session command %q", strings.Join(words, " "))
 	}
 	if err != nil {
 		return err
 	}
-	return show(body, func(tw *tabwriter.Writer) error {
+	return output.print(stdout, body, func(tw *tabwriter.Writer) error {
 		var p struct {
 			Count   int
 			Players []string
@@ -246,6 +260,42 @@ func runSession(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		fmt.Fprintf(tw, "PLAYERS\t%s\nCOUNT\t%d\n", strings.Join(p.Players, " "), p.Count)
 		return nil
 	})
+}
+
+// stoppedStatuses are the statuses of a session that has stopped for good.
+var stoppedStatuses = []string{"exited", "dead"}
+
+// waitStopped asks for a session's status until it has stopped, and returns
+// that status; past timeout it gives up with an error naming the status the
+// session still had. The API has no way to watch a session, and polling
+// costs one small request every second or two.
+func (c apiClient) waitStopped(ctx context.Context, id string, timeout time.Duration) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	status := "running"
+	for delay := 100 * time.Millisecond; ; delay = min(2*delay, 2*time.Second) {
+		body, err := c.call(ctx, nethttp.MethodGet, "/session/"+url.PathEscape(id)+"?all=true", nil)
+		switch {
+		case err == nil:
+			var s struct{ Status string }
+			if err := json.Unmarshal(body, &s); err != nil {
+				return "", fmt.Errorf("reading the answer: %w", err)
+			}
+			if status = s.Status; slices.Contains(stoppedStatuses, status) {
+				return status, nil
+			}
+		case ctx.Err() == nil:
+			return "", err
+		}
+		select {
+		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return "", fmt.Errorf("session %s is still %s after %s", id, status, timeout)
+			}
+			return "", ctx.Err()
+		case <-time.After(delay):
+		}
+	}
 }
 
 // download streams a GET's body into a new file, whatever its size and
@@ -281,30 +331,10 @@ func (c apiClient) logs(ctx context.Context, id string, follow bool, w io.Writer
 	return err
 }
 
-// stream copies a GET's body to w, with no deadline but the caller's.
-func (c apiClient) stream(ctx context.Context, path string, w io.Writer) error {
-	req, err := nethttp.NewRequestWithContext(ctx, nethttp.MethodGet, c.base+path, nil)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	resp, err := nethttp.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != nethttp.StatusOK {
-		var e struct{ Message string }
-		_ = json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&e)
-		return fmt.Errorf("%s: %s", resp.Status, e.Message)
-	}
-	_, err = io.Copy(w, resp.Body)
-	return err
-}
-
 // sessionJSON is a session as the API describes it.
 type sessionJSON struct {
 	ID, Image, Tag, Location, Host, Status string
+	ExternalID                             string `json:"external_id"`
 	Created                                int64
 	Port                                   map[string]int
 	Labels                                 map[string]string
@@ -321,65 +351,79 @@ func (s sessionJSON) ports() string {
 	return strings.Join(out, ",")
 }
 
-func (s sessionJSON) created() string {
-	return time.UnixMilli(s.Created).UTC().Format(time.RFC3339)
+func (s sessionJSON) createdAt() time.Time { return time.UnixMilli(s.Created) }
+
+// describe writes the session as one field a line, for people to read.
+func (s sessionJSON) describe(tw *tabwriter.Writer, now time.Time) {
+	dash := func(v string) string {
+		if v == "" {
+			return "-"
+		}
+		return v
+	}
+	players := dash(strings.Join(s.Players.Joined, ", "))
+	for _, f := range [][2]string{
+		{"Session", s.ID},
+		{"External ID", dash(s.ExternalID)},
+		{"Image", s.Image + ":" + s.Tag},
+		{"Location", s.Location},
+		{"Status", s.Status},
+		{"Host", s.Host},
+		{"Ports", dash(strings.ReplaceAll(s.ports(), ",", ", "))},
+		{"Players", players},
+		{"Labels", pairsText(s.Labels)},
+		{"Created", s.createdAt().UTC().Format(time.RFC3339) + " (" + age(now, s.createdAt()) + " ago)"},
+	} {
+		fmt.Fprintf(tw, "%s:\t%s\n", f[0], f[1])
+	}
 }
 
 func runLocations(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("arena locations", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, sessionUsage) }
-	server, token, output := fs.String("server", "", ""), fs.String("token", "", ""), fs.String("o", "table", "")
-	words, err := parseInterleaved(fs, args)
+	fs := newFlagSet("arena locations", stdout, sessionUsage)
+	server, token, output := fs.String("server", "", ""), fs.String("token", "", ""), outputFlag(fs, "json", "yaml")
+	words, err := parseFlags(fs, args)
 	if err != nil {
 		return err
 	}
-	if len(words) != 1 {
-		fs.Usage()
-		return fmt.Errorf("arena locations takes one image")
+	if err := wantArgs(fs.Name(), words, "IMAGE"); err != nil {
+		return err
 	}
 	c := newAPIClient(*server, *token)
 	body, err := c.call(ctx, nethttp.MethodGet, "/available-location/"+url.PathEscape(words[0]), nil)
 	if err != nil {
 		return err
 	}
-	if *output == "json" {
-		_, err := stdout.Write(append(body, '\n'))
-		return err
-	}
-	var l struct {
-		Locations []struct {
-			ID  string
-			IPs []string
+	return output.print(stdout, body, func(tw *tabwriter.Writer) error {
+		var l struct {
+			Locations []struct {
+				ID  string
+				IPs []string
+			}
 		}
-	}
-	if err := json.Unmarshal(body, &l); err != nil {
-		return err
-	}
-	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "LOCATION\tIPS")
-	for _, loc := range l.Locations {
-		fmt.Fprintf(tw, "%s\t%s\n", loc.ID, strings.Join(loc.IPs, " "))
-	}
-	return tw.Flush()
+		if err := json.Unmarshal(body, &l); err != nil {
+			return err
+		}
+		fmt.Fprintln(tw, "LOCATION\tIPS")
+		for _, loc := range l.Locations {
+			fmt.Fprintf(tw, "%s\t%s\n", loc.ID, strings.Join(loc.IPs, " "))
+		}
+		return nil
+	})
 }
 
 // runTag looks up a tag, for pipelines that gate a rollout on it: it exits
 // non-zero while the tag cannot run, and with --wait keeps asking until it
 // can or the wait is over.
 func runTag(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("arena tag", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, sessionUsage) }
-	server, token, output := fs.String("server", "", ""), fs.String("token", "", ""), fs.String("o", "table", "")
+	fs := newFlagSet("arena tag", stdout, sessionUsage)
+	server, token, output := fs.String("server", "", ""), fs.String("token", "", ""), outputFlag(fs, "json", "yaml")
 	wait := fs.Duration("wait", 0, "")
-	words, err := parseInterleaved(fs, args)
+	words, err := parseFlags(fs, args)
 	if err != nil {
 		return err
 	}
-	if len(words) != 3 {
-		fs.Usage()
-		return fmt.Errorf("arena tag takes a region, an image and a version")
+	if err := wantArgs(fs.Name(), words, "REGION IMAGE VERSION"); err != nil {
+		return err
 	}
 	c := newAPIClient(*server, *token)
 	path := "/tag/" + url.PathEscape(words[0]) + "/" + url.PathEscape(words[1]) + "/" + url.PathEscape(words[2])
@@ -410,21 +454,18 @@ func runTag(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		case <-time.After(min(2*time.Second, time.Until(deadline))):
 		}
 	}
-	if *output == "json" {
-		if _, err := stdout.Write(append(body, '\n')); err != nil {
-			return err
-		}
-	} else {
-		tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	err = output.print(stdout, body, func(tw *tabwriter.Writer) error {
 		fmt.Fprintln(tw, "REGION\tIMAGE\tVERSION\tEXISTS\tSTATUS\tNODES\tPRESENT\tPULLING\tFAILED")
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%s\t%d\t%d\t%d\t%d\n", words[0], words[1], words[2], tag.Exists, tag.Status,
 			tag.Nodes.Total, tag.Nodes.Present, tag.Nodes.Pulling, tag.Nodes.Failed)
-		if err := tw.Flush(); err != nil {
-			return err
-		}
 		if tag.Error != "" {
-			fmt.Fprintf(stdout, "last pull error: %s\n", tag.Error)
+			// A line without a tab: no column of the table.
+			fmt.Fprintf(tw, "last pull error: %s\n", tag.Error)
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	if !tag.Exists {
 		return errTagAbsent

@@ -446,7 +446,8 @@ func newControlPlane(ctx context.Context, cfg *config.Config, o stackOptions, st
 		burst = http.DefaultRateBurst
 	}
 	api := http.NewHandler(cp.srv, cp.srv, cp.srv, log.With("component", "http"),
-		http.WithTenants(cp.srv), http.WithApplications(cp.srv), http.WithWebhooks(hooks), http.WithRateLimit(limit, burst), http.WithObserver(reg), http.WithReadiness(cp.srv.Ready))
+		http.WithTenants(cp.srv), http.WithApplications(cp.srv), http.WithWebhooks(hooks), http.WithRateLimit(limit, burst), http.WithObserver(reg), http.WithReadiness(cp.srv.Ready),
+		http.WithCurrency(cfg.Currency))
 	rpcPath, rpcHandler := rpc.NewHandler(cp.srv, rpc.WithHandlerLogger(log.With("component", "rpc")))
 	mux := nethttp.NewServeMux()
 	mux.Handle(rpcPath, rpcHandler)

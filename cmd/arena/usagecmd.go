@@ -3,20 +3,22 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
+	"math"
 	nethttp "net/http"
 	"net/url"
+	"strconv"
 	"text/tabwriter"
 )
 
 const usageUsage = `Usage:
-  arena usage [--from TIME] [--to TIME] [-o table|json|csv]
+  arena usage [--from TIME] [--to TIME] [-o table|json|yaml|csv]
 
 Reports the organisation's billed time and cost, grouped by application,
-location and resource profile. TIME is RFC 3339 (2026-11-01T00:00:00Z); the
-period defaults to the 30 days before now.
+location and resource profile, in the currency the rates are set in. TIME is
+RFC 3339 (2026-11-01T00:00:00Z); the period defaults to the 30 days before
+now.
 
 Flags:
   --server URL    control plane (env ARENA_SERVER; default http://127.0.0.1:8080)
@@ -24,20 +26,14 @@ Flags:
 `
 
 func runUsage(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("arena usage", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, usageUsage) }
+	fs := newFlagSet("arena usage", stdout, usageUsage)
 	server := fs.String("server", "", "")
 	token := fs.String("token", "", "")
 	from := fs.String("from", "", "")
 	to := fs.String("to", "", "")
-	output := fs.String("o", "table", "")
-	if err := fs.Parse(args); err != nil {
+	output := outputFlag(fs, "json", "yaml", "csv")
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		fs.Usage()
-		return fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
 	q := url.Values{}
 	if *from != "" {
@@ -46,23 +42,20 @@ func runUsage(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *to != "" {
 		q.Set("to", *to)
 	}
-	switch *output {
-	case "csv":
+	if output.format == "csv" {
 		q.Set("format", "csv")
-	case "json", "table":
-	default:
-		return fmt.Errorf("-o must be table, json or csv")
 	}
 	body, err := newAPIClient(*server, *token).call(ctx, nethttp.MethodGet, "/usage?"+q.Encode(), nil)
 	if err != nil {
 		return err
 	}
-	if *output != "table" {
+	if output.format == "csv" {
 		_, err := stdout.Write(body)
 		return err
 	}
 	var report struct {
 		From, To string
+		Currency string
 		Lines    []struct {
 			Application, Location string
 			Profile               struct{ MilliCPU, MemoryMB int64 }
@@ -77,17 +70,50 @@ func runUsage(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := json.Unmarshal(body, &report); err != nil {
 		return fmt.Errorf("reading the answer: %w", err)
 	}
-	fmt.Fprintf(stdout, "Usage from %s to %s\n", report.From, report.To)
-	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "APPLICATION\tLOCATION\tPROFILE\tSESSIONS\tHOURS\tCOST")
-	for _, l := range report.Lines {
-		cost := "-"
-		if l.Priced {
-			cost = fmt.Sprintf("%.2f", l.Cost)
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%dm/%dMi\t%d\t%.2f\t%s\n", l.Application, l.Location, l.Profile.MilliCPU, l.Profile.MemoryMB,
-			l.Sessions, float64(l.Seconds)/3600, cost)
+	if output.format == "table" {
+		fmt.Fprintf(stdout, "Usage from %s to %s\n", report.From, report.To)
 	}
-	fmt.Fprintf(tw, "TOTAL\t\t\t\t%.2f\t%.2f\n", float64(report.TotalSeconds)/3600, report.TotalCost)
-	return tw.Flush()
+	return output.print(stdout, body, func(tw *tabwriter.Writer) error {
+		costHead := "COST"
+		if report.Currency != "" {
+			costHead += " (" + report.Currency + ")"
+		}
+		fmt.Fprintln(tw, "APPLICATION\tLOCATION\tPROFILE\tSESSIONS\tHOURS\t"+costHead)
+		anyPriced := false
+		for _, l := range report.Lines {
+			cost := "-"
+			if l.Priced {
+				cost, anyPriced = money(l.Cost), true
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%dm/%dMi\t%d\t%s\t%s\n", l.Application, l.Location, l.Profile.MilliCPU, l.Profile.MemoryMB,
+				l.Sessions, hours(l.Seconds), cost)
+		}
+		total := "-"
+		if anyPriced {
+			total = money(report.TotalCost)
+		}
+		fmt.Fprintf(tw, "TOTAL\t\t\t\t%s\t%s\n", hours(report.TotalSeconds), total)
+		return nil
+	})
+}
+
+// money shows an amount with two decimals, and a small one with as many
+// more as its first two significant digits need: a test session's cost is
+// 0.000028, not 0.00.
+func money(v float64) string {
+	decimals := 2
+	if a := math.Abs(v); a > 0 && a < 1 {
+		decimals = min(max(2, 1-int(math.Floor(math.Log10(a)))), 8)
+	}
+	return strconv.FormatFloat(v, 'f', decimals, 64)
+}
+
+// hours shows billed seconds as hours, to a hundredth, and a shorter time
+// to a ten-thousandth, so that it does not read as nothing.
+func hours(seconds int64) string {
+	h := float64(seconds) / 3600
+	if seconds > 0 && h < 1 {
+		return strconv.FormatFloat(h, 'f', 4, 64)
+	}
+	return strconv.FormatFloat(h, 'f', 2, 64)
 }

@@ -7,7 +7,6 @@ import (
 	"io"
 	nethttp "net/http"
 	"net/url"
-	"strings"
 )
 
 const webhookUsage = `Usage:
@@ -22,24 +21,26 @@ a request. Event types: session.started session.running session.stopped
 session.unreachable.
 
 Flags:
-  --server URL    control plane (env ARENA_SERVER; default http://127.0.0.1:8080)
-  --token TOKEN   an admin token (env ARENA_TOKEN)
-  --org ORG       the organisation (default: the token's own)
-  -o table|json   output format (default table)
+  --server URL         control plane (env ARENA_SERVER; default http://127.0.0.1:8080)
+  --token TOKEN        an admin token (env ARENA_TOKEN)
+  --org ORG            the organisation (default: the token's own)
+  -o table|json|yaml   output format (default table)
 `
 
+// webhookCommands are the words of arena webhook.
+var webhookCommands = []subcommand{
+	{name: "list"},
+	{name: "create", args: "URL", min: 1, max: 1},
+	{name: "delete", args: "ID", min: 1, max: 1},
+}
+
 func runWebhook(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	f := newAdminFlags("arena webhook", stderr)
-	f.fs.Usage = func() { fmt.Fprint(stderr, webhookUsage) }
+	f := newAdminFlags("arena webhook", stdout, webhookUsage)
 	var events list
 	f.fs.Var(&events, "event", "")
-	words, err := parseInterleaved(f.fs, args)
+	cmd, rest, err := parseCommand(f.fs, args, webhookCommands)
 	if err != nil {
 		return err
-	}
-	if len(words) == 0 {
-		f.fs.Usage()
-		return fmt.Errorf("arena webhook needs a command")
 	}
 	c := newAPIClient(*f.server, *f.token)
 	base, err := f.orgPath(ctx, c)
@@ -47,15 +48,15 @@ func runWebhook(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	cols := []string{"id", "url", "events", "createdAt"}
-	switch {
-	case len(words) == 1 && words[0] == "list":
+	switch cmd {
+	case "list":
 		body, err := c.call(ctx, nethttp.MethodGet, base+"/webhooks", nil)
 		if err != nil {
 			return err
 		}
 		return f.show(stdout, body, "webhooks", cols...)
-	case len(words) == 2 && words[0] == "create":
-		req := map[string]any{"url": words[1]}
+	case "create":
+		req := map[string]any{"url": rest[0]}
 		if len(events) > 0 {
 			req["events"] = []string(events)
 		}
@@ -63,9 +64,8 @@ func runWebhook(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		if err != nil {
 			return err
 		}
-		if *f.output == "json" {
-			_, err := stdout.Write(append(body, '\n'))
-			return err
+		if f.output.format != "table" {
+			return f.output.print(stdout, body, nil)
 		}
 		var created struct {
 			Webhook struct{ ID string }
@@ -76,13 +76,12 @@ func runWebhook(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		}
 		fmt.Fprintf(stdout, "webhook %s created. Its signing secret, shown this once:\n%s\n", created.Webhook.ID, created.Secret)
 		return nil
-	case len(words) == 2 && words[0] == "delete":
-		if _, err := c.call(ctx, nethttp.MethodDelete, base+"/webhooks/"+url.PathEscape(words[1]), nil); err != nil {
+	case "delete":
+		if _, err := c.call(ctx, nethttp.MethodDelete, base+"/webhooks/"+url.PathEscape(rest[0]), nil); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "webhook %s deleted\n", words[1])
+		fmt.Fprintf(stdout, "webhook %s deleted\n", rest[0])
 		return nil
 	}
-	f.fs.Usage()
-	return fmt.Errorf("unknown or incomplete webhook command %q", strings.Join(words, " "))
+	return notHandled(f.fs, cmd)
 }

@@ -939,6 +939,7 @@ func testNodes(t *testing.T, s server.Store) {
 	b := &arena.Node{
 		ID: "node-b", Region: "europe", Location: "ams", Provider: "hetzner", Class: arena.ClassMetal, PublicIP: "203.0.113.9",
 		Capacity: arena.Resources{MilliCPU: 32000, MemoryMB: 65536}, PortMin: 32768, PortMax: 60299, CredentialHash: "hash-b",
+		JoinedAt: at(1_000).UTC(),
 	}
 	a := &arena.Node{ID: "node-a", Region: "us", Location: "iad", Provider: "aws", Class: arena.ClassCloud, PublicIP: "198.51.100.1",
 		Capacity: arena.Resources{MilliCPU: 4000, MemoryMB: 8192}, PortMin: 40000, PortMax: 40100}
@@ -947,6 +948,7 @@ func testNodes(t *testing.T, s server.Store) {
 			t.Fatal(err)
 		}
 	}
+	// a has no JoinedAt, as a node stored before it was kept.
 	b.Draining, b.PublicIP = true, "203.0.113.10"
 	if err := s.UpsertNode(ctx, b); err != nil {
 		t.Fatalf("updating a node: %v", err)
