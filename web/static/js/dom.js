@@ -23,17 +23,18 @@ export function visible(s) {
 }
 
 // textNodes returns the nodes that show s: a text node, or, around each
-// bidirectional control, a marked span that shows its escape.
-function textNodes(s) {
+// bidirectional control, a marked span (a tspan in SVG) that shows its
+// escape.
+function textNodes(s, inSvg) {
   const text = String(s);
   if (!HAS_BIDI.test(text)) return [document.createTextNode(text)];
   const nodes = [];
   let last = 0;
   for (const m of text.matchAll(BIDI)) {
     if (m.index > last) nodes.push(document.createTextNode(text.slice(last, m.index)));
-    const mark = document.createElement('span');
-    mark.className = 'bidi-escape';
-    mark.title = 'a bidirectional control character, shown escaped';
+    const mark = inSvg ? document.createElementNS(SVG_NS, 'tspan') : document.createElement('span');
+    mark.setAttribute('class', 'bidi-escape');
+    if (!inSvg) mark.title = 'a bidirectional control character, shown escaped';
     mark.textContent = escapeOf(m[0]);
     nodes.push(mark);
     last = m.index + m[0].length;
@@ -44,7 +45,7 @@ function textNodes(s) {
 
 // appendText appends s to el as textNodes shows it.
 export function appendText(el, s) {
-  for (const node of textNodes(s)) el.appendChild(node);
+  for (const node of textNodes(s, el.namespaceURI === SVG_NS)) el.appendChild(node);
 }
 
 // h builds an HTML element: h('button', {class: 'primary', onclick: fn}, 'Save').
