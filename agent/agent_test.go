@@ -500,3 +500,20 @@ func TestNoKeptLogsWithoutArtifactDir(t *testing.T) {
 		t.Fatalf("answer %q %s %q", data, code, msg)
 	}
 }
+
+// TestLeftoverKeepsLogs: a session the control plane gave up on while its
+// node was away has its container removed as a leftover when the node is
+// back; its output is kept first, for GET /logs to tell why it ended.
+func TestLeftoverKeepsLogs(t *testing.T) {
+	ta := startAgent(t, 0, func(c *agent.Config) { c.ArtifactDir = t.TempDir() })
+	ta.assign(session("lost", false))
+	eventually(t, "running", func() bool { return ta.cp.last().State == arena.SessionRunning })
+	if err := ta.rt.Write("lost", "last words\n"); err != nil {
+		t.Fatal(err)
+	}
+	ta.cp.assignments <- arena.Assignment{Full: true} // the session is no longer listed
+	eventually(t, "the leftover's removal", func() bool { cs, _ := ta.rt.List(context.Background(), "n1"); return len(cs) == 0 })
+	if data, code, msg := ta.logAnswer(t, "r", "lost", false); code != "" || !strings.HasSuffix(data, "last words\n") {
+		t.Fatalf("answer %q %s %q", data, code, msg)
+	}
+}
