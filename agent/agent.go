@@ -61,12 +61,15 @@ type Config struct {
 	// ResyncInterval is how often the agent compares its view with the
 	// runtime's, to catch exits whose events were lost.
 	ResyncInterval time.Duration
-	// ArtifactDir keeps the artifacts of stopped sessions for download;
-	// empty keeps none. ArtifactMaxBytes caps one session's artifacts and
-	// ArtifactRetention is how long they are kept.
+	// ArtifactDir keeps the artifacts and the output of stopped sessions
+	// for download; empty keeps none. ArtifactMaxBytes caps one session's
+	// artifacts and ArtifactRetention is how long both are kept.
 	ArtifactDir       string
 	ArtifactMaxBytes  int64
 	ArtifactRetention time.Duration
+	// LogMaxBytes is how much of a stopped session's output is kept: the
+	// last so many bytes.
+	LogMaxBytes int64
 	// StateDir keeps what the agent must remember across its restarts:
 	// which images on the node are private. Empty remembers nothing.
 	StateDir string
@@ -109,6 +112,9 @@ func (c *Config) setDefaults() {
 	def(&c.ArtifactRetention, DefaultArtifactRetention)
 	if c.ArtifactMaxBytes <= 0 {
 		c.ArtifactMaxBytes = DefaultArtifactMaxBytes
+	}
+	if c.LogMaxBytes <= 0 {
+		c.LogMaxBytes = DefaultLogMaxBytes
 	}
 	if c.CrashLoopLimit <= 0 {
 		c.CrashLoopLimit = 5
@@ -383,6 +389,9 @@ func (a *Agent) assign(ctx context.Context, as arena.Assignment) error {
 	for _, c := range containers {
 		if !wanted[c.SessionID] && a.local(c.SessionID, false) == nil {
 			a.log.Info("removing leftover container", "container", c.ID, "session", c.SessionID)
+			// A session given up while its node was away ends here: what
+			// its container wrote is all there is to tell why.
+			a.keepLogs(ctx, c.SessionID, c.ID)
 			if err := a.rt.Remove(ctx, c.ID); err != nil {
 				a.log.Warn("cannot remove leftover container", "container", c.ID, "err", err)
 			}

@@ -282,7 +282,7 @@ func TestLogs(t *testing.T) {
 func TestArtifactLimits(t *testing.T) {
 	dir := t.TempDir()
 	ta := startAgent(t, 0, func(c *agent.Config) {
-		c.ArtifactDir, c.ArtifactMaxBytes, c.ArtifactRetention = dir, 400, time.Nanosecond
+		c.ArtifactDir, c.ArtifactMaxBytes, c.ArtifactRetention = dir, 400, time.Hour
 	})
 	small, big := session("small", false), session("big", false)
 	small.ArtifactPaths = []string{"/a"} // one small file: about 150 bytes compressed
@@ -349,9 +349,21 @@ func TestArtifactLimits(t *testing.T) {
 	if _, code, msg := answer("r-damaged", "small", "/a"); !strings.Contains(msg, "damaged") || code != arena.EINTERNAL {
 		t.Fatalf("damaged artifacts: %s %q", code, msg)
 	}
-	ta.PruneArtifacts()
-	if _, code, msg := answer("r-pruned", "small", "/a"); !strings.Contains(msg, "no artifacts") || code != arena.ENOTFOUND {
+	// Past the retention they are gone: at once for a download, and from
+	// the disk at the next pruning.
+	old := time.Now().Add(-2 * time.Hour)
+	if err := os.Chtimes(filepath.Join(dir, "small.tar.gz"), old, old); err != nil {
+		t.Fatal(err)
+	}
+	if _, code, msg := answer("r-expired", "small", "/a"); !strings.Contains(msg, "no artifacts") || code != arena.ENOTFOUND {
 		t.Fatalf("artifact after its retention: %s %q", code, msg)
+	}
+	if err := os.Chtimes(filepath.Join(dir, "big.error"), old, old); err != nil {
+		t.Fatal(err)
+	}
+	ta.PruneArtifacts()
+	if _, err := os.Stat(filepath.Join(dir, "big.error")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("pruning left a file past its retention: %v", err)
 	}
 }
 
@@ -382,6 +394,139 @@ func TestContainerSpecResources(t *testing.T) {
 				t.Fatalf("spec resources %+v, limits %+v; want %+v, %+v", spec.Resources, spec.Limits, tt.reserved, tt.limits)
 			}
 		})
+	}
+}
+
+// logAnswer asks the agent for a session's output and returns what it sent
+// until the end, with the end's error code and message.
+func (ta *testAgent) logAnswer(tb testing.TB, reqID, sessionID string, follow bool) (data, code, msg string) {
+	tb.Helper()
+	ta.cp.assignments <- arena.Assignment{LogRequests: []arena.LogRequest{{ID: reqID, SessionID: sessionID, Follow: follow}}}
+	eventually(tb, "the answer to "+reqID, func() bool {
+		ta.cp.mu.Lock()
+		defer ta.cp.mu.Unlock()
+		data = ""
+		for _, c := range ta.cp.logs {
+			if c.RequestID == reqID {
+				data += string(c.Data)
+				if c.EOF {
+					code, msg = c.Code, c.Error
+					return true
+				}
+			}
+		}
+		return false
+	})
+	return data, code, msg
+}
+
+// stopped runs a session that prints lines and exits, and waits until the
+// agent has forgotten it: its container is gone.
+func (ta *testAgent) stopped(tb testing.TB, id string, lines ...string) {
+	tb.Helper()
+	ta.assign(session(id, false))
+	eventually(tb, id+" running", func() bool {
+		ta.cp.mu.Lock()
+		defer ta.cp.mu.Unlock()
+		for _, r := range ta.cp.reports {
+			if r.SessionID == id && r.State == arena.SessionRunning {
+				return true
+			}
+		}
+		return false
+	})
+	for _, line := range lines {
+		if err := ta.rt.Write(id, line+"\n"); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	if err := ta.rt.Crash(id, 9); err != nil {
+		tb.Fatal(err)
+	}
+	eventually(tb, id+" forgotten", func() bool { return !ta.Tracks(id) })
+	if cs, _ := ta.rt.List(context.Background(), "n1"); len(cs) != 0 {
+		tb.Fatalf("containers left: %+v", cs)
+	}
+}
+
+// TestKeptLogs: a stopped session's output outlives its container, on the
+// node, bounded in size and for the artifacts' retention.
+func TestKeptLogs(t *testing.T) {
+	dir := t.TempDir()
+	ta := startAgent(t, 0, func(c *agent.Config) { c.ArtifactDir, c.LogMaxBytes = dir, 64 })
+	ta.stopped(t, "short", "crashed: out of cheese")
+	// Forty lines of 19 bytes: only the last 64 bytes are kept, from the
+	// first whole line in them.
+	var long []string
+	for i := range 40 {
+		long = append(long, fmt.Sprintf("line %02d of output.", i))
+	}
+	ta.stopped(t, "long", long...)
+
+	tests := []struct {
+		name     string
+		session  string
+		follow   bool
+		want     string
+		wantCode string
+	}{
+		{"the whole output", "short", false, "simulated server started: arena-short\ncrashed: out of cheese\n", ""},
+		{"a follow ends with the kept output", "short", true, "simulated server started: arena-short\ncrashed: out of cheese\n", ""},
+		{"the end of a long output", "long", false, "line 37 of output.\nline 38 of output.\nline 39 of output.\n", ""},
+		{"a session the node never ran", "nope", false, "", arena.ENOTFOUND},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			data, code, msg := ta.logAnswer(t, fmt.Sprintf("r%d", i), tt.session, tt.follow)
+			if data != tt.want || code != tt.wantCode {
+				t.Fatalf("answer %q, code %q (%s); want %q, code %q", data, code, msg, tt.want, tt.wantCode)
+			}
+		})
+	}
+	if data, _, _ := ta.logAnswer(t, "r-long", "long", false); len(data) > 64 {
+		t.Errorf("kept %d bytes, more than the cap", len(data))
+	}
+
+	// Past the retention the output is gone, before any pruning ran.
+	old := time.Now().Add(-25 * time.Hour)
+	if err := os.Chtimes(filepath.Join(dir, "short.log"), old, old); err != nil {
+		t.Fatal(err)
+	}
+	if data, code, msg := ta.logAnswer(t, "r-expired", "short", false); code != arena.ENOTFOUND || data != "" || !strings.Contains(msg, "no output") {
+		t.Fatalf("output past its retention: %q %s %q", data, code, msg)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "short.log")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the expired output is still on disk: %v", err)
+	}
+	ta.PruneArtifacts()
+	if _, err := os.Stat(filepath.Join(dir, "long.log")); err != nil {
+		t.Fatalf("pruning removed output within its retention: %v", err)
+	}
+}
+
+// TestNoKeptLogsWithoutArtifactDir: a node that keeps nothing says so.
+func TestNoKeptLogsWithoutArtifactDir(t *testing.T) {
+	ta := startAgent(t, 0)
+	ta.stopped(t, "s", "bye")
+	if data, code, msg := ta.logAnswer(t, "r", "s", false); code != arena.ENOTFOUND || data != "" || !strings.Contains(msg, "no output") {
+		t.Fatalf("answer %q %s %q", data, code, msg)
+	}
+}
+
+// TestLeftoverKeepsLogs: a session the control plane gave up on while its
+// node was away has its container removed as a leftover when the node is
+// back; its output is kept first, for GET /logs to tell why it ended.
+func TestLeftoverKeepsLogs(t *testing.T) {
+	ta := startAgent(t, 0, func(c *agent.Config) { c.ArtifactDir = t.TempDir() })
+	ta.assign(session("lost", false))
+	eventually(t, "running", func() bool { return ta.cp.last().State == arena.SessionRunning })
+	if err := ta.rt.Write("lost", "last words\n"); err != nil {
+		t.Fatal(err)
+	}
+	ta.cp.assignments <- arena.Assignment{Full: true} // the session is no longer listed
+	eventually(t, "the leftover's removal", func() bool { cs, _ := ta.rt.List(context.Background(), "n1"); return len(cs) == 0 })
+	if data, code, msg := ta.logAnswer(t, "r", "lost", false); code != "" || !strings.HasSuffix(data, "last words\n") {
+		t.Fatalf("answer %q %s %q", data, code, msg)
 	}
 }
 

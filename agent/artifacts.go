@@ -148,6 +148,14 @@ func (a *Agent) sendArtifact(ctx context.Context, req arena.LogRequest, chunk ar
 		return
 	}
 	f, err := os.Open(a.artifactFile(req.SessionID))
+	if err == nil {
+		if info, serr := f.Stat(); serr == nil && a.expired(info) {
+			// Past the retention, before the next pruning came to it.
+			f.Close()
+			os.Remove(f.Name())
+			f, err = nil, fs.ErrNotExist
+		}
+	}
 	if errors.Is(err, fs.ErrNotExist) {
 		fail(arena.ENOTFOUND, "no artifacts were kept for this session")
 		return
@@ -211,8 +219,8 @@ func (a *Agent) sendArtifact(ctx context.Context, req arena.LogRequest, chunk ar
 
 var errNoArtifact = errors.New("no artifact at that path")
 
-// pruneArtifacts removes the artifacts of sessions that stopped longer ago
-// than the retention time.
+// pruneArtifacts removes the artifacts and the output of sessions that
+// stopped longer ago than the retention time.
 func (a *Agent) pruneArtifacts() {
 	if a.cfg.ArtifactDir == "" {
 		return
@@ -223,8 +231,14 @@ func (a *Agent) pruneArtifacts() {
 	}
 	for _, e := range entries {
 		info, err := e.Info()
-		if err == nil && time.Since(info.ModTime()) > a.cfg.ArtifactRetention {
+		if err == nil && a.expired(info) {
 			os.Remove(filepath.Join(a.cfg.ArtifactDir, e.Name()))
 		}
 	}
+}
+
+// expired reports whether a file kept for a stopped session (artifacts,
+// output) is past the retention time, counted from when it was written.
+func (a *Agent) expired(info fs.FileInfo) bool {
+	return time.Since(info.ModTime()) > a.cfg.ArtifactRetention
 }

@@ -229,6 +229,9 @@ func (a *Agent) finish(l *local, reason arena.StopReason, exit int, at time.Time
 	l.running, l.restartAt = false, time.Time{}
 	a.clearConflict(l)
 	a.collectArtifacts(a.ctx, l)
+	// Kept before the report: once the control plane has the session as
+	// stopped, GET /logs asks for the kept output.
+	a.keepLogs(a.ctx, l.id, l.containerID)
 	l.final = &arena.SessionReport{State: arena.SessionStopped, Reason: reason, ExitCode: exit, At: at, Restarts: l.restarts, Message: msg}
 	a.deliverFinal(a.ctx, l)
 }

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/arena-hq/arena"
 )
@@ -65,11 +66,33 @@ func (s *server) describeSession(w http.ResponseWriter, r *http.Request, tok *ar
 	if joined == nil {
 		joined = []string{}
 	}
+	// The environment's names alone: its values may be secrets the game
+	// server needs, and nothing reading sessions should learn them.
+	envKeys := slices.Sorted(maps.Keys(sess.Env))
+	if envKeys == nil {
+		envKeys = []string{}
+	}
 	s.writeJSON(w, r, http.StatusOK, describedSession{
 		sessionView: newSessionView(sess),
 		Players:     describedSessionPlayers{Joined: joined, JoinedCount: len(joined)},
+		EnvKeys:     envKeys,
+		Restarts:    sess.Restarts,
+		ExitCode:    sess.ExitCode,
+		StopReason:  string(sess.StopReason),
+		RunningAt:   unixMilli(sess.RunningAt),
+		StoppingAt:  unixMilli(sess.StoppingAt),
+		StoppedAt:   unixMilli(sess.StoppedAt),
 	})
 	return nil
+}
+
+// unixMilli is t in Unix milliseconds, as the contract gives times; 0 for
+// a moment that has not come.
+func unixMilli(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
 }
 
 func (s *server) stopSession(w http.ResponseWriter, r *http.Request, tok *arena.Token) error {
@@ -119,6 +142,14 @@ type (
 	describedSession struct {
 		sessionView
 		Players describedSessionPlayers `json:"players"`
+		// Arena's additions: what the session's life has been so far.
+		EnvKeys    []string `json:"envKeys"`
+		Restarts   int      `json:"restarts"`
+		ExitCode   int      `json:"exitCode"`
+		StopReason string   `json:"stopReason"`
+		RunningAt  int64    `json:"runningAt"`
+		StoppingAt int64    `json:"stoppingAt"`
+		StoppedAt  int64    `json:"stoppedAt"`
 	}
 
 	describedSessionPlayers struct {

@@ -282,11 +282,14 @@ func testSessions() []*arena.Session {
 			},
 			Labels:  map[string]string{"match": "42", "mode": "ranked"},
 			Players: []string{"p1", "p2"},
-			State:   arena.SessionRunning, CreatedAt: created,
+			Env:     map[string]string{"MAP": "dust", "API_KEY": "s3cr3t-value"},
+			State:   arena.SessionRunning, CreatedAt: created, RunningAt: created.Add(1500 * time.Millisecond),
+			Restarts: 1, ExitCode: 3,
 		},
 		{
 			ID: "s-dead", OrgID: testOrg, Application: "my-game", Tag: "1.1", Region: "us-east",
 			State: arena.SessionStopped, StopReason: arena.StopFailed, CreatedAt: created.Add(time.Second),
+			StoppedAt: created.Add(2 * time.Second), ExitCode: -1,
 		},
 	}
 }
@@ -323,6 +326,12 @@ func TestDescribeSession(t *testing.T) {
 				t.Errorf("calls = %+v, want FindSession(%s, %s)", calls, testOrg, sess.ID)
 			}
 			compareGolden(t, "describe_"+sess.ID+".json", r.body)
+			// The environment's names are shown, its values never.
+			for k, v := range sess.Env {
+				if !strings.Contains(string(r.body), `"`+k+`"`) || strings.Contains(string(r.body), v) {
+					t.Errorf("the env %s=%s is not shown as its name alone: %s", k, v, r.body)
+				}
+			}
 		})
 	}
 }

@@ -49,11 +49,15 @@ func (s *server) tagExists(w http.ResponseWriter, r *http.Request, tok *arena.To
 	if err != nil {
 		return err
 	}
-	s.writeJSON(w, r, http.StatusOK, tagOk{
+	s.writeJSON(w, r, http.StatusOK, newTagOk(st))
+	return nil
+}
+
+func newTagOk(st arena.TagStatus) tagOk {
+	return tagOk{
 		Exists: st.Exists, Status: string(st.State), Error: st.Error,
 		Nodes: tagNodes{Total: st.Nodes, Present: st.Present, Pulling: st.Pulling, Failed: st.Failed},
-	})
-	return nil
+	}
 }
 
 func (s *server) listRegions(w http.ResponseWriter, r *http.Request, _ *arena.Token) error {

@@ -43,6 +43,9 @@ type TenantAdmin interface {
 	// none, unless clearRegistry.
 	UpdateApplication(ctx context.Context, a *arena.Application, clearRegistry bool) (*arena.Application, error)
 	DeleteApplication(ctx context.Context, orgID, name string) error
+	// PullStatus returns, by tag, how far the nodes that could run the
+	// application are with pulling its image.
+	PullStatus(orgID string, app *arena.Application) map[string]arena.TagStatus
 }
 
 func (s *server) tenantRoutes() {
@@ -149,6 +152,8 @@ type (
 		Source                 string        `json:"source"`
 		CreatedAt              string        `json:"createdAt"`
 		UpdatedAt              string        `json:"updatedAt"`
+		// Pull is, by tag, how far the nodes are with its image.
+		Pull map[string]tagOk `json:"pull"`
 	}
 )
 
@@ -185,8 +190,16 @@ func newTokenView(t *arena.Token) tokenView {
 	}
 }
 
-// newAppView shows an application without its registry password, which
-// the API never returns.
+// appView shows an application without its registry password, which the
+// API never returns, and with where its tags' images are.
+func (s *server) appView(a *arena.Application) appView {
+	v := newAppView(a)
+	for tag, st := range s.tenants.PullStatus(a.OrgID, a) {
+		v.Pull[tag] = newTagOk(st)
+	}
+	return v
+}
+
 func newAppView(a *arena.Application) appView {
 	v := appView{
 		Name: a.Name, Repository: a.Repository, Tags: nonNil(a.Tags), Ports: nonNil(a.Ports), Network: string(a.Network),
@@ -194,6 +207,7 @@ func newAppView(a *arena.Application) appView {
 		Env: a.Env, Args: nonNil(a.Args), StopGraceSeconds: a.StopGrace.Seconds(),
 		Artifacts: nonNil(a.ArtifactPaths), Source: a.Source, CreatedAt: timeText(a.CreatedAt), UpdatedAt: timeText(a.UpdatedAt),
 		User: a.Security.User, ReadOnlyRootFilesystem: a.Security.ReadOnlyRootFS, Tmpfs: nonNil(a.Security.Tmpfs),
+		Pull: map[string]tagOk{},
 	}
 	if a.Limits != (arena.Resources{}) {
 		limits := a.Limits
@@ -376,7 +390,7 @@ func (s *server) listApps(w http.ResponseWriter, r *http.Request, _ *arena.Token
 	}
 	out := []appView{}
 	for _, a := range apps {
-		out = append(out, newAppView(a))
+		out = append(out, s.appView(a))
 	}
 	s.writeJSON(w, r, http.StatusOK, map[string]any{"applications": out})
 	return nil
@@ -387,7 +401,7 @@ func (s *server) getApp(w http.ResponseWriter, r *http.Request, _ *arena.Token, 
 	if err != nil {
 		return err
 	}
-	s.writeJSON(w, r, http.StatusOK, newAppView(a))
+	s.writeJSON(w, r, http.StatusOK, s.appView(a))
 	return nil
 }
 
@@ -464,7 +478,7 @@ func (s *server) createApp(w http.ResponseWriter, r *http.Request, _ *arena.Toke
 	if a, err = s.tenants.CreateApplication(r.Context(), a); err != nil {
 		return err
 	}
-	s.writeJSON(w, r, http.StatusCreated, newAppView(a))
+	s.writeJSON(w, r, http.StatusCreated, s.appView(a))
 	return nil
 }
 
@@ -481,7 +495,7 @@ func (s *server) updateApp(w http.ResponseWriter, r *http.Request, _ *arena.Toke
 	if a, err = s.tenants.UpdateApplication(r.Context(), a, clear); err != nil {
 		return err
 	}
-	s.writeJSON(w, r, http.StatusOK, newAppView(a))
+	s.writeJSON(w, r, http.StatusOK, s.appView(a))
 	return nil
 }
 

@@ -224,6 +224,20 @@ func (f *fakeTenants) DeleteApplication(_ context.Context, orgID, name string) e
 	return nil
 }
 
+// PullStatus says every tag is present on one node of two, and a tag named
+// "broken" failed on both.
+func (f *fakeTenants) PullStatus(_ string, app *arena.Application) map[string]arena.TagStatus {
+	out := map[string]arena.TagStatus{}
+	for _, t := range app.Tags {
+		if t.Name == "broken" {
+			out[t.Name] = arena.TagStatus{State: arena.ImageFailed, Nodes: 2, Failed: 2, Error: "manifest unknown"}
+			continue
+		}
+		out[t.Name] = arena.TagStatus{Exists: true, State: arena.ImagePresent, Nodes: 2, Present: 1, Pulling: 1}
+	}
+	return out
+}
+
 // EditApplication implements arenahttp.ApplicationEditor.
 func (f *fakeTenants) EditApplication(_ context.Context, orgID, name string, edit func(*arena.Application) error) (*arena.Application, error) {
 	f.mu.Lock()

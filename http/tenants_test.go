@@ -189,6 +189,68 @@ func TestAdminApplicationPlacement(t *testing.T) {
 	}
 }
 
+// TestAdminApplicationPull: each tag of an application comes with how far
+// the nodes are with its image, in GET /tag's form.
+func TestAdminApplicationPull(t *testing.T) {
+	api := newTestAPI(t, nil)
+	base := "/admin/v1/orgs/" + testOrg + "/applications"
+	call := func(method, path, body string) response {
+		t.Helper()
+		req := api.request(t, method, path, body)
+		req.Header.Set("Authorization", "Bearer "+orgAdminSecret)
+		return api.send(t, req)
+	}
+	if r := call(http.MethodPost, base, `{"name":"pulled","repository":"registry.example/studio/pulled","resources":{"milliCpu":1,"memoryMb":1},
+		"tags":[{"name":"1.0","priority":1},{"name":"broken","priority":2}]}`); r.status != http.StatusCreated {
+		t.Fatalf("create: %d %s", r.status, r.body)
+	}
+	type pull struct {
+		Status string
+		Nodes  struct{ Total, Present, Pulling, Failed int }
+		Error  string
+	}
+	tests := []struct {
+		name, path string
+		apps       func(body []byte) ([]map[string]pull, error)
+	}{
+		{"one", base + "/pulled", func(b []byte) ([]map[string]pull, error) {
+			var v struct{ Pull map[string]pull }
+			err := json.Unmarshal(b, &v)
+			return []map[string]pull{v.Pull}, err
+		}},
+		{"listed", base, func(b []byte) ([]map[string]pull, error) {
+			var v struct {
+				Applications []struct{ Pull map[string]pull }
+			}
+			err := json.Unmarshal(b, &v)
+			var out []map[string]pull
+			for _, a := range v.Applications {
+				out = append(out, a.Pull)
+			}
+			return out, err
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := call(http.MethodGet, tt.path, "")
+			pulls, err := tt.apps(r.body)
+			if r.status != http.StatusOK || err != nil || len(pulls) != 1 {
+				t.Fatalf("%d %s (%v)", r.status, r.body, err)
+			}
+			got := pulls[0]
+			if p := got["1.0"]; p.Status != "present" || p.Nodes.Total != 2 || p.Nodes.Present != 1 || p.Nodes.Pulling != 1 || p.Error != "" {
+				t.Errorf("pull of 1.0: %+v", p)
+			}
+			if p := got["broken"]; p.Status != "failed" || p.Nodes.Failed != 2 || p.Error != "manifest unknown" {
+				t.Errorf("pull of broken: %+v", p)
+			}
+			if len(got) != 2 {
+				t.Errorf("pull of %d tags, want 2: %+v", len(got), got)
+			}
+		})
+	}
+}
+
 // TestAdminApplicationSecurity creates and replaces applications with and
 // without a user, a read-only root and tmpfs mounts. A replacement sets
 // them as it does every field: absent is the image as it is built. A

@@ -164,6 +164,10 @@ func (s *Server) Report(ctx context.Context, r arena.SessionReport) error {
 	}
 	next := cur.Clone()
 	next.Restarts = max(next.Restarts, r.Restarts)
+	if r.State == arena.SessionRestarting {
+		// The crash's exit code is the process's last until it exits again.
+		next.ExitCode = r.ExitCode
+	}
 	// The node speaks again: its word replaces the pause of billing at its
 	// last heartbeat.
 	next.UnreachableSince = time.Time{}
@@ -181,7 +185,7 @@ func (s *Server) Report(ctx context.Context, r arena.SessionReport) error {
 	case arena.SessionRunning, arena.SessionRestarting:
 		if cur.State == arena.SessionStopping || cur.State == r.State {
 			// The stop under way decides the state; keep what was learnt.
-			if !next.RunningAt.Equal(cur.RunningAt) || next.Restarts != cur.Restarts || !next.UnreachableSince.Equal(cur.UnreachableSince) {
+			if !next.RunningAt.Equal(cur.RunningAt) || next.Restarts != cur.Restarts || next.ExitCode != cur.ExitCode || !next.UnreachableSince.Equal(cur.UnreachableSince) {
 				if err := s.store.UpdateSession(ctx, next); err != nil {
 					return err
 				}

@@ -31,14 +31,16 @@ type logStream struct {
 // Logs returns a session's output as its node's agent sends it: what the
 // container wrote so far, and with follow what it writes until it stops or
 // the reader is closed. The output stays on the node until asked for. A
-// stopped session's output went with its container: ENOTFOUND.
+// stopped session's is what its node kept when it stopped, for as long as
+// it keeps artifacts: a follow of it ends with it. ENOTFOUND once nothing
+// is kept.
 func (s *Server) Logs(ctx context.Context, orgID, sessionID string, follow bool) (io.ReadCloser, error) {
 	sess, err := s.FindSession(ctx, orgID, sessionID)
 	if err != nil {
 		return nil, err
 	}
 	if sess.State == arena.SessionStopped {
-		return nil, arena.Errorf(arena.ENOTFOUND, "session %q has stopped; its output went with its container", sessionID)
+		follow = false
 	}
 	return s.fetch(ctx, sess, arena.LogRequest{SessionID: sess.ID, Follow: follow})
 }
@@ -67,6 +69,11 @@ func (s *Server) fetch(ctx context.Context, sess *arena.Session, req arena.LogRe
 	st.timer = time.AfterFunc(logFirstChunkTimeout, func() {
 		s.endLogs(id, arena.Errorf(arena.EUNAVAILABLE, "the node of session %q did not answer", sess.PublicID()))
 	})
+	if sess.State == arena.SessionStopped && !s.knowsNode(sess.NodeID) {
+		// Removed from the installation: what it kept is out of reach for good.
+		st.timer.Stop()
+		return nil, arena.Errorf(arena.ENOTFOUND, "the node of session %q has been removed, and what it kept with it", sess.PublicID())
+	}
 	s.mu.Lock()
 	sub, ok := s.subs[sess.NodeID]
 	if !ok {
@@ -89,6 +96,14 @@ func (s *Server) fetch(ctx context.Context, sess *arena.Session, req arena.LogRe
 		return nil, ctx.Err()
 	}
 	return &logReader{PipeReader: pr, close: func() { s.endLogs(id, errors.New("the reader went away")) }}, nil
+}
+
+// knowsNode reports whether a node is part of the installation.
+func (s *Server) knowsNode(nodeID string) bool {
+	s.nmu.Lock()
+	defer s.nmu.Unlock()
+	_, ok := s.nodes[nodeID]
+	return ok
 }
 
 // endNodeStreams ends the streams of a node that went away: nothing more will

@@ -63,8 +63,19 @@ func TestLogs(t *testing.T) {
 	}
 
 	h.waitState("s", arena.SessionStopped)
+	// The node kept what the stopped session wrote; a follow of it ends.
+	for _, follow := range []bool{false, true} {
+		rc, err := h.srv.Logs(ctx, org, "s", follow)
+		if err != nil {
+			t.Fatalf("logs of the stopped session (follow %v): %v", follow, err)
+		}
+		kept, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil || !strings.Contains(string(kept), "first line\nsecond line\n") {
+			t.Fatalf("kept logs (follow %v): %q, %v", follow, kept, err)
+		}
+	}
 	for name, tc := range map[string]struct{ org, id string }{
-		"stopped session":                {org, "s"},
 		"another organisation's session": {"org-b", "s"},
 		"unknown session":                {org, "nope"},
 	} {
@@ -73,6 +84,13 @@ func TestLogs(t *testing.T) {
 				t.Fatalf("got %v, want not found", err)
 			}
 		})
+	}
+	// A node removed from the installation took the kept output with it.
+	if err := h.srv.RemoveNode(ctx, h.node.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.srv.Logs(ctx, org, "s", false); arena.ErrorCode(err) != arena.ENOTFOUND {
+		t.Fatalf("logs kept on a removed node: got %v, want not found", err)
 	}
 }
 

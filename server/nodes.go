@@ -422,35 +422,69 @@ func (s *Server) TagStatus(ctx context.Context, orgID, region, image, version st
 	if !s.sched.Known(region) {
 		return arena.TagStatus{}, arena.Errorf(arena.ENOTFOUND, "region %q not found", region)
 	}
-	st := arena.TagStatus{State: arena.TagMissing}
-	ref, configured := app.ImageRef(version), app.HasTag(version)
-	// A node running one of the organisation's sessions of the image holds
-	// it, whatever its last heartbeat said: the image may have been built
-	// or loaded there without a registry, or the report is yet to come.
-	running := map[string]bool{}
-	s.mu.Lock()
-	for _, e := range s.sessions {
-		if sess := e.cur.Load(); sess.OrgID == orgID && sess.Image == ref && sess.State == arena.SessionRunning {
-			running[sess.NodeID] = true
-		}
-	}
-	s.mu.Unlock()
-	// Only nodes of the image's regions could run the tag: a region outside
-	// them does not exist for the image, as POST /session has it.
 	serves := false
-	for _, n := range s.Nodes() {
+	st := s.tagStatus(orgID, app, version, s.Nodes(), s.runningImages(orgID), func(n arena.NodeStatus) bool {
 		if (n.Region != region && n.Location != region) || (len(app.Regions) > 0 && !slices.Contains(app.Regions, n.Region)) {
-			continue
+			return false
 		}
 		serves = true
-		if n.State != "ready" {
+		return true
+	})
+	if !serves && len(app.Regions) > 0 {
+		return arena.TagStatus{}, arena.Errorf(arena.ENOTFOUND, "image %q does not run in region %q", app.Name, region)
+	}
+	return st, nil
+}
+
+// PullStatus returns how far the nodes that could run an organisation's
+// application (those of its regions, every one without) are with each of
+// its tags, by tag: TagStatus over all of them rather than one region.
+func (s *Server) PullStatus(orgID string, app *arena.Application) map[string]arena.TagStatus {
+	nodes, running := s.Nodes(), s.runningImages(orgID)
+	out := make(map[string]arena.TagStatus, len(app.Tags))
+	for _, t := range app.Tags {
+		out[t.Name] = s.tagStatus(orgID, app, t.Name, nodes, running, func(n arena.NodeStatus) bool {
+			return len(app.Regions) == 0 || slices.Contains(app.Regions, n.Region)
+		})
+	}
+	return out
+}
+
+// runningImages returns, by image reference, the nodes that run one of the
+// organisation's sessions of it.
+func (s *Server) runningImages(orgID string) map[string]map[string]bool {
+	out := map[string]map[string]bool{}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, e := range s.sessions {
+		if sess := e.cur.Load(); sess.OrgID == orgID && sess.State == arena.SessionRunning {
+			if out[sess.Image] == nil {
+				out[sess.Image] = map[string]bool{}
+			}
+			out[sess.Image][sess.NodeID] = true
+		}
+	}
+	return out
+}
+
+// tagStatus counts the image of an application's tag on the nodes that
+// inArea selects, among those that take sessions.
+func (s *Server) tagStatus(orgID string, app *arena.Application, version string, nodes []arena.NodeStatus, running map[string]map[string]bool, inArea func(arena.NodeStatus) bool) arena.TagStatus {
+	st := arena.TagStatus{State: arena.TagMissing}
+	ref, configured := app.ImageRef(version), app.HasTag(version)
+	for _, n := range nodes {
+		if !inArea(n) || n.State != "ready" {
 			continue
 		}
 		st.Nodes++
 		if !configured {
 			continue
 		}
-		if running[n.ID] {
+		// A node running one of the organisation's sessions of the image
+		// holds it, whatever its last heartbeat said: the image may have
+		// been built or loaded there without a registry, or the report is
+		// yet to come.
+		if running[ref][n.ID] {
 			st.Present++
 			continue
 		}
@@ -472,9 +506,6 @@ func (s *Server) TagStatus(ctx context.Context, orgID, region, image, version st
 			}
 		}
 	}
-	if !serves && len(app.Regions) > 0 {
-		return arena.TagStatus{}, arena.Errorf(arena.ENOTFOUND, "image %q does not run in region %q", app.Name, region)
-	}
 	switch {
 	case st.Present > 0:
 		st.Exists, st.State = true, arena.ImagePresent
@@ -486,7 +517,7 @@ func (s *Server) TagStatus(ctx context.Context, orgID, region, image, version st
 	if st.State != arena.ImageFailed {
 		st.Error = ""
 	}
-	return st, nil
+	return st
 }
 
 // watchNodes marks silent nodes unreachable and, after NodeLostAfter, gives

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"maps"
 	"testing"
 	"time"
 
@@ -392,6 +393,55 @@ func TestTagStatus(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			if _, err := h.srv.TagStatus(ctx, tc.org, tc.region, tc.image, "v1"); arena.ErrorCode(err) != arena.ENOTFOUND {
 				t.Fatalf("got %v, want not found", err)
+			}
+		})
+	}
+}
+
+// TestPullStatus checks the admin view of an application's tags: each
+// tag's image over the nodes of the application's regions.
+func TestPullStatus(t *testing.T) {
+	h := newHarness(t, 2)
+	ctx := context.Background()
+	h.mute.Store(true) // the test speaks for the node
+	app, err := h.srv.FindApplication(ctx, org, "game")
+	if err != nil {
+		t.Fatal(err)
+	}
+	elsewhere := app.Clone()
+	elsewhere.Regions = []string{"asia"}
+	images := []arena.NodeImage{{Ref: "game:v1", State: arena.ImagePresent}, {Ref: "game:v2", State: arena.ImageFailed, Error: "manifest unknown"}}
+	tests := []struct {
+		name string
+		app  *arena.Application
+		want map[string]arena.TagStatus
+	}{
+		{"every region", app, map[string]arena.TagStatus{
+			"v1": {Exists: true, State: arena.ImagePresent, Nodes: 1, Present: 1},
+			"v2": {State: arena.ImageFailed, Nodes: 1, Failed: 1, Error: "manifest unknown"},
+		}},
+		{"a region without nodes", elsewhere, map[string]arena.TagStatus{
+			"v1": {State: arena.TagMissing},
+			"v2": {State: arena.TagMissing},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// Beat until the answer reflects it: a beat of the agent's may
+			// have been on its way when the test took over.
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				if err := h.srv.Heartbeat(ctx, arena.Heartbeat{NodeID: "n1", Images: images}); err != nil {
+					t.Fatal(err)
+				}
+				got := h.srv.PullStatus(org, tt.app)
+				if maps.Equal(got, tt.want) {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("got %+v, want %+v", got, tt.want)
+				}
+				time.Sleep(5 * time.Millisecond)
 			}
 		})
 	}

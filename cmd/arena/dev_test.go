@@ -93,6 +93,13 @@ func newStack(tb testing.TB, ports int) *testStack {
 // indented as the file's applications are.
 func newStackWith(tb testing.TB, ports int, moreApps string, configure ...func(*devOptions)) *testStack {
 	tb.Helper()
+	return newStackConfig(tb, ports, moreApps, nil, configure...)
+}
+
+// newStackConfig is newStackWith with the parsed config file changed by
+// edit, when not nil, before Arena starts.
+func newStackConfig(tb testing.TB, ports int, moreApps string, edit func(*config.Config), configure ...func(*devOptions)) *testStack {
+	tb.Helper()
 	image := dockertest.EchoImage(tb)
 	repo, tag, _ := strings.Cut(image, ":")
 	lo, hi := freePortRange(tb, ports)
@@ -123,6 +130,9 @@ applications:
 	cfg, err := config.Parse([]byte(yaml))
 	if err != nil {
 		tb.Fatal(err)
+	}
+	if edit != nil {
+		edit(cfg)
 	}
 	s := &testStack{
 		tb: tb, cfg: cfg, checker: apitest.NewChecker(tb),

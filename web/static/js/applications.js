@@ -1,10 +1,11 @@
 // Applications of an organisation, with their tags: what POST /session's
-// image and version name. Applications defined in the config file (source
-// "config") are shown read-only: the server refuses to change them, since
-// the file would put them back on the next start.
+// image and version name, and how far the nodes are with pulling each tag's
+// image (refreshed every few seconds). Applications defined in the config
+// file (source "config") are shown read-only: the server refuses to change
+// them, since the file would put them back on the next start.
 
 import { accessMessage, del, errorBox, get, path, post, put } from './api.js';
-import { confirmDialog, formatTime, h, replace } from './dom.js';
+import { confirmDialog, every, formatDate, formatTime, h, replace } from './dom.js';
 import { adminHead, field, formDialog, formError, lines, noAdminApi } from './forms.js';
 
 export const title = 'Applications';
@@ -17,11 +18,21 @@ export function mount(root, ctx) {
   const create = h('button', { type: 'button', class: 'primary', 'data-testid': 'new-application' }, 'New application');
   replace(root, adminHead(ctx, 'Applications', create), actionSlot, listSlot);
 
+  // The table is built anew only when something changed: the refreshes
+  // that follow pulls must not move a button from under the pointer.
+  let shown = '';
+  let denied = false;
   const load = async () => {
+    if (denied) return;
     try {
       const { applications } = await get(base);
+      const key = JSON.stringify(applications);
+      if (key === shown) return;
+      shown = key;
       replace(listSlot, table(applications, { edit, remove }));
     } catch (err) {
+      shown = '';
+      denied = err.status === 403 || err.status === 404;
       replace(listSlot, accessMessage(err, 'applications', 'admin'));
     }
   };
@@ -50,9 +61,10 @@ export function mount(root, ctx) {
   }
 
   create.addEventListener('click', () => edit(null));
-  load();
-  return null;
+  return every(PULL_REFRESH_MS, load);
 }
+
+const PULL_REFRESH_MS = 5000;
 
 function table(apps, { edit, remove }) {
   if (!apps.length) return h('p', { class: 'empty' }, 'No applications yet.');
@@ -64,11 +76,9 @@ function table(apps, { edit, remove }) {
       const fromConfig = a.source === 'config';
       return h('tr', { 'data-testid': 'application-row', 'data-app-name': a.name },
         h('td', { class: 'mono nowrap' }, a.name),
-        h('td', { class: 'mono' }, a.repository),
+        h('td', { class: 'mono repository' }, a.repository),
         h('td', { class: 'labels' },
-          a.tags.length ? sortedTags(a.tags).map((t) => h('span',
-            { class: t.name === defaultTag(a.tags) ? 'chip default' : 'chip', title: `priority ${t.priority}` },
-            t.name, t.name === defaultTag(a.tags) ? ' ★' : ''))
+          a.tags.length ? sortedTags(a.tags).map((t) => tagItem(a, t))
             : h('span', { class: 'muted', 'data-testid': 'no-tags', title: 'Sessions are refused until a tag is added' }, 'no tags yet'),
           a.tagKeep ? h('span', { class: 'muted small', 'data-testid': 'app-tagkeep', title: 'Adding a tag beyond these retires the lowest priority' }, ` keeps ${a.tagKeep}`) : null),
         h('td', { class: 'mono small' }, a.ports.map((p) => `${p.container}/${p.protocol}`).join(' ') || '—',
@@ -83,11 +93,38 @@ function table(apps, { edit, remove }) {
             : h('span', { class: 'muted' }, 'any region'),
           a.nodePool ? h('div', { class: 'muted small', 'data-testid': 'app-nodepool' }, `pool ${a.nodePool}`) : null),
         h('td', null, h('span', { class: `badge source-${a.source}`, title: fromConfig ? 'Defined in the config file; read-only here' : 'Managed through the API' }, a.source)),
-        h('td', { class: 'nowrap' }, formatTime(a.updatedAt || a.createdAt)),
+        // The day is enough in the table; the tooltip has the time.
+        h('td', { class: 'nowrap', title: formatTime(a.updatedAt || a.createdAt) }, formatDate(a.updatedAt || a.createdAt)),
         h('td', { class: 'row-actions' },
           h('button', { type: 'button', 'data-testid': 'edit-application', onclick: () => edit(a) }, fromConfig ? 'View' : 'Edit'),
           fromConfig ? null : h('button', { type: 'button', class: 'danger', 'data-testid': 'delete-application', onclick: () => remove(a) }, 'Delete')));
     }))));
+}
+
+// tagItem shows a tag, marked when it is the default, with its pull state.
+function tagItem(a, t) {
+  const isDefault = t.name === defaultTag(a.tags);
+  const pull = (a.pull || {})[t.name];
+  return h('span', { class: 'tag-item', 'data-testid': 'app-tag', 'data-tag': t.name },
+    h('span', { class: isDefault ? 'chip default' : 'chip', title: `priority ${t.priority}` }, t.name, isDefault ? ' ★' : ''),
+    pull ? pullBadge(pull) : null);
+}
+
+// pullBadge says where a tag's image is: on how many of the nodes that could
+// run it, still being pulled, or failed (the reason in its tooltip).
+function pullBadge(p) {
+  const n = p.nodes;
+  const text = {
+    present: `on ${n.present} of ${n.total}`,
+    pulling: `pulling ${n.pulling} of ${n.total}`,
+    failed: 'pull failed',
+    missing: n.total ? 'not pulled' : 'no nodes',
+  }[p.status] || p.status;
+  const counts = `${n.present} of ${n.total} nodes hold it, ${n.pulling} pulling, ${n.failed} failed`;
+  return h('span', {
+    class: `badge pull-${p.status}`, 'data-testid': 'tag-pull', 'data-status': p.status,
+    title: p.status === 'failed' && p.error ? `${p.error} (${counts})` : counts,
+  }, text);
 }
 
 function sortedTags(tags) {

@@ -5,6 +5,49 @@
 
 const SVG_NS = 'http://www.w3.org/2000/svg';
 
+// Bidirectional controls (embeddings, overrides, isolates and marks) in a
+// player id or a label would reorder the text around them, so that
+// "abc\u202Egpj.exe" reads as "abcexe.jpg": text from the API shows each
+// as its escape instead, marked, and never as the character itself.
+const BIDI = /[\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]/g;
+const HAS_BIDI = new RegExp(BIDI.source);
+
+function escapeOf(ch) {
+  return `\\u${ch.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}`;
+}
+
+// visible returns s with every bidirectional control written as its escape,
+// as the page shows it: for attributes (a title) and comparisons.
+export function visible(s) {
+  return String(s).replace(BIDI, escapeOf);
+}
+
+// textNodes returns the nodes that show s: a text node, or, around each
+// bidirectional control, a marked span (a tspan in SVG) that shows its
+// escape.
+function textNodes(s, inSvg) {
+  const text = String(s);
+  if (!HAS_BIDI.test(text)) return [document.createTextNode(text)];
+  const nodes = [];
+  let last = 0;
+  for (const m of text.matchAll(BIDI)) {
+    if (m.index > last) nodes.push(document.createTextNode(text.slice(last, m.index)));
+    const mark = inSvg ? document.createElementNS(SVG_NS, 'tspan') : document.createElement('span');
+    mark.setAttribute('class', 'bidi-escape');
+    if (!inSvg) mark.title = 'a bidirectional control character, shown escaped';
+    mark.textContent = escapeOf(m[0]);
+    nodes.push(mark);
+    last = m.index + m[0].length;
+  }
+  if (last < text.length) nodes.push(document.createTextNode(text.slice(last)));
+  return nodes;
+}
+
+// appendText appends s to el as textNodes shows it.
+export function appendText(el, s) {
+  for (const node of textNodes(s, el.namespaceURI === SVG_NS)) el.appendChild(node);
+}
+
 // h builds an HTML element: h('button', {class: 'primary', onclick: fn}, 'Save').
 // Attributes named on* become event listeners; value, checked, disabled,
 // selected and hidden are set as properties (so that they reflect what the
@@ -28,6 +71,9 @@ function build(el, attrs, children) {
       el.addEventListener(name.slice(2), value);
     } else if (PROPERTIES.has(name)) {
       el[name] = value;
+    } else if (name === 'title' || name === 'aria-label') {
+      // Shown to the user, as text is.
+      el.setAttribute(name, visible(value));
     } else {
       el.setAttribute(name, value === true ? '' : String(value));
     }
@@ -41,7 +87,7 @@ function append(el, children) {
     if (child === null || child === undefined || child === false) continue;
     if (Array.isArray(child)) append(el, child);
     else if (child instanceof Node) el.appendChild(child);
-    else el.appendChild(document.createTextNode(String(child)));
+    else appendText(el, child);
   }
 }
 
@@ -61,8 +107,14 @@ export function replace(el, ...children) {
 // setText changes a node's text only when it differs, so that the periodic
 // refreshes do not disturb a selection the user is making.
 export function setText(el, text) {
-  const s = String(text);
-  if (el.textContent !== s) el.textContent = s;
+  if (el.textContent === visible(text)) return;
+  clear(el);
+  appendText(el, text);
+}
+
+// setTitle sets an element's tooltip as the page shows text.
+export function setTitle(el, text) {
+  el.title = visible(text);
 }
 
 // modal opens a <dialog> with the given content and resolves with the
@@ -95,11 +147,20 @@ export async function confirmDialog(message, { ok = 'OK', danger = true } = {}) 
 
 // Formatting helpers, shared by the views.
 
-export function formatTime(value) {
+// formatTime shows a time to the minute, or with seconds to the second.
+export function formatTime(value, { seconds = false } = {}) {
   if (!value) return '—';
   const d = value instanceof Date ? value : new Date(value);
   if (Number.isNaN(d.getTime())) return String(value);
-  return d.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+  return d.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: seconds ? 'medium' : 'short' });
+}
+
+// formatDate shows the day of a time.
+export function formatDate(value) {
+  if (!value) return '—';
+  const d = value instanceof Date ? value : new Date(value);
+  if (Number.isNaN(d.getTime())) return String(value);
+  return d.toLocaleDateString(undefined, { dateStyle: 'medium' });
 }
 
 // ago says how long ago a time was, in the largest whole unit.

@@ -1,34 +1,45 @@
-// The live log view: GET /logs?follow=true answers a session's output from
-// its start and then keeps the response open, writing each new chunk as the
+// The log view: GET /logs?follow=true answers a session's output from its
+// start and then keeps the response open, writing each new chunk as the
 // game server prints it, until the session stops. The view reads the body as
 // a stream and appends every chunk as it arrives; closing the view aborts the
-// request, which ends the follow on the server too.
+// request, which ends the follow on the server too. Of a stopped session the
+// answer is the output its node kept, and it ends at once.
 
 import { ApiError, errorBox, request } from './api.js';
-import { h, modal, replace, setText } from './dom.js';
+import { appendText, h, modal, replace, setText } from './dom.js';
 
 // A browser tab should not grow without bound on a chatty server: past this
 // many characters the oldest output is dropped from the view.
 const MAX_CHARS = 2_000_000;
 
-export function openLogs(sessionId) {
+// logPane streams a session's output into a pane of its own: the output, its
+// state and a follow toggle. stop() ends the stream.
+export function logPane(sessionId) {
   const controller = new AbortController();
   const output = h('pre', { class: 'log', 'data-testid': 'log-output', tabindex: '0' });
   const state = h('span', { class: 'badge', 'data-testid': 'log-state' }, 'connecting');
   const follow = h('input', { type: 'checkbox', checked: true, 'data-testid': 'log-autoscroll' });
   const errorSlot = h('div');
+  stream(sessionId, controller.signal, output, state, follow, errorSlot);
+  return {
+    output, state, errorSlot,
+    toggle: h('label', { class: 'inline' }, follow, ' follow'),
+    stop: () => controller.abort(),
+  };
+}
+
+// openLogs shows a session's output in a dialog.
+export function openLogs(sessionId) {
+  const pane = logPane(sessionId);
   const content = h('div', { class: 'log-view', 'data-testid': 'log-view' },
     h('div', { class: 'dialog-head' },
       h('h3', null, 'Output of ', h('code', null, sessionId)),
-      state,
-      h('label', { class: 'inline' }, follow, ' follow'),
+      pane.state,
+      pane.toggle,
       h('form', { method: 'dialog' }, h('button', { 'data-testid': 'log-close' }, 'Close'))),
-    errorSlot,
-    output);
-
-  const closed = modal(content, { testid: 'log-dialog', wide: true });
-  closed.then(() => controller.abort());
-  stream(sessionId, controller.signal, output, state, follow, errorSlot);
+    pane.errorSlot,
+    pane.output);
+  modal(content, { testid: 'log-dialog', wide: true }).then(pane.stop);
 }
 
 async function stream(id, signal, output, state, follow, errorSlot) {
@@ -70,7 +81,9 @@ function append(output, text, autoscroll) {
   // Stick to the bottom only if the reader is there: scrolling up to read
   // something must not be undone by the next line.
   const atBottom = output.scrollHeight - output.scrollTop - output.clientHeight < 40;
-  output.appendChild(document.createTextNode(text));
+  // The game server's output is user-supplied text like any other: its
+  // bidirectional controls are shown escaped.
+  appendText(output, text);
   if (autoscroll && atBottom) output.scrollTop = output.scrollHeight;
   return text.length;
 }

@@ -1,9 +1,11 @@
 // Entry point: signing in and out, the header, and a hash router that mounts
-// one view at a time. Each view is a module exporting mount(element, ctx),
-// which returns a function that stops whatever it started (timers, streams).
+// one view at a time. Each view is a module exporting mount(element, ctx,
+// where), which returns a function that stops whatever it started (timers,
+// streams). The hash is #/view/segment…?query: where holds the segments
+// after the view's name, decoded, and the query.
 
 import { ApiError, errorBox, get, setToken, token } from './api.js';
-import { replace, setText } from './dom.js';
+import { replace, setText, setTitle } from './dom.js';
 import * as sessions from './sessions.js';
 import * as nodes from './nodes.js';
 import * as usage from './usage.js';
@@ -107,7 +109,7 @@ function showApp() {
   const who = ctx.who;
   if (who) {
     setText(document.getElementById('identity-org'), who.organization.name || who.organization.id);
-    document.getElementById('identity-org').title = `${who.organization.id} (${who.organization.environment})`;
+    setTitle(document.getElementById('identity-org'), `${who.organization.id} (${who.organization.environment})`);
     setText(document.getElementById('identity-token'), `token “${who.token.name}” · ${who.token.scopes.join(', ')}`);
   } else {
     setText(document.getElementById('identity-org'), 'Signed in');
@@ -116,9 +118,21 @@ function showApp() {
   route();
 }
 
+// parseHash splits the hash into the view's name and where in it.
+function parseHash() {
+  const [pathPart, query = ''] = location.hash.replace(/^#\/?/, '').split('?');
+  let segments;
+  try {
+    segments = pathPart.split('/').map(decodeURIComponent);
+  } catch {
+    segments = ['']; // a malformed escape names no view
+  }
+  return { name: segments[0], where: { segments: segments.slice(1).filter(Boolean), query: new URLSearchParams(query) } };
+}
+
 function route() {
   if (document.getElementById('app').hidden) return;
-  const name = location.hash.replace(/^#\/?/, '').split('/')[0];
+  const { name, where } = parseHash();
   if (!views[name]) {
     // Also the first visit: replaceState keeps the back button useful.
     history.replaceState(null, '', '#/sessions');
@@ -132,7 +146,7 @@ function route() {
   const el = replace(document.getElementById('view'));
   el.dataset.view = name;
   document.title = `${views[name].title} · Arena`;
-  unmount = views[name].mount(el, ctx) || null;
+  unmount = views[name].mount(el, ctx, where) || null;
 }
 
 // recheck runs after any 401 while signed in: the token itself is no longer

@@ -56,8 +56,8 @@ function render(root, nodes, actions) {
       h('div', { class: 'table-wrap' }, h('table', { class: 'data' },
         h('thead', null, h('tr', null,
           h('th', null, 'Node'), h('th', null, 'Location'), h('th', null, 'Provider'), h('th', null, 'Address'),
-          h('th', null, 'State'), h('th', null, 'CPU'), h('th', null, 'Memory'), h('th', null, 'Free ports'),
-          h('th', { class: 'num' }, 'Sessions'), h('th', null, 'Last seen'), h('th', null, ''))),
+          h('th', null, 'State'), h('th', null, 'Use'),
+          h('th', { class: 'num' }, 'Sessions'), h('th', { class: 'nowrap' }, 'Last seen'), h('th', { class: 'row-actions' }, ''))),
         h('tbody', null, list.map((n) => nodeRow(n, actions))))));
   });
   replace(root, sections);
@@ -77,14 +77,17 @@ function nodeRow(n, { refresh, showError }) {
     refresh();
   });
   return h('tr', { 'data-testid': 'node-row', 'data-node-id': n.id },
-    h('td', { class: 'mono' }, n.id),
+    h('td', { class: 'mono nowrap' }, n.id),
     h('td', null, n.location),
     h('td', null, n.provider || '—', h('span', { class: 'muted' }, ` · ${n.class}`)),
     h('td', { class: 'mono' }, n.publicIp),
     h('td', null, h('span', { class: `badge state-${n.state}`, 'data-testid': 'node-state' }, n.state)),
-    h('td', null, gauge(n.used.milliCpu, n.capacity.milliCpu, `${cpu(n.used.milliCpu)} / ${cpu(n.capacity.milliCpu)}`)),
-    h('td', null, gauge(n.used.memoryMb, n.capacity.memoryMb, `${memory(n.used.memoryMb)} / ${memory(n.capacity.memoryMb)}`)),
-    h('td', null, gauge(ports - n.ports.free, ports, `${n.ports.free} of ${ports} free`, `ports ${n.ports.min}–${n.ports.max}`)),
+    // One column for the three gauges, stacked: side by side they made the
+    // table wider than a laptop's screen, and the actions scrolled away.
+    h('td', null, h('div', { class: 'gauges' },
+      gauge('CPU', n.used.milliCpu, n.capacity.milliCpu, `${cpu(n.used.milliCpu)} / ${cpu(n.capacity.milliCpu)}`),
+      gauge('Memory', n.used.memoryMb, n.capacity.memoryMb, `${memory(n.used.memoryMb)} / ${memory(n.capacity.memoryMb)}`),
+      gauge('Ports', ports - n.ports.free, ports, `${n.ports.free} of ${ports} free`, `ports ${n.ports.min}–${n.ports.max}`))),
     h('td', { class: 'num' }, n.sessions),
     h('td', { class: 'nowrap', title: formatTime(n.lastSeen) }, seen(n.lastSeen)),
     h('td', { class: 'row-actions' }, drain));
@@ -92,8 +95,9 @@ function nodeRow(n, { refresh, showError }) {
 
 // gauge is a <meter>: native, accessible, and styled without inline styles
 // (which the panel's Content-Security-Policy forbids).
-function gauge(used, capacity, label, title) {
+function gauge(name, used, capacity, label, title) {
   return h('div', { class: 'gauge', title: title || null },
+    h('span', { class: 'small muted' }, name),
     h('meter', { min: '0', max: String(Math.max(capacity, 1)), value: String(used), low: String(capacity * 0.7), high: String(capacity * 0.9), optimum: '0' }),
     h('span', { class: 'small' }, label));
 }
