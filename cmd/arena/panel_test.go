@@ -378,6 +378,9 @@ func panelAdmin(t *testing.T, b *browser, s *testStack) {
 	b.fill(form+`[data-testid=app-regions]`, "europe, us-east")
 	b.fill(form+`[data-testid=app-tagkeep]`, "3")
 	b.fill(form+`[data-testid=app-nodepool]`, "metal")
+	b.fill(form+`[data-testid=app-user]`, "65534:65534")
+	b.click(form + `[data-testid=app-readonly]`)
+	b.fill(form+`[data-testid=app-tmpfs]`, "/tmp\n/run/game")
 	// A second tag with a higher priority becomes the default.
 	b.click(form + `[data-testid=add-tags]`)
 	b.fill(form+`[data-testid=tags-editor] .row-item:nth-child(2) [data-testid=tag-name]`, "v2")
@@ -399,7 +402,8 @@ func panelAdmin(t *testing.T, b *browser, s *testStack) {
 	if got := eval[string](b, `[...`+row+`.querySelectorAll('[data-testid=app-region]')].map(e => e.textContent).join(' ')`); got != "europe us-east" {
 		t.Errorf("the row shows the regions as %q", got)
 	}
-	placement := []string{`"defaultTag":"v2"`, `"limits":{"milliCpu":2000,"memoryMb":2048}`, `"regions":["europe","us-east"]`, `"tagKeep":3`, `"nodePool":"metal"`}
+	placement := []string{`"defaultTag":"v2"`, `"limits":{"milliCpu":2000,"memoryMb":2048}`, `"regions":["europe","us-east"]`, `"tagKeep":3`, `"nodePool":"metal"`,
+		`"user":"65534:65534"`, `"readOnlyRootFilesystem":true`, `"tmpfs":["/tmp","/run/game"]`}
 	checkStored := func(when string) {
 		t.Helper()
 		status, body := panelCall(s, "GET", "/admin/v1/orgs/"+org+"/applications/panel-app", testToken)
@@ -415,7 +419,8 @@ func panelAdmin(t *testing.T, b *browser, s *testStack) {
 	b.click(`tr[data-app-name="panel-app"] [data-testid=edit-application]`)
 	b.waitFor("the form holds the settings", `(f => f.querySelector('[data-testid=app-limit-cpu]').value === '2000' && f.querySelector('[data-testid=app-limit-memory]').value === '2048'
 		&& f.querySelector('[data-testid=app-regions]').value === 'europe us-east' && f.querySelector('[data-testid=app-tagkeep]').value === '3'
-		&& f.querySelector('[data-testid=app-nodepool]').value === 'metal')(document.querySelector('[data-testid=application-dialog]'))`)
+		&& f.querySelector('[data-testid=app-nodepool]').value === 'metal' && f.querySelector('[data-testid=app-user]').value === '65534:65534'
+		&& f.querySelector('[data-testid=app-readonly]').checked && f.querySelector('[data-testid=app-tmpfs]').value === '/tmp\n/run/game')(document.querySelector('[data-testid=application-dialog]'))`)
 	b.click(form + `[data-testid=form-submit]`)
 	b.do("the application dialog closes", chromedp.WaitNotPresent(chromedp.CSS(`[data-testid=application-dialog]`)))
 	checkStored("saved unchanged")

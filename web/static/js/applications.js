@@ -145,7 +145,7 @@ function appForm(app) {
   const a = app || {
     name: '', repository: '', tags: [{ name: 'latest', priority: 1 }], ports: [{ container: 7777, protocol: 'udp' }],
     network: 'bridge', resources: { milliCpu: 1000, memoryMb: 1024 }, regions: [], tagKeep: 0, nodePool: '',
-    env: {}, args: [], stopGraceSeconds: 30, artifacts: [],
+    env: {}, args: [], stopGraceSeconds: 30, artifacts: [], user: '', readOnlyRootFilesystem: false, tmpfs: [],
   };
   const name = h('input', { name: 'name', value: a.name, required: true, readOnly: !!app, 'data-testid': 'app-name', pattern: '[a-z0-9][a-z0-9._\\-]*', spellcheck: 'false' });
   const repository = h('input', { name: 'repository', value: a.repository, required: true, 'data-testid': 'app-repository', spellcheck: 'false', placeholder: 'registry.example.com/studio/game' });
@@ -167,6 +167,9 @@ function appForm(app) {
   const args = h('textarea', { name: 'args', rows: '2', spellcheck: 'false', placeholder: 'one argument per line' }, (a.args || []).join('\n'));
   const grace = h('input', { name: 'stopGraceSeconds', type: 'number', min: '0', max: '600', step: 'any', value: String(a.stopGraceSeconds ?? 30) });
   const artifacts = h('textarea', { name: 'artifacts', rows: '2', spellcheck: 'false', placeholder: '/absolute/path, one per line' }, (a.artifacts || []).join('\n'));
+  const user = h('input', { name: 'user', value: a.user || '', spellcheck: 'false', placeholder: 'the image’s USER', 'data-testid': 'app-user' });
+  const readOnly = h('input', { type: 'checkbox', name: 'readOnlyRootFilesystem', checked: !!a.readOnlyRootFilesystem, 'data-testid': 'app-readonly' });
+  const tmpfs = h('textarea', { name: 'tmpfs', rows: '2', spellcheck: 'false', placeholder: '/tmp, one per line', 'data-testid': 'app-tmpfs' }, (a.tmpfs || []).join('\n'));
   const reg = a.registry || null;
   const regUser = h('input', { name: 'registry.username', value: reg ? reg.username : '', autocomplete: 'off', spellcheck: 'false' });
   const regPassword = h('input', { name: 'registry.password', type: 'password', autocomplete: 'new-password',
@@ -194,6 +197,10 @@ function appForm(app) {
     field('Environment', env, 'NAME=value per line; a session’s own env overrides these.'),
     field('Arguments', args, 'One per line, after the image’s entrypoint.'),
     field('Artifacts', artifacts, 'Paths kept for download after a session stops.'),
+    h('fieldset', { name: 'security' }, h('legend', null, 'Container'),
+      field('User', user, 'uid[:gid] or a name the image knows, e.g. 65534:65534; empty runs as the image’s USER.'),
+      h('label', { class: 'inline' }, readOnly, ' read-only root filesystem'),
+      field('Writable tmpfs paths', tmpfs, 'One absolute path per line, sized at the memory limit.')),
     h('fieldset', { name: 'registry', class: 'row' }, h('legend', null, 'Private registry'),
       field('Username', regUser), field('Password', regPassword),
       app && reg ? h('label', { class: 'inline' }, regClear, ' remove the credentials') : null));
@@ -215,17 +222,20 @@ function appForm(app) {
       args: lines(args.value),
       stopGraceSeconds: Number(grace.value || 0),
       artifacts: lines(artifacts.value),
+      user: user.value.trim(),
+      readOnlyRootFilesystem: readOnly.checked,
+      tmpfs: lines(tmpfs.value),
     };
     // The password is write-only: left empty on an edit, the registry is
     // left out of the body and the server keeps the stored credentials.
-    const user = regUser.value.trim();
+    const regName = regUser.value.trim();
     if (regClear.checked) {
       out.registry = null;
     } else if (regPassword.value) {
-      out.registry = { username: user, password: regPassword.value };
-    } else if (user && (!reg || user !== reg.username)) {
+      out.registry = { username: regName, password: regPassword.value };
+    } else if (regName && (!reg || regName !== reg.username)) {
       throw formError('registry.password', 'enter the password with a new username');
-    } else if (!user && reg) {
+    } else if (!regName && reg) {
       out.registry = null;
     }
     return out;
