@@ -307,6 +307,7 @@ func TestPanel(t *testing.T) {
 	b.waitFor("the daily chart has a bar", `document.querySelectorAll('svg[data-testid=usage-chart] rect[data-testid=usage-bar]').length > 0
 		&& document.querySelectorAll('svg[data-testid=usage-chart] [data-testid=usage-bucket]').length === 14`)
 	b.waitFor("the totals name the application", `[...document.querySelectorAll('[data-testid=usage-line] td:first-child')].some(td => td.textContent === 'echo')`)
+	b.waitFor("the cost names the report's currency", `document.querySelector('[data-testid=usage-cost-head]').textContent === 'Cost (EUR)'`)
 	b.screenshot("usage")
 	b.fill(`[data-testid=usage-range]`, "hours")
 	b.waitFor("the hourly chart has a bar", `document.querySelectorAll('svg[data-testid=usage-chart] [data-testid=usage-bucket]').length === 24

@@ -173,14 +173,14 @@ function bucketLabel(b, range, long = false) {
 function totals(report) {
   const lines = [...report.lines].sort((a, b) => b.seconds - a.seconds);
   const anyPriced = lines.some((l) => l.priced);
-  const cost = (l) => (l.priced ? money(l.cost) : '—');
+  const cost = (l) => (l.priced ? money(l.cost, report.currency) : '—');
   return h('section', { class: 'card' },
     h('h3', null, 'Totals by application and location'),
     h('p', { class: 'muted small' }, `${new Date(report.from).toLocaleString()} – ${new Date(report.to).toLocaleString()}`),
     h('div', { class: 'table-wrap' }, h('table', { class: 'data', 'data-testid': 'usage-table' },
       h('thead', null, h('tr', null,
         h('th', null, 'Application'), h('th', null, 'Location'), h('th', null, 'Profile'),
-        h('th', { class: 'num' }, 'Sessions'), h('th', { class: 'num' }, 'Billed'), h('th', { class: 'num' }, 'Cost'))),
+        h('th', { class: 'num' }, 'Sessions'), h('th', { class: 'num' }, 'Billed'), h('th', { class: 'num', 'data-testid': 'usage-cost-head' }, report.currency ? `Cost (${report.currency})` : 'Cost'))),
       h('tbody', null, lines.length
         ? lines.map((l) => h('tr', { 'data-testid': 'usage-line' },
           h('td', null, l.application), h('td', null, l.location),
@@ -191,11 +191,17 @@ function totals(report) {
       h('tfoot', null, h('tr', null,
         h('th', { colspan: '4' }, 'Total'),
         h('th', { class: 'num', 'data-testid': 'usage-total' }, duration(report.totalSeconds)),
-        h('th', { class: 'num' }, anyPriced ? money(report.totalCost) : '—'))))));
+        h('th', { class: 'num' }, anyPriced ? money(report.totalCost, report.currency) : '—'))))));
 }
 
-// money shows a cost in the rates' currency (the config does not name it);
+// money shows a cost in the report's currency, as its ISO code names it;
 // small amounts keep four decimals, so that a test session is not "0.00".
-function money(n) {
-  return n.toLocaleString(undefined, { minimumFractionDigits: 2, maximumFractionDigits: n < 1 ? 4 : 2 });
+function money(n, currency) {
+  const digits = { minimumFractionDigits: 2, maximumFractionDigits: n < 1 ? 4 : 2 };
+  if (!currency) return n.toLocaleString(undefined, digits);
+  try {
+    return n.toLocaleString(undefined, { style: 'currency', currency, ...digits });
+  } catch {
+    return `${n.toLocaleString(undefined, digits)} ${currency}`;
+  }
 }
