@@ -173,7 +173,7 @@ function bucketLabel(b, range, long = false) {
 function totals(report) {
   const lines = [...report.lines].sort((a, b) => b.seconds - a.seconds);
   const anyPriced = lines.some((l) => l.priced);
-  const cost = (l) => (l.priced ? money(l.cost, report.currency) : '—');
+  const cost = (l) => (l.priced ? money(l.cost) : '—');
   return h('section', { class: 'card' },
     h('h3', null, 'Totals by application and location'),
     h('p', { class: 'muted small' }, `${new Date(report.from).toLocaleString()} – ${new Date(report.to).toLocaleString()}`),
@@ -191,17 +191,11 @@ function totals(report) {
       h('tfoot', null, h('tr', null,
         h('th', { colspan: '4' }, 'Total'),
         h('th', { class: 'num', 'data-testid': 'usage-total' }, duration(report.totalSeconds)),
-        h('th', { class: 'num' }, anyPriced ? money(report.totalCost, report.currency) : '—'))))));
+        h('th', { class: 'num' }, anyPriced ? money(report.totalCost) : '—'))))));
 }
 
-// money shows a cost in the report's currency, as its ISO code names it;
-// small amounts keep four decimals, so that a test session is not "0.00".
-function money(n, currency) {
-  const digits = { minimumFractionDigits: 2, maximumFractionDigits: n < 1 ? 4 : 2 };
-  if (!currency) return n.toLocaleString(undefined, digits);
-  try {
-    return n.toLocaleString(undefined, { style: 'currency', currency, ...digits });
-  } catch {
-    return `${n.toLocaleString(undefined, digits)} ${currency}`;
-  }
+// money shows a cost; the column's head names the report's currency. Small
+// amounts keep four decimals, so that a test session is not "0.00".
+function money(n) {
+  return n.toLocaleString(undefined, { minimumFractionDigits: 2, maximumFractionDigits: n < 1 ? 4 : 2 });
 }
