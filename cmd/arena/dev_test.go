@@ -91,6 +91,26 @@ func newStack(tb testing.TB, ports int) *testStack {
 // indented as the file's applications are.
 func newStackWith(tb testing.TB, ports int, moreApps string, configure ...func(*devOptions)) *testStack {
 	tb.Helper()
+	s := &testStack{tb: tb, cfg: testConfig(tb, ports, moreApps), checker: apitest.NewChecker(tb),
+		opts: devOptions{listen: "127.0.0.1:0", data: tb.TempDir(), devToken: testToken, publicIP: "127.0.0.1"},
+	}
+	for _, c := range configure {
+		c(&s.opts)
+	}
+	s.start()
+	tb.Cleanup(func() {
+		if s.stack != nil {
+			s.Close()
+		}
+	})
+	return s
+}
+
+// testConfig is the configuration of newStackWith: the echo image as
+// applications "echo" and "echo-host" and moreApps, on a node of the
+// test's own with a port range of ports.
+func testConfig(tb testing.TB, ports int, moreApps string) *config.Config {
+	tb.Helper()
 	image := dockertest.EchoImage(tb)
 	repo, tag, _ := strings.Cut(image, ":")
 	lo, hi := freePortRange(tb, ports)
@@ -122,20 +142,7 @@ applications:
 	if err != nil {
 		tb.Fatal(err)
 	}
-	s := &testStack{
-		tb: tb, cfg: cfg, checker: apitest.NewChecker(tb),
-		opts: devOptions{listen: "127.0.0.1:0", data: tb.TempDir(), devToken: testToken, publicIP: "127.0.0.1"},
-	}
-	for _, c := range configure {
-		c(&s.opts)
-	}
-	s.start()
-	tb.Cleanup(func() {
-		if s.stack != nil {
-			s.Close()
-		}
-	})
-	return s
+	return cfg
 }
 
 func (s *testStack) start() {

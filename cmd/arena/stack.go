@@ -474,11 +474,13 @@ func bootstrapToken(ctx context.Context, srv *server.Server, orgID string, o sta
 		_, err = srv.EnsureToken(ctx, orgID, "admin", o.token, scopes)
 		return o.token, false, err
 	case o.tokenFile != "":
-		if token, err = secretFile(filepath.Join(o.data, o.tokenFile), ""); err != nil {
+		path := filepath.Join(o.data, o.tokenFile)
+		_, statErr := os.Stat(path)
+		if token, err = secretFile(path, ""); err != nil {
 			return "", false, err
 		}
 		_, err = srv.EnsureToken(ctx, orgID, "dev", token, scopes)
-		return token, false, err
+		return token, errors.Is(statErr, os.ErrNotExist) && err == nil, err
 	}
 	has, err := srv.HasTokens(ctx)
 	if err != nil || has {
