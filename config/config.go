@@ -54,6 +54,8 @@ type Config struct {
 	Rates []Rate `yaml:"rates"`
 	// RateLimit is the default request rate of an API token.
 	RateLimit RateLimit `yaml:"rateLimit"`
+	// HTTP bounds what a slow or idle client may hold of the API's server.
+	HTTP HTTPServer `yaml:"http"`
 	// SecretKey seals registry passwords in the store: base64 of 32 bytes.
 	// Empty keeps a generated key in the data directory.
 	SecretKey string `yaml:"secretKey"`
@@ -104,6 +106,22 @@ func violations(err error) string {
 type RateLimit struct {
 	PerSecond float64 `yaml:"perSecond"`
 	Burst     int     `yaml:"burst"`
+}
+
+// HTTPServer tunes the timeouts and limits of the control plane's HTTP
+// server; zero values take Arena's defaults (see http.ServerConfig).
+type HTTPServer struct {
+	// ReadHeaderTimeout bounds sending a request's headers, ReadTimeout
+	// its headers and body.
+	ReadHeaderTimeout Duration `yaml:"readHeaderTimeout"`
+	ReadTimeout       Duration `yaml:"readTimeout"`
+	// WriteTimeout bounds an answer; a streamed one (followed logs,
+	// artifacts, the agents' streams) has it for each write instead.
+	WriteTimeout Duration `yaml:"writeTimeout"`
+	// IdleTimeout is how long a kept-alive connection may wait for its next request.
+	IdleTimeout Duration `yaml:"idleTimeout"`
+	// MaxHeaderBytes bounds a request's line and headers.
+	MaxHeaderBytes int `yaml:"maxHeaderBytes"`
 }
 
 // Rate is the hourly price of a resource profile.

@@ -178,7 +178,7 @@ func startControlPlane(ctx context.Context, cfg *config.Config, o stackOptions, 
 	}
 	st.URL = listenURL(ln)
 	if o.metricsListen != "" {
-		if err := st.serveMetrics(o.metricsListen, log); err != nil {
+		if err := st.serveMetrics(o.metricsListen, serverConfig(cfg.HTTP, log), log); err != nil {
 			ln.Close()
 			return nil, err
 		}
@@ -220,11 +220,7 @@ func startControlPlane(ctx context.Context, cfg *config.Config, o stackOptions, 
 		stopReplicating = func() error { stop(); <-done; return nil }
 	}
 
-	hs := &nethttp.Server{
-		Handler:           &st.handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+	hs := http.NewServer(&st.handler, serverConfig(cfg.HTTP, log))
 	go func() { st.served <- hs.Serve(ln) }()
 	st.closers = append(st.closers, func() error {
 		// Agents' assignment streams never end by themselves: end them, so
@@ -319,8 +315,8 @@ func (st *stack) replicate(ctx context.Context, pg *postgres.Store, self string,
 }
 
 // serveMetrics serves Prometheus metrics on addr until the stack closes.
-func (st *stack) serveMetrics(addr string, log *slog.Logger) error {
-	stop, url, err := serveMetrics(addr, st.metrics, log)
+func (st *stack) serveMetrics(addr string, sc http.ServerConfig, log *slog.Logger) error {
+	stop, url, err := serveMetrics(addr, st.metrics, sc, log)
 	if err != nil {
 		return err
 	}
@@ -332,14 +328,14 @@ func (st *stack) serveMetrics(addr string, log *slog.Logger) error {
 // serveMetrics serves reg at /metrics on addr, on a listener of its own so
 // that the API's port need not be reachable by the monitoring system, and
 // returns what stops it and its URL.
-func serveMetrics(addr string, reg *metrics.Registry, log *slog.Logger) (stop func(), url string, err error) {
+func serveMetrics(addr string, reg *metrics.Registry, sc http.ServerConfig, log *slog.Logger) (stop func(), url string, err error) {
 	ml, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, "", fmt.Errorf("metrics listener: %w", err)
 	}
 	mux := nethttp.NewServeMux()
 	mux.Handle("GET /metrics", reg.Handler())
-	ms := &nethttp.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	ms := http.NewServer(mux, sc)
 	go func() { _ = ms.Serve(ml) }()
 	url = listenURL(ml)
 	log.Info("serving metrics", "url", url+"/metrics")
@@ -434,6 +430,16 @@ func newControlPlane(ctx context.Context, cfg *config.Config, o stackOptions, st
 	runCtx, cp.stopWebhooks = context.WithCancel(context.Background())
 	go func() { _ = dispatcher.Run(runCtx) }()
 	return cp, nil
+}
+
+// serverConfig is the HTTP server configuration of the config file's
+// settings; what they leave out takes the http package's defaults.
+func serverConfig(c config.HTTPServer, log *slog.Logger) http.ServerConfig {
+	return http.ServerConfig{
+		ReadHeaderTimeout: time.Duration(c.ReadHeaderTimeout), ReadTimeout: time.Duration(c.ReadTimeout),
+		WriteTimeout: time.Duration(c.WriteTimeout), IdleTimeout: time.Duration(c.IdleTimeout),
+		MaxHeaderBytes: c.MaxHeaderBytes, Logger: log,
+	}
 }
 
 // listenURL is the http:// URL of a listener, on loopback when it listens
