@@ -130,13 +130,11 @@ type service struct {
 // from its start, so that a stream stays open as long as its peer reads,
 // however long that is, but no longer. Between writes there is none: an
 // idle stream is not a stuck one (HTTP/2 resets a stream whose deadline
-// passes even when nothing is being written). The server's own deadline for
-// the whole response is lifted first, for the same reason.
+// passes even when nothing is being written). Each write's deadline also
+// replaces the server's WriteTimeout, which would end a stream otherwise.
 func writeDeadlines(h http.Handler, d time.Duration) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rc := http.NewResponseController(w)
-		_ = rc.SetWriteDeadline(time.Time{})
-		h.ServeHTTP(&deadlineWriter{ResponseWriter: w, rc: rc, d: d}, r)
+		h.ServeHTTP(&deadlineWriter{ResponseWriter: w, rc: http.NewResponseController(w), d: d}, r)
 	})
 }
 
