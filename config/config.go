@@ -14,6 +14,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/arena-hq/arena"
+	"github.com/arena-hq/arena/imageref"
 )
 
 // Default is the configuration used when no file is named; it is also the
@@ -333,8 +334,17 @@ func (c *Config) Apps() ([]*arena.Application, error) {
 		app.Registry = auth
 		app.Source = arena.SourceConfig
 		var parts []string
+		bad := map[string]bool{}
 		for _, v := range arena.ErrorViolations(app.Validate()) {
 			parts = append(parts, v.Field+" "+v.Description)
+			bad[v.Field] = true
+		}
+		// As the engine and the registry client will parse them: an image
+		// no node can pull is refused at start, not pulled forever.
+		for _, v := range imageref.Application(app) {
+			if !bad[v.Field] {
+				parts = append(parts, v.Field+" "+v.Description)
+			}
 		}
 		// The API may make an application without tags and enable one later;
 		// one of the file can get a tag only here, so without one it could

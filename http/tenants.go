@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/arena-hq/arena"
+	"github.com/arena-hq/arena/imageref"
 )
 
 // TenantAdmin is what the admin API needs to manage organisations, their
@@ -425,6 +426,11 @@ func decodeApp(w http.ResponseWriter, r *http.Request, org string) (a *arena.App
 	}
 	if in.Limits != nil {
 		a.Limits = *in.Limits
+	}
+	// As the engine and the registry client will parse them, so that an
+	// image no node can pull is refused here rather than pulled forever.
+	if v := imageref.Application(a); len(v) > 0 {
+		return nil, false, arena.Invalid(v...)
 	}
 	switch raw := bytes.TrimSpace(in.Registry); {
 	case len(raw) == 0:
