@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/arena-hq/arena"
@@ -428,8 +429,15 @@ func decodeApp(w http.ResponseWriter, r *http.Request, org string) (a *arena.App
 		a.Limits = *in.Limits
 	}
 	// As the engine and the registry client will parse them, so that an
-	// image no node can pull is refused here rather than pulled forever.
-	if v := imageref.Application(a); len(v) > 0 {
+	// image no node can pull is refused here rather than pulled forever;
+	// with every other violation, as Validate would list them.
+	if refs := imageref.Application(a); len(refs) > 0 {
+		v := arena.ErrorViolations(a.Clone().Validate())
+		for _, x := range refs {
+			if !slices.ContainsFunc(v, func(y arena.Violation) bool { return y.Field == x.Field }) {
+				v = append(v, x)
+			}
+		}
 		return nil, false, arena.Invalid(v...)
 	}
 	switch raw := bytes.TrimSpace(in.Registry); {
