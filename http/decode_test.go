@@ -103,3 +103,44 @@ func TestBodyRepeatedKey(t *testing.T) {
 		})
 	}
 }
+
+// TestBodyFieldCase checks that the bodies decoded into structs, as the
+// admin API's and the Gameye API's applications are, take field names only
+// as the document spells them, like SessionRun: encoding/json alone would
+// take "NAME" for name, and of {"name":…,"NAME":…} the last.
+func TestBodyFieldCase(t *testing.T) {
+	app := func(fields string) string {
+		return `{"name":"g","repository":"studio/g","tags":[{"name":"v1","priority":1}],"resources":{"milliCpu":1,"memoryMb":1}` + fields + `}`
+	}
+	appsPath := "/admin/v1/orgs/" + testOrg + "/applications"
+	tests := []struct {
+		name, path, body string
+		// field is the violation's, "" for a body that is taken.
+		field string
+	}{
+		{"as spelled", appsPath, app(""), ""},
+		{"env keys that differ in case", appsPath, app(`,"env":{"A":"1","a":"2"}`), ""},
+		{"a field in capitals", appsPath, app(`,"TagKeep":1`), "TagKeep"},
+		{"a field twice in two cases", appsPath, app(`,"NAME":"h"`), "NAME"},
+		{"a nested field", appsPath, strings.Replace(app(""), `"milliCpu":1`, `"milliCPU":1`, 1), "resources.milliCPU"},
+		{"a field of an array's item", appsPath, strings.Replace(app(""), `"priority":1`, `"Priority":1`, 1), "tags[0].Priority"},
+		{"the Gameye API", "/application", strings.Replace(duelApp, `"repository"`, `"Repository"`, 1), "Repository"},
+		{"the Gameye API, nested", "/application", strings.Replace(duelApp, `"requested"`, `"REQUESTED"`, 1), "ports[0].REQUESTED"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			api := newTestAPI(t, nil)
+			r := api.as(t, adminSecret, http.MethodPost, tt.path, tt.body)
+			if tt.field == "" {
+				if r.status != 201 {
+					t.Fatalf("status = %d, want 201: %s", r.status, r.body)
+				}
+				return
+			}
+			e := r.wantError(t, http.StatusUnprocessableEntity, arena.EINVALID)
+			if got := e.fields(); !slices.Equal(got, []string{tt.field}) {
+				t.Errorf("violations = %+v, want one of %s", e.Violations, tt.field)
+			}
+		})
+	}
+}
