@@ -133,6 +133,16 @@ func TestApplicationValidate(t *testing.T) {
 		{"nodePool", func(a *arena.Application) { a.NodePool = "default" }, nil},
 		{"an invalid nodePool", func(a *arena.Application) { a.NodePool = "-pool" }, []string{"nodePool"}},
 		{"a long nodePool", func(a *arena.Application) { a.NodePool = strings.Repeat("p", arena.MaxEntityID+1) }, []string{"nodePool"}},
+		{"a repository on Docker Hub", func(a *arena.Application) { a.Repository = "studio/duel" }, nil},
+		{"a repository of one component", func(a *arena.Application) { a.Repository = "duel" }, nil},
+		{"a registry with a port", func(a *arena.Application) { a.Repository = "registry:5000/studio/duel" }, nil},
+		{"localhost", func(a *arena.Application) { a.Repository = "localhost/duel" }, nil},
+		{"separators Docker allows", func(a *arena.Application) { a.Repository = "studio/duel__x--y.z_w" }, nil},
+		{"capitals in the host", func(a *arena.Application) { a.Repository = "Registry.Example.com/studio/duel" }, nil},
+		{"a first component in capitals", func(a *arena.Application) { a.Repository = "UPPER/case" }, []string{"repository"}},
+		{"a path in capitals", func(a *arena.Application) { a.Repository = "studio/Duel" }, []string{"repository"}},
+		{"an empty component", func(a *arena.Application) { a.Repository = "studio//duel" }, []string{"repository"}},
+		{"a tag in the repository", func(a *arena.Application) { a.Repository = "studio/duel:v1" }, []string{"repository"}},
 		{"every new field wrong", func(a *arena.Application) {
 			a.Limits, a.Regions, a.TagKeep, a.NodePool = arena.Resources{MilliCPU: 1}, []string{"Bad"}, -1, "Bad"
 		}, []string{"tagKeep", "limits", "regions[0]", "nodePool"}},

@@ -38,8 +38,11 @@ var (
 	// they appear in paths and container labels.
 	namePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]*$`)
 	// repositoryPattern is a Docker repository: an optional registry host
-	// (with port) and lower-case path components.
-	repositoryPattern = regexp.MustCompile(`^([a-zA-Z0-9.-]+(:[0-9]+)?/)?[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*$`)
+	// (with port) and lower-case path components. A first component is a
+	// host only with a '.' or a port, or as localhost: otherwise Docker
+	// takes it for a path (or, in capitals, still for a host, which the
+	// registry client does not).
+	repositoryPattern = regexp.MustCompile(`^((localhost|[a-zA-Z0-9-]+(\.[a-zA-Z0-9-]+)+)(:[0-9]+)?/|[a-zA-Z0-9-]+:[0-9]+/)?[a-z0-9]+((\.|__?|-+)[a-z0-9]+)*(/[a-z0-9]+((\.|__?|-+)[a-z0-9]+)*)*$`)
 	// tagPattern is the grammar of a Docker tag.
 	tagPattern = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
 	// userPattern is a user and an optional group, each a number or a name

@@ -14,6 +14,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/arena-hq/arena"
+	"github.com/arena-hq/arena/imageref"
 )
 
 // Default is the configuration used when no file is named; it is also the
@@ -57,6 +58,8 @@ type Config struct {
 	Currency string `yaml:"currency"`
 	// RateLimit is the default request rate of an API token.
 	RateLimit RateLimit `yaml:"rateLimit"`
+	// HTTP bounds what a slow or idle client may hold of the API's server.
+	HTTP HTTPServer `yaml:"http"`
 	// SecretKey seals registry passwords in the store: base64 of 32 bytes.
 	// Empty keeps a generated key in the data directory.
 	SecretKey string `yaml:"secretKey"`
@@ -107,6 +110,22 @@ func violations(err error) string {
 type RateLimit struct {
 	PerSecond float64 `yaml:"perSecond"`
 	Burst     int     `yaml:"burst"`
+}
+
+// HTTPServer tunes the timeouts and limits of the control plane's HTTP
+// server; zero values take Arena's defaults (see http.ServerConfig).
+type HTTPServer struct {
+	// ReadHeaderTimeout bounds sending a request's headers, ReadTimeout
+	// its headers and body.
+	ReadHeaderTimeout Duration `yaml:"readHeaderTimeout"`
+	ReadTimeout       Duration `yaml:"readTimeout"`
+	// WriteTimeout bounds an answer; a streamed one (followed logs,
+	// artifacts, the agents' streams) has it for each write instead.
+	WriteTimeout Duration `yaml:"writeTimeout"`
+	// IdleTimeout is how long a kept-alive connection may wait for its next request.
+	IdleTimeout Duration `yaml:"idleTimeout"`
+	// MaxHeaderBytes bounds a request's line and headers.
+	MaxHeaderBytes int `yaml:"maxHeaderBytes"`
 }
 
 // Rate is the hourly price of a resource profile.
@@ -343,8 +362,17 @@ func (c *Config) Apps() ([]*arena.Application, error) {
 		app.Registry = auth
 		app.Source = arena.SourceConfig
 		var parts []string
+		bad := map[string]bool{}
 		for _, v := range arena.ErrorViolations(app.Validate()) {
 			parts = append(parts, v.Field+" "+v.Description)
+			bad[v.Field] = true
+		}
+		// As the engine and the registry client will parse them: an image
+		// no node can pull is refused at start, not pulled forever.
+		for _, v := range imageref.Application(app) {
+			if !bad[v.Field] {
+				parts = append(parts, v.Field+" "+v.Description)
+			}
 		}
 		// The API may make an application without tags and enable one later;
 		// one of the file can get a tag only here, so without one it could

@@ -265,6 +265,10 @@ func TestParseErrors(t *testing.T) {
 		{"negative quota", "quotas: [{org: a, maxSessions: -1}]\n", "maxSessions must be between 0"},
 		{"quota past its bound", "quotas: [{org: a, maxMilliCpu: 1000000001}]\n", "maxMilliCpu must be between 0"},
 		{"unknown quota key", "quotas: [{org: a, maxCpu: 1}]\n", "maxCpu"},
+		{"a repository in capitals", strings.Replace(app(""), "repository: r\n", "repository: UPPER/case\n", 1), "repository"},
+		{"a repository Docker refuses", strings.Replace(app(""), "repository: r\n", "repository: "+strings.Repeat("0123456789abcdef", 4)+"\n", 1), "repository must be an image repository Docker can pull"},
+		{"unknown http key", "http: {timeout: 1s}\n", "timeout"},
+		{"a bad http timeout", "http: {readTimeout: soon}\n", "duration"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -273,5 +277,23 @@ func TestParseErrors(t *testing.T) {
 				t.Fatalf("got %v, want an error mentioning %q", err, tt.want)
 			}
 		})
+	}
+}
+
+func TestHTTPSettings(t *testing.T) {
+	c, err := Parse([]byte("http: {readHeaderTimeout: 2s, readTimeout: 5s, writeTimeout: 1m, idleTimeout: 90s, maxHeaderBytes: 8192}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := HTTPServer{ReadHeaderTimeout: Duration(2 * time.Second), ReadTimeout: Duration(5 * time.Second),
+		WriteTimeout: Duration(time.Minute), IdleTimeout: Duration(90 * time.Second), MaxHeaderBytes: 8192}
+	if c.HTTP != want {
+		t.Errorf("http = %+v, want %+v", c.HTTP, want)
+	}
+	// The example documents every key, commented out.
+	for _, key := range []string{"readHeaderTimeout", "readTimeout", "writeTimeout", "idleTimeout", "maxHeaderBytes"} {
+		if !strings.Contains(string(Default), "#   "+key+":") {
+			t.Errorf("the example does not document http.%s", key)
+		}
 	}
 }

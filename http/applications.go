@@ -7,12 +7,12 @@ import (
 	"math"
 	"net/http"
 	"net/url"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/arena-hq/arena"
+	"github.com/arena-hq/arena/imageref"
 )
 
 // ApplicationEditor is what the Gameye API's application operations need
@@ -109,8 +109,6 @@ type (
 // repository without a host.
 const dockerHub = "dockerhub"
 
-var registryHostPattern = regexp.MustCompile(`^[a-zA-Z0-9]([a-zA-Z0-9.-]*[a-zA-Z0-9])?(:[0-9]{1,5})?$`)
-
 // hasRegistryHost reports whether a repository's first component names a
 // registry, as Docker reads references: it has a '.' or a ':', or is localhost.
 func hasRegistryHost(repository string) bool {
@@ -128,17 +126,20 @@ func splitRepository(repository string) (registry, path string) {
 	return registry, path
 }
 
-// joinRepository is the inverse of splitRepository; v receives what is wrong.
+// joinRepository is the inverse of splitRepository; v receives what is
+// wrong, as the engine and the registry client will parse it.
 func joinRepository(v *violations, registry, path string) string {
 	if hasRegistryHost(path) {
 		v.add("repository", "must not name a registry host; give it as registry")
+	} else if err := imageref.Repository(path); err != nil {
+		v.add("repository", "must be an image repository Docker can pull: "+err.Error())
 	}
 	switch registry {
 	case "", dockerHub, "docker.io", "index.docker.io", "registry-1.docker.io":
 		return path
 	}
-	if !registryHostPattern.MatchString(registry) {
-		v.add("registry", `must be "dockerhub" or a registry host such as registry.example.com:5000`)
+	if err := imageref.Host(registry); err != nil {
+		v.add("registry", `must be "dockerhub" or a registry host such as registry.example.com:5000: `+err.Error())
 	}
 	return registry + "/" + path
 }

@@ -269,3 +269,58 @@ func TestAvailableTags(t *testing.T) {
 	req.Header.Set("Authorization", "Bearer "+orgAdminSecret)
 	api.send(t, req).wantError(t, 404, arena.ENOTFOUND)
 }
+
+// TestImageReferences checks that both APIs refuse, naming the field, an
+// image that Docker or the registry client would refuse to pull, rather than
+// accepting it with 201 and pulling it forever.
+func TestImageReferences(t *testing.T) {
+	hex64 := strings.Repeat("0123456789abcdef", 4)
+	admin := func(repository, tag string) string {
+		return `{"name":"g","repository":"` + repository + `","tags":[{"name":"` + tag + `","priority":1}],"resources":{"milliCpu":1,"memoryMb":1}}`
+	}
+	contract := func(registry, repository string) string {
+		return strings.NewReplacer(`"registry.example.com:5000"`, `"`+registry+`"`, `"studio/duel"`, `"`+repository+`"`).Replace(duelApp)
+	}
+	tests := []struct {
+		name, method, path, body string
+		// field is the violation's, "" for a body that is accepted.
+		field string
+	}{
+		{"admin: valid", http.MethodPost, "/admin/v1/orgs/" + testOrg + "/applications", admin("registry.example.com/studio/g", "v1"), ""},
+		{"admin: a first component in capitals", http.MethodPost, "/admin/v1/orgs/" + testOrg + "/applications", admin("UPPER/case", "v1"), "repository"},
+		{"admin: 64 hex digits", http.MethodPost, "/admin/v1/orgs/" + testOrg + "/applications", admin(hex64, "v1"), "repository"},
+		{"admin: a bad tag", http.MethodPost, "/admin/v1/orgs/" + testOrg + "/applications", admin("studio/g", ".v1"), "tags[0].name"},
+		{"admin: replaced with capitals", http.MethodPut, "/admin/v1/orgs/" + testOrg + "/applications/g", admin("studio/G", "v1"), "repository"},
+		{"contract: valid", http.MethodPost, "/application", contract("dockerhub", "studio/duel"), ""},
+		{"contract: a repository in capitals", http.MethodPost, "/application", contract("dockerhub", "UPPER/case"), "repository"},
+		{"contract: a registry in capitals", http.MethodPost, "/application", contract("UPPER", "case"), "registry"},
+		{"contract: a registry without a dot or port", http.MethodPost, "/application", contract("registry", "studio/duel"), "registry"},
+		{"contract: 64 hex digits", http.MethodPost, "/application", contract("dockerhub", hex64), "repository"},
+		{"contract: an edit in capitals", http.MethodPut, "/application/duel", `{"repository":"Studio/duel"}`, "repository"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			api := newTestAPI(t, nil)
+			if tt.method == http.MethodPut {
+				create := api.as(t, adminSecret, http.MethodPost, "/application", duelApp)
+				if strings.HasPrefix(tt.path, "/admin/") {
+					create = api.as(t, adminSecret, http.MethodPost, "/admin/v1/orgs/"+testOrg+"/applications", admin("studio/g", "v1"))
+				}
+				if create.status != 201 {
+					t.Fatalf("creating the application: %d %s", create.status, create.body)
+				}
+			}
+			r := api.as(t, adminSecret, tt.method, tt.path, tt.body)
+			if tt.field == "" {
+				if r.status != 201 {
+					t.Fatalf("status = %d, want 201: %s", r.status, r.body)
+				}
+				return
+			}
+			e := r.wantError(t, http.StatusUnprocessableEntity, arena.EINVALID)
+			if got := e.fields(); !slices.Equal(got, []string{tt.field}) {
+				t.Errorf("violations = %+v, want one of %s", e.Violations, tt.field)
+			}
+		})
+	}
+}

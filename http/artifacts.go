@@ -39,6 +39,9 @@ func (s *server) artifact(w http.ResponseWriter, r *http.Request, tok *arena.Tok
 	if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
 		return err
 	}
+	// Up to artifactMaxMb at the client's pace: each write, not the whole
+	// download, has the server's write timeout.
+	w = Stream(w, r)
 	w.Header().Set("Content-Type", "application/x-tar")
 	w.Header().Set("Content-Disposition", `attachment; filename="artifact.tar.gz"`)
 	w.WriteHeader(http.StatusOK)

@@ -8,10 +8,13 @@ import (
 	"io"
 	"maps"
 	"math"
+	"mime"
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/arena-hq/arena"
 )
@@ -95,7 +98,106 @@ func jsonObject(body []byte) (map[string]json.RawMessage, error) {
 	if err := dec.Decode(new(json.RawMessage)); err != io.EOF {
 		return nil, invalid("must hold a single JSON object")
 	}
+	// encoding/json takes both of these silently, and a field meaning two
+	// things to two readers is how a request gets past one of them.
+	if field, ok := repeatedKey(body); ok {
+		return nil, arena.Invalid(arena.Violation{Field: field, Description: "is given more than once"})
+	}
+	if at, ok := unpairedSurrogate(body); ok {
+		return nil, invalid(fmt.Sprintf("must be UTF-8 text: the escape at byte %d is half of a UTF-16 surrogate pair", at))
+	}
 	return fields, nil
+}
+
+// repeatedKey returns the first key that an object of body, which is valid
+// JSON, holds twice, named as violations name fields: "image", "env.KEY",
+// "ports[1].protocol".
+func repeatedKey(body []byte) (string, bool) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	var walk func(path string) (string, bool)
+	walk = func(path string) (string, bool) {
+		tok, err := dec.Token()
+		if err != nil {
+			return "", false
+		}
+		switch tok {
+		case json.Delim('{'):
+			seen := map[string]bool{}
+			for dec.More() {
+				t, err := dec.Token()
+				if err != nil {
+					return "", false
+				}
+				key, _ := t.(string)
+				field := key
+				if path != "" {
+					field = path + "." + key
+				}
+				if seen[key] {
+					return field, true
+				}
+				seen[key] = true
+				if f, ok := walk(field); ok {
+					return f, true
+				}
+			}
+			_, _ = dec.Token() // }
+		case json.Delim('['):
+			for i := 0; dec.More(); i++ {
+				if f, ok := walk(fmt.Sprintf("%s[%d]", path, i)); ok {
+					return f, true
+				}
+			}
+			_, _ = dec.Token() // ]
+		}
+		return "", false
+	}
+	return walk("")
+}
+
+// unpairedSurrogate returns the offset of a \u escape in body, which is
+// valid JSON, of a UTF-16 surrogate without its other half: encoding/json
+// turns it into U+FFFD, so that the text is not what was sent.
+func unpairedSurrogate(body []byte) (int, bool) {
+	inString := false
+	for i := 0; i < len(body); i++ {
+		c := body[i]
+		switch {
+		case !inString:
+			inString = c == '"'
+		case c == '"':
+			inString = false
+		case c == '\\' && i+1 < len(body) && body[i+1] == 'u':
+			r, ok := hex4(body, i+2)
+			switch {
+			case !ok:
+			case r >= 0xDC00 && r <= 0xDFFF:
+				return i, true
+			case r >= 0xD800 && r <= 0xDBFF:
+				low, ok := rune(0), i+11 < len(body) && body[i+6] == '\\' && body[i+7] == 'u'
+				if ok {
+					low, ok = hex4(body, i+8)
+				}
+				if !ok || low < 0xDC00 || low > 0xDFFF {
+					return i, true
+				}
+				i += 6
+			}
+			i += 5
+		case c == '\\':
+			i++ // an escaped character: \" does not end the string
+		}
+	}
+	return 0, false
+}
+
+// hex4 decodes the four hex digits at b[i:].
+func hex4(b []byte, i int) (rune, bool) {
+	if i+4 > len(b) {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(string(b[i:i+4]), 16, 16)
+	return rune(n), err == nil
 }
 
 // kind returns the first byte of a JSON value, which tells its type: 'n' for
@@ -259,8 +361,11 @@ func (v violations) has(field string) bool {
 // above any SessionRun a game server plausibly needs.
 const maxBodyBytes = 1 << 20
 
-// readBody reads a request body of at most maxBodyBytes.
+// readBody reads a JSON request body of at most maxBodyBytes.
 func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	if err := checkMediaType(r.Header.Values("Content-Type")); err != nil {
+		return nil, err
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
 	var tooLarge *http.MaxBytesError
 	switch {
@@ -268,6 +373,50 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 		return nil, arena.Invalid(arena.Violation{Field: "body", Description: fmt.Sprintf("must be at most %d bytes", maxBodyBytes)})
 	case err != nil:
 		return nil, arena.Invalid(arena.Violation{Field: "body", Description: "could not be read"})
+	case !utf8.Valid(body):
+		// encoding/json would take each bad byte as U+FFFD: the text
+		// decoded would not be the text sent.
+		return nil, arena.Invalid(arena.Violation{Field: "body", Description: fmt.Sprintf("must be UTF-8 text: byte %d is not", invalidUTF8At(body))})
 	}
 	return body, nil
+}
+
+// checkMediaType refuses, before the body is read, a body that does not say
+// it is JSON: application/json or a structured application/*+json type, in
+// UTF-8 if it names a charset. No Content-Type at all is taken as JSON, as
+// clients of the Gameye API send it that way too; a form, which curl -d
+// sends unless told otherwise, is not.
+func checkMediaType(values []string) error {
+	if len(values) == 0 {
+		return nil
+	}
+	unsupported := func(format string, args ...any) error {
+		return arena.Errorf(codeUnsupportedMediaType, "the body must be JSON (Content-Type: application/json): "+format, args...)
+	}
+	if len(values) > 1 {
+		return unsupported("Content-Type is given %d times", len(values))
+	}
+	mt, params, err := mime.ParseMediaType(values[0])
+	switch {
+	case err != nil:
+		return unsupported("%q is not a media type", values[0])
+	case mt != "application/json" && !(strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json")):
+		return unsupported("%s is not JSON", mt)
+	case params["charset"] != "" && !strings.EqualFold(params["charset"], "utf-8"):
+		return unsupported("JSON is UTF-8, not %s", params["charset"])
+	}
+	return nil
+}
+
+// invalidUTF8At returns the offset of the first byte of b that is not part
+// of a valid UTF-8 sequence.
+func invalidUTF8At(b []byte) int {
+	for i := 0; i < len(b); {
+		r, size := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && size <= 1 {
+			return i
+		}
+		i += size
+	}
+	return len(b)
 }

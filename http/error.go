@@ -19,10 +19,30 @@ const statusEnhanceYourCalm = 420
 // Error codes of the transport's own. A method a path does not serve is no
 // concern of the domain; nor is the one operation whose contract answers a
 // malformed request 400 rather than 422.
+//
+// The others are answers to requests that are not the API's to read: a body
+// of a media type the API does not take, and what net/http refuses before
+// any handler runs (see Server).
 const (
-	codeMethodNotAllowed = "method_not_allowed"
-	codeBadRequest       = "bad_request"
+	codeMethodNotAllowed       = "method_not_allowed"
+	codeBadRequest             = "bad_request"
+	codeMalformedRequest       = "malformed_request"
+	codeUnsupportedMediaType   = "unsupported_media_type"
+	codeHeaderFieldsTooLarge   = "request_header_fields_too_large"
+	codeNotImplemented         = "not_implemented"
+	codeHTTPVersionUnsupported = "http_version_not_supported"
 )
+
+// transportCode returns the transport's own code answered with status, or
+// "" when there is none: how an answer of net/http's gets a code.
+func transportCode(status int) string {
+	for _, code := range []string{codeMalformedRequest, codeHeaderFieldsTooLarge, codeNotImplemented, codeHTTPVersionUnsupported} {
+		if errorKinds[code].status == status {
+			return code
+		}
+	}
+	return ""
+}
 
 // errorKinds is the only place where an error code becomes an HTTP status.
 // Codes missing from it are answered as internal errors.
@@ -31,17 +51,22 @@ var errorKinds = map[string]struct {
 	// details tells the caller what to do about it.
 	details string
 }{
-	arena.EINVALID:       {http.StatusUnprocessableEntity, "Correct the fields listed in violations and send the request again."},
-	arena.ENOTFOUND:      {http.StatusNotFound, "Check the path and the names or ids it refers to."},
-	arena.ECONFLICT:      {http.StatusConflict, "The request contradicts the current state; look the entity up before retrying."},
-	arena.EUNAVAILABLE:   {statusEnhanceYourCalm, "This is transient: retry after a short delay."},
-	arena.EUNAUTHORIZED:  {http.StatusUnauthorized, "Send a valid token as Authorization: Bearer <token>."},
-	arena.EFORBIDDEN:     {http.StatusForbidden, "Use a token that carries the scope named in the message."},
-	arena.EQUOTA:         {http.StatusPaymentRequired, "Stop sessions you no longer need, or ask an operator to raise the organisation's quota."},
-	arena.ENOTREADY:      {http.StatusServiceUnavailable, "Arena is starting: retry after the number of seconds in Retry-After."},
-	arena.EINTERNAL:      {http.StatusInternalServerError, "Retry later; quote the identifier if the error persists."},
-	codeMethodNotAllowed: {http.StatusMethodNotAllowed, "Use one of the methods listed in the Allow header."},
-	codeBadRequest:       {http.StatusBadRequest, "Correct the path segments listed in violations and send the request again."},
+	arena.EINVALID:             {http.StatusUnprocessableEntity, "Correct the fields listed in violations and send the request again."},
+	arena.ENOTFOUND:            {http.StatusNotFound, "Check the path and the names or ids it refers to."},
+	arena.ECONFLICT:            {http.StatusConflict, "The request contradicts the current state; look the entity up before retrying."},
+	arena.EUNAVAILABLE:         {statusEnhanceYourCalm, "This is transient: retry after a short delay."},
+	arena.EUNAUTHORIZED:        {http.StatusUnauthorized, "Send a valid token as Authorization: Bearer <token>."},
+	arena.EFORBIDDEN:           {http.StatusForbidden, "Use a token that carries the scope named in the message."},
+	arena.EQUOTA:               {http.StatusPaymentRequired, "Stop sessions you no longer need, or ask an operator to raise the organisation's quota."},
+	arena.ENOTREADY:            {http.StatusServiceUnavailable, "Arena is starting: retry after the number of seconds in Retry-After."},
+	arena.EINTERNAL:            {http.StatusInternalServerError, "Retry later; quote the identifier if the error persists."},
+	codeMethodNotAllowed:       {http.StatusMethodNotAllowed, "Use one of the methods listed in the Allow header."},
+	codeBadRequest:             {http.StatusBadRequest, "Correct the path segments listed in violations and send the request again."},
+	codeMalformedRequest:       {http.StatusBadRequest, "The request is not valid HTTP/1.1; correct the client or what stands between it and Arena."},
+	codeUnsupportedMediaType:   {http.StatusUnsupportedMediaType, "Send the body as JSON, with Content-Type: application/json (or none)."},
+	codeHeaderFieldsTooLarge:   {http.StatusRequestHeaderFieldsTooLarge, "Send smaller request headers."},
+	codeNotImplemented:         {http.StatusNotImplemented, "Send the body with a transfer coding HTTP/1.1 defines (chunked), or with Content-Length."},
+	codeHTTPVersionUnsupported: {http.StatusHTTPVersionNotSupported, "Speak HTTP/1.1."},
 }
 
 // timestampLayout is RFC 3339 with milliseconds, the precision of the
@@ -89,6 +114,16 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	violations := arena.ErrorViolations(err)
 	if violations == nil {
 		violations = []arena.Violation{}
+	}
+	if info.bodyUnread {
+		// Refused before its body was read (a bad token, a body too large
+		// or of the wrong type): the connection is closed rather than
+		// kept, which would mean reading, at the client's pace, a body
+		// nobody wants first. net/http still reads the rest of a small
+		// body when the handler returns; a read deadline in the past ends
+		// that at once.
+		w.Header().Set("Connection", "close")
+		_ = http.NewResponseController(w).SetReadDeadline(time.Unix(1, 0))
 	}
 	if kind.status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="arena"`)

@@ -7,8 +7,8 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -83,6 +83,7 @@ type fakeSessions struct {
 	find   func(id string) (*arena.Session, error)
 	list   func(f arena.SessionFilter) ([]*arena.Session, error)
 	stop   func(id string) error
+	logs   func(id string, follow bool) (io.ReadCloser, error)
 
 	mu    sync.Mutex
 	calls []call
@@ -151,6 +152,9 @@ func (f *fakeSessions) LeavePlayers(_ context.Context, orgID, id string, players
 
 func (f *fakeSessions) Logs(_ context.Context, orgID, id string, follow bool) (io.ReadCloser, error) {
 	f.record(call{method: "Logs", orgID: orgID, id: id})
+	if f.logs != nil {
+		return f.logs(id, follow)
+	}
 	switch id {
 	case "s-1":
 		out := "echo server listening\n"
@@ -323,6 +327,13 @@ type testAPI struct {
 
 func newTestAPI(tb testing.TB, sessions *fakeSessions) *testAPI {
 	tb.Helper()
+	return newTestAPIWith(tb, sessions, arenahttp.ServerConfig{})
+}
+
+// newTestAPIWith serves the API over loopback with the server every Arena
+// listener has, configured with sc.
+func newTestAPIWith(tb testing.TB, sessions *fakeSessions, sc arenahttp.ServerConfig) *testAPI {
+	tb.Helper()
 	if sessions == nil {
 		sessions = &fakeSessions{}
 	}
@@ -330,10 +341,25 @@ func newTestAPI(tb testing.TB, sessions *fakeSessions) *testAPI {
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	nodes := newFakeNodes()
 	tenants := newFakeTenants()
-	srv := httptest.NewServer(arenahttp.NewHandler(sessions, fakeAuth{}, nodes, logger, arenahttp.WithTenants(tenants),
-		arenahttp.WithApplications(tenants), arenahttp.WithWebhooks(newFakeWebhooks())))
-	tb.Cleanup(srv.Close)
-	return &testAPI{url: srv.URL, sessions: sessions, nodes: nodes, logs: logs, checker: apitest.NewChecker(tb)}
+	h := arenahttp.NewHandler(sessions, fakeAuth{}, nodes, logger, arenahttp.WithTenants(tenants),
+		arenahttp.WithApplications(tenants), arenahttp.WithWebhooks(newFakeWebhooks()))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if sc.Logger == nil {
+		sc.Logger = logger
+	}
+	srv := arenahttp.NewServer(h, sc)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	tb.Cleanup(func() {
+		srv.Close()
+		if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+			tb.Errorf("serving: %v", err)
+		}
+	})
+	return &testAPI{url: "http://" + ln.Addr().String(), sessions: sessions, nodes: nodes, logs: logs, checker: apitest.NewChecker(tb)}
 }
 
 // request returns a request authenticated with testSecret.

@@ -186,6 +186,8 @@ func NewHandler(sessions SessionService, auth Authenticator, nodes NodeAdmin, lo
 type requestInfo struct {
 	id  string
 	org string
+	// bodyUnread is true while the request has a body not read to its end.
+	bodyUnread bool
 }
 
 type requestInfoKey struct{}
@@ -205,6 +207,11 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r = r.WithContext(arena.WithRequestID(context.WithValue(r.Context(), requestInfoKey{}, info), info.id))
 	w.Header().Set(headerRequestID, info.id)
 	sw := &statusWriter{ResponseWriter: w}
+	if r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0 {
+		// (r is a copy: the server's own request keeps its body.)
+		info.bodyUnread = true
+		r.Body = &bodyReader{ReadCloser: r.Body, info: info}
+	}
 
 	defer func() {
 		if v := recover(); v != nil {
@@ -276,7 +283,9 @@ func (s *server) logAccess(r *http.Request, info *requestInfo, sw *statusWriter,
 // contract, and is answered as an internal error so that the OpenAPI
 // document stays true.
 func (s *server) authed(scope string, h func(http.ResponseWriter, *http.Request, *arena.Token) error, codes ...string) http.HandlerFunc {
-	codes = slices.Concat(codes, []string{arena.EUNAUTHORIZED, arena.EFORBIDDEN, arena.EUNAVAILABLE, arena.EINTERNAL})
+	// (Only an operation that reads a JSON body can answer
+	// codeUnsupportedMediaType; each such one documents it.)
+	codes = slices.Concat(codes, []string{arena.EUNAUTHORIZED, arena.EFORBIDDEN, arena.EUNAVAILABLE, arena.EINTERNAL, codeUnsupportedMediaType})
 	return func(w http.ResponseWriter, r *http.Request) {
 		tok, err := s.authenticate(r)
 		switch {
@@ -395,6 +404,20 @@ func (s *server) openAPI(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/yaml")
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(openAPIDocument)
+}
+
+// bodyReader notes in info when its body has been read to the end.
+type bodyReader struct {
+	io.ReadCloser
+	info *requestInfo
+}
+
+func (b *bodyReader) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF {
+		b.info.bodyUnread = false
+	}
+	return n, err
 }
 
 // statusWriter remembers what was written, for the access log and for

@@ -39,10 +39,16 @@ func (s *server) logs(w http.ResponseWriter, r *http.Request, tok *arena.Token) 
 	stop := context.AfterFunc(r.Context(), func() { rc.Close() })
 	defer stop()
 
+	// A followed log lasts as long as the session: each write, not the
+	// whole answer, has the server's write timeout.
+	w = Stream(w, r)
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(http.StatusOK)
 	rcw := http.NewResponseController(w)
+	// The status goes at once, so that a follower of a quiet session knows
+	// the stream is open.
+	_ = rcw.Flush()
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := rc.Read(buf)

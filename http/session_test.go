@@ -169,12 +169,30 @@ func TestCreateSessionInvalid(t *testing.T) {
 		{"invalid JSON", `{"location":"europe",}`, []string{"body"}},
 		{"trailing data", `{"location":"europe","image":"g"} {}`, []string{"body"}},
 		{"body over 1 MiB", `{"location":"europe","image":"g","labels":{"a":"` + strings.Repeat("x", 1<<20) + `"}}`, []string{"body"}},
+		{"image twice", `{"location":"europe","image":"g","image":"h"}`, []string{"image"}},
+		{"a key twice, of a null", `{"location":"europe","image":"g","ttl":null,"ttl":60}`, []string{"ttl"}},
+		{"an env key twice", `{"location":"europe","image":"g","env":{"A":"1","B":"2","A":"3"}}`, []string{"env.A"}},
+		{"keys that differ in case", `{"location":"europe","image":"g","env":{"A":"1","a":"2"}}`, nil},
+		{"the same key in two objects", `{"location":"europe","image":"g","env":{"a":"1"},"labels":{"a":"2"}}`, nil},
+		{"a surrogate pair", `{"location":"europe","image":"g","labels":{"a":"\ud83d\ude00"}}`, nil},
+		{"an escaped backslash before u", `{"location":"europe","image":"g","labels":{"a":"\\ud800"}}`, nil},
+		{"bytes that are not UTF-8", "{\"location\":\"europe\",\"image\":\"g\xff\"}", []string{"body"}},
+		{"a truncated UTF-8 sequence", "{\"location\":\"europe\",\"image\":\"g\xc3\"}", []string{"body"}},
+		{"half a surrogate pair", `{"location":"europe","image":"g\ud800"}`, []string{"body"}},
+		{"a low surrogate alone", `{"location":"europe","image":"g","labels":{"a":"\udc00x"}}`, []string{"body"}},
+		{"a high surrogate before another escape", `{"location":"europe","image":"g\ud800\u0041"}`, []string{"body"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			api := newTestAPI(t, nil)
 			r := api.do(t, http.MethodPost, "/session", tt.body)
+			if tt.want == nil {
+				if r.status != http.StatusCreated {
+					t.Fatalf("status = %d, want 201: %s", r.status, r.body)
+				}
+				return
+			}
 			e := r.wantError(t, http.StatusUnprocessableEntity, arena.EINVALID)
 			if got := e.fields(); !slices.Equal(got, tt.want) {
 				t.Errorf("violations = %+v, want fields %q", e.Violations, tt.want)

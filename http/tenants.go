@@ -8,9 +8,13 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"reflect"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/arena-hq/arena"
+	"github.com/arena-hq/arena/imageref"
 )
 
 // TenantAdmin is what the admin API needs to manage organisations, their
@@ -451,6 +455,18 @@ func decodeApp(w http.ResponseWriter, r *http.Request, org string) (a *arena.App
 	if in.Limits != nil {
 		a.Limits = *in.Limits
 	}
+	// As the engine and the registry client will parse them, so that an
+	// image no node can pull is refused here rather than pulled forever;
+	// with every other violation, as Validate would list them.
+	if refs := imageref.Application(a); len(refs) > 0 {
+		v := arena.ErrorViolations(a.Clone().Validate())
+		for _, x := range refs {
+			if !slices.ContainsFunc(v, func(y arena.Violation) bool { return y.Field == x.Field }) {
+				v = append(v, x)
+			}
+		}
+		return nil, false, arena.Invalid(v...)
+	}
 	switch raw := bytes.TrimSpace(in.Registry); {
 	case len(raw) == 0:
 	case bytes.Equal(raw, []byte("null")):
@@ -517,6 +533,12 @@ func decodeStrict(w http.ResponseWriter, r *http.Request, v any) error {
 	if _, err := jsonObject(body); err != nil {
 		return err
 	}
+	// encoding/json matches a key to a field whatever its case: "Name"
+	// would be name, and {"name":…,"NAME":…} two values of it, the last
+	// taken. Field names are as the document spells them, as SessionRun's.
+	if field, want, ok := miscased(json.NewDecoder(bytes.NewReader(body)), reflect.TypeOf(v), ""); ok {
+		return arena.Invalid(arena.Violation{Field: field, Description: fmt.Sprintf("is not a field; field names are case-sensitive (%s)", want)})
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	err = dec.Decode(v)
@@ -529,4 +551,100 @@ func decodeStrict(w http.ResponseWriter, r *http.Request, v any) error {
 	}
 	// encoding/json names an unknown field only in its message.
 	return arena.Invalid(arena.Violation{Field: "body", Description: err.Error()})
+}
+
+// miscased reads the next JSON value of dec, decoded into a value of type t,
+// and returns the first key (named as violations name fields) that matches
+// a struct field of t only when case is ignored, with the field's name. A
+// type that decodes itself is not looked into.
+func miscased(dec *json.Decoder, t reflect.Type, path string) (field, want string, ok bool) {
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t != nil && reflect.PointerTo(t).Implements(reflect.TypeFor[json.Unmarshaler]()) {
+		t = nil
+	}
+	tok, err := dec.Token()
+	if err != nil {
+		return "", "", false
+	}
+	switch tok {
+	case json.Delim('{'):
+		var fields map[string]reflect.Type
+		if t != nil && t.Kind() == reflect.Struct {
+			fields = jsonFields(t)
+		}
+		for dec.More() {
+			k, err := dec.Token()
+			if err != nil {
+				return "", "", false
+			}
+			key, _ := k.(string)
+			name := key
+			if path != "" {
+				name = path + "." + key
+			}
+			var elem reflect.Type
+			switch {
+			case fields != nil:
+				elem = fields[key]
+				if elem == nil {
+					for f := range fields {
+						if strings.EqualFold(f, key) {
+							return name, f, true
+						}
+					}
+				}
+			case t != nil && t.Kind() == reflect.Map:
+				elem = t.Elem()
+			}
+			if f, w, ok := miscased(dec, elem, name); ok {
+				return f, w, true
+			}
+		}
+		_, _ = dec.Token()
+	case json.Delim('['):
+		var elem reflect.Type
+		if t != nil && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) {
+			elem = t.Elem()
+		}
+		for i := 0; dec.More(); i++ {
+			if f, w, ok := miscased(dec, elem, fmt.Sprintf("%s[%d]", path, i)); ok {
+				return f, w, true
+			}
+		}
+		_, _ = dec.Token()
+	}
+	return "", "", false
+}
+
+// jsonFields returns the JSON names of a struct's fields, as encoding/json
+// names them, with their types.
+func jsonFields(t reflect.Type) map[string]reflect.Type {
+	out := map[string]reflect.Type{}
+	for f := range t.Fields() {
+		tag := f.Tag.Get("json")
+		if tag == "-" {
+			continue
+		}
+		name, _, _ := strings.Cut(tag, ",")
+		if f.Anonymous && name == "" {
+			ft := f.Type
+			if ft.Kind() == reflect.Pointer {
+				ft = ft.Elem()
+			}
+			if ft.Kind() == reflect.Struct {
+				maps.Copy(out, jsonFields(ft))
+				continue
+			}
+		}
+		if !f.IsExported() {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		out[name] = f.Type
+	}
+	return out
 }

@@ -105,11 +105,13 @@ func WithWriteTimeout(d time.Duration) HandlerOption {
 }
 
 // NewHandler returns the agent service on cp and the path to mount it on.
-// Watch streams live as long as their agents: the HTTP server must have no
-// WriteTimeout (the handler bounds each write itself), middleware in front
-// must pass http.Flusher through and unwrap to the server's ResponseWriter,
-// and a graceful shutdown waits for them until cp ends its assignment
-// streams.
+// Watch streams live as long as their agents, and a PushLogs call may be
+// held while a reader is slow: the handler replaces the HTTP server's
+// WriteTimeout with a deadline for each write (net/http lifts the read
+// deadline once the request body is read). Middleware in front must pass
+// http.Flusher through and unwrap
+// to the server's ResponseWriter, and a graceful shutdown waits for the
+// streams until cp ends its assignment streams.
 func NewHandler(cp ControlPlane, opts ...HandlerOption) (path string, h http.Handler) {
 	s := &service{cp: cp, log: slog.New(slog.DiscardHandler), keepalive: DefaultKeepaliveInterval, writeTimeout: DefaultWriteTimeout}
 	for _, opt := range opts {
@@ -130,7 +132,8 @@ type service struct {
 // from its start, so that a stream stays open as long as its peer reads,
 // however long that is, but no longer. Between writes there is none: an
 // idle stream is not a stuck one (HTTP/2 resets a stream whose deadline
-// passes even when nothing is being written).
+// passes even when nothing is being written). Each write's deadline also
+// replaces the server's WriteTimeout, which would end a stream otherwise.
 func writeDeadlines(h http.Handler, d time.Duration) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h.ServeHTTP(&deadlineWriter{ResponseWriter: w, rc: http.NewResponseController(w), d: d}, r)

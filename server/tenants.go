@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"slices"
 	"strings"
 	"time"
@@ -244,8 +246,19 @@ func (s *Server) EnsureToken(ctx context.Context, orgID, name, secret string, sc
 	if _, err := s.store.FindTokenByHash(ctx, hash); arena.ErrorCode(err) != arena.ENOTFOUND {
 		return false, err
 	}
-	t := &arena.Token{ID: name + "-" + hash[:12], OrgID: orgID, Name: name, Hash: hash, CreatedAt: s.now(), Scopes: scopes}
+	t := &arena.Token{ID: bootstrapTokenID(name), OrgID: orgID, Name: name, Hash: hash, CreatedAt: s.now(), Scopes: scopes}
 	return true, s.store.CreateToken(ctx, t)
+}
+
+// bootstrapTokenID returns a public id for a token EnsureToken makes: its
+// name and random hex. It must not derive from the secret: the id is shown
+// in listings and logs, and a secret given by an operator (--token,
+// --dev-token) may be weak enough that part of its unsalted hash lets it
+// be guessed offline.
+func bootstrapTokenID(name string) string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails on supported platforms.
+	return name + "-" + hex.EncodeToString(b)
 }
 
 // HasTokens reports whether any organisation has a token, revoked or not:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -187,5 +188,45 @@ func TestRevocationDuringLookup(t *testing.T) {
 	<-done // racing the revocation, it may pass
 	if _, err := srv.Authenticate(ctx, secret); arena.ErrorCode(err) != arena.EUNAUTHORIZED {
 		t.Fatalf("the revoked token still authenticates: %v", err)
+	}
+}
+
+// TestEnsureTokenID checks that the public id of a bootstrap token tells
+// nothing of its secret: with a weak secret an operator chose, even a part
+// of its unsalted hash shown in listings and logs would confirm a guess.
+func TestEnsureTokenID(t *testing.T) {
+	ctx := context.Background()
+	srv := newBareServer(t, nil, nil)
+	secrets := []string{"devtoken", "devtoken2"}
+	ids := map[string]bool{}
+	for _, secret := range secrets {
+		created, err := srv.EnsureToken(ctx, org, "dev", secret, []string{arena.ScopeAdmin})
+		if err != nil || !created {
+			t.Fatalf("EnsureToken(%q) = %v, %v; want a new token", secret, created, err)
+		}
+		tok, err := srv.Authenticate(ctx, secret)
+		if err != nil {
+			t.Fatalf("Authenticate(%q): %v", secret, err)
+		}
+		hash := arena.HashToken(secret)
+		id := strings.TrimPrefix(tok.ID, "dev-")
+		if id == tok.ID || len(id) != 12 {
+			t.Errorf("id %q: want dev- and 12 hex digits", tok.ID)
+		}
+		if len(id) == 12 && (strings.HasPrefix(hash, id[:6]) || strings.Contains(hash, id)) {
+			t.Errorf("id %q is part of the secret's hash %s", tok.ID, hash)
+		}
+		if ids[tok.ID] {
+			t.Errorf("id %q given twice", tok.ID)
+		}
+		ids[tok.ID] = true
+	}
+	// Made sure of again, the token keeps its id.
+	before, _ := srv.Authenticate(ctx, secrets[0])
+	if created, err := srv.EnsureToken(ctx, org, "dev", secrets[0], []string{arena.ScopeAdmin}); err != nil || created {
+		t.Fatalf("EnsureToken again = %v, %v; want the token kept", created, err)
+	}
+	if after, _ := srv.Authenticate(ctx, secrets[0]); after.ID != before.ID {
+		t.Errorf("id changed from %q to %q", before.ID, after.ID)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/arena-hq/arena/agent"
 	"github.com/arena-hq/arena/config"
 	"github.com/arena-hq/arena/docker"
+	"github.com/arena-hq/arena/http"
 	"github.com/arena-hq/arena/metrics"
 	"github.com/arena-hq/arena/rpc"
 )
@@ -95,7 +96,7 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	reg := metrics.New()
 	if addr := pick(o.metricsListen, os.Getenv("ARENA_METRICS_LISTEN")); addr != "" {
-		stop, _, err := serveMetrics(addr, reg, log)
+		stop, _, err := serveMetrics(addr, reg, http.ServerConfig{Logger: log}, log)
 		if err != nil {
 			return err
 		}

@@ -253,7 +253,7 @@ func startSimServerPriced(ctx context.Context, nodes int, capacity arena.Resourc
 	if err != nil {
 		return nil, err
 	}
-	hs := &nethttp.Server{Handler: timed, ReadHeaderTimeout: 10 * time.Second}
+	hs := http.NewServer(timed, http.ServerConfig{})
 	go func() { _ = hs.Serve(ln) }()
 	st.closers = append(st.closers, func() { _ = hs.Close() })
 	st.URL = "http://" + ln.Addr().String()

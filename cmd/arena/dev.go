@@ -67,8 +67,20 @@ func dev(ctx context.Context, cfg *config.Config, o devOptions, log *slog.Logger
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "Arena is running.\n  API:    %s\n  Panel:  %s/ui/\n  Token:  %s\n  Try:    curl -H 'Authorization: Bearer %s' -d '{\"location\":\"%s\",\"image\":\"echo\"}' %s/session\n",
-		st.URL, st.URL, st.Token, st.Token, st.Node.Location, st.URL)
+	// The token is shown when it is made, once: stdout is often a log
+	// (a service manager's journal, a container's output), and a secret in
+	// a log is a secret given to whoever reads it. Later starts say where
+	// it is kept.
+	token, bearer := st.Token, st.Token
+	switch {
+	case o.devToken != "":
+		token, bearer = "(given with --dev-token or ARENA_DEV_TOKEN)", "$TOKEN"
+	case !st.NewToken:
+		file := filepath.Join(o.data, "dev-token")
+		token, bearer = "kept in "+file, "$(cat "+file+")"
+	}
+	fmt.Fprintf(stdout, "Arena is running.\n  API:    %s\n  Panel:  %s/ui/\n  Token:  %s\n  Try:    curl -H \"Authorization: Bearer %s\" -H 'Content-Type: application/json' -d '{\"location\":\"%s\",\"image\":\"echo\"}' %s/session\n",
+		st.URL, st.URL, token, bearer, st.Node.Location, st.URL)
 	return st.serve(ctx, log)
 }
 

@@ -100,6 +100,30 @@ func newStackWith(tb testing.TB, ports int, moreApps string, configure ...func(*
 // edit, when not nil, before Arena starts.
 func newStackConfig(tb testing.TB, ports int, moreApps string, edit func(*config.Config), configure ...func(*devOptions)) *testStack {
 	tb.Helper()
+	cfg := testConfig(tb, ports, moreApps)
+	if edit != nil {
+		edit(cfg)
+	}
+	s := &testStack{tb: tb, cfg: cfg, checker: apitest.NewChecker(tb),
+		opts: devOptions{listen: "127.0.0.1:0", data: tb.TempDir(), devToken: testToken, publicIP: "127.0.0.1"},
+	}
+	for _, c := range configure {
+		c(&s.opts)
+	}
+	s.start()
+	tb.Cleanup(func() {
+		if s.stack != nil {
+			s.Close()
+		}
+	})
+	return s
+}
+
+// testConfig is the configuration of newStackWith: the echo image as
+// applications "echo" and "echo-host" and moreApps, on a node of the
+// test's own with a port range of ports.
+func testConfig(tb testing.TB, ports int, moreApps string) *config.Config {
+	tb.Helper()
 	image := dockertest.EchoImage(tb)
 	repo, tag, _ := strings.Cut(image, ":")
 	lo, hi := freePortRange(tb, ports)
@@ -131,23 +155,7 @@ applications:
 	if err != nil {
 		tb.Fatal(err)
 	}
-	if edit != nil {
-		edit(cfg)
-	}
-	s := &testStack{
-		tb: tb, cfg: cfg, checker: apitest.NewChecker(tb),
-		opts: devOptions{listen: "127.0.0.1:0", data: tb.TempDir(), devToken: testToken, publicIP: "127.0.0.1"},
-	}
-	for _, c := range configure {
-		c(&s.opts)
-	}
-	s.start()
-	tb.Cleanup(func() {
-		if s.stack != nil {
-			s.Close()
-		}
-	})
-	return s
+	return cfg
 }
 
 func (s *testStack) start() {

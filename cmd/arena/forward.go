@@ -91,7 +91,9 @@ func (f *forwarder) ServeHTTP(w nethttp.ResponseWriter, r *nethttp.Request) {
 		http.WriteError(w, r, arena.Errorf(arena.EUNAVAILABLE, "no control plane leads right now; retry shortly"))
 		return
 	}
-	f.proxy(leader).ServeHTTP(w, r)
+	// What is forwarded may be a stream (an agent's, followed logs) that
+	// lasts as long as its reader: each write has the write timeout.
+	f.proxy(leader).ServeHTTP(http.Stream(w, r), r)
 }
 
 // proxy returns the reverse proxy to leader, made once per address.

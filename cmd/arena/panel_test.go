@@ -149,6 +149,42 @@ func (b *browser) do(what string, steps ...chromedp.Action[chromedp.Void]) {
 	}
 }
 
+// load runs nav (a navigation or reload) until ready is visible, within
+// uiTimeout a try. A try that Chromium spoiled with ERR_NETWORK_CHANGED (it
+// drops requests in flight when Docker adds or removes a container's
+// interface, loopback's included) is tried again, at most three times; any
+// other failure fails the test.
+func (b *browser) load(what string, nav chromedp.Action[chromedp.Void], ready string) {
+	b.t.Helper()
+	for try := 1; ; try++ {
+		before := b.networkChanges()
+		ctx, cancel := context.WithTimeout(b.ctx, uiTimeout)
+		err := chromedp.Do(ctx, nav, chromedp.WaitVisible(chromedp.CSS(ready)))
+		cancel()
+		if err == nil {
+			return
+		}
+		if try == 3 || b.networkChanges() == before {
+			b.fail(what, err)
+		}
+		b.t.Logf("%s: the browser saw the network change; trying again", what)
+	}
+}
+
+// networkChanges counts the requests the browser dropped as the network
+// changed under them.
+func (b *browser) networkChanges() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n := 0
+	for _, line := range b.console {
+		if strings.Contains(line, "ERR_NETWORK_CHANGED") {
+			n++
+		}
+	}
+	return n
+}
+
 // waitFor polls a JavaScript expression until it is truthy, within uiTimeout.
 func (b *browser) waitFor(what, expression string) {
 	b.t.Helper()
@@ -246,7 +282,7 @@ func TestPanel(t *testing.T) {
 	tcp, udp := hostPort(c, arena.TCP), hostPort(c, arena.UDP)
 
 	// A wrong token is refused with the server's message.
-	b.do("opening the panel", chromedp.Navigate(s.URL+"/ui/"), chromedp.WaitVisible(chromedp.CSS(`[data-testid=token-input]`)))
+	b.load("opening the panel", chromedp.Navigate(s.URL+"/ui/"), `[data-testid=token-input]`)
 	b.fill(`[data-testid=token-input]`, "not-a-token")
 	b.click(`[data-testid=signin-submit]`)
 	b.waitFor("a wrong token is refused", `(document.querySelector('#signin-error [data-testid=error]')?.textContent || '').includes('did not accept')`)
@@ -431,7 +467,7 @@ func panelAdmin(t *testing.T, b *browser, s *testStack) {
 		`{"name":"untagged","repository":"127.0.0.1:1/panel/untagged","resources":{"milliCpu":100,"memoryMb":64}}`); status != 201 {
 		t.Fatalf("an application without tags: %d %s", status, body)
 	}
-	b.do("reloading", chromedp.Reload())
+	b.load("reloading", chromedp.Reload(), `[data-testid=nav-applications]`)
 	b.waitFor("the application without tags is listed as such", `(r => r && r.querySelector('[data-testid=no-tags]') && !r.querySelector('[data-testid=app-limits]')
 		&& r.textContent.includes('any region'))(document.querySelector('tr[data-app-name="untagged"]'))`)
 	if status, body := panelCall(s, "DELETE", "/admin/v1/orgs/"+org+"/applications/untagged", testToken); status != 204 {
@@ -463,7 +499,7 @@ func panelAdmin(t *testing.T, b *browser, s *testStack) {
 	if !eval[bool](b, secretGone) {
 		t.Error("the secret is still in the page after its dialog closed")
 	}
-	b.do("reloading", chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(tokenRow)))
+	b.load("reloading", chromedp.Reload(), tokenRow)
 	if !eval[bool](b, secretGone) {
 		t.Error("the secret is in the page after a reload")
 	}

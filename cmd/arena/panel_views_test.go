@@ -64,8 +64,8 @@ func TestPanelViews(t *testing.T) {
 		t.Fatalf("GET /session/{id} shows the environment as %s", body)
 	}
 
-	b.do("opening the panel", chromedp.EmulateViewport(1440, 900), chromedp.Navigate(s.URL+"/ui/"),
-		chromedp.WaitVisible(chromedp.CSS(`[data-testid=token-input]`)))
+	b.do("sizing the window", chromedp.EmulateViewport(1440, 900))
+	b.load("opening the panel", chromedp.Navigate(s.URL+"/ui/"), `[data-testid=token-input]`)
 	b.fill(`[data-testid=token-input]`, testToken)
 	b.click(`[data-testid=signin-submit]`)
 	b.do("signing in", chromedp.WaitVisible(chromedp.CSS(`[data-testid=session-table]`)))
@@ -116,7 +116,7 @@ func TestPanelViews(t *testing.T) {
 		if got := eval[string](b, `location.hash`); got != "#/sessions?status=stopped" {
 			t.Errorf("the address says %q", got)
 		}
-		b.do("reloading", chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(`[data-testid=session-table]`)))
+		b.load("reloading", chromedp.Reload(), `[data-testid=session-table]`)
 		waitRows("the reloaded stopped filter", "stopped-1")
 		b.waitFor("the stopped session is shown as exited", `document.querySelector('tr[data-session-id="stopped-1"] [data-testid=session-status]').textContent === 'exited'
 			&& document.querySelector('tr[data-session-id="stopped-1"] [data-testid=stop-button]').disabled
@@ -216,7 +216,7 @@ func TestPanelViews(t *testing.T) {
 			}
 			return nil
 		})
-		b.do("reloading", chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(`[data-testid=session-detail]`)))
+		b.load("reloading", chromedp.Reload(), `[data-testid=session-detail]`)
 		b.waitFor("the kept output", `document.querySelector('[data-testid=log-state]')?.textContent === 'ended'
 			&& (`+output+`.match(/echo server listening/g) || []).length === 2 && `+output+`.includes('terminated')`)
 		b.screenshot("session-detail-stopped")

@@ -156,11 +156,7 @@ func startControlPlane(ctx context.Context, cfg *config.Config, o stackOptions, 
 	st.URL = listenURL(ln)
 	// Serving starts now, so that a client during the start is told to
 	// retry rather than left waiting in the listen queue.
-	hs := &nethttp.Server{
-		Handler:           st,
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+	hs := http.NewServer(st, serverConfig(cfg.HTTP, log))
 	go func() { st.served <- hs.Serve(ln) }()
 	// A start that fails closes the listener here; a stack that started
 	// shuts the server down gracefully below, before its store closes.
@@ -210,7 +206,7 @@ func startControlPlane(ctx context.Context, cfg *config.Config, o stackOptions, 
 	})
 
 	if o.metricsListen != "" {
-		if err := st.serveMetrics(o.metricsListen, log); err != nil {
+		if err := st.serveMetrics(o.metricsListen, serverConfig(cfg.HTTP, log), log); err != nil {
 			return nil, err
 		}
 	}
@@ -346,8 +342,8 @@ func (st *stack) replicate(ctx context.Context, pg *postgres.Store, self string,
 }
 
 // serveMetrics serves Prometheus metrics on addr until the stack closes.
-func (st *stack) serveMetrics(addr string, log *slog.Logger) error {
-	stop, url, err := serveMetrics(addr, st.metrics, log)
+func (st *stack) serveMetrics(addr string, sc http.ServerConfig, log *slog.Logger) error {
+	stop, url, err := serveMetrics(addr, st.metrics, sc, log)
 	if err != nil {
 		return err
 	}
@@ -359,14 +355,14 @@ func (st *stack) serveMetrics(addr string, log *slog.Logger) error {
 // serveMetrics serves reg at /metrics on addr, on a listener of its own so
 // that the API's port need not be reachable by the monitoring system, and
 // returns what stops it and its URL.
-func serveMetrics(addr string, reg *metrics.Registry, log *slog.Logger) (stop func(), url string, err error) {
+func serveMetrics(addr string, reg *metrics.Registry, sc http.ServerConfig, log *slog.Logger) (stop func(), url string, err error) {
 	ml, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, "", fmt.Errorf("metrics listener: %w", err)
 	}
 	mux := nethttp.NewServeMux()
 	mux.Handle("GET /metrics", reg.Handler())
-	ms := &nethttp.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	ms := http.NewServer(mux, sc)
 	go func() { _ = ms.Serve(ml) }()
 	url = listenURL(ml)
 	log.Info("serving metrics", "url", url+"/metrics")
@@ -460,6 +456,16 @@ func newControlPlane(ctx context.Context, cfg *config.Config, o stackOptions, st
 	return cp, nil
 }
 
+// serverConfig is the HTTP server configuration of the config file's
+// settings; what they leave out takes the http package's defaults.
+func serverConfig(c config.HTTPServer, log *slog.Logger) http.ServerConfig {
+	return http.ServerConfig{
+		ReadHeaderTimeout: time.Duration(c.ReadHeaderTimeout), ReadTimeout: time.Duration(c.ReadTimeout),
+		WriteTimeout: time.Duration(c.WriteTimeout), IdleTimeout: time.Duration(c.IdleTimeout),
+		MaxHeaderBytes: c.MaxHeaderBytes, Logger: log,
+	}
+}
+
 // listenURL is the http:// URL of a listener, on loopback when it listens
 // on every address.
 func listenURL(ln net.Listener) string {
@@ -498,11 +504,13 @@ func bootstrapToken(ctx context.Context, srv *server.Server, orgID string, o sta
 		_, err = srv.EnsureToken(ctx, orgID, "admin", o.token, scopes)
 		return o.token, false, err
 	case o.tokenFile != "":
-		if token, err = secretFile(filepath.Join(o.data, o.tokenFile), ""); err != nil {
+		path := filepath.Join(o.data, o.tokenFile)
+		_, statErr := os.Stat(path)
+		if token, err = secretFile(path, ""); err != nil {
 			return "", false, err
 		}
 		_, err = srv.EnsureToken(ctx, orgID, "dev", token, scopes)
-		return token, false, err
+		return token, errors.Is(statErr, os.ErrNotExist) && err == nil, err
 	}
 	has, err := srv.HasTokens(ctx)
 	if err != nil || has {

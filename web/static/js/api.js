@@ -50,11 +50,21 @@ export async function request(method, path, { body, signal, raw = false } = {}) 
     init.body = JSON.stringify(body);
   }
   let res;
-  try {
-    res = await fetch(path, init);
-  } catch (err) {
-    if (err.name === 'AbortError') throw err;
-    throw new ApiError(0, null, `The server could not be reached (${err.message}).`);
+  // A read is tried once more when the connection fails: Chromium drops
+  // requests in flight whenever an interface comes or goes, which a Docker
+  // host's containers make happen all the time. A write is not, since it
+  // may have arrived.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      res = await fetch(path, init);
+      break;
+    } catch (err) {
+      if (err.name === 'AbortError') throw err;
+      if (method !== 'GET' || attempt === 2) {
+        throw new ApiError(0, null, `The server could not be reached (${err.message}).`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
   }
   if (!res.ok) {
     const err = await errorOf(res);
