@@ -388,22 +388,13 @@ func TestMigrateTokenIDs(t *testing.T) {
 	if err != nil {
 		t.Fatalf("open at 0008: %v", err)
 	}
-	created := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
-	tokens := []struct {
-		name, secret, id string
-		replaced         bool
-	}{
-		{"admin", "a weak secret", "admin-" + arena.HashToken("a weak secret")[:12], true},
-		{"dev", "devtoken", "dev-" + arena.HashToken("devtoken")[:12], true},
-		{"matchmaker", "arena_random", "4f9a0c52-8a59-4b4e-9d8e-0c1b2d3e4f50", false},
-		{"other", "another", "other-0123456789ab", false},
-	}
+	created := storetest.LegacyTokensCreated
 	if _, err := old.w.ExecContext(ctx, `INSERT INTO organizations (id, name, environment, created_at) VALUES ('org-1', 'One', 'production', 0)`); err != nil {
 		t.Fatal(err)
 	}
-	for _, tok := range tokens {
+	for _, tok := range storetest.LegacyTokens {
 		if _, err := old.w.ExecContext(ctx, `INSERT INTO tokens (id, org_id, name, hash, created_at, expires_at, scopes)
-			VALUES (?, 'org-1', ?, ?, ?, 0, 'admin operator')`, tok.id, tok.name, arena.HashToken(tok.secret), created.UnixNano()); err != nil {
+			VALUES (?, 'org-1', ?, ?, ?, 0, 'admin operator')`, tok.ID, tok.Name, arena.HashToken(tok.Secret), created.UnixNano()); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -411,25 +402,5 @@ func TestMigrateTokenIDs(t *testing.T) {
 
 	st := openTest(t, path)
 	checkVersions(t, st, shipped)
-	for _, tok := range tokens {
-		t.Run(tok.name, func(t *testing.T) {
-			hash := arena.HashToken(tok.secret)
-			got, err := st.FindTokenByHash(ctx, hash)
-			if err != nil {
-				t.Fatalf("FindTokenByHash: %v", err)
-			}
-			if got.Name != tok.name || got.OrgID != "org-1" || !got.CreatedAt.Equal(created) || len(got.Scopes) != 2 {
-				t.Errorf("token = %+v: changed beyond its id", *got)
-			}
-			suffix, named := strings.CutPrefix(got.ID, tok.name+"-")
-			switch {
-			case !tok.replaced && got.ID != tok.id:
-				t.Errorf("id = %q, want %q kept", got.ID, tok.id)
-			case tok.replaced && (!named || len(suffix) != 12 || strings.Trim(suffix, "0123456789abcdef") != ""):
-				t.Errorf("id = %q, want %s- and 12 hex digits", got.ID, tok.name)
-			case tok.replaced && strings.HasPrefix(hash, suffix[:6]):
-				t.Errorf("id = %q, still a prefix of the hash %s", got.ID, hash)
-			}
-		})
-	}
+	storetest.CheckMigratedTokens(t, st)
 }
