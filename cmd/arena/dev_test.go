@@ -776,31 +776,8 @@ func TestLogsEndToEnd(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("follow: %s", resp.Status)
 	}
-	lines := make(chan string, 100)
-	go func() {
-		defer close(lines)
-		sc := bufio.NewScanner(resp.Body)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-	}()
-	waitLine := func(want string) {
-		t.Helper()
-		deadline := time.After(dockertest.Timeout)
-		for {
-			select {
-			case line, ok := <-lines:
-				if !ok {
-					t.Fatalf("the stream ended before %q", want)
-				}
-				if strings.Contains(line, want) {
-					return
-				}
-			case <-deadline:
-				t.Fatalf("no %q in the followed output", want)
-			}
-		}
-	}
+	followed := followLines(t, resp.Body)
+	waitLine := followed.wait
 	waitLine("echo server listening")
 	dockertest.AskUDP(t, hostPort(c, arena.UDP), strings.Repeat("x", 37))
 	waitLine("udp 37 bytes")
@@ -808,15 +785,63 @@ func TestLogsEndToEnd(t *testing.T) {
 		t.Fatalf("DELETE: %d", status)
 	}
 	waitLine("terminated")
+	// The stream ends with the session.
+	followed.waitEnd()
+}
+
+// followedLines reads a followed log stream line by line.
+type followedLines struct {
+	tb    testing.TB
+	lines chan string
+	// what names the stream in failures, e.g. with how long it has run.
+	what func() string
+}
+
+// followLines starts reading body's lines.
+func followLines(tb testing.TB, body io.Reader) *followedLines {
+	f := &followedLines{tb: tb, lines: make(chan string, 100), what: func() string { return "the stream" }}
+	go func() {
+		defer close(f.lines)
+		sc := bufio.NewScanner(body)
+		for sc.Scan() {
+			f.lines <- sc.Text()
+		}
+	}()
+	return f
+}
+
+// wait fails the test unless a line containing want comes within
+// dockertest.Timeout.
+func (f *followedLines) wait(want string) {
+	f.tb.Helper()
 	deadline := time.After(dockertest.Timeout)
 	for {
 		select {
-		case _, ok := <-lines:
+		case line, ok := <-f.lines:
 			if !ok {
-				return // the stream ended with the session
+				f.tb.Fatalf("%s ended before %q", f.what(), want)
+			}
+			if strings.Contains(line, want) {
+				return
 			}
 		case <-deadline:
-			t.Fatal("the followed stream did not end with the session")
+			f.tb.Fatalf("no %q in the followed output", want)
+		}
+	}
+}
+
+// waitEnd fails the test unless the stream ends within dockertest.Timeout.
+func (f *followedLines) waitEnd() {
+	f.tb.Helper()
+	deadline := time.After(dockertest.Timeout)
+	for {
+		select {
+		case _, ok := <-f.lines:
+			if !ok {
+				return
+			}
+		case <-deadline:
+			f.tb.Fatalf("%s did not end", f.what())
 		}
 	}
 }

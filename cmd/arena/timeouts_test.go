@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -293,31 +292,9 @@ func TestLogsFollowOutlivesTimeouts(t *testing.T) {
 		t.Fatalf("follow: %s", resp.Status)
 	}
 	start := time.Now()
-	lines := make(chan string, 100)
-	go func() {
-		defer close(lines)
-		sc := bufio.NewScanner(resp.Body)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-	}()
-	waitLine := func(want string) {
-		t.Helper()
-		deadline := time.After(dockertest.Timeout)
-		for {
-			select {
-			case line, ok := <-lines:
-				if !ok {
-					t.Fatalf("the stream ended after %v, before %q", time.Since(start), want)
-				}
-				if strings.Contains(line, want) {
-					return
-				}
-			case <-deadline:
-				t.Fatalf("no %q in the followed output", want)
-			}
-		}
-	}
+	followed := followLines(t, resp.Body)
+	followed.what = func() string { return fmt.Sprintf("the stream, after %v,", time.Since(start)) }
+	waitLine := followed.wait
 	waitLine("echo server listening")
 	for _, n := range []int{11, 23} {
 		// Time passing is what is tested: each packet's line is written
