@@ -155,6 +155,19 @@ func session(id string, restart bool) *arena.Session {
 	return &arena.Session{ID: id, NodeID: "n1", Image: "img", State: arena.SessionStarted, Restart: restart}
 }
 
+// spec waits for the container of session id and returns what it was
+// started from.
+func (ta *testAgent) spec(tb testing.TB, id string) arena.ContainerSpec {
+	tb.Helper()
+	var spec arena.ContainerSpec
+	eventually(tb, "the container of "+id, func() bool {
+		var ok bool
+		spec, ok = ta.rt.Spec(id)
+		return ok
+	})
+	return spec
+}
+
 func (ta *testAgent) container(tb testing.TB, id string) arena.Container {
 	tb.Helper()
 	cs, _ := ta.rt.List(context.Background(), "n1")
@@ -384,12 +397,7 @@ func TestContainerSpecResources(t *testing.T) {
 			s := session("s-"+strings.ReplaceAll(tt.name, " ", "-"), false)
 			s.Resources, s.Limits = tt.reserved, tt.limits
 			ta.assign(s)
-			var spec arena.ContainerSpec
-			eventually(t, "the container", func() bool {
-				var ok bool
-				spec, ok = ta.rt.Spec(s.ID)
-				return ok
-			})
+			spec := ta.spec(t, s.ID)
 			if spec.Resources != tt.reserved || spec.Limits != tt.limits {
 				t.Fatalf("spec resources %+v, limits %+v; want %+v, %+v", spec.Resources, spec.Limits, tt.reserved, tt.limits)
 			}
@@ -564,12 +572,7 @@ func TestInstallationLabels(t *testing.T) {
 	}
 	s := session("s1", false)
 	ta.assign(s)
-	var spec arena.ContainerSpec
-	eventually(t, "the container", func() bool {
-		var ok bool
-		spec, ok = ta.rt.Spec(s.ID)
-		return ok
-	})
+	spec := ta.spec(t, s.ID)
 	if got := spec.Labels[arena.LabelInstallation]; got != "mine" {
 		t.Fatalf("installation label %q, want mine", got)
 	}
@@ -591,12 +594,7 @@ func TestContainerSpecSecurity(t *testing.T) {
 			s := session("s-"+strings.ReplaceAll(tt.name, " ", "-"), false)
 			s.Security = tt.sec
 			ta.assign(s)
-			var spec arena.ContainerSpec
-			eventually(t, "the container", func() bool {
-				var ok bool
-				spec, ok = ta.rt.Spec(s.ID)
-				return ok
-			})
+			spec := ta.spec(t, s.ID)
 			if !reflect.DeepEqual(spec.Security, tt.sec) {
 				t.Fatalf("spec security %+v, want %+v", spec.Security, tt.sec)
 			}
