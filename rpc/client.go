@@ -385,7 +385,7 @@ func (c *Client) call(ctx context.Context, r retry, do func(ctx context.Context,
 			c.pool.worked(t)
 			return nil
 		}
-		if !down(err, r) {
+		if !down(ctx, err, r) {
 			return callError(err)
 		}
 		t, term = c.pool.failed(ctx, t, callError(err))
@@ -395,12 +395,13 @@ func (c *Client) call(ctx context.Context, r retry, do func(ctx context.Context,
 	}
 }
 
-// down tells whether err says the replica a call went to is not there for
-// it: it could not be reached, took too long, or answered that it cannot
-// serve now, as a replica that reaches no leader does. PushLogs may be held
-// for as long as the reader of the output is slow, so only its failures
-// to get through count.
-func down(err error, r retry) bool {
+// down tells whether err, of a call made with ctx, says the replica the
+// call went to is not there for it: it could not be reached, its connection
+// broke, it took too long, or it answered that it cannot serve now, as a
+// replica that reaches no leader does. PushLogs may be held for as long as
+// the reader of the output is slow, so only its failures to get through
+// count.
+func down(ctx context.Context, err error, r retry) bool {
 	if errors.Is(err, errStreamIdle) || errors.Is(err, errMoved) {
 		return true
 	}
@@ -409,6 +410,11 @@ func down(err error, r retry) bool {
 		return true
 	case connect.CodeDeadlineExceeded:
 		return r == retryDown
+	case connect.CodeCanceled:
+		// Connect takes a connection reset or closed under a call (EPIPE,
+		// ECONNRESET) for the caller going away, as it would be on a
+		// server. While the caller is still there, the replica went.
+		return ctx.Err() == nil && !connect.IsWireError(err)
 	}
 	return false
 }

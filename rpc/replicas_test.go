@@ -25,6 +25,7 @@ const (
 	hanging     // accepts and never answers
 	notFound    // a plain 404, as a server that is no control plane
 	starting    // 503, as a replica whose store is still loading answers
+	resetting   // resets the connection of every request, as a process dying under it
 )
 
 // testReplica is one control plane replica on loopback.
@@ -69,6 +70,13 @@ func startReplica(t *testing.T, addr string, tls bool) *testReplica {
 			}
 		case notFound:
 			http.NotFound(w, req)
+		case resetting:
+			conn, _, err := http.NewResponseController(w).Hijack()
+			if err != nil {
+				panic(err)
+			}
+			_ = conn.(*net.TCPConn).SetLinger(0) // an RST rather than a FIN
+			conn.Close()
 		case starting:
 			w.Header().Set("Retry-After", "1")
 			arenahttp.WriteError(w, req, arena.Errorf(arena.ENOTREADY, "Arena is starting; retry shortly"))
@@ -160,14 +168,21 @@ func TestClientMovesOnFromADownReplica(t *testing.T) {
 		{"refusing connections", (*testReplica).down, false},
 		{"answering unavailable", func(r *testReplica) { r.mode.Store(unavailable) }, false},
 		{"still starting", func(r *testReplica) { r.mode.Store(starting) }, false},
+		{"resetting connections", func(r *testReplica) { r.mode.Store(resetting) }, false},
 		{"not answering in time", func(r *testReplica) { r.mode.Store(hanging) }, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			rs := replicas(t, 2)
-			c := newClientOf(t, urls(rs...), rpc.WithCallTimeout(300*time.Millisecond))
+			c := newClientOf(t, urls(rs...))
 			tt.fail(rs[0])
-			err := c.Heartbeat(context.Background(), arena.Heartbeat{NodeID: "n1"})
+			timeout := 10 * time.Second
+			if tt.firstFails {
+				timeout = 300 * time.Millisecond
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), timeout)
+			defer cancel()
+			err := c.Heartbeat(ctx, arena.Heartbeat{NodeID: "n1"})
 			switch {
 			case tt.firstFails && arena.ErrorCode(err) != arena.EUNAVAILABLE:
 				t.Fatalf("the call that timed out: %v, want unavailable", err)
