@@ -11,15 +11,16 @@ import (
 // Agent is the configuration file of `arena agent`. Flags and ARENA_*
 // environment variables override it.
 type Agent struct {
-	Server    string `yaml:"server"`
-	JoinToken string `yaml:"joinToken"`
-	NodeID    string `yaml:"nodeId"`
-	Region    string `yaml:"region"`
-	Location  string `yaml:"location"`
-	Provider  string `yaml:"provider"`
-	Class     string `yaml:"class"`
-	PublicIP  string `yaml:"publicIp"`
-	BindIP    string `yaml:"bindIp"`
+	// Server is the control plane's address, or a list of its replicas'.
+	Server    Servers `yaml:"server"`
+	JoinToken string  `yaml:"joinToken"`
+	NodeID    string  `yaml:"nodeId"`
+	Region    string  `yaml:"region"`
+	Location  string  `yaml:"location"`
+	Provider  string  `yaml:"provider"`
+	Class     string  `yaml:"class"`
+	PublicIP  string  `yaml:"publicIp"`
+	BindIP    string  `yaml:"bindIp"`
 	// CPU is in cores and Memory in MiB; zero detects them.
 	CPU       float64 `yaml:"cpu"`
 	MemoryMB  int64   `yaml:"memoryMb"`
@@ -50,4 +51,32 @@ func LoadAgent(path string) (*Agent, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return a, nil
+}
+
+// Servers is one control plane address or a list of them: `server: URL`,
+// `server: URL1,URL2` or `server: [URL1, URL2]`. Each entry may hold
+// several, comma-separated, as the command line takes them.
+type Servers []string
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (s *Servers) UnmarshalYAML(n *yaml.Node) error {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		if n.Tag != "!!str" {
+			return fmt.Errorf("line %d: server %q is not a URL", n.Line, n.Value)
+		}
+		*s = Servers{n.Value}
+		return nil
+	case yaml.SequenceNode:
+		var out Servers
+		for _, item := range n.Content {
+			if item.Kind != yaml.ScalarNode || item.Tag != "!!str" {
+				return fmt.Errorf("line %d: each server is a URL", item.Line)
+			}
+			out = append(out, item.Value)
+		}
+		*s = out
+		return nil
+	}
+	return fmt.Errorf("line %d: server is a URL or a list of URLs", n.Line)
 }

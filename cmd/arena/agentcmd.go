@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/arena-hq/arena"
@@ -21,9 +23,26 @@ import (
 )
 
 type agentOptions struct {
-	config, server, joinToken, nodeID, region, location, provider, class string
-	publicIP, bindIP, cpu, memory, portRange, data, logFormat, logLevel  string
-	heartbeat, metricsListen                                             string
+	config, joinToken, nodeID, region, location, provider, class        string
+	publicIP, bindIP, cpu, memory, portRange, data, logFormat, logLevel string
+	heartbeat, metricsListen                                            string
+	servers                                                             serversFlag
+}
+
+// serversFlag is --server, which may be given more than once and hold
+// several addresses, comma-separated.
+type serversFlag []string
+
+func (f *serversFlag) String() string { return strings.Join(*f, ",") }
+
+// Set implements flag.Value, checking the addresses at once, so that a bad
+// one is a command line not understood.
+func (f *serversFlag) Set(v string) error {
+	if _, err := rpc.ParseServers(v); err != nil {
+		return errors.New(arena.ErrorMessage(err))
+	}
+	*f = append(*f, v)
+	return nil
 }
 
 func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -34,7 +53,6 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		name, help string
 	}{
 		{&o.config, "config", "agent config file (env ARENA_AGENT_CONFIG)"},
-		{&o.server, "server", "URL of the control plane (env ARENA_SERVER)"},
 		{&o.joinToken, "join-token", "the control plane's join token (env ARENA_JOIN_TOKEN)"},
 		{&o.nodeID, "node-id", "this node's id (env ARENA_NODE_ID; default: the host name)"},
 		{&o.region, "region", "region of the node, e.g. europe (env ARENA_REGION)"},
@@ -54,6 +72,10 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	} {
 		fs.StringVar(f.p, f.name, "", f.help)
 	}
+	fs.Var(&o.servers, "server", "`URL` of the control plane, or of each of its replicas: comma-separated or the flag repeated, "+
+		"e.g. --server http://cp-1:8080,http://cp-2:8080; a host name counts as every address it resolves to. "+
+		"Calls stay on one replica while it works and move to the next when it cannot be reached "+
+		"(env ARENA_SERVER, comma-separated)")
 	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
@@ -69,10 +91,13 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	serverURL := pick(o.server, os.Getenv("ARENA_SERVER"), file.Server)
 	joinToken := pick(o.joinToken, os.Getenv("ARENA_JOIN_TOKEN"), file.JoinToken)
-	if serverURL == "" || joinToken == "" {
+	if joinToken == "" {
 		return fmt.Errorf("--server and --join-token are required")
+	}
+	servers, err := agentServers(o.servers, os.Getenv("ARENA_SERVER"), file.Server)
+	if err != nil {
+		return err
 	}
 	data := pick(o.data, os.Getenv("ARENA_DATA"), file.Data, "agent-data")
 	if err := os.MkdirAll(data, 0o700); err != nil {
@@ -85,7 +110,10 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	client := rpc.NewClient(serverURL, rpc.WithCredential(cred), rpc.WithClientLogger(log.With("component", "rpc")))
+	client, err := rpc.NewClientOf(servers, rpc.WithCredential(cred), rpc.WithClientLogger(log.With("component", "rpc")))
+	if err != nil {
+		return err
+	}
 	if err := join(ctx, client, joinToken, node, log); err != nil {
 		return err
 	}
@@ -107,7 +135,8 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer rt.Close()
-	fmt.Fprintf(stdout, "Arena agent of node %s (%s/%s, %s, %s) is connected to %s\n", node.ID, node.Region, node.Location, node.Provider, node.Class, serverURL)
+	// The replica the join went through, which the calls stay on.
+	fmt.Fprintf(stdout, "Arena agent of node %s (%s/%s, %s, %s) is connected to %s\n", node.ID, node.Region, node.Location, node.Provider, node.Class, client.Server())
 	beat, err := duration("heartbeat-interval", pick(o.heartbeat, os.Getenv("ARENA_HEARTBEAT_INTERVAL"), file.HeartbeatInterval), 5*time.Second)
 	if err != nil {
 		return err
@@ -129,6 +158,26 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return cause
 	}
 	return nil
+}
+
+// agentServers returns the control plane's addresses: those of the --server
+// flags, else of ARENA_SERVER, else of the config file.
+func agentServers(flags []string, env string, file config.Servers) ([]string, error) {
+	from, values := "--server", flags
+	switch {
+	case len(values) > 0:
+	case env != "":
+		from, values = "ARENA_SERVER", []string{env}
+	case len(file) > 0:
+		from, values = "the config file's server", file
+	default:
+		return nil, fmt.Errorf("--server and --join-token are required")
+	}
+	servers, err := rpc.ParseServers(values...)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %s", from, arena.ErrorMessage(err))
+	}
+	return servers, nil
 }
 
 // rejoiningClient joins again when the control plane no longer accepts the

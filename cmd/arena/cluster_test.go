@@ -27,14 +27,17 @@ type proc struct {
 	cmd    *exec.Cmd
 	exited chan error
 	lines  chan string
+	// logs has the lines of its stderr, for tests that wait on what the
+	// process logs; lines nobody reads in time are dropped.
+	logs chan string
 }
 
-// startProc runs the arena binary with args; its stderr goes to the test log,
-// its stdout lines to p.lines.
+// startProc runs the arena binary with args; its stderr goes to the test log
+// and to p.logs, its stdout lines to p.lines.
 func startProc(tb testing.TB, args ...string) *proc {
 	tb.Helper()
-	p := &proc{tb: tb, cmd: exec.Command(arenaBinary(tb), args...), exited: make(chan error, 1), lines: make(chan string, 100)}
-	p.cmd.Stderr = prefixWriter{tb, args[0]}
+	p := &proc{tb: tb, cmd: exec.Command(arenaBinary(tb), args...), exited: make(chan error, 1), lines: make(chan string, 100), logs: make(chan string, 1000)}
+	p.cmd.Stderr = prefixWriter{tb, args[0], p.logs}
 	out, err := p.cmd.StdoutPipe()
 	if err != nil {
 		tb.Fatal(err)
@@ -59,11 +62,16 @@ func startProc(tb testing.TB, args ...string) *proc {
 type prefixWriter struct {
 	tb     testing.TB
 	prefix string
+	lines  chan<- string
 }
 
 func (w prefixWriter) Write(b []byte) (int, error) {
 	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
 		w.tb.Log(w.prefix + ": " + line)
+		select {
+		case w.lines <- line:
+		default:
+		}
 	}
 	return len(b), nil
 }
