@@ -210,7 +210,9 @@ func TestStartRefusalFailsAtOnce(t *testing.T) {
 func TestStartDeadline(t *testing.T) {
 	t.Run("engine unavailable throughout", func(t *testing.T) {
 		e := newEngine()
-		e.do = func(ctx context.Context, call int, spec arena.ContainerSpec) (string, error) { return "", unavailable(spec) }
+		e.do = func(ctx context.Context, call int, spec arena.ContainerSpec) (string, error) {
+			return "", unavailable(spec)
+		}
 		ta := startEngineAgent(t, e, func(c *agent.Config) { c.StartTimeout = 300 * time.Millisecond })
 		ta.assign(session("s", false))
 		r := ta.final(t, "s")
