@@ -2,8 +2,10 @@ package server
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/arena-hq/arena"
 )
@@ -210,6 +212,23 @@ func (s *Server) Report(ctx context.Context, r arena.SessionReport) error {
 	}
 }
 
+// maxStopMessage bounds the stop message kept of a session: what an agent
+// says is the engine's words, of no bounded length.
+const maxStopMessage = 1024
+
+// truncateText cuts s to at most n bytes, on a character boundary, marked
+// with an ellipsis.
+func truncateText(s string, n int) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}
+
 // finish records a session as stopped with its usage, then frees what it held.
 func (s *Server) finish(ctx context.Context, e *entry, next *arena.Session, r arena.SessionReport, at time.Time) error {
 	if next.State != arena.SessionStopping || next.StopReason == "" {
@@ -222,6 +241,7 @@ func (s *Server) finish(ctx context.Context, e *entry, next *arena.Session, r ar
 		at = next.RunningAt
 	}
 	next.ExitCode = r.ExitCode
+	next.StopMessage = truncateText(r.Message, maxStopMessage)
 	if err := next.Transition(arena.SessionStopped, at); err != nil {
 		return err
 	}
