@@ -308,7 +308,7 @@ func testSessions() []*arena.Session {
 			ID: "s-dead", OrgID: testOrg, Application: "my-game", Tag: "1.1", Region: "us-east",
 			State: arena.SessionStopped, StopReason: arena.StopFailed, CreatedAt: created.Add(time.Second),
 			StopMessage: "start deadline passed (start timeout 2m0s): the session waited for its turn behind the node's other starts all along",
-			StoppedAt: created.Add(2 * time.Second), ExitCode: -1,
+			StoppedAt:   created.Add(2 * time.Second), ExitCode: -1,
 		},
 	}
 }
