@@ -310,6 +310,9 @@ func (a *Agent) heartbeats(ctx context.Context, silent chan<- error) {
 			// GET /tag learn of a pulled image without waiting a beat.
 		case <-a.portsChanged:
 			// A session waits for other ports: ask for them now.
+		case <-a.starts.measured:
+			// The first start ended: placement learns the node's pace now
+			// rather than guess it for a beat.
 		}
 	}
 }

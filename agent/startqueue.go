@@ -51,6 +51,9 @@ type startQueue struct {
 	// samples are the recent successful starts, a ring of startWindow.
 	samples []startSample
 	next    int
+	// measured is signalled at the first sample: until then the control
+	// plane can only guess the node's rate, so a heartbeat should tell it.
+	measured chan struct{}
 }
 
 // startTurn is one start waiting for its turn; ready is closed when it has it.
@@ -66,7 +69,7 @@ type startSample struct {
 }
 
 func newStartQueue(limit int) *startQueue {
-	return &startQueue{limit: limit}
+	return &startQueue{limit: limit, measured: make(chan struct{}, 1)}
 }
 
 // acquire waits for a turn to start a container, first come first served,
@@ -111,6 +114,12 @@ func (q *startQueue) release(ok bool, wait, latency time.Duration) {
 		return
 	}
 	s := startSample{wait: wait, latency: latency, busyAt: busyAt}
+	if len(q.samples) == 0 {
+		select {
+		case q.measured <- struct{}{}:
+		default:
+		}
+	}
 	if len(q.samples) < startWindow {
 		q.samples = append(q.samples, s)
 	} else {

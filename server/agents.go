@@ -160,6 +160,11 @@ func (s *Server) Report(ctx context.Context, r arena.SessionReport) error {
 	if cur.State == arena.SessionStopped {
 		return nil
 	}
+	if r.State == arena.SessionRunning || r.State == arena.SessionRestarting || !r.StartedAt.IsZero() {
+		// Its node is done starting it: placement counts it no more
+		// among the node's starts to come.
+		s.sched.StartDone(r.SessionID)
+	}
 	at := r.At
 	if at.IsZero() {
 		at = s.now()

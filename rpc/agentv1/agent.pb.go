@@ -1204,7 +1204,9 @@ type Session struct {
 	// The container's root filesystem is read-only.
 	ReadOnlyRootFs bool `protobuf:"varint,36,opt,name=read_only_root_fs,json=readOnlyRootFs,proto3" json:"read_only_root_fs,omitempty"`
 	// Absolute paths where the container gets a writable tmpfs of its own.
-	Tmpfs         []string `protobuf:"bytes,37,rep,name=tmpfs,proto3" json:"tmpfs,omitempty"`
+	Tmpfs []string `protobuf:"bytes,37,rep,name=tmpfs,proto3" json:"tmpfs,omitempty"`
+	// What the node said when it stopped the session by itself.
+	StopMessage   string `protobuf:"bytes,38,opt,name=stop_message,json=stopMessage,proto3" json:"stop_message,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1496,6 +1498,13 @@ func (x *Session) GetTmpfs() []string {
 		return x.Tmpfs
 	}
 	return nil
+}
+
+func (x *Session) GetStopMessage() string {
+	if x != nil {
+		return x.StopMessage
+	}
+	return ""
 }
 
 // Assignment is the desired state of a node's sessions.
@@ -2048,7 +2057,7 @@ const file_arena_agent_v1_agent_proto_rawDesc = "" +
 	"\x04Port\x12\x1a\n" +
 	"\bprotocol\x18\x01 \x01(\tR\bprotocol\x12\x1c\n" +
 	"\tcontainer\x18\x02 \x01(\x05R\tcontainer\x12\x12\n" +
-	"\x04host\x18\x03 \x01(\x05R\x04host\"\xd6\v\n" +
+	"\x04host\x18\x03 \x01(\x05R\x04host\"\xf9\v\n" +
 	"\aSession\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x15\n" +
 	"\x06org_id\x18\x02 \x01(\tR\x05orgId\x12 \n" +
@@ -2095,7 +2104,8 @@ const file_arena_agent_v1_agent_proto_rawDesc = "" +
 	"externalId\x12\x12\n" +
 	"\x04user\x18# \x01(\tR\x04user\x12)\n" +
 	"\x11read_only_root_fs\x18$ \x01(\bR\x0ereadOnlyRootFs\x12\x14\n" +
-	"\x05tmpfs\x18% \x03(\tR\x05tmpfs\x1a6\n" +
+	"\x05tmpfs\x18% \x03(\tR\x05tmpfs\x12!\n" +
+	"\fstop_message\x18& \x01(\tR\vstopMessage\x1a6\n" +
 	"\bEnvEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a9\n" +
