@@ -293,7 +293,7 @@ type burstResult struct {
 	// elapsed is from the burst to the last session running.
 	elapsed  time.Duration
 	failures []string
-	queue           arena.StartQueue
+	queue    arena.StartQueue
 	// running is each session's time from its assignment to its report
 	// that it runs: what the caller waits.
 	running *latencies
