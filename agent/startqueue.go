@@ -12,11 +12,12 @@ import (
 // Defaults of the start queue's settings.
 const (
 	// DefaultStartConcurrency is how many containers an agent starts at
-	// once. Measured on a 2-core node (arena bench --starts): the engine
-	// starts about as many containers a second from 2 parallel starts on,
-	// and each start only takes longer beyond; 4 keeps the engine busy
-	// while a start waits on the engine's own locks, at about twice the
-	// latency of one alone.
+	// once. Measured on a 2-core node (arena bench --starts, figures in
+	// the README): the engine makes about as many starts a second from 2
+	// at once on, each only taking longer beyond. 4 keeps it at that rate,
+	// with a start waiting on the engine's locks while another runs, at
+	// under a second a start; 8 gained 6% for twice the latency, 16 lost
+	// both.
 	DefaultStartConcurrency = 4
 	// DefaultStartTimeout is each start's deadline, its wait in the queue
 	// included: long enough for a loaded engine, short enough that a
