@@ -206,6 +206,13 @@ type NodeStatus struct {
 	Sessions  int
 	// Images is how far the node is with the wanted images.
 	Images []NodeImage
+	// Pending counts the sessions placed on the node and not started yet,
+	// StartWait how long a new one is expected to wait there for its
+	// start; Starts is what the node's agent last said of its start
+	// queue, nil when it said nothing.
+	Pending   int
+	StartWait time.Duration
+	Starts    *StartQueue
 }
 
 // Clone returns a deep copy of a.

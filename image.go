@@ -68,6 +68,10 @@ type Heartbeat struct {
 	NodeID string
 	Images []NodeImage
 	Ports  *HostPorts
+	// Starts is how the node's agent keeps up with starting containers;
+	// nil from an agent that does not say, whose starts placement then
+	// does not pace.
+	Starts *StartQueue
 }
 
 // TagStatus is whether a tag of an application can run in a region now.

@@ -124,6 +124,10 @@ type Session struct {
 
 	State      SessionState
 	StopReason StopReason
+	// StopMessage says what happened when the session's node stopped it by
+	// itself (why a start failed, a crash loop, a container lost); empty
+	// for a stop that was asked for.
+	StopMessage string
 	// ExitCode is the process's last exit code, or -1 when unknown.
 	ExitCode int
 	Restarts int

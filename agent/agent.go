@@ -92,6 +92,17 @@ type Config struct {
 	// fails like any start that fails. A control plane moves it within a
 	// heartbeat or two; one that predates moves never does.
 	PortMoveWait time.Duration
+	// StartConcurrency is how many containers the agent starts at once
+	// (DefaultStartConcurrency when zero): the sessions beyond wait their
+	// turn, first come first served, rather than all press on an engine
+	// that cannot start them as fast.
+	StartConcurrency int
+	// StartTimeout is each start's deadline (DefaultStartTimeout when
+	// zero), from when the agent takes the session on: the wait for a
+	// turn counts, since the caller waits too, and so does each retry of a
+	// start the engine failed for the moment; a pull of a missing image
+	// does not. A session not started by then fails with the reason.
+	StartTimeout time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -125,6 +136,11 @@ func (c *Config) setDefaults() {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	if c.StartConcurrency <= 0 {
+		c.StartConcurrency = DefaultStartConcurrency
+	}
+	c.StartConcurrency = min(c.StartConcurrency, MaxStartConcurrency)
+	def(&c.StartTimeout, DefaultStartTimeout)
 }
 
 // Agent reconciles one node. Create it with New and call Run.
@@ -146,6 +162,8 @@ type Agent struct {
 	wg        sync.WaitGroup
 	ctx       context.Context
 	images    *images
+	// starts runs the containers' starts, StartConcurrency at a time.
+	starts *startQueue
 	// portsChanged asks for a heartbeat now: a session waits for ports.
 	portsChanged chan struct{}
 }
@@ -187,6 +205,9 @@ type local struct {
 	artifacts    []string // paths to keep when the session stops
 	// conflict is set while the session waits for other host ports.
 	conflict *portConflict
+	// startBy is the deadline of the session's start, set when the agent
+	// first goes to start it.
+	startBy time.Time
 	// final is the stop report; acked once the control plane has taken it.
 	final *arena.SessionReport
 	acked bool
@@ -199,7 +220,7 @@ func New(cfg Config) *Agent {
 	return &Agent{
 		cfg: cfg, rt: cfg.Runtime, cp: cfg.ControlPlane, sessions: map[string]*local{}, finished: map[string]finishedSession{},
 		conflicts: map[string][]int{}, portsChanged: make(chan struct{}, 1),
-		log:    log,
+		log: log, starts: newStartQueue(cfg.StartConcurrency),
 		images: newImages(cfg.Runtime, log, cfg.RetryInterval, cfg.MaxRetryInterval, cfg.ResyncInterval, cfg.StateDir),
 	}
 }
@@ -258,7 +279,8 @@ func (a *Agent) heartbeats(ctx context.Context, silent chan<- error) {
 	missed := 0
 	var ports portReport
 	for {
-		hb := arena.Heartbeat{NodeID: a.cfg.Node.ID, Images: a.images.report(), Ports: a.portReport(&ports)}
+		starts := a.StartQueue()
+		hb := arena.Heartbeat{NodeID: a.cfg.Node.ID, Images: a.images.report(), Ports: a.portReport(&ports), Starts: &starts}
 		beatCtx, cancel := context.WithTimeout(ctx, timeout)
 		err := a.cp.Heartbeat(beatCtx, hb)
 		cancel()
@@ -288,8 +310,17 @@ func (a *Agent) heartbeats(ctx context.Context, silent chan<- error) {
 			// GET /tag learn of a pulled image without waiting a beat.
 		case <-a.portsChanged:
 			// A session waits for other ports: ask for them now.
+		case <-a.starts.measured:
+			// The first start ended: placement learns the node's pace now
+			// rather than guess it for a beat.
 		}
 	}
+}
+
+// StartQueue returns how the agent keeps up with starting containers: what
+// its heartbeats tell the control plane.
+func (a *Agent) StartQueue() arena.StartQueue {
+	return a.starts.report(a.cfg.StartTimeout)
 }
 
 // session is one connection's life: exits first, so that no exit after the
@@ -449,9 +480,28 @@ func (a *Agent) resync(ctx context.Context) error {
 		if c.Running {
 			continue
 		}
+		if a.over(c.SessionID) {
+			// A session that ended, whose container the engine made after
+			// all: a create that finished after its start gave up on it.
+			a.log.Info("removing a container of a session that ended", "container", c.ID, "session", c.SessionID)
+			if err := a.rt.Remove(ctx, c.ID); err != nil {
+				a.log.Warn("cannot remove a container of a session that ended", "container", c.ID, "err", err)
+			}
+			continue
+		}
 		a.exited(arena.ContainerExit{ContainerID: c.ID, SessionID: c.SessionID, ExitCode: c.ExitCode, At: c.FinishedAt})
 	}
 	return nil
+}
+
+// over reports whether the session ended and was forgotten: its final
+// report taken and its container removed.
+func (a *Agent) over(id string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	_, tracked := a.sessions[id]
+	_, ended := a.finished[id]
+	return ended && !tracked
 }
 
 // setDesired takes d as the state the control plane wants; a stop ends a

@@ -2,6 +2,8 @@ package agent
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"time"
 
 	"github.com/arena-hq/arena"
@@ -109,6 +111,9 @@ func (a *Agent) start(ctx context.Context, l *local, d *arena.Session) {
 		Network: d.Network, Ports: d.Ports, BindIP: a.cfg.BindIP, Resources: d.Resources, Limits: d.Limits,
 		Security: d.Security,
 	}
+	if l.startBy.IsZero() {
+		l.startBy = time.Now().Add(a.cfg.StartTimeout)
+	}
 	wait, done := l.imageWait(ctx)
 	defer done()
 	// A private image on the node runs only for an organisation the
@@ -116,19 +121,25 @@ func (a *Agent) start(ctx context.Context, l *local, d *arena.Session) {
 	err := a.images.authorize(wait, d.OrgID, d.Image, false)
 	var id string
 	if err == nil {
-		id, err = a.rt.Start(ctx, spec)
+		id, err = a.startContainer(wait, l, spec)
 	}
-	if arena.ErrorCode(err) == arena.ENOTFOUND {
+	var late *lateStart
+	if arena.ErrorCode(err) == arena.ENOTFOUND && !errors.As(err, &late) {
 		// The image is not on the node yet (a tag configured moments ago,
-		// or removed by hand): fetch it, then start.
+		// or removed by hand): fetch it, then start. The pull is no sign
+		// of a node behind with its starts: the deadline waits for it.
 		a.log.Info("pulling the image of a session", "session", l.id, "image", d.Image)
-		if err = a.images.ensure(ctx, wait, &a.wg, d.OrgID, d.Image); err == nil {
-			id, err = a.rt.Start(ctx, spec)
+		began := time.Now()
+		err = a.images.ensure(ctx, wait, &a.wg, d.OrgID, d.Image)
+		l.startBy = l.startBy.Add(time.Since(began))
+		if err == nil {
+			id, err = a.startContainer(wait, l, spec)
 		}
 	}
 	if err != nil && wait.Err() != nil && ctx.Err() == nil {
-		// Stopped while it waited for its image: the next look stops it.
-		a.log.Info("session stopped before its image arrived", "session", l.id, "image", d.Image)
+		// Stopped while it waited for its image or its turn: the next look
+		// stops it, and nothing was started.
+		a.log.Info("session stopped before it started", "session", l.id, "image", d.Image)
 		return
 	}
 	if err != nil {
@@ -139,13 +150,133 @@ func (a *Agent) start(ctx context.Context, l *local, d *arena.Session) {
 			a.portsTaken(l, d, err)
 			return
 		}
+		if errors.As(err, &late) {
+			a.log.Error("cannot start container in time", "session", l.id, "image", d.Image, "err", err)
+			// An attempt given up on may have left its container.
+			if rmErr := a.removeLeftover(spec); rmErr != nil {
+				a.log.Warn("cannot remove what a failed start left", "session", l.id, "err", rmErr)
+			}
+			a.finish(l, arena.StopFailed, -1, time.Now(), late.msg)
+			return
+		}
 		a.log.Error("cannot start container", "session", l.id, "image", d.Image, "err", err)
 		a.finish(l, arena.StopFailed, -1, time.Now(), "cannot start container: "+arena.ErrorMessage(err))
 		return
 	}
+	l.startBy = time.Time{}
 	l.containerID, l.running, l.runningSince = id, true, a.startedAt(ctx, id)
 	l.setBound(d.Ports)
 	a.report(l, arena.SessionReport{State: arena.SessionRunning, At: l.runningSince})
+}
+
+// maxStartBackoff bounds the pause between two attempts at one start.
+const maxStartBackoff = 10 * time.Second
+
+// lateStart is a start whose deadline passed; msg says so and why.
+type lateStart struct{ msg string }
+
+func (e *lateStart) Error() string { return e.msg }
+
+// startContainer starts spec's container by l.startBy, through the start
+// queue: it waits for its turn, and tries again, backing off, a start the
+// engine failed for the moment (EUNAVAILABLE, a call past its deadline).
+// Any other failure is the engine's refusal, returned at once. A stop (wait
+// ending) ends a wait for a turn or a backoff, never a start under way: a
+// container half created is finished, then stopped, rather than left behind.
+func (a *Agent) startContainer(wait context.Context, l *local, spec arena.ContainerSpec) (string, error) {
+	queued := time.Now()
+	backoff := a.cfg.RetryInterval
+	var last error
+	for attempt := 0; ; attempt++ {
+		turn, cancel := context.WithDeadline(wait, l.startBy)
+		err := a.starts.acquire(turn)
+		cancel()
+		if err != nil {
+			if wait.Err() != nil {
+				return "", wait.Err()
+			}
+			return "", a.late(attempt, last)
+		}
+		began := time.Now()
+		// The start's own deadline, not the runtime's for one call: a
+		// loaded engine may take longer than that to create a container.
+		sctx, cancel := context.WithDeadline(a.ctx, l.startBy)
+		id, err := a.rt.Start(sctx, spec)
+		cancel()
+		a.starts.release(err == nil, began.Sub(queued), time.Since(began))
+		if err == nil {
+			return id, nil
+		}
+		if a.ctx.Err() != nil {
+			return "", err
+		}
+		switch arena.ErrorCode(err) {
+		case arena.ECONFLICT:
+			// The name is the session's, so the container holding it is
+			// what an earlier attempt left, whose create the engine
+			// finished after the call gave up on it.
+			rmErr := a.removeLeftover(spec)
+			if rmErr == nil {
+				last = err
+				continue
+			}
+			if arena.ErrorCode(rmErr) != arena.EUNAVAILABLE {
+				return "", rmErr
+			}
+			err = rmErr
+		case arena.EUNAVAILABLE:
+		default:
+			return "", err
+		}
+		last = err
+		pause := min(backoff, time.Until(l.startBy))
+		if pause <= 0 {
+			return "", a.late(attempt+1, last)
+		}
+		a.log.Warn("container start failed for the moment; retrying", "session", l.id, "attempt", attempt+1, "in", pause, "err", err)
+		select {
+		case <-wait.Done():
+			return "", wait.Err()
+		case <-time.After(pause):
+		}
+		backoff = min(2*backoff, maxStartBackoff)
+		queued = time.Now()
+	}
+}
+
+// late returns the failure of a start whose deadline passed after attempts
+// tries, the last of which failed with last.
+func (a *Agent) late(attempts int, last error) error {
+	msg := fmt.Sprintf("start deadline passed (start timeout %s): ", a.cfg.StartTimeout)
+	if attempts == 0 || last == nil {
+		msg += "the session waited for its turn behind the node's other starts all along"
+	} else {
+		msg += fmt.Sprintf("the engine failed %d attempts for the moment, the last: %s", attempts, arena.ErrorMessage(last))
+	}
+	return &lateStart{msg: msg}
+}
+
+// removeLeftover removes the container that holds the name of spec, if it
+// is the session's own: one an earlier attempt left. A container of the
+// name that is not the session's is ECONFLICT, and stays.
+func (a *Agent) removeLeftover(spec arena.ContainerSpec) error {
+	c, err := a.rt.Inspect(a.ctx, spec.Name)
+	if arena.ErrorCode(err) == arena.ENOTFOUND {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, k := range []string{arena.LabelSession, arena.LabelNode, arena.LabelInstallation} {
+		if c.Labels[k] != spec.Labels[k] {
+			return arena.Errorf(arena.ECONFLICT, "container name %s is taken by a container that is not this session's", spec.Name)
+		}
+	}
+	a.log.Info("removing the container an earlier start left", "container", c.ID, "session", spec.Labels[arena.LabelSession])
+	if err := a.rt.Remove(a.ctx, c.ID); err != nil && arena.ErrorCode(err) != arena.ENOTFOUND {
+		return err
+	}
+	return nil
 }
 
 // startedAt returns when the engine started container id: billing starts at

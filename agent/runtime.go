@@ -15,15 +15,19 @@ import (
 // ECONFLICT for a name already taken, EPORTINUSE for a start whose host port
 // is taken on the node, EUNAVAILABLE when the engine cannot be reached.
 type Runtime interface {
-	// Start creates and starts a container from spec and returns its id.
+	// Start creates and starts a container from spec and returns its id,
+	// within ctx's deadline. A failed start may leave a container of the
+	// spec's name behind (a create the engine finished after the call gave
+	// up on it); a start again then fails with ECONFLICT.
 	Start(ctx context.Context, spec arena.ContainerSpec) (string, error)
 	// Restart starts an exited container again, keeping its ports.
 	Restart(ctx context.Context, id string) error
 	// Stop sends SIGTERM, waits up to grace for the process to exit, then kills it.
 	Stop(ctx context.Context, id string, grace time.Duration) error
-	// Remove deletes a container, stopping it first if it still runs.
+	// Remove deletes a container (by id or name), stopping it first if it
+	// still runs.
 	Remove(ctx context.Context, id string) error
-	// Inspect returns one container.
+	// Inspect returns one container, by id or name.
 	Inspect(ctx context.Context, id string) (arena.Container, error)
 	// List returns every container labelled as belonging to nodeID.
 	List(ctx context.Context, nodeID string) ([]arena.Container, error)

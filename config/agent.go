@@ -27,8 +27,13 @@ type Agent struct {
 	PortRange string  `yaml:"portRange"`
 	Data      string  `yaml:"data"`
 	// HeartbeatInterval is a duration such as "5s".
-	HeartbeatInterval string  `yaml:"heartbeatInterval"`
-	Restart           Restart `yaml:"restart"`
+	HeartbeatInterval string `yaml:"heartbeatInterval"`
+	// StartConcurrency is how many containers the agent starts at once,
+	// and StartTimeout (a duration such as "2m") each start's deadline;
+	// zero and empty take the defaults.
+	StartConcurrency int     `yaml:"startConcurrency"`
+	StartTimeout     string  `yaml:"startTimeout"`
+	Restart          Restart `yaml:"restart"`
 	// ArtifactRetention and ArtifactMaxMB are as in the control plane's file.
 	ArtifactRetention Duration `yaml:"artifactRetention"`
 	ArtifactMaxMB     int64    `yaml:"artifactMaxMb"`

@@ -168,6 +168,9 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	return nil
 }
 
+// maxStartConcurrency bounds node.startConcurrency, as the agent bounds it.
+const maxStartConcurrency = 256
+
 // Node describes the node `arena dev` runs on.
 type Node struct {
 	ID       string `yaml:"id"`
@@ -176,6 +179,11 @@ type Node struct {
 	Class    string `yaml:"class"`
 	MilliCPU int64  `yaml:"milliCpu"`
 	MemoryMB int64  `yaml:"memoryMb"`
+	// StartConcurrency is how many containers the node's agent starts at
+	// once and StartTimeout each start's deadline, as arena agent's
+	// --start-concurrency and --start-timeout; zero takes the defaults.
+	StartConcurrency int      `yaml:"startConcurrency"`
+	StartTimeout     Duration `yaml:"startTimeout"`
 }
 
 // Application is an application as the file describes it.
@@ -292,6 +300,9 @@ func Parse(data []byte) (*Config, error) {
 	}
 	if c.ArtifactMaxMB < 0 {
 		return nil, fmt.Errorf("artifactMaxMb must not be negative")
+	}
+	if c.Node.StartConcurrency < 0 || c.Node.StartConcurrency > maxStartConcurrency {
+		return nil, fmt.Errorf("node.startConcurrency must be from 1 to %d, or 0 for the default", maxStartConcurrency)
 	}
 	for i, r := range c.Rates {
 		if r.MilliCPU <= 0 || r.MemoryMB <= 0 || r.PerHour < 0 {

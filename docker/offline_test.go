@@ -139,3 +139,40 @@ func TestBuildImageRejects(t *testing.T) {
 		})
 	}
 }
+
+// TestStartTakesTheCallersDeadline: a start is bounded by its caller's
+// deadline when that is later than the call timeout (a loaded engine may
+// take longer than a call's timeout to create a container), and by the call
+// timeout otherwise.
+func TestStartTakesTheCallersDeadline(t *testing.T) {
+	t.Parallel()
+	const timeout = 200 * time.Millisecond
+	rt := runtimeAt(t, hungEngine(t), docker.WithCallTimeout(timeout))
+	spec := arena.ContainerSpec{Name: "x", Image: "x", Labels: map[string]string{arena.LabelNode: "n"}}
+	for _, tc := range []struct {
+		name     string
+		deadline time.Duration // of the caller; 0 for none
+		want     time.Duration
+	}{
+		{"no deadline", 0, timeout},
+		{"a later deadline", 5 * timeout, 5 * timeout},
+		{"an earlier deadline", timeout / 2, timeout / 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			if tc.deadline > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, tc.deadline)
+				defer cancel()
+			}
+			began := time.Now()
+			_, err := rt.Start(ctx, spec)
+			took := time.Since(began)
+			wantCode(t, err, arena.EUNAVAILABLE)
+			if took < tc.want || took > tc.want+10*time.Second {
+				t.Errorf("gave up after %s, want about %s", took, tc.want)
+			}
+		})
+	}
+}

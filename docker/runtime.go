@@ -158,6 +158,15 @@ func (r *Runtime) call(ctx context.Context, extra time.Duration) (context.Contex
 	return context.WithTimeout(ctx, r.callTimeout+extra)
 }
 
+// startCall returns the context of one call of Start: the caller's, when
+// its deadline is later than the call timeout's.
+func (r *Runtime) startCall(ctx context.Context) (context.Context, context.CancelFunc) {
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) > r.callTimeout {
+		return context.WithCancel(ctx)
+	}
+	return r.call(ctx, 0)
+}
+
 // Ping checks that the engine answers.
 func (r *Runtime) Ping(ctx context.Context) (err error) {
 	defer r.observe("ping", time.Now(), &err)
@@ -175,6 +184,11 @@ func (r *Runtime) Ping(ctx context.Context) (err error) {
 //
 // spec must carry the arena.LabelNode label: a container without it would be
 // invisible to List and never cleaned up.
+//
+// A caller's deadline bounds the create and the start instead of the call
+// timeout when it is later: an engine busy with a burst of starts may take
+// longer than one call's timeout to create a container, and a create given
+// up on client-side carries on in the engine, leaving a container behind.
 func (r *Runtime) Start(ctx context.Context, spec arena.ContainerSpec) (_ string, err error) {
 	cfg, hostCfg, err := r.containerConfig(spec)
 	if err != nil {
@@ -182,7 +196,7 @@ func (r *Runtime) Start(ctx context.Context, spec arena.ContainerSpec) (_ string
 	}
 	defer r.observe("start", time.Now(), &err)
 
-	cctx, cancel := r.call(ctx, 0)
+	cctx, cancel := r.startCall(ctx)
 	created, err := r.cli.ContainerCreate(cctx, client.ContainerCreateOptions{
 		Name:       spec.Name,
 		Config:     cfg,
@@ -203,7 +217,7 @@ func (r *Runtime) Start(ctx context.Context, spec arena.ContainerSpec) (_ string
 		return "", e
 	}
 
-	cctx, cancel = r.call(ctx, 0)
+	cctx, cancel = r.startCall(ctx)
 	_, err = r.cli.ContainerStart(cctx, created.ID, client.ContainerStartOptions{})
 	cancel()
 	if err != nil {

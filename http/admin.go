@@ -34,6 +34,21 @@ type (
 		Used     arena.Resources `json:"used"`
 		Ports    nodePorts       `json:"ports"`
 		Sessions int             `json:"sessions"`
+		Starts   *nodeStarts     `json:"starts,omitempty"`
+	}
+	// nodeStarts is how the node keeps up with starting containers.
+	nodeStarts struct {
+		Pending        int     `json:"pending"`
+		ExpectedWaitMs int64   `json:"expectedWaitMs"`
+		Queued         int     `json:"queued"`
+		InFlight       int     `json:"inFlight"`
+		Concurrency    int     `json:"concurrency"`
+		TimeoutMs      int64   `json:"timeoutMs"`
+		RatePerSecond  float64 `json:"ratePerSecond"`
+		LatencyP50Ms   int64   `json:"latencyP50Ms"`
+		LatencyP99Ms   int64   `json:"latencyP99Ms"`
+		QueueWaitP50Ms int64   `json:"queueWaitP50Ms"`
+		QueueWaitP99Ms int64   `json:"queueWaitP99Ms"`
 	}
 	nodePorts struct {
 		Min  int `json:"min"`
@@ -53,6 +68,14 @@ func newNodeView(n arena.NodeStatus) nodeView {
 	}
 	if !n.JoinedAt.IsZero() {
 		v.JoinedAt = n.JoinedAt.UTC().Format(time.RFC3339Nano)
+	}
+	if q := n.Starts; q != nil {
+		v.Starts = &nodeStarts{
+			Pending: n.Pending, ExpectedWaitMs: n.StartWait.Milliseconds(), Queued: q.Queued, InFlight: q.InFlight,
+			Concurrency: q.Concurrency, TimeoutMs: q.Timeout.Milliseconds(), RatePerSecond: q.Rate,
+			LatencyP50Ms: q.LatencyP50.Milliseconds(), LatencyP99Ms: q.LatencyP99.Milliseconds(),
+			QueueWaitP50Ms: q.WaitP50.Milliseconds(), QueueWaitP99Ms: q.WaitP99.Milliseconds(),
+		}
 	}
 	return v
 }

@@ -79,6 +79,7 @@ func (s *server) describeSession(w http.ResponseWriter, r *http.Request, tok *ar
 		Restarts:    sess.Restarts,
 		ExitCode:    sess.ExitCode,
 		StopReason:  string(sess.StopReason),
+		StopMessage: sess.StopMessage,
 		RunningAt:   unixMilli(sess.RunningAt),
 		StoppingAt:  unixMilli(sess.StoppingAt),
 		StoppedAt:   unixMilli(sess.StoppedAt),
@@ -147,9 +148,11 @@ type (
 		Restarts   int      `json:"restarts"`
 		ExitCode   int      `json:"exitCode"`
 		StopReason string   `json:"stopReason"`
-		RunningAt  int64    `json:"runningAt"`
-		StoppingAt int64    `json:"stoppingAt"`
-		StoppedAt  int64    `json:"stoppedAt"`
+		// StopMessage says why, when the node stopped it by itself.
+		StopMessage string `json:"stopMessage"`
+		RunningAt   int64  `json:"runningAt"`
+		StoppingAt  int64  `json:"stoppingAt"`
+		StoppedAt   int64  `json:"stoppedAt"`
 	}
 
 	describedSessionPlayers struct {

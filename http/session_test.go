@@ -307,7 +307,8 @@ func testSessions() []*arena.Session {
 		{
 			ID: "s-dead", OrgID: testOrg, Application: "my-game", Tag: "1.1", Region: "us-east",
 			State: arena.SessionStopped, StopReason: arena.StopFailed, CreatedAt: created.Add(time.Second),
-			StoppedAt: created.Add(2 * time.Second), ExitCode: -1,
+			StopMessage: "start deadline passed (start timeout 2m0s): the session waited for its turn behind the node's other starts all along",
+			StoppedAt:   created.Add(2 * time.Second), ExitCode: -1,
 		},
 	}
 }
@@ -621,5 +622,31 @@ func TestAvailableLocations(t *testing.T) {
 	api.do(t, http.MethodGet, "/available-location/other-game", "").wantError(t, http.StatusNotFound, arena.ENOTFOUND)
 	if calls := api.sessions.Calls(); len(calls) != 2 || calls[0].orgID != testOrg {
 		t.Fatalf("calls %+v", calls)
+	}
+}
+
+// TestCreateBehindRetryAfter: a session refused because every node is too
+// far behind with its starts is answered 420, the contract's transient "no
+// capacity", with when to try again.
+func TestCreateBehindRetryAfter(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		retryAfter time.Duration
+		want       string
+	}{
+		{"nodes behind with their starts", 12 * time.Second, "12"},
+		{"a part of a second is a second", 1500 * time.Millisecond, "2"},
+		{"no time known", 0, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			api := newTestAPI(t, &fakeSessions{create: func(arena.SessionRequest) (*arena.Session, error) {
+				return nil, &arena.Error{Code: arena.EUNAVAILABLE, RetryAfter: tc.retryAfter, Message: "every node of \"europe\" with room for the session is too far behind with starting containers to start it in time"}
+			}})
+			r := api.do(t, http.MethodPost, "/session", `{"location":"europe","image":"my-game"}`)
+			r.wantError(t, 420, arena.EUNAVAILABLE)
+			if got := r.header.Get("Retry-After"); got != tc.want {
+				t.Errorf("Retry-After = %q, want %q", got, tc.want)
+			}
+		})
 	}
 }

@@ -1,6 +1,7 @@
 package rpc
 
 import (
+	"math"
 	"strings"
 	"time"
 
@@ -79,6 +80,7 @@ func sessionToProto(s *arena.Session) *agentv1.Session {
 		RequestHash:      s.RequestHash,
 		State:            string(s.State),
 		StopReason:       string(s.StopReason),
+		StopMessage:      validText(s.StopMessage),
 		ExitCode:         int32(s.ExitCode),
 		Restarts:         int32(s.Restarts),
 		CreatedAt:        timeToProto(s.CreatedAt),
@@ -128,6 +130,7 @@ func sessionFromProto(p *agentv1.Session) *arena.Session {
 		RequestHash:      p.GetRequestHash(),
 		State:            arena.SessionState(p.GetState()),
 		StopReason:       arena.StopReason(p.GetStopReason()),
+		StopMessage:      p.GetStopMessage(),
 		ExitCode:         int(p.GetExitCode()),
 		Restarts:         int(p.GetRestarts()),
 		CreatedAt:        timeFromProto(p.GetCreatedAt()),
@@ -225,7 +228,20 @@ func heartbeatToProto(hb arena.Heartbeat) *agentv1.HeartbeatRequest {
 			p.Ports.Conflicts = append(p.Ports.Conflicts, &agentv1.PortConflict{SessionId: c.SessionID, Ports: int32s(c.Ports)})
 		}
 	}
+	if q := hb.Starts; q != nil {
+		p.Starts = &agentv1.StartQueue{
+			Queued: clampInt32(q.Queued), InFlight: clampInt32(q.InFlight), Concurrency: clampInt32(q.Concurrency),
+			Timeout: durationToProto(q.Timeout), Rate: q.Rate, Samples: clampInt32(q.Samples),
+			LatencyP50: durationToProto(q.LatencyP50), LatencyP99: durationToProto(q.LatencyP99),
+			WaitP50: durationToProto(q.WaitP50), WaitP99: durationToProto(q.WaitP99),
+		}
+	}
 	return p
+}
+
+// clampInt32 is n for the wire, within int32.
+func clampInt32(n int) int32 {
+	return int32(max(min(n, math.MaxInt32), math.MinInt32))
 }
 
 func heartbeatFromProto(p *agentv1.HeartbeatRequest) arena.Heartbeat {
@@ -238,6 +254,15 @@ func heartbeatFromProto(p *agentv1.HeartbeatRequest) arena.Heartbeat {
 		hb.Ports = &arena.HostPorts{Held: ints(hp.GetHeld())}
 		for _, c := range hp.GetConflicts() {
 			hb.Ports.Conflicts = append(hb.Ports.Conflicts, arena.PortConflict{SessionID: c.GetSessionId(), Ports: ints(c.GetPorts())})
+		}
+	}
+	// Taken as sent: the control plane bounds what it believes of it.
+	if q := p.GetStarts(); q != nil {
+		hb.Starts = &arena.StartQueue{
+			Queued: int(q.GetQueued()), InFlight: int(q.GetInFlight()), Concurrency: int(q.GetConcurrency()),
+			Timeout: durationFromProto(q.GetTimeout()), Rate: q.GetRate(), Samples: int(q.GetSamples()),
+			LatencyP50: durationFromProto(q.GetLatencyP50()), LatencyP99: durationFromProto(q.GetLatencyP99()),
+			WaitP50: durationFromProto(q.GetWaitP50()), WaitP99: durationFromProto(q.GetWaitP99()),
 		}
 	}
 	return hb

@@ -34,6 +34,8 @@ func fill(t *testing.T, v reflect.Value, path string, n *int) {
 		v.SetInt(int64(*n))
 	case reflect.Uint8: // the elements of a []byte
 		v.SetUint(uint64(*n))
+	case reflect.Float64:
+		v.SetFloat(float64(*n) + 0.5)
 	case reflect.Slice:
 		s := reflect.MakeSlice(v.Type(), 2, 2)
 		for i := range s.Len() {

@@ -3,8 +3,10 @@ package scheduler
 import (
 	"cmp"
 	"encoding/binary"
+	"math"
 	"net/netip"
 	"slices"
+	"time"
 
 	"github.com/arena-hq/arena"
 )
@@ -18,8 +20,12 @@ type node struct {
 	free arena.Resources
 	// load is the larger of the CPU and memory shares in use, in thousandths.
 	load int64
-	// open is healthy and not draining.
+	// open is healthy, not draining and not too far behind with its
+	// starts (behind).
 	open bool
+	// tier is how many QueueSteps a new session would wait on the node
+	// for its start: placement prefers the lowest.
+	tier int
 	// hasIP4 says PublicIP is an IPv4 address, and ip4 is that address as a
 	// number, to order and compare without reading the text.
 	hasIP4 bool
@@ -33,6 +39,16 @@ type node struct {
 	provider *providerState
 	healthy  bool
 	sessions int
+	// pending counts the node's sessions placed and not yet started: its
+	// start queue as the control plane knows it at once, ahead of the
+	// agent's heartbeats.
+	pending int
+	// pace is what the node's agent last said of its starts; wait is how
+	// long a new session is expected to wait there to start, and behind
+	// says that is past the pace's bound.
+	pace   StartPace
+	wait   time.Duration
+	behind bool
 	// member is the node's place in the index: [0] under its location, [1]
 	// under its region. Either is empty for an empty name, and [1] also when
 	// the region has the location's name.
@@ -71,7 +87,12 @@ func (n *node) charge(r arena.Resources, sign int) {
 
 // refresh recomputes what placement reads from the node's description.
 func (n *node) refresh() {
-	n.open = n.healthy && !n.Draining
+	n.wait, n.tier, n.behind = n.pace.wait(n.pending), 0, false
+	if n.pace.Deadline > 0 {
+		n.tier = int(min(n.wait/QueueStep, math.MaxInt32))
+		n.behind = n.wait > n.pace.bound()
+	}
+	n.open = n.healthy && !n.Draining && !n.behind
 	used := n.used()
 	var cpu, mem int64
 	if n.Capacity.MilliCPU > 0 {
@@ -114,12 +135,14 @@ type fit struct {
 	needImage bool
 	// regions, when not nil, are the only regions whose nodes fit.
 	regions []string
+	// maxTier is the highest tier of the nodes that fit.
+	maxTier int
 }
 
 // newFit returns the fit of a session of res with ports host ports that
 // may run in regions, any when empty.
 func newFit(res arena.Resources, ports int, regions []string) fit {
-	f := fit{res: res, ports: ports, image: -1}
+	f := fit{res: res, ports: ports, image: -1, maxTier: math.MaxInt}
 	if len(regions) > 0 {
 		f.regions = regions
 	}
@@ -132,7 +155,14 @@ func newFit(res arena.Resources, ports int, regions []string) fit {
 // then runs as fast as before regions existed.
 func (f *fit) ok(n *node) bool {
 	return n.open && f.res.MilliCPU <= n.free.MilliCPU && f.res.MemoryMB <= n.free.MemoryMB &&
-		f.ports <= n.ports.free && (!f.needImage || n.holds(f.image))
+		f.ports <= n.ports.free && (!f.needImage || n.holds(f.image)) && n.tier <= f.maxTier
+}
+
+// okBehind reports whether n would have room for the session but for its
+// starts, which are too far behind.
+func (f *fit) okBehind(n *node) bool {
+	return n.behind && n.healthy && !n.Draining && f.res.MilliCPU <= n.free.MilliCPU && f.res.MemoryMB <= n.free.MemoryMB &&
+		f.ports <= n.ports.free && f.inRegion(n)
 }
 
 // inRegion reports whether n is in one of f's regions, or f has none. It
@@ -317,22 +347,54 @@ func (s *Scheduler) unindex(n *node) {
 // provider's nodes are scanned once.
 func (s *Scheduler) pick(a *area, f *fit) *node {
 	pack := s.policy != Spread
+	defer func() { f.maxTier = math.MaxInt }()
 	for _, groups := range a.groups {
-		// Nodes holding the image first, then any: a pull delays the
-		// session's start, but never beats metal before cloud.
-		if f.image >= 0 {
-			f.needImage = true
-			n := s.pickIn(groups, f, pack)
-			f.needImage = false
-			if n != nil {
+		// Nodes that would start the session within a step first; when
+		// every node of the class that fits is further behind, the least
+		// behind. Only then the image, the provider and the policy.
+		f.maxTier = 0
+		if n := s.pickImage(groups, f, pack); n != nil {
+			return n
+		}
+		f.maxTier = math.MaxInt
+		if t, ok := minTier(groups, f); ok && t > 0 {
+			f.maxTier = t
+			if n := s.pickImage(groups, f, pack); n != nil {
 				return n
 			}
 		}
-		if n := s.pickIn(groups, f, pack); n != nil {
+	}
+	return nil
+}
+
+// pickImage returns the node of one class's groups that the session goes
+// to, or nil: nodes holding the image first, then any. A pull delays the
+// session's start, but never beats metal before cloud.
+func (s *Scheduler) pickImage(groups []*group, f *fit, pack bool) *node {
+	if f.image >= 0 {
+		f.needImage = true
+		n := s.pickIn(groups, f, pack)
+		f.needImage = false
+		if n != nil {
 			return n
 		}
 	}
-	return nil
+	return s.pickIn(groups, f, pack)
+}
+
+// minTier returns the lowest tier of the groups' nodes that f fits, and
+// whether any does. It scans them all: it runs only when no node that
+// fits would start the session within a step, as in a burst.
+func minTier(groups []*group, f *fit) (int, bool) {
+	lowest, found := math.MaxInt, false
+	for _, g := range groups {
+		for _, n := range g.nodes {
+			if n.tier < lowest && f.ok(n) && f.inRegion(n) {
+				lowest, found = n.tier, true
+			}
+		}
+	}
+	return lowest, found
 }
 
 // pickIn returns the node of one class's groups that the session goes to, or nil.

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/arena-hq/arena"
 )
@@ -28,6 +29,7 @@ func invariants(s *Scheduler, withinCapacity bool) error {
 	type usage struct {
 		res      arena.Resources
 		sessions int
+		pending  int
 		ports    map[int]string
 	}
 	use := map[*node]*usage{}
@@ -41,6 +43,9 @@ func invariants(s *Scheduler, withinCapacity bool) error {
 		}
 		u.res = u.res.Add(r.resources)
 		u.sessions++
+		if r.pending {
+			u.pending++
+		}
 		for _, p := range r.ports {
 			if other, dup := u.ports[p]; dup {
 				return fmt.Errorf("port %d of node %s is held by %s and %s", p, r.node.ID, other, id)
@@ -75,8 +80,8 @@ func invariants(s *Scheduler, withinCapacity bool) error {
 		if n.ID != id {
 			return fmt.Errorf("node %s filed as %s", n.ID, id)
 		}
-		if n.used() != u.res || n.sessions != u.sessions {
-			return fmt.Errorf("node %s: used %+v and %d sessions, reservations add up to %+v and %d", id, n.used(), n.sessions, u.res, u.sessions)
+		if n.used() != u.res || n.sessions != u.sessions || n.pending != u.pending {
+			return fmt.Errorf("node %s: used %+v, %d sessions, %d pending; reservations add up to %+v, %d, %d", id, n.used(), n.sessions, n.pending, u.res, u.sessions, u.pending)
 		}
 		if withinCapacity && !n.Capacity.Fits(n.used()) {
 			return fmt.Errorf("node %s over capacity: %+v of %+v", id, n.used(), n.Capacity)
@@ -86,8 +91,8 @@ func invariants(s *Scheduler, withinCapacity bool) error {
 		}
 		want := *n
 		want.refresh()
-		if n.load != want.load || n.open != want.open {
-			return fmt.Errorf("node %s: stale load %d or open %v", id, n.load, n.open)
+		if n.load != want.load || n.open != want.open || n.wait != want.wait || n.tier != want.tier || n.behind != want.behind {
+			return fmt.Errorf("node %s: stale load %d, open %v, wait %s, tier %d or behind %v", id, n.load, n.open, n.wait, n.tier, n.behind)
 		}
 		if n.provider == nil || s.providers[n.Provider] != n.provider {
 			return fmt.Errorf("node %s: provider %q not indexed", id, n.Provider)
@@ -241,9 +246,12 @@ func referencePick(s *Scheduler, req Request) string {
 		}
 	}
 	var candidates []*node
+	tiers := map[*node]int{}
 	for _, n := range s.nodes {
 		used := n.used()
-		if inArea(n) && n.healthy && !n.Draining && inRegions(n, req.Regions) &&
+		tier, behind := referenceStarts(s, n)
+		tiers[n] = tier
+		if inArea(n) && n.healthy && !n.Draining && !behind && inRegions(n, req.Regions) &&
 			n.Capacity.Sub(used).Fits(req.Resources) && n.ports.free >= len(req.Ports) {
 			candidates = append(candidates, n)
 		}
@@ -258,6 +266,7 @@ func referencePick(s *Scheduler, req Request) string {
 		}
 		return cmp.Or(
 			cmp.Compare(classRank(a.Class), classRank(b.Class)),
+			cmp.Compare(tiers[a], tiers[b]),
 			cmp.Compare(tally[a.Provider], tally[b.Provider]),
 			cmp.Compare(a.Provider, b.Provider),
 			byLoad,
@@ -265,6 +274,42 @@ func referencePick(s *Scheduler, req Request) string {
 		)
 	})
 	return candidates[0].ID
+}
+
+// referenceStarts is how many QueueSteps a new session would wait for its
+// start on n, and whether that is past half its start deadline, recounted
+// from the reservations. A node that does not pace its starts waits none.
+func referenceStarts(s *Scheduler, n *node) (tier int, behind bool) {
+	if n.pace.Deadline <= 0 {
+		return 0, false
+	}
+	pending := 0
+	for _, r := range s.reserved {
+		if r.node == n && r.pending {
+			pending++
+		}
+	}
+	rate := n.pace.Rate
+	if rate <= 0 {
+		rate = DefaultStartRate * float64(max(n.pace.Concurrency, 1))
+	}
+	wait := time.Duration(float64(pending+1) / rate * float64(time.Second))
+	return int(wait / QueueStep), wait > n.pace.Deadline/2
+}
+
+// referenceBehind reports whether some node of the request's area would
+// take it but for its starts being too far behind.
+func referenceBehind(s *Scheduler, req Request) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, n := range s.nodes {
+		_, behind := referenceStarts(s, n)
+		if behind && req.Location != "" && (n.Location == req.Location || n.Region == req.Location) && n.healthy && !n.Draining &&
+			inRegions(n, req.Regions) && n.Capacity.Sub(n.used()).Fits(req.Resources) && n.ports.free >= len(req.Ports) {
+			return true
+		}
+	}
+	return false
 }
 
 // inRegions reports whether n is in one of regions, or regions is empty.
@@ -293,6 +338,9 @@ func referenceAvailable(s *Scheduler, res arena.Resources, ports int, regions []
 	type key struct{ location, region string }
 	found := map[key]map[string]bool{}
 	for _, n := range s.nodes {
+		if _, behind := referenceStarts(s, n); behind {
+			continue
+		}
 		if n.Location == "" || !n.healthy || n.Draining || !inRegions(n, regions) ||
 			!n.Capacity.Sub(n.used()).Fits(res) || n.ports.free < ports {
 			continue

@@ -1,11 +1,13 @@
 package scheduler
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"math/rand/v2"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/arena-hq/arena"
 )
@@ -82,7 +84,7 @@ func randomOperations(t *testing.T, seed uint64, policy Policy, steps int) {
 
 	for step := range steps {
 		var what string
-		switch op := rng.IntN(110); {
+		switch op := rng.IntN(120); {
 		case op < 40:
 			res := arena.Resources{MilliCPU: int64(250 * (1 + rng.IntN(4))), MemoryMB: int64(256 * (1 + rng.IntN(4)))}
 			req := Request{SessionID: fmt.Sprintf("s%d", nextSession), OrgID: pick(orgs), Location: pick(areas), Resources: res, Ports: twoPorts[:rng.IntN(3)],
@@ -93,6 +95,7 @@ func randomOperations(t *testing.T, seed uint64, policy Policy, steps int) {
 			what = fmt.Sprintf("place %s in %s of regions %v", req.SessionID, req.Location, req.Regions)
 			want := referencePick(s, req)
 			exists, serves := referenceServes(s, req.Location, req.Regions)
+			behind := referenceBehind(s, req)
 			p, err := s.Place(req)
 			switch {
 			case live[req.SessionID]:
@@ -106,6 +109,10 @@ func randomOperations(t *testing.T, seed uint64, policy Policy, steps int) {
 				}
 				if arena.ErrorCode(err) != code || want != "" {
 					t.Fatalf("step %d: %s: %v, want %s; the reference picks %q", step, what, err, code, want)
+				}
+				var ae *arena.Error
+				if errors.As(err, &ae) && code == arena.EUNAVAILABLE && (ae.RetryAfter > 0) != behind {
+					t.Fatalf("step %d: %s: %v, retry after %s; some node behind with its starts: %v", step, what, err, ae.RetryAfter, behind)
 				}
 				refused++
 			default:
@@ -159,6 +166,20 @@ func randomOperations(t *testing.T, seed uint64, policy Policy, steps int) {
 			if err == nil {
 				delete(outside, id)
 			}
+		case op >= 110 && op < 115:
+			id := fmt.Sprintf("n%02d", rng.IntN(maxNodes))
+			p := StartPace{Rate: []float64{0, 0.2, 0.5, 1, 5}[rng.IntN(5)], Concurrency: rng.IntN(5),
+				Deadline: []time.Duration{0, 4 * time.Second, 20 * time.Second, 2 * time.Minute}[rng.IntN(4)]}
+			what = fmt.Sprintf("node %s paces its starts %+v", id, p)
+			s.SetStartPace(id, p)
+		case op >= 115:
+			if len(live) == 0 {
+				continue
+			}
+			id := pick(slices.Sorted(maps.Keys(live)))
+			what = "start done of " + id
+			s.StartDone(id)
+			s.StartDone(id)
 		case op >= 104:
 			// The ranges span 40000 to 40007: some ports in range, some
 			// of them sessions', some out of it.

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/arena-hq/arena"
 )
@@ -47,6 +48,8 @@ type reservation struct {
 	org       *tally
 	resources arena.Resources
 	ports     []int
+	// pending is set until the node has started the session (StartDone).
+	pending bool
 }
 
 // tally is one organisation's quota and what its sessions hold of it. A
@@ -292,8 +295,11 @@ func (s *Scheduler) Usage(orgID string) arena.QuotaUsage {
 // session would take its organisation past its quota (more capacity would
 // not help, so this comes before looking at nodes), ENOTFOUND when the
 // location has no node in req.Regions at all, and EUNAVAILABLE when no node
-// has room. The quota is decided under the same lock as the node, so that
-// concurrent requests cannot overshoot it.
+// has room; with a RetryAfter when nodes have room but are too far behind
+// with their starts to start the session in time. The quota is decided
+// under the same lock as the node, so that concurrent requests cannot
+// overshoot it. The session counts among its node's pending starts until
+// StartDone or Release.
 func (s *Scheduler) Place(req Request) (Placement, error) {
 	f := newFit(req.Resources, len(req.Ports), req.Regions)
 	s.mu.Lock()
@@ -320,12 +326,18 @@ func (s *Scheduler) Place(req Request) (Placement, error) {
 		if a != nil && !a.serves(&f) {
 			return Placement{}, arena.Errorf(arena.ENOTFOUND, "location %q has no node in the regions %v", req.Location, req.Regions)
 		}
+		if a != nil {
+			if err := s.behindError(a, &f, req.Location); err != nil {
+				return Placement{}, err
+			}
+		}
 		return Placement{}, arena.Errorf(arena.EUNAVAILABLE, "no capacity for this session in location %q; try again later", req.Location)
 	}
 	hp, _ := n.ports.allocate(len(req.Ports))
+	n.pending++
 	n.charge(req.Resources, 1)
 	org.charge(req.Resources, 1)
-	s.reserved[req.SessionID] = reservation{node: n, org: org, resources: req.Resources, ports: hp}
+	s.reserved[req.SessionID] = reservation{node: n, org: org, resources: req.Resources, ports: hp, pending: true}
 	ports := make([]arena.Port, len(req.Ports))
 	for i, p := range req.Ports {
 		ports[i] = arena.Port{Protocol: p.Protocol, Container: p.Container, Host: hp[i]}
@@ -353,10 +365,16 @@ func (s *Scheduler) Restore(sess *arena.Session) error {
 	hp := arena.HostPortsOf(sess.Ports)
 	refused := n.ports.hold(hp)
 	held := slices.DeleteFunc(hp, func(p int) bool { return slices.Contains(refused, p) })
+	// A session that never ran, and is not being stopped, is still to be
+	// started by its node.
+	pending := sess.RunningAt.IsZero() && (sess.State == arena.SessionStarted || sess.State == arena.SessionUnreachable)
+	if pending {
+		n.pending++
+	}
 	n.charge(sess.Resources, 1)
 	org := s.org(sess.OrgID)
 	org.charge(sess.Resources, 1)
-	s.reserved[sess.ID] = reservation{node: n, org: org, resources: sess.Resources, ports: held}
+	s.reserved[sess.ID] = reservation{node: n, org: org, resources: sess.Resources, ports: held, pending: pending}
 	if len(refused) > 0 {
 		return arena.Errorf(arena.ECONFLICT, "ports %v of session %s are outside the node's range or held by another session", refused, sess.ID)
 	}
@@ -373,6 +391,9 @@ func (s *Scheduler) Release(sessionID string) {
 	}
 	delete(s.reserved, sessionID)
 	r.node.ports.release(r.ports)
+	if r.pending {
+		r.node.pending--
+	}
 	r.node.charge(r.resources, -1)
 	r.org.charge(r.resources, -1)
 }
@@ -431,6 +452,11 @@ type NodeUsage struct {
 	// node's agent said, anything else (SetHeldPorts).
 	FreePorts int
 	Sessions  int
+	// Pending counts the sessions placed on the node and not started yet;
+	// StartWait is how long a new one is expected to wait there for its
+	// start, zero for a node that does not pace its starts (SetStartPace).
+	Pending   int
+	StartWait time.Duration
 }
 
 // Nodes returns every node with its usage, ordered by id.
@@ -441,6 +467,7 @@ func (s *Scheduler) Nodes() []NodeUsage {
 	for _, n := range s.nodes {
 		out = append(out, NodeUsage{
 			Node: n.Node, Healthy: n.healthy, Used: n.used(), FreePorts: n.ports.free, Sessions: n.sessions,
+			Pending: n.pending, StartWait: n.wait,
 		})
 	}
 	slices.SortFunc(out, func(a, b NodeUsage) int { return cmp.Compare(a.ID, b.ID) })

@@ -2,8 +2,10 @@ package server
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/arena-hq/arena"
 )
@@ -158,6 +160,11 @@ func (s *Server) Report(ctx context.Context, r arena.SessionReport) error {
 	if cur.State == arena.SessionStopped {
 		return nil
 	}
+	if r.State == arena.SessionRunning || r.State == arena.SessionRestarting || !r.StartedAt.IsZero() {
+		// Its node is done starting it: placement counts it no more
+		// among the node's starts to come.
+		s.sched.StartDone(r.SessionID)
+	}
 	at := r.At
 	if at.IsZero() {
 		at = s.now()
@@ -210,6 +217,23 @@ func (s *Server) Report(ctx context.Context, r arena.SessionReport) error {
 	}
 }
 
+// maxStopMessage bounds the stop message kept of a session: what an agent
+// says is the engine's words, of no bounded length.
+const maxStopMessage = 1024
+
+// truncateText cuts s to at most n bytes, on a character boundary, marked
+// with an ellipsis.
+func truncateText(s string, n int) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}
+
 // finish records a session as stopped with its usage, then frees what it held.
 func (s *Server) finish(ctx context.Context, e *entry, next *arena.Session, r arena.SessionReport, at time.Time) error {
 	if next.State != arena.SessionStopping || next.StopReason == "" {
@@ -222,6 +246,7 @@ func (s *Server) finish(ctx context.Context, e *entry, next *arena.Session, r ar
 		at = next.RunningAt
 	}
 	next.ExitCode = r.ExitCode
+	next.StopMessage = truncateText(r.Message, maxStopMessage)
 	if err := next.Transition(arena.SessionStopped, at); err != nil {
 		return err
 	}

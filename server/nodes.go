@@ -40,6 +40,8 @@ type node struct {
 	// held is the ports of the node's range that something other than its
 	// sessions holds, as its agent last said, in the scheduler too.
 	held []int
+	// starts is what its agent last said of its start queue.
+	starts *arena.StartQueue
 }
 
 // loadNodes reads the nodes from the store at Open. They take no sessions
@@ -111,6 +113,7 @@ func (s *Server) registerNode(ctx context.Context, n arena.Node) error {
 	// heartbeat says which of its ports are held.
 	s.sched.SetImages(n.ID, nil)
 	s.sched.SetHeldPorts(n.ID, nil)
+	s.sched.SetStartPace(n.ID, scheduler.StartPace{})
 	s.nmu.Unlock()
 	s.restoreReservations(n.ID)
 	s.log.Info("node registered", "node", n.ID, "location", n.Location, "region", n.Region, "provider", n.Provider,
@@ -253,6 +256,11 @@ func (s *Server) Heartbeat(ctx context.Context, hb arena.Heartbeat) error {
 		}
 		s.sched.SetImages(nodeID, present)
 	}
+	if q := hb.Starts; q != nil {
+		c := *q
+		n.starts = &c
+		s.sched.SetStartPace(nodeID, scheduler.StartPace{Rate: q.Rate, Concurrency: q.Concurrency, Deadline: q.Timeout})
+	}
 	if hb.Ports != nil {
 		// Before any move below, so that the new ports avoid them.
 		if held := heldInRange(hb.Ports.Held, n.PortMin, n.PortMax); !slices.Equal(n.held, held) {
@@ -356,6 +364,11 @@ func (s *Server) Nodes() []arena.NodeStatus {
 		}
 		if u, ok := usage[n.ID]; ok {
 			st.Used, st.FreePorts, st.Sessions = u.Used, u.FreePorts, u.Sessions
+			st.Pending, st.StartWait = u.Pending, u.StartWait
+		}
+		if n.starts != nil {
+			c := *n.starts
+			st.Starts = &c
 		}
 		st.CredentialHash = ""
 		out = append(out, st)

@@ -554,6 +554,8 @@ func (s *Server) stop(ctx context.Context, e *entry, reason arena.StopReason) er
 		return err
 	}
 	e.cur.Store(next)
+	// A session stopped before it ran is no start its node has to make.
+	s.sched.StartDone(next.ID)
 	s.publish(next)
 	s.announce(next) // none yet: the stopped event follows the agent's report
 	s.log.InfoContext(ctx, "session stopping", "session", cur.ID, "reason", reason)

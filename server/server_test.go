@@ -932,3 +932,31 @@ func TestRegions(t *testing.T) {
 		}
 	})
 }
+
+// TestStopMessage: why a node stopped a session by itself is kept with the
+// session, in the store too, bounded and valid UTF-8.
+func TestStopMessage(t *testing.T) {
+	long := strings.Repeat("é", 600) + "\xff"
+	for _, tc := range []struct {
+		name, msg, want string
+	}{
+		{"a failed start", "start deadline passed (start timeout 2m0s): the engine failed 3 attempts for the moment", "start deadline passed (start timeout 2m0s): the engine failed 3 attempts for the moment"},
+		{"a stop that was asked for", "", ""},
+		{"the engine's words, overlong", long, strings.Repeat("é", 512) + "…"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, 10)
+			h.stop()
+			s := h.create(arena.SessionRequest{})
+			report(t, h, arena.SessionReport{SessionID: s.ID, NodeID: "n1", State: arena.SessionStopped, Reason: arena.StopFailed, ExitCode: -1, Message: tc.msg})
+			got := h.waitState(s.Name, arena.SessionStopped)
+			if got.StopMessage != tc.want {
+				t.Errorf("stop message = %q, want %q", got.StopMessage, tc.want)
+			}
+			h.restartServer()
+			if again := h.waitState(s.Name, arena.SessionStopped); again.StopMessage != tc.want {
+				t.Errorf("stop message after a restart = %q, want %q", again.StopMessage, tc.want)
+			}
+		})
+	}
+}

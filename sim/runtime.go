@@ -220,10 +220,14 @@ func (r *Runtime) exit(id string, code int) error {
 	return nil
 }
 
-// Remove implements agent.Runtime.
+// Remove implements agent.Runtime. Like the engine's, it takes a
+// container's name as well as its id.
 func (r *Runtime) Remove(ctx context.Context, id string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if named, ok := r.names[id]; ok {
+		id = named
+	}
 	if c, ok := r.containers[id]; ok {
 		delete(r.names, c.Name)
 		delete(r.byNode[c.NodeID], id)
@@ -241,10 +245,14 @@ func (r *Runtime) Remove(ctx context.Context, id string) error {
 	return nil
 }
 
-// Inspect implements agent.Runtime.
+// Inspect implements agent.Runtime. Like the engine's, it takes a
+// container's name as well as its id.
 func (r *Runtime) Inspect(ctx context.Context, id string) (arena.Container, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if named, ok := r.names[id]; ok {
+		id = named
+	}
 	c, ok := r.containers[id]
 	if !ok {
 		return arena.Container{}, arena.Errorf(arena.ENOTFOUND, "container %s not found", id)

@@ -56,8 +56,9 @@ type Session struct {
 	// LimitMilliCPU and LimitMemoryMB are Limits; 0 in a document written
 	// before limits existed, which means the container is capped at the
 	// reservation, as it then was.
-	LimitMilliCPU int64 `json:"limitMilliCpu,omitempty"`
-	LimitMemoryMB int64 `json:"limitMemoryMb,omitempty"`
+	LimitMilliCPU int64  `json:"limitMilliCpu,omitempty"`
+	LimitMemoryMB int64  `json:"limitMemoryMb,omitempty"`
+	StopMessage   string `json:"stopMessage,omitempty"`
 	Security
 }
 
@@ -120,6 +121,7 @@ func FromSession(s *arena.Session) Session {
 
 		LimitMilliCPU: s.Limits.MilliCPU,
 		LimitMemoryMB: s.Limits.MemoryMB,
+		StopMessage:   s.StopMessage,
 		Security:      fromSecurity(s.Security),
 	}
 	if s.Ports != nil {
@@ -157,6 +159,7 @@ func (d Session) ToSession(s *arena.Session) {
 	s.StopGrace = time.Duration(d.StopGrace)
 	s.Players = d.Players
 	s.StopReason = arena.StopReason(d.StopReason)
+	s.StopMessage = d.StopMessage
 	s.ExitCode = d.ExitCode
 	s.Restarts = d.Restarts
 	s.RequestHash = d.RequestHash

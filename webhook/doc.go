@@ -6,8 +6,9 @@
 //
 // Four event types exist: session.started (placed, container starting),
 // session.running (the process runs, also again after a restart or after its
-// node came back), session.stopped (for good, with stopReason and exitCode)
-// and session.unreachable (its node stopped reporting). An endpoint receives
+// node came back), session.stopped (for good, with stopReason, exitCode
+// and, when its node stopped it by itself, stopMessage: why a start failed,
+// a crash loop, a container lost) and session.unreachable (its node stopped reporting). An endpoint receives
 // the types it lists, or all of them when it lists none. Receivers should
 // ignore types they do not know: more may be added.
 //

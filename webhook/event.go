@@ -104,6 +104,9 @@ type Session struct {
 	// only when it is known.
 	StopReason string `json:"stopReason,omitempty"`
 	ExitCode   *int   `json:"exitCode,omitempty"`
+	// StopMessage says why, when the node stopped it by itself (a start
+	// that failed, a crash loop, a container lost).
+	StopMessage string `json:"stopMessage,omitempty"`
 }
 
 // SessionEvent returns the event that tells of s entering its current state
@@ -140,6 +143,7 @@ func SessionEvent(s *arena.Session, at time.Time) (Event, bool) {
 	}
 	if s.State == arena.SessionStopped {
 		info.StopReason = string(s.StopReason)
+		info.StopMessage = s.StopMessage
 		if s.ExitCode >= 0 {
 			code := s.ExitCode
 			info.ExitCode = &code

@@ -45,6 +45,15 @@ func TestSessionEvent(t *testing.T) {
 			want: `{"type":"session.stopped","at":"2025-01-02T02:04:05.678Z","session":{"id":"s1","status":"dead","image":"echo","tag":"v1","location":"eu-ams-1","host":"203.0.113.7","ports":[{"type":"udp","container":7777,"host":32769}],"labels":{"match":"42"},"stopReason":"lost"}}`,
 		},
 		{
+			name: "failed to start, with why",
+			sess: func() *arena.Session {
+				s := base(arena.SessionStopped, arena.StopFailed, -1)
+				s.StopMessage = "start deadline passed (start timeout 2m0s): the session waited for its turn behind the node's other starts all along"
+				return s
+			}(),
+			want: `{"type":"session.stopped","at":"2025-01-02T02:04:05.678Z","session":{"id":"s1","status":"dead","image":"echo","tag":"v1","location":"eu-ams-1","host":"203.0.113.7","ports":[{"type":"udp","container":7777,"host":32769}],"labels":{"match":"42"},"stopReason":"failed","stopMessage":"start deadline passed (start timeout 2m0s): the session waited for its turn behind the node's other starts all along"}}`,
+		},
+		{
 			name: "unreachable, no ports or labels",
 			sess: func() *arena.Session {
 				s := base(arena.SessionUnreachable, "", -1)

@@ -26,6 +26,7 @@ type agentOptions struct {
 	config, joinToken, nodeID, region, location, provider, class        string
 	publicIP, bindIP, cpu, memory, portRange, data, logFormat, logLevel string
 	heartbeat, metricsListen                                            string
+	startConcurrency, startTimeout                                      string
 	servers                                                             serversFlag
 }
 
@@ -66,6 +67,8 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		{&o.portRange, "port-range", "host ports for sessions, LOW-HIGH (env ARENA_PORT_RANGE; default 32768-60299)"},
 		{&o.data, "data", "directory for the node's credential (env ARENA_DATA; default ./agent-data)"},
 		{&o.heartbeat, "heartbeat-interval", "how often to tell the control plane the node is alive (env ARENA_HEARTBEAT_INTERVAL; default 5s; keep it well under the server's --heartbeat-timeout)"},
+		{&o.startConcurrency, "start-concurrency", fmt.Sprintf("containers to start at once; more sessions wait their turn (env ARENA_START_CONCURRENCY; default %d)", agent.DefaultStartConcurrency)},
+		{&o.startTimeout, "start-timeout", fmt.Sprintf("deadline of each session's start, its wait for a turn included (env ARENA_START_TIMEOUT; default %s)", agent.DefaultStartTimeout)},
 		{&o.metricsListen, "metrics-listen", "address to serve Prometheus metrics (Docker call latency) on at /metrics (env ARENA_METRICS_LISTEN; default: none)"},
 		{&o.logFormat, "log-format", "text or json (env ARENA_LOG_FORMAT; default text)"},
 		{&o.logLevel, "log-level", "debug, info, warn or error (env ARENA_LOG_LEVEL; default info)"},
@@ -141,6 +144,14 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	starts, err := startConcurrency(pick(o.startConcurrency, os.Getenv("ARENA_START_CONCURRENCY")), file.StartConcurrency)
+	if err != nil {
+		return err
+	}
+	startTimeout, err := duration("start-timeout", pick(o.startTimeout, os.Getenv("ARENA_START_TIMEOUT"), file.StartTimeout), agent.DefaultStartTimeout)
+	if err != nil {
+		return err
+	}
 	cfg := &config.Config{BindIP: pick(o.bindIP, os.Getenv("ARENA_BIND_IP"), file.BindIP), Restart: file.Restart,
 		ArtifactRetention: file.ArtifactRetention, ArtifactMaxMB: file.ArtifactMaxMB}
 	ctx, cancel := context.WithCancelCause(ctx)
@@ -149,6 +160,7 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	ac := agentConfig(cfg, node, cp, rt, log)
 	ac.Installation = client.Installation()
 	ac.HeartbeatInterval = beat
+	ac.StartConcurrency, ac.StartTimeout = starts, startTimeout
 	ac.ArtifactDir = filepath.Join(data, "artifacts")
 	ac.StateDir = data
 	if err := agent.New(ac).Run(ctx); err != nil {
@@ -178,6 +190,25 @@ func agentServers(flags []string, env string, file config.Servers) ([]string, er
 		return nil, fmt.Errorf("%s: %s", from, arena.ErrorMessage(err))
 	}
 	return servers, nil
+}
+
+// startConcurrency reads --start-concurrency, or else the file's value, or
+// else the default.
+func startConcurrency(flag string, file int) (int, error) {
+	n := file
+	if flag != "" {
+		var err error
+		if n, err = strconv.Atoi(flag); err != nil {
+			n = -1
+		}
+	}
+	switch {
+	case flag == "" && file == 0:
+		return agent.DefaultStartConcurrency, nil
+	case n < 1 || n > agent.MaxStartConcurrency:
+		return 0, fmt.Errorf("--start-concurrency (startConcurrency in the file) must be a whole number from 1 to %d", agent.MaxStartConcurrency)
+	}
+	return n, nil
 }
 
 // rejoiningClient joins again when the control plane no longer accepts the

@@ -46,8 +46,15 @@ type benchOptions struct {
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var o benchOptions
-	var conc, rates string
+	var conc, rates, parallel, queueConc string
+	var starts startBenchOptions
+	var startsMode bool
 	fs := newFlagSet("arena bench", stdout, "")
+	fs.BoolVar(&startsMode, "starts", false, "measure container starts on the local Docker Engine instead: the engine's own create and start (the floor) and Arena's, against --parallel, then a --burst through the agent's start queue")
+	fs.StringVar(&parallel, "parallel", "1,2,4,8,16", "with --starts: comma-separated numbers of starts at once")
+	fs.IntVar(&starts.count, "count", 32, "with --starts: containers started at each parallelism (at least the parallelism)")
+	fs.IntVar(&starts.burst, "burst", 64, "with --starts: sessions handed to the agent's start queue at once; 0 for none")
+	fs.StringVar(&queueConc, "queue-concurrency", strconv.Itoa(agent.DefaultStartConcurrency), "with --starts: comma-separated start concurrencies of the agent to run the burst at")
 	fs.StringVar(&o.target, "target", "", "URL of a running Arena to measure; empty runs an in-process control plane on SQLite with simulated nodes")
 	fs.StringVar(&o.token, "token", os.Getenv("ARENA_TOKEN"), "API token for --target (env ARENA_TOKEN)")
 	fs.StringVar(&o.location, "location", "local", "location or region of the sessions (the simulated nodes' region is local)")
@@ -65,6 +72,15 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	var err error
+	if startsMode {
+		if starts.parallelism, err = intList(parallel); err != nil {
+			return fmt.Errorf("--parallel: %w", err)
+		}
+		if starts.queueConcurrency, err = intList(queueConc); err != nil {
+			return fmt.Errorf("--queue-concurrency: %w", err)
+		}
+		return runStartBench(ctx, starts, stdout, stderr)
+	}
 	if o.concurrency, err = intList(conc); err != nil {
 		return fmt.Errorf("--concurrency: %w", err)
 	}

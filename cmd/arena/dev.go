@@ -147,6 +147,7 @@ func agentConfig(cfg *config.Config, n arena.Node, cp agent.ControlPlane, rt age
 		Node: n, ControlPlane: cp, Runtime: rt, BindIP: cfg.BindIP, Logger: log.With("component", "agent"),
 		RestartBackoff: time.Duration(cfg.Restart.Backoff), MaxRestartBackoff: time.Duration(cfg.Restart.MaxBackoff),
 		CrashLoopLimit: cfg.Restart.CrashLoopLimit, StableAfter: time.Duration(cfg.Restart.StableAfter),
+		StartConcurrency: cfg.Node.StartConcurrency, StartTimeout: time.Duration(cfg.Node.StartTimeout),
 		ArtifactRetention: time.Duration(cfg.ArtifactRetention), ArtifactMaxBytes: cfg.ArtifactMaxMB << 20,
 		// The agent runs on the host, so that these are the host's sockets.
 		HeldPorts: func(lo, hi int) ([]int, error) { return procnet.HeldPorts(procnet.Dir, lo, hi) },

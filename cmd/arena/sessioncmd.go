@@ -340,6 +340,7 @@ type sessionJSON struct {
 	Labels                                 map[string]string
 	PlayerCount                            int
 	Players                                struct{ Joined []string }
+	StopReason, StopMessage                string
 }
 
 func (s sessionJSON) ports() string {
@@ -375,6 +376,13 @@ func (s sessionJSON) describe(tw *tabwriter.Writer, now time.Time) {
 		{"Created", s.createdAt().UTC().Format(time.RFC3339) + " (" + age(now, s.createdAt()) + " ago)"},
 	} {
 		fmt.Fprintf(tw, "%s:\t%s\n", f[0], f[1])
+	}
+	if s.StopReason != "" {
+		reason := s.StopReason
+		if s.StopMessage != "" {
+			reason += ": " + s.StopMessage
+		}
+		fmt.Fprintf(tw, "Stop reason:\t%s\n", reason)
 	}
 }
 

@@ -400,7 +400,10 @@ type HeartbeatRequest struct {
 	// nothing changed since the agent last sent it: the control plane keeps
 	// what it had. Agents send it on a change, at least every minute, after
 	// a heartbeat failed, and while a session waits for new ports.
-	Ports         *HostPorts `protobuf:"bytes,3,opt,name=ports,proto3" json:"ports,omitempty"`
+	Ports *HostPorts `protobuf:"bytes,3,opt,name=ports,proto3" json:"ports,omitempty"`
+	// How the agent keeps up with starting containers. Unset from an agent
+	// that does not say: placement then does not pace its starts.
+	Starts        *StartQueue `protobuf:"bytes,4,opt,name=starts,proto3" json:"starts,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -456,6 +459,139 @@ func (x *HeartbeatRequest) GetPorts() *HostPorts {
 	return nil
 }
 
+func (x *HeartbeatRequest) GetStarts() *StartQueue {
+	if x != nil {
+		return x.Starts
+	}
+	return nil
+}
+
+// StartQueue is how a node's agent keeps up with starting containers: it
+// starts at most concurrency at a time, the sessions beyond waiting their
+// turn, each within its start deadline.
+type StartQueue struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Sessions waiting for a turn to start, and starts under way.
+	Queued      int32 `protobuf:"varint,1,opt,name=queued,proto3" json:"queued,omitempty"`
+	InFlight    int32 `protobuf:"varint,2,opt,name=in_flight,json=inFlight,proto3" json:"in_flight,omitempty"`
+	Concurrency int32 `protobuf:"varint,3,opt,name=concurrency,proto3" json:"concurrency,omitempty"`
+	// Each start's deadline, its wait for a turn included.
+	Timeout *durationpb.Duration `protobuf:"bytes,4,opt,name=timeout,proto3" json:"timeout,omitempty"`
+	// Starts a second while the node was starting any, over its recent
+	// starts; 0 before its first.
+	Rate float64 `protobuf:"fixed64,5,opt,name=rate,proto3" json:"rate,omitempty"`
+	// How many recent starts the figures cover.
+	Samples int32 `protobuf:"varint,6,opt,name=samples,proto3" json:"samples,omitempty"`
+	// The engine's create and start of one container, and the wait for a
+	// turn: medians and 99th percentiles of the recent starts.
+	LatencyP50    *durationpb.Duration `protobuf:"bytes,7,opt,name=latency_p50,json=latencyP50,proto3" json:"latency_p50,omitempty"`
+	LatencyP99    *durationpb.Duration `protobuf:"bytes,8,opt,name=latency_p99,json=latencyP99,proto3" json:"latency_p99,omitempty"`
+	WaitP50       *durationpb.Duration `protobuf:"bytes,9,opt,name=wait_p50,json=waitP50,proto3" json:"wait_p50,omitempty"`
+	WaitP99       *durationpb.Duration `protobuf:"bytes,10,opt,name=wait_p99,json=waitP99,proto3" json:"wait_p99,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StartQueue) Reset() {
+	*x = StartQueue{}
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StartQueue) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StartQueue) ProtoMessage() {}
+
+func (x *StartQueue) ProtoReflect() protoreflect.Message {
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StartQueue.ProtoReflect.Descriptor instead.
+func (*StartQueue) Descriptor() ([]byte, []int) {
+	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *StartQueue) GetQueued() int32 {
+	if x != nil {
+		return x.Queued
+	}
+	return 0
+}
+
+func (x *StartQueue) GetInFlight() int32 {
+	if x != nil {
+		return x.InFlight
+	}
+	return 0
+}
+
+func (x *StartQueue) GetConcurrency() int32 {
+	if x != nil {
+		return x.Concurrency
+	}
+	return 0
+}
+
+func (x *StartQueue) GetTimeout() *durationpb.Duration {
+	if x != nil {
+		return x.Timeout
+	}
+	return nil
+}
+
+func (x *StartQueue) GetRate() float64 {
+	if x != nil {
+		return x.Rate
+	}
+	return 0
+}
+
+func (x *StartQueue) GetSamples() int32 {
+	if x != nil {
+		return x.Samples
+	}
+	return 0
+}
+
+func (x *StartQueue) GetLatencyP50() *durationpb.Duration {
+	if x != nil {
+		return x.LatencyP50
+	}
+	return nil
+}
+
+func (x *StartQueue) GetLatencyP99() *durationpb.Duration {
+	if x != nil {
+		return x.LatencyP99
+	}
+	return nil
+}
+
+func (x *StartQueue) GetWaitP50() *durationpb.Duration {
+	if x != nil {
+		return x.WaitP50
+	}
+	return nil
+}
+
+func (x *StartQueue) GetWaitP99() *durationpb.Duration {
+	if x != nil {
+		return x.WaitP99
+	}
+	return nil
+}
+
 // HostPorts is what a node's agent knows of the host ports of its range.
 type HostPorts struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -472,7 +608,7 @@ type HostPorts struct {
 
 func (x *HostPorts) Reset() {
 	*x = HostPorts{}
-	mi := &file_arena_agent_v1_agent_proto_msgTypes[8]
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -484,7 +620,7 @@ func (x *HostPorts) String() string {
 func (*HostPorts) ProtoMessage() {}
 
 func (x *HostPorts) ProtoReflect() protoreflect.Message {
-	mi := &file_arena_agent_v1_agent_proto_msgTypes[8]
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -497,7 +633,7 @@ func (x *HostPorts) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HostPorts.ProtoReflect.Descriptor instead.
 func (*HostPorts) Descriptor() ([]byte, []int) {
-	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{8}
+	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *HostPorts) GetHeld() []int32 {
@@ -527,7 +663,7 @@ type PortConflict struct {
 
 func (x *PortConflict) Reset() {
 	*x = PortConflict{}
-	mi := &file_arena_agent_v1_agent_proto_msgTypes[9]
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -539,7 +675,7 @@ func (x *PortConflict) String() string {
 func (*PortConflict) ProtoMessage() {}
 
 func (x *PortConflict) ProtoReflect() protoreflect.Message {
-	mi := &file_arena_agent_v1_agent_proto_msgTypes[9]
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -552,7 +688,7 @@ func (x *PortConflict) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PortConflict.ProtoReflect.Descriptor instead.
 func (*PortConflict) Descriptor() ([]byte, []int) {
-	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{9}
+	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *PortConflict) GetSessionId() string {
@@ -586,7 +722,7 @@ type NodeImage struct {
 
 func (x *NodeImage) Reset() {
 	*x = NodeImage{}
-	mi := &file_arena_agent_v1_agent_proto_msgTypes[10]
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -598,7 +734,7 @@ func (x *NodeImage) String() string {
 func (*NodeImage) ProtoMessage() {}
 
 func (x *NodeImage) ProtoReflect() protoreflect.Message {
-	mi := &file_arena_agent_v1_agent_proto_msgTypes[10]
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -611,7 +747,7 @@ func (x *NodeImage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeImage.ProtoReflect.Descriptor instead.
 func (*NodeImage) Descriptor() ([]byte, []int) {
-	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{10}
+	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *NodeImage) GetRef() string {
@@ -650,7 +786,7 @@ type HeartbeatResponse struct {
 
 func (x *HeartbeatResponse) Reset() {
 	*x = HeartbeatResponse{}
-	mi := &file_arena_agent_v1_agent_proto_msgTypes[11]
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -662,7 +798,7 @@ func (x *HeartbeatResponse) String() string {
 func (*HeartbeatResponse) ProtoMessage() {}
 
 func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_arena_agent_v1_agent_proto_msgTypes[11]
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -675,7 +811,7 @@ func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatResponse.ProtoReflect.Descriptor instead.
 func (*HeartbeatResponse) Descriptor() ([]byte, []int) {
-	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{11}
+	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{12}
 }
 
 type PushLogsRequest struct {
@@ -687,7 +823,7 @@ type PushLogsRequest struct {
 
 func (x *PushLogsRequest) Reset() {
 	*x = PushLogsRequest{}
-	mi := &file_arena_agent_v1_agent_proto_msgTypes[12]
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -699,7 +835,7 @@ func (x *PushLogsRequest) String() string {
 func (*PushLogsRequest) ProtoMessage() {}
 
 func (x *PushLogsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_arena_agent_v1_agent_proto_msgTypes[12]
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -712,7 +848,7 @@ func (x *PushLogsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushLogsRequest.ProtoReflect.Descriptor instead.
 func (*PushLogsRequest) Descriptor() ([]byte, []int) {
-	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{12}
+	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *PushLogsRequest) GetChunk() *LogChunk {
@@ -732,7 +868,7 @@ type PushLogsResponse struct {
 
 func (x *PushLogsResponse) Reset() {
 	*x = PushLogsResponse{}
-	mi := &file_arena_agent_v1_agent_proto_msgTypes[13]
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -744,7 +880,7 @@ func (x *PushLogsResponse) String() string {
 func (*PushLogsResponse) ProtoMessage() {}
 
 func (x *PushLogsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_arena_agent_v1_agent_proto_msgTypes[13]
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -757,7 +893,7 @@ func (x *PushLogsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushLogsResponse.ProtoReflect.Descriptor instead.
 func (*PushLogsResponse) Descriptor() ([]byte, []int) {
-	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{13}
+	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *PushLogsResponse) GetMore() bool {
@@ -780,7 +916,7 @@ type Resources struct {
 
 func (x *Resources) Reset() {
 	*x = Resources{}
-	mi := &file_arena_agent_v1_agent_proto_msgTypes[14]
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -792,7 +928,7 @@ func (x *Resources) String() string {
 func (*Resources) ProtoMessage() {}
 
 func (x *Resources) ProtoReflect() protoreflect.Message {
-	mi := &file_arena_agent_v1_agent_proto_msgTypes[14]
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -805,7 +941,7 @@ func (x *Resources) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Resources.ProtoReflect.Descriptor instead.
 func (*Resources) Descriptor() ([]byte, []int) {
-	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{14}
+	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Resources) GetMilliCpu() int64 {
@@ -845,7 +981,7 @@ type Node struct {
 
 func (x *Node) Reset() {
 	*x = Node{}
-	mi := &file_arena_agent_v1_agent_proto_msgTypes[15]
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -857,7 +993,7 @@ func (x *Node) String() string {
 func (*Node) ProtoMessage() {}
 
 func (x *Node) ProtoReflect() protoreflect.Message {
-	mi := &file_arena_agent_v1_agent_proto_msgTypes[15]
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -870,7 +1006,7 @@ func (x *Node) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Node.ProtoReflect.Descriptor instead.
 func (*Node) Descriptor() ([]byte, []int) {
-	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{15}
+	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Node) GetId() string {
@@ -956,7 +1092,7 @@ type Port struct {
 
 func (x *Port) Reset() {
 	*x = Port{}
-	mi := &file_arena_agent_v1_agent_proto_msgTypes[16]
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -968,7 +1104,7 @@ func (x *Port) String() string {
 func (*Port) ProtoMessage() {}
 
 func (x *Port) ProtoReflect() protoreflect.Message {
-	mi := &file_arena_agent_v1_agent_proto_msgTypes[16]
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -981,7 +1117,7 @@ func (x *Port) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Port.ProtoReflect.Descriptor instead.
 func (*Port) Descriptor() ([]byte, []int) {
-	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{16}
+	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Port) GetProtocol() string {
@@ -1068,14 +1204,16 @@ type Session struct {
 	// The container's root filesystem is read-only.
 	ReadOnlyRootFs bool `protobuf:"varint,36,opt,name=read_only_root_fs,json=readOnlyRootFs,proto3" json:"read_only_root_fs,omitempty"`
 	// Absolute paths where the container gets a writable tmpfs of its own.
-	Tmpfs         []string `protobuf:"bytes,37,rep,name=tmpfs,proto3" json:"tmpfs,omitempty"`
+	Tmpfs []string `protobuf:"bytes,37,rep,name=tmpfs,proto3" json:"tmpfs,omitempty"`
+	// What the node said when it stopped the session by itself.
+	StopMessage   string `protobuf:"bytes,38,opt,name=stop_message,json=stopMessage,proto3" json:"stop_message,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Session) Reset() {
 	*x = Session{}
-	mi := &file_arena_agent_v1_agent_proto_msgTypes[17]
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1087,7 +1225,7 @@ func (x *Session) String() string {
 func (*Session) ProtoMessage() {}
 
 func (x *Session) ProtoReflect() protoreflect.Message {
-	mi := &file_arena_agent_v1_agent_proto_msgTypes[17]
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1100,7 +1238,7 @@ func (x *Session) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Session.ProtoReflect.Descriptor instead.
 func (*Session) Descriptor() ([]byte, []int) {
-	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{17}
+	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Session) GetId() string {
@@ -1362,6 +1500,13 @@ func (x *Session) GetTmpfs() []string {
 	return nil
 }
 
+func (x *Session) GetStopMessage() string {
+	if x != nil {
+		return x.StopMessage
+	}
+	return ""
+}
+
 // Assignment is the desired state of a node's sessions.
 type Assignment struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1383,7 +1528,7 @@ type Assignment struct {
 
 func (x *Assignment) Reset() {
 	*x = Assignment{}
-	mi := &file_arena_agent_v1_agent_proto_msgTypes[18]
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1395,7 +1540,7 @@ func (x *Assignment) String() string {
 func (*Assignment) ProtoMessage() {}
 
 func (x *Assignment) ProtoReflect() protoreflect.Message {
-	mi := &file_arena_agent_v1_agent_proto_msgTypes[18]
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1408,7 +1553,7 @@ func (x *Assignment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Assignment.ProtoReflect.Descriptor instead.
 func (*Assignment) Descriptor() ([]byte, []int) {
-	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{18}
+	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Assignment) GetFull() bool {
@@ -1453,7 +1598,7 @@ type WantedImage struct {
 
 func (x *WantedImage) Reset() {
 	*x = WantedImage{}
-	mi := &file_arena_agent_v1_agent_proto_msgTypes[19]
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1465,7 +1610,7 @@ func (x *WantedImage) String() string {
 func (*WantedImage) ProtoMessage() {}
 
 func (x *WantedImage) ProtoReflect() protoreflect.Message {
-	mi := &file_arena_agent_v1_agent_proto_msgTypes[19]
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1478,7 +1623,7 @@ func (x *WantedImage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WantedImage.ProtoReflect.Descriptor instead.
 func (*WantedImage) Descriptor() ([]byte, []int) {
-	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{19}
+	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *WantedImage) GetRef() string {
@@ -1513,7 +1658,7 @@ type RegistryAuth struct {
 
 func (x *RegistryAuth) Reset() {
 	*x = RegistryAuth{}
-	mi := &file_arena_agent_v1_agent_proto_msgTypes[20]
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1525,7 +1670,7 @@ func (x *RegistryAuth) String() string {
 func (*RegistryAuth) ProtoMessage() {}
 
 func (x *RegistryAuth) ProtoReflect() protoreflect.Message {
-	mi := &file_arena_agent_v1_agent_proto_msgTypes[20]
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1538,7 +1683,7 @@ func (x *RegistryAuth) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegistryAuth.ProtoReflect.Descriptor instead.
 func (*RegistryAuth) Descriptor() ([]byte, []int) {
-	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{20}
+	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *RegistryAuth) GetUsername() string {
@@ -1572,7 +1717,7 @@ type LogRequest struct {
 
 func (x *LogRequest) Reset() {
 	*x = LogRequest{}
-	mi := &file_arena_agent_v1_agent_proto_msgTypes[21]
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1584,7 +1729,7 @@ func (x *LogRequest) String() string {
 func (*LogRequest) ProtoMessage() {}
 
 func (x *LogRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_arena_agent_v1_agent_proto_msgTypes[21]
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1597,7 +1742,7 @@ func (x *LogRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogRequest.ProtoReflect.Descriptor instead.
 func (*LogRequest) Descriptor() ([]byte, []int) {
-	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{21}
+	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *LogRequest) GetId() string {
@@ -1648,7 +1793,7 @@ type LogChunk struct {
 
 func (x *LogChunk) Reset() {
 	*x = LogChunk{}
-	mi := &file_arena_agent_v1_agent_proto_msgTypes[22]
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1660,7 +1805,7 @@ func (x *LogChunk) String() string {
 func (*LogChunk) ProtoMessage() {}
 
 func (x *LogChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_arena_agent_v1_agent_proto_msgTypes[22]
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1673,7 +1818,7 @@ func (x *LogChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogChunk.ProtoReflect.Descriptor instead.
 func (*LogChunk) Descriptor() ([]byte, []int) {
-	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{22}
+	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *LogChunk) GetRequestId() string {
@@ -1742,7 +1887,7 @@ type SessionReport struct {
 
 func (x *SessionReport) Reset() {
 	*x = SessionReport{}
-	mi := &file_arena_agent_v1_agent_proto_msgTypes[23]
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1754,7 +1899,7 @@ func (x *SessionReport) String() string {
 func (*SessionReport) ProtoMessage() {}
 
 func (x *SessionReport) ProtoReflect() protoreflect.Message {
-	mi := &file_arena_agent_v1_agent_proto_msgTypes[23]
+	mi := &file_arena_agent_v1_agent_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1767,7 +1912,7 @@ func (x *SessionReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionReport.ProtoReflect.Descriptor instead.
 func (*SessionReport) Descriptor() ([]byte, []int) {
-	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{23}
+	return file_arena_agent_v1_agent_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *SessionReport) GetSessionId() string {
@@ -1856,11 +2001,27 @@ const file_arena_agent_v1_agent_proto_rawDesc = "" +
 	"\tKeepalive\"F\n" +
 	"\rReportRequest\x125\n" +
 	"\x06report\x18\x01 \x01(\v2\x1d.arena.agent.v1.SessionReportR\x06report\"\x10\n" +
-	"\x0eReportResponse\"\x8f\x01\n" +
+	"\x0eReportResponse\"\xc3\x01\n" +
 	"\x10HeartbeatRequest\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x121\n" +
 	"\x06images\x18\x02 \x03(\v2\x19.arena.agent.v1.NodeImageR\x06images\x12/\n" +
-	"\x05ports\x18\x03 \x01(\v2\x19.arena.agent.v1.HostPortsR\x05ports\"[\n" +
+	"\x05ports\x18\x03 \x01(\v2\x19.arena.agent.v1.HostPortsR\x05ports\x122\n" +
+	"\x06starts\x18\x04 \x01(\v2\x1a.arena.agent.v1.StartQueueR\x06starts\"\xaa\x03\n" +
+	"\n" +
+	"StartQueue\x12\x16\n" +
+	"\x06queued\x18\x01 \x01(\x05R\x06queued\x12\x1b\n" +
+	"\tin_flight\x18\x02 \x01(\x05R\binFlight\x12 \n" +
+	"\vconcurrency\x18\x03 \x01(\x05R\vconcurrency\x123\n" +
+	"\atimeout\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\atimeout\x12\x12\n" +
+	"\x04rate\x18\x05 \x01(\x01R\x04rate\x12\x18\n" +
+	"\asamples\x18\x06 \x01(\x05R\asamples\x12:\n" +
+	"\vlatency_p50\x18\a \x01(\v2\x19.google.protobuf.DurationR\n" +
+	"latencyP50\x12:\n" +
+	"\vlatency_p99\x18\b \x01(\v2\x19.google.protobuf.DurationR\n" +
+	"latencyP99\x124\n" +
+	"\bwait_p50\x18\t \x01(\v2\x19.google.protobuf.DurationR\awaitP50\x124\n" +
+	"\bwait_p99\x18\n" +
+	" \x01(\v2\x19.google.protobuf.DurationR\awaitP99\"[\n" +
 	"\tHostPorts\x12\x12\n" +
 	"\x04held\x18\x01 \x03(\x05R\x04held\x12:\n" +
 	"\tconflicts\x18\x02 \x03(\v2\x1c.arena.agent.v1.PortConflictR\tconflicts\"C\n" +
@@ -1896,7 +2057,7 @@ const file_arena_agent_v1_agent_proto_rawDesc = "" +
 	"\x04Port\x12\x1a\n" +
 	"\bprotocol\x18\x01 \x01(\tR\bprotocol\x12\x1c\n" +
 	"\tcontainer\x18\x02 \x01(\x05R\tcontainer\x12\x12\n" +
-	"\x04host\x18\x03 \x01(\x05R\x04host\"\xd6\v\n" +
+	"\x04host\x18\x03 \x01(\x05R\x04host\"\xf9\v\n" +
 	"\aSession\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x15\n" +
 	"\x06org_id\x18\x02 \x01(\tR\x05orgId\x12 \n" +
@@ -1943,7 +2104,8 @@ const file_arena_agent_v1_agent_proto_rawDesc = "" +
 	"externalId\x12\x12\n" +
 	"\x04user\x18# \x01(\tR\x04user\x12)\n" +
 	"\x11read_only_root_fs\x18$ \x01(\bR\x0ereadOnlyRootFs\x12\x14\n" +
-	"\x05tmpfs\x18% \x03(\tR\x05tmpfs\x1a6\n" +
+	"\x05tmpfs\x18% \x03(\tR\x05tmpfs\x12!\n" +
+	"\fstop_message\x18& \x01(\tR\vstopMessage\x1a6\n" +
 	"\bEnvEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a9\n" +
@@ -2009,7 +2171,7 @@ func file_arena_agent_v1_agent_proto_rawDescGZIP() []byte {
 	return file_arena_agent_v1_agent_proto_rawDescData
 }
 
-var file_arena_agent_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_arena_agent_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_arena_agent_v1_agent_proto_goTypes = []any{
 	(*JoinRequest)(nil),           // 0: arena.agent.v1.JoinRequest
 	(*JoinResponse)(nil),          // 1: arena.agent.v1.JoinResponse
@@ -2019,71 +2181,78 @@ var file_arena_agent_v1_agent_proto_goTypes = []any{
 	(*ReportRequest)(nil),         // 5: arena.agent.v1.ReportRequest
 	(*ReportResponse)(nil),        // 6: arena.agent.v1.ReportResponse
 	(*HeartbeatRequest)(nil),      // 7: arena.agent.v1.HeartbeatRequest
-	(*HostPorts)(nil),             // 8: arena.agent.v1.HostPorts
-	(*PortConflict)(nil),          // 9: arena.agent.v1.PortConflict
-	(*NodeImage)(nil),             // 10: arena.agent.v1.NodeImage
-	(*HeartbeatResponse)(nil),     // 11: arena.agent.v1.HeartbeatResponse
-	(*PushLogsRequest)(nil),       // 12: arena.agent.v1.PushLogsRequest
-	(*PushLogsResponse)(nil),      // 13: arena.agent.v1.PushLogsResponse
-	(*Resources)(nil),             // 14: arena.agent.v1.Resources
-	(*Node)(nil),                  // 15: arena.agent.v1.Node
-	(*Port)(nil),                  // 16: arena.agent.v1.Port
-	(*Session)(nil),               // 17: arena.agent.v1.Session
-	(*Assignment)(nil),            // 18: arena.agent.v1.Assignment
-	(*WantedImage)(nil),           // 19: arena.agent.v1.WantedImage
-	(*RegistryAuth)(nil),          // 20: arena.agent.v1.RegistryAuth
-	(*LogRequest)(nil),            // 21: arena.agent.v1.LogRequest
-	(*LogChunk)(nil),              // 22: arena.agent.v1.LogChunk
-	(*SessionReport)(nil),         // 23: arena.agent.v1.SessionReport
-	nil,                           // 24: arena.agent.v1.Session.EnvEntry
-	nil,                           // 25: arena.agent.v1.Session.LabelsEntry
-	(*durationpb.Duration)(nil),   // 26: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil), // 27: google.protobuf.Timestamp
+	(*StartQueue)(nil),            // 8: arena.agent.v1.StartQueue
+	(*HostPorts)(nil),             // 9: arena.agent.v1.HostPorts
+	(*PortConflict)(nil),          // 10: arena.agent.v1.PortConflict
+	(*NodeImage)(nil),             // 11: arena.agent.v1.NodeImage
+	(*HeartbeatResponse)(nil),     // 12: arena.agent.v1.HeartbeatResponse
+	(*PushLogsRequest)(nil),       // 13: arena.agent.v1.PushLogsRequest
+	(*PushLogsResponse)(nil),      // 14: arena.agent.v1.PushLogsResponse
+	(*Resources)(nil),             // 15: arena.agent.v1.Resources
+	(*Node)(nil),                  // 16: arena.agent.v1.Node
+	(*Port)(nil),                  // 17: arena.agent.v1.Port
+	(*Session)(nil),               // 18: arena.agent.v1.Session
+	(*Assignment)(nil),            // 19: arena.agent.v1.Assignment
+	(*WantedImage)(nil),           // 20: arena.agent.v1.WantedImage
+	(*RegistryAuth)(nil),          // 21: arena.agent.v1.RegistryAuth
+	(*LogRequest)(nil),            // 22: arena.agent.v1.LogRequest
+	(*LogChunk)(nil),              // 23: arena.agent.v1.LogChunk
+	(*SessionReport)(nil),         // 24: arena.agent.v1.SessionReport
+	nil,                           // 25: arena.agent.v1.Session.EnvEntry
+	nil,                           // 26: arena.agent.v1.Session.LabelsEntry
+	(*durationpb.Duration)(nil),   // 27: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil), // 28: google.protobuf.Timestamp
 }
 var file_arena_agent_v1_agent_proto_depIdxs = []int32{
-	15, // 0: arena.agent.v1.JoinRequest.node:type_name -> arena.agent.v1.Node
-	18, // 1: arena.agent.v1.WatchResponse.assignment:type_name -> arena.agent.v1.Assignment
+	16, // 0: arena.agent.v1.JoinRequest.node:type_name -> arena.agent.v1.Node
+	19, // 1: arena.agent.v1.WatchResponse.assignment:type_name -> arena.agent.v1.Assignment
 	4,  // 2: arena.agent.v1.WatchResponse.keepalive:type_name -> arena.agent.v1.Keepalive
-	23, // 3: arena.agent.v1.ReportRequest.report:type_name -> arena.agent.v1.SessionReport
-	10, // 4: arena.agent.v1.HeartbeatRequest.images:type_name -> arena.agent.v1.NodeImage
-	8,  // 5: arena.agent.v1.HeartbeatRequest.ports:type_name -> arena.agent.v1.HostPorts
-	9,  // 6: arena.agent.v1.HostPorts.conflicts:type_name -> arena.agent.v1.PortConflict
-	22, // 7: arena.agent.v1.PushLogsRequest.chunk:type_name -> arena.agent.v1.LogChunk
-	14, // 8: arena.agent.v1.Node.capacity:type_name -> arena.agent.v1.Resources
-	16, // 9: arena.agent.v1.Session.ports:type_name -> arena.agent.v1.Port
-	24, // 10: arena.agent.v1.Session.env:type_name -> arena.agent.v1.Session.EnvEntry
-	25, // 11: arena.agent.v1.Session.labels:type_name -> arena.agent.v1.Session.LabelsEntry
-	26, // 12: arena.agent.v1.Session.ttl:type_name -> google.protobuf.Duration
-	14, // 13: arena.agent.v1.Session.resources:type_name -> arena.agent.v1.Resources
-	26, // 14: arena.agent.v1.Session.stop_grace:type_name -> google.protobuf.Duration
-	27, // 15: arena.agent.v1.Session.created_at:type_name -> google.protobuf.Timestamp
-	27, // 16: arena.agent.v1.Session.running_at:type_name -> google.protobuf.Timestamp
-	27, // 17: arena.agent.v1.Session.stopping_at:type_name -> google.protobuf.Timestamp
-	27, // 18: arena.agent.v1.Session.stopped_at:type_name -> google.protobuf.Timestamp
-	27, // 19: arena.agent.v1.Session.unreachable_since:type_name -> google.protobuf.Timestamp
-	27, // 20: arena.agent.v1.Session.updated_at:type_name -> google.protobuf.Timestamp
-	14, // 21: arena.agent.v1.Session.limits:type_name -> arena.agent.v1.Resources
-	17, // 22: arena.agent.v1.Assignment.sessions:type_name -> arena.agent.v1.Session
-	21, // 23: arena.agent.v1.Assignment.log_requests:type_name -> arena.agent.v1.LogRequest
-	19, // 24: arena.agent.v1.Assignment.images:type_name -> arena.agent.v1.WantedImage
-	20, // 25: arena.agent.v1.WantedImage.auth:type_name -> arena.agent.v1.RegistryAuth
-	27, // 26: arena.agent.v1.SessionReport.at:type_name -> google.protobuf.Timestamp
-	27, // 27: arena.agent.v1.SessionReport.started_at:type_name -> google.protobuf.Timestamp
-	0,  // 28: arena.agent.v1.AgentService.Join:input_type -> arena.agent.v1.JoinRequest
-	2,  // 29: arena.agent.v1.AgentService.Watch:input_type -> arena.agent.v1.WatchRequest
-	5,  // 30: arena.agent.v1.AgentService.Report:input_type -> arena.agent.v1.ReportRequest
-	7,  // 31: arena.agent.v1.AgentService.Heartbeat:input_type -> arena.agent.v1.HeartbeatRequest
-	12, // 32: arena.agent.v1.AgentService.PushLogs:input_type -> arena.agent.v1.PushLogsRequest
-	1,  // 33: arena.agent.v1.AgentService.Join:output_type -> arena.agent.v1.JoinResponse
-	3,  // 34: arena.agent.v1.AgentService.Watch:output_type -> arena.agent.v1.WatchResponse
-	6,  // 35: arena.agent.v1.AgentService.Report:output_type -> arena.agent.v1.ReportResponse
-	11, // 36: arena.agent.v1.AgentService.Heartbeat:output_type -> arena.agent.v1.HeartbeatResponse
-	13, // 37: arena.agent.v1.AgentService.PushLogs:output_type -> arena.agent.v1.PushLogsResponse
-	33, // [33:38] is the sub-list for method output_type
-	28, // [28:33] is the sub-list for method input_type
-	28, // [28:28] is the sub-list for extension type_name
-	28, // [28:28] is the sub-list for extension extendee
-	0,  // [0:28] is the sub-list for field type_name
+	24, // 3: arena.agent.v1.ReportRequest.report:type_name -> arena.agent.v1.SessionReport
+	11, // 4: arena.agent.v1.HeartbeatRequest.images:type_name -> arena.agent.v1.NodeImage
+	9,  // 5: arena.agent.v1.HeartbeatRequest.ports:type_name -> arena.agent.v1.HostPorts
+	8,  // 6: arena.agent.v1.HeartbeatRequest.starts:type_name -> arena.agent.v1.StartQueue
+	27, // 7: arena.agent.v1.StartQueue.timeout:type_name -> google.protobuf.Duration
+	27, // 8: arena.agent.v1.StartQueue.latency_p50:type_name -> google.protobuf.Duration
+	27, // 9: arena.agent.v1.StartQueue.latency_p99:type_name -> google.protobuf.Duration
+	27, // 10: arena.agent.v1.StartQueue.wait_p50:type_name -> google.protobuf.Duration
+	27, // 11: arena.agent.v1.StartQueue.wait_p99:type_name -> google.protobuf.Duration
+	10, // 12: arena.agent.v1.HostPorts.conflicts:type_name -> arena.agent.v1.PortConflict
+	23, // 13: arena.agent.v1.PushLogsRequest.chunk:type_name -> arena.agent.v1.LogChunk
+	15, // 14: arena.agent.v1.Node.capacity:type_name -> arena.agent.v1.Resources
+	17, // 15: arena.agent.v1.Session.ports:type_name -> arena.agent.v1.Port
+	25, // 16: arena.agent.v1.Session.env:type_name -> arena.agent.v1.Session.EnvEntry
+	26, // 17: arena.agent.v1.Session.labels:type_name -> arena.agent.v1.Session.LabelsEntry
+	27, // 18: arena.agent.v1.Session.ttl:type_name -> google.protobuf.Duration
+	15, // 19: arena.agent.v1.Session.resources:type_name -> arena.agent.v1.Resources
+	27, // 20: arena.agent.v1.Session.stop_grace:type_name -> google.protobuf.Duration
+	28, // 21: arena.agent.v1.Session.created_at:type_name -> google.protobuf.Timestamp
+	28, // 22: arena.agent.v1.Session.running_at:type_name -> google.protobuf.Timestamp
+	28, // 23: arena.agent.v1.Session.stopping_at:type_name -> google.protobuf.Timestamp
+	28, // 24: arena.agent.v1.Session.stopped_at:type_name -> google.protobuf.Timestamp
+	28, // 25: arena.agent.v1.Session.unreachable_since:type_name -> google.protobuf.Timestamp
+	28, // 26: arena.agent.v1.Session.updated_at:type_name -> google.protobuf.Timestamp
+	15, // 27: arena.agent.v1.Session.limits:type_name -> arena.agent.v1.Resources
+	18, // 28: arena.agent.v1.Assignment.sessions:type_name -> arena.agent.v1.Session
+	22, // 29: arena.agent.v1.Assignment.log_requests:type_name -> arena.agent.v1.LogRequest
+	20, // 30: arena.agent.v1.Assignment.images:type_name -> arena.agent.v1.WantedImage
+	21, // 31: arena.agent.v1.WantedImage.auth:type_name -> arena.agent.v1.RegistryAuth
+	28, // 32: arena.agent.v1.SessionReport.at:type_name -> google.protobuf.Timestamp
+	28, // 33: arena.agent.v1.SessionReport.started_at:type_name -> google.protobuf.Timestamp
+	0,  // 34: arena.agent.v1.AgentService.Join:input_type -> arena.agent.v1.JoinRequest
+	2,  // 35: arena.agent.v1.AgentService.Watch:input_type -> arena.agent.v1.WatchRequest
+	5,  // 36: arena.agent.v1.AgentService.Report:input_type -> arena.agent.v1.ReportRequest
+	7,  // 37: arena.agent.v1.AgentService.Heartbeat:input_type -> arena.agent.v1.HeartbeatRequest
+	13, // 38: arena.agent.v1.AgentService.PushLogs:input_type -> arena.agent.v1.PushLogsRequest
+	1,  // 39: arena.agent.v1.AgentService.Join:output_type -> arena.agent.v1.JoinResponse
+	3,  // 40: arena.agent.v1.AgentService.Watch:output_type -> arena.agent.v1.WatchResponse
+	6,  // 41: arena.agent.v1.AgentService.Report:output_type -> arena.agent.v1.ReportResponse
+	12, // 42: arena.agent.v1.AgentService.Heartbeat:output_type -> arena.agent.v1.HeartbeatResponse
+	14, // 43: arena.agent.v1.AgentService.PushLogs:output_type -> arena.agent.v1.PushLogsResponse
+	39, // [39:44] is the sub-list for method output_type
+	34, // [34:39] is the sub-list for method input_type
+	34, // [34:34] is the sub-list for extension type_name
+	34, // [34:34] is the sub-list for extension extendee
+	0,  // [0:34] is the sub-list for field type_name
 }
 
 func init() { file_arena_agent_v1_agent_proto_init() }
@@ -2101,7 +2270,7 @@ func file_arena_agent_v1_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_arena_agent_v1_agent_proto_rawDesc), len(file_arena_agent_v1_agent_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   26,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -325,7 +325,8 @@ function mountSession(root, id) {
     setText(cells.externalId, s.external_id || '—');
     setText(cells.restarts, s.restarts ?? '—');
     setText(cells.exitCode, s.exitCode === undefined || s.exitCode < 0 ? '—' : s.exitCode);
-    setText(cells.stopReason, s.stopReason ? `${s.stopReason}: ${STOP_REASONS[s.stopReason] || ''}` : '—');
+    setText(cells.stopReason, s.stopReason
+      ? `${s.stopReason}: ${s.stopMessage || STOP_REASONS[s.stopReason] || ''}` : '—');
     const joined = (s.players && s.players.joined) || [];
     replace(cells.players, joined.length
       ? h('ul', { class: 'plain-list' }, joined.map((p) => h('li', { class: 'mono', 'data-testid': 'detail-player' }, p)))

@@ -1,0 +1,179 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	nethttp "net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/arena-hq/arena/config"
+	"github.com/arena-hq/arena/docker/dockertest"
+)
+
+// TestBurstStartsOrRefuses: a burst of 100 POST /session at once against
+// one node of the real engine, more than it can start within the start
+// deadline. Every session answered 201 ends running; every one the node
+// could not have started in time is refused up front with 420 and
+// Retry-After, never accepted and then given up on.
+func TestBurstStartsOrRefuses(t *testing.T) {
+	const (
+		burst = 100
+		// Short enough that the node cannot start the whole burst in
+		// time, so that refusals happen.
+		startTimeout = 20 * time.Second
+	)
+	s := newStackConfig(t, 2*burst+20, "", func(c *config.Config) {
+		c.Node.StartTimeout = config.Duration(startTimeout)
+		// Room for the whole burst: only the start queue may refuse.
+		c.Node.MilliCPU, c.Node.MemoryMB = 100*burst+1000, 64*burst+1024
+	})
+
+	// A first session, so that the node has measured its pace, at the
+	// load this machine has now, before the burst.
+	first := s.create(map[string]any{})
+	s.waitStatus(first.ID, "running")
+	dockertest.Eventually(t, dockertest.Timeout, func() error {
+		rate, err := s.startRate()
+		if err == nil && rate <= 0 {
+			err = fmt.Errorf("the node has not said its start rate yet")
+		}
+		return err
+	})
+
+	type answer struct {
+		status     int
+		id         string
+		retryAfter string
+	}
+	answers := make([]answer, burst)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	for i := range burst {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req, err := nethttp.NewRequest("POST", s.URL+"/session", strings.NewReader(`{"location":"local","image":"echo"}`))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			req.Header.Set("Authorization", "Bearer "+testToken)
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := nethttp.DefaultClient.Do(req)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			mu.Lock()
+			defer mu.Unlock()
+			s.checker.Check(t, req, resp.StatusCode, resp.Header, body)
+			a := answer{status: resp.StatusCode, retryAfter: resp.Header.Get("Retry-After")}
+			if a.status == 201 {
+				var c created
+				if err := json.Unmarshal(body, &c); err != nil {
+					t.Error(err)
+				}
+				a.id = c.ID
+			}
+			answers[i] = a
+		}()
+	}
+	wg.Wait()
+
+	accepted := map[string]bool{}
+	refused := 0
+	for i, a := range answers {
+		switch a.status {
+		case 201:
+			accepted[a.id] = true
+		case 420:
+			refused++
+			if secs, err := strconv.Atoi(a.retryAfter); err != nil || secs < 1 {
+				t.Errorf("request %d: 420 with Retry-After %q, want whole seconds", i, a.retryAfter)
+			}
+		default:
+			t.Errorf("request %d: HTTP %d, want 201 or 420", i, a.status)
+		}
+	}
+	t.Logf("%d accepted, %d refused with 420", len(accepted), refused)
+	if len(accepted) == 0 || refused == 0 {
+		t.Fatalf("%d accepted and %d refused: want both, the node taking what it can start in time", len(accepted), refused)
+	}
+
+	// Every accepted session runs; none dies waiting for its start.
+	dockertest.Eventually(t, startTimeout+dockertest.Timeout, func() error {
+		status, body := s.call("GET", "/session?all=true", nil)
+		if status != 200 {
+			return fmt.Errorf("GET /session: %d %s", status, body)
+		}
+		var list struct {
+			Sessions []struct {
+				ID, Status string
+			}
+		}
+		if err := json.Unmarshal(body, &list); err != nil {
+			return err
+		}
+		running := 0
+		for _, sess := range list.Sessions {
+			if !accepted[sess.ID] {
+				continue
+			}
+			switch sess.Status {
+			case "running":
+				running++
+			case "dead", "exited":
+				d := s.describeFull(sess.ID)
+				t.Fatalf("session %s was accepted, then %s: %s: %s", sess.ID, sess.Status, d.StopReason, d.StopMessage)
+			}
+		}
+		if running != len(accepted) {
+			return fmt.Errorf("%d of %d accepted sessions running", running, len(accepted))
+		}
+		return nil
+	})
+}
+
+// startRate returns the starts a second the node last said it makes, as
+// the admin API shows it.
+func (s *testStack) startRate() (float64, error) {
+	status, body := s.call("GET", "/admin/v1/nodes", nil)
+	if status != 200 {
+		return 0, fmt.Errorf("GET /admin/v1/nodes: %d %s", status, body)
+	}
+	var nodes struct {
+		Nodes []struct {
+			ID     string
+			Starts *struct{ RatePerSecond float64 }
+		}
+	}
+	if err := json.Unmarshal(body, &nodes); err != nil {
+		return 0, err
+	}
+	for _, n := range nodes.Nodes {
+		if n.ID == s.Node.ID && n.Starts != nil {
+			return n.Starts.RatePerSecond, nil
+		}
+	}
+	return 0, fmt.Errorf("node %s shows no start queue", s.Node.ID)
+}
+
+// describeFull returns why a session stopped, as GET /session/{id} says.
+func (s *testStack) describeFull(id string) (d struct{ StopReason, StopMessage string }) {
+	s.tb.Helper()
+	status, body := s.call("GET", "/session/"+id+"?all=true", nil)
+	if status != 200 {
+		s.tb.Fatalf("GET /session/%s: %d %s", id, status, body)
+	}
+	if err := json.Unmarshal(body, &d); err != nil {
+		s.tb.Fatal(err)
+	}
+	return d
+}
