@@ -295,7 +295,7 @@ func (st *stack) replicate(ctx context.Context, pg *postgres.Store, self string,
 	for {
 		if term == nil {
 			var err error
-			if term, err = pg.Campaign(ctx, self, time.Second); err != nil {
+			if term, err = pg.Campaign(ctx, self); err != nil {
 				return // ctx ended
 			}
 			cp, err := build()
