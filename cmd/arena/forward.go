@@ -68,6 +68,9 @@ type leaderView struct {
 	err   error
 }
 
+// errLeaderGone ends the requests forwarded to a leader whose term is over.
+var errLeaderGone = errors.New("the replica no longer leads")
+
 // target is one term's leader, with what ends the requests forwarded to it.
 type target struct {
 	url    string
@@ -194,9 +197,9 @@ func (f *forwarder) ServeHTTP(w nethttp.ResponseWriter, r *nethttp.Request) {
 		return
 	}
 	// Ended with the leader's term, or by the client.
-	ctx, cancel := context.WithCancel(r.Context())
-	defer cancel()
-	stop := context.AfterFunc(t.ctx, cancel)
+	ctx, cancel := context.WithCancelCause(r.Context())
+	defer cancel(nil)
+	stop := context.AfterFunc(t.ctx, func() { cancel(errLeaderGone) })
 	defer stop()
 	// What is forwarded may be a stream (an agent's, followed logs) that
 	// lasts as long as its reader: each write has the write timeout.
@@ -277,9 +280,16 @@ func (f *forwarder) proxy(leader string) *httputil.ReverseProxy {
 		// Agents' assignment streams and followed logs must flow as they come.
 		FlushInterval: -1,
 		ErrorHandler: func(w nethttp.ResponseWriter, r *nethttp.Request, err error) {
-			// The leader went away mid-request, most likely: look again now.
-			f.forget()
-			f.log.Warn("forwarding to the leader failed", "leader", leader, "err", err)
+			switch cause := context.Cause(r.Context()); {
+			case errors.Is(cause, errLeaderGone):
+				f.log.Info("ended a request to a replica that no longer leads", "leader", leader, "path", r.URL.Path)
+			case cause != nil:
+				// The client went away: nothing failed here.
+			default:
+				// The leader went away mid-request, most likely: look again now.
+				f.forget()
+				f.log.Warn("forwarding to the leader failed", "leader", leader, "err", err)
+			}
 			w.Header().Set("Retry-After", "1")
 			http.WriteError(w, r, arena.Errorf(arena.EUNAVAILABLE, "the leading control plane did not answer; retry shortly"))
 		},
