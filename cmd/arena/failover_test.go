@@ -52,6 +52,10 @@ func TestFailover(t *testing.T) {
 		// inject faults the replica; heal, when not nil, ends the fault
 		// once faultFor has passed.
 		inject, heal func(t *testing.T, r *failoverReplica)
+		// lasting tells that the leader's lease outlives the fault's
+		// start, so that the followers must say they are not ready
+		// before another replica takes over.
+		lasting bool
 	}{
 		{
 			name:   "leader killed",
@@ -59,14 +63,16 @@ func TestFailover(t *testing.T) {
 			heal:   func(t *testing.T, r *failoverReplica) { r.restart(t) },
 		},
 		{
-			name:   "leader frozen",
-			inject: func(t *testing.T, r *failoverReplica) { r.signal(t, syscall.SIGSTOP) },
-			heal:   func(t *testing.T, r *failoverReplica) { r.signal(t, syscall.SIGCONT) },
+			name:    "leader frozen",
+			inject:  func(t *testing.T, r *failoverReplica) { r.signal(t, syscall.SIGSTOP) },
+			heal:    func(t *testing.T, r *failoverReplica) { r.signal(t, syscall.SIGCONT) },
+			lasting: true,
 		},
 		{
-			name:   "leader cut off from the database",
-			inject: func(t *testing.T, r *failoverReplica) { r.db.cut() },
-			heal:   func(t *testing.T, r *failoverReplica) { r.db.heal() },
+			name:    "leader cut off from the database",
+			inject:  func(t *testing.T, r *failoverReplica) { r.db.cut() },
+			heal:    func(t *testing.T, r *failoverReplica) { r.db.heal() },
+			lasting: true,
 		},
 	}
 	for _, tc := range faults {
@@ -95,12 +101,21 @@ func TestFailover(t *testing.T) {
 			}
 
 			faultAt := c.dbNow(t)
+			_, epoch := leaderRow(t, c.store)
 			began := time.Now()
 			tc.inject(t, first)
+			if tc.lasting {
+				c.unreadyBeforeTakeover(t, c.replicas[1], epoch)
+			}
 			// The first create after the fault, retried as a client would.
 			probe := c.retryCreate(t, c.replicas[1], "after-0")
 			took := time.Since(began)
-			t.Logf("%s: the first create succeeded %.2fs after the fault (bound %s)", tc.name, took.Seconds(), failoverBound)
+			var since time.Time
+			c.query(t, func(conn *pgx.Conn) error {
+				return conn.QueryRow(context.Background(), `SELECT since FROM arena_leader`).Scan(&since)
+			})
+			t.Logf("%s: a new leader after %.2fs, the first create succeeded after %.2fs (bound %s)",
+				tc.name, since.Sub(faultAt).Seconds(), took.Seconds(), failoverBound)
 			if took > failoverBound {
 				t.Errorf("the first create after the fault took %s, beyond the bound of %s", took, failoverBound)
 			}
@@ -303,6 +318,28 @@ func (c *failoverCluster) waitLeader(live ...*failoverReplica) *failoverReplica 
 		return nil
 	})
 	return lead
+}
+
+// unreadyBeforeTakeover waits until the follower r answers /readyz 503
+// while the database still names the leader of epoch, and fails should a
+// takeover come first: a leader that froze or lost the database cannot
+// place, whatever its lease says.
+func (c *failoverCluster) unreadyBeforeTakeover(t *testing.T, r *failoverReplica, epoch int64) {
+	t.Helper()
+	deadline := time.Now().Add(dockertest.Timeout)
+	for {
+		status, rd, err := c.ready(r)
+		if _, now := leaderRow(t, c.store); now != epoch {
+			t.Fatalf("a takeover (epoch %d) before %s said it was not ready; last %d %+v %v", now, r.url, status, rd, err)
+		}
+		if err == nil && status == 503 && rd.Status != "ready" {
+			t.Logf("while the leader of epoch %d is faulted, %s answers 503: %s", epoch, r.url, rd.Reason)
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s still ready: %d %+v %v", r.url, status, rd, err)
+		}
+	}
 }
 
 // mustCreate creates a session through r, with a TTL in seconds when ttl > 0.
