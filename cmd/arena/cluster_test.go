@@ -541,9 +541,8 @@ func (p *partitionProxy) pipe(dst, src net.Conn) {
 			}
 		}
 		if err != nil {
-			if err != io.EOF {
-				return
-			}
+			// The other side sees the end as the network would carry it,
+			// a reset (a process killed with data unread) included.
 			dst.Close()
 			return
 		}

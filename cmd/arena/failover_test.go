@@ -54,7 +54,9 @@ func TestFailover(t *testing.T) {
 		inject, heal func(t *testing.T, r *failoverReplica)
 		// lasting tells that the leader's lease outlives the fault's
 		// start, so that the followers must say they are not ready
-		// before another replica takes over.
+		// before another replica takes over; otherwise the leader's
+		// connections end with it, and another takes over before its lease
+		// would have expired.
 		lasting bool
 	}{
 		{
@@ -116,6 +118,9 @@ func TestFailover(t *testing.T) {
 			})
 			t.Logf("%s: a new leader after %.2fs, the first create succeeded after %.2fs (bound %s)",
 				tc.name, since.Sub(faultAt).Seconds(), took.Seconds(), failoverBound)
+			if !tc.lasting && since.Sub(faultAt) >= postgres.DefaultLease {
+				t.Errorf("taken over %s after the fault, once the lease had expired: the dead leader's connection was not seen gone", since.Sub(faultAt))
+			}
 			if took > failoverBound {
 				t.Errorf("the first create after the fault took %s, beyond the bound of %s", took, failoverBound)
 			}

@@ -53,7 +53,10 @@ type forwarder struct {
 	view    leaderView
 	changed chan struct{}
 	// target is the leader requests are forwarded to, once one was.
-	target  *target
+	target *target
+	// local serves the requests that reached this replica while it took
+	// the lead, once it does; nil while it follows.
+	local   nethttp.Handler
 	proxies map[string]*httputil.ReverseProxy
 	// refresh asks watch to read again now.
 	refresh chan struct{}
@@ -66,6 +69,8 @@ type leaderView struct {
 	url   string
 	epoch int64
 	err   error
+	// self tells that this replica holds the lead.
+	self bool
 }
 
 // errLeaderGone ends the requests forwarded to a leader whose term is over.
@@ -118,7 +123,7 @@ func (f *forwarder) look(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	ls, err := f.pg.LeaderStatus(ctx)
-	v := leaderView{url: ls.URL, epoch: ls.Epoch, err: err}
+	v := leaderView{url: ls.URL, epoch: ls.Epoch, err: err, self: err == nil && ls.Held && ls.URL == f.self}
 	if err != nil || !ls.Held || ls.URL == f.self {
 		// A leader whose lease has expired leads no more, whatever its
 		// process believes; and this replica, which forwards, does not
@@ -136,11 +141,28 @@ func (f *forwarder) look(ctx context.Context) {
 		t.cancel()
 		f.target = nil
 	}
-	if v.url != f.view.url || v.epoch != f.view.epoch || (v.err == nil) != (f.view.err == nil) {
-		close(f.changed)
-		f.changed = make(chan struct{})
+	if v.url != f.view.url || v.epoch != f.view.epoch || v.self != f.view.self || (v.err == nil) != (f.view.err == nil) {
+		f.wake()
 	}
 	f.view = v
+}
+
+// wake tells the requests that wait for a leader to look again; the
+// caller holds f.mu.
+func (f *forwarder) wake() {
+	close(f.changed)
+	f.changed = make(chan struct{})
+}
+
+// serveLocally hands the requests that wait here to h, the control plane
+// of this replica, which now leads; nil hands them to no one again.
+// Requests that reached the replica while it took the lead would
+// otherwise wait for a leader other than itself.
+func (f *forwarder) serveLocally(h nethttp.Handler) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.local = h
+	f.wake()
 }
 
 // forget has the leader read again at once: forwarding to it failed.
@@ -151,13 +173,19 @@ func (f *forwarder) forget() {
 	}
 }
 
-// leader returns the leader to forward to, waiting for one up to f.wait.
-func (f *forwarder) leader(ctx context.Context) (*target, error) {
+// leader returns the leader to forward to, or this replica's control plane
+// once it leads, waiting for either up to f.wait.
+func (f *forwarder) leader(ctx context.Context) (nethttp.Handler, *target, error) {
 	giveUp := time.NewTimer(f.wait)
 	defer giveUp.Stop()
 	for {
 		f.mu.Lock()
 		v, changed := f.view, f.changed
+		if f.local != nil {
+			h := f.local
+			f.mu.Unlock()
+			return h, nil, nil
+		}
 		if v.url != "" {
 			if f.target == nil {
 				tctx, cancel := context.WithCancel(context.Background())
@@ -165,18 +193,18 @@ func (f *forwarder) leader(ctx context.Context) (*target, error) {
 			}
 			t := f.target
 			f.mu.Unlock()
-			return t, nil
+			return nil, t, nil
 		}
 		f.mu.Unlock()
 		select {
 		case <-changed:
 		case <-giveUp.C:
 			if v.err != nil {
-				return nil, arena.Errorf(arena.EUNAVAILABLE, "this replica cannot read who leads from the database; retry shortly")
+				return nil, nil, arena.Errorf(arena.EUNAVAILABLE, "this replica cannot read who leads from the database; retry shortly")
 			}
-			return nil, arena.Errorf(arena.EUNAVAILABLE, "no control plane leads right now; retry shortly")
+			return nil, nil, arena.Errorf(arena.EUNAVAILABLE, "no control plane leads right now; retry shortly")
 		case <-ctx.Done():
-			return nil, arena.Errorf(arena.EUNAVAILABLE, "no control plane leads right now; retry shortly")
+			return nil, nil, arena.Errorf(arena.EUNAVAILABLE, "no control plane leads right now; retry shortly")
 		}
 	}
 }
@@ -190,10 +218,14 @@ func (f *forwarder) ServeHTTP(w nethttp.ResponseWriter, r *nethttp.Request) {
 		f.readyz(w, r)
 		return
 	}
-	t, err := f.leader(r.Context())
+	local, t, err := f.leader(r.Context())
 	if err != nil {
 		w.Header().Set("Retry-After", "1")
 		http.WriteError(w, r, err)
+		return
+	}
+	if local != nil {
+		local.ServeHTTP(w, r)
 		return
 	}
 	// Ended with the leader's term, or by the client.

@@ -259,6 +259,7 @@ func startControlPlane(ctx context.Context, cfg *config.Config, o stackOptions, 
 				return nil, err
 			}
 			st.lead(cp)
+			forward.serveLocally(cp.handler)
 		}
 		replicaCtx, stop := context.WithCancel(context.Background())
 		var wg sync.WaitGroup
@@ -334,6 +335,7 @@ func (st *stack) replicate(ctx context.Context, pg *postgres.Store, self string,
 			}
 			log.Info("leading", "epoch", term.Epoch)
 			st.lead(cp)
+			forward.serveLocally(cp.handler)
 			if cp.newToken && st.announce != nil {
 				// The first start's token, made by a replica that took the
 				// lead later: shown once, here.
@@ -346,6 +348,7 @@ func (st *stack) replicate(ctx context.Context, pg *postgres.Store, self string,
 		case <-ctx.Done():
 		}
 		st.handler.set(forward)
+		forward.serveLocally(nil)
 		st.srvMu.Lock()
 		cp := st.cp
 		st.cp, st.srv = nil, nil
