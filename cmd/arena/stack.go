@@ -324,7 +324,7 @@ func (st *stack) replicate(ctx context.Context, pg *postgres.Store, self string,
 				log.Error("cannot take the lead", "err", err)
 				term.Resign()
 				term = nil
-				// Let a healthy replica have the lock it just freed,
+				// Let a healthy replica have the lead it just gave up,
 				// rather than taking it back at once.
 				select {
 				case <-ctx.Done():
@@ -347,8 +347,8 @@ func (st *stack) replicate(ctx context.Context, pg *postgres.Store, self string,
 			log.Warn("lost the lead; following", "epoch", term.Epoch, "reason", term.Err())
 		case <-ctx.Done():
 		}
-		st.handler.set(forward)
 		forward.serveLocally(nil)
+		st.handler.set(forward)
 		st.srvMu.Lock()
 		cp := st.cp
 		st.cp, st.srv = nil, nil
