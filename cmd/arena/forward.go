@@ -69,8 +69,6 @@ type leaderView struct {
 	url   string
 	epoch int64
 	err   error
-	// self tells that this replica holds the lead.
-	self bool
 }
 
 // errLeaderGone ends the requests forwarded to a leader whose term is over.
@@ -123,7 +121,7 @@ func (f *forwarder) look(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	ls, err := f.pg.LeaderStatus(ctx)
-	v := leaderView{url: ls.URL, epoch: ls.Epoch, err: err, self: err == nil && ls.Held && ls.URL == f.self}
+	v := leaderView{url: ls.URL, epoch: ls.Epoch, err: err}
 	if err != nil || !ls.Held || ls.URL == f.self {
 		// A leader whose lease has expired leads no more, whatever its
 		// process believes; and this replica, which forwards, does not
@@ -141,7 +139,7 @@ func (f *forwarder) look(ctx context.Context) {
 		t.cancel()
 		f.target = nil
 	}
-	if v.url != f.view.url || v.epoch != f.view.epoch || v.self != f.view.self || (v.err == nil) != (f.view.err == nil) {
+	if v.url != f.view.url || v.epoch != f.view.epoch || (v.err == nil) != (f.view.err == nil) {
 		f.wake()
 	}
 	f.view = v
