@@ -30,6 +30,15 @@ type Config struct {
 	// Store is a postgres:// URL to keep the state in PostgreSQL; empty
 	// keeps it in SQLite in the data directory.
 	Store string `yaml:"store"`
+	// LeaderLease is how long the leading replica's lease on a PostgreSQL
+	// store lasts from its last renewal (default 3s, from 1s to 1m): about
+	// how long the replicas stay without a leader when it freezes or loses
+	// the database. Replicas should share it.
+	LeaderLease Duration `yaml:"leaderLease"`
+	// ResyncTimeout bounds how long a control plane that starts, or takes
+	// the lead, waits before placing for the agents of the nodes last seen
+	// alive to report (default: the heartbeat timeout).
+	ResyncTimeout Duration `yaml:"resyncTimeout"`
 	// MetricsListen serves Prometheus metrics at /metrics; empty serves none.
 	MetricsListen string `yaml:"metricsListen"`
 	PublicIP      string `yaml:"publicIP"`

@@ -3,7 +3,9 @@ package postgres
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -12,43 +14,166 @@ import (
 	"github.com/arena-hq/arena"
 )
 
-// leaderLock is the advisory lock the leading control plane holds, on a
-// connection of its own: PostgreSQL releases it when that connection ends,
-// whether the process exited, crashed or lost the network. Its second key
-// is the schema's, so that installations sharing a database each have a
-// leader of their own.
-const leaderLock = 0x61726e61 // "arna"
+// Leadership
+//
+// One replica leads at a time, by a lease: the arena_lease row names the
+// term that holds it (its epoch), the holder's lease connection (its
+// pg_backend_pid and backend_start) and when the lease expires, by the
+// database's clock. The holder renews it every lease/3 on a connection of
+// its own (now() + lease). Another replica takes the lead when
+//
+//   - the lease has expired, by the database's clock (the holder froze, or
+//     lost the database), or
+//   - the holder's lease connection is gone from pg_stat_activity (the
+//     holder's process died: its kernel closed the connection, and
+//     PostgreSQL ended the session), so that a crash fails over within one
+//     campaign poll rather than a lease. A connection that merely looks
+//     alive (a pid reused, a session PostgreSQL has not yet ended) only makes
+//     the candidate wait for the expiry, which is safe.
+//
+// Taking the lead is one transaction on the candidate's lease connection:
+// it locks the lease row, checks the above again, gives the lease to a new
+// epoch and writes that epoch into arena_leader. That UPDATE waits for the
+// writes in flight under the old epoch, which hold arena_leader's row in
+// share mode (see checkFence), so the new leader reads the state only after
+// them; lock_timeout bounds the wait, so that a candidate never hangs on a
+// frozen leader's transaction, and tries again at its next poll, by which
+// time idle_in_transaction_session_timeout (see tuneConnections) has ended
+// that transaction.
+//
+// The holder judges its own lease by its monotonic clock only, never by
+// comparing clocks: it is valid until the send time of its last successful
+// renewal plus the lease, less a margin (lease/6). The database computed
+// the expiry from its own clock when the renewal arrived, which is after it
+// was sent, so the holder's deadline always falls before the database's
+// expiry. A holder that cannot renew before its deadline ends its term
+// (Lost); and every fenced write checks that deadline first, a cheap atomic
+// load, so that a process waking from a pause (SIGSTOP, a long GC pause, a
+// stalled VM) writes nothing even before its watch notices. Should a write
+// slip past that check and its process then stall, the epoch fence in the
+// database refuses it once a new leader has taken over.
+//
+// Time from a fault to a new leader, with lease L and a campaign poll of
+// L/6 (both at most):
+//
+//   - the leader's process dies: the poll, L/6, plus the takeover;
+//   - the leader freezes or loses the database: its lease expires at most L
+//     after it was last renewed, then the poll: L + L/6.
+//
+// Replicas of an earlier version lead by the advisory lock legacyLeaderLock
+// alone. Migration 0008 makes arena_leader's epoch follow the lease (a
+// trigger refuses any other change of it), so that such a replica can no
+// longer take the lead from a lease's holder, and new replicas do not take
+// the lease while an old replica holds that lock. The lease's holder takes
+// that lock too, so that old replicas see the lead taken and keep
+// following. During a rolling upgrade, then: an old leader keeps leading
+// until it stops, and a new replica takes over from it as from any crashed
+// leader; old replicas that restart refuse the newer schema, as always.
+
+// Limits and default of the lease's duration.
+const (
+	DefaultLease = 3 * time.Second
+	MinLease     = time.Second
+	MaxLease     = time.Minute
+)
+
+// legacyLeaderLock is the advisory lock replicas before schema version 8
+// lead by, on a connection of their own, with the schema's hash as its
+// second key.
+const legacyLeaderLock = 0x61726e61 // "arna"
+
+// clockBase anchors the store's monotonic clock: durations since it are
+// measured on the monotonic clock, which no change of the wall clock moves.
+var clockBase = time.Now()
+
+// mono is the store's monotonic clock.
+func (st *Store) mono() time.Duration {
+	return time.Since(clockBase) + time.Duration(st.ahead.Load())
+}
+
+// Lease is how long a leader's lease lasts from a renewal.
+func (st *Store) Lease() time.Duration { return st.lease }
+
+// margin is how long before its lease ends a leader stops acting.
+func (st *Store) margin() time.Duration { return st.lease / 6 }
+
+// renewEvery is how often a leader renews its lease: a renewal or two may
+// fail before it has to step down.
+func (st *Store) renewEvery() time.Duration { return st.lease / 3 }
+
+// pollEvery is how often a candidate looks whether it may take the lead.
+func (st *Store) pollEvery() time.Duration {
+	return min(max(st.lease/6, 100*time.Millisecond), time.Second)
+}
+
+// lockTimeout bounds how long a takeover waits for the previous leader's
+// writes in flight.
+func (st *Store) lockTimeout() time.Duration { return max(st.lease/3, 100*time.Millisecond) }
 
 // Term is one control plane's time as leader. It ends when Resign is
-// called or the connection holding the lock fails; Lost tells.
+// called, when the lease cannot be renewed in time, or when another
+// replica has taken it over; Lost tells, Err says why.
 type Term struct {
 	// Epoch numbers the term: every new leader's is greater.
 	Epoch int64
 
-	conn   *pgx.Conn
-	lost   chan struct{}
-	once   sync.Once
-	cancel context.CancelFunc
-	done   chan struct{}
+	st   *Store
+	conn *pgx.Conn
+	// validUntil is when the term stops acting, on the store's monotonic clock.
+	validUntil atomic.Int64
+	lost       chan struct{}
+	once       sync.Once
+	err        error
+	cancel     context.CancelFunc
+	done       chan struct{}
 }
 
 // Lost is closed when the term has ended.
 func (t *Term) Lost() <-chan struct{} { return t.lost }
 
-// Resign ends the term, letting another replica lead.
+// Err says why the term ended, once Lost is closed; nil before, or when it
+// was resigned.
+func (t *Term) Err() error {
+	select {
+	case <-t.lost:
+		return t.err
+	default:
+		return nil
+	}
+}
+
+// Valid reports whether the term still acts: it has not ended and its
+// lease, by this process's clock, has not run out.
+func (t *Term) Valid() bool {
+	select {
+	case <-t.lost:
+		return false
+	default:
+		return t.st.mono() < time.Duration(t.validUntil.Load())
+	}
+}
+
+// Resign ends the term and gives the lease up, so that another replica
+// takes over at its next poll.
 func (t *Term) Resign() {
 	t.cancel()
 	<-t.done
 }
 
-// Campaign waits until this replica leads, trying every retry, and returns
-// its term; url is the address other replicas forward requests to. From then
-// on the store's writes are fenced with the term's epoch: once another
+// ErrNotLeader is TryLead's answer while another replica leads.
+var ErrNotLeader = errors.New("another replica leads")
+
+// Campaign waits until this replica leads and returns its term; url is the
+// address other replicas forward requests to. It looks every lease/6 (at
+// most a second). From then on the store's writes are fenced with the
+// term's epoch and its lease: once the lease has run out, or another
 // replica has taken over, they fail with EUNAVAILABLE instead of
 // overwriting what the new leader does.
-func (st *Store) Campaign(ctx context.Context, url string, retry time.Duration) (*Term, error) {
+func (st *Store) Campaign(ctx context.Context, url string) (*Term, error) {
+	c := &candidate{st: st, url: url}
+	defer c.close()
 	for {
-		t, err := st.tryLead(ctx, url)
+		t, err := c.try(ctx)
 		if t != nil {
 			return t, nil // the caller owns the term, even as ctx ends
 		}
@@ -61,18 +186,17 @@ func (st *Store) Campaign(ctx context.Context, url string, retry time.Duration) 
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
-		case <-time.After(retry):
+		case <-time.After(st.pollEvery()):
 		}
 	}
 }
 
-// ErrNotLeader is TryLead's answer while another replica leads.
-var ErrNotLeader = errors.New("another replica leads")
-
 // TryLead takes the lead if no replica holds it, once: it returns the term,
 // ErrNotLeader, or why the database could not be asked.
 func (st *Store) TryLead(ctx context.Context, url string) (*Term, error) {
-	return st.tryLead(ctx, url)
+	c := &candidate{st: st, url: url}
+	defer c.close()
+	return c.try(ctx)
 }
 
 func (st *Store) log(ctx context.Context, err error) {
@@ -81,85 +205,246 @@ func (st *Store) log(ctx context.Context, err error) {
 	}
 }
 
-func (st *Store) tryLead(ctx context.Context, url string) (*Term, error) {
-	connCfg := st.pool.Config().ConnConfig.Copy()
-	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+// candidate is a replica that campaigns, with the connection its lease
+// would be held on: the takeover records that connection as the holder's.
+type candidate struct {
+	st   *Store
+	url  string
+	conn *pgx.Conn
+}
+
+// close closes the candidate's connection unless a term took it.
+func (c *candidate) close() {
+	if c.conn != nil {
+		c.conn.Close(context.Background())
+		c.conn = nil
+	}
+}
+
+// leaseFree is true when the lease may be taken: it has expired, or its
+// holder's connection is gone, and no replica of an earlier version holds
+// the advisory lock it led by. Neither pg_stat_activity nor pg_locks is
+// looked at while the lease is held and its holder's connection alive.
+const leaseFree = `CASE
+	WHEN s.expires_at > now() AND EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = s.backend_pid
+		AND (a.backend_start IS NULL OR s.backend_start IS NULL OR a.backend_start = s.backend_start)) THEN false
+	ELSE NOT EXISTS (SELECT 1 FROM pg_locks k WHERE k.locktype = 'advisory' AND k.classid = $1
+		AND k.objid = (hashtext(current_schema())::bigint & 4294967295)::oid AND k.objsubid = 2
+		AND k.granted AND k.pid <> s.backend_pid)
+	END`
+
+// try takes the lead if it is free, once.
+func (c *candidate) try(ctx context.Context) (*Term, error) {
+	st := c.st
+	if c.conn == nil || c.conn.IsClosed() {
+		c.close()
+		conn, err := pgx.ConnectConfig(ctx, st.pool.Config().ConnConfig.Copy())
+		if err != nil {
+			return nil, err
+		}
+		c.conn = conn
+	}
+	// A look first, without locks, so that candidates polling never hold
+	// up the holder's renewals.
+	lctx, cancel := context.WithTimeout(ctx, st.lease)
 	defer cancel()
-	conn, err := pgx.ConnectConfig(cctx, connCfg)
+	var free bool
+	if err := c.conn.QueryRow(lctx, `SELECT `+leaseFree+` FROM arena_lease s WHERE s.id = 1`, int32(legacyLeaderLock)).Scan(&free); err != nil {
+		return nil, err
+	}
+	if !free {
+		return nil, ErrNotLeader
+	}
+	// now() in the transaction is no earlier than this: the lease, by the
+	// database's clock, ends no earlier than the term's own deadline.
+	sent := st.mono()
+	epoch, err := c.takeOver(lctx)
 	if err != nil {
 		return nil, err
 	}
-	var got bool
-	if err := conn.QueryRow(cctx, `SELECT pg_try_advisory_lock($1, hashtext(current_schema()))`, int32(leaderLock)).Scan(&got); err != nil || !got {
-		conn.Close(context.Background())
-		if err == nil {
-			err = ErrNotLeader
-		}
-		return nil, err
-	}
-	// The lock is ours: a new epoch fences the previous leader's writes. The
-	// UPDATE waits for writes in flight under the old epoch (they hold the
-	// row in share mode), so the new leader reads the state after them.
-	var epoch int64
-	if err := conn.QueryRow(cctx, `UPDATE arena_leader SET epoch = epoch + 1, url = $1, since = now()
-		WHERE id = 1 RETURNING epoch`, url).Scan(&epoch); err != nil {
-		conn.Close(context.Background())
-		return nil, err
-	}
-	st.fence.Store(epoch)
+	// Old replicas, which lead by this lock alone, see the lead taken.
+	// Nothing depends on getting it: the lock may still be held by a
+	// previous holder's session that PostgreSQL has not yet ended.
+	_, _ = c.conn.Exec(lctx, `SELECT pg_try_advisory_lock($1, hashtext(current_schema()))`, int32(legacyLeaderLock))
+
 	wctx, wcancel := context.WithCancel(context.Background())
-	t := &Term{Epoch: epoch, conn: conn, lost: make(chan struct{}), cancel: wcancel, done: make(chan struct{})}
-	go t.watch(wctx, st)
+	t := &Term{Epoch: epoch, st: st, conn: c.conn, lost: make(chan struct{}), cancel: wcancel, done: make(chan struct{})}
+	c.conn = nil // the term's now
+	t.validUntil.Store(int64(sent + st.lease - st.margin()))
+	st.validUntil.Store(t.validUntil.Load())
+	st.fence.Store(epoch)
+	go t.watch(wctx)
 	return t, nil
 }
 
-// watch checks the lock's connection every second; when it fails, or the
-// term is resigned, the term ends and the store stops writing under it.
-func (t *Term) watch(ctx context.Context, st *Store) {
+// codeLockNotAvailable is the SQLSTATE of a lock_timeout.
+const codeLockNotAvailable = "55P03"
+
+// takeOver gives the lease to a new epoch in one transaction, if it is
+// still free once its row is locked, and returns the epoch.
+func (c *candidate) takeOver(ctx context.Context) (int64, error) {
+	st := c.st
+	var epoch int64
+	err := pgx.BeginFunc(ctx, c.conn, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, fmt.Sprintf(`SET LOCAL lock_timeout = %d`, st.lockTimeout().Milliseconds())); err != nil {
+			return err
+		}
+		var free bool
+		if err := tx.QueryRow(ctx, `SELECT `+leaseFree+` FROM arena_lease s WHERE s.id = 1 FOR UPDATE OF s`, int32(legacyLeaderLock)).Scan(&free); err != nil {
+			return err
+		}
+		if !free {
+			return ErrNotLeader
+		}
+		if err := tx.QueryRow(ctx, `UPDATE arena_lease SET epoch = (SELECT epoch FROM arena_leader WHERE id = 1) + 1,
+			holder = $1, backend_pid = pg_backend_pid(),
+			backend_start = (SELECT backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid()),
+			expires_at = now() + $2 * interval '1 millisecond'
+			WHERE id = 1 RETURNING epoch`, c.url, st.lease.Milliseconds()).Scan(&epoch); err != nil {
+			return err
+		}
+		// Waits for the writes in flight under the old epoch.
+		_, err := tx.Exec(ctx, `UPDATE arena_leader SET epoch = $1, url = $2, since = now() WHERE id = 1`, epoch, c.url)
+		return err
+	})
+	if sqlState(err) == codeLockNotAvailable {
+		return 0, fmt.Errorf("the previous leader's writes still hold its epoch; trying again: %w", err)
+	}
+	return epoch, err
+}
+
+// Errors a term ends with.
+var (
+	errLeaseLapsed = errors.New("the lease could not be renewed in time")
+	errTakenOver   = errors.New("the lease was taken over, or had expired in the database")
+)
+
+// watch renews the lease every lease/3 until the term is resigned, a
+// renewal finds the lease taken, or the term's deadline passes without a
+// renewal: then the term ends and the store stops writing under it.
+func (t *Term) watch(ctx context.Context) {
 	defer close(t.done)
-	defer t.end(st)
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
+	st := t.st
+	renew := time.NewTicker(st.renewEvery())
+	defer renew.Stop()
 	for {
+		left := time.Duration(t.validUntil.Load()) - st.mono()
+		if left <= 0 {
+			t.end(errLeaseLapsed, false)
+			return
+		}
+		deadline := time.NewTimer(left)
 		select {
 		case <-ctx.Done():
-			uctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			_, _ = t.conn.Exec(uctx, `SELECT pg_advisory_unlock($1, hashtext(current_schema()))`, int32(leaderLock))
-			cancel()
+			deadline.Stop()
+			t.end(nil, true)
 			return
-		case <-tick.C:
+		case <-deadline.C:
+			t.end(errLeaseLapsed, false)
+			return
+		case <-renew.C:
+			deadline.Stop()
 		}
-		pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-		err := t.conn.Ping(pctx)
+		sent := st.mono()
+		left = time.Duration(t.validUntil.Load()) - sent
+		if left <= 0 {
+			t.end(errLeaseLapsed, false) // woken from a pause past the deadline
+			return
+		}
+		// The renewal may take no longer than the term lasts: a renewal
+		// that hangs (a partition) ends the term at its deadline.
+		rctx, cancel := context.WithTimeout(ctx, left)
+		tag, err := t.conn.Exec(rctx, `UPDATE arena_lease SET expires_at = now() + $2 * interval '1 millisecond'
+			WHERE id = 1 AND epoch = $1 AND expires_at > now()`, t.Epoch, st.lease.Milliseconds())
 		cancel()
-		if err != nil && ctx.Err() == nil {
-			st.log(ctx, err)
+		switch {
+		case ctx.Err() != nil:
+			t.end(nil, true)
+			return
+		case err != nil && t.conn.IsClosed():
+			t.end(fmt.Errorf("%w: %v", errLeaseLapsed, err), false)
+			return
+		case err != nil:
+			st.log(ctx, err) // the next tick tries again, while the term lasts
+			continue
+		case tag.RowsAffected() == 0:
+			t.end(errTakenOver, false)
 			return
 		}
+		valid := int64(sent + st.lease - st.margin())
+		t.validUntil.Store(valid)
+		st.validUntil.Store(valid)
 	}
 }
 
-func (t *Term) end(st *Store) {
+// end ends the term: the store stops writing under it first, then a
+// resigned term gives its lease up, so that no write of this term can
+// follow the next term's first.
+func (t *Term) end(err error, release bool) {
 	t.once.Do(func() {
-		st.fence.CompareAndSwap(t.Epoch, -1)
+		t.err = err
+		t.st.fence.CompareAndSwap(t.Epoch, -1)
+		if release {
+			rctx, cancel := context.WithTimeout(context.Background(), t.st.lease)
+			_, _ = t.conn.Exec(rctx, `UPDATE arena_lease SET expires_at = '-infinity' WHERE id = 1 AND epoch = $1`, t.Epoch)
+			cancel()
+		}
+		// Closing the connection also frees the advisory lock.
 		t.conn.Close(context.Background())
 		close(t.lost)
 	})
 }
 
-// Leader returns the address of the replica that leads, and its epoch; an
-// empty address when none has led yet.
-func (st *Store) Leader(ctx context.Context) (url string, epoch int64, err error) {
-	err = st.pool.QueryRow(ctx, `SELECT url, epoch FROM arena_leader WHERE id = 1`).Scan(&url, &epoch)
+// LeaderStatus is who leads, as the database says.
+type LeaderStatus struct {
+	// URL is the address of the replica that leads or led last; empty when
+	// none has led yet.
+	URL   string
+	Epoch int64
+	// Held tells that a replica leads now: its lease has not expired by the
+	// database's clock, or a replica of an earlier version holds the lead
+	// by its advisory lock.
+	Held bool
+}
+
+// LeaderStatus reads who leads, without waiting for any lock.
+func (st *Store) LeaderStatus(ctx context.Context) (LeaderStatus, error) {
+	var ls LeaderStatus
+	err := st.pool.QueryRow(ctx, `SELECT l.url, l.epoch, CASE WHEN s.epoch = l.epoch AND s.expires_at > now() THEN true
+		ELSE EXISTS (SELECT 1 FROM pg_locks k WHERE k.locktype = 'advisory' AND k.classid = $1
+			AND k.objid = (hashtext(current_schema())::bigint & 4294967295)::oid AND k.objsubid = 2
+			AND k.granted AND k.pid <> s.backend_pid) END
+		FROM arena_leader l CROSS JOIN arena_lease s WHERE l.id = 1 AND s.id = 1`, int32(legacyLeaderLock)).Scan(&ls.URL, &ls.Epoch, &ls.Held)
 	if err != nil {
-		return "", 0, arena.Internal(err, "reading the leader")
+		return LeaderStatus{}, arena.Internal(err, "reading the leader")
 	}
-	return url, epoch, nil
+	return ls, nil
+}
+
+// Leader returns the address of the replica that leads or led last, and
+// its epoch; an empty address when none has led yet.
+func (st *Store) Leader(ctx context.Context) (url string, epoch int64, err error) {
+	ls, err := st.LeaderStatus(ctx)
+	return ls.URL, ls.Epoch, err
 }
 
 // errFenced is what a write of a replica that no longer leads fails with.
 func errFenced() error {
 	return arena.Errorf(arena.EUNAVAILABLE, "this control plane no longer leads; retry")
+}
+
+// fenceEpoch returns the epoch a write is fenced with, 0 for none, or
+// errFenced once the term has ended or its lease, by this process's clock,
+// has run out.
+func (st *Store) fenceEpoch() (int64, error) {
+	epoch := st.fence.Load()
+	switch {
+	case epoch == 0:
+		return 0, nil
+	case epoch < 0 || st.mono() >= time.Duration(st.validUntil.Load()):
+		return 0, errFenced()
+	}
+	return epoch, nil
 }
 
 // checkFence makes a write transaction fail unless epoch still leads. The
@@ -179,15 +464,15 @@ func checkFence(ctx context.Context, tx pgx.Tx, epoch int64) error {
 // exec runs one write: directly on an unfenced store, in a transaction that
 // checks the fence first on a fenced one.
 func (st *Store) exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
-	epoch := st.fence.Load()
+	epoch, err := st.fenceEpoch()
+	if err != nil {
+		return pgconn.CommandTag{}, err
+	}
 	if epoch == 0 {
 		return st.pool.Exec(ctx, sql, args...)
 	}
-	if epoch < 0 {
-		return pgconn.CommandTag{}, errFenced()
-	}
 	var tag pgconn.CommandTag
-	err := pgx.BeginFunc(ctx, st.pool, func(tx pgx.Tx) error {
+	err = pgx.BeginFunc(ctx, st.pool, func(tx pgx.Tx) error {
 		if err := checkFence(ctx, tx, epoch); err != nil {
 			return err
 		}
@@ -200,9 +485,9 @@ func (st *Store) exec(ctx context.Context, sql string, args ...any) (pgconn.Comm
 
 // begin starts a write transaction, checking the fence first on a fenced store.
 func (st *Store) begin(ctx context.Context) (pgx.Tx, error) {
-	epoch := st.fence.Load()
-	if epoch < 0 {
-		return nil, errFenced()
+	epoch, err := st.fenceEpoch()
+	if err != nil {
+		return nil, err
 	}
 	tx, err := st.pool.Begin(ctx)
 	if err != nil || epoch == 0 {

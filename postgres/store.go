@@ -28,11 +28,32 @@ var _ server.Store = (*Store)(nil)
 // conflicting writers itself, so the store needs no write queue of its own.
 type Store struct {
 	pool *pgxpool.Pool
+	// lease is how long a leader's lease lasts (see leader.go).
+	lease time.Duration
 	// fence is the epoch of the leader's term the store writes under: 0
 	// for a store that leads nobody (no fencing), -1 once the term ended.
-	fence  atomic.Int64
+	fence atomic.Int64
+	// validUntil is when the term's lease runs out by this process's
+	// clock (see mono): a fenced store writes nothing from then on.
+	validUntil atomic.Int64
+	// ahead moves the store's clock forward, for tests.
+	ahead  atomic.Int64
 	logger *slog.Logger
 }
+
+// Option configures Open.
+type Option func(*options)
+
+type options struct {
+	lease time.Duration
+}
+
+// WithLease sets how long a leader's lease lasts from its last renewal,
+// from MinLease to MaxLease; DefaultLease when not given. It bounds how
+// long the replicas stay without a leader when the leader freezes or loses
+// the database, and how quickly PostgreSQL gives up on a connection whose
+// peer is gone (see tuneConnections). Replicas should share it.
+func WithLease(d time.Duration) Option { return func(o *options) { o.lease = d } }
 
 // SetLogger sets where the store reports trouble in the background, such
 // as a failed campaign for the lead.
@@ -43,7 +64,18 @@ func (st *Store) SetLogger(l *slog.Logger) { st.logger = l }
 // tables live in the first schema of the connection's search_path (a
 // search_path parameter of url sets it), so that one database can hold
 // several installations. Parameters such as pool_max_conns size the pool.
-func Open(ctx context.Context, url string) (*Store, error) {
+//
+// Every connection gets TCP keepalives and timeouts on both ends, and a
+// bound on a session idle in a transaction, all derived from the lease
+// (see tuneConnections); a parameter url sets itself is kept.
+func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
+	o := options{lease: DefaultLease}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.lease < MinLease || o.lease > MaxLease {
+		return nil, arena.Errorf(arena.EINVALID, "the leader's lease must be from %s to %s, not %s", MinLease, MaxLease, o.lease)
+	}
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		// The error of ParseConfig quotes the URL, whose password pgx
@@ -54,7 +86,13 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	if err != nil {
 		return nil, arena.Internal(err, "reading the schema migrations")
 	}
-	return open(ctx, cfg, ms)
+	tuneConnections(&cfg.ConnConfig.Config, o.lease)
+	st, err := open(ctx, cfg, ms)
+	if err != nil {
+		return nil, err
+	}
+	st.lease = o.lease
+	return st, nil
 }
 
 func open(ctx context.Context, cfg *pgxpool.Config, ms []migration) (*Store, error) {
@@ -66,7 +104,7 @@ func open(ctx context.Context, cfg *pgxpool.Config, ms []migration) (*Store, err
 		pool.Close()
 		return nil, arena.Internal(err, "migrating the database schema")
 	}
-	return &Store{pool: pool}, nil
+	return &Store{pool: pool, lease: DefaultLease}, nil
 }
 
 // Close closes the store's connections, waiting for the ones in use to be

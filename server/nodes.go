@@ -45,27 +45,31 @@ type node struct {
 }
 
 // loadNodes reads the nodes from the store at Open. They take no sessions
-// until their agents report; their silence counts from now.
-func (s *Server) loadNodes(ctx context.Context) error {
+// until their agents report; their silence counts from now. It returns
+// those the store last saw alive, whose reports placement waits for.
+func (s *Server) loadNodes(ctx context.Context) (alive []string, err error) {
 	nodes, err := s.store.ListNodes(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	seen, err := s.store.LastSeen(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	now := s.now()
 	s.nmu.Lock()
 	defer s.nmu.Unlock()
 	for _, n := range nodes {
+		if s.aliveWithin(seen[n.ID], now) {
+			alive = append(alive, n.ID)
+		}
 		s.nodes[n.ID] = &node{Node: *n, lastSeen: now, savedSeen: seen[n.ID]}
 		if n.CredentialHash != "" {
 			s.credentials[n.CredentialHash] = n.ID
 		}
 		s.sched.UpsertNode(*n, false)
 	}
-	return nil
+	return alive, nil
 }
 
 // RegisterNode records a node's description and makes it available for

@@ -34,6 +34,10 @@ type Config struct {
 	// Zero takes the defaults.
 	HeartbeatTimeout time.Duration
 	NodeLostAfter    time.Duration
+	// ResyncTimeout bounds how long placement waits after Open for the
+	// agents of the nodes the store last saw alive to report (see
+	// resync.go); zero takes the heartbeat timeout.
+	ResyncTimeout time.Duration
 	// Rates price usage per resource profile.
 	Rates []arena.Rate
 	// Observer receives measurements, e.g. for Prometheus; nil takes none.
@@ -96,6 +100,11 @@ type Server struct {
 	joinHash         string
 	heartbeatTimeout time.Duration
 	nodeLostAfter    time.Duration
+	resyncTimeout    time.Duration
+	// resynced is closed once placement may start after Open; while it is
+	// open, resyncWaiting counts the nodes it waits for.
+	resynced      chan struct{}
+	resyncWaiting atomic.Int64
 	// nodeOps serialises changes of nodes (join, register, drain, remove)
 	// from their checks to their records in the store and in memory.
 	nodeOps     sync.Mutex
@@ -140,6 +149,7 @@ func New(c Config) *Server {
 		logStreams:   map[string]*logStream{},
 		installation: c.Installation,
 		joinHash:     c.JoinTokenHash, rates: c.Rates, heartbeatTimeout: c.HeartbeatTimeout, nodeLostAfter: c.NodeLostAfter,
+		resyncTimeout: c.ResyncTimeout, resynced: make(chan struct{}),
 		nodes: map[string]*node{}, credentials: map[string]string{}, watcherDone: make(chan struct{}),
 	}
 	if s.heartbeatTimeout <= 0 {
@@ -147,6 +157,9 @@ func New(c Config) *Server {
 	}
 	if s.nodeLostAfter <= 0 {
 		s.nodeLostAfter = DefaultNodeLostAfter
+	}
+	if s.resyncTimeout <= 0 {
+		s.resyncTimeout = s.heartbeatTimeout
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -166,9 +179,11 @@ func New(c Config) *Server {
 
 // Open loads the nodes, the organisations' quotas and the active sessions
 // from the store, restores what the sessions hold and arms their TTL timers,
-// then starts watching the nodes' heartbeats.
+// then starts watching the nodes' heartbeats. Placement waits, for at most
+// the resync timeout, until the nodes the store last saw alive report.
 func (s *Server) Open(ctx context.Context) error {
-	if err := s.loadNodes(ctx); err != nil {
+	awaited, err := s.loadNodes(ctx)
+	if err != nil {
 		return err
 	}
 	if err := s.loadQuotas(ctx); err != nil {
@@ -192,6 +207,12 @@ func (s *Server) Open(ctx context.Context) error {
 		}
 	}
 	go s.watchNodes()
+	if len(awaited) == 0 {
+		close(s.resynced)
+	} else {
+		s.resyncWaiting.Store(int64(len(awaited)))
+		go s.awaitResync(awaited)
+	}
 	s.log.Info("control plane open", "active_sessions", len(active), "nodes", len(s.nodes))
 	return nil
 }
@@ -267,6 +288,11 @@ func (s *Server) CreateSession(ctx context.Context, orgID string, req arena.Sess
 		}
 	} else if !app.HasTag(tag) {
 		return nil, arena.Errorf(arena.ENOTFOUND, "version %q of image %q not found", tag, app.Name)
+	}
+	// Until the nodes have reported, what they can take is not known: wait
+	// rather than answer that there is no room.
+	if err := s.placementReady(ctx); err != nil {
+		return nil, err
 	}
 	if !s.sched.Known(req.Location) {
 		return nil, arena.Errorf(arena.ENOTFOUND, "location %q not found", req.Location)

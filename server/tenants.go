@@ -277,8 +277,12 @@ func (s *Server) HasTokens(ctx context.Context) (bool, error) {
 	return false, nil
 }
 
-// Ready reports whether the control plane can serve: its store answers.
+// Ready reports whether the control plane can serve: placement has the
+// nodes' reports it waits for after the start, and its store answers.
 func (s *Server) Ready(ctx context.Context) error {
+	if err := s.resyncing(); err != nil {
+		return err
+	}
 	if _, err := s.store.FindOrganization(ctx, ""); err != nil && arena.ErrorCode(err) != arena.ENOTFOUND {
 		return arena.Errorf(arena.EUNAVAILABLE, "the store does not answer: %s", arena.ErrorMessage(err))
 	}

@@ -472,7 +472,8 @@ func TestClusterAgentIdentity(t *testing.T) {
 }
 
 // partitionProxy forwards TCP to a target until cut: then it holds every
-// connection open without forwarding a byte, as a partitioned network does.
+// connection open and drops every byte sent either way, as a firewall that
+// drops packets does: neither end sees the connection close.
 type partitionProxy struct {
 	tb     testing.TB
 	ln     net.Listener
@@ -511,7 +512,8 @@ func (p *partitionProxy) serve() {
 		cut := p.isCut
 		p.mu.Unlock()
 		if cut {
-			continue // accepted, never answered
+			go discard(in) // accepted, never answered
+			continue
 		}
 		out, err := net.Dial("tcp", p.target)
 		if err != nil {
@@ -526,8 +528,8 @@ func (p *partitionProxy) serve() {
 	}
 }
 
-// pipe copies until either side fails or the proxy is cut; a cut leaves the
-// connections open and silent.
+// pipe copies until either side fails; while the proxy is cut it drops
+// what it reads, leaving the connections open and silent.
 func (p *partitionProxy) pipe(dst, src net.Conn) {
 	buf := make([]byte, 32<<10)
 	for {
@@ -536,7 +538,10 @@ func (p *partitionProxy) pipe(dst, src net.Conn) {
 		cut := p.isCut
 		p.mu.Unlock()
 		if cut {
-			return
+			if err != nil {
+				return
+			}
+			continue
 		}
 		if n > 0 {
 			if _, werr := dst.Write(buf[:n]); werr != nil {
@@ -544,14 +549,16 @@ func (p *partitionProxy) pipe(dst, src net.Conn) {
 			}
 		}
 		if err != nil {
-			if err != io.EOF {
-				return
-			}
+			// The other side sees the end as the network would carry it,
+			// a reset (a process killed with data unread) included.
 			dst.Close()
 			return
 		}
 	}
 }
+
+// discard reads and drops everything c sends until it closes.
+func discard(c net.Conn) { _, _ = io.Copy(io.Discard, c) }
 
 func (p *partitionProxy) cut() {
 	p.mu.Lock()

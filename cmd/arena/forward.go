@@ -2,6 +2,10 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
 	"log/slog"
 	nethttp "net/http"
 	"net/http/httputil"
@@ -14,86 +18,277 @@ import (
 	"github.com/arena-hq/arena/postgres"
 )
 
-// leaderCacheTTL is how long a follower trusts the leader's address it
-// read from the database: short, because a takeover changes it.
-const leaderCacheTTL = 500 * time.Millisecond
+// How often a follower reads who leads: while a lease is held, and while
+// none is (a takeover is due within a campaign poll, and requests wait for
+// it).
+const (
+	leaderPoll     = 500 * time.Millisecond
+	leaderlessPoll = 100 * time.Millisecond
+	// leaderReadyTimeout bounds asking the leader whether it is ready.
+	leaderReadyTimeout = time.Second
+)
 
 // forwarder is what a replica that does not lead serves: it passes every
 // request, agents' streams included, to the leading replica, so that a load
 // balancer may send anything anywhere. It answers /healthz and /readyz
 // itself.
+//
+// It reads who leads from the database in the background (watch): the
+// leader is the replica whose lease has not expired, by the database's
+// clock. While none holds it (a takeover under way) a request waits for
+// the next leader, up to wait, rather than failing at once. When the lead
+// changes hands, every request still forwarded to the previous leader is
+// ended, agents' streams included: a frozen or cut-off leader would hold
+// them open, and the agents must reconnect to the new one.
 type forwarder struct {
 	pg   *postgres.Store
 	self string
 	log  *slog.Logger
+	// wait bounds how long a request waits for a leader.
+	wait   time.Duration
+	client *nethttp.Client
 
-	mu      sync.Mutex
-	leader  string
-	checked time.Time
+	mu sync.Mutex
+	// view is who leads as last read; changed is closed when it changes.
+	view    leaderView
+	changed chan struct{}
+	// target is the leader requests are forwarded to, once one was.
+	target *target
+	// local serves the requests that reached this replica while it took
+	// the lead, once it does; nil while it follows.
+	local   nethttp.Handler
 	proxies map[string]*httputil.ReverseProxy
+	// refresh asks watch to read again now.
+	refresh chan struct{}
+}
+
+// leaderView is who leads, as the follower last read it.
+type leaderView struct {
+	// url is the leader's address; empty while none other than this
+	// replica holds the lead, or while the database cannot be read (err).
+	url   string
+	epoch int64
+	err   error
+}
+
+// errLeaderGone ends the requests forwarded to a leader whose term is over.
+var errLeaderGone = errors.New("the replica no longer leads")
+
+// target is one term's leader, with what ends the requests forwarded to it.
+type target struct {
+	url    string
+	epoch  int64
+	ctx    context.Context
+	cancel context.CancelFunc
 }
 
 func newForwarder(pg *postgres.Store, self string, log *slog.Logger) *forwarder {
-	return &forwarder{pg: pg, self: self, log: log.With("component", "forwarder"), proxies: map[string]*httputil.ReverseProxy{}}
+	return &forwarder{
+		pg: pg, self: self, log: log.With("component", "forwarder"), wait: 2 * pg.Lease(),
+		client:  &nethttp.Client{Timeout: leaderReadyTimeout},
+		view:    leaderView{err: errors.New("the leader has not been read yet")},
+		changed: make(chan struct{}), proxies: map[string]*httputil.ReverseProxy{}, refresh: make(chan struct{}, 1),
+	}
 }
 
-// leaderURL returns the leading replica's address, or "" when none other
-// than this one is known. The database is read outside the lock, so that
-// a slow read holds up no request that could use the cached address.
-func (f *forwarder) leaderURL(ctx context.Context) string {
-	f.mu.Lock()
-	if time.Since(f.checked) < leaderCacheTTL {
-		u := f.leader
+// watch reads who leads until ctx ends, then ends what is forwarded.
+func (f *forwarder) watch(ctx context.Context) {
+	for {
+		f.look(ctx)
+		f.mu.Lock()
+		every := leaderPoll
+		if f.view.url == "" {
+			every = leaderlessPoll
+		}
 		f.mu.Unlock()
-		return u
+		select {
+		case <-ctx.Done():
+			f.mu.Lock()
+			if f.target != nil {
+				f.target.cancel()
+			}
+			f.mu.Unlock()
+			return
+		case <-f.refresh:
+		case <-time.After(every):
+		}
 	}
-	f.mu.Unlock()
+}
+
+// look reads who leads once, and ends what is forwarded to a leader that
+// no longer is.
+func (f *forwarder) look(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	u, _, err := f.pg.Leader(ctx)
-	if err != nil {
-		f.log.Warn("cannot read the leader", "err", err)
-		u = ""
+	ls, err := f.pg.LeaderStatus(ctx)
+	v := leaderView{url: ls.URL, epoch: ls.Epoch, err: err}
+	if err != nil || !ls.Held || ls.URL == f.self {
+		// A leader whose lease has expired leads no more, whatever its
+		// process believes; and this replica, which forwards, does not
+		// lead: its lease has yet to expire in the database.
+		v.url = ""
 	}
-	if u == f.self {
-		// This replica led and no longer does: the next leader has not
-		// written its address yet.
-		u = ""
+	if err != nil && ctx.Err() == nil {
+		f.log.Warn("cannot read the leader", "err", err)
 	}
 	f.mu.Lock()
-	f.leader, f.checked = u, time.Now()
-	f.mu.Unlock()
-	return u
+	defer f.mu.Unlock()
+	if t := f.target; t != nil && err == nil && (t.url != v.url || t.epoch != v.epoch) {
+		// Its lease has expired, or another term began: the requests it
+		// holds get no answer worth waiting for (its writes are refused).
+		t.cancel()
+		f.target = nil
+	}
+	if v.url != f.view.url || v.epoch != f.view.epoch || (v.err == nil) != (f.view.err == nil) {
+		f.wake()
+	}
+	f.view = v
 }
 
-func (f *forwarder) forget() {
+// wake tells the requests that wait for a leader to look again; the
+// caller holds f.mu.
+func (f *forwarder) wake() {
+	close(f.changed)
+	f.changed = make(chan struct{})
+}
+
+// serveLocally hands the requests that wait here to h, the control plane
+// of this replica, which now leads; nil hands them to no one again.
+// Requests that reached the replica while it took the lead would
+// otherwise wait for a leader other than itself.
+func (f *forwarder) serveLocally(h nethttp.Handler) {
 	f.mu.Lock()
-	f.checked = time.Time{}
-	f.mu.Unlock()
+	defer f.mu.Unlock()
+	f.local = h
+	f.wake()
+}
+
+// forget has the leader read again at once: forwarding to it failed.
+func (f *forwarder) forget() {
+	select {
+	case f.refresh <- struct{}{}:
+	default:
+	}
+}
+
+// leader returns the leader to forward to, or this replica's control plane
+// once it leads, waiting for either up to f.wait.
+func (f *forwarder) leader(ctx context.Context) (nethttp.Handler, *target, error) {
+	giveUp := time.NewTimer(f.wait)
+	defer giveUp.Stop()
+	for {
+		f.mu.Lock()
+		v, changed := f.view, f.changed
+		if f.local != nil {
+			h := f.local
+			f.mu.Unlock()
+			return h, nil, nil
+		}
+		if v.url != "" {
+			if f.target == nil {
+				tctx, cancel := context.WithCancel(context.Background())
+				f.target = &target{url: v.url, epoch: v.epoch, ctx: tctx, cancel: cancel}
+			}
+			t := f.target
+			f.mu.Unlock()
+			return nil, t, nil
+		}
+		f.mu.Unlock()
+		select {
+		case <-changed:
+		case <-giveUp.C:
+			if v.err != nil {
+				return nil, nil, arena.Errorf(arena.EUNAVAILABLE, "this replica cannot read who leads from the database; retry shortly")
+			}
+			return nil, nil, arena.Errorf(arena.EUNAVAILABLE, "no control plane leads right now; retry shortly")
+		case <-ctx.Done():
+			return nil, nil, arena.Errorf(arena.EUNAVAILABLE, "no control plane leads right now; retry shortly")
+		}
+	}
 }
 
 func (f *forwarder) ServeHTTP(w nethttp.ResponseWriter, r *nethttp.Request) {
-	leader := f.leaderURL(r.Context())
 	switch r.URL.Path {
 	case "/healthz":
 		http.WriteJSON(w, r, nethttp.StatusOK, map[string]string{"status": "ok"})
 		return
 	case "/readyz":
-		if leader == "" {
-			http.WriteJSON(w, r, nethttp.StatusServiceUnavailable, http.Readiness{Status: "unavailable", Role: "follower", Reason: "no replica leads yet"})
-			return
-		}
-		http.WriteJSON(w, r, nethttp.StatusOK, http.Readiness{Status: "ready", Role: "follower", Leader: leader})
+		f.readyz(w, r)
 		return
 	}
-	if leader == "" {
+	local, t, err := f.leader(r.Context())
+	if err != nil {
 		w.Header().Set("Retry-After", "1")
-		http.WriteError(w, r, arena.Errorf(arena.EUNAVAILABLE, "no control plane leads right now; retry shortly"))
+		http.WriteError(w, r, err)
 		return
 	}
+	if local != nil {
+		local.ServeHTTP(w, r)
+		return
+	}
+	// Ended with the leader's term, or by the client.
+	ctx, cancel := context.WithCancelCause(r.Context())
+	defer cancel(nil)
+	stop := context.AfterFunc(t.ctx, func() { cancel(errLeaderGone) })
+	defer stop()
 	// What is forwarded may be a stream (an agent's, followed logs) that
 	// lasts as long as its reader: each write has the write timeout.
-	f.proxy(leader).ServeHTTP(http.Stream(w, r), r)
+	f.proxy(t.url).ServeHTTP(http.Stream(w, r), r.WithContext(ctx))
+}
+
+// readyz answers ready only while a replica holds the lead by the
+// database's clock and that replica says it is ready itself: a leader that
+// froze, lost the database or still waits for its agents is not, and
+// neither is a follower then.
+func (f *forwarder) readyz(w nethttp.ResponseWriter, r *nethttp.Request) {
+	f.look(r.Context())
+	f.mu.Lock()
+	v := f.view
+	f.mu.Unlock()
+	unavailable := func(reason string) {
+		http.WriteJSON(w, r, nethttp.StatusServiceUnavailable, http.Readiness{Status: "unavailable", Role: "follower", Leader: v.url, Reason: reason})
+	}
+	switch {
+	case v.err != nil:
+		unavailable("cannot read the leader from the database: " + arena.ErrorMessage(v.err))
+		return
+	case v.url == "":
+		unavailable("no replica holds the lead")
+		return
+	}
+	rd, err := f.leaderReady(r.Context(), v.url)
+	if err != nil {
+		unavailable(fmt.Sprintf("the leader %s is not ready: %v", v.url, err))
+		return
+	}
+	if rd.Role != "leader" {
+		unavailable(fmt.Sprintf("%s, which the database names, does not lead", v.url))
+		return
+	}
+	http.WriteJSON(w, r, nethttp.StatusOK, http.Readiness{Status: "ready", Role: "follower", Leader: v.url})
+}
+
+// leaderReady asks the leader's own /readyz, briefly.
+func (f *forwarder) leaderReady(ctx context.Context, leader string) (http.Readiness, error) {
+	ctx, cancel := context.WithTimeout(ctx, leaderReadyTimeout)
+	defer cancel()
+	req, err := nethttp.NewRequestWithContext(ctx, "GET", leader+"/readyz", nil)
+	if err != nil {
+		return http.Readiness{}, err
+	}
+	resp, err := f.client.Do(req)
+	if err != nil {
+		return http.Readiness{}, err
+	}
+	defer resp.Body.Close()
+	var rd http.Readiness
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&rd); err != nil {
+		return http.Readiness{}, fmt.Errorf("its answer: %w", err)
+	}
+	if resp.StatusCode != nethttp.StatusOK {
+		return rd, errors.New(rd.Reason)
+	}
+	return rd, nil
 }
 
 // proxy returns the reverse proxy to leader, made once per address.
@@ -115,9 +310,16 @@ func (f *forwarder) proxy(leader string) *httputil.ReverseProxy {
 		// Agents' assignment streams and followed logs must flow as they come.
 		FlushInterval: -1,
 		ErrorHandler: func(w nethttp.ResponseWriter, r *nethttp.Request, err error) {
-			// The leader went away mid-request, most likely: look again next time.
-			f.forget()
-			f.log.Warn("forwarding to the leader failed", "leader", leader, "err", err)
+			switch cause := context.Cause(r.Context()); {
+			case errors.Is(cause, errLeaderGone):
+				f.log.Info("ended a request to a replica that no longer leads", "leader", leader, "path", r.URL.Path)
+			case cause != nil:
+				// The client went away: nothing failed here.
+			default:
+				// The leader went away mid-request, most likely: look again now.
+				f.forget()
+				f.log.Warn("forwarding to the leader failed", "leader", leader, "err", err)
+			}
 			w.Header().Set("Retry-After", "1")
 			http.WriteError(w, r, arena.Errorf(arena.EUNAVAILABLE, "the leading control plane did not answer; retry shortly"))
 		},

@@ -64,7 +64,7 @@ type replica struct {
 }
 
 type readiness struct {
-	Status, Role, Leader string
+	Status, Role, Leader, Reason string
 }
 
 // TestReplicas runs three arena server replicas on one PostgreSQL with an

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/arena-hq/arena/config"
+	"github.com/arena-hq/arena/postgres"
 	"github.com/arena-hq/arena/server"
 )
 
@@ -17,6 +19,7 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		o                               stackOptions
 		cfgPath, logFormat, logLevel    string
 		heartbeatTimeout, nodeLostAfter string
+		leaderLease, resyncTimeout      string
 	)
 	fs := newFlagSet("arena server", stdout, "")
 	fs.StringVar(&cfgPath, "config", "", "config file (env ARENA_CONFIG; default: the built-in config/arena.yaml)")
@@ -29,6 +32,8 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.StringVar(&o.joinToken, "join-token", "", "secret agents join with (env ARENA_JOIN_TOKEN; default: generated once and kept in DATA/join-token)")
 	fs.StringVar(&heartbeatTimeout, "heartbeat-timeout", "", "silence after which a node's sessions are unreachable (env ARENA_HEARTBEAT_TIMEOUT; default 15s)")
 	fs.StringVar(&nodeLostAfter, "node-lost-after", "", "unreachability after which a node's sessions are given up (env ARENA_NODE_LOST_AFTER; default 5m)")
+	fs.StringVar(&leaderLease, "leader-lease", "", "with --store postgres://…: how long the leader's lease lasts from its last renewal, about how long the replicas stay without a leader when it freezes or loses the database; 1s to 1m (env ARENA_LEADER_LEASE, config leaderLease; default 3s)")
+	fs.StringVar(&resyncTimeout, "resync-timeout", "", "after a start or a takeover, how long placement waits for the agents of the nodes last seen alive (env ARENA_RESYNC_TIMEOUT, config resyncTimeout; default: the heartbeat timeout)")
 	fs.StringVar(&logFormat, "log-format", "", "text or json (env ARENA_LOG_FORMAT; default text)")
 	fs.StringVar(&logLevel, "log-level", "", "debug, info, warn or error (env ARENA_LOG_LEVEL; default info)")
 	if err := parseNoArgs(fs, args); err != nil {
@@ -50,6 +55,15 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	if o.nodeLostAfter, err = duration("node-lost-after", pick(nodeLostAfter, os.Getenv("ARENA_NODE_LOST_AFTER")), server.DefaultNodeLostAfter); err != nil {
+		return err
+	}
+	if o.leaderLease, err = duration("leader-lease", pick(leaderLease, os.Getenv("ARENA_LEADER_LEASE")), cmp.Or(time.Duration(cfg.LeaderLease), postgres.DefaultLease)); err != nil {
+		return err
+	}
+	if o.leaderLease < postgres.MinLease || o.leaderLease > postgres.MaxLease {
+		return fmt.Errorf("--leader-lease %s is not from %s to %s", o.leaderLease, postgres.MinLease, postgres.MaxLease)
+	}
+	if o.resyncTimeout, err = duration("resync-timeout", pick(resyncTimeout, os.Getenv("ARENA_RESYNC_TIMEOUT")), cmp.Or(time.Duration(cfg.ResyncTimeout), o.heartbeatTimeout)); err != nil {
 		return err
 	}
 	log, err := newLogger(stderr, pick(logFormat, os.Getenv("ARENA_LOG_FORMAT"), "text"), pick(logLevel, os.Getenv("ARENA_LOG_LEVEL"), "info"))

@@ -59,6 +59,13 @@ type stackOptions struct {
 	// joinToken admits agents; empty admits none.
 	joinToken                       string
 	heartbeatTimeout, nodeLostAfter time.Duration
+	// resyncTimeout bounds how long placement waits, after the start or a
+	// takeover, for the agents of the nodes last seen alive; zero takes
+	// the heartbeat timeout.
+	resyncTimeout time.Duration
+	// leaderLease is the leader's lease on a PostgreSQL store; zero takes
+	// postgres.DefaultLease.
+	leaderLease time.Duration
 	// holdReady keeps answering 503 once the control plane is up, until
 	// the caller's own start (arena dev's local node) calls ready.
 	holdReady bool
@@ -166,7 +173,11 @@ func startControlPlane(ctx context.Context, cfg *config.Config, o stackOptions, 
 	// runs first on Close, so that another replica takes over at once.
 	var stopReplicating func() error
 	if strings.HasPrefix(o.store, "postgres://") || strings.HasPrefix(o.store, "postgresql://") {
-		if pg, err = postgres.Open(ctx, o.store); err != nil {
+		var opts []postgres.Option
+		if o.leaderLease > 0 {
+			opts = append(opts, postgres.WithLease(o.leaderLease))
+		}
+		if pg, err = postgres.Open(ctx, o.store, opts...); err != nil {
 			return nil, err
 		}
 		pg.SetLogger(log.With("component", "store"))
@@ -210,19 +221,31 @@ func startControlPlane(ctx context.Context, cfg *config.Config, o stackOptions, 
 			return nil, err
 		}
 	}
-	build := func() (*controlPlane, error) {
-		return newControlPlane(ctx, cfg, o, st.store, sealer, installation, st.metrics, log)
+	// build makes the control plane of a process that leads: in a term of a
+	// replica, or for good (term nil).
+	build := func(term *postgres.Term) (*controlPlane, error) {
+		var leading func() error
+		if term != nil {
+			leading = func() error {
+				if !term.Valid() {
+					return arena.Errorf(arena.EUNAVAILABLE, "this replica's lease on the lead has run out")
+				}
+				return nil
+			}
+		}
+		return newControlPlane(ctx, cfg, o, st.store, sealer, installation, st.metrics, leading, log)
 	}
 
 	if pg == nil {
-		cp, err := build()
+		cp, err := build(nil)
 		if err != nil {
 			return nil, err
 		}
 		st.lead(cp)
 	} else {
 		self := pick(o.advertise, st.URL)
-		st.handler.set(newForwarder(pg, self, log))
+		forward := newForwarder(pg, self, log)
+		st.handler.set(forward)
 		// A replica that can lead at once does so before it answers, so
 		// that the first start hands over its admin token.
 		term, err := pg.TryLead(ctx, self)
@@ -230,20 +253,19 @@ func startControlPlane(ctx context.Context, cfg *config.Config, o stackOptions, 
 			return nil, fmt.Errorf("asking the database for the lead: %w", err)
 		}
 		if term != nil {
-			cp, err := build()
+			cp, err := build(term)
 			if err != nil {
 				term.Resign()
 				return nil, err
 			}
 			st.lead(cp)
+			forward.serveLocally(cp.handler)
 		}
 		replicaCtx, stop := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			st.replicate(replicaCtx, pg, self, term, build, log)
-		}()
-		stopReplicating = func() error { stop(); <-done; return nil }
+		var wg sync.WaitGroup
+		wg.Go(func() { forward.watch(replicaCtx) })
+		wg.Go(func() { st.replicate(replicaCtx, pg, self, term, forward, build, log) })
+		stopReplicating = func() error { stop(); wg.Wait(); return nil }
 	}
 
 	st.closers = append(st.closers, func() error {
@@ -290,20 +312,19 @@ func (st *stack) lead(cp *controlPlane) {
 
 // replicate leads while term lasts, then campaigns again, forwarding
 // requests to the leader in between, until ctx ends.
-func (st *stack) replicate(ctx context.Context, pg *postgres.Store, self string, term *postgres.Term, build func() (*controlPlane, error), log *slog.Logger) {
-	forward := newForwarder(pg, self, log)
+func (st *stack) replicate(ctx context.Context, pg *postgres.Store, self string, term *postgres.Term, forward *forwarder, build func(*postgres.Term) (*controlPlane, error), log *slog.Logger) {
 	for {
 		if term == nil {
 			var err error
-			if term, err = pg.Campaign(ctx, self, time.Second); err != nil {
+			if term, err = pg.Campaign(ctx, self); err != nil {
 				return // ctx ended
 			}
-			cp, err := build()
+			cp, err := build(term)
 			if err != nil {
 				log.Error("cannot take the lead", "err", err)
 				term.Resign()
 				term = nil
-				// Let a healthy replica have the lock it just freed,
+				// Let a healthy replica have the lead it just gave up,
 				// rather than taking it back at once.
 				select {
 				case <-ctx.Done():
@@ -314,6 +335,7 @@ func (st *stack) replicate(ctx context.Context, pg *postgres.Store, self string,
 			}
 			log.Info("leading", "epoch", term.Epoch)
 			st.lead(cp)
+			forward.serveLocally(cp.handler)
 			if cp.newToken && st.announce != nil {
 				// The first start's token, made by a replica that took the
 				// lead later: shown once, here.
@@ -322,9 +344,10 @@ func (st *stack) replicate(ctx context.Context, pg *postgres.Store, self string,
 		}
 		select {
 		case <-term.Lost():
-			log.Warn("lost the lead; following", "epoch", term.Epoch)
+			log.Warn("lost the lead; following", "epoch", term.Epoch, "reason", term.Err())
 		case <-ctx.Done():
 		}
+		forward.serveLocally(nil)
 		st.handler.set(forward)
 		st.srvMu.Lock()
 		cp := st.cp
@@ -391,7 +414,10 @@ func (cp *controlPlane) Close() {
 	cp.webhooks.Close()
 }
 
-func newControlPlane(ctx context.Context, cfg *config.Config, o stackOptions, store server.Store, sealer *server.Sealer, installation string, reg *metrics.Registry, log *slog.Logger) (cp *controlPlane, err error) {
+// newControlPlane builds the control plane of a process that leads;
+// leading, when not nil, says whether it still may (a replica's term), and
+// readiness asks it first.
+func newControlPlane(ctx context.Context, cfg *config.Config, o stackOptions, store server.Store, sealer *server.Sealer, installation string, reg *metrics.Registry, leading func() error, log *slog.Logger) (cp *controlPlane, err error) {
 	apps, err := cfg.Apps()
 	if err != nil {
 		return nil, err
@@ -421,7 +447,7 @@ func newControlPlane(ctx context.Context, cfg *config.Config, o stackOptions, st
 	cp = &controlPlane{webhooks: dispatcher, srv: server.New(server.Config{
 		Store: store, Catalog: catalog,
 		Scheduler: scheduler.New(scheduler.Policy(cfg.Placement)), Logger: log,
-		JoinTokenHash: joinHash, HeartbeatTimeout: o.heartbeatTimeout, NodeLostAfter: o.nodeLostAfter, Rates: cfg.PriceList(),
+		JoinTokenHash: joinHash, HeartbeatTimeout: o.heartbeatTimeout, NodeLostAfter: o.nodeLostAfter, ResyncTimeout: o.resyncTimeout, Rates: cfg.PriceList(),
 		Observer: reg, Events: dispatcher, Registry: &registry.Client{}, Installation: installation,
 	})}
 	if err := cp.srv.Open(ctx); err != nil {
@@ -441,8 +467,17 @@ func newControlPlane(ctx context.Context, cfg *config.Config, o stackOptions, st
 	if burst <= 0 {
 		burst = http.DefaultRateBurst
 	}
+	ready := cp.srv.Ready
+	if leading != nil {
+		ready = func(ctx context.Context) error {
+			if err := leading(); err != nil {
+				return err
+			}
+			return cp.srv.Ready(ctx)
+		}
+	}
 	api := http.NewHandler(cp.srv, cp.srv, cp.srv, log.With("component", "http"),
-		http.WithTenants(cp.srv), http.WithApplications(cp.srv), http.WithWebhooks(hooks), http.WithRateLimit(limit, burst), http.WithObserver(reg), http.WithReadiness(cp.srv.Ready),
+		http.WithTenants(cp.srv), http.WithApplications(cp.srv), http.WithWebhooks(hooks), http.WithRateLimit(limit, burst), http.WithObserver(reg), http.WithReadiness(ready),
 		http.WithCurrency(cfg.Currency))
 	rpcPath, rpcHandler := rpc.NewHandler(cp.srv, rpc.WithHandlerLogger(log.With("component", "rpc")))
 	mux := nethttp.NewServeMux()
