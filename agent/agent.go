@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/arena-hq/arena"
@@ -166,6 +167,12 @@ type Agent struct {
 	starts *startQueue
 	// portsChanged asks for a heartbeat now: a session waits for ports.
 	portsChanged chan struct{}
+	// connected asks for a heartbeat now, and conns counts the assignment
+	// streams: a new one may lead to another control plane (a takeover,
+	// another replica), which places nothing on the node until it hears
+	// from it, and has none of the port reports the last one took.
+	connected chan struct{}
+	conns     atomic.Int64
 }
 
 type finishedSession struct {
@@ -219,7 +226,7 @@ func New(cfg Config) *Agent {
 	log := cfg.Logger.With("node", cfg.Node.ID)
 	return &Agent{
 		cfg: cfg, rt: cfg.Runtime, cp: cfg.ControlPlane, sessions: map[string]*local{}, finished: map[string]finishedSession{},
-		conflicts: map[string][]int{}, portsChanged: make(chan struct{}, 1),
+		conflicts: map[string][]int{}, portsChanged: make(chan struct{}, 1), connected: make(chan struct{}, 1),
 		log: log, starts: newStartQueue(cfg.StartConcurrency),
 		images: newImages(cfg.Runtime, log, cfg.RetryInterval, cfg.MaxRetryInterval, cfg.ResyncInterval, cfg.StateDir),
 	}
@@ -279,6 +286,9 @@ func (a *Agent) heartbeats(ctx context.Context, silent chan<- error) {
 	missed := 0
 	var ports portReport
 	for {
+		if conn := a.conns.Load(); conn != ports.conn {
+			ports.ackedOK, ports.conn = false, conn
+		}
 		starts := a.StartQueue()
 		hb := arena.Heartbeat{NodeID: a.cfg.Node.ID, Images: a.images.report(), Ports: a.portReport(&ports), Starts: &starts}
 		beatCtx, cancel := context.WithTimeout(ctx, timeout)
@@ -313,6 +323,7 @@ func (a *Agent) heartbeats(ctx context.Context, silent chan<- error) {
 		case <-a.starts.measured:
 			// The first start ended: placement learns the node's pace now
 			// rather than guess it for a beat.
+		case <-a.connected:
 		}
 	}
 }
@@ -340,6 +351,11 @@ func (a *Agent) session(ctx context.Context, silent <-chan error) error {
 	assignments, err := a.cp.Assignments(ctx, a.cfg.Node.ID)
 	if err != nil {
 		return err
+	}
+	a.conns.Add(1)
+	select {
+	case a.connected <- struct{}{}:
+	default:
 	}
 	resync := time.NewTicker(a.cfg.ResyncInterval)
 	defer resync.Stop()

@@ -32,9 +32,14 @@ type fakeControlPlane struct {
 	beats     []arena.Heartbeat
 	failBeats int
 	failedAt  int
+	// streams counts the Assignments calls.
+	streams int
 }
 
 func (f *fakeControlPlane) Assignments(ctx context.Context, nodeID string) (<-chan arena.Assignment, error) {
+	f.mu.Lock()
+	f.streams++
+	f.mu.Unlock()
 	return f.assignments, nil
 }
 

@@ -20,6 +20,8 @@ type portReport struct {
 	// answers next may be another.
 	acked   []int
 	ackedOK bool
+	// conn is the assignment stream the report was last sent on.
+	conn int64
 	// beats counts the heartbeats since the report was last taken.
 	beats int
 	// last is what the last scan found, kept for when a scan fails;

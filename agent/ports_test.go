@@ -1,6 +1,7 @@
 package agent_test
 
 import (
+	"context"
 	"slices"
 	"strings"
 	"sync"
@@ -85,8 +86,13 @@ func TestHeldPortsReport(t *testing.T) {
 	m := &machinePorts{}
 	m.set(40001, 40007)
 	ta := startAgent(t, 0, withPorts(m))
-
-	first, n := nextReport(t, ta.cp, 0)
+	// A new stream has the report sent again: count from there.
+	eventually(t, "the assignment stream", func() bool {
+		ta.cp.mu.Lock()
+		defer ta.cp.mu.Unlock()
+		return ta.cp.streams > 0
+	})
+	first, n := nextReport(t, ta.cp, ta.cp.beatCount())
 	if !slices.Equal(first.Held, []int{40001, 40007}) || len(first.Conflicts) != 0 {
 		t.Fatalf("first report %+v", first)
 	}
@@ -244,4 +250,49 @@ func TestTakenPortGivesUp(t *testing.T) {
 
 func equalConflict(a, b arena.PortConflict) bool {
 	return a.SessionID == b.SessionID && slices.Equal(a.Ports, b.Ports)
+}
+
+// streamPerConnection is a control plane whose every Assignments call is a
+// new connection with a stream of its own, as after a takeover; hangUp ends
+// the current one.
+type streamPerConnection struct {
+	*fakeControlPlane
+	smu sync.Mutex
+	cur chan arena.Assignment
+}
+
+func (c *streamPerConnection) Assignments(ctx context.Context, nodeID string) (<-chan arena.Assignment, error) {
+	c.smu.Lock()
+	defer c.smu.Unlock()
+	c.cur = make(chan arena.Assignment, 1)
+	c.cur <- arena.Assignment{Full: true}
+	return c.cur, nil
+}
+
+func (c *streamPerConnection) hangUp() {
+	c.smu.Lock()
+	defer c.smu.Unlock()
+	close(c.cur)
+}
+
+// TestReconnectReportsAtOnce: a new stream may come from a control plane
+// that has just taken the lead and places nothing on the node until it
+// hears from it, so the agent beats at once, with the ports it holds, rather
+// than at its next interval.
+func TestReconnectReportsAtOnce(t *testing.T) {
+	m := &machinePorts{}
+	m.set(40003)
+	var cp *streamPerConnection
+	ta := startAgent(t, 0, withPorts(m), func(c *agent.Config) {
+		c.HeartbeatInterval = time.Hour
+		cp = &streamPerConnection{fakeControlPlane: c.ControlPlane.(*fakeControlPlane)}
+		c.ControlPlane = cp
+	})
+	eventually(t, "the first connection's heartbeats", func() bool { return ta.cp.beatCount() >= 2 })
+	n := ta.cp.beatCount()
+	cp.hangUp()
+	eventually(t, "a heartbeat on the new connection", func() bool { return ta.cp.beatCount() > n })
+	if hp := ta.cp.portReports(n)[0]; hp == nil || !slices.Equal(hp.Held, []int{40003}) {
+		t.Fatalf("the new connection's heartbeat reports ports %+v, want the held 40003 again", hp)
+	}
 }

@@ -84,10 +84,14 @@ func TestFailover(t *testing.T) {
 			if first != c.replicas[0] {
 				t.Fatalf("the first replica started does not lead: %s does", first.url)
 			}
-			// Agents dial the replicas the test does not fault. Once agents
-			// take several addresses, each gets them all, comma-separated.
+			// Each agent is given every replica, the first agent the leader
+			// first: it must move on when the fault strikes.
 			for i := range 2 {
-				c.startAgent(t, i, c.replicas[1+i].url)
+				var urls []string
+				for j := range c.replicas {
+					urls = append(urls, c.replicas[(i+j)%len(c.replicas)].url)
+				}
+				c.startAgent(t, i, strings.Join(urls, ","))
 			}
 			c.waitNodes(t)
 
@@ -243,7 +247,7 @@ func (r *failoverReplica) signal(t *testing.T, sig syscall.Signal) {
 	}
 }
 
-// startAgent starts the i-th agent, dialing server.
+// startAgent starts the i-th agent, dialing servers (comma-separated).
 func (c *failoverCluster) startAgent(t *testing.T, i int, server string) {
 	t.Helper()
 	id := dockertest.NodeID(t)

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	nethttp "net/http"
 	"net/http/httputil"
 	"net/url"
@@ -226,14 +228,90 @@ func (f *forwarder) ServeHTTP(w nethttp.ResponseWriter, r *nethttp.Request) {
 		local.ServeHTTP(w, r)
 		return
 	}
+	// A leader that has just died is still named until its successor
+	// takes over: a request it could not even be sent to goes to the next
+	// leader instead, so that the client sees the takeover as a slower
+	// answer rather than an error. That needs the body kept, and a small one
+	// only (what the API accepts at all) is.
+	retry := r.Body == nil || r.Body == nethttp.NoBody
+	var body []byte
+	if !retry && r.ContentLength >= 0 && r.ContentLength <= maxRetriedBody {
+		if body, err = io.ReadAll(io.LimitReader(r.Body, maxRetriedBody+1)); err != nil {
+			return // the client's body broke off: nobody to answer
+		}
+		retry = len(body) <= maxRetriedBody
+	}
+	giveUp := time.Now().Add(f.wait)
+	for {
+		if body != nil {
+			r.Body = io.NopCloser(bytes.NewReader(body))
+		}
+		unsent := f.forward(w, r, t, retry && time.Now().Before(giveUp))
+		if !unsent {
+			return
+		}
+		f.log.Warn("the leader cannot be reached; waiting for the next one", "leader", t.url)
+		if local, t, err = f.next(r.Context(), t, giveUp); err != nil {
+			w.Header().Set("Retry-After", "1")
+			http.WriteError(w, r, err)
+			return
+		}
+		if local != nil {
+			local.ServeHTTP(w, r)
+			return
+		}
+	}
+}
+
+// maxRetriedBody is the largest request body a follower keeps to send to
+// the next leader: the Session API's own limit.
+const maxRetriedBody = 1 << 20
+
+// unsentKey marks a forwarded request whose failure to reach the leader
+// is to be reported rather than answered: see forward.
+type unsentKey struct{}
+
+// forward passes r to t's leader. With mayRetry, a request that could not
+// be sent at all (the leader does not accept connections) is left
+// unanswered and forward reports it unsent; anything else is answered.
+func (f *forwarder) forward(w nethttp.ResponseWriter, r *nethttp.Request, t *target, mayRetry bool) (unsent bool) {
 	// Ended with the leader's term, or by the client.
 	ctx, cancel := context.WithCancelCause(r.Context())
 	defer cancel(nil)
 	stop := context.AfterFunc(t.ctx, func() { cancel(errLeaderGone) })
 	defer stop()
+	if mayRetry {
+		ctx = context.WithValue(ctx, unsentKey{}, &unsent)
+	}
 	// What is forwarded may be a stream (an agent's, followed logs) that
 	// lasts as long as its reader: each write has the write timeout.
 	f.proxy(t.url).ServeHTTP(http.Stream(w, r), r.WithContext(ctx))
+	return unsent
+}
+
+// next waits, until giveUp, for a leader other than failed's, looking
+// again at once.
+func (f *forwarder) next(ctx context.Context, failed *target, giveUp time.Time) (nethttp.Handler, *target, error) {
+	f.forget()
+	for {
+		f.mu.Lock()
+		v, changed, local := f.view, f.changed, f.local
+		f.mu.Unlock()
+		if local != nil || v.url != failed.url || v.epoch != failed.epoch {
+			return f.leader(ctx)
+		}
+		wait := time.Until(giveUp)
+		if wait <= 0 {
+			return nil, nil, arena.Errorf(arena.EUNAVAILABLE, "the leading control plane did not answer; retry shortly")
+		}
+		select {
+		case <-changed:
+		case <-time.After(min(wait, leaderlessPoll)):
+			f.forget()
+		case <-ctx.Done():
+			return nil, nil, arena.Errorf(arena.EUNAVAILABLE, "the leading control plane did not answer; retry shortly")
+		}
+	}
 }
 
 // readyz answers ready only while a replica holds the lead by the
@@ -318,6 +396,10 @@ func (f *forwarder) proxy(leader string) *httputil.ReverseProxy {
 			default:
 				// The leader went away mid-request, most likely: look again now.
 				f.forget()
+				if unsent, ok := r.Context().Value(unsentKey{}).(*bool); ok && notSent(err) {
+					*unsent = true
+					return // forward's caller sends it to the next leader
+				}
 				f.log.Warn("forwarding to the leader failed", "leader", leader, "err", err)
 			}
 			w.Header().Set("Retry-After", "1")
@@ -326,4 +408,11 @@ func (f *forwarder) proxy(leader string) *httputil.ReverseProxy {
 	}
 	f.proxies[leader] = p
 	return p
+}
+
+// notSent tells a failure to connect to the leader, before anything of the
+// request left: sending it elsewhere cannot make it happen twice.
+func notSent(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
 }
