@@ -274,6 +274,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 }
 
+// maxBeatTimeout bounds one heartbeat's call.
+const maxBeatTimeout = 3 * time.Second
+
 // heartbeats beats until ctx ends. After MissedHeartbeats failures in a row
 // it tells the current connection, through silent, to start over: a
 // connection can hang without failing, as behind a network partition.
@@ -281,8 +284,11 @@ func (a *Agent) heartbeats(ctx context.Context, silent chan<- error) {
 	t := time.NewTicker(a.cfg.HeartbeatInterval)
 	defer t.Stop()
 	// A beat may take longer than the interval on a busy machine; only
-	// several failed in a row mean the control plane cannot hear us.
-	timeout := max(a.cfg.HeartbeatInterval, time.Second)
+	// several failed in a row mean the control plane cannot hear us. But
+	// one that hangs (a frozen replica) is given up within a few seconds,
+	// whatever the interval, so that the client moves on to a replica that
+	// answers.
+	timeout := max(min(a.cfg.HeartbeatInterval, maxBeatTimeout), time.Second)
 	missed := 0
 	var ports portReport
 	for {
@@ -311,10 +317,18 @@ func (a *Agent) heartbeats(ctx context.Context, silent chan<- error) {
 		default:
 			missed = 0
 		}
+		// After a failure the client has moved on to another replica, if
+		// it has any: beat again soon, since a control plane that has just
+		// taken the lead places nothing on the node until it hears from it.
+		var soon <-chan time.Time
+		if err != nil {
+			soon = time.After(min(a.cfg.RetryInterval, a.cfg.HeartbeatInterval))
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-soon:
 		case <-a.images.changed:
 			// An image's state changed: say so now, so that placement and
 			// GET /tag learn of a pulled image without waiting a beat.

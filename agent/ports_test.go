@@ -296,3 +296,16 @@ func TestReconnectReportsAtOnce(t *testing.T) {
 		t.Fatalf("the new connection's heartbeat reports ports %+v, want the held 40003 again", hp)
 	}
 }
+
+// TestFailedHeartbeatIsRetriedSoon: after a failed beat the client has
+// moved to another replica, where a control plane that has just taken the
+// lead waits to hear from the node: the next beat comes after the retry
+// interval, not a whole heartbeat interval later.
+func TestFailedHeartbeatIsRetriedSoon(t *testing.T) {
+	ta := startAgent(t, 0, func(c *agent.Config) {
+		c.HeartbeatInterval = time.Hour
+		// Both the first beat and the one of the new stream fail.
+		c.ControlPlane.(*fakeControlPlane).failBeats = 2
+	})
+	eventually(t, "a heartbeat taken after two failed", func() bool { return ta.cp.beatCount() > 0 })
+}

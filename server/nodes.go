@@ -34,6 +34,11 @@ type node struct {
 	// unsaved tells that lastSeen changed since the last save.
 	savedSeen time.Time
 	unsaved   bool
+	// stored tells that the store has a sighting of the node at all: a
+	// node without one is saved at the next look, not a heartbeat timeout
+	// later, so that a control plane taking over soon after it joined
+	// knows to wait for it.
+	stored bool
 	// images is how far the node is with the wanted images, as its last
 	// heartbeat said.
 	images []arena.NodeImage
@@ -63,7 +68,7 @@ func (s *Server) loadNodes(ctx context.Context) (alive []string, err error) {
 		if s.aliveWithin(seen[n.ID], now) {
 			alive = append(alive, n.ID)
 		}
-		s.nodes[n.ID] = &node{Node: *n, lastSeen: now, savedSeen: seen[n.ID]}
+		s.nodes[n.ID] = &node{Node: *n, lastSeen: now, savedSeen: seen[n.ID], stored: !seen[n.ID].IsZero()}
 		if n.CredentialHash != "" {
 			s.credentials[n.CredentialHash] = n.ID
 		}
@@ -102,6 +107,11 @@ func (s *Server) registerNode(ctx context.Context, n arena.Node) error {
 		return err
 	}
 	now := s.now()
+	// Seen now, and saved now rather than at the next periodic save: a
+	// control plane that takes over before then must know to wait for it.
+	if err := s.store.SaveLastSeen(ctx, map[string]time.Time{n.ID: now}); err != nil {
+		return err
+	}
 	s.nmu.Lock()
 	prev := s.nodes[n.ID]
 	if prev != nil && prev.CredentialHash != n.CredentialHash {
@@ -110,7 +120,7 @@ func (s *Server) registerNode(ctx context.Context, n arena.Node) error {
 	if n.CredentialHash != "" {
 		s.credentials[n.CredentialHash] = n.ID
 	}
-	s.nodes[n.ID] = &node{Node: n, lastSeen: now, heard: true}
+	s.nodes[n.ID] = &node{Node: n, lastSeen: now, heard: true, stored: true}
 	s.sched.UpsertNode(n, true)
 	// What the node held before it joined again is unknown (a reinstalled
 	// machine holds nothing) until its heartbeats say; an agent's first
@@ -558,8 +568,8 @@ func (s *Server) watchNodes() {
 		saveNow := now.Sub(lastSave) >= s.heartbeatTimeout
 		unsaved := map[string]time.Time{}
 		for _, n := range s.nodes {
-			if saveNow && n.unsaved {
-				unsaved[n.ID], n.unsaved = n.lastSeen, false
+			if n.unsaved && (saveNow || !n.stored) {
+				unsaved[n.ID], n.unsaved, n.stored = n.lastSeen, false, true
 			}
 			switch {
 			case n.unreachableSince.IsZero() && now.Sub(n.lastSeen) > s.heartbeatTimeout:
@@ -580,6 +590,8 @@ func (s *Server) watchNodes() {
 		s.nmu.Unlock()
 		if saveNow {
 			lastSave = now
+		}
+		if len(unsaved) > 0 {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			if err := s.store.SaveLastSeen(ctx, unsaved); err != nil {
 				s.log.Warn("cannot save when nodes were last seen", "err", err)

@@ -110,3 +110,24 @@ func TestResyncAfterStart(t *testing.T) {
 		}
 	})
 }
+
+// TestJoinIsSavedAsSeen: a node that has just joined is in the store as
+// seen at once, not a heartbeat timeout later, so that a control plane
+// taking over right after waits for it instead of placing without it.
+func TestJoinIsSavedAsSeen(t *testing.T) {
+	h := newHarness(t, 10, func(c *server.Config) { c.HeartbeatTimeout = time.Hour })
+	ctx := context.Background()
+	before := time.Now()
+	n := arena.Node{ID: "joined", Region: "us", Location: "iad", Provider: "aws", Class: arena.ClassCloud, PublicIP: "198.51.100.8",
+		Capacity: arena.Resources{MilliCPU: 1000, MemoryMB: 1000}, PortMin: 31000, PortMax: 31010}
+	if err := h.srv.RegisterNode(ctx, n); err != nil {
+		t.Fatal(err)
+	}
+	seen, err := h.store.LastSeen(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := seen[n.ID]; got.Before(before.Add(-time.Second)) {
+		t.Fatalf("the store saw the node that joined at %v, want about %v", got, before)
+	}
+}
