@@ -131,6 +131,11 @@ func TestFailover(t *testing.T) {
 				c.via(c.replicas[1]).waitStatus(id, "running")
 			}
 
+			// Creates go on throughout the fault; every one accepted must
+			// end running.
+			stopLoad := make(chan struct{})
+			loaded := c.load(t, stopLoad)
+
 			faultAt := c.dbNow(t)
 			_, epoch := leaderRow(t, c.store)
 			began := time.Now()
@@ -160,6 +165,10 @@ func TestFailover(t *testing.T) {
 				<-time.After(time.Until(began.Add(faultFor)))
 				tc.heal(t, first)
 			}
+			close(stopLoad)
+			accepted := <-loaded
+			t.Logf("%s: %d sessions created under load throughout the fault", tc.name, len(accepted))
+			ids = append(ids, accepted...)
 			// The faulted replica follows the new leader.
 			if lead := c.waitLeader(c.replicas...); lead != second {
 				t.Fatalf("%s leads after the fault, not %s", lead.url, second.url)
@@ -279,10 +288,10 @@ func (c *failoverCluster) startAgent(t *testing.T, i int, server string) {
 	t.Helper()
 	id := dockertest.NodeID(t)
 	c.nodes = append(c.nodes, id)
-	lo, hi := freePortRange(t, 12)
+	lo, hi := freePortRange(t, 48)
 	startProc(t, "agent", "--server", server, "--join-token", c.join, "--node-id", id,
 		"--region", "europe", "--location", "ams", "--provider", fmt.Sprint("p", i), "--class", "metal",
-		"--public-ip", "127.0.0.1", "--cpu", "0.5", "--memory", "1024",
+		"--public-ip", "127.0.0.1", "--cpu", "4", "--memory", "4096",
 		"--port-range", fmt.Sprintf("%d-%d", lo, hi), "--data", filepath.Join(c.dir, fmt.Sprint("agent-", i)),
 		"--heartbeat-interval", c.beat.String(), "--log-level", "warn")
 }
@@ -396,13 +405,23 @@ func (c *failoverCluster) mustCreate(t *testing.T, r *failoverReplica, id string
 // not made twice; it returns the id once the create succeeded.
 func (c *failoverCluster) retryCreate(t *testing.T, r *failoverReplica, id string) string {
 	t.Helper()
+	if err := c.createRetrying(r, id, t.Logf); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// createRetrying is retryCreate for any goroutine: it says why it gave up,
+// after a minute.
+func (c *failoverCluster) createRetrying(r *failoverReplica, id string, logf func(string, ...any)) error {
 	body := fmt.Sprintf(`{"location":"ams","image":"echo","id":%q}`, id)
 	deadline := time.Now().Add(time.Minute)
 	for attempt := 1; ; attempt++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		req, err := nethttp.NewRequestWithContext(ctx, "POST", r.url+"/session", strings.NewReader(body))
 		if err != nil {
-			t.Fatal(err)
+			cancel()
+			return err
 		}
 		req.Header.Set("Authorization", "Bearer "+clusterToken)
 		req.Header.Set("Content-Type", "application/json")
@@ -415,17 +434,48 @@ func (c *failoverCluster) retryCreate(t *testing.T, r *failoverReplica, id strin
 		}
 		cancel()
 		if status == 201 {
-			return id
+			return nil
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("create %s: no success within a minute; last %d %q %v", id, status, answer, err)
+			return fmt.Errorf("create %s: no success within a minute; last %d %q %v", id, status, answer, err)
 		}
-		t.Logf("create %s, attempt %d: %d %s %v", id, attempt, status, answer, err)
+		logf("create %s, attempt %d: %d %s %v", id, attempt, status, answer, err)
 		// Every attempt is answered, however the fault ended it: a pause
 		// between them keeps the log short, not the test in step.
 		<-time.After(100 * time.Millisecond)
 	}
 }
+
+// load creates a session every loadEvery through the replicas the test does
+// not fault, as a matchmaker would, each retried with its id until it is
+// accepted, until stop is closed; then it returns the ids accepted.
+func (c *failoverCluster) load(t *testing.T, stop <-chan struct{}) <-chan []string {
+	out := make(chan []string, 1)
+	go func() {
+		var ids []string
+		tick := time.NewTicker(loadEvery)
+		defer tick.Stop()
+		for i := 0; ; i++ {
+			id := fmt.Sprint("load-", i)
+			if err := c.createRetrying(c.replicas[1+i%2], id, func(string, ...any) {}); err != nil {
+				t.Error(err)
+			} else {
+				ids = append(ids, id)
+			}
+			select {
+			case <-stop:
+				out <- ids
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return out
+}
+
+// loadEvery paces the failover tests' background creates: a steady load
+// the engine of a 2-core machine keeps up with.
+const loadEvery = 500 * time.Millisecond
 
 // dbNow is the database's clock, which the audit's times are on.
 func (c *failoverCluster) dbNow(t *testing.T) time.Time {
