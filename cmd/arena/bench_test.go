@@ -3,9 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"io"
-	nethttp "net/http"
-	"strings"
 	"sync"
 	"testing"
 
@@ -34,20 +31,14 @@ func TestConcurrentCreatesOverHTTP(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			req, _ := nethttp.NewRequest("POST", st.URL+"/session", strings.NewReader(`{"location":"local","image":"echo"}`))
-			req.Header.Set("Authorization", "Bearer "+st.Token)
-			resp, err := nethttp.DefaultClient.Do(req)
-			if err != nil {
-				t.Error(err)
+			code, _, body, ok := postEcho(t, checker, &mu, st.URL, st.Token)
+			if !ok {
 				return
 			}
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
 			mu.Lock()
 			defer mu.Unlock()
-			checker.Check(t, req, resp.StatusCode, resp.Header, body)
-			status[resp.StatusCode]++
-			if resp.StatusCode != 201 {
+			status[code]++
+			if code != 201 {
 				return
 			}
 			var c created

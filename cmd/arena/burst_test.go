@@ -13,6 +13,7 @@ import (
 
 	"github.com/arena-hq/arena/config"
 	"github.com/arena-hq/arena/docker/dockertest"
+	"github.com/arena-hq/arena/http/apitest"
 )
 
 // TestBurstStartsOrRefuses: a burst of 100 POST /session at once against
@@ -57,24 +58,13 @@ func TestBurstStartsOrRefuses(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			req, err := nethttp.NewRequest("POST", s.URL+"/session", strings.NewReader(`{"location":"local","image":"echo"}`))
-			if err != nil {
-				t.Error(err)
+			status, header, body, ok := postEcho(t, s.checker, &mu, s.URL, testToken)
+			if !ok {
 				return
 			}
-			req.Header.Set("Authorization", "Bearer "+testToken)
-			req.Header.Set("Content-Type", "application/json")
-			resp, err := nethttp.DefaultClient.Do(req)
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
 			mu.Lock()
 			defer mu.Unlock()
-			s.checker.Check(t, req, resp.StatusCode, resp.Header, body)
-			a := answer{status: resp.StatusCode, retryAfter: resp.Header.Get("Retry-After")}
+			a := answer{status: status, retryAfter: header.Get("Retry-After")}
 			if a.status == 201 {
 				var c created
 				if err := json.Unmarshal(body, &c); err != nil {
@@ -176,4 +166,30 @@ func (s *testStack) describeFull(id string) (d struct{ StopReason, StopMessage s
 		s.tb.Fatal(err)
 	}
 	return d
+}
+
+// postEcho creates an echo session in the location "local" through url,
+// from any goroutine, and checks the answer against the contract, the
+// checker guarded by mu; ok is false when the request failed, as the test
+// has been told.
+func postEcho(tb testing.TB, checker *apitest.Checker, mu *sync.Mutex, url, token string) (status int, header nethttp.Header, body []byte, ok bool) {
+	tb.Helper()
+	req, err := nethttp.NewRequest("POST", url+"/session", strings.NewReader(`{"location":"local","image":"echo"}`))
+	if err != nil {
+		tb.Error(err)
+		return 0, nil, nil, false
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := nethttp.DefaultClient.Do(req)
+	if err != nil {
+		tb.Error(err)
+		return 0, nil, nil, false
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	mu.Lock()
+	defer mu.Unlock()
+	checker.Check(tb, req, resp.StatusCode, resp.Header, body)
+	return resp.StatusCode, resp.Header, body, true
 }

@@ -3,13 +3,11 @@ package main
 import (
 	"cmp"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
 	nethttp "net/http"
 	"net/url"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -217,24 +215,8 @@ type failoverReplica struct {
 
 func newFailoverCluster(t *testing.T, beat time.Duration) *failoverCluster {
 	t.Helper()
-	image := dockertest.EchoImage(t)
-	repo, tag, _ := strings.Cut(image, ":")
 	c := &failoverCluster{t: t, store: postgresURL(t), dir: t.TempDir(), join: "join-" + dockertest.RandomID(), checker: apitest.NewChecker(t), beat: beat}
-	c.cfgPath = filepath.Join(c.dir, "arena.yaml")
-	key := base64.StdEncoding.EncodeToString([]byte("replicas-share-this-32-byte-key!"))
-	if err := os.WriteFile(c.cfgPath, fmt.Appendf(nil, `
-secretKey: %s
-rateLimit: {perSecond: 100000, burst: 100000}
-applications:
-  - name: echo
-    repository: %s
-    tags: [{name: %s, priority: 1}]
-    ports: [{container: 7777, protocol: tcp}]
-    resources: {milliCpu: 100, memoryMb: 64}
-    stopGrace: 5s
-`, key, repo, tag), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	c.cfgPath = writeReplicaConfig(t, c.dir)
 	direct, err := url.Parse(c.store)
 	if err != nil {
 		t.Fatal(err)

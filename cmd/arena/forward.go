@@ -218,40 +218,17 @@ func (f *forwarder) ServeHTTP(w nethttp.ResponseWriter, r *nethttp.Request) {
 		f.readyz(w, r)
 		return
 	}
-	local, t, err := f.leader(r.Context())
-	if err != nil {
-		w.Header().Set("Retry-After", "1")
-		http.WriteError(w, r, err)
-		return
-	}
-	if local != nil {
-		local.ServeHTTP(w, r)
-		return
-	}
 	// A leader that has just died is still named until its successor
 	// takes over: a request it could not even be sent to goes to the next
 	// leader instead, so that the client sees the takeover as a slower
 	// answer rather than an error. That needs the body kept, and a small one
 	// only (what the API accepts at all) is.
-	retry := r.Body == nil || r.Body == nethttp.NoBody
 	var body []byte
-	if !retry && r.ContentLength >= 0 && r.ContentLength <= maxRetriedBody {
-		if body, err = io.ReadAll(io.LimitReader(r.Body, maxRetriedBody+1)); err != nil {
-			return // the client's body broke off: nobody to answer
-		}
-		retry = len(body) <= maxRetriedBody
-	}
+	read, retry := false, r.Body == nil || r.Body == nethttp.NoBody
 	giveUp := time.Now().Add(f.wait)
+	local, t, err := f.leader(r.Context())
 	for {
-		if body != nil {
-			r.Body = io.NopCloser(bytes.NewReader(body))
-		}
-		unsent := f.forward(w, r, t, retry && time.Now().Before(giveUp))
-		if !unsent {
-			return
-		}
-		f.log.Warn("the leader cannot be reached; waiting for the next one", "leader", t.url)
-		if local, t, err = f.next(r.Context(), t, giveUp); err != nil {
+		if err != nil {
 			w.Header().Set("Retry-After", "1")
 			http.WriteError(w, r, err)
 			return
@@ -260,6 +237,20 @@ func (f *forwarder) ServeHTTP(w nethttp.ResponseWriter, r *nethttp.Request) {
 			local.ServeHTTP(w, r)
 			return
 		}
+		if !read && !retry && r.ContentLength >= 0 && r.ContentLength <= maxRetriedBody {
+			if body, err = io.ReadAll(io.LimitReader(r.Body, maxRetriedBody+1)); err != nil {
+				return // the client's body broke off: nobody to answer
+			}
+			read, retry = true, len(body) <= maxRetriedBody
+		}
+		if body != nil {
+			r.Body = io.NopCloser(bytes.NewReader(body))
+		}
+		if unsent := f.forward(w, r, t, retry && time.Now().Before(giveUp)); !unsent {
+			return
+		}
+		f.log.Warn("the leader cannot be reached; waiting for the next one", "leader", t.url)
+		local, t, err = f.next(r.Context(), t, giveUp)
 	}
 }
 

@@ -1,11 +1,9 @@
 package main
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -24,24 +22,8 @@ import (
 // are placed and started on it.
 func TestAgentMovesToALiveReplica(t *testing.T) {
 	store := postgresURL(t)
-	image := dockertest.EchoImage(t)
-	repo, tag, _ := strings.Cut(image, ":")
 	dir := t.TempDir()
-	cfgPath := filepath.Join(dir, "arena.yaml")
-	key := base64.StdEncoding.EncodeToString([]byte("replicas-share-this-32-byte-key!"))
-	if err := os.WriteFile(cfgPath, fmt.Appendf(nil, `
-secretKey: %s
-rateLimit: {perSecond: 100000, burst: 100000}
-applications:
-  - name: echo
-    repository: %s
-    tags: [{name: %s, priority: 1}]
-    ports: [{container: 7777, protocol: tcp}]
-    resources: {milliCpu: 100, memoryMb: 64}
-    stopGrace: 5s
-`, key, repo, tag), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cfgPath := writeReplicaConfig(t, dir)
 	const heartbeatTimeout = 2 * time.Second
 	joinToken := "join-" + dockertest.RandomID()
 	var replicas []*replica

@@ -58,6 +58,31 @@ func postgresURL(tb testing.TB) string {
 }
 
 // replica is one arena server process of a replicated control plane.
+// writeReplicaConfig writes the config file the replica tests' servers
+// share into dir, and returns its path: the secret key replicas must share,
+// no rate limit in the way, and the echo application.
+func writeReplicaConfig(tb testing.TB, dir string) string {
+	tb.Helper()
+	image := dockertest.EchoImage(tb)
+	repo, tag, _ := strings.Cut(image, ":")
+	path := filepath.Join(dir, "arena.yaml")
+	key := base64.StdEncoding.EncodeToString([]byte("replicas-share-this-32-byte-key!"))
+	if err := os.WriteFile(path, fmt.Appendf(nil, `
+secretKey: %s
+rateLimit: {perSecond: 100000, burst: 100000}
+applications:
+  - name: echo
+    repository: %s
+    tags: [{name: %s, priority: 1}]
+    ports: [{container: 7777, protocol: tcp}]
+    resources: {milliCpu: 100, memoryMb: 64}
+    stopGrace: 5s
+`, key, repo, tag), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	return path
+}
+
 type replica struct {
 	*proc
 	url string
@@ -74,24 +99,8 @@ type readiness struct {
 // another takes over without losing a session.
 func TestReplicas(t *testing.T) {
 	store := postgresURL(t)
-	image := dockertest.EchoImage(t)
-	repo, tag, _ := strings.Cut(image, ":")
 	dir := t.TempDir()
-	cfgPath := filepath.Join(dir, "arena.yaml")
-	key := base64.StdEncoding.EncodeToString([]byte("replicas-share-this-32-byte-key!"))
-	if err := os.WriteFile(cfgPath, fmt.Appendf(nil, `
-secretKey: %s
-rateLimit: {perSecond: 100000, burst: 100000}
-applications:
-  - name: echo
-    repository: %s
-    tags: [{name: %s, priority: 1}]
-    ports: [{container: 7777, protocol: tcp}]
-    resources: {milliCpu: 100, memoryMb: 64}
-    stopGrace: 5s
-`, key, repo, tag), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cfgPath := writeReplicaConfig(t, dir)
 	joinToken := "join-" + dockertest.RandomID()
 	start := func(i int) *replica {
 		p := startProc(t, "server", "--config", cfgPath, "--data", filepath.Join(dir, fmt.Sprint("replica-", i)),
