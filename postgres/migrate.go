@@ -4,11 +4,9 @@ import (
 	"context"
 	"embed"
 	"fmt"
-	"io/fs"
-	"regexp"
 	"slices"
-	"strconv"
 
+	"github.com/arena-hq/arena/sqlstore"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
@@ -20,52 +18,9 @@ import (
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
-var migrationName = regexp.MustCompile(`^(\d+)_[a-z0-9_]+\.sql$`)
-
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
 // embeddedMigrations returns the migrations built into the binary.
-func embeddedMigrations() ([]migration, error) {
-	sub, err := fs.Sub(migrationFiles, "migrations")
-	if err != nil {
-		return nil, err
-	}
-	return readMigrations(sub)
-}
-
-// readMigrations returns the migrations in fsys's root in version order.
-func readMigrations(fsys fs.FS) ([]migration, error) {
-	entries, err := fs.ReadDir(fsys, ".")
-	if err != nil {
-		return nil, err
-	}
-	var ms []migration
-	for _, e := range entries {
-		m := migrationName.FindStringSubmatch(e.Name())
-		if e.IsDir() || m == nil {
-			return nil, fmt.Errorf("migration %q is not named NNNN_name.sql", e.Name())
-		}
-		version, err := strconv.Atoi(m[1])
-		if err != nil || version < 1 {
-			return nil, fmt.Errorf("migration %q has no valid version", e.Name())
-		}
-		b, err := fs.ReadFile(fsys, e.Name())
-		if err != nil {
-			return nil, err
-		}
-		ms = append(ms, migration{version: version, name: e.Name(), sql: string(b)})
-	}
-	slices.SortFunc(ms, func(a, b migration) int { return a.version - b.version })
-	for i := 1; i < len(ms); i++ {
-		if ms[i].version == ms[i-1].version {
-			return nil, fmt.Errorf("migrations %q and %q share version %d", ms[i-1].name, ms[i].name, ms[i].version)
-		}
-	}
-	return ms, nil
+func embeddedMigrations() ([]sqlstore.Migration, error) {
+	return sqlstore.Migrations(migrationFiles, "migrations")
 }
 
 // migrationLock is the key of the advisory lock that migrations hold. Any
@@ -82,7 +37,7 @@ const migrationLock int64 = 0x6172656e61
 // could both find a step missing and both apply it, or race to create
 // schema_migrations itself. The lock is held until the transaction ends,
 // and a replica that waited then finds the steps applied.
-func migrate(ctx context.Context, pool *pgxpool.Pool, ms []migration) error {
+func migrate(ctx context.Context, pool *pgxpool.Pool, ms []sqlstore.Migration) error {
 	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, migrationLock); err != nil {
 			return fmt.Errorf("waiting for the migration lock: %w", err)
@@ -102,23 +57,23 @@ func migrate(ctx context.Context, pool *pgxpool.Pool, ms []migration) error {
 		if err != nil {
 			return err
 		}
-		if len(applied) > 0 && len(ms) > 0 && slices.Max(applied) > ms[len(ms)-1].version {
-			// An older binary must not write to a schema it does not know.
-			return fmt.Errorf("database schema is at version %d, newer than this build's %d",
-				slices.Max(applied), ms[len(ms)-1].version)
+		if len(applied) > 0 {
+			if err := sqlstore.CheckNotNewer(slices.Max(applied), ms); err != nil {
+				return err
+			}
 		}
 		for _, m := range ms {
-			if slices.Contains(applied, m.version) {
+			if slices.Contains(applied, m.Version) {
 				continue
 			}
 			// Without arguments pgx sends the text as a simple query, which
 			// may hold several statements.
-			if _, err := tx.Exec(ctx, m.sql); err != nil {
-				return fmt.Errorf("migration %s: %w", m.name, err)
+			if _, err := tx.Exec(ctx, m.SQL); err != nil {
+				return fmt.Errorf("migration %s: %w", m.Name, err)
 			}
 			if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`,
-				m.version, m.name); err != nil {
-				return fmt.Errorf("migration %s: %w", m.name, err)
+				m.Version, m.Name); err != nil {
+				return fmt.Errorf("migration %s: %w", m.Name, err)
 			}
 		}
 		return nil

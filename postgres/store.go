@@ -18,6 +18,7 @@ import (
 
 	"github.com/arena-hq/arena"
 	"github.com/arena-hq/arena/server"
+	"github.com/arena-hq/arena/sqlstore"
 )
 
 var _ server.Store = (*Store)(nil)
@@ -95,7 +96,7 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 	return st, nil
 }
 
-func open(ctx context.Context, cfg *pgxpool.Config, ms []migration) (*Store, error) {
+func open(ctx context.Context, cfg *pgxpool.Config, ms []sqlstore.Migration) (*Store, error) {
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, arena.Internal(err, "connecting to the database")

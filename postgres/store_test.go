@@ -12,7 +12,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"testing/fstest"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -22,6 +21,7 @@ import (
 	"github.com/arena-hq/arena"
 	"github.com/arena-hq/arena/server"
 	"github.com/arena-hq/arena/server/storetest"
+	"github.com/arena-hq/arena/sqlstore"
 )
 
 // The tests need a PostgreSQL server: ARENA_POSTGRES_URL names a database on
@@ -99,10 +99,10 @@ func TestMigrations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	later := append(shipped[:len(shipped):len(shipped)], migration{
-		version: shipped[len(shipped)-1].version + 1,
-		name:    "9999_session_note.sql",
-		sql:     `ALTER TABLE sessions ADD COLUMN note text NOT NULL DEFAULT ''`,
+	later := append(shipped[:len(shipped):len(shipped)], sqlstore.Migration{
+		Version: shipped[len(shipped)-1].Version + 1,
+		Name:    "9999_session_note.sql",
+		SQL:     `ALTER TABLE sessions ADD COLUMN note text NOT NULL DEFAULT ''`,
 	})
 
 	t.Run("applied once", func(t *testing.T) {
@@ -145,7 +145,7 @@ func TestMigrations(t *testing.T) {
 	t.Run("concurrent", func(t *testing.T) {
 		const replicas = 8
 		u := schemaURL(t, newSchema(t))
-		for _, ms := range [][]migration{shipped, later} {
+		for _, ms := range [][]sqlstore.Migration{shipped, later} {
 			var wg sync.WaitGroup
 			start := make(chan struct{})
 			stores := make([]*Store, replicas)
@@ -174,32 +174,6 @@ func TestMigrations(t *testing.T) {
 		}
 	})
 
-	t.Run("file names", func(t *testing.T) {
-		tests := []struct {
-			name  string
-			files fstest.MapFS
-			ok    bool
-		}{
-			{"ordered by version", fstest.MapFS{"0010_b.sql": {}, "0002_a.sql": {}}, true},
-			{"no version", fstest.MapFS{"init.sql": {}}, false},
-			{"version zero", fstest.MapFS{"0000_init.sql": {}}, false},
-			{"duplicate version", fstest.MapFS{"0001_a.sql": {}, "1_b.sql": {}}, false},
-			{"not sql", fstest.MapFS{"0001_init.txt": {}}, false},
-		}
-		for _, tc := range tests {
-			t.Run(tc.name, func(t *testing.T) {
-				ms, err := readMigrations(tc.files)
-				if (err == nil) != tc.ok {
-					t.Fatalf("readMigrations: %v, want ok=%v", err, tc.ok)
-				}
-				for i := 1; i < len(ms); i++ {
-					if ms[i].version <= ms[i-1].version {
-						t.Errorf("migrations out of order: %d before %d", ms[i-1].version, ms[i].version)
-					}
-				}
-			})
-		}
-	})
 }
 
 // TestMigrateTenants upgrades a database of migration 0001, holding what
@@ -569,7 +543,7 @@ func openTest(tb testing.TB, u string) *Store {
 
 // openWith opens a store on u with the migrations ms instead of the shipped
 // ones, and closes it when the test ends.
-func openWith(tb testing.TB, u string, ms []migration) *Store {
+func openWith(tb testing.TB, u string, ms []sqlstore.Migration) *Store {
 	tb.Helper()
 	cfg, err := pgxpool.ParseConfig(u)
 	if err != nil {
@@ -584,14 +558,14 @@ func openWith(tb testing.TB, u string, ms []migration) *Store {
 }
 
 // checkVersions checks that exactly the migrations ms are recorded as applied.
-func checkVersions(tb testing.TB, st *Store, ms []migration) {
+func checkVersions(tb testing.TB, st *Store, ms []sqlstore.Migration) {
 	tb.Helper()
 	var n, newest int
 	if err := st.pool.QueryRow(context.Background(), `SELECT count(*), max(version) FROM schema_migrations`).Scan(&n, &newest); err != nil {
 		tb.Fatal(err)
 	}
-	if n != len(ms) || newest != ms[len(ms)-1].version {
-		tb.Errorf("schema_migrations has %d rows up to version %d, want %d up to %d", n, newest, len(ms), ms[len(ms)-1].version)
+	if n != len(ms) || newest != ms[len(ms)-1].Version {
+		tb.Errorf("schema_migrations has %d rows up to version %d, want %d up to %d", n, newest, len(ms), ms[len(ms)-1].Version)
 	}
 }
 
@@ -604,9 +578,9 @@ func TestMigrateTokenIDs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var before []migration
+	var before []sqlstore.Migration
 	for _, m := range shipped {
-		if m.version <= 6 {
+		if m.Version <= 6 {
 			before = append(before, m)
 		}
 	}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/arena-hq/arena"
 	"github.com/arena-hq/arena/server"
+	"github.com/arena-hq/arena/sqlstore"
 )
 
 var _ server.Store = (*Store)(nil)
@@ -75,7 +76,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	return open(ctx, path, ms)
 }
 
-func open(ctx context.Context, path string, ms []migration) (*Store, error) {
+func open(ctx context.Context, path string, ms []sqlstore.Migration) (*Store, error) {
 	if path == "" || path == ":memory:" || strings.ContainsRune(path, '?') {
 		return nil, arena.Errorf(arena.EINVALID, "database path %q must name a file without '?'", path)
 	}
