@@ -153,7 +153,7 @@ func (a *Agent) start(ctx context.Context, l *local, d *arena.Session) {
 		if errors.As(err, &late) {
 			a.log.Error("cannot start container in time", "session", l.id, "image", d.Image, "err", err)
 			// An attempt given up on may have left its container.
-			if rmErr := a.removeLeftover(spec); rmErr != nil {
+			if _, rmErr := a.removeLeftover(spec); rmErr != nil {
 				a.log.Warn("cannot remove what a failed start left", "session", l.id, "err", rmErr)
 			}
 			a.finish(l, arena.StopFailed, -1, time.Now(), late.msg)
@@ -215,15 +215,20 @@ func (a *Agent) startContainer(wait context.Context, l *local, spec arena.Contai
 			// The name is the session's, so the container holding it is
 			// what an earlier attempt left, whose create the engine
 			// finished after the call gave up on it.
-			rmErr := a.removeLeftover(spec)
-			if rmErr == nil {
-				last = err
+			// Until the engine has finished that create, the name is taken
+			// but no container answers to it: wait like for any start
+			// failed for the moment, rather than spin on the engine.
+			removed, rmErr := a.removeLeftover(spec)
+			if removed {
+				last, queued = err, time.Now()
 				continue
 			}
-			if arena.ErrorCode(rmErr) != arena.EUNAVAILABLE {
+			if rmErr != nil && arena.ErrorCode(rmErr) != arena.EUNAVAILABLE {
 				return "", rmErr
 			}
-			err = rmErr
+			if rmErr != nil {
+				err = rmErr
+			}
 		case arena.EUNAVAILABLE:
 		default:
 			return "", err
@@ -257,26 +262,27 @@ func (a *Agent) late(attempts int, last error) error {
 }
 
 // removeLeftover removes the container that holds the name of spec, if it
-// is the session's own: one an earlier attempt left. A container of the
-// name that is not the session's is ECONFLICT, and stays.
-func (a *Agent) removeLeftover(spec arena.ContainerSpec) error {
+// is the session's own: one an earlier attempt left; removed tells that
+// there was one. A container of the name that is not the session's is
+// ECONFLICT, and stays.
+func (a *Agent) removeLeftover(spec arena.ContainerSpec) (removed bool, err error) {
 	c, err := a.rt.Inspect(a.ctx, spec.Name)
 	if arena.ErrorCode(err) == arena.ENOTFOUND {
-		return nil
+		return false, nil
 	}
 	if err != nil {
-		return err
+		return false, err
 	}
 	for _, k := range []string{arena.LabelSession, arena.LabelNode, arena.LabelInstallation} {
 		if c.Labels[k] != spec.Labels[k] {
-			return arena.Errorf(arena.ECONFLICT, "container name %s is taken by a container that is not this session's", spec.Name)
+			return false, arena.Errorf(arena.ECONFLICT, "container name %s is taken by a container that is not this session's", spec.Name)
 		}
 	}
 	a.log.Info("removing the container an earlier start left", "container", c.ID, "session", spec.Labels[arena.LabelSession])
 	if err := a.rt.Remove(a.ctx, c.ID); err != nil && arena.ErrorCode(err) != arena.ENOTFOUND {
-		return err
+		return false, err
 	}
-	return nil
+	return true, nil
 }
 
 // startedAt returns when the engine started container id: billing starts at

@@ -88,7 +88,25 @@ var clockBase = time.Now()
 
 // mono is the store's monotonic clock.
 func (st *Store) mono() time.Duration {
+	if st.base != nil {
+		return st.base.mono()
+	}
 	return time.Since(clockBase) + time.Duration(st.ahead.Load())
+}
+
+// Under returns a view of the store whose writes are fenced with term t
+// alone: from the moment t ends, or its lease runs out by this process's
+// clock, they fail, even once this process leads again under a later term.
+// A control plane is given the view of its own term, so that one that is
+// closing (a request handler or a timer still running) cannot write under
+// its successor's epoch from what it alone believes. Closing a view closes
+// nothing: the store's connections are the base's.
+func (st *Store) Under(t *Term) *Store {
+	base := st
+	if st.base != nil {
+		base = st.base
+	}
+	return &Store{pool: base.pool, lease: base.lease, logger: base.logger, term: t, base: base}
 }
 
 // Lease is how long a leader's lease lasts from a renewal.
@@ -223,14 +241,18 @@ func (c *candidate) close() {
 
 // leaseFree is true when the lease may be taken: it has expired, or its
 // holder's connection is gone, and no replica of an earlier version holds
-// the advisory lock it led by. Neither pg_stat_activity nor pg_locks is
+// the advisory lock it led by. That lock counts only until a replica of this
+// version has first held the lease (backend_pid is 0 until then): from
+// then on the holders take it too, and one frozen after losing its lease
+// would keep it, and every later takeover waiting, for as long as it stays
+// frozen; while old replicas cannot lead any more anyway. Neither pg_stat_activity nor pg_locks is
 // looked at while the lease is held and its holder's connection alive.
 const leaseFree = `CASE
 	WHEN s.expires_at > now() AND EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = s.backend_pid
 		AND (a.backend_start IS NULL OR s.backend_start IS NULL OR a.backend_start = s.backend_start)) THEN false
-	ELSE NOT EXISTS (SELECT 1 FROM pg_locks k WHERE k.locktype = 'advisory' AND k.classid = $1
+	ELSE s.backend_pid <> 0 OR NOT EXISTS (SELECT 1 FROM pg_locks k WHERE k.locktype = 'advisory' AND k.classid = $1
 		AND k.objid = (hashtext(current_schema())::bigint & 4294967295)::oid AND k.objsubid = 2
-		AND k.granted AND k.pid <> s.backend_pid)
+		AND k.granted)
 	END`
 
 // try takes the lead if it is free, once.
@@ -411,9 +433,9 @@ type LeaderStatus struct {
 func (st *Store) LeaderStatus(ctx context.Context) (LeaderStatus, error) {
 	var ls LeaderStatus
 	err := st.pool.QueryRow(ctx, `SELECT l.url, l.epoch, CASE WHEN s.epoch = l.epoch AND s.expires_at > now() THEN true
-		ELSE EXISTS (SELECT 1 FROM pg_locks k WHERE k.locktype = 'advisory' AND k.classid = $1
+		ELSE s.backend_pid = 0 AND EXISTS (SELECT 1 FROM pg_locks k WHERE k.locktype = 'advisory' AND k.classid = $1
 			AND k.objid = (hashtext(current_schema())::bigint & 4294967295)::oid AND k.objsubid = 2
-			AND k.granted AND k.pid <> s.backend_pid) END
+			AND k.granted) END
 		FROM arena_leader l CROSS JOIN arena_lease s WHERE l.id = 1 AND s.id = 1`, int32(legacyLeaderLock)).Scan(&ls.URL, &ls.Epoch, &ls.Held)
 	if err != nil {
 		return LeaderStatus{}, arena.Internal(err, "reading the leader")
@@ -437,6 +459,12 @@ func errFenced() error {
 // errFenced once the term has ended or its lease, by this process's clock,
 // has run out.
 func (st *Store) fenceEpoch() (int64, error) {
+	if st.term != nil {
+		if !st.term.Valid() {
+			return 0, errFenced()
+		}
+		return st.term.Epoch, nil
+	}
 	epoch := st.fence.Load()
 	switch {
 	case epoch == 0:

@@ -227,6 +227,26 @@ func TestLease(t *testing.T) {
 		}
 	})
 
+	t.Run("a frozen former holder's lock holds up no later takeover", func(t *testing.T) {
+		// A holder takes the advisory lock of the earlier version too, and
+		// keeps it while frozen after losing its lease: the lock counts only
+		// until a replica of this version first held the lease.
+		u := schemaURL(t, newSchema(t))
+		b, c := openLease(t, u, MinLease), openLease(t, u, MinLease)
+		frozen := conn(t, u)
+		mustExec(t, frozen, `UPDATE arena_lease SET epoch = 1, holder = 'http://frozen', backend_pid = pg_backend_pid(),
+			backend_start = (SELECT backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid()), expires_at = now() - interval '1 millisecond'`)
+		mustExec(t, frozen, `UPDATE arena_leader SET epoch = 1, url = 'http://frozen'`)
+		mustExec(t, frozen, `SELECT pg_advisory_lock($1, hashtext(current_schema()))`, int32(legacyLeaderLock))
+		lead(t, b, "http://b").Resign()
+		if ls, err := c.LeaderStatus(ctx); err != nil || ls.Held {
+			t.Fatalf("after the leader resigned: %+v %v, want the lead free", ls, err)
+		}
+		if term := lead(t, c, "http://c"); term.Epoch != 3 {
+			t.Fatalf("epoch %d, want 3", term.Epoch)
+		}
+	})
+
 	t.Run("a leader that cannot renew stops before its lease ends", func(t *testing.T) {
 		u := schemaURL(t, newSchema(t))
 		a := openLease(t, u, DefaultLease)
@@ -288,6 +308,29 @@ func TestLease(t *testing.T) {
 		lead(t, b, "http://b")
 		if err := write(stale); arena.ErrorCode(err) != arena.EUNAVAILABLE {
 			t.Fatalf("a write of the old epoch: %v, want %s", err, arena.EUNAVAILABLE)
+		}
+	})
+
+	t.Run("a view writes under its own term only", func(t *testing.T) {
+		// A control plane closing late must not write under the term this
+		// process leads in next.
+		u := schemaURL(t, newSchema(t))
+		a := openLease(t, u, MinLease)
+		first := lead(t, a, "http://a")
+		old := a.Under(first)
+		if err := write(old); err != nil {
+			t.Fatalf("a write in its term: %v", err)
+		}
+		first.Resign()
+		second := lead(t, a, "http://a")
+		if err := write(old); arena.ErrorCode(err) != arena.EUNAVAILABLE {
+			t.Fatalf("the first term's write in the second: %v, want %s", err, arena.EUNAVAILABLE)
+		}
+		if err := write(a.Under(second)); err != nil {
+			t.Fatalf("the second term's write: %v", err)
+		}
+		if err := old.Close(); err != nil || write(a.Under(second)) != nil {
+			t.Fatalf("closing a view closed the store: %v", err)
 		}
 	})
 

@@ -40,6 +40,10 @@ type Store struct {
 	// ahead moves the store's clock forward, for tests.
 	ahead  atomic.Int64
 	logger *slog.Logger
+	// term, on a view made by Under, fences the view's writes with that
+	// term alone; base is the store it is a view of.
+	term *Term
+	base *Store
 }
 
 // Option configures Open.
@@ -113,6 +117,9 @@ func open(ctx context.Context, cfg *pgxpool.Config, ms []sqlstore.Migration) (*S
 // returns an error at all so that the store is an io.Closer like the SQLite
 // one.
 func (st *Store) Close() error {
+	if st.base != nil {
+		return nil // a view's connections are its base's
+	}
 	st.pool.Close()
 	return nil
 }

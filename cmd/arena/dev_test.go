@@ -29,6 +29,7 @@ import (
 	"github.com/arena-hq/arena/config"
 	"github.com/arena-hq/arena/docker/dockertest"
 	"github.com/arena-hq/arena/http/apitest"
+	"github.com/arena-hq/arena/procnet"
 )
 
 func TestMain(m *testing.M) {
@@ -54,12 +55,15 @@ type testStack struct {
 
 // freePortRange returns n consecutive ports that are free on 127.0.0.1 for
 // TCP and UDP, below the kernel's ephemeral range so that nothing else takes
-// them while the test runs.
+// them while the test runs, and that no socket holds at all: one an earlier
+// test left in TIME_WAIT binds, but the agent reports it held, and
+// placement keeps off it.
 func freePortRange(tb testing.TB, n int) (int, int) {
 	tb.Helper()
 	for range 100 {
 		base := 15000 + rand.IntN(15000)
-		ok := true
+		held, err := procnet.HeldPorts(procnet.Dir, base, base+n-1)
+		ok := err == nil && len(held) == 0
 		for p := base; p < base+n && ok; p++ {
 			l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
 			if err != nil {

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -129,15 +130,14 @@ func TestFailover(t *testing.T) {
 				c.via(c.replicas[1]).waitStatus(id, "running")
 			}
 
-			// Creates go on throughout the fault; every one accepted must
-			// end running.
-			stopLoad := make(chan struct{})
-			loaded := c.load(t, stopLoad)
-
 			faultAt := c.dbNow(t)
 			_, epoch := leaderRow(t, c.store)
 			began := time.Now()
 			tc.inject(t, first)
+			// Creates go on throughout the fault; every one accepted must
+			// end running. They start after it, so that none of them is a
+			// write of the faulted leader's after faultAt.
+			stopLoad := c.load(t)
 			if tc.lasting {
 				c.unreadyBeforeTakeover(t, c.replicas[1], epoch)
 			}
@@ -163,8 +163,7 @@ func TestFailover(t *testing.T) {
 				<-time.After(time.Until(began.Add(faultFor)))
 				tc.heal(t, first)
 			}
-			close(stopLoad)
-			accepted := <-loaded
+			accepted := stopLoad()
 			t.Logf("%s: %d sessions created under load throughout the fault", tc.name, len(accepted))
 			ids = append(ids, accepted...)
 			// The faulted replica follows the new leader.
@@ -355,8 +354,11 @@ func (c *failoverCluster) unreadyBeforeTakeover(t *testing.T, r *failoverReplica
 	t.Helper()
 	deadline := time.Now().Add(dockertest.Timeout)
 	for {
+		// The epoch first: a 503 that came after a takeover then fails no
+		// check, while one before it is caught.
+		_, now := leaderRow(t, c.store)
 		status, rd, err := c.ready(r)
-		if _, now := leaderRow(t, c.store); now != epoch {
+		if now != epoch {
 			t.Fatalf("a takeover (epoch %d) before %s said it was not ready; last %d %+v %v", now, r.url, status, rd, err)
 		}
 		if err == nil && status == 503 && rd.Status != "ready" {
@@ -430,9 +432,11 @@ func (c *failoverCluster) createRetrying(r *failoverReplica, id string, logf fun
 
 // load creates a session every loadEvery through the replicas the test does
 // not fault, as a matchmaker would, each retried with its id until it is
-// accepted, until stop is closed; then it returns the ids accepted.
-func (c *failoverCluster) load(t *testing.T, stop <-chan struct{}) <-chan []string {
-	out := make(chan []string, 1)
+// accepted, until the function it returns is called; that returns the ids
+// accepted. The test's end calls it too, so that no create outlives the
+// test.
+func (c *failoverCluster) load(t *testing.T) (stop func() []string) {
+	quit, out := make(chan struct{}), make(chan []string, 1)
 	go func() {
 		var ids []string
 		tick := time.NewTicker(loadEvery)
@@ -445,14 +449,19 @@ func (c *failoverCluster) load(t *testing.T, stop <-chan struct{}) <-chan []stri
 				ids = append(ids, id)
 			}
 			select {
-			case <-stop:
+			case <-quit:
 				out <- ids
 				return
 			case <-tick.C:
 			}
 		}
 	}()
-	return out
+	stop = sync.OnceValue(func() []string {
+		close(quit)
+		return <-out
+	})
+	t.Cleanup(func() { stop() })
+	return stop
 }
 
 // loadEvery paces the failover tests' background creates: a steady load

@@ -49,6 +49,10 @@ type forwarder struct {
 	// wait bounds how long a request waits for a leader.
 	wait   time.Duration
 	client *nethttp.Client
+	// transport carries what is forwarded: a leader whose machine is cut
+	// off does not refuse connections, it lets them hang, so connecting
+	// is given up soon and the request sent to the next leader.
+	transport *nethttp.Transport
 
 	mu sync.Mutex
 	// view is who leads as last read; changed is closed when it changes.
@@ -87,7 +91,7 @@ type target struct {
 func newForwarder(pg *postgres.Store, self string, log *slog.Logger) *forwarder {
 	return &forwarder{
 		pg: pg, self: self, log: log.With("component", "forwarder"), wait: 2 * pg.Lease(),
-		client:  &nethttp.Client{Timeout: leaderReadyTimeout},
+		client: &nethttp.Client{Timeout: leaderReadyTimeout}, transport: forwardTransport(),
 		view:    leaderView{err: errors.New("the leader has not been read yet")},
 		changed: make(chan struct{}), proxies: map[string]*httputil.ReverseProxy{}, refresh: make(chan struct{}, 1),
 	}
@@ -254,6 +258,15 @@ func (f *forwarder) ServeHTTP(w nethttp.ResponseWriter, r *nethttp.Request) {
 	}
 }
 
+// leaderDialTimeout bounds connecting to the leader.
+const leaderDialTimeout = 2 * time.Second
+
+func forwardTransport() *nethttp.Transport {
+	t := nethttp.DefaultTransport.(*nethttp.Transport).Clone()
+	t.DialContext = (&net.Dialer{Timeout: leaderDialTimeout, KeepAlive: 15 * time.Second}).DialContext
+	return t
+}
+
 // maxRetriedBody is the largest request body a follower keeps to send to
 // the next leader: the Session API's own limit.
 const maxRetriedBody = 1 << 20
@@ -310,7 +323,8 @@ func (f *forwarder) next(ctx context.Context, failed *target, giveUp time.Time) 
 // froze, lost the database or still waits for its agents is not, and
 // neither is a follower then.
 func (f *forwarder) readyz(w nethttp.ResponseWriter, r *nethttp.Request) {
-	f.look(r.Context())
+	// The view the watch keeps, at most a poll old: a read of its own could
+	// finish after a newer one and put an old leader back.
 	f.mu.Lock()
 	v := f.view
 	f.mu.Unlock()
@@ -378,8 +392,17 @@ func (f *forwarder) proxy(leader string) *httputil.ReverseProxy {
 		},
 		// Agents' assignment streams and followed logs must flow as they come.
 		FlushInterval: -1,
+		Transport:     f.transport,
 		ErrorHandler: func(w nethttp.ResponseWriter, r *nethttp.Request, err error) {
-			switch cause := context.Cause(r.Context()); {
+			cause := context.Cause(r.Context())
+			if unsent, ok := r.Context().Value(unsentKey{}).(*bool); ok && notSent(err) && (cause == nil || errors.Is(cause, errLeaderGone)) {
+				// Nothing of it reached the leader: forward's caller sends
+				// it to the next one.
+				f.forget()
+				*unsent = true
+				return
+			}
+			switch {
 			case errors.Is(cause, errLeaderGone):
 				f.log.Info("ended a request to a replica that no longer leads", "leader", leader, "path", r.URL.Path)
 			case cause != nil:
@@ -387,10 +410,6 @@ func (f *forwarder) proxy(leader string) *httputil.ReverseProxy {
 			default:
 				// The leader went away mid-request, most likely: look again now.
 				f.forget()
-				if unsent, ok := r.Context().Value(unsentKey{}).(*bool); ok && notSent(err) {
-					*unsent = true
-					return // forward's caller sends it to the next leader
-				}
 				f.log.Warn("forwarding to the leader failed", "leader", leader, "err", err)
 			}
 			w.Header().Set("Retry-After", "1")

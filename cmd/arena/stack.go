@@ -225,7 +225,12 @@ func startControlPlane(ctx context.Context, cfg *config.Config, o stackOptions, 
 	// replica, or for good (term nil).
 	build := func(term *postgres.Term) (*controlPlane, error) {
 		var leading func() error
+		store := st.store
 		if term != nil {
+			// Its writes are fenced with its own term: should it still be
+			// closing when this replica leads again, it cannot write
+			// under the next one.
+			store = pg.Under(term)
 			leading = func() error {
 				if !term.Valid() {
 					return arena.Errorf(arena.EUNAVAILABLE, "this replica's lease on the lead has run out")
@@ -233,7 +238,7 @@ func startControlPlane(ctx context.Context, cfg *config.Config, o stackOptions, 
 				return nil
 			}
 		}
-		return newControlPlane(ctx, cfg, o, st.store, sealer, installation, st.metrics, leading, log)
+		return newControlPlane(ctx, cfg, o, store, sealer, installation, st.metrics, leading, log)
 	}
 
 	if pg == nil {
