@@ -10,7 +10,6 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/arena-hq/arena"
-	"github.com/arena-hq/arena/server"
 	"github.com/arena-hq/arena/storedoc"
 )
 
@@ -124,7 +123,7 @@ func (st *Store) FindSession(ctx context.Context, id string) (*arena.Session, er
 }
 
 // ListSessions returns the sessions f selects, ordered by creation time and then id.
-func (st *Store) ListSessions(ctx context.Context, f server.SessionQuery) ([]*arena.Session, error) {
+func (st *Store) ListSessions(ctx context.Context, f arena.SessionQuery) ([]*arena.Session, error) {
 	q, args := sessionQuery(f)
 	rows, err := st.pool.Query(ctx, q, args...)
 	var out []*arena.Session
@@ -141,7 +140,7 @@ func (st *Store) ListSessions(ctx context.Context, f server.SessionQuery) ([]*ar
 }
 
 // sessionQuery returns the query of ListSessions.
-func sessionQuery(f server.SessionQuery) (string, []any) {
+func sessionQuery(f arena.SessionQuery) (string, []any) {
 	var (
 		where []string
 		args  []any

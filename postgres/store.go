@@ -1,7 +1,7 @@
-// Package postgres implements server.Store on a PostgreSQL database, for
+// Package postgres implements arena.Store on a PostgreSQL database, for
 // installations that run more than one control plane or want a database
 // server of their own. It behaves as the sqlite package's store does: both
-// pass the suite of server/storetest.
+// pass the suite of storetest.
 package postgres
 
 import (
@@ -17,13 +17,12 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/arena-hq/arena"
-	"github.com/arena-hq/arena/server"
 	"github.com/arena-hq/arena/sqlstore"
 )
 
-var _ server.Store = (*Store)(nil)
+var _ arena.Store = (*Store)(nil)
 
-// Store is a server.Store on a PostgreSQL database. It is safe for
+// Store is a arena.Store on a PostgreSQL database. It is safe for
 // concurrent use, and several Stores, in one process or in several, may use
 // the same database at once: unlike SQLite, PostgreSQL serialises
 // conflicting writers itself, so the store needs no write queue of its own.

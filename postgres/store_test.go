@@ -19,9 +19,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/arena-hq/arena"
-	"github.com/arena-hq/arena/server"
-	"github.com/arena-hq/arena/server/storetest"
 	"github.com/arena-hq/arena/sqlstore"
+	"github.com/arena-hq/arena/storetest"
 )
 
 // The tests need a PostgreSQL server: ARENA_POSTGRES_URL names a database on
@@ -33,14 +32,14 @@ import (
 
 func TestStore(t *testing.T) {
 	baseURL(t)
-	storetest.Run(t, func(t *testing.T) server.Store {
+	storetest.Run(t, func(t *testing.T) arena.Store {
 		return openTest(t, schemaURL(t, newSchema(t)))
 	})
 }
 
 func TestReopen(t *testing.T) {
 	u := schemaURL(t, newSchema(t))
-	storetest.RunReopen(t, func(t *testing.T) server.Store { return openTest(t, u) })
+	storetest.RunReopen(t, func(t *testing.T) arena.Store { return openTest(t, u) })
 }
 
 func TestOpen(t *testing.T) {
@@ -321,7 +320,7 @@ func TestUnstorableStrings(t *testing.T) {
 			check("FindSession", err, arena.ENOTFOUND)
 			_, err = st.FindTokenByHash(ctx, bad)
 			check("FindTokenByHash", err, arena.ENOTFOUND)
-			for _, q := range []server.SessionQuery{{OrgID: bad}, {NodeID: bad, ActiveOnly: true}} {
+			for _, q := range []arena.SessionQuery{{OrgID: bad}, {NodeID: bad, ActiveOnly: true}} {
 				ss, err := st.ListSessions(ctx, q)
 				check(fmt.Sprintf("ListSessions %+v", q), err, "")
 				if len(ss) != 0 {
@@ -432,14 +431,14 @@ func TestQueryPlans(t *testing.T) {
 	st := openTest(t, schemaURL(t, newSchema(t)))
 	tests := []struct {
 		name  string
-		query server.SessionQuery
+		query arena.SessionQuery
 		index string
 	}{
-		{"organization", server.SessionQuery{OrgID: "o"}, "sessions_org"},
-		{"node", server.SessionQuery{NodeID: "n"}, "sessions_node"},
-		{"active", server.SessionQuery{ActiveOnly: true}, "sessions_active"},
-		{"organization active", server.SessionQuery{OrgID: "o", ActiveOnly: true}, "sessions_org_active"},
-		{"node active", server.SessionQuery{NodeID: "n", ActiveOnly: true}, "sessions_node_active"},
+		{"organization", arena.SessionQuery{OrgID: "o"}, "sessions_org"},
+		{"node", arena.SessionQuery{NodeID: "n"}, "sessions_node"},
+		{"active", arena.SessionQuery{ActiveOnly: true}, "sessions_active"},
+		{"organization active", arena.SessionQuery{OrgID: "o", ActiveOnly: true}, "sessions_org_active"},
+		{"node active", arena.SessionQuery{NodeID: "n", ActiveOnly: true}, "sessions_node_active"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/arena-hq/arena"
-	"github.com/arena-hq/arena/server"
 	"github.com/arena-hq/arena/storedoc"
 )
 
@@ -169,7 +168,7 @@ func (st *Store) FindSession(ctx context.Context, id string) (*arena.Session, er
 }
 
 // ListSessions returns the sessions f selects, ordered by creation time and then id.
-func (st *Store) ListSessions(ctx context.Context, f server.SessionQuery) ([]*arena.Session, error) {
+func (st *Store) ListSessions(ctx context.Context, f arena.SessionQuery) ([]*arena.Session, error) {
 	q, args := sessionQuery(f)
 	rows, err := st.r.QueryContext(ctx, q, args...)
 	if err != nil {
@@ -191,7 +190,7 @@ func (st *Store) ListSessions(ctx context.Context, f server.SessionQuery) ([]*ar
 }
 
 // sessionQuery returns the query of ListSessions.
-func sessionQuery(f server.SessionQuery) (string, []any) {
+func sessionQuery(f arena.SessionQuery) (string, []any) {
 	var (
 		where []string
 		args  []any

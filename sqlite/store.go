@@ -1,4 +1,4 @@
-// Package sqlite implements server.Store on a single SQLite database file,
+// Package sqlite implements arena.Store on a single SQLite database file,
 // using the pure-Go driver modernc.org/sqlite so that Arena stays one static
 // binary.
 package sqlite
@@ -20,11 +20,10 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/arena-hq/arena"
-	"github.com/arena-hq/arena/server"
 	"github.com/arena-hq/arena/sqlstore"
 )
 
-var _ server.Store = (*Store)(nil)
+var _ arena.Store = (*Store)(nil)
 
 const (
 	// busyTimeout bounds how long a connection waits for a lock held by
@@ -42,7 +41,7 @@ const (
 	autoCheckpointPages = 10000
 )
 
-// Store is a server.Store on one SQLite file. It is safe for concurrent use.
+// Store is a arena.Store on one SQLite file. It is safe for concurrent use.
 //
 // SQLite admits one writer at a time, and a writer that finds the lock taken
 // gets SQLITE_BUSY or sleeps in the busy handler, which ruins tail latency.

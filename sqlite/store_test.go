@@ -11,20 +11,19 @@ import (
 	"time"
 
 	"github.com/arena-hq/arena"
-	"github.com/arena-hq/arena/server"
-	"github.com/arena-hq/arena/server/storetest"
 	"github.com/arena-hq/arena/sqlstore"
+	"github.com/arena-hq/arena/storetest"
 )
 
 func TestStore(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) server.Store {
+	storetest.Run(t, func(t *testing.T) arena.Store {
 		return openTest(t, filepath.Join(t.TempDir(), "arena.db"))
 	})
 }
 
 func TestReopen(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "arena.db")
-	storetest.RunReopen(t, func(t *testing.T) server.Store { return openTest(t, path) })
+	storetest.RunReopen(t, func(t *testing.T) arena.Store { return openTest(t, path) })
 }
 
 func TestOpen(t *testing.T) {
@@ -259,14 +258,14 @@ func TestQueryPlans(t *testing.T) {
 	st := openTest(t, filepath.Join(t.TempDir(), "arena.db"))
 	tests := []struct {
 		name  string
-		query server.SessionQuery
+		query arena.SessionQuery
 		index string
 	}{
-		{"organization", server.SessionQuery{OrgID: "o"}, "sessions_org"},
-		{"node", server.SessionQuery{NodeID: "n"}, "sessions_node"},
-		{"active", server.SessionQuery{ActiveOnly: true}, "sessions_active"},
-		{"organization active", server.SessionQuery{OrgID: "o", ActiveOnly: true}, "sessions_org_active"},
-		{"node active", server.SessionQuery{NodeID: "n", ActiveOnly: true}, "sessions_node_active"},
+		{"organization", arena.SessionQuery{OrgID: "o"}, "sessions_org"},
+		{"node", arena.SessionQuery{NodeID: "n"}, "sessions_node"},
+		{"active", arena.SessionQuery{ActiveOnly: true}, "sessions_active"},
+		{"organization active", arena.SessionQuery{OrgID: "o", ActiveOnly: true}, "sessions_org_active"},
+		{"node active", arena.SessionQuery{NodeID: "n", ActiveOnly: true}, "sessions_node_active"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

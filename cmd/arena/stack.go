@@ -92,7 +92,7 @@ type stack struct {
 	srvMu   sync.Mutex
 	cp      *controlPlane
 	srv     *server.Server
-	store   server.Store
+	store   arena.Store
 	metrics *metrics.Registry
 	handler switchHandler
 	// announce shows a first start's admin token made by a replica that
@@ -422,7 +422,7 @@ func (cp *controlPlane) Close() {
 // newControlPlane builds the control plane of a process that leads;
 // leading, when not nil, says whether it still may (a replica's term), and
 // readiness asks it first.
-func newControlPlane(ctx context.Context, cfg *config.Config, o stackOptions, store server.Store, sealer *server.Sealer, installation string, reg *metrics.Registry, leading func() error, log *slog.Logger) (cp *controlPlane, err error) {
+func newControlPlane(ctx context.Context, cfg *config.Config, o stackOptions, store arena.Store, sealer *server.Sealer, installation string, reg *metrics.Registry, leading func() error, log *slog.Logger) (cp *controlPlane, err error) {
 	apps, err := cfg.Apps()
 	if err != nil {
 		return nil, err

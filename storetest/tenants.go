@@ -10,12 +10,11 @@ import (
 	"time"
 
 	"github.com/arena-hq/arena"
-	"github.com/arena-hq/arena/server"
 )
 
 // The tests of organisations, users, tokens and applications: what tenants own.
 
-func testOrganizations(t *testing.T, s server.Store) {
+func testOrganizations(t *testing.T, s arena.Store) {
 	ctx := context.Background()
 	full := filled[arena.Organization](t)
 	full.ID = "org-full"
@@ -85,7 +84,7 @@ func testOrganizations(t *testing.T, s server.Store) {
 	})
 }
 
-func testOrganizationQuota(t *testing.T, s server.Store) {
+func testOrganizationQuota(t *testing.T, s arena.Store) {
 	ctx := context.Background()
 	acme := arena.Organization{ID: "acme", Name: "Acme", Environment: arena.EnvSandbox, CreatedAt: at(5)}
 	other := arena.Organization{ID: "other", Name: "Other", Environment: arena.EnvProduction, Quota: arena.Quota{MaxSessions: 3}, CreatedAt: at(6)}
@@ -141,7 +140,7 @@ func testOrganizationQuota(t *testing.T, s server.Store) {
 	}
 }
 
-func testUsers(t *testing.T, s server.Store) {
+func testUsers(t *testing.T, s arena.Store) {
 	ctx := context.Background()
 	createOrg(t, s, "org-1")
 	createOrg(t, s, "org-2")
@@ -199,7 +198,7 @@ func testUsers(t *testing.T, s server.Store) {
 
 // testDeleteUser checks that removing a user revokes exactly its tokens, and
 // that an organisation cannot reach another's users.
-func testDeleteUser(t *testing.T, s server.Store) {
+func testDeleteUser(t *testing.T, s arena.Store) {
 	ctx := context.Background()
 	createOrg(t, s, "org-1")
 	createOrg(t, s, "org-2")
@@ -291,7 +290,7 @@ func testDeleteUser(t *testing.T, s server.Store) {
 // testTokenFields checks that every field of a token comes back as it was
 // written, with every field set: a field added to arena.Token that the store
 // does not keep fails here.
-func testTokenFields(t *testing.T, s server.Store) {
+func testTokenFields(t *testing.T, s arena.Store) {
 	ctx := context.Background()
 	createOrg(t, s, "org-1")
 	createOrg(t, s, "org-2")
@@ -364,7 +363,7 @@ func testTokenFields(t *testing.T, s server.Store) {
 	})
 }
 
-func testListTokens(t *testing.T, s server.Store) {
+func testListTokens(t *testing.T, s arena.Store) {
 	createOrg(t, s, "org-1")
 	createOrg(t, s, "org-2")
 	user := newUser("u-1", "org-1", "alice@example.com", at(1))
@@ -399,7 +398,7 @@ func testListTokens(t *testing.T, s server.Store) {
 	}
 }
 
-func testRevokeToken(t *testing.T, s server.Store) {
+func testRevokeToken(t *testing.T, s arena.Store) {
 	ctx := context.Background()
 	createOrg(t, s, "org-1")
 	createOrg(t, s, "org-2")
@@ -449,7 +448,7 @@ func testRevokeToken(t *testing.T, s server.Store) {
 // fully populated one has every field set, so that a field added to
 // arena.Application that the store does not keep fails here; Registry, the
 // plaintext credentials, is the one field that must not come back.
-func testApplicationRoundTrip(t *testing.T, s server.Store) {
+func testApplicationRoundTrip(t *testing.T, s arena.Store) {
 	ctx := context.Background()
 	createOrg(t, s, "org-1")
 	full := filled[arena.Application](t)
@@ -501,7 +500,7 @@ func testApplicationRoundTrip(t *testing.T, s server.Store) {
 	}
 }
 
-func testCreateApplication(t *testing.T, s server.Store) {
+func testCreateApplication(t *testing.T, s arena.Store) {
 	ctx := context.Background()
 	createOrg(t, s, "org-1")
 	createOrg(t, s, "org-2")
@@ -532,7 +531,7 @@ func testCreateApplication(t *testing.T, s server.Store) {
 	})
 }
 
-func testUpdateApplication(t *testing.T, s server.Store) {
+func testUpdateApplication(t *testing.T, s arena.Store) {
 	ctx := context.Background()
 	createOrg(t, s, "org-1")
 	createOrg(t, s, "org-2")
@@ -595,7 +594,7 @@ func testUpdateApplication(t *testing.T, s server.Store) {
 	})
 }
 
-func testFindApplication(t *testing.T, s server.Store) {
+func testFindApplication(t *testing.T, s arena.Store) {
 	ctx := context.Background()
 	createOrg(t, s, "org-1")
 	createOrg(t, s, "org-2")
@@ -623,7 +622,7 @@ func testFindApplication(t *testing.T, s server.Store) {
 	}
 }
 
-func testListApplications(t *testing.T, s server.Store) {
+func testListApplications(t *testing.T, s arena.Store) {
 	createOrg(t, s, "org-a")
 	createOrg(t, s, "org-b")
 	// Created in an order that is neither by organisation nor by name.
@@ -656,7 +655,7 @@ func testListApplications(t *testing.T, s server.Store) {
 	}
 }
 
-func testDeleteApplication(t *testing.T, s server.Store) {
+func testDeleteApplication(t *testing.T, s arena.Store) {
 	ctx := context.Background()
 	createOrg(t, s, "org-1")
 	createOrg(t, s, "org-2")
@@ -766,28 +765,28 @@ func withoutRegistry(a *arena.Application) *arena.Application {
 	return c
 }
 
-func createUser(tb testing.TB, s server.Store, u *arena.User) {
+func createUser(tb testing.TB, s arena.Store, u *arena.User) {
 	tb.Helper()
 	if err := s.CreateUser(context.Background(), u); err != nil {
 		tb.Fatalf("CreateUser %s: %v", u.ID, err)
 	}
 }
 
-func createToken(tb testing.TB, s server.Store, t *arena.Token) {
+func createToken(tb testing.TB, s arena.Store, t *arena.Token) {
 	tb.Helper()
 	if err := s.CreateToken(context.Background(), t); err != nil {
 		tb.Fatalf("CreateToken %s: %v", t.ID, err)
 	}
 }
 
-func createApplication(tb testing.TB, s server.Store, a *arena.Application) {
+func createApplication(tb testing.TB, s arena.Store, a *arena.Application) {
 	tb.Helper()
 	if err := s.CreateApplication(context.Background(), a); err != nil {
 		tb.Fatalf("CreateApplication %s/%s: %v", a.OrgID, a.Name, err)
 	}
 }
 
-func findApplication(tb testing.TB, s server.Store, org, name string) *arena.Application {
+func findApplication(tb testing.TB, s arena.Store, org, name string) *arena.Application {
 	tb.Helper()
 	got, err := s.FindApplication(context.Background(), org, name)
 	if err != nil {
@@ -796,7 +795,7 @@ func findApplication(tb testing.TB, s server.Store, org, name string) *arena.App
 	return got
 }
 
-func listUsers(tb testing.TB, s server.Store, org string) []*arena.User {
+func listUsers(tb testing.TB, s arena.Store, org string) []*arena.User {
 	tb.Helper()
 	got, err := s.ListUsers(context.Background(), org)
 	if err != nil {
@@ -805,7 +804,7 @@ func listUsers(tb testing.TB, s server.Store, org string) []*arena.User {
 	return got
 }
 
-func listTokens(tb testing.TB, s server.Store, org string) []*arena.Token {
+func listTokens(tb testing.TB, s arena.Store, org string) []*arena.Token {
 	tb.Helper()
 	got, err := s.ListTokens(context.Background(), org)
 	if err != nil {

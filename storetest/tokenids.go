@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/arena-hq/arena"
-	"github.com/arena-hq/arena/server"
 )
 
 // LegacyToken is a token as a store kept it before token ids were random:
@@ -33,7 +32,7 @@ var LegacyTokens = []LegacyToken{
 // CheckMigratedTokens checks the LegacyTokens in st after the migration:
 // each still found by its secret, unchanged but for a replaced id, which is
 // its name and 12 hex digits that are no prefix of the hash.
-func CheckMigratedTokens(t *testing.T, st server.Store) {
+func CheckMigratedTokens(t *testing.T, st arena.Store) {
 	t.Helper()
 	for _, tok := range LegacyTokens {
 		t.Run(tok.Name, func(t *testing.T) {

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/arena-hq/arena"
-	"github.com/arena-hq/arena/server"
 )
 
 // The tests of webhooks: endpoints an organisation registered for its
@@ -18,7 +17,7 @@ import (
 // testWebhookRoundTrip checks that every field of a webhook comes back as
 // it was written: a field added to arena.Webhook that the store does not
 // keep fails here.
-func testWebhookRoundTrip(t *testing.T, s server.Store) {
+func testWebhookRoundTrip(t *testing.T, s arena.Store) {
 	createOrg(t, s, "org-1")
 	full := filled[arena.Webhook](t)
 	full.ID, full.OrgID = "wh-full", "org-1"
@@ -61,7 +60,7 @@ func testWebhookRoundTrip(t *testing.T, s server.Store) {
 	}
 }
 
-func testCreateWebhook(t *testing.T, s server.Store) {
+func testCreateWebhook(t *testing.T, s arena.Store) {
 	createOrg(t, s, "org-1")
 	createOrg(t, s, "org-2")
 	first := newWebhook("wh-1", "org-1", at(1))
@@ -91,7 +90,7 @@ func testCreateWebhook(t *testing.T, s server.Store) {
 	})
 }
 
-func testListWebhooks(t *testing.T, s server.Store) {
+func testListWebhooks(t *testing.T, s arena.Store) {
 	createOrg(t, s, "org-1")
 	createOrg(t, s, "org-2")
 	// Created in an order that is neither their creation times' nor their
@@ -123,7 +122,7 @@ func testListWebhooks(t *testing.T, s server.Store) {
 
 // testDeleteWebhook checks that a webhook goes only from its own
 // organisation, and that a failed delete changes nothing.
-func testDeleteWebhook(t *testing.T, s server.Store) {
+func testDeleteWebhook(t *testing.T, s arena.Store) {
 	ctx := context.Background()
 	createOrg(t, s, "org-1")
 	createOrg(t, s, "org-2")
@@ -172,7 +171,7 @@ func testDeleteWebhook(t *testing.T, s server.Store) {
 	})
 }
 
-func testWebhooksCanceledContext(t *testing.T, s server.Store) {
+func testWebhooksCanceledContext(t *testing.T, s arena.Store) {
 	createOrg(t, s, "org-1")
 	existing := newWebhook("wh-1", "org-1", at(1))
 	createWebhook(t, s, existing)
@@ -209,14 +208,14 @@ func newWebhook(id, org string, created time.Time) *arena.Webhook {
 	}
 }
 
-func createWebhook(tb testing.TB, s server.Store, w *arena.Webhook) {
+func createWebhook(tb testing.TB, s arena.Store, w *arena.Webhook) {
 	tb.Helper()
 	if err := s.CreateWebhook(context.Background(), w); err != nil {
 		tb.Fatalf("CreateWebhook %s: %v", w.ID, err)
 	}
 }
 
-func listWebhooks(tb testing.TB, s server.Store, org string) []*arena.Webhook {
+func listWebhooks(tb testing.TB, s arena.Store, org string) []*arena.Webhook {
 	tb.Helper()
 	got, err := s.ListWebhooks(context.Background(), org)
 	if err != nil {
@@ -260,7 +259,7 @@ func normWebhook(w *arena.Webhook) arena.Webhook {
 // testWebhookDeliveries checks the deliveries a dispatcher keeps: every
 // field round-trips, saving again records the attempts, the soonest due
 // comes first, and a delivery never outlives its webhook.
-func testWebhookDeliveries(t *testing.T, s server.Store) {
+func testWebhookDeliveries(t *testing.T, s arena.Store) {
 	ctx := context.Background()
 	createOrg(t, s, "org-1")
 	createWebhook(t, s, newWebhook("wh-1", "org-1", at(1)))

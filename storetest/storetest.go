@@ -1,8 +1,8 @@
-// Package storetest is the behaviour suite of server.Store. Every
+// Package storetest is the behaviour suite of arena.Store. Every
 // implementation runs it from its own tests, so that the SQLite store and any
 // later one (PostgreSQL, say) are interchangeable behind the interface.
 //
-// Beyond the comments of server.Store, the suite holds stores to these rules:
+// Beyond the comments of arena.Store, the suite holds stores to these rules:
 // sessions, users, tokens, applications and usage refer to an organisation
 // that exists (ENOTFOUND otherwise); a second StopSession of a session
 // changes nothing and succeeds; times come back in UTC with at least
@@ -28,15 +28,14 @@ import (
 	"time"
 
 	"github.com/arena-hq/arena"
-	"github.com/arena-hq/arena/server"
 )
 
 // Run runs the suite. open must return a new, empty store on each call and
 // close it when its test ends (t.Cleanup); it is called from parallel subtests.
-func Run(t *testing.T, open func(t *testing.T) server.Store) {
+func Run(t *testing.T, open func(t *testing.T) arena.Store) {
 	tests := []struct {
 		name string
-		run  func(t *testing.T, s server.Store)
+		run  func(t *testing.T, s arena.Store)
 	}{
 		{"CreateOrganization", testCreateOrganization},
 		{"Organizations", testOrganizations},
@@ -84,7 +83,7 @@ func Run(t *testing.T, open func(t *testing.T) server.Store) {
 // test, empty the first time. A store that is an io.Closer is closed before
 // the next one is opened, so its Close must allow the second call that
 // open's cleanup then makes.
-func RunReopen(t *testing.T, open func(t *testing.T) server.Store) {
+func RunReopen(t *testing.T, open func(t *testing.T) arena.Store) {
 	ctx := context.Background()
 	s := open(t)
 	createOrg(t, s, "org-1")
@@ -130,7 +129,7 @@ func RunReopen(t *testing.T, open func(t *testing.T) server.Store) {
 				t.Fatalf("FindTokenByHash: %v", err)
 			}
 			equal(t, "token", normToken(got), normToken(tok))
-			checkSessions(t, list(t, s, server.SessionQuery{}), want...)
+			checkSessions(t, list(t, s, arena.SessionQuery{}), want...)
 			checkUsage(t, listUsage(t, s, "org-1"), u)
 			gotOrg, err := s.FindOrganization(ctx, org.ID)
 			if err != nil {
@@ -163,7 +162,7 @@ func RunReopen(t *testing.T, open func(t *testing.T) server.Store) {
 	}
 }
 
-func testCreateOrganization(t *testing.T, s server.Store) {
+func testCreateOrganization(t *testing.T, s arena.Store) {
 	createOrg(t, s, "org-1")
 	tests := []struct {
 		name string
@@ -181,7 +180,7 @@ func testCreateOrganization(t *testing.T, s server.Store) {
 	}
 }
 
-func testTokens(t *testing.T, s server.Store) {
+func testTokens(t *testing.T, s arena.Store) {
 	ctx := context.Background()
 	createOrg(t, s, "org-1")
 	expiring := newToken("tok-1", "org-1")
@@ -238,7 +237,7 @@ func testTokens(t *testing.T, s server.Store) {
 	})
 }
 
-func testSessionRoundTrip(t *testing.T, s server.Store) {
+func testSessionRoundTrip(t *testing.T, s arena.Store) {
 	createOrg(t, s, "org-1")
 
 	full := runningSession("full", "org-1", "node-1", at(1))
@@ -290,7 +289,7 @@ func testSessionRoundTrip(t *testing.T, s server.Store) {
 	}
 }
 
-func testCreateSession(t *testing.T, s server.Store) {
+func testCreateSession(t *testing.T, s arena.Store) {
 	ctx := context.Background()
 	createOrg(t, s, "org-1")
 	first := newSession("s-1", "org-1", "node-1", at(1))
@@ -319,7 +318,7 @@ func testCreateSession(t *testing.T, s server.Store) {
 	})
 }
 
-func testFindSessionNotFound(t *testing.T, s server.Store) {
+func testFindSessionNotFound(t *testing.T, s arena.Store) {
 	createOrg(t, s, "org-1")
 	createSession(t, s, newSession("s-1", "org-1", "node-1", at(1)))
 	for _, id := range []string{"s-2", "", "S-1", "s-1 "} {
@@ -333,7 +332,7 @@ func testFindSessionNotFound(t *testing.T, s server.Store) {
 	}
 }
 
-func testUpdateSession(t *testing.T, s server.Store) {
+func testUpdateSession(t *testing.T, s arena.Store) {
 	ctx := context.Background()
 	createOrg(t, s, "org-1")
 	createOrg(t, s, "org-2")
@@ -371,7 +370,7 @@ func testUpdateSession(t *testing.T, s server.Store) {
 	})
 }
 
-func testStopSession(t *testing.T, s server.Store) {
+func testStopSession(t *testing.T, s arena.Store) {
 	ctx := context.Background()
 	createOrg(t, s, "org-1")
 	running := runningSession("s-1", "org-1", "node-1", at(1))
@@ -430,7 +429,7 @@ func testStopSession(t *testing.T, s server.Store) {
 	})
 }
 
-func testListSessions(t *testing.T, s server.Store) {
+func testListSessions(t *testing.T, s arena.Store) {
 	createOrg(t, s, "org-a")
 	createOrg(t, s, "org-b")
 	a1 := newSession("a1", "org-a", "n1", at(2))
@@ -448,18 +447,18 @@ func testListSessions(t *testing.T, s server.Store) {
 
 	tests := []struct {
 		name  string
-		query server.SessionQuery
+		query arena.SessionQuery
 		want  []*arena.Session
 	}{
-		{"all", server.SessionQuery{}, []*arena.Session{b1, a2, a3, a1, b2}},
-		{"organization", server.SessionQuery{OrgID: "org-a"}, []*arena.Session{a2, a3, a1}},
-		{"node", server.SessionQuery{NodeID: "n1"}, []*arena.Session{b1, a3, a1}},
-		{"active", server.SessionQuery{ActiveOnly: true}, []*arena.Session{a3, a1, b2}},
-		{"node active", server.SessionQuery{NodeID: "n2", ActiveOnly: true}, []*arena.Session{b2}},
-		{"organization node active", server.SessionQuery{OrgID: "org-a", NodeID: "n1", ActiveOnly: true}, []*arena.Session{a3, a1}},
-		{"no active left", server.SessionQuery{OrgID: "org-b", NodeID: "n1", ActiveOnly: true}, nil},
-		{"unknown organization", server.SessionQuery{OrgID: "org-nope"}, nil},
-		{"unknown node", server.SessionQuery{NodeID: "n-nope"}, nil},
+		{"all", arena.SessionQuery{}, []*arena.Session{b1, a2, a3, a1, b2}},
+		{"organization", arena.SessionQuery{OrgID: "org-a"}, []*arena.Session{a2, a3, a1}},
+		{"node", arena.SessionQuery{NodeID: "n1"}, []*arena.Session{b1, a3, a1}},
+		{"active", arena.SessionQuery{ActiveOnly: true}, []*arena.Session{a3, a1, b2}},
+		{"node active", arena.SessionQuery{NodeID: "n2", ActiveOnly: true}, []*arena.Session{b2}},
+		{"organization node active", arena.SessionQuery{OrgID: "org-a", NodeID: "n1", ActiveOnly: true}, []*arena.Session{a3, a1}},
+		{"no active left", arena.SessionQuery{OrgID: "org-b", NodeID: "n1", ActiveOnly: true}, nil},
+		{"unknown organization", arena.SessionQuery{OrgID: "org-nope"}, nil},
+		{"unknown node", arena.SessionQuery{NodeID: "n-nope"}, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -468,7 +467,7 @@ func testListSessions(t *testing.T, s server.Store) {
 	}
 }
 
-func testListUsage(t *testing.T, s server.Store) {
+func testListUsage(t *testing.T, s arena.Store) {
 	createOrg(t, s, "org-a")
 	createOrg(t, s, "org-b")
 	// Stopped in an order that is neither their creation order nor their end order.
@@ -507,7 +506,7 @@ func testListUsage(t *testing.T, s server.Store) {
 
 // testConcurrentCreate is what a burst of session requests does to the store:
 // every insert must succeed, whatever the store's locking.
-func testConcurrentCreate(t *testing.T, s server.Store) {
+func testConcurrentCreate(t *testing.T, s arena.Store) {
 	const n = 50
 	createOrg(t, s, "org-1")
 	start := make(chan struct{})
@@ -526,14 +525,14 @@ func testConcurrentCreate(t *testing.T, s server.Store) {
 			t.Errorf("CreateSession s-%02d: %v", i, err)
 		}
 	}
-	if got := list(t, s, server.SessionQuery{OrgID: "org-1"}); len(got) != n {
+	if got := list(t, s, arena.SessionQuery{OrgID: "org-1"}); len(got) != n {
 		t.Errorf("ListSessions returned %d sessions, want %d", len(got), n)
 	}
 }
 
 // testConcurrentLifecycle runs whole session lifecycles side by side while
 // others read, as the control plane does under load.
-func testConcurrentLifecycle(t *testing.T, s server.Store) {
+func testConcurrentLifecycle(t *testing.T, s arena.Store) {
 	const n = 50
 	ctx := context.Background()
 	createOrg(t, s, "org-1")
@@ -547,7 +546,7 @@ func testConcurrentLifecycle(t *testing.T, s server.Store) {
 					return
 				default:
 				}
-				if _, err := s.ListSessions(ctx, server.SessionQuery{NodeID: "node-1", ActiveOnly: true}); err != nil {
+				if _, err := s.ListSessions(ctx, arena.SessionQuery{NodeID: "node-1", ActiveOnly: true}); err != nil {
 					t.Errorf("ListSessions: %v", err)
 					return
 				}
@@ -585,7 +584,7 @@ func testConcurrentLifecycle(t *testing.T, s server.Store) {
 	writers.Wait()
 	close(done)
 	readers.Wait()
-	if got := list(t, s, server.SessionQuery{ActiveOnly: true}); len(got) != 0 {
+	if got := list(t, s, arena.SessionQuery{ActiveOnly: true}); len(got) != 0 {
 		t.Errorf("%d sessions still active, want 0", len(got))
 	}
 	if got := listUsage(t, s, "org-1"); len(got) != n {
@@ -593,7 +592,7 @@ func testConcurrentLifecycle(t *testing.T, s server.Store) {
 	}
 }
 
-func testCanceledContext(t *testing.T, s server.Store) {
+func testCanceledContext(t *testing.T, s arena.Store) {
 	createOrg(t, s, "org-1")
 	existing := runningSession("s-1", "org-1", "node-1", at(1))
 	createSession(t, s, existing)
@@ -627,7 +626,7 @@ func testCanceledContext(t *testing.T, s server.Store) {
 		{"UpdateSession", func() error { return s.UpdateSession(ctx, existing) }},
 		{"StopSession", func() error { return s.StopSession(ctx, stopped, usageOf(stopped)) }},
 		{"FindSession", func() error { _, err := s.FindSession(ctx, "s-1"); return err }},
-		{"ListSessions", func() error { _, err := s.ListSessions(ctx, server.SessionQuery{}); return err }},
+		{"ListSessions", func() error { _, err := s.ListSessions(ctx, arena.SessionQuery{}); return err }},
 		{"ListUsage", func() error { _, err := s.ListUsage(ctx, "org-1"); return err }},
 		{"FindOrganization", func() error { _, err := s.FindOrganization(ctx, "org-1"); return err }},
 		{"ListOrganizations", func() error { _, err := s.ListOrganizations(ctx); return err }},
@@ -760,14 +759,14 @@ func usageOf(s *arena.Session) *arena.Usage {
 	}
 }
 
-func createOrg(tb testing.TB, s server.Store, id string) {
+func createOrg(tb testing.TB, s arena.Store, id string) {
 	tb.Helper()
 	if err := s.CreateOrganization(context.Background(), &arena.Organization{ID: id, Name: "Organization " + id}); err != nil {
 		tb.Fatalf("CreateOrganization %s: %v", id, err)
 	}
 }
 
-func createSession(tb testing.TB, s server.Store, x *arena.Session) {
+func createSession(tb testing.TB, s arena.Store, x *arena.Session) {
 	tb.Helper()
 	if err := s.CreateSession(context.Background(), x); err != nil {
 		tb.Fatalf("CreateSession %s: %v", x.ID, err)
@@ -775,7 +774,7 @@ func createSession(tb testing.TB, s server.Store, x *arena.Session) {
 }
 
 // stop stops x at end through the store and returns the usage it recorded.
-func stop(tb testing.TB, s server.Store, x *arena.Session, end time.Time) *arena.Usage {
+func stop(tb testing.TB, s arena.Store, x *arena.Session, end time.Time) *arena.Usage {
 	tb.Helper()
 	transition(tb, x, arena.SessionStopped, end)
 	x.StopReason = arena.StopDeleted
@@ -787,7 +786,7 @@ func stop(tb testing.TB, s server.Store, x *arena.Session, end time.Time) *arena
 	return u
 }
 
-func find(tb testing.TB, s server.Store, id string) *arena.Session {
+func find(tb testing.TB, s arena.Store, id string) *arena.Session {
 	tb.Helper()
 	got, err := s.FindSession(context.Background(), id)
 	if err != nil {
@@ -796,7 +795,7 @@ func find(tb testing.TB, s server.Store, id string) *arena.Session {
 	return got
 }
 
-func list(tb testing.TB, s server.Store, q server.SessionQuery) []*arena.Session {
+func list(tb testing.TB, s arena.Store, q arena.SessionQuery) []*arena.Session {
 	tb.Helper()
 	got, err := s.ListSessions(context.Background(), q)
 	if err != nil {
@@ -805,7 +804,7 @@ func list(tb testing.TB, s server.Store, q server.SessionQuery) []*arena.Session
 	return got
 }
 
-func listUsage(tb testing.TB, s server.Store, org string) []*arena.Usage {
+func listUsage(tb testing.TB, s arena.Store, org string) []*arena.Usage {
 	tb.Helper()
 	got, err := s.ListUsage(context.Background(), org)
 	if err != nil {
@@ -931,7 +930,7 @@ func equal[T any](tb testing.TB, what string, got, want T) {
 	}
 }
 
-func testNodes(t *testing.T, s server.Store) {
+func testNodes(t *testing.T, s arena.Store) {
 	ctx := context.Background()
 	if nodes, err := s.ListNodes(ctx); err != nil || len(nodes) != 0 {
 		t.Fatalf("empty store lists %v, %v", nodes, err)
