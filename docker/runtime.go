@@ -55,10 +55,10 @@ type Runtime struct {
 	buildTimeout time.Duration
 	pullTimeout  time.Duration
 	pidsLimit    int64
-	observer     Observer
+	observer     CallObserver
 }
 
-// Observer learns how each call of a Runtime to the engine went: op names
+// CallObserver learns how each call of a Runtime to the engine went: op names
 // the method (start, restart, stop, remove, inspect, list, logs, copy, pull,
 // image_exists, remove_image, build, ping, events for Exits), start is when
 // the call began and err what the method returned, an *arena.Error or nil.
@@ -67,9 +67,9 @@ type Runtime struct {
 // invalid argument) is not observed. Calls made by another are observed
 // too: List's inspect of each container, Exits' ping.
 //
-// *metrics.Registry is an Observer. DockerCall must be safe for concurrent
+// *metrics.Registry is a CallObserver. DockerCall must be safe for concurrent
 // use and quick: it runs on the caller's path.
-type Observer interface {
+type CallObserver interface {
 	DockerCall(op string, start time.Time, err error)
 }
 
@@ -100,7 +100,7 @@ func WithPidsLimit(n int64) Option {
 }
 
 // WithMetrics reports every call to the engine to m.
-func WithMetrics(m Observer) Option {
+func WithMetrics(m CallObserver) Option {
 	return func(r *Runtime) { r.observer = m }
 }
 

@@ -80,7 +80,7 @@ func newNodeView(n arena.NodeStatus) nodeView {
 	return v
 }
 
-func (s *server) listNodes(w http.ResponseWriter, r *http.Request, _ *arena.Token) error {
+func (s *api) listNodes(w http.ResponseWriter, r *http.Request, _ *arena.Token) error {
 	nodes, err := s.nodes.NodeList(r.Context())
 	if err != nil {
 		return err
@@ -93,7 +93,7 @@ func (s *server) listNodes(w http.ResponseWriter, r *http.Request, _ *arena.Toke
 	return nil
 }
 
-func (s *server) drainNode(drain bool) func(http.ResponseWriter, *http.Request, *arena.Token) error {
+func (s *api) drainNode(drain bool) func(http.ResponseWriter, *http.Request, *arena.Token) error {
 	return func(w http.ResponseWriter, r *http.Request, _ *arena.Token) error {
 		id := r.PathValue("id")
 		if err := s.nodes.DrainNode(r.Context(), id, drain); err != nil {
@@ -113,7 +113,7 @@ func (s *server) drainNode(drain bool) func(http.ResponseWriter, *http.Request, 
 	}
 }
 
-func (s *server) removeNode(w http.ResponseWriter, r *http.Request, _ *arena.Token) error {
+func (s *api) removeNode(w http.ResponseWriter, r *http.Request, _ *arena.Token) error {
 	if err := s.nodes.RemoveNode(r.Context(), r.PathValue("id")); err != nil {
 		return err
 	}
@@ -131,7 +131,7 @@ type (
 	}
 )
 
-func (s *server) availableLocations(w http.ResponseWriter, r *http.Request, tok *arena.Token) error {
+func (s *api) availableLocations(w http.ResponseWriter, r *http.Request, tok *arena.Token) error {
 	locs, err := s.sessions.AvailableLocations(r.Context(), tok.OrgID, r.PathValue("image"))
 	if err != nil {
 		return err

@@ -33,9 +33,9 @@ type ApplicationEditor interface {
 
 // WithApplications serves the Gameye API's /application operations, on
 // top of the admin API's tenants (WithTenants).
-func WithApplications(a ApplicationEditor) Option { return func(s *server) { s.apps = a } }
+func WithApplications(a ApplicationEditor) Option { return func(s *api) { s.apps = a } }
 
-func (s *server) applicationRoutes() {
+func (s *api) applicationRoutes() {
 	read, write := arena.ScopeApplicationRead, arena.ScopeApplicationWrite
 	nf, inv, conf := arena.ENOTFOUND, arena.EINVALID, arena.ECONFLICT
 	s.mux.HandleFunc("POST /application", s.authed(write, s.createApplication, inv, conf, nf))
@@ -270,7 +270,7 @@ func newResourcesView(r arena.Resources) resourcesView {
 	return resourcesView{CPU: float64(r.MilliCPU) / 1000, RAM: float64(r.MemoryMB)}
 }
 
-func (s *server) createApplication(w http.ResponseWriter, r *http.Request, tok *arena.Token) error {
+func (s *api) createApplication(w http.ResponseWriter, r *http.Request, tok *arena.Token) error {
 	var body applicationBody
 	if err := decodeStrict(w, r, &body); err != nil {
 		return err
@@ -286,7 +286,7 @@ func (s *server) createApplication(w http.ResponseWriter, r *http.Request, tok *
 	return nil
 }
 
-func (s *server) listApplications(w http.ResponseWriter, r *http.Request, tok *arena.Token) error {
+func (s *api) listApplications(w http.ResponseWriter, r *http.Request, tok *arena.Token) error {
 	apps, err := s.tenants.ListApplications(r.Context(), tok.OrgID)
 	if err != nil {
 		return err
@@ -301,7 +301,7 @@ func (s *server) listApplications(w http.ResponseWriter, r *http.Request, tok *a
 	return nil
 }
 
-func (s *server) editApplication(w http.ResponseWriter, r *http.Request, tok *arena.Token) error {
+func (s *api) editApplication(w http.ResponseWriter, r *http.Request, tok *arena.Token) error {
 	var body applicationBody
 	if err := decodeStrict(w, r, &body); err != nil {
 		return err
@@ -318,7 +318,7 @@ func (s *server) editApplication(w http.ResponseWriter, r *http.Request, tok *ar
 	return nil
 }
 
-func (s *server) enableTag(w http.ResponseWriter, r *http.Request, tok *arena.Token) error {
+func (s *api) enableTag(w http.ResponseWriter, r *http.Request, tok *arena.Token) error {
 	var body struct {
 		Tag *string `json:"tag"`
 	}
@@ -338,7 +338,7 @@ func (s *server) enableTag(w http.ResponseWriter, r *http.Request, tok *arena.To
 // maxTagsPage bounds the pageSize of a listing of a registry's tags.
 const maxTagsPage = 100
 
-func (s *server) availableTags(w http.ResponseWriter, r *http.Request, tok *arena.Token) error {
+func (s *api) availableTags(w http.ResponseWriter, r *http.Request, tok *arena.Token) error {
 	page, size, err := parsePage(r.URL.Query())
 	if err != nil {
 		return err
@@ -394,7 +394,7 @@ type tokenBody struct {
 
 // createContractToken serves the Gameye API's POST /token: a token of the
 // caller's organisation, named uniquely among its tokens in force.
-func (s *server) createContractToken(w http.ResponseWriter, r *http.Request, tok *arena.Token) error {
+func (s *api) createContractToken(w http.ResponseWriter, r *http.Request, tok *arena.Token) error {
 	var body tokenBody
 	if err := decodeStrict(w, r, &body); err != nil {
 		return err

@@ -12,7 +12,7 @@ import (
 // artifact downloads a file or folder kept when a session stopped, as a
 // .tar.gz. The first bytes are read before the status is sent, so that a
 // missing artifact is a 404 rather than an empty download.
-func (s *server) artifact(w http.ResponseWriter, r *http.Request, tok *arena.Token) error {
+func (s *api) artifact(w http.ResponseWriter, r *http.Request, tok *arena.Token) error {
 	q := r.URL.Query()
 	var v violations
 	id, p := q.Get("session"), q.Get("path")

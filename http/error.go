@@ -91,7 +91,7 @@ type errorResponse struct {
 }
 
 // writeError answers r with err as the API's error body.
-func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+func (s *api) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	info := infoFrom(r.Context())
 	s.obs.Error(err)
 	code := arena.ErrorCode(err)
@@ -146,7 +146,7 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 
 // writeJSON answers r with v. The values it is given always marshal, so a
 // failure is a bug: it is logged and answered with a bare 500.
-func (s *server) writeJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
+func (s *api) writeJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
 		s.logger.ErrorContext(r.Context(), "encoding response", "request_id", infoFrom(r.Context()).id, "error", err)

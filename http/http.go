@@ -70,8 +70,8 @@ type Authenticator interface {
 // that a proxy's id can be followed through Arena's logs.
 const headerRequestID = "X-Request-Id"
 
-// server is the http.Handler NewHandler returns.
-type server struct {
+// api is the http.Handler NewHandler returns.
+type api struct {
 	sessions SessionService
 	nodes    NodeAdmin
 	tenants  TenantAdmin
@@ -81,13 +81,13 @@ type server struct {
 	logger   *slog.Logger
 	mux      *http.ServeMux
 	limits   *rateLimits
-	obs      Observer
+	obs      RequestObserver
 	ready    func(context.Context) error
 	currency string
 }
 
-// Observer receives the API's measurements; metrics.Registry implements it.
-type Observer interface {
+// RequestObserver receives the API's measurements; metrics.Registry implements it.
+type RequestObserver interface {
 	// HTTPRequest measures one request of route (the mux pattern, empty
 	// for none) answered with code.
 	HTTPRequest(route string, code int, d time.Duration)
@@ -103,23 +103,23 @@ func (noObserver) Error(error)                            {}
 // WithReadiness sets what GET /readyz checks: nil when the server can
 // serve; ready when not given.
 func WithReadiness(check func(context.Context) error) Option {
-	return func(s *server) { s.ready = check }
+	return func(s *api) { s.ready = check }
 }
 
 // WithObserver sends the API's measurements to o.
-func WithObserver(o Observer) Option { return func(s *server) { s.obs = o } }
+func WithObserver(o RequestObserver) Option { return func(s *api) { s.obs = o } }
 
 // Option configures NewHandler.
-type Option func(*server)
+type Option func(*api)
 
 // WithTenants serves the admin API of organisations, users, tokens and
 // applications.
-func WithTenants(t TenantAdmin) Option { return func(s *server) { s.tenants = t } }
+func WithTenants(t TenantAdmin) Option { return func(s *api) { s.tenants = t } }
 
 // WithRateLimit sets the requests per second, with bursts, that a token may
 // make unless it carries limits of its own.
 func WithRateLimit(perSecond float64, burst int) Option {
-	return func(s *server) { s.limits = newRateLimits(perSecond, burst) }
+	return func(s *api) { s.limits = newRateLimits(perSecond, burst) }
 }
 
 // NewHandler returns the handler of Arena's public API. logger receives one
@@ -130,7 +130,7 @@ func NewHandler(sessions SessionService, auth Authenticator, nodes NodeAdmin, lo
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	s := &server{sessions: sessions, nodes: nodes, auth: auth, logger: logger, mux: http.NewServeMux(),
+	s := &api{sessions: sessions, nodes: nodes, auth: auth, logger: logger, mux: http.NewServeMux(),
 		limits: newRateLimits(DefaultRateLimit, DefaultRateBurst), obs: noObserver{}, currency: DefaultCurrency}
 	for _, o := range opts {
 		o(s)
@@ -201,7 +201,7 @@ func infoFrom(ctx context.Context) *requestInfo {
 
 // ServeHTTP gives every request an identifier, a recovered panic and an
 // access record, whatever route it takes.
-func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (s *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	info := &requestInfo{id: requestID(r.Header.Get(headerRequestID))}
 	r = r.WithContext(arena.WithRequestID(context.WithValue(r.Context(), requestInfoKey{}, info), info.id))
@@ -231,7 +231,7 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // route serves r with the mux, except that the mux's own plain-text answers
 // for an unknown path or method are replaced by the API's error body.
-func (s *server) route(w http.ResponseWriter, r *http.Request) {
+func (s *api) route(w http.ResponseWriter, r *http.Request) {
 	h, pattern := s.mux.Handler(r)
 	if pattern != "" {
 		s.mux.ServeHTTP(w, r)
@@ -254,7 +254,7 @@ func (s *server) route(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (s *server) logAccess(r *http.Request, info *requestInfo, sw *statusWriter, d time.Duration) {
+func (s *api) logAccess(r *http.Request, info *requestInfo, sw *statusWriter, d time.Duration) {
 	status := sw.status
 	if !sw.wroteHeader {
 		status = http.StatusOK
@@ -282,7 +282,7 @@ func (s *server) logAccess(r *http.Request, info *requestInfo, sw *statusWriter,
 // does not document (codes) is a fault of Arena's own, a service breaking its
 // contract, and is answered as an internal error so that the OpenAPI
 // document stays true.
-func (s *server) authed(scope string, h func(http.ResponseWriter, *http.Request, *arena.Token) error, codes ...string) http.HandlerFunc {
+func (s *api) authed(scope string, h func(http.ResponseWriter, *http.Request, *arena.Token) error, codes ...string) http.HandlerFunc {
 	// (Only an operation that reads a JSON body can answer
 	// codeUnsupportedMediaType; each such one documents it.)
 	codes = slices.Concat(codes, []string{arena.EUNAUTHORIZED, arena.EFORBIDDEN, arena.EUNAVAILABLE, arena.EINTERNAL, codeUnsupportedMediaType})
@@ -308,7 +308,7 @@ func (s *server) authed(scope string, h func(http.ResponseWriter, *http.Request,
 	}
 }
 
-func (s *server) authenticate(r *http.Request) (*arena.Token, error) {
+func (s *api) authenticate(r *http.Request) (*arena.Token, error) {
 	secret, ok := bearerSecret(r.Header.Get("Authorization"))
 	if !ok {
 		return nil, arena.Errorf(arena.EUNAUTHORIZED, "a bearer token is required")
@@ -355,7 +355,7 @@ func requestID(given string) string {
 	return given
 }
 
-func (s *server) healthz(w http.ResponseWriter, r *http.Request) {
+func (s *api) healthz(w http.ResponseWriter, r *http.Request) {
 	s.writeJSON(w, r, http.StatusOK, struct {
 		Status string `json:"status"`
 	}{"ok"})
@@ -369,7 +369,7 @@ type Readiness struct {
 	Reason string `json:"reason,omitempty"`
 }
 
-func (s *server) readyz(w http.ResponseWriter, r *http.Request) {
+func (s *api) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
 	defer cancel()
 	if s.ready != nil {
@@ -389,7 +389,7 @@ func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 		r = r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, info))
 		w.Header().Set(headerRequestID, info.id)
 	}
-	(&server{logger: slog.New(slog.DiscardHandler), obs: noObserver{}}).writeError(w, r, err)
+	(&api{logger: slog.New(slog.DiscardHandler), obs: noObserver{}}).writeError(w, r, err)
 }
 
 // WriteJSON answers r with v as JSON and status, with a request id.
@@ -397,10 +397,10 @@ func WriteJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
 	if w.Header().Get(headerRequestID) == "" {
 		w.Header().Set(headerRequestID, requestID(r.Header.Get(headerRequestID)))
 	}
-	(&server{logger: slog.New(slog.DiscardHandler), obs: noObserver{}}).writeJSON(w, r, status, v)
+	(&api{logger: slog.New(slog.DiscardHandler), obs: noObserver{}}).writeJSON(w, r, status, v)
 }
 
-func (s *server) openAPI(w http.ResponseWriter, r *http.Request) {
+func (s *api) openAPI(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/yaml")
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(openAPIDocument)

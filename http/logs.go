@@ -12,7 +12,7 @@ import (
 
 // logs streams a session's output as text/plain, flushing as it comes, until
 // it ends or the caller goes away.
-func (s *server) logs(w http.ResponseWriter, r *http.Request, tok *arena.Token) error {
+func (s *api) logs(w http.ResponseWriter, r *http.Request, tok *arena.Token) error {
 	q := r.URL.Query()
 	var v violations
 	id := q.Get("id")

@@ -65,7 +65,7 @@ func decodePlayers(w http.ResponseWriter, r *http.Request, schema string, requir
 	return session, players, nil
 }
 
-func (s *server) joinPlayers(w http.ResponseWriter, r *http.Request, tok *arena.Token) error {
+func (s *api) joinPlayers(w http.ResponseWriter, r *http.Request, tok *arena.Token) error {
 	session, players, err := decodePlayers(w, r, "JoinSession", true)
 	if err != nil {
 		return err
@@ -82,7 +82,7 @@ func (s *server) joinPlayers(w http.ResponseWriter, r *http.Request, tok *arena.
 	return nil
 }
 
-func (s *server) leavePlayers(w http.ResponseWriter, r *http.Request, tok *arena.Token) error {
+func (s *api) leavePlayers(w http.ResponseWriter, r *http.Request, tok *arena.Token) error {
 	session, players, err := decodePlayers(w, r, "LeaveSession", false)
 	if err != nil {
 		return err

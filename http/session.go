@@ -13,7 +13,7 @@ import (
 	"github.com/arena-hq/arena"
 )
 
-func (s *server) createSession(w http.ResponseWriter, r *http.Request, tok *arena.Token) error {
+func (s *api) createSession(w http.ResponseWriter, r *http.Request, tok *arena.Token) error {
 	req, err := decodeSessionRun(w, r)
 	if err != nil {
 		return err
@@ -26,7 +26,7 @@ func (s *server) createSession(w http.ResponseWriter, r *http.Request, tok *aren
 	return nil
 }
 
-func (s *server) listSessions(w http.ResponseWriter, r *http.Request, tok *arena.Token) error {
+func (s *api) listSessions(w http.ResponseWriter, r *http.Request, tok *arena.Token) error {
 	f, err := parseSessionFilter(r.URL.RawQuery)
 	if err != nil {
 		return err
@@ -46,7 +46,7 @@ func (s *server) listSessions(w http.ResponseWriter, r *http.Request, tok *arena
 	return nil
 }
 
-func (s *server) describeSession(w http.ResponseWriter, r *http.Request, tok *arena.Token) error {
+func (s *api) describeSession(w http.ResponseWriter, r *http.Request, tok *arena.Token) error {
 	f, err := parseSessionFilter(r.URL.RawQuery)
 	if err != nil {
 		return err
@@ -96,7 +96,7 @@ func unixMilli(t time.Time) int64 {
 	return t.UnixMilli()
 }
 
-func (s *server) stopSession(w http.ResponseWriter, r *http.Request, tok *arena.Token) error {
+func (s *api) stopSession(w http.ResponseWriter, r *http.Request, tok *arena.Token) error {
 	if err := arena.ValidateSessionID(r.PathValue("id")); err != nil {
 		return err
 	}

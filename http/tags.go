@@ -31,7 +31,7 @@ type (
 
 // tagExists answers whether a tag of an image can run in a region now. A
 // malformed path is answered 400, as the contract has it for this operation.
-func (s *server) tagExists(w http.ResponseWriter, r *http.Request, tok *arena.Token) error {
+func (s *api) tagExists(w http.ResponseWriter, r *http.Request, tok *arena.Token) error {
 	region, image, version := r.PathValue("region"), r.PathValue("image"), r.PathValue("version")
 	var violations []arena.Violation
 	for _, p := range []struct{ field, value string }{{"region", region}, {"image", image}} {
@@ -60,7 +60,7 @@ func newTagOk(st arena.TagStatus) tagOk {
 	}
 }
 
-func (s *server) listRegions(w http.ResponseWriter, r *http.Request, _ *arena.Token) error {
+func (s *api) listRegions(w http.ResponseWriter, r *http.Request, _ *arena.Token) error {
 	regions, err := s.sessions.Regions(r.Context())
 	if err != nil {
 		return err

@@ -52,7 +52,7 @@ type TenantAdmin interface {
 	PullStatus(orgID string, app *arena.Application) map[string]arena.TagStatus
 }
 
-func (s *server) tenantRoutes() {
+func (s *api) tenantRoutes() {
 	admin, op := arena.ScopeAdmin, arena.ScopeOperator
 	nf, inv, conf := arena.ENOTFOUND, arena.EINVALID, arena.ECONFLICT
 	s.mux.HandleFunc("GET /admin/v1/whoami", s.authed("", s.whoami))
@@ -77,7 +77,7 @@ func (s *server) tenantRoutes() {
 // inOrg runs h for the organisation the path names, which must be the
 // token's own unless the token is an operator's. Another organisation is
 // answered as one that does not exist: never merely forbidden.
-func (s *server) inOrg(h func(http.ResponseWriter, *http.Request, *arena.Token, string) error) func(http.ResponseWriter, *http.Request, *arena.Token) error {
+func (s *api) inOrg(h func(http.ResponseWriter, *http.Request, *arena.Token, string) error) func(http.ResponseWriter, *http.Request, *arena.Token) error {
 	return func(w http.ResponseWriter, r *http.Request, tok *arena.Token) error {
 		org := r.PathValue("org")
 		if org != tok.OrgID && !tok.HasScope(arena.ScopeOperator) {
@@ -170,7 +170,7 @@ func timeText(t time.Time) string {
 
 // orgView shows an organisation with its quota, and what its sessions hold
 // of it now.
-func (s *server) orgView(o *arena.Organization) orgView {
+func (s *api) orgView(o *arena.Organization) orgView {
 	source := arena.SourceAPI
 	if o.QuotaSource == arena.SourceConfig {
 		source = arena.SourceConfig
@@ -196,7 +196,7 @@ func newTokenView(t *arena.Token) tokenView {
 
 // appView shows an application without its registry password, which the
 // API never returns, and with where its tags' images are.
-func (s *server) appView(a *arena.Application) appView {
+func (s *api) appView(a *arena.Application) appView {
 	v := newAppView(a)
 	for tag, st := range s.tenants.PullStatus(a.OrgID, a) {
 		v.Pull[tag] = newTagOk(st)
@@ -234,7 +234,7 @@ func nonNil[T any](s []T) []T {
 	return s
 }
 
-func (s *server) whoami(w http.ResponseWriter, r *http.Request, tok *arena.Token) error {
+func (s *api) whoami(w http.ResponseWriter, r *http.Request, tok *arena.Token) error {
 	org, err := s.tenants.FindOrganization(r.Context(), tok.OrgID)
 	if err != nil {
 		return err
@@ -243,7 +243,7 @@ func (s *server) whoami(w http.ResponseWriter, r *http.Request, tok *arena.Token
 	return nil
 }
 
-func (s *server) listOrgs(w http.ResponseWriter, r *http.Request, tok *arena.Token) error {
+func (s *api) listOrgs(w http.ResponseWriter, r *http.Request, tok *arena.Token) error {
 	orgs, err := s.tenants.ListOrganizations(r.Context())
 	if err != nil {
 		return err
@@ -259,7 +259,7 @@ func (s *server) listOrgs(w http.ResponseWriter, r *http.Request, tok *arena.Tok
 	return nil
 }
 
-func (s *server) createOrg(w http.ResponseWriter, r *http.Request, _ *arena.Token) error {
+func (s *api) createOrg(w http.ResponseWriter, r *http.Request, _ *arena.Token) error {
 	var in struct {
 		ID          string `json:"id"`
 		Name        string `json:"name"`
@@ -276,7 +276,7 @@ func (s *server) createOrg(w http.ResponseWriter, r *http.Request, _ *arena.Toke
 	return nil
 }
 
-func (s *server) getOrg(w http.ResponseWriter, r *http.Request, _ *arena.Token, org string) error {
+func (s *api) getOrg(w http.ResponseWriter, r *http.Request, _ *arena.Token, org string) error {
 	o, err := s.tenants.FindOrganization(r.Context(), org)
 	if err != nil {
 		return err
@@ -285,7 +285,7 @@ func (s *server) getOrg(w http.ResponseWriter, r *http.Request, _ *arena.Token, 
 	return nil
 }
 
-func (s *server) setQuota(w http.ResponseWriter, r *http.Request, _ *arena.Token, org string) error {
+func (s *api) setQuota(w http.ResponseWriter, r *http.Request, _ *arena.Token, org string) error {
 	var in struct {
 		MaxSessions int   `json:"maxSessions"`
 		MaxMilliCPU int64 `json:"maxMilliCpu"`
@@ -301,7 +301,7 @@ func (s *server) setQuota(w http.ResponseWriter, r *http.Request, _ *arena.Token
 	return nil
 }
 
-func (s *server) listUsers(w http.ResponseWriter, r *http.Request, _ *arena.Token, org string) error {
+func (s *api) listUsers(w http.ResponseWriter, r *http.Request, _ *arena.Token, org string) error {
 	users, err := s.tenants.ListUsers(r.Context(), org)
 	if err != nil {
 		return err
@@ -314,7 +314,7 @@ func (s *server) listUsers(w http.ResponseWriter, r *http.Request, _ *arena.Toke
 	return nil
 }
 
-func (s *server) createUser(w http.ResponseWriter, r *http.Request, _ *arena.Token, org string) error {
+func (s *api) createUser(w http.ResponseWriter, r *http.Request, _ *arena.Token, org string) error {
 	var in struct {
 		Email string `json:"email"`
 		Name  string `json:"name"`
@@ -330,7 +330,7 @@ func (s *server) createUser(w http.ResponseWriter, r *http.Request, _ *arena.Tok
 	return nil
 }
 
-func (s *server) deleteUser(w http.ResponseWriter, r *http.Request, _ *arena.Token, org string) error {
+func (s *api) deleteUser(w http.ResponseWriter, r *http.Request, _ *arena.Token, org string) error {
 	if err := s.tenants.DeleteUser(r.Context(), org, r.PathValue("id")); err != nil {
 		return err
 	}
@@ -338,7 +338,7 @@ func (s *server) deleteUser(w http.ResponseWriter, r *http.Request, _ *arena.Tok
 	return nil
 }
 
-func (s *server) listTokens(w http.ResponseWriter, r *http.Request, _ *arena.Token, org string) error {
+func (s *api) listTokens(w http.ResponseWriter, r *http.Request, _ *arena.Token, org string) error {
 	toks, err := s.tenants.ListTokens(r.Context(), org)
 	if err != nil {
 		return err
@@ -351,7 +351,7 @@ func (s *server) listTokens(w http.ResponseWriter, r *http.Request, _ *arena.Tok
 	return nil
 }
 
-func (s *server) createToken(w http.ResponseWriter, r *http.Request, tok *arena.Token, org string) error {
+func (s *api) createToken(w http.ResponseWriter, r *http.Request, tok *arena.Token, org string) error {
 	var in struct {
 		Name             string   `json:"name"`
 		UserID           string   `json:"userId"`
@@ -379,7 +379,7 @@ func (s *server) createToken(w http.ResponseWriter, r *http.Request, tok *arena.
 	return nil
 }
 
-func (s *server) revokeToken(w http.ResponseWriter, r *http.Request, _ *arena.Token, org string) error {
+func (s *api) revokeToken(w http.ResponseWriter, r *http.Request, _ *arena.Token, org string) error {
 	if err := s.tenants.RevokeToken(r.Context(), org, r.PathValue("id")); err != nil {
 		return err
 	}
@@ -387,7 +387,7 @@ func (s *server) revokeToken(w http.ResponseWriter, r *http.Request, _ *arena.To
 	return nil
 }
 
-func (s *server) listApps(w http.ResponseWriter, r *http.Request, _ *arena.Token, org string) error {
+func (s *api) listApps(w http.ResponseWriter, r *http.Request, _ *arena.Token, org string) error {
 	apps, err := s.tenants.ListApplications(r.Context(), org)
 	if err != nil {
 		return err
@@ -400,7 +400,7 @@ func (s *server) listApps(w http.ResponseWriter, r *http.Request, _ *arena.Token
 	return nil
 }
 
-func (s *server) getApp(w http.ResponseWriter, r *http.Request, _ *arena.Token, org string) error {
+func (s *api) getApp(w http.ResponseWriter, r *http.Request, _ *arena.Token, org string) error {
 	a, err := s.tenants.FindApplication(r.Context(), org, r.PathValue("name"))
 	if err != nil {
 		return err
@@ -486,7 +486,7 @@ func decodeApp(w http.ResponseWriter, r *http.Request, org string) (a *arena.App
 	return a, clear, nil
 }
 
-func (s *server) createApp(w http.ResponseWriter, r *http.Request, _ *arena.Token, org string) error {
+func (s *api) createApp(w http.ResponseWriter, r *http.Request, _ *arena.Token, org string) error {
 	a, _, err := decodeApp(w, r, org)
 	if err != nil {
 		return err
@@ -498,7 +498,7 @@ func (s *server) createApp(w http.ResponseWriter, r *http.Request, _ *arena.Toke
 	return nil
 }
 
-func (s *server) updateApp(w http.ResponseWriter, r *http.Request, _ *arena.Token, org string) error {
+func (s *api) updateApp(w http.ResponseWriter, r *http.Request, _ *arena.Token, org string) error {
 	a, clear, err := decodeApp(w, r, org)
 	if err != nil {
 		return err
@@ -515,7 +515,7 @@ func (s *server) updateApp(w http.ResponseWriter, r *http.Request, _ *arena.Toke
 	return nil
 }
 
-func (s *server) deleteApp(w http.ResponseWriter, r *http.Request, _ *arena.Token, org string) error {
+func (s *api) deleteApp(w http.ResponseWriter, r *http.Request, _ *arena.Token, org string) error {
 	if err := s.tenants.DeleteApplication(r.Context(), org, r.PathValue("name")); err != nil {
 		return err
 	}

@@ -20,7 +20,7 @@ const DefaultCurrency = "EUR"
 // ISO 4217 code such as EUR or USD; empty keeps DefaultCurrency. Reports
 // name it with their costs, which are in the rates' currency.
 func WithCurrency(code string) Option {
-	return func(s *server) {
+	return func(s *api) {
 		if code != "" {
 			s.currency = code
 		}
@@ -47,7 +47,7 @@ type (
 	}
 )
 
-func (s *server) usage(w http.ResponseWriter, r *http.Request, tok *arena.Token) error {
+func (s *api) usage(w http.ResponseWriter, r *http.Request, tok *arena.Token) error {
 	q := r.URL.Query()
 	var v violations
 	to := time.Now().UTC()

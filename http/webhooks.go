@@ -23,9 +23,9 @@ type WebhookAdmin interface {
 
 // WithWebhooks serves the admin API of organisations' webhook endpoints. It
 // is served along with WithTenants', which finds the organisations.
-func WithWebhooks(w WebhookAdmin) Option { return func(s *server) { s.webhooks = w } }
+func WithWebhooks(w WebhookAdmin) Option { return func(s *api) { s.webhooks = w } }
 
-func (s *server) webhookRoutes() {
+func (s *api) webhookRoutes() {
 	admin := arena.ScopeAdmin
 	nf, inv, conf := arena.ENOTFOUND, arena.EINVALID, arena.ECONFLICT
 	s.mux.HandleFunc("GET /admin/v1/orgs/{org}/webhooks", s.authed(admin, s.inOrg(s.listWebhooks), nf))
@@ -56,7 +56,7 @@ func redactURL(raw string) string {
 	return u.Redacted()
 }
 
-func (s *server) listWebhooks(w http.ResponseWriter, r *http.Request, _ *arena.Token, org string) error {
+func (s *api) listWebhooks(w http.ResponseWriter, r *http.Request, _ *arena.Token, org string) error {
 	hooks, err := s.webhooks.ListWebhooks(r.Context(), org)
 	if err != nil {
 		return err
@@ -69,7 +69,7 @@ func (s *server) listWebhooks(w http.ResponseWriter, r *http.Request, _ *arena.T
 	return nil
 }
 
-func (s *server) createWebhook(w http.ResponseWriter, r *http.Request, _ *arena.Token, org string) error {
+func (s *api) createWebhook(w http.ResponseWriter, r *http.Request, _ *arena.Token, org string) error {
 	var in struct {
 		URL    string   `json:"url"`
 		Events []string `json:"events"`
@@ -87,7 +87,7 @@ func (s *server) createWebhook(w http.ResponseWriter, r *http.Request, _ *arena.
 	return nil
 }
 
-func (s *server) deleteWebhook(w http.ResponseWriter, r *http.Request, _ *arena.Token, org string) error {
+func (s *api) deleteWebhook(w http.ResponseWriter, r *http.Request, _ *arena.Token, org string) error {
 	if err := s.webhooks.DeleteWebhook(r.Context(), org, r.PathValue("id")); err != nil {
 		return err
 	}

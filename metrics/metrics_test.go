@@ -27,7 +27,7 @@ import (
 )
 
 // A Registry is what a docker.Runtime reports its calls to.
-var _ docker.Observer = (*metrics.Registry)(nil)
+var _ docker.CallObserver = (*metrics.Registry)(nil)
 
 // serve serves r's handler over real HTTP and returns its URL.
 func serve(t *testing.T, r *metrics.Registry) string {
@@ -290,7 +290,7 @@ func TestNilRegistry(t *testing.T) {
 
 	// Code instrumented through the docker.Observer interface with a nil
 	// Registry works too.
-	var o docker.Observer = r
+	var o docker.CallObserver = r
 	o.DockerCall("stop", time.Now(), nil)
 }
 

@@ -25,8 +25,8 @@ import (
 	"github.com/arena-hq/arena/rpc/agentv1/agentv1connect"
 )
 
-// ControlPlane is what the agent service needs from the control plane.
-type ControlPlane interface {
+// NodeService is what the agent service needs from the control plane.
+type NodeService interface {
 	// JoinNode admits a node presenting the cluster's join secret; credential
 	// is the node's current one, if any. It returns a new credential, or ""
 	// when the node keeps the one it presented. EUNAUTHORIZED for a bad
@@ -112,7 +112,7 @@ func WithWriteTimeout(d time.Duration) HandlerOption {
 // http.Flusher through and unwrap
 // to the server's ResponseWriter, and a graceful shutdown waits for the
 // streams until cp ends its assignment streams.
-func NewHandler(cp ControlPlane, opts ...HandlerOption) (path string, h http.Handler) {
+func NewHandler(cp NodeService, opts ...HandlerOption) (path string, h http.Handler) {
 	s := &service{cp: cp, log: slog.New(slog.DiscardHandler), keepalive: DefaultKeepaliveInterval, writeTimeout: DefaultWriteTimeout}
 	for _, opt := range opts {
 		opt(s)
@@ -122,7 +122,7 @@ func NewHandler(cp ControlPlane, opts ...HandlerOption) (path string, h http.Han
 }
 
 type service struct {
-	cp           ControlPlane
+	cp           NodeService
 	log          *slog.Logger
 	keepalive    time.Duration
 	writeTimeout time.Duration

@@ -283,7 +283,7 @@ func newStallingProxy(t *testing.T, serverURL string) (url string, p *stallingPr
 func (p *stallingProxy) stall() { p.once.Do(func() { close(p.stalled) }) }
 
 // serve runs the agent service on cp over loopback HTTP.
-func serve(t *testing.T, cp rpc.ControlPlane, opts ...rpc.HandlerOption) (string, *wireStats) {
+func serve(t *testing.T, cp rpc.NodeService, opts ...rpc.HandlerOption) (string, *wireStats) {
 	t.Helper()
 	path, h := rpc.NewHandler(cp, opts...)
 	st := &wireStats{protos: map[string]bool{}}

@@ -43,7 +43,7 @@ func (s *Server) Assignments(ctx context.Context, nodeID string) (<-chan arena.A
 		close(old.done)
 	}
 	s.subs[nodeID] = sub
-	// Queued under s.mu: every later publish finds sub only after this.
+	// Queued under s.mu: every later assignToNode finds sub only after this.
 	sub.push(s.fullAssignment(nodeID))
 	s.mu.Unlock()
 
@@ -125,9 +125,9 @@ func (s *Server) DisconnectAgents() {
 	}
 }
 
-// publish sends a session's new desired state to its node; the caller holds
+// assignToNode sends a session's new desired state to its node; the caller holds
 // the session's entry lock so that updates of one session stay in order.
-func (s *Server) publish(sess *arena.Session) {
+func (s *Server) assignToNode(sess *arena.Session) {
 	s.mu.Lock()
 	sub := s.subs[sess.NodeID]
 	s.mu.Unlock()
@@ -207,7 +207,7 @@ func (s *Server) Report(ctx context.Context, r arena.SessionReport) error {
 			return err
 		}
 		e.cur.Store(next)
-		s.announce(next)
+		s.emitEvent(next)
 		s.log.Info("session "+string(r.State), "session", r.SessionID, "restarts", next.Restarts)
 		return nil
 	case arena.SessionStopped:
@@ -270,7 +270,7 @@ func (s *Server) finish(ctx context.Context, e *entry, next *arena.Session, r ar
 		e.ttl.Stop()
 	}
 	s.mu.Unlock()
-	s.announce(next)
+	s.emitEvent(next)
 	s.log.Info("session stopped", "session", next.ID, "reason", next.StopReason, "exit_code", next.ExitCode,
 		"billed_seconds", u.Seconds, "message", r.Message)
 	return nil

@@ -634,7 +634,7 @@ func (s *Server) markUnreachable(nodeID string, since time.Time) {
 				s.log.Error("cannot record an unreachable session", "session", cur.ID, "err", err)
 			} else {
 				e.cur.Store(next)
-				s.announce(next)
+				s.emitEvent(next)
 			}
 		}
 		e.mu.Unlock()
@@ -667,7 +667,7 @@ func (s *Server) giveUp(nodeID string, lastSeen time.Time) {
 			} else {
 				// Its ports may serve another session now: should the node
 				// still hear us, its agent must stop the container.
-				s.publish(e.cur.Load())
+				s.assignToNode(e.cur.Load())
 			}
 		}
 		e.mu.Unlock()

@@ -79,7 +79,7 @@ func (s *Server) movePorts(ctx context.Context, nodeID string, c arena.PortConfl
 	}
 	e.portMoves++
 	e.cur.Store(next)
-	s.publish(next)
+	s.assignToNode(next)
 	log.Warn("a host port of the session was taken on its node; moved it to other ports", "to", arena.HostPortsOf(moved), "moves", e.portMoves)
 }
 
@@ -94,5 +94,5 @@ func (s *Server) failStart(ctx context.Context, e *entry, cur *arena.Session, ms
 		s.log.Error("cannot record a failed start", "session", cur.ID, "err", err)
 		return
 	}
-	s.publish(e.cur.Load())
+	s.assignToNode(e.cur.Load())
 }

@@ -41,7 +41,7 @@ type Config struct {
 	// Rates price usage per resource profile.
 	Rates []arena.Rate
 	// Observer receives measurements, e.g. for Prometheus; nil takes none.
-	Observer Observer
+	Observer FleetObserver
 	// Events receives every session's lifecycle events, once each change is
 	// in the store, e.g. for webhooks; nil sends none.
 	Events EventPublisher
@@ -53,9 +53,9 @@ type Config struct {
 	Installation string
 }
 
-// Observer receives the control plane's measurements. metrics.Registry
+// FleetObserver receives the control plane's measurements. metrics.Registry
 // implements it.
-type Observer interface {
+type FleetObserver interface {
 	// Allocation measures one placement, from start, ending in err.
 	Allocation(start time.Time, err error)
 	// AgentConnected counts an open assignment stream until disconnected.
@@ -76,7 +76,7 @@ type Server struct {
 	sched    *scheduler.Scheduler
 	log      *slog.Logger
 	now      func() time.Time
-	obs      Observer
+	obs      FleetObserver
 	events   EventPublisher
 	registry Registry
 
@@ -355,8 +355,8 @@ func (s *Server) CreateSession(ctx context.Context, orgID string, req arena.Sess
 	s.sessions[id] = e
 	s.armTTL(e, sess)
 	s.mu.Unlock()
-	s.publish(sess)
-	s.announce(sess)
+	s.assignToNode(sess)
+	s.emitEvent(sess)
 	e.mu.Unlock()
 	s.log.InfoContext(ctx, "session started", "session", id, "name", name, "org", orgID, "image", sess.Image, "node", sess.NodeID)
 	return sess.Clone(), nil
@@ -582,8 +582,8 @@ func (s *Server) stop(ctx context.Context, e *entry, reason arena.StopReason) er
 	e.cur.Store(next)
 	// A session stopped before it ran is no start its node has to make.
 	s.sched.StartDone(next.ID)
-	s.publish(next)
-	s.announce(next) // none yet: the stopped event follows the agent's report
+	s.assignToNode(next)
+	s.emitEvent(next) // none yet: the stopped event follows the agent's report
 	s.log.InfoContext(ctx, "session stopping", "session", cur.ID, "reason", reason)
 	return nil
 }

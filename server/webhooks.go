@@ -20,7 +20,7 @@ type EventPublisher interface {
 	Publish(webhook.Event)
 }
 
-// announce publishes the event of sess's new state, if that state has one
+// emitEvent hands the webhooks the event of sess's new state, if that state has one
 // (restarting and stopping have none). Callers call it once the change is in
 // the store, holding the session's entry lock, so that a receiver never
 // hears of a state that a restart of the control plane would forget, and one
@@ -30,7 +30,7 @@ type EventPublisher interface {
 // the node: a report that arrives late (from a node back after a partition)
 // or a loss dated at the node's last heartbeat tells of the past, and
 // receivers order a session's events by their time.
-func (s *Server) announce(sess *arena.Session) {
+func (s *Server) emitEvent(sess *arena.Session) {
 	if s.events == nil {
 		return
 	}
