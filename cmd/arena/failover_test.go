@@ -130,10 +130,13 @@ func TestFailover(t *testing.T) {
 				c.via(c.replicas[1]).waitStatus(id, "running")
 			}
 
-			faultAt := c.dbNow(t)
 			_, epoch := leaderRow(t, c.store)
 			began := time.Now()
 			tc.inject(t, first)
+			// By the database's clock, once the fault has struck: a write
+			// the leader began before (its periodic saves) is not one
+			// after it.
+			faultAt := c.dbNow(t)
 			// Creates go on throughout the fault; every one accepted must
 			// end running. They start after it, so that none of them is a
 			// write of the faulted leader's after faultAt.
