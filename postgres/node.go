@@ -11,32 +11,10 @@ import (
 	"github.com/arena-hq/arena/storedoc"
 )
 
-// nodeDoc is the stored form of a node's description; see storedoc.Session
-// for why it has names of its own.
-type nodeDoc struct {
-	Region   string `json:"region"`
-	Location string `json:"location"`
-	Provider string `json:"provider"`
-	Class    string `json:"class"`
-	PublicIP string `json:"publicIp"`
-	MilliCPU int64  `json:"milliCpu"`
-	MemoryMB int64  `json:"memoryMb"`
-	PortMin  int    `json:"portMin"`
-	PortMax  int    `json:"portMax"`
-	Draining bool   `json:"draining"`
-	// JoinedAt is in storedoc.Nanos's form; absent for a node stored
-	// before it was kept.
-	JoinedAt int64 `json:"joinedAt,omitempty"`
-}
-
 // UpsertNode inserts n or replaces the stored node of the same id, keeping
 // when it was last seen. ECONFLICT if another node has the same credential hash.
 func (st *Store) UpsertNode(ctx context.Context, n *arena.Node) error {
-	doc := nodeDoc{
-		Region: n.Region, Location: n.Location, Provider: n.Provider, Class: string(n.Class), PublicIP: n.PublicIP,
-		MilliCPU: n.Capacity.MilliCPU, MemoryMB: n.Capacity.MemoryMB, PortMin: n.PortMin, PortMax: n.PortMax, Draining: n.Draining,
-		JoinedAt: storedoc.Nanos(n.JoinedAt),
-	}
+	doc := storedoc.FromNode(n)
 	// A clash of credential hashes is a unique violation of nodes_credential,
 	// which ON CONFLICT (id) leaves to raise.
 	_, err := st.exec(ctx, `INSERT INTO nodes (id, credential_hash, doc, updated_at) VALUES ($1, $2, $3, now())
@@ -105,15 +83,12 @@ func (st *Store) ListNodes(ctx context.Context) ([]*arena.Node, error) {
 	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*arena.Node, error) {
 		var (
 			n arena.Node
-			d nodeDoc
+			d storedoc.Node
 		)
 		if err := row.Scan(&n.ID, &n.CredentialHash, &d); err != nil {
 			return nil, err
 		}
-		n.Region, n.Location, n.Provider, n.Class, n.PublicIP = d.Region, d.Location, d.Provider, arena.NodeClass(d.Class), d.PublicIP
-		n.Capacity = arena.Resources{MilliCPU: d.MilliCPU, MemoryMB: d.MemoryMB}
-		n.PortMin, n.PortMax, n.Draining = d.PortMin, d.PortMax, d.Draining
-		n.JoinedAt = storedoc.FromNanos(d.JoinedAt)
+		d.ToNode(&n)
 		return &n, nil
 	})
 	if err != nil {

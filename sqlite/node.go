@@ -9,32 +9,10 @@ import (
 	"github.com/arena-hq/arena/storedoc"
 )
 
-// nodeDoc is the stored form of a node's description; see storedoc.Session
-// for why it has names of its own.
-type nodeDoc struct {
-	Region   string `json:"region"`
-	Location string `json:"location"`
-	Provider string `json:"provider"`
-	Class    string `json:"class"`
-	PublicIP string `json:"publicIp"`
-	MilliCPU int64  `json:"milliCpu"`
-	MemoryMB int64  `json:"memoryMb"`
-	PortMin  int    `json:"portMin"`
-	PortMax  int    `json:"portMax"`
-	Draining bool   `json:"draining"`
-	// JoinedAt is in storedoc.Nanos's form; absent for a node stored
-	// before it was kept.
-	JoinedAt int64 `json:"joinedAt,omitempty"`
-}
-
 // UpsertNode inserts n or replaces the stored node of the same id.
 // ECONFLICT if another node has the same credential hash.
 func (st *Store) UpsertNode(ctx context.Context, n *arena.Node) error {
-	doc, err := json.Marshal(nodeDoc{
-		Region: n.Region, Location: n.Location, Provider: n.Provider, Class: string(n.Class), PublicIP: n.PublicIP,
-		MilliCPU: n.Capacity.MilliCPU, MemoryMB: n.Capacity.MemoryMB, PortMin: n.PortMin, PortMax: n.PortMax, Draining: n.Draining,
-		JoinedAt: storedoc.Nanos(n.JoinedAt),
-	})
+	doc, err := json.Marshal(storedoc.FromNode(n))
 	if err != nil {
 		return arena.Internal(err, "encoding a node")
 	}
@@ -119,7 +97,7 @@ func (st *Store) ListNodes(ctx context.Context) ([]*arena.Node, error) {
 		var (
 			n   arena.Node
 			doc string
-			d   nodeDoc
+			d   storedoc.Node
 		)
 		if err := rows.Scan(&n.ID, &n.CredentialHash, &doc); err != nil {
 			return nil, arena.Internal(err, "reading a node")
@@ -127,10 +105,7 @@ func (st *Store) ListNodes(ctx context.Context) ([]*arena.Node, error) {
 		if err := json.Unmarshal([]byte(doc), &d); err != nil {
 			return nil, arena.Internal(err, "decoding node "+n.ID)
 		}
-		n.Region, n.Location, n.Provider, n.Class, n.PublicIP = d.Region, d.Location, d.Provider, arena.NodeClass(d.Class), d.PublicIP
-		n.Capacity = arena.Resources{MilliCPU: d.MilliCPU, MemoryMB: d.MemoryMB}
-		n.PortMin, n.PortMax, n.Draining = d.PortMin, d.PortMax, d.Draining
-		n.JoinedAt = storedoc.FromNanos(d.JoinedAt)
+		d.ToNode(&n)
 		out = append(out, &n)
 	}
 	if err := rows.Err(); err != nil {

@@ -296,3 +296,39 @@ func FromNanos(n int64) time.Time {
 	}
 	return time.Unix(0, n).UTC()
 }
+
+// Node is the stored form of a node's description, without its id and
+// credential hash, which the stores keep in columns of their own; see
+// Session for why it has names of its own.
+type Node struct {
+	Region   string `json:"region"`
+	Location string `json:"location"`
+	Provider string `json:"provider"`
+	Class    string `json:"class"`
+	PublicIP string `json:"publicIp"`
+	MilliCPU int64  `json:"milliCpu"`
+	MemoryMB int64  `json:"memoryMb"`
+	PortMin  int    `json:"portMin"`
+	PortMax  int    `json:"portMax"`
+	Draining bool   `json:"draining"`
+	// JoinedAt is in Nanos's form; absent for a node stored before it was
+	// kept.
+	JoinedAt int64 `json:"joinedAt,omitempty"`
+}
+
+// FromNode returns the document of n.
+func FromNode(n *arena.Node) Node {
+	return Node{
+		Region: n.Region, Location: n.Location, Provider: n.Provider, Class: string(n.Class), PublicIP: n.PublicIP,
+		MilliCPU: n.Capacity.MilliCPU, MemoryMB: n.Capacity.MemoryMB, PortMin: n.PortMin, PortMax: n.PortMax, Draining: n.Draining,
+		JoinedAt: Nanos(n.JoinedAt),
+	}
+}
+
+// ToNode sets the fields of n that d holds.
+func (d Node) ToNode(n *arena.Node) {
+	n.Region, n.Location, n.Provider, n.Class, n.PublicIP = d.Region, d.Location, d.Provider, arena.NodeClass(d.Class), d.PublicIP
+	n.Capacity = arena.Resources{MilliCPU: d.MilliCPU, MemoryMB: d.MemoryMB}
+	n.PortMin, n.PortMax, n.Draining = d.PortMin, d.PortMax, d.Draining
+	n.JoinedAt = FromNanos(d.JoinedAt)
+}

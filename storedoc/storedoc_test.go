@@ -387,3 +387,24 @@ func assertZero(t *testing.T, v reflect.Value, name string) {
 		t.Errorf("%s is a column, yet the document set it to %v", name, v)
 	}
 }
+
+// nodeColumns are the fields of arena.Node the stores keep in columns of
+// their own rather than in its document.
+var nodeColumns = []string{"ID", "CredentialHash"}
+
+func TestNodeRoundTrip(t *testing.T) {
+	var want arena.Node
+	fill(t, reflect.ValueOf(&want).Elem(), new(int))
+
+	d := FromNode(&want)
+	assertAllSet(t, reflect.ValueOf(d))
+	var got arena.Node
+	viaJSON(t, d).ToNode(&got)
+	for _, f := range nodeColumns {
+		assertZero(t, reflect.ValueOf(got).FieldByName(f), f)
+		reflect.ValueOf(&got).Elem().FieldByName(f).Set(reflect.ValueOf(want).FieldByName(f))
+	}
+	for _, f := range differing(got, want) {
+		t.Errorf("%s is lost on the way through the document: add it to the document, or to the columns above", f)
+	}
+}
