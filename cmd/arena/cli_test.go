@@ -69,7 +69,7 @@ func TestCLI(t *testing.T) {
 	}
 	var errOut bytes.Buffer
 	err = runSession(context.Background(), []string{"delete", "nope", "--server", st.URL, "--token", st.Token}, io.Discard, &errOut)
-	if err == nil || !strings.Contains(err.Error(), "404") {
-		t.Fatalf("deleting an unknown session: %v", err)
+	if arena.ErrorCode(err) != arena.ENOTFOUND {
+		t.Fatalf("deleting an unknown session: %v, want %s", err, arena.ENOTFOUND)
 	}
 }
