@@ -36,4 +36,7 @@ type StartQueue struct {
 const (
 	MaxStartRate    = 10_000 // starts a second
 	MaxStartTimeout = time.Hour
+	// MaxStartConcurrency bounds a node's starts at once, set or said:
+	// far more than an engine has cores only make each slower.
+	MaxStartConcurrency = 256
 )

@@ -140,7 +140,7 @@ func (c *Config) setDefaults() {
 	if c.StartConcurrency <= 0 {
 		c.StartConcurrency = DefaultStartConcurrency
 	}
-	c.StartConcurrency = min(c.StartConcurrency, MaxStartConcurrency)
+	c.StartConcurrency = min(c.StartConcurrency, arena.MaxStartConcurrency)
 	def(&c.StartTimeout, DefaultStartTimeout)
 }
 

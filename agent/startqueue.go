@@ -23,9 +23,6 @@ const (
 	// included: long enough for a loaded engine, short enough that a
 	// matchmaker learns of a start that cannot happen.
 	DefaultStartTimeout = 2 * time.Minute
-	// MaxStartConcurrency bounds the setting: far more starts at once than
-	// an engine has cores only make each slower.
-	MaxStartConcurrency = 256
 )
 
 // startWindow is how many recent starts the queue's figures cover.

@@ -177,9 +177,6 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	return nil
 }
 
-// maxStartConcurrency bounds node.startConcurrency, as the agent bounds it.
-const maxStartConcurrency = 256
-
 // Node describes the node `arena dev` runs on.
 type Node struct {
 	ID       string `yaml:"id"`
@@ -310,8 +307,8 @@ func Parse(data []byte) (*Config, error) {
 	if c.ArtifactMaxMB < 0 {
 		return nil, fmt.Errorf("artifactMaxMb must not be negative")
 	}
-	if c.Node.StartConcurrency < 0 || c.Node.StartConcurrency > maxStartConcurrency {
-		return nil, fmt.Errorf("node.startConcurrency must be from 1 to %d, or 0 for the default", maxStartConcurrency)
+	if c.Node.StartConcurrency < 0 || c.Node.StartConcurrency > arena.MaxStartConcurrency {
+		return nil, fmt.Errorf("node.startConcurrency must be from 1 to %d, or 0 for the default", arena.MaxStartConcurrency)
 	}
 	for i, r := range c.Rates {
 		if r.MilliCPU <= 0 || r.MemoryMB <= 0 || r.PerHour < 0 {

@@ -158,10 +158,12 @@ func (r *Runtime) call(ctx context.Context, extra time.Duration) (context.Contex
 	return context.WithTimeout(ctx, r.callTimeout+extra)
 }
 
-// startCall returns the context of one call of Start: the caller's, when
-// its deadline is later than the call timeout's.
+// startCall returns the context of one call of Start: the caller's
+// deadline when it has one, longer or shorter than the call timeout (a
+// start's own deadline, which a loaded engine may need all of), else the
+// call timeout.
 func (r *Runtime) startCall(ctx context.Context) (context.Context, context.CancelFunc) {
-	if dl, ok := ctx.Deadline(); ok && time.Until(dl) > r.callTimeout {
+	if _, ok := ctx.Deadline(); ok {
 		return context.WithCancel(ctx)
 	}
 	return r.call(ctx, 0)

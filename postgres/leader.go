@@ -250,10 +250,13 @@ func (c *candidate) close() {
 const leaseFree = `CASE
 	WHEN s.expires_at > now() AND EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = s.backend_pid
 		AND (a.backend_start IS NULL OR s.backend_start IS NULL OR a.backend_start = s.backend_start)) THEN false
-	ELSE s.backend_pid <> 0 OR NOT EXISTS (SELECT 1 FROM pg_locks k WHERE k.locktype = 'advisory' AND k.classid = $1
-		AND k.objid = (hashtext(current_schema())::bigint & 4294967295)::oid AND k.objsubid = 2
-		AND k.granted)
+	ELSE s.backend_pid <> 0 OR NOT ` + legacyLockHeld + `
 	END`
+
+// legacyLockHeld is true while a session holds the advisory lock an
+// earlier version led by ($1 is legacyLeaderLock).
+const legacyLockHeld = `EXISTS (SELECT 1 FROM pg_locks k WHERE k.locktype = 'advisory' AND k.classid = $1
+	AND k.objid = (hashtext(current_schema())::bigint & 4294967295)::oid AND k.objsubid = 2 AND k.granted)`
 
 // try takes the lead if it is free, once.
 func (c *candidate) try(ctx context.Context) (*Term, error) {
@@ -293,8 +296,7 @@ func (c *candidate) try(ctx context.Context) (*Term, error) {
 	t := &Term{Epoch: epoch, st: st, conn: c.conn, lost: make(chan struct{}), cancel: wcancel, done: make(chan struct{})}
 	c.conn = nil // the term's now
 	t.validUntil.Store(int64(sent + st.lease - st.margin()))
-	st.validUntil.Store(t.validUntil.Load())
-	st.fence.Store(epoch)
+	st.cur.Store(t)
 	go t.watch(wctx)
 	return t, nil
 }
@@ -395,7 +397,6 @@ func (t *Term) watch(ctx context.Context) {
 		}
 		valid := int64(sent + st.lease - st.margin())
 		t.validUntil.Store(valid)
-		st.validUntil.Store(valid)
 	}
 }
 
@@ -405,7 +406,7 @@ func (t *Term) watch(ctx context.Context) {
 func (t *Term) end(err error, release bool) {
 	t.once.Do(func() {
 		t.err = err
-		t.st.fence.CompareAndSwap(t.Epoch, -1)
+		t.validUntil.Store(0) // not valid from now on: Valid is false before the lease is given up
 		if release {
 			rctx, cancel := context.WithTimeout(context.Background(), t.st.lease)
 			_, _ = t.conn.Exec(rctx, `UPDATE arena_lease SET expires_at = '-infinity' WHERE id = 1 AND epoch = $1`, t.Epoch)
@@ -433,21 +434,12 @@ type LeaderStatus struct {
 func (st *Store) LeaderStatus(ctx context.Context) (LeaderStatus, error) {
 	var ls LeaderStatus
 	err := st.pool.QueryRow(ctx, `SELECT l.url, l.epoch, CASE WHEN s.epoch = l.epoch AND s.expires_at > now() THEN true
-		ELSE s.backend_pid = 0 AND EXISTS (SELECT 1 FROM pg_locks k WHERE k.locktype = 'advisory' AND k.classid = $1
-			AND k.objid = (hashtext(current_schema())::bigint & 4294967295)::oid AND k.objsubid = 2
-			AND k.granted) END
+		ELSE s.backend_pid = 0 AND `+legacyLockHeld+` END
 		FROM arena_leader l CROSS JOIN arena_lease s WHERE l.id = 1 AND s.id = 1`, int32(legacyLeaderLock)).Scan(&ls.URL, &ls.Epoch, &ls.Held)
 	if err != nil {
 		return LeaderStatus{}, arena.Internal(err, "reading the leader")
 	}
 	return ls, nil
-}
-
-// Leader returns the address of the replica that leads or led last, and
-// its epoch; an empty address when none has led yet.
-func (st *Store) Leader(ctx context.Context) (url string, epoch int64, err error) {
-	ls, err := st.LeaderStatus(ctx)
-	return ls.URL, ls.Epoch, err
 }
 
 // errFenced is what a write of a replica that no longer leads fails with.
@@ -459,20 +451,17 @@ func errFenced() error {
 // errFenced once the term has ended or its lease, by this process's clock,
 // has run out.
 func (st *Store) fenceEpoch() (int64, error) {
-	if st.term != nil {
-		if !st.term.Valid() {
-			return 0, errFenced()
-		}
-		return st.term.Epoch, nil
+	t := st.term
+	if t == nil {
+		t = st.cur.Load()
 	}
-	epoch := st.fence.Load()
 	switch {
-	case epoch == 0:
+	case t == nil:
 		return 0, nil
-	case epoch < 0 || st.mono() >= time.Duration(st.validUntil.Load()):
+	case !t.Valid():
 		return 0, errFenced()
 	}
-	return epoch, nil
+	return t.Epoch, nil
 }
 
 // checkFence makes a write transaction fail unless epoch still leads. The

@@ -307,8 +307,10 @@ func TestLease(t *testing.T) {
 		u := schemaURL(t, newSchema(t))
 		a, b, stale := openLease(t, u, MinLease), openLease(t, u, MinLease), openLease(t, u, MinLease)
 		term := lead(t, a, "http://a")
-		stale.fence.Store(term.Epoch)
-		stale.validUntil.Store(int64(time.Duration(1<<62) - 1))
+		// A term of the epoch that, by its own clock, never runs out.
+		forever := &Term{Epoch: term.Epoch, st: stale, lost: make(chan struct{})}
+		forever.validUntil.Store(int64(time.Duration(1<<62) - 1))
+		stale.cur.Store(forever)
 		if err := write(stale); err != nil {
 			t.Fatalf("a write in the term: %v", err)
 		}
@@ -361,8 +363,8 @@ func TestLease(t *testing.T) {
 		if term != nil || sqlState(err) != codeLockNotAvailable {
 			t.Fatalf("TryLead behind a write in flight: %v, %v; want the lock_timeout's error", term, err)
 		}
-		if _, epoch, _ := b.Leader(ctx); epoch != 1 {
-			t.Fatalf("epoch %d after a failed takeover, want 1", epoch)
+		if ls, _ := b.LeaderStatus(ctx); ls.Epoch != 1 {
+			t.Fatalf("epoch %d after a failed takeover, want 1", ls.Epoch)
 		}
 		if err := tx.Commit(ctx); err != nil {
 			t.Fatal(err)

@@ -30,12 +30,10 @@ type Store struct {
 	pool *pgxpool.Pool
 	// lease is how long a leader's lease lasts (see leader.go).
 	lease time.Duration
-	// fence is the epoch of the leader's term the store writes under: 0
-	// for a store that leads nobody (no fencing), -1 once the term ended.
-	fence atomic.Int64
-	// validUntil is when the term's lease runs out by this process's
-	// clock (see mono): a fenced store writes nothing from then on.
-	validUntil atomic.Int64
+	// cur is the term the store writes under, its latest: nil for a store
+	// that never led (no fencing); once it has ended, or its lease has run
+	// out by this process's clock, the store writes nothing.
+	cur atomic.Pointer[Term]
 	// ahead moves the store's clock forward, for tests.
 	ahead  atomic.Int64
 	logger *slog.Logger

@@ -389,7 +389,7 @@ func (c *Client) call(ctx context.Context, r retry, do func(ctx context.Context,
 			return callError(err)
 		}
 		t, term = c.pool.failed(ctx, t, callError(err))
-		if i >= n || ctx.Err() != nil || (r == retryUnsent && !unsent(err)) {
+		if i >= n || ctx.Err() != nil || (r == retryUnsent && !NotSent(err)) {
 			return callError(err)
 		}
 	}
@@ -419,9 +419,10 @@ func down(ctx context.Context, err error, r retry) bool {
 	return false
 }
 
-// unsent tells whether a call failed before it reached its replica: the
-// connection could not be made.
-func unsent(err error) bool {
+// NotSent tells whether an HTTP request failed before anything of it left:
+// the connection could not be made. Sending it elsewhere (another replica,
+// the next leader) cannot make it happen twice.
+func NotSent(err error) bool {
 	var op *net.OpError
 	return errors.As(err, &op) && op.Op == "dial"
 }

@@ -58,7 +58,7 @@ func (s *Scheduler) SetStartPace(nodeID string, p StartPace) {
 		p.Rate = 0
 	}
 	p.Rate = min(p.Rate, arena.MaxStartRate)
-	p.Concurrency = min(max(p.Concurrency, 0), maxConcurrency)
+	p.Concurrency = min(max(p.Concurrency, 0), arena.MaxStartConcurrency)
 	p.Deadline = min(max(p.Deadline, 0), arena.MaxStartTimeout)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -67,9 +67,6 @@ func (s *Scheduler) SetStartPace(nodeID string, p StartPace) {
 		n.refresh()
 	}
 }
-
-// maxConcurrency bounds what a node may say of the starts it runs at once.
-const maxConcurrency = 1024
 
 // StartDone tells that a session's node has no start of it to make any
 // more: its container runs, or a stop came first. Until then, or until it

@@ -160,9 +160,10 @@ func (s *Server) Report(ctx context.Context, r arena.SessionReport) error {
 	if cur.State == arena.SessionStopped {
 		return nil
 	}
-	if r.State == arena.SessionRunning || r.State == arena.SessionRestarting || !r.StartedAt.IsZero() {
+	if cur.RunningAt.IsZero() && (r.State == arena.SessionRunning || r.State == arena.SessionRestarting || !r.StartedAt.IsZero()) {
 		// Its node is done starting it: placement counts it no more
-		// among the node's starts to come.
+		// among the node's starts to come. Once is enough: later reports
+		// (a restart, a resync) leave the scheduler's lock alone.
 		s.sched.StartDone(r.SessionID)
 	}
 	at := r.At

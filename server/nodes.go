@@ -34,11 +34,6 @@ type node struct {
 	// unsaved tells that lastSeen changed since the last save.
 	savedSeen time.Time
 	unsaved   bool
-	// stored tells that the store has a sighting of the node at all: a
-	// node without one is saved at the next look, not a heartbeat timeout
-	// later, so that a control plane taking over soon after it joined
-	// knows to wait for it.
-	stored bool
 	// images is how far the node is with the wanted images, as its last
 	// heartbeat said.
 	images []arena.NodeImage
@@ -68,7 +63,7 @@ func (s *Server) loadNodes(ctx context.Context) (alive []string, err error) {
 		if s.aliveWithin(seen[n.ID], now) {
 			alive = append(alive, n.ID)
 		}
-		s.nodes[n.ID] = &node{Node: *n, lastSeen: now, savedSeen: seen[n.ID], stored: !seen[n.ID].IsZero()}
+		s.nodes[n.ID] = &node{Node: *n, lastSeen: now, savedSeen: seen[n.ID]}
 		if n.CredentialHash != "" {
 			s.credentials[n.CredentialHash] = n.ID
 		}
@@ -120,7 +115,8 @@ func (s *Server) registerNode(ctx context.Context, n arena.Node) error {
 	if n.CredentialHash != "" {
 		s.credentials[n.CredentialHash] = n.ID
 	}
-	s.nodes[n.ID] = &node{Node: n, lastSeen: now, heard: true, stored: true}
+	s.nodes[n.ID] = &node{Node: n, lastSeen: now, heard: true}
+	s.heardFrom(n.ID)
 	s.sched.UpsertNode(n, true)
 	// What the node held before it joined again is unknown (a reinstalled
 	// machine holds nothing) until its heartbeats say; an agent's first
@@ -271,9 +267,12 @@ func (s *Server) Heartbeat(ctx context.Context, hb arena.Heartbeat) error {
 		s.sched.SetImages(nodeID, present)
 	}
 	if q := hb.Starts; q != nil {
+		pace := scheduler.StartPace{Rate: q.Rate, Concurrency: q.Concurrency, Deadline: q.Timeout}
+		if n.starts == nil || pace != (scheduler.StartPace{Rate: n.starts.Rate, Concurrency: n.starts.Concurrency, Deadline: n.starts.Timeout}) {
+			s.sched.SetStartPace(nodeID, pace)
+		}
 		c := *q
 		n.starts = &c
-		s.sched.SetStartPace(nodeID, scheduler.StartPace{Rate: q.Rate, Concurrency: q.Concurrency, Deadline: q.Timeout})
 	}
 	if hb.Ports != nil {
 		// Before any move below, so that the new ports avoid them.
@@ -288,6 +287,7 @@ func (s *Server) Heartbeat(ctx context.Context, hb arena.Heartbeat) error {
 			s.log.Info("node is back", "node", nodeID, "silent_for", n.lastSeen.Sub(n.unreachableSince).Round(time.Millisecond))
 		}
 		n.heard, n.unreachableSince = true, time.Time{}
+		s.heardFrom(nodeID)
 		s.sched.SetHealthy(nodeID, true)
 	}
 	s.nmu.Unlock()
@@ -414,6 +414,7 @@ func (s *Server) RemoveNode(ctx context.Context, nodeID string) error {
 	}
 	s.nmu.Lock()
 	delete(s.nodes, nodeID)
+	s.heardFrom(nodeID) // nothing to wait for
 	delete(s.credentials, n.CredentialHash)
 	s.nmu.Unlock()
 	s.log.Info("node removed", "node", nodeID)
@@ -568,8 +569,8 @@ func (s *Server) watchNodes() {
 		saveNow := now.Sub(lastSave) >= s.heartbeatTimeout
 		unsaved := map[string]time.Time{}
 		for _, n := range s.nodes {
-			if n.unsaved && (saveNow || !n.stored) {
-				unsaved[n.ID], n.unsaved, n.stored = n.lastSeen, false, true
+			if saveNow && n.unsaved {
+				unsaved[n.ID], n.unsaved = n.lastSeen, false
 			}
 			switch {
 			case n.unreachableSince.IsZero() && now.Sub(n.lastSeen) > s.heartbeatTimeout:

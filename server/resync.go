@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/arena-hq/arena"
@@ -18,11 +20,6 @@ import (
 // a heartbeat timeout anyway, and one that does not is left out as a silent
 // node would be.
 
-// resyncPoll is how often the resync looks at the nodes. Looking, rather
-// than being told by each heartbeat, keeps the heartbeat's path as it is;
-// the cost is a few map reads a poll for at most the resync timeout.
-const resyncPoll = 20 * time.Millisecond
-
 // aliveWithin reports whether a node the store last saw at seen may still
 // be alive at now: the last sighting is saved at most a heartbeat timeout
 // apart, and the control plane that saved it may have stopped a while ago.
@@ -30,47 +27,59 @@ func (s *Server) aliveWithin(seen, now time.Time) bool {
 	return !seen.IsZero() && now.Sub(seen) < 2*s.heartbeatTimeout
 }
 
-// awaitResync runs from Open, when the store saw nodes alive, until they
-// have all reported, the resync timeout has passed, or the server closes; then
-// placement starts.
-func (s *Server) awaitResync(awaited []string) {
-	defer close(s.resynced)
-	start := time.Now()
-	deadline := time.NewTimer(s.resyncTimeout)
-	defer deadline.Stop()
-	tick := time.NewTicker(resyncPoll)
-	defer tick.Stop()
-	for {
-		missing := s.unheard(awaited)
-		s.resyncWaiting.Store(int64(len(missing)))
-		if len(missing) == 0 {
-			s.log.Info("nodes resynced; placing", "nodes", len(awaited), "after", time.Since(start).Round(time.Millisecond))
-			return
-		}
-		select {
-		case <-tick.C:
-		case <-deadline.C:
-			s.log.Warn("placing without nodes that were alive and have not reported since the start", "nodes", missing, "waited", s.resyncTimeout)
-			s.resyncWaiting.Store(0)
-			return
-		case <-s.closed:
-			return
-		}
+// startResync starts placement once every node of awaited has reported,
+// or the resync timeout has passed; at once when it is empty.
+func (s *Server) startResync(awaited []string) {
+	if len(awaited) == 0 {
+		s.endResync()
+		return
+	}
+	s.nmu.Lock()
+	s.awaiting = map[string]struct{}{}
+	for _, id := range awaited {
+		s.awaiting[id] = struct{}{}
+	}
+	s.nmu.Unlock()
+	go s.resyncDeadline(len(awaited))
+}
+
+// heardFrom notes that a node has reported (or is gone) since Open; the
+// last one awaited starts placement. The caller holds nmu.
+func (s *Server) heardFrom(id string) {
+	if s.awaiting == nil {
+		return
+	}
+	delete(s.awaiting, id)
+	if len(s.awaiting) == 0 {
+		s.awaiting = nil
+		s.log.Info("nodes resynced; placing", "after", time.Since(s.opened).Round(time.Millisecond))
+		s.endResync()
 	}
 }
 
-// unheard returns the nodes of ids that exist and have not reported yet.
-func (s *Server) unheard(ids []string) []string {
-	s.nmu.Lock()
-	defer s.nmu.Unlock()
-	var out []string
-	for _, id := range ids {
-		if n, ok := s.nodes[id]; ok && !n.heard {
-			out = append(out, id)
-		}
+// resyncDeadline starts placement without the nodes still awaited once the
+// resync timeout has passed.
+func (s *Server) resyncDeadline(awaited int) {
+	deadline := time.NewTimer(s.resyncTimeout)
+	defer deadline.Stop()
+	select {
+	case <-deadline.C:
+	case <-s.resynced:
+		return
+	case <-s.closed:
+		return
 	}
-	return out
+	s.nmu.Lock()
+	missing := slices.Sorted(maps.Keys(s.awaiting))
+	s.awaiting = nil
+	s.nmu.Unlock()
+	if len(missing) > 0 {
+		s.log.Warn("placing without nodes that were alive and have not reported since the start", "nodes", missing, "of", awaited, "waited", s.resyncTimeout)
+	}
+	s.endResync()
 }
+
+func (s *Server) endResync() { s.resyncOnce.Do(func() { close(s.resynced) }) }
 
 // placementReady waits, bounded by ctx, until placement has the nodes'
 // reports it waits for after the start.
@@ -78,13 +87,8 @@ func (s *Server) placementReady(ctx context.Context) error {
 	select {
 	case <-s.resynced:
 		return nil
-	default:
-	}
-	select {
-	case <-s.resynced:
-		return nil
 	case <-ctx.Done():
-		return arena.Errorf(arena.EUNAVAILABLE, "the control plane waits for %d nodes' agents to report after its start; retry shortly", s.resyncWaiting.Load())
+		return s.resyncError()
 	}
 }
 
@@ -95,6 +99,13 @@ func (s *Server) resyncing() error {
 	case <-s.resynced:
 		return nil
 	default:
-		return arena.Errorf(arena.EUNAVAILABLE, "waiting for %d nodes' agents to report after the start", s.resyncWaiting.Load())
+		return s.resyncError()
 	}
+}
+
+func (s *Server) resyncError() error {
+	s.nmu.Lock()
+	n := len(s.awaiting)
+	s.nmu.Unlock()
+	return arena.Errorf(arena.EUNAVAILABLE, "the control plane waits for %d nodes' agents to report after its start; retry shortly", n)
 }

@@ -101,10 +101,12 @@ type Server struct {
 	heartbeatTimeout time.Duration
 	nodeLostAfter    time.Duration
 	resyncTimeout    time.Duration
-	// resynced is closed once placement may start after Open; while it is
-	// open, resyncWaiting counts the nodes it waits for.
-	resynced      chan struct{}
-	resyncWaiting atomic.Int64
+	// resynced is closed once placement may start after Open; until then
+	// awaiting, guarded by nmu, holds the nodes it waits for (see resync.go).
+	resynced   chan struct{}
+	resyncOnce sync.Once
+	awaiting   map[string]struct{}
+	opened     time.Time
 	// nodeOps serialises changes of nodes (join, register, drain, remove)
 	// from their checks to their records in the store and in memory.
 	nodeOps     sync.Mutex
@@ -207,12 +209,8 @@ func (s *Server) Open(ctx context.Context) error {
 		}
 	}
 	go s.watchNodes()
-	if len(awaited) == 0 {
-		close(s.resynced)
-	} else {
-		s.resyncWaiting.Store(int64(len(awaited)))
-		go s.awaitResync(awaited)
-	}
+	s.opened = time.Now()
+	s.startResync(awaited)
 	s.log.Info("control plane open", "active_sessions", len(active), "nodes", len(s.nodes))
 	return nil
 }

@@ -205,8 +205,8 @@ func startConcurrency(flag string, file int) (int, error) {
 	switch {
 	case flag == "" && file == 0:
 		return agent.DefaultStartConcurrency, nil
-	case n < 1 || n > agent.MaxStartConcurrency:
-		return 0, fmt.Errorf("--start-concurrency (startConcurrency in the file) must be a whole number from 1 to %d", agent.MaxStartConcurrency)
+	case n < 1 || n > arena.MaxStartConcurrency:
+		return 0, fmt.Errorf("--start-concurrency (startConcurrency in the file) must be a whole number from 1 to %d", arena.MaxStartConcurrency)
 	}
 	return n, nil
 }

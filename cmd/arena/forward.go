@@ -18,6 +18,7 @@ import (
 	"github.com/arena-hq/arena"
 	"github.com/arena-hq/arena/http"
 	"github.com/arena-hq/arena/postgres"
+	"github.com/arena-hq/arena/rpc"
 )
 
 // How often a follower reads who leads: while a lease is held, and while
@@ -178,9 +179,10 @@ func (f *forwarder) forget() {
 }
 
 // leader returns the leader to forward to, or this replica's control plane
-// once it leads, waiting for either up to f.wait.
-func (f *forwarder) leader(ctx context.Context) (nethttp.Handler, *target, error) {
-	giveUp := time.NewTimer(f.wait)
+// once it leads, waiting for either until until: one deadline for all of a
+// request's attempts.
+func (f *forwarder) leader(ctx context.Context, until time.Time) (nethttp.Handler, *target, error) {
+	giveUp := time.NewTimer(time.Until(until))
 	defer giveUp.Stop()
 	for {
 		f.mu.Lock()
@@ -230,7 +232,7 @@ func (f *forwarder) ServeHTTP(w nethttp.ResponseWriter, r *nethttp.Request) {
 	var body []byte
 	read, retry := false, r.Body == nil || r.Body == nethttp.NoBody
 	giveUp := time.Now().Add(f.wait)
-	local, t, err := f.leader(r.Context())
+	local, t, err := f.leader(r.Context(), giveUp)
 	for {
 		if err != nil {
 			w.Header().Set("Retry-After", "1")
@@ -302,7 +304,7 @@ func (f *forwarder) next(ctx context.Context, failed *target, giveUp time.Time) 
 		v, changed, local := f.view, f.changed, f.local
 		f.mu.Unlock()
 		if local != nil || v.url != failed.url || v.epoch != failed.epoch {
-			return f.leader(ctx)
+			return f.leader(ctx, giveUp)
 		}
 		wait := time.Until(giveUp)
 		if wait <= 0 {
@@ -395,7 +397,7 @@ func (f *forwarder) proxy(leader string) *httputil.ReverseProxy {
 		Transport:     f.transport,
 		ErrorHandler: func(w nethttp.ResponseWriter, r *nethttp.Request, err error) {
 			cause := context.Cause(r.Context())
-			if unsent, ok := r.Context().Value(unsentKey{}).(*bool); ok && notSent(err) && (cause == nil || errors.Is(cause, errLeaderGone)) {
+			if unsent, ok := r.Context().Value(unsentKey{}).(*bool); ok && rpc.NotSent(err) && (cause == nil || errors.Is(cause, errLeaderGone)) {
 				// Nothing of it reached the leader: forward's caller sends
 				// it to the next one.
 				f.forget()
@@ -418,11 +420,4 @@ func (f *forwarder) proxy(leader string) *httputil.ReverseProxy {
 	}
 	f.proxies[leader] = p
 	return p
-}
-
-// notSent tells a failure to connect to the leader, before anything of the
-// request left: sending it elsewhere cannot make it happen twice.
-func notSent(err error) bool {
-	var op *net.OpError
-	return errors.As(err, &op) && op.Op == "dial"
 }

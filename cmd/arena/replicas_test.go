@@ -57,7 +57,6 @@ func postgresURL(tb testing.TB) string {
 	return u.String()
 }
 
-// replica is one arena server process of a replicated control plane.
 // writeReplicaConfig writes the config file the replica tests' servers
 // share into dir, and returns its path: the secret key replicas must share,
 // no rate limit in the way, and the echo application.
@@ -83,6 +82,7 @@ applications:
 	return path
 }
 
+// replica is one arena server process of a replicated control plane.
 type replica struct {
 	*proc
 	url string
