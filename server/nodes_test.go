@@ -144,7 +144,7 @@ func TestJoinNode(t *testing.T) {
 	// A new node may choose its credential, so that a join whose answer was
 	// lost can be repeated; a short one is refused.
 	own := n
-	own.ID = "chooser"
+	own.ID, own.Region, own.Location = "chooser", "eu", "fra"
 	if _, err := h.srv.JoinNode(ctx, "join-secret", own, "short"); arena.ErrorCode(err) != arena.EINVALID {
 		t.Fatalf("short credential: %v", err)
 	}
@@ -171,8 +171,12 @@ func TestJoinNode(t *testing.T) {
 	if remote.State != "waiting" || remote.CredentialHash != "" || remote.Region != "us" || !remote.JoinedAt.Equal(joined) {
 		t.Fatalf("remote node after restart: %+v; want it joined at %v", remote, joined)
 	}
-	if err := h.srv.Heartbeat(ctx, arena.Heartbeat{NodeID: "remote"}); err != nil {
-		t.Fatal(err)
+	// Placement waits for every node seen alive before the restart; both
+	// report here, well within a heartbeat timeout of the create.
+	for _, id := range []string{"remote", "chooser"} {
+		if err := h.srv.Heartbeat(ctx, arena.Heartbeat{NodeID: id}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := h.srv.Heartbeat(ctx, arena.Heartbeat{NodeID: "nobody"}); arena.ErrorCode(err) != arena.ENOTFOUND {
 		t.Fatalf("heartbeat of an unknown node: %v", err)
