@@ -30,6 +30,18 @@ type WantedImage struct {
 	Auth  *RegistryAuth
 }
 
+// Catalog answers which applications an organisation may run: what
+// placing a session reads, and what nodes pull ahead of need. It answers
+// from memory, since placing must not wait on a store for what rarely
+// changes; the tenant package implements it.
+type Catalog interface {
+	// Application returns an organisation's application by name, or ENOTFOUND.
+	Application(orgID, name string) (*Application, error)
+	// Images returns every image the nodes should hold: each tag of each
+	// application, with its registry's credentials.
+	Images() []WantedImage
+}
+
 // ImageState is how far a node is with a wanted image.
 type ImageState string
 

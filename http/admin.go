@@ -16,6 +16,9 @@ type NodeAdmin interface {
 	DrainNode(ctx context.Context, nodeID string, drain bool) error
 	// RemoveNode forgets a node: ENOTFOUND, or ECONFLICT while it has active sessions.
 	RemoveNode(ctx context.Context, nodeID string) error
+	// PullStatus returns, by tag, how far the nodes that could run the
+	// application are with pulling its image.
+	PullStatus(orgID string, app *arena.Application) map[string]arena.TagStatus
 }
 
 type (

@@ -15,10 +15,18 @@ import (
 	"github.com/arena-hq/arena/imageref"
 )
 
-// ApplicationEditor is what the Gameye API's application operations need
-// beyond the admin API: edits in place, and the registry behind an
+// ApplicationAdmin is what the admin API and the Gameye API's application
+// operations need to manage organisations' applications: their create,
+// update and delete, edits in place, and the registry behind an
 // application. Errors carry arena codes.
-type ApplicationEditor interface {
+type ApplicationAdmin interface {
+	ListApplications(ctx context.Context, orgID string) ([]*arena.Application, error)
+	FindApplication(ctx context.Context, orgID, name string) (*arena.Application, error)
+	CreateApplication(ctx context.Context, a *arena.Application) (*arena.Application, error)
+	// UpdateApplication keeps the stored registry credentials when a has
+	// none, unless clearRegistry.
+	UpdateApplication(ctx context.Context, a *arena.Application, clearRegistry bool) (*arena.Application, error)
+	DeleteApplication(ctx context.Context, orgID, name string) error
 	// EditApplication changes an application with edit, reading and
 	// writing it as one change: ENOTFOUND, or ECONFLICT for one the config
 	// file owns.
@@ -31,9 +39,10 @@ type ApplicationEditor interface {
 	RegistryTags(ctx context.Context, orgID, name string) ([]string, error)
 }
 
-// WithApplications serves the Gameye API's /application operations, on
-// top of the admin API's tenants (WithTenants).
-func WithApplications(a ApplicationEditor) Option { return func(s *api) { s.apps = a } }
+// WithApplications serves the admin API's applications and the Gameye
+// API's /application operations, on top of the admin API's tenants
+// (WithTenants), which find the organisations.
+func WithApplications(a ApplicationAdmin) Option { return func(s *api) { s.apps = a } }
 
 func (s *api) applicationRoutes() {
 	read, write := arena.ScopeApplicationRead, arena.ScopeApplicationWrite
@@ -279,7 +288,7 @@ func (s *api) createApplication(w http.ResponseWriter, r *http.Request, tok *are
 	if err := body.apply(a, true); err != nil {
 		return err
 	}
-	if _, err := s.tenants.CreateApplication(r.Context(), a); err != nil {
+	if _, err := s.apps.CreateApplication(r.Context(), a); err != nil {
 		return err
 	}
 	s.writeJSON(w, r, http.StatusCreated, struct{}{})
@@ -287,7 +296,7 @@ func (s *api) createApplication(w http.ResponseWriter, r *http.Request, tok *are
 }
 
 func (s *api) listApplications(w http.ResponseWriter, r *http.Request, tok *arena.Token) error {
-	apps, err := s.tenants.ListApplications(r.Context(), tok.OrgID)
+	apps, err := s.apps.ListApplications(r.Context(), tok.OrgID)
 	if err != nil {
 		return err
 	}

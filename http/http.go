@@ -76,7 +76,7 @@ type api struct {
 	nodes    NodeAdmin
 	tenants  TenantAdmin
 	webhooks WebhookAdmin
-	apps     ApplicationEditor
+	apps     ApplicationAdmin
 	auth     Authenticator
 	logger   *slog.Logger
 	mux      *http.ServeMux

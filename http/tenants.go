@@ -18,7 +18,7 @@ import (
 )
 
 // TenantAdmin is what the admin API needs to manage organisations, their
-// users, tokens and applications. Errors carry arena codes.
+// users and tokens. Errors carry arena codes.
 type TenantAdmin interface {
 	CreateOrganization(ctx context.Context, o arena.Organization) (*arena.Organization, error)
 	FindOrganization(ctx context.Context, id string) (*arena.Organization, error)
@@ -39,17 +39,6 @@ type TenantAdmin interface {
 	CreateToken(ctx context.Context, issuer *arena.Token, orgID string, req arena.TokenRequest) (*arena.Token, string, error)
 	ListTokens(ctx context.Context, orgID string) ([]*arena.Token, error)
 	RevokeToken(ctx context.Context, orgID, id string) error
-
-	ListApplications(ctx context.Context, orgID string) ([]*arena.Application, error)
-	FindApplication(ctx context.Context, orgID, name string) (*arena.Application, error)
-	CreateApplication(ctx context.Context, a *arena.Application) (*arena.Application, error)
-	// UpdateApplication keeps the stored registry credentials when a has
-	// none, unless clearRegistry.
-	UpdateApplication(ctx context.Context, a *arena.Application, clearRegistry bool) (*arena.Application, error)
-	DeleteApplication(ctx context.Context, orgID, name string) error
-	// PullStatus returns, by tag, how far the nodes that could run the
-	// application are with pulling its image.
-	PullStatus(orgID string, app *arena.Application) map[string]arena.TagStatus
 }
 
 func (s *api) tenantRoutes() {
@@ -67,11 +56,13 @@ func (s *api) tenantRoutes() {
 	s.mux.HandleFunc("GET /admin/v1/orgs/{org}/tokens", s.authed(admin, s.inOrg(s.listTokens), nf))
 	s.mux.HandleFunc("POST /admin/v1/orgs/{org}/tokens", s.authed(admin, s.inOrg(s.createToken), nf, inv))
 	s.mux.HandleFunc("DELETE /admin/v1/orgs/{org}/tokens/{id}", s.authed(admin, s.inOrg(s.revokeToken), nf))
-	s.mux.HandleFunc("GET /admin/v1/orgs/{org}/applications", s.authed(admin, s.inOrg(s.listApps), nf))
-	s.mux.HandleFunc("POST /admin/v1/orgs/{org}/applications", s.authed(admin, s.inOrg(s.createApp), nf, inv, conf))
-	s.mux.HandleFunc("GET /admin/v1/orgs/{org}/applications/{name}", s.authed(admin, s.inOrg(s.getApp), nf))
-	s.mux.HandleFunc("PUT /admin/v1/orgs/{org}/applications/{name}", s.authed(admin, s.inOrg(s.updateApp), nf, inv, conf))
-	s.mux.HandleFunc("DELETE /admin/v1/orgs/{org}/applications/{name}", s.authed(admin, s.inOrg(s.deleteApp), nf, conf))
+	if s.apps != nil {
+		s.mux.HandleFunc("GET /admin/v1/orgs/{org}/applications", s.authed(admin, s.inOrg(s.listApps), nf))
+		s.mux.HandleFunc("POST /admin/v1/orgs/{org}/applications", s.authed(admin, s.inOrg(s.createApp), nf, inv, conf))
+		s.mux.HandleFunc("GET /admin/v1/orgs/{org}/applications/{name}", s.authed(admin, s.inOrg(s.getApp), nf))
+		s.mux.HandleFunc("PUT /admin/v1/orgs/{org}/applications/{name}", s.authed(admin, s.inOrg(s.updateApp), nf, inv, conf))
+		s.mux.HandleFunc("DELETE /admin/v1/orgs/{org}/applications/{name}", s.authed(admin, s.inOrg(s.deleteApp), nf, conf))
+	}
 }
 
 // inOrg runs h for the organisation the path names, which must be the
@@ -198,8 +189,10 @@ func newTokenView(t *arena.Token) tokenView {
 // API never returns, and with where its tags' images are.
 func (s *api) appView(a *arena.Application) appView {
 	v := newAppView(a)
-	for tag, st := range s.tenants.PullStatus(a.OrgID, a) {
-		v.Pull[tag] = newTagOk(st)
+	if s.nodes != nil {
+		for tag, st := range s.nodes.PullStatus(a.OrgID, a) {
+			v.Pull[tag] = newTagOk(st)
+		}
 	}
 	return v
 }
@@ -388,7 +381,7 @@ func (s *api) revokeToken(w http.ResponseWriter, r *http.Request, _ *arena.Token
 }
 
 func (s *api) listApps(w http.ResponseWriter, r *http.Request, _ *arena.Token, org string) error {
-	apps, err := s.tenants.ListApplications(r.Context(), org)
+	apps, err := s.apps.ListApplications(r.Context(), org)
 	if err != nil {
 		return err
 	}
@@ -401,7 +394,7 @@ func (s *api) listApps(w http.ResponseWriter, r *http.Request, _ *arena.Token, o
 }
 
 func (s *api) getApp(w http.ResponseWriter, r *http.Request, _ *arena.Token, org string) error {
-	a, err := s.tenants.FindApplication(r.Context(), org, r.PathValue("name"))
+	a, err := s.apps.FindApplication(r.Context(), org, r.PathValue("name"))
 	if err != nil {
 		return err
 	}
@@ -491,7 +484,7 @@ func (s *api) createApp(w http.ResponseWriter, r *http.Request, _ *arena.Token, 
 	if err != nil {
 		return err
 	}
-	if a, err = s.tenants.CreateApplication(r.Context(), a); err != nil {
+	if a, err = s.apps.CreateApplication(r.Context(), a); err != nil {
 		return err
 	}
 	s.writeJSON(w, r, http.StatusCreated, s.appView(a))
@@ -508,7 +501,7 @@ func (s *api) updateApp(w http.ResponseWriter, r *http.Request, _ *arena.Token, 
 		return arena.Invalid(arena.Violation{Field: "name", Description: "must be the name in the path (or absent); applications are not renamed"})
 	}
 	a.Name = name
-	if a, err = s.tenants.UpdateApplication(r.Context(), a, clear); err != nil {
+	if a, err = s.apps.UpdateApplication(r.Context(), a, clear); err != nil {
 		return err
 	}
 	s.writeJSON(w, r, http.StatusOK, s.appView(a))
@@ -516,7 +509,7 @@ func (s *api) updateApp(w http.ResponseWriter, r *http.Request, _ *arena.Token, 
 }
 
 func (s *api) deleteApp(w http.ResponseWriter, r *http.Request, _ *arena.Token, org string) error {
-	if err := s.tenants.DeleteApplication(r.Context(), org, r.PathValue("name")); err != nil {
+	if err := s.apps.DeleteApplication(r.Context(), org, r.PathValue("name")); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

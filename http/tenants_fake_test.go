@@ -226,7 +226,7 @@ func (f *fakeTenants) DeleteApplication(_ context.Context, orgID, name string) e
 
 // PullStatus says every tag is present on one node of two, and a tag named
 // "broken" failed on both.
-func (f *fakeTenants) PullStatus(_ string, app *arena.Application) map[string]arena.TagStatus {
+func (f *fakeNodes) PullStatus(_ string, app *arena.Application) map[string]arena.TagStatus {
 	out := map[string]arena.TagStatus{}
 	for _, t := range app.Tags {
 		if t.Name == "broken" {
@@ -238,7 +238,7 @@ func (f *fakeTenants) PullStatus(_ string, app *arena.Application) map[string]ar
 	return out
 }
 
-// EditApplication implements arenahttp.ApplicationEditor.
+// EditApplication implements arenahttp.ApplicationAdmin.
 func (f *fakeTenants) EditApplication(_ context.Context, orgID, name string, edit func(*arena.Application) error) (*arena.Application, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -257,7 +257,7 @@ func (f *fakeTenants) EditApplication(_ context.Context, orgID, name string, edi
 	return c, nil
 }
 
-// EnableTag implements arenahttp.ApplicationEditor; its registry holds
+// EnableTag implements arenahttp.ApplicationAdmin; its registry holds
 // tags 1.0 to 1.2 of every application.
 func (f *fakeTenants) EnableTag(ctx context.Context, orgID, name, tag string) error {
 	if tag != "1.0" && tag != "1.1" && tag != "1.2" {
@@ -273,7 +273,7 @@ func (f *fakeTenants) EnableTag(ctx context.Context, orgID, name, tag string) er
 	return err
 }
 
-// RegistryTags implements arenahttp.ApplicationEditor: 45 tags, v1 to v45.
+// RegistryTags implements arenahttp.ApplicationAdmin: 45 tags, v1 to v45.
 func (f *fakeTenants) RegistryTags(ctx context.Context, orgID, name string) ([]string, error) {
 	if _, err := f.FindApplication(ctx, orgID, name); err != nil {
 		return nil, err

@@ -17,6 +17,7 @@ import (
 	"github.com/arena-hq/arena/server"
 	"github.com/arena-hq/arena/sim"
 	"github.com/arena-hq/arena/sqlite"
+	"github.com/arena-hq/arena/tenant"
 )
 
 const org = "org-a"
@@ -49,7 +50,7 @@ func newCluster(t *testing.T) *cluster {
 		Resources: arena.Resources{MilliCPU: 100, MemoryMB: 100},
 	}}
 	srv := server.New(server.Config{
-		Store: st, Catalog: server.NewStaticCatalog(apps), Scheduler: scheduler.New(scheduler.Pack),
+		Store: st, Catalog: tenant.NewStaticCatalog(apps), Scheduler: scheduler.New(scheduler.Pack),
 		JoinTokenHash: arena.HashToken(joinToken),
 	})
 	if err := srv.Open(ctx); err != nil {

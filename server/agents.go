@@ -276,3 +276,13 @@ func (s *Server) finish(ctx context.Context, e *entry, next *arena.Session, r ar
 		"billed_seconds", u.Seconds, "message", r.Message)
 	return nil
 }
+
+// resendAllAssignments sends every connected node its full assignment
+// again, as when the images they should hold changed.
+func (s *Server) resendAllAssignments() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for nodeID, sub := range s.subs {
+		sub.push(s.fullAssignment(nodeID))
+	}
+}

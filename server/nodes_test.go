@@ -3,12 +3,15 @@ package server_test
 import (
 	"context"
 	"maps"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/arena-hq/arena"
 	"github.com/arena-hq/arena/scheduler"
 	"github.com/arena-hq/arena/server"
+	"github.com/arena-hq/arena/sqlite"
+	"github.com/arena-hq/arena/tenant"
 )
 
 func fastLiveness(c *server.Config) {
@@ -408,7 +411,7 @@ func TestPullStatus(t *testing.T) {
 	h := newHarness(t, 2)
 	ctx := context.Background()
 	h.mute.Store(true) // the test speaks for the node
-	app, err := h.srv.FindApplication(ctx, org, "game")
+	app, err := tenant.NewStaticCatalog(testApps()).Application(org, "game")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -456,7 +459,7 @@ func TestPullStatus(t *testing.T) {
 func TestRejoinForgetsImages(t *testing.T) {
 	ctx := context.Background()
 	sched := scheduler.New(scheduler.Pack)
-	srv := newBareServer(t, sched, nil)
+	srv := newBareServer(t, sched)
 	node := func(id, provider string, milliCPU int64) arena.Node {
 		return arena.Node{ID: id, Region: "europe", Location: "ams", Provider: provider, Class: arena.ClassMetal, PublicIP: "192.0.2.1",
 			Capacity: arena.Resources{MilliCPU: milliCPU, MemoryMB: 4096}, PortMin: 40000, PortMax: 40100}
@@ -496,4 +499,28 @@ func TestRejoinForgetsImages(t *testing.T) {
 	if got := placedOn(); got != "small" {
 		t.Fatalf("after big joined again, placed on %s, want small", got)
 	}
+}
+
+// newBareServer returns a control plane with two organisations on a real
+// SQLite store, placing with sched, with no node: for nodes a test
+// registers itself.
+func newBareServer(tb testing.TB, sched *scheduler.Scheduler) *server.Server {
+	tb.Helper()
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(tb.TempDir(), "arena.db"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { st.Close() })
+	for _, id := range []string{org, "org-b"} {
+		if err := st.CreateOrganization(ctx, &arena.Organization{ID: id, Name: id}); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	srv := server.New(server.Config{Store: st, Scheduler: sched, Catalog: tenant.NewStaticCatalog(nil)})
+	if err := srv.Open(ctx); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(srv.Close)
+	return srv
 }

@@ -109,3 +109,15 @@ func (s *Server) resyncError() error {
 	s.nmu.Unlock()
 	return arena.Errorf(arena.EUNAVAILABLE, "the control plane waits for %d nodes' agents to report after its start; retry shortly", n)
 }
+
+// Ready reports whether the control plane can serve: placement has the
+// nodes' reports it waits for after the start, and its store answers.
+func (s *Server) Ready(ctx context.Context) error {
+	if err := s.resyncing(); err != nil {
+		return err
+	}
+	if _, err := s.store.FindOrganization(ctx, ""); err != nil && arena.ErrorCode(err) != arena.ENOTFOUND {
+		return arena.Errorf(arena.EUNAVAILABLE, "the store does not answer: %s", arena.ErrorMessage(err))
+	}
+	return nil
+}

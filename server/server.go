@@ -21,7 +21,7 @@ import (
 // Config holds what a Server is built from.
 type Config struct {
 	Store     Store
-	Catalog   Catalog
+	Catalog   arena.Catalog
 	Scheduler *scheduler.Scheduler
 	Logger    *slog.Logger
 	// Now is the clock; time.Now when nil.
@@ -45,9 +45,6 @@ type Config struct {
 	// Events receives every session's lifecycle events, once each change is
 	// in the store, e.g. for webhooks; nil sends none.
 	Events EventPublisher
-	// Registry answers what applications' registries hold; nil asks none,
-	// and the operations that need one are unavailable.
-	Registry Registry
 	// Installation identifies this control plane to its agents, which label
 	// their containers with it; replicas of one installation share it.
 	Installation string
@@ -71,14 +68,13 @@ func (noObserver) AgentHeartbeat()             {}
 
 // Server is the control plane. It is safe for concurrent use.
 type Server struct {
-	store    Store
-	catalog  Catalog
-	sched    *scheduler.Scheduler
-	log      *slog.Logger
-	now      func() time.Time
-	obs      FleetObserver
-	events   EventPublisher
-	registry Registry
+	store   Store
+	catalog arena.Catalog
+	sched   *scheduler.Scheduler
+	log     *slog.Logger
+	now     func() time.Time
+	obs     FleetObserver
+	events  EventPublisher
 
 	mu       sync.Mutex
 	sessions map[string]*entry        // active sessions, by id
@@ -87,13 +83,6 @@ type Server struct {
 	// disconnected refuses assignment streams once the server shuts down.
 	disconnected bool
 	logStreams   map[string]*logStream // by log request id
-	tokens       sync.Map              // token hash -> cachedToken
-	// tokenGen counts revocations, under tokenMu, so that a token read from
-	// the store before one is not cached after it.
-	tokenMu  sync.Mutex
-	tokenGen uint64
-	// uniqueTokens serialises the creates of tokens whose name must be unique.
-	uniqueTokens sync.Mutex
 
 	rates            []arena.Rate
 	installation     string
@@ -113,23 +102,9 @@ type Server struct {
 	nmu         sync.Mutex
 	nodes       map[string]*node
 	credentials map[string]string // credential hash -> node id
-	// quotaMu serialises changes of quotas, so that the scheduler applies
-	// them in the order the store took them.
-	quotaMu sync.Mutex
 
 	closed      chan struct{}
 	watcherDone chan struct{}
-}
-
-// tokenCacheTTL bounds how long a token found in the store is trusted
-// without looking again, so that a token revoked through another control
-// plane stops working there too. A revocation through this one takes effect
-// at once: it evicts the token.
-const tokenCacheTTL = 30 * time.Second
-
-type cachedToken struct {
-	token *arena.Token
-	until time.Time
 }
 
 // entry is the control plane's copy of one active session. Writers hold mu and
@@ -146,7 +121,7 @@ type entry struct {
 // New returns a control plane; Open loads its state.
 func New(c Config) *Server {
 	s := &Server{
-		store: c.Store, catalog: c.Catalog, sched: c.Scheduler, log: c.Logger, now: c.Now, obs: c.Observer, events: c.Events, registry: c.Registry,
+		store: c.Store, catalog: c.Catalog, sched: c.Scheduler, log: c.Logger, now: c.Now, obs: c.Observer, events: c.Events,
 		sessions: map[string]*entry{}, creating: map[string]chan struct{}{}, subs: map[string]*subscriber{}, closed: make(chan struct{}),
 		logStreams:   map[string]*logStream{},
 		installation: c.Installation,
@@ -172,23 +147,20 @@ func New(c Config) *Server {
 	if s.obs == nil {
 		s.obs = noObserver{}
 	}
-	if c, ok := s.catalog.(*AppCatalog); ok {
+	if c, ok := s.catalog.(interface{ OnChange(func()) }); ok {
 		// Nodes hold every application's images: tell them when the set changes.
 		c.OnChange(s.resendAllAssignments)
 	}
 	return s
 }
 
-// Open loads the nodes, the organisations' quotas and the active sessions
+// Open loads the nodes and the active sessions
 // from the store, restores what the sessions hold and arms their TTL timers,
 // then starts watching the nodes' heartbeats. Placement waits, for at most
 // the resync timeout, until the nodes the store last saw alive report.
 func (s *Server) Open(ctx context.Context) error {
 	awaited, err := s.loadNodes(ctx)
 	if err != nil {
-		return err
-	}
-	if err := s.loadQuotas(ctx); err != nil {
 		return err
 	}
 	active, err := s.store.ListSessions(ctx, SessionQuery{ActiveOnly: true})
@@ -227,43 +199,6 @@ func (s *Server) Close() {
 	close(s.closed)
 	s.mu.Unlock()
 	<-s.watcherDone
-}
-
-// Authenticate returns the token whose secret is given, or EUNAUTHORIZED.
-func (s *Server) Authenticate(ctx context.Context, secret string) (*arena.Token, error) {
-	if secret == "" {
-		return nil, arena.Errorf(arena.EUNAUTHORIZED, "a bearer token is required")
-	}
-	hash := arena.HashToken(secret)
-	now := s.now()
-	var tok *arena.Token
-	if v, ok := s.tokens.Load(hash); ok && now.Before(v.(cachedToken).until) {
-		tok = v.(cachedToken).token
-	} else {
-		s.tokenMu.Lock()
-		gen := s.tokenGen
-		s.tokenMu.Unlock()
-		t, err := s.store.FindTokenByHash(ctx, hash)
-		if arena.ErrorCode(err) == arena.ENOTFOUND {
-			s.tokens.Delete(hash)
-			return nil, arena.Errorf(arena.EUNAUTHORIZED, "the bearer token is not valid")
-		} else if err != nil {
-			return nil, err
-		}
-		s.tokenMu.Lock()
-		if s.tokenGen == gen {
-			s.tokens.Store(hash, cachedToken{token: t, until: now.Add(tokenCacheTTL)})
-		}
-		s.tokenMu.Unlock()
-		tok = t
-	}
-	switch {
-	case tok.Revoked():
-		return nil, arena.Errorf(arena.EUNAUTHORIZED, "the bearer token has been revoked")
-	case tok.Expired(now):
-		return nil, arena.Errorf(arena.EUNAUTHORIZED, "the bearer token has expired")
-	}
-	return tok, nil
 }
 
 // CreateSession places a new session and records it as started. It returns

@@ -17,6 +17,7 @@ import (
 	"github.com/arena-hq/arena/server"
 	"github.com/arena-hq/arena/sim"
 	"github.com/arena-hq/arena/sqlite"
+	"github.com/arena-hq/arena/tenant"
 )
 
 const org = "org-a"
@@ -32,9 +33,11 @@ type harness struct {
 	dir   string
 	store *sqlite.Store
 	srv   *server.Server
-	rt    *sim.Runtime
-	node  arena.Node
-	stop  func() // stops the agent
+	// tenants shares the control plane's store and scheduler.
+	tenants *tenant.Service
+	rt      *sim.Runtime
+	node    arena.Node
+	stop    func() // stops the agent
 	// held are the ports sockets on the agent's machine hold.
 	heldMu sync.Mutex
 	held   []int
@@ -113,7 +116,11 @@ func (h *harness) openServer() {
 	cfg := h.cfg
 	cfg.Store, cfg.Scheduler = st, scheduler.New(scheduler.Pack)
 	if cfg.Catalog == nil {
-		cfg.Catalog = server.NewStaticCatalog(testApps())
+		cfg.Catalog = tenant.NewStaticCatalog(testApps())
+	}
+	h.tenants = tenant.New(st, cfg.Scheduler, nil, nil)
+	if err := h.tenants.LoadQuotas(ctx); err != nil {
+		h.tb.Fatal(err)
 	}
 	h.srv = server.New(cfg)
 	if err := h.srv.Open(ctx); err != nil {
@@ -775,7 +782,7 @@ func TestSessionLimits(t *testing.T) {
 		OrgID: org, Name: "burst", Repository: "burst", Tags: []arena.Tag{{Name: "v1"}}, Network: arena.NetworkBridge,
 		Resources: reserved, Limits: arena.Resources{MilliCPU: 400, MemoryMB: 300},
 	})
-	h := newHarness(t, 2, func(c *server.Config) { c.Catalog = server.NewStaticCatalog(apps) })
+	h := newHarness(t, 2, func(c *server.Config) { c.Catalog = tenant.NewStaticCatalog(apps) })
 	tests := []struct {
 		name, image string
 		want        arena.Resources
@@ -814,7 +821,7 @@ func TestSessionSecurity(t *testing.T) {
 		Resources: arena.Resources{MilliCPU: 100, MemoryMB: 100},
 		Security:  arena.ContainerSecurity{User: "65534:65534", ReadOnlyRootFS: true, Tmpfs: []string{"/tmp", "/run/game"}},
 	}
-	h := newHarness(t, 3, func(c *server.Config) { c.Catalog = server.NewStaticCatalog(append(testApps(), confined)) })
+	h := newHarness(t, 3, func(c *server.Config) { c.Catalog = tenant.NewStaticCatalog(append(testApps(), confined)) })
 	tests := []struct {
 		name, image string
 		want        arena.ContainerSecurity
@@ -858,7 +865,7 @@ func TestRegions(t *testing.T) {
 		}
 	}
 	apps := append(testApps(), app("eu-only", "europe"), app("asia-only", "asia"), app("asia-or-eu", "asia", "europe"))
-	h := newHarness(t, 10, func(c *server.Config) { c.Catalog = server.NewStaticCatalog(apps) })
+	h := newHarness(t, 10, func(c *server.Config) { c.Catalog = tenant.NewStaticCatalog(apps) })
 	ctx := context.Background()
 
 	t.Run("create", func(t *testing.T) {

@@ -27,6 +27,7 @@ import (
 	"github.com/arena-hq/arena/server"
 	"github.com/arena-hq/arena/sim"
 	"github.com/arena-hq/arena/sqlite"
+	"github.com/arena-hq/arena/tenant"
 )
 
 type benchOptions struct {
@@ -227,7 +228,9 @@ func startSimServerPriced(ctx context.Context, nodes int, capacity arena.Resourc
 		Ports:   []arena.PortSpec{{Container: 7777, Protocol: arena.TCP}, {Container: 7777, Protocol: arena.UDP}},
 		Network: arena.NetworkBridge, Resources: simApp,
 	}
-	srv := server.New(server.Config{Store: store, Catalog: server.NewStaticCatalog([]*arena.Application{app}), Scheduler: scheduler.New(scheduler.Spread), Rates: rates})
+	sched, catalog := scheduler.New(scheduler.Spread), tenant.NewStaticCatalog([]*arena.Application{app})
+	srv := server.New(server.Config{Store: store, Catalog: catalog, Scheduler: sched, Rates: rates})
+	tenants := tenant.New(store, sched, nil, nil)
 	if err := srv.Open(ctx); err != nil {
 		return nil, err
 	}
@@ -254,7 +257,8 @@ func startSimServerPriced(ctx context.Context, nodes int, capacity arena.Resourc
 			_ = agent.New(agent.Config{Node: n, ControlPlane: srv, Runtime: rt}).Run(agentCtx)
 		}()
 	}
-	h := http.NewHandler(srv, srv, srv, slog.New(slog.DiscardHandler), http.WithTenants(srv), http.WithCurrency(currency))
+	h := http.NewHandler(srv, tenants, srv, slog.New(slog.DiscardHandler), http.WithTenants(tenants),
+		http.WithApplications(tenant.NewApplications(catalog, nil, nil)), http.WithCurrency(currency))
 	timed := nethttp.HandlerFunc(func(w nethttp.ResponseWriter, r *nethttp.Request) {
 		start := time.Now()
 		h.ServeHTTP(w, r)

@@ -17,7 +17,7 @@ import (
 	"github.com/arena-hq/arena/docker/dockertest"
 	"github.com/arena-hq/arena/http/apitest"
 	"github.com/arena-hq/arena/internal/gameyeclient/current"
-	"github.com/arena-hq/arena/internal/gameyeclient/v121"
+	v121 "github.com/arena-hq/arena/internal/gameyeclient/v121"
 )
 
 // checkingTransport passes every response through Arena's OpenAPI

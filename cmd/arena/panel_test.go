@@ -18,6 +18,7 @@ import (
 
 	"github.com/arena-hq/arena"
 	"github.com/arena-hq/arena/docker/dockertest"
+	"github.com/arena-hq/arena/tenant"
 )
 
 // uiTimeout bounds each wait for the panel to show something. The panel
@@ -599,7 +600,7 @@ func panelQuota(t *testing.T, b *browser, s *testStack) {
 	b.screenshot("org-quota")
 
 	// The config file's quota is shown as the file's, and not offered for editing.
-	if err := s.leader().SyncQuotas(context.Background(), map[string]arena.Quota{"panel-config": {MaxSessions: 7}}); err != nil {
+	if err := s.tenants().SyncQuotas(context.Background(), map[string]arena.Quota{"panel-config": {MaxSessions: 7}}); err != nil {
 		t.Fatal(err)
 	}
 	b.click(`[data-testid=nav-sessions]`)
@@ -618,4 +619,15 @@ func panelQuota(t *testing.T, b *browser, s *testStack) {
 		t.Fatalf("DELETE: %d %s", status, body)
 	}
 	s.waitStatus(c.ID, "exited")
+}
+
+// tenants returns the tenants of the control plane while this process
+// leads, else nil.
+func (st *stack) tenants() *tenant.Service {
+	st.srvMu.Lock()
+	defer st.srvMu.Unlock()
+	if st.cp == nil {
+		return nil
+	}
+	return st.cp.tenants
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/arena-hq/arena/scheduler"
 	"github.com/arena-hq/arena/server"
 	"github.com/arena-hq/arena/sqlite"
+	"github.com/arena-hq/arena/tenant"
 	"github.com/arena-hq/arena/web"
 	"github.com/arena-hq/arena/webhook"
 )
@@ -401,6 +402,7 @@ func serveMetrics(addr string, reg *metrics.Registry, sc http.ServerConfig, log 
 // the store, its HTTP handler and the dispatcher of its webhooks.
 type controlPlane struct {
 	srv      *server.Server
+	tenants  *tenant.Service
 	handler  nethttp.Handler
 	token    string
 	newToken bool
@@ -422,7 +424,7 @@ func (cp *controlPlane) Close() {
 // newControlPlane builds the control plane of a process that leads;
 // leading, when not nil, says whether it still may (a replica's term), and
 // readiness asks it first.
-func newControlPlane(ctx context.Context, cfg *config.Config, o stackOptions, store arena.Store, sealer *server.Sealer, installation string, reg *metrics.Registry, leading func() error, log *slog.Logger) (cp *controlPlane, err error) {
+func newControlPlane(ctx context.Context, cfg *config.Config, o stackOptions, store arena.Store, sealer *tenant.Sealer, installation string, reg *metrics.Registry, leading func() error, log *slog.Logger) (cp *controlPlane, err error) {
 	apps, err := cfg.Apps()
 	if err != nil {
 		return nil, err
@@ -431,7 +433,7 @@ func newControlPlane(ctx context.Context, cfg *config.Config, o stackOptions, st
 	if err != nil {
 		return nil, err
 	}
-	catalog, err := server.NewAppCatalog(ctx, store, sealer)
+	catalog, err := tenant.NewAppCatalog(ctx, store, sealer)
 	if err != nil {
 		return nil, err
 	}
@@ -444,25 +446,29 @@ func newControlPlane(ctx context.Context, cfg *config.Config, o stackOptions, st
 	}
 	// The dispatcher queues what the server publishes from the start, and
 	// sends once it runs, at the end.
-	hooks := server.NewWebhooks(store, sealer, log.With("component", "webhooks"))
+	hooks := tenant.NewWebhooks(store, sealer, log.With("component", "webhooks"))
 	dispatcher, err := webhook.New(webhook.Config{Endpoints: hooks, Outbox: store, Logger: log.With("component", "webhooks"), Observe: reg.WebhookDelivery})
 	if err != nil {
 		return nil, err
 	}
-	cp = &controlPlane{webhooks: dispatcher, srv: server.New(server.Config{
-		Store: store, Catalog: catalog,
-		Scheduler: scheduler.New(scheduler.Policy(cfg.Placement)), Logger: log,
+	sched := scheduler.New(scheduler.Policy(cfg.Placement))
+	cp = &controlPlane{webhooks: dispatcher, tenants: tenant.New(store, sched, log, nil), srv: server.New(server.Config{
+		Store: store, Catalog: catalog, Scheduler: sched, Logger: log,
 		JoinTokenHash: joinHash, HeartbeatTimeout: o.heartbeatTimeout, NodeLostAfter: o.nodeLostAfter, ResyncTimeout: o.resyncTimeout, Rates: cfg.PriceList(),
-		Observer: reg, Events: dispatcher, Registry: &registry.Client{}, Installation: installation,
+		Observer: reg, Events: dispatcher, Installation: installation,
 	})}
+	appAdmin := tenant.NewApplications(catalog, &registry.Client{}, log)
+	if err := cp.tenants.LoadQuotas(ctx); err != nil {
+		return nil, err
+	}
 	if err := cp.srv.Open(ctx); err != nil {
 		return nil, err
 	}
 	defer undoOnError(&err, cp.srv.Close)
-	if err := cp.srv.SyncQuotas(ctx, quotas); err != nil {
+	if err := cp.tenants.SyncQuotas(ctx, quotas); err != nil {
 		return nil, fmt.Errorf("quotas of the config file: %w", err)
 	}
-	if cp.token, cp.newToken, err = bootstrapToken(ctx, cp.srv, cfg.OrgID, o); err != nil {
+	if cp.token, cp.newToken, err = bootstrapToken(ctx, cp.tenants, cfg.OrgID, o); err != nil {
 		return nil, err
 	}
 	limit, burst := o.rateLimit, o.rateBurst
@@ -481,8 +487,8 @@ func newControlPlane(ctx context.Context, cfg *config.Config, o stackOptions, st
 			return cp.srv.Ready(ctx)
 		}
 	}
-	api := http.NewHandler(cp.srv, cp.srv, cp.srv, log.With("component", "http"),
-		http.WithTenants(cp.srv), http.WithApplications(cp.srv), http.WithWebhooks(hooks), http.WithRateLimit(limit, burst), http.WithObserver(reg), http.WithReadiness(ready),
+	api := http.NewHandler(cp.srv, cp.tenants, cp.srv, log.With("component", "http"),
+		http.WithTenants(cp.tenants), http.WithApplications(appAdmin), http.WithWebhooks(hooks), http.WithRateLimit(limit, burst), http.WithObserver(reg), http.WithReadiness(ready),
 		http.WithCurrency(cfg.Currency))
 	rpcPath, rpcHandler := rpc.NewHandler(cp.srv, rpc.WithHandlerLogger(log.With("component", "rpc")))
 	mux := nethttp.NewServeMux()
@@ -537,7 +543,7 @@ func (st *stack) serve(ctx context.Context, log *slog.Logger) error {
 // default organisation, with the admin and operator scopes, and returns it
 // when known: the one given, the one kept in the data directory, or one made
 // at the first start (created is then true), which is shown that once.
-func bootstrapToken(ctx context.Context, srv *server.Server, orgID string, o stackOptions) (token string, created bool, err error) {
+func bootstrapToken(ctx context.Context, srv *tenant.Service, orgID string, o stackOptions) (token string, created bool, err error) {
 	scopes := []string{arena.ScopeAdmin, arena.ScopeOperator}
 	switch {
 	case o.token != "":
@@ -568,12 +574,12 @@ func bootstrapToken(ctx context.Context, srv *server.Server, orgID string, o sta
 // The installation id comes from the key too: replicas share it for the
 // same reason, and every data directory of its own has one of its own. It
 // is a hash that says nothing of the key.
-func loadSealer(path, given string) (_ *server.Sealer, installation string, err error) {
+func loadSealer(path, given string) (_ *tenant.Sealer, installation string, err error) {
 	if given == "" {
 		b, err := os.ReadFile(path)
 		switch {
 		case errors.Is(err, os.ErrNotExist):
-			key := make([]byte, server.SealerKeySize)
+			key := make([]byte, tenant.SealerKeySize)
 			_, _ = rand.Read(key)
 			given = base64.StdEncoding.EncodeToString(key)
 			if err := writeFileAtomic(path, []byte(given+"\n")); err != nil {
@@ -587,9 +593,9 @@ func loadSealer(path, given string) (_ *server.Sealer, installation string, err 
 	}
 	key, err := base64.StdEncoding.DecodeString(given)
 	if err != nil {
-		return nil, "", fmt.Errorf("the secret key must be base64 of %d bytes: %w", server.SealerKeySize, err)
+		return nil, "", fmt.Errorf("the secret key must be base64 of %d bytes: %w", tenant.SealerKeySize, err)
 	}
-	sealer, err := server.NewSealer(key)
+	sealer, err := tenant.NewSealer(key)
 	if err != nil {
 		return nil, "", err
 	}

@@ -18,14 +18,14 @@ import (
 	"github.com/arena-hq/arena/http/apitest"
 )
 
-// tenant is an organisation made through the admin API, with a token.
-type tenant struct {
+// orgAdmin is an organisation made through the admin API, with a token.
+type orgAdmin struct {
 	org, token string
 }
 
 // newTenant creates an organisation with an admin token, as an operator
 // would, and gives it the echo application through the admin API.
-func (s *testStack) newTenant(org string, scopes ...string) tenant {
+func (s *testStack) newTenant(org string, scopes ...string) orgAdmin {
 	s.tb.Helper()
 	if status, body := s.call("POST", "/admin/v1/orgs", map[string]any{"id": org, "environment": "sandbox"}); status != 201 {
 		s.tb.Fatalf("creating %s: %d %s", org, status, body)
@@ -41,7 +41,7 @@ func (s *testStack) newTenant(org string, scopes ...string) tenant {
 	if err := json.Unmarshal(body, &created); err != nil {
 		s.tb.Fatal(err)
 	}
-	return tenant{org: org, token: created.Secret}
+	return orgAdmin{org: org, token: created.Secret}
 }
 
 // TestTenants runs two organisations on one installation: each sees its
@@ -59,7 +59,7 @@ func TestTenants(t *testing.T) {
 	a, b := s.newTenant("studio-a"), s.newTenant("studio-b")
 	// (The image is local, in no registry: the application has no
 	// registry login, or its sessions could not prove they may run it.)
-	for _, tn := range []tenant{a, b} {
+	for _, tn := range []orgAdmin{a, b} {
 		if status, body := s.call("POST", "/admin/v1/orgs/"+tn.org+"/applications", app, tn.token); status != 201 {
 			t.Fatalf("application of %s: %d %s", tn.org, status, body)
 		}
@@ -267,7 +267,7 @@ registry: {username: ci, passwordEnv: TEST_REGISTRY_PASSWORD}
 }
 
 // newTenantToken issues a token of t's organisation with scopes.
-func (s *testStack) newTenantToken(t tenant, name string, scopes []string) string {
+func (s *testStack) newTenantToken(t orgAdmin, name string, scopes []string) string {
 	s.tb.Helper()
 	status, body := s.call("POST", "/admin/v1/orgs/"+t.org+"/tokens", map[string]any{"name": name, "scopes": scopes}, t.token)
 	if status != 201 {

@@ -1,4 +1,4 @@
-package server
+package tenant
 
 import (
 	"crypto/aes"

@@ -1,4 +1,4 @@
-package server_test
+package tenant_test
 
 import (
 	"bytes"
@@ -10,13 +10,13 @@ import (
 	"time"
 
 	"github.com/arena-hq/arena"
-	"github.com/arena-hq/arena/server"
 	"github.com/arena-hq/arena/sqlite"
+	"github.com/arena-hq/arena/tenant"
 )
 
-func testSealer(tb testing.TB) *server.Sealer {
+func testSealer(tb testing.TB) *tenant.Sealer {
 	tb.Helper()
-	s, err := server.NewSealer(bytes.Repeat([]byte{7}, server.SealerKeySize))
+	s, err := tenant.NewSealer(bytes.Repeat([]byte{7}, tenant.SealerKeySize))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -43,11 +43,11 @@ func TestSealer(t *testing.T) {
 	if _, err := s.Open(sealed, "org/other"); err == nil {
 		t.Fatal("a sealed value opened under another record's context")
 	}
-	other, _ := server.NewSealer(bytes.Repeat([]byte{8}, server.SealerKeySize))
+	other, _ := tenant.NewSealer(bytes.Repeat([]byte{8}, tenant.SealerKeySize))
 	if _, err := other.Open(sealed, "org/app"); err == nil {
 		t.Fatal("a sealed value opened with another key")
 	}
-	if _, err := server.NewSealer([]byte("short")); arena.ErrorCode(err) != arena.EINVALID {
+	if _, err := tenant.NewSealer([]byte("short")); arena.ErrorCode(err) != arena.EINVALID {
 		t.Fatalf("a short key: %v", err)
 	}
 }
@@ -66,7 +66,7 @@ func TestAppCatalog(t *testing.T) {
 	if err := store.CreateOrganization(ctx, &arena.Organization{ID: "acme", Name: "Acme", Environment: arena.EnvProduction, CreatedAt: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
-	cat, err := server.NewAppCatalog(ctx, store, testSealer(t))
+	cat, err := tenant.NewAppCatalog(ctx, store, testSealer(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +118,7 @@ func TestAppCatalog(t *testing.T) {
 
 	// Reopened from the store, the catalog opens the password again; the
 	// database file never holds it.
-	again, err := server.NewAppCatalog(ctx, store, testSealer(t))
+	again, err := tenant.NewAppCatalog(ctx, store, testSealer(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +154,7 @@ func TestApplicationsPerOrganisation(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	cat, err := server.NewAppCatalog(ctx, store, testSealer(t))
+	cat, err := tenant.NewAppCatalog(ctx, store, testSealer(t))
 	if err != nil {
 		t.Fatal(err)
 	}

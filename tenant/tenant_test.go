@@ -1,4 +1,4 @@
-package server_test
+package tenant_test
 
 import (
 	"context"
@@ -11,15 +11,17 @@ import (
 
 	"github.com/arena-hq/arena"
 	"github.com/arena-hq/arena/scheduler"
-	"github.com/arena-hq/arena/server"
 	"github.com/arena-hq/arena/sqlite"
+	"github.com/arena-hq/arena/tenant"
 )
 
-// newBareServer returns a control plane with two organisations on a real
-// SQLite store, reached through wrap when given, placing with sched (a new
-// one when nil), with no node: enough for tokens, or for nodes a test
-// registers itself.
-func newBareServer(tb testing.TB, sched *scheduler.Scheduler, wrap func(server.Store) server.Store) *server.Server {
+// org is the organisation the tests act in.
+const org = "org-a"
+
+// newTenants returns the tenants of a real SQLite store with two
+// organisations, reached through wrap when given, whose quotas sched keeps
+// (a new scheduler when nil).
+func newTenants(tb testing.TB, sched *scheduler.Scheduler, wrap func(arena.Store) arena.Store) *tenant.Service {
 	tb.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, filepath.Join(tb.TempDir(), "arena.db"))
@@ -27,24 +29,23 @@ func newBareServer(tb testing.TB, sched *scheduler.Scheduler, wrap func(server.S
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { st.Close() })
-	var store server.Store = st
+	var store arena.Store = st
 	if wrap != nil {
 		store = wrap(st)
 	}
 	if sched == nil {
 		sched = scheduler.New(scheduler.Pack)
 	}
-	srv := server.New(server.Config{Store: store, Scheduler: sched, Catalog: server.NewStaticCatalog(nil)})
-	if err := srv.Open(ctx); err != nil {
+	tenants := tenant.New(store, sched, nil, nil)
+	if err := tenants.LoadQuotas(ctx); err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(srv.Close)
 	for _, id := range []string{org, "org-b"} {
-		if _, err := srv.CreateOrganization(ctx, arena.Organization{ID: id}); err != nil {
+		if _, err := tenants.CreateOrganization(ctx, arena.Organization{ID: id}); err != nil {
 			tb.Fatal(err)
 		}
 	}
-	return srv
+	return tenants
 }
 
 func violationOf(err error, field string) bool {
@@ -56,7 +57,7 @@ func violationOf(err error, field string) bool {
 // has: scopes, lifetime, user and rate limit.
 func TestCreateTokenLimits(t *testing.T) {
 	ctx := context.Background()
-	srv := newBareServer(t, nil, nil)
+	srv := newTenants(t, nil, nil)
 	operator := &arena.Token{ID: "op", OrgID: "ops", Scopes: []string{arena.ScopeOperator}}
 	alice, err := srv.CreateUser(ctx, arena.User{OrgID: org, Email: "alice@example.com", Name: "Alice"})
 	if err != nil {
@@ -145,7 +146,7 @@ func TestCreateTokenLimits(t *testing.T) {
 
 // gatedStore holds token look-ups, once armed, after they read the store.
 type gatedStore struct {
-	server.Store
+	arena.Store
 	armed   atomic.Bool
 	read    chan struct{}
 	release chan struct{}
@@ -165,7 +166,7 @@ func (g *gatedStore) FindTokenByHash(ctx context.Context, hash string) (*arena.T
 func TestRevocationDuringLookup(t *testing.T) {
 	ctx := context.Background()
 	gate := &gatedStore{read: make(chan struct{}), release: make(chan struct{})}
-	srv := newBareServer(t, nil, func(st server.Store) server.Store {
+	srv := newTenants(t, nil, func(st arena.Store) arena.Store {
 		gate.Store = st
 		return gate
 	})
@@ -196,7 +197,7 @@ func TestRevocationDuringLookup(t *testing.T) {
 // of its unsalted hash shown in listings and logs would confirm a guess.
 func TestEnsureTokenID(t *testing.T) {
 	ctx := context.Background()
-	srv := newBareServer(t, nil, nil)
+	srv := newTenants(t, nil, nil)
 	secrets := []string{"devtoken", "devtoken2"}
 	ids := map[string]bool{}
 	for _, secret := range secrets {

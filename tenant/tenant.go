@@ -1,17 +1,75 @@
-package server
+// Package tenant keeps what Arena knows of its tenants: organisations,
+// their users and tokens (and the authentication of requests, with its
+// cache), their quotas, their applications and the catalog placement reads
+// them from, the sealer of the secrets they keep in the store, and their
+// webhook endpoints.
+package tenant
 
 import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/arena-hq/arena"
 )
+
+// Service administers organisations, their users, tokens and quotas, and
+// authenticates requests by their tokens. It is safe for concurrent use.
+type Service struct {
+	store  arena.TenantStore
+	quotas QuotaBook
+	log    *slog.Logger
+	now    func() time.Time
+
+	tokens sync.Map // token hash -> cachedToken
+	// tokenGen counts revocations, under tokenMu, so that a token read from
+	// the store before one is not cached after it.
+	tokenMu  sync.Mutex
+	tokenGen uint64
+	// uniqueTokens serialises the creates of tokens whose name must be unique.
+	uniqueTokens sync.Mutex
+	// quotaMu serialises changes of quotas, so that placement applies them
+	// in the order the store took them.
+	quotaMu sync.Mutex
+}
+
+// QuotaBook is where placement keeps organisations' quotas and what their
+// sessions hold of them; *scheduler.Scheduler implements it.
+type QuotaBook interface {
+	SetQuota(orgID string, q arena.Quota)
+	Usage(orgID string) arena.QuotaUsage
+}
+
+// New returns the tenants kept in store, whose quotas placement keeps in
+// quotas; log (nil for none) hears of changes, now (nil for time.Now) is
+// the clock.
+func New(store arena.TenantStore, quotas QuotaBook, log *slog.Logger, now func() time.Time) *Service {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if now == nil {
+		now = time.Now
+	}
+	return &Service{store: store, quotas: quotas, log: log, now: now}
+}
+
+// tokenCacheTTL bounds how long a token found in the store is trusted
+// without looking again, so that a token revoked through another control
+// plane stops working there too. A revocation through this one takes effect
+// at once: it evicts the token.
+const tokenCacheTTL = 30 * time.Second
+
+type cachedToken struct {
+	token *arena.Token
+	until time.Time
+}
 
 // Bounds of the admin API's token requests.
 const (
@@ -21,7 +79,7 @@ const (
 )
 
 // CreateOrganization adds an organisation; ECONFLICT if its id exists.
-func (s *Server) CreateOrganization(ctx context.Context, o arena.Organization) (*arena.Organization, error) {
+func (s *Service) CreateOrganization(ctx context.Context, o arena.Organization) (*arena.Organization, error) {
 	var v []arena.Violation
 	if bad := arena.ValidName("id", o.ID); bad != nil {
 		v = append(v, *bad)
@@ -53,7 +111,7 @@ func (s *Server) CreateOrganization(ctx context.Context, o arena.Organization) (
 }
 
 // FindOrganization returns an organisation, or ENOTFOUND.
-func (s *Server) FindOrganization(ctx context.Context, id string) (*arena.Organization, error) {
+func (s *Service) FindOrganization(ctx context.Context, id string) (*arena.Organization, error) {
 	o, err := s.store.FindOrganization(ctx, id)
 	if arena.ErrorCode(err) == arena.ENOTFOUND {
 		return nil, arena.Errorf(arena.ENOTFOUND, "organisation %q not found", id)
@@ -62,12 +120,12 @@ func (s *Server) FindOrganization(ctx context.Context, id string) (*arena.Organi
 }
 
 // ListOrganizations returns every organisation, ordered by id.
-func (s *Server) ListOrganizations(ctx context.Context) ([]*arena.Organization, error) {
+func (s *Service) ListOrganizations(ctx context.Context) ([]*arena.Organization, error) {
 	return s.store.ListOrganizations(ctx)
 }
 
 // CreateUser adds a user to an organisation.
-func (s *Server) CreateUser(ctx context.Context, u arena.User) (*arena.User, error) {
+func (s *Service) CreateUser(ctx context.Context, u arena.User) (*arena.User, error) {
 	var v []arena.Violation
 	if len(u.Email) < 3 || len(u.Email) > 254 || !containsAt(u.Email) {
 		v = append(v, arena.Violation{Field: "email", Description: "must be an email address of at most 254 characters"})
@@ -98,12 +156,12 @@ func containsAt(s string) bool {
 }
 
 // ListUsers returns an organisation's users.
-func (s *Server) ListUsers(ctx context.Context, orgID string) ([]*arena.User, error) {
+func (s *Service) ListUsers(ctx context.Context, orgID string) ([]*arena.User, error) {
 	return s.store.ListUsers(ctx, orgID)
 }
 
 // DeleteUser removes a user and revokes every token issued to it, at once.
-func (s *Server) DeleteUser(ctx context.Context, orgID, id string) error {
+func (s *Service) DeleteUser(ctx context.Context, orgID, id string) error {
 	if err := s.store.DeleteUser(ctx, orgID, id, s.now()); err != nil {
 		if arena.ErrorCode(err) == arena.ENOTFOUND {
 			return arena.Errorf(arena.ENOTFOUND, "user %q not found", id)
@@ -122,7 +180,7 @@ func (s *Server) DeleteUser(ctx context.Context, orgID, id string) error {
 // user, when it has one in that organisation, unless another is named, so
 // that removing the user revokes what it made; and a rate limit of its own
 // only from an operator, since the limits protect the installation.
-func (s *Server) CreateToken(ctx context.Context, issuer *arena.Token, orgID string, req arena.TokenRequest) (*arena.Token, string, error) {
+func (s *Service) CreateToken(ctx context.Context, issuer *arena.Token, orgID string, req arena.TokenRequest) (*arena.Token, string, error) {
 	var v []arena.Violation
 	if req.Name == "" || len(req.Name) > maxTokenName {
 		v = append(v, arena.Violation{Field: "name", Description: "is required, at most 128 characters"})
@@ -202,12 +260,12 @@ func (s *Server) CreateToken(ctx context.Context, issuer *arena.Token, orgID str
 }
 
 // ListTokens returns an organisation's tokens, without secrets (none are kept).
-func (s *Server) ListTokens(ctx context.Context, orgID string) ([]*arena.Token, error) {
+func (s *Service) ListTokens(ctx context.Context, orgID string) ([]*arena.Token, error) {
 	return s.store.ListTokens(ctx, orgID)
 }
 
 // RevokeToken revokes a token; requests with it fail from now on.
-func (s *Server) RevokeToken(ctx context.Context, orgID, id string) error {
+func (s *Service) RevokeToken(ctx context.Context, orgID, id string) error {
 	if err := s.store.RevokeToken(ctx, orgID, id, s.now()); err != nil {
 		if arena.ErrorCode(err) == arena.ENOTFOUND {
 			return arena.Errorf(arena.ENOTFOUND, "token %q not found", id)
@@ -221,7 +279,7 @@ func (s *Server) RevokeToken(ctx context.Context, orgID, id string) error {
 
 // evictTokens drops cached tokens that match, so that the next request
 // with one reads its revocation from the store.
-func (s *Server) evictTokens(match func(*arena.Token) bool) {
+func (s *Service) evictTokens(match func(*arena.Token) bool) {
 	// A look-up that read the token before this change must not cache it
 	// after: the generation tells it so.
 	s.tokenMu.Lock()
@@ -238,7 +296,7 @@ func (s *Server) evictTokens(match func(*arena.Token) bool) {
 // EnsureToken makes sure the organisation exists and that a token with
 // secret exists in it, with scopes; it returns whether it created the token.
 // It is how a first start bootstraps the installation's admin token.
-func (s *Server) EnsureToken(ctx context.Context, orgID, name, secret string, scopes []string) (bool, error) {
+func (s *Service) EnsureToken(ctx context.Context, orgID, name, secret string, scopes []string) (bool, error) {
 	if err := s.store.CreateOrganization(ctx, &arena.Organization{ID: orgID, Name: orgID, Environment: arena.EnvProduction, CreatedAt: s.now()}); err != nil && arena.ErrorCode(err) != arena.ECONFLICT {
 		return false, err
 	}
@@ -263,7 +321,7 @@ func bootstrapTokenID(name string) string {
 
 // HasTokens reports whether any organisation has a token, revoked or not:
 // a first start has none.
-func (s *Server) HasTokens(ctx context.Context) (bool, error) {
+func (s *Service) HasTokens(ctx context.Context) (bool, error) {
 	orgs, err := s.store.ListOrganizations(ctx)
 	if err != nil {
 		return false, err
@@ -277,26 +335,15 @@ func (s *Server) HasTokens(ctx context.Context) (bool, error) {
 	return false, nil
 }
 
-// Ready reports whether the control plane can serve: placement has the
-// nodes' reports it waits for after the start, and its store answers.
-func (s *Server) Ready(ctx context.Context) error {
-	if err := s.resyncing(); err != nil {
-		return err
-	}
-	if _, err := s.store.FindOrganization(ctx, ""); err != nil && arena.ErrorCode(err) != arena.ENOTFOUND {
-		return arena.Errorf(arena.EUNAVAILABLE, "the store does not answer: %s", arena.ErrorMessage(err))
-	}
-	return nil
-}
-
-// loadQuotas gives the scheduler every organisation's quota from the store.
-func (s *Server) loadQuotas(ctx context.Context) error {
+// LoadQuotas gives placement every organisation's quota from the store,
+// as a control plane does before it places.
+func (s *Service) LoadQuotas(ctx context.Context) error {
 	orgs, err := s.store.ListOrganizations(ctx)
 	if err != nil {
 		return err
 	}
 	for _, o := range orgs {
-		s.sched.SetQuota(o.ID, o.Quota)
+		s.quotas.SetQuota(o.ID, o.Quota)
 	}
 	return nil
 }
@@ -307,7 +354,7 @@ func (s *Server) loadQuotas(ctx context.Context) error {
 // refused with EQUOTA until the organisation is back under it. A quota the
 // config file sets is ECONFLICT: the file would set it back at the next
 // start, so it is changed there.
-func (s *Server) SetQuota(ctx context.Context, orgID string, q arena.Quota) (*arena.Organization, error) {
+func (s *Service) SetQuota(ctx context.Context, orgID string, q arena.Quota) (*arena.Organization, error) {
 	if err := q.Validate(); err != nil {
 		return nil, err
 	}
@@ -326,7 +373,7 @@ func (s *Server) SetQuota(ctx context.Context, orgID string, q arena.Quota) (*ar
 		}
 		return nil, err
 	}
-	s.sched.SetQuota(orgID, q)
+	s.quotas.SetQuota(orgID, q)
 	o.Quota, o.QuotaSource = q, ""
 	s.log.InfoContext(ctx, "quota set", "org", orgID, "max_sessions", q.MaxSessions, "max_millicpu", q.MaxMilliCPU)
 	return o, nil
@@ -338,7 +385,7 @@ func (s *Server) SetQuota(ctx context.Context, orgID string, q arena.Quota) (*ar
 // missing, as for the file's applications. An organisation whose quota the
 // file set before but names no more is left without a bound, and the admin
 // API may set it again. It runs at every start, before requests are served.
-func (s *Server) SyncQuotas(ctx context.Context, quotas map[string]arena.Quota) error {
+func (s *Service) SyncQuotas(ctx context.Context, quotas map[string]arena.Quota) error {
 	for id, q := range quotas {
 		if err := q.Validate(); err != nil {
 			return arena.Errorf(arena.EINVALID, "the quota of organisation %q: %s", id, violationText(err))
@@ -354,7 +401,7 @@ func (s *Server) SyncQuotas(ctx context.Context, quotas map[string]arena.Quota) 
 		if err := s.store.SetOrganizationQuota(ctx, id, q, arena.SourceConfig); err != nil {
 			return err
 		}
-		s.sched.SetQuota(id, q)
+		s.quotas.SetQuota(id, q)
 	}
 	orgs, err := s.store.ListOrganizations(ctx)
 	if err != nil {
@@ -367,7 +414,7 @@ func (s *Server) SyncQuotas(ctx context.Context, quotas map[string]arena.Quota) 
 		if err := s.store.SetOrganizationQuota(ctx, o.ID, arena.Quota{}, ""); err != nil {
 			return err
 		}
-		s.sched.SetQuota(o.ID, arena.Quota{})
+		s.quotas.SetQuota(o.ID, arena.Quota{})
 		s.log.InfoContext(ctx, "quota of the config file removed", "org", o.ID)
 	}
 	return nil
@@ -383,6 +430,43 @@ func violationText(err error) string {
 
 // QuotaUsage returns what an organisation's active sessions hold of its
 // quota right now.
-func (s *Server) QuotaUsage(orgID string) arena.QuotaUsage {
-	return s.sched.Usage(orgID)
+func (s *Service) QuotaUsage(orgID string) arena.QuotaUsage {
+	return s.quotas.Usage(orgID)
+}
+
+// Authenticate returns the token whose secret is given, or EUNAUTHORIZED.
+func (s *Service) Authenticate(ctx context.Context, secret string) (*arena.Token, error) {
+	if secret == "" {
+		return nil, arena.Errorf(arena.EUNAUTHORIZED, "a bearer token is required")
+	}
+	hash := arena.HashToken(secret)
+	now := s.now()
+	var tok *arena.Token
+	if v, ok := s.tokens.Load(hash); ok && now.Before(v.(cachedToken).until) {
+		tok = v.(cachedToken).token
+	} else {
+		s.tokenMu.Lock()
+		gen := s.tokenGen
+		s.tokenMu.Unlock()
+		t, err := s.store.FindTokenByHash(ctx, hash)
+		if arena.ErrorCode(err) == arena.ENOTFOUND {
+			s.tokens.Delete(hash)
+			return nil, arena.Errorf(arena.EUNAUTHORIZED, "the bearer token is not valid")
+		} else if err != nil {
+			return nil, err
+		}
+		s.tokenMu.Lock()
+		if s.tokenGen == gen {
+			s.tokens.Store(hash, cachedToken{token: t, until: now.Add(tokenCacheTTL)})
+		}
+		s.tokenMu.Unlock()
+		tok = t
+	}
+	switch {
+	case tok.Revoked():
+		return nil, arena.Errorf(arena.EUNAUTHORIZED, "the bearer token has been revoked")
+	case tok.Expired(now):
+		return nil, arena.Errorf(arena.EUNAUTHORIZED, "the bearer token has expired")
+	}
+	return tok, nil
 }

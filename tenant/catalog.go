@@ -1,4 +1,4 @@
-package server
+package tenant
 
 import (
 	"cmp"
@@ -10,22 +10,13 @@ import (
 	"github.com/arena-hq/arena"
 )
 
-// Catalog answers which applications an organisation may run.
-type Catalog interface {
-	// Application returns an organisation's application by name, or ENOTFOUND.
-	Application(orgID, name string) (*arena.Application, error)
-	// Images returns every image the nodes should hold: each tag of each
-	// application, with its registry's credentials.
-	Images() []arena.WantedImage
-}
-
-// StaticCatalog is a Catalog over a fixed list, as read from a config file.
+// StaticCatalog is an arena.Catalog over a fixed list, as read from a config file.
 type StaticCatalog struct {
 	apps   map[[2]string]*arena.Application
 	images []arena.WantedImage
 }
 
-var _ Catalog = (*StaticCatalog)(nil)
+var _ arena.Catalog = (*StaticCatalog)(nil)
 
 // NewStaticCatalog returns a catalog of apps.
 func NewStaticCatalog(apps []*arena.Application) *StaticCatalog {
@@ -48,12 +39,12 @@ func (c *StaticCatalog) Application(orgID, name string) (*arena.Application, err
 	return nil, arena.Errorf(arena.ENOTFOUND, "image %q not found", name)
 }
 
-// AppCatalog is the Catalog kept in the store: applications created through
+// AppCatalog is the arena.Catalog kept in the store: applications created through
 // the admin API and those the config file defines. It answers from memory,
 // reloaded after every change it makes, because placing a session must not
 // wait on the store for what rarely changes.
 type AppCatalog struct {
-	store  Store
+	store  arena.TenantStore
 	sealer *Sealer
 	now    func() time.Time
 
@@ -70,11 +61,11 @@ type AppCatalog struct {
 	onChange func()
 }
 
-var _ Catalog = (*AppCatalog)(nil)
+var _ arena.Catalog = (*AppCatalog)(nil)
 
 // NewAppCatalog loads the store's applications, opening their registry
 // credentials with sealer.
-func NewAppCatalog(ctx context.Context, store Store, sealer *Sealer) (*AppCatalog, error) {
+func NewAppCatalog(ctx context.Context, store arena.TenantStore, sealer *Sealer) (*AppCatalog, error) {
 	c := &AppCatalog{store: store, sealer: sealer, now: func() time.Time { return time.Now().UTC() }}
 	return c, c.reload(ctx)
 }
@@ -287,68 +278,4 @@ func (c *AppCatalog) SyncConfig(ctx context.Context, apps []*arena.Application) 
 		}
 	}
 	return c.reload(ctx)
-}
-
-// appCatalog returns the catalog the admin API changes, or ECONFLICT when
-// this control plane's applications are fixed (a static catalog).
-func (s *Server) appCatalog() (*AppCatalog, error) {
-	if c, ok := s.catalog.(*AppCatalog); ok {
-		return c, nil
-	}
-	return nil, arena.Errorf(arena.ECONFLICT, "this control plane's applications are fixed")
-}
-
-// ListApplications returns an organisation's applications, ordered by name.
-func (s *Server) ListApplications(ctx context.Context, orgID string) ([]*arena.Application, error) {
-	c, err := s.appCatalog()
-	if err != nil {
-		return nil, err
-	}
-	return c.List(orgID), nil
-}
-
-// FindApplication returns an organisation's application, or ENOTFOUND.
-func (s *Server) FindApplication(ctx context.Context, orgID, name string) (*arena.Application, error) {
-	a, err := s.catalog.Application(orgID, name)
-	if err != nil {
-		return nil, arena.Errorf(arena.ENOTFOUND, "application %q not found", name)
-	}
-	return a, nil
-}
-
-// CreateApplication adds an application to an organisation.
-func (s *Server) CreateApplication(ctx context.Context, a *arena.Application) (*arena.Application, error) {
-	c, err := s.appCatalog()
-	if err != nil {
-		return nil, err
-	}
-	return c.Create(ctx, a)
-}
-
-// UpdateApplication replaces an application; see AppCatalog.Update.
-func (s *Server) UpdateApplication(ctx context.Context, a *arena.Application, clearRegistry bool) (*arena.Application, error) {
-	c, err := s.appCatalog()
-	if err != nil {
-		return nil, err
-	}
-	return c.Update(ctx, a, clearRegistry)
-}
-
-// DeleteApplication removes an application; its running sessions go on.
-func (s *Server) DeleteApplication(ctx context.Context, orgID, name string) error {
-	c, err := s.appCatalog()
-	if err != nil {
-		return err
-	}
-	return c.Delete(ctx, orgID, name)
-}
-
-// resendAllAssignments sends every connected node its full assignment
-// again, as when the images they should hold changed.
-func (s *Server) resendAllAssignments() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for nodeID, sub := range s.subs {
-		sub.push(s.fullAssignment(nodeID))
-	}
 }
