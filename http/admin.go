@@ -8,8 +8,17 @@ import (
 	"github.com/arena-hq/arena"
 )
 
-// NodeAdmin is what the admin API needs to operate nodes.
-type NodeAdmin interface {
+// Fleet is what the API asks of the nodes: where sessions can run and
+// which images are there, and the admin API's operations on nodes.
+type Fleet interface {
+	// AvailableLocations lists the locations that can host one more session
+	// of the organisation's image right now: ENOTFOUND for an unknown image.
+	AvailableLocations(ctx context.Context, orgID, image string) ([]arena.AvailableLocation, error)
+	// TagStatus says whether a tag of the organisation's image can run in a
+	// region now: ENOTFOUND for an unknown image or region.
+	TagStatus(ctx context.Context, orgID, region, image, version string) (arena.TagStatus, error)
+	// Regions lists the regions sessions can be asked for, sorted.
+	Regions(ctx context.Context) ([]string, error)
 	// NodeList returns every node, ordered by id.
 	NodeList(ctx context.Context) ([]arena.NodeStatus, error)
 	// DrainNode stops or resumes placement on a node: ENOTFOUND for an unknown one.
@@ -135,7 +144,7 @@ type (
 )
 
 func (s *api) availableLocations(w http.ResponseWriter, r *http.Request, tok *arena.Token) error {
-	locs, err := s.sessions.AvailableLocations(r.Context(), tok.OrgID, r.PathValue("image"))
+	locs, err := s.nodes.AvailableLocations(r.Context(), tok.OrgID, r.PathValue("image"))
 	if err != nil {
 		return err
 	}

@@ -227,12 +227,25 @@ func (f *fakeSessions) Regions(context.Context) ([]string, error) {
 	return []string{"europe", "us-east"}, nil
 }
 
-// fakeNodes is a NodeAdmin over two nodes that counts the calls it takes.
+// fakeNodes is a Fleet over two nodes that counts the calls it takes.
 type fakeNodes struct {
 	mu    sync.Mutex
 	nodes []arena.NodeStatus
 	calls int
+	// sessions answers where sessions can run, and records those calls
+	// with the sessions' own.
+	sessions *fakeSessions
 }
+
+func (f *fakeNodes) AvailableLocations(ctx context.Context, orgID, image string) ([]arena.AvailableLocation, error) {
+	return f.sessions.AvailableLocations(ctx, orgID, image)
+}
+
+func (f *fakeNodes) TagStatus(ctx context.Context, orgID, region, image, version string) (arena.TagStatus, error) {
+	return f.sessions.TagStatus(ctx, orgID, region, image, version)
+}
+
+func (f *fakeNodes) Regions(ctx context.Context) ([]string, error) { return f.sessions.Regions(ctx) }
 
 // Calls returns how many calls reached the node admin.
 func (f *fakeNodes) Calls() int {
@@ -340,6 +353,7 @@ func newTestAPIWith(tb testing.TB, sessions *fakeSessions, sc arenahttp.ServerCo
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	nodes := newFakeNodes()
+	nodes.sessions = sessions
 	tenants := newFakeTenants()
 	h := arenahttp.NewHandler(sessions, fakeAuth{}, nodes, logger, arenahttp.WithTenants(tenants),
 		arenahttp.WithApplications(tenants), arenahttp.WithWebhooks(newFakeWebhooks()))

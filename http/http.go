@@ -50,14 +50,6 @@ type SessionService interface {
 	// Usage reports the organisation's billed time within [from, to),
 	// grouped by application, location and resource profile.
 	Usage(ctx context.Context, orgID string, from, to time.Time) ([]arena.UsageLine, error)
-	// AvailableLocations lists the locations that can host one more session
-	// of the organisation's image right now: ENOTFOUND for an unknown image.
-	AvailableLocations(ctx context.Context, orgID, image string) ([]arena.AvailableLocation, error)
-	// TagStatus says whether a tag of the organisation's image can run in a
-	// region now: ENOTFOUND for an unknown image or region.
-	TagStatus(ctx context.Context, orgID, region, image, version string) (arena.TagStatus, error)
-	// Regions lists the regions sessions can be asked for, sorted.
-	Regions(ctx context.Context) ([]string, error)
 }
 
 // Authenticator resolves the bearer secret of a request.
@@ -73,7 +65,7 @@ const headerRequestID = "X-Request-Id"
 // api is the http.Handler NewHandler returns.
 type api struct {
 	sessions SessionService
-	nodes    NodeAdmin
+	nodes    Fleet
 	tenants  TenantAdmin
 	webhooks WebhookAdmin
 	apps     ApplicationAdmin
@@ -125,8 +117,9 @@ func WithRateLimit(perSecond float64, burst int) Option {
 // NewHandler returns the handler of Arena's public API. logger receives one
 // access record per request and the causes of internal errors; nil discards them.
 //
-// nodes serves the admin API; nil leaves it out.
-func NewHandler(sessions SessionService, auth Authenticator, nodes NodeAdmin, logger *slog.Logger, opts ...Option) http.Handler {
+// nodes answers where sessions can run and serves the admin API of nodes;
+// nil leaves those operations out.
+func NewHandler(sessions SessionService, auth Authenticator, nodes Fleet, logger *slog.Logger, opts ...Option) http.Handler {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -156,10 +149,10 @@ func NewHandler(sessions SessionService, auth Authenticator, nodes NodeAdmin, lo
 	// The contract's path, and the platform reference's.
 	s.mux.HandleFunc("GET /artifacts", s.authed(arena.ScopeArtifactRead, s.artifact, arena.EINVALID, arena.ENOTFOUND, arena.ECONFLICT))
 	s.mux.HandleFunc("GET /artifact", s.authed(arena.ScopeArtifactRead, s.artifact, arena.EINVALID, arena.ENOTFOUND, arena.ECONFLICT))
-	s.mux.HandleFunc("GET /available-location/{image}", s.authed(arena.ScopeRegionsRead, s.availableLocations, arena.ENOTFOUND))
-	s.mux.HandleFunc("GET /tag/{region}/{image}/{version}", s.authed(arena.ScopeRegionsRead, s.tagExists, codeBadRequest, arena.ENOTFOUND))
-	s.mux.HandleFunc("GET /region", s.authed(arena.ScopeRegionsRead, s.listRegions))
 	if nodes != nil {
+		s.mux.HandleFunc("GET /available-location/{image}", s.authed(arena.ScopeRegionsRead, s.availableLocations, arena.ENOTFOUND))
+		s.mux.HandleFunc("GET /tag/{region}/{image}/{version}", s.authed(arena.ScopeRegionsRead, s.tagExists, codeBadRequest, arena.ENOTFOUND))
+		s.mux.HandleFunc("GET /region", s.authed(arena.ScopeRegionsRead, s.listRegions))
 		op := arena.ScopeOperator
 		s.mux.HandleFunc("GET /admin/v1/nodes", s.authed(op, s.listNodes))
 		s.mux.HandleFunc("POST /admin/v1/nodes/{id}/drain", s.authed(op, s.drainNode(true), arena.ENOTFOUND))

@@ -45,7 +45,7 @@ func (s *api) tagExists(w http.ResponseWriter, r *http.Request, tok *arena.Token
 	if len(violations) > 0 {
 		return &arena.Error{Code: codeBadRequest, Message: "the tag to look up is malformed", Violations: violations}
 	}
-	st, err := s.sessions.TagStatus(r.Context(), tok.OrgID, region, image, version)
+	st, err := s.nodes.TagStatus(r.Context(), tok.OrgID, region, image, version)
 	if err != nil {
 		return err
 	}
@@ -61,7 +61,7 @@ func newTagOk(st arena.TagStatus) tagOk {
 }
 
 func (s *api) listRegions(w http.ResponseWriter, r *http.Request, _ *arena.Token) error {
-	regions, err := s.sessions.Regions(r.Context())
+	regions, err := s.nodes.Regions(r.Context())
 	if err != nil {
 		return err
 	}

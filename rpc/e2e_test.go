@@ -12,6 +12,7 @@ import (
 
 	"github.com/arena-hq/arena"
 	"github.com/arena-hq/arena/agent"
+	"github.com/arena-hq/arena/fleet"
 	"github.com/arena-hq/arena/rpc"
 	"github.com/arena-hq/arena/scheduler"
 	"github.com/arena-hq/arena/server"
@@ -25,11 +26,12 @@ const org = "org-a"
 // cluster is the real control plane on SQLite, served over loopback HTTP,
 // with the real agent of one node on a simulated runtime dialling in.
 type cluster struct {
-	srv  *server.Server
-	http *httptest.Server
-	rt   *sim.Runtime
-	node arena.Node
-	cred string
+	srv   *server.Server
+	fleet *fleet.Fleet
+	http  *httptest.Server
+	rt    *sim.Runtime
+	node  arena.Node
+	cred  string
 }
 
 func newCluster(t *testing.T) *cluster {
@@ -49,22 +51,27 @@ func newCluster(t *testing.T) *cluster {
 		Network:   arena.NetworkBridge,
 		Resources: arena.Resources{MilliCPU: 100, MemoryMB: 100},
 	}}
-	srv := server.New(server.Config{
-		Store: st, Catalog: tenant.NewStaticCatalog(apps), Scheduler: scheduler.New(scheduler.Pack),
-		JoinTokenHash: arena.HashToken(joinToken),
+	catalog := tenant.NewStaticCatalog(apps)
+	fl := fleet.New(fleet.Config{
+		Store: st, Catalog: catalog, Scheduler: scheduler.New(scheduler.Pack), JoinTokenHash: arena.HashToken(joinToken),
 	})
+	srv := server.New(server.Config{Store: st, Catalog: catalog, Fleet: fl})
+	if err := fl.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(fl.Close)
 	if err := srv.Open(ctx); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Close)
 
-	path, h := rpc.NewHandler(srv, rpc.WithKeepaliveInterval(20*time.Millisecond))
+	path, h := rpc.NewHandler(srv.Agents(), rpc.WithKeepaliveInterval(20*time.Millisecond))
 	mux := http.NewServeMux()
 	mux.Handle(path, h)
 	hs := httptest.NewServer(mux)
 	t.Cleanup(hs.Close)
 
-	c := &cluster{srv: srv, http: hs, rt: sim.New(), node: arena.Node{
+	c := &cluster{srv: srv, fleet: fl, http: hs, rt: sim.New(), node: arena.Node{
 		ID: "n1", Region: "europe", Location: "ams", Provider: "p", Class: arena.ClassMetal, PublicIP: "192.0.2.1",
 		Capacity: arena.Resources{MilliCPU: 1000, MemoryMB: 1000}, PortMin: 40000, PortMax: 40099,
 	}}
@@ -167,7 +174,7 @@ func TestEndToEnd(t *testing.T) {
 	t.Run("heartbeats keep the node ready", func(t *testing.T) {
 		before := time.Now()
 		eventually(t, "a heartbeat", func() bool {
-			n := c.srv.Nodes()
+			n := c.fleet.Nodes()
 			return len(n) == 1 && n[0].State == "ready" && n[0].LastSeen.After(before)
 		})
 	})

@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/arena-hq/arena"
+	"github.com/arena-hq/arena/fleet"
 )
 
 // subscriber queues a node's assignments so that publishing never blocks on a
@@ -163,8 +164,8 @@ func (s *Server) Report(ctx context.Context, r arena.SessionReport) error {
 	if cur.RunningAt.IsZero() && (r.State == arena.SessionRunning || r.State == arena.SessionRestarting || !r.StartedAt.IsZero()) {
 		// Its node is done starting it: placement counts it no more
 		// among the node's starts to come. Once is enough: later reports
-		// (a restart, a resync) leave the scheduler's lock alone.
-		s.sched.StartDone(r.SessionID)
+		// (a restart, a resync) leave placement alone.
+		s.placer.StartDone(r.SessionID)
 	}
 	at := r.At
 	if at.IsZero() {
@@ -263,7 +264,7 @@ func (s *Server) finish(ctx context.Context, e *entry, next *arena.Session, r ar
 	}
 	// Free what it held before anyone can see it stopped: a caller that
 	// sees "exited" and asks for a new session must find the room.
-	s.sched.Release(next.ID)
+	s.placer.Release(next.ID)
 	e.cur.Store(next)
 	s.mu.Lock()
 	delete(s.sessions, next.ID)
@@ -285,4 +286,49 @@ func (s *Server) resendAllAssignments() {
 	for nodeID, sub := range s.subs {
 		sub.push(s.fullAssignment(nodeID))
 	}
+}
+
+// Agents is what the nodes' agents talk to: the fleet, for joining and
+// heartbeats, and the sessions, for their work. rpc.NewHandler serves it
+// to agents over the network; in one process agent.Config takes it.
+type Agents struct {
+	fleet *fleet.Fleet
+	srv   *Server
+}
+
+// Agents returns what the nodes' agents talk to.
+func (s *Server) Agents() *Agents { return &Agents{fleet: s.fleet, srv: s} }
+
+// JoinNode admits a node; see fleet.Fleet.JoinNode.
+func (a *Agents) JoinNode(ctx context.Context, joinSecret string, n arena.Node, credential string) (string, error) {
+	return a.fleet.JoinNode(ctx, joinSecret, n, credential)
+}
+
+// AuthenticateNode returns the id of the node whose credential this is.
+func (a *Agents) AuthenticateNode(ctx context.Context, credential string) (string, error) {
+	return a.fleet.AuthenticateNode(ctx, credential)
+}
+
+// Installation is the id agents label their containers with.
+func (a *Agents) Installation() string { return a.fleet.Installation() }
+
+// Heartbeat records that a node is alive; see fleet.Fleet.Heartbeat.
+func (a *Agents) Heartbeat(ctx context.Context, hb arena.Heartbeat) error {
+	return a.fleet.Heartbeat(ctx, hb)
+}
+
+// Assignments streams the desired state of a node's sessions; see
+// Server.Assignments.
+func (a *Agents) Assignments(ctx context.Context, nodeID string) (<-chan arena.Assignment, error) {
+	return a.srv.Assignments(ctx, nodeID)
+}
+
+// Report takes an agent's word about one of its node's sessions.
+func (a *Agents) Report(ctx context.Context, r arena.SessionReport) error {
+	return a.srv.Report(ctx, r)
+}
+
+// PushLogs hands a chunk of a session's output to whoever asked for it.
+func (a *Agents) PushLogs(ctx context.Context, c arena.LogChunk) (bool, error) {
+	return a.srv.PushLogs(ctx, c)
 }

@@ -69,7 +69,7 @@ func (s *Server) fetch(ctx context.Context, sess *arena.Session, req arena.LogRe
 	st.timer = time.AfterFunc(logFirstChunkTimeout, func() {
 		s.endLogs(id, arena.Errorf(arena.EUNAVAILABLE, "the node of session %q did not answer", sess.PublicID()))
 	})
-	if sess.State == arena.SessionStopped && !s.knowsNode(sess.NodeID) {
+	if sess.State == arena.SessionStopped && !s.fleet.Knows(sess.NodeID) {
 		// Removed from the installation: what it kept is out of reach for good.
 		st.timer.Stop()
 		return nil, arena.Errorf(arena.ENOTFOUND, "the node of session %q has been removed, and what it kept with it", sess.PublicID())
@@ -96,14 +96,6 @@ func (s *Server) fetch(ctx context.Context, sess *arena.Session, req arena.LogRe
 		return nil, ctx.Err()
 	}
 	return &logReader{PipeReader: pr, close: func() { s.endLogs(id, errors.New("the reader went away")) }}, nil
-}
-
-// knowsNode reports whether a node is part of the installation.
-func (s *Server) knowsNode(nodeID string) bool {
-	s.nmu.Lock()
-	defer s.nmu.Unlock()
-	_, ok := s.nodes[nodeID]
-	return ok
 }
 
 // endNodeStreams ends the streams of a node that went away: nothing more will

@@ -86,7 +86,7 @@ func TestLogs(t *testing.T) {
 		})
 	}
 	// A node removed from the installation took the kept output with it.
-	if err := h.srv.RemoveNode(ctx, h.node.ID); err != nil {
+	if err := h.fleet.RemoveNode(ctx, h.node.ID); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := h.srv.Logs(ctx, org, "s", false); arena.ErrorCode(err) != arena.ENOTFOUND {

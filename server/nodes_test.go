@@ -3,20 +3,17 @@ package server_test
 import (
 	"context"
 	"maps"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/arena-hq/arena"
-	"github.com/arena-hq/arena/scheduler"
-	"github.com/arena-hq/arena/server"
-	"github.com/arena-hq/arena/sqlite"
+	"github.com/arena-hq/arena/fleet"
 	"github.com/arena-hq/arena/tenant"
 )
 
-func fastLiveness(c *server.Config) {
-	c.HeartbeatTimeout = 150 * time.Millisecond
-	c.NodeLostAfter = time.Hour
+func fastLiveness(c *testConfig) {
+	c.Fleet.HeartbeatTimeout = 150 * time.Millisecond
+	c.Fleet.NodeLostAfter = time.Hour
 }
 
 // TestNodeSilentAndBack: a node that stops heartbeating takes no sessions and
@@ -27,7 +24,7 @@ func TestNodeSilentAndBack(t *testing.T) {
 	ctx := context.Background()
 	s := h.create(arena.SessionRequest{ID: "s"})
 	ran := h.waitState("s", arena.SessionRunning)
-	waitFor(t, func() bool { return nodeUsage(t, h.srv).LastSeen.After(ran.RunningAt) })
+	waitFor(t, func() bool { return nodeUsage(t, h.fleet).LastSeen.After(ran.RunningAt) })
 
 	h.stop() // the agent dies; the container runs on
 	lost := h.waitState("s", arena.SessionUnreachable)
@@ -37,7 +34,7 @@ func TestNodeSilentAndBack(t *testing.T) {
 	if _, err := h.srv.CreateSession(ctx, org, arena.SessionRequest{Location: "europe", Image: "game"}); arena.ErrorCode(err) != arena.EUNAVAILABLE {
 		t.Fatalf("create on a silent node: %v", err)
 	}
-	if n := nodeUsage(t, h.srv); n.State != "unreachable" {
+	if n := nodeUsage(t, h.fleet); n.State != "unreachable" {
 		t.Fatalf("node state %q", n.State)
 	}
 	if lost.UnreachableSince.Before(lost.RunningAt) {
@@ -53,7 +50,7 @@ func TestNodeSilentAndBack(t *testing.T) {
 	if !back.UnreachableSince.IsZero() || back.Ports[0] != s.Ports[0] {
 		t.Fatalf("session back %+v", back)
 	}
-	if n := nodeUsage(t, h.srv); n.State != "ready" {
+	if n := nodeUsage(t, h.fleet); n.State != "ready" {
 		t.Fatalf("node state %q", n.State)
 	}
 	h.create(arena.SessionRequest{ID: "after"})
@@ -62,10 +59,10 @@ func TestNodeSilentAndBack(t *testing.T) {
 // TestNodeLost: sessions of a node silent past NodeLostAfter end at its last
 // heartbeat, and what they held is freed; a stop asked for meanwhile is kept.
 func TestNodeLost(t *testing.T) {
-	h := newHarness(t, 2, func(c *server.Config) {
-		c.HeartbeatTimeout = 150 * time.Millisecond
+	h := newHarness(t, 2, func(c *testConfig) {
+		c.Fleet.HeartbeatTimeout = 150 * time.Millisecond
 		// Long enough for the test to ask for a stop while it is unreachable.
-		c.NodeLostAfter = 2 * time.Second
+		c.Fleet.NodeLostAfter = 2 * time.Second
 	})
 	ctx := context.Background()
 	h.create(arena.SessionRequest{ID: "a"})
@@ -73,7 +70,7 @@ func TestNodeLost(t *testing.T) {
 	ran := h.waitState("a", arena.SessionRunning)
 	h.waitState("b", arena.SessionRunning)
 	// A heartbeat after the sessions ran, so that they have time to bill.
-	waitFor(t, func() bool { return nodeUsage(t, h.srv).LastSeen.After(ran.RunningAt) })
+	waitFor(t, func() bool { return nodeUsage(t, h.fleet).LastSeen.After(ran.RunningAt) })
 	h.stop()
 	h.waitState("a", arena.SessionUnreachable)
 	if err := h.srv.StopSession(ctx, org, "b"); err != nil {
@@ -87,7 +84,7 @@ func TestNodeLost(t *testing.T) {
 	if b.StopReason != arena.StopDeleted {
 		t.Fatalf("the stop intent was lost: %+v", b)
 	}
-	if n := nodeUsage(t, h.srv); n.Sessions != 0 {
+	if n := nodeUsage(t, h.fleet); n.Sessions != 0 {
 		t.Fatalf("lost sessions still hold the node: %+v", n)
 	}
 	usage, err := h.store.ListUsage(ctx, org)
@@ -105,68 +102,68 @@ func TestNodeLost(t *testing.T) {
 }
 
 func TestJoinNode(t *testing.T) {
-	h := newHarness(t, 1, func(c *server.Config) { c.JoinTokenHash = arena.HashToken("join-secret") })
+	h := newHarness(t, 1, func(c *testConfig) { c.Fleet.JoinTokenHash = arena.HashToken("join-secret") })
 	ctx := context.Background()
 	n := arena.Node{ID: "remote", Region: "us", Location: "iad", Provider: "aws", Class: arena.ClassCloud, PublicIP: "198.51.100.7",
 		Capacity: arena.Resources{MilliCPU: 1000, MemoryMB: 1000}, PortMin: 30000, PortMax: 30010}
 
-	if _, err := h.srv.JoinNode(ctx, "wrong", n, ""); arena.ErrorCode(err) != arena.EUNAUTHORIZED {
+	if _, err := h.fleet.JoinNode(ctx, "wrong", n, ""); arena.ErrorCode(err) != arena.EUNAUTHORIZED {
 		t.Fatalf("bad join token: %v", err)
 	}
 	bad := n
 	bad.Class = "gpu"
-	if _, err := h.srv.JoinNode(ctx, "join-secret", bad, ""); arena.ErrorCode(err) != arena.EINVALID {
+	if _, err := h.fleet.JoinNode(ctx, "join-secret", bad, ""); arena.ErrorCode(err) != arena.EINVALID {
 		t.Fatalf("bad node: %v", err)
 	}
-	cred, err := h.srv.JoinNode(ctx, "join-secret", n, "")
+	cred, err := h.fleet.JoinNode(ctx, "join-secret", n, "")
 	if err != nil || cred == "" {
 		t.Fatalf("join: %q %v", cred, err)
 	}
-	if id, err := h.srv.AuthenticateNode(ctx, cred); err != nil || id != "remote" {
+	if id, err := h.fleet.AuthenticateNode(ctx, cred); err != nil || id != "remote" {
 		t.Fatalf("authenticate: %q %v", id, err)
 	}
 	for _, c := range []string{"", "forged"} {
-		if _, err := h.srv.AuthenticateNode(ctx, c); arena.ErrorCode(err) != arena.EUNAUTHORIZED {
+		if _, err := h.fleet.AuthenticateNode(ctx, c); arena.ErrorCode(err) != arena.EUNAUTHORIZED {
 			t.Fatalf("credential %q: %v", c, err)
 		}
 	}
 	// Taking over the id needs its credential; re-joining with it keeps it.
-	if _, err := h.srv.JoinNode(ctx, "join-secret", n, ""); arena.ErrorCode(err) != arena.EUNAUTHORIZED {
+	if _, err := h.fleet.JoinNode(ctx, "join-secret", n, ""); arena.ErrorCode(err) != arena.EUNAUTHORIZED {
 		t.Fatalf("join as a registered node without its credential: %v", err)
 	}
-	joined := nodeStatus(t, h.srv, "remote").JoinedAt
+	joined := nodeStatus(t, h.fleet, "remote").JoinedAt
 	if joined.IsZero() || time.Since(joined) > time.Minute {
 		t.Fatalf("a node joined at %v, want about now", joined)
 	}
-	if again, err := h.srv.JoinNode(ctx, "join-secret", n, cred); err != nil || again != "" {
+	if again, err := h.fleet.JoinNode(ctx, "join-secret", n, cred); err != nil || again != "" {
 		t.Fatalf("re-join: %q %v", again, err)
 	}
-	if got := nodeStatus(t, h.srv, "remote").JoinedAt; !got.Equal(joined) {
+	if got := nodeStatus(t, h.fleet, "remote").JoinedAt; !got.Equal(joined) {
 		t.Fatalf("joined at %v after joining again, want the first join's %v", got, joined)
 	}
 	// A new node may choose its credential, so that a join whose answer was
 	// lost can be repeated; a short one is refused.
 	own := n
 	own.ID, own.Region, own.Location = "chooser", "eu", "fra"
-	if _, err := h.srv.JoinNode(ctx, "join-secret", own, "short"); arena.ErrorCode(err) != arena.EINVALID {
+	if _, err := h.fleet.JoinNode(ctx, "join-secret", own, "short"); arena.ErrorCode(err) != arena.EINVALID {
 		t.Fatalf("short credential: %v", err)
 	}
 	chosen := arena.NewTokenSecret()
 	for i := 0; i < 2; i++ {
-		if got, err := h.srv.JoinNode(ctx, "join-secret", own, chosen); err != nil || got != "" {
+		if got, err := h.fleet.JoinNode(ctx, "join-secret", own, chosen); err != nil || got != "" {
 			t.Fatalf("join %d with a chosen credential: %q %v", i, got, err)
 		}
 	}
-	if id, err := h.srv.AuthenticateNode(ctx, chosen); err != nil || id != "chooser" {
+	if id, err := h.fleet.AuthenticateNode(ctx, chosen); err != nil || id != "chooser" {
 		t.Fatalf("authenticate with a chosen credential: %q %v", id, err)
 	}
 	// Nodes and their credentials survive a restart of the control plane.
 	h.restartServer()
-	if id, err := h.srv.AuthenticateNode(ctx, cred); err != nil || id != "remote" {
+	if id, err := h.fleet.AuthenticateNode(ctx, cred); err != nil || id != "remote" {
 		t.Fatalf("authenticate after restart: %q %v", id, err)
 	}
 	var remote arena.NodeStatus
-	for _, st := range h.srv.Nodes() {
+	for _, st := range h.fleet.Nodes() {
 		if st.ID == "remote" {
 			remote = st
 		}
@@ -177,11 +174,11 @@ func TestJoinNode(t *testing.T) {
 	// Placement waits for every node seen alive before the restart; both
 	// report here, well within a heartbeat timeout of the create.
 	for _, id := range []string{"remote", "chooser"} {
-		if err := h.srv.Heartbeat(ctx, arena.Heartbeat{NodeID: id}); err != nil {
+		if err := h.fleet.Heartbeat(ctx, arena.Heartbeat{NodeID: id}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := h.srv.Heartbeat(ctx, arena.Heartbeat{NodeID: "nobody"}); arena.ErrorCode(err) != arena.ENOTFOUND {
+	if err := h.fleet.Heartbeat(ctx, arena.Heartbeat{NodeID: "nobody"}); arena.ErrorCode(err) != arena.ENOTFOUND {
 		t.Fatalf("heartbeat of an unknown node: %v", err)
 	}
 	s := h.create(arena.SessionRequest{Location: "us"})
@@ -191,7 +188,7 @@ func TestJoinNode(t *testing.T) {
 }
 
 // nodeStatus returns the status of the node of an id.
-func nodeStatus(tb testing.TB, srv *server.Server, id string) arena.NodeStatus {
+func nodeStatus(tb testing.TB, srv *fleet.Fleet, id string) arena.NodeStatus {
 	tb.Helper()
 	for _, st := range srv.Nodes() {
 		if st.ID == id {
@@ -207,13 +204,13 @@ func TestDrainNode(t *testing.T) {
 	ctx := context.Background()
 	s := h.create(arena.SessionRequest{})
 	h.waitState(s.Name, arena.SessionRunning)
-	if err := h.srv.DrainNode(ctx, "n1", true); err != nil {
+	if err := h.fleet.DrainNode(ctx, "n1", true); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := h.srv.CreateSession(ctx, org, arena.SessionRequest{Location: "ams", Image: "game"}); arena.ErrorCode(err) != arena.EUNAVAILABLE {
 		t.Fatalf("create on a draining node: %v", err)
 	}
-	if n := nodeUsage(t, h.srv); n.State != "draining" || n.Sessions != 1 {
+	if n := nodeUsage(t, h.fleet); n.State != "draining" || n.Sessions != 1 {
 		t.Fatalf("draining node %+v", n)
 	}
 	h.restartServer() // draining is remembered
@@ -221,11 +218,11 @@ func TestDrainNode(t *testing.T) {
 	if _, err := h.srv.CreateSession(ctx, org, arena.SessionRequest{Location: "ams", Image: "game"}); arena.ErrorCode(err) != arena.EUNAVAILABLE {
 		t.Fatalf("create on a draining node after restart: %v", err)
 	}
-	if err := h.srv.DrainNode(ctx, "n1", false); err != nil {
+	if err := h.fleet.DrainNode(ctx, "n1", false); err != nil {
 		t.Fatal(err)
 	}
 	h.create(arena.SessionRequest{})
-	if err := h.srv.DrainNode(ctx, "nope", true); arena.ErrorCode(err) != arena.ENOTFOUND {
+	if err := h.fleet.DrainNode(ctx, "nope", true); arena.ErrorCode(err) != arena.ENOTFOUND {
 		t.Fatalf("drain unknown node: %v", err)
 	}
 }
@@ -237,7 +234,7 @@ func TestNodeBackWithoutReconnect(t *testing.T) {
 	h := newHarness(t, 10, fastLiveness)
 	h.create(arena.SessionRequest{ID: "s"})
 	ran := h.waitState("s", arena.SessionRunning)
-	waitFor(t, func() bool { return nodeUsage(t, h.srv).LastSeen.After(ran.RunningAt) })
+	waitFor(t, func() bool { return nodeUsage(t, h.fleet).LastSeen.After(ran.RunningAt) })
 	h.mute.Store(true)
 	h.waitState("s", arena.SessionUnreachable)
 	h.mute.Store(false)
@@ -250,9 +247,9 @@ func TestNodeBackWithoutReconnect(t *testing.T) {
 // an agent that still hears the control plane stops their containers, whose
 // ports may serve other sessions now.
 func TestLostNodeStillListening(t *testing.T) {
-	h := newHarness(t, 10, func(c *server.Config) {
-		c.HeartbeatTimeout = 150 * time.Millisecond
-		c.NodeLostAfter = 300 * time.Millisecond
+	h := newHarness(t, 10, func(c *testConfig) {
+		c.Fleet.HeartbeatTimeout = 150 * time.Millisecond
+		c.Fleet.NodeLostAfter = 300 * time.Millisecond
 	})
 	ctx := context.Background()
 	h.create(arena.SessionRequest{ID: "s"})
@@ -269,7 +266,7 @@ func TestRemoveNode(t *testing.T) {
 	ctx := context.Background()
 	h.create(arena.SessionRequest{ID: "s"})
 	h.waitState("s", arena.SessionRunning)
-	if err := h.srv.RemoveNode(ctx, "n1"); arena.ErrorCode(err) != arena.ECONFLICT {
+	if err := h.fleet.RemoveNode(ctx, "n1"); arena.ErrorCode(err) != arena.ECONFLICT {
 		t.Fatalf("removing a node with a session: %v", err)
 	}
 	if err := h.srv.StopSession(ctx, org, "s"); err != nil {
@@ -277,14 +274,14 @@ func TestRemoveNode(t *testing.T) {
 	}
 	h.waitState("s", arena.SessionStopped)
 	h.stop()
-	if err := h.srv.RemoveNode(ctx, "n1"); err != nil {
+	if err := h.fleet.RemoveNode(ctx, "n1"); err != nil {
 		t.Fatal(err)
 	}
-	if err := h.srv.RemoveNode(ctx, "n1"); arena.ErrorCode(err) != arena.ENOTFOUND {
+	if err := h.fleet.RemoveNode(ctx, "n1"); arena.ErrorCode(err) != arena.ENOTFOUND {
 		t.Fatalf("removing twice: %v", err)
 	}
-	if len(h.srv.Nodes()) != 0 {
-		t.Fatalf("nodes after removal: %+v", h.srv.Nodes())
+	if len(h.fleet.Nodes()) != 0 {
+		t.Fatalf("nodes after removal: %+v", h.fleet.Nodes())
 	}
 	if _, err := h.srv.CreateSession(ctx, org, arena.SessionRequest{Location: "ams", Image: "game"}); arena.ErrorCode(err) != arena.ENOTFOUND {
 		t.Fatalf("create in the removed node's location: %v", err)
@@ -300,13 +297,13 @@ func TestSilentAcrossRestart(t *testing.T) {
 	ctx := context.Background()
 	remote := arena.Node{ID: "remote", Region: "us", Location: "iad", Provider: "aws", Class: arena.ClassCloud, PublicIP: "198.51.100.7",
 		Capacity: arena.Resources{MilliCPU: 1000, MemoryMB: 1000}, PortMin: 30000, PortMax: 30010}
-	if err := h.srv.RegisterNode(ctx, remote); err != nil {
+	if err := h.fleet.RegisterNode(ctx, remote); err != nil {
 		t.Fatal(err)
 	}
 	s := h.create(arena.SessionRequest{Location: "us"})
 	ran := time.Now().Add(-time.Minute)
 	report(t, h, arena.SessionReport{SessionID: s.ID, NodeID: "remote", State: arena.SessionRunning, At: ran})
-	if err := h.srv.Heartbeat(ctx, arena.Heartbeat{NodeID: "remote"}); err != nil {
+	if err := h.fleet.Heartbeat(ctx, arena.Heartbeat{NodeID: "remote"}); err != nil {
 		t.Fatal(err)
 	}
 	// Wait until the heartbeat is saved, then let time pass with the
@@ -314,7 +311,7 @@ func TestSilentAcrossRestart(t *testing.T) {
 	var saved time.Time
 	waitFor(t, func() bool { seen, _ := h.store.LastSeen(ctx); saved = seen["remote"]; return saved.After(ran) })
 	h.stop()
-	h.srv.Close()
+	h.closeServer()
 	waitFor(t, func() bool { return time.Since(saved) > 300*time.Millisecond })
 	h.store.Close()
 	h.openServer()
@@ -357,10 +354,10 @@ func TestTagStatus(t *testing.T) {
 			// have been on its way when the test took over.
 			deadline := time.Now().Add(10 * time.Second)
 			for {
-				if err := h.srv.Heartbeat(ctx, arena.Heartbeat{NodeID: "n1", Images: tc.images}); err != nil {
+				if err := h.fleet.Heartbeat(ctx, arena.Heartbeat{NodeID: "n1", Images: tc.images}); err != nil {
 					t.Fatal(err)
 				}
-				got, err := h.srv.TagStatus(ctx, org, "europe", "game", tc.version)
+				got, err := h.fleet.TagStatus(ctx, org, "europe", "game", tc.version)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -375,20 +372,20 @@ func TestTagStatus(t *testing.T) {
 		})
 	}
 	t.Run("a running session's image is present whatever the reports say", func(t *testing.T) {
-		if err := h.srv.Heartbeat(ctx, arena.Heartbeat{NodeID: "n1"}); err != nil {
+		if err := h.fleet.Heartbeat(ctx, arena.Heartbeat{NodeID: "n1"}); err != nil {
 			t.Fatal(err)
 		}
 		h.create(arena.SessionRequest{ID: "holds-v1", Version: "v1"})
 		h.waitState("holds-v1", arena.SessionRunning)
 		want := arena.TagStatus{Exists: true, State: arena.ImagePresent, Nodes: 1, Present: 1}
-		if got, err := h.srv.TagStatus(ctx, org, "europe", "game", "v1"); err != nil || got != want {
+		if got, err := h.fleet.TagStatus(ctx, org, "europe", "game", "v1"); err != nil || got != want {
 			t.Fatalf("got %+v, %v; want %+v", got, err, want)
 		}
 		if err := h.srv.StopSession(ctx, org, "holds-v1"); err != nil {
 			t.Fatal(err)
 		}
 		h.waitState("holds-v1", arena.SessionStopped)
-		if got, _ := h.srv.TagStatus(ctx, org, "europe", "game", "v1"); got.Exists {
+		if got, _ := h.fleet.TagStatus(ctx, org, "europe", "game", "v1"); got.Exists {
 			t.Fatalf("a stopped session still counts: %+v", got)
 		}
 	})
@@ -398,7 +395,7 @@ func TestTagStatus(t *testing.T) {
 		"an unknown image":             {org, "europe", "nope"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			if _, err := h.srv.TagStatus(ctx, tc.org, tc.region, tc.image, "v1"); arena.ErrorCode(err) != arena.ENOTFOUND {
+			if _, err := h.fleet.TagStatus(ctx, tc.org, tc.region, tc.image, "v1"); arena.ErrorCode(err) != arena.ENOTFOUND {
 				t.Fatalf("got %v, want not found", err)
 			}
 		})
@@ -438,10 +435,10 @@ func TestPullStatus(t *testing.T) {
 			// have been on its way when the test took over.
 			deadline := time.Now().Add(10 * time.Second)
 			for {
-				if err := h.srv.Heartbeat(ctx, arena.Heartbeat{NodeID: "n1", Images: images}); err != nil {
+				if err := h.fleet.Heartbeat(ctx, arena.Heartbeat{NodeID: "n1", Images: images}); err != nil {
 					t.Fatal(err)
 				}
-				got := h.srv.PullStatus(org, tt.app)
+				got := h.fleet.PullStatus(org, tt.app)
 				if maps.Equal(got, tt.want) {
 					break
 				}
@@ -452,75 +449,4 @@ func TestPullStatus(t *testing.T) {
 			}
 		})
 	}
-}
-
-// TestRejoinForgetsImages checks that a node joining again is not taken to
-// hold the images it held before, until its heartbeats say it does.
-func TestRejoinForgetsImages(t *testing.T) {
-	ctx := context.Background()
-	sched := scheduler.New(scheduler.Pack)
-	srv := newBareServer(t, sched)
-	node := func(id, provider string, milliCPU int64) arena.Node {
-		return arena.Node{ID: id, Region: "europe", Location: "ams", Provider: provider, Class: arena.ClassMetal, PublicIP: "192.0.2.1",
-			Capacity: arena.Resources{MilliCPU: milliCPU, MemoryMB: 4096}, PortMin: 40000, PortMax: 40100}
-	}
-	// Packing prefers the small node; holding the image ranks above that.
-	small, big := node("small", "pa", 1000), node("big", "pb", 4000)
-	for _, n := range []arena.Node{small, big} {
-		if err := srv.RegisterNode(ctx, n); err != nil {
-			t.Fatal(err)
-		}
-	}
-	placedOn := func() string {
-		t.Helper()
-		p, err := sched.Place(scheduler.Request{SessionID: "probe", Location: "ams", Resources: arena.Resources{MilliCPU: 100, MemoryMB: 64}, Image: "game:1"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		sched.Release("probe")
-		return p.Node.ID
-	}
-	if got := placedOn(); got != "small" {
-		t.Fatalf("with no image anywhere, placed on %s, want small", got)
-	}
-	if err := srv.Heartbeat(ctx, arena.Heartbeat{NodeID: "big", Images: []arena.NodeImage{{Ref: "game:1", State: arena.ImagePresent}}}); err != nil {
-		t.Fatal(err)
-	}
-	if got := placedOn(); got != "big" {
-		t.Fatalf("with the image on big, placed on %s, want big", got)
-	}
-	// big is reinstalled and joins again; its first heartbeat reports nothing yet.
-	if err := srv.RegisterNode(ctx, big); err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Heartbeat(ctx, arena.Heartbeat{NodeID: "big"}); err != nil {
-		t.Fatal(err)
-	}
-	if got := placedOn(); got != "small" {
-		t.Fatalf("after big joined again, placed on %s, want small", got)
-	}
-}
-
-// newBareServer returns a control plane with two organisations on a real
-// SQLite store, placing with sched, with no node: for nodes a test
-// registers itself.
-func newBareServer(tb testing.TB, sched *scheduler.Scheduler) *server.Server {
-	tb.Helper()
-	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(tb.TempDir(), "arena.db"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { st.Close() })
-	for _, id := range []string{org, "org-b"} {
-		if err := st.CreateOrganization(ctx, &arena.Organization{ID: id, Name: id}); err != nil {
-			tb.Fatal(err)
-		}
-	}
-	srv := server.New(server.Config{Store: st, Scheduler: sched, Catalog: tenant.NewStaticCatalog(nil)})
-	if err := srv.Open(ctx); err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(srv.Close)
-	return srv
 }

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/arena-hq/arena"
-	"github.com/arena-hq/arena/server"
 )
 
 func TestPlayers(t *testing.T) {
@@ -75,7 +74,7 @@ func TestPlayers(t *testing.T) {
 }
 
 func TestUsageReport(t *testing.T) {
-	h := newHarness(t, 10, func(c *server.Config) {
+	h := newHarness(t, 10, func(c *testConfig) {
 		c.Rates = []arena.Rate{{Resources: arena.Resources{MilliCPU: 100, MemoryMB: 100}, PerHour: 3.6}}
 	})
 	h.stop() // reports by hand

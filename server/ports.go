@@ -47,7 +47,7 @@ func (s *Server) movePorts(ctx context.Context, nodeID string, c arena.PortConfl
 		s.failStart(ctx, e, cur, fmt.Sprintf("host ports were taken on the node for %d sets of ports in a row, the last %v", e.portMoves+1, c.Ports))
 		return
 	}
-	moved, err := s.sched.MovePorts(cur.ID, cur.Ports)
+	moved, err := s.placer.MovePorts(cur.ID, cur.Ports)
 	if arena.ErrorCode(err) == arena.EUNAVAILABLE {
 		s.failStart(ctx, e, cur, fmt.Sprintf("a host port of %v is taken on the node, which has no others free", c.Ports))
 		return

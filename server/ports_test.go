@@ -15,7 +15,7 @@ const nodePorts = 10000
 
 func waitFreePorts(tb testing.TB, h *harness, want int) {
 	tb.Helper()
-	waitFor(tb, func() bool { return nodeUsage(tb, h.srv).FreePorts == want })
+	waitFor(tb, func() bool { return nodeUsage(tb, h.fleet).FreePorts == want })
 }
 
 // TestHeldPortsAreAvoided: ports the agent finds held on its machine are
@@ -84,7 +84,7 @@ func TestTakenPortsGiveUp(t *testing.T) {
 	if got, want := arena.HostPortsOf(s.Ports), []int{40000 + server.MaxPortMoves}; !slices.Equal(got, want) {
 		t.Fatalf("last ports %v, want %v", got, want)
 	}
-	if n := nodeUsage(t, h.srv); n.Sessions != 0 || n.FreePorts != nodePorts {
+	if n := nodeUsage(t, h.fleet); n.Sessions != 0 || n.FreePorts != nodePorts {
 		t.Fatalf("node after the failure %+v", n)
 	}
 	// The agent has forgotten it: nothing waits, nothing is left.
@@ -122,7 +122,7 @@ func TestPortConflicts(t *testing.T) {
 			ctx := context.Background()
 			other := h.node
 			other.ID, other.PortMin, other.PortMax = "n2", 40000, 49999
-			if err := h.srv.RegisterNode(ctx, other); err != nil {
+			if err := h.fleet.RegisterNode(ctx, other); err != nil {
 				t.Fatal(err)
 			}
 			s := h.create(arena.SessionRequest{ID: "s", Image: tt.image, Location: "ams"})
@@ -131,7 +131,7 @@ func TestPortConflicts(t *testing.T) {
 			}
 			conflict := arena.PortConflict{SessionID: s.ID, Ports: arena.HostPortsOf(s.Ports)}
 			beat := arena.Heartbeat{NodeID: tt.node, Ports: &arena.HostPorts{Conflicts: []arena.PortConflict{conflict}}}
-			if err := h.srv.Heartbeat(ctx, beat); err != nil {
+			if err := h.fleet.Heartbeat(ctx, beat); err != nil {
 				t.Fatal(err)
 			}
 			got, err := h.srv.FindSession(ctx, org, "s")
@@ -154,7 +154,7 @@ func TestPortConflicts(t *testing.T) {
 			}
 			// The node repeats its word until it sees the move: the
 			// repeat, about ports the session no longer has, moves nothing.
-			if err := h.srv.Heartbeat(ctx, beat); err != nil {
+			if err := h.fleet.Heartbeat(ctx, beat); err != nil {
 				t.Fatal(err)
 			}
 			again, _ := h.srv.FindSession(ctx, org, "s")

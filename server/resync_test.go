@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/arena-hq/arena"
-	"github.com/arena-hq/arena/server"
 )
 
 // TestResyncAfterStart: a control plane that starts (or takes the lead)
@@ -22,15 +21,15 @@ func TestResyncAfterStart(t *testing.T) {
 	// has been silent for silentFor; the harness's own node reconnects.
 	start := func(t *testing.T, resync, silentFor time.Duration) *harness {
 		t.Helper()
-		h := newHarness(t, 10, func(c *server.Config) {
-			c.HeartbeatTimeout, c.NodeLostAfter, c.ResyncTimeout = time.Second, time.Hour, resync
+		h := newHarness(t, 10, func(c *testConfig) {
+			c.Fleet.HeartbeatTimeout, c.Fleet.NodeLostAfter, c.Fleet.ResyncTimeout = time.Second, time.Hour, resync
 		})
 		ctx := context.Background()
-		if err := h.srv.RegisterNode(ctx, remote); err != nil {
+		if err := h.fleet.RegisterNode(ctx, remote); err != nil {
 			t.Fatal(err)
 		}
 		beat := time.Now()
-		if err := h.srv.Heartbeat(ctx, arena.Heartbeat{NodeID: remote.ID}); err != nil {
+		if err := h.fleet.Heartbeat(ctx, arena.Heartbeat{NodeID: remote.ID}); err != nil {
 			t.Fatal(err)
 		}
 		waitFor(t, func() bool { seen, _ := h.store.LastSeen(ctx); return !seen[remote.ID].Before(beat) })
@@ -62,7 +61,7 @@ func TestResyncAfterStart(t *testing.T) {
 			t.Fatalf("the create did not wait for the node: %+v, %v", r.s, r.err)
 		case <-time.After(100 * time.Millisecond):
 		}
-		if err := h.srv.Heartbeat(context.Background(), arena.Heartbeat{NodeID: remote.ID}); err != nil {
+		if err := h.fleet.Heartbeat(context.Background(), arena.Heartbeat{NodeID: remote.ID}); err != nil {
 			t.Fatal(err)
 		}
 		select {
@@ -115,12 +114,12 @@ func TestResyncAfterStart(t *testing.T) {
 // seen at once, not a heartbeat timeout later, so that a control plane
 // taking over right after waits for it instead of placing without it.
 func TestJoinIsSavedAsSeen(t *testing.T) {
-	h := newHarness(t, 10, func(c *server.Config) { c.HeartbeatTimeout = time.Hour })
+	h := newHarness(t, 10, func(c *testConfig) { c.Fleet.HeartbeatTimeout = time.Hour })
 	ctx := context.Background()
 	before := time.Now()
 	n := arena.Node{ID: "joined", Region: "us", Location: "iad", Provider: "aws", Class: arena.ClassCloud, PublicIP: "198.51.100.8",
 		Capacity: arena.Resources{MilliCPU: 1000, MemoryMB: 1000}, PortMin: 31000, PortMax: 31010}
-	if err := h.srv.RegisterNode(ctx, n); err != nil {
+	if err := h.fleet.RegisterNode(ctx, n); err != nil {
 		t.Fatal(err)
 	}
 	seen, err := h.store.LastSeen(ctx)

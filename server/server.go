@@ -1,6 +1,7 @@
-// Package server is Arena's control plane: it accepts session requests,
-// places them through the scheduler, records every change of state in the
-// store before acting on it, hands nodes their work and takes their reports.
+// Package server is Arena's control plane of sessions: it accepts session
+// requests, places them on the fleet's nodes, records every change of state
+// in the store before acting on it, hands nodes their work and takes their
+// reports, keeps their TTLs, players, logs and usage.
 package server
 
 import (
@@ -15,65 +16,51 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/arena-hq/arena"
-	"github.com/arena-hq/arena/scheduler"
+	"github.com/arena-hq/arena/fleet"
 )
 
 // Config holds what a Server is built from.
 type Config struct {
-	Store     Store
-	Catalog   arena.Catalog
-	Scheduler *scheduler.Scheduler
-	Logger    *slog.Logger
+	Store   Store
+	Catalog arena.Catalog
+	// Fleet is the nodes the sessions are placed on; the server attaches
+	// itself to it, to hear what their changes mean for its sessions.
+	Fleet  *fleet.Fleet
+	Logger *slog.Logger
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
-	// JoinTokenHash is the hash of the secret agents present to join; empty
-	// refuses every agent that dials in.
-	JoinTokenHash string
-	// HeartbeatTimeout is how long a node may be silent before its sessions
-	// are unreachable; NodeLostAfter how long after that they are given up.
-	// Zero takes the defaults.
-	HeartbeatTimeout time.Duration
-	NodeLostAfter    time.Duration
-	// ResyncTimeout bounds how long placement waits after Open for the
-	// agents of the nodes the store last saw alive to report (see
-	// resync.go); zero takes the heartbeat timeout.
-	ResyncTimeout time.Duration
 	// Rates price usage per resource profile.
 	Rates []arena.Rate
 	// Observer receives measurements, e.g. for Prometheus; nil takes none.
-	Observer FleetObserver
+	Observer Observer
 	// Events receives every session's lifecycle events, once each change is
 	// in the store, e.g. for webhooks; nil sends none.
 	Events EventPublisher
-	// Installation identifies this control plane to its agents, which label
-	// their containers with it; replicas of one installation share it.
-	Installation string
 }
 
-// FleetObserver receives the control plane's measurements. metrics.Registry
+// Observer receives the control plane's measurements. metrics.Registry
 // implements it.
-type FleetObserver interface {
+type Observer interface {
 	// Allocation measures one placement, from start, ending in err.
 	Allocation(start time.Time, err error)
 	// AgentConnected counts an open assignment stream until disconnected.
 	AgentConnected() (disconnected func())
-	AgentHeartbeat()
 }
 
 type noObserver struct{}
 
 func (noObserver) Allocation(time.Time, error) {}
 func (noObserver) AgentConnected() func()      { return func() {} }
-func (noObserver) AgentHeartbeat()             {}
 
-// Server is the control plane. It is safe for concurrent use.
+// Server is the control plane of sessions. It is safe for concurrent use.
 type Server struct {
 	store   Store
 	catalog arena.Catalog
-	sched   *scheduler.Scheduler
+	fleet   *fleet.Fleet
+	placer  *fleet.Placer
 	log     *slog.Logger
 	now     func() time.Time
-	obs     FleetObserver
+	obs     Observer
 	events  EventPublisher
 
 	mu       sync.Mutex
@@ -84,27 +71,8 @@ type Server struct {
 	disconnected bool
 	logStreams   map[string]*logStream // by log request id
 
-	rates            []arena.Rate
-	installation     string
-	joinHash         string
-	heartbeatTimeout time.Duration
-	nodeLostAfter    time.Duration
-	resyncTimeout    time.Duration
-	// resynced is closed once placement may start after Open; until then
-	// awaiting, guarded by nmu, holds the nodes it waits for (see resync.go).
-	resynced   chan struct{}
-	resyncOnce sync.Once
-	awaiting   map[string]struct{}
-	opened     time.Time
-	// nodeOps serialises changes of nodes (join, register, drain, remove)
-	// from their checks to their records in the store and in memory.
-	nodeOps     sync.Mutex
-	nmu         sync.Mutex
-	nodes       map[string]*node
-	credentials map[string]string // credential hash -> node id
-
-	closed      chan struct{}
-	watcherDone chan struct{}
+	rates  []arena.Rate
+	closed chan struct{}
 }
 
 // entry is the control plane's copy of one active session. Writers hold mu and
@@ -118,25 +86,13 @@ type entry struct {
 	portMoves int
 }
 
-// New returns a control plane; Open loads its state.
+// New returns a control plane of sessions placed on c.Fleet; Open loads
+// its state.
 func New(c Config) *Server {
 	s := &Server{
-		store: c.Store, catalog: c.Catalog, sched: c.Scheduler, log: c.Logger, now: c.Now, obs: c.Observer, events: c.Events,
+		store: c.Store, catalog: c.Catalog, fleet: c.Fleet, placer: c.Fleet.Placer(), log: c.Logger, now: c.Now, obs: c.Observer, events: c.Events,
 		sessions: map[string]*entry{}, creating: map[string]chan struct{}{}, subs: map[string]*subscriber{}, closed: make(chan struct{}),
-		logStreams:   map[string]*logStream{},
-		installation: c.Installation,
-		joinHash:     c.JoinTokenHash, rates: c.Rates, heartbeatTimeout: c.HeartbeatTimeout, nodeLostAfter: c.NodeLostAfter,
-		resyncTimeout: c.ResyncTimeout, resynced: make(chan struct{}),
-		nodes: map[string]*node{}, credentials: map[string]string{}, watcherDone: make(chan struct{}),
-	}
-	if s.heartbeatTimeout <= 0 {
-		s.heartbeatTimeout = DefaultHeartbeatTimeout
-	}
-	if s.nodeLostAfter <= 0 {
-		s.nodeLostAfter = DefaultNodeLostAfter
-	}
-	if s.resyncTimeout <= 0 {
-		s.resyncTimeout = s.heartbeatTimeout
+		logStreams: map[string]*logStream{}, rates: c.Rates,
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -147,6 +103,7 @@ func New(c Config) *Server {
 	if s.obs == nil {
 		s.obs = noObserver{}
 	}
+	c.Fleet.Attach((*fleetSessions)(s))
 	if c, ok := s.catalog.(interface{ OnChange(func()) }); ok {
 		// Nodes hold every application's images: tell them when the set changes.
 		c.OnChange(s.resendAllAssignments)
@@ -154,15 +111,10 @@ func New(c Config) *Server {
 	return s
 }
 
-// Open loads the nodes and the active sessions
-// from the store, restores what the sessions hold and arms their TTL timers,
-// then starts watching the nodes' heartbeats. Placement waits, for at most
-// the resync timeout, until the nodes the store last saw alive report.
+// Open loads the active sessions from the store, restores what they hold
+// and arms their TTL timers. The fleet is opened first: what the sessions
+// hold is reserved on its nodes.
 func (s *Server) Open(ctx context.Context) error {
-	awaited, err := s.loadNodes(ctx)
-	if err != nil {
-		return err
-	}
 	active, err := s.store.ListSessions(ctx, SessionQuery{ActiveOnly: true})
 	if err != nil {
 		return err
@@ -176,29 +128,25 @@ func (s *Server) Open(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 	for _, sess := range active {
-		if err := s.sched.Restore(sess); err != nil && arena.ErrorCode(err) != arena.ENOTFOUND {
+		if err := s.placer.Restore(sess); err != nil && arena.ErrorCode(err) != arena.ENOTFOUND {
 			s.log.Error("cannot restore a reservation in full", "session", sess.ID, "err", err)
 		}
 	}
-	go s.watchNodes()
-	s.opened = time.Now()
-	s.startResync(awaited)
-	s.log.Info("control plane open", "active_sessions", len(active), "nodes", len(s.nodes))
+	s.log.Info("control plane open", "active_sessions", len(active), "nodes", s.fleet.Size())
 	return nil
 }
 
-// Close stops the TTL timers and the heartbeat watch. Sessions are left as
-// they are, to be picked up by the next Open.
+// Close stops the TTL timers. Sessions are left as they are, to be picked
+// up by the next Open.
 func (s *Server) Close() {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	for _, e := range s.sessions {
 		if e.ttl != nil {
 			e.ttl.Stop()
 		}
 	}
 	close(s.closed)
-	s.mu.Unlock()
-	<-s.watcherDone
 }
 
 // CreateSession places a new session and records it as started. It returns
@@ -224,10 +172,10 @@ func (s *Server) CreateSession(ctx context.Context, orgID string, req arena.Sess
 	}
 	// Until the nodes have reported, what they can take is not known: wait
 	// rather than answer that there is no room.
-	if err := s.placementReady(ctx); err != nil {
+	if err := s.placer.Ready(ctx); err != nil {
 		return nil, err
 	}
-	if !s.sched.Known(req.Location) {
+	if !s.placer.Known(req.Location) {
 		return nil, arena.Errorf(arena.ENOTFOUND, "location %q not found", req.Location)
 	}
 	name := req.ID
@@ -244,7 +192,7 @@ func (s *Server) CreateSession(ctx context.Context, orgID string, req arena.Sess
 		defer done()
 	}
 
-	p, err := s.sched.Place(scheduler.Request{
+	p, err := s.placer.Place(fleet.Request{
 		SessionID: id, OrgID: orgID, Location: req.Location, Resources: app.Resources, Ports: app.Ports, Image: app.ImageRef(tag),
 		Regions: app.Regions,
 	})
@@ -275,7 +223,7 @@ func (s *Server) CreateSession(ctx context.Context, orgID string, req arena.Sess
 		sess.Labels = map[string]string{}
 	}
 	if err := s.store.CreateSession(ctx, sess); err != nil {
-		s.sched.Release(id)
+		s.placer.Release(id)
 		if arena.ErrorCode(err) == arena.ECONFLICT {
 			return nil, idTaken(name)
 		}
@@ -371,7 +319,7 @@ func (s *Server) awaitCreate(ctx context.Context, id string) error {
 
 // sessionEnv merges the application's defaults, the caller's variables and
 // Arena's own, which win so that a game server can rely on them.
-func sessionEnv(app *arena.Application, req *arena.SessionRequest, id string, p scheduler.Placement) map[string]string {
+func sessionEnv(app *arena.Application, req *arena.SessionRequest, id string, p fleet.Placement) map[string]string {
 	env := make(map[string]string, len(app.Env)+len(req.Env)+2+len(p.Ports))
 	for k, v := range app.Env {
 		env[k] = v
@@ -514,7 +462,7 @@ func (s *Server) stop(ctx context.Context, e *entry, reason arena.StopReason) er
 	}
 	e.cur.Store(next)
 	// A session stopped before it ran is no start its node has to make.
-	s.sched.StartDone(next.ID)
+	s.placer.StartDone(next.ID)
 	s.assignToNode(next)
 	s.emitEvent(next) // none yet: the stopped event follows the agent's report
 	s.log.InfoContext(ctx, "session stopping", "session", cur.ID, "reason", reason)
@@ -563,6 +511,3 @@ func (s *Server) SessionCounts() map[[2]string]int {
 	}
 	return out
 }
-
-// Installation is the id agents label their containers with.
-func (s *Server) Installation() string { return s.installation }

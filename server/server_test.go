@@ -13,6 +13,7 @@ import (
 
 	"github.com/arena-hq/arena"
 	"github.com/arena-hq/arena/agent"
+	"github.com/arena-hq/arena/fleet"
 	"github.com/arena-hq/arena/scheduler"
 	"github.com/arena-hq/arena/server"
 	"github.com/arena-hq/arena/sim"
@@ -26,14 +27,15 @@ const org = "org-a"
 // simulated runtime.
 type harness struct {
 	tb  testing.TB
-	cfg server.Config
+	cfg testConfig
 	// mute drops the agent's heartbeats while its connection stays up, as a
 	// paused machine or a slow spell would.
 	mute  atomic.Bool
 	dir   string
 	store *sqlite.Store
 	srv   *server.Server
-	// tenants shares the control plane's store and scheduler.
+	fleet *fleet.Fleet
+	// tenants shares the control plane's store and placement.
 	tenants *tenant.Service
 	rt      *sim.Runtime
 	node    arena.Node
@@ -80,7 +82,22 @@ func testApps() []*arena.Application {
 	}}
 }
 
-func newHarness(tb testing.TB, capacity int64, configure ...func(*server.Config)) *harness {
+// testConfig is what a test sets of its harness's control plane: the
+// sessions' configuration, and the fleet's. The catalog is the sessions'
+// for both.
+type testConfig struct {
+	server.Config
+	Fleet fleet.Config
+}
+
+// closeServer closes the control plane, sessions then fleet, as a process
+// that stops does.
+func (h *harness) closeServer() {
+	h.srv.Close()
+	h.fleet.Close()
+}
+
+func newHarness(tb testing.TB, capacity int64, configure ...func(*testConfig)) *harness {
 	tb.Helper()
 	h := &harness{tb: tb, dir: tb.TempDir(), rt: sim.New()}
 	for _, c := range configure {
@@ -94,7 +111,7 @@ func newHarness(tb testing.TB, capacity int64, configure ...func(*server.Config)
 	h.startAgent()
 	tb.Cleanup(func() {
 		h.stop()
-		h.srv.Close()
+		h.closeServer()
 		h.store.Close()
 	})
 	return h
@@ -113,20 +130,25 @@ func (h *harness) openServer() {
 			h.tb.Fatal(err)
 		}
 	}
-	cfg := h.cfg
-	cfg.Store, cfg.Scheduler = st, scheduler.New(scheduler.Pack)
+	cfg, fcfg := h.cfg.Config, h.cfg.Fleet
 	if cfg.Catalog == nil {
 		cfg.Catalog = tenant.NewStaticCatalog(testApps())
 	}
-	h.tenants = tenant.New(st, cfg.Scheduler, nil, nil)
+	fcfg.Store, fcfg.Catalog, fcfg.Scheduler = st, cfg.Catalog, scheduler.New(scheduler.Pack)
+	h.fleet = fleet.New(fcfg)
+	cfg.Store, cfg.Fleet = st, h.fleet
+	h.tenants = tenant.New(st, h.fleet.Placer(), nil, nil)
 	if err := h.tenants.LoadQuotas(ctx); err != nil {
 		h.tb.Fatal(err)
 	}
 	h.srv = server.New(cfg)
+	if err := h.fleet.Open(ctx); err != nil {
+		h.tb.Fatal(err)
+	}
 	if err := h.srv.Open(ctx); err != nil {
 		h.tb.Fatal(err)
 	}
-	if err := h.srv.RegisterNode(ctx, h.node); err != nil {
+	if err := h.fleet.RegisterNode(ctx, h.node); err != nil {
 		h.tb.Fatal(err)
 	}
 }
@@ -136,7 +158,7 @@ func (h *harness) openServer() {
 func (h *harness) restartServer() {
 	h.tb.Helper()
 	h.stop()
-	h.srv.Close()
+	h.closeServer()
 	h.store.Close()
 	h.openServer()
 	h.startAgent()
@@ -145,7 +167,7 @@ func (h *harness) restartServer() {
 func (h *harness) startAgent() {
 	ctx, cancel := context.WithCancel(context.Background())
 	a := agent.New(agent.Config{
-		Node: h.node, ControlPlane: mutable{h.srv, &h.mute}, Runtime: h.rt,
+		Node: h.node, ControlPlane: mutable{h.srv.Agents(), &h.mute}, Runtime: h.rt,
 		RestartBackoff: 10 * time.Millisecond, MaxRestartBackoff: 20 * time.Millisecond,
 		CrashLoopLimit: 3, StableAfter: time.Minute, RetryInterval: 10 * time.Millisecond,
 		ResyncInterval: 50 * time.Millisecond, HeartbeatInterval: 20 * time.Millisecond,
@@ -165,7 +187,7 @@ func (h *harness) startAgent() {
 // mutable is the control plane as the agent sees it, with heartbeats that
 // vanish while mute is set.
 type mutable struct {
-	*server.Server
+	*server.Agents
 	mute *atomic.Bool
 }
 
@@ -173,7 +195,7 @@ func (m mutable) Heartbeat(ctx context.Context, hb arena.Heartbeat) error {
 	if m.mute.Load() {
 		return nil
 	}
-	return m.Server.Heartbeat(ctx, hb)
+	return m.Agents.Heartbeat(ctx, hb)
 }
 
 func (h *harness) create(req arena.SessionRequest) *arena.Session {
@@ -252,12 +274,12 @@ func TestLifecycle(t *testing.T) {
 	if cs, _ := h.rt.List(ctx, "n1"); len(cs) != 0 {
 		t.Fatalf("containers left: %+v", cs)
 	}
-	if n := nodeUsage(t, h.srv); n.Sessions != 0 || n.FreePorts != 10000 {
+	if n := nodeUsage(t, h.fleet); n.Sessions != 0 || n.FreePorts != 10000 {
 		t.Fatalf("node still holds resources: %+v", n)
 	}
 }
 
-func nodeUsage(tb testing.TB, srv *server.Server) arena.NodeStatus {
+func nodeUsage(tb testing.TB, srv *fleet.Fleet) arena.NodeStatus {
 	tb.Helper()
 	nodes := srv.Nodes()
 	if len(nodes) != 1 {
@@ -387,7 +409,7 @@ func TestCreateErrors(t *testing.T) {
 			}
 		})
 	}
-	if n := nodeUsage(t, h.srv); n.Sessions != 1 {
+	if n := nodeUsage(t, h.fleet); n.Sessions != 1 {
 		t.Fatalf("failed creates left reservations: %+v", n)
 	}
 }
@@ -411,7 +433,7 @@ func TestRetriedCreate(t *testing.T) {
 	if _, err := h.srv.CreateSession(ctx, org, req); arena.ErrorCode(err) != arena.ECONFLICT {
 		t.Fatalf("different body with the same id: %v", err)
 	}
-	if n := nodeUsage(t, h.srv); n.Sessions != 1 {
+	if n := nodeUsage(t, h.fleet); n.Sessions != 1 {
 		t.Fatalf("retries reserved more: %+v", n)
 	}
 	// Once the session stops, its ports may serve another session: a retry
@@ -455,7 +477,7 @@ func TestConcurrentRetries(t *testing.T) {
 			t.Error(err)
 		}
 	}
-	if n := nodeUsage(t, h.srv); n.Sessions != 1 {
+	if n := nodeUsage(t, h.fleet); n.Sessions != 1 {
 		t.Fatalf("%d reservations for one session", n.Sessions)
 	}
 }
@@ -782,7 +804,7 @@ func TestSessionLimits(t *testing.T) {
 		OrgID: org, Name: "burst", Repository: "burst", Tags: []arena.Tag{{Name: "v1"}}, Network: arena.NetworkBridge,
 		Resources: reserved, Limits: arena.Resources{MilliCPU: 400, MemoryMB: 300},
 	})
-	h := newHarness(t, 2, func(c *server.Config) { c.Catalog = tenant.NewStaticCatalog(apps) })
+	h := newHarness(t, 2, func(c *testConfig) { c.Catalog = tenant.NewStaticCatalog(apps) })
 	tests := []struct {
 		name, image string
 		want        arena.Resources
@@ -805,7 +827,7 @@ func TestSessionLimits(t *testing.T) {
 		})
 	}
 	// The node holds two reservations: the limits above them book nothing.
-	if n := nodeUsage(t, h.srv); n.Used != (arena.Resources{MilliCPU: 200, MemoryMB: 200}) {
+	if n := nodeUsage(t, h.fleet); n.Used != (arena.Resources{MilliCPU: 200, MemoryMB: 200}) {
 		t.Fatalf("node use %+v, want the two reservations", n.Used)
 	}
 	if _, err := h.srv.CreateSession(context.Background(), org, arena.SessionRequest{Location: "europe", Image: "burst"}); arena.ErrorCode(err) != arena.EUNAVAILABLE {
@@ -821,7 +843,7 @@ func TestSessionSecurity(t *testing.T) {
 		Resources: arena.Resources{MilliCPU: 100, MemoryMB: 100},
 		Security:  arena.ContainerSecurity{User: "65534:65534", ReadOnlyRootFS: true, Tmpfs: []string{"/tmp", "/run/game"}},
 	}
-	h := newHarness(t, 3, func(c *server.Config) { c.Catalog = tenant.NewStaticCatalog(append(testApps(), confined)) })
+	h := newHarness(t, 3, func(c *testConfig) { c.Catalog = tenant.NewStaticCatalog(append(testApps(), confined)) })
 	tests := []struct {
 		name, image string
 		want        arena.ContainerSecurity
@@ -865,7 +887,7 @@ func TestRegions(t *testing.T) {
 		}
 	}
 	apps := append(testApps(), app("eu-only", "europe"), app("asia-only", "asia"), app("asia-or-eu", "asia", "europe"))
-	h := newHarness(t, 10, func(c *server.Config) { c.Catalog = tenant.NewStaticCatalog(apps) })
+	h := newHarness(t, 10, func(c *testConfig) { c.Catalog = tenant.NewStaticCatalog(apps) })
 	ctx := context.Background()
 
 	t.Run("create", func(t *testing.T) {
@@ -883,13 +905,13 @@ func TestRegions(t *testing.T) {
 		}
 		for _, tt := range tests {
 			t.Run(tt.image+" in "+tt.location, func(t *testing.T) {
-				before := nodeUsage(t, h.srv).Sessions
+				before := nodeUsage(t, h.fleet).Sessions
 				s, err := h.srv.CreateSession(ctx, org, arena.SessionRequest{Image: tt.image, Location: tt.location})
 				if got := arena.ErrorCode(err); got != tt.want {
 					t.Fatalf("got %v (%s), want %q", err, got, tt.want)
 				}
 				if err != nil {
-					if n := nodeUsage(t, h.srv).Sessions; n != before {
+					if n := nodeUsage(t, h.fleet).Sessions; n != before {
 						t.Fatalf("a refused create left %d sessions, not %d", n, before)
 					}
 					return
@@ -921,7 +943,7 @@ func TestRegions(t *testing.T) {
 	t.Run("available locations", func(t *testing.T) {
 		for image, want := range map[string]int{"game": 1, "eu-only": 1, "asia-or-eu": 1, "asia-only": 0} {
 			t.Run(image, func(t *testing.T) {
-				locs, err := h.srv.AvailableLocations(ctx, org, image)
+				locs, err := h.fleet.AvailableLocations(ctx, org, image)
 				if err != nil || len(locs) != want || (want == 1 && locs[0].Location != "ams") {
 					t.Errorf("%+v, %v; want %d locations", locs, err, want)
 				}
@@ -932,7 +954,7 @@ func TestRegions(t *testing.T) {
 	t.Run("tag status", func(t *testing.T) {
 		for image, want := range map[string]string{"eu-only": "", "asia-or-eu": "", "asia-only": arena.ENOTFOUND} {
 			t.Run(image, func(t *testing.T) {
-				if _, err := h.srv.TagStatus(ctx, org, "europe", image, "v1"); arena.ErrorCode(err) != want {
+				if _, err := h.fleet.TagStatus(ctx, org, "europe", image, "v1"); arena.ErrorCode(err) != want {
 					t.Errorf("got %v, want %q", err, want)
 				}
 			})

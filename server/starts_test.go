@@ -21,7 +21,7 @@ func TestStartBackpressure(t *testing.T) {
 	// A start every 2 s, one at a time, within 20 s: a session is taken
 	// while it would start within 10 s, five in the queue.
 	pace := &arena.StartQueue{Rate: 0.5, Concurrency: 1, Timeout: 20 * time.Second}
-	if err := h.srv.Heartbeat(ctx, arena.Heartbeat{NodeID: "n1", Starts: pace}); err != nil {
+	if err := h.fleet.Heartbeat(ctx, arena.Heartbeat{NodeID: "n1", Starts: pace}); err != nil {
 		t.Fatal(err)
 	}
 	var placed []*arena.Session
@@ -40,7 +40,7 @@ func TestStartBackpressure(t *testing.T) {
 	if ae := refused(); ae.RetryAfter != 2*time.Second {
 		t.Errorf("retry after %s, want 2s: the sixth would start in 12 s", ae.RetryAfter)
 	}
-	st := h.srv.Nodes()[0]
+	st := h.fleet.Nodes()[0]
 	if st.Pending != 5 || st.StartWait != 12*time.Second || st.Starts == nil || st.Starts.Rate != 0.5 {
 		t.Errorf("node: %d pending, start wait %s, starts %+v; want 5, 12s and the agent's word", st.Pending, st.StartWait, st.Starts)
 	}
@@ -57,7 +57,7 @@ func TestStartBackpressure(t *testing.T) {
 	refused()
 	// A faster node takes more.
 	pace.Rate = 10
-	if err := h.srv.Heartbeat(ctx, arena.Heartbeat{NodeID: "n1", Starts: pace}); err != nil {
+	if err := h.fleet.Heartbeat(ctx, arena.Heartbeat{NodeID: "n1", Starts: pace}); err != nil {
 		t.Fatal(err)
 	}
 	h.create(arena.SessionRequest{})

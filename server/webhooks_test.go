@@ -53,8 +53,8 @@ func types(events []webhook.Event) []string {
 }
 
 // withEvents makes the harness's control plane publish to rec.
-func withEvents(rec server.EventPublisher) func(*server.Config) {
-	return func(c *server.Config) { c.Events = rec }
+func withEvents(rec server.EventPublisher) func(*testConfig) {
+	return func(c *testConfig) { c.Events = rec }
 }
 
 // checkEvents waits until the session named id has had len(want) events,
@@ -189,12 +189,12 @@ func TestSessionEventsNodeSilence(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			rec := &recorder{}
-			h := newHarness(t, 10, withEvents(rec), func(c *server.Config) {
-				c.HeartbeatTimeout, c.NodeLostAfter = 150*time.Millisecond, tt.nodeLostAfter
+			h := newHarness(t, 10, withEvents(rec), func(c *testConfig) {
+				c.Fleet.HeartbeatTimeout, c.Fleet.NodeLostAfter = 150*time.Millisecond, tt.nodeLostAfter
 			})
 			h.create(arena.SessionRequest{ID: "s"})
 			ran := h.waitState("s", arena.SessionRunning)
-			waitFor(t, func() bool { return nodeUsage(t, h.srv).LastSeen.After(ran.RunningAt) })
+			waitFor(t, func() bool { return nodeUsage(t, h.fleet).LastSeen.After(ran.RunningAt) })
 			h.stop()
 			checkEvents(t, rec, org, "s", started, running, unreachable)
 			if tt.back {
@@ -279,7 +279,7 @@ func TestWebhookEventsStayInOrg(t *testing.T) {
 		Ports: []arena.PortSpec{{Container: 7777, Protocol: arena.UDP}}, Network: arena.NetworkBridge,
 		Resources: arena.Resources{MilliCPU: 100, MemoryMB: 100},
 	})
-	h := newHarness(t, 10, withEvents(events), func(c *server.Config) { c.Catalog = tenant.NewStaticCatalog(apps) })
+	h := newHarness(t, 10, withEvents(events), func(c *testConfig) { c.Catalog = tenant.NewStaticCatalog(apps) })
 	hooks := tenant.NewWebhooks(h.store, newSealer(t), nil)
 	d, err := webhook.New(webhook.Config{Endpoints: hooks, InitialBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond})
 	if err != nil {

@@ -22,6 +22,7 @@ import (
 
 	"github.com/arena-hq/arena"
 	"github.com/arena-hq/arena/agent"
+	"github.com/arena-hq/arena/fleet"
 	"github.com/arena-hq/arena/http"
 	"github.com/arena-hq/arena/scheduler"
 	"github.com/arena-hq/arena/server"
@@ -185,6 +186,7 @@ type simServer struct {
 	// Latency records how long the handler took over each POST /session.
 	Latency *latencies
 
+	fleet   *fleet.Fleet
 	srv     *server.Server
 	closers []func()
 }
@@ -228,14 +230,19 @@ func startSimServerPriced(ctx context.Context, nodes int, capacity arena.Resourc
 		Ports:   []arena.PortSpec{{Container: 7777, Protocol: arena.TCP}, {Container: 7777, Protocol: arena.UDP}},
 		Network: arena.NetworkBridge, Resources: simApp,
 	}
-	sched, catalog := scheduler.New(scheduler.Spread), tenant.NewStaticCatalog([]*arena.Application{app})
-	srv := server.New(server.Config{Store: store, Catalog: catalog, Scheduler: sched, Rates: rates})
-	tenants := tenant.New(store, sched, nil, nil)
+	catalog := tenant.NewStaticCatalog([]*arena.Application{app})
+	fl := fleet.New(fleet.Config{Store: store, Catalog: catalog, Scheduler: scheduler.New(scheduler.Spread)})
+	srv := server.New(server.Config{Store: store, Catalog: catalog, Fleet: fl, Rates: rates})
+	tenants := tenant.New(store, fl.Placer(), nil, nil)
+	if err := fl.Open(ctx); err != nil {
+		return nil, err
+	}
+	st.closers = append(st.closers, fl.Close)
 	if err := srv.Open(ctx); err != nil {
 		return nil, err
 	}
 	st.closers = append(st.closers, srv.Close)
-	st.srv = srv
+	st.fleet, st.srv = fl, srv
 	rt := sim.New()
 	agentCtx, cancelAgents := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -248,16 +255,16 @@ func startSimServerPriced(ctx context.Context, nodes int, capacity arena.Resourc
 			ID: fmt.Sprintf("sim-%d", i), Region: "local", Location: fmt.Sprintf("local-%d", i%20), Provider: fmt.Sprintf("p%d", i%4),
 			Class: arena.ClassMetal, PublicIP: "127.0.0.1", Capacity: capacity, PortMin: 1024, PortMax: 65535,
 		}
-		if err := srv.RegisterNode(ctx, n); err != nil {
+		if err := fl.RegisterNode(ctx, n); err != nil {
 			return nil, err
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_ = agent.New(agent.Config{Node: n, ControlPlane: srv, Runtime: rt}).Run(agentCtx)
+			_ = agent.New(agent.Config{Node: n, ControlPlane: srv.Agents(), Runtime: rt}).Run(agentCtx)
 		}()
 	}
-	h := http.NewHandler(srv, tenants, srv, slog.New(slog.DiscardHandler), http.WithTenants(tenants),
+	h := http.NewHandler(srv, tenants, fl, slog.New(slog.DiscardHandler), http.WithTenants(tenants),
 		http.WithApplications(tenant.NewApplications(catalog, nil, nil)), http.WithCurrency(currency))
 	timed := nethttp.HandlerFunc(func(w nethttp.ResponseWriter, r *nethttp.Request) {
 		start := time.Now()

@@ -110,7 +110,7 @@ applications:
 	if leader == nil {
 		return nil, fmt.Errorf("no replica took the lead")
 	}
-	srv := leader.leader()
+	cp := leader.leader()
 	rt := sim.New()
 	agentCtx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -120,13 +120,13 @@ applications:
 			ID: fmt.Sprintf("sim-%d", i), Region: "local", Location: fmt.Sprintf("local-%d", i%20), Provider: fmt.Sprintf("p%d", i%4),
 			Class: arena.ClassMetal, PublicIP: "127.0.0.1", Capacity: arena.Resources{MilliCPU: 1 << 40, MemoryMB: 1 << 40}, PortMin: 1024, PortMax: 65535,
 		}
-		if err := srv.RegisterNode(ctx, n); err != nil {
+		if err := cp.fleet.RegisterNode(ctx, n); err != nil {
 			return nil, err
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_ = agent.New(agent.Config{Node: n, ControlPlane: srv, Runtime: rt}).Run(agentCtx)
+			_ = agent.New(agent.Config{Node: n, ControlPlane: cp.srv.Agents(), Runtime: rt}).Run(agentCtx)
 		}()
 	}
 	return rb, nil

@@ -373,7 +373,7 @@ func TestIDPrefix(t *testing.T) {
 	for _, n := range []string{"ams-metal-1", "ams-cloud-1"} {
 		node := arena.Node{ID: n, Region: "europe", Location: "ams", Provider: "p", Class: arena.ClassMetal, PublicIP: "127.0.0.1",
 			Capacity: arena.Resources{MilliCPU: 1000, MemoryMB: 1000}, PortMin: 30000, PortMax: 30010}
-		if err := st.srv.RegisterNode(context.Background(), node); err != nil {
+		if err := st.fleet.RegisterNode(context.Background(), node); err != nil {
 			t.Fatal(err)
 		}
 	}

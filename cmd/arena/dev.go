@@ -117,12 +117,12 @@ func startDev(ctx context.Context, cfg *config.Config, o devOptions, log *slog.L
 	if st.Node, err = devNode(cfg, nodeID, o.publicIP); err != nil {
 		return nil, err
 	}
-	if err := st.srv.RegisterNode(ctx, st.Node); err != nil {
+	if err := st.cp.fleet.RegisterNode(ctx, st.Node); err != nil {
 		return nil, err
 	}
 	agentCtx, stopAgent := context.WithCancel(context.Background())
 	agentDone := make(chan error, 1)
-	ac := agentConfig(cfg, st.Node, st.srv, rt, log)
+	ac := agentConfig(cfg, st.Node, st.cp.srv.Agents(), rt, log)
 	ac.Installation = st.Installation
 	ac.ArtifactDir = filepath.Join(o.data, "artifacts")
 	ac.StateDir = o.data

@@ -92,7 +92,7 @@ func TestRegionsAndLimits(t *testing.T) {
 			t.Fatalf("cpu %d, memory %d, memory reservation %d, shares %d; want the limits capping and the reservation guaranteed",
 				hc.NanoCPUs, hc.Memory, hc.MemoryReservation, hc.CPUShares)
 		}
-		nodes := s.leader().Nodes()
+		nodes := s.leader().fleet.Nodes()
 		if len(nodes) != 1 || nodes[0].Used != (arena.Resources{MilliCPU: 100, MemoryMB: 64}) {
 			t.Fatalf("node use %+v, want the reservation alone", nodes)
 		}

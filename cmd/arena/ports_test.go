@@ -132,7 +132,7 @@ func TestHeldHostPortIsAvoided(t *testing.T) {
 	lo := s.Node.PortMin
 	occupy(t, lo)
 	dockertest.Eventually(t, dockertest.Timeout, func() error {
-		if n := s.leader().Nodes(); len(n) != 1 || n[0].FreePorts != 3 {
+		if n := s.leader().fleet.Nodes(); len(n) != 1 || n[0].FreePorts != 3 {
 			return fmt.Errorf("nodes %+v, want 3 free ports", n)
 		}
 		return nil

@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/arena-hq/arena/config"
+	"github.com/arena-hq/arena/fleet"
 	"github.com/arena-hq/arena/postgres"
-	"github.com/arena-hq/arena/server"
 )
 
 func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -51,10 +51,10 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	o.metricsListen = pick(o.metricsListen, os.Getenv("ARENA_METRICS_LISTEN"), cfg.MetricsListen)
 	o.secretKey = pick(os.Getenv("ARENA_SECRET_KEY"), cfg.SecretKey)
 	o.rateLimit, o.rateBurst = cfg.RateLimit.PerSecond, cfg.RateLimit.Burst
-	if o.heartbeatTimeout, err = duration("heartbeat-timeout", pick(heartbeatTimeout, os.Getenv("ARENA_HEARTBEAT_TIMEOUT")), server.DefaultHeartbeatTimeout); err != nil {
+	if o.heartbeatTimeout, err = duration("heartbeat-timeout", pick(heartbeatTimeout, os.Getenv("ARENA_HEARTBEAT_TIMEOUT")), fleet.DefaultHeartbeatTimeout); err != nil {
 		return err
 	}
-	if o.nodeLostAfter, err = duration("node-lost-after", pick(nodeLostAfter, os.Getenv("ARENA_NODE_LOST_AFTER")), server.DefaultNodeLostAfter); err != nil {
+	if o.nodeLostAfter, err = duration("node-lost-after", pick(nodeLostAfter, os.Getenv("ARENA_NODE_LOST_AFTER")), fleet.DefaultNodeLostAfter); err != nil {
 		return err
 	}
 	if o.leaderLease, err = duration("leader-lease", pick(leaderLease, os.Getenv("ARENA_LEADER_LEASE")), cmp.Or(time.Duration(cfg.LeaderLease), postgres.DefaultLease)); err != nil {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/arena-hq/arena"
 	"github.com/arena-hq/arena/config"
+	"github.com/arena-hq/arena/fleet"
 	"github.com/arena-hq/arena/http"
 	"github.com/arena-hq/arena/metrics"
 	"github.com/arena-hq/arena/postgres"
@@ -92,7 +93,6 @@ type stack struct {
 	// loses the lead, and is nil while another replica leads.
 	srvMu   sync.Mutex
 	cp      *controlPlane
-	srv     *server.Server
 	store   arena.Store
 	metrics *metrics.Registry
 	handler switchHandler
@@ -133,10 +133,10 @@ func (st *stack) Close() error {
 }
 
 // leader returns the control plane while this process leads, else nil.
-func (st *stack) leader() *server.Server {
+func (st *stack) leader() *controlPlane {
 	st.srvMu.Lock()
 	defer st.srvMu.Unlock()
-	return st.srv
+	return st.cp
 }
 
 // switchHandler serves with whichever handler was set last: the control
@@ -200,18 +200,18 @@ func startControlPlane(ctx context.Context, cfg *config.Config, o stackOptions, 
 	}
 	st.Installation = installation
 	st.metrics.SetNodeSource(func() []metrics.NodeSample {
-		if srv := st.leader(); srv != nil {
-			return metrics.NodeSamples(srv.Nodes())
+		if cp := st.leader(); cp != nil {
+			return metrics.NodeSamples(cp.fleet.Nodes())
 		}
 		return nil
 	})
 	st.metrics.SetSessionSource(func() []metrics.SessionCount {
-		srv := st.leader()
-		if srv == nil {
+		cp := st.leader()
+		if cp == nil {
 			return nil
 		}
 		var out []metrics.SessionCount
-		for k, n := range srv.SessionCounts() {
+		for k, n := range cp.srv.SessionCounts() {
 			out = append(out, metrics.SessionCount{State: k[0], Location: k[1], N: n})
 		}
 		return out
@@ -277,8 +277,8 @@ func startControlPlane(ctx context.Context, cfg *config.Config, o stackOptions, 
 	st.closers = append(st.closers, func() error {
 		// Agents' assignment streams never end by themselves: end them, so
 		// that requests in flight get their chance to finish.
-		if srv := st.leader(); srv != nil {
-			srv.DisconnectAgents()
+		if cp := st.leader(); cp != nil {
+			cp.srv.DisconnectAgents()
 		}
 		shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -289,7 +289,7 @@ func startControlPlane(ctx context.Context, cfg *config.Config, o stackOptions, 
 	st.closers = append(st.closers, func() error {
 		st.srvMu.Lock()
 		cp := st.cp
-		st.cp, st.srv = nil, nil
+		st.cp = nil
 		st.srvMu.Unlock()
 		if cp != nil {
 			cp.Close()
@@ -308,7 +308,7 @@ func startControlPlane(ctx context.Context, cfg *config.Config, o stackOptions, 
 // lead makes cp the process's control plane and serves with it.
 func (st *stack) lead(cp *controlPlane) {
 	st.srvMu.Lock()
-	st.cp, st.srv = cp, cp.srv
+	st.cp = cp
 	if cp.token != "" {
 		st.Token, st.NewToken = cp.token, cp.newToken
 	}
@@ -357,7 +357,7 @@ func (st *stack) replicate(ctx context.Context, pg *postgres.Store, self string,
 		st.handler.set(forward)
 		st.srvMu.Lock()
 		cp := st.cp
-		st.cp, st.srv = nil, nil
+		st.cp = nil
 		st.srvMu.Unlock()
 		if cp != nil {
 			cp.Close()
@@ -398,9 +398,11 @@ func serveMetrics(addr string, reg *metrics.Registry, sc http.ServerConfig, log 
 	return func() { _ = ms.Close() }, url, nil
 }
 
-// controlPlane is the leading control plane of a process: the server over
-// the store, its HTTP handler and the dispatcher of its webhooks.
+// controlPlane is the leading control plane of a process: the fleet, the
+// sessions and the tenants over the store, its HTTP handler and the
+// dispatcher of its webhooks.
 type controlPlane struct {
+	fleet    *fleet.Fleet
 	srv      *server.Server
 	tenants  *tenant.Service
 	handler  nethttp.Handler
@@ -417,6 +419,7 @@ type controlPlane struct {
 func (cp *controlPlane) Close() {
 	cp.srv.DisconnectAgents()
 	cp.srv.Close()
+	cp.fleet.Close()
 	cp.stopWebhooks()
 	cp.webhooks.Close()
 }
@@ -451,16 +454,22 @@ func newControlPlane(ctx context.Context, cfg *config.Config, o stackOptions, st
 	if err != nil {
 		return nil, err
 	}
-	sched := scheduler.New(scheduler.Policy(cfg.Placement))
-	cp = &controlPlane{webhooks: dispatcher, tenants: tenant.New(store, sched, log, nil), srv: server.New(server.Config{
-		Store: store, Catalog: catalog, Scheduler: sched, Logger: log,
-		JoinTokenHash: joinHash, HeartbeatTimeout: o.heartbeatTimeout, NodeLostAfter: o.nodeLostAfter, ResyncTimeout: o.resyncTimeout, Rates: cfg.PriceList(),
-		Observer: reg, Events: dispatcher, Installation: installation,
+	fl := fleet.New(fleet.Config{
+		Store: store, Catalog: catalog, Scheduler: scheduler.New(scheduler.Policy(cfg.Placement)), Logger: log,
+		JoinTokenHash: joinHash, HeartbeatTimeout: o.heartbeatTimeout, NodeLostAfter: o.nodeLostAfter, ResyncTimeout: o.resyncTimeout,
+		Observer: reg, Installation: installation,
+	})
+	cp = &controlPlane{webhooks: dispatcher, fleet: fl, tenants: tenant.New(store, fl.Placer(), log, nil), srv: server.New(server.Config{
+		Store: store, Catalog: catalog, Fleet: fl, Logger: log, Rates: cfg.PriceList(), Observer: reg, Events: dispatcher,
 	})}
 	appAdmin := tenant.NewApplications(catalog, &registry.Client{}, log)
 	if err := cp.tenants.LoadQuotas(ctx); err != nil {
 		return nil, err
 	}
+	if err := fl.Open(ctx); err != nil {
+		return nil, err
+	}
+	defer undoOnError(&err, fl.Close)
 	if err := cp.srv.Open(ctx); err != nil {
 		return nil, err
 	}
@@ -487,10 +496,10 @@ func newControlPlane(ctx context.Context, cfg *config.Config, o stackOptions, st
 			return cp.srv.Ready(ctx)
 		}
 	}
-	api := http.NewHandler(cp.srv, cp.tenants, cp.srv, log.With("component", "http"),
+	api := http.NewHandler(cp.srv, cp.tenants, fl, log.With("component", "http"),
 		http.WithTenants(cp.tenants), http.WithApplications(appAdmin), http.WithWebhooks(hooks), http.WithRateLimit(limit, burst), http.WithObserver(reg), http.WithReadiness(ready),
 		http.WithCurrency(cfg.Currency))
-	rpcPath, rpcHandler := rpc.NewHandler(cp.srv, rpc.WithHandlerLogger(log.With("component", "rpc")))
+	rpcPath, rpcHandler := rpc.NewHandler(cp.srv.Agents(), rpc.WithHandlerLogger(log.With("component", "rpc")))
 	mux := nethttp.NewServeMux()
 	mux.Handle(rpcPath, rpcHandler)
 	mux.Handle(web.Prefix, web.Handler())

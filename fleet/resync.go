@@ -1,4 +1,4 @@
-package server
+package fleet
 
 import (
 	"context"
@@ -23,101 +23,89 @@ import (
 // aliveWithin reports whether a node the store last saw at seen may still
 // be alive at now: the last sighting is saved at most a heartbeat timeout
 // apart, and the control plane that saved it may have stopped a while ago.
-func (s *Server) aliveWithin(seen, now time.Time) bool {
-	return !seen.IsZero() && now.Sub(seen) < 2*s.heartbeatTimeout
+func (f *Fleet) aliveWithin(seen, now time.Time) bool {
+	return !seen.IsZero() && now.Sub(seen) < 2*f.heartbeatTimeout
 }
 
 // startResync starts placement once every node of awaited has reported,
 // or the resync timeout has passed; at once when it is empty.
-func (s *Server) startResync(awaited []string) {
+func (f *Fleet) startResync(awaited []string) {
 	if len(awaited) == 0 {
-		s.endResync()
+		f.endResync()
 		return
 	}
-	s.nmu.Lock()
-	s.awaiting = map[string]struct{}{}
+	f.nmu.Lock()
+	f.awaiting = map[string]struct{}{}
 	for _, id := range awaited {
-		s.awaiting[id] = struct{}{}
+		f.awaiting[id] = struct{}{}
 	}
-	s.nmu.Unlock()
-	go s.resyncDeadline(len(awaited))
+	f.nmu.Unlock()
+	go f.resyncDeadline(len(awaited))
 }
 
 // heardFrom notes that a node has reported (or is gone) since Open; the
 // last one awaited starts placement. The caller holds nmu.
-func (s *Server) heardFrom(id string) {
-	if s.awaiting == nil {
+func (f *Fleet) heardFrom(id string) {
+	if f.awaiting == nil {
 		return
 	}
-	delete(s.awaiting, id)
-	if len(s.awaiting) == 0 {
-		s.awaiting = nil
-		s.log.Info("nodes resynced; placing", "after", time.Since(s.opened).Round(time.Millisecond))
-		s.endResync()
+	delete(f.awaiting, id)
+	if len(f.awaiting) == 0 {
+		f.awaiting = nil
+		f.log.Info("nodes resynced; placing", "after", time.Since(f.opened).Round(time.Millisecond))
+		f.endResync()
 	}
 }
 
 // resyncDeadline starts placement without the nodes still awaited once the
 // resync timeout has passed.
-func (s *Server) resyncDeadline(awaited int) {
-	deadline := time.NewTimer(s.resyncTimeout)
+func (f *Fleet) resyncDeadline(awaited int) {
+	deadline := time.NewTimer(f.resyncTimeout)
 	defer deadline.Stop()
 	select {
 	case <-deadline.C:
-	case <-s.resynced:
+	case <-f.resynced:
 		return
-	case <-s.closed:
+	case <-f.closed:
 		return
 	}
-	s.nmu.Lock()
-	missing := slices.Sorted(maps.Keys(s.awaiting))
-	s.awaiting = nil
-	s.nmu.Unlock()
+	f.nmu.Lock()
+	missing := slices.Sorted(maps.Keys(f.awaiting))
+	f.awaiting = nil
+	f.nmu.Unlock()
 	if len(missing) > 0 {
-		s.log.Warn("placing without nodes that were alive and have not reported since the start", "nodes", missing, "of", awaited, "waited", s.resyncTimeout)
+		f.log.Warn("placing without nodes that were alive and have not reported since the start", "nodes", missing, "of", awaited, "waited", f.resyncTimeout)
 	}
-	s.endResync()
+	f.endResync()
 }
 
-func (s *Server) endResync() { s.resyncOnce.Do(func() { close(s.resynced) }) }
+func (f *Fleet) endResync() { f.resyncOnce.Do(func() { close(f.resynced) }) }
 
 // placementReady waits, bounded by ctx, until placement has the nodes'
 // reports it waits for after the start.
-func (s *Server) placementReady(ctx context.Context) error {
+func (f *Fleet) placementReady(ctx context.Context) error {
 	select {
-	case <-s.resynced:
+	case <-f.resynced:
 		return nil
 	case <-ctx.Done():
-		return s.resyncError()
+		return f.resyncError()
 	}
 }
 
-// resyncing tells, without waiting, why placement has not started yet;
+// Resyncing tells, without waiting, why placement has not started yet;
 // nil once it has.
-func (s *Server) resyncing() error {
+func (f *Fleet) Resyncing() error {
 	select {
-	case <-s.resynced:
+	case <-f.resynced:
 		return nil
 	default:
-		return s.resyncError()
+		return f.resyncError()
 	}
 }
 
-func (s *Server) resyncError() error {
-	s.nmu.Lock()
-	n := len(s.awaiting)
-	s.nmu.Unlock()
+func (f *Fleet) resyncError() error {
+	f.nmu.Lock()
+	n := len(f.awaiting)
+	f.nmu.Unlock()
 	return arena.Errorf(arena.EUNAVAILABLE, "the control plane waits for %d nodes' agents to report after its start; retry shortly", n)
-}
-
-// Ready reports whether the control plane can serve: placement has the
-// nodes' reports it waits for after the start, and its store answers.
-func (s *Server) Ready(ctx context.Context) error {
-	if err := s.resyncing(); err != nil {
-		return err
-	}
-	if _, err := s.store.FindOrganization(ctx, ""); err != nil && arena.ErrorCode(err) != arena.ENOTFOUND {
-		return arena.Errorf(arena.EUNAVAILABLE, "the store does not answer: %s", arena.ErrorMessage(err))
-	}
-	return nil
 }
