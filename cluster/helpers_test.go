@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -124,6 +125,19 @@ func (l *fakeLeases) takeOver(url string) {
 	}
 }
 
+// expire ends the term under way as a lease that ran out: no replica
+// holds the lead from then on.
+func (l *fakeLeases) expire() {
+	l.mu.Lock()
+	t := l.term
+	l.status.Held = false
+	l.mu.Unlock()
+	t.end(errExpired, false)
+}
+
+// errExpired is why a term whose lease ran out ended.
+var errExpired = errors.New("the lease ran out")
+
 // errTakenOver is why a term taken over by another replica ended.
 var errTakenOver = errors.New("another replica took the lead over")
 
@@ -151,9 +165,10 @@ type fakeTerm struct {
 	epoch  int64
 	lost   chan struct{}
 
-	once     sync.Once
-	err      error
-	resigned bool
+	once sync.Once
+	err  error
+	// resigned tells that Resign was called.
+	resigned atomic.Bool
 }
 
 func (t *fakeTerm) Epoch() int64          { return t.epoch }
@@ -168,14 +183,17 @@ func (t *fakeTerm) Err() error {
 	}
 }
 
-func (t *fakeTerm) Resign() { t.end(nil, true) }
+func (t *fakeTerm) Resign() {
+	t.resigned.Store(true)
+	t.end(nil, true)
+}
 
 // end ends the term; a resigned one gives its lease up.
 func (t *fakeTerm) end(err error, resign bool) {
 	t.once.Do(func() {
 		l := t.leases
 		l.mu.Lock()
-		t.err, t.resigned = err, resign
+		t.err = err
 		if resign && l.status.Epoch == t.epoch {
 			l.status.Held = false
 		}
@@ -183,16 +201,4 @@ func (t *fakeTerm) end(err error, resign bool) {
 		l.mu.Unlock()
 		close(t.lost)
 	})
-}
-
-// wasResigned tells that the term ended by Resign.
-func (t *fakeTerm) wasResigned() bool {
-	select {
-	case <-t.lost:
-	default:
-		return false
-	}
-	t.leases.mu.Lock()
-	defer t.leases.mu.Unlock()
-	return t.resigned
 }
