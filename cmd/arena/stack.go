@@ -240,10 +240,13 @@ func startControlPlane(ctx context.Context, cfg *config.Config, o stackOptions, 
 		st.lead(cp)
 		st.handler = cp.handler
 	} else {
+		// A replica that can lead at once does so before Start returns, so
+		// that the first start hands over its admin token.
 		rep, err := cluster.Start(ctx, cluster.Config{
-			Elector: elector{pg}, Self: pick(o.advertise, st.URL), Logger: log,
+			Elector: pgElector{pg}, Self: pick(o.advertise, st.URL), Logger: log,
 			Build: func(t cluster.Term) (cluster.ControlPlane, error) {
-				cp, err := build(t.(term).Term)
+				// The elector's terms are the store's, which fence the writes.
+				cp, err := build(t.(pgTerm).Term)
 				if err != nil {
 					return nil, err
 				}
@@ -351,6 +354,8 @@ type controlPlane struct {
 	// stopWebhooks ends the dispatcher's Run.
 	stopWebhooks context.CancelFunc
 }
+
+var _ cluster.ControlPlane = (*controlPlane)(nil)
 
 // ServeHTTP serves the API while the process leads.
 func (cp *controlPlane) ServeHTTP(w nethttp.ResponseWriter, r *nethttp.Request) {
