@@ -124,13 +124,14 @@ type Replica struct {
 }
 
 // rebuildPause is how long a replica that could not build a control plane
-// for a term it won waits before it campaigns again.
+// for a term it won leaves the lead to the others before it campaigns
+// again: one that is healthy should have it.
 const rebuildPause = 5 * time.Second
 
-// Start starts a replica: it tries for the lead once, then follows and
-// campaigns in the background until Close. A replica that can lead at
-// once does so before Start returns, so that what the control plane of a
-// first start makes is known to Start's caller.
+// Start starts a replica: it tries for the lead once, within ctx, then
+// follows and campaigns in the background until Close. A replica that can
+// lead at once does so before Start returns, so that what the control
+// plane of a first start makes is known to Start's caller.
 func Start(ctx context.Context, cfg Config) (*Replica, error) {
 	r := &Replica{cfg: cfg, log: cfg.Logger}
 	if r.log == nil {
