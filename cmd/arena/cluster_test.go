@@ -115,9 +115,9 @@ func (p *proc) waitExit() error {
 	}
 }
 
-// cluster is an `arena server` and `arena agent` processes on this machine,
+// localCluster is an `arena server` and `arena agent` processes on this machine,
 // sharing the local Docker Engine, each agent with a node id of its own.
-type cluster struct {
+type localCluster struct {
 	*testStack
 	dir       string
 	listen    string
@@ -131,11 +131,11 @@ type cluster struct {
 
 const clusterToken = "cluster-admin-token"
 
-func newCluster(t *testing.T) *cluster {
+func newCluster(t *testing.T) *localCluster {
 	t.Helper()
 	image := dockertest.EchoImage(t)
 	repo, tag, _ := strings.Cut(image, ":")
-	c := &cluster{dir: t.TempDir(), joinToken: "join-" + dockertest.RandomID(), agents: map[string]*proc{}, nodeIDs: map[string]string{}, tag: tag}
+	c := &localCluster{dir: t.TempDir(), joinToken: "join-" + dockertest.RandomID(), agents: map[string]*proc{}, nodeIDs: map[string]string{}, tag: tag}
 	c.cfgPath = filepath.Join(c.dir, "arena.yaml")
 	cfg := fmt.Sprintf(`
 applications:
@@ -154,7 +154,7 @@ applications:
 	return c
 }
 
-func (c *cluster) startServer(t *testing.T) {
+func (c *localCluster) startServer(t *testing.T) {
 	t.Helper()
 	c.server = startProc(t, "server", "--config", c.cfgPath, "--data", filepath.Join(c.dir, "server"), "--listen", c.listen,
 		"--token", clusterToken, "--join-token", c.joinToken, "--heartbeat-timeout", "2s", "--log-level", "warn")
@@ -170,7 +170,7 @@ type agentSpec struct {
 	server                                  string // URL to dial; the server's when empty
 }
 
-func (c *cluster) startAgent(t *testing.T, a agentSpec) {
+func (c *localCluster) startAgent(t *testing.T, a agentSpec) {
 	t.Helper()
 	id, ok := c.nodeIDs[a.name]
 	if !ok {
@@ -191,7 +191,7 @@ func (c *cluster) startAgent(t *testing.T, a agentSpec) {
 }
 
 // nodes returns the admin API's view of the nodes by test name.
-func (c *cluster) nodes() map[string]nodeJSON {
+func (c *localCluster) nodes() map[string]nodeJSON {
 	c.tb.Helper()
 	status, body := c.call("GET", "/admin/v1/nodes", nil, clusterToken)
 	if status != 200 {
@@ -212,7 +212,7 @@ func (c *cluster) nodes() map[string]nodeJSON {
 	return out
 }
 
-func (c *cluster) waitNode(name, state string) {
+func (c *localCluster) waitNode(name, state string) {
 	c.tb.Helper()
 	dockertest.Eventually(c.tb, dockertest.Timeout, func() error {
 		if got := c.nodes()[name].State; got != state {
@@ -224,7 +224,7 @@ func (c *cluster) waitNode(name, state string) {
 
 // waitImage waits until n nodes of region report holding the echo image:
 // placement prefers those that do, so spreading is only seen among equals.
-func (c *cluster) waitImage(region string, n int) {
+func (c *localCluster) waitImage(region string, n int) {
 	c.tb.Helper()
 	dockertest.Eventually(c.tb, dockertest.Timeout, func() error {
 		status, body := c.call("GET", "/tag/"+region+"/echo/"+c.tag, nil, clusterToken)
@@ -240,7 +240,7 @@ func (c *cluster) waitImage(region string, n int) {
 }
 
 // sessionsOn returns how many sessions each node holds, by test name.
-func (c *cluster) sessionsOn() map[string]int {
+func (c *localCluster) sessionsOn() map[string]int {
 	out := map[string]int{}
 	for name, n := range c.nodes() {
 		out[name] = n.Sessions
@@ -248,7 +248,7 @@ func (c *cluster) sessionsOn() map[string]int {
 	return out
 }
 
-func (c *cluster) place(location string) (created, int) {
+func (c *localCluster) place(location string) (created, int) {
 	c.tb.Helper()
 	status, body := c.call("POST", "/session", map[string]any{"location": location, "image": "echo"}, clusterToken)
 	var cr created
@@ -260,7 +260,7 @@ func (c *cluster) place(location string) (created, int) {
 	return cr, status
 }
 
-func (c *cluster) mustPlace(location string) created {
+func (c *localCluster) mustPlace(location string) created {
 	c.tb.Helper()
 	cr, status := c.place(location)
 	if status != 201 {

@@ -268,7 +268,7 @@ func TestReplicas(t *testing.T) {
 		t.Fatalf("stop after the takeover: %d", status)
 	}
 	s.waitStatus(placed[0].ID, "exited")
-	c, status := (&cluster{testStack: s}).place("ams")
+	c, status := (&localCluster{testStack: s}).place("ams")
 	if status == 420 {
 		t.Fatalf("no room after the takeover: the leader lost track of what was freed")
 	}

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/arena-hq/arena"
+	"github.com/arena-hq/arena/cluster"
 	"github.com/arena-hq/arena/config"
 	"github.com/arena-hq/arena/fleet"
 	"github.com/arena-hq/arena/http"
@@ -95,7 +96,9 @@ type stack struct {
 	cp      *controlPlane
 	store   arena.Store
 	metrics *metrics.Registry
-	handler switchHandler
+	// handler serves the API once the stack is up: the control plane's,
+	// or the replica's, which leads or forwards.
+	handler nethttp.Handler
 	// announce shows a first start's admin token made by a replica that
 	// took the lead after starting; nil shows nothing.
 	announce func(token string)
@@ -137,18 +140,6 @@ func (st *stack) leader() *controlPlane {
 	st.srvMu.Lock()
 	defer st.srvMu.Unlock()
 	return st.cp
-}
-
-// switchHandler serves with whichever handler was set last: the control
-// plane's while leading, the forwarder's while following.
-type switchHandler struct {
-	h atomic.Pointer[nethttp.Handler]
-}
-
-func (s *switchHandler) set(h nethttp.Handler) { s.h.Store(&h) }
-
-func (s *switchHandler) ServeHTTP(w nethttp.ResponseWriter, r *nethttp.Request) {
-	(*s.h.Load()).ServeHTTP(w, r)
 }
 
 func startControlPlane(ctx context.Context, cfg *config.Config, o stackOptions, log *slog.Logger) (st *stack, err error) {
@@ -248,30 +239,35 @@ func startControlPlane(ctx context.Context, cfg *config.Config, o stackOptions, 
 			return nil, err
 		}
 		st.lead(cp)
+		st.handler = cp.handler
 	} else {
-		self := pick(o.advertise, st.URL)
-		forward := newForwarder(pg, self, log)
-		st.handler.set(forward)
-		// A replica that can lead at once does so before it answers, so
+		// A replica that can lead at once does so before Start returns, so
 		// that the first start hands over its admin token.
-		term, err := pg.TryLead(ctx, self)
-		if err != nil && !errors.Is(err, postgres.ErrNotLeader) {
-			return nil, fmt.Errorf("asking the database for the lead: %w", err)
+		rep, err := cluster.Start(ctx, cluster.Config{
+			Elector: pgElector{pg}, Self: pick(o.advertise, st.URL), Logger: log,
+			Build: func(t cluster.Term) (cluster.ControlPlane, error) {
+				// The elector's terms are the store's, which fence the writes.
+				cp, err := build(t.(pgTerm).Term)
+				if err != nil {
+					return nil, err
+				}
+				return cp, nil
+			},
+			Serve: func(c cluster.ControlPlane, later bool) {
+				cp, _ := c.(*controlPlane) // nil once the term has ended
+				st.lead(cp)
+				if cp != nil && later && cp.newToken && st.announce != nil {
+					// The first start's token, made by a replica that took the
+					// lead later: shown once, here.
+					st.announce(cp.token)
+				}
+			},
+		})
+		if err != nil {
+			return nil, err
 		}
-		if term != nil {
-			cp, err := build(term)
-			if err != nil {
-				term.Resign()
-				return nil, err
-			}
-			st.lead(cp)
-			forward.serveLocally(cp.handler)
-		}
-		replicaCtx, stop := context.WithCancel(context.Background())
-		var wg sync.WaitGroup
-		wg.Go(func() { forward.watch(replicaCtx) })
-		wg.Go(func() { st.replicate(replicaCtx, pg, self, term, forward, build, log) })
-		stopReplicating = func() error { stop(); wg.Wait(); return nil }
+		st.handler = rep
+		stopReplicating = func() error { rep.Close(); return nil }
 	}
 
 	st.closers = append(st.closers, func() error {
@@ -305,68 +301,14 @@ func startControlPlane(ctx context.Context, cfg *config.Config, o stackOptions, 
 	return st, nil
 }
 
-// lead makes cp the process's control plane and serves with it.
+// lead makes cp the process's control plane; nil makes it none, once a
+// replica's term has ended.
 func (st *stack) lead(cp *controlPlane) {
 	st.srvMu.Lock()
+	defer st.srvMu.Unlock()
 	st.cp = cp
-	if cp.token != "" {
+	if cp != nil && cp.token != "" {
 		st.Token, st.NewToken = cp.token, cp.newToken
-	}
-	st.srvMu.Unlock()
-	st.handler.set(cp.handler)
-}
-
-// replicate leads while term lasts, then campaigns again, forwarding
-// requests to the leader in between, until ctx ends.
-func (st *stack) replicate(ctx context.Context, pg *postgres.Store, self string, term *postgres.Term, forward *forwarder, build func(*postgres.Term) (*controlPlane, error), log *slog.Logger) {
-	for {
-		if term == nil {
-			var err error
-			if term, err = pg.Campaign(ctx, self); err != nil {
-				return // ctx ended
-			}
-			cp, err := build(term)
-			if err != nil {
-				log.Error("cannot take the lead", "err", err)
-				term.Resign()
-				term = nil
-				// Let a healthy replica have the lead it just gave up,
-				// rather than taking it back at once.
-				select {
-				case <-ctx.Done():
-					return
-				case <-time.After(5 * time.Second):
-				}
-				continue
-			}
-			log.Info("leading", "epoch", term.Epoch)
-			st.lead(cp)
-			forward.serveLocally(cp.handler)
-			if cp.newToken && st.announce != nil {
-				// The first start's token, made by a replica that took the
-				// lead later: shown once, here.
-				st.announce(cp.token)
-			}
-		}
-		select {
-		case <-term.Lost():
-			log.Warn("lost the lead; following", "epoch", term.Epoch, "reason", term.Err())
-		case <-ctx.Done():
-		}
-		forward.serveLocally(nil)
-		st.handler.set(forward)
-		st.srvMu.Lock()
-		cp := st.cp
-		st.cp = nil
-		st.srvMu.Unlock()
-		if cp != nil {
-			cp.Close()
-		}
-		term.Resign()
-		term = nil
-		if ctx.Err() != nil {
-			return
-		}
 	}
 }
 
@@ -411,6 +353,13 @@ type controlPlane struct {
 	webhooks *webhook.Dispatcher
 	// stopWebhooks ends the dispatcher's Run.
 	stopWebhooks context.CancelFunc
+}
+
+var _ cluster.ControlPlane = (*controlPlane)(nil)
+
+// ServeHTTP serves the API while the process leads.
+func (cp *controlPlane) ServeHTTP(w nethttp.ResponseWriter, r *nethttp.Request) {
+	cp.handler.ServeHTTP(w, r)
 }
 
 // Close ends the agents' streams and stops the server, then the webhook

@@ -1,4 +1,4 @@
-package main
+package cluster
 
 import (
 	"bytes"
@@ -17,7 +17,6 @@ import (
 
 	"github.com/arena-hq/arena"
 	"github.com/arena-hq/arena/http"
-	"github.com/arena-hq/arena/postgres"
 	"github.com/arena-hq/arena/rpc"
 )
 
@@ -44,9 +43,9 @@ const (
 // ended, agents' streams included: a frozen or cut-off leader would hold
 // them open, and the agents must reconnect to the new one.
 type forwarder struct {
-	pg   *postgres.Store
-	self string
-	log  *slog.Logger
+	leases Leases
+	self   string
+	log    *slog.Logger
 	// wait bounds how long a request waits for a leader.
 	wait   time.Duration
 	client *nethttp.Client
@@ -89,9 +88,9 @@ type target struct {
 	cancel context.CancelFunc
 }
 
-func newForwarder(pg *postgres.Store, self string, log *slog.Logger) *forwarder {
+func newForwarder(leases Leases, self string, log *slog.Logger) *forwarder {
 	return &forwarder{
-		pg: pg, self: self, log: log.With("component", "forwarder"), wait: 2 * pg.Lease(),
+		leases: leases, self: self, log: log.With("component", "forwarder"), wait: 2 * leases.Lease(),
 		client: &nethttp.Client{Timeout: leaderReadyTimeout}, transport: forwardTransport(),
 		view:    leaderView{err: errors.New("the leader has not been read yet")},
 		changed: make(chan struct{}), proxies: map[string]*httputil.ReverseProxy{}, refresh: make(chan struct{}, 1),
@@ -127,7 +126,7 @@ func (f *forwarder) watch(ctx context.Context) {
 func (f *forwarder) look(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	ls, err := f.pg.LeaderStatus(ctx)
+	ls, err := f.leases.LeaderStatus(ctx)
 	v := leaderView{url: ls.URL, epoch: ls.Epoch, err: err}
 	if err != nil || !ls.Held || ls.URL == f.self {
 		// A leader whose lease has expired leads no more, whatever its
