@@ -20,7 +20,7 @@ import (
 	"github.com/arena-hq/arena"
 )
 
-// ControlPlane is the agent's view of the control plane. server.Server
+// ControlPlane is the agent's view of the control plane. session.Agents
 // implements it in process; the agent protocol carries it between machines.
 type ControlPlane interface {
 	// Assignments streams the node's desired state, starting with a full list.

@@ -15,7 +15,7 @@ import (
 	"github.com/arena-hq/arena/fleet"
 	"github.com/arena-hq/arena/rpc"
 	"github.com/arena-hq/arena/scheduler"
-	"github.com/arena-hq/arena/server"
+	"github.com/arena-hq/arena/session"
 	"github.com/arena-hq/arena/sim"
 	"github.com/arena-hq/arena/sqlite"
 	"github.com/arena-hq/arena/tenant"
@@ -26,7 +26,7 @@ const org = "org-a"
 // cluster is the real control plane on SQLite, served over loopback HTTP,
 // with the real agent of one node on a simulated runtime dialling in.
 type cluster struct {
-	srv   *server.Server
+	srv   *session.Service
 	fleet *fleet.Fleet
 	http  *httptest.Server
 	rt    *sim.Runtime
@@ -55,7 +55,7 @@ func newCluster(t *testing.T) *cluster {
 	fl := fleet.New(fleet.Config{
 		Store: st, Catalog: catalog, Scheduler: scheduler.New(scheduler.Pack), JoinTokenHash: arena.HashToken(joinToken),
 	})
-	srv := server.New(server.Config{Store: st, Catalog: catalog, Fleet: fl})
+	srv := session.New(session.Config{Store: st, Catalog: catalog, Fleet: fl})
 	if err := fl.Open(ctx); err != nil {
 		t.Fatal(err)
 	}

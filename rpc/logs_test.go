@@ -20,7 +20,7 @@ func TestLogRequestsArriveThroughWatch(t *testing.T) {
 	f := newFake()
 	f.full = arena.Assignment{
 		Full:        true,
-		Sessions:    []*arena.Session{session("s1", arena.SessionRunning)},
+		Sessions:    []*arena.Session{testSession("s1", arena.SessionRunning)},
 		LogRequests: []arena.LogRequest{{ID: "r0", SessionID: "s1"}},
 	}
 	url, _ := serve(t, f)
@@ -36,7 +36,7 @@ func TestLogRequestsArriveThroughWatch(t *testing.T) {
 	feed := <-f.watches
 	for _, change := range []arena.Assignment{
 		{LogRequests: []arena.LogRequest{{ID: "r1", SessionID: "s1", Follow: true}}},
-		{Sessions: []*arena.Session{session("s1", arena.SessionStopping)}, LogRequests: []arena.LogRequest{{ID: "r3", SessionID: "s1"}, {ID: "r4", SessionID: "s1", Follow: true}}},
+		{Sessions: []*arena.Session{testSession("s1", arena.SessionStopping)}, LogRequests: []arena.LogRequest{{ID: "r3", SessionID: "s1"}, {ID: "r4", SessionID: "s1", Follow: true}}},
 	} {
 		feed <- change
 		if a, ok := next(t, ch); !ok || !reflect.DeepEqual(a, change) {

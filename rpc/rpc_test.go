@@ -626,13 +626,13 @@ func TestCallTimeout(t *testing.T) {
 	}
 }
 
-func session(id string, state arena.SessionState) *arena.Session {
+func testSession(id string, state arena.SessionState) *arena.Session {
 	return &arena.Session{ID: id, NodeID: "n1", State: state, Ports: []arena.Port{{Protocol: arena.UDP, Container: 7777, Host: 40001}},
 		CreatedAt: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 }
 
 func TestWatch(t *testing.T) {
-	full := arena.Assignment{Full: true, Sessions: []*arena.Session{session("s1", arena.SessionRunning), session("s3", arena.SessionStarted)}}
+	full := arena.Assignment{Full: true, Sessions: []*arena.Session{testSession("s1", arena.SessionRunning), testSession("s3", arena.SessionStarted)}}
 
 	t.Run("delivers the full assignment, then changes in order, skipping keepalives", func(t *testing.T) {
 		f := newFake()
@@ -653,7 +653,7 @@ func TestWatch(t *testing.T) {
 			// Let keepalives flow before each change.
 			sent := wire.watchFlushes.Load()
 			eventually(t, "keepalives", func() bool { return wire.watchFlushes.Load() >= sent+3 })
-			change := arena.Assignment{Sessions: []*arena.Session{session("s3", state)}}
+			change := arena.Assignment{Sessions: []*arena.Session{testSession("s3", state)}}
 			feed <- change
 			if a, ok := next(t, ch); !ok || !reflect.DeepEqual(a, change) {
 				t.Fatalf("change %d: got %+v, want %+v", i, a, change)
@@ -725,7 +725,7 @@ func TestWatch(t *testing.T) {
 		feed := <-f.watches
 		// Quiet for at least twice the idle timeout, but for keepalives.
 		eventually(t, "keepalives", func() bool { return wire.watchFlushes.Load() > 40 })
-		change := arena.Assignment{Sessions: []*arena.Session{session("s1", arena.SessionStopping)}}
+		change := arena.Assignment{Sessions: []*arena.Session{testSession("s1", arena.SessionStopping)}}
 		feed <- change
 		if a, ok := next(t, ch); !ok || !reflect.DeepEqual(a, change) {
 			t.Fatalf("got %+v, %v, want %+v", a, ok, change)
@@ -746,7 +746,7 @@ func TestWatch(t *testing.T) {
 		proxy.stall()
 		// Assignments until the socket buffers on the way are full and the
 		// server's writes stop making progress.
-		big := session("s1", arena.SessionStarted)
+		big := testSession("s1", arena.SessionStarted)
 		// Random, so that compression cannot shrink it.
 		pad := make([]byte, 512<<10)
 		_, _ = rand.Read(pad)

@@ -62,7 +62,7 @@ func TestCallsOutliveServerTimeouts(t *testing.T) {
 			// Time passing is what is tested: each change comes after
 			// both timeouts would have ended the stream.
 			time.Sleep(3 * timeout)
-			change := arena.Assignment{Sessions: []*arena.Session{session("s1", state)}}
+			change := arena.Assignment{Sessions: []*arena.Session{testSession("s1", state)}}
 			feed <- change
 			if a, ok := next(t, ch); !ok || !reflect.DeepEqual(a, change) {
 				t.Fatalf("change %d after %v: got %+v (stream open: %v), want %+v", i, time.Duration(i+1)*3*timeout, a, ok, change)

@@ -25,7 +25,7 @@ import (
 	"github.com/arena-hq/arena/fleet"
 	"github.com/arena-hq/arena/http"
 	"github.com/arena-hq/arena/scheduler"
-	"github.com/arena-hq/arena/server"
+	"github.com/arena-hq/arena/session"
 	"github.com/arena-hq/arena/sim"
 	"github.com/arena-hq/arena/sqlite"
 	"github.com/arena-hq/arena/tenant"
@@ -187,7 +187,7 @@ type simServer struct {
 	Latency *latencies
 
 	fleet   *fleet.Fleet
-	srv     *server.Server
+	srv     *session.Service
 	closers []func()
 }
 
@@ -232,7 +232,7 @@ func startSimServerPriced(ctx context.Context, nodes int, capacity arena.Resourc
 	}
 	catalog := tenant.NewStaticCatalog([]*arena.Application{app})
 	fl := fleet.New(fleet.Config{Store: store, Catalog: catalog, Scheduler: scheduler.New(scheduler.Spread)})
-	srv := server.New(server.Config{Store: store, Catalog: catalog, Fleet: fl, Rates: rates})
+	srv := session.New(session.Config{Store: store, Catalog: catalog, Fleet: fl, Rates: rates})
 	tenants := tenant.New(store, fl.Placer(), nil, nil)
 	if err := fl.Open(ctx); err != nil {
 		return nil, err

@@ -28,7 +28,7 @@ import (
 	"github.com/arena-hq/arena/registry"
 	"github.com/arena-hq/arena/rpc"
 	"github.com/arena-hq/arena/scheduler"
-	"github.com/arena-hq/arena/server"
+	"github.com/arena-hq/arena/session"
 	"github.com/arena-hq/arena/sqlite"
 	"github.com/arena-hq/arena/tenant"
 	"github.com/arena-hq/arena/web"
@@ -345,7 +345,7 @@ func serveMetrics(addr string, reg *metrics.Registry, sc http.ServerConfig, log 
 // dispatcher of its webhooks.
 type controlPlane struct {
 	fleet    *fleet.Fleet
-	srv      *server.Server
+	srv      *session.Service
 	tenants  *tenant.Service
 	handler  nethttp.Handler
 	token    string
@@ -408,7 +408,7 @@ func newControlPlane(ctx context.Context, cfg *config.Config, o stackOptions, st
 		JoinTokenHash: joinHash, HeartbeatTimeout: o.heartbeatTimeout, NodeLostAfter: o.nodeLostAfter, ResyncTimeout: o.resyncTimeout,
 		Observer: reg, Installation: installation,
 	})
-	cp = &controlPlane{webhooks: dispatcher, fleet: fl, tenants: tenant.New(store, fl.Placer(), log, nil), srv: server.New(server.Config{
+	cp = &controlPlane{webhooks: dispatcher, fleet: fl, tenants: tenant.New(store, fl.Placer(), log, nil), srv: session.New(session.Config{
 		Store: store, Catalog: catalog, Fleet: fl, Logger: log, Rates: cfg.PriceList(), Observer: reg, Events: dispatcher,
 	})}
 	appAdmin := tenant.NewApplications(catalog, &registry.Client{}, log)

@@ -1,4 +1,4 @@
-package server
+package session
 
 import (
 	"context"
@@ -33,7 +33,7 @@ func (sub *subscriber) push(a arena.Assignment) {
 // Assignments streams the desired state of a node's sessions: first every
 // active session of the node, then each change. A node has one stream at a
 // time; a new one ends the previous. The channel closes when ctx ends.
-func (s *Server) Assignments(ctx context.Context, nodeID string) (<-chan arena.Assignment, error) {
+func (s *Service) Assignments(ctx context.Context, nodeID string) (<-chan arena.Assignment, error) {
 	sub := &subscriber{notify: make(chan struct{}, 1), done: make(chan struct{})}
 	s.mu.Lock()
 	if s.disconnected {
@@ -93,7 +93,7 @@ func (s *Server) Assignments(ctx context.Context, nodeID string) (<-chan arena.A
 }
 
 // fullAssignment lists every active session of the node; the caller holds s.mu.
-func (s *Server) fullAssignment(nodeID string) arena.Assignment {
+func (s *Service) fullAssignment(nodeID string) arena.Assignment {
 	full := arena.Assignment{Full: true, Images: s.catalog.Images()}
 	for _, e := range s.sessions {
 		if sess := e.cur.Load(); sess.NodeID == nodeID {
@@ -105,7 +105,7 @@ func (s *Server) fullAssignment(nodeID string) arena.Assignment {
 
 // resendAssignments sends the node's stream, if it has one, the full list of
 // its sessions again.
-func (s *Server) resendAssignments(nodeID string) {
+func (s *Service) resendAssignments(nodeID string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if sub, ok := s.subs[nodeID]; ok {
@@ -116,7 +116,7 @@ func (s *Server) resendAssignments(nodeID string) {
 // DisconnectAgents ends every assignment stream and refuses new ones, so
 // that a shutting-down server is not held up by streams that never end by
 // themselves. The agents reconnect to the next control plane.
-func (s *Server) DisconnectAgents() {
+func (s *Service) DisconnectAgents() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.disconnected = true
@@ -128,7 +128,7 @@ func (s *Server) DisconnectAgents() {
 
 // assignToNode sends a session's new desired state to its node; the caller holds
 // the session's entry lock so that updates of one session stay in order.
-func (s *Server) assignToNode(sess *arena.Session) {
+func (s *Service) assignToNode(sess *arena.Session) {
 	s.mu.Lock()
 	sub := s.subs[sess.NodeID]
 	s.mu.Unlock()
@@ -140,7 +140,7 @@ func (s *Server) assignToNode(sess *arena.Session) {
 // Report takes an agent's word about one of its node's sessions. A node can
 // only report on its own sessions; reports about stopped sessions are ignored,
 // so an agent may repeat a report it is unsure was delivered.
-func (s *Server) Report(ctx context.Context, r arena.SessionReport) error {
+func (s *Service) Report(ctx context.Context, r arena.SessionReport) error {
 	e := s.entry(r.SessionID)
 	if e == nil {
 		sess, err := s.store.FindSession(ctx, r.SessionID)
@@ -237,7 +237,7 @@ func truncateText(s string, n int) string {
 }
 
 // finish records a session as stopped with its usage, then frees what it held.
-func (s *Server) finish(ctx context.Context, e *entry, next *arena.Session, r arena.SessionReport, at time.Time) error {
+func (s *Service) finish(ctx context.Context, e *entry, next *arena.Session, r arena.SessionReport, at time.Time) error {
 	if next.State != arena.SessionStopping || next.StopReason == "" {
 		next.StopReason = r.Reason
 		if next.StopReason == "" {
@@ -280,7 +280,7 @@ func (s *Server) finish(ctx context.Context, e *entry, next *arena.Session, r ar
 
 // resendAllAssignments sends every connected node its full assignment
 // again, as when the images they should hold changed.
-func (s *Server) resendAllAssignments() {
+func (s *Service) resendAllAssignments() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for nodeID, sub := range s.subs {
@@ -293,11 +293,11 @@ func (s *Server) resendAllAssignments() {
 // to agents over the network; in one process agent.Config takes it.
 type Agents struct {
 	fleet *fleet.Fleet
-	srv   *Server
+	srv   *Service
 }
 
 // Agents returns what the nodes' agents talk to.
-func (s *Server) Agents() *Agents { return &Agents{fleet: s.fleet, srv: s} }
+func (s *Service) Agents() *Agents { return &Agents{fleet: s.fleet, srv: s} }
 
 // JoinNode admits a node; see fleet.Fleet.JoinNode.
 func (a *Agents) JoinNode(ctx context.Context, joinSecret string, n arena.Node, credential string) (string, error) {
@@ -318,7 +318,7 @@ func (a *Agents) Heartbeat(ctx context.Context, hb arena.Heartbeat) error {
 }
 
 // Assignments streams the desired state of a node's sessions; see
-// Server.Assignments.
+// Service.Assignments.
 func (a *Agents) Assignments(ctx context.Context, nodeID string) (<-chan arena.Assignment, error) {
 	return a.srv.Assignments(ctx, nodeID)
 }

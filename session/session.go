@@ -2,7 +2,7 @@
 // requests, places them on the fleet's nodes, records every change of state
 // in the store before acting on it, hands nodes their work and takes their
 // reports, keeps their TTLs, players, logs and usage.
-package server
+package session
 
 import (
 	"context"
@@ -19,7 +19,7 @@ import (
 	"github.com/arena-hq/arena/fleet"
 )
 
-// Config holds what a Server is built from.
+// Config holds what a Service is built from.
 type Config struct {
 	Store   Store
 	Catalog arena.Catalog
@@ -52,8 +52,8 @@ type noObserver struct{}
 func (noObserver) Allocation(time.Time, error) {}
 func (noObserver) AgentConnected() func()      { return func() {} }
 
-// Server is the control plane of sessions. It is safe for concurrent use.
-type Server struct {
+// Service is the control plane of sessions. It is safe for concurrent use.
+type Service struct {
 	store   Store
 	catalog arena.Catalog
 	fleet   *fleet.Fleet
@@ -88,8 +88,8 @@ type entry struct {
 
 // New returns a control plane of sessions placed on c.Fleet; Open loads
 // its state.
-func New(c Config) *Server {
-	s := &Server{
+func New(c Config) *Service {
+	s := &Service{
 		store: c.Store, catalog: c.Catalog, fleet: c.Fleet, placer: c.Fleet.Placer(), log: c.Logger, now: c.Now, obs: c.Observer, events: c.Events,
 		sessions: map[string]*entry{}, creating: map[string]chan struct{}{}, subs: map[string]*subscriber{}, closed: make(chan struct{}),
 		logStreams: map[string]*logStream{}, rates: c.Rates,
@@ -114,7 +114,7 @@ func New(c Config) *Server {
 // Open loads the active sessions from the store, restores what they hold
 // and arms their TTL timers. The fleet is opened first: what the sessions
 // hold is reserved on its nodes.
-func (s *Server) Open(ctx context.Context) error {
+func (s *Service) Open(ctx context.Context) error {
 	active, err := s.store.ListSessions(ctx, SessionQuery{ActiveOnly: true})
 	if err != nil {
 		return err
@@ -138,7 +138,7 @@ func (s *Server) Open(ctx context.Context) error {
 
 // Close stops the TTL timers. Sessions are left as they are, to be picked
 // up by the next Open.
-func (s *Server) Close() {
+func (s *Service) Close() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, e := range s.sessions {
@@ -151,7 +151,7 @@ func (s *Server) Close() {
 
 // CreateSession places a new session and records it as started. It returns
 // before the container runs: the node's agent starts it and reports back.
-func (s *Server) CreateSession(ctx context.Context, orgID string, req arena.SessionRequest) (_ *arena.Session, err error) {
+func (s *Service) CreateSession(ctx context.Context, orgID string, req arena.SessionRequest) (_ *arena.Session, err error) {
 	// The wall clock, not s.now: this measures how long placing takes.
 	defer func(start time.Time) { s.obs.Allocation(start, err) }(time.Now())
 	if err := req.Validate(); err != nil {
@@ -248,7 +248,7 @@ func (s *Server) CreateSession(ctx context.Context, orgID string, req arena.Sess
 // that session is active gets the session back: creating is idempotent per
 // id. Any other use of a taken id is a conflict. Otherwise the caller must
 // call done once the session is in s.sessions or the create failed.
-func (s *Server) claim(ctx context.Context, orgID, id, name, fingerprint string) (done func(), existing *arena.Session, err error) {
+func (s *Service) claim(ctx context.Context, orgID, id, name, fingerprint string) (done func(), existing *arena.Session, err error) {
 	for {
 		s.mu.Lock()
 		if e := s.sessions[id]; e != nil {
@@ -302,7 +302,7 @@ func idTaken(id string) error {
 
 // awaitCreate waits while a create of id is under way, so that a request for
 // the session that follows its creation closely sees it.
-func (s *Server) awaitCreate(ctx context.Context, id string) error {
+func (s *Service) awaitCreate(ctx context.Context, id string) error {
 	s.mu.Lock()
 	wait, busy := s.creating[id]
 	s.mu.Unlock()
@@ -339,7 +339,7 @@ func sessionEnv(app *arena.Application, req *arena.SessionRequest, id string, p 
 
 // FindSession returns one of an organisation's sessions by its API id,
 // stopped ones included.
-func (s *Server) FindSession(ctx context.Context, orgID, id string) (*arena.Session, error) {
+func (s *Service) FindSession(ctx context.Context, orgID, id string) (*arena.Session, error) {
 	key := s.sessionKey(ctx, orgID, id)
 	if e := s.entry(key); e != nil {
 		if sess := e.cur.Load(); sess.OrgID == orgID {
@@ -357,7 +357,7 @@ func (s *Server) FindSession(ctx context.Context, orgID, id string) (*arena.Sess
 // sessionKey returns the key of an organisation's session from its API id:
 // SessionKey of both, or the id itself for a session created before ids
 // were per organisation, so that those stay reachable after an upgrade.
-func (s *Server) sessionKey(ctx context.Context, orgID, id string) string {
+func (s *Service) sessionKey(ctx context.Context, orgID, id string) string {
 	key := arena.SessionKey(orgID, id)
 	if s.entry(key) != nil {
 		return key
@@ -373,7 +373,7 @@ func (s *Server) sessionKey(ctx context.Context, orgID, id string) string {
 
 // legacySession reports whether the organisation has a session created
 // before ids were per organisation, keyed by its API id alone.
-func (s *Server) legacySession(ctx context.Context, orgID, id string) bool {
+func (s *Service) legacySession(ctx context.Context, orgID, id string) bool {
 	legacy := func(sess *arena.Session) bool { return sess.OrgID == orgID && sess.Name == "" }
 	if e := s.entry(id); e != nil {
 		return legacy(e.cur.Load())
@@ -387,7 +387,7 @@ func notFound(id string) error {
 }
 
 // ListSessions returns an organisation's sessions that pass f, oldest first.
-func (s *Server) ListSessions(ctx context.Context, orgID string, f arena.SessionFilter) ([]*arena.Session, error) {
+func (s *Service) ListSessions(ctx context.Context, orgID string, f arena.SessionFilter) ([]*arena.Session, error) {
 	var all []*arena.Session
 	if f.All {
 		var err error
@@ -422,7 +422,7 @@ func (s *Server) ListSessions(ctx context.Context, orgID string, f arena.Session
 // ECONFLICT for a session that is stopping or has stopped: one stop is
 // answered 204, every one after it 409, as the contract has it, however long
 // the container takes to go.
-func (s *Server) StopSession(ctx context.Context, orgID, id string) error {
+func (s *Service) StopSession(ctx context.Context, orgID, id string) error {
 	key := arena.SessionKey(orgID, id)
 	if err := s.awaitCreate(ctx, key); err != nil {
 		return err
@@ -442,7 +442,7 @@ func (s *Server) StopSession(ctx context.Context, orgID, id string) error {
 	return s.stop(ctx, e, arena.StopDeleted)
 }
 
-func (s *Server) stop(ctx context.Context, e *entry, reason arena.StopReason) error {
+func (s *Service) stop(ctx context.Context, e *entry, reason arena.StopReason) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	cur := e.cur.Load()
@@ -470,7 +470,7 @@ func (s *Server) stop(ctx context.Context, e *entry, reason arena.StopReason) er
 }
 
 // armTTL schedules the session's expiry; the caller holds s.mu, which guards e.ttl.
-func (s *Server) armTTL(e *entry, sess *arena.Session) {
+func (s *Service) armTTL(e *entry, sess *arena.Session) {
 	if sess.TTL <= 0 || sess.State == arena.SessionStopping {
 		return
 	}
@@ -493,7 +493,7 @@ func (s *Server) armTTL(e *entry, sess *arena.Session) {
 	})
 }
 
-func (s *Server) entry(id string) *entry {
+func (s *Service) entry(id string) *entry {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.sessions[id]
@@ -501,7 +501,7 @@ func (s *Server) entry(id string) *entry {
 
 // SessionCounts returns how many active sessions are in each state in each
 // location, for metrics.
-func (s *Server) SessionCounts() map[[2]string]int {
+func (s *Service) SessionCounts() map[[2]string]int {
 	out := map[[2]string]int{}
 	s.mu.Lock()
 	defer s.mu.Unlock()

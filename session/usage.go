@@ -1,4 +1,4 @@
-package server
+package session
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 // Usage reports the organisation's billed time within [from, to), grouped
 // by application, location and resource profile and priced at the
 // configured rates. Active sessions count up to now.
-func (s *Server) Usage(ctx context.Context, orgID string, from, to time.Time) ([]arena.UsageLine, error) {
+func (s *Service) Usage(ctx context.Context, orgID string, from, to time.Time) ([]arena.UsageLine, error) {
 	if !to.After(from) {
 		return nil, arena.Invalid(arena.Violation{Field: "to", Description: "must be after from"})
 	}

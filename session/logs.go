@@ -1,4 +1,4 @@
-package server
+package session
 
 import (
 	"context"
@@ -34,7 +34,7 @@ type logStream struct {
 // stopped session's is what its node kept when it stopped, for as long as
 // it keeps artifacts: a follow of it ends with it. ENOTFOUND once nothing
 // is kept.
-func (s *Server) Logs(ctx context.Context, orgID, sessionID string, follow bool) (io.ReadCloser, error) {
+func (s *Service) Logs(ctx context.Context, orgID, sessionID string, follow bool) (io.ReadCloser, error) {
 	sess, err := s.FindSession(ctx, orgID, sessionID)
 	if err != nil {
 		return nil, err
@@ -48,7 +48,7 @@ func (s *Server) Logs(ctx context.Context, orgID, sessionID string, follow bool)
 // Artifact returns the artifact kept at path when a session stopped, as a
 // .tar.gz its node's agent sends: ECONFLICT while the session has not
 // stopped, ENOTFOUND when nothing was kept there.
-func (s *Server) Artifact(ctx context.Context, orgID, sessionID, path string) (io.ReadCloser, error) {
+func (s *Service) Artifact(ctx context.Context, orgID, sessionID, path string) (io.ReadCloser, error) {
 	sess, err := s.FindSession(ctx, orgID, sessionID)
 	if err != nil {
 		return nil, err
@@ -61,7 +61,7 @@ func (s *Server) Artifact(ctx context.Context, orgID, sessionID, path string) (i
 
 // fetch asks the session's node for its output or an artifact and returns
 // the stream its agent answers with.
-func (s *Server) fetch(ctx context.Context, sess *arena.Session, req arena.LogRequest) (io.ReadCloser, error) {
+func (s *Service) fetch(ctx context.Context, sess *arena.Session, req arena.LogRequest) (io.ReadCloser, error) {
 	pr, pw := io.Pipe()
 	req.ID = uuid.NewString()
 	id := req.ID
@@ -100,7 +100,7 @@ func (s *Server) fetch(ctx context.Context, sess *arena.Session, req arena.LogRe
 
 // endNodeStreams ends the streams of a node that went away: nothing more will
 // come from it.
-func (s *Server) endNodeStreams(nodeID string) {
+func (s *Service) endNodeStreams(nodeID string) {
 	s.mu.Lock()
 	var ids []string
 	for id, st := range s.logStreams {
@@ -125,7 +125,7 @@ func (r *logReader) Close() error {
 }
 
 // endLogs forgets a log stream and ends its pipe with err (nil: a clean end).
-func (s *Server) endLogs(id string, err error) {
+func (s *Service) endLogs(id string, err error) {
 	s.mu.Lock()
 	st, ok := s.logStreams[id]
 	delete(s.logStreams, id)
@@ -148,7 +148,7 @@ func (st *logStream) opened(err error) {
 // PushLogs takes a chunk of output from a node's agent and hands it to the
 // reader, waiting for the reader to take it so that a slow reader slows the
 // node down rather than filling memory. It answers false once nobody reads.
-func (s *Server) PushLogs(ctx context.Context, c arena.LogChunk) (bool, error) {
+func (s *Service) PushLogs(ctx context.Context, c arena.LogChunk) (bool, error) {
 	s.mu.Lock()
 	st, ok := s.logStreams[c.RequestID]
 	s.mu.Unlock()

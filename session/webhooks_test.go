@@ -1,4 +1,4 @@
-package server_test
+package session_test
 
 import (
 	"bytes"
@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/arena-hq/arena"
-	"github.com/arena-hq/arena/server"
+	"github.com/arena-hq/arena/session"
 	"github.com/arena-hq/arena/tenant"
 	"github.com/arena-hq/arena/webhook"
 )
@@ -53,7 +53,7 @@ func types(events []webhook.Event) []string {
 }
 
 // withEvents makes the harness's control plane publish to rec.
-func withEvents(rec server.EventPublisher) func(*testConfig) {
+func withEvents(rec session.EventPublisher) func(*testConfig) {
 	return func(c *testConfig) { c.Events = rec }
 }
 

@@ -1,4 +1,4 @@
-package server_test
+package session_test
 
 import (
 	"context"
@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/arena-hq/arena"
-	"github.com/arena-hq/arena/server"
+	"github.com/arena-hq/arena/session"
 )
 
 // The harness's node has the ports 40000 to 49999.
@@ -73,7 +73,7 @@ func TestTakenPortMovesTheSession(t *testing.T) {
 // ports it is given fails, as a failed start does, and holds nothing.
 func TestTakenPortsGiveUp(t *testing.T) {
 	h := newHarness(t, 10)
-	for p := 40000; p <= 40000+server.MaxPortMoves; p++ {
+	for p := 40000; p <= 40000+session.MaxPortMoves; p++ {
 		h.rt.TakePorts(p)
 	}
 	h.create(arena.SessionRequest{ID: "s"})
@@ -81,7 +81,7 @@ func TestTakenPortsGiveUp(t *testing.T) {
 	if s.StopReason != arena.StopFailed || s.Status() != "dead" || !s.RunningAt.IsZero() {
 		t.Fatalf("session %+v", s)
 	}
-	if got, want := arena.HostPortsOf(s.Ports), []int{40000 + server.MaxPortMoves}; !slices.Equal(got, want) {
+	if got, want := arena.HostPortsOf(s.Ports), []int{40000 + session.MaxPortMoves}; !slices.Equal(got, want) {
 		t.Fatalf("last ports %v, want %v", got, want)
 	}
 	if n := nodeUsage(t, h.fleet); n.Sessions != 0 || n.FreePorts != nodePorts {

@@ -1,4 +1,4 @@
-package server
+package session
 
 import (
 	"context"
@@ -30,7 +30,7 @@ const MaxPortMoves = 3
 // word in every heartbeat until it sees the move, and a repeat must move
 // nothing. Past MaxPortMoves, or when the node has no other free ports, the
 // session fails.
-func (s *Server) movePorts(ctx context.Context, nodeID string, c arena.PortConflict) {
+func (s *Service) movePorts(ctx context.Context, nodeID string, c arena.PortConflict) {
 	e := s.entry(c.SessionID)
 	if e == nil {
 		return
@@ -86,7 +86,7 @@ func (s *Server) movePorts(ctx context.Context, nodeID string, c arena.PortConfl
 // failStart records that a session's container could not be started, as
 // the agent reports any other failed start, and tells the agent, which is
 // waiting for new ports rather than reporting. The caller holds e.mu.
-func (s *Server) failStart(ctx context.Context, e *entry, cur *arena.Session, msg string) {
+func (s *Service) failStart(ctx context.Context, e *entry, cur *arena.Session, msg string) {
 	now := s.now()
 	r := arena.SessionReport{SessionID: cur.ID, NodeID: cur.NodeID, State: arena.SessionStopped, Reason: arena.StopFailed, ExitCode: -1, At: now,
 		Message: "cannot start container: " + msg}

@@ -1,4 +1,4 @@
-package server
+package session
 
 import (
 	"github.com/arena-hq/arena"
@@ -22,7 +22,7 @@ type EventPublisher interface {
 // the node: a report that arrives late (from a node back after a partition)
 // or a loss dated at the node's last heartbeat tells of the past, and
 // receivers order a session's events by their time.
-func (s *Server) emitEvent(sess *arena.Session) {
+func (s *Service) emitEvent(sess *arena.Session) {
 	if s.events == nil {
 		return
 	}

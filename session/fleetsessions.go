@@ -1,4 +1,4 @@
-package server
+package session
 
 import (
 	"context"
@@ -10,45 +10,45 @@ import (
 
 // fleetSessions is the server as its fleet sees it: what the nodes'
 // changes mean for the sessions they run. A type of its own, so that these
-// are no methods of the Server's API.
-type fleetSessions Server
+// are no methods of the Service's API.
+type fleetSessions Service
 
 var _ fleet.Sessions = (*fleetSessions)(nil)
 
-func (fs *fleetSessions) server() *Server { return (*Server)(fs) }
+func (fs *fleetSessions) service() *Service { return (*Service)(fs) }
 
 // NodeRegistered implements fleet.Sessions.
-func (fs *fleetSessions) NodeRegistered(nodeID string) { fs.server().restoreReservations(nodeID) }
+func (fs *fleetSessions) NodeRegistered(nodeID string) { fs.service().restoreReservations(nodeID) }
 
 // NodeBack implements fleet.Sessions.
-func (fs *fleetSessions) NodeBack(nodeID string) { fs.server().resendAssignments(nodeID) }
+func (fs *fleetSessions) NodeBack(nodeID string) { fs.service().resendAssignments(nodeID) }
 
 // NodeSilent implements fleet.Sessions.
 func (fs *fleetSessions) NodeSilent(nodeID string, since time.Time) {
-	fs.server().endNodeStreams(nodeID)
-	fs.server().markUnreachable(nodeID, since)
+	fs.service().endNodeStreams(nodeID)
+	fs.service().markUnreachable(nodeID, since)
 }
 
 // NodeLost implements fleet.Sessions.
 func (fs *fleetSessions) NodeLost(nodeID string, lastSeen time.Time) {
-	fs.server().giveUp(nodeID, lastSeen)
+	fs.service().giveUp(nodeID, lastSeen)
 }
 
 // PortConflict implements fleet.Sessions.
 func (fs *fleetSessions) PortConflict(ctx context.Context, nodeID string, c arena.PortConflict) {
-	fs.server().movePorts(ctx, nodeID, c)
+	fs.service().movePorts(ctx, nodeID, c)
 }
 
 // ActiveOn implements fleet.Sessions.
-func (fs *fleetSessions) ActiveOn(nodeID string) int { return len(fs.server().activeOn(nodeID)) }
+func (fs *fleetSessions) ActiveOn(nodeID string) int { return len(fs.service().activeOn(nodeID)) }
 
 // Running implements fleet.Sessions.
 func (fs *fleetSessions) Running(orgID string) map[string]map[string]bool {
-	return fs.server().runningImages(orgID)
+	return fs.service().runningImages(orgID)
 }
 
 // restoreReservations re-reserves what the node's active sessions hold.
-func (s *Server) restoreReservations(nodeID string) {
+func (s *Service) restoreReservations(nodeID string) {
 	for _, e := range s.activeOn(nodeID) {
 		sess := e.cur.Load()
 		if err := s.placer.Restore(sess); err != nil {
@@ -58,7 +58,7 @@ func (s *Server) restoreReservations(nodeID string) {
 }
 
 // activeOn returns the entries of the node's active sessions.
-func (s *Server) activeOn(nodeID string) []*entry {
+func (s *Service) activeOn(nodeID string) []*entry {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []*entry
@@ -72,7 +72,7 @@ func (s *Server) activeOn(nodeID string) []*entry {
 
 // runningImages returns, by image reference, the nodes that run one of the
 // organisation's sessions of it.
-func (s *Server) runningImages(orgID string) map[string]map[string]bool {
+func (s *Service) runningImages(orgID string) map[string]map[string]bool {
 	out := map[string]map[string]bool{}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -90,7 +90,7 @@ func (s *Server) runningImages(orgID string) map[string]map[string]bool {
 // markUnreachable moves the node's sessions to unreachable, pausing their
 // billing at the last heartbeat. A session being stopped stays stopping: the
 // intent must survive until the node can carry it out.
-func (s *Server) markUnreachable(nodeID string, since time.Time) {
+func (s *Service) markUnreachable(nodeID string, since time.Time) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for _, e := range s.activeOn(nodeID) {
@@ -122,7 +122,7 @@ func (s *Server) markUnreachable(nodeID string, since time.Time) {
 // giveUp stops the sessions of a node silent for longer than NodeLostAfter:
 // they end at its last heartbeat with reason lost, and what they held is
 // freed. Should the node come back, its agent removes their containers.
-func (s *Server) giveUp(nodeID string, lastSeen time.Time) {
+func (s *Service) giveUp(nodeID string, lastSeen time.Time) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	entries := s.activeOn(nodeID)
@@ -154,7 +154,7 @@ func (s *Server) giveUp(nodeID string, lastSeen time.Time) {
 
 // Ready reports whether the control plane can serve: placement has the
 // nodes' reports it waits for after the start, and its store answers.
-func (s *Server) Ready(ctx context.Context) error {
+func (s *Service) Ready(ctx context.Context) error {
 	if err := s.fleet.Resyncing(); err != nil {
 		return err
 	}

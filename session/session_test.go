@@ -1,4 +1,4 @@
-package server_test
+package session_test
 
 import (
 	"context"
@@ -15,7 +15,7 @@ import (
 	"github.com/arena-hq/arena/agent"
 	"github.com/arena-hq/arena/fleet"
 	"github.com/arena-hq/arena/scheduler"
-	"github.com/arena-hq/arena/server"
+	"github.com/arena-hq/arena/session"
 	"github.com/arena-hq/arena/sim"
 	"github.com/arena-hq/arena/sqlite"
 	"github.com/arena-hq/arena/tenant"
@@ -33,7 +33,7 @@ type harness struct {
 	mute  atomic.Bool
 	dir   string
 	store *sqlite.Store
-	srv   *server.Server
+	srv   *session.Service
 	fleet *fleet.Fleet
 	// tenants shares the control plane's store and placement.
 	tenants *tenant.Service
@@ -86,7 +86,7 @@ func testApps() []*arena.Application {
 // sessions' configuration, and the fleet's. The catalog is the sessions'
 // for both.
 type testConfig struct {
-	server.Config
+	session.Config
 	Fleet fleet.Config
 }
 
@@ -141,7 +141,7 @@ func (h *harness) openServer() {
 	if err := h.tenants.LoadQuotas(ctx); err != nil {
 		h.tb.Fatal(err)
 	}
-	h.srv = server.New(cfg)
+	h.srv = session.New(cfg)
 	if err := h.fleet.Open(ctx); err != nil {
 		h.tb.Fatal(err)
 	}
@@ -187,7 +187,7 @@ func (h *harness) startAgent() {
 // mutable is the control plane as the agent sees it, with heartbeats that
 // vanish while mute is set.
 type mutable struct {
-	*server.Agents
+	*session.Agents
 	mute *atomic.Bool
 }
 

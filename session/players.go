@@ -1,4 +1,4 @@
-package server
+package session
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 // JoinPlayers records players as joined to one of the organisation's active
 // sessions and returns the session. A player already joined stays as it is,
 // so that a matchmaker may retry.
-func (s *Server) JoinPlayers(ctx context.Context, orgID, sessionID string, players []string) (*arena.Session, error) {
+func (s *Service) JoinPlayers(ctx context.Context, orgID, sessionID string, players []string) (*arena.Session, error) {
 	if err := arena.ValidatePlayers("players", players); err != nil {
 		return nil, err
 	}
@@ -47,7 +47,7 @@ func (s *Server) JoinPlayers(ctx context.Context, orgID, sessionID string, playe
 // sessionID when it is given, else from whichever sessions they joined. It
 // returns the sessions that changed. A player that is in no session is no
 // error, so that a matchmaker may retry.
-func (s *Server) LeavePlayers(ctx context.Context, orgID, sessionID string, players []string) ([]*arena.Session, error) {
+func (s *Service) LeavePlayers(ctx context.Context, orgID, sessionID string, players []string) ([]*arena.Session, error) {
 	if err := arena.ValidatePlayers("players", players); err != nil {
 		return nil, err
 	}
@@ -81,7 +81,7 @@ func (s *Server) LeavePlayers(ctx context.Context, orgID, sessionID string, play
 }
 
 // leave removes players from one session; nil when none of them was in it.
-func (s *Server) leave(ctx context.Context, e *entry, players []string) (*arena.Session, error) {
+func (s *Service) leave(ctx context.Context, e *entry, players []string) (*arena.Session, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	cur := e.cur.Load()
