@@ -14,13 +14,18 @@ import (
 
 // SessionStore keeps sessions and their usage.
 type SessionStore interface {
-	// CreateSession inserts a new session; ECONFLICT if its id exists.
+	// CreateSession inserts a new session; ECONFLICT if its id, or its
+	// organisation's session of its name, exists.
 	CreateSession(ctx context.Context, s *Session) error
 	// UpdateSession overwrites a session's mutable fields.
 	UpdateSession(ctx context.Context, s *Session) error
 	// StopSession records a session as stopped together with its usage, atomically.
 	StopSession(ctx context.Context, s *Session, u *Usage) error
+	// FindSession returns a session by its id (SessionKey), or ENOTFOUND.
 	FindSession(ctx context.Context, id string) (*Session, error)
+	// FindSessionByName returns an organisation's session by the id the API
+	// knows it by (Session.PublicID), or ENOTFOUND.
+	FindSessionByName(ctx context.Context, orgID, name string) (*Session, error)
 	// ListSessions returns sessions in creation order, narrowed by f.
 	ListSessions(ctx context.Context, f SessionQuery) ([]*Session, error)
 	ListUsage(ctx context.Context, orgID string) ([]*Usage, error)

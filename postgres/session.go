@@ -33,11 +33,12 @@ func scanSession(row pgx.Row) (*arena.Session, error) {
 
 const sessionColumns = `id, org_id, node_id, state, created_at, doc`
 
-// CreateSession inserts s. It fails with ECONFLICT if a session with its id
-// exists, and with ENOTFOUND if its organisation does not.
+// CreateSession inserts s. It fails with ECONFLICT if a session with its id,
+// or its organisation's session with its name, exists, and with ENOTFOUND if
+// its organisation does not.
 func (st *Store) CreateSession(ctx context.Context, s *arena.Session) error {
-	_, err := st.exec(ctx, `INSERT INTO sessions (`+sessionColumns+`) VALUES ($1, $2, $3, $4, $5, $6)`,
-		s.ID, s.OrgID, s.NodeID, string(s.State), s.CreatedAt.UTC(), storedoc.FromSession(s))
+	_, err := st.exec(ctx, `INSERT INTO sessions (`+sessionColumns+`, name) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		s.ID, s.OrgID, s.NodeID, string(s.State), s.CreatedAt.UTC(), storedoc.FromSession(s), s.PublicID())
 	switch {
 	case err == nil:
 		return nil
@@ -115,6 +116,19 @@ func (st *Store) FindSession(ctx context.Context, id string) (*arena.Session, er
 	s, err := scanSession(st.pool.QueryRow(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE id = $1`, id))
 	if isNoRows(err) || isUnstorable(err) {
 		return nil, arena.Errorf(arena.ENOTFOUND, "session %s not found", id)
+	}
+	if err != nil {
+		return nil, arena.Internal(err, "finding a session")
+	}
+	return s, nil
+}
+
+// FindSessionByName returns an organisation's session by the id the API
+// knows it by, or ENOTFOUND.
+func (st *Store) FindSessionByName(ctx context.Context, orgID, name string) (*arena.Session, error) {
+	s, err := scanSession(st.pool.QueryRow(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE org_id = $1 AND name = $2`, orgID, name))
+	if isNoRows(err) || isUnstorable(err) {
+		return nil, arena.Errorf(arena.ENOTFOUND, "session %s not found", name)
 	}
 	if err != nil {
 		return nil, arena.Internal(err, "finding a session")

@@ -20,6 +20,7 @@ import (
 
 	"github.com/arena-hq/arena"
 	"github.com/arena-hq/arena/sqlstore"
+	"github.com/arena-hq/arena/storedoc"
 	"github.com/arena-hq/arena/storetest"
 )
 
@@ -600,4 +601,39 @@ func TestMigrateTokenIDs(t *testing.T) {
 	st := openTest(t, u)
 	checkVersions(t, st, shipped)
 	storetest.CheckMigratedTokens(t, st)
+}
+
+// TestMigrateSessionNames upgrades a schema of migration 0008 with a session
+// stored before ids were per organisation: it is named by its id, and every
+// session is found by its organisation and name.
+func TestMigrateSessionNames(t *testing.T) {
+	ctx := context.Background()
+	shipped, err := embeddedMigrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var before []sqlstore.Migration
+	for _, m := range shipped {
+		if m.Version <= 8 {
+			before = append(before, m)
+		}
+	}
+	u := schemaURL(t, newSchema(t))
+	old := openWith(t, u, before)
+	for _, org := range []string{"org-1", "org-2"} {
+		if _, err := old.pool.Exec(ctx, `INSERT INTO organizations (id, name) VALUES ($1, $1)`, org); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, s := range storetest.LegacySessions() {
+		if _, err := old.pool.Exec(ctx, `INSERT INTO sessions (id, org_id, node_id, state, created_at, doc) VALUES ($1, $2, $3, $4, $5, $6)`,
+			s.ID, s.OrgID, s.NodeID, string(s.State), s.CreatedAt, storedoc.FromSession(s)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old.Close()
+
+	st := openTest(t, u)
+	checkVersions(t, st, shipped)
+	storetest.CheckMigratedSessions(t, st)
 }

@@ -267,7 +267,7 @@ func (s *Service) finish(ctx context.Context, e *entry, next *arena.Session, r a
 	s.placer.Release(next.ID)
 	e.cur.Store(next)
 	s.mu.Lock()
-	delete(s.sessions, next.ID)
+	s.remove(next)
 	if e.ttl != nil {
 		e.ttl.Stop()
 	}

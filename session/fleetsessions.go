@@ -151,15 +151,3 @@ func (s *Service) giveUp(nodeID string, lastSeen time.Time) {
 		e.mu.Unlock()
 	}
 }
-
-// Ready reports whether the control plane can serve: placement has the
-// nodes' reports it waits for after the start, and its store answers.
-func (s *Service) Ready(ctx context.Context) error {
-	if err := s.fleet.Resyncing(); err != nil {
-		return err
-	}
-	if _, err := s.store.FindOrganization(ctx, ""); err != nil && arena.ErrorCode(err) != arena.ENOTFOUND {
-		return arena.Errorf(arena.EUNAVAILABLE, "the store does not answer: %s", arena.ErrorMessage(err))
-	}
-	return nil
-}

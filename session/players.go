@@ -14,8 +14,8 @@ func (s *Service) JoinPlayers(ctx context.Context, orgID, sessionID string, play
 	if err := arena.ValidatePlayers("players", players); err != nil {
 		return nil, err
 	}
-	e := s.entry(s.sessionKey(ctx, orgID, sessionID))
-	if e == nil || e.cur.Load().OrgID != orgID {
+	e := s.active(orgID, sessionID)
+	if e == nil {
 		return nil, notFound(sessionID)
 	}
 	e.mu.Lock()
@@ -53,8 +53,8 @@ func (s *Service) LeavePlayers(ctx context.Context, orgID, sessionID string, pla
 	}
 	var entries []*entry
 	if sessionID != "" {
-		e := s.entry(s.sessionKey(ctx, orgID, sessionID))
-		if e == nil || e.cur.Load().OrgID != orgID {
+		e := s.active(orgID, sessionID)
+		if e == nil {
 			return nil, notFound(sessionID)
 		}
 		entries = []*entry{e}

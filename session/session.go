@@ -21,7 +21,7 @@ import (
 
 // Config holds what a Service is built from.
 type Config struct {
-	Store   Store
+	Store   arena.SessionStore
 	Catalog arena.Catalog
 	// Fleet is the nodes the sessions are placed on; the server attaches
 	// itself to it, to hear what their changes mean for its sessions.
@@ -54,7 +54,7 @@ func (noObserver) AgentConnected() func()      { return func() {} }
 
 // Service is the control plane of sessions. It is safe for concurrent use.
 type Service struct {
-	store   Store
+	store   arena.SessionStore
 	catalog arena.Catalog
 	fleet   *fleet.Fleet
 	placer  *fleet.Placer
@@ -64,7 +64,10 @@ type Service struct {
 	events  EventPublisher
 
 	mu       sync.Mutex
-	sessions map[string]*entry        // active sessions, by id
+	sessions map[string]*entry // active sessions, by id
+	// named holds the active sessions again, by organisation and the id
+	// the API knows them by (arena.Session.Name).
+	named    map[[2]string]*entry
 	creating map[string]chan struct{} // caller-chosen ids being created, closed when done
 	subs     map[string]*subscriber
 	// disconnected refuses assignment streams once the server shuts down.
@@ -91,7 +94,7 @@ type entry struct {
 func New(c Config) *Service {
 	s := &Service{
 		store: c.Store, catalog: c.Catalog, fleet: c.Fleet, placer: c.Fleet.Placer(), log: c.Logger, now: c.Now, obs: c.Observer, events: c.Events,
-		sessions: map[string]*entry{}, creating: map[string]chan struct{}{}, subs: map[string]*subscriber{}, closed: make(chan struct{}),
+		sessions: map[string]*entry{}, named: map[[2]string]*entry{}, creating: map[string]chan struct{}{}, subs: map[string]*subscriber{}, closed: make(chan struct{}),
 		logStreams: map[string]*logStream{}, rates: c.Rates,
 	}
 	if s.log == nil {
@@ -115,7 +118,7 @@ func New(c Config) *Service {
 // and arms their TTL timers. The fleet is opened first: what the sessions
 // hold is reserved on its nodes.
 func (s *Service) Open(ctx context.Context) error {
-	active, err := s.store.ListSessions(ctx, SessionQuery{ActiveOnly: true})
+	active, err := s.store.ListSessions(ctx, arena.SessionQuery{ActiveOnly: true})
 	if err != nil {
 		return err
 	}
@@ -123,7 +126,7 @@ func (s *Service) Open(ctx context.Context) error {
 	for _, sess := range active {
 		e := &entry{}
 		e.cur.Store(sess)
-		s.sessions[sess.ID] = e
+		s.add(e, sess)
 		s.armTTL(e, sess)
 	}
 	s.mu.Unlock()
@@ -147,6 +150,19 @@ func (s *Service) Close() {
 		}
 	}
 	close(s.closed)
+}
+
+// Ready reports whether the control plane can serve: placement has the
+// nodes' reports it waits for after the start, and its store answers.
+func (s *Service) Ready(ctx context.Context) error {
+	if err := s.fleet.Resyncing(); err != nil {
+		return err
+	}
+	// A look-up that finds nothing: the store answers, or it does not.
+	if _, err := s.store.FindSession(ctx, ""); err != nil && arena.ErrorCode(err) != arena.ENOTFOUND {
+		return arena.Errorf(arena.EUNAVAILABLE, "the store does not answer: %s", arena.ErrorMessage(err))
+	}
+	return nil
 }
 
 // CreateSession places a new session and records it as started. It returns
@@ -233,7 +249,7 @@ func (s *Service) CreateSession(ctx context.Context, orgID string, req arena.Ses
 	e.cur.Store(sess)
 	e.mu.Lock()
 	s.mu.Lock()
-	s.sessions[id] = e
+	s.add(e, sess)
 	s.armTTL(e, sess)
 	s.mu.Unlock()
 	s.assignToNode(sess)
@@ -251,7 +267,7 @@ func (s *Service) CreateSession(ctx context.Context, orgID string, req arena.Ses
 func (s *Service) claim(ctx context.Context, orgID, id, name, fingerprint string) (done func(), existing *arena.Session, err error) {
 	for {
 		s.mu.Lock()
-		if e := s.sessions[id]; e != nil {
+		if e := s.named[[2]string{orgID, name}]; e != nil {
 			s.mu.Unlock()
 			cur := e.cur.Load()
 			if cur.OrgID != orgID || cur.RequestHash != fingerprint ||
@@ -272,16 +288,11 @@ func (s *Service) claim(ctx context.Context, orgID, id, name, fingerprint string
 				close(ch)
 			}
 			// A stopped session keeps its id: it is only in the store.
-			if _, err := s.store.FindSession(ctx, id); arena.ErrorCode(err) != arena.ENOTFOUND {
+			if _, err := s.store.FindSessionByName(ctx, orgID, name); arena.ErrorCode(err) != arena.ENOTFOUND {
 				done()
 				if err != nil {
 					return nil, nil, err
 				}
-				return nil, nil, idTaken(name)
-			}
-			// So does a session created before ids were per organisation.
-			if s.legacySession(ctx, orgID, name) {
-				done()
 				return nil, nil, idTaken(name)
 			}
 			return done, nil, nil
@@ -340,46 +351,34 @@ func sessionEnv(app *arena.Application, req *arena.SessionRequest, id string, p 
 // FindSession returns one of an organisation's sessions by its API id,
 // stopped ones included.
 func (s *Service) FindSession(ctx context.Context, orgID, id string) (*arena.Session, error) {
-	key := s.sessionKey(ctx, orgID, id)
-	if e := s.entry(key); e != nil {
-		if sess := e.cur.Load(); sess.OrgID == orgID {
-			return sess.Clone(), nil
-		}
-		return nil, notFound(id)
+	if e := s.active(orgID, id); e != nil {
+		return e.cur.Load().Clone(), nil
 	}
-	sess, err := s.store.FindSession(ctx, key)
-	if arena.ErrorCode(err) == arena.ENOTFOUND || (err == nil && sess.OrgID != orgID) {
+	sess, err := s.store.FindSessionByName(ctx, orgID, id)
+	if arena.ErrorCode(err) == arena.ENOTFOUND {
 		return nil, notFound(id)
 	}
 	return sess, err
 }
 
-// sessionKey returns the key of an organisation's session from its API id:
-// SessionKey of both, or the id itself for a session created before ids
-// were per organisation, so that those stay reachable after an upgrade.
-func (s *Service) sessionKey(ctx context.Context, orgID, id string) string {
-	key := arena.SessionKey(orgID, id)
-	if s.entry(key) != nil {
-		return key
-	}
-	if _, err := s.store.FindSession(ctx, key); err == nil {
-		return key
-	}
-	if s.legacySession(ctx, orgID, id) {
-		return id
-	}
-	return key
+// active returns the entry of one of an organisation's active sessions by
+// its API id, or nil.
+func (s *Service) active(orgID, id string) *entry {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.named[[2]string{orgID, id}]
 }
 
-// legacySession reports whether the organisation has a session created
-// before ids were per organisation, keyed by its API id alone.
-func (s *Service) legacySession(ctx context.Context, orgID, id string) bool {
-	legacy := func(sess *arena.Session) bool { return sess.OrgID == orgID && sess.Name == "" }
-	if e := s.entry(id); e != nil {
-		return legacy(e.cur.Load())
-	}
-	sess, err := s.store.FindSession(ctx, id)
-	return err == nil && legacy(sess)
+// add makes e, of sess, an active session; the caller holds s.mu.
+func (s *Service) add(e *entry, sess *arena.Session) {
+	s.sessions[sess.ID] = e
+	s.named[[2]string{sess.OrgID, sess.PublicID()}] = e
+}
+
+// remove forgets e, of sess, as an active session; the caller holds s.mu.
+func (s *Service) remove(sess *arena.Session) {
+	delete(s.sessions, sess.ID)
+	delete(s.named, [2]string{sess.OrgID, sess.PublicID()})
 }
 
 func notFound(id string) error {
@@ -391,7 +390,7 @@ func (s *Service) ListSessions(ctx context.Context, orgID string, f arena.Sessio
 	var all []*arena.Session
 	if f.All {
 		var err error
-		if all, err = s.store.ListSessions(ctx, SessionQuery{OrgID: orgID}); err != nil {
+		if all, err = s.store.ListSessions(ctx, arena.SessionQuery{OrgID: orgID}); err != nil {
 			return nil, err
 		}
 	} else {
@@ -427,17 +426,13 @@ func (s *Service) StopSession(ctx context.Context, orgID, id string) error {
 	if err := s.awaitCreate(ctx, key); err != nil {
 		return err
 	}
-	key = s.sessionKey(ctx, orgID, id)
-	e := s.entry(key)
+	e := s.active(orgID, id)
 	if e == nil {
 		sess, err := s.FindSession(ctx, orgID, id)
 		if err != nil {
 			return err
 		}
 		return arena.Errorf(arena.ECONFLICT, "session %q has already stopped (%s)", id, sess.StopReason)
-	}
-	if e.cur.Load().OrgID != orgID {
-		return notFound(id)
 	}
 	return s.stop(ctx, e, arena.StopDeleted)
 }

@@ -88,6 +88,8 @@ func testApps() []*arena.Application {
 type testConfig struct {
 	session.Config
 	Fleet fleet.Config
+	// Wrap, when set, is the sessions' view of the store.
+	Wrap func(arena.Store) arena.Store
 }
 
 // closeServer closes the control plane, sessions then fleet, as a process
@@ -137,6 +139,9 @@ func (h *harness) openServer() {
 	fcfg.Store, fcfg.Catalog, fcfg.Scheduler = st, cfg.Catalog, scheduler.New(scheduler.Pack)
 	h.fleet = fleet.New(fcfg)
 	cfg.Store, cfg.Fleet = st, h.fleet
+	if h.cfg.Wrap != nil {
+		cfg.Store = h.cfg.Wrap(st)
+	}
 	h.tenants = tenant.New(st, h.fleet.Placer(), nil, nil)
 	if err := h.tenants.LoadQuotas(ctx); err != nil {
 		h.tb.Fatal(err)
@@ -751,8 +756,10 @@ func onlyUsage(tb testing.TB, h *harness) *arena.Usage {
 }
 
 // TestLegacySessionIDs covers sessions stored before ids were per
-// organisation, keyed by their API id alone: they stay reachable by that id
-// for their organisation only, can be stopped, and keep their id taken.
+// organisation, keyed by their API id alone and with no name (the stores'
+// migration names them by their id, as a store does a session given no
+// name): they stay reachable by that id for their organisation only, can be
+// stopped, and keep their id taken.
 func TestLegacySessionIDs(t *testing.T) {
 	h := newHarness(t, 2)
 	ctx := context.Background()
@@ -985,6 +992,83 @@ func TestStopMessage(t *testing.T) {
 			h.restartServer()
 			if again := h.waitState(s.Name, arena.SessionStopped); again.StopMessage != tc.want {
 				t.Errorf("stop message after a restart = %q, want %q", again.StopMessage, tc.want)
+			}
+		})
+	}
+}
+
+// readCounter counts the look-ups of single sessions in the store.
+type readCounter struct {
+	arena.Store
+	reads atomic.Int64
+}
+
+func (c *readCounter) FindSession(ctx context.Context, id string) (*arena.Session, error) {
+	c.reads.Add(1)
+	return c.Store.FindSession(ctx, id)
+}
+
+func (c *readCounter) FindSessionByName(ctx context.Context, orgID, name string) (*arena.Session, error) {
+	c.reads.Add(1)
+	return c.Store.FindSessionByName(ctx, orgID, name)
+}
+
+// TestStoreReads: creating a session and stopping one read the store for
+// a session at most once, whatever the form of its id; an active session
+// is stopped from memory.
+func TestStoreReads(t *testing.T) {
+	counter := &readCounter{}
+	h := newHarness(t, 4, func(c *testConfig) {
+		c.Wrap = func(st arena.Store) arena.Store { counter.Store = st; return counter }
+	})
+	ctx := context.Background()
+	stopped := h.create(arena.SessionRequest{ID: "done"})
+	if err := h.srv.StopSession(ctx, org, stopped.PublicID()); err != nil {
+		t.Fatal(err)
+	}
+	h.waitState("done", arena.SessionStopped)
+	tests := []struct {
+		name string
+		do   func() error
+		max  int64
+	}{
+		{"create with a new id", func() error {
+			_, err := h.srv.CreateSession(ctx, org, arena.SessionRequest{ID: "fresh", Image: "game", Location: "europe"})
+			return err
+		}, 1},
+		{"create with an id of the past", func() error {
+			_, err := h.srv.CreateSession(ctx, org, arena.SessionRequest{ID: "done", Image: "game", Location: "europe"})
+			if arena.ErrorCode(err) != arena.ECONFLICT {
+				return fmt.Errorf("got %v, want a conflict", err)
+			}
+			return nil
+		}, 1},
+		{"create with no id", func() error {
+			_, err := h.srv.CreateSession(ctx, org, arena.SessionRequest{Image: "game", Location: "europe"})
+			return err
+		}, 0},
+		{"stop an active session", func() error { return h.srv.StopSession(ctx, org, "fresh") }, 0},
+		{"stop a stopped session", func() error {
+			if err := h.srv.StopSession(ctx, org, "done"); arena.ErrorCode(err) != arena.ECONFLICT {
+				return fmt.Errorf("got %v, want a conflict", err)
+			}
+			return nil
+		}, 1},
+		{"stop an unknown session", func() error {
+			if err := h.srv.StopSession(ctx, org, "nobody"); arena.ErrorCode(err) != arena.ENOTFOUND {
+				return fmt.Errorf("got %v, want not found", err)
+			}
+			return nil
+		}, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := counter.reads.Load()
+			if err := tt.do(); err != nil {
+				t.Fatal(err)
+			}
+			if got := counter.reads.Load() - before; got > tt.max {
+				t.Errorf("%d reads of a session, want at most %d", got, tt.max)
 			}
 		})
 	}

@@ -41,8 +41,9 @@ func scanSession(row interface{ Scan(...any) error }) (*arena.Session, error) {
 
 const sessionColumns = `id, org_id, node_id, state, created_at, doc`
 
-// CreateSession inserts s. It fails with ECONFLICT if a session with its id
-// exists, and with ENOTFOUND if its organisation does not.
+// CreateSession inserts s. It fails with ECONFLICT if a session with its id,
+// or its organisation's session with its name, exists, and with ENOTFOUND if
+// its organisation does not.
 func (st *Store) CreateSession(ctx context.Context, s *arena.Session) error {
 	doc, err := encodeSession(s)
 	if err != nil {
@@ -53,8 +54,8 @@ func (st *Store) CreateSession(ctx context.Context, s *arena.Session) error {
 		return err
 	}
 	defer unlock()
-	_, err = st.w.ExecContext(ctx, `INSERT INTO sessions (`+sessionColumns+`) VALUES (?, ?, ?, ?, ?, ?)`,
-		s.ID, s.OrgID, s.NodeID, string(s.State), storedoc.Nanos(s.CreatedAt), doc)
+	_, err = st.w.ExecContext(ctx, `INSERT INTO sessions (`+sessionColumns+`, name) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		s.ID, s.OrgID, s.NodeID, string(s.State), storedoc.Nanos(s.CreatedAt), doc, s.PublicID())
 	switch {
 	case err == nil:
 		return nil
@@ -160,6 +161,20 @@ func (st *Store) FindSession(ctx context.Context, id string) (*arena.Session, er
 	s, err := scanSession(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, arena.Errorf(arena.ENOTFOUND, "session %s not found", id)
+	}
+	if err != nil {
+		return nil, arena.Internal(err, "finding a session")
+	}
+	return s, nil
+}
+
+// FindSessionByName returns an organisation's session by the id the API
+// knows it by, or ENOTFOUND.
+func (st *Store) FindSessionByName(ctx context.Context, orgID, name string) (*arena.Session, error) {
+	row := st.r.QueryRowContext(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE org_id = ? AND name = ?`, orgID, name)
+	s, err := scanSession(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, arena.Errorf(arena.ENOTFOUND, "session %s not found", name)
 	}
 	if err != nil {
 		return nil, arena.Internal(err, "finding a session")

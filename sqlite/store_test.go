@@ -12,6 +12,7 @@ import (
 
 	"github.com/arena-hq/arena"
 	"github.com/arena-hq/arena/sqlstore"
+	"github.com/arena-hq/arena/storedoc"
 	"github.com/arena-hq/arena/storetest"
 )
 
@@ -376,4 +377,46 @@ func TestMigrateTokenIDs(t *testing.T) {
 	st := openTest(t, path)
 	checkVersions(t, st, shipped)
 	storetest.CheckMigratedTokens(t, st)
+}
+
+// TestMigrateSessionNames upgrades a database of migration 0009 with a
+// session stored before ids were per organisation: it is named by its id,
+// and every session is found by its organisation and name.
+func TestMigrateSessionNames(t *testing.T) {
+	ctx := context.Background()
+	shipped, err := embeddedMigrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var before []sqlstore.Migration
+	for _, m := range shipped {
+		if m.Version <= 9 {
+			before = append(before, m)
+		}
+	}
+	path := filepath.Join(t.TempDir(), "arena.db")
+	old, err := open(ctx, path, before)
+	if err != nil {
+		t.Fatalf("open at 0009: %v", err)
+	}
+	for _, org := range []string{"org-1", "org-2"} {
+		if _, err := old.w.ExecContext(ctx, `INSERT INTO organizations (id, name, environment, created_at) VALUES (?, ?, 'production', 0)`, org, org); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, s := range storetest.LegacySessions() {
+		doc, err := encodeSession(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := old.w.ExecContext(ctx, `INSERT INTO sessions (id, org_id, node_id, state, created_at, doc) VALUES (?, ?, ?, ?, ?, ?)`,
+			s.ID, s.OrgID, s.NodeID, string(s.State), storedoc.Nanos(s.CreatedAt), doc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old.Close()
+
+	st := openTest(t, path)
+	checkVersions(t, st, shipped)
+	storetest.CheckMigratedSessions(t, st)
 }

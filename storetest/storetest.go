@@ -55,6 +55,7 @@ func Run(t *testing.T, open func(t *testing.T) arena.Store) {
 		{"SessionRoundTrip", testSessionRoundTrip},
 		{"CreateSession", testCreateSession},
 		{"FindSessionNotFound", testFindSessionNotFound},
+		{"FindSessionByName", testFindSessionByName},
 		{"UpdateSession", testUpdateSession},
 		{"StopSession", testStopSession},
 		{"ListSessions", testListSessions},
@@ -330,6 +331,60 @@ func testFindSessionNotFound(t *testing.T, s arena.Store) {
 			}
 		})
 	}
+}
+
+// testFindSessionByName: an organisation's session is found by its name
+// alone, by that organisation alone, stopped or not; a name is one session
+// per organisation, and a session stored without one is named by its id.
+func testFindSessionByName(t *testing.T, s arena.Store) {
+	ctx := context.Background()
+	createOrg(t, s, "org-1")
+	createOrg(t, s, "org-2")
+	mine := newSession("s-1", "org-1", "node-1", at(1))
+	mine.Name = "match"
+	theirs := newSession("s-2", "org-2", "node-1", at(2))
+	theirs.Name = "match"
+	bare := newSession("s-3", "org-1", "node-1", at(3))
+	bare.Name = ""
+	for _, sess := range []*arena.Session{mine, theirs, bare} {
+		createSession(t, s, sess)
+	}
+	stopped := mine.Clone()
+	transition(t, stopped, arena.SessionStopped, at(10))
+	if err := s.StopSession(ctx, stopped, &arena.Usage{SessionID: stopped.ID, OrgID: stopped.OrgID, Application: stopped.Application,
+		Location: stopped.Location, Resources: stopped.Resources}); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, org, id string
+		want          *arena.Session
+	}{
+		{"stopped", "org-1", "match", stopped},
+		{"same name, another organisation", "org-2", "match", theirs},
+		{"stored without a name", "org-1", "s-3", bare},
+		{"by its key", "org-1", "s-1", nil},
+		{"unknown", "org-1", "nope", nil},
+		{"empty", "org-1", "", nil},
+		{"another organisation's", "org-2", "s-3", nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := s.FindSessionByName(ctx, tc.org, tc.id)
+			if tc.want == nil {
+				checkCode(t, err, arena.ENOTFOUND)
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkSession(t, got, tc.want)
+		})
+	}
+	t.Run("a name is one session", func(t *testing.T) {
+		again := newSession("s-4", "org-1", "node-2", at(4))
+		again.Name = "match"
+		checkCode(t, s.CreateSession(ctx, again), arena.ECONFLICT)
+	})
 }
 
 func testUpdateSession(t *testing.T, s arena.Store) {
