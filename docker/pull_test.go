@@ -8,13 +8,14 @@ import (
 
 	"github.com/arena-hq/arena"
 	"github.com/arena-hq/arena/docker/dockertest"
+	"github.com/arena-hq/arena/registry/registrytest"
 )
 
 // TestPullImage pulls from a private registry on loopback, as an agent
 // pre-pulls an application's tags, and runs what it pulled.
 func TestPullImage(t *testing.T) {
 	rt := dockertest.Runtime(t)
-	reg := dockertest.NewRegistry(t, "studio", "s3cret-pass")
+	reg := registrytest.NewRegistry(t, "studio", "s3cret-pass")
 	ref := reg.PushEcho(t, "game/echo", dockertest.RandomID())
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

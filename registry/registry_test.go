@@ -14,12 +14,12 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/arena-hq/arena"
-	"github.com/arena-hq/arena/docker/dockertest"
 	"github.com/arena-hq/arena/registry"
+	"github.com/arena-hq/arena/registry/registrytest"
 )
 
 // push writes a small random image as repo:tag to the test registry.
-func push(tb testing.TB, r *dockertest.Registry, repo string, tags ...string) {
+func push(tb testing.TB, r *registrytest.Registry, repo string, tags ...string) {
 	tb.Helper()
 	img, err := random.Image(64, 1)
 	if err != nil {
@@ -37,7 +37,7 @@ func push(tb testing.TB, r *dockertest.Registry, repo string, tags ...string) {
 }
 
 func TestTags(t *testing.T) {
-	reg := dockertest.NewRegistry(t, "ci-bot", "s3cret-password")
+	reg := registrytest.NewRegistry(t, "ci-bot", "s3cret-password")
 	push(t, reg, "studio/duel", "1.0", "1.1", "latest")
 	good := &arena.RegistryAuth{Username: "ci-bot", Password: "s3cret-password"}
 	c := &registry.Client{}
@@ -71,7 +71,7 @@ func TestTags(t *testing.T) {
 }
 
 func TestHasTag(t *testing.T) {
-	reg := dockertest.NewRegistry(t, "ci-bot", "s3cret-password")
+	reg := registrytest.NewRegistry(t, "ci-bot", "s3cret-password")
 	push(t, reg, "studio/duel", "1.0")
 	good := &arena.RegistryAuth{Username: "ci-bot", Password: "s3cret-password"}
 	c := &registry.Client{}

@@ -15,9 +15,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/client"
-
 	"github.com/arena-hq/arena"
 	"github.com/arena-hq/arena/agent"
 	"github.com/arena-hq/arena/docker"
@@ -69,9 +66,9 @@ func runStartBench(ctx context.Context, o startBenchOptions, stdout, stderr io.W
 		defer cancel()
 		_ = rt.RemoveImage(rctx, image)
 	}()
-	info, _ := rt.Client().Info(ctx, client.InfoOptions{})
+	engine, _ := rt.Engine(ctx)
 	fmt.Fprintf(stdout, "container starts on the local engine (Docker %s, %s storage, %d CPUs), image %s\n",
-		info.Info.ServerVersion, info.Info.Driver, info.Info.NCPU, image)
+		engine.Version, engine.Storage, engine.CPUs, image)
 
 	b := &startBench{rt: rt, image: image, node: "bench-" + id, nextPort: 42000}
 	defer b.cleanup()
@@ -183,19 +180,7 @@ func (b *startBench) level(ctx context.Context, p, n int, start func(context.Con
 func (b *startBench) rawStart(ctx context.Context) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
-	cli := b.rt.Client()
-	created, err := cli.ContainerCreate(ctx, client.ContainerCreateOptions{
-		Name:       b.name(),
-		Config:     &container.Config{Image: b.image, Labels: map[string]string{arena.LabelNode: b.node}},
-		HostConfig: &container.HostConfig{},
-	})
-	if err != nil {
-		return "", err
-	}
-	if _, err := cli.ContainerStart(ctx, created.ID, client.ContainerStartOptions{}); err != nil {
-		return created.ID, err
-	}
-	return created.ID, nil
+	return b.rt.StartBare(ctx, b.name(), b.image, map[string]string{arena.LabelNode: b.node})
 }
 
 // arenaStart is Arena's runtime starting a session's container as the

@@ -18,6 +18,7 @@ import (
 	"github.com/arena-hq/arena/http/apitest"
 	"github.com/arena-hq/arena/internal/gameyeclient/current"
 	v121 "github.com/arena-hq/arena/internal/gameyeclient/v121"
+	"github.com/arena-hq/arena/registry/registrytest"
 )
 
 // checkingTransport passes every response through Arena's OpenAPI
@@ -343,7 +344,7 @@ func TestGameyeLifecycle(t *testing.T) {
 // runs sessions, and tagKeep retires the oldest.
 func TestApplicationsOfTheCurrentRevision(t *testing.T) {
 	rt := dockertest.Runtime(t)
-	reg := dockertest.NewRegistry(t, "studio", "s3cret-pass")
+	reg := registrytest.NewRegistry(t, "studio", "s3cret-pass")
 	v1, v2 := dockertest.RandomID(), dockertest.RandomID()
 	refs := []string{reg.PushEcho(t, "studio/duel", v1), reg.PushEcho(t, "studio/duel", v2)}
 	t.Cleanup(func() {

@@ -1,13 +1,9 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/moby/moby/client"
 
 	"github.com/arena-hq/arena"
 	"github.com/arena-hq/arena/docker/dockertest"
@@ -81,13 +77,7 @@ func TestRegionsAndLimits(t *testing.T) {
 		if len(cs) != 1 {
 			t.Fatalf("%d containers", len(cs))
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		res, err := dockertest.Runtime(t).Client().ContainerInspect(ctx, cs[0].ID, client.ContainerInspectOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		hc := res.Container.HostConfig
+		hc := dockertest.Inspect(t, cs[0].ID).HostConfig
 		if hc.NanoCPUs != 300_000_000 || hc.Memory != 128<<20 || hc.MemoryReservation != 64<<20 || hc.CPUShares != 102 {
 			t.Fatalf("cpu %d, memory %d, memory reservation %d, shares %d; want the limits capping and the reservation guaranteed",
 				hc.NanoCPUs, hc.Memory, hc.MemoryReservation, hc.CPUShares)

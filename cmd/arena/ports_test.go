@@ -2,15 +2,11 @@ package main
 
 import (
 	"cmp"
-	"context"
 	"fmt"
 	"net"
 	"slices"
 	"strconv"
 	"testing"
-	"time"
-
-	"github.com/moby/moby/client"
 
 	"github.com/arena-hq/arena"
 	"github.com/arena-hq/arena/docker/dockertest"
@@ -30,14 +26,8 @@ func (s *testStack) publishedPorts(sessionID string) []arena.Port {
 	if id == "" {
 		s.tb.Fatalf("no container of session %s", sessionID)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	res, err := dockertest.Runtime(s.tb).Client().ContainerInspect(ctx, id, client.ContainerInspectOptions{})
-	if err != nil {
-		s.tb.Fatal(err)
-	}
 	var out []arena.Port
-	for port, bindings := range res.Container.NetworkSettings.Ports {
+	for port, bindings := range dockertest.Inspect(s.tb, id).NetworkSettings.Ports {
 		for _, b := range bindings {
 			host, err := strconv.Atoi(b.HostPort)
 			if err != nil {

@@ -1,13 +1,10 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"maps"
 	"strings"
 	"testing"
-
-	"github.com/moby/moby/client"
 
 	"github.com/arena-hq/arena"
 	"github.com/arena-hq/arena/config"
@@ -94,14 +91,9 @@ func TestConfinedApplication(t *testing.T) {
 	if len(cs) != 1 {
 		t.Fatalf("containers %+v, want the session's", cs)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), dockertest.Timeout)
-	defer cancel()
-	res, err := dockertest.Runtime(t).Client().ContainerInspect(ctx, cs[0].ID, client.ContainerInspectOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := dockertest.Inspect(t, cs[0].ID)
 	want := map[string]string{"/tmp": "rw,nosuid,nodev,exec,mode=1777,size=96m", "/scratch": "rw,nosuid,nodev,exec,mode=1777,size=96m"}
-	if cfg, hc := res.Container.Config, res.Container.HostConfig; cfg.User != "1000:1000" || !hc.ReadonlyRootfs || !maps.Equal(hc.Tmpfs, want) {
+	if cfg, hc := res.Config, res.HostConfig; cfg.User != "1000:1000" || !hc.ReadonlyRootfs || !maps.Equal(hc.Tmpfs, want) {
 		t.Fatalf("user %q, read-only root %v, tmpfs %v; want 1000:1000, true, %v", cfg.User, hc.ReadonlyRootfs, hc.Tmpfs, want)
 	}
 	tcp := hostPort(c, arena.TCP)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/arena-hq/arena/docker/dockertest"
+	"github.com/arena-hq/arena/registry/registrytest"
 )
 
 type tagAnswer struct {
@@ -28,7 +29,7 @@ type tagAnswer struct {
 // from pulling to present, and a wrong password shows as a failed pull.
 func TestPrePullFromPrivateRegistry(t *testing.T) {
 	rt := dockertest.Runtime(t)
-	reg := dockertest.NewRegistry(t, "studio", "s3cret-pass")
+	reg := registrytest.NewRegistry(t, "studio", "s3cret-pass")
 	tag := dockertest.RandomID()
 	ref := reg.PushEcho(t, "game/echo", tag)
 	locked := reg.PushEcho(t, "game/locked", tag)

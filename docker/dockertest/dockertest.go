@@ -33,6 +33,7 @@ import (
 	"time"
 
 	"github.com/moby/moby/api/pkg/stdcopy"
+	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 
 	"github.com/arena-hq/arena"
@@ -386,4 +387,17 @@ func EchoSpec(tb testing.TB, nodeID string) arena.ContainerSpec {
 		Labels:  map[string]string{arena.LabelNode: nodeID, arena.LabelSession: session},
 		Network: arena.NetworkBridge,
 	}
+}
+
+// Inspect returns the engine's own description of a container, for tests
+// that check what Arena asked of the engine beyond arena.Container.
+func Inspect(tb testing.TB, id string) container.InspectResponse {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), Timeout)
+	defer cancel()
+	res, err := Runtime(tb).Client().ContainerInspect(ctx, id, client.ContainerInspectOptions{})
+	if err != nil {
+		tb.Fatalf("inspecting container %s: %v", id, err)
+	}
+	return res.Container
 }

@@ -1,4 +1,6 @@
-package dockertest
+// Package registrytest serves an OCI registry on loopback for tests, with
+// basic auth, holding Arena's echo image on demand.
+package registrytest
 
 import (
 	"archive/tar"
@@ -23,6 +25,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"github.com/arena-hq/arena/docker/dockertest"
 )
 
 // Registry is an OCI registry on loopback that asks for a username and
@@ -172,7 +176,7 @@ func echoBin(tb testing.TB) []byte {
 		}
 		defer os.RemoveAll(dir)
 		bin := filepath.Join(dir, "arena-echo")
-		if echoBinary.err = BuildStatic(bin, EchoPackage); echoBinary.err == nil {
+		if echoBinary.err = dockertest.BuildStatic(bin, dockertest.EchoPackage); echoBinary.err == nil {
 			echoBinary.data, echoBinary.err = os.ReadFile(bin)
 		}
 	})
