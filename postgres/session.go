@@ -3,13 +3,13 @@ package postgres
 import (
 	"context"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/arena-hq/arena"
+	"github.com/arena-hq/arena/sqlstore"
 	"github.com/arena-hq/arena/storedoc"
 )
 
@@ -31,7 +31,7 @@ func scanSession(row pgx.Row) (*arena.Session, error) {
 	return &s, nil
 }
 
-const sessionColumns = `id, org_id, node_id, state, created_at, doc`
+const sessionColumns = sqlstore.SessionColumns
 
 // CreateSession inserts s. It fails with ECONFLICT if a session with its id,
 // or its organisation's session with its name, exists, and with ENOTFOUND if
@@ -155,28 +155,7 @@ func (st *Store) ListSessions(ctx context.Context, f arena.SessionQuery) ([]*are
 
 // sessionQuery returns the query of ListSessions.
 func sessionQuery(f arena.SessionQuery) (string, []any) {
-	var (
-		where []string
-		args  []any
-	)
-	if f.OrgID != "" {
-		args = append(args, f.OrgID)
-		where = append(where, "org_id = $"+strconv.Itoa(len(args)))
-	}
-	if f.NodeID != "" {
-		args = append(args, f.NodeID)
-		where = append(where, "node_id = $"+strconv.Itoa(len(args)))
-	}
-	if f.ActiveOnly {
-		// The term of the partial indexes' WHERE clause, as a literal so
-		// that the planner sees that they apply.
-		where = append(where, "state <> 'stopped'")
-	}
-	q := `SELECT ` + sessionColumns + ` FROM sessions`
-	if len(where) > 0 {
-		q += ` WHERE ` + strings.Join(where, " AND ")
-	}
-	return q + ` ORDER BY created_at, id`, args
+	return sqlstore.SessionQuery(f, func(n int) string { return "$" + strconv.Itoa(n) })
 }
 
 // ListUsage returns the usage of one organisation ordered by end time (then

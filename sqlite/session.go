@@ -5,9 +5,9 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
-	"strings"
 
 	"github.com/arena-hq/arena"
+	"github.com/arena-hq/arena/sqlstore"
 	"github.com/arena-hq/arena/storedoc"
 )
 
@@ -39,7 +39,7 @@ func scanSession(row interface{ Scan(...any) error }) (*arena.Session, error) {
 	return &s, nil
 }
 
-const sessionColumns = `id, org_id, node_id, state, created_at, doc`
+const sessionColumns = sqlstore.SessionColumns
 
 // CreateSession inserts s. It fails with ECONFLICT if a session with its id,
 // or its organisation's session with its name, exists, and with ENOTFOUND if
@@ -206,27 +206,7 @@ func (st *Store) ListSessions(ctx context.Context, f arena.SessionQuery) ([]*are
 
 // sessionQuery returns the query of ListSessions.
 func sessionQuery(f arena.SessionQuery) (string, []any) {
-	var (
-		where []string
-		args  []any
-	)
-	if f.OrgID != "" {
-		where = append(where, "org_id = ?")
-		args = append(args, f.OrgID)
-	}
-	if f.NodeID != "" {
-		where = append(where, "node_id = ?")
-		args = append(args, f.NodeID)
-	}
-	if f.ActiveOnly {
-		// The term of the partial indexes' WHERE clause, so that they apply.
-		where = append(where, "state <> 'stopped'")
-	}
-	q := `SELECT ` + sessionColumns + ` FROM sessions`
-	if len(where) > 0 {
-		q += ` WHERE ` + strings.Join(where, " AND ")
-	}
-	return q + ` ORDER BY created_at, id`, args
+	return sqlstore.SessionQuery(f, func(int) string { return "?" })
 }
 
 // ListUsage returns the usage of one organisation ordered by end time (then

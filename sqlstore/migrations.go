@@ -1,7 +1,8 @@
 // Package sqlstore holds what Arena's SQL stores share whatever their
-// database: how a schema is kept as numbered steps, and what a build may do
-// with a schema newer than itself. Each store applies the steps with its own
-// driver and transactions; sqlite and postgres differ there, and only there.
+// database: how a schema is kept as numbered steps, what a build may do
+// with a schema newer than itself, and the queries both speak alike but for
+// their placeholders. Each store applies the steps with its own driver and
+// transactions; sqlite and postgres differ there.
 package sqlstore
 
 import (

@@ -30,51 +30,71 @@ import (
 	"github.com/arena-hq/arena"
 )
 
-// Run runs the suite. open must return a new, empty store on each call and
-// close it when its test ends (t.Cleanup); it is called from parallel subtests.
+// Run runs the suite, grouped by the store interface each test holds the
+// store to. open must return a new, empty store on each call and close it
+// when its test ends (t.Cleanup); it is called from parallel subtests. The
+// groups take the whole store: sessions, nodes' sessions and webhooks
+// belong to organisations, which a test creates first.
 func Run(t *testing.T, open func(t *testing.T) arena.Store) {
-	tests := []struct {
+	type test struct {
 		name string
 		run  func(t *testing.T, s arena.Store)
-	}{
-		{"CreateOrganization", testCreateOrganization},
-		{"Organizations", testOrganizations},
-		{"OrganizationQuota", testOrganizationQuota},
-		{"Users", testUsers},
-		{"DeleteUser", testDeleteUser},
-		{"Tokens", testTokens},
-		{"TokenFields", testTokenFields},
-		{"ListTokens", testListTokens},
-		{"RevokeToken", testRevokeToken},
-		{"ApplicationRoundTrip", testApplicationRoundTrip},
-		{"CreateApplication", testCreateApplication},
-		{"UpdateApplication", testUpdateApplication},
-		{"FindApplication", testFindApplication},
-		{"ListApplications", testListApplications},
-		{"DeleteApplication", testDeleteApplication},
-		{"SessionRoundTrip", testSessionRoundTrip},
-		{"CreateSession", testCreateSession},
-		{"FindSessionNotFound", testFindSessionNotFound},
-		{"FindSessionByName", testFindSessionByName},
-		{"UpdateSession", testUpdateSession},
-		{"StopSession", testStopSession},
-		{"ListSessions", testListSessions},
-		{"ListUsage", testListUsage},
-		{"ConcurrentCreate", testConcurrentCreate},
-		{"ConcurrentLifecycle", testConcurrentLifecycle},
-		{"CanceledContext", testCanceledContext},
-		{"Nodes", testNodes},
-		{"WebhookRoundTrip", testWebhookRoundTrip},
-		{"CreateWebhook", testCreateWebhook},
-		{"ListWebhooks", testListWebhooks},
-		{"DeleteWebhook", testDeleteWebhook},
-		{"WebhooksCanceledContext", testWebhooksCanceledContext},
-		{"WebhookDeliveries", testWebhookDeliveries},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
+	groups := []struct {
+		iface string
+		tests []test
+	}{
+		{"TenantStore", []test{
+			{"CreateOrganization", testCreateOrganization},
+			{"Organizations", testOrganizations},
+			{"OrganizationQuota", testOrganizationQuota},
+			{"Users", testUsers},
+			{"DeleteUser", testDeleteUser},
+			{"Tokens", testTokens},
+			{"TokenFields", testTokenFields},
+			{"ListTokens", testListTokens},
+			{"RevokeToken", testRevokeToken},
+			{"ApplicationRoundTrip", testApplicationRoundTrip},
+			{"CreateApplication", testCreateApplication},
+			{"UpdateApplication", testUpdateApplication},
+			{"FindApplication", testFindApplication},
+			{"ListApplications", testListApplications},
+			{"DeleteApplication", testDeleteApplication},
+		}},
+		{"SessionStore", []test{
+			{"SessionRoundTrip", testSessionRoundTrip},
+			{"CreateSession", testCreateSession},
+			{"FindSessionNotFound", testFindSessionNotFound},
+			{"FindSessionByName", testFindSessionByName},
+			{"UpdateSession", testUpdateSession},
+			{"StopSession", testStopSession},
+			{"ListSessions", testListSessions},
+			{"ListUsage", testListUsage},
+			{"ConcurrentCreate", testConcurrentCreate},
+			{"ConcurrentLifecycle", testConcurrentLifecycle},
+			{"CanceledContext", testCanceledContext},
+		}},
+		{"NodeStore", []test{
+			{"Nodes", testNodes},
+		}},
+		{"WebhookStore", []test{
+			{"WebhookRoundTrip", testWebhookRoundTrip},
+			{"CreateWebhook", testCreateWebhook},
+			{"ListWebhooks", testListWebhooks},
+			{"DeleteWebhook", testDeleteWebhook},
+			{"WebhooksCanceledContext", testWebhooksCanceledContext},
+			{"WebhookDeliveries", testWebhookDeliveries},
+		}},
+	}
+	for _, g := range groups {
+		t.Run(g.iface, func(t *testing.T) {
 			t.Parallel()
-			tc.run(t, open(t))
+			for _, tc := range g.tests {
+				t.Run(tc.name, func(t *testing.T) {
+					t.Parallel()
+					tc.run(t, open(t))
+				})
+			}
 		})
 	}
 }
