@@ -103,13 +103,9 @@ type Fleet struct {
 
 	heartbeatTimeout time.Duration
 	nodeLostAfter    time.Duration
-	resyncTimeout    time.Duration
-	// resynced is closed once placement may start after Open; until then
-	// awaiting, guarded by nmu, holds the nodes it waits for (see resync.go).
-	resynced   chan struct{}
-	resyncOnce sync.Once
-	awaiting   map[string]struct{}
-	opened     time.Time
+	// resync holds placement back after Open until the nodes report (see
+	// resync.go).
+	resync *resync
 	// nodeOps serialises changes of nodes (join, register, drain, remove)
 	// from their checks to their records in the store and in memory.
 	nodeOps     sync.Mutex
@@ -126,8 +122,8 @@ func New(c Config) *Fleet {
 	f := &Fleet{
 		store: c.Store, catalog: c.Catalog, sched: c.Scheduler, log: c.Logger, now: c.Now, obs: c.Observer, sessions: noSessions{},
 		installation: c.Installation, joinHash: c.JoinTokenHash,
-		heartbeatTimeout: c.HeartbeatTimeout, nodeLostAfter: c.NodeLostAfter, resyncTimeout: c.ResyncTimeout,
-		resynced: make(chan struct{}), nodes: map[string]*node{}, credentials: map[string]string{},
+		heartbeatTimeout: c.HeartbeatTimeout, nodeLostAfter: c.NodeLostAfter,
+		nodes: map[string]*node{}, credentials: map[string]string{},
 		closed: make(chan struct{}), watcherDone: make(chan struct{}),
 	}
 	f.placer = &Placer{fleet: f, sched: c.Scheduler}
@@ -137,12 +133,14 @@ func New(c Config) *Fleet {
 	if f.nodeLostAfter <= 0 {
 		f.nodeLostAfter = DefaultNodeLostAfter
 	}
-	if f.resyncTimeout <= 0 {
-		f.resyncTimeout = f.heartbeatTimeout
-	}
 	if f.log == nil {
 		f.log = slog.New(slog.DiscardHandler)
 	}
+	resyncTimeout := c.ResyncTimeout
+	if resyncTimeout <= 0 {
+		resyncTimeout = f.heartbeatTimeout
+	}
+	f.resync = newResync(resyncTimeout, f.log)
 	if f.now == nil {
 		f.now = time.Now
 	}
@@ -168,8 +166,7 @@ func (f *Fleet) Open(ctx context.Context) error {
 		return err
 	}
 	go f.watchNodes()
-	f.opened = time.Now()
-	f.startResync(awaited)
+	f.resync.start(awaited, f.closed)
 	return nil
 }
 

@@ -116,7 +116,7 @@ func (f *Fleet) registerNode(ctx context.Context, n arena.Node) error {
 		f.credentials[n.CredentialHash] = n.ID
 	}
 	f.nodes[n.ID] = &node{Node: n, lastSeen: now, heard: true}
-	f.heardFrom(n.ID)
+	f.resync.heard(n.ID)
 	f.sched.UpsertNode(n, true)
 	// What the node held before it joined again is unknown (a reinstalled
 	// machine holds nothing) until its heartbeats say; an agent's first
@@ -264,7 +264,7 @@ func (f *Fleet) Heartbeat(ctx context.Context, hb arena.Heartbeat) error {
 			f.log.Info("node is back", "node", nodeID, "silent_for", n.lastSeen.Sub(n.unreachableSince).Round(time.Millisecond))
 		}
 		n.heard, n.unreachableSince = true, time.Time{}
-		f.heardFrom(nodeID)
+		f.resync.heard(nodeID)
 		f.sched.SetHealthy(nodeID, true)
 	}
 	f.nmu.Unlock()
@@ -391,7 +391,7 @@ func (f *Fleet) RemoveNode(ctx context.Context, nodeID string) error {
 	}
 	f.nmu.Lock()
 	delete(f.nodes, nodeID)
-	f.heardFrom(nodeID) // nothing to wait for
+	f.resync.heard(nodeID) // nothing to wait for
 	delete(f.credentials, n.CredentialHash)
 	f.nmu.Unlock()
 	f.log.Info("node removed", "node", nodeID)

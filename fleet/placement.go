@@ -24,7 +24,7 @@ type Placer struct {
 // Ready waits, bounded by ctx, until placement has the nodes' reports it
 // waits for after Open: until then what they can take is not known, and
 // a create would be refused for want of room there is.
-func (p *Placer) Ready(ctx context.Context) error { return p.fleet.placementReady(ctx) }
+func (p *Placer) Ready(ctx context.Context) error { return p.fleet.resync.wait(ctx) }
 
 // Known reports whether a location or region has nodes.
 func (p *Placer) Known(location string) bool { return p.sched.Known(location) }

@@ -2,8 +2,10 @@ package fleet
 
 import (
 	"context"
+	"log/slog"
 	"maps"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/arena-hq/arena"
@@ -27,85 +29,110 @@ func (f *Fleet) aliveWithin(seen, now time.Time) bool {
 	return !seen.IsZero() && now.Sub(seen) < 2*f.heartbeatTimeout
 }
 
-// startResync starts placement once every node of awaited has reported,
-// or the resync timeout has passed; at once when it is empty.
-func (f *Fleet) startResync(awaited []string) {
+// resync is the wait of placement after Open for the nodes' first reports.
+// It is safe for concurrent use.
+type resync struct {
+	timeout time.Duration
+	log     *slog.Logger
+	// done is closed once placement may start; until then awaiting holds
+	// the nodes it waits for.
+	done     chan struct{}
+	once     sync.Once
+	mu       sync.Mutex
+	awaiting map[string]struct{}
+	began    time.Time
+}
+
+func newResync(timeout time.Duration, log *slog.Logger) *resync {
+	return &resync{timeout: timeout, log: log, done: make(chan struct{})}
+}
+
+// start starts placement once every node of awaited has reported, or the
+// resync timeout has passed, or closed is; at once when awaited is empty.
+func (r *resync) start(awaited []string, closed <-chan struct{}) {
+	r.began = time.Now()
 	if len(awaited) == 0 {
-		f.endResync()
+		r.end()
 		return
 	}
-	f.nmu.Lock()
-	f.awaiting = map[string]struct{}{}
+	r.mu.Lock()
+	r.awaiting = map[string]struct{}{}
 	for _, id := range awaited {
-		f.awaiting[id] = struct{}{}
+		r.awaiting[id] = struct{}{}
 	}
-	f.nmu.Unlock()
-	go f.resyncDeadline(len(awaited))
+	r.mu.Unlock()
+	go r.deadline(len(awaited), closed)
 }
 
-// heardFrom notes that a node has reported (or is gone) since Open; the
-// last one awaited starts placement. The caller holds nmu.
-func (f *Fleet) heardFrom(id string) {
-	if f.awaiting == nil {
+// heard notes that a node has reported (or is gone) since Open; the last
+// one awaited starts placement.
+func (r *resync) heard(id string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.awaiting == nil {
 		return
 	}
-	delete(f.awaiting, id)
-	if len(f.awaiting) == 0 {
-		f.awaiting = nil
-		f.log.Info("nodes resynced; placing", "after", time.Since(f.opened).Round(time.Millisecond))
-		f.endResync()
+	delete(r.awaiting, id)
+	if len(r.awaiting) == 0 {
+		r.awaiting = nil
+		r.log.Info("nodes resynced; placing", "after", time.Since(r.began).Round(time.Millisecond))
+		r.end()
 	}
 }
 
-// resyncDeadline starts placement without the nodes still awaited once the
+// deadline starts placement without the nodes still awaited once the
 // resync timeout has passed.
-func (f *Fleet) resyncDeadline(awaited int) {
-	deadline := time.NewTimer(f.resyncTimeout)
+func (r *resync) deadline(awaited int, closed <-chan struct{}) {
+	deadline := time.NewTimer(r.timeout)
 	defer deadline.Stop()
 	select {
 	case <-deadline.C:
-	case <-f.resynced:
+	case <-r.done:
 		return
-	case <-f.closed:
+	case <-closed:
 		return
 	}
-	f.nmu.Lock()
-	missing := slices.Sorted(maps.Keys(f.awaiting))
-	f.awaiting = nil
-	f.nmu.Unlock()
+	r.mu.Lock()
+	missing := slices.Sorted(maps.Keys(r.awaiting))
+	r.awaiting = nil
+	r.mu.Unlock()
 	if len(missing) > 0 {
-		f.log.Warn("placing without nodes that were alive and have not reported since the start", "nodes", missing, "of", awaited, "waited", f.resyncTimeout)
+		r.log.Warn("placing without nodes that were alive and have not reported since the start", "nodes", missing, "of", awaited, "waited", r.timeout)
 	}
-	f.endResync()
+	r.end()
 }
 
-func (f *Fleet) endResync() { f.resyncOnce.Do(func() { close(f.resynced) }) }
+func (r *resync) end() { r.once.Do(func() { close(r.done) }) }
 
-// placementReady waits, bounded by ctx, until placement has the nodes'
-// reports it waits for after the start.
-func (f *Fleet) placementReady(ctx context.Context) error {
+// wait waits, bounded by ctx, until placement has the nodes' reports it
+// waits for after the start.
+func (r *resync) wait(ctx context.Context) error {
 	select {
-	case <-f.resynced:
+	case <-r.done:
 		return nil
 	case <-ctx.Done():
-		return f.resyncError()
+		return r.err()
 	}
 }
 
-// Resyncing tells, without waiting, why placement has not started yet;
-// nil once it has.
-func (f *Fleet) Resyncing() error {
+// pending tells, without waiting, why placement has not started yet; nil
+// once it has.
+func (r *resync) pending() error {
 	select {
-	case <-f.resynced:
+	case <-r.done:
 		return nil
 	default:
-		return f.resyncError()
+		return r.err()
 	}
 }
 
-func (f *Fleet) resyncError() error {
-	f.nmu.Lock()
-	n := len(f.awaiting)
-	f.nmu.Unlock()
+func (r *resync) err() error {
+	r.mu.Lock()
+	n := len(r.awaiting)
+	r.mu.Unlock()
 	return arena.Errorf(arena.EUNAVAILABLE, "the control plane waits for %d nodes' agents to report after its start; retry shortly", n)
 }
+
+// Resyncing tells, without waiting, why placement has not started yet
+// after Open; nil once it has.
+func (f *Fleet) Resyncing() error { return f.resync.pending() }

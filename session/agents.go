@@ -3,7 +3,6 @@ package session
 import (
 	"context"
 	"strings"
-	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -11,83 +10,29 @@ import (
 	"github.com/arena-hq/arena/fleet"
 )
 
-// subscriber queues a node's assignments so that publishing never blocks on a
-// slow agent and never drops an update.
-type subscriber struct {
-	mu     sync.Mutex
-	queue  []arena.Assignment
-	notify chan struct{}
-	done   chan struct{}
-}
-
-func (sub *subscriber) push(a arena.Assignment) {
-	sub.mu.Lock()
-	sub.queue = append(sub.queue, a)
-	sub.mu.Unlock()
-	select {
-	case sub.notify <- struct{}{}:
-	default:
-	}
-}
-
 // Assignments streams the desired state of a node's sessions: first every
 // active session of the node, then each change. A node has one stream at a
 // time; a new one ends the previous. The channel closes when ctx ends.
 func (s *Service) Assignments(ctx context.Context, nodeID string) (<-chan arena.Assignment, error) {
-	sub := &subscriber{notify: make(chan struct{}, 1), done: make(chan struct{})}
+	// Opened under s.mu, with the full assignment queued first: every later
+	// assignToNode finds the stream only after it.
 	s.mu.Lock()
-	if s.disconnected {
-		s.mu.Unlock()
-		return nil, arena.Errorf(arena.EUNAVAILABLE, "the control plane is shutting down")
-	}
-	if old, ok := s.subs[nodeID]; ok {
-		close(old.done)
-	}
-	s.subs[nodeID] = sub
-	// Queued under s.mu: every later assignToNode finds sub only after this.
-	sub.push(s.fullAssignment(nodeID))
+	sub, err := s.streams.open(nodeID, s.fullAssignment(nodeID))
 	s.mu.Unlock()
-
+	if err != nil {
+		return nil, err
+	}
 	out := make(chan arena.Assignment)
 	disconnected := s.obs.AgentConnected()
 	go func() {
 		defer disconnected()
 		defer close(out)
 		defer func() {
-			s.mu.Lock()
-			gone := s.subs[nodeID] == sub
-			if gone {
-				delete(s.subs, nodeID)
-			}
-			s.mu.Unlock()
-			if gone {
-				s.endNodeStreams(nodeID)
+			if s.streams.close(nodeID, sub) {
+				s.logs.endNode(nodeID)
 			}
 		}()
-		for {
-			sub.mu.Lock()
-			batch := sub.queue
-			sub.queue = nil
-			sub.mu.Unlock()
-			for _, a := range batch {
-				select {
-				case out <- a:
-				case <-ctx.Done():
-					return
-				case <-sub.done:
-					return
-				}
-			}
-			select {
-			case <-sub.notify:
-			case <-ctx.Done():
-				return
-			case <-sub.done:
-				return
-			case <-s.closed:
-				return
-			}
-		}
+		sub.drain(ctx, out, s.closed)
 	}()
 	return out, nil
 }
@@ -95,7 +40,7 @@ func (s *Service) Assignments(ctx context.Context, nodeID string) (<-chan arena.
 // fullAssignment lists every active session of the node; the caller holds s.mu.
 func (s *Service) fullAssignment(nodeID string) arena.Assignment {
 	full := arena.Assignment{Full: true, Images: s.catalog.Images()}
-	for _, e := range s.sessions {
+	for _, e := range s.sessions.byID {
 		if sess := e.cur.Load(); sess.NodeID == nodeID {
 			full.Sessions = append(full.Sessions, sess.Clone())
 		}
@@ -103,38 +48,15 @@ func (s *Service) fullAssignment(nodeID string) arena.Assignment {
 	return full
 }
 
-// resendAssignments sends the node's stream, if it has one, the full list of
-// its sessions again.
-func (s *Service) resendAssignments(nodeID string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if sub, ok := s.subs[nodeID]; ok {
-		sub.push(s.fullAssignment(nodeID))
-	}
-}
-
 // DisconnectAgents ends every assignment stream and refuses new ones, so
 // that a shutting-down server is not held up by streams that never end by
 // themselves. The agents reconnect to the next control plane.
-func (s *Service) DisconnectAgents() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.disconnected = true
-	for id, sub := range s.subs {
-		close(sub.done)
-		delete(s.subs, id)
-	}
-}
+func (s *Service) DisconnectAgents() { s.streams.disconnect() }
 
 // assignToNode sends a session's new desired state to its node; the caller holds
 // the session's entry lock so that updates of one session stay in order.
 func (s *Service) assignToNode(sess *arena.Session) {
-	s.mu.Lock()
-	sub := s.subs[sess.NodeID]
-	s.mu.Unlock()
-	if sub != nil {
-		sub.push(arena.Assignment{Sessions: []*arena.Session{sess.Clone()}})
-	}
+	s.streams.send(sess.NodeID, arena.Assignment{Sessions: []*arena.Session{sess.Clone()}})
 }
 
 // Report takes an agent's word about one of its node's sessions. A node can
@@ -209,7 +131,7 @@ func (s *Service) Report(ctx context.Context, r arena.SessionReport) error {
 			return err
 		}
 		e.cur.Store(next)
-		s.emitEvent(next)
+		s.events.emit(next)
 		s.log.Info("session "+string(r.State), "session", r.SessionID, "restarts", next.Restarts)
 		return nil
 	case arena.SessionStopped:
@@ -267,25 +189,15 @@ func (s *Service) finish(ctx context.Context, e *entry, next *arena.Session, r a
 	s.placer.Release(next.ID)
 	e.cur.Store(next)
 	s.mu.Lock()
-	s.remove(next)
+	s.sessions.remove(next)
 	if e.ttl != nil {
 		e.ttl.Stop()
 	}
 	s.mu.Unlock()
-	s.emitEvent(next)
+	s.events.emit(next)
 	s.log.Info("session stopped", "session", next.ID, "reason", next.StopReason, "exit_code", next.ExitCode,
 		"billed_seconds", u.Seconds, "message", r.Message)
 	return nil
-}
-
-// resendAllAssignments sends every connected node its full assignment
-// again, as when the images they should hold changed.
-func (s *Service) resendAllAssignments() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for nodeID, sub := range s.subs {
-		sub.push(s.fullAssignment(nodeID))
-	}
 }
 
 // Agents is what the nodes' agents talk to: the fleet, for joining and
@@ -328,7 +240,8 @@ func (a *Agents) Report(ctx context.Context, r arena.SessionReport) error {
 	return a.srv.Report(ctx, r)
 }
 
-// PushLogs hands a chunk of a session's output to whoever asked for it.
+// PushLogs hands a chunk of a session's output to whoever asked for it;
+// see logRelay.push.
 func (a *Agents) PushLogs(ctx context.Context, c arena.LogChunk) (bool, error) {
-	return a.srv.PushLogs(ctx, c)
+	return a.srv.logs.push(ctx, c)
 }

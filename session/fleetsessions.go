@@ -18,38 +18,46 @@ var _ fleet.Sessions = (*fleetSessions)(nil)
 func (fs *fleetSessions) service() *Service { return (*Service)(fs) }
 
 // NodeRegistered implements fleet.Sessions.
-func (fs *fleetSessions) NodeRegistered(nodeID string) { fs.service().restoreReservations(nodeID) }
+func (fs *fleetSessions) NodeRegistered(nodeID string) { fs.restoreReservations(nodeID) }
 
 // NodeBack implements fleet.Sessions.
-func (fs *fleetSessions) NodeBack(nodeID string) { fs.service().resendAssignments(nodeID) }
+func (fs *fleetSessions) NodeBack(nodeID string) {
+	s := fs.service()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.streams.connected(nodeID) {
+		s.streams.send(nodeID, s.fullAssignment(nodeID))
+	}
+}
 
 // NodeSilent implements fleet.Sessions.
 func (fs *fleetSessions) NodeSilent(nodeID string, since time.Time) {
-	fs.service().endNodeStreams(nodeID)
-	fs.service().markUnreachable(nodeID, since)
+	fs.service().logs.endNode(nodeID)
+	fs.markUnreachable(nodeID, since)
 }
 
 // NodeLost implements fleet.Sessions.
 func (fs *fleetSessions) NodeLost(nodeID string, lastSeen time.Time) {
-	fs.service().giveUp(nodeID, lastSeen)
+	fs.giveUp(nodeID, lastSeen)
 }
 
 // PortConflict implements fleet.Sessions.
 func (fs *fleetSessions) PortConflict(ctx context.Context, nodeID string, c arena.PortConflict) {
-	fs.service().movePorts(ctx, nodeID, c)
+	fs.movePorts(ctx, nodeID, c)
 }
 
 // ActiveOn implements fleet.Sessions.
-func (fs *fleetSessions) ActiveOn(nodeID string) int { return len(fs.service().activeOn(nodeID)) }
+func (fs *fleetSessions) ActiveOn(nodeID string) int { return len(fs.activeOn(nodeID)) }
 
 // Running implements fleet.Sessions.
 func (fs *fleetSessions) Running(orgID string) map[string]map[string]bool {
-	return fs.service().runningImages(orgID)
+	return fs.runningImages(orgID)
 }
 
 // restoreReservations re-reserves what the node's active sessions hold.
-func (s *Service) restoreReservations(nodeID string) {
-	for _, e := range s.activeOn(nodeID) {
+func (fs *fleetSessions) restoreReservations(nodeID string) {
+	s := fs.service()
+	for _, e := range fs.activeOn(nodeID) {
 		sess := e.cur.Load()
 		if err := s.placer.Restore(sess); err != nil {
 			s.log.Error("cannot restore a reservation in full", "session", sess.ID, "node", nodeID, "err", err)
@@ -58,11 +66,12 @@ func (s *Service) restoreReservations(nodeID string) {
 }
 
 // activeOn returns the entries of the node's active sessions.
-func (s *Service) activeOn(nodeID string) []*entry {
+func (fs *fleetSessions) activeOn(nodeID string) []*entry {
+	s := fs.service()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []*entry
-	for _, e := range s.sessions {
+	for _, e := range s.sessions.byID {
 		if e.cur.Load().NodeID == nodeID {
 			out = append(out, e)
 		}
@@ -72,11 +81,12 @@ func (s *Service) activeOn(nodeID string) []*entry {
 
 // runningImages returns, by image reference, the nodes that run one of the
 // organisation's sessions of it.
-func (s *Service) runningImages(orgID string) map[string]map[string]bool {
+func (fs *fleetSessions) runningImages(orgID string) map[string]map[string]bool {
+	s := fs.service()
 	out := map[string]map[string]bool{}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, e := range s.sessions {
+	for _, e := range s.sessions.byID {
 		if sess := e.cur.Load(); sess.OrgID == orgID && sess.State == arena.SessionRunning {
 			if out[sess.Image] == nil {
 				out[sess.Image] = map[string]bool{}
@@ -90,10 +100,11 @@ func (s *Service) runningImages(orgID string) map[string]map[string]bool {
 // markUnreachable moves the node's sessions to unreachable, pausing their
 // billing at the last heartbeat. A session being stopped stays stopping: the
 // intent must survive until the node can carry it out.
-func (s *Service) markUnreachable(nodeID string, since time.Time) {
+func (fs *fleetSessions) markUnreachable(nodeID string, since time.Time) {
+	s := fs.service()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	for _, e := range s.activeOn(nodeID) {
+	for _, e := range fs.activeOn(nodeID) {
 		e.mu.Lock()
 		cur := e.cur.Load()
 		switch {
@@ -112,7 +123,7 @@ func (s *Service) markUnreachable(nodeID string, since time.Time) {
 				s.log.Error("cannot record an unreachable session", "session", cur.ID, "err", err)
 			} else {
 				e.cur.Store(next)
-				s.emitEvent(next)
+				s.events.emit(next)
 			}
 		}
 		e.mu.Unlock()
@@ -122,10 +133,11 @@ func (s *Service) markUnreachable(nodeID string, since time.Time) {
 // giveUp stops the sessions of a node silent for longer than NodeLostAfter:
 // they end at its last heartbeat with reason lost, and what they held is
 // freed. Should the node come back, its agent removes their containers.
-func (s *Service) giveUp(nodeID string, lastSeen time.Time) {
+func (fs *fleetSessions) giveUp(nodeID string, lastSeen time.Time) {
+	s := fs.service()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	entries := s.activeOn(nodeID)
+	entries := fs.activeOn(nodeID)
 	if len(entries) > 0 {
 		s.log.Warn("node lost; giving up its sessions", "node", nodeID, "sessions", len(entries), "last_seen", lastSeen)
 	}

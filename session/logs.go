@@ -16,6 +16,17 @@ import (
 // answer before it gives up: the node may be unreachable.
 const logFirstChunkTimeout = 15 * time.Second
 
+// logRelay carries sessions' output and artifacts from their nodes'
+// agents to whoever asked for them: a request goes to the node on its
+// assignment stream, and the agent pushes the answer back in chunks.
+type logRelay struct {
+	nodes *nodeStreams
+	// knows reports whether a node is part of the installation.
+	knows   func(nodeID string) bool
+	mu      sync.Mutex
+	streams map[string]*logStream // by log request id
+}
+
 // logStream carries one session's output from its node's agent to a reader.
 type logStream struct {
 	nodeID   string
@@ -42,7 +53,7 @@ func (s *Service) Logs(ctx context.Context, orgID, sessionID string, follow bool
 	if sess.State == arena.SessionStopped {
 		follow = false
 	}
-	return s.fetch(ctx, sess, arena.LogRequest{SessionID: sess.ID, Follow: follow})
+	return s.logs.fetch(ctx, sess, arena.LogRequest{SessionID: sess.ID, Follow: follow})
 }
 
 // Artifact returns the artifact kept at path when a session stopped, as a
@@ -56,34 +67,34 @@ func (s *Service) Artifact(ctx context.Context, orgID, sessionID, path string) (
 	if sess.State != arena.SessionStopped {
 		return nil, arena.Errorf(arena.ECONFLICT, "session %q has not stopped: its artifacts are kept when it stops", sessionID)
 	}
-	return s.fetch(ctx, sess, arena.LogRequest{SessionID: sess.ID, ArtifactPath: path})
+	return s.logs.fetch(ctx, sess, arena.LogRequest{SessionID: sess.ID, ArtifactPath: path})
 }
 
 // fetch asks the session's node for its output or an artifact and returns
 // the stream its agent answers with.
-func (s *Service) fetch(ctx context.Context, sess *arena.Session, req arena.LogRequest) (io.ReadCloser, error) {
+func (r *logRelay) fetch(ctx context.Context, sess *arena.Session, req arena.LogRequest) (io.ReadCloser, error) {
 	pr, pw := io.Pipe()
 	req.ID = uuid.NewString()
 	id := req.ID
 	st := &logStream{nodeID: sess.NodeID, w: pw, artifact: req.ArtifactPath != "", first: make(chan error, 1)}
 	st.timer = time.AfterFunc(logFirstChunkTimeout, func() {
-		s.endLogs(id, arena.Errorf(arena.EUNAVAILABLE, "the node of session %q did not answer", sess.PublicID()))
+		r.end(id, arena.Errorf(arena.EUNAVAILABLE, "the node of session %q did not answer", sess.PublicID()))
 	})
-	if sess.State == arena.SessionStopped && !s.fleet.Knows(sess.NodeID) {
+	if sess.State == arena.SessionStopped && !r.knows(sess.NodeID) {
 		// Removed from the installation: what it kept is out of reach for good.
 		st.timer.Stop()
 		return nil, arena.Errorf(arena.ENOTFOUND, "the node of session %q has been removed, and what it kept with it", sess.PublicID())
 	}
-	s.mu.Lock()
-	sub, ok := s.subs[sess.NodeID]
-	if !ok {
-		s.mu.Unlock()
+	r.mu.Lock()
+	r.streams[id] = st
+	r.mu.Unlock()
+	if !r.nodes.send(sess.NodeID, arena.Assignment{LogRequests: []arena.LogRequest{req}}) {
+		r.mu.Lock()
+		delete(r.streams, id)
+		r.mu.Unlock()
 		st.timer.Stop()
 		return nil, arena.Errorf(arena.EUNAVAILABLE, "the node of session %q is not connected", sess.PublicID())
 	}
-	s.logStreams[id] = st
-	sub.push(arena.Assignment{LogRequests: []arena.LogRequest{req}})
-	s.mu.Unlock()
 	// The node's first answer decides the status the caller gets: an open
 	// stream, or the reason there is none.
 	select {
@@ -92,25 +103,25 @@ func (s *Service) fetch(ctx context.Context, sess *arena.Session, req arena.LogR
 			return nil, err
 		}
 	case <-ctx.Done():
-		s.endLogs(id, ctx.Err())
+		r.end(id, ctx.Err())
 		return nil, ctx.Err()
 	}
-	return &logReader{PipeReader: pr, close: func() { s.endLogs(id, errors.New("the reader went away")) }}, nil
+	return &logReader{PipeReader: pr, close: func() { r.end(id, errors.New("the reader went away")) }}, nil
 }
 
-// endNodeStreams ends the streams of a node that went away: nothing more will
+// endNode ends the streams of a node that went away: nothing more will
 // come from it.
-func (s *Service) endNodeStreams(nodeID string) {
-	s.mu.Lock()
+func (r *logRelay) endNode(nodeID string) {
+	r.mu.Lock()
 	var ids []string
-	for id, st := range s.logStreams {
+	for id, st := range r.streams {
 		if st.nodeID == nodeID {
 			ids = append(ids, id)
 		}
 	}
-	s.mu.Unlock()
+	r.mu.Unlock()
 	for _, id := range ids {
-		s.endLogs(id, arena.Errorf(arena.EUNAVAILABLE, "the node went away"))
+		r.end(id, arena.Errorf(arena.EUNAVAILABLE, "the node went away"))
 	}
 }
 
@@ -124,12 +135,12 @@ func (r *logReader) Close() error {
 	return r.PipeReader.Close()
 }
 
-// endLogs forgets a log stream and ends its pipe with err (nil: a clean end).
-func (s *Service) endLogs(id string, err error) {
-	s.mu.Lock()
-	st, ok := s.logStreams[id]
-	delete(s.logStreams, id)
-	s.mu.Unlock()
+// end forgets a log stream and ends its pipe with err (nil: a clean end).
+func (r *logRelay) end(id string, err error) {
+	r.mu.Lock()
+	st, ok := r.streams[id]
+	delete(r.streams, id)
+	r.mu.Unlock()
 	if ok {
 		st.timer.Stop()
 		st.opened(err)
@@ -145,13 +156,13 @@ func (st *logStream) opened(err error) {
 	})
 }
 
-// PushLogs takes a chunk of output from a node's agent and hands it to the
+// push takes a chunk of output from a node's agent and hands it to the
 // reader, waiting for the reader to take it so that a slow reader slows the
 // node down rather than filling memory. It answers false once nobody reads.
-func (s *Service) PushLogs(ctx context.Context, c arena.LogChunk) (bool, error) {
-	s.mu.Lock()
-	st, ok := s.logStreams[c.RequestID]
-	s.mu.Unlock()
+func (r *logRelay) push(ctx context.Context, c arena.LogChunk) (bool, error) {
+	r.mu.Lock()
+	st, ok := r.streams[c.RequestID]
+	r.mu.Unlock()
 	if !ok {
 		return false, nil
 	}
@@ -165,12 +176,12 @@ func (s *Service) PushLogs(ctx context.Context, c arena.LogChunk) (bool, error) 
 		// Should the agent give up on a reader this slow, end the stream
 		// rather than leave a follower waiting for output that never comes.
 		stop := context.AfterFunc(ctx, func() {
-			s.endLogs(c.RequestID, arena.Errorf(arena.EUNAVAILABLE, "the reader was too slow for the node"))
+			r.end(c.RequestID, arena.Errorf(arena.EUNAVAILABLE, "the reader was too slow for the node"))
 		})
 		_, err := st.w.Write(c.Data)
 		stop()
 		if err != nil {
-			s.endLogs(c.RequestID, nil)
+			r.end(c.RequestID, nil)
 			return false, nil
 		}
 	}
@@ -179,7 +190,7 @@ func (s *Service) PushLogs(ctx context.Context, c arena.LogChunk) (bool, error) 
 		if c.Error != "" {
 			err = chunkError(c, st.artifact)
 		}
-		s.endLogs(c.RequestID, err)
+		r.end(c.RequestID, err)
 		return false, nil
 	}
 	return true, nil

@@ -60,7 +60,7 @@ func (s *Service) LeavePlayers(ctx context.Context, orgID, sessionID string, pla
 		entries = []*entry{e}
 	} else {
 		s.mu.Lock()
-		for _, e := range s.sessions {
+		for _, e := range s.sessions.byID {
 			if sess := e.cur.Load(); sess.OrgID == orgID && slices.ContainsFunc(players, func(p string) bool { return slices.Contains(sess.Players, p) }) {
 				entries = append(entries, e)
 			}

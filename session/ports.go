@@ -30,7 +30,8 @@ const MaxPortMoves = 3
 // word in every heartbeat until it sees the move, and a repeat must move
 // nothing. Past MaxPortMoves, or when the node has no other free ports, the
 // session fails.
-func (s *Service) movePorts(ctx context.Context, nodeID string, c arena.PortConflict) {
+func (fs *fleetSessions) movePorts(ctx context.Context, nodeID string, c arena.PortConflict) {
+	s := fs.service()
 	e := s.entry(c.SessionID)
 	if e == nil {
 		return
@@ -44,12 +45,12 @@ func (s *Service) movePorts(ctx context.Context, nodeID string, c arena.PortConf
 	}
 	log := s.log.With("session", cur.ID, "node", nodeID, "ports", c.Ports)
 	if e.portMoves >= MaxPortMoves {
-		s.failStart(ctx, e, cur, fmt.Sprintf("host ports were taken on the node for %d sets of ports in a row, the last %v", e.portMoves+1, c.Ports))
+		fs.failStart(ctx, e, cur, fmt.Sprintf("host ports were taken on the node for %d sets of ports in a row, the last %v", e.portMoves+1, c.Ports))
 		return
 	}
 	moved, err := s.placer.MovePorts(cur.ID, cur.Ports)
 	if arena.ErrorCode(err) == arena.EUNAVAILABLE {
-		s.failStart(ctx, e, cur, fmt.Sprintf("a host port of %v is taken on the node, which has no others free", c.Ports))
+		fs.failStart(ctx, e, cur, fmt.Sprintf("a host port of %v is taken on the node, which has no others free", c.Ports))
 		return
 	}
 	if err != nil {
@@ -86,7 +87,8 @@ func (s *Service) movePorts(ctx context.Context, nodeID string, c arena.PortConf
 // failStart records that a session's container could not be started, as
 // the agent reports any other failed start, and tells the agent, which is
 // waiting for new ports rather than reporting. The caller holds e.mu.
-func (s *Service) failStart(ctx context.Context, e *entry, cur *arena.Session, msg string) {
+func (fs *fleetSessions) failStart(ctx context.Context, e *entry, cur *arena.Session, msg string) {
+	s := fs.service()
 	now := s.now()
 	r := arena.SessionReport{SessionID: cur.ID, NodeID: cur.NodeID, State: arena.SessionStopped, Reason: arena.StopFailed, ExitCode: -1, At: now,
 		Message: "cannot start container: " + msg}

@@ -61,18 +61,14 @@ type Service struct {
 	log     *slog.Logger
 	now     func() time.Time
 	obs     Observer
-	events  EventPublisher
+	events  events
+
+	streams *nodeStreams
+	logs    *logRelay
 
 	mu       sync.Mutex
-	sessions map[string]*entry // active sessions, by id
-	// named holds the active sessions again, by organisation and the id
-	// the API knows them by (arena.Session.Name).
-	named    map[[2]string]*entry
+	sessions table                    // the active sessions
 	creating map[string]chan struct{} // caller-chosen ids being created, closed when done
-	subs     map[string]*subscriber
-	// disconnected refuses assignment streams once the server shuts down.
-	disconnected bool
-	logStreams   map[string]*logStream // by log request id
 
 	rates  []arena.Rate
 	closed chan struct{}
@@ -93,23 +89,29 @@ type entry struct {
 // its state.
 func New(c Config) *Service {
 	s := &Service{
-		store: c.Store, catalog: c.Catalog, fleet: c.Fleet, placer: c.Fleet.Placer(), log: c.Logger, now: c.Now, obs: c.Observer, events: c.Events,
-		sessions: map[string]*entry{}, named: map[[2]string]*entry{}, creating: map[string]chan struct{}{}, subs: map[string]*subscriber{}, closed: make(chan struct{}),
-		logStreams: map[string]*logStream{}, rates: c.Rates,
+		store: c.Store, catalog: c.Catalog, fleet: c.Fleet, placer: c.Fleet.Placer(), log: c.Logger, now: c.Now, obs: c.Observer,
+		sessions: table{byID: map[string]*entry{}, byName: map[[2]string]*entry{}}, creating: map[string]chan struct{}{}, closed: make(chan struct{}),
+		rates: c.Rates, streams: newNodeStreams(),
 	}
+	s.logs = &logRelay{streams: map[string]*logStream{}, nodes: s.streams, knows: c.Fleet.Knows}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	if s.now == nil {
 		s.now = time.Now
 	}
+	s.events = events{pub: c.Events, now: s.now}
 	if s.obs == nil {
 		s.obs = noObserver{}
 	}
 	c.Fleet.Attach((*fleetSessions)(s))
 	if c, ok := s.catalog.(interface{ OnChange(func()) }); ok {
 		// Nodes hold every application's images: tell them when the set changes.
-		c.OnChange(s.resendAllAssignments)
+		c.OnChange(func() {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			s.streams.sendEach(s.fullAssignment)
+		})
 	}
 	return s
 }
@@ -126,7 +128,7 @@ func (s *Service) Open(ctx context.Context) error {
 	for _, sess := range active {
 		e := &entry{}
 		e.cur.Store(sess)
-		s.add(e, sess)
+		s.sessions.add(e, sess)
 		s.armTTL(e, sess)
 	}
 	s.mu.Unlock()
@@ -144,7 +146,7 @@ func (s *Service) Open(ctx context.Context) error {
 func (s *Service) Close() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, e := range s.sessions {
+	for _, e := range s.sessions.byID {
 		if e.ttl != nil {
 			e.ttl.Stop()
 		}
@@ -249,11 +251,11 @@ func (s *Service) CreateSession(ctx context.Context, orgID string, req arena.Ses
 	e.cur.Store(sess)
 	e.mu.Lock()
 	s.mu.Lock()
-	s.add(e, sess)
+	s.sessions.add(e, sess)
 	s.armTTL(e, sess)
 	s.mu.Unlock()
 	s.assignToNode(sess)
-	s.emitEvent(sess)
+	s.events.emit(sess)
 	e.mu.Unlock()
 	s.log.InfoContext(ctx, "session started", "session", id, "name", name, "org", orgID, "image", sess.Image, "node", sess.NodeID)
 	return sess.Clone(), nil
@@ -267,7 +269,7 @@ func (s *Service) CreateSession(ctx context.Context, orgID string, req arena.Ses
 func (s *Service) claim(ctx context.Context, orgID, id, name, fingerprint string) (done func(), existing *arena.Session, err error) {
 	for {
 		s.mu.Lock()
-		if e := s.named[[2]string{orgID, name}]; e != nil {
+		if e := s.sessions.byName[[2]string{orgID, name}]; e != nil {
 			s.mu.Unlock()
 			cur := e.cur.Load()
 			if cur.OrgID != orgID || cur.RequestHash != fingerprint ||
@@ -366,19 +368,26 @@ func (s *Service) FindSession(ctx context.Context, orgID, id string) (*arena.Ses
 func (s *Service) active(orgID, id string) *entry {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.named[[2]string{orgID, id}]
+	return s.sessions.byName[[2]string{orgID, id}]
 }
 
-// add makes e, of sess, an active session; the caller holds s.mu.
-func (s *Service) add(e *entry, sess *arena.Session) {
-	s.sessions[sess.ID] = e
-	s.named[[2]string{sess.OrgID, sess.PublicID()}] = e
+// table holds the active sessions by id, and again by organisation and
+// the id the API knows them by (arena.Session.Name). Service.mu guards it.
+type table struct {
+	byID   map[string]*entry
+	byName map[[2]string]*entry
 }
 
-// remove forgets e, of sess, as an active session; the caller holds s.mu.
-func (s *Service) remove(sess *arena.Session) {
-	delete(s.sessions, sess.ID)
-	delete(s.named, [2]string{sess.OrgID, sess.PublicID()})
+// add makes e, of sess, an active session.
+func (t *table) add(e *entry, sess *arena.Session) {
+	t.byID[sess.ID] = e
+	t.byName[[2]string{sess.OrgID, sess.PublicID()}] = e
+}
+
+// remove forgets sess as an active session.
+func (t *table) remove(sess *arena.Session) {
+	delete(t.byID, sess.ID)
+	delete(t.byName, [2]string{sess.OrgID, sess.PublicID()})
 }
 
 func notFound(id string) error {
@@ -395,7 +404,7 @@ func (s *Service) ListSessions(ctx context.Context, orgID string, f arena.Sessio
 		}
 	} else {
 		s.mu.Lock()
-		for _, e := range s.sessions {
+		for _, e := range s.sessions.byID {
 			if sess := e.cur.Load(); sess.OrgID == orgID {
 				all = append(all, sess)
 			}
@@ -459,7 +468,7 @@ func (s *Service) stop(ctx context.Context, e *entry, reason arena.StopReason) e
 	// A session stopped before it ran is no start its node has to make.
 	s.placer.StartDone(next.ID)
 	s.assignToNode(next)
-	s.emitEvent(next) // none yet: the stopped event follows the agent's report
+	s.events.emit(next) // none yet: the stopped event follows the agent's report
 	s.log.InfoContext(ctx, "session stopping", "session", cur.ID, "reason", reason)
 	return nil
 }
@@ -491,7 +500,7 @@ func (s *Service) armTTL(e *entry, sess *arena.Session) {
 func (s *Service) entry(id string) *entry {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.sessions[id]
+	return s.sessions.byID[id]
 }
 
 // SessionCounts returns how many active sessions are in each state in each
@@ -500,7 +509,7 @@ func (s *Service) SessionCounts() map[[2]string]int {
 	out := map[[2]string]int{}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, e := range s.sessions {
+	for _, e := range s.sessions.byID {
 		sess := e.cur.Load()
 		out[[2]string{string(sess.State), sess.Location}]++
 	}

@@ -24,7 +24,7 @@ func (s *Service) Usage(ctx context.Context, orgID string, from, to time.Time) (
 		stored[u.SessionID] = true
 	}
 	s.mu.Lock()
-	for _, e := range s.sessions {
+	for _, e := range s.sessions.byID {
 		sess := e.cur.Load()
 		// A session stopping right now may have its row already: the row wins.
 		if sess.OrgID != orgID || sess.RunningAt.IsZero() || sess.State == arena.SessionStopped || stored[sess.ID] {

@@ -1,6 +1,8 @@
 package session
 
 import (
+	"time"
+
 	"github.com/arena-hq/arena"
 	"github.com/arena-hq/arena/webhook"
 )
@@ -12,7 +14,13 @@ type EventPublisher interface {
 	Publish(webhook.Event)
 }
 
-// emitEvent hands the webhooks the event of sess's new state, if that state has one
+// events publishes the sessions' lifecycle events to whoever listens.
+type events struct {
+	pub EventPublisher
+	now func() time.Time
+}
+
+// emit hands the webhooks the event of sess's new state, if that state has one
 // (restarting and stopping have none). Callers call it once the change is in
 // the store, holding the session's entry lock, so that a receiver never
 // hears of a state that a restart of the control plane would forget, and one
@@ -22,13 +30,13 @@ type EventPublisher interface {
 // the node: a report that arrives late (from a node back after a partition)
 // or a loss dated at the node's last heartbeat tells of the past, and
 // receivers order a session's events by their time.
-func (s *Service) emitEvent(sess *arena.Session) {
-	if s.events == nil {
+func (ev events) emit(sess *arena.Session) {
+	if ev.pub == nil {
 		return
 	}
-	e, ok := webhook.SessionEvent(sess, s.now())
+	e, ok := webhook.SessionEvent(sess, ev.now())
 	if !ok {
 		return
 	}
-	s.events.Publish(e)
+	ev.pub.Publish(e)
 }
