@@ -1,4 +1,4 @@
-// Package server is Arena's control plane of sessions: it accepts session
+// Package session is Arena's control plane of sessions: it accepts session
 // requests, places them on the fleet's nodes, records every change of state
 // in the store before acting on it, hands nodes their work and takes their
 // reports, keeps their TTLs, players, logs and usage.
