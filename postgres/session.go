@@ -38,7 +38,7 @@ const sessionColumns = sqlstore.SessionColumns
 // its organisation does not.
 func (st *Store) CreateSession(ctx context.Context, s *arena.Session) error {
 	_, err := st.exec(ctx, `INSERT INTO sessions (`+sessionColumns+`, name) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-		s.ID, s.OrgID, s.NodeID, string(s.State), s.CreatedAt.UTC(), storedoc.FromSession(s), s.PublicID())
+		s.ID, s.OrgID, s.NodeID, string(s.State), s.CreatedAt.UTC(), storedoc.FromSession(s), sqlstore.StoredName(s))
 	switch {
 	case err == nil:
 		return nil
@@ -126,7 +126,11 @@ func (st *Store) FindSession(ctx context.Context, id string) (*arena.Session, er
 // FindSessionByName returns an organisation's session by the id the API
 // knows it by, or ENOTFOUND.
 func (st *Store) FindSessionByName(ctx context.Context, orgID, name string) (*arena.Session, error) {
-	s, err := scanSession(st.pool.QueryRow(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE org_id = $1 AND name = $2`, orgID, name))
+	if name == "" {
+		return nil, arena.Errorf(arena.ENOTFOUND, "a session needs an id")
+	}
+	q, args := sqlstore.SessionByNameQuery(orgID, name, dollar)
+	s, err := scanSession(st.pool.QueryRow(ctx, q, args...))
 	if isNoRows(err) || isUnstorable(err) {
 		return nil, arena.Errorf(arena.ENOTFOUND, "session %s not found", name)
 	}
@@ -153,9 +157,12 @@ func (st *Store) ListSessions(ctx context.Context, f arena.SessionQuery) ([]*are
 	return out, nil
 }
 
+// dollar is PostgreSQL's placeholder of the nth argument.
+func dollar(n int) string { return "$" + strconv.Itoa(n) }
+
 // sessionQuery returns the query of ListSessions.
 func sessionQuery(f arena.SessionQuery) (string, []any) {
-	return sqlstore.SessionQuery(f, func(n int) string { return "$" + strconv.Itoa(n) })
+	return sqlstore.SessionQuery(f, dollar)
 }
 
 // ListUsage returns the usage of one organisation ordered by end time (then

@@ -637,3 +637,30 @@ func TestMigrateSessionNames(t *testing.T) {
 	checkVersions(t, st, shipped)
 	storetest.CheckMigratedSessions(t, st)
 }
+
+// TestSessionByNamePlan: a session is found by its name through the key
+// derived from it, or the partial index of the names kept, never a scan.
+func TestSessionByNamePlan(t *testing.T) {
+	ctx := context.Background()
+	st := openTest(t, schemaURL(t, newSchema(t)))
+	q, args := sqlstore.SessionByNameQuery("o", "n", dollar)
+	var plan []string
+	err := pgx.BeginFunc(ctx, st.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off`); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, "EXPLAIN "+q, args...)
+		if err != nil {
+			return err
+		}
+		plan, err = pgx.CollectRows(rows, pgx.RowTo[string])
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	joined := strings.Join(plan, "\n")
+	if strings.Contains(joined, "Seq Scan") || !strings.Contains(joined, "using sessions_pkey") || !strings.Contains(joined, "using sessions_org_name") {
+		t.Errorf("plan:\n%s\nwant the primary key and the index of names, and no scan", joined)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"strconv"
 
 	"github.com/arena-hq/arena"
 	"github.com/arena-hq/arena/sqlstore"
@@ -55,7 +56,7 @@ func (st *Store) CreateSession(ctx context.Context, s *arena.Session) error {
 	}
 	defer unlock()
 	_, err = st.w.ExecContext(ctx, `INSERT INTO sessions (`+sessionColumns+`, name) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		s.ID, s.OrgID, s.NodeID, string(s.State), storedoc.Nanos(s.CreatedAt), doc, s.PublicID())
+		s.ID, s.OrgID, s.NodeID, string(s.State), storedoc.Nanos(s.CreatedAt), doc, sqlstore.StoredName(s))
 	switch {
 	case err == nil:
 		return nil
@@ -171,8 +172,11 @@ func (st *Store) FindSession(ctx context.Context, id string) (*arena.Session, er
 // FindSessionByName returns an organisation's session by the id the API
 // knows it by, or ENOTFOUND.
 func (st *Store) FindSessionByName(ctx context.Context, orgID, name string) (*arena.Session, error) {
-	row := st.r.QueryRowContext(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE org_id = ? AND name = ?`, orgID, name)
-	s, err := scanSession(row)
+	if name == "" {
+		return nil, arena.Errorf(arena.ENOTFOUND, "a session needs an id")
+	}
+	q, args := sqlstore.SessionByNameQuery(orgID, name, func(n int) string { return "?" + strconv.Itoa(n) })
+	s, err := scanSession(st.r.QueryRowContext(ctx, q, args...))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, arena.Errorf(arena.ENOTFOUND, "session %s not found", name)
 	}

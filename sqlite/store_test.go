@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -419,4 +420,30 @@ func TestMigrateSessionNames(t *testing.T) {
 	st := openTest(t, path)
 	checkVersions(t, st, shipped)
 	storetest.CheckMigratedSessions(t, st)
+}
+
+// TestSessionByNamePlan: a session is found by its name through the key
+// derived from it, or the partial index of the names kept, never a scan.
+func TestSessionByNamePlan(t *testing.T) {
+	st := openTest(t, filepath.Join(t.TempDir(), "arena.db"))
+	q, args := sqlstore.SessionByNameQuery("o", "n", func(n int) string { return "?" + strconv.Itoa(n) })
+	rows, err := st.r.Query("EXPLAIN QUERY PLAN "+q, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	joined := strings.Join(plan, "\n")
+	if strings.Contains(joined, "SCAN sessions") || !strings.Contains(joined, "USING INDEX sessions_org_name") ||
+		!strings.Contains(joined, "USING INDEX sqlite_autoindex_sessions_1 (id=?)") {
+		t.Errorf("plan:\n%s\nwant the primary key and the index of names, and no scan", joined)
+	}
 }

@@ -41,3 +41,25 @@ func SessionQuery(f arena.SessionQuery, p Placeholder) (string, []any) {
 	}
 	return q + ` ORDER BY created_at, id`, args
 }
+
+// StoredName is what a store keeps in a session's name column: its name
+// when its key is not the one SessionKey derives from its organisation and
+// name (a session stored before ids were per organisation, keyed by its API
+// id), else nothing, since its key finds it.
+func StoredName(s *arena.Session) string {
+	if s.ID == arena.SessionKey(s.OrgID, s.PublicID()) {
+		return ""
+	}
+	return s.PublicID()
+}
+
+// SessionByNameQuery returns the query of FindSessionByName, in the
+// placeholders of p, and its arguments: a session by the key derived from
+// its organisation and name, or by the name kept for one whose key is not
+// (StoredName). The literal name <> '' lets the planners use the partial
+// index of those names.
+func SessionByNameQuery(orgID, name string, p Placeholder) (string, []any) {
+	q := `SELECT ` + SessionColumns + ` FROM sessions WHERE id = ` + p(1) + ` AND org_id = ` + p(2) +
+		` UNION ALL SELECT ` + SessionColumns + ` FROM sessions WHERE org_id = ` + p(2) + ` AND name = ` + p(3) + ` AND name <> '' LIMIT 1`
+	return q, []any{arena.SessionKey(orgID, name), orgID, name}
+}

@@ -354,7 +354,8 @@ func testFindSessionNotFound(t *testing.T, s arena.Store) {
 }
 
 // testFindSessionByName: an organisation's session is found by its name
-// alone, by that organisation alone, stopped or not; a name is one session
+// alone, by that organisation alone, stopped or not, whether its key is the
+// one derived from its name (SessionKey) or another; a name is one session
 // per organisation, and a session stored without one is named by its id.
 func testFindSessionByName(t *testing.T, s arena.Store) {
 	ctx := context.Background()
@@ -366,7 +367,9 @@ func testFindSessionByName(t *testing.T, s arena.Store) {
 	theirs.Name = "match"
 	bare := newSession("s-3", "org-1", "node-1", at(3))
 	bare.Name = ""
-	for _, sess := range []*arena.Session{mine, theirs, bare} {
+	derived := newSession(arena.SessionKey("org-1", "derived"), "org-1", "node-1", at(4))
+	derived.Name = "derived"
+	for _, sess := range []*arena.Session{mine, theirs, bare, derived} {
 		createSession(t, s, sess)
 	}
 	stopped := mine.Clone()
@@ -382,6 +385,8 @@ func testFindSessionByName(t *testing.T, s arena.Store) {
 		{"stopped", "org-1", "match", stopped},
 		{"same name, another organisation", "org-2", "match", theirs},
 		{"stored without a name", "org-1", "s-3", bare},
+		{"keyed by its name", "org-1", "derived", derived},
+		{"keyed by its name, another organisation", "org-2", "derived", nil},
 		{"by its key", "org-1", "s-1", nil},
 		{"unknown", "org-1", "nope", nil},
 		{"empty", "org-1", "", nil},
