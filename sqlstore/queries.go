@@ -56,8 +56,8 @@ func StoredName(s *arena.Session) string {
 // SessionByNameQuery returns the query of FindSessionByName, in the
 // placeholders of p, and its arguments: a session by the key derived from
 // its organisation and name, or by the name kept for one whose key is not
-// (StoredName). The literal name <> ” lets the planners use the partial
-// index of those names.
+// (StoredName). The query tests in its text that the name is not empty,
+// so that the planners may use the partial index of those names.
 func SessionByNameQuery(orgID, name string, p Placeholder) (string, []any) {
 	q := `SELECT ` + SessionColumns + ` FROM sessions WHERE id = ` + p(1) + ` AND org_id = ` + p(2) +
 		` UNION ALL SELECT ` + SessionColumns + ` FROM sessions WHERE org_id = ` + p(2) + ` AND name = ` + p(3) + ` AND name <> '' LIMIT 1`
