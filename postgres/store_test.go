@@ -573,33 +573,18 @@ func checkVersions(tb testing.TB, st *Store, ms []sqlstore.Migration) {
 // tokens are named after a prefix of their secret's hash: those get random
 // ids and keep working, and every other token keeps its id.
 func TestMigrateTokenIDs(t *testing.T) {
-	ctx := context.Background()
-	shipped, err := embeddedMigrations()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var before []sqlstore.Migration
-	for _, m := range shipped {
-		if m.Version <= 6 {
-			before = append(before, m)
-		}
-	}
-	u := schemaURL(t, newSchema(t))
-	old := openWith(t, u, before)
-	created := storetest.LegacyTokensCreated
-	if _, err := old.pool.Exec(ctx, `INSERT INTO organizations (id, name) VALUES ('org-1', 'One')`); err != nil {
-		t.Fatal(err)
-	}
-	for _, tok := range storetest.LegacyTokens {
-		if _, err := old.pool.Exec(ctx, `INSERT INTO tokens (id, org_id, name, hash, created_at, scopes)
-			VALUES ($1, 'org-1', $2, $3, $4, $5)`, tok.ID, tok.Name, arena.HashToken(tok.Secret), created, []string{"admin", "operator"}); err != nil {
+	st := upgrade(t, 6, func(ctx context.Context, old *Store) {
+		created := storetest.LegacyTokensCreated
+		if _, err := old.pool.Exec(ctx, `INSERT INTO organizations (id, name) VALUES ('org-1', 'One')`); err != nil {
 			t.Fatal(err)
 		}
-	}
-	old.Close()
-
-	st := openTest(t, u)
-	checkVersions(t, st, shipped)
+		for _, tok := range storetest.LegacyTokens {
+			if _, err := old.pool.Exec(ctx, `INSERT INTO tokens (id, org_id, name, hash, created_at, scopes)
+				VALUES ($1, 'org-1', $2, $3, $4, $5)`, tok.ID, tok.Name, arena.HashToken(tok.Secret), created, []string{"admin", "operator"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
 	storetest.CheckMigratedTokens(t, st)
 }
 
@@ -607,34 +592,19 @@ func TestMigrateTokenIDs(t *testing.T) {
 // stored before ids were per organisation: it is named by its id, and every
 // session is found by its organisation and name.
 func TestMigrateSessionNames(t *testing.T) {
-	ctx := context.Background()
-	shipped, err := embeddedMigrations()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var before []sqlstore.Migration
-	for _, m := range shipped {
-		if m.Version <= 8 {
-			before = append(before, m)
+	st := upgrade(t, 8, func(ctx context.Context, old *Store) {
+		for _, org := range []string{"org-1", "org-2"} {
+			if _, err := old.pool.Exec(ctx, `INSERT INTO organizations (id, name) VALUES ($1, $1)`, org); err != nil {
+				t.Fatal(err)
+			}
 		}
-	}
-	u := schemaURL(t, newSchema(t))
-	old := openWith(t, u, before)
-	for _, org := range []string{"org-1", "org-2"} {
-		if _, err := old.pool.Exec(ctx, `INSERT INTO organizations (id, name) VALUES ($1, $1)`, org); err != nil {
-			t.Fatal(err)
+		for _, s := range storetest.LegacySessions() {
+			if _, err := old.pool.Exec(ctx, `INSERT INTO sessions (id, org_id, node_id, state, created_at, doc) VALUES ($1, $2, $3, $4, $5, $6)`,
+				s.ID, s.OrgID, s.NodeID, string(s.State), s.CreatedAt, storedoc.FromSession(s)); err != nil {
+				t.Fatal(err)
+			}
 		}
-	}
-	for _, s := range storetest.LegacySessions() {
-		if _, err := old.pool.Exec(ctx, `INSERT INTO sessions (id, org_id, node_id, state, created_at, doc) VALUES ($1, $2, $3, $4, $5, $6)`,
-			s.ID, s.OrgID, s.NodeID, string(s.State), s.CreatedAt, storedoc.FromSession(s)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	old.Close()
-
-	st := openTest(t, u)
-	checkVersions(t, st, shipped)
+	})
 	storetest.CheckMigratedSessions(t, st)
 }
 
@@ -663,4 +633,22 @@ func TestSessionByNamePlan(t *testing.T) {
 	if strings.Contains(joined, "Seq Scan") || !strings.Contains(joined, "using sessions_pkey") || !strings.Contains(joined, "using sessions_org_name") {
 		t.Errorf("plan:\n%s\nwant the primary key and the index of names, and no scan", joined)
 	}
+}
+
+// upgrade makes a schema as migration version left it, has fill write to
+// it as that release would have, then opens it as this build does,
+// checking that every migration ran.
+func upgrade(t *testing.T, version int, fill func(ctx context.Context, old *Store)) *Store {
+	t.Helper()
+	shipped, err := embeddedMigrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := schemaURL(t, newSchema(t))
+	old := openWith(t, u, storetest.Through(shipped, version))
+	fill(context.Background(), old)
+	old.Close()
+	st := openTest(t, u)
+	checkVersions(t, st, shipped)
+	return st
 }

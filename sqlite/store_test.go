@@ -152,12 +152,7 @@ func TestMigrateTenants(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var before []sqlstore.Migration
-	for _, m := range shipped {
-		if m.Version <= 4 {
-			before = append(before, m)
-		}
-	}
+	before := storetest.Through(shipped, 4)
 	path := filepath.Join(t.TempDir(), "arena.db")
 	old, err := open(ctx, path, before)
 	if err != nil {
@@ -347,36 +342,18 @@ func checkVersions(tb testing.TB, st *Store, ms []sqlstore.Migration) {
 // tokens are named after a prefix of their secret's hash: those get random
 // ids and keep working, and every other token keeps its id.
 func TestMigrateTokenIDs(t *testing.T) {
-	ctx := context.Background()
-	shipped, err := embeddedMigrations()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var before []sqlstore.Migration
-	for _, m := range shipped {
-		if m.Version <= 8 {
-			before = append(before, m)
-		}
-	}
-	path := filepath.Join(t.TempDir(), "arena.db")
-	old, err := open(ctx, path, before)
-	if err != nil {
-		t.Fatalf("open at 0008: %v", err)
-	}
-	created := storetest.LegacyTokensCreated
-	if _, err := old.w.ExecContext(ctx, `INSERT INTO organizations (id, name, environment, created_at) VALUES ('org-1', 'One', 'production', 0)`); err != nil {
-		t.Fatal(err)
-	}
-	for _, tok := range storetest.LegacyTokens {
-		if _, err := old.w.ExecContext(ctx, `INSERT INTO tokens (id, org_id, name, hash, created_at, expires_at, scopes)
-			VALUES (?, 'org-1', ?, ?, ?, 0, 'admin operator')`, tok.ID, tok.Name, arena.HashToken(tok.Secret), created.UnixNano()); err != nil {
+	st := upgrade(t, 8, func(ctx context.Context, old *Store) {
+		created := storetest.LegacyTokensCreated
+		if _, err := old.w.ExecContext(ctx, `INSERT INTO organizations (id, name, environment, created_at) VALUES ('org-1', 'One', 'production', 0)`); err != nil {
 			t.Fatal(err)
 		}
-	}
-	old.Close()
-
-	st := openTest(t, path)
-	checkVersions(t, st, shipped)
+		for _, tok := range storetest.LegacyTokens {
+			if _, err := old.w.ExecContext(ctx, `INSERT INTO tokens (id, org_id, name, hash, created_at, expires_at, scopes)
+				VALUES (?, 'org-1', ?, ?, ?, 0, 'admin operator')`, tok.ID, tok.Name, arena.HashToken(tok.Secret), created.UnixNano()); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
 	storetest.CheckMigratedTokens(t, st)
 }
 
@@ -384,41 +361,23 @@ func TestMigrateTokenIDs(t *testing.T) {
 // session stored before ids were per organisation: it is named by its id,
 // and every session is found by its organisation and name.
 func TestMigrateSessionNames(t *testing.T) {
-	ctx := context.Background()
-	shipped, err := embeddedMigrations()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var before []sqlstore.Migration
-	for _, m := range shipped {
-		if m.Version <= 9 {
-			before = append(before, m)
+	st := upgrade(t, 9, func(ctx context.Context, old *Store) {
+		for _, org := range []string{"org-1", "org-2"} {
+			if _, err := old.w.ExecContext(ctx, `INSERT INTO organizations (id, name, environment, created_at) VALUES (?, ?, 'production', 0)`, org, org); err != nil {
+				t.Fatal(err)
+			}
 		}
-	}
-	path := filepath.Join(t.TempDir(), "arena.db")
-	old, err := open(ctx, path, before)
-	if err != nil {
-		t.Fatalf("open at 0009: %v", err)
-	}
-	for _, org := range []string{"org-1", "org-2"} {
-		if _, err := old.w.ExecContext(ctx, `INSERT INTO organizations (id, name, environment, created_at) VALUES (?, ?, 'production', 0)`, org, org); err != nil {
-			t.Fatal(err)
+		for _, s := range storetest.LegacySessions() {
+			doc, err := encodeSession(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := old.w.ExecContext(ctx, `INSERT INTO sessions (id, org_id, node_id, state, created_at, doc) VALUES (?, ?, ?, ?, ?, ?)`,
+				s.ID, s.OrgID, s.NodeID, string(s.State), storedoc.Nanos(s.CreatedAt), doc); err != nil {
+				t.Fatal(err)
+			}
 		}
-	}
-	for _, s := range storetest.LegacySessions() {
-		doc, err := encodeSession(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := old.w.ExecContext(ctx, `INSERT INTO sessions (id, org_id, node_id, state, created_at, doc) VALUES (?, ?, ?, ?, ?, ?)`,
-			s.ID, s.OrgID, s.NodeID, string(s.State), storedoc.Nanos(s.CreatedAt), doc); err != nil {
-			t.Fatal(err)
-		}
-	}
-	old.Close()
-
-	st := openTest(t, path)
-	checkVersions(t, st, shipped)
+	})
 	storetest.CheckMigratedSessions(t, st)
 }
 
@@ -446,4 +405,26 @@ func TestSessionByNamePlan(t *testing.T) {
 		!strings.Contains(joined, "USING INDEX sqlite_autoindex_sessions_1 (id=?)") {
 		t.Errorf("plan:\n%s\nwant the primary key and the index of names, and no scan", joined)
 	}
+}
+
+// upgrade makes a database of the schema as migration version left it,
+// has fill write to it as that release would have, then opens it as this
+// build does, checking that every migration ran.
+func upgrade(t *testing.T, version int, fill func(ctx context.Context, old *Store)) *Store {
+	t.Helper()
+	ctx := context.Background()
+	shipped, err := embeddedMigrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "arena.db")
+	old, err := open(ctx, path, storetest.Through(shipped, version))
+	if err != nil {
+		t.Fatalf("open at %04d: %v", version, err)
+	}
+	fill(ctx, old)
+	old.Close()
+	st := openTest(t, path)
+	checkVersions(t, st, shipped)
+	return st
 }

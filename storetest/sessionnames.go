@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/arena-hq/arena"
+	"github.com/arena-hq/arena/sqlstore"
 )
 
 // LegacySessions returns the sessions a store's migration test puts in the
@@ -41,4 +42,16 @@ func CheckMigratedSessions(t *testing.T, st arena.Store) {
 			}
 		})
 	}
+}
+
+// Through returns the steps of ms up to version, the schema as a release
+// of that version left it, for a store's migration tests to start from.
+func Through(ms []sqlstore.Migration, version int) []sqlstore.Migration {
+	var out []sqlstore.Migration
+	for _, m := range ms {
+		if m.Version <= version {
+			out = append(out, m)
+		}
+	}
+	return out
 }
