@@ -267,20 +267,7 @@ func TestQueryPlans(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			q, args := sessionQuery(tc.query)
-			rows, err := st.r.Query("EXPLAIN QUERY PLAN "+q, args...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer rows.Close()
-			var plan []string
-			for rows.Next() {
-				var id, parent, unused int
-				var detail string
-				if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-					t.Fatal(err)
-				}
-				plan = append(plan, detail)
-			}
+			plan := queryPlan(t, st, q, args)
 			if len(plan) != 1 || !strings.HasPrefix(plan[0], "SEARCH sessions USING INDEX "+tc.index+" ") &&
 				plan[0] != "SCAN sessions USING INDEX "+tc.index {
 				t.Errorf("plan %q, want a single use of index %s", plan, tc.index)
@@ -386,21 +373,7 @@ func TestMigrateSessionNames(t *testing.T) {
 func TestSessionByNamePlan(t *testing.T) {
 	st := openTest(t, filepath.Join(t.TempDir(), "arena.db"))
 	q, args := sqlstore.SessionByNameQuery("o", "n", func(n int) string { return "?" + strconv.Itoa(n) })
-	rows, err := st.r.Query("EXPLAIN QUERY PLAN "+q, args...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var plan []string
-	for rows.Next() {
-		var id, parent, unused int
-		var detail string
-		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-			t.Fatal(err)
-		}
-		plan = append(plan, detail)
-	}
-	joined := strings.Join(plan, "\n")
+	joined := strings.Join(queryPlan(t, st, q, args), "\n")
 	if strings.Contains(joined, "SCAN sessions") || !strings.Contains(joined, "USING INDEX sessions_org_name") ||
 		!strings.Contains(joined, "USING INDEX sqlite_autoindex_sessions_1 (id=?)") {
 		t.Errorf("plan:\n%s\nwant the primary key and the index of names, and no scan", joined)
@@ -427,4 +400,24 @@ func upgrade(t *testing.T, version int, fill func(ctx context.Context, old *Stor
 	st := openTest(t, path)
 	checkVersions(t, st, shipped)
 	return st
+}
+
+// queryPlan returns the details of SQLite's plan of q, a line each step.
+func queryPlan(tb testing.TB, st *Store, q string, args []any) []string {
+	tb.Helper()
+	rows, err := st.r.Query("EXPLAIN QUERY PLAN "+q, args...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			tb.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	return plan
 }
