@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/arena-hq/arena"
+	"github.com/arena-hq/arena/client"
 	"github.com/arena-hq/arena/docker/dockertest"
 	"github.com/arena-hq/arena/http/apitest"
 	"github.com/arena-hq/arena/rpc"
@@ -191,17 +192,17 @@ func (c *cluster) startAgent(t *testing.T, a agentSpec) {
 }
 
 // nodes returns the admin API's view of the nodes by test name.
-func (c *cluster) nodes() map[string]nodeJSON {
+func (c *cluster) nodes() map[string]client.Node {
 	c.tb.Helper()
 	status, body := c.call("GET", "/admin/v1/nodes", nil, clusterToken)
 	if status != 200 {
 		c.tb.Fatalf("GET /admin/v1/nodes: %d %s", status, body)
 	}
-	var list struct{ Nodes []nodeJSON }
+	var list struct{ Nodes []client.Node }
 	if err := json.Unmarshal(body, &list); err != nil {
 		c.tb.Fatal(err)
 	}
-	out := map[string]nodeJSON{}
+	out := map[string]client.Node{}
 	for _, n := range list.Nodes {
 		for name, id := range c.nodeIDs {
 			if id == n.ID {

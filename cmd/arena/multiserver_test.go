@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/arena-hq/arena/client"
 	"github.com/arena-hq/arena/config"
 	"github.com/arena-hq/arena/docker/dockertest"
 	"github.com/arena-hq/arena/http/apitest"
@@ -74,10 +75,10 @@ func TestAgentMovesToALiveReplica(t *testing.T) {
 	if got := agent.connectedTo(); got != first.url {
 		t.Fatalf("the agent says it is connected to %s, want the first address given, %s", got, first.url)
 	}
-	node := func() nodeJSON {
+	node := func() client.Node {
 		t.Helper()
 		status, body := api.call("GET", "/admin/v1/nodes", nil)
-		var list struct{ Nodes []nodeJSON }
+		var list struct{ Nodes []client.Node }
 		if err := json.Unmarshal(body, &list); status != 200 || err != nil {
 			t.Fatalf("GET /admin/v1/nodes: %d %s", status, body)
 		}
@@ -86,7 +87,7 @@ func TestAgentMovesToALiveReplica(t *testing.T) {
 				return n
 			}
 		}
-		return nodeJSON{}
+		return client.Node{}
 	}
 	dockertest.Eventually(t, dockertest.Timeout, func() error {
 		if n := node(); n.State != "ready" {
