@@ -110,6 +110,8 @@ type APIError struct {
 	Err *arena.Error
 }
 
+// Error reads as the CLI shows an error answer: "404 Not Found: session
+// "x" not found", the status line alone when the body said nothing.
 func (e *APIError) Error() string {
 	if e.Err.Message == "" {
 		return e.Status
@@ -117,6 +119,8 @@ func (e *APIError) Error() string {
 	return e.Status + ": " + e.Err.Message
 }
 
+// Unwrap is the body's *arena.Error, so that arena.ErrorCode and errors.As
+// see through the status.
 func (e *APIError) Unwrap() error { return e.Err }
 
 // UnreachableError is a request that found no control plane to answer it:
@@ -130,10 +134,13 @@ type UnreachableError struct {
 	Err error
 }
 
+// Error names the address, so that a wrong one is seen at once.
 func (e *UnreachableError) Error() string {
 	return "cannot reach Arena at " + e.URL + ": " + e.Err.Error()
 }
 
+// Unwrap is the reason, so that errors.Is(err, syscall.ECONNREFUSED) holds
+// for a control plane not running.
 func (e *UnreachableError) Unwrap() error { return e.Err }
 
 // call sends a request with in as its JSON body (none when in is nil) and,
