@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	nethttp "net/http"
-	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -16,6 +14,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/arena-hq/arena/client"
 )
 
 const adminUsage = `Usage:
@@ -93,22 +93,17 @@ func newAdminFlags(name string, stdout io.Writer, help string) adminFlags {
 	return adminFlags{fs: fs, server: fs.String("server", "", ""), token: fs.String("token", "", ""), org: fs.String("org", "", ""), output: outputFlag(fs, "json", "yaml")}
 }
 
-// orgPath returns /admin/v1/orgs/ORG, the token's own organisation when
-// --org is not given.
-func (f adminFlags) orgPath(ctx context.Context, c apiClient) (string, error) {
-	org := *f.org
-	if org == "" {
-		body, err := c.call(ctx, nethttp.MethodGet, "/admin/v1/whoami", nil)
-		if err != nil {
-			return "", err
-		}
-		var who struct{ Organization struct{ ID string } }
-		if err := json.Unmarshal(body, &who); err != nil {
-			return "", err
-		}
-		org = who.Organization.ID
+// orgOf returns --org, or the token's own organisation when it is not
+// given.
+func (f adminFlags) orgOf(ctx context.Context, c *client.Client) (string, error) {
+	if *f.org != "" {
+		return *f.org, nil
 	}
-	return "/admin/v1/orgs/" + url.PathEscape(org), nil
+	who, err := c.Admin().WhoAmI(ctx)
+	if err != nil {
+		return "", err
+	}
+	return who.Organization.ID, nil
 }
 
 // show prints body as JSON, or as a table of the rows of key with columns
@@ -182,101 +177,65 @@ func runOrg(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	c := newAPIClient(*f.server, *f.token)
+	admin := newAPIClient(*f.server, *f.token).Admin()
 	switch cmd {
 	case "list":
-		body, err := c.call(ctx, nethttp.MethodGet, "/admin/v1/orgs", nil)
+		l, err := admin.ListOrgs(ctx)
 		if err != nil {
 			return err
 		}
-		return f.showOrgs(stdout, body, true)
+		return f.showOrgs(stdout, l.Raw(), l.Organizations...)
 	case "get":
-		body, err := c.call(ctx, nethttp.MethodGet, "/admin/v1/orgs/"+url.PathEscape(rest[0]), nil)
+		o, err := admin.GetOrg(ctx, rest[0])
 		if err != nil {
 			return err
 		}
-		return f.showOrgs(stdout, body, false)
+		return f.showOrgs(stdout, o.Raw(), o)
 	case "create":
-		body, err := c.call(ctx, nethttp.MethodPost, "/admin/v1/orgs", map[string]any{"id": rest[0], "name": *name, "environment": *env})
+		o, err := admin.CreateOrg(ctx, client.OrganizationRequest{ID: rest[0], Name: *name, Environment: *env})
 		if err != nil {
 			return err
 		}
-		return f.showOrgs(stdout, body, false)
+		return f.showOrgs(stdout, o.Raw(), o)
 	case "quota":
 		set := map[string]bool{}
 		f.fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
-		path := "/admin/v1/orgs/" + url.PathEscape(rest[0])
 		switch {
 		case *clearQuota && (set["sessions"] || set["cpu"]):
 			return usageErrorf("arena org quota", "--clear removes both bounds: give it without --sessions and --cpu")
 		case math.IsNaN(*cores) || math.IsInf(*cores, 0):
 			return usageErrorf("arena org quota", "--cpu must be a number of cores, such as 4 or 0.5")
 		}
-		body, err := c.call(ctx, nethttp.MethodGet, path, nil)
+		o, err := admin.GetOrg(ctx, rest[0])
 		if err != nil {
 			return err
 		}
 		if !set["sessions"] && !set["cpu"] && !set["clear"] {
-			return f.showOrgs(stdout, body, false)
+			return f.showOrgs(stdout, o.Raw(), o)
 		}
 		// The API replaces both bounds: a bound not given keeps its value.
-		var cur struct {
-			Quota struct {
-				MaxSessions int
-				MaxMilliCPU int64 `json:"maxMilliCpu"`
-			}
-		}
-		if err := json.Unmarshal(body, &cur); err != nil {
-			return err
-		}
-		quota := map[string]any{"maxSessions": cur.Quota.MaxSessions, "maxMilliCpu": cur.Quota.MaxMilliCPU}
+		quota := client.QuotaRequest{MaxSessions: o.Quota.MaxSessions, MaxMilliCPU: o.Quota.MaxMilliCPU}
 		if *clearQuota {
-			quota = map[string]any{}
+			quota = client.QuotaRequest{}
 		}
 		if set["sessions"] {
-			quota["maxSessions"] = *sessions
+			quota.MaxSessions = *sessions
 		}
 		if set["cpu"] {
-			quota["maxMilliCpu"] = int64(math.Round(*cores * 1000))
+			quota.MaxMilliCPU = int64(math.Round(*cores * 1000))
 		}
-		if body, err = c.call(ctx, nethttp.MethodPut, path+"/quota", quota); err != nil {
+		if o, err = admin.SetQuota(ctx, rest[0], quota); err != nil {
 			return err
 		}
-		return f.showOrgs(stdout, body, false)
+		return f.showOrgs(stdout, o.Raw(), o)
 	}
 	return notHandled(f.fs, cmd)
 }
 
-// showOrgs prints one organisation, or the list of them, as JSON or as a
-// table whose SESSIONS and CPU columns read "in use/quota".
-func (f adminFlags) showOrgs(stdout io.Writer, body []byte, list bool) error {
-	type org struct {
-		ID, Name, Environment, CreatedAt string
-		Quota                            struct {
-			MaxSessions int
-			MaxMilliCPU int64 `json:"maxMilliCpu"`
-			Source      string
-		}
-		Active struct {
-			Sessions int
-			MilliCPU int64 `json:"milliCpu"`
-		}
-	}
+// showOrgs prints an answer of organisations, body, as JSON or as a table
+// of orgs whose SESSIONS and CPU columns read "in use/quota".
+func (f adminFlags) showOrgs(stdout io.Writer, body []byte, orgs ...client.Organization) error {
 	return f.output.print(stdout, body, func(tw *tabwriter.Writer) error {
-		var orgs []org
-		if list {
-			var all struct{ Organizations []org }
-			if err := json.Unmarshal(body, &all); err != nil {
-				return err
-			}
-			orgs = all.Organizations
-		} else {
-			var one org
-			if err := json.Unmarshal(body, &one); err != nil {
-				return err
-			}
-			orgs = []org{one}
-		}
 		bound := func(used, max string, bounded bool) string {
 			if !bounded {
 				return used + "/-"
@@ -309,25 +268,25 @@ func runUser(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	c := newAPIClient(*f.server, *f.token)
 	cols := []string{"id", "email", "name", "createdAt"}
-	base, err := f.orgPath(ctx, c)
+	org, err := f.orgOf(ctx, c)
 	if err != nil {
 		return err
 	}
 	switch cmd {
 	case "list":
-		body, err := c.call(ctx, nethttp.MethodGet, base+"/users", nil)
+		l, err := c.Admin().ListUsers(ctx, org)
 		if err != nil {
 			return err
 		}
-		return f.show(stdout, body, "users", cols...)
+		return f.show(stdout, l.Raw(), "users", cols...)
 	case "create":
-		body, err := c.call(ctx, nethttp.MethodPost, base+"/users", map[string]any{"email": rest[0], "name": *name})
+		u, err := c.Admin().CreateUser(ctx, org, client.UserRequest{Email: rest[0], Name: *name})
 		if err != nil {
 			return err
 		}
-		return f.show(stdout, body, "", cols...)
+		return f.show(stdout, u.Raw(), "", cols...)
 	case "delete":
-		if _, err := c.call(ctx, nethttp.MethodDelete, base+"/users/"+url.PathEscape(rest[0]), nil); err != nil {
+		if err := c.Admin().DeleteUser(ctx, org, rest[0]); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "user %s deleted; its tokens are revoked\n", rest[0])
@@ -348,50 +307,37 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	c := newAPIClient(*f.server, *f.token)
-	base, err := f.orgPath(ctx, c)
+	org, err := f.orgOf(ctx, c)
 	if err != nil {
 		return err
 	}
 	cols := []string{"id", "name", "scopes", "createdAt", "expiresAt", "revokedAt"}
 	switch cmd {
 	case "list":
-		body, err := c.call(ctx, nethttp.MethodGet, base+"/tokens", nil)
+		l, err := c.Admin().ListTokens(ctx, org)
 		if err != nil {
 			return err
 		}
-		return f.show(stdout, body, "tokens", cols...)
+		return f.show(stdout, l.Raw(), "tokens", cols...)
 	case "create":
-		req := map[string]any{"name": rest[0], "expiresInSeconds": int64(expires.Round(time.Second) / time.Second)}
-		if len(scopes) > 0 {
-			req["scopes"] = []string(scopes)
-		}
-		if *user != "" {
-			req["userId"] = *user
-		}
+		req := client.TokenRequest{Name: rest[0], ExpiresInSeconds: int64(expires.Round(time.Second) / time.Second), Scopes: scopes, UserID: *user}
 		if *rateLimit > 0 {
-			req["rateLimit"] = *rateLimit
+			req.RateLimit = *rateLimit
 		}
 		if *rateBurst > 0 {
-			req["rateBurst"] = *rateBurst
+			req.RateBurst = *rateBurst
 		}
-		body, err := c.call(ctx, nethttp.MethodPost, base+"/tokens", req)
+		created, err := c.Admin().CreateToken(ctx, org, req)
 		if err != nil {
 			return err
 		}
 		if f.output.format != "table" {
-			return f.output.print(stdout, body, nil)
-		}
-		var created struct {
-			Token  struct{ ID string }
-			Secret string
-		}
-		if err := json.Unmarshal(body, &created); err != nil {
-			return err
+			return f.output.print(stdout, created.Raw(), nil)
 		}
 		fmt.Fprintf(stdout, "token %s created. Its secret, shown this once (Arena keeps only its hash):\n%s\n", created.Token.ID, created.Secret)
 		return nil
 	case "revoke":
-		if _, err := c.call(ctx, nethttp.MethodDelete, base+"/tokens/"+url.PathEscape(rest[0]), nil); err != nil {
+		if err := c.Admin().RevokeToken(ctx, org, rest[0]); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "token %s revoked\n", rest[0])
@@ -411,42 +357,43 @@ func runApp(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return usageErrorf("arena app apply", "missing -f FILE")
 	}
 	c := newAPIClient(*f.server, *f.token)
-	base, err := f.orgPath(ctx, c)
+	admin := c.Admin()
+	org, err := f.orgOf(ctx, c)
 	if err != nil {
 		return err
 	}
 	cols := []string{"name", "repository", "tags", "defaultTag", "network", "resources", "limits", "regions", "user", "source"}
 	switch cmd {
 	case "list":
-		body, err := c.call(ctx, nethttp.MethodGet, base+"/applications", nil)
+		l, err := admin.ListApplications(ctx, org)
 		if err != nil {
 			return err
 		}
-		return f.show(stdout, body, "applications", cols...)
+		return f.show(stdout, l.Raw(), "applications", cols...)
 	case "get":
-		body, err := c.call(ctx, nethttp.MethodGet, base+"/applications/"+url.PathEscape(rest[0]), nil)
+		a, err := admin.GetApplication(ctx, org, rest[0])
 		if err != nil {
 			return err
 		}
-		return f.show(stdout, body, "", cols...)
+		return f.show(stdout, a.Raw(), "", cols...)
 	case "apply":
 		app, err := readAppFile(*file)
 		if err != nil {
 			return err
 		}
+		// The file goes as it was written: the API, not the CLI, judges it.
 		name, _ := app["name"].(string)
-		path := base + "/applications/" + url.PathEscape(name)
-		method := nethttp.MethodPut
-		if _, err := c.call(ctx, nethttp.MethodGet, path, nil); err != nil {
-			method, path = nethttp.MethodPost, base+"/applications"
+		apply := func() (client.Application, error) { return admin.UpdateApplication(ctx, org, name, app) }
+		if _, err := admin.GetApplication(ctx, org, name); err != nil {
+			apply = func() (client.Application, error) { return admin.CreateApplication(ctx, org, app) }
 		}
-		body, err := c.call(ctx, method, path, app)
+		a, err := apply()
 		if err != nil {
 			return err
 		}
-		return f.show(stdout, body, "", cols...)
+		return f.show(stdout, a.Raw(), "", cols...)
 	case "delete":
-		if _, err := c.call(ctx, nethttp.MethodDelete, base+"/applications/"+url.PathEscape(rest[0]), nil); err != nil {
+		if err := admin.DeleteApplication(ctx, org, rest[0]); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "application %s deleted; its running sessions go on\n", rest[0])

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/arena-hq/arena"
+	"github.com/arena-hq/arena/client"
 	"github.com/arena-hq/arena/http/apitest"
 )
 
@@ -41,7 +42,7 @@ func TestConcurrentCreatesOverHTTP(t *testing.T) {
 			if code != 201 {
 				return
 			}
-			var c created
+			var c client.CreatedSession
 			if err := json.Unmarshal(body, &c); err != nil {
 				t.Error(err)
 			}

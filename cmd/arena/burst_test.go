@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/arena-hq/arena/client"
 	"github.com/arena-hq/arena/config"
 	"github.com/arena-hq/arena/docker/dockertest"
 	"github.com/arena-hq/arena/http/apitest"
@@ -36,7 +37,7 @@ func TestBurstStartsOrRefuses(t *testing.T) {
 
 	// A first session, so that the node has measured its pace, at the
 	// load this machine has now, before the burst.
-	first := s.create(map[string]any{})
+	first := s.create(client.SessionRequest{})
 	s.waitStatus(first.ID, "running")
 	dockertest.Eventually(t, dockertest.Timeout, func() error {
 		rate, err := s.startRate()
@@ -66,7 +67,7 @@ func TestBurstStartsOrRefuses(t *testing.T) {
 			defer mu.Unlock()
 			a := answer{status: status, retryAfter: header.Get("Retry-After")}
 			if a.status == 201 {
-				var c created
+				var c client.CreatedSession
 				if err := json.Unmarshal(body, &c); err != nil {
 					t.Error(err)
 				}
@@ -99,17 +100,9 @@ func TestBurstStartsOrRefuses(t *testing.T) {
 
 	// Every accepted session runs; none dies waiting for its start.
 	dockertest.Eventually(t, startTimeout+dockertest.Timeout, func() error {
-		status, body := s.call("GET", "/session?all=true", nil)
-		if status != 200 {
-			return fmt.Errorf("GET /session: %d %s", status, body)
-		}
-		var list struct {
-			Sessions []struct {
-				ID, Status string
-			}
-		}
-		if err := json.Unmarshal(body, &list); err != nil {
-			return err
+		list, err := s.api().Sessions().List(t.Context(), client.ListOptions{All: true})
+		if err != nil {
+			return fmt.Errorf("GET /session: %v", err)
 		}
 		running := 0
 		for _, sess := range list.Sessions {
@@ -120,7 +113,10 @@ func TestBurstStartsOrRefuses(t *testing.T) {
 			case "running":
 				running++
 			case "dead", "exited":
-				d := s.describeFull(sess.ID)
+				d, err := s.describe(sess.ID)
+				if err != nil {
+					t.Fatalf("GET /session/%s: %v", sess.ID, err)
+				}
 				t.Fatalf("session %s was accepted, then %s: %s: %s", sess.ID, sess.Status, d.StopReason, d.StopMessage)
 			}
 		}
@@ -134,18 +130,9 @@ func TestBurstStartsOrRefuses(t *testing.T) {
 // startRate returns the starts a second the node last said it makes, as
 // the admin API shows it.
 func (s *testStack) startRate() (float64, error) {
-	status, body := s.call("GET", "/admin/v1/nodes", nil)
-	if status != 200 {
-		return 0, fmt.Errorf("GET /admin/v1/nodes: %d %s", status, body)
-	}
-	var nodes struct {
-		Nodes []struct {
-			ID     string
-			Starts *struct{ RatePerSecond float64 }
-		}
-	}
-	if err := json.Unmarshal(body, &nodes); err != nil {
-		return 0, err
+	nodes, err := s.api().Nodes().List(s.tb.Context())
+	if err != nil {
+		return 0, fmt.Errorf("GET /admin/v1/nodes: %v", err)
 	}
 	for _, n := range nodes.Nodes {
 		if n.ID == s.Node.ID && n.Starts != nil {
@@ -153,19 +140,6 @@ func (s *testStack) startRate() (float64, error) {
 		}
 	}
 	return 0, fmt.Errorf("node %s shows no start queue", s.Node.ID)
-}
-
-// describeFull returns why a session stopped, as GET /session/{id} says.
-func (s *testStack) describeFull(id string) (d struct{ StopReason, StopMessage string }) {
-	s.tb.Helper()
-	status, body := s.call("GET", "/session/"+id+"?all=true", nil)
-	if status != 200 {
-		s.tb.Fatalf("GET /session/%s: %d %s", id, status, body)
-	}
-	if err := json.Unmarshal(body, &d); err != nil {
-		s.tb.Fatal(err)
-	}
-	return d
 }
 
 // postEcho creates an echo session in the location "local" through url,

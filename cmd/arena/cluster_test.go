@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/arena-hq/arena"
+	"github.com/arena-hq/arena/client"
 	"github.com/arena-hq/arena/docker/dockertest"
 	"github.com/arena-hq/arena/http/apitest"
 	"github.com/arena-hq/arena/rpc"
@@ -191,17 +191,13 @@ func (c *localCluster) startAgent(t *testing.T, a agentSpec) {
 }
 
 // nodes returns the admin API's view of the nodes by test name.
-func (c *localCluster) nodes() map[string]nodeJSON {
+func (c *localCluster) nodes() map[string]client.Node {
 	c.tb.Helper()
-	status, body := c.call("GET", "/admin/v1/nodes", nil, clusterToken)
-	if status != 200 {
-		c.tb.Fatalf("GET /admin/v1/nodes: %d %s", status, body)
+	list, err := c.api().Nodes().List(c.tb.Context())
+	if err != nil {
+		c.tb.Fatalf("GET /admin/v1/nodes: %v", err)
 	}
-	var list struct{ Nodes []nodeJSON }
-	if err := json.Unmarshal(body, &list); err != nil {
-		c.tb.Fatal(err)
-	}
-	out := map[string]nodeJSON{}
+	out := map[string]client.Node{}
 	for _, n := range list.Nodes {
 		for name, id := range c.nodeIDs {
 			if id == n.ID {
@@ -227,10 +223,9 @@ func (c *localCluster) waitNode(name, state string) {
 func (c *localCluster) waitImage(region string, n int) {
 	c.tb.Helper()
 	dockertest.Eventually(c.tb, dockertest.Timeout, func() error {
-		status, body := c.call("GET", "/tag/"+region+"/echo/"+c.tag, nil, clusterToken)
-		var got struct{ Nodes struct{ Present int } }
-		if err := json.Unmarshal(body, &got); status != 200 || err != nil {
-			return fmt.Errorf("GET /tag: %d %s", status, body)
+		got, err := c.api().Sessions().Tag(c.tb.Context(), region, "echo", c.tag)
+		if err != nil {
+			return fmt.Errorf("GET /tag: %v", err)
 		}
 		if got.Nodes.Present != n {
 			return fmt.Errorf("%d nodes of %s hold the image, want %d", got.Nodes.Present, region, n)
@@ -248,23 +243,15 @@ func (c *localCluster) sessionsOn() map[string]int {
 	return out
 }
 
-func (c *localCluster) place(location string) (created, int) {
-	c.tb.Helper()
-	status, body := c.call("POST", "/session", map[string]any{"location": location, "image": "echo"}, clusterToken)
-	var cr created
-	if status == 201 {
-		if err := json.Unmarshal(body, &cr); err != nil {
-			c.tb.Fatal(err)
-		}
-	}
-	return cr, status
+func (c *localCluster) place(location string) (client.CreatedSession, error) {
+	return c.api().Sessions().Create(c.tb.Context(), client.SessionRequest{Location: location, Image: "echo"})
 }
 
-func (c *localCluster) mustPlace(location string) created {
+func (c *localCluster) mustPlace(location string) client.CreatedSession {
 	c.tb.Helper()
-	cr, status := c.place(location)
-	if status != 201 {
-		c.tb.Fatalf("POST /session in %s: %d", location, status)
+	cr, err := c.place(location)
+	if err != nil {
+		c.tb.Fatalf("POST /session in %s: %v", location, err)
 	}
 	return cr
 }
@@ -295,15 +282,15 @@ func TestClusterPlacement(t *testing.T) {
 	if got := c.sessionsOn(); got["metal-a"] != 2 || got["metal-b"] != 2 || got["cloud"] != 0 {
 		t.Fatalf("metal was not used first: %v", got)
 	}
-	if _, status := c.place("ams"); status != 420 {
-		t.Fatalf("a full location answered %d, want 420", status)
+	if _, err := c.place("ams"); arena.ErrorCode(err) != arena.EUNAVAILABLE {
+		t.Fatalf("a full location answered %v, want %s", err, arena.EUNAVAILABLE)
 	}
 	burst := c.mustPlace("europe")
 	us := c.mustPlace("us")
 	if got := c.sessionsOn(); got["cloud"] != 1 || got["us"] != 1 {
 		t.Fatalf("cloud burst or region: %v", got)
 	}
-	for _, cr := range []created{burst, us} {
+	for _, cr := range []client.CreatedSession{burst, us} {
 		c.waitStatus(cr.ID, "running")
 		if got := dockertest.AskUDP(t, hostPort(cr, arena.UDP), "hello"); got != "hello" {
 			t.Fatalf("echo on %s: %q", cr.ID, got)
@@ -311,18 +298,15 @@ func TestClusterPlacement(t *testing.T) {
 	}
 	// The output stays on the agent's node and comes through the agent.
 	dockertest.Eventually(t, dockertest.Timeout, func() error {
-		status, body := c.call("GET", "/logs?id="+us.ID, nil, clusterToken)
-		if status != 200 || !strings.Contains(string(body), "echo server listening") {
-			return fmt.Errorf("GET /logs: %d %q", status, body)
+		body, err := readStream(c.api().Sessions().Logs(t.Context(), us.ID))
+		if err != nil || !strings.Contains(string(body), "echo server listening") {
+			return fmt.Errorf("GET /logs: %v %q", err, body)
 		}
 		return nil
 	})
-	status, body := c.call("GET", "/available-location/echo", nil, clusterToken)
-	var avail struct {
-		Locations []struct{ ID string } `json:"locations"`
-	}
-	if err := json.Unmarshal(body, &avail); status != 200 || err != nil {
-		t.Fatalf("available locations: %d %s", status, body)
+	avail, err := c.api().Sessions().AvailableLocations(t.Context(), "echo")
+	if err != nil {
+		t.Fatalf("available locations: %v", err)
 	}
 	var ids []string
 	for _, l := range avail.Locations {
@@ -364,8 +348,8 @@ func TestClusterNodeFailure(t *testing.T) {
 	}
 	c.waitStatus(other.ID, "running")
 	for _, id := range []string{s.ID, other.ID} {
-		if status, _ := c.call("DELETE", "/session/"+id, nil, clusterToken); status != 204 {
-			t.Fatalf("DELETE %s: %d", id, status)
+		if err := c.api().Sessions().Stop(t.Context(), id); err != nil {
+			t.Fatalf("DELETE %s: %v", id, err)
 		}
 		c.waitStatus(id, "exited")
 	}
@@ -382,8 +366,8 @@ func TestClusterPartition(t *testing.T) {
 
 	proxy.cut()
 	c.waitStatus(s.ID, "server_unreachable")
-	if _, status := c.place("ams"); status != 420 {
-		t.Fatalf("placed on a partitioned node: %d", status)
+	if _, err := c.place("ams"); arena.ErrorCode(err) != arena.EUNAVAILABLE {
+		t.Fatalf("placed on a partitioned node: %v, want %s", err, arena.EUNAVAILABLE)
 	}
 	proxy.heal()
 	c.waitStatus(s.ID, "running")
@@ -406,7 +390,7 @@ func TestClusterServerRestart(t *testing.T) {
 	c.server.kill()
 	c.startServer(t)
 	c.waitNode("metal", "ready")
-	for _, cr := range []created{a, b} {
+	for _, cr := range []client.CreatedSession{a, b} {
 		c.waitStatus(cr.ID, "running")
 		if got := dockertest.AskUDP(t, hostPort(cr, arena.UDP), "still"); got != "still" {
 			t.Fatalf("echo after the server restart: %q", got)

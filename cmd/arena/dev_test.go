@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/arena-hq/arena"
+	"github.com/arena-hq/arena/client"
 	"github.com/arena-hq/arena/config"
 	"github.com/arena-hq/arena/docker/dockertest"
 	"github.com/arena-hq/arena/http/apitest"
@@ -216,62 +217,43 @@ func (s *testStack) call(method, path string, body any, token ...string) (int, [
 	return resp.StatusCode, s.checker.CheckResponse(s.tb, resp)
 }
 
-type created struct {
-	ID    string       `json:"id"`
-	Host  string       `json:"host"`
-	Ports []arena.Port `json:"ports"`
+// api is a client of the stack with the test token (or with token when
+// given), whose every answer is checked against Arena's OpenAPI document
+// as call's are.
+func (s *testStack) api(token ...string) *client.Client {
+	tok := pick(s.token, testToken)
+	if len(token) > 0 {
+		tok = token[0]
+	}
+	return client.New(s.URL, tok, client.WithHTTPClient(checkedClient(s.tb, s)))
 }
 
-type described struct {
-	ID       string            `json:"id"`
-	Image    string            `json:"image"`
-	Tag      string            `json:"tag"`
-	Location string            `json:"location"`
-	Host     string            `json:"host"`
-	Status   string            `json:"status"`
-	Port     map[string]int    `json:"port"`
-	Labels   map[string]string `json:"labels"`
-}
-
-func (s *testStack) create(body map[string]any) created {
+// create places a session of req, in location local and of the echo
+// application unless it names others.
+func (s *testStack) create(req client.SessionRequest) client.CreatedSession {
 	s.tb.Helper()
-	if body["location"] == nil {
-		body["location"] = "local"
-	}
-	if body["image"] == nil {
-		body["image"] = "echo"
-	}
-	status, data := s.call("POST", "/session", body)
-	if status != 201 {
-		s.tb.Fatalf("POST /session: %d %s", status, data)
-	}
-	var c created
-	if err := json.Unmarshal(data, &c); err != nil {
-		s.tb.Fatal(err)
+	req.Location = pick(req.Location, "local")
+	req.Image = pick(req.Image, "echo")
+	c, err := s.api().Sessions().Create(s.tb.Context(), req)
+	if err != nil {
+		s.tb.Fatalf("POST /session: %v", err)
 	}
 	return c
 }
 
-func (s *testStack) describe(id string) (described, int) {
-	s.tb.Helper()
-	status, data := s.call("GET", "/session/"+id+"?all=true", nil)
-	var d described
-	if status == 200 {
-		if err := json.Unmarshal(data, &d); err != nil {
-			s.tb.Fatal(err)
-		}
-	}
-	return d, status
+// describe describes the session id, stopped or not.
+func (s *testStack) describe(id string) (client.Session, error) {
+	return s.api().Sessions().Get(s.tb.Context(), id, client.GetOptions{All: true})
 }
 
 // waitStatus waits until the session reports the contract status want.
-func (s *testStack) waitStatus(id, want string) described {
+func (s *testStack) waitStatus(id, want string) client.Session {
 	s.tb.Helper()
-	var d described
+	var d client.Session
 	dockertest.Eventually(s.tb, dockertest.Timeout, func() error {
-		var code int
-		if d, code = s.describe(id); code != 200 || d.Status != want {
-			return fmt.Errorf("session %s: HTTP %d, status %q, want %q", id, code, d.Status, want)
+		var err error
+		if d, err = s.describe(id); err != nil || d.Status != want {
+			return fmt.Errorf("session %s: %v, status %q, want %q", id, err, d.Status, want)
 		}
 		return nil
 	})
@@ -299,12 +281,13 @@ func (s *testStack) containers() []arena.Container {
 	return cs
 }
 
-// download fetches a .tar.gz and returns its files by name.
-func (s *testStack) download(path string) map[string]string {
+// download fetches what session kept at path and returns its files by
+// name.
+func (s *testStack) download(session, path string) map[string]string {
 	s.tb.Helper()
-	status, body := s.call("GET", path, nil)
-	if status != 200 {
-		s.tb.Fatalf("GET %s: %d %s", path, status, body)
+	body, err := readStream(s.api().Sessions().Artifact(s.tb.Context(), session, path))
+	if err != nil {
+		s.tb.Fatalf("GET /artifacts of %s at %s: %v", session, path, err)
 	}
 	zr, err := gzip.NewReader(bytes.NewReader(body))
 	if err != nil {
@@ -337,7 +320,16 @@ func (s *testStack) waitNoContainers() {
 	})
 }
 
-func hostPort(c created, proto arena.Protocol) string {
+// readStream reads a stream a call returned, and closes it.
+func readStream(rc io.ReadCloser, err error) ([]byte, error) {
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	return io.ReadAll(rc)
+}
+
+func hostPort(c client.CreatedSession, proto arena.Protocol) string {
 	for _, p := range c.Ports {
 		if p.Protocol == proto {
 			return net.JoinHostPort(c.Host, strconv.Itoa(p.Host))
@@ -350,10 +342,18 @@ func hostPort(c created, proto arena.Protocol) string {
 // UDP and TCP, stop it, and find everything released and billed.
 func TestSessionEndToEnd(t *testing.T) {
 	s := newStack(t, 2) // room for exactly one echo session
-	c := s.create(map[string]any{
+	ctx := t.Context()
+	// Sent as it is rather than through the client, which leaves empty
+	// fields out: null ones are absent too.
+	status, data := s.call("POST", "/session", map[string]any{
+		"location": "local", "image": "echo",
 		"id": "e2e-1", "env": map[string]string{"MATCH": "final"}, "args": []string{"--port", "7777"},
 		"labels": map[string]string{"match": "42"}, "version": nil, "ttl": nil,
 	})
+	var c client.CreatedSession
+	if err := json.Unmarshal(data, &c); status != 201 || err != nil {
+		t.Fatalf("POST /session: %d %s", status, data)
+	}
 	if c.ID != "e2e-1" || c.Host != "127.0.0.1" || len(c.Ports) != 2 {
 		t.Fatalf("created %+v", c)
 	}
@@ -378,25 +378,28 @@ func TestSessionEndToEnd(t *testing.T) {
 		}
 	}
 	// Player tracking, as a matchmaker backfilling would use it.
-	if status, body := s.call("PUT", "/session/player/join", map[string]any{"session": c.ID, "players": []string{"alice", "bob"}}); status != 200 || !strings.Contains(string(body), `"count":2`) {
-		t.Fatalf("join: %d %s", status, body)
+	sessions := s.api().Sessions()
+	if p, err := sessions.Join(ctx, c.ID, []string{"alice", "bob"}); err != nil || p.Count != 2 {
+		t.Fatalf("join: %+v %v", p, err)
 	}
-	if status, body := s.call("DELETE", "/session/player/leave", map[string]any{"players": []string{"bob"}}); status != 200 || !strings.Contains(string(body), `"count":1`) {
-		t.Fatalf("leave: %d %s", status, body)
+	if p, err := sessions.Leave(ctx, "", []string{"bob"}); err != nil || p.Count != 1 {
+		t.Fatalf("leave: %+v %v", p, err)
 	}
-	if status, body := s.call("GET", "/session?playerCount[lt]=2&location=local", nil); status != 200 || !strings.Contains(string(body), `"playerCount":1`) {
-		t.Fatalf("backfill filter: %d %s", status, body)
+	fewer := 2
+	if l, err := sessions.List(ctx, client.ListOptions{PlayersFewer: &fewer, Location: "local"}); err != nil ||
+		!slices.ContainsFunc(l.Sessions, func(s client.Session) bool { return s.PlayerCount == 1 }) {
+		t.Fatalf("backfill filter: %v %s", err, l.Raw())
 	}
-	if _, body := s.call("GET", "/session/"+c.ID, nil); !strings.Contains(string(body), `"players":{"joined":["alice"],"joinedCount":1}`) {
-		t.Fatalf("described players: %s", body)
+	if d, err := sessions.Get(ctx, c.ID, client.GetOptions{}); err != nil || !slices.Equal(d.Players.Joined, []string{"alice"}) || d.Players.JoinedCount != 1 {
+		t.Fatalf("described players: %+v %v", d.Players, err)
 	}
 	// The node's two ports are held: a second session has no room.
-	if status, body := s.call("POST", "/session", map[string]any{"location": "local", "image": "echo"}); status != 420 {
-		t.Fatalf("second session on a full node: %d %s", status, body)
+	if _, err := sessions.Create(ctx, client.SessionRequest{Location: "local", Image: "echo"}); arena.ErrorCode(err) != arena.EUNAVAILABLE {
+		t.Fatalf("second session on a full node: %v, want %s", err, arena.EUNAVAILABLE)
 	}
 
-	if status, body := s.call("DELETE", "/session/"+c.ID, nil); status != 204 {
-		t.Fatalf("DELETE: %d %s", status, body)
+	if err := sessions.Stop(ctx, c.ID); err != nil {
+		t.Fatalf("DELETE: %v", err)
 	}
 	dockertest.Eventually(t, dockertest.Timeout, func() error {
 		if sess := s.session(c.ID); sess.State != arena.SessionStopped {
@@ -405,21 +408,21 @@ func TestSessionEndToEnd(t *testing.T) {
 		return nil
 	})
 	s.waitNoContainers()
-	if status, _ := s.call("DELETE", "/session/"+c.ID, nil); status != 409 {
-		t.Fatalf("second DELETE: %d, want 409", status)
+	if err := sessions.Stop(ctx, c.ID); arena.ErrorCode(err) != arena.ECONFLICT {
+		t.Fatalf("second DELETE: %v, want %s", err, arena.ECONFLICT)
 	}
-	if status, _ := s.call("GET", "/session/"+c.ID, nil); status != 404 {
-		t.Fatalf("GET of a stopped session: %d, want 404", status)
+	if _, err := sessions.Get(ctx, c.ID, client.GetOptions{}); arena.ErrorCode(err) != arena.ENOTFOUND {
+		t.Fatalf("GET of a stopped session: %v, want %s", err, arena.ENOTFOUND)
 	}
-	if d, status := s.describe(c.ID); status != 200 || d.Status != "exited" {
-		t.Fatalf("GET ?all=true of a stopped session: %d %+v", status, d)
+	if d, err := s.describe(c.ID); err != nil || d.Status != "exited" {
+		t.Fatalf("GET ?all=true of a stopped session: %v %+v", err, d)
 	}
 	usage, err := s.store.ListUsage(context.Background(), s.cfg.OrgID)
 	if err != nil || len(usage) != 1 || usage[0].SessionID != arena.SessionKey(s.cfg.OrgID, c.ID) || usage[0].Seconds < 1 || usage[0].End.Before(usage[0].Start) {
 		t.Fatalf("usage %+v %v", usage, err)
 	}
 	// What the game server wrote on SIGTERM was kept for download.
-	artifact := s.download("/artifacts?session=" + c.ID + "&path=/arena-terminated")
+	artifact := s.download(c.ID, "/arena-terminated")
 	if artifact["arena-terminated"] != "terminated\n" {
 		t.Fatalf("artifact %v", artifact)
 	}
@@ -442,7 +445,7 @@ func TestSessionEndToEnd(t *testing.T) {
 		t.Fatalf("arena usage -o csv:\n%s", out.String())
 	}
 	// The ports are free again.
-	again := s.create(map[string]any{})
+	again := s.create(client.SessionRequest{})
 	s.waitStatus(again.ID, "running")
 	if got := dockertest.AskUDP(t, hostPort(again, arena.UDP), "again"); got != "again" {
 		t.Fatalf("UDP echo on reused ports: %q", got)
@@ -451,7 +454,7 @@ func TestSessionEndToEnd(t *testing.T) {
 
 func TestHostNetworking(t *testing.T) {
 	s := newStack(t, 2)
-	c := s.create(map[string]any{"image": "echo-host"})
+	c := s.create(client.SessionRequest{Image: "echo-host"})
 	s.waitStatus(c.ID, "running")
 	tcp := hostPort(c, arena.TCP)
 	_, port, _ := net.SplitHostPort(tcp)
@@ -468,7 +471,7 @@ func TestProcessLifecycle(t *testing.T) {
 	t.Run("ttl expiry stops the session", func(t *testing.T) {
 		// Not watched for "running" on the way: on a busy machine the start
 		// may take most of the TTL, and the store keeps that it ran anyway.
-		c := s.create(map[string]any{"ttl": 3})
+		c := s.create(client.SessionRequest{TTL: 3})
 		dockertest.Eventually(t, dockertest.Timeout, func() error {
 			if sess := s.session(c.ID); sess.State != arena.SessionStopped || sess.StopReason != arena.StopTTL {
 				return fmt.Errorf("state %s reason %q", sess.State, sess.StopReason)
@@ -481,7 +484,7 @@ func TestProcessLifecycle(t *testing.T) {
 		}
 	})
 	t.Run("process exit stops the session", func(t *testing.T) {
-		c := s.create(map[string]any{})
+		c := s.create(client.SessionRequest{})
 		s.waitStatus(c.ID, "running")
 		dockertest.AskTCP(t, hostPort(c, arena.TCP), "EXIT 4")
 		d := s.waitStatus(c.ID, "exited")
@@ -490,7 +493,7 @@ func TestProcessLifecycle(t *testing.T) {
 		}
 	})
 	t.Run("restart on crash", func(t *testing.T) {
-		c := s.create(map[string]any{"restart": true})
+		c := s.create(client.SessionRequest{Restart: true})
 		s.waitStatus(c.ID, "running")
 		dockertest.AskTCP(t, hostPort(c, arena.TCP), "EXIT 3")
 		dockertest.Eventually(t, dockertest.Timeout, func() error {
@@ -510,13 +513,13 @@ func TestProcessLifecycle(t *testing.T) {
 		if got := dockertest.AskUDP(t, hostPort(c, arena.UDP), "back"); got != "back" {
 			t.Fatalf("UDP echo after restart: %q", got)
 		}
-		if status, _ := s.call("DELETE", "/session/"+c.ID, nil); status != 204 {
-			t.Fatalf("DELETE: %d", status)
+		if err := s.api().Sessions().Stop(t.Context(), c.ID); err != nil {
+			t.Fatalf("DELETE: %v", err)
 		}
 		s.waitStatus(c.ID, "exited")
 	})
 	t.Run("crash loop gives up", func(t *testing.T) {
-		c := s.create(map[string]any{"restart": true, "args": []string{"--exit-after", "0s", "--exit-code", "2"}})
+		c := s.create(client.SessionRequest{Restart: true, Args: []string{"--exit-after", "0s", "--exit-code", "2"}})
 		d := s.waitStatus(c.ID, "dead")
 		if sess := s.session(c.ID); sess.StopReason != arena.StopCrashLoop || sess.ExitCode != 2 || sess.Restarts != 2 {
 			t.Fatalf("crash-looping session %+v (%+v)", sess, d)
@@ -527,7 +530,7 @@ func TestProcessLifecycle(t *testing.T) {
 
 func TestErrors(t *testing.T) {
 	s := newStack(t, 2)
-	s.waitStatus(s.create(map[string]any{"id": "taken"}).ID, "running")
+	s.waitStatus(s.create(client.SessionRequest{ID: "taken"}).ID, "running")
 	tests := []struct {
 		name   string
 		method string
@@ -566,9 +569,8 @@ func TestErrors(t *testing.T) {
 		})
 	}
 	// A retry of the request that created "taken" gets that session again.
-	status, body := s.call("POST", "/session", map[string]any{"id": "taken", "location": "local", "image": "echo"})
-	if status != 201 || !strings.Contains(string(body), `"id":"taken"`) {
-		t.Fatalf("retried create: %d %s", status, body)
+	if c, err := s.api().Sessions().Create(t.Context(), client.SessionRequest{ID: "taken", Location: "local", Image: "echo"}); err != nil || c.ID != "taken" {
+		t.Fatalf("retried create: %+v %v", c, err)
 	}
 	if n := len(s.containers()); n != 1 {
 		t.Fatalf("failed or retried requests changed the node: %d containers", n)
@@ -579,8 +581,8 @@ func TestErrors(t *testing.T) {
 // run, and while one of them exits.
 func TestRestartLosesNothing(t *testing.T) {
 	s := newStack(t, 10)
-	keep := s.create(map[string]any{"id": "keep"})
-	dies := s.create(map[string]any{"id": "dies"})
+	keep := s.create(client.SessionRequest{ID: "keep"})
+	dies := s.create(client.SessionRequest{ID: "dies"})
 	s.waitStatus(keep.ID, "running")
 	s.waitStatus(dies.ID, "running")
 
@@ -604,15 +606,12 @@ func TestRestartLosesNothing(t *testing.T) {
 	if got := dockertest.AskUDP(t, hostPort(keep, arena.UDP), "still"); got != "still" {
 		t.Fatalf("echo after restart: %q", got)
 	}
-	status, body := s.call("GET", "/session", nil)
-	var list struct {
-		Sessions []described `json:"sessions"`
+	list, err := s.api().Sessions().List(t.Context(), client.ListOptions{})
+	if err != nil || len(list.Sessions) != 1 || list.Sessions[0].ID != keep.ID {
+		t.Fatalf("GET /session after restart: %v %s", err, list.Raw())
 	}
-	if err := json.Unmarshal(body, &list); status != 200 || err != nil || len(list.Sessions) != 1 || list.Sessions[0].ID != keep.ID {
-		t.Fatalf("GET /session after restart: %d %s", status, body)
-	}
-	if status, _ := s.call("DELETE", "/session/"+keep.ID, nil); status != 204 {
-		t.Fatalf("DELETE after restart: %d", status)
+	if err := s.api().Sessions().Stop(t.Context(), keep.ID); err != nil {
+		t.Fatalf("DELETE after restart: %v", err)
 	}
 	s.waitNoContainers()
 }
@@ -720,27 +719,24 @@ func TestQuickstart(t *testing.T) {
 	if url == "" || token == "" {
 		t.Fatalf("arena dev printed no API and token (%v)", sc.Err())
 	}
-	s := &testStack{tb: t, checker: apitest.NewChecker(t), stack: &stack{URL: url}}
-	status, body := s.call("POST", "/session", map[string]any{"location": "local", "image": "echo"}, token)
-	if status != 201 {
-		t.Fatalf("POST /session: %d %s", status, body)
-	}
-	var c created
-	if err := json.Unmarshal(body, &c); err != nil {
-		t.Fatal(err)
+	s := &testStack{tb: t, token: token, checker: apitest.NewChecker(t), stack: &stack{URL: url}}
+	sessions := s.api().Sessions()
+	c, err := sessions.Create(t.Context(), client.SessionRequest{Location: "local", Image: "echo"})
+	if err != nil {
+		t.Fatalf("POST /session: %v", err)
 	}
 	dockertest.Eventually(t, dockertest.Timeout, func() error {
-		_, d := s.call("GET", "/session/"+c.ID, nil, token)
-		if !strings.Contains(string(d), `"status":"running"`) {
-			return fmt.Errorf("session: %s", d)
+		d, err := sessions.Get(t.Context(), c.ID, client.GetOptions{})
+		if err != nil || d.Status != "running" {
+			return fmt.Errorf("session: %v %s", err, d.Raw())
 		}
 		return nil
 	})
 	if got := dockertest.AskUDP(t, hostPort(c, arena.UDP), "quickstart"); got != "quickstart" {
 		t.Fatalf("UDP echo: %q", got)
 	}
-	if status, _ := s.call("DELETE", "/session/"+c.ID, nil, token); status != 204 {
-		t.Fatalf("DELETE: %d", status)
+	if err := sessions.Stop(t.Context(), c.ID); err != nil {
+		t.Fatalf("DELETE: %v", err)
 	}
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -760,33 +756,29 @@ func TestQuickstart(t *testing.T) {
 // so far, then following it live until the session stops.
 func TestLogsEndToEnd(t *testing.T) {
 	s := newStack(t, 2)
-	c := s.create(map[string]any{"id": "logs-1"})
+	c := s.create(client.SessionRequest{ID: "logs-1"})
 	s.waitStatus(c.ID, "running")
+	sessions := s.api().Sessions()
 	dockertest.Eventually(t, dockertest.Timeout, func() error {
-		status, body := s.call("GET", "/logs?id="+c.ID, nil)
-		if status != 200 || !strings.Contains(string(body), "echo server listening") {
-			return fmt.Errorf("GET /logs: %d %q", status, body)
+		body, err := readStream(sessions.Logs(t.Context(), c.ID))
+		if err != nil || !strings.Contains(string(body), "echo server listening") {
+			return fmt.Errorf("GET /logs: %v %q", err, body)
 		}
 		return nil
 	})
 
-	req, _ := nethttp.NewRequest("GET", s.URL+"/logs?id="+c.ID+"&follow=true", nil)
-	req.Header.Set("Authorization", "Bearer "+testToken)
-	resp, err := nethttp.DefaultClient.Do(req)
+	stream, err := sessions.FollowLogs(t.Context(), c.ID)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("follow: %v", err)
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Fatalf("follow: %s", resp.Status)
-	}
-	followed := followLines(t, resp.Body)
+	defer stream.Close()
+	followed := followLines(t, stream)
 	waitLine := followed.wait
 	waitLine("echo server listening")
 	dockertest.AskUDP(t, hostPort(c, arena.UDP), strings.Repeat("x", 37))
 	waitLine("udp 37 bytes")
-	if status, _ := s.call("DELETE", "/session/"+c.ID, nil); status != 204 {
-		t.Fatalf("DELETE: %d", status)
+	if err := sessions.Stop(t.Context(), c.ID); err != nil {
+		t.Fatalf("DELETE: %v", err)
 	}
 	waitLine("terminated")
 	// The stream ends with the session.

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/arena-hq/arena"
+	"github.com/arena-hq/arena/client"
 	"github.com/arena-hq/arena/docker/dockertest"
 	"github.com/arena-hq/arena/http/apitest"
 )
@@ -83,11 +84,12 @@ func TestDevTokenStaysOutOfLogs(t *testing.T) {
 		// Requests that log who made them: the access log, and a token
 		// made by the dev token, whose id the log names.
 		s := &testStack{tb: t, checker: apitest.NewChecker(t), stack: &stack{URL: url}, token: strings.TrimSpace(string(token))}
-		if status, body := s.call("GET", "/admin/v1/whoami", nil); status != 200 {
-			t.Fatalf("GET /admin/v1/whoami: %d %s", status, body)
+		admin := s.api().Admin()
+		if _, err := admin.WhoAmI(t.Context()); err != nil {
+			t.Fatalf("GET /admin/v1/whoami: %v", err)
 		}
-		if status, body := s.call("POST", "/admin/v1/orgs/"+cfg.OrgID+"/tokens", map[string]any{"name": "mm-" + dockertest.RandomID()}); status != 201 {
-			t.Fatalf("POST tokens: %d %s", status, body)
+		if _, err := admin.CreateToken(t.Context(), cfg.OrgID, client.TokenRequest{Name: "mm-" + dockertest.RandomID()}); err != nil {
+			t.Fatalf("POST tokens: %v", err)
 		}
 		return stdout.String()
 	}

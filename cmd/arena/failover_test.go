@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/arena-hq/arena"
+	"github.com/arena-hq/arena/client"
 	"github.com/arena-hq/arena/docker/dockertest"
 	"github.com/arena-hq/arena/http/apitest"
 	"github.com/arena-hq/arena/postgres"
@@ -288,9 +289,9 @@ func (c *failoverCluster) via(r *failoverReplica) *testStack {
 func (c *failoverCluster) waitNodes(t *testing.T) {
 	t.Helper()
 	dockertest.Eventually(t, dockertest.Timeout, func() error {
-		status, body := c.via(c.replicas[1]).call("GET", "/admin/v1/nodes", nil)
-		if status != 200 || strings.Count(string(body), `"state":"ready"`) != 2 {
-			return fmt.Errorf("nodes: %d %s", status, body)
+		nodes, err := c.via(c.replicas[1]).api().Nodes().List(t.Context())
+		if err != nil || countNodes(nodes, func(n client.Node) bool { return n.State == "ready" }) != 2 {
+			return fmt.Errorf("nodes: %v %s", err, nodes.Raw())
 		}
 		return nil
 	})
@@ -380,12 +381,9 @@ func (c *failoverCluster) unreadyBeforeTakeover(t *testing.T, r *failoverReplica
 // mustCreate creates a session through r, with a TTL in seconds when ttl > 0.
 func (c *failoverCluster) mustCreate(t *testing.T, r *failoverReplica, id string, ttl int) string {
 	t.Helper()
-	body := map[string]any{"location": "ams", "image": "echo", "id": id}
-	if ttl > 0 {
-		body["ttl"] = ttl
-	}
-	if status, data := c.via(r).call("POST", "/session", body); status != 201 {
-		t.Fatalf("create %s through %s: %d %s", id, r.url, status, data)
+	req := client.SessionRequest{Location: "ams", Image: "echo", ID: id, TTL: int64(max(ttl, 0))}
+	if _, err := c.via(r).api().Sessions().Create(t.Context(), req); err != nil {
+		t.Fatalf("create %s through %s: %v", id, r.url, err)
 	}
 	return id
 }
@@ -404,32 +402,17 @@ func (c *failoverCluster) retryCreate(t *testing.T, r *failoverReplica, id strin
 // createRetrying is retryCreate for any goroutine: it says why it gave up,
 // after a minute.
 func (c *failoverCluster) createRetrying(r *failoverReplica, id string, logf func(string, ...any)) error {
-	body := fmt.Sprintf(`{"location":"ams","image":"echo","id":%q}`, id)
+	sessions := client.New(r.url, clusterToken, client.WithHTTPClient(probeClient), client.WithTimeout(15*time.Second)).Sessions()
 	deadline := time.Now().Add(time.Minute)
 	for attempt := 1; ; attempt++ {
-		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		req, err := nethttp.NewRequestWithContext(ctx, "POST", r.url+"/session", strings.NewReader(body))
-		if err != nil {
-			cancel()
-			return err
-		}
-		req.Header.Set("Authorization", "Bearer "+clusterToken)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := probeClient.Do(req)
-		status, answer := 0, ""
+		_, err := sessions.Create(context.Background(), client.SessionRequest{Location: "ams", Image: "echo", ID: id})
 		if err == nil {
-			b, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
-			resp.Body.Close()
-			status, answer = resp.StatusCode, strings.TrimSpace(string(b))
-		}
-		cancel()
-		if status == 201 {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("create %s: no success within a minute; last %d %q %v", id, status, answer, err)
+			return fmt.Errorf("create %s: no success within a minute; last %v", id, err)
 		}
-		logf("create %s, attempt %d: %d %s %v", id, attempt, status, answer, err)
+		logf("create %s, attempt %d: %v", id, attempt, err)
 		// Every attempt is answered, however the fault ended it: a pause
 		// between them keeps the log short, not the test in step.
 		<-time.After(100 * time.Millisecond)

@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/arena-hq/arena"
+	"github.com/arena-hq/arena/client"
 	"github.com/arena-hq/arena/docker/dockertest"
 	"github.com/arena-hq/arena/http/apitest"
 	"github.com/arena-hq/arena/internal/gameyeclient/current"
@@ -22,7 +23,8 @@ import (
 )
 
 // checkingTransport passes every response through Arena's OpenAPI
-// document, so that what the generated clients read is proven documented.
+// document, so that what the generated clients and Arena's own read is
+// proven documented.
 type checkingTransport struct {
 	tb      testing.TB
 	checker *apitest.Checker
@@ -33,9 +35,36 @@ func (c checkingTransport) RoundTrip(req *nethttp.Request) (*nethttp.Response, e
 	if err != nil {
 		return nil, err
 	}
+	if req.URL.Path == "/logs" && req.URL.Query().Get("follow") == "true" && resp.StatusCode == nethttp.StatusOK {
+		// A followed log is read as it comes: read whole here, it would
+		// reach its reader only once its session stopped. It is checked
+		// when it ends.
+		resp.Body = &checkedStream{ReadCloser: resp.Body, check: func(body []byte) {
+			c.checker.Check(c.tb, req, resp.StatusCode, resp.Header, body)
+		}}
+		return resp, nil
+	}
 	body := c.checker.CheckResponse(c.tb, resp)
 	resp.Body = io.NopCloser(bytes.NewReader(body))
 	return resp, nil
+}
+
+// checkedStream is a body that is checked once it has been read to its
+// end; one closed before is not, as what was read of it is not the answer.
+type checkedStream struct {
+	io.ReadCloser
+	read  bytes.Buffer
+	check func([]byte)
+}
+
+func (s *checkedStream) Read(p []byte) (int, error) {
+	n, err := s.ReadCloser.Read(p)
+	s.read.Write(p[:n])
+	if err == io.EOF && s.check != nil {
+		s.check(s.read.Bytes())
+		s.check = nil
+	}
+	return n, err
 }
 
 // bearer returns a request editor that authenticates as the generated
@@ -49,8 +78,8 @@ func bearer(token string) func(context.Context, *nethttp.Request) error {
 
 // checkedClient is an HTTP client whose every response is checked against
 // Arena's OpenAPI document.
-func checkedClient(t *testing.T, s *testStack) *nethttp.Client {
-	return &nethttp.Client{Transport: checkingTransport{t, s.checker}}
+func checkedClient(tb testing.TB, s *testStack) *nethttp.Client {
+	return &nethttp.Client{Transport: checkingTransport{tb, s.checker}}
 }
 
 func newCurrentClient(t *testing.T, s *testStack, token string) *current.ClientWithResponses {
@@ -166,8 +195,8 @@ func TestNakamaFleetManagerRequests(t *testing.T) {
 	if other := list(current.SessionListParams{Tag: ptr("not-" + tag)}); len(other) != 0 {
 		t.Fatalf("another tag's listing has %+v", other)
 	}
-	if code, body := s.call("GET", "/session?external_id=match-1", nil); code != 200 || !strings.Contains(string(body), id) {
-		t.Fatalf("listing by external_id: %d %s", code, body)
+	if l, err := s.api().Sessions().List(ctx, client.ListOptions{ExternalID: "match-1"}); err != nil || !strings.Contains(string(l.Raw()), id) {
+		t.Fatalf("listing by external_id: %v %s", err, l.Raw())
 	}
 
 	// Join and leave, as the fleet manager's Create and the game server do.
@@ -361,12 +390,12 @@ func TestApplicationsOfTheCurrentRevision(t *testing.T) {
 	c := newCurrentClient(t, s, testToken)
 
 	// The registry's login is set through the admin API, as Arena has it.
-	if code, body := s.call("POST", "/admin/v1/orgs/"+s.cfg.OrgID+"/applications", map[string]any{
+	if _, err := s.api().Admin().CreateApplication(ctx, s.cfg.OrgID, map[string]any{
 		"name": "duel", "repository": reg.Host + "/studio/duel", "tags": []any{},
 		"ports": []any{map[string]any{"container": 7777, "protocol": "tcp"}}, "resources": map[string]any{"milliCpu": 100, "memoryMb": 64},
 		"registry": map[string]any{"username": "studio", "password": "s3cret-pass"},
-	}); code != 201 {
-		t.Fatalf("creating duel: %d %s", code, body)
+	}); err != nil {
+		t.Fatalf("creating duel: %v", err)
 	}
 	available, err := c.ListApplicationTagsUpstreamWithResponse(ctx, "duel", &current.ListApplicationTagsUpstreamParams{PageSize: ptr(100)})
 	status(t, "GET tags/available", available.StatusCode(), available.Body, err, 200)
@@ -421,8 +450,8 @@ func TestApplicationsOfTheCurrentRevision(t *testing.T) {
 	if d, _ := s.describe(*created.JSON201.Id); d.Status != "running" {
 		t.Fatalf("the session of the retired tag: %+v", d)
 	}
-	if code, body := s.call("POST", "/session", map[string]any{"location": "europe", "image": "duel", "version": v1}); code != 404 {
-		t.Fatalf("a session of the retired tag: %d %s", code, body)
+	if _, err := s.api().Sessions().Create(ctx, client.SessionRequest{Location: "europe", Image: "duel", Version: v1}); arena.ErrorCode(err) != arena.ENOTFOUND {
+		t.Fatalf("a session of the retired tag: %v, want %s", err, arena.ENOTFOUND)
 	}
 
 	// An application created through the current revision has no login:

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/arena-hq/arena"
+	"github.com/arena-hq/arena/client"
 	"github.com/arena-hq/arena/config"
 	"github.com/arena-hq/arena/docker/dockertest"
 )
@@ -34,13 +35,14 @@ func TestKeptLogsEndToEnd(t *testing.T) {
 			}
 			return nil
 		})
-		status, body := s.call("GET", "/logs?id="+id, nil)
-		if status != 200 {
-			t.Fatalf("GET /logs of stopped session %s: %d %s", id, status, body)
+		sessions := s.api().Sessions()
+		body, err := readStream(sessions.Logs(t.Context(), id))
+		if err != nil {
+			t.Fatalf("GET /logs of stopped session %s: %v", id, err)
 		}
-		followed, fbody := s.call("GET", "/logs?id="+id+"&follow=true", nil)
-		if followed != 200 || string(fbody) != string(body) {
-			t.Fatalf("GET /logs?follow=true of stopped session %s: %d %q, want the kept %q", id, followed, fbody, body)
+		fbody, err := readStream(sessions.FollowLogs(t.Context(), id))
+		if err != nil || string(fbody) != string(body) {
+			t.Fatalf("GET /logs?follow=true of stopped session %s: %v %q, want the kept %q", id, err, fbody, body)
 		}
 		return string(body)
 	}
@@ -48,26 +50,26 @@ func TestKeptLogsEndToEnd(t *testing.T) {
 	tests := []struct {
 		name string
 		// stop makes the session end, after it started when running.
-		body    map[string]any
+		req     client.SessionRequest
 		running bool
-		stop    func(t *testing.T, c created)
+		stop    func(t *testing.T, c client.CreatedSession)
 		status  string
 		// want are lines the kept output holds, each as many times as said.
 		want map[string]int
 	}{
 		{
-			name: "the process exits", body: map[string]any{"id": "kept-exit"}, running: true,
-			stop: func(t *testing.T, c created) {
+			name: "the process exits", req: client.SessionRequest{ID: "kept-exit"}, running: true,
+			stop: func(t *testing.T, c client.CreatedSession) {
 				dockertest.AskTCP(t, hostPort(c, arena.TCP), "EXIT 4")
 			},
 			status: "exited",
 			want:   map[string]int{"echo server listening": 1, "EXIT 4": 1, "exiting with code 4 as asked": 1},
 		},
 		{
-			name: "the session is deleted", body: map[string]any{"id": "kept-delete"}, running: true,
-			stop: func(t *testing.T, c created) {
-				if status, body := s.call("DELETE", "/session/"+c.ID, nil); status != 204 {
-					t.Fatalf("DELETE: %d %s", status, body)
+			name: "the session is deleted", req: client.SessionRequest{ID: "kept-delete"}, running: true,
+			stop: func(t *testing.T, c client.CreatedSession) {
+				if err := s.api().Sessions().Stop(t.Context(), c.ID); err != nil {
+					t.Fatalf("DELETE: %v", err)
 				}
 			},
 			status: "exited",
@@ -77,14 +79,14 @@ func TestKeptLogsEndToEnd(t *testing.T) {
 			// The engine keeps one container across restarts, and its
 			// output with it: every run's is kept.
 			name: "a crash loop through restarts",
-			body: map[string]any{"id": "kept-crashloop", "restart": true, "args": []string{"--exit-after", "0s", "--exit-code", "2"}},
-			stop: func(*testing.T, created) {}, status: "dead",
+			req:  client.SessionRequest{ID: "kept-crashloop", Restart: true, Args: []string{"--exit-after", "0s", "--exit-code", "2"}},
+			stop: func(*testing.T, client.CreatedSession) {}, status: "dead",
 			want: map[string]int{"echo server listening": 3, "exiting with code 2 after 0s": 3},
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := s.create(tt.body)
+			c := s.create(tt.req)
 			if tt.running {
 				s.waitStatus(c.ID, "running")
 			}
@@ -105,15 +107,15 @@ func TestKeptLogsEndToEnd(t *testing.T) {
 		t.Fatalf("the kept output is not where expected: %v", err)
 	}
 	dockertest.Eventually(t, retention+dockertest.Timeout, func() error {
-		if status, body := s.call("GET", "/logs?id=kept-exit", nil); status != 404 {
-			return fmt.Errorf("GET /logs past the retention: %d %q", status, body)
+		if _, err := readStream(s.api().Sessions().Logs(t.Context(), "kept-exit")); arena.ErrorCode(err) != arena.ENOTFOUND {
+			return fmt.Errorf("GET /logs past the retention: %v, want %s", err, arena.ENOTFOUND)
 		}
 		return nil
 	})
 	if _, err := os.Stat(file); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("the expired output is still on disk: %v", err)
 	}
-	if status, body := s.call("GET", "/session/kept-exit?all=true", nil); status != 200 {
-		t.Fatalf("the session itself is forgotten: %d %s", status, body)
+	if _, err := s.describe("kept-exit"); err != nil {
+		t.Fatalf("the session itself is forgotten: %v", err)
 	}
 }

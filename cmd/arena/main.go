@@ -16,6 +16,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/arena-hq/arena"
+	"github.com/arena-hq/arena/client"
 	"github.com/arena-hq/arena/gameserver"
 )
 
@@ -126,7 +127,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 // exitCode reports err and returns the status to exit with: 2 for a command
 // line that was not understood, 1 for a command that failed, 0 otherwise.
 func exitCode(err error, stderr io.Writer) int {
-	var ue *usageError
+	var (
+		ue *usageError
+		un *client.UnreachableError
+	)
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp):
 		return 0
@@ -134,6 +138,9 @@ func exitCode(err error, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "%v\nRun '%s --help' for usage.\n", ue, ue.cmd)
 		return 2
 	case errors.Is(err, errTagAbsent):
+		return 1
+	case errors.As(err, &un):
+		fmt.Fprintf(stderr, "arena: %v%s\n", err, unreachableHint)
 		return 1
 	}
 	fmt.Fprintln(stderr, "arena:", err)

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/arena-hq/arena/client"
 	"github.com/arena-hq/arena/docker/dockertest"
 )
 
@@ -18,9 +19,9 @@ func TestMetrics(t *testing.T) {
 	if s.MetricsURL == "" {
 		t.Fatal("no metrics listener")
 	}
-	c := s.create(map[string]any{})
+	c := s.create(client.SessionRequest{})
 	s.waitStatus(c.ID, "running")
-	s.call("GET", "/session/nope", nil) // a 404, counted by its code
+	_, _ = s.api().Sessions().Get(t.Context(), "nope", client.GetOptions{}) // a 404, counted by its code
 
 	want := []string{
 		`arena_allocation_seconds_count{result="placed"} 1`,

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/arena-hq/arena/client"
 	"github.com/arena-hq/arena/config"
 	"github.com/arena-hq/arena/docker/dockertest"
 	"github.com/arena-hq/arena/http/apitest"
@@ -63,7 +64,7 @@ func TestAgentMovesToALiveReplica(t *testing.T) {
 		}
 	}
 	first := followers[0]
-	api := via(leader)
+	lead := via(leader)
 
 	nodeID := dockertest.NodeID(t)
 	lo, hi := freePortRange(t, 12)
@@ -74,19 +75,18 @@ func TestAgentMovesToALiveReplica(t *testing.T) {
 	if got := agent.connectedTo(); got != first.url {
 		t.Fatalf("the agent says it is connected to %s, want the first address given, %s", got, first.url)
 	}
-	node := func() nodeJSON {
+	node := func() client.Node {
 		t.Helper()
-		status, body := api.call("GET", "/admin/v1/nodes", nil)
-		var list struct{ Nodes []nodeJSON }
-		if err := json.Unmarshal(body, &list); status != 200 || err != nil {
-			t.Fatalf("GET /admin/v1/nodes: %d %s", status, body)
+		list, err := lead.api().Nodes().List(t.Context())
+		if err != nil {
+			t.Fatalf("GET /admin/v1/nodes: %v", err)
 		}
 		for _, n := range list.Nodes {
 			if n.ID == nodeID {
 				return n
 			}
 		}
-		return nodeJSON{}
+		return client.Node{}
 	}
 	dockertest.Eventually(t, dockertest.Timeout, func() error {
 		if n := node(); n.State != "ready" {
@@ -94,41 +94,33 @@ func TestAgentMovesToALiveReplica(t *testing.T) {
 		}
 		return nil
 	})
-	place := func() (created, int) {
-		t.Helper()
-		status, body := api.call("POST", "/session", map[string]any{"location": "ams", "image": "echo"})
-		var c created
-		if status == 201 {
-			if err := json.Unmarshal(body, &c); err != nil {
-				t.Fatal(err)
-			}
-		}
-		return c, status
+	place := func() (client.CreatedSession, error) {
+		return lead.api().Sessions().Create(t.Context(), client.SessionRequest{Location: "ams", Image: "echo"})
 	}
-	var running []created
+	var running []client.CreatedSession
 	for range 3 {
-		c, status := place()
-		if status != 201 {
-			t.Fatalf("create: %d", status)
+		c, err := place()
+		if err != nil {
+			t.Fatalf("create: %v", err)
 		}
 		running = append(running, c)
 	}
 	for _, c := range running {
-		api.waitStatus(c.ID, "running")
+		lead.waitStatus(c.ID, "running")
 	}
 
 	first.kill()
 	killed := time.Now()
-	var c created
+	var c client.CreatedSession
 	dockertest.Eventually(t, dockertest.Timeout, func() error {
-		var status int
-		if c, status = place(); status != 201 {
-			return fmt.Errorf("create after the kill: %d", status)
+		var err error
+		if c, err = place(); err != nil {
+			return fmt.Errorf("create after the kill: %v", err)
 		}
 		return nil
 	})
 	createdAfter := time.Since(killed)
-	api.waitStatus(c.ID, "running")
+	lead.waitStatus(c.ID, "running")
 	runningAfter := time.Since(killed)
 	running = append(running, c)
 	moved, at := agent.movedFrom(first.url)
@@ -145,8 +137,8 @@ func TestAgentMovesToALiveReplica(t *testing.T) {
 			t.Fatalf("after the kill the node is %q", n.State)
 		}
 		for _, s := range running {
-			if d, code := api.describe(s.ID); code != 200 || d.Status != "running" {
-				t.Fatalf("after the kill session %s is %d %q", s.ID, code, d.Status)
+			if d, err := lead.describe(s.ID); err != nil || d.Status != "running" {
+				t.Fatalf("after the kill session %s is %v %q", s.ID, err, d.Status)
 			}
 		}
 		seen, err := time.Parse(time.RFC3339Nano, n.LastSeen)

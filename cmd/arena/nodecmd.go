@@ -2,13 +2,12 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
-	nethttp "net/http"
-	"net/url"
 	"text/tabwriter"
 	"time"
+
+	"github.com/arena-hq/arena/client"
 )
 
 const nodeUsage = `Usage:
@@ -34,32 +33,6 @@ var nodeCommands = []subcommand{
 	{name: "remove", args: "NODE", min: 1, max: 1},
 }
 
-// nodeJSON is a node as the admin API answers it.
-type nodeJSON struct {
-	ID       string    `json:"id"`
-	Region   string    `json:"region"`
-	Location string    `json:"location"`
-	Provider string    `json:"provider"`
-	Class    string    `json:"class"`
-	PublicIP string    `json:"publicIp"`
-	State    string    `json:"state"`
-	Draining bool      `json:"draining"`
-	LastSeen string    `json:"lastSeen"`
-	JoinedAt time.Time `json:"joinedAt"`
-	Capacity struct {
-		MilliCPU int64 `json:"milliCpu"`
-		MemoryMB int64 `json:"memoryMb"`
-	} `json:"capacity"`
-	Used struct {
-		MilliCPU int64 `json:"milliCpu"`
-		MemoryMB int64 `json:"memoryMb"`
-	} `json:"used"`
-	Ports struct {
-		Min, Max, Free int
-	} `json:"ports"`
-	Sessions int `json:"sessions"`
-}
-
 func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("arena node", stdout, nodeUsage)
 	server := fs.String("server", "", "")
@@ -70,19 +43,29 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	c := newAPIClient(*server, *token)
-	var body []byte
+	var (
+		body  []byte
+		nodes []client.Node
+	)
 	if cmd == "list" {
-		body, err = c.call(ctx, nethttp.MethodGet, "/admin/v1/nodes", nil)
+		var l client.NodeList
+		l, err = c.Nodes().List(ctx)
+		body, nodes = l.Raw(), l.Nodes
 	} else {
 		err = resolvePrefix("node", rest[0], func(id string) (err error) {
 			rest[0] = id
-			if cmd == "remove" {
-				_, err = c.call(ctx, nethttp.MethodDelete, "/admin/v1/nodes/"+url.PathEscape(id), nil)
-				return err
+			var n client.Node
+			switch cmd {
+			case "remove":
+				return c.Nodes().Remove(ctx, id)
+			case "drain":
+				n, err = c.Nodes().Drain(ctx, id)
+			default:
+				n, err = c.Nodes().Undrain(ctx, id)
 			}
-			body, err = c.call(ctx, nethttp.MethodPost, "/admin/v1/nodes/"+url.PathEscape(id)+"/"+cmd, nil)
+			body, nodes = n.Raw(), []client.Node{n}
 			return err
-		}, func() ([]string, error) { return c.nodeIDs(ctx) })
+		}, func() ([]string, error) { return nodeIDs(ctx, c) })
 	}
 	if err != nil {
 		return err
@@ -92,21 +75,6 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return nil
 	}
 	return output.print(stdout, body, func(tw *tabwriter.Writer) error {
-		var nodes []nodeJSON
-		if cmd == "list" {
-			var list struct {
-				Nodes []nodeJSON `json:"nodes"`
-			}
-			err = json.Unmarshal(body, &list)
-			nodes = list.Nodes
-		} else {
-			var n nodeJSON
-			err = json.Unmarshal(body, &n)
-			nodes = []nodeJSON{n}
-		}
-		if err != nil {
-			return fmt.Errorf("reading the answer: %w", err)
-		}
 		now := time.Now()
 		fmt.Fprintln(tw, "NODE\tREGION\tLOCATION\tPROVIDER\tCLASS\tSTATE\tCPU USED\tMEMORY USED\tFREE PORTS\tSESSIONS\tLAST SEEN\tAGE")
 		for _, n := range nodes {
@@ -116,8 +84,10 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 					seen += " ago"
 				}
 			}
+			// Absent for a node recorded before Arena kept it: no age.
+			joined, _ := time.Parse(time.RFC3339Nano, n.JoinedAt)
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d/%dm\t%d/%dMi\t%d\t%d\t%s\t%s\n", n.ID, n.Region, n.Location, n.Provider, n.Class, n.State,
-				n.Used.MilliCPU, n.Capacity.MilliCPU, n.Used.MemoryMB, n.Capacity.MemoryMB, n.Ports.Free, n.Sessions, seen, age(now, n.JoinedAt))
+				n.Used.MilliCPU, n.Capacity.MilliCPU, n.Used.MemoryMB, n.Capacity.MemoryMB, n.Ports.Free, n.Sessions, seen, age(now, joined))
 		}
 		return nil
 	})

@@ -17,6 +17,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/arena-hq/arena"
+	"github.com/arena-hq/arena/client"
 	"github.com/arena-hq/arena/docker/dockertest"
 	"github.com/arena-hq/arena/tenant"
 )
@@ -259,16 +260,6 @@ func js(s string) string {
 	return string(data)
 }
 
-// panelCall sends a request with token, checked against the OpenAPI document.
-func panelCall(s *testStack, method, path, token string, body ...string) (int, []byte) {
-	s.tb.Helper()
-	var b any
-	if len(body) > 0 {
-		b = strings.Join(body, "")
-	}
-	return s.call(method, path, b, token)
-}
-
 // TestPanel drives the admin panel in headless Chromium against a real
 // `arena dev` on the Docker Engine: signing in, a live session with its
 // addresses, its output followed live, stopping it, the nodes, the usage
@@ -278,7 +269,7 @@ func TestPanel(t *testing.T) {
 	s := newStack(t, 8)
 	defer b.checkProblems()
 
-	c := s.create(map[string]any{"id": "panel-1", "labels": map[string]string{"match": "panel"}})
+	c := s.create(client.SessionRequest{ID: "panel-1", Labels: map[string]string{"match": "panel"}})
 	s.waitStatus(c.ID, "running")
 	tcp, udp := hostPort(c, arena.TCP), hostPort(c, arena.UDP)
 
@@ -364,13 +355,9 @@ func TestPanel(t *testing.T) {
 // panelLimitedToken signs in with a token that may only read sessions: the
 // nodes page explains what it lacks; revoked meanwhile, the panel signs out.
 func panelLimitedToken(t *testing.T, b *browser, s *testStack) {
-	status, body := panelCall(s, "POST", "/admin/v1/orgs/"+s.cfg.OrgID+"/tokens", testToken, `{"name":"read-only","scopes":["sessions:read"]}`)
-	var created struct {
-		Token  struct{ ID string } `json:"token"`
-		Secret string              `json:"secret"`
-	}
-	if err := json.Unmarshal(body, &created); status != 201 || err != nil {
-		t.Fatalf("POST tokens: %d %s", status, body)
+	created, err := s.api().Admin().CreateToken(t.Context(), s.cfg.OrgID, client.TokenRequest{Name: "read-only", Scopes: []string{"sessions:read"}})
+	if err != nil {
+		t.Fatalf("POST tokens: %v", err)
 	}
 	b.fill(`[data-testid=token-input]`, created.Secret)
 	b.click(`[data-testid=signin-submit]`)
@@ -380,8 +367,8 @@ func panelLimitedToken(t *testing.T, b *browser, s *testStack) {
 	b.waitFor("the nodes page names the missing scope", `(document.querySelector('[data-testid=forbidden]')?.textContent || '').includes('operator scope')`)
 	b.click(`[data-testid=nav-sessions]`)
 	b.do("the sessions page", chromedp.WaitVisible(chromedp.CSS(`[data-testid=session-table]`)))
-	if status, body := panelCall(s, "DELETE", "/admin/v1/orgs/"+s.cfg.OrgID+"/tokens/"+created.Token.ID, testToken); status != 204 {
-		t.Fatalf("revoking: %d %s", status, body)
+	if err := s.api().Admin().RevokeToken(t.Context(), s.cfg.OrgID, created.Token.ID); err != nil {
+		t.Fatalf("revoking: %v", err)
 	}
 	b.waitFor("the panel signs out of a revoked token", `!document.querySelector('[data-testid=signin-screen]').hidden
 		&& document.querySelector('#signin-error').textContent.includes('no longer accepted')
@@ -444,10 +431,10 @@ func panelAdmin(t *testing.T, b *browser, s *testStack) {
 		`"user":"65534:65534"`, `"readOnlyRootFilesystem":true`, `"tmpfs":["/tmp","/run/game"]`}
 	checkStored := func(when string) {
 		t.Helper()
-		status, body := panelCall(s, "GET", "/admin/v1/orgs/"+org+"/applications/panel-app", testToken)
+		a, err := s.api().Admin().GetApplication(t.Context(), org, "panel-app")
 		for _, want := range placement {
-			if status != 200 || !strings.Contains(string(body), want) {
-				t.Errorf("the application %s lacks %s: %d %s", when, want, status, body)
+			if err != nil || !strings.Contains(string(a.Raw()), want) {
+				t.Errorf("the application %s lacks %s: %v %s", when, want, err, a.Raw())
 			}
 		}
 	}
@@ -464,15 +451,15 @@ func panelAdmin(t *testing.T, b *browser, s *testStack) {
 	checkStored("saved unchanged")
 	// Without tags it is listed as having none, and without limits as
 	// capped at its reservation.
-	if status, body := panelCall(s, "POST", "/admin/v1/orgs/"+org+"/applications", testToken,
-		`{"name":"untagged","repository":"127.0.0.1:1/panel/untagged","resources":{"milliCpu":100,"memoryMb":64}}`); status != 201 {
-		t.Fatalf("an application without tags: %d %s", status, body)
+	if _, err := s.api().Admin().CreateApplication(t.Context(), org,
+		json.RawMessage(`{"name":"untagged","repository":"127.0.0.1:1/panel/untagged","resources":{"milliCpu":100,"memoryMb":64}}`)); err != nil {
+		t.Fatalf("an application without tags: %v", err)
 	}
 	b.load("reloading", chromedp.Reload(), `[data-testid=nav-applications]`)
 	b.waitFor("the application without tags is listed as such", `(r => r && r.querySelector('[data-testid=no-tags]') && !r.querySelector('[data-testid=app-limits]')
 		&& r.textContent.includes('any region'))(document.querySelector('tr[data-app-name="untagged"]'))`)
-	if status, body := panelCall(s, "DELETE", "/admin/v1/orgs/"+org+"/applications/untagged", testToken); status != 204 {
-		t.Fatalf("deleting the application without tags: %d %s", status, body)
+	if err := s.api().Admin().DeleteApplication(t.Context(), org, "untagged"); err != nil {
+		t.Fatalf("deleting the application without tags: %v", err)
 	}
 
 	// Tokens: the secret is shown once, and nowhere after.
@@ -486,8 +473,8 @@ func panelAdmin(t *testing.T, b *browser, s *testStack) {
 	if !strings.HasPrefix(secret, "arena_") {
 		t.Fatalf("secret %q", secret)
 	}
-	if status, body := panelCall(s, "GET", "/session", secret); status != 200 {
-		t.Fatalf("GET /session with the new token: %d %s", status, body)
+	if _, err := s.api(secret).Sessions().List(t.Context(), client.ListOptions{}); err != nil {
+		t.Fatalf("GET /session with the new token: %v", err)
 	}
 	b.screenshot("token-secret")
 	secretGone := fmt.Sprintf(`!document.documentElement.outerHTML.includes(%[1]s)
@@ -508,8 +495,8 @@ func panelAdmin(t *testing.T, b *browser, s *testStack) {
 	b.click(tokenRow + ` [data-testid=revoke-token]`)
 	b.click(`[data-testid=confirm] [data-testid=confirm-ok]`)
 	b.waitFor("the token is listed as revoked", `document.querySelector(`+js(tokenRow+` [data-testid=token-state]`)+`)?.textContent === 'revoked'`)
-	if status, _ := panelCall(s, "GET", "/session", secret); status != 401 {
-		t.Errorf("GET /session with the revoked token: %d, want 401", status)
+	if _, err := s.api(secret).Sessions().List(t.Context(), client.ListOptions{}); arena.ErrorCode(err) != arena.EUNAUTHORIZED {
+		t.Errorf("GET /session with the revoked token: %v, want %s", err, arena.EUNAUTHORIZED)
 	}
 
 	// Users: added, then deleted.
@@ -542,9 +529,9 @@ func panelAdmin(t *testing.T, b *browser, s *testStack) {
 		t.Errorf("the webhook's events are listed as %q", got)
 	}
 	b.screenshot("webhooks")
-	status, body := panelCall(s, "GET", "/admin/v1/orgs/"+org+"/webhooks", testToken)
-	if status != 200 || !strings.Contains(string(body), `"events":["session.stopped"]`) || strings.Contains(string(body), hookSecret) {
-		t.Errorf("the webhook through the API: %d %s", status, body)
+	hooks, err := s.api().Admin().ListWebhooks(t.Context(), org)
+	if body := string(hooks.Raw()); err != nil || !strings.Contains(body, `"events":["session.stopped"]`) || strings.Contains(body, hookSecret) {
+		t.Errorf("the webhook through the API: %v %s", err, body)
 	}
 	b.click(`[data-testid=webhook-row] [data-testid=delete-webhook]`)
 	b.click(`[data-testid=confirm] [data-testid=confirm-ok]`)
@@ -587,13 +574,13 @@ func panelQuota(t *testing.T, b *browser, s *testStack) {
 	b.click(form + `[data-testid=form-submit]`)
 	b.do("the quota dialog closes", chromedp.WaitNotPresent(chromedp.CSS(`[data-testid=quota-dialog]`)))
 	b.waitFor("the quota is listed", cell("org-sessions")+` === '0 / 2' && `+cell("org-cpu")+` === '0 / 0.5'`)
-	status, body := panelCall(s, "GET", "/admin/v1/orgs/"+org, testToken)
-	if status != 200 || !strings.Contains(string(body), `"quota":{"maxSessions":2,"maxMilliCpu":500,"source":"api"}`) {
-		t.Fatalf("the quota through the API: %d %s", status, body)
+	o, err := s.api().Admin().GetOrg(t.Context(), org)
+	if err != nil || !strings.Contains(string(o.Raw()), `"quota":{"maxSessions":2,"maxMilliCpu":500,"source":"api"}`) {
+		t.Fatalf("the quota through the API: %v %s", err, o.Raw())
 	}
 
 	// A session counts at once; the page shows it when it loads again.
-	c := s.create(map[string]any{})
+	c := s.create(client.SessionRequest{})
 	b.click(`[data-testid=nav-sessions]`)
 	b.click(`[data-testid=nav-orgs]`)
 	b.waitFor("the session counts against the quota", cell("org-sessions")+` === '1 / 2' && `+cell("org-cpu")+` === '0.1 / 0.5'`)
@@ -615,8 +602,8 @@ func panelQuota(t *testing.T, b *browser, s *testStack) {
 	b.fill(form+`[data-testid=quota-cpu]`, "")
 	b.click(form + `[data-testid=form-submit]`)
 	b.waitFor("the quota is cleared", cell("org-sessions")+` === '1 / no quota'`)
-	if status, body := s.call("DELETE", "/session/"+c.ID, nil); status != 204 {
-		t.Fatalf("DELETE: %d %s", status, body)
+	if err := s.api().Sessions().Stop(t.Context(), c.ID); err != nil {
+		t.Fatalf("DELETE: %v", err)
 	}
 	s.waitStatus(c.ID, "exited")
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -8,6 +9,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/arena-hq/arena"
+	"github.com/arena-hq/arena/client"
 	"github.com/arena-hq/arena/docker/dockertest"
 )
 
@@ -35,14 +37,15 @@ func TestPanelViews(t *testing.T) {
 	s := newStack(t, 16)
 	defer b.checkProblems()
 
-	detail := s.create(map[string]any{
-		"id": "detail-1", "restart": true,
-		"env":    map[string]string{"API_KEY": secretValue, "MAP": "dust"},
-		"labels": map[string]string{"mode": "duel", "spoof": spoof},
+	detail := s.create(client.SessionRequest{
+		ID: "detail-1", Restart: true,
+		Env:    map[string]string{"API_KEY": secretValue, "MAP": "dust"},
+		Labels: map[string]string{"mode": "duel", "spoof": spoof},
 	})
 	s.waitStatus(detail.ID, "running")
-	if status, body := s.call("PUT", "/session/player/join", map[string]any{"session": detail.ID, "players": []string{"alice", spoofPlayer}}); status != 200 {
-		t.Fatalf("join: %d %s", status, body)
+	sessions := s.api().Sessions()
+	if _, err := sessions.Join(t.Context(), detail.ID, []string{"alice", spoofPlayer}); err != nil {
+		t.Fatalf("join: %v", err)
 	}
 	// One crash and restart, for the view to show.
 	dockertest.AskTCP(t, hostPort(detail, arena.TCP), "EXIT 3")
@@ -52,16 +55,16 @@ func TestPanelViews(t *testing.T) {
 		}
 		return nil
 	})
-	s.waitStatus(s.create(map[string]any{"id": longID}).ID, "running")
-	stopped := s.create(map[string]any{"id": "stopped-1"})
+	s.waitStatus(s.create(client.SessionRequest{ID: longID}).ID, "running")
+	stopped := s.create(client.SessionRequest{ID: "stopped-1"})
 	s.waitStatus(stopped.ID, "running")
-	if status, body := s.call("DELETE", "/session/"+stopped.ID, nil); status != 204 {
-		t.Fatalf("DELETE: %d %s", status, body)
+	if err := sessions.Stop(t.Context(), stopped.ID); err != nil {
+		t.Fatalf("DELETE: %v", err)
 	}
 	s.waitStatus(stopped.ID, "exited")
 	// The API itself never sends the environment's values.
-	if _, body := s.call("GET", "/session/"+detail.ID, nil); strings.Contains(string(body), secretValue) || !strings.Contains(string(body), `"API_KEY"`) {
-		t.Fatalf("GET /session/{id} shows the environment as %s", body)
+	if d, err := sessions.Get(t.Context(), detail.ID, client.GetOptions{}); err != nil || strings.Contains(string(d.Raw()), secretValue) || !strings.Contains(string(d.Raw()), `"API_KEY"`) {
+		t.Fatalf("GET /session/{id} shows the environment as %v %s", err, d.Raw())
 	}
 
 	b.do("sizing the window", chromedp.EmulateViewport(1440, 900))
@@ -230,13 +233,14 @@ func TestPanelViews(t *testing.T) {
 	t.Run("each tag's pull state", func(t *testing.T) {
 		org := s.cfg.OrgID
 		// Nothing listens there: every pull fails, and says why.
-		if status, body := panelCall(s, "POST", "/admin/v1/orgs/"+org+"/applications", testToken,
-			`{"name":"unpullable","repository":"127.0.0.1:1/panel/unpullable","tags":[{"name":"v1","priority":1}],"resources":{"milliCpu":100,"memoryMb":64}}`); status != 201 {
-			t.Fatalf("creating an application: %d %s", status, body)
+		admin := s.api().Admin()
+		if _, err := admin.CreateApplication(t.Context(), org,
+			json.RawMessage(`{"name":"unpullable","repository":"127.0.0.1:1/panel/unpullable","tags":[{"name":"v1","priority":1}],"resources":{"milliCpu":100,"memoryMb":64}}`)); err != nil {
+			t.Fatalf("creating an application: %v", err)
 		}
 		defer func() {
-			if status, body := panelCall(s, "DELETE", "/admin/v1/orgs/"+org+"/applications/unpullable", testToken); status != 204 {
-				t.Errorf("deleting the application: %d %s", status, body)
+			if err := admin.DeleteApplication(t.Context(), org, "unpullable"); err != nil {
+				t.Errorf("deleting the application: %v", err)
 			}
 		}()
 		b.click(`[data-testid=nav-applications]`)

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/arena-hq/arena"
+	"github.com/arena-hq/arena/client"
 	"github.com/arena-hq/arena/docker/dockertest"
 )
 
@@ -33,20 +35,30 @@ func TestRegionsAndLimits(t *testing.T) {
     regions: [asia]
 `, repo, tag))
 
+	sessions := s.api().Sessions()
 	refused := []struct {
-		name, method, path string
-		body               any
-		message            string
+		name    string
+		call    func(context.Context) error
+		message string
 	}{
-		{"create in the location", "POST", "/session", map[string]any{"location": "local", "image": "echo-asia"}, `image \"echo-asia\" does not run in location \"local\"`},
-		{"create in the region", "POST", "/session", map[string]any{"location": "europe", "image": "echo-asia"}, `does not run in location \"europe\"`},
-		{"tag in the region", "GET", "/tag/europe/echo-asia/" + tag, nil, `does not run in region \"europe\"`},
+		{"create in the location", func(ctx context.Context) error {
+			_, err := sessions.Create(ctx, client.SessionRequest{Location: "local", Image: "echo-asia"})
+			return err
+		}, `image "echo-asia" does not run in location "local"`},
+		{"create in the region", func(ctx context.Context) error {
+			_, err := sessions.Create(ctx, client.SessionRequest{Location: "europe", Image: "echo-asia"})
+			return err
+		}, `does not run in location "europe"`},
+		{"tag in the region", func(ctx context.Context) error {
+			_, err := sessions.Tag(ctx, "europe", "echo-asia", tag)
+			return err
+		}, `does not run in region "europe"`},
 	}
 	for _, tt := range refused {
 		t.Run(tt.name, func(t *testing.T) {
-			status, body := s.call(tt.method, tt.path, tt.body)
-			if status != 404 || !strings.Contains(string(body), tt.message) || !strings.Contains(string(body), `"code":"`+arena.ENOTFOUND+`"`) {
-				t.Fatalf("got %d %s, want 404 saying %s", status, body, tt.message)
+			err := tt.call(t.Context())
+			if arena.ErrorCode(err) != arena.ENOTFOUND || !strings.Contains(arena.ErrorMessage(err), tt.message) {
+				t.Fatalf("got %v, want %s saying %s", err, arena.ENOTFOUND, tt.message)
 			}
 		})
 	}
@@ -61,14 +73,14 @@ func TestRegionsAndLimits(t *testing.T) {
 	}
 	for _, tt := range locations {
 		t.Run("available locations of "+tt.image, func(t *testing.T) {
-			if status, body := s.call("GET", "/available-location/"+tt.image, nil); status != 200 || !strings.Contains(string(body), tt.want) {
-				t.Fatalf("got %d %s, want %s", status, body, tt.want)
+			if l, err := sessions.AvailableLocations(t.Context(), tt.image); err != nil || !strings.Contains(string(l.Raw()), tt.want) {
+				t.Fatalf("got %v %s, want %s", err, l.Raw(), tt.want)
 			}
 		})
 	}
 
 	t.Run("limits cap the container, the reservation is booked", func(t *testing.T) {
-		c := s.create(map[string]any{"image": "echo-eu"})
+		c := s.create(client.SessionRequest{Image: "echo-eu"})
 		s.waitStatus(c.ID, "running")
 		if sess := s.session(c.ID); sess.Limits != (arena.Resources{MilliCPU: 300, MemoryMB: 128}) || sess.Resources != (arena.Resources{MilliCPU: 100, MemoryMB: 64}) {
 			t.Fatalf("session limits %+v, resources %+v", sess.Limits, sess.Resources)

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/arena-hq/arena"
+	"github.com/arena-hq/arena/client"
 	"github.com/arena-hq/arena/docker/dockertest"
 )
 
@@ -45,9 +46,9 @@ func (s *testStack) publishedPorts(sessionID string) []arena.Port {
 // describedPorts returns the ports GET /session/{id} lists.
 func (s *testStack) describedPorts(id string) []arena.Port {
 	s.tb.Helper()
-	d, status := s.describe(id)
-	if status != 200 {
-		s.tb.Fatalf("GET /session/%s: %d", id, status)
+	d, err := s.describe(id)
+	if err != nil {
+		s.tb.Fatalf("GET /session/%s: %v", id, err)
 	}
 	var out []arena.Port
 	for key, host := range d.Port {
@@ -92,7 +93,7 @@ func TestTakenHostPortMovesTheSession(t *testing.T) {
 	})
 	lo := s.Node.PortMin
 	occupy(t, lo)
-	c := s.create(map[string]any{})
+	c := s.create(client.SessionRequest{})
 	if tcp := hostPort(c, arena.TCP); tcp != net.JoinHostPort("127.0.0.1", strconv.Itoa(lo)) {
 		t.Fatalf("created on %+v: the first port of the range, %d, was expected for TCP", c.Ports, lo)
 	}
@@ -105,7 +106,7 @@ func TestTakenHostPortMovesTheSession(t *testing.T) {
 	if published := s.publishedPorts(c.ID); !slices.Equal(published, described) {
 		t.Fatalf("the engine publishes %+v, the API lists %+v", published, described)
 	}
-	moved := created{ID: c.ID, Host: c.Host, Ports: described}
+	moved := client.CreatedSession{ID: c.ID, Host: c.Host, Ports: described}
 	if got := dockertest.AskTCP(t, hostPort(moved, arena.TCP), "moved"); got != "moved" {
 		t.Fatalf("TCP echo on the new port: %q", got)
 	}
@@ -127,7 +128,7 @@ func TestHeldHostPortIsAvoided(t *testing.T) {
 		}
 		return nil
 	})
-	c := s.create(map[string]any{})
+	c := s.create(client.SessionRequest{})
 	want := sortPorts([]arena.Port{{Protocol: arena.TCP, Container: 7777, Host: lo + 1}, {Protocol: arena.UDP, Container: 7777, Host: lo + 2}})
 	if got := sortPorts(c.Ports); !slices.Equal(got, want) {
 		t.Fatalf("created on %+v, want %+v", got, want)
@@ -137,7 +138,7 @@ func TestHeldHostPortIsAvoided(t *testing.T) {
 		t.Fatalf("the engine publishes %+v, want %+v", published, want)
 	}
 	// One port left, not enough for a second session.
-	if status, body := s.call("POST", "/session", map[string]any{"location": "local", "image": "echo"}); status != 420 {
-		t.Fatalf("a second session with one free port: %d %s", status, body)
+	if _, err := s.api().Sessions().Create(t.Context(), client.SessionRequest{Location: "local", Image: "echo"}); arena.ErrorCode(err) != arena.EUNAVAILABLE {
+		t.Fatalf("a second session with one free port: %v, want %s", err, arena.EUNAVAILABLE)
 	}
 }

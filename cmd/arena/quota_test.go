@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/arena-hq/arena"
+	"github.com/arena-hq/arena/client"
 	"github.com/arena-hq/arena/config"
 	"github.com/arena-hq/arena/docker/dockertest"
 	"github.com/arena-hq/arena/http/apitest"
@@ -47,15 +48,11 @@ func wantQuotaError(tb testing.TB, status int, body []byte, want string) {
 }
 
 // orgActive reads an organisation's quota and what its sessions hold of it.
-func (s *testStack) orgActive(org string) (quota map[string]any, active map[string]int64) {
+func (s *testStack) orgActive(org string) (client.Quota, client.Active) {
 	s.tb.Helper()
-	status, body := s.call("GET", "/admin/v1/orgs/"+org, nil)
-	var o struct {
-		Quota  map[string]any
-		Active map[string]int64
-	}
-	if err := json.Unmarshal(body, &o); status != 200 || err != nil {
-		s.tb.Fatalf("GET /admin/v1/orgs/%s: %d %s", org, status, body)
+	o, err := s.api().Admin().GetOrg(s.tb.Context(), org)
+	if err != nil {
+		s.tb.Fatalf("GET /admin/v1/orgs/%s: %v", org, err)
 	}
 	return o.Quota, o.Active
 }
@@ -67,31 +64,32 @@ func (s *testStack) orgActive(org string) (quota map[string]any, active map[stri
 func TestQuotaDocker(t *testing.T) {
 	const n = 3
 	s := newStack(t, 16)
-	if status, body := s.call("PUT", "/admin/v1/orgs/dev/quota", map[string]any{"maxSessions": n}); status != 200 {
-		t.Fatalf("PUT quota: %d %s", status, body)
+	admin := s.api().Admin()
+	if _, err := admin.SetQuota(t.Context(), "dev", client.QuotaRequest{MaxSessions: n}); err != nil {
+		t.Fatalf("PUT quota: %v", err)
 	}
-	var running []created
+	var running []client.CreatedSession
 	for range n {
-		running = append(running, s.create(map[string]any{}))
+		running = append(running, s.create(client.SessionRequest{}))
 	}
 	for _, c := range running {
 		s.waitStatus(c.ID, "running")
 	}
 	status, body := s.call("POST", "/session", map[string]any{"location": "local", "image": "echo"})
 	wantQuotaError(t, status, body, fmt.Sprintf("maxSessions of %d", n))
-	if _, active := s.orgActive("dev"); active["sessions"] != n || active["milliCpu"] != n*100 {
-		t.Fatalf("active %v, want %d sessions of 100 milliCPU", active, n)
+	if _, active := s.orgActive("dev"); active.Sessions != n || active.MilliCPU != n*100 {
+		t.Fatalf("active %+v, want %d sessions of 100 milliCPU", active, n)
 	}
 	// The refused create started no container.
 	if got := len(s.containers()); got != n {
 		t.Fatalf("%d containers on the node, want %d", got, n)
 	}
 
-	if status, body := s.call("DELETE", "/session/"+running[0].ID, nil); status != 204 {
-		t.Fatalf("DELETE: %d %s", status, body)
+	if err := s.api().Sessions().Stop(t.Context(), running[0].ID); err != nil {
+		t.Fatalf("DELETE: %v", err)
 	}
 	s.waitStatus(running[0].ID, "exited")
-	again := s.create(map[string]any{})
+	again := s.create(client.SessionRequest{})
 	s.waitStatus(again.ID, "running")
 	if got := dockertest.AskTCP(t, hostPort(again, arena.TCP), "quota"); got != "quota" {
 		t.Fatalf("the session created after a stop does not echo: %q", got)
@@ -109,14 +107,14 @@ func TestQuotaDocker(t *testing.T) {
 	s.stack = nil
 	s.start()
 	quota, active := s.orgActive("dev")
-	if quota["maxSessions"] != float64(n+1) || quota["source"] != "config" || active["sessions"] != n {
-		t.Fatalf("after the restart: quota %v, active %v; want %d from the config, %d active", quota, active, n+1, n)
+	if quota.MaxSessions != n+1 || quota.Source != "config" || active.Sessions != n {
+		t.Fatalf("after the restart: quota %+v, active %+v; want %d from the config, %d active", quota, active, n+1, n)
 	}
-	status, body = s.call("PUT", "/admin/v1/orgs/dev/quota", map[string]any{"maxSessions": 100})
-	if status != 409 || !strings.Contains(string(body), "config file") {
-		t.Fatalf("PUT a quota of the config file: %d %s, want 409", status, body)
+	_, err := s.api().Admin().SetQuota(t.Context(), "dev", client.QuotaRequest{MaxSessions: 100})
+	if arena.ErrorCode(err) != arena.ECONFLICT || !strings.Contains(arena.ErrorMessage(err), "config file") {
+		t.Fatalf("PUT a quota of the config file: %v, want %s", err, arena.ECONFLICT)
 	}
-	s.create(map[string]any{})
+	s.create(client.SessionRequest{})
 	status, body = s.call("POST", "/session", map[string]any{"location": "local", "image": "echo"})
 	wantQuotaError(t, status, body, fmt.Sprintf("maxSessions of %d", n+1))
 }
@@ -162,8 +160,9 @@ func TestQuotaConcurrentHTTP(t *testing.T) {
 		checker.Check(t, a.req, a.status, a.header, a.body)
 		return a
 	}
-	if a := call("PUT", "/admin/v1/orgs/bench/quota", `{"maxSessions":10}`); a.status != 200 {
-		t.Fatalf("PUT quota: %d %s", a.status, a.body)
+	api := client.New(st.URL, st.Token, client.WithHTTPClient(&nethttp.Client{Transport: checkingTransport{t, checker}}))
+	if _, err := api.Admin().SetQuota(t.Context(), "bench", client.QuotaRequest{MaxSessions: 10}); err != nil {
+		t.Fatalf("PUT quota: %v", err)
 	}
 
 	const creates = 200
@@ -191,7 +190,7 @@ func TestQuotaConcurrentHTTP(t *testing.T) {
 		statuses[a.status]++
 		switch a.status {
 		case 201:
-			var c created
+			var c client.CreatedSession
 			if err := json.Unmarshal(a.body, &c); err != nil {
 				t.Fatal(err)
 			}
@@ -203,11 +202,11 @@ func TestQuotaConcurrentHTTP(t *testing.T) {
 	if statuses[201] != 10 || statuses[402] != 190 {
 		t.Fatalf("answers %v, want ten 201 and 190 402", statuses)
 	}
-	org := func() (active struct{ Sessions int }) {
+	org := func() client.Active {
 		t.Helper()
-		var o struct{ Active struct{ Sessions int } }
-		if a := call("GET", "/admin/v1/orgs/bench", ""); a.status != 200 || json.Unmarshal(a.body, &o) != nil {
-			t.Fatalf("GET org: %d %s", a.status, a.body)
+		o, err := api.Admin().GetOrg(t.Context(), "bench")
+		if err != nil {
+			t.Fatalf("GET org: %v", err)
 		}
 		return o.Active
 	}
@@ -215,8 +214,8 @@ func TestQuotaConcurrentHTTP(t *testing.T) {
 		t.Fatalf("%d active sessions, want 10", got)
 	}
 
-	if a := call("DELETE", "/session/"+ids[0], ""); a.status != 204 {
-		t.Fatalf("DELETE: %d %s", a.status, a.body)
+	if err := api.Sessions().Stop(t.Context(), ids[0]); err != nil {
+		t.Fatalf("DELETE: %v", err)
 	}
 	dockertest.Eventually(t, 10*time.Second, func() error {
 		if got := org().Sessions; got != 9 {
@@ -224,8 +223,8 @@ func TestQuotaConcurrentHTTP(t *testing.T) {
 		}
 		return nil
 	})
-	if a := call("POST", "/session", `{"location":"local","image":"echo"}`); a.status != 201 {
-		t.Fatalf("a create after a stop: %d %s", a.status, a.body)
+	if _, err := api.Sessions().Create(t.Context(), client.SessionRequest{Location: "local", Image: "echo"}); err != nil {
+		t.Fatalf("a create after a stop: %v", err)
 	}
 	a := call("POST", "/session", `{"location":"local","image":"echo"}`)
 	wantQuotaError(t, a.status, a.body, "maxSessions of 10")

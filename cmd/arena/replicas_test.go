@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/arena-hq/arena"
+	"github.com/arena-hq/arena/client"
 	"github.com/arena-hq/arena/docker/dockertest"
 	"github.com/arena-hq/arena/http/apitest"
 )
@@ -183,9 +184,9 @@ func TestReplicas(t *testing.T) {
 	waitReady := func() {
 		t.Helper()
 		dockertest.Eventually(t, dockertest.Timeout, func() error {
-			status, body := s.call("GET", "/admin/v1/nodes", nil)
-			if status != 200 || strings.Count(string(body), `"state":"ready"`) != 2 {
-				return fmt.Errorf("nodes: %d %s", status, body)
+			nodes, err := s.api().Nodes().List(t.Context())
+			if err != nil || countNodes(nodes, func(n client.Node) bool { return n.State == "ready" }) != 2 {
+				return fmt.Errorf("nodes: %v %s", err, nodes.Raw())
 			}
 			return nil
 		})
@@ -197,7 +198,7 @@ func TestReplicas(t *testing.T) {
 	// five a node, on distinct ports (the nodes share this machine's).
 	var (
 		mu      sync.Mutex
-		placed  []created
+		placed  []client.CreatedSession
 		refused int
 		wg      sync.WaitGroup
 	)
@@ -205,20 +206,16 @@ func TestReplicas(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			status, body := via(replicas[i%3]).call("POST", "/session", map[string]any{"location": "ams", "image": "echo"})
+			c, err := via(replicas[i%3]).api().Sessions().Create(t.Context(), client.SessionRequest{Location: "ams", Image: "echo"})
 			mu.Lock()
 			defer mu.Unlock()
-			switch status {
-			case 201:
-				var c created
-				if err := json.Unmarshal(body, &c); err != nil {
-					t.Error(err)
-				}
+			switch arena.ErrorCode(err) {
+			case "":
 				placed = append(placed, c)
-			case 420:
+			case arena.EUNAVAILABLE:
 				refused++
 			default:
-				t.Errorf("create: %d %s", status, body)
+				t.Errorf("create: %v", err)
 			}
 		}()
 	}
@@ -231,9 +228,9 @@ func TestReplicas(t *testing.T) {
 	if len(placed) != 10 || refused != 5 || len(slices.Compact(ports)) != 10 {
 		t.Fatalf("placed %d on ports %v, refused %d; want 10 on distinct ports and 5 refused", len(placed), ports, refused)
 	}
-	_, body := s.call("GET", "/admin/v1/nodes", nil)
-	if strings.Count(string(body), `"sessions":5`) != 2 {
-		t.Fatalf("the nodes do not hold five sessions each: %s", body)
+	nodes, err := s.api().Nodes().List(t.Context())
+	if err != nil || countNodes(nodes, func(n client.Node) bool { return n.Sessions == 5 }) != 2 {
+		t.Fatalf("the nodes do not hold five sessions each: %v %s", err, nodes.Raw())
 	}
 	for _, c := range placed {
 		s.waitStatus(c.ID, "running")
@@ -241,13 +238,13 @@ func TestReplicas(t *testing.T) {
 
 	// A session with a TTL, whose timer the first leader arms and, once it
 	// is gone, the next must: it expires once, by its TTL.
-	if status, _ := s.call("DELETE", "/session/"+placed[9].ID, nil); status != 204 {
-		t.Fatalf("stop: %d", status)
+	sessions := s.api().Sessions()
+	if err := sessions.Stop(t.Context(), placed[9].ID); err != nil {
+		t.Fatalf("stop: %v", err)
 	}
 	s.waitStatus(placed[9].ID, "exited")
-	status, body := s.call("POST", "/session", map[string]any{"location": "ams", "image": "echo", "id": "expires", "ttl": 6})
-	if status != 201 {
-		t.Fatalf("the TTL session: %d %s", status, body)
+	if _, err := sessions.Create(t.Context(), client.SessionRequest{Location: "ams", Image: "echo", ID: "expires", TTL: 6}); err != nil {
+		t.Fatalf("the TTL session: %v", err)
 	}
 	placed = placed[:9]
 
@@ -264,18 +261,18 @@ func TestReplicas(t *testing.T) {
 	if reason, usages := stopRecord(t, store, "expires"); reason != "ttl" || usages != 1 {
 		t.Fatalf("the TTL session stopped for %q with %d usage records, want ttl and 1", reason, usages)
 	}
-	if status, _ := s.call("DELETE", "/session/"+placed[0].ID, nil); status != 204 {
-		t.Fatalf("stop after the takeover: %d", status)
+	if err := sessions.Stop(t.Context(), placed[0].ID); err != nil {
+		t.Fatalf("stop after the takeover: %v", err)
 	}
 	s.waitStatus(placed[0].ID, "exited")
-	c, status := (&localCluster{testStack: s}).place("ams")
-	if status == 420 {
+	c, err := (&localCluster{testStack: s}).place("ams")
+	if arena.ErrorCode(err) == arena.EUNAVAILABLE {
 		t.Fatalf("no room after the takeover: the leader lost track of what was freed")
 	}
 	// Its port may be one freed by a stop, never one a live session holds.
-	live := slices.ContainsFunc(placed[1:], func(p created) bool { return p.Ports[0].Host == c.Ports[0].Host })
-	if status != 201 || live {
-		t.Fatalf("a create after the takeover: %d %+v", status, c)
+	live := err == nil && slices.ContainsFunc(placed[1:], func(p client.CreatedSession) bool { return p.Ports[0].Host == c.Ports[0].Host })
+	if err != nil || live {
+		t.Fatalf("a create after the takeover: %v %+v", err, c)
 	}
 	s.waitStatus(c.ID, "running")
 
@@ -295,11 +292,22 @@ func TestReplicas(t *testing.T) {
 	for _, c := range append(placed[1:], c) {
 		via(third).waitStatus(c.ID, "running")
 	}
-	if status, _ := s.call("DELETE", "/session/"+c.ID, nil); status != 204 {
-		t.Fatalf("stop in the third term: %d", status)
+	if err := sessions.Stop(t.Context(), c.ID); err != nil {
+		t.Fatalf("stop in the third term: %v", err)
 	}
 	s.waitStatus(c.ID, "exited")
 	t.Logf("leaders: %s, then %s, then %s", first.url, second.url, third.url)
+}
+
+// countNodes counts the nodes of a list that are as want says.
+func countNodes(l client.NodeList, want func(client.Node) bool) int {
+	n := 0
+	for _, node := range l.Nodes {
+		if want(node) {
+			n++
+		}
+	}
+	return n
 }
 
 // leaderRow returns the leader's address and term as the database has them.

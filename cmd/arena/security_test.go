@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/arena-hq/arena"
+	"github.com/arena-hq/arena/client"
 	"github.com/arena-hq/arena/config"
 	"github.com/arena-hq/arena/docker/dockertest"
 	"github.com/arena-hq/arena/http/apitest"
@@ -47,7 +48,7 @@ func newDefaultStack(tb testing.TB) *testStack {
 // written there.
 func TestConfinedDemo(t *testing.T) {
 	s := newDefaultStack(t)
-	c := s.create(map[string]any{"image": "echo-host"})
+	c := s.create(client.SessionRequest{Image: "echo-host"})
 	s.waitStatus(c.ID, "running")
 	tcp := hostPort(c, arena.TCP)
 	for _, ask := range []struct{ line, want string }{
@@ -59,8 +60,8 @@ func TestConfinedDemo(t *testing.T) {
 			t.Errorf("%s answered %q, want %q", ask.line, got, ask.want)
 		}
 	}
-	if status, body := s.call("DELETE", "/session/"+c.ID, nil); status != 204 {
-		t.Fatalf("DELETE: %d %s", status, body)
+	if err := s.api().Sessions().Stop(t.Context(), c.ID); err != nil {
+		t.Fatalf("DELETE: %v", err)
 	}
 	s.waitStatus(c.ID, "exited")
 	if sess := s.session(c.ID); sess.ExitCode != 0 || sess.StopReason != arena.StopDeleted {
@@ -81,10 +82,10 @@ func TestConfinedApplication(t *testing.T) {
 		"user":   "1000:1000", "readOnlyRootFilesystem": true, "tmpfs": []string{"/tmp", "/scratch"},
 		"args": []string{"--term-file", "/tmp/arena-terminated"},
 	}
-	if status, body := s.call("POST", "/admin/v1/orgs/"+s.cfg.OrgID+"/applications", app); status != 201 {
-		t.Fatalf("creating the application: %d %s", status, body)
+	if _, err := s.api().Admin().CreateApplication(t.Context(), s.cfg.OrgID, app); err != nil {
+		t.Fatalf("creating the application: %v", err)
 	}
-	c := s.create(map[string]any{"image": "locked"})
+	c := s.create(client.SessionRequest{Image: "locked"})
 	s.waitStatus(c.ID, "running")
 
 	cs := s.containers()

@@ -2,18 +2,17 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	nethttp "net/http"
-	"net/url"
 	"os"
 	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/arena-hq/arena/client"
 )
 
 const sessionUsage = `Usage:
@@ -112,103 +111,70 @@ func runSession(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	c := newAPIClient(*server, *token)
-	var body []byte
+	var players client.Players
 	switch cmd {
 	case "create":
-		req := map[string]any{"location": *location, "image": *image, "env": env, "labels": labels, "args": []string(argv), "restart": *restart}
-		if *version != "" {
-			req["version"] = *version
-		}
-		if *id != "" {
-			req["id"] = *id
-		}
+		req := client.SessionRequest{Location: *location, Image: *image, Version: *version, ID: *id, Env: env, Labels: labels, Args: argv, Restart: *restart}
 		if *ttl > 0 {
-			req["ttl"] = int64(ttl.Round(time.Second) / time.Second)
+			req.TTL = int64(ttl.Round(time.Second) / time.Second)
 		}
-		if body, err = c.call(ctx, nethttp.MethodPost, "/session", req); err != nil {
+		s, err := c.Sessions().Create(ctx, req)
+		if err != nil {
 			return err
 		}
-		return output.print(stdout, body, func(tw *tabwriter.Writer) error {
-			var s struct {
-				ID, Host string
-				Ports    []struct {
-					Type            string
-					Container, Host int
-				}
-			}
-			if err := json.Unmarshal(body, &s); err != nil {
-				return err
-			}
+		return output.print(stdout, s.Raw(), func(tw *tabwriter.Writer) error {
 			fmt.Fprintf(tw, "SESSION\t%s\nHOST\t%s\n", s.ID, s.Host)
 			for _, p := range s.Ports {
-				fmt.Fprintf(tw, "PORT\t%d/%s -> %s:%d\n", p.Container, p.Type, s.Host, p.Host)
+				fmt.Fprintf(tw, "PORT\t%d/%s -> %s:%d\n", p.Container, p.Protocol, s.Host, p.Host)
 			}
 			return nil
 		})
 	case "list":
-		q := url.Values{}
-		for k, v := range map[string]string{"location": *location, "image": *image, "tag": *tag, "host": *host} {
-			if v != "" {
-				q.Set(k, v)
-			}
-		}
-		if *all {
-			q.Set("all", "true")
-		}
-		for k, v := range labels {
-			q.Set("filter["+k+"]", v)
-		}
+		o := client.ListOptions{All: *all, Location: *location, Image: *image, Tag: *tag, Host: *host, Labels: labels}
 		if *lt >= 0 {
-			q.Set("playerCount[lt]", fmt.Sprint(*lt))
+			o.PlayersFewer = lt
 		}
 		if *gt >= 0 {
-			q.Set("playerCount[gt]", fmt.Sprint(*gt))
+			o.PlayersMore = gt
 		}
-		if body, err = c.call(ctx, nethttp.MethodGet, "/session?"+q.Encode(), nil); err != nil {
+		l, err := c.Sessions().List(ctx, o)
+		if err != nil {
 			return err
 		}
-		return output.print(stdout, body, func(tw *tabwriter.Writer) error {
-			var l struct{ Sessions []sessionJSON }
-			if err := json.Unmarshal(body, &l); err != nil {
-				return err
-			}
+		return output.print(stdout, l.Raw(), func(tw *tabwriter.Writer) error {
 			now := time.Now()
 			fmt.Fprintln(tw, "SESSION\tIMAGE\tTAG\tLOCATION\tSTATUS\tHOST\tPORTS\tPLAYERS\tAGE")
 			for _, s := range l.Sessions {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", s.ID, s.Image, s.Tag, s.Location, s.Status, s.Host, s.ports(), s.PlayerCount, age(now, s.createdAt()))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", s.ID, s.Image, s.Tag, s.Location, s.Status, s.Host, portsText(s.Port), s.PlayerCount, age(now, createdAt(s)))
 			}
 			return nil
 		})
 	case "get":
+		var s client.Session
 		err := resolvePrefix("session", rest[0], func(id string) (err error) {
-			body, err = c.call(ctx, nethttp.MethodGet, "/session/"+url.PathEscape(id)+"?all=true", nil)
+			s, err = c.Sessions().Get(ctx, id, client.GetOptions{All: true})
 			return err
-		}, func() ([]string, error) { return c.sessionIDs(ctx, true) })
+		}, func() ([]string, error) { return sessionIDs(ctx, c, true) })
 		if err != nil {
 			return err
 		}
-		return output.print(stdout, body, func(tw *tabwriter.Writer) error {
-			var s sessionJSON
-			if err := json.Unmarshal(body, &s); err != nil {
-				return err
-			}
-			s.describe(tw, time.Now())
+		return output.print(stdout, s.Raw(), func(tw *tabwriter.Writer) error {
+			describe(tw, s, time.Now())
 			return nil
 		})
 	case "logs":
 		return resolvePrefix("session", rest[0], func(id string) error {
-			return c.logs(ctx, id, *follow, stdout)
-		}, func() ([]string, error) { return c.sessionIDs(ctx, false) })
+			return logs(ctx, c, id, *follow, stdout)
+		}, func() ([]string, error) { return sessionIDs(ctx, c, false) })
 	case "artifact":
 		if *out == "" {
 			return usageErrorf("arena session artifact", "missing --out FILE: where the .tar.gz goes")
 		}
 		var n int64
 		err := resolvePrefix("session", rest[0], func(id string) (err error) {
-			q := url.Values{"session": {id}, "path": {rest[1]}}
-			n, err = c.download(ctx, "/artifacts?"+q.Encode(), *out)
+			n, err = download(ctx, c, id, rest[1], *out)
 			return err
-		}, func() ([]string, error) { return c.sessionIDs(ctx, true) })
+		}, func() ([]string, error) { return sessionIDs(ctx, c, true) })
 		if err != nil {
 			return err
 		}
@@ -218,11 +184,10 @@ func runSession(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		var stopped string
 		err := resolvePrefix("session", rest[0], func(id string) error {
 			stopped = id
-			_, err := c.call(ctx, nethttp.MethodDelete, "/session/"+url.PathEscape(id), nil)
-			return err
+			return c.Sessions().Stop(ctx, id)
 		}, func() ([]string, error) {
 			// One stopping already is not meant: it cannot be stopped again.
-			return c.sessionIDs(ctx, false, "shuttingdown")
+			return sessionIDs(ctx, c, false, "shuttingdown")
 		})
 		if err != nil {
 			return err
@@ -231,33 +196,22 @@ func runSession(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			fmt.Fprintf(stdout, "session %s is stopping\n", stopped)
 			return nil
 		}
-		status, err := c.waitStopped(ctx, stopped, *timeout)
+		status, err := waitStopped(ctx, c, stopped, *timeout)
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "session %s stopped: %s\n", stopped, status)
 		return nil
 	case "join":
-		body, err = c.call(ctx, nethttp.MethodPut, "/session/player/join", map[string]any{"session": rest[0], "players": rest[1:]})
+		players, err = c.Sessions().Join(ctx, rest[0], rest[1:])
 	case "leave":
-		req := map[string]any{"players": rest}
-		if *session != "" {
-			req["session"] = *session
-		}
-		body, err = c.call(ctx, nethttp.MethodDelete, "/session/player/leave", req)
+		players, err = c.Sessions().Leave(ctx, *session, rest)
 	}
 	if err != nil {
 		return err
 	}
-	return output.print(stdout, body, func(tw *tabwriter.Writer) error {
-		var p struct {
-			Count   int
-			Players []string
-		}
-		if err := json.Unmarshal(body, &p); err != nil {
-			return err
-		}
-		fmt.Fprintf(tw, "PLAYERS\t%s\nCOUNT\t%d\n", strings.Join(p.Players, " "), p.Count)
+	return output.print(stdout, players.Raw(), func(tw *tabwriter.Writer) error {
+		fmt.Fprintf(tw, "PLAYERS\t%s\nCOUNT\t%d\n", strings.Join(players.Players, " "), players.Count)
 		return nil
 	})
 }
@@ -269,18 +223,14 @@ var stoppedStatuses = []string{"exited", "dead"}
 // that status; past timeout it gives up with an error naming the status the
 // session still had. The API has no way to watch a session, and polling
 // costs one small request every second or two.
-func (c apiClient) waitStopped(ctx context.Context, id string, timeout time.Duration) (string, error) {
+func waitStopped(ctx context.Context, c *client.Client, id string, timeout time.Duration) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	status := "running"
 	for delay := 100 * time.Millisecond; ; delay = min(2*delay, 2*time.Second) {
-		body, err := c.call(ctx, nethttp.MethodGet, "/session/"+url.PathEscape(id)+"?all=true", nil)
+		s, err := c.Sessions().Get(ctx, id, client.GetOptions{All: true})
 		switch {
 		case err == nil:
-			var s struct{ Status string }
-			if err := json.Unmarshal(body, &s); err != nil {
-				return "", fmt.Errorf("reading the answer: %w", err)
-			}
 			if status = s.Status; slices.Contains(stoppedStatuses, status) {
 				return status, nil
 			}
@@ -298,14 +248,15 @@ func (c apiClient) waitStopped(ctx context.Context, id string, timeout time.Dura
 	}
 }
 
-// download streams a GET's body into a new file, whatever its size and
-// however long it takes; a body cut short is an error, not a file.
-func (c apiClient) download(ctx context.Context, path, file string) (int64, error) {
+// download streams what a session kept at path into a new file, whatever
+// its size and however long it takes; a body cut short is an error, not a
+// file.
+func download(ctx context.Context, c *client.Client, session, path, file string) (int64, error) {
 	f, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return 0, err
 	}
-	err = c.stream(ctx, path, f)
+	err = copyStream(f, func() (io.ReadCloser, error) { return c.Sessions().Artifact(ctx, session, path) })
 	n, _ := f.Seek(0, io.SeekCurrent)
 	if cerr := f.Close(); err == nil {
 		err = cerr
@@ -319,43 +270,44 @@ func (c apiClient) download(ctx context.Context, path, file string) (int64, erro
 
 // logs copies a session's output to w as it comes; following has no
 // deadline but the caller's.
-func (c apiClient) logs(ctx context.Context, id string, follow bool, w io.Writer) error {
-	q := url.Values{"id": {id}}
+func logs(ctx context.Context, c *client.Client, id string, follow bool, w io.Writer) error {
+	open := c.Sessions().Logs
 	if follow {
-		q.Set("follow", "true")
+		open = c.Sessions().FollowLogs
 	}
-	err := c.stream(ctx, "/logs?"+q.Encode(), w)
+	err := copyStream(w, func() (io.ReadCloser, error) { return open(ctx, id) })
 	if ctx.Err() != nil {
 		return nil // interrupted while following: that is how following ends
 	}
 	return err
 }
 
-// sessionJSON is a session as the API describes it.
-type sessionJSON struct {
-	ID, Image, Tag, Location, Host, Status string
-	ExternalID                             string `json:"external_id"`
-	Created                                int64
-	Port                                   map[string]int
-	Labels                                 map[string]string
-	PlayerCount                            int
-	Players                                struct{ Joined []string }
-	StopReason, StopMessage                string
+// copyStream copies the stream open returns to w, and closes it.
+func copyStream(w io.Writer, open func() (io.ReadCloser, error)) error {
+	rc, err := open()
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	_, err = io.Copy(w, rc)
+	return err
 }
 
-func (s sessionJSON) ports() string {
+// portsText shows a session's ports as container port and protocol, to
+// host port, in order.
+func portsText(port map[string]int) string {
 	var out []string
-	for k, v := range s.Port {
+	for k, v := range port {
 		out = append(out, fmt.Sprintf("%s->%d", k, v))
 	}
 	sort.Strings(out)
 	return strings.Join(out, ",")
 }
 
-func (s sessionJSON) createdAt() time.Time { return time.UnixMilli(s.Created) }
+func createdAt(s client.Session) time.Time { return time.UnixMilli(s.Created) }
 
 // describe writes the session as one field a line, for people to read.
-func (s sessionJSON) describe(tw *tabwriter.Writer, now time.Time) {
+func describe(tw *tabwriter.Writer, s client.Session, now time.Time) {
 	dash := func(v string) string {
 		if v == "" {
 			return "-"
@@ -370,10 +322,10 @@ func (s sessionJSON) describe(tw *tabwriter.Writer, now time.Time) {
 		{"Location", s.Location},
 		{"Status", s.Status},
 		{"Host", s.Host},
-		{"Ports", dash(strings.ReplaceAll(s.ports(), ",", ", "))},
+		{"Ports", dash(strings.ReplaceAll(portsText(s.Port), ",", ", "))},
 		{"Players", players},
 		{"Labels", pairsText(s.Labels)},
-		{"Created", s.createdAt().UTC().Format(time.RFC3339) + " (" + age(now, s.createdAt()) + " ago)"},
+		{"Created", createdAt(s).UTC().Format(time.RFC3339) + " (" + age(now, createdAt(s)) + " ago)"},
 	} {
 		fmt.Fprintf(tw, "%s:\t%s\n", f[0], f[1])
 	}
@@ -396,21 +348,11 @@ func runLocations(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err := wantArgs(fs.Name(), words, "IMAGE"); err != nil {
 		return err
 	}
-	c := newAPIClient(*server, *token)
-	body, err := c.call(ctx, nethttp.MethodGet, "/available-location/"+url.PathEscape(words[0]), nil)
+	l, err := newAPIClient(*server, *token).Sessions().AvailableLocations(ctx, words[0])
 	if err != nil {
 		return err
 	}
-	return output.print(stdout, body, func(tw *tabwriter.Writer) error {
-		var l struct {
-			Locations []struct {
-				ID  string
-				IPs []string
-			}
-		}
-		if err := json.Unmarshal(body, &l); err != nil {
-			return err
-		}
+	return output.print(stdout, l.Raw(), func(tw *tabwriter.Writer) error {
 		fmt.Fprintln(tw, "LOCATION\tIPS")
 		for _, loc := range l.Locations {
 			fmt.Fprintf(tw, "%s\t%s\n", loc.ID, strings.Join(loc.IPs, " "))
@@ -434,23 +376,10 @@ func runTag(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	c := newAPIClient(*server, *token)
-	path := "/tag/" + url.PathEscape(words[0]) + "/" + url.PathEscape(words[1]) + "/" + url.PathEscape(words[2])
 	deadline := time.Now().Add(*wait)
-	var body []byte
-	type tagAnswer struct {
-		Exists bool
-		Status string
-		Nodes  struct{ Total, Present, Pulling, Failed int }
-		Error  string
-	}
-	var tag tagAnswer
+	var tag client.TagStatus
 	for {
-		if body, err = c.call(ctx, nethttp.MethodGet, path, nil); err != nil {
-			return err
-		}
-		// Decoded afresh: an error an earlier answer had is gone from this one.
-		tag = tagAnswer{}
-		if err := json.Unmarshal(body, &tag); err != nil {
+		if tag, err = c.Sessions().Tag(ctx, words[0], words[1], words[2]); err != nil {
 			return err
 		}
 		if tag.Exists || !time.Now().Before(deadline) {
@@ -462,7 +391,7 @@ func runTag(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		case <-time.After(min(2*time.Second, time.Until(deadline))):
 		}
 	}
-	err = output.print(stdout, body, func(tw *tabwriter.Writer) error {
+	err = output.print(stdout, tag.Raw(), func(tw *tabwriter.Writer) error {
 		fmt.Fprintln(tw, "REGION\tIMAGE\tVERSION\tEXISTS\tSTATUS\tNODES\tPRESENT\tPULLING\tFAILED")
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%s\t%d\t%d\t%d\t%d\n", words[0], words[1], words[2], tag.Exists, tag.Status,
 			tag.Nodes.Total, tag.Nodes.Present, tag.Nodes.Pulling, tag.Nodes.Failed)

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"text/tabwriter"
 	"time"
+
+	"github.com/arena-hq/arena/client"
 )
 
 // TestDescribeStopReason: session get says why a session stopped, with
@@ -21,7 +23,7 @@ func TestDescribeStopReason(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var out strings.Builder
 			tw := tabwriter.NewWriter(&out, 0, 0, 2, ' ', 0)
-			sessionJSON{ID: "duel-1", Status: "dead", StopReason: tc.reason, StopMessage: tc.message}.describe(tw, time.Now())
+			describe(tw, client.Session{ID: "duel-1", Status: "dead", StopReason: tc.reason, StopMessage: tc.message}, time.Now())
 			if err := tw.Flush(); err != nil {
 				t.Fatal(err)
 			}

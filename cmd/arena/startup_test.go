@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/arena-hq/arena"
+	"github.com/arena-hq/arena/client"
 	"github.com/arena-hq/arena/config"
 	"github.com/arena-hq/arena/docker/dockertest"
 	"github.com/arena-hq/arena/http/apitest"
@@ -160,16 +161,16 @@ func TestStartingAnswers503(t *testing.T) {
 			t.Fatalf("GET %s: body %s", path, body)
 		}
 	}
-	if status, body := s.call("POST", "/session", map[string]any{"location": "local", "image": "echo"}); status != 503 {
-		t.Fatalf("POST /session while starting: %d %s", status, body)
+	if _, err := s.api().Sessions().Create(t.Context(), client.SessionRequest{Location: "local", Image: "echo"}); arena.ErrorCode(err) != arena.ENOTREADY {
+		t.Fatalf("POST /session while starting: %v, want %s", err, arena.ENOTREADY)
 	}
 	if status, body := s.call("GET", "/healthz", nil); status != 200 {
 		t.Fatalf("GET /healthz while starting: %d %s", status, body)
 	}
 
 	st.ready()
-	if status, body := s.call("GET", "/session", nil); status != 200 {
-		t.Fatalf("GET /session once started: %d %s", status, body)
+	if _, err := s.api().Sessions().List(t.Context(), client.ListOptions{}); err != nil {
+		t.Fatalf("GET /session once started: %v", err)
 	}
 }
 
@@ -178,7 +179,7 @@ func TestStartingAnswers503(t *testing.T) {
 // each other's containers.
 func TestDevNodeIdentity(t *testing.T) {
 	a := newStack(t, 4)
-	c := a.create(map[string]any{"location": "local", "image": "echo"})
+	c := a.create(client.SessionRequest{Location: "local", Image: "echo"})
 	a.waitStatus(c.ID, "running")
 
 	cfg := *a.cfg
@@ -208,7 +209,7 @@ func TestDevNodeIdentity(t *testing.T) {
 	// A session running on b proves that b's agent has reconciled the full
 	// assignment it starts with, which is when it removes leftovers of its
 	// own: the first installation's session must have been left alone.
-	mine := b.create(map[string]any{"location": "local", "image": "echo"})
+	mine := b.create(client.SessionRequest{Location: "local", Image: "echo"})
 	b.waitStatus(mine.ID, "running")
 	if d, _ := a.describe(c.ID); d.Status != "running" {
 		t.Fatalf("the first installation's session %s is %s", c.ID, d.Status)
@@ -220,8 +221,8 @@ func TestDevNodeIdentity(t *testing.T) {
 	if got := cs[0].Labels[arena.LabelInstallation]; got == "" || got != a.Installation || got == b.Installation {
 		t.Fatalf("container labelled installation %q; installations %q and %q", got, a.Installation, b.Installation)
 	}
-	if status, _ := b.call("DELETE", "/session/"+mine.ID, nil); status != 204 {
-		t.Fatalf("DELETE: %d", status)
+	if err := b.api().Sessions().Stop(t.Context(), mine.ID); err != nil {
+		t.Fatalf("DELETE: %v", err)
 	}
 	b.waitStatus(mine.ID, "exited")
 }

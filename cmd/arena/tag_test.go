@@ -3,25 +3,17 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/arena-hq/arena"
+	"github.com/arena-hq/arena/client"
 	"github.com/arena-hq/arena/docker/dockertest"
 	"github.com/arena-hq/arena/registry/registrytest"
 )
-
-type tagAnswer struct {
-	Exists bool   `json:"exists"`
-	Status string `json:"status"`
-	Nodes  struct {
-		Total, Present, Pulling, Failed int
-	} `json:"nodes"`
-	Error string `json:"error"`
-}
 
 // TestPrePullFromPrivateRegistry runs `arena dev` with applications on a
 // private registry on loopback: the agent pulls their tags with the
@@ -60,39 +52,35 @@ func TestPrePullFromPrivateRegistry(t *testing.T) {
     registry: {username: studio, password: %[3]s}
 `, reg.Host, tag, lockedPassword))
 
-	lookup := func(path string) tagAnswer {
+	sessions := s.api().Sessions()
+	lookup := func(image, version string) client.TagStatus {
 		t.Helper()
-		status, body := s.call("GET", path, nil)
-		if status != 200 {
-			t.Fatalf("GET %s: %d %s", path, status, body)
-		}
-		var a tagAnswer
-		if err := json.Unmarshal(body, &a); err != nil {
-			t.Fatal(err)
+		a, err := sessions.Tag(t.Context(), "europe", image, version)
+		if err != nil {
+			t.Fatalf("GET /tag/europe/%s/%s: %v", image, version, err)
 		}
 		return a
 	}
-	waitTag := func(path, status string) tagAnswer {
+	waitTag := func(image, status string) client.TagStatus {
 		t.Helper()
-		var a tagAnswer
+		var a client.TagStatus
 		dockertest.Eventually(t, dockertest.Timeout, func() error {
-			if a = lookup(path); a.Status != status {
-				return fmt.Errorf("GET %s: %+v, want status %s", path, a, status)
+			if a = lookup(image, tag); a.Status != status {
+				return fmt.Errorf("GET /tag/europe/%s/%s: %s, want status %s", image, tag, a.Raw(), status)
 			}
 			return nil
 		})
 		return a
 	}
 
-	private := "/tag/europe/private/" + tag
-	if a := waitTag(private, "pulling"); a.Exists || a.Nodes.Total != 1 || a.Nodes.Pulling != 1 {
+	if a := waitTag("private", "pulling"); a.Exists || a.Nodes.Total != 1 || a.Nodes.Pulling != 1 {
 		t.Fatalf("while pulling: %+v", a)
 	}
 	if has, err := rt.ImageExists(context.Background(), ref); err != nil || has {
 		t.Fatalf("the image is on the node before the registry let it go: %v %v", has, err)
 	}
 	// A session asked for meanwhile waits for the pull rather than failing.
-	c := s.create(map[string]any{"image": "private"})
+	c := s.create(client.SessionRequest{Image: "private"})
 	if d, _ := s.describe(c.ID); d.Status == "running" {
 		t.Fatalf("session running before its image arrived: %+v", d)
 	}
@@ -101,7 +89,7 @@ func TestPrePullFromPrivateRegistry(t *testing.T) {
 	}
 
 	reg.Release()
-	if a := waitTag(private, "present"); !a.Exists || a.Nodes.Present != 1 {
+	if a := waitTag("private", "present"); !a.Exists || a.Nodes.Present != 1 {
 		t.Fatalf("after the pull: %+v", a)
 	}
 	s.waitStatus(c.ID, "running")
@@ -116,17 +104,17 @@ func TestPrePullFromPrivateRegistry(t *testing.T) {
 		t.Fatalf("arena tag printed:\n%s", out.String())
 	}
 
-	a := waitTag("/tag/europe/locked/"+tag, "failed")
+	a := waitTag("locked", "failed")
 	if a.Exists || a.Nodes.Failed != 1 || !strings.Contains(a.Error, "unauthorized") || strings.Contains(a.Error, lockedPassword) {
 		t.Fatalf("with a wrong password: %+v", a)
 	}
-	if a := lookup("/tag/europe/private/no-such-tag"); a.Exists || a.Status != "missing" {
+	if a := lookup("private", "no-such-tag"); a.Exists || a.Status != "missing" {
 		t.Fatalf("a tag the application does not have: %+v", a)
 	}
-	if status, _ := s.call("GET", "/tag/asia/private/"+tag, nil); status != 404 {
-		t.Fatalf("unknown region: %d", status)
+	if _, err := sessions.Tag(t.Context(), "asia", "private", tag); arena.ErrorCode(err) != arena.ENOTFOUND {
+		t.Fatalf("unknown region: %v, want %s", err, arena.ENOTFOUND)
 	}
-	if status, _ := s.call("GET", "/tag/europe/nope/"+tag, nil); status != 404 {
-		t.Fatalf("unknown image: %d", status)
+	if _, err := sessions.Tag(t.Context(), "europe", "nope", tag); arena.ErrorCode(err) != arena.ENOTFOUND {
+		t.Fatalf("unknown image: %v, want %s", err, arena.ENOTFOUND)
 	}
 }

@@ -3,16 +3,17 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/arena-hq/arena"
+	"github.com/arena-hq/arena/client"
 	"github.com/arena-hq/arena/config"
 	"github.com/arena-hq/arena/docker/dockertest"
 	"github.com/arena-hq/arena/http/apitest"
@@ -27,19 +28,16 @@ type orgAdmin struct {
 // would, and gives it the echo application through the admin API.
 func (s *testStack) newTenant(org string, scopes ...string) orgAdmin {
 	s.tb.Helper()
-	if status, body := s.call("POST", "/admin/v1/orgs", map[string]any{"id": org, "environment": "sandbox"}); status != 201 {
-		s.tb.Fatalf("creating %s: %d %s", org, status, body)
+	admin := s.api().Admin()
+	if _, err := admin.CreateOrg(s.tb.Context(), client.OrganizationRequest{ID: org, Environment: "sandbox"}); err != nil {
+		s.tb.Fatalf("creating %s: %v", org, err)
 	}
 	if len(scopes) == 0 {
 		scopes = []string{arena.ScopeAdmin}
 	}
-	status, body := s.call("POST", "/admin/v1/orgs/"+org+"/tokens", map[string]any{"name": "test", "scopes": scopes})
-	if status != 201 {
-		s.tb.Fatalf("token of %s: %d %s", org, status, body)
-	}
-	var created struct{ Secret string }
-	if err := json.Unmarshal(body, &created); err != nil {
-		s.tb.Fatal(err)
+	created, err := admin.CreateToken(s.tb.Context(), org, client.TokenRequest{Name: "test", Scopes: scopes})
+	if err != nil {
+		s.tb.Fatalf("token of %s: %v", org, err)
 	}
 	return orgAdmin{org: org, token: created.Secret}
 }
@@ -59,17 +57,17 @@ func TestTenants(t *testing.T) {
 	a, b := s.newTenant("studio-a"), s.newTenant("studio-b")
 	// (The image is local, in no registry: the application has no
 	// registry login, or its sessions could not prove they may run it.)
+	ctx := t.Context()
 	for _, tn := range []orgAdmin{a, b} {
-		if status, body := s.call("POST", "/admin/v1/orgs/"+tn.org+"/applications", app, tn.token); status != 201 {
-			t.Fatalf("application of %s: %d %s", tn.org, status, body)
+		if _, err := s.api(tn.token).Admin().CreateApplication(ctx, tn.org, app); err != nil {
+			t.Fatalf("application of %s: %v", tn.org, err)
 		}
 	}
 	// studio-a runs a session of its application; the one application
 	// name is two applications, one per organisation.
-	var c created
-	status, body := s.call("POST", "/session", map[string]any{"location": "local", "image": "duel", "id": "a-match"}, a.token)
-	if status != 201 || json.Unmarshal(body, &c) != nil {
-		t.Fatalf("studio-a's session: %d %s", status, body)
+	c, err := s.api(a.token).Sessions().Create(ctx, client.SessionRequest{Location: "local", Image: "duel", ID: "a-match"})
+	if err != nil {
+		t.Fatalf("studio-a's session: %v", err)
 	}
 	s.token = a.token
 	s.waitStatus(c.ID, "running")
@@ -84,46 +82,111 @@ func TestTenants(t *testing.T) {
 	}
 	changed["env"] = map[string]string{"MODE": "casual"}
 	delete(changed, "registry")
-	if status, body := s.call("PUT", "/admin/v1/orgs/studio-a/applications/duel", changed, a.token); status != 200 {
-		t.Fatalf("changing the application: %d %s", status, body)
+	if _, err := s.api(a.token).Admin().UpdateApplication(ctx, "studio-a", "duel", changed); err != nil {
+		t.Fatalf("changing the application: %v", err)
 	}
 	if got := dockertest.AskTCP(t, hostPort(c, arena.TCP), "ENV MODE"); !strings.Contains(got, "ranked") {
 		t.Fatalf("the running session changed with its application: %q", got)
 	}
 
+	bs, ba := s.api(b.token).Sessions(), s.api(b.token).Admin()
 	foreign := []struct {
 		method, path string
-		body         any
+		call         func(context.Context) error
 	}{
-		{"GET", "/session/a-match", nil},
-		{"DELETE", "/session/a-match", nil},
-		{"PUT", "/session/player/join", map[string]any{"session": "a-match", "players": []string{"p1"}}},
-		{"DELETE", "/session/player/leave", map[string]any{"session": "a-match", "players": []string{"p1"}}},
-		{"GET", "/logs?id=a-match", nil},
-		{"GET", "/artifacts?session=a-match&path=/arena-terminated", nil},
-		{"GET", "/available-location/echo", nil},
-		{"GET", "/tag/europe/echo/" + tag, nil},
-		{"POST", "/session", map[string]any{"location": "local", "image": "echo"}},
-		{"GET", "/admin/v1/orgs/studio-a", nil},
-		{"GET", "/admin/v1/orgs/studio-a/applications/duel", nil},
-		{"PUT", "/admin/v1/orgs/studio-a/applications/duel", changed},
-		{"DELETE", "/admin/v1/orgs/studio-a/applications/duel", nil},
-		{"GET", "/admin/v1/orgs/studio-a/tokens", nil},
-		{"POST", "/admin/v1/orgs/studio-a/tokens", map[string]any{"name": "intruder"}},
-		{"GET", "/admin/v1/orgs/studio-a/users", nil},
+		{"GET", "/session/a-match", func(ctx context.Context) error {
+			_, err := bs.Get(ctx, "a-match", client.GetOptions{})
+			return err
+		}},
+		{"DELETE", "/session/a-match", func(ctx context.Context) error { return bs.Stop(ctx, "a-match") }},
+		{"PUT", "/session/player/join", func(ctx context.Context) error {
+			_, err := bs.Join(ctx, "a-match", []string{"p1"})
+			return err
+		}},
+		{"DELETE", "/session/player/leave", func(ctx context.Context) error {
+			_, err := bs.Leave(ctx, "a-match", []string{"p1"})
+			return err
+		}},
+		{"GET", "/logs?id=a-match", func(ctx context.Context) error {
+			_, err := readStream(bs.Logs(ctx, "a-match"))
+			return err
+		}},
+		{"GET", "/artifacts?session=a-match&path=/arena-terminated", func(ctx context.Context) error {
+			_, err := readStream(bs.Artifact(ctx, "a-match", "/arena-terminated"))
+			return err
+		}},
+		{"GET", "/available-location/echo", func(ctx context.Context) error {
+			_, err := bs.AvailableLocations(ctx, "echo")
+			return err
+		}},
+		{"GET", "/tag/europe/echo/" + tag, func(ctx context.Context) error {
+			_, err := bs.Tag(ctx, "europe", "echo", tag)
+			return err
+		}},
+		{"POST", "/session", func(ctx context.Context) error {
+			_, err := bs.Create(ctx, client.SessionRequest{Location: "local", Image: "echo"})
+			return err
+		}},
+		{"GET", "/admin/v1/orgs/studio-a", func(ctx context.Context) error {
+			_, err := ba.GetOrg(ctx, "studio-a")
+			return err
+		}},
+		{"GET", "/admin/v1/orgs/studio-a/applications/duel", func(ctx context.Context) error {
+			_, err := ba.GetApplication(ctx, "studio-a", "duel")
+			return err
+		}},
+		{"PUT", "/admin/v1/orgs/studio-a/applications/duel", func(ctx context.Context) error {
+			_, err := ba.UpdateApplication(ctx, "studio-a", "duel", changed)
+			return err
+		}},
+		{"DELETE", "/admin/v1/orgs/studio-a/applications/duel", func(ctx context.Context) error {
+			return ba.DeleteApplication(ctx, "studio-a", "duel")
+		}},
+		{"GET", "/admin/v1/orgs/studio-a/tokens", func(ctx context.Context) error {
+			_, err := ba.ListTokens(ctx, "studio-a")
+			return err
+		}},
+		{"POST", "/admin/v1/orgs/studio-a/tokens", func(ctx context.Context) error {
+			_, err := ba.CreateToken(ctx, "studio-a", client.TokenRequest{Name: "intruder"})
+			return err
+		}},
+		{"GET", "/admin/v1/orgs/studio-a/users", func(ctx context.Context) error {
+			_, err := ba.ListUsers(ctx, "studio-a")
+			return err
+		}},
 	}
 	for _, f := range foreign {
 		t.Run("foreign "+f.method+" "+f.path, func(t *testing.T) {
-			status, body := s.call(f.method, f.path, f.body, b.token)
-			if status != 404 {
-				t.Fatalf("studio-b got %d %s, want 404", status, body)
+			if err := f.call(t.Context()); arena.ErrorCode(err) != arena.ENOTFOUND {
+				t.Fatalf("studio-b got %v, want %s", err, arena.ENOTFOUND)
 			}
 		})
 	}
 	// studio-b lists nothing of studio-a's.
-	for _, path := range []string{"/session?all=true", "/usage", "/admin/v1/orgs", "/admin/v1/orgs/studio-b/applications"} {
-		if _, body := s.call("GET", path, nil, b.token); strings.Contains(string(body), "a-match") || strings.Contains(string(body), "studio-a") {
-			t.Fatalf("GET %s shows studio-a to studio-b: %s", path, body)
+	lists := []struct {
+		path string
+		list func() ([]byte, error)
+	}{
+		{"/session?all=true", func() ([]byte, error) {
+			l, err := bs.List(ctx, client.ListOptions{All: true})
+			return l.Raw(), err
+		}},
+		{"/usage", func() ([]byte, error) {
+			u, err := bs.Usage(ctx, "", "")
+			return u.Raw(), err
+		}},
+		{"/admin/v1/orgs", func() ([]byte, error) {
+			l, err := ba.ListOrgs(ctx)
+			return l.Raw(), err
+		}},
+		{"/admin/v1/orgs/studio-b/applications", func() ([]byte, error) {
+			l, err := ba.ListApplications(ctx, "studio-b")
+			return l.Raw(), err
+		}},
+	}
+	for _, l := range lists {
+		if body, _ := l.list(); strings.Contains(string(body), "a-match") || strings.Contains(string(body), "studio-a") {
+			t.Fatalf("GET %s shows studio-a to studio-b: %s", l.path, body)
 		}
 	}
 	// The session is untouched by all of that.
@@ -134,20 +197,19 @@ func TestTenants(t *testing.T) {
 	// An id is the organisation's own: studio-b may use "a-match" too, and
 	// gets a session of its own rather than a conflict that would tell it
 	// studio-a has one.
-	var bc created
-	status, body = s.call("POST", "/session", map[string]any{"location": "local", "image": "duel", "id": "a-match"}, b.token)
-	if status != 201 || json.Unmarshal(body, &bc) != nil || bc.ID != "a-match" || hostPort(bc, arena.TCP) == hostPort(c, arena.TCP) {
-		t.Fatalf("studio-b's a-match: %d %s", status, body)
+	bc, err := bs.Create(ctx, client.SessionRequest{Location: "local", Image: "duel", ID: "a-match"})
+	if err != nil || bc.ID != "a-match" || hostPort(bc, arena.TCP) == hostPort(c, arena.TCP) {
+		t.Fatalf("studio-b's a-match: %v %s", err, bc.Raw())
 	}
 	s.token = b.token
 	s.waitStatus("a-match", "running")
-	for _, cc := range []created{c, bc} {
+	for _, cc := range []client.CreatedSession{c, bc} {
 		if got := dockertest.AskTCP(t, hostPort(cc, arena.TCP), "ENV "+arena.EnvSessionID); !strings.Contains(got, "a-match") {
 			t.Fatalf("the game server at %s knows itself as %q", hostPort(cc, arena.TCP), got)
 		}
 	}
-	if status, _ := s.call("DELETE", "/session/a-match", nil, b.token); status != 204 {
-		t.Fatalf("studio-b stopping its a-match: %d", status)
+	if err := bs.Stop(ctx, "a-match"); err != nil {
+		t.Fatalf("studio-b stopping its a-match: %v", err)
 	}
 	s.waitStatus("a-match", "exited")
 	s.token = a.token
@@ -159,24 +221,23 @@ func TestTenants(t *testing.T) {
 func TestTokenLifecycle(t *testing.T) {
 	s := newStackWith(t, 4, "")
 	a := s.newTenant("studio-a")
+	ctx := t.Context()
 	reader := s.newTenantToken(a, "reader", []string{arena.ScopeSessionsRead})
-	if status, _ := s.call("GET", "/session", nil, reader); status != 200 {
-		t.Fatalf("reader cannot read: %d", status)
+	if _, err := s.api(reader).Sessions().List(ctx, client.ListOptions{}); err != nil {
+		t.Fatalf("reader cannot read: %v", err)
 	}
-	if status, _ := s.call("POST", "/session", map[string]any{"location": "local", "image": "echo"}, reader); status != 403 {
-		t.Fatalf("reader created a session: %d", status)
+	if _, err := s.api(reader).Sessions().Create(ctx, client.SessionRequest{Location: "local", Image: "echo"}); arena.ErrorCode(err) != arena.EFORBIDDEN {
+		t.Fatalf("reader created a session: %v, want %s", err, arena.EFORBIDDEN)
 	}
 	// An admin cannot mint a token with more than it has.
-	if status, body := s.call("POST", "/admin/v1/orgs/studio-a/tokens", map[string]any{"name": "up", "scopes": []string{"operator"}}, a.token); status != 422 {
-		t.Fatalf("admin minted an operator token: %d %s", status, body)
+	admin := s.api(a.token).Admin()
+	if _, err := admin.CreateToken(ctx, "studio-a", client.TokenRequest{Name: "up", Scopes: []string{"operator"}}); arena.ErrorCode(err) != arena.EINVALID {
+		t.Fatalf("admin minted an operator token: %v, want %s", err, arena.EINVALID)
 	}
 	// Revocation takes effect on the next request.
-	var list struct {
-		Tokens []struct{ ID, Name, RevokedAt string }
-	}
-	_, body := s.call("GET", "/admin/v1/orgs/studio-a/tokens", nil, a.token)
-	if err := json.Unmarshal(body, &list); err != nil || strings.Contains(string(body), reader) {
-		t.Fatalf("token list %s (%v) shows a secret", body, err)
+	list, err := admin.ListTokens(ctx, "studio-a")
+	if err != nil || strings.Contains(string(list.Raw()), reader) {
+		t.Fatalf("token list %s (%v) shows a secret", list.Raw(), err)
 	}
 	var readerID string
 	for _, tk := range list.Tokens {
@@ -184,11 +245,11 @@ func TestTokenLifecycle(t *testing.T) {
 			readerID = tk.ID
 		}
 	}
-	if status, _ := s.call("DELETE", "/admin/v1/orgs/studio-a/tokens/"+readerID, nil, a.token); status != 204 {
-		t.Fatalf("revoke: %d", status)
+	if err := admin.RevokeToken(ctx, "studio-a", readerID); err != nil {
+		t.Fatalf("revoke: %v", err)
 	}
-	if status, body := s.call("GET", "/session", nil, reader); status != 401 || !strings.Contains(string(body), "revoked") {
-		t.Fatalf("revoked token still works: %d %s", status, body)
+	if _, err := s.api(reader).Sessions().List(ctx, client.ListOptions{}); arena.ErrorCode(err) != arena.EUNAUTHORIZED || !strings.Contains(arena.ErrorMessage(err), "revoked") {
+		t.Fatalf("revoked token still works: %v", err)
 	}
 
 	// The CLI does the same.
@@ -203,8 +264,8 @@ func TestTokenLifecycle(t *testing.T) {
 	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	secret := strings.TrimSpace(lines[len(lines)-1])
-	if status, _ := s.call("GET", "/session", nil, secret); status != 200 {
-		t.Fatalf("the CLI's token does not work: %d", status)
+	if _, err := s.api(secret).Sessions().List(ctx, client.ListOptions{}); err != nil {
+		t.Fatalf("the CLI's token does not work: %v", err)
 	}
 	if out, err := cli(runToken, "list"); err != nil || !strings.Contains(out, "matchmaker") || strings.Contains(out, secret) {
 		t.Fatalf("arena token list: %v\n%s", err, out)
@@ -252,30 +313,25 @@ registry: {username: ci, passwordEnv: TEST_REGISTRY_PASSWORD}
 		!strings.Contains(out, " 65534 ") {
 		t.Fatalf("arena app get's table lacks the limits, regions or user: %v\n%s", err, out)
 	}
-	status, body := s.call("POST", "/session", map[string]any{"location": "local", "image": "skirmish"}, secret)
-	if status != 201 {
-		t.Fatalf("a session of the CLI's application: %d %s", status, body)
+	if _, err := s.api(secret).Sessions().Create(ctx, client.SessionRequest{Location: "local", Image: "skirmish"}); err != nil {
+		t.Fatalf("a session of the CLI's application: %v", err)
 	}
 	if out, err := cli(runApp, "delete", "skirmish"); err != nil || !strings.Contains(out, "deleted") {
 		t.Fatalf("arena app delete: %v\n%s", err, out)
 	}
 	// Applications of the config file belong to the file.
 	s.token = testToken
-	if status, _ := s.call("DELETE", "/admin/v1/orgs/dev/applications/echo", nil); status != 409 {
-		t.Fatalf("deleting a config application: %d, want 409", status)
+	if err := s.api().Admin().DeleteApplication(ctx, "dev", "echo"); arena.ErrorCode(err) != arena.ECONFLICT {
+		t.Fatalf("deleting a config application: %v, want %s", err, arena.ECONFLICT)
 	}
 }
 
 // newTenantToken issues a token of t's organisation with scopes.
 func (s *testStack) newTenantToken(t orgAdmin, name string, scopes []string) string {
 	s.tb.Helper()
-	status, body := s.call("POST", "/admin/v1/orgs/"+t.org+"/tokens", map[string]any{"name": name, "scopes": scopes}, t.token)
-	if status != 201 {
-		s.tb.Fatalf("token %s: %d %s", name, status, body)
-	}
-	var created struct{ Secret string }
-	if err := json.Unmarshal(body, &created); err != nil {
-		s.tb.Fatal(err)
+	created, err := s.api(t.token).Admin().CreateToken(s.tb.Context(), t.org, client.TokenRequest{Name: name, Scopes: scopes})
+	if err != nil {
+		s.tb.Fatalf("token %s: %v", name, err)
 	}
 	return created.Secret
 }
@@ -310,9 +366,9 @@ func TestBootstrapToken(t *testing.T) {
 		t.Fatalf("second start shows a token again: %q", second.Token)
 	}
 	s := &testStack{tb: t, token: token, checker: apitest.NewChecker(t), stack: second}
-	status, body := s.call("GET", "/admin/v1/whoami", nil)
-	if status != 200 || !strings.Contains(string(body), `"operator"`) {
-		t.Fatalf("whoami with the first token: %d %s", status, body)
+	who, err := s.api().Admin().WhoAmI(t.Context())
+	if err != nil || !slices.Contains(who.Token.Scopes, arena.ScopeOperator) {
+		t.Fatalf("whoami with the first token: %v %s", err, who.Raw())
 	}
 	err = filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
 		if err != nil || d.IsDir() {

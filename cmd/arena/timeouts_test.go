@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/arena-hq/arena"
+	"github.com/arena-hq/arena/client"
 	"github.com/arena-hq/arena/config"
 	"github.com/arena-hq/arena/docker/dockertest"
 	"github.com/arena-hq/arena/http/apitest"
@@ -278,21 +279,17 @@ func TestLogsFollowOutlivesTimeouts(t *testing.T) {
 		WriteTimeout: config.Duration(timeout), IdleTimeout: config.Duration(timeout)}
 	s.start()
 	t.Cleanup(func() { s.Close() })
-	c := s.create(map[string]any{})
+	c := s.create(client.SessionRequest{})
 	s.waitStatus(c.ID, "running")
 
-	req, _ := nethttp.NewRequest("GET", s.URL+"/logs?id="+c.ID+"&follow=true", nil)
-	req.Header.Set("Authorization", "Bearer "+testToken)
-	resp, err := nethttp.DefaultClient.Do(req)
+	sessions := s.api().Sessions()
+	stream, err := sessions.FollowLogs(t.Context(), c.ID)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("follow: %v", err)
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Fatalf("follow: %s", resp.Status)
-	}
+	defer stream.Close()
 	start := time.Now()
-	followed := followLines(t, resp.Body)
+	followed := followLines(t, stream)
 	followed.what = func() string { return fmt.Sprintf("the stream, after %v,", time.Since(start)) }
 	waitLine := followed.wait
 	waitLine("echo server listening")
@@ -303,8 +300,8 @@ func TestLogsFollowOutlivesTimeouts(t *testing.T) {
 		dockertest.AskUDP(t, hostPort(c, arena.UDP), strings.Repeat("x", n))
 		waitLine(fmt.Sprintf("udp %d bytes", n))
 	}
-	if status, _ := s.call("DELETE", "/session/"+c.ID, nil); status != 204 {
-		t.Fatalf("DELETE: %d", status)
+	if err := sessions.Stop(t.Context(), c.ID); err != nil {
+		t.Fatalf("DELETE: %v", err)
 	}
 	waitLine("terminated")
 }

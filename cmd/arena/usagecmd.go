@@ -2,12 +2,9 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"math"
-	nethttp "net/http"
-	"net/url"
 	"strconv"
 	"text/tabwriter"
 )
@@ -35,45 +32,23 @@ func runUsage(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
-	q := url.Values{}
-	if *from != "" {
-		q.Set("from", *from)
-	}
-	if *to != "" {
-		q.Set("to", *to)
-	}
+	sessions := newAPIClient(*server, *token).Sessions()
 	if output.format == "csv" {
-		q.Set("format", "csv")
+		body, err := sessions.UsageCSV(ctx, *from, *to)
+		if err != nil {
+			return err
+		}
+		_, err = stdout.Write(body)
+		return err
 	}
-	body, err := newAPIClient(*server, *token).call(ctx, nethttp.MethodGet, "/usage?"+q.Encode(), nil)
+	report, err := sessions.Usage(ctx, *from, *to)
 	if err != nil {
 		return err
-	}
-	if output.format == "csv" {
-		_, err := stdout.Write(body)
-		return err
-	}
-	var report struct {
-		From, To string
-		Currency string
-		Lines    []struct {
-			Application, Location string
-			Profile               struct{ MilliCPU, MemoryMB int64 }
-			Sessions              int
-			Seconds               int64
-			Cost                  float64
-			Priced                bool
-		}
-		TotalSeconds int64
-		TotalCost    float64
-	}
-	if err := json.Unmarshal(body, &report); err != nil {
-		return fmt.Errorf("reading the answer: %w", err)
 	}
 	if output.format == "table" {
 		fmt.Fprintf(stdout, "Usage from %s to %s\n", report.From, report.To)
 	}
-	return output.print(stdout, body, func(tw *tabwriter.Writer) error {
+	return output.print(stdout, report.Raw(), func(tw *tabwriter.Writer) error {
 		costHead := "COST"
 		if report.Currency != "" {
 			costHead += " (" + report.Currency + ")"

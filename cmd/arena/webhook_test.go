@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/arena-hq/arena/client"
 	"github.com/arena-hq/arena/docker/dockertest"
 	"github.com/arena-hq/arena/webhook"
 )
@@ -166,22 +167,14 @@ func TestWebhookEndToEnd(t *testing.T) {
 
 	// The dev organisation's endpoint, through the API.
 	mine := newHookReceiver(t, 2)
-	base := "/admin/v1/orgs/" + s.cfg.OrgID + "/webhooks"
-	status, body := s.call("POST", base, map[string]any{"url": mine.URL})
-	var hook struct {
-		Webhook struct {
-			ID     string
-			URL    string
-			Events []string
-		}
-		Secret string
-	}
-	if status != 201 || json.Unmarshal(body, &hook) != nil || !strings.HasPrefix(hook.Secret, webhook.SecretPrefix) || hook.Webhook.URL != mine.URL {
-		t.Fatalf("creating the endpoint: %d %s", status, body)
+	admin := s.api().Admin()
+	hook, err := admin.CreateWebhook(ctx, s.cfg.OrgID, client.WebhookRequest{URL: mine.URL})
+	if err != nil || !strings.HasPrefix(hook.Secret, webhook.SecretPrefix) || hook.Webhook.URL != mine.URL {
+		t.Fatalf("creating the endpoint: %v %s", err, hook.Raw())
 	}
 	mine.setSecret(hook.Secret)
-	if status, body := s.call("GET", base, nil); status != 200 || !strings.Contains(string(body), hook.Webhook.ID) || strings.Contains(string(body), hook.Secret) {
-		t.Fatalf("listing the endpoints: %d %s", status, body)
+	if l, err := admin.ListWebhooks(ctx, s.cfg.OrgID); err != nil || !strings.Contains(string(l.Raw()), hook.Webhook.ID) || strings.Contains(string(l.Raw()), hook.Secret) {
+		t.Fatalf("listing the endpoints: %v %s", err, l.Raw())
 	}
 
 	// A rival organisation with an application and an endpoint of its own,
@@ -193,8 +186,8 @@ func TestWebhookEndToEnd(t *testing.T) {
 		"name": "duel", "repository": repo, "tags": []map[string]any{{"name": tag, "priority": 1}},
 		"ports": []map[string]any{{"container": 7777, "protocol": "tcp"}}, "resources": map[string]any{"milliCpu": 100, "memoryMb": 64},
 	}
-	if status, body := s.call("POST", "/admin/v1/orgs/"+rival.org+"/applications", app, rival.token); status != 201 {
-		t.Fatalf("the rival's application: %d %s", status, body)
+	if _, err := s.api(rival.token).Admin().CreateApplication(ctx, rival.org, app); err != nil {
+		t.Fatalf("the rival's application: %v", err)
 	}
 	theirs := newHookReceiver(t, 0)
 	var out bytes.Buffer
@@ -209,22 +202,21 @@ func TestWebhookEndToEnd(t *testing.T) {
 	theirs.setSecret(rivalHook.Secret)
 
 	// Both organisations run a session and stop it.
-	var rc created
-	status, body = s.call("POST", "/session", map[string]any{"location": "local", "image": "duel", "id": "rival-match"}, rival.token)
-	if status != 201 || json.Unmarshal(body, &rc) != nil {
-		t.Fatalf("the rival's session: %d %s", status, body)
+	rivals := s.api(rival.token).Sessions()
+	if _, err := rivals.Create(ctx, client.SessionRequest{Location: "local", Image: "duel", ID: "rival-match"}); err != nil {
+		t.Fatalf("the rival's session: %v", err)
 	}
-	c := s.create(map[string]any{"id": "hooked", "labels": map[string]string{"match": "7"}})
+	c := s.create(client.SessionRequest{ID: "hooked", Labels: map[string]string{"match": "7"}})
 	s.waitStatus(c.ID, "running")
 	// A session stopped before it ran has no running event: let it run.
 	asRival := *s
 	asRival.token = rival.token
 	asRival.waitStatus("rival-match", "running")
-	if status, body := s.call("DELETE", "/session/"+c.ID, nil); status != 204 {
-		t.Fatalf("DELETE: %d %s", status, body)
+	if err := s.api().Sessions().Stop(ctx, c.ID); err != nil {
+		t.Fatalf("DELETE: %v", err)
 	}
-	if status, body := s.call("DELETE", "/session/rival-match", nil, rival.token); status != 204 {
-		t.Fatalf("DELETE of the rival's: %d %s", status, body)
+	if err := rivals.Stop(ctx, "rival-match"); err != nil {
+		t.Fatalf("DELETE of the rival's: %v", err)
 	}
 
 	got := mine.waitFor(c.ID, started, running, stopped)
@@ -290,13 +282,12 @@ func TestWebhooksSurviveARestart(t *testing.T) {
 	s := newStack(t, 8)
 	r := newHookReceiver(t, 0)
 	r.setDown(true)
-	status, body := s.call("POST", "/admin/v1/orgs/"+s.cfg.OrgID+"/webhooks", map[string]any{"url": r.URL, "events": []string{webhook.EventSessionStarted}})
-	var hook struct{ Secret string }
-	if status != 201 || json.Unmarshal(body, &hook) != nil || hook.Secret == "" {
-		t.Fatalf("creating the endpoint: %d %s", status, body)
+	hook, err := s.api().Admin().CreateWebhook(t.Context(), s.cfg.OrgID, client.WebhookRequest{URL: r.URL, Events: []string{webhook.EventSessionStarted}})
+	if err != nil || hook.Secret == "" {
+		t.Fatalf("creating the endpoint: %v %s", err, hook.Raw())
 	}
 	r.setSecret(hook.Secret)
-	c := s.create(map[string]any{"id": "durable"})
+	c := s.create(client.SessionRequest{ID: "durable"})
 	// Two attempts: a retry is queued only once the failure before it is
 	// in the store.
 	dockertest.Eventually(t, dockertest.Timeout, func() error {
@@ -322,8 +313,8 @@ func TestWebhooksSurviveARestart(t *testing.T) {
 	if attempt < 3 || len(refused) > 0 {
 		t.Fatalf("the started event arrived at attempt %d (refused: %v), want a retry of the kept delivery", attempt, refused)
 	}
-	if status, _ := s.call("DELETE", "/session/"+c.ID, nil); status != 204 {
-		t.Fatalf("DELETE: %d", status)
+	if err := s.api().Sessions().Stop(t.Context(), c.ID); err != nil {
+		t.Fatalf("DELETE: %v", err)
 	}
 	s.waitNoContainers()
 }

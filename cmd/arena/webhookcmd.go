@@ -2,11 +2,10 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
-	nethttp "net/http"
-	"net/url"
+
+	"github.com/arena-hq/arena/client"
 )
 
 const webhookUsage = `Usage:
@@ -43,41 +42,30 @@ func runWebhook(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	c := newAPIClient(*f.server, *f.token)
-	base, err := f.orgPath(ctx, c)
+	org, err := f.orgOf(ctx, c)
 	if err != nil {
 		return err
 	}
 	cols := []string{"id", "url", "events", "createdAt"}
 	switch cmd {
 	case "list":
-		body, err := c.call(ctx, nethttp.MethodGet, base+"/webhooks", nil)
+		l, err := c.Admin().ListWebhooks(ctx, org)
 		if err != nil {
 			return err
 		}
-		return f.show(stdout, body, "webhooks", cols...)
+		return f.show(stdout, l.Raw(), "webhooks", cols...)
 	case "create":
-		req := map[string]any{"url": rest[0]}
-		if len(events) > 0 {
-			req["events"] = []string(events)
-		}
-		body, err := c.call(ctx, nethttp.MethodPost, base+"/webhooks", req)
+		created, err := c.Admin().CreateWebhook(ctx, org, client.WebhookRequest{URL: rest[0], Events: events})
 		if err != nil {
 			return err
 		}
 		if f.output.format != "table" {
-			return f.output.print(stdout, body, nil)
-		}
-		var created struct {
-			Webhook struct{ ID string }
-			Secret  string
-		}
-		if err := json.Unmarshal(body, &created); err != nil {
-			return err
+			return f.output.print(stdout, created.Raw(), nil)
 		}
 		fmt.Fprintf(stdout, "webhook %s created. Its signing secret, shown this once:\n%s\n", created.Webhook.ID, created.Secret)
 		return nil
 	case "delete":
-		if _, err := c.call(ctx, nethttp.MethodDelete, base+"/webhooks/"+url.PathEscape(rest[0]), nil); err != nil {
+		if err := c.Admin().DeleteWebhook(ctx, org, rest[0]); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "webhook %s deleted\n", rest[0])
