@@ -21,6 +21,7 @@ import (
 	"math/bits"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -49,7 +50,7 @@ func HeldPorts(dir string, lo, hi int) ([]int, error) {
 		if err != nil {
 			return nil, err
 		}
-		err = scan(f, func(port int) {
+		err = scan(f, func(port int, _ string) {
 			if port >= lo && port <= hi {
 				i := port - lo
 				held[i/64] |= 1 << (i % 64)
@@ -71,11 +72,11 @@ func HeldPorts(dir string, lo, hi int) ([]int, error) {
 	return out, nil
 }
 
-// scan calls found with the local port of every socket of one table. The
-// header line and sockets not bound to a port (port 0) are skipped; a line
-// that is not a socket is an error, since it means the format changed and
-// nothing the table says can be trusted.
-func scan(r io.Reader, found func(port int)) error {
+// scan calls found with the local port and the state (two hex digits) of
+// every socket of one table. The header line and sockets not bound to a
+// port (port 0) are skipped; a line that is not a socket is an error, since
+// it means the format changed and nothing the table says can be trusted.
+func scan(r io.Reader, found func(port int, state string)) error {
 	sc := bufio.NewScanner(r)
 	header := true
 	for sc.Scan() {
@@ -101,8 +102,55 @@ func scan(r io.Reader, found func(port int)) error {
 			return fmt.Errorf("unexpected local port %q", hexPort)
 		}
 		if port != 0 {
-			found(int(port))
+			found(int(port), fields[3])
 		}
 	}
 	return sc.Err()
+}
+
+// Sockets are the ports a network namespace serves on: where a game server
+// is ready for players.
+type Sockets struct {
+	// TCP holds the ports of listening TCP sockets, UDP those of bound UDP
+	// sockets; each ascending, once each, IPv4 and IPv6 alike.
+	TCP, UDP []int
+}
+
+// tcpListen is the state of a listening TCP socket in the tables.
+const tcpListen = "0A"
+
+// Listening returns the ports the sockets in the tables under dir serve
+// on: TCP sockets in LISTEN, and UDP sockets bound to a port, which is all
+// a UDP server does to be ready. A connected UDP socket (a client's) counts
+// too: the tables do not tell them apart, and a game server's port is not
+// one a client of the same namespace picks.
+func Listening(dir string) (Sockets, error) {
+	var out Sockets
+	for _, name := range Tables {
+		f, err := os.Open(filepath.Join(dir, name))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return Sockets{}, err
+		}
+		udp := strings.HasPrefix(name, "udp")
+		err = scan(f, func(port int, state string) {
+			switch {
+			case udp:
+				out.UDP = append(out.UDP, port)
+			case state == tcpListen:
+				out.TCP = append(out.TCP, port)
+			}
+		})
+		f.Close()
+		if err != nil {
+			return Sockets{}, fmt.Errorf("reading %s: %w", f.Name(), err)
+		}
+	}
+	for _, ports := range []*[]int{&out.TCP, &out.UDP} {
+		slices.Sort(*ports)
+		*ports = slices.Compact(*ports)
+	}
+	return out, nil
 }

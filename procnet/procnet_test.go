@@ -106,3 +106,63 @@ func TestHeldPortsOfThisHost(t *testing.T) {
 		t.Errorf("the closed udp socket's port is still reported: %v", held)
 	}
 }
+
+func TestListeningOfFixtures(t *testing.T) {
+	tests := []struct {
+		name     string
+		dir      string
+		tcp, udp []int
+	}{
+		// Of TCP, listeners alone; of UDP, every bound socket.
+		{"host", "testdata/host", []int{7777, 8080}, []int{53, 33000, 50000, 60299}},
+		{"no IPv6 tables", "testdata/v4only", []int{8080}, []int{53, 33000, 50000}},
+		{"no tables at all", "testdata/none", nil, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := procnet.Listening(tt.dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got.TCP, tt.tcp) || !slices.Equal(got.UDP, tt.udp) {
+				t.Fatalf("Listening = tcp %v udp %v, want tcp %v udp %v", got.TCP, got.UDP, tt.tcp, tt.udp)
+			}
+		})
+	}
+	if _, err := procnet.Listening("testdata/broken"); err == nil {
+		t.Fatal("Listening of a malformed table: no error")
+	}
+}
+
+// TestListeningOfThisHost reads the real tables: a listener and a bound
+// UDP socket are ready, an outgoing connection is not a listener.
+func TestListeningOfThisHost(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	out, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	u, err := net.ListenPacket("udp", "[::1]:0")
+	if err != nil {
+		t.Skip("no IPv6 loopback:", err)
+	}
+	defer u.Close()
+	got, err := procnet.Listening(procnet.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := slices.BinarySearch(got.TCP, l.Addr().(*net.TCPAddr).Port); !ok {
+		t.Errorf("the listener is not listed: %v", got.TCP)
+	}
+	if _, ok := slices.BinarySearch(got.TCP, out.LocalAddr().(*net.TCPAddr).Port); ok {
+		t.Errorf("the outgoing connection is listed as a listener: %v", got.TCP)
+	}
+	if _, ok := slices.BinarySearch(got.UDP, u.LocalAddr().(*net.UDPAddr).Port); !ok {
+		t.Errorf("the IPv6 UDP socket is not listed: %v", got.UDP)
+	}
+}
