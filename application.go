@@ -83,6 +83,9 @@ type Application struct {
 	// Security is whom its sessions' processes run as and what they may
 	// write; a session keeps what it started with.
 	Security ContainerSecurity
+	// Readiness tells when its sessions' game servers are ready for
+	// players: running, and billed.
+	Readiness Readiness
 	// Registry holds the credentials of a private registry; nil for a public one.
 	Registry *RegistryAuth
 	// SealedRegistry is Registry encrypted, the only form stores keep.

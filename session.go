@@ -118,6 +118,9 @@ type Session struct {
 	// Security is whom the process runs as and what it may write, from its
 	// application when the session was created.
 	Security ContainerSecurity
+	// Readiness tells when the game server is ready, and the session
+	// running, from its application when the session was created.
+	Readiness Readiness
 	// RequestHash is the Fingerprint of the request that created the session:
 	// a retry of the same request is answered with this session instead of a conflict.
 	RequestHash string

@@ -104,7 +104,16 @@ type Config struct {
 	// start the engine failed for the moment; a pull of a missing image
 	// does not. A session not started by then fails with the reason.
 	StartTimeout time.Duration
+	// ReadyInterval is how often the agent looks whether a started game
+	// server serves on its ports yet (DefaultReadyInterval when zero).
+	ReadyInterval time.Duration
 }
+
+// DefaultReadyInterval is how often a game server's ports are looked at
+// until it serves on them: often enough that a session is running within a
+// few tens of milliseconds of the bind, and each look reads four small
+// tables.
+const DefaultReadyInterval = 25 * time.Millisecond
 
 func (c *Config) setDefaults() {
 	def := func(d *time.Duration, v time.Duration) {
@@ -121,6 +130,7 @@ func (c *Config) setDefaults() {
 	def(&c.MaxRetryInterval, 30*time.Second)
 	def(&c.HeartbeatInterval, 5*time.Second)
 	def(&c.PortMoveWait, time.Minute)
+	def(&c.ReadyInterval, DefaultReadyInterval)
 	def(&c.ArtifactRetention, DefaultArtifactRetention)
 	if c.ArtifactMaxBytes <= 0 {
 		c.ArtifactMaxBytes = DefaultArtifactMaxBytes
@@ -206,6 +216,14 @@ type local struct {
 	containerID  string
 	running      bool
 	runningSince time.Time
+	// ready tells that the game server of the running container is ready
+	// for players (see ready.go), since readyAt. readyBy is when its wait
+	// for it ends. firstReady is when it was first ready, a crash and
+	// restart since or not: the session is billed from then.
+	ready      bool
+	readyAt    time.Time
+	readyBy    time.Time
+	firstReady time.Time
 	crashes      int
 	restarts     int
 	restartAt    time.Time

@@ -39,6 +39,11 @@ func (a *Agent) reconcile(l *local, d *arena.Session, fresh bool, obs *arena.Con
 		l.setBound(d.Ports)
 		l.running = true // an exit, if any, is handled below
 		l.runningSince = obs.StartedAt
+		// Ready once the control plane has it running: the game server
+		// was ready then, and a restart of this agent changes nothing of
+		// that. Otherwise it is awaited as after a start.
+		l.ready, l.readyAt, l.readyBy = !d.RunningAt.IsZero(), d.RunningAt, time.Time{}
+		l.firstReady = d.RunningAt
 		if !obs.Running {
 			exits = append(exits, arena.ContainerExit{ContainerID: obs.ID, SessionID: l.id, ExitCode: obs.ExitCode, At: obs.FinishedAt})
 		}
@@ -58,7 +63,7 @@ func (a *Agent) reconcile(l *local, d *arena.Session, fresh bool, obs *arena.Con
 		if ex.ContainerID != l.containerID || !l.running || stale {
 			continue
 		}
-		l.running = false
+		l.running, l.ready = false, false
 		if a.crashed(ctx, l, d, ex) {
 			return
 		}
@@ -80,7 +85,8 @@ func (a *Agent) reconcile(l *local, d *arena.Session, fresh bool, obs *arena.Con
 		}
 		l.restarts++
 		l.running, l.runningSince = true, a.startedAt(ctx, l.containerID)
-		a.report(l, arena.SessionReport{State: arena.SessionRunning, At: l.runningSince, Restarts: l.restarts})
+		l.ready, l.readyBy = false, time.Time{}
+		a.awaitReady(ctx, l, d)
 		return
 	}
 
@@ -98,9 +104,12 @@ func (a *Agent) reconcile(l *local, d *arena.Session, fresh bool, obs *arena.Con
 		a.start(ctx, l, d)
 		return
 	}
-	if l.running && d.State != arena.SessionRunning && fresh {
+	switch {
+	case l.running && !l.ready:
+		a.awaitReady(ctx, l, d)
+	case l.running && d.State != arena.SessionRunning && fresh:
 		// The control plane missed that it runs, e.g. across a restart.
-		a.report(l, arena.SessionReport{State: arena.SessionRunning, At: l.runningSince, Restarts: l.restarts})
+		a.report(l, arena.SessionReport{State: arena.SessionRunning, At: l.readyAt, Restarts: l.restarts})
 	}
 }
 
@@ -165,8 +174,9 @@ func (a *Agent) start(ctx context.Context, l *local, d *arena.Session) {
 	}
 	l.startBy = time.Time{}
 	l.containerID, l.running, l.runningSince = id, true, a.startedAt(ctx, id)
+	l.ready, l.readyBy = false, time.Time{}
 	l.setBound(d.Ports)
-	a.report(l, arena.SessionReport{State: arena.SessionRunning, At: l.runningSince})
+	a.awaitReady(ctx, l, d)
 }
 
 // maxStartBackoff bounds the pause between two attempts at one start.
@@ -402,7 +412,9 @@ func (a *Agent) deliverFinal(ctx context.Context, l *local) {
 func (a *Agent) report(l *local, r arena.SessionReport) bool {
 	r.SessionID, r.NodeID = l.id, a.cfg.Node.ID
 	if r.StartedAt.IsZero() {
-		r.StartedAt = l.runningSince
+		// Billing starts at the first readiness: a stop report that
+		// overtakes the running one still says when.
+		r.StartedAt = l.firstReady
 	}
 	err := a.cp.Report(a.ctx, r)
 	if err == nil {

@@ -29,6 +29,10 @@ type Runtime interface {
 	Remove(ctx context.Context, id string) error
 	// Inspect returns one container, by id or name.
 	Inspect(ctx context.Context, id string) (arena.Container, error)
+	// Serving returns the ports a running container's processes serve on,
+	// in its network namespace: TCP ports listening, UDP ports bound.
+	// ENOTFOUND for an unknown container, ECONFLICT for one not running.
+	Serving(ctx context.Context, id string) (arena.Sockets, error)
 	// List returns every container labelled as belonging to nodeID.
 	List(ctx context.Context, nodeID string) ([]arena.Container, error)
 	// Logs returns what the container (by id or name) wrote to stdout and

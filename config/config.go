@@ -222,8 +222,19 @@ type Application struct {
 	User                   string   `yaml:"user"`
 	ReadOnlyRootFilesystem bool     `yaml:"readOnlyRootFilesystem"`
 	Tmpfs                  []string `yaml:"tmpfs"`
+	// Readiness is when its game server is ready for players: on its
+	// ports (the default) or its process, within a timeout, past which
+	// the session fails unless runOnTimeout.
+	Readiness Readiness `yaml:"readiness"`
 	// Registry holds the credentials of a private registry.
 	Registry *Registry `yaml:"registry"`
+}
+
+// Readiness is an application's readiness as the file describes it.
+type Readiness struct {
+	Mode         arena.ReadinessMode `yaml:"mode"`
+	Timeout      Duration            `yaml:"timeout"`
+	RunOnTimeout bool                `yaml:"runOnTimeout"`
 }
 
 // Registry is the login of a private registry. The password is given
@@ -366,7 +377,8 @@ func (c *Config) Apps() ([]*arena.Application, error) {
 			OrgID: a.Org, Name: a.Name, Repository: a.Repository, Tags: a.Tags, Ports: a.Ports,
 			Network: a.Network, Resources: a.Resources, Limits: a.Limits, Regions: a.Regions, TagKeep: a.TagKeep,
 			NodePool: a.NodePool, Env: a.Env, Args: a.Args, ArtifactPaths: a.Artifacts,
-			Security: arena.ContainerSecurity{User: a.User, ReadOnlyRootFS: a.ReadOnlyRootFilesystem, Tmpfs: a.Tmpfs},
+			Security:  arena.ContainerSecurity{User: a.User, ReadOnlyRootFS: a.ReadOnlyRootFilesystem, Tmpfs: a.Tmpfs},
+			Readiness: arena.Readiness{Mode: a.Readiness.Mode, Timeout: time.Duration(a.Readiness.Timeout), RunOnTimeout: a.Readiness.RunOnTimeout},
 		}
 		if app.OrgID == "" {
 			app.OrgID = c.OrgID

@@ -56,6 +56,8 @@ type Runtime struct {
 	pullTimeout  time.Duration
 	pidsLimit    int64
 	observer     CallObserver
+	// procs are the main processes of containers whose sockets were read.
+	procs processes
 }
 
 // CallObserver learns how each call of a Runtime to the engine went: op names
@@ -445,6 +447,7 @@ func (r *Runtime) Stop(ctx context.Context, id string, grace time.Duration) (err
 // it still runs. Removing a container that does not exist is not an error.
 func (r *Runtime) Remove(ctx context.Context, id string) (err error) {
 	defer r.observe("remove", time.Now(), &err)
+	r.procs.forget(id)
 	ctx, cancel := r.call(ctx, 0)
 	defer cancel()
 	_, err = r.cli.ContainerRemove(ctx, id, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})

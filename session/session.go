@@ -228,7 +228,7 @@ func (s *Service) CreateSession(ctx context.Context, orgID string, req arena.Ses
 		Region: p.Node.Region, Location: p.Node.Location, NodeID: p.Node.ID, Host: p.Node.PublicIP,
 		Network: app.Network, Ports: p.Ports, Env: sessionEnv(app, &req, name, p), Args: req.Args, Labels: req.Labels,
 		TTL: req.TTL, Restart: req.Restart, Resources: app.Resources, StopGrace: app.StopGrace, RequestHash: fingerprint,
-		ArtifactPaths: append([]string(nil), app.ArtifactPaths...), Security: app.Security.Clone(),
+		ArtifactPaths: append([]string(nil), app.ArtifactPaths...), Security: app.Security.Clone(), Readiness: app.Readiness,
 		State: arena.SessionStarted, ExitCode: -1, CreatedAt: now, UpdatedAt: now,
 	}
 	// Explicit even when it is the reservation, so that a session keeps the

@@ -35,6 +35,9 @@ type Runtime struct {
 	// taken are host ports something else on the machine holds: a start
 	// publishing one of them fails.
 	taken map[int]bool
+	// deaf are the sessions whose game servers serve on none of their
+	// ports, as one still loading or never binding would.
+	deaf map[string]bool
 }
 
 type watcher struct {
@@ -258,6 +261,50 @@ func (r *Runtime) Inspect(ctx context.Context, id string) (arena.Container, erro
 		return arena.Container{}, arena.Errorf(arena.ENOTFOUND, "container %s not found", id)
 	}
 	return *c, nil
+}
+
+// Serving implements agent.Runtime: a running container serves on every
+// port of its spec, unless its session is deaf (SetDeaf).
+func (r *Runtime) Serving(ctx context.Context, id string) (arena.Sockets, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if named, ok := r.names[id]; ok {
+		id = named
+	}
+	c, ok := r.containers[id]
+	switch {
+	case !ok:
+		return arena.Sockets{}, arena.Errorf(arena.ENOTFOUND, "container %s not found", id)
+	case !c.Running:
+		return arena.Sockets{}, arena.Errorf(arena.ECONFLICT, "container %s is not running", id)
+	case r.deaf[c.SessionID]:
+		return arena.Sockets{}, nil
+	}
+	spec := r.specs[id]
+	var out arena.Sockets
+	for _, p := range spec.Ports {
+		port := p.Container
+		if spec.Network == arena.NetworkHost {
+			port = p.Host
+		}
+		if p.Protocol == arena.UDP {
+			out.UDP = append(out.UDP, port)
+		} else {
+			out.TCP = append(out.TCP, port)
+		}
+	}
+	return out, nil
+}
+
+// SetDeaf makes the game server of a session serve on none of its ports,
+// or, with deaf false, on all of them again.
+func (r *Runtime) SetDeaf(sessionID string, deaf bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.deaf == nil {
+		r.deaf = map[string]bool{}
+	}
+	r.deaf[sessionID] = deaf
 }
 
 // List implements agent.Runtime.

@@ -60,6 +60,7 @@ type Session struct {
 	LimitMemoryMB int64  `json:"limitMemoryMb,omitempty"`
 	StopMessage   string `json:"stopMessage,omitempty"`
 	Security
+	Readiness
 }
 
 // Security is the stored form of an arena.ContainerSecurity, inlined in
@@ -70,6 +71,24 @@ type Security struct {
 	User           string   `json:"user,omitempty"`
 	ReadOnlyRootFS bool     `json:"readOnlyRootFs,omitempty"`
 	Tmpfs          []string `json:"tmpfs,omitempty"`
+}
+
+// Readiness is the stored form of an arena.Readiness, inlined in both
+// documents. A document written before it has none of its fields, which
+// reads as readiness on the application's ports within the default
+// timeout.
+type Readiness struct {
+	ReadyMode         string `json:"readyMode,omitempty"`
+	ReadyTimeout      int64  `json:"readyTimeoutNs,omitempty"`
+	RunOnReadyTimeout bool   `json:"runOnReadyTimeout,omitempty"`
+}
+
+func fromReadiness(r arena.Readiness) Readiness {
+	return Readiness{ReadyMode: string(r.Mode), ReadyTimeout: int64(r.Timeout), RunOnReadyTimeout: r.RunOnTimeout}
+}
+
+func (d Readiness) toReadiness() arena.Readiness {
+	return arena.Readiness{Mode: arena.ReadinessMode(d.ReadyMode), Timeout: time.Duration(d.ReadyTimeout), RunOnTimeout: d.RunOnReadyTimeout}
 }
 
 func fromSecurity(c arena.ContainerSecurity) Security {
@@ -123,6 +142,7 @@ func FromSession(s *arena.Session) Session {
 		LimitMemoryMB: s.Limits.MemoryMB,
 		StopMessage:   s.StopMessage,
 		Security:      fromSecurity(s.Security),
+		Readiness:     fromReadiness(s.Readiness),
 	}
 	if s.Ports != nil {
 		d.Ports = make([]Port, len(s.Ports))
@@ -173,6 +193,7 @@ func (d Session) ToSession(s *arena.Session) {
 	s.ExternalID = d.ExternalID
 	s.Limits = arena.Resources{MilliCPU: d.LimitMilliCPU, MemoryMB: d.LimitMemoryMB}
 	s.Security = d.toSecurity()
+	s.Readiness = d.toReadiness()
 }
 
 // Application is the stored form of the fields of arena.Application that
@@ -199,6 +220,7 @@ type Application struct {
 	TagKeep  int      `json:"tagKeep,omitempty"`
 	NodePool string   `json:"nodePool,omitempty"`
 	Security
+	Readiness
 }
 
 // Tag is the stored form of an arena.Tag.
@@ -230,6 +252,7 @@ func FromApplication(a *arena.Application) Application {
 		TagKeep:       a.TagKeep,
 		NodePool:      a.NodePool,
 		Security:      fromSecurity(a.Security),
+		Readiness:     fromReadiness(a.Readiness),
 	}
 	if a.Tags != nil {
 		d.Tags = make([]Tag, len(a.Tags))
@@ -276,6 +299,7 @@ func (d Application) ToApplication(a *arena.Application) {
 	a.TagKeep = d.TagKeep
 	a.NodePool = d.NodePool
 	a.Security = d.toSecurity()
+	a.Readiness = d.toReadiness()
 }
 
 // Nanos returns the stored form of t, Unix nanoseconds, keeping the zero

@@ -1206,9 +1206,19 @@ type Session struct {
 	// Absolute paths where the container gets a writable tmpfs of its own.
 	Tmpfs []string `protobuf:"bytes,37,rep,name=tmpfs,proto3" json:"tmpfs,omitempty"`
 	// What the node said when it stopped the session by itself.
-	StopMessage   string `protobuf:"bytes,38,opt,name=stop_message,json=stopMessage,proto3" json:"stop_message,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	StopMessage string `protobuf:"bytes,38,opt,name=stop_message,json=stopMessage,proto3" json:"stop_message,omitempty"`
+	// When the game server is ready for players, and the session running:
+	// "ports" (every port of the session serving: TCP listening, UDP bound),
+	// "process" (its process started); empty (and from an older control
+	// plane) is "ports".
+	ReadyMode string `protobuf:"bytes,39,opt,name=ready_mode,json=readyMode,proto3" json:"ready_mode,omitempty"`
+	// How long readiness may take from the container's start; unset takes
+	// the default.
+	ReadyTimeout *durationpb.Duration `protobuf:"bytes,40,opt,name=ready_timeout,json=readyTimeout,proto3" json:"ready_timeout,omitempty"`
+	// Past ready_timeout the session is running anyway, rather than failed.
+	RunOnReadyTimeout bool `protobuf:"varint,41,opt,name=run_on_ready_timeout,json=runOnReadyTimeout,proto3" json:"run_on_ready_timeout,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *Session) Reset() {
@@ -1505,6 +1515,27 @@ func (x *Session) GetStopMessage() string {
 		return x.StopMessage
 	}
 	return ""
+}
+
+func (x *Session) GetReadyMode() string {
+	if x != nil {
+		return x.ReadyMode
+	}
+	return ""
+}
+
+func (x *Session) GetReadyTimeout() *durationpb.Duration {
+	if x != nil {
+		return x.ReadyTimeout
+	}
+	return nil
+}
+
+func (x *Session) GetRunOnReadyTimeout() bool {
+	if x != nil {
+		return x.RunOnReadyTimeout
+	}
+	return false
 }
 
 // Assignment is the desired state of a node's sessions.
@@ -2057,7 +2088,7 @@ const file_arena_agent_v1_agent_proto_rawDesc = "" +
 	"\x04Port\x12\x1a\n" +
 	"\bprotocol\x18\x01 \x01(\tR\bprotocol\x12\x1c\n" +
 	"\tcontainer\x18\x02 \x01(\x05R\tcontainer\x12\x12\n" +
-	"\x04host\x18\x03 \x01(\x05R\x04host\"\xf9\v\n" +
+	"\x04host\x18\x03 \x01(\x05R\x04host\"\x89\r\n" +
 	"\aSession\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x15\n" +
 	"\x06org_id\x18\x02 \x01(\tR\x05orgId\x12 \n" +
@@ -2105,7 +2136,11 @@ const file_arena_agent_v1_agent_proto_rawDesc = "" +
 	"\x04user\x18# \x01(\tR\x04user\x12)\n" +
 	"\x11read_only_root_fs\x18$ \x01(\bR\x0ereadOnlyRootFs\x12\x14\n" +
 	"\x05tmpfs\x18% \x03(\tR\x05tmpfs\x12!\n" +
-	"\fstop_message\x18& \x01(\tR\vstopMessage\x1a6\n" +
+	"\fstop_message\x18& \x01(\tR\vstopMessage\x12\x1d\n" +
+	"\n" +
+	"ready_mode\x18' \x01(\tR\treadyMode\x12>\n" +
+	"\rready_timeout\x18( \x01(\v2\x19.google.protobuf.DurationR\freadyTimeout\x12/\n" +
+	"\x14run_on_ready_timeout\x18) \x01(\bR\x11runOnReadyTimeout\x1a6\n" +
 	"\bEnvEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a9\n" +
@@ -2232,27 +2267,28 @@ var file_arena_agent_v1_agent_proto_depIdxs = []int32{
 	28, // 25: arena.agent.v1.Session.unreachable_since:type_name -> google.protobuf.Timestamp
 	28, // 26: arena.agent.v1.Session.updated_at:type_name -> google.protobuf.Timestamp
 	15, // 27: arena.agent.v1.Session.limits:type_name -> arena.agent.v1.Resources
-	18, // 28: arena.agent.v1.Assignment.sessions:type_name -> arena.agent.v1.Session
-	22, // 29: arena.agent.v1.Assignment.log_requests:type_name -> arena.agent.v1.LogRequest
-	20, // 30: arena.agent.v1.Assignment.images:type_name -> arena.agent.v1.WantedImage
-	21, // 31: arena.agent.v1.WantedImage.auth:type_name -> arena.agent.v1.RegistryAuth
-	28, // 32: arena.agent.v1.SessionReport.at:type_name -> google.protobuf.Timestamp
-	28, // 33: arena.agent.v1.SessionReport.started_at:type_name -> google.protobuf.Timestamp
-	0,  // 34: arena.agent.v1.AgentService.Join:input_type -> arena.agent.v1.JoinRequest
-	2,  // 35: arena.agent.v1.AgentService.Watch:input_type -> arena.agent.v1.WatchRequest
-	5,  // 36: arena.agent.v1.AgentService.Report:input_type -> arena.agent.v1.ReportRequest
-	7,  // 37: arena.agent.v1.AgentService.Heartbeat:input_type -> arena.agent.v1.HeartbeatRequest
-	13, // 38: arena.agent.v1.AgentService.PushLogs:input_type -> arena.agent.v1.PushLogsRequest
-	1,  // 39: arena.agent.v1.AgentService.Join:output_type -> arena.agent.v1.JoinResponse
-	3,  // 40: arena.agent.v1.AgentService.Watch:output_type -> arena.agent.v1.WatchResponse
-	6,  // 41: arena.agent.v1.AgentService.Report:output_type -> arena.agent.v1.ReportResponse
-	12, // 42: arena.agent.v1.AgentService.Heartbeat:output_type -> arena.agent.v1.HeartbeatResponse
-	14, // 43: arena.agent.v1.AgentService.PushLogs:output_type -> arena.agent.v1.PushLogsResponse
-	39, // [39:44] is the sub-list for method output_type
-	34, // [34:39] is the sub-list for method input_type
-	34, // [34:34] is the sub-list for extension type_name
-	34, // [34:34] is the sub-list for extension extendee
-	0,  // [0:34] is the sub-list for field type_name
+	27, // 28: arena.agent.v1.Session.ready_timeout:type_name -> google.protobuf.Duration
+	18, // 29: arena.agent.v1.Assignment.sessions:type_name -> arena.agent.v1.Session
+	22, // 30: arena.agent.v1.Assignment.log_requests:type_name -> arena.agent.v1.LogRequest
+	20, // 31: arena.agent.v1.Assignment.images:type_name -> arena.agent.v1.WantedImage
+	21, // 32: arena.agent.v1.WantedImage.auth:type_name -> arena.agent.v1.RegistryAuth
+	28, // 33: arena.agent.v1.SessionReport.at:type_name -> google.protobuf.Timestamp
+	28, // 34: arena.agent.v1.SessionReport.started_at:type_name -> google.protobuf.Timestamp
+	0,  // 35: arena.agent.v1.AgentService.Join:input_type -> arena.agent.v1.JoinRequest
+	2,  // 36: arena.agent.v1.AgentService.Watch:input_type -> arena.agent.v1.WatchRequest
+	5,  // 37: arena.agent.v1.AgentService.Report:input_type -> arena.agent.v1.ReportRequest
+	7,  // 38: arena.agent.v1.AgentService.Heartbeat:input_type -> arena.agent.v1.HeartbeatRequest
+	13, // 39: arena.agent.v1.AgentService.PushLogs:input_type -> arena.agent.v1.PushLogsRequest
+	1,  // 40: arena.agent.v1.AgentService.Join:output_type -> arena.agent.v1.JoinResponse
+	3,  // 41: arena.agent.v1.AgentService.Watch:output_type -> arena.agent.v1.WatchResponse
+	6,  // 42: arena.agent.v1.AgentService.Report:output_type -> arena.agent.v1.ReportResponse
+	12, // 43: arena.agent.v1.AgentService.Heartbeat:output_type -> arena.agent.v1.HeartbeatResponse
+	14, // 44: arena.agent.v1.AgentService.PushLogs:output_type -> arena.agent.v1.PushLogsResponse
+	40, // [40:45] is the sub-list for method output_type
+	35, // [35:40] is the sub-list for method input_type
+	35, // [35:35] is the sub-list for extension type_name
+	35, // [35:35] is the sub-list for extension extendee
+	0,  // [0:35] is the sub-list for field type_name
 }
 
 func init() { file_arena_agent_v1_agent_proto_init() }
