@@ -224,10 +224,10 @@ type local struct {
 	readyAt    time.Time
 	readyBy    time.Time
 	firstReady time.Time
-	crashes      int
-	restarts     int
-	restartAt    time.Time
-	artifacts    []string // paths to keep when the session stops
+	crashes    int
+	restarts   int
+	restartAt  time.Time
+	artifacts  []string // paths to keep when the session stops
 	// conflict is set while the session waits for other host ports.
 	conflict *portConflict
 	// startBy is the deadline of the session's start, set when the agent

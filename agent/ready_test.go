@@ -99,7 +99,10 @@ func TestReadyAgainAfterRestart(t *testing.T) {
 	if err := ta.rt.Crash("s", 3); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the restart", func() bool { c, err := ta.rt.Inspect(t.Context(), "arena-s"); return err == nil && c.Running && c.StartedAt.After(first) })
+	eventually(t, "the restart", func() bool {
+		c, err := ta.rt.Inspect(t.Context(), "arena-s")
+		return err == nil && c.Running && c.StartedAt.After(first)
+	})
 	if r := ta.cp.last(); r.State == arena.SessionRunning && r.Restarts == 1 {
 		t.Fatalf("running again before serving: %+v", r)
 	}
