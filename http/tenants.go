@@ -143,6 +143,7 @@ type (
 		User                   string        `json:"user"`
 		ReadOnlyRootFilesystem bool          `json:"readOnlyRootFilesystem"`
 		Tmpfs                  []string      `json:"tmpfs"`
+		Readiness              readinessView `json:"readiness"`
 		Registry               *registryView `json:"registry,omitempty"`
 		Source                 string        `json:"source"`
 		CreatedAt              string        `json:"createdAt"`
@@ -204,7 +205,8 @@ func newAppView(a *arena.Application) appView {
 		Env: a.Env, Args: nonNil(a.Args), StopGraceSeconds: a.StopGrace.Seconds(),
 		Artifacts: nonNil(a.ArtifactPaths), Source: a.Source, CreatedAt: timeText(a.CreatedAt), UpdatedAt: timeText(a.UpdatedAt),
 		User: a.Security.User, ReadOnlyRootFilesystem: a.Security.ReadOnlyRootFS, Tmpfs: nonNil(a.Security.Tmpfs),
-		Pull: map[string]tagOk{},
+		Readiness: newReadinessView(a.Readiness),
+		Pull:      map[string]tagOk{},
 	}
 	if a.Limits != (arena.Resources{}) {
 		limits := a.Limits
@@ -422,10 +424,34 @@ type appInput struct {
 	Artifacts        []string          `json:"artifacts"`
 	// User absent or "" runs the image's USER; a PUT replaces these three
 	// as it does every field but the registry.
-	User                   string          `json:"user"`
-	ReadOnlyRootFilesystem bool            `json:"readOnlyRootFilesystem"`
-	Tmpfs                  []string        `json:"tmpfs"`
-	Registry               json.RawMessage `json:"registry"`
+	User                   string   `json:"user"`
+	ReadOnlyRootFilesystem bool     `json:"readOnlyRootFilesystem"`
+	Tmpfs                  []string `json:"tmpfs"`
+	// Readiness absent takes the defaults: readiness on the ports, within
+	// a minute, failing past it.
+	Readiness *readinessView  `json:"readiness"`
+	Registry  json.RawMessage `json:"registry"`
+}
+
+// readinessView is an application's readiness as the admin API shows and
+// takes it; its zero fields take the defaults.
+type readinessView struct {
+	Mode           string  `json:"mode"`
+	TimeoutSeconds float64 `json:"timeoutSeconds"`
+	RunOnTimeout   bool    `json:"runOnTimeout"`
+}
+
+// newReadinessView shows r with its defaults in place.
+func newReadinessView(r arena.Readiness) readinessView {
+	r = r.Effective()
+	return readinessView{Mode: string(r.Mode), TimeoutSeconds: r.Timeout.Seconds(), RunOnTimeout: r.RunOnTimeout}
+}
+
+func (v *readinessView) readiness() arena.Readiness {
+	if v == nil {
+		return arena.Readiness{}
+	}
+	return arena.Readiness{Mode: arena.ReadinessMode(v.Mode), Timeout: time.Duration(v.TimeoutSeconds * float64(time.Second)), RunOnTimeout: v.RunOnTimeout}
 }
 
 // application decodes the body into an application of org; clear reports
@@ -443,7 +469,8 @@ func decodeApp(w http.ResponseWriter, r *http.Request, org string) (a *arena.App
 		Network: arena.NetworkMode(in.Network), Resources: in.Resources, Regions: in.Regions, TagKeep: in.TagKeep,
 		NodePool: in.NodePool, Env: maps.Clone(in.Env), Args: in.Args,
 		StopGrace: time.Duration(in.StopGraceSeconds * float64(time.Second)), ArtifactPaths: in.Artifacts,
-		Security: arena.ContainerSecurity{User: in.User, ReadOnlyRootFS: in.ReadOnlyRootFilesystem, Tmpfs: in.Tmpfs},
+		Security:  arena.ContainerSecurity{User: in.User, ReadOnlyRootFS: in.ReadOnlyRootFilesystem, Tmpfs: in.Tmpfs},
+		Readiness: in.Readiness.readiness(),
 	}
 	if in.Limits != nil {
 		a.Limits = *in.Limits

@@ -789,6 +789,7 @@ func newSession(id, org, node string, created time.Time) *arena.Session {
 		Name:          "name-of-" + id,
 		ArtifactPaths: []string{"/replays", "/crash.dmp"},
 		Security:      arena.ContainerSecurity{User: "65534:65534", ReadOnlyRootFS: true, Tmpfs: []string{"/tmp"}},
+		Readiness:     arena.Readiness{Mode: arena.ReadyOnProcess, Timeout: 90 * time.Second, RunOnTimeout: true},
 		State:         arena.SessionStarted,
 		ExitCode:      -1,
 		CreatedAt:     created,

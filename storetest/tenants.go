@@ -479,6 +479,11 @@ func testApplicationRoundTrip(t *testing.T, s arena.Store) {
 			a.Security = arena.ContainerSecurity{User: "games:games", ReadOnlyRootFS: true, Tmpfs: []string{"/tmp", "/run/game"}}
 			return a
 		}()},
+		{"readiness", func() *arena.Application {
+			a := newApplication("org-1", "lobby", at(1))
+			a.Readiness = arena.Readiness{Mode: arena.ReadyOnProcess, Timeout: 2 * time.Minute, RunOnTimeout: true}
+			return a
+		}()},
 		{"plaintext credentials alone", &arena.Application{
 			OrgID: "org-1", Name: "unsealed", Repository: "registry.example.com/game", Source: arena.SourceConfig,
 			Registry: &arena.RegistryAuth{Username: "robot", Password: "s3cret"}, CreatedAt: at(1), UpdatedAt: at(2),
