@@ -44,6 +44,9 @@ type benchOptions struct {
 	rates           []int
 	duration        time.Duration
 	startups        int
+	// floorImage is the image of the engine's own starts next to
+	// --startups: the one arena dev runs.
+	floorImage string
 }
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -66,7 +69,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&conc, "concurrency", "1,4,16,64", "closed-loop runs: comma-separated numbers of concurrent clients")
 	fs.StringVar(&rates, "rate", "250,500,1000", "open-loop runs: comma-separated creates per second")
 	fs.DurationVar(&o.duration, "duration", 5*time.Second, "length of each run")
-	fs.IntVar(&o.startups, "startups", 0, "with --target: also measure POST to running for this many sessions, one at a time")
+	fs.IntVar(&o.startups, "startups", 0, "with --target: also measure POST to running for this many sessions, one at a time, next to the local engine's own starts of --floor-image")
+	fs.StringVar(&o.floorImage, "floor-image", "arena-echo:latest", "with --startups: the image the local engine's own starts run, when it holds it (the demo image arena dev builds)")
 	fs.StringVar(&o.serve, "serve", "", "only serve the simulated control plane on this address (for a load generator in another process) and print its URL and token")
 	fs.StringVar(&o.store, "store", "", "postgres://… : run the in-process control plane as --replicas replicas on PostgreSQL (in a schema of the run's own), requests spread over them")
 	fs.IntVar(&o.replicas, "replicas", 1, "replicas with --store")
@@ -471,10 +475,21 @@ func (b *bencher) forget(id string) {
 }
 
 // startup measures, one session at a time, how long a real session takes
-// from POST /session to the status "running", then deletes it.
+// from POST /session to the status "running", then deletes it. When a
+// Docker Engine answers here and holds floorImage, each session alternates
+// with the engine's own create and start of the same container with
+// Arena's settings and the wait for its game server to serve: the floor a
+// cold start competes against, measured in the same run.
 func (b *bencher) startup(ctx context.Context, stdout io.Writer) error {
 	lat := &latencies{}
+	floor, closeFloor := newStartupFloor(ctx, b.o.floorImage)
+	defer closeFloor()
 	for i := 0; i < b.o.startups; i++ {
+		if floor != nil {
+			if err := floor.once(ctx); err != nil {
+				return fmt.Errorf("the engine's own start: %w", err)
+			}
+		}
 		start := time.Now()
 		id, err := b.create(ctx)
 		if err != nil {
@@ -502,6 +517,12 @@ func (b *bencher) startup(ctx context.Context, stdout io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "POST /session to running, %d sessions: median %s, p90 %s, max %s\n",
 		b.o.startups, ms(lat.pct(50)), ms(lat.pct(90)), ms(lat.pct(100)))
+	if floor != nil {
+		fmt.Fprintf(stdout, "the engine's own create and start of the same container (Arena's settings), interleaved: median %s, p90 %s\n",
+			ms(floor.started.pct(50)), ms(floor.started.pct(90)))
+		fmt.Fprintf(stdout, "  and until its game server serves on its ports: median %s, p90 %s; Arena takes %.2fx that\n",
+			ms(floor.served.pct(50)), ms(floor.served.pct(90)), float64(lat.pct(50))/float64(floor.served.pct(50)))
+	}
 	return nil
 }
 

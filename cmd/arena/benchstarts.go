@@ -382,3 +382,61 @@ func (c *benchControlPlane) Heartbeat(ctx context.Context, hb arena.Heartbeat) e
 func (c *benchControlPlane) PushLogs(ctx context.Context, ch arena.LogChunk) (bool, error) {
 	return false, nil
 }
+
+// startupFloor is the floor of a cold start: the engine's own create and
+// start of a session's container with Arena's settings, then the wait
+// until its game server serves on its ports, as readiness waits.
+type startupFloor struct {
+	*startBench
+	started, served *latencies
+}
+
+// newStartupFloor returns the floor of a cold start on the local engine,
+// or nil when no engine answers or it lacks image.
+func newStartupFloor(ctx context.Context, image string) (*startupFloor, func()) {
+	rt, err := docker.New()
+	if err != nil {
+		return nil, func() {}
+	}
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if ok, err := rt.ImageExists(cctx, image); err != nil || !ok {
+		rt.Close()
+		return nil, func() {}
+	}
+	b := &startBench{rt: rt, image: image, node: "bench-" + benchID(), nextPort: 42000}
+	return &startupFloor{startBench: b, started: &latencies{}, served: &latencies{}}, func() {
+		b.cleanup()
+		rt.Close()
+	}
+}
+
+// once starts one container, times it until started and until served,
+// and removes it.
+func (f *startupFloor) once(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	spec := f.spec()
+	began := time.Now()
+	id, err := f.rt.Start(ctx, spec)
+	if err != nil {
+		return err
+	}
+	defer f.remove([]string{id})
+	f.started.add(time.Since(began))
+	for {
+		s, err := f.rt.Serving(ctx, id)
+		if err != nil {
+			return err
+		}
+		if len(s.Missing(spec.Network, spec.Ports)) == 0 {
+			f.served.add(time.Since(began))
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(agent.DefaultReadyInterval): // the agent's own pace of looking
+		}
+	}
+}

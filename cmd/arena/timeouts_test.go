@@ -51,7 +51,10 @@ func TestSlowloris(t *testing.T) {
 	}
 	const (
 		readHeader, read, idle = time.Second, 2 * time.Second, 2 * time.Second
-		attackFor              = 6 * time.Second
+		// attackFor leaves the attackers half of it to open their
+		// connections: on a machine busy with other tests, a thousand
+		// dials under the race detector take seconds.
+		attackFor = 10 * time.Second
 		// slack is what a loaded machine may add to a timeout; within it
 		// all, a connection is still closed well before the attack ends.
 		slack  = 2 * time.Second
