@@ -110,10 +110,10 @@ type Config struct {
 }
 
 // DefaultReadyInterval is how often a game server's ports are looked at
-// until it serves on them: often enough that a session is running within a
-// few tens of milliseconds of the bind, and each look reads four small
-// tables.
-const DefaultReadyInterval = 25 * time.Millisecond
+// until it serves on them: often enough that a session is running within
+// ten milliseconds of the bind, and each look reads four small tables of
+// the kernel's, asking the engine nothing.
+const DefaultReadyInterval = 10 * time.Millisecond
 
 func (c *Config) setDefaults() {
 	def := func(d *time.Duration, v time.Duration) {

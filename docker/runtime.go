@@ -466,6 +466,11 @@ func (r *Runtime) Inspect(ctx context.Context, id string) (_ arena.Container, er
 	if err != nil {
 		return arena.Container{}, wrapError(err, "inspecting container "+id)
 	}
+	if st := res.Container.State; st != nil && st.Running && st.Pid > 0 {
+		// The agent inspects a container it started, then asks what it
+		// serves on: known now, that needs no second inspect.
+		r.procs.remember(res.Container.ID, st.Pid)
+	}
 	return toContainer(res.Container), nil
 }
 
