@@ -113,3 +113,13 @@ func TestReadyAgainAfterRestart(t *testing.T) {
 		t.Fatalf("running again %+v; want it at the bind (after %v), billed from %v", r, bound, first)
 	}
 }
+
+// TestReadinessUnknowable: where the agent cannot read what a container
+// serves on, a session must not fail for it: it runs from its start.
+func TestReadinessUnknowable(t *testing.T) {
+	ta := startAgent(t, 0)
+	ta.rt.SetBlind(true)
+	ta.rt.SetDeaf("s", true)
+	ta.assign(served("s", arena.Readiness{Timeout: time.Hour}))
+	eventually(t, "running", func() bool { return ta.cp.last().State == arena.SessionRunning })
+}

@@ -67,7 +67,10 @@ func (r *Runtime) mainProcess(ctx context.Context, id string) (_ int, err error)
 		return 0, arena.Errorf(arena.ECONFLICT, "container %s is not running", id)
 	}
 	if !r.procs.remember(id, st.Pid) {
-		return 0, arena.Errorf(arena.ECONFLICT, "container %s is not running", id)
+		// Running, by the engine's word, yet its process is not in the
+		// process table here: this agent runs in a process namespace of
+		// its own, which shows none of the host's processes.
+		return 0, arena.Errorf(arena.EUNAVAILABLE, "process %d of container %s is not in %s: the agent needs the host's process table (docker run --pid host)", st.Pid, id, ProcRoot)
 	}
 	return st.Pid, nil
 }

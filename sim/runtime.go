@@ -38,6 +38,9 @@ type Runtime struct {
 	// deaf are the sessions whose game servers serve on none of their
 	// ports, as one still loading or never binding would.
 	deaf map[string]bool
+	// blind makes what containers serve on unknowable, as to an agent
+	// without the host's process table.
+	blind bool
 }
 
 type watcher struct {
@@ -277,6 +280,8 @@ func (r *Runtime) Serving(ctx context.Context, id string) (arena.Sockets, error)
 		return arena.Sockets{}, arena.Errorf(arena.ENOTFOUND, "container %s not found", id)
 	case !c.Running:
 		return arena.Sockets{}, arena.Errorf(arena.ECONFLICT, "container %s is not running", id)
+	case r.blind:
+		return arena.Sockets{}, arena.Errorf(arena.EUNAVAILABLE, "the sockets of container %s cannot be read here", id)
 	case r.deaf[c.SessionID]:
 		return arena.Sockets{}, nil
 	}
@@ -294,6 +299,13 @@ func (r *Runtime) Serving(ctx context.Context, id string) (arena.Sockets, error)
 		}
 	}
 	return out, nil
+}
+
+// SetBlind makes what containers serve on unknowable, or knowable again.
+func (r *Runtime) SetBlind(blind bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.blind = blind
 }
 
 // SetDeaf makes the game server of a session serve on none of its ports,
