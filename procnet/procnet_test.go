@@ -64,16 +64,7 @@ func TestHeldPortsRefusesAnUnknownFormat(t *testing.T) {
 // connection to it (from a port of the ephemeral range) and a UDP socket
 // are reported, and the UDP socket's port no longer once it is closed.
 func TestHeldPortsOfThisHost(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	out, err := net.Dial("tcp", l.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer out.Close()
+	l, out := connected(t)
 	u, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -137,16 +128,7 @@ func TestListeningOfFixtures(t *testing.T) {
 // TestListeningOfThisHost reads the real tables: a listener and a bound
 // UDP socket are ready, an outgoing connection is not a listener.
 func TestListeningOfThisHost(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	out, err := net.Dial("tcp", l.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer out.Close()
+	l, out := connected(t)
 	u, err := net.ListenPacket("udp", "[::1]:0")
 	if err != nil {
 		t.Skip("no IPv6 loopback:", err)
@@ -165,4 +147,21 @@ func TestListeningOfThisHost(t *testing.T) {
 	if _, ok := slices.BinarySearch(got.UDP, u.LocalAddr().(*net.UDPAddr).Port); !ok {
 		t.Errorf("the IPv6 UDP socket is not listed: %v", got.UDP)
 	}
+}
+
+// connected returns a TCP listener on loopback and a connection to it,
+// closed when the test ends.
+func connected(tb testing.TB) (net.Listener, net.Conn) {
+	tb.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { l.Close() })
+	out, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { out.Close() })
+	return l, out
 }
