@@ -48,7 +48,8 @@ func (a *Agent) awaitReady(ctx context.Context, l *local, d *arena.Session) {
 		}
 	}
 	if len(missing) > 0 && now.Before(l.readyBy) {
-		a.kickAfter(l, min(a.cfg.ReadyInterval, time.Until(l.readyBy)))
+		l.readyLook = min(max(2*l.readyLook, time.Millisecond), a.cfg.ReadyInterval)
+		a.kickAfter(l, min(l.readyLook, time.Until(l.readyBy)))
 		return
 	}
 	if len(missing) > 0 {

@@ -436,7 +436,7 @@ func (f *startupFloor) once(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(agent.DefaultReadyInterval): // the agent's own pace of looking
+		case <-time.After(time.Millisecond): // the agent's pace of looking just after a start
 		}
 	}
 }
