@@ -360,3 +360,26 @@ func deref(p *int) any {
 	}
 	return *p
 }
+
+// TestRunningEventAtReadiness: the running event, like the state, waits
+// for the game server to serve on its ports.
+func TestRunningEventAtReadiness(t *testing.T) {
+	rec := &recorder{}
+	h := newHarness(t, 10, withEvents(rec))
+	key := arena.SessionKey(org, "ready")
+	h.rt.SetDeaf(key, true)
+	h.create(arena.SessionRequest{ID: "ready"})
+	waitFor(t, func() bool { _, ok := h.rt.Spec(key); return ok })
+	if got := types(rec.of("ready")); slices.Contains(got, webhook.EventSessionRunning) {
+		t.Fatalf("events %v before the game server serves", got)
+	}
+	if s, _ := h.srv.FindSession(t.Context(), org, "ready"); s.State != arena.SessionStarted {
+		t.Fatalf("state %s before the game server serves, want started", s.State)
+	}
+	bound := time.Now()
+	h.rt.SetDeaf(key, false)
+	events := checkEvents(t, rec, org, "ready", webhook.EventSessionStarted, webhook.EventSessionRunning)
+	if at := events[1].At; at.Before(bound.Truncate(time.Millisecond)) {
+		t.Fatalf("running event at %v, before the bind at %v", at, bound)
+	}
+}
