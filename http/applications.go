@@ -81,8 +81,9 @@ type (
 		// Arena's additions, never required: a client of the contract
 		// sends none of them, and its application runs as the image says.
 		User                   *string   `json:"user"`
-		ReadOnlyRootFilesystem *bool     `json:"readOnlyRootFilesystem"`
-		Tmpfs                  *[]string `json:"tmpfs"`
+		ReadOnlyRootFilesystem *bool          `json:"readOnlyRootFilesystem"`
+		Tmpfs                  *[]string      `json:"tmpfs"`
+		Readiness              *readinessView `json:"readiness"`
 	}
 
 	listedApplication struct {
@@ -100,8 +101,9 @@ type (
 		// the container's security settings.
 		Tags                   []arena.Tag `json:"tags"`
 		User                   string      `json:"user"`
-		ReadOnlyRootFilesystem bool        `json:"readOnlyRootFilesystem"`
-		Tmpfs                  []string    `json:"tmpfs"`
+		ReadOnlyRootFilesystem bool          `json:"readOnlyRootFilesystem"`
+		Tmpfs                  []string      `json:"tmpfs"`
+		Readiness              readinessView `json:"readiness"`
 	}
 	resourcesView struct {
 		CPU float64 `json:"cpu"`
@@ -251,6 +253,9 @@ func (b *applicationBody) apply(a *arena.Application, required bool) error {
 	if b.Tmpfs != nil {
 		a.Security.Tmpfs = slices.Clone(*b.Tmpfs)
 	}
+	if b.Readiness != nil {
+		a.Readiness = b.Readiness.readiness()
+	}
 	if len(v) > 0 {
 		return arena.Invalid(v...)
 	}
@@ -268,6 +273,7 @@ func newListedApplication(a *arena.Application) listedApplication {
 		Limits: newResourcesView(limits), Reservation: newResourcesView(a.Resources), NodePool: a.NodePool,
 		Regions: nonNil(slices.Clone(a.Regions)), Ports: []portBindingView{}, Tags: nonNil(slices.Clone(a.Tags)),
 		User: a.Security.User, ReadOnlyRootFilesystem: a.Security.ReadOnlyRootFS, Tmpfs: nonNil(slices.Clone(a.Security.Tmpfs)),
+		Readiness: newReadinessView(a.Readiness),
 	}
 	for _, p := range a.Ports {
 		out.Ports = append(out.Ports, portBindingView{Requested: p.Container, Protocol: string(p.Protocol)})

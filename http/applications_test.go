@@ -91,7 +91,7 @@ func TestApplicationsOfTheContract(t *testing.T) {
 	}
 	want := `{"limits":{"cpu":1,"ram":512},"name":"duel","networkMode":"bridge","nodePool":"default",` +
 		`"ports":[{"protocol":"udp","requested":7777,"tls":false}],` +
-		`"readOnlyRootFilesystem":false,"regions":["europe"],"registry":"registry.example.com:5000",` +
+		`"readOnlyRootFilesystem":false,"readiness":{"mode":"ports","runOnTimeout":false,"timeoutSeconds":60},"regions":["europe"],"registry":"registry.example.com:5000",` +
 		`"repository":"studio/duel","reservation":{"cpu":0.5,"ram":256},"tagKeep":2,"tags":[],"tmpfs":[],"user":""}`
 	if got, _ := json.Marshal(list()); string(got) != want {
 		t.Fatalf("listed\n%s\nwant\n%s", got, want)
@@ -320,6 +320,58 @@ func TestImageReferences(t *testing.T) {
 			e := r.wantError(t, http.StatusUnprocessableEntity, arena.EINVALID)
 			if got := e.fields(); !slices.Equal(got, []string{tt.field}) {
 				t.Errorf("violations = %+v, want one of %s", e.Violations, tt.field)
+			}
+		})
+	}
+}
+
+// TestApplicationReadinessOfTheContract takes an application's readiness
+// through the Gameye API's bodies, where it is Arena's addition: created
+// with it, shown with its defaults, and edited; a bad one changes nothing.
+func TestApplicationReadinessOfTheContract(t *testing.T) {
+	api := newTestAPI(t, nil)
+	call := func(t *testing.T, method, path, body string) response {
+		t.Helper()
+		req := api.request(t, method, path, body)
+		req.Header.Set("Authorization", "Bearer "+scopedSecret(arena.ScopeApplicationWrite))
+		return api.send(t, req)
+	}
+	readiness := func(t *testing.T) string {
+		t.Helper()
+		var out struct{ Applications []map[string]any }
+		call(t, http.MethodGet, "/application", "").decodeJSON(t, &out)
+		for _, a := range out.Applications {
+			if a["name"] == "duel" {
+				b, _ := json.Marshal(a["readiness"]) // keys sorted
+				return string(b)
+			}
+		}
+		t.Fatalf("duel not listed: %+v", out)
+		return ""
+	}
+	if r := call(t, http.MethodPost, "/application", duelApp); r.status != 201 {
+		t.Fatalf("create: %d %s", r.status, r.body)
+	}
+	tests := []struct {
+		name, body string
+		status     int
+		want       string
+	}{
+		{"the defaults", "", 0, `{"mode":"ports","runOnTimeout":false,"timeoutSeconds":60}`},
+		{"process", `{"readiness":{"mode":"process"}}`, 204, `{"mode":"process","runOnTimeout":false,"timeoutSeconds":60}`},
+		{"replaced whole: a timeout that runs, the mode back to its default", `{"readiness":{"timeoutSeconds":5,"runOnTimeout":true}}`, 204, `{"mode":"ports","runOnTimeout":true,"timeoutSeconds":5}`},
+		{"a bad mode", `{"readiness":{"mode":"probe"}}`, 422, `{"mode":"ports","runOnTimeout":true,"timeoutSeconds":5}`},
+		{"a timeout too long", `{"readiness":{"timeoutSeconds":7200}}`, 422, `{"mode":"ports","runOnTimeout":true,"timeoutSeconds":5}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.body != "" {
+				if r := call(t, http.MethodPut, "/application/duel", tt.body); r.status != tt.status {
+					t.Fatalf("PUT: %d %s, want %d", r.status, r.body, tt.status)
+				}
+			}
+			if got := readiness(t); got != tt.want {
+				t.Fatalf("readiness %s, want %s", got, tt.want)
 			}
 		})
 	}
