@@ -80,7 +80,7 @@ type (
 		Ports       *[]portBinding `json:"ports"`
 		// Arena's additions, never required: a client of the contract
 		// sends none of them, and its application runs as the image says.
-		User                   *string   `json:"user"`
+		User                   *string        `json:"user"`
 		ReadOnlyRootFilesystem *bool          `json:"readOnlyRootFilesystem"`
 		Tmpfs                  *[]string      `json:"tmpfs"`
 		Readiness              *readinessView `json:"readiness"`
@@ -99,8 +99,8 @@ type (
 		Ports       []portBindingView `json:"ports"`
 		// Tags are the enabled tags, an addition of Arena's, and so are
 		// the container's security settings.
-		Tags                   []arena.Tag `json:"tags"`
-		User                   string      `json:"user"`
+		Tags                   []arena.Tag   `json:"tags"`
+		User                   string        `json:"user"`
 		ReadOnlyRootFilesystem bool          `json:"readOnlyRootFilesystem"`
 		Tmpfs                  []string      `json:"tmpfs"`
 		Readiness              readinessView `json:"readiness"`
