@@ -3,6 +3,7 @@ package main
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -73,8 +74,20 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := os.MkdirAll(o.data, 0o700); err != nil {
 		return err
 	}
-	if o.joinToken, err = secretFile(filepath.Join(o.data, "join-token"), pick(o.joinToken, os.Getenv("ARENA_JOIN_TOKEN"))); err != nil {
+	joinFile := filepath.Join(o.data, "join-token")
+	givenJoin := pick(o.joinToken, os.Getenv("ARENA_JOIN_TOKEN"))
+	_, statErr := os.Stat(joinFile)
+	if o.joinToken, err = secretFile(joinFile, givenJoin); err != nil {
 		return err
+	}
+	// The join token is a secret: shown when made, at the first start,
+	// and never again, since a service's output is kept in its logs.
+	join, joinArg := "(given with --join-token)", "JOIN_TOKEN"
+	switch {
+	case givenJoin == "" && errors.Is(statErr, os.ErrNotExist):
+		join, joinArg = o.joinToken+"\n               shown this once; kept in "+joinFile, o.joinToken
+	case givenJoin == "":
+		join, joinArg = "(kept in "+joinFile+")", `"$(cat `+joinFile+`)"`
 	}
 	o.announce = func(token string) {
 		fmt.Fprintf(stdout, "This replica leads now, and made the installation's first admin token:\n  Token:       %s\n               shown this once: Arena keeps only its hash. Store it now.\n", token)
@@ -93,7 +106,7 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		token = "(made at the first start; arena token create makes more)"
 	}
 	fmt.Fprintf(stdout, "Arena server is running.\n  API:         %s\n  Admin panel: %s/ui/\n  Token:       %s\n  Join token:  %s\n  Add a node:  arena agent --server %s --join-token %s --location LOCATION --region REGION --public-ip IP\n",
-		st.URL, st.URL, token, o.joinToken, st.URL, o.joinToken)
+		st.URL, st.URL, token, join, st.URL, joinArg)
 	if st.MetricsURL != "" {
 		fmt.Fprintf(stdout, "  Metrics:     %s/metrics\n", st.MetricsURL)
 	}
