@@ -87,6 +87,12 @@ type Session struct {
 	// ExternalID is the caller's own identifier of the session (the Session
 	// API's "external_id"), kept and shown but not interpreted.
 	ExternalID string
+	// Pool is the warm pool the session waits in, started and ready, for
+	// a create to claim it; empty for a session a caller created or
+	// claimed. ClaimedAt is when a create claimed it from its pool: its
+	// TTL and its billing count from then.
+	Pool      string
+	ClaimedAt time.Time
 	// Application is the Session API's "image": the application's name.
 	Application string
 	// Tag is the Session API's "version".

@@ -222,12 +222,42 @@ type Application struct {
 	User                   string   `yaml:"user"`
 	ReadOnlyRootFilesystem bool     `yaml:"readOnlyRootFilesystem"`
 	Tmpfs                  []string `yaml:"tmpfs"`
+	// Pools are its warm pools: sessions kept started and ready in a
+	// location (or region) for creates there to claim at once.
+	Pools []Pool `yaml:"pools"`
 	// Readiness is when its game server is ready for players: on its
 	// ports (the default) or its process, within a timeout, past which
 	// the session fails unless runOnTimeout.
 	Readiness Readiness `yaml:"readiness"`
 	// Registry holds the credentials of a private registry.
 	Registry *Registry `yaml:"registry"`
+}
+
+// Pool is a warm pool of an application: size sessions of tag (the
+// default tag when empty) kept ready in location.
+type Pool struct {
+	Location string `yaml:"location"`
+	Tag      string `yaml:"tag"`
+	Size     int    `yaml:"size"`
+}
+
+// maxPoolSize bounds one warm pool: each of its sessions holds its
+// resources and ports all the while.
+const maxPoolSize = 100
+
+// PoolSpecs returns the warm pools of the file's applications.
+func (c *Config) PoolSpecs() []arena.PoolSpec {
+	var out []arena.PoolSpec
+	for _, a := range c.Applications {
+		org := a.Org
+		if org == "" {
+			org = c.OrgID
+		}
+		for _, p := range a.Pools {
+			out = append(out, arena.PoolSpec{OrgID: org, Application: a.Name, Tag: p.Tag, Location: p.Location, Size: p.Size})
+		}
+	}
+	return out
 }
 
 // Readiness is an application's readiness as the file describes it.
@@ -408,6 +438,16 @@ func (c *Config) Apps() ([]*arena.Application, error) {
 		// never run.
 		if len(app.Tags) == 0 {
 			parts = append(parts, "tags must list at least one tag")
+		}
+		for j, p := range a.Pools {
+			switch {
+			case p.Location == "":
+				parts = append(parts, fmt.Sprintf("pools[%d] needs a location", j))
+			case p.Size < 1 || p.Size > maxPoolSize:
+				parts = append(parts, fmt.Sprintf("pools[%d] size must be between 1 and %d", j, maxPoolSize))
+			case p.Tag != "" && !app.HasTag(p.Tag):
+				parts = append(parts, fmt.Sprintf("pools[%d] names tag %q, which the application lacks", j, p.Tag))
+			}
 		}
 		if len(parts) > 0 {
 			return nil, fmt.Errorf("%s: %s", where, strings.Join(parts, "; "))

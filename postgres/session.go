@@ -51,9 +51,14 @@ func (st *Store) CreateSession(ctx context.Context, s *arena.Session) error {
 }
 
 // UpdateSession overwrites every field of the stored session but its ID,
-// OrgID and CreatedAt, which never change. ENOTFOUND if it does not exist.
+// OrgID and CreatedAt, which never change; its name may (a session claimed
+// from a warm pool takes the caller's). ENOTFOUND if it does not exist,
+// ECONFLICT if its organisation has another session of its name.
 func (st *Store) UpdateSession(ctx context.Context, s *arena.Session) error {
-	tag, err := st.exec(ctx, updateSession, s.NodeID, string(s.State), storedoc.FromSession(s), s.ID)
+	tag, err := st.exec(ctx, updateSession, s.NodeID, string(s.State), storedoc.FromSession(s), sqlstore.StoredName(s), s.ID)
+	if isDuplicate(err) {
+		return arena.Errorf(arena.ECONFLICT, "the organisation has a session named %s", s.PublicID())
+	}
 	if err != nil {
 		return writeError(err, "updating a session")
 	}
@@ -63,7 +68,7 @@ func (st *Store) UpdateSession(ctx context.Context, s *arena.Session) error {
 	return nil
 }
 
-const updateSession = `UPDATE sessions SET node_id = $1, state = $2, doc = $3 WHERE id = $4`
+const updateSession = `UPDATE sessions SET node_id = $1, state = $2, doc = $3, name = $4 WHERE id = $5`
 
 // StopSession updates s and records its usage in one transaction.
 //
@@ -84,7 +89,7 @@ func (st *Store) StopSession(ctx context.Context, s *arena.Session, u *arena.Usa
 	}
 	defer tx.Rollback(ctx) // also undoes the update when the usage was recorded before
 
-	tag, err := tx.Exec(ctx, updateSession, s.NodeID, string(s.State), storedoc.FromSession(s), s.ID)
+	tag, err := tx.Exec(ctx, updateSession, s.NodeID, string(s.State), storedoc.FromSession(s), sqlstore.StoredName(s), s.ID)
 	if err != nil {
 		return writeError(err, "stopping a session")
 	}

@@ -95,6 +95,8 @@ func sessionToProto(s *arena.Session) *agentv1.Session {
 		Tmpfs:             nonEmpty(s.Security.Tmpfs),
 		ReadyMode:         string(s.Readiness.Mode),
 		RunOnReadyTimeout: s.Readiness.RunOnTimeout,
+		Pool:              s.Pool,
+		ClaimedAt:         timeToProto(s.ClaimedAt),
 	}
 	if s.Readiness.Timeout > 0 {
 		p.ReadyTimeout = durationToProto(s.Readiness.Timeout)
@@ -152,6 +154,8 @@ func sessionFromProto(p *agentv1.Session) *arena.Session {
 		Readiness: arena.Readiness{
 			Mode: arena.ReadinessMode(p.GetReadyMode()), Timeout: durationFromProto(p.GetReadyTimeout()), RunOnTimeout: p.GetRunOnReadyTimeout(),
 		},
+		Pool:      p.GetPool(),
+		ClaimedAt: timeFromProto(p.GetClaimedAt()),
 	}
 	for _, port := range p.GetPorts() {
 		s.Ports = append(s.Ports, arena.Port{Protocol: arena.Protocol(port.GetProtocol()), Container: int(port.GetContainer()), Host: int(port.GetHost())})

@@ -178,6 +178,10 @@ func (s *Service) finish(ctx context.Context, e *entry, next *arena.Session, r a
 		SessionID: next.ID, OrgID: next.OrgID, Application: next.Application, Location: next.Location,
 		Resources: next.Resources, Start: next.RunningAt, End: next.BillingEnd(at), Seconds: next.BilledSeconds(at),
 	}
+	if next.Pool != "" {
+		// Never claimed: a warm pool's idle time is nobody's session.
+		u.Start, u.Seconds = time.Time{}, 0
+	}
 	if u.Start.IsZero() {
 		u.End = time.Time{} // never ran: nothing billed, no period
 	}
@@ -195,6 +199,9 @@ func (s *Service) finish(ctx context.Context, e *entry, next *arena.Session, r a
 	}
 	s.mu.Unlock()
 	s.events.emit(next)
+	if next.Pool != "" {
+		s.pools.nudge() // one fewer in its pool
+	}
 	s.log.Info("session stopped", "session", next.ID, "reason", next.StopReason, "exit_code", next.ExitCode,
 		"billed_seconds", u.Seconds, "message", r.Message)
 	return nil

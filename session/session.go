@@ -36,6 +36,8 @@ type Config struct {
 	// Events receives every session's lifecycle events, once each change is
 	// in the store, e.g. for webhooks; nil sends none.
 	Events EventPublisher
+	// Pools are the warm pools to keep filled (see pools.go).
+	Pools []arena.PoolSpec
 }
 
 // Observer receives the control plane's measurements. metrics.Registry
@@ -65,6 +67,7 @@ type Service struct {
 
 	streams *nodeStreams
 	logs    *logRelay
+	pools   *pools
 
 	mu       sync.Mutex
 	sessions table                    // the active sessions
@@ -94,6 +97,7 @@ func New(c Config) *Service {
 		rates: c.Rates, streams: newNodeStreams(),
 	}
 	s.logs = &logRelay{streams: map[string]*logStream{}, nodes: s.streams, knows: c.Fleet.Knows}
+	s.pools = newPools(s, c.Pools)
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -138,6 +142,7 @@ func (s *Service) Open(ctx context.Context) error {
 		}
 	}
 	s.log.Info("control plane open", "active_sessions", len(active), "nodes", s.fleet.Size())
+	go s.pools.run()
 	return nil
 }
 
@@ -210,6 +215,16 @@ func (s *Service) CreateSession(ctx context.Context, orgID string, req arena.Ses
 		defer done()
 	}
 
+	if sess := s.pools.take(ctx, orgID, app, tag, name, &req, fingerprint); sess != nil {
+		return sess, nil
+	}
+	return s.start(ctx, orgID, app, tag, name, &req, fingerprint, "")
+}
+
+// start places a new session of app at tag, named name, for req, and
+// records it as started; pool names the warm pool it is made for, if any.
+func (s *Service) start(ctx context.Context, orgID string, app *arena.Application, tag, name string, req *arena.SessionRequest, fingerprint, pool string) (*arena.Session, error) {
+	id := arena.SessionKey(orgID, name)
 	p, err := s.placer.Place(fleet.Request{
 		SessionID: id, OrgID: orgID, Location: req.Location, Resources: app.Resources, Ports: app.Ports, Image: app.ImageRef(tag),
 		Regions: app.Regions,
@@ -226,7 +241,7 @@ func (s *Service) CreateSession(ctx context.Context, orgID string, req arena.Ses
 	sess := &arena.Session{
 		ID: id, Name: name, OrgID: orgID, ExternalID: req.ExternalID, Application: app.Name, Tag: tag, Image: app.ImageRef(tag),
 		Region: p.Node.Region, Location: p.Node.Location, NodeID: p.Node.ID, Host: p.Node.PublicIP,
-		Network: app.Network, Ports: p.Ports, Env: sessionEnv(app, &req, name, p), Args: req.Args, Labels: req.Labels,
+		Network: app.Network, Ports: p.Ports, Env: sessionEnv(app, req, name, p), Args: req.Args, Labels: req.Labels, Pool: pool,
 		TTL: req.TTL, Restart: req.Restart, Resources: app.Resources, StopGrace: app.StopGrace, RequestHash: fingerprint,
 		ArtifactPaths: append([]string(nil), app.ArtifactPaths...), Security: app.Security.Clone(), Readiness: app.Readiness,
 		State: arena.SessionStarted, ExitCode: -1, CreatedAt: now, UpdatedAt: now,
@@ -354,10 +369,13 @@ func sessionEnv(app *arena.Application, req *arena.SessionRequest, id string, p 
 // stopped ones included.
 func (s *Service) FindSession(ctx context.Context, orgID, id string) (*arena.Session, error) {
 	if e := s.active(orgID, id); e != nil {
-		return e.cur.Load().Clone(), nil
+		if sess := e.cur.Load(); sess.Pool == "" {
+			return sess.Clone(), nil
+		}
+		return nil, notFound(id)
 	}
 	sess, err := s.store.FindSessionByName(ctx, orgID, id)
-	if arena.ErrorCode(err) == arena.ENOTFOUND {
+	if arena.ErrorCode(err) == arena.ENOTFOUND || (err == nil && sess.Pool != "") {
 		return nil, notFound(id)
 	}
 	return sess, err
@@ -419,7 +437,8 @@ func (s *Service) ListSessions(ctx context.Context, orgID string, f arena.Sessio
 	}
 	out := make([]*arena.Session, 0, len(all))
 	for _, sess := range all {
-		if f.Match(sess) {
+		// A warm pool's sessions are nobody's until claimed.
+		if sess.Pool == "" && f.Match(sess) {
 			out = append(out, sess.Clone())
 		}
 	}
@@ -479,7 +498,11 @@ func (s *Service) armTTL(e *entry, sess *arena.Session) {
 		return
 	}
 	id := sess.ID
-	e.ttl = time.AfterFunc(time.Until(sess.CreatedAt.Add(sess.TTL)), func() {
+	from := sess.CreatedAt
+	if sess.ClaimedAt.After(from) {
+		from = sess.ClaimedAt // a session claimed from a warm pool lives from then
+	}
+	e.ttl = time.AfterFunc(time.Until(from.Add(sess.TTL)), func() {
 		select {
 		case <-s.closed:
 			return

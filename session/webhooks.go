@@ -31,8 +31,8 @@ type events struct {
 // or a loss dated at the node's last heartbeat tells of the past, and
 // receivers order a session's events by their time.
 func (ev events) emit(sess *arena.Session) {
-	if ev.pub == nil {
-		return
+	if ev.pub == nil || sess.Pool != "" {
+		return // nobody's yet: a warm pool's session is told of once claimed
 	}
 	e, ok := webhook.SessionEvent(sess, ev.now())
 	if !ok {

@@ -41,6 +41,9 @@ type Runtime struct {
 	// blind makes what containers serve on unknowable, as to an agent
 	// without the host's process table.
 	blind bool
+	// deafNew makes the game servers of containers started from now on
+	// deaf.
+	deafNew bool
 }
 
 type watcher struct {
@@ -151,6 +154,12 @@ func (r *Runtime) Start(ctx context.Context, spec arena.ContainerSpec) (string, 
 	}
 	r.containers[id] = c
 	r.specs[id] = spec
+	if r.deafNew {
+		if r.deaf == nil {
+			r.deaf = map[string]bool{}
+		}
+		r.deaf[spec.Labels[arena.LabelSession]] = true
+	}
 	r.names[spec.Name] = id
 	r.outputs[id] = newOutput()
 	r.outputs[id].data = []byte("simulated server started: " + spec.Name + "\n")
@@ -306,6 +315,18 @@ func (r *Runtime) SetBlind(blind bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.blind = blind
+}
+
+// SetDeafNew makes the game servers of the containers started from now on
+// serve on none of their ports; false ends that, and makes every game
+// server serve again.
+func (r *Runtime) SetDeafNew(deaf bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.deafNew = deaf
+	if !deaf {
+		r.deaf = nil
+	}
 }
 
 // SetDeaf makes the game server of a session serve on none of its ports,

@@ -69,7 +69,9 @@ func (st *Store) CreateSession(ctx context.Context, s *arena.Session) error {
 }
 
 // UpdateSession overwrites every field of the stored session but its ID,
-// OrgID and CreatedAt, which never change. ENOTFOUND if it does not exist.
+// OrgID and CreatedAt, which never change; its name may (a session claimed
+// from a warm pool takes the caller's). ENOTFOUND if it does not exist,
+// ECONFLICT if its organisation has another session of its name.
 func (st *Store) UpdateSession(ctx context.Context, s *arena.Session) error {
 	doc, err := encodeSession(s)
 	if err != nil {
@@ -80,7 +82,10 @@ func (st *Store) UpdateSession(ctx context.Context, s *arena.Session) error {
 		return err
 	}
 	defer unlock()
-	n, err := execCount(ctx, st.w, updateSession, s.NodeID, string(s.State), doc, s.ID)
+	n, err := execCount(ctx, st.w, updateSession, s.NodeID, string(s.State), doc, sqlstore.StoredName(s), s.ID)
+	if isDuplicate(err) {
+		return arena.Errorf(arena.ECONFLICT, "the organisation has a session named %s", s.PublicID())
+	}
 	if err != nil {
 		return arena.Internal(err, "updating a session")
 	}
@@ -90,7 +95,7 @@ func (st *Store) UpdateSession(ctx context.Context, s *arena.Session) error {
 	return nil
 }
 
-const updateSession = `UPDATE sessions SET node_id = ?, state = ?, doc = ? WHERE id = ?`
+const updateSession = `UPDATE sessions SET node_id = ?, state = ?, doc = ?, name = ? WHERE id = ?`
 
 // StopSession updates s and records its usage in one transaction.
 //
@@ -118,7 +123,7 @@ func (st *Store) StopSession(ctx context.Context, s *arena.Session, u *arena.Usa
 	}
 	defer tx.Rollback() // also undoes the update when the usage was recorded before
 
-	n, err := execCount(ctx, tx, updateSession, s.NodeID, string(s.State), doc, s.ID)
+	n, err := execCount(ctx, tx, updateSession, s.NodeID, string(s.State), doc, sqlstore.StoredName(s), s.ID)
 	if err != nil {
 		return arena.Internal(err, "stopping a session")
 	}

@@ -53,6 +53,8 @@ type Session struct {
 	StoppedAt   int64             `json:"stoppedAt"`
 	UpdatedAt   int64             `json:"updatedAt"`
 	ExternalID  string            `json:"externalId,omitempty"`
+	Pool        string            `json:"pool,omitempty"`
+	ClaimedAt   int64             `json:"claimedAt,omitempty"`
 	// LimitMilliCPU and LimitMemoryMB are Limits; 0 in a document written
 	// before limits existed, which means the container is capped at the
 	// reservation, as it then was.
@@ -137,6 +139,8 @@ func FromSession(s *arena.Session) Session {
 		StoppedAt:   Nanos(s.StoppedAt),
 		UpdatedAt:   Nanos(s.UpdatedAt),
 		ExternalID:  s.ExternalID,
+		Pool:        s.Pool,
+		ClaimedAt:   Nanos(s.ClaimedAt),
 
 		LimitMilliCPU: s.Limits.MilliCPU,
 		LimitMemoryMB: s.Limits.MemoryMB,
@@ -191,6 +195,8 @@ func (d Session) ToSession(s *arena.Session) {
 	s.StoppedAt = FromNanos(d.StoppedAt)
 	s.UpdatedAt = FromNanos(d.UpdatedAt)
 	s.ExternalID = d.ExternalID
+	s.Pool = d.Pool
+	s.ClaimedAt = FromNanos(d.ClaimedAt)
 	s.Limits = arena.Resources{MilliCPU: d.LimitMilliCPU, MemoryMB: d.LimitMemoryMB}
 	s.Security = d.toSecurity()
 	s.Readiness = d.toReadiness()

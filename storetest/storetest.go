@@ -911,7 +911,7 @@ func checkUTC(tb testing.TB, field string, t time.Time) {
 func checkSession(tb testing.TB, got, want *arena.Session) {
 	tb.Helper()
 	for name, t := range map[string]time.Time{
-		"CreatedAt": got.CreatedAt, "RunningAt": got.RunningAt, "StoppingAt": got.StoppingAt, "StoppedAt": got.StoppedAt, "UpdatedAt": got.UpdatedAt,
+		"CreatedAt": got.CreatedAt, "RunningAt": got.RunningAt, "StoppingAt": got.StoppingAt, "StoppedAt": got.StoppedAt, "UpdatedAt": got.UpdatedAt, "ClaimedAt": got.ClaimedAt,
 	} {
 		checkUTC(tb, name, t)
 	}
@@ -977,7 +977,7 @@ func normSession(s *arena.Session) arena.Session {
 		c.Labels = nil
 	}
 	c.CreatedAt, c.RunningAt, c.StoppedAt, c.UpdatedAt = c.CreatedAt.UTC(), c.RunningAt.UTC(), c.StoppedAt.UTC(), c.UpdatedAt.UTC()
-	c.StoppingAt, c.UnreachableSince = c.StoppingAt.UTC(), c.UnreachableSince.UTC()
+	c.StoppingAt, c.UnreachableSince, c.ClaimedAt = c.StoppingAt.UTC(), c.UnreachableSince.UTC(), c.ClaimedAt.UTC()
 	return c
 }
 

@@ -95,3 +95,51 @@ func TestReadinessOnTheEngine(t *testing.T) {
 		})
 	}
 }
+
+// TestWarmPoolOnTheEngine: a pool of the echo server fills on the engine;
+// a create claims its session, which echoes at once on the ports of the
+// create's answer, and the pool fills again.
+func TestWarmPoolOnTheEngine(t *testing.T) {
+	repo, tag, _ := strings.Cut(dockertest.EchoImage(t), ":")
+	s := newStackWith(t, 20, fmt.Sprintf(`
+  - name: warm
+    repository: %s
+    tags: [{name: %q, priority: 1}]
+    ports: [{container: 7777, protocol: tcp}, {container: 7777, protocol: udp}]
+    resources: {milliCpu: 100, memoryMb: 64}
+    stopGrace: 1s
+    pools: [{location: local, size: 1}]
+`, repo, tag))
+	ready := func() int {
+		all, err := s.store.ListSessions(t.Context(), arena.SessionQuery{OrgID: s.cfg.OrgID, ActiveOnly: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, sess := range all {
+			if sess.Pool != "" && sess.State == arena.SessionRunning {
+				n++
+			}
+		}
+		return n
+	}
+	dockertest.Eventually(t, dockertest.Timeout, func() error {
+		if n := ready(); n != 1 {
+			return fmt.Errorf("%d sessions ready in the pool", n)
+		}
+		return nil
+	})
+	c := s.create(client.SessionRequest{ID: "warm-1", Image: "warm"})
+	if got := dockertest.AskUDP(t, hostPort(c, arena.UDP), "warm"); got != "warm" {
+		t.Fatalf("udp echo of the claimed session = %q", got)
+	}
+	if d, err := s.describe("warm-1"); err != nil || d.Status != "running" {
+		t.Fatalf("the claimed session: %+v, %v; want running", d, err)
+	}
+	dockertest.Eventually(t, dockertest.Timeout, func() error {
+		if n := ready(); n != 1 {
+			return fmt.Errorf("%d sessions ready in the pool", n)
+		}
+		return nil
+	})
+}

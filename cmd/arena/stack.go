@@ -410,6 +410,7 @@ func newControlPlane(ctx context.Context, cfg *config.Config, o stackOptions, st
 	})
 	cp = &controlPlane{webhooks: dispatcher, fleet: fl, tenants: tenant.New(store, fl.Placer(), log, nil), srv: session.New(session.Config{
 		Store: store, Catalog: catalog, Fleet: fl, Logger: log, Rates: cfg.PriceList(), Observer: reg, Events: dispatcher,
+		Pools: cfg.PoolSpecs(),
 	})}
 	appAdmin := tenant.NewApplications(catalog, &registry.Client{}, log)
 	if err := cp.tenants.LoadQuotas(ctx); err != nil {

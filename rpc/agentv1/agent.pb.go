@@ -1217,8 +1217,13 @@ type Session struct {
 	ReadyTimeout *durationpb.Duration `protobuf:"bytes,40,opt,name=ready_timeout,json=readyTimeout,proto3" json:"ready_timeout,omitempty"`
 	// Past ready_timeout the session is running anyway, rather than failed.
 	RunOnReadyTimeout bool `protobuf:"varint,41,opt,name=run_on_ready_timeout,json=runOnReadyTimeout,proto3" json:"run_on_ready_timeout,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// The warm pool the session waits in for a create to claim it; empty
+	// once claimed, and for a session a caller created.
+	Pool string `protobuf:"bytes,42,opt,name=pool,proto3" json:"pool,omitempty"`
+	// When a create claimed the session from its pool.
+	ClaimedAt     *timestamppb.Timestamp `protobuf:"bytes,43,opt,name=claimed_at,json=claimedAt,proto3" json:"claimed_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Session) Reset() {
@@ -1536,6 +1541,20 @@ func (x *Session) GetRunOnReadyTimeout() bool {
 		return x.RunOnReadyTimeout
 	}
 	return false
+}
+
+func (x *Session) GetPool() string {
+	if x != nil {
+		return x.Pool
+	}
+	return ""
+}
+
+func (x *Session) GetClaimedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ClaimedAt
+	}
+	return nil
 }
 
 // Assignment is the desired state of a node's sessions.
@@ -2088,7 +2107,7 @@ const file_arena_agent_v1_agent_proto_rawDesc = "" +
 	"\x04Port\x12\x1a\n" +
 	"\bprotocol\x18\x01 \x01(\tR\bprotocol\x12\x1c\n" +
 	"\tcontainer\x18\x02 \x01(\x05R\tcontainer\x12\x12\n" +
-	"\x04host\x18\x03 \x01(\x05R\x04host\"\x89\r\n" +
+	"\x04host\x18\x03 \x01(\x05R\x04host\"\xd8\r\n" +
 	"\aSession\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x15\n" +
 	"\x06org_id\x18\x02 \x01(\tR\x05orgId\x12 \n" +
@@ -2140,7 +2159,10 @@ const file_arena_agent_v1_agent_proto_rawDesc = "" +
 	"\n" +
 	"ready_mode\x18' \x01(\tR\treadyMode\x12>\n" +
 	"\rready_timeout\x18( \x01(\v2\x19.google.protobuf.DurationR\freadyTimeout\x12/\n" +
-	"\x14run_on_ready_timeout\x18) \x01(\bR\x11runOnReadyTimeout\x1a6\n" +
+	"\x14run_on_ready_timeout\x18) \x01(\bR\x11runOnReadyTimeout\x12\x12\n" +
+	"\x04pool\x18* \x01(\tR\x04pool\x129\n" +
+	"\n" +
+	"claimed_at\x18+ \x01(\v2\x1a.google.protobuf.TimestampR\tclaimedAt\x1a6\n" +
 	"\bEnvEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a9\n" +
@@ -2268,27 +2290,28 @@ var file_arena_agent_v1_agent_proto_depIdxs = []int32{
 	28, // 26: arena.agent.v1.Session.updated_at:type_name -> google.protobuf.Timestamp
 	15, // 27: arena.agent.v1.Session.limits:type_name -> arena.agent.v1.Resources
 	27, // 28: arena.agent.v1.Session.ready_timeout:type_name -> google.protobuf.Duration
-	18, // 29: arena.agent.v1.Assignment.sessions:type_name -> arena.agent.v1.Session
-	22, // 30: arena.agent.v1.Assignment.log_requests:type_name -> arena.agent.v1.LogRequest
-	20, // 31: arena.agent.v1.Assignment.images:type_name -> arena.agent.v1.WantedImage
-	21, // 32: arena.agent.v1.WantedImage.auth:type_name -> arena.agent.v1.RegistryAuth
-	28, // 33: arena.agent.v1.SessionReport.at:type_name -> google.protobuf.Timestamp
-	28, // 34: arena.agent.v1.SessionReport.started_at:type_name -> google.protobuf.Timestamp
-	0,  // 35: arena.agent.v1.AgentService.Join:input_type -> arena.agent.v1.JoinRequest
-	2,  // 36: arena.agent.v1.AgentService.Watch:input_type -> arena.agent.v1.WatchRequest
-	5,  // 37: arena.agent.v1.AgentService.Report:input_type -> arena.agent.v1.ReportRequest
-	7,  // 38: arena.agent.v1.AgentService.Heartbeat:input_type -> arena.agent.v1.HeartbeatRequest
-	13, // 39: arena.agent.v1.AgentService.PushLogs:input_type -> arena.agent.v1.PushLogsRequest
-	1,  // 40: arena.agent.v1.AgentService.Join:output_type -> arena.agent.v1.JoinResponse
-	3,  // 41: arena.agent.v1.AgentService.Watch:output_type -> arena.agent.v1.WatchResponse
-	6,  // 42: arena.agent.v1.AgentService.Report:output_type -> arena.agent.v1.ReportResponse
-	12, // 43: arena.agent.v1.AgentService.Heartbeat:output_type -> arena.agent.v1.HeartbeatResponse
-	14, // 44: arena.agent.v1.AgentService.PushLogs:output_type -> arena.agent.v1.PushLogsResponse
-	40, // [40:45] is the sub-list for method output_type
-	35, // [35:40] is the sub-list for method input_type
-	35, // [35:35] is the sub-list for extension type_name
-	35, // [35:35] is the sub-list for extension extendee
-	0,  // [0:35] is the sub-list for field type_name
+	28, // 29: arena.agent.v1.Session.claimed_at:type_name -> google.protobuf.Timestamp
+	18, // 30: arena.agent.v1.Assignment.sessions:type_name -> arena.agent.v1.Session
+	22, // 31: arena.agent.v1.Assignment.log_requests:type_name -> arena.agent.v1.LogRequest
+	20, // 32: arena.agent.v1.Assignment.images:type_name -> arena.agent.v1.WantedImage
+	21, // 33: arena.agent.v1.WantedImage.auth:type_name -> arena.agent.v1.RegistryAuth
+	28, // 34: arena.agent.v1.SessionReport.at:type_name -> google.protobuf.Timestamp
+	28, // 35: arena.agent.v1.SessionReport.started_at:type_name -> google.protobuf.Timestamp
+	0,  // 36: arena.agent.v1.AgentService.Join:input_type -> arena.agent.v1.JoinRequest
+	2,  // 37: arena.agent.v1.AgentService.Watch:input_type -> arena.agent.v1.WatchRequest
+	5,  // 38: arena.agent.v1.AgentService.Report:input_type -> arena.agent.v1.ReportRequest
+	7,  // 39: arena.agent.v1.AgentService.Heartbeat:input_type -> arena.agent.v1.HeartbeatRequest
+	13, // 40: arena.agent.v1.AgentService.PushLogs:input_type -> arena.agent.v1.PushLogsRequest
+	1,  // 41: arena.agent.v1.AgentService.Join:output_type -> arena.agent.v1.JoinResponse
+	3,  // 42: arena.agent.v1.AgentService.Watch:output_type -> arena.agent.v1.WatchResponse
+	6,  // 43: arena.agent.v1.AgentService.Report:output_type -> arena.agent.v1.ReportResponse
+	12, // 44: arena.agent.v1.AgentService.Heartbeat:output_type -> arena.agent.v1.HeartbeatResponse
+	14, // 45: arena.agent.v1.AgentService.PushLogs:output_type -> arena.agent.v1.PushLogsResponse
+	41, // [41:46] is the sub-list for method output_type
+	36, // [36:41] is the sub-list for method input_type
+	36, // [36:36] is the sub-list for extension type_name
+	36, // [36:36] is the sub-list for extension extendee
+	0,  // [0:36] is the sub-list for field type_name
 }
 
 func init() { file_arena_agent_v1_agent_proto_init() }

@@ -1,0 +1,175 @@
+package session
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/arena-hq/arena"
+)
+
+// Warm pools keep sessions of an application started and ready ahead of
+// the creates that claim them: a claim answers with a session that is
+// running already, and the pool replenishes behind it. A pooled session is
+// a session like any other, placed, booked (ports and resources, and the
+// organisation's quota) and started by its node's agent, except that it
+// belongs to no caller yet: the API does not list it and webhooks do not
+// tell of it. A claim makes it the caller's under the caller's id; it is
+// billed, and its TTL counts, from the claim. Its container started before
+// the request, so the request's env and args do not apply; its labels,
+// external id and TTL do.
+
+// poolLook is how often the pools are topped up whatever happened: a
+// session a pool could not place for want of room is tried again.
+const poolLook = 2 * time.Second
+
+// pools keeps the service's warm pools filled.
+type pools struct {
+	s     *Service
+	specs []arena.PoolSpec
+	kick  chan struct{}
+	// mu serialises claims, so that two creates cannot claim one session.
+	mu sync.Mutex
+}
+
+func newPools(s *Service, specs []arena.PoolSpec) *pools {
+	return &pools{s: s, specs: specs, kick: make(chan struct{}, 1)}
+}
+
+// nudge asks for the pools to be topped up soon.
+func (p *pools) nudge() {
+	select {
+	case p.kick <- struct{}{}:
+	default:
+	}
+}
+
+// run tops the pools up once placement is ready, then on every nudge and
+// every poolLook, until the service closes.
+func (p *pools) run() {
+	if len(p.specs) == 0 {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		<-p.s.closed
+		cancel()
+	}()
+	if err := p.s.placer.Ready(ctx); err != nil {
+		return
+	}
+	t := time.NewTicker(poolLook)
+	defer t.Stop()
+	for {
+		p.fill(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-p.kick:
+		case <-t.C:
+		}
+	}
+}
+
+// fill starts what each pool lacks of its size.
+func (p *pools) fill(ctx context.Context) {
+	for _, spec := range p.specs {
+		have := 0
+		p.s.mu.Lock()
+		for _, e := range p.s.sessions.byID {
+			if sess := e.cur.Load(); sess.OrgID == spec.OrgID && sess.Pool == spec.Key() && sess.State != arena.SessionStopping {
+				have++
+			}
+		}
+		p.s.mu.Unlock()
+		for ; have < spec.Size && ctx.Err() == nil; have++ {
+			if err := p.add(ctx, spec); err != nil {
+				p.s.log.Warn("cannot fill a warm pool; trying again shortly", "org", spec.OrgID, "pool", spec.Key(), "err", err)
+				break
+			}
+		}
+	}
+}
+
+// add starts one session for the pool of spec.
+func (p *pools) add(ctx context.Context, spec arena.PoolSpec) error {
+	app, err := p.s.catalog.Application(spec.OrgID, spec.Application)
+	if err != nil {
+		return err
+	}
+	tag := spec.Tag
+	if tag == "" {
+		var ok bool
+		if tag, ok = app.DefaultTag(); !ok {
+			return arena.Errorf(arena.ENOTFOUND, "image %q has no tag to run", app.Name)
+		}
+	}
+	req := &arena.SessionRequest{Location: spec.Location, Image: app.Name, Version: tag}
+	_, err = p.s.start(ctx, spec.OrgID, app, tag, "pool-"+uuid.NewString(), req, "", spec.Key())
+	return err
+}
+
+// take claims a ready session of the organisation's pool of app at tag in
+// req's location for a create named name, and returns it as the create's
+// answer; nil when the pool has none ready.
+func (p *pools) take(ctx context.Context, orgID string, app *arena.Application, tag, name string, req *arena.SessionRequest, fingerprint string) *arena.Session {
+	if len(p.specs) == 0 {
+		return nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var found *entry
+	p.s.mu.Lock()
+	for _, e := range p.s.sessions.byID {
+		sess := e.cur.Load()
+		if sess.OrgID == orgID && sess.Pool != "" && sess.Application == app.Name && sess.Tag == tag &&
+			sess.State == arena.SessionRunning && (sess.Location == req.Location || sess.Region == req.Location) {
+			found = e
+			break
+		}
+	}
+	p.s.mu.Unlock()
+	if found == nil {
+		return nil
+	}
+	found.mu.Lock()
+	defer found.mu.Unlock()
+	cur := found.cur.Load()
+	if cur.Pool == "" || cur.State != arena.SessionRunning {
+		return nil // stopped meanwhile
+	}
+	now := p.s.now()
+	next := cur.Clone()
+	next.Pool, next.Name, next.ExternalID, next.RequestHash = "", name, req.ExternalID, fingerprint
+	next.Labels, next.TTL, next.Restart = req.Labels, req.TTL, req.Restart
+	if next.Labels == nil {
+		next.Labels = map[string]string{}
+	}
+	// Billed from the claim: the pool's idle time is not the caller's.
+	next.ClaimedAt, next.RunningAt, next.UpdatedAt = now, now, now
+	if err := p.s.store.UpdateSession(ctx, next); err != nil {
+		p.s.log.Warn("cannot claim a session of a warm pool; starting one", "session", cur.ID, "err", err)
+		return nil
+	}
+	p.s.mu.Lock()
+	p.s.sessions.remove(cur)
+	p.s.sessions.add(found, next)
+	found.cur.Store(next)
+	if found.ttl != nil {
+		found.ttl.Stop()
+		found.ttl = nil
+	}
+	p.s.armTTL(found, next)
+	p.s.mu.Unlock()
+	p.s.assignToNode(next)
+	started := next.Clone()
+	started.State = arena.SessionStarted
+	p.s.events.emit(started)
+	p.s.events.emit(next)
+	p.s.log.InfoContext(ctx, "session claimed from a warm pool", "session", next.ID, "name", name, "org", orgID, "image", next.Image, "node", next.NodeID)
+	p.nudge()
+	return next.Clone()
+}

@@ -1,0 +1,104 @@
+package session_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/arena-hq/arena"
+	"github.com/arena-hq/arena/webhook"
+)
+
+// pooled counts the sessions waiting, started and ready, in the warm pools.
+func (h *harness) pooled(tb testing.TB) int {
+	tb.Helper()
+	all, err := h.store.ListSessions(context.Background(), arena.SessionQuery{OrgID: org, ActiveOnly: true})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	n := 0
+	for _, s := range all {
+		if s.Pool != "" && s.State == arena.SessionRunning {
+			n++
+		}
+	}
+	return n
+}
+
+// TestWarmPool: a pool fills to its size with sessions nobody sees; a
+// create claims one, running in its own answer under the caller's id, told
+// of by webhooks, billed and timed from the claim; the pool replenishes; an
+// empty pool falls back to a cold start; pooled sessions outlive a restart
+// of the control plane.
+func TestWarmPool(t *testing.T) {
+	rec := &recorder{}
+	h := newHarness(t, 10, withEvents(rec), func(c *testConfig) {
+		c.Pools = []arena.PoolSpec{{OrgID: org, Application: "game", Location: "europe", Size: 2}}
+	})
+	ctx := context.Background()
+	waitFor(t, func() bool { return h.pooled(t) == 2 })
+	if list, _ := h.srv.ListSessions(ctx, org, arena.SessionFilter{}); len(list) != 0 {
+		t.Fatalf("pooled sessions are listed: %+v", list)
+	}
+	rec.mu.Lock()
+	told := len(rec.events)
+	rec.mu.Unlock()
+	if told != 0 {
+		t.Fatalf("webhooks told of pooled sessions: %d events", told)
+	}
+
+	before := time.Now()
+	s, err := h.srv.CreateSession(ctx, org, arena.SessionRequest{ID: "warm-1", Image: "game", Location: "europe", Labels: map[string]string{"mode": "duel"}, TTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.State != arena.SessionRunning || s.PublicID() != "warm-1" || s.Pool != "" || s.ClaimedAt.Before(before) || len(s.Ports) == 0 || s.Labels["mode"] != "duel" {
+		t.Fatalf("claimed %+v; want warm-1 running at once, with its ports and labels", s)
+	}
+	if !s.RunningAt.Equal(s.ClaimedAt) {
+		t.Fatalf("billed from %v, claimed at %v", s.RunningAt, s.ClaimedAt)
+	}
+	if found, err := h.srv.FindSession(ctx, org, "warm-1"); err != nil || found.ID != s.ID {
+		t.Fatalf("find the claimed session: %+v, %v", found, err)
+	}
+	if stored, err := h.store.FindSessionByName(ctx, org, "warm-1"); err != nil || stored.ID != s.ID || stored.Pool != "" {
+		t.Fatalf("the store's claimed session: %+v, %v", stored, err)
+	}
+	checkEvents(t, rec, org, "warm-1", webhook.EventSessionStarted, webhook.EventSessionRunning)
+	waitFor(t, func() bool { return h.pooled(t) == 2 })
+
+	// The pool holds two, and what replenishes it is not ready yet: a
+	// third create starts cold.
+	h.rt.SetDeafNew(true)
+	for _, id := range []string{"warm-2", "warm-3"} {
+		if c, err := h.srv.CreateSession(ctx, org, arena.SessionRequest{ID: id, Image: "game", Location: "europe"}); err != nil || c.State != arena.SessionRunning {
+			t.Fatalf("claim %s: %+v, %v", id, c, err)
+		}
+	}
+	cold, err := h.srv.CreateSession(ctx, org, arena.SessionRequest{ID: "cold-1", Image: "game", Location: "europe"})
+	if err != nil || cold.State != arena.SessionStarted || !cold.ClaimedAt.IsZero() {
+		t.Fatalf("with the pool empty: %+v, %v; want a cold start", cold, err)
+	}
+	h.rt.SetDeafNew(false)
+
+	if err := h.srv.StopSession(ctx, org, "warm-1"); err != nil {
+		t.Fatal(err)
+	}
+	stopped := h.waitState("warm-1", arena.SessionStopped)
+	usage, err := h.store.ListUsage(ctx, org)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range usage {
+		if u.SessionID == stopped.ID && !u.Start.Equal(stopped.ClaimedAt) {
+			t.Fatalf("billed from %v, claimed at %v", u.Start, stopped.ClaimedAt)
+		}
+	}
+
+	waitFor(t, func() bool { return h.pooled(t) == 2 })
+	h.restartServer()
+	waitFor(t, func() bool { return h.pooled(t) == 2 })
+	if c, err := h.srv.CreateSession(ctx, org, arena.SessionRequest{ID: "warm-4", Image: "game", Location: "ams"}); err != nil || c.State != arena.SessionRunning {
+		t.Fatalf("claim after a restart, by location: %+v, %v", c, err)
+	}
+}
