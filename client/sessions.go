@@ -76,6 +76,8 @@ type Session struct {
 	RunningAt  int64 `json:"runningAt"`
 	StoppingAt int64 `json:"stoppingAt"`
 	StoppedAt  int64 `json:"stoppedAt"`
+	// Warm tells a session claimed from a warm pool.
+	Warm bool `json:"warm"`
 }
 
 // SessionPlayers are the players joined to a described session.

@@ -83,6 +83,7 @@ func (s *api) describeSession(w http.ResponseWriter, r *http.Request, tok *arena
 		RunningAt:   unixMilli(sess.RunningAt),
 		StoppingAt:  unixMilli(sess.StoppingAt),
 		StoppedAt:   unixMilli(sess.StoppedAt),
+		Warm:        !sess.ClaimedAt.IsZero(),
 	})
 	return nil
 }
@@ -153,6 +154,8 @@ type (
 		RunningAt   int64  `json:"runningAt"`
 		StoppingAt  int64  `json:"stoppingAt"`
 		StoppedAt   int64  `json:"stoppedAt"`
+		// Warm tells a session claimed from a warm pool.
+		Warm bool `json:"warm"`
 	}
 
 	describedSessionPlayers struct {

@@ -129,12 +129,16 @@ func TestWarmPoolOnTheEngine(t *testing.T) {
 		}
 		return nil
 	})
+	cold := s.create(client.SessionRequest{ID: "cold-1", Image: "echo"})
+	if d := s.waitStatus(cold.ID, "running"); d.Warm {
+		t.Fatalf("a cold start described as warm: %+v", d)
+	}
 	c := s.create(client.SessionRequest{ID: "warm-1", Image: "warm"})
 	if got := dockertest.AskUDP(t, hostPort(c, arena.UDP), "warm"); got != "warm" {
 		t.Fatalf("udp echo of the claimed session = %q", got)
 	}
-	if d, err := s.describe("warm-1"); err != nil || d.Status != "running" {
-		t.Fatalf("the claimed session: %+v, %v; want running", d, err)
+	if d, err := s.describe("warm-1"); err != nil || d.Status != "running" || !d.Warm {
+		t.Fatalf("the claimed session: %+v, %v; want running, and warm", d, err)
 	}
 	dockertest.Eventually(t, dockertest.Timeout, func() error {
 		if n := ready(); n != 1 {
