@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -46,12 +47,11 @@ func (p *pools) nudge() {
 	}
 }
 
-// run tops the pools up once placement is ready, then on every nudge and
-// every poolLook, until the service closes.
+// run tops the pools up, and shrinks them, once placement is ready, then
+// on every nudge and every poolLook, until the service closes.
 func (p *pools) run() {
-	if len(p.specs) == 0 {
-		return
-	}
+	// Without pools too: the sessions of a pool removed from the
+	// configuration are stopped.
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() {
@@ -74,8 +74,11 @@ func (p *pools) run() {
 	}
 }
 
-// fill starts what each pool lacks of its size.
+// fill starts what each pool lacks of its size, and stops what it holds
+// beyond, and the sessions of pools no longer configured, which would
+// hold their ports and resources for nothing.
 func (p *pools) fill(ctx context.Context) {
+	p.shrink(ctx)
 	for _, spec := range p.specs {
 		have := 0
 		p.s.mu.Lock()
@@ -91,6 +94,47 @@ func (p *pools) fill(ctx context.Context) {
 				break
 			}
 		}
+	}
+}
+
+// shrink stops the pooled sessions beyond their pool's size, those not
+// ready first, and those of pools not configured any more.
+func (p *pools) shrink(ctx context.Context) {
+	size := map[[2]string]int{}
+	for _, spec := range p.specs {
+		size[[2]string{spec.OrgID, spec.Key()}] += spec.Size
+	}
+	byPool := map[[2]string][]*entry{}
+	p.s.mu.Lock()
+	for _, e := range p.s.sessions.byID {
+		if sess := e.cur.Load(); sess.Pool != "" && sess.State != arena.SessionStopping {
+			k := [2]string{sess.OrgID, sess.Pool}
+			byPool[k] = append(byPool[k], e)
+		}
+	}
+	p.s.mu.Unlock()
+	for k, entries := range byPool {
+		extra := len(entries) - size[k]
+		if extra <= 0 {
+			continue
+		}
+		// The ones not ready first: they are the furthest from serving.
+		slices.SortFunc(entries, func(a, b *entry) int {
+			ra, rb := a.cur.Load().State == arena.SessionRunning, b.cur.Load().State == arena.SessionRunning
+			switch {
+			case ra == rb:
+				return 0
+			case rb:
+				return -1
+			}
+			return 1
+		})
+		for _, e := range entries[:extra] {
+			if err := p.s.stop(ctx, e, arena.StopDeleted); err != nil && arena.ErrorCode(err) != arena.ECONFLICT {
+				p.s.log.Warn("cannot stop a session beyond its warm pool's size", "pool", k[1], "err", err)
+			}
+		}
+		p.s.log.Info("warm pool shrunk", "org", k[0], "pool", k[1], "stopped", extra)
 	}
 }
 

@@ -102,3 +102,38 @@ func TestWarmPool(t *testing.T) {
 		t.Fatalf("claim after a restart, by location: %+v, %v", c, err)
 	}
 }
+
+// TestWarmPoolShrinks: a pool made smaller, or no longer configured, stops
+// the sessions it holds beyond its size, unbilled.
+func TestWarmPoolShrinks(t *testing.T) {
+	h := newHarness(t, 10, func(c *testConfig) {
+		c.Pools = []arena.PoolSpec{{OrgID: org, Application: "game", Location: "europe", Size: 3}}
+	})
+	waitFor(t, func() bool { return h.pooled(t) == 3 })
+	h.cfg.Pools = []arena.PoolSpec{{OrgID: org, Application: "game", Location: "europe", Size: 1}}
+	h.restartServer()
+	waitFor(t, func() bool { return h.pooled(t) == 1 })
+	h.cfg.Pools = nil
+	h.restartServer()
+	waitFor(t, func() bool { return h.pooled(t) == 0 })
+	all, err := h.store.ListSessions(context.Background(), arena.SessionQuery{OrgID: org})
+	if err != nil {
+		t.Fatal(err)
+	}
+	usage, err := h.store.ListUsage(context.Background(), org)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool {
+		active, _ := h.store.ListSessions(context.Background(), arena.SessionQuery{OrgID: org, ActiveOnly: true})
+		return len(active) == 0
+	})
+	for _, u := range usage {
+		if u.Seconds != 0 || !u.Start.IsZero() {
+			t.Errorf("a pooled session never claimed was billed: %+v", u)
+		}
+	}
+	if len(all) != 3 {
+		t.Fatalf("%d sessions, want the pool's 3", len(all))
+	}
+}
