@@ -80,10 +80,10 @@ func (p *pools) run() {
 func (p *pools) fill(ctx context.Context) {
 	p.shrink(ctx)
 	for _, spec := range p.specs {
-		have := 0
+		have, tag := 0, p.tag(spec)
 		p.s.mu.Lock()
 		for _, e := range p.s.sessions.byID {
-			if sess := e.cur.Load(); sess.OrgID == spec.OrgID && sess.Pool == spec.Key() && sess.State != arena.SessionStopping {
+			if sess := e.cur.Load(); sess.OrgID == spec.OrgID && sess.Pool == spec.Key() && sess.Tag == tag && sess.State != arena.SessionStopping {
 				have++
 			}
 		}
@@ -100,17 +100,26 @@ func (p *pools) fill(ctx context.Context) {
 // shrink stops the pooled sessions beyond their pool's size, those not
 // ready first, and those of pools not configured any more.
 func (p *pools) shrink(ctx context.Context) {
-	size := map[[2]string]int{}
+	size, tags := map[[2]string]int{}, map[[2]string]string{}
 	for _, spec := range p.specs {
-		size[[2]string{spec.OrgID, spec.Key()}] += spec.Size
+		k := [2]string{spec.OrgID, spec.Key()}
+		size[k] += spec.Size
+		tags[k] = p.tag(spec)
 	}
 	byPool := map[[2]string][]*entry{}
 	p.s.mu.Lock()
 	for _, e := range p.s.sessions.byID {
-		if sess := e.cur.Load(); sess.Pool != "" && sess.State != arena.SessionStopping {
-			k := [2]string{sess.OrgID, sess.Pool}
-			byPool[k] = append(byPool[k], e)
+		sess := e.cur.Load()
+		if sess.Pool == "" || sess.State == arena.SessionStopping {
+			continue
 		}
+		k := [2]string{sess.OrgID, sess.Pool}
+		if tag, ok := tags[k]; ok && sess.Tag != tag {
+			// Of a tag the pool runs no more (the application's default
+			// changed): no create would claim it.
+			k[1] += " (stale)"
+		}
+		byPool[k] = append(byPool[k], e)
 	}
 	p.s.mu.Unlock()
 	for k, entries := range byPool {
@@ -138,18 +147,29 @@ func (p *pools) shrink(ctx context.Context) {
 	}
 }
 
+// tag returns the tag the pool of spec runs now: its own, or its
+// application's default; "" when there is none.
+func (p *pools) tag(spec arena.PoolSpec) string {
+	if spec.Tag != "" {
+		return spec.Tag
+	}
+	app, err := p.s.catalog.Application(spec.OrgID, spec.Application)
+	if err != nil {
+		return ""
+	}
+	tag, _ := app.DefaultTag()
+	return tag
+}
+
 // add starts one session for the pool of spec.
 func (p *pools) add(ctx context.Context, spec arena.PoolSpec) error {
 	app, err := p.s.catalog.Application(spec.OrgID, spec.Application)
 	if err != nil {
 		return err
 	}
-	tag := spec.Tag
+	tag := p.tag(spec)
 	if tag == "" {
-		var ok bool
-		if tag, ok = app.DefaultTag(); !ok {
-			return arena.Errorf(arena.ENOTFOUND, "image %q has no tag to run", app.Name)
-		}
+		return arena.Errorf(arena.ENOTFOUND, "image %q has no tag to run", app.Name)
 	}
 	req := &arena.SessionRequest{Location: spec.Location, Image: app.Name, Version: tag}
 	_, err = p.s.start(ctx, spec.OrgID, app, tag, "pool-"+uuid.NewString(), req, "", spec.Key())

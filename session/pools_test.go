@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/arena-hq/arena"
+	"github.com/arena-hq/arena/tenant"
 	"github.com/arena-hq/arena/webhook"
 )
 
@@ -135,5 +136,34 @@ func TestWarmPoolShrinks(t *testing.T) {
 	}
 	if len(all) != 3 {
 		t.Fatalf("%d sessions, want the pool's 3", len(all))
+	}
+}
+
+// TestWarmPoolFollowsTheDefaultTag: when the application's default tag
+// changes, the pool's sessions of the old tag, which no create would claim,
+// give way to sessions of the new one.
+func TestWarmPoolFollowsTheDefaultTag(t *testing.T) {
+	h := newHarness(t, 10, func(c *testConfig) {
+		c.Pools = []arena.PoolSpec{{OrgID: org, Application: "game", Location: "europe", Size: 2}}
+	})
+	waitFor(t, func() bool { return h.pooled(t) == 2 })
+	apps := testApps()
+	apps[0].Tags = []arena.Tag{{Name: "v1", Priority: 9}, {Name: "v2", Priority: 5}}
+	h.cfg.Catalog = tenant.NewStaticCatalog(apps)
+	h.restartServer()
+	waitFor(t, func() bool {
+		all, _ := h.store.ListSessions(context.Background(), arena.SessionQuery{OrgID: org, ActiveOnly: true})
+		v1 := 0
+		for _, s := range all {
+			if s.Pool == "" || s.Tag != "v1" || s.State != arena.SessionRunning {
+				return false
+			}
+			v1++
+		}
+		return v1 == 2
+	})
+	c, err := h.srv.CreateSession(context.Background(), org, arena.SessionRequest{ID: "new-default", Image: "game", Location: "europe"})
+	if err != nil || c.State != arena.SessionRunning || c.Tag != "v1" {
+		t.Fatalf("claim of the new default: %+v, %v", c, err)
 	}
 }
