@@ -18,7 +18,10 @@ var _ fleet.Sessions = (*fleetSessions)(nil)
 func (fs *fleetSessions) service() *Service { return (*Service)(fs) }
 
 // NodeRegistered implements fleet.Sessions.
-func (fs *fleetSessions) NodeRegistered(nodeID string) { fs.restoreReservations(nodeID) }
+func (fs *fleetSessions) NodeRegistered(nodeID string) {
+	fs.restoreReservations(nodeID)
+	fs.service().pools.nudge() // room, perhaps, for what a pool lacks
+}
 
 // NodeBack implements fleet.Sessions.
 func (fs *fleetSessions) NodeBack(nodeID string) {

@@ -2,6 +2,7 @@ package session_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -151,17 +152,27 @@ func TestWarmPoolFollowsTheDefaultTag(t *testing.T) {
 	apps[0].Tags = []arena.Tag{{Name: "v1", Priority: 9}, {Name: "v2", Priority: 5}}
 	h.cfg.Catalog = tenant.NewStaticCatalog(apps)
 	h.restartServer()
-	waitFor(t, func() bool {
-		all, _ := h.store.ListSessions(context.Background(), arena.SessionQuery{OrgID: org, ActiveOnly: true})
-		v1 := 0
-		for _, s := range all {
-			if s.Pool == "" || s.Tag != "v1" || s.State != arena.SessionRunning {
-				return false
-			}
-			v1++
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		all, err := h.store.ListSessions(context.Background(), arena.SessionQuery{OrgID: org, ActiveOnly: true})
+		if err != nil {
+			t.Fatal(err)
 		}
-		return v1 == 2
-	})
+		var seen []string
+		for _, s := range all {
+			if s.Pool != "" && s.Tag == "v1" && s.State == arena.SessionRunning {
+				continue
+			}
+			seen = append(seen, fmt.Sprintf("%s %s pooled=%v", s.Tag, s.State, s.Pool != ""))
+		}
+		if len(seen) == 0 && len(all) == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("active sessions %d, of which not pooled, ready and of v1: %v", len(all), seen)
+		}
+		time.Sleep(10 * time.Millisecond) // polling the store, as waitFor does
+	}
 	c, err := h.srv.CreateSession(context.Background(), org, arena.SessionRequest{ID: "new-default", Image: "game", Location: "europe"})
 	if err != nil || c.State != arena.SessionRunning || c.Tag != "v1" {
 		t.Fatalf("claim of the new default: %+v, %v", c, err)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -49,49 +50,26 @@ func TestDevTokenStaysOutOfLogs(t *testing.T) {
 	}
 	run := func(t *testing.T) string {
 		t.Helper()
-		var stdout lockedBuffer
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() {
-			done <- dev(ctx, cfg, devOptions{listen: "127.0.0.1:0", data: data, publicIP: "127.0.0.1"}, log, &stdout)
-		}()
-		defer func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("arena dev: %v", err)
+		start := func(ctx context.Context, stdout io.Writer) error {
+			return dev(ctx, cfg, devOptions{listen: "127.0.0.1:0", data: data, publicIP: "127.0.0.1"}, log, stdout)
+		}
+		hasAPI := func(out string) bool { return apiURL(out) != "" }
+		return runPrinting(t, "arena dev", start, hasAPI, func(out string) {
+			token, err := os.ReadFile(filepath.Join(data, "dev-token"))
+			if err != nil {
+				t.Fatal(err)
 			}
-		}()
-		var url string
-		dockertest.Eventually(t, dockertest.Timeout, func() error {
-			for _, line := range strings.Split(stdout.String(), "\n") {
-				if f := strings.Fields(line); len(f) == 2 && f[0] == "API:" {
-					url = f[1]
-					return nil
-				}
+			// Requests that log who made them: the access log, and a token
+			// made by the dev token, whose id the log names.
+			s := &testStack{tb: t, checker: apitest.NewChecker(t), stack: &stack{URL: apiURL(out)}, token: strings.TrimSpace(string(token))}
+			admin := s.api().Admin()
+			if _, err := admin.WhoAmI(t.Context()); err != nil {
+				t.Fatalf("GET /admin/v1/whoami: %v", err)
 			}
-			select {
-			case err := <-done:
-				done <- err
-				t.Fatalf("arena dev ended: %v", err)
-			default:
+			if _, err := admin.CreateToken(t.Context(), cfg.OrgID, client.TokenRequest{Name: "mm-" + dockertest.RandomID()}); err != nil {
+				t.Fatalf("POST tokens: %v", err)
 			}
-			return fmt.Errorf("arena dev printed no API yet: %q", stdout.String())
 		})
-		token, err := os.ReadFile(filepath.Join(data, "dev-token"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		// Requests that log who made them: the access log, and a token
-		// made by the dev token, whose id the log names.
-		s := &testStack{tb: t, checker: apitest.NewChecker(t), stack: &stack{URL: url}, token: strings.TrimSpace(string(token))}
-		admin := s.api().Admin()
-		if _, err := admin.WhoAmI(t.Context()); err != nil {
-			t.Fatalf("GET /admin/v1/whoami: %v", err)
-		}
-		if _, err := admin.CreateToken(t.Context(), cfg.OrgID, client.TokenRequest{Name: "mm-" + dockertest.RandomID()}); err != nil {
-			t.Fatalf("POST tokens: %v", err)
-		}
-		return stdout.String()
 	}
 
 	first := run(t)
@@ -120,4 +98,48 @@ func TestDevTokenStaysOutOfLogs(t *testing.T) {
 			t.Errorf("the log stream carries the %s %q:\n%s", secret.name, secret.s, logged)
 		}
 	}
+}
+
+// apiURL is the API's address that arena dev or arena server printed in
+// out; "" before it did.
+func apiURL(out string) string {
+	for _, line := range strings.Split(out, "\n") {
+		if f := strings.Fields(line); len(f) == 2 && f[0] == "API:" {
+			return f[1]
+		}
+	}
+	return ""
+}
+
+// runPrinting runs start, a command that serves until its context ends,
+// until what it printed satisfies printed, then calls use with it (nil
+// for nothing), stops the command and returns all it printed.
+func runPrinting(t *testing.T, name string, start func(ctx context.Context, stdout io.Writer) error, printed func(string) bool, use func(out string)) string {
+	t.Helper()
+	var stdout lockedBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- start(ctx, &stdout) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}()
+	dockertest.Eventually(t, dockertest.Timeout, func() error {
+		if printed(stdout.String()) {
+			return nil
+		}
+		select {
+		case err := <-done:
+			done <- err
+			t.Fatalf("%s ended: %v", name, err)
+		default:
+		}
+		return fmt.Errorf("%s printed nothing of use yet: %q", name, stdout.String())
+	})
+	if use != nil {
+		use(stdout.String())
+	}
+	return stdout.String()
 }

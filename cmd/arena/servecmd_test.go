@@ -2,13 +2,11 @@ package main
 
 import (
 	"context"
-	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/arena-hq/arena/docker/dockertest"
 )
 
 // TestJoinTokenShownOnce starts `arena server` twice on one data directory:
@@ -18,31 +16,10 @@ func TestJoinTokenShownOnce(t *testing.T) {
 	data := t.TempDir()
 	run := func(t *testing.T) string {
 		t.Helper()
-		var stdout lockedBuffer
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() {
-			done <- runServer(ctx, []string{"--listen", "127.0.0.1:0", "--data", data, "--log-level", "error"}, &stdout, &lockedBuffer{})
-		}()
-		defer func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("arena server: %v", err)
-			}
-		}()
-		dockertest.Eventually(t, dockertest.Timeout, func() error {
-			if strings.Contains(stdout.String(), "Add a node:") {
-				return nil
-			}
-			select {
-			case err := <-done:
-				done <- err
-				t.Fatalf("arena server ended: %v", err)
-			default:
-			}
-			return fmt.Errorf("arena server printed nothing yet: %q", stdout.String())
-		})
-		return stdout.String()
+		start := func(ctx context.Context, stdout io.Writer) error {
+			return runServer(ctx, []string{"--listen", "127.0.0.1:0", "--data", data, "--log-level", "error"}, stdout, &lockedBuffer{})
+		}
+		return runPrinting(t, "arena server", start, func(out string) bool { return strings.Contains(out, "Add a node:") }, nil)
 	}
 	first := run(t)
 	kept, err := os.ReadFile(filepath.Join(data, "join-token"))
