@@ -150,9 +150,7 @@ func TestApplicationSecurityOfTheContract(t *testing.T) {
 	api := newTestAPI(t, nil)
 	call := func(t *testing.T, method, path, body string) response {
 		t.Helper()
-		req := api.request(t, method, path, body)
-		req.Header.Set("Authorization", "Bearer "+scopedSecret(arena.ScopeApplicationWrite))
-		return api.send(t, req)
+		return api.doAs(t, arena.ScopeApplicationWrite, method, path, body)
 	}
 	type security struct {
 		User                   string
@@ -332,9 +330,7 @@ func TestApplicationReadinessOfTheContract(t *testing.T) {
 	api := newTestAPI(t, nil)
 	call := func(t *testing.T, method, path, body string) response {
 		t.Helper()
-		req := api.request(t, method, path, body)
-		req.Header.Set("Authorization", "Bearer "+scopedSecret(arena.ScopeApplicationWrite))
-		return api.send(t, req)
+		return api.doAs(t, arena.ScopeApplicationWrite, method, path, body)
 	}
 	readiness := func(t *testing.T) string {
 		t.Helper()
@@ -375,4 +371,12 @@ func TestApplicationReadinessOfTheContract(t *testing.T) {
 			}
 		})
 	}
+}
+
+// doAs sends a request with a token of scope alone and checks its response.
+func (a *testAPI) doAs(tb testing.TB, scope, method, path, body string) response {
+	tb.Helper()
+	req := a.request(tb, method, path, body)
+	req.Header.Set("Authorization", "Bearer "+scopedSecret(scope))
+	return a.send(tb, req)
 }
