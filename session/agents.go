@@ -193,7 +193,7 @@ func (s *Service) finish(ctx context.Context, e *entry, next *arena.Session, r a
 	s.placer.Release(next.ID)
 	e.cur.Store(next)
 	s.mu.Lock()
-	s.sessions.remove(next)
+	s.sessions.remove(e, next)
 	if e.ttl != nil {
 		e.ttl.Stop()
 	}

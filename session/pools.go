@@ -3,7 +3,6 @@ package session
 import (
 	"context"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -31,8 +30,6 @@ type pools struct {
 	s     *Service
 	specs []arena.PoolSpec
 	kick  chan struct{}
-	// mu serialises claims, so that two creates cannot claim one session.
-	mu sync.Mutex
 }
 
 func newPools(s *Service, specs []arena.PoolSpec) *pools {
@@ -82,7 +79,7 @@ func (p *pools) fill(ctx context.Context) {
 	for _, spec := range p.specs {
 		have, tag := 0, p.tag(spec)
 		p.s.mu.Lock()
-		for _, e := range p.s.sessions.byID {
+		for e := range p.s.sessions.pooled {
 			if sess := e.cur.Load(); sess.OrgID == spec.OrgID && sess.Pool == spec.Key() && sess.Tag == tag && sess.State != arena.SessionStopping {
 				have++
 			}
@@ -108,7 +105,7 @@ func (p *pools) shrink(ctx context.Context) {
 	}
 	byPool := map[[2]string][]*entry{}
 	p.s.mu.Lock()
-	for _, e := range p.s.sessions.byID {
+	for e := range p.s.sessions.pooled {
 		sess := e.cur.Load()
 		if sess.Pool == "" || sess.State == arena.SessionStopping {
 			continue
@@ -180,31 +177,44 @@ func (p *pools) add(ctx context.Context, spec arena.PoolSpec) error {
 // req's location for a create named name, and returns it as the create's
 // answer; nil when the pool has none ready.
 func (p *pools) take(ctx context.Context, orgID string, app *arena.Application, tag, name string, req *arena.SessionRequest, fingerprint string) *arena.Session {
-	if len(p.specs) == 0 {
-		return nil
+	if !slices.ContainsFunc(p.specs, func(sp arena.PoolSpec) bool { return sp.OrgID == orgID && sp.Application == app.Name }) {
+		return nil // the hot path of every create: no pool, no look
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	var found *entry
+	for {
+		found := p.ready(orgID, app.Name, tag, req.Location)
+		if found == nil {
+			return nil
+		}
+		found.mu.Lock()
+		if cur := found.cur.Load(); cur.Pool != "" && cur.State == arena.SessionRunning {
+			defer found.mu.Unlock()
+			return p.claim(ctx, found, cur, name, req, fingerprint)
+		}
+		// Claimed by another create, or stopped, meanwhile: it has left
+		// the pool; look again.
+		found.mu.Unlock()
+	}
+}
+
+// ready returns a ready session of the organisation's pool of app at tag
+// in location (or region), or nil.
+func (p *pools) ready(orgID, app, tag, location string) *entry {
 	p.s.mu.Lock()
-	for _, e := range p.s.sessions.byID {
+	defer p.s.mu.Unlock()
+	for e := range p.s.sessions.pooled {
 		sess := e.cur.Load()
-		if sess.OrgID == orgID && sess.Pool != "" && sess.Application == app.Name && sess.Tag == tag &&
-			sess.State == arena.SessionRunning && (sess.Location == req.Location || sess.Region == req.Location) {
-			found = e
-			break
+		if sess.OrgID == orgID && sess.Application == app && sess.Tag == tag &&
+			sess.State == arena.SessionRunning && (sess.Location == location || sess.Region == location) {
+			return e
 		}
 	}
-	p.s.mu.Unlock()
-	if found == nil {
-		return nil
-	}
-	found.mu.Lock()
-	defer found.mu.Unlock()
-	cur := found.cur.Load()
-	if cur.Pool == "" || cur.State != arena.SessionRunning {
-		return nil // stopped meanwhile
-	}
+	return nil
+}
+
+// claim makes found, of cur, the create's session; the caller holds
+// found.mu. nil when the store cannot take the claim: the create then
+// starts cold.
+func (p *pools) claim(ctx context.Context, found *entry, cur *arena.Session, name string, req *arena.SessionRequest, fingerprint string) *arena.Session {
 	now := p.s.now()
 	next := cur.Clone()
 	next.Pool, next.Name, next.ExternalID, next.RequestHash = "", name, req.ExternalID, fingerprint
@@ -219,7 +229,7 @@ func (p *pools) take(ctx context.Context, orgID string, app *arena.Application, 
 		return nil
 	}
 	p.s.mu.Lock()
-	p.s.sessions.remove(cur)
+	p.s.sessions.remove(found, cur)
 	p.s.sessions.add(found, next)
 	found.cur.Store(next)
 	if found.ttl != nil {
@@ -233,7 +243,7 @@ func (p *pools) take(ctx context.Context, orgID string, app *arena.Application, 
 	started.State = arena.SessionStarted
 	p.s.events.emit(started)
 	p.s.events.emit(next)
-	p.s.log.InfoContext(ctx, "session claimed from a warm pool", "session", next.ID, "name", name, "org", orgID, "image", next.Image, "node", next.NodeID)
+	p.s.log.InfoContext(ctx, "session claimed from a warm pool", "session", next.ID, "name", name, "org", next.OrgID, "image", next.Image, "node", next.NodeID)
 	p.nudge()
 	return next.Clone()
 }

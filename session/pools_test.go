@@ -3,6 +3,7 @@ package session_test
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -176,5 +177,39 @@ func TestWarmPoolFollowsTheDefaultTag(t *testing.T) {
 	c, err := h.srv.CreateSession(context.Background(), org, arena.SessionRequest{ID: "new-default", Image: "game", Location: "europe"})
 	if err != nil || c.State != arena.SessionRunning || c.Tag != "v1" {
 		t.Fatalf("claim of the new default: %+v, %v", c, err)
+	}
+}
+
+// TestWarmPoolConcurrentClaims: creates at once claim each pooled session
+// once: as many are warm as the pool held, the others start cold.
+func TestWarmPoolConcurrentClaims(t *testing.T) {
+	h := newHarness(t, 20, func(c *testConfig) {
+		c.Pools = []arena.PoolSpec{{OrgID: org, Application: "game", Location: "europe", Size: 5}}
+	})
+	waitFor(t, func() bool { return h.pooled(t) == 5 })
+	h.rt.SetDeafNew(true) // what replenishes the pool is not ready to claim
+	var wg sync.WaitGroup
+	got := make([]*arena.Session, 10)
+	errs := make([]error, 10)
+	for i := range got {
+		wg.Go(func() {
+			got[i], errs[i] = h.srv.CreateSession(context.Background(), org, arena.SessionRequest{Image: "game", Location: "europe"})
+		})
+	}
+	wg.Wait()
+	warm := map[string]bool{}
+	for i, s := range got {
+		if errs[i] != nil {
+			t.Fatal(errs[i])
+		}
+		if !s.ClaimedAt.IsZero() {
+			if warm[s.ID] {
+				t.Fatalf("session %s claimed twice", s.ID)
+			}
+			warm[s.ID] = true
+		}
+	}
+	if len(warm) != 5 {
+		t.Fatalf("%d creates were warm, want the pool's 5", len(warm))
 	}
 }

@@ -93,7 +93,7 @@ type entry struct {
 func New(c Config) *Service {
 	s := &Service{
 		store: c.Store, catalog: c.Catalog, fleet: c.Fleet, placer: c.Fleet.Placer(), log: c.Logger, now: c.Now, obs: c.Observer,
-		sessions: table{byID: map[string]*entry{}, byName: map[[2]string]*entry{}}, creating: map[string]chan struct{}{}, closed: make(chan struct{}),
+		sessions: table{byID: map[string]*entry{}, byName: map[[2]string]*entry{}, pooled: map[*entry]struct{}{}}, creating: map[string]chan struct{}{}, closed: make(chan struct{}),
 		rates: c.Rates, streams: newNodeStreams(),
 	}
 	s.logs = &logRelay{streams: map[string]*logStream{}, nodes: s.streams, knows: c.Fleet.Knows}
@@ -394,18 +394,25 @@ func (s *Service) active(orgID, id string) *entry {
 type table struct {
 	byID   map[string]*entry
 	byName map[[2]string]*entry
+	// pooled are the entries of sessions waiting in warm pools, so that a
+	// create looks for one to claim among them, not among every session.
+	pooled map[*entry]struct{}
 }
 
 // add makes e, of sess, an active session.
 func (t *table) add(e *entry, sess *arena.Session) {
 	t.byID[sess.ID] = e
 	t.byName[[2]string{sess.OrgID, sess.PublicID()}] = e
+	if sess.Pool != "" {
+		t.pooled[e] = struct{}{}
+	}
 }
 
-// remove forgets sess as an active session.
-func (t *table) remove(sess *arena.Session) {
+// remove forgets e, of sess, as an active session.
+func (t *table) remove(e *entry, sess *arena.Session) {
 	delete(t.byID, sess.ID)
 	delete(t.byName, [2]string{sess.OrgID, sess.PublicID()})
+	delete(t.pooled, e)
 }
 
 func notFound(id string) error {
