@@ -109,13 +109,9 @@ type Config struct {
 	ReadyInterval time.Duration
 }
 
-// DefaultReadyInterval is the longest pause between two looks at a
-// starting game server's ports. The looks begin a millisecond apart and
-// the pause doubles up to it: most game servers bind within tens of
-// milliseconds of their start and are seen running within a millisecond
-// or two of it, and one that loads for seconds is looked at only a few
-// times a second. Each look reads four small tables of the kernel's and
-// asks the engine nothing.
+// DefaultReadyInterval is the pause between two looks at the ports of a
+// game server that has not bound them in its first second (see ready.go):
+// one that loads for seconds is looked at a few times a second.
 const DefaultReadyInterval = 50 * time.Millisecond
 
 func (c *Config) setDefaults() {
@@ -227,13 +223,10 @@ type local struct {
 	readyAt    time.Time
 	readyBy    time.Time
 	firstReady time.Time
-	// readyLook is the pause before the next look at the ports: short
-	// just after the start, when most game servers bind, then longer.
-	readyLook time.Duration
-	crashes   int
-	restarts  int
-	restartAt time.Time
-	artifacts []string // paths to keep when the session stops
+	crashes    int
+	restarts   int
+	restartAt  time.Time
+	artifacts  []string // paths to keep when the session stops
 	// conflict is set while the session waits for other host ports.
 	conflict *portConflict
 	// startBy is the deadline of the session's start, set when the agent

@@ -18,6 +18,16 @@ import (
 // no SDK in the game server; or, for the process mode, that the process has
 // started.
 
+// Most game servers bind within tens of milliseconds of their start, so
+// the first second is looked at closely; after it, every ReadyInterval.
+// Each look reads a few small tables of the kernel's and asks the engine
+// nothing. (Doubling the pause from a millisecond instead saw a bind at
+// 35 ms only at 63 ms: a cold start's median grew by some 35 ms.)
+const (
+	readyQuickLook = 5 * time.Millisecond
+	readyQuickFor  = time.Second
+)
+
 // awaitReady looks whether the running container of l is ready, and
 // reports the session running the first time it is. Until then it looks
 // again shortly; past the readiness timeout it fails the session, or runs
@@ -48,8 +58,11 @@ func (a *Agent) awaitReady(ctx context.Context, l *local, d *arena.Session) {
 		}
 	}
 	if len(missing) > 0 && now.Before(l.readyBy) {
-		l.readyLook = min(max(2*l.readyLook, time.Millisecond), a.cfg.ReadyInterval)
-		a.kickAfter(l, min(l.readyLook, time.Until(l.readyBy)))
+		pause := a.cfg.ReadyInterval
+		if time.Since(l.runningSince) < readyQuickFor {
+			pause = min(pause, readyQuickLook)
+		}
+		a.kickAfter(l, min(pause, time.Until(l.readyBy)))
 		return
 	}
 	if len(missing) > 0 {

@@ -85,7 +85,7 @@ func (a *Agent) reconcile(l *local, d *arena.Session, fresh bool, obs *arena.Con
 		}
 		l.restarts++
 		l.running, l.runningSince = true, a.startedAt(ctx, l.containerID)
-		l.ready, l.readyBy, l.readyLook = false, time.Time{}, 0
+		l.ready, l.readyBy = false, time.Time{}
 		a.awaitReady(ctx, l, d)
 		return
 	}
@@ -174,7 +174,7 @@ func (a *Agent) start(ctx context.Context, l *local, d *arena.Session) {
 	}
 	l.startBy = time.Time{}
 	l.containerID, l.running, l.runningSince = id, true, a.startedAt(ctx, id)
-	l.ready, l.readyBy, l.readyLook = false, time.Time{}, 0
+	l.ready, l.readyBy = false, time.Time{}
 	l.setBound(d.Ports)
 	a.awaitReady(ctx, l, d)
 }

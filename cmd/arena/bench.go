@@ -484,13 +484,6 @@ func (b *bencher) startup(ctx context.Context, stdout io.Writer) error {
 	lat := &latencies{}
 	floor, closeFloor := newStartupFloor(ctx, b.o.floorImage)
 	defer closeFloor()
-	// Looking every millisecond needs a token whose rate limit allows it;
-	// an operator's token can make one. Otherwise every 10 ms, within a
-	// token's default limit of 100 requests a second.
-	poll := 10 * time.Millisecond
-	if tok, err := b.pollToken(ctx); err == nil {
-		b.o.token, poll = tok, 5*time.Millisecond
-	}
 	for i := 0; i < b.o.startups; i++ {
 		if floor != nil {
 			if err := floor.once(ctx); err != nil {
@@ -513,7 +506,10 @@ func (b *bencher) startup(ctx context.Context, stdout io.Writer) error {
 			if time.Since(start) > time.Minute || status == "exited" || status == "dead" {
 				return fmt.Errorf("session %s is %s after %v", id, status, time.Since(start))
 			}
-			time.Sleep(poll) // the polling interval of the measurement
+			// The polling interval of the measurement, within a token's
+			// default rate limit of 100 requests a second: looking more
+			// often loads this machine enough to slow what it measures.
+			time.Sleep(10 * time.Millisecond)
 		}
 		lat.add(time.Since(start))
 		// One session at a time: each starts on the same, otherwise idle node.
@@ -531,55 +527,6 @@ func (b *bencher) startup(ctx context.Context, stdout io.Writer) error {
 			ms(floor.served.pct(50)), ms(floor.served.pct(90)), float64(lat.pct(50))/float64(floor.served.pct(50)))
 	}
 	return nil
-}
-
-// pollToken makes a token of the bench's organisation whose rate limit
-// allows polling every millisecond, with the bench's token, which must be
-// an operator's.
-func (b *bencher) pollToken(ctx context.Context) (string, error) {
-	var who struct {
-		OrgID string `json:"orgId"`
-	}
-	if err := b.adminCall(ctx, nethttp.MethodGet, "/admin/v1/whoami", nil, &who); err != nil {
-		return "", err
-	}
-	var made struct {
-		Secret string `json:"secret"`
-	}
-	req := map[string]any{"name": "bench-" + benchID(), "scopes": []string{arena.ScopeSessionsRead, arena.ScopeSessionsWrite},
-		"rateLimit": 5000, "rateBurst": 5000, "expiresInSeconds": 3600}
-	if err := b.adminCall(ctx, nethttp.MethodPost, "/admin/v1/orgs/"+who.OrgID+"/tokens", req, &made); err != nil {
-		return "", err
-	}
-	return made.Secret, nil
-}
-
-// adminCall sends body (when not nil) as JSON with the bench's token and
-// decodes a 2xx answer into out.
-func (b *bencher) adminCall(ctx context.Context, method, path string, body, out any) error {
-	var rd io.Reader
-	if body != nil {
-		data, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		rd = bytes.NewReader(data)
-	}
-	req, err := nethttp.NewRequestWithContext(ctx, method, b.o.target+path, rd)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+b.o.token)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := b.client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("%s %s: %s", method, path, resp.Status)
-	}
-	return json.NewDecoder(resp.Body).Decode(out)
 }
 
 func (b *bencher) status(ctx context.Context, id string) (string, error) {
