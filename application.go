@@ -86,6 +86,9 @@ type Application struct {
 	// Readiness tells when its sessions' game servers are ready for
 	// players: running, and billed.
 	Readiness Readiness
+	// Pools are its warm pools: sessions kept started and ready for
+	// creates to claim.
+	Pools []WarmPool
 	// Registry holds the credentials of a private registry; nil for a public one.
 	Registry *RegistryAuth
 	// SealedRegistry is Registry encrypted, the only form stores keep.
@@ -228,6 +231,7 @@ func (a *Application) Clone() *Application {
 	c.Args = slices.Clone(a.Args)
 	c.ArtifactPaths = slices.Clone(a.ArtifactPaths)
 	c.Security = a.Security.Clone()
+	c.Pools = slices.Clone(a.Pools)
 	c.SealedRegistry = slices.Clone(a.SealedRegistry)
 	if a.Registry != nil {
 		r := *a.Registry

@@ -40,6 +40,8 @@ type Catalog interface {
 	// Images returns every image the nodes should hold: each tag of each
 	// application, with its registry's credentials.
 	Images() []WantedImage
+	// Pools returns the warm pools of every application.
+	Pools() []PoolSpec
 }
 
 // ImageState is how far a node is with a wanted image.

@@ -87,22 +87,3 @@ func (s Sockets) Missing(network NetworkMode, ports []Port) []Port {
 	}
 	return out
 }
-
-// PoolSpec is a warm pool: how many sessions of an organisation's
-// application, at a tag, are kept started and ready in a location (or
-// region), for creates there to claim at once. A claim takes the pooled
-// session as it is: the request's env and args, which its container
-// started without, do not apply (the Gameye API's warm pools).
-type PoolSpec struct {
-	OrgID       string
-	Application string
-	// Tag is the tag the pool runs; empty for the application's default.
-	Tag      string
-	Location string
-	Size     int
-}
-
-// Key names the pool in its sessions (Session.Pool).
-func (p PoolSpec) Key() string {
-	return p.Application + ":" + p.Tag + "@" + p.Location
-}

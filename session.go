@@ -223,6 +223,20 @@ func (s *Session) BillingEnd(now time.Time) time.Time {
 	return end
 }
 
+// PoolPeriod returns when the session waited in a warm pool, booked but
+// nobody's: from its start to its claim, or, never claimed, to its
+// BillingEnd (now for one still waiting). Zero for a session that never
+// was in a pool.
+func (s *Session) PoolPeriod(now time.Time) (start, end time.Time) {
+	switch {
+	case !s.ClaimedAt.IsZero():
+		return s.CreatedAt, s.ClaimedAt
+	case s.Pool != "":
+		return s.CreatedAt, s.BillingEnd(now)
+	}
+	return time.Time{}, time.Time{}
+}
+
 // BilledSeconds is the session's billable time: from RunningAt to BillingEnd,
 // with a started second counted whole. A session that never ran is not billed.
 func (s *Session) BilledSeconds(now time.Time) int64 {
@@ -272,6 +286,11 @@ type Usage struct {
 	Start       time.Time
 	End         time.Time
 	Seconds     int64
+	// PoolStart and PoolEnd bound the time the session waited in a warm
+	// pool: booked, but nobody's, from its start to its claim, or to its
+	// stop when it was never claimed. It is reported apart and not billed;
+	// zero for a session that never was in a pool.
+	PoolStart, PoolEnd time.Time
 }
 
 // SessionReport is what an agent tells the control plane about a session's

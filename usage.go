@@ -24,6 +24,29 @@ type UsageLine struct {
 	Cost float64
 	// Priced tells whether a rate applied.
 	Priced bool
+	// PoolSessions and PoolSeconds are the sessions that waited in warm
+	// pools within the period, and for how long: time that is booked but
+	// nobody's, reported apart from the sessions' own and not billed.
+	PoolSessions int
+	PoolSeconds  int64
+}
+
+// within returns the seconds of [start, end) within [from, to), a started
+// second counted whole; false when none are, or start is zero.
+func within(start, end, from, to time.Time) (int64, bool) {
+	if start.IsZero() {
+		return 0, false
+	}
+	if start.Before(from) {
+		start = from
+	}
+	if end.After(to) {
+		end = to
+	}
+	if !end.After(start) {
+		return 0, false
+	}
+	return int64(math.Ceil(end.Sub(start).Seconds())), true
 }
 
 // SummarizeUsage adds up usages within [from, to), grouped by application,
@@ -36,28 +59,26 @@ func SummarizeUsage(usages []*Usage, from, to time.Time, rates []Rate) []UsageLi
 		res      Resources
 	}
 	lines := map[key]*UsageLine{}
-	for _, u := range usages {
-		if u.Start.IsZero() {
-			continue
-		}
-		start, end := u.Start, u.End
-		if start.Before(from) {
-			start = from
-		}
-		if end.After(to) {
-			end = to
-		}
-		if !end.After(start) {
-			continue
-		}
+	line := func(u *Usage) *UsageLine {
 		k := key{u.Application, u.Location, u.Resources}
 		l, ok := lines[k]
 		if !ok {
 			l = &UsageLine{Application: u.Application, Location: u.Location, Resources: u.Resources}
 			lines[k] = l
 		}
-		l.Sessions++
-		l.Seconds += int64(math.Ceil(end.Sub(start).Seconds()))
+		return l
+	}
+	for _, u := range usages {
+		if s, ok := within(u.Start, u.End, from, to); ok {
+			l := line(u)
+			l.Sessions++
+			l.Seconds += s
+		}
+		if s, ok := within(u.PoolStart, u.PoolEnd, from, to); ok {
+			l := line(u)
+			l.PoolSessions++
+			l.PoolSeconds += s
+		}
 	}
 	out := make([]UsageLine, 0, len(lines))
 	for _, l := range lines {

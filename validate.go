@@ -191,6 +191,7 @@ func (a *Application) Validate() error {
 	}
 	v = append(v, a.Security.violations()...)
 	v = append(v, a.Readiness.violations()...)
+	v = append(v, poolViolations(a.Pools)...)
 	if r := a.Registry; r != nil {
 		if r.Username == "" || len(r.Username) > 256 || r.Password == "" || len(r.Password) > MaxSecret {
 			add("registry", "needs a username (at most 256 bytes) and a password (at most %d bytes)", MaxSecret)

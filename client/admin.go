@@ -159,11 +159,33 @@ type Application struct {
 	User                   string               `json:"user"`
 	ReadOnlyRootFilesystem bool                 `json:"readOnlyRootFilesystem"`
 	Tmpfs                  []string             `json:"tmpfs"`
+	WarmPools              []WarmPool           `json:"warmPools"`
 	Registry               *RegistryLogin       `json:"registry,omitempty"`
 	Source                 string               `json:"source"`
 	CreatedAt              string               `json:"createdAt"`
 	UpdatedAt              string               `json:"updatedAt"`
 	Pull                   map[string]TagStatus `json:"pull"`
+}
+
+// WarmPool is one of an application's warm pools, with how full it is.
+type WarmPool struct {
+	Location string `json:"location"`
+	// Tag is "" for the application's default tag.
+	Tag  string `json:"tag"`
+	Size int    `json:"size"`
+	// Mode is claim or launch.
+	Mode string `json:"mode"`
+	// Ready sessions wait to be claimed; Warming ones are starting.
+	Ready   int            `json:"ready"`
+	Warming int            `json:"warming"`
+	Nodes   []WarmPoolNode `json:"nodes"`
+}
+
+// WarmPoolNode is one node's share of a warm pool.
+type WarmPoolNode struct {
+	Node    string `json:"node"`
+	Ready   int    `json:"ready"`
+	Warming int    `json:"warming"`
 }
 
 // RegistryLogin is an application's registry login; its password is never

@@ -198,6 +198,9 @@ type UsageReport struct {
 	TotalCost    float64     `json:"totalCost"`
 	// Currency is the ISO 4217 code every cost is in.
 	Currency string `json:"currency"`
+	// TotalWarmPoolSeconds is the time sessions waited in warm pools: not
+	// in TotalSeconds, and not billed.
+	TotalWarmPoolSeconds int64 `json:"totalWarmPoolSeconds"`
 }
 
 // UsageLine is the usage of one application, location and resource
@@ -211,6 +214,10 @@ type UsageLine struct {
 	Cost        float64         `json:"cost"`
 	// Priced tells a cost of 0 from a profile without a rate.
 	Priced bool `json:"priced"`
+	// WarmPoolSessions waited in warm pools for WarmPoolSeconds, apart
+	// from the billed time.
+	WarmPoolSessions int   `json:"warmPoolSessions"`
+	WarmPoolSeconds  int64 `json:"warmPoolSeconds"`
 }
 
 // Create places a session (POST /session).

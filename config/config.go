@@ -224,7 +224,7 @@ type Application struct {
 	Tmpfs                  []string `yaml:"tmpfs"`
 	// Pools are its warm pools: sessions kept started and ready in a
 	// location (or region) for creates there to claim at once.
-	Pools []Pool `yaml:"pools"`
+	Pools []Pool `yaml:"warmPools"`
 	// Readiness is when its game server is ready for players: on its
 	// ports (the default) or its process, within a timeout, past which
 	// the session fails unless runOnTimeout.
@@ -234,30 +234,13 @@ type Application struct {
 }
 
 // Pool is a warm pool of an application: size sessions of tag (the
-// default tag when empty) kept ready in location.
+// default tag when empty) kept ready in location; mode is claim (the
+// default) or launch.
 type Pool struct {
-	Location string `yaml:"location"`
-	Tag      string `yaml:"tag"`
-	Size     int    `yaml:"size"`
-}
-
-// maxPoolSize bounds one warm pool: each of its sessions holds its
-// resources and ports all the while.
-const maxPoolSize = 100
-
-// PoolSpecs returns the warm pools of the file's applications.
-func (c *Config) PoolSpecs() []arena.PoolSpec {
-	var out []arena.PoolSpec
-	for _, a := range c.Applications {
-		org := a.Org
-		if org == "" {
-			org = c.OrgID
-		}
-		for _, p := range a.Pools {
-			out = append(out, arena.PoolSpec{OrgID: org, Application: a.Name, Tag: p.Tag, Location: p.Location, Size: p.Size})
-		}
-	}
-	return out
+	Location string         `yaml:"location"`
+	Tag      string         `yaml:"tag"`
+	Size     int            `yaml:"size"`
+	Mode     arena.PoolMode `yaml:"mode"`
 }
 
 // Readiness is an application's readiness as the file describes it.
@@ -410,6 +393,9 @@ func (c *Config) Apps() ([]*arena.Application, error) {
 			Security:  arena.ContainerSecurity{User: a.User, ReadOnlyRootFS: a.ReadOnlyRootFilesystem, Tmpfs: a.Tmpfs},
 			Readiness: arena.Readiness{Mode: a.Readiness.Mode, Timeout: time.Duration(a.Readiness.Timeout), RunOnTimeout: a.Readiness.RunOnTimeout},
 		}
+		for _, p := range a.Pools {
+			app.Pools = append(app.Pools, arena.WarmPool{Location: p.Location, Tag: p.Tag, Size: p.Size, Mode: p.Mode})
+		}
 		if app.OrgID == "" {
 			app.OrgID = c.OrgID
 		}
@@ -439,14 +425,11 @@ func (c *Config) Apps() ([]*arena.Application, error) {
 		if len(app.Tags) == 0 {
 			parts = append(parts, "tags must list at least one tag")
 		}
+		// The API's applications may name a tag they enable later; the
+		// file's tags are all they will ever have.
 		for j, p := range a.Pools {
-			switch {
-			case p.Location == "":
-				parts = append(parts, fmt.Sprintf("pools[%d] needs a location", j))
-			case p.Size < 1 || p.Size > maxPoolSize:
-				parts = append(parts, fmt.Sprintf("pools[%d] size must be between 1 and %d", j, maxPoolSize))
-			case p.Tag != "" && !app.HasTag(p.Tag):
-				parts = append(parts, fmt.Sprintf("pools[%d] names tag %q, which the application lacks", j, p.Tag))
+			if p.Tag != "" && !app.HasTag(p.Tag) {
+				parts = append(parts, fmt.Sprintf("warmPools[%d].tag names tag %q, which the application lacks", j, p.Tag))
 			}
 		}
 		if len(parts) > 0 {

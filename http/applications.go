@@ -84,6 +84,7 @@ type (
 		ReadOnlyRootFilesystem *bool          `json:"readOnlyRootFilesystem"`
 		Tmpfs                  *[]string      `json:"tmpfs"`
 		Readiness              *readinessView `json:"readiness"`
+		WarmPools              *[]poolView    `json:"warmPools"`
 	}
 
 	listedApplication struct {
@@ -104,6 +105,7 @@ type (
 		ReadOnlyRootFilesystem bool          `json:"readOnlyRootFilesystem"`
 		Tmpfs                  []string      `json:"tmpfs"`
 		Readiness              readinessView `json:"readiness"`
+		WarmPools              []poolView    `json:"warmPools"`
 	}
 	resourcesView struct {
 		CPU float64 `json:"cpu"`
@@ -256,6 +258,9 @@ func (b *applicationBody) apply(a *arena.Application, required bool) error {
 	if b.Readiness != nil {
 		a.Readiness = b.Readiness.readiness()
 	}
+	if b.WarmPools != nil {
+		a.Pools = warmPools(*b.WarmPools)
+	}
 	if len(v) > 0 {
 		return arena.Invalid(v...)
 	}
@@ -273,7 +278,7 @@ func newListedApplication(a *arena.Application) listedApplication {
 		Limits: newResourcesView(limits), Reservation: newResourcesView(a.Resources), NodePool: a.NodePool,
 		Regions: nonNil(slices.Clone(a.Regions)), Ports: []portBindingView{}, Tags: nonNil(slices.Clone(a.Tags)),
 		User: a.Security.User, ReadOnlyRootFilesystem: a.Security.ReadOnlyRootFS, Tmpfs: nonNil(slices.Clone(a.Security.Tmpfs)),
-		Readiness: newReadinessView(a.Readiness),
+		Readiness: newReadinessView(a.Readiness), WarmPools: newPoolViews(a.Pools),
 	}
 	for _, p := range a.Ports {
 		out.Ports = append(out.Ports, portBindingView{Requested: p.Container, Protocol: string(p.Protocol)})

@@ -92,7 +92,7 @@ func TestApplicationsOfTheContract(t *testing.T) {
 	want := `{"limits":{"cpu":1,"ram":512},"name":"duel","networkMode":"bridge","nodePool":"default",` +
 		`"ports":[{"protocol":"udp","requested":7777,"tls":false}],` +
 		`"readOnlyRootFilesystem":false,"readiness":{"mode":"ports","runOnTimeout":false,"timeoutSeconds":60},"regions":["europe"],"registry":"registry.example.com:5000",` +
-		`"repository":"studio/duel","reservation":{"cpu":0.5,"ram":256},"tagKeep":2,"tags":[],"tmpfs":[],"user":""}`
+		`"repository":"studio/duel","reservation":{"cpu":0.5,"ram":256},"tagKeep":2,"tags":[],"tmpfs":[],"user":"","warmPools":[]}`
 	if got, _ := json.Marshal(list()); string(got) != want {
 		t.Fatalf("listed\n%s\nwant\n%s", got, want)
 	}
@@ -323,22 +323,23 @@ func TestImageReferences(t *testing.T) {
 	}
 }
 
-// TestApplicationReadinessOfTheContract takes an application's readiness
-// through the Gameye API's bodies, where it is Arena's addition: created
-// with it, shown with its defaults, and edited; a bad one changes nothing.
-func TestApplicationReadinessOfTheContract(t *testing.T) {
+// TestApplicationAdditionsOfTheContract takes an application's readiness
+// and warm pools through the Gameye API's bodies, where they are Arena's
+// additions: created without them, shown with their defaults, and edited;
+// a bad one changes nothing.
+func TestApplicationAdditionsOfTheContract(t *testing.T) {
 	api := newTestAPI(t, nil)
 	call := func(t *testing.T, method, path, body string) response {
 		t.Helper()
 		return api.doAs(t, arena.ScopeApplicationWrite, method, path, body)
 	}
-	readiness := func(t *testing.T) string {
+	listed := func(t *testing.T, key string) string {
 		t.Helper()
 		var out struct{ Applications []map[string]any }
 		call(t, http.MethodGet, "/application", "").decodeJSON(t, &out)
 		for _, a := range out.Applications {
 			if a["name"] == "duel" {
-				b, _ := json.Marshal(a["readiness"]) // keys sorted
+				b, _ := json.Marshal(a[key]) // keys sorted
 				return string(b)
 			}
 		}
@@ -349,15 +350,25 @@ func TestApplicationReadinessOfTheContract(t *testing.T) {
 		t.Fatalf("create: %d %s", r.status, r.body)
 	}
 	tests := []struct {
-		name, body string
-		status     int
-		want       string
+		name, key, body string
+		status          int
+		want            string
 	}{
-		{"the defaults", "", 0, `{"mode":"ports","runOnTimeout":false,"timeoutSeconds":60}`},
-		{"process", `{"readiness":{"mode":"process"}}`, 204, `{"mode":"process","runOnTimeout":false,"timeoutSeconds":60}`},
-		{"replaced whole: a timeout that runs, the mode back to its default", `{"readiness":{"timeoutSeconds":5,"runOnTimeout":true}}`, 204, `{"mode":"ports","runOnTimeout":true,"timeoutSeconds":5}`},
-		{"a bad mode", `{"readiness":{"mode":"probe"}}`, 422, `{"mode":"ports","runOnTimeout":true,"timeoutSeconds":5}`},
-		{"a timeout too long", `{"readiness":{"timeoutSeconds":7200}}`, 422, `{"mode":"ports","runOnTimeout":true,"timeoutSeconds":5}`},
+		{"readiness: the defaults", "readiness", "", 0, `{"mode":"ports","runOnTimeout":false,"timeoutSeconds":60}`},
+		{"readiness: process", "readiness", `{"readiness":{"mode":"process"}}`, 204, `{"mode":"process","runOnTimeout":false,"timeoutSeconds":60}`},
+		{"readiness: replaced whole, a timeout that runs, the mode back to its default", "readiness", `{"readiness":{"timeoutSeconds":5,"runOnTimeout":true}}`, 204, `{"mode":"ports","runOnTimeout":true,"timeoutSeconds":5}`},
+		{"readiness: a bad mode", "readiness", `{"readiness":{"mode":"probe"}}`, 422, `{"mode":"ports","runOnTimeout":true,"timeoutSeconds":5}`},
+		{"readiness: a timeout too long", "readiness", `{"readiness":{"timeoutSeconds":7200}}`, 422, `{"mode":"ports","runOnTimeout":true,"timeoutSeconds":5}`},
+		{"warm pools: none", "warmPools", "", 0, `[]`},
+		{"warm pools: set", "warmPools", `{"warmPools":[{"location":"rotterdam","size":3},{"location":"europe","tag":"v2","size":1,"mode":"launch"}]}`, 204,
+			`[{"location":"rotterdam","mode":"claim","size":3,"tag":""},{"location":"europe","mode":"launch","size":1,"tag":"v2"}]`},
+		{"warm pools: a size too large", "warmPools", `{"warmPools":[{"location":"rotterdam","size":1000}]}`, 422,
+			`[{"location":"rotterdam","mode":"claim","size":3,"tag":""},{"location":"europe","mode":"launch","size":1,"tag":"v2"}]`},
+		{"warm pools: two of one location and tag", "warmPools", `{"warmPools":[{"location":"a","size":1},{"location":"a","size":2}]}`, 422,
+			`[{"location":"rotterdam","mode":"claim","size":3,"tag":""},{"location":"europe","mode":"launch","size":1,"tag":"v2"}]`},
+		{"warm pools: a bad mode", "warmPools", `{"warmPools":[{"location":"a","size":1,"mode":"hot"}]}`, 422,
+			`[{"location":"rotterdam","mode":"claim","size":3,"tag":""},{"location":"europe","mode":"launch","size":1,"tag":"v2"}]`},
+		{"warm pools: removed", "warmPools", `{"warmPools":[]}`, 204, `[]`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -366,8 +377,8 @@ func TestApplicationReadinessOfTheContract(t *testing.T) {
 					t.Fatalf("PUT: %d %s, want %d", r.status, r.body, tt.status)
 				}
 			}
-			if got := readiness(t); got != tt.want {
-				t.Fatalf("readiness %s, want %s", got, tt.want)
+			if got := listed(t, tt.key); got != tt.want {
+				t.Fatalf("%s %s, want %s", tt.key, got, tt.want)
 			}
 		})
 	}

@@ -185,6 +185,9 @@ func (f *fakeSessions) Artifact(_ context.Context, orgID, id, path string) (io.R
 	return nil, arena.Errorf(arena.ENOTFOUND, "session %s not found", id)
 }
 
+// PoolStatus implements SessionService: the fake keeps no pools.
+func (f *fakeSessions) PoolStatus(string) []arena.PoolStatus { return nil }
+
 func (f *fakeSessions) Usage(_ context.Context, orgID string, from, to time.Time) ([]arena.UsageLine, error) {
 	f.record(call{method: "Usage", orgID: orgID, id: from.Format(time.RFC3339) + "/" + to.Format(time.RFC3339)})
 	if !to.After(from) {

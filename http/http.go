@@ -50,6 +50,8 @@ type SessionService interface {
 	// Usage reports the organisation's billed time within [from, to),
 	// grouped by application, location and resource profile.
 	Usage(ctx context.Context, orgID string, from, to time.Time) ([]arena.UsageLine, error)
+	// PoolStatus returns how full the organisation's warm pools are.
+	PoolStatus(orgID string) []arena.PoolStatus
 }
 
 // Authenticator resolves the bearer secret of a request.

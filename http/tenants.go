@@ -144,10 +144,12 @@ type (
 		ReadOnlyRootFilesystem bool          `json:"readOnlyRootFilesystem"`
 		Tmpfs                  []string      `json:"tmpfs"`
 		Readiness              readinessView `json:"readiness"`
-		Registry               *registryView `json:"registry,omitempty"`
-		Source                 string        `json:"source"`
-		CreatedAt              string        `json:"createdAt"`
-		UpdatedAt              string        `json:"updatedAt"`
+		// WarmPools are its warm pools, with how full each is.
+		WarmPools []poolStatusView `json:"warmPools"`
+		Registry  *registryView    `json:"registry,omitempty"`
+		Source    string           `json:"source"`
+		CreatedAt string           `json:"createdAt"`
+		UpdatedAt string           `json:"updatedAt"`
 		// Pull is, by tag, how far the nodes are with its image.
 		Pull map[string]tagOk `json:"pull"`
 	}
@@ -190,6 +192,18 @@ func newTokenView(t *arena.Token) tokenView {
 // API never returns, and with where its tags' images are.
 func (s *api) appView(a *arena.Application) appView {
 	v := newAppView(a)
+	if s.sessions != nil {
+		for _, st := range s.sessions.PoolStatus(a.OrgID) {
+			i := slices.IndexFunc(a.Pools, func(p arena.WarmPool) bool { return p == st.WarmPool })
+			if st.Application != a.Name || i < 0 {
+				continue
+			}
+			v.WarmPools[i].Ready, v.WarmPools[i].Warming = st.Ready, st.Warming
+			for _, n := range st.Nodes {
+				v.WarmPools[i].Nodes = append(v.WarmPools[i].Nodes, poolNodeView{Node: n.NodeID, Ready: n.Ready, Warming: n.Warming})
+			}
+		}
+	}
 	if s.nodes != nil {
 		for tag, st := range s.nodes.PullStatus(a.OrgID, a) {
 			v.Pull[tag] = newTagOk(st)
@@ -205,8 +219,11 @@ func newAppView(a *arena.Application) appView {
 		Env: a.Env, Args: nonNil(a.Args), StopGraceSeconds: a.StopGrace.Seconds(),
 		Artifacts: nonNil(a.ArtifactPaths), Source: a.Source, CreatedAt: timeText(a.CreatedAt), UpdatedAt: timeText(a.UpdatedAt),
 		User: a.Security.User, ReadOnlyRootFilesystem: a.Security.ReadOnlyRootFS, Tmpfs: nonNil(a.Security.Tmpfs),
-		Readiness: newReadinessView(a.Readiness),
-		Pull:      map[string]tagOk{},
+		Readiness: newReadinessView(a.Readiness), WarmPools: []poolStatusView{},
+		Pull: map[string]tagOk{},
+	}
+	for _, p := range newPoolViews(a.Pools) {
+		v.WarmPools = append(v.WarmPools, poolStatusView{poolView: p, Nodes: []poolNodeView{}})
 	}
 	if a.Limits != (arena.Resources{}) {
 		limits := a.Limits
@@ -429,8 +446,51 @@ type appInput struct {
 	Tmpfs                  []string `json:"tmpfs"`
 	// Readiness absent takes the defaults: readiness on the ports, within
 	// a minute, failing past it.
-	Readiness *readinessView  `json:"readiness"`
+	Readiness *readinessView `json:"readiness"`
+	// WarmPools absent or empty keeps no sessions ready ahead.
+	WarmPools []poolView      `json:"warmPools"`
 	Registry  json.RawMessage `json:"registry"`
+}
+
+// poolView is one of an application's warm pools as both application APIs
+// show and take it; its zero fields take the defaults.
+type poolView struct {
+	Location string `json:"location"`
+	Tag      string `json:"tag"`
+	Size     int    `json:"size"`
+	Mode     string `json:"mode"`
+}
+
+// poolStatusView is a warm pool as the admin API shows it: with its
+// sessions ready to claim and warming (starting), in all and by node.
+type poolStatusView struct {
+	poolView
+	Ready   int            `json:"ready"`
+	Warming int            `json:"warming"`
+	Nodes   []poolNodeView `json:"nodes"`
+}
+
+type poolNodeView struct {
+	Node    string `json:"node"`
+	Ready   int    `json:"ready"`
+	Warming int    `json:"warming"`
+}
+
+// newPoolViews shows pools with their defaults in place.
+func newPoolViews(pools []arena.WarmPool) []poolView {
+	out := make([]poolView, 0, len(pools))
+	for _, p := range pools {
+		out = append(out, poolView{Location: p.Location, Tag: p.Tag, Size: p.Size, Mode: string(p.EffectiveMode())})
+	}
+	return out
+}
+
+func warmPools(views []poolView) []arena.WarmPool {
+	var out []arena.WarmPool
+	for _, v := range views {
+		out = append(out, arena.WarmPool{Location: v.Location, Tag: v.Tag, Size: v.Size, Mode: arena.PoolMode(v.Mode)})
+	}
+	return out
 }
 
 // readinessView is an application's readiness as the admin API shows and
@@ -470,7 +530,7 @@ func decodeApp(w http.ResponseWriter, r *http.Request, org string) (a *arena.App
 		NodePool: in.NodePool, Env: maps.Clone(in.Env), Args: in.Args,
 		StopGrace: time.Duration(in.StopGraceSeconds * float64(time.Second)), ArtifactPaths: in.Artifacts,
 		Security:  arena.ContainerSecurity{User: in.User, ReadOnlyRootFS: in.ReadOnlyRootFilesystem, Tmpfs: in.Tmpfs},
-		Readiness: in.Readiness.readiness(),
+		Readiness: in.Readiness.readiness(), Pools: warmPools(in.WarmPools),
 	}
 	if in.Limits != nil {
 		a.Limits = *in.Limits

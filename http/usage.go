@@ -36,6 +36,9 @@ type (
 		Seconds     int64           `json:"seconds"`
 		Cost        float64         `json:"cost"`
 		Priced      bool            `json:"priced"`
+		// The time sessions waited in warm pools, apart and not billed.
+		WarmPoolSessions int   `json:"warmPoolSessions"`
+		WarmPoolSeconds  int64 `json:"warmPoolSeconds"`
 	}
 	usageOk struct {
 		From         string      `json:"from"`
@@ -44,6 +47,8 @@ type (
 		TotalSeconds int64       `json:"totalSeconds"`
 		TotalCost    float64     `json:"totalCost"`
 		Currency     string      `json:"currency"`
+		// TotalWarmPoolSeconds is not in TotalSeconds: it is not billed.
+		TotalWarmPoolSeconds int64 `json:"totalWarmPoolSeconds"`
 	}
 )
 
@@ -81,14 +86,14 @@ func (s *api) usage(w http.ResponseWriter, r *http.Request, tok *arena.Token) er
 		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 		w.Header().Set("Content-Disposition", `attachment; filename="arena-usage.csv"`)
 		cw := csv.NewWriter(w)
-		_ = cw.Write([]string{"application", "location", "milli_cpu", "memory_mb", "sessions", "seconds", "cost", "currency"})
+		_ = cw.Write([]string{"application", "location", "milli_cpu", "memory_mb", "sessions", "seconds", "cost", "currency", "warm_pool_sessions", "warm_pool_seconds"})
 		for _, l := range lines {
 			cost, currency := "", ""
 			if l.Priced {
 				cost, currency = strconv.FormatFloat(l.Cost, 'f', 6, 64), s.currency
 			}
 			_ = cw.Write([]string{l.Application, l.Location, strconv.FormatInt(l.Resources.MilliCPU, 10), strconv.FormatInt(l.Resources.MemoryMB, 10),
-				strconv.Itoa(l.Sessions), strconv.FormatInt(l.Seconds, 10), cost, currency})
+				strconv.Itoa(l.Sessions), strconv.FormatInt(l.Seconds, 10), cost, currency, strconv.Itoa(l.PoolSessions), strconv.FormatInt(l.PoolSeconds, 10)})
 		}
 		cw.Flush()
 		return nil
@@ -96,8 +101,9 @@ func (s *api) usage(w http.ResponseWriter, r *http.Request, tok *arena.Token) er
 	out := usageOk{From: from.UTC().Format(time.RFC3339), To: to.UTC().Format(time.RFC3339), Lines: make([]usageLine, 0, len(lines)), Currency: s.currency}
 	for _, l := range lines {
 		out.Lines = append(out.Lines, usageLine{Application: l.Application, Location: l.Location, Profile: l.Resources,
-			Sessions: l.Sessions, Seconds: l.Seconds, Cost: l.Cost, Priced: l.Priced})
+			Sessions: l.Sessions, Seconds: l.Seconds, Cost: l.Cost, Priced: l.Priced, WarmPoolSessions: l.PoolSessions, WarmPoolSeconds: l.PoolSeconds})
 		out.TotalSeconds += l.Seconds
+		out.TotalWarmPoolSeconds += l.PoolSeconds
 		out.TotalCost += l.Cost
 	}
 	s.writeJSON(w, r, http.StatusOK, out)

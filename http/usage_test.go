@@ -15,7 +15,7 @@ func TestUsage(t *testing.T) {
 		{"json", "?from=2026-11-01T00:00:00Z&to=2026-11-02T00:00:00Z", 200, `"totalSeconds":5402`},
 		{"json names the currency", "?from=2026-11-01T00:00:00Z&to=2026-11-02T00:00:00Z", 200, `"currency":"EUR"`},
 		{"csv", "?from=2026-11-01T00:00:00Z&to=2026-11-02T00:00:00Z&format=csv", 200,
-			"application,location,milli_cpu,memory_mb,sessions,seconds,cost,currency\nmy-game,europe-ams1,100,64,2,5400,0.150000,EUR\nmy-game,us-iad1,1000,1024,1,2,,\n"},
+			"application,location,milli_cpu,memory_mb,sessions,seconds,cost,currency,warm_pool_sessions,warm_pool_seconds\nmy-game,europe-ams1,100,64,2,5400,0.150000,EUR,0,0\nmy-game,us-iad1,1000,1024,1,2,,,0,0\n"},
 		{"defaults to the last 30 days", "", 200, `"lines":[`},
 		{"bad time", "?from=yesterday", 422, `"field":"from"`},
 		{"bad format", "?format=xml", 422, `"field":"format"`},

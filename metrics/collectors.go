@@ -148,3 +148,53 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 }
+
+// SetPoolSource makes the arena_warm_pool_* gauges report what f returns,
+// asked at each scrape (the control plane's arena.PoolStatus). nil stops
+// reporting; a later call replaces f.
+func (r *Registry) SetPoolSource(f func() []arena.PoolStatus) {
+	if r == nil {
+		return
+	}
+	r.pools.source.Store(&f)
+}
+
+// poolCollector reports the arena_warm_pool_* gauges from a callback.
+type poolCollector struct {
+	size, sessions *prometheus.Desc
+	source         atomic.Pointer[func() []arena.PoolStatus]
+}
+
+func newPoolCollector() *poolCollector {
+	return &poolCollector{
+		size: prometheus.NewDesc("arena_warm_pool_size", "Sessions a warm pool keeps started and ready.",
+			[]string{"org", "application", "pool"}, nil),
+		sessions: prometheus.NewDesc("arena_warm_pool_sessions", "Sessions waiting in a warm pool, by node and state: ready to claim, or warming (starting).",
+			[]string{"org", "application", "pool", "node", "state"}, nil),
+	}
+}
+
+func (c *poolCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.size
+	ch <- c.sessions
+}
+
+func (c *poolCollector) Collect(ch chan<- prometheus.Metric) {
+	f := c.source.Load()
+	if f == nil || *f == nil {
+		return
+	}
+	seen := map[[2]string]bool{}
+	for _, p := range (*f)() {
+		k := [2]string{p.OrgID, p.Key()}
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		ch <- prometheus.MustNewConstMetric(c.size, prometheus.GaugeValue, float64(p.Size), p.OrgID, p.Application, p.Key())
+		for _, n := range p.Nodes {
+			ch <- prometheus.MustNewConstMetric(c.sessions, prometheus.GaugeValue, float64(n.Ready), p.OrgID, p.Application, p.Key(), n.NodeID, "ready")
+			ch <- prometheus.MustNewConstMetric(c.sessions, prometheus.GaugeValue, float64(n.Warming), p.OrgID, p.Application, p.Key(), n.NodeID, "warming")
+		}
+	}
+}

@@ -70,6 +70,7 @@ type Registry struct {
 	webhooks     *prometheus.CounterVec
 	sessions     *sessionCollector
 	nodes        *nodeCollector
+	pools        *poolCollector
 }
 
 // New returns a Registry holding every Arena metric and the Go runtime's and
@@ -118,11 +119,12 @@ func New() *Registry {
 			[]string{"state", "location"}, nil,
 		)},
 		nodes: newNodeCollector(),
+		pools: newPoolCollector(),
 	}
 	r.reg.MustRegister(
 		r.allocation, r.agentConns, r.heartbeats, r.dockerCalls,
 		r.httpRequests, r.httpSeconds, r.errors, r.webhooks,
-		r.sessions, r.nodes,
+		r.sessions, r.nodes, r.pools,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)

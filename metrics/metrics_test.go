@@ -278,6 +278,7 @@ func TestNilRegistry(t *testing.T) {
 	r.WebhookDelivery(metrics.WebhookDelivered)
 	r.SetSessionSource(func() []metrics.SessionCount { t.Error("session source called"); return nil })
 	r.SetNodeSource(func() []metrics.NodeSample { t.Error("node source called"); return nil })
+	r.SetPoolSource(func() []arena.PoolStatus { t.Error("pool source called"); return nil })
 
 	res, err := http.Get(serve(t, r))
 	if err != nil {
@@ -418,6 +419,35 @@ arena_node_sessions{` + labels + `} 3
 	}
 	if n := calls.Load(); n != 2 {
 		t.Errorf("source called %d times by two scrapes, want 2", n)
+	}
+}
+
+// TestPoolSource: a warm pool reports its size, and its sessions by node
+// and state; a pool listed twice is reported once.
+func TestPoolSource(t *testing.T) {
+	t.Parallel()
+	r := metrics.New()
+	url := serve(t, r)
+	spec := arena.PoolSpec{OrgID: "studio", Application: "duel", WarmPool: arena.WarmPool{Location: "eu", Size: 3}}
+	status := arena.PoolStatus{PoolSpec: spec, Ready: 2, Warming: 1, Nodes: []arena.PoolNodeStatus{{NodeID: "n1", Ready: 2}, {NodeID: "n2", Warming: 1}}}
+	r.SetPoolSource(func() []arena.PoolStatus { return []arena.PoolStatus{status, status} })
+	const want = `
+# HELP arena_warm_pool_size Sessions a warm pool keeps started and ready.
+# TYPE arena_warm_pool_size gauge
+arena_warm_pool_size{application="duel",org="studio",pool="duel:@eu"} 3
+# HELP arena_warm_pool_sessions Sessions waiting in a warm pool, by node and state: ready to claim, or warming (starting).
+# TYPE arena_warm_pool_sessions gauge
+arena_warm_pool_sessions{application="duel",node="n1",org="studio",pool="duel:@eu",state="ready"} 2
+arena_warm_pool_sessions{application="duel",node="n1",org="studio",pool="duel:@eu",state="warming"} 0
+arena_warm_pool_sessions{application="duel",node="n2",org="studio",pool="duel:@eu",state="ready"} 0
+arena_warm_pool_sessions{application="duel",node="n2",org="studio",pool="duel:@eu",state="warming"} 1
+`
+	if err := testutil.ScrapeAndCompare(url, strings.NewReader(want), "arena_warm_pool_size", "arena_warm_pool_sessions"); err != nil {
+		t.Error(err)
+	}
+	r.SetPoolSource(nil)
+	if _, ok := scrape(t, url)["arena_warm_pool_size"]; ok {
+		t.Error("arena_warm_pool_size reported after the source was removed")
 	}
 }
 

@@ -97,11 +97,11 @@ func (st *Store) StopSession(ctx context.Context, s *arena.Session, u *arena.Usa
 		return arena.Errorf(arena.ENOTFOUND, "session %s not found", s.ID)
 	}
 	tag, err = tx.Exec(ctx, `INSERT INTO usage
-		(session_id, org_id, application, location, milli_cpu, memory_mb, start_at, end_at, seconds)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+		(session_id, org_id, application, location, milli_cpu, memory_mb, start_at, end_at, seconds, pool_start_at, pool_end_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 		ON CONFLICT (session_id) DO NOTHING`,
 		u.SessionID, u.OrgID, u.Application, u.Location, u.Resources.MilliCPU, u.Resources.MemoryMB,
-		optional(u.Start), u.End.UTC(), u.Seconds)
+		optional(u.Start), u.End.UTC(), u.Seconds, optional(u.PoolStart), optional(u.PoolEnd))
 	switch {
 	case isMissingParent(err):
 		return arena.Errorf(arena.ENOTFOUND, "organization %s not found", u.OrgID)
@@ -174,7 +174,7 @@ func sessionQuery(f arena.SessionQuery) (string, []any) {
 // session id). An empty orgID matches no organisation, not every one.
 func (st *Store) ListUsage(ctx context.Context, orgID string) ([]*arena.Usage, error) {
 	rows, err := st.pool.Query(ctx, `SELECT
-		session_id, org_id, application, location, milli_cpu, memory_mb, start_at, end_at, seconds
+		session_id, org_id, application, location, milli_cpu, memory_mb, start_at, end_at, seconds, pool_start_at, pool_end_at
 		FROM usage WHERE org_id = $1 ORDER BY end_at, session_id`, orgID)
 	var out []*arena.Usage
 	if err == nil {
@@ -191,14 +191,15 @@ func (st *Store) ListUsage(ctx context.Context, orgID string) ([]*arena.Usage, e
 
 func scanUsage(row pgx.CollectableRow) (*arena.Usage, error) {
 	var (
-		u     arena.Usage
-		start pgtype.Timestamptz
-		end   time.Time
+		u                         arena.Usage
+		start, poolStart, poolEnd pgtype.Timestamptz
+		end                       time.Time
 	)
 	if err := row.Scan(&u.SessionID, &u.OrgID, &u.Application, &u.Location,
-		&u.Resources.MilliCPU, &u.Resources.MemoryMB, &start, &end, &u.Seconds); err != nil {
+		&u.Resources.MilliCPU, &u.Resources.MemoryMB, &start, &end, &u.Seconds, &poolStart, &poolEnd); err != nil {
 		return nil, err
 	}
 	u.Start, u.End = fromOptional(start), end.UTC()
+	u.PoolStart, u.PoolEnd = fromOptional(poolStart), fromOptional(poolEnd)
 	return &u, nil
 }

@@ -178,6 +178,7 @@ func (s *Service) finish(ctx context.Context, e *entry, next *arena.Session, r a
 		SessionID: next.ID, OrgID: next.OrgID, Application: next.Application, Location: next.Location,
 		Resources: next.Resources, Start: next.RunningAt, End: next.BillingEnd(at), Seconds: next.BilledSeconds(at),
 	}
+	u.PoolStart, u.PoolEnd = next.PoolPeriod(at)
 	if next.Pool != "" {
 		// Never claimed: a warm pool's idle time is nobody's session.
 		u.Start, u.Seconds = time.Time{}, 0

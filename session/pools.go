@@ -1,6 +1,7 @@
 package session
 
 import (
+	"cmp"
 	"context"
 	"slices"
 	"time"
@@ -25,15 +26,14 @@ import (
 // session a pool could not place for want of room is tried again.
 const poolLook = 2 * time.Second
 
-// pools keeps the service's warm pools filled.
+// pools keeps the warm pools of the catalog's applications filled.
 type pools struct {
-	s     *Service
-	specs []arena.PoolSpec
-	kick  chan struct{}
+	s    *Service
+	kick chan struct{}
 }
 
-func newPools(s *Service, specs []arena.PoolSpec) *pools {
-	return &pools{s: s, specs: specs, kick: make(chan struct{}, 1)}
+func newPools(s *Service) *pools {
+	return &pools{s: s, kick: make(chan struct{}, 1)}
 }
 
 // nudge asks for the pools to be topped up soon.
@@ -75,8 +75,9 @@ func (p *pools) run() {
 // beyond, and the sessions of pools no longer configured, which would
 // hold their ports and resources for nothing.
 func (p *pools) fill(ctx context.Context) {
-	p.shrink(ctx)
-	for _, spec := range p.specs {
+	specs := p.s.catalog.Pools()
+	p.shrink(ctx, specs)
+	for _, spec := range specs {
 		have, tag := 0, p.tag(spec)
 		p.s.mu.Lock()
 		for e := range p.s.sessions.pooled {
@@ -96,9 +97,9 @@ func (p *pools) fill(ctx context.Context) {
 
 // shrink stops the pooled sessions beyond their pool's size, those not
 // ready first, and those of pools not configured any more.
-func (p *pools) shrink(ctx context.Context) {
+func (p *pools) shrink(ctx context.Context, specs []arena.PoolSpec) {
 	size, tags := map[[2]string]int{}, map[[2]string]string{}
-	for _, spec := range p.specs {
+	for _, spec := range specs {
 		k := [2]string{spec.OrgID, spec.Key()}
 		size[k] += spec.Size
 		tags[k] = p.tag(spec)
@@ -177,7 +178,7 @@ func (p *pools) add(ctx context.Context, spec arena.PoolSpec) error {
 // req's location for a create named name, and returns it as the create's
 // answer; nil when the pool has none ready.
 func (p *pools) take(ctx context.Context, orgID string, app *arena.Application, tag, name string, req *arena.SessionRequest, fingerprint string) *arena.Session {
-	if !slices.ContainsFunc(p.specs, func(sp arena.PoolSpec) bool { return sp.OrgID == orgID && sp.Application == app.Name }) {
+	if len(app.Pools) == 0 {
 		return nil // the hot path of every create: no pool, no look
 	}
 	for {
@@ -246,4 +247,47 @@ func (p *pools) claim(ctx context.Context, found *entry, cur *arena.Session, nam
 	p.s.log.InfoContext(ctx, "session claimed from a warm pool", "session", next.ID, "name", name, "org", next.OrgID, "image", next.Image, "node", next.NodeID)
 	p.nudge()
 	return next.Clone()
+}
+
+// status returns how full the organisation's pools are (every
+// organisation's for ""), in the catalog's order.
+func (p *pools) status(orgID string) []arena.PoolStatus {
+	var out []arena.PoolStatus
+	at := map[[2]string]int{}
+	for _, spec := range p.s.catalog.Pools() {
+		if orgID == "" || spec.OrgID == orgID {
+			at[[2]string{spec.OrgID, spec.Key()}] = len(out)
+			out = append(out, arena.PoolStatus{PoolSpec: spec})
+		}
+	}
+	tags := make([]string, len(out))
+	for i := range out {
+		tags[i] = p.tag(out[i].PoolSpec)
+	}
+	p.s.mu.Lock()
+	for e := range p.s.sessions.pooled {
+		sess := e.cur.Load()
+		i, ok := at[[2]string{sess.OrgID, sess.Pool}]
+		if !ok || sess.Tag != tags[i] || sess.State == arena.SessionStopping {
+			continue // on its way out of the pool
+		}
+		st := &out[i]
+		j := slices.IndexFunc(st.Nodes, func(n arena.PoolNodeStatus) bool { return n.NodeID == sess.NodeID })
+		if j < 0 {
+			j = len(st.Nodes)
+			st.Nodes = append(st.Nodes, arena.PoolNodeStatus{NodeID: sess.NodeID})
+		}
+		if sess.State == arena.SessionRunning {
+			st.Ready++
+			st.Nodes[j].Ready++
+		} else {
+			st.Warming++
+			st.Nodes[j].Warming++
+		}
+	}
+	p.s.mu.Unlock()
+	for i := range out {
+		slices.SortFunc(out[i].Nodes, func(a, b arena.PoolNodeStatus) int { return cmp.Compare(a.NodeID, b.NodeID) })
+	}
+	return out
 }

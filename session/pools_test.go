@@ -12,6 +12,15 @@ import (
 	"github.com/arena-hq/arena/webhook"
 )
 
+// withPools gives the test applications' first, game, the pools given.
+func withPools(pools ...arena.WarmPool) func(*testConfig) {
+	return func(c *testConfig) {
+		apps := testApps()
+		apps[0].Pools = pools
+		c.Catalog = tenant.NewStaticCatalog(apps)
+	}
+}
+
 // pooled counts the sessions waiting, started and ready, in the warm pools.
 func (h *harness) pooled(tb testing.TB) int {
 	tb.Helper()
@@ -35,9 +44,7 @@ func (h *harness) pooled(tb testing.TB) int {
 // of the control plane.
 func TestWarmPool(t *testing.T) {
 	rec := &recorder{}
-	h := newHarness(t, 10, withEvents(rec), func(c *testConfig) {
-		c.Pools = []arena.PoolSpec{{OrgID: org, Application: "game", Location: "europe", Size: 2}}
-	})
+	h := newHarness(t, 10, withEvents(rec), withPools(arena.WarmPool{Location: "europe", Size: 2}))
 	ctx := context.Background()
 	waitFor(t, func() bool { return h.pooled(t) == 2 })
 	if list, _ := h.srv.ListSessions(ctx, org, arena.SessionFilter{}); len(list) != 0 {
@@ -48,6 +55,13 @@ func TestWarmPool(t *testing.T) {
 	rec.mu.Unlock()
 	if told != 0 {
 		t.Fatalf("webhooks told of pooled sessions: %d events", told)
+	}
+	lines, err := h.srv.Usage(ctx, org, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(lines) != 1 || lines[0].Sessions != 0 || lines[0].Seconds != 0 || lines[0].PoolSessions != 2 {
+		t.Fatalf("usage of a full pool: %+v; want its 2 sessions apart from the billed ones", lines)
 	}
 
 	before := time.Now()
@@ -93,8 +107,8 @@ func TestWarmPool(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, u := range usage {
-		if u.SessionID == stopped.ID && !u.Start.Equal(stopped.ClaimedAt) {
-			t.Fatalf("billed from %v, claimed at %v", u.Start, stopped.ClaimedAt)
+		if u.SessionID == stopped.ID && (!u.Start.Equal(stopped.ClaimedAt) || !u.PoolStart.Equal(stopped.CreatedAt) || !u.PoolEnd.Equal(stopped.ClaimedAt)) {
+			t.Fatalf("billed from %v, in the pool %v to %v; claimed at %v, started at %v", u.Start, u.PoolStart, u.PoolEnd, stopped.ClaimedAt, stopped.CreatedAt)
 		}
 	}
 
@@ -109,21 +123,15 @@ func TestWarmPool(t *testing.T) {
 // TestWarmPoolShrinks: a pool made smaller, or no longer configured, stops
 // the sessions it holds beyond its size, unbilled.
 func TestWarmPoolShrinks(t *testing.T) {
-	h := newHarness(t, 10, func(c *testConfig) {
-		c.Pools = []arena.PoolSpec{{OrgID: org, Application: "game", Location: "europe", Size: 3}}
-	})
+	h := newHarness(t, 10, withPools(arena.WarmPool{Location: "europe", Size: 3}))
 	waitFor(t, func() bool { return h.pooled(t) == 3 })
-	h.cfg.Pools = []arena.PoolSpec{{OrgID: org, Application: "game", Location: "europe", Size: 1}}
+	withPools(arena.WarmPool{Location: "europe", Size: 1})(&h.cfg)
 	h.restartServer()
 	waitFor(t, func() bool { return h.pooled(t) == 1 })
-	h.cfg.Pools = nil
+	withPools()(&h.cfg)
 	h.restartServer()
 	waitFor(t, func() bool { return h.pooled(t) == 0 })
 	all, err := h.store.ListSessions(context.Background(), arena.SessionQuery{OrgID: org})
-	if err != nil {
-		t.Fatal(err)
-	}
-	usage, err := h.store.ListUsage(context.Background(), org)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,9 +139,19 @@ func TestWarmPoolShrinks(t *testing.T) {
 		active, _ := h.store.ListSessions(context.Background(), arena.SessionQuery{OrgID: org, ActiveOnly: true})
 		return len(active) == 0
 	})
+	usage, err := h.store.ListUsage(context.Background(), org)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(usage) != 3 {
+		t.Fatalf("%d usage rows, want the pool's 3", len(usage))
+	}
 	for _, u := range usage {
 		if u.Seconds != 0 || !u.Start.IsZero() {
 			t.Errorf("a pooled session never claimed was billed: %+v", u)
+		}
+		if u.PoolStart.IsZero() || !u.PoolEnd.After(u.PoolStart) {
+			t.Errorf("a pooled session never claimed has no time in the pool: %+v", u)
 		}
 	}
 	if len(all) != 3 {
@@ -145,12 +163,11 @@ func TestWarmPoolShrinks(t *testing.T) {
 // changes, the pool's sessions of the old tag, which no create would claim,
 // give way to sessions of the new one.
 func TestWarmPoolFollowsTheDefaultTag(t *testing.T) {
-	h := newHarness(t, 10, func(c *testConfig) {
-		c.Pools = []arena.PoolSpec{{OrgID: org, Application: "game", Location: "europe", Size: 2}}
-	})
+	h := newHarness(t, 10, withPools(arena.WarmPool{Location: "europe", Size: 2}))
 	waitFor(t, func() bool { return h.pooled(t) == 2 })
 	apps := testApps()
 	apps[0].Tags = []arena.Tag{{Name: "v1", Priority: 9}, {Name: "v2", Priority: 5}}
+	apps[0].Pools = []arena.WarmPool{{Location: "europe", Size: 2}}
 	h.cfg.Catalog = tenant.NewStaticCatalog(apps)
 	h.restartServer()
 	deadline := time.Now().Add(30 * time.Second)
@@ -183,9 +200,7 @@ func TestWarmPoolFollowsTheDefaultTag(t *testing.T) {
 // TestWarmPoolConcurrentClaims: creates at once claim each pooled session
 // once: as many are warm as the pool held, the others start cold.
 func TestWarmPoolConcurrentClaims(t *testing.T) {
-	h := newHarness(t, 20, func(c *testConfig) {
-		c.Pools = []arena.PoolSpec{{OrgID: org, Application: "game", Location: "europe", Size: 5}}
-	})
+	h := newHarness(t, 20, withPools(arena.WarmPool{Location: "europe", Size: 5}))
 	waitFor(t, func() bool { return h.pooled(t) == 5 })
 	h.rt.SetDeafNew(true) // what replenishes the pool is not ready to claim
 	var wg sync.WaitGroup

@@ -36,8 +36,6 @@ type Config struct {
 	// Events receives every session's lifecycle events, once each change is
 	// in the store, e.g. for webhooks; nil sends none.
 	Events EventPublisher
-	// Pools are the warm pools to keep filled (see pools.go).
-	Pools []arena.PoolSpec
 }
 
 // Observer receives the control plane's measurements. metrics.Registry
@@ -97,7 +95,7 @@ func New(c Config) *Service {
 		rates: c.Rates, streams: newNodeStreams(),
 	}
 	s.logs = &logRelay{streams: map[string]*logStream{}, nodes: s.streams, knows: c.Fleet.Knows}
-	s.pools = newPools(s, c.Pools)
+	s.pools = newPools(s)
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -110,8 +108,10 @@ func New(c Config) *Service {
 	}
 	c.Fleet.Attach((*fleetSessions)(s))
 	if c, ok := s.catalog.(interface{ OnChange(func()) }); ok {
-		// Nodes hold every application's images: tell them when the set changes.
+		// Nodes hold every application's images: tell them when the set
+		// changes. And the pools follow their applications' sizes.
 		c.OnChange(func() {
+			s.pools.nudge()
 			s.mu.Lock()
 			defer s.mu.Unlock()
 			s.streams.sendEach(s.fullAssignment)
@@ -540,8 +540,15 @@ func (s *Service) SessionCounts() map[[2]string]int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, e := range s.sessions.byID {
-		sess := e.cur.Load()
-		out[[2]string{string(sess.State), sess.Location}]++
+		if sess := e.cur.Load(); sess.Pool == "" { // PoolStatus counts those
+			out[[2]string{string(sess.State), sess.Location}]++
+		}
 	}
 	return out
+}
+
+// PoolStatus returns how full an organisation's warm pools are, or every
+// organisation's for "".
+func (s *Service) PoolStatus(orgID string) []arena.PoolStatus {
+	return s.pools.status(orgID)
 }

@@ -27,13 +27,20 @@ func (s *Service) Usage(ctx context.Context, orgID string, from, to time.Time) (
 	for _, e := range s.sessions.byID {
 		sess := e.cur.Load()
 		// A session stopping right now may have its row already: the row wins.
-		if sess.OrgID != orgID || sess.RunningAt.IsZero() || sess.State == arena.SessionStopped || stored[sess.ID] {
+		if sess.OrgID != orgID || sess.State == arena.SessionStopped || stored[sess.ID] {
 			continue
 		}
-		usages = append(usages, &arena.Usage{
+		u := &arena.Usage{
 			SessionID: sess.ID, OrgID: orgID, Application: sess.Application, Location: sess.Location,
 			Resources: sess.Resources, Start: sess.RunningAt, End: sess.BillingEnd(now),
-		})
+		}
+		if sess.Pool != "" {
+			u.Start, u.End = time.Time{}, time.Time{} // not claimed: nobody's yet
+		}
+		u.PoolStart, u.PoolEnd = sess.PoolPeriod(now)
+		if !u.Start.IsZero() || !u.PoolStart.IsZero() {
+			usages = append(usages, u)
+		}
 	}
 	s.mu.Unlock()
 	return arena.SummarizeUsage(usages, from, to, s.rates), nil

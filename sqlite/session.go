@@ -131,11 +131,11 @@ func (st *Store) StopSession(ctx context.Context, s *arena.Session, u *arena.Usa
 		return arena.Errorf(arena.ENOTFOUND, "session %s not found", s.ID)
 	}
 	n, err = execCount(ctx, tx, `INSERT INTO usage
-		(session_id, org_id, application, location, milli_cpu, memory_mb, start_at, end_at, seconds)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+		(session_id, org_id, application, location, milli_cpu, memory_mb, start_at, end_at, seconds, pool_start_at, pool_end_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (session_id) DO NOTHING`,
 		u.SessionID, u.OrgID, u.Application, u.Location, u.Resources.MilliCPU, u.Resources.MemoryMB,
-		storedoc.Nanos(u.Start), storedoc.Nanos(u.End), u.Seconds)
+		storedoc.Nanos(u.Start), storedoc.Nanos(u.End), u.Seconds, storedoc.Nanos(u.PoolStart), storedoc.Nanos(u.PoolEnd))
 	switch {
 	case isMissingParent(err):
 		return arena.Errorf(arena.ENOTFOUND, "organization %s not found", u.OrgID)
@@ -222,7 +222,7 @@ func sessionQuery(f arena.SessionQuery) (string, []any) {
 // session id). An empty orgID matches no organisation, not every one.
 func (st *Store) ListUsage(ctx context.Context, orgID string) ([]*arena.Usage, error) {
 	rows, err := st.r.QueryContext(ctx, `SELECT
-		session_id, org_id, application, location, milli_cpu, memory_mb, start_at, end_at, seconds
+		session_id, org_id, application, location, milli_cpu, memory_mb, start_at, end_at, seconds, pool_start_at, pool_end_at
 		FROM usage WHERE org_id = ? ORDER BY end_at, session_id`, orgID)
 	if err != nil {
 		return nil, arena.Internal(err, "listing usage")
@@ -231,14 +231,15 @@ func (st *Store) ListUsage(ctx context.Context, orgID string) ([]*arena.Usage, e
 	var out []*arena.Usage
 	for rows.Next() {
 		var (
-			u          arena.Usage
-			start, end int64
+			u                              arena.Usage
+			start, end, poolStart, poolEnd int64
 		)
 		if err := rows.Scan(&u.SessionID, &u.OrgID, &u.Application, &u.Location,
-			&u.Resources.MilliCPU, &u.Resources.MemoryMB, &start, &end, &u.Seconds); err != nil {
+			&u.Resources.MilliCPU, &u.Resources.MemoryMB, &start, &end, &u.Seconds, &poolStart, &poolEnd); err != nil {
 			return nil, arena.Internal(err, "listing usage")
 		}
 		u.Start, u.End = storedoc.FromNanos(start), storedoc.FromNanos(end)
+		u.PoolStart, u.PoolEnd = storedoc.FromNanos(poolStart), storedoc.FromNanos(poolEnd)
 		out = append(out, &u)
 	}
 	if err := rows.Err(); err != nil {

@@ -225,8 +225,17 @@ type Application struct {
 	Regions  []string `json:"regions,omitempty"`
 	TagKeep  int      `json:"tagKeep,omitempty"`
 	NodePool string   `json:"nodePool,omitempty"`
+	Pools    []Pool   `json:"pools,omitempty"`
 	Security
 	Readiness
+}
+
+// Pool is the stored form of an arena.WarmPool.
+type Pool struct {
+	Location string `json:"location"`
+	Tag      string `json:"tag,omitempty"`
+	Size     int    `json:"size"`
+	Mode     string `json:"mode,omitempty"`
 }
 
 // Tag is the stored form of an arena.Tag.
@@ -272,6 +281,9 @@ func FromApplication(a *arena.Application) Application {
 			d.Ports[i] = PortSpec{Container: p.Container, Protocol: string(p.Protocol)}
 		}
 	}
+	for _, p := range a.Pools {
+		d.Pools = append(d.Pools, Pool{Location: p.Location, Tag: p.Tag, Size: p.Size, Mode: string(p.Mode)})
+	}
 	return d
 }
 
@@ -304,6 +316,10 @@ func (d Application) ToApplication(a *arena.Application) {
 	a.Regions = d.Regions
 	a.TagKeep = d.TagKeep
 	a.NodePool = d.NodePool
+	a.Pools = nil
+	for _, p := range d.Pools {
+		a.Pools = append(a.Pools, arena.WarmPool{Location: p.Location, Tag: p.Tag, Size: p.Size, Mode: arena.PoolMode(p.Mode)})
+	}
 	a.Security = d.toSecurity()
 	a.Readiness = d.toReadiness()
 }

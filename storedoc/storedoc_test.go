@@ -116,6 +116,15 @@ func securedApplication() *arena.Application {
 	return a
 }
 
+// pooledApplication is securedApplication with its readiness and warm
+// pools set, which the goldens before it leave out.
+func pooledApplication() *arena.Application {
+	a := securedApplication()
+	a.Readiness = arena.Readiness{Mode: arena.ReadyOnPorts, Timeout: 30 * time.Second, RunOnTimeout: true}
+	a.Pools = []arena.WarmPool{{Location: "rotterdam", Size: 4}, {Location: "europe", Tag: "v2", Size: 2, Mode: arena.PoolLaunch}}
+	return a
+}
+
 // TestGolden pins the stored format byte for byte: the documents already on
 // disk in both stores must keep reading as they were written. A difference
 // here is a change of the format, not of the test.
@@ -132,6 +141,7 @@ func TestGolden(t *testing.T) {
 		{"application_limits.json", FromApplication(limitedApplication())},
 		{"session_security.json", FromSession(securedSession())},
 		{"application_security.json", FromApplication(securedApplication())},
+		{"application_pools.json", FromApplication(pooledApplication())},
 	} {
 		t.Run(c.file, func(t *testing.T) {
 			got, err := json.Marshal(c.doc)

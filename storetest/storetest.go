@@ -564,6 +564,9 @@ func testListUsage(t *testing.T, s arena.Store) {
 	byID := map[string]*arena.Usage{}
 	for i, e := range ends {
 		x := runningSession(e.id, e.org, "n1", at(i))
+		if e.id == "a3" {
+			x.ClaimedAt = x.CreatedAt.Add(time.Second) // it waited in a warm pool
+		}
 		createSession(t, s, x)
 		byID[e.id] = stop(t, s, x, e.end)
 	}
@@ -828,7 +831,7 @@ func newToken(id, org string, hash ...string) *arena.Token {
 }
 
 func usageOf(s *arena.Session) *arena.Usage {
-	return &arena.Usage{
+	u := &arena.Usage{
 		SessionID:   s.ID,
 		OrgID:       s.OrgID,
 		Application: s.Application,
@@ -838,6 +841,8 @@ func usageOf(s *arena.Session) *arena.Usage {
 		End:         s.BillingEnd(s.StoppedAt),
 		Seconds:     s.BilledSeconds(s.StoppedAt),
 	}
+	u.PoolStart, u.PoolEnd = s.PoolPeriod(s.StoppedAt)
+	return u
 }
 
 func createOrg(tb testing.TB, s arena.Store, id string) {
@@ -984,6 +989,7 @@ func normSession(s *arena.Session) arena.Session {
 func normUsage(u *arena.Usage) arena.Usage {
 	c := *u
 	c.Start, c.End = c.Start.UTC(), c.End.UTC()
+	c.PoolStart, c.PoolEnd = c.PoolStart.UTC(), c.PoolEnd.UTC()
 	return c
 }
 

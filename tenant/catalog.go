@@ -14,6 +14,7 @@ import (
 type StaticCatalog struct {
 	apps   map[[2]string]*arena.Application
 	images []arena.WantedImage
+	pools  []arena.PoolSpec
 }
 
 var _ arena.Catalog = (*StaticCatalog)(nil)
@@ -24,12 +25,15 @@ func NewStaticCatalog(apps []*arena.Application) *StaticCatalog {
 	for _, a := range apps {
 		c.apps[[2]string{a.OrgID, a.Name}] = a
 	}
-	c.images = arena.WantedImages(apps)
+	c.images, c.pools = arena.WantedImages(apps), arena.PoolSpecs(apps)
 	return c
 }
 
 // Images implements Catalog.
 func (c *StaticCatalog) Images() []arena.WantedImage { return c.images }
+
+// Pools implements Catalog.
+func (c *StaticCatalog) Pools() []arena.PoolSpec { return c.pools }
 
 // Application implements Catalog.
 func (c *StaticCatalog) Application(orgID, name string) (*arena.Application, error) {
@@ -58,6 +62,7 @@ type AppCatalog struct {
 	mu       sync.RWMutex
 	apps     map[[2]string]*arena.Application
 	images   []arena.WantedImage
+	pools    []arena.PoolSpec
 	onChange func()
 }
 
@@ -92,9 +97,9 @@ func (c *AppCatalog) reload(ctx context.Context) error {
 		}
 		apps[[2]string{a.OrgID, a.Name}] = a
 	}
-	images := arena.WantedImages(list)
+	images, pools := arena.WantedImages(list), arena.PoolSpecs(list)
 	c.mu.Lock()
-	c.apps, c.images = apps, images
+	c.apps, c.images, c.pools = apps, images, pools
 	f := c.onChange
 	c.mu.Unlock()
 	if f != nil {
@@ -118,6 +123,13 @@ func (c *AppCatalog) Images() []arena.WantedImage {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	return c.images
+}
+
+// Pools implements Catalog.
+func (c *AppCatalog) Pools() []arena.PoolSpec {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.pools
 }
 
 // List returns an organisation's applications ordered by name.

@@ -375,7 +375,10 @@ func runApp(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		if err != nil {
 			return err
 		}
-		return f.show(stdout, a.Raw(), "", cols...)
+		if err := f.show(stdout, a.Raw(), "", cols...); err != nil || f.output.format != "table" || len(a.WarmPools) == 0 {
+			return err
+		}
+		return showWarmPools(stdout, a.WarmPools)
 	case "apply":
 		app, err := readAppFile(*file)
 		if err != nil {
@@ -400,6 +403,21 @@ func runApp(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return nil
 	}
 	return notHandled(f.fs, cmd)
+}
+
+// showWarmPools prints, below an application's row, its warm pools and how
+// full each is, node by node.
+func showWarmPools(w io.Writer, pools []client.WarmPool) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "\nWARM POOL\tTAG\tMODE\tSIZE\tREADY\tWARMING\tNODES")
+	for _, p := range pools {
+		nodes := make([]string, len(p.Nodes))
+		for i, n := range p.Nodes {
+			nodes[i] = fmt.Sprintf("%s=%d/%d", n.Node, n.Ready, n.Warming)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%s\n", p.Location, cell(p.Tag), p.Mode, p.Size, p.Ready, p.Warming, cell(strings.Join(nodes, ",")))
+	}
+	return tw.Flush()
 }
 
 // readAppFile reads an application from YAML (or JSON, which is YAML),

@@ -11,6 +11,21 @@ import (
 	"github.com/arena-hq/arena/docker/dockertest"
 )
 
+// scrapeMetrics returns what the metrics listener at url serves.
+func scrapeMetrics(tb testing.TB, url string) string {
+	tb.Helper()
+	resp, err := nethttp.Get(url + "/metrics")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return string(body)
+}
+
 // TestMetrics scrapes arena dev's metrics listener after a session ran:
 // placement, sessions by state, nodes, agent streams, requests and Docker
 // calls are all there, from the real control plane, API and engine.

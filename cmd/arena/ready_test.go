@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -96,9 +98,10 @@ func TestReadinessOnTheEngine(t *testing.T) {
 	}
 }
 
-// TestWarmPoolOnTheEngine: a pool of the echo server fills on the engine;
-// a create claims its session, which echoes at once on the ports of the
-// create's answer, and the pool fills again.
+// TestWarmPoolOnTheEngine: a pool of the echo server fills on the engine,
+// as the admin API, the CLI and the metrics show; a create claims its
+// session, which echoes at once on the ports of the create's answer, and
+// the pool fills again.
 func TestWarmPoolOnTheEngine(t *testing.T) {
 	repo, tag, _ := strings.Cut(dockertest.EchoImage(t), ":")
 	s := newStackWith(t, 20, fmt.Sprintf(`
@@ -108,8 +111,8 @@ func TestWarmPoolOnTheEngine(t *testing.T) {
     ports: [{container: 7777, protocol: tcp}, {container: 7777, protocol: udp}]
     resources: {milliCpu: 100, memoryMb: 64}
     stopGrace: 1s
-    pools: [{location: local, size: 1}]
-`, repo, tag))
+    warmPools: [{location: local, size: 1}]
+`, repo, tag), func(o *devOptions) { o.metricsListen = "127.0.0.1:0" })
 	ready := func() int {
 		all, err := s.store.ListSessions(t.Context(), arena.SessionQuery{OrgID: s.cfg.OrgID, ActiveOnly: true})
 		if err != nil {
@@ -129,6 +132,22 @@ func TestWarmPoolOnTheEngine(t *testing.T) {
 		}
 		return nil
 	})
+	app, err := s.api().Admin().GetApplication(t.Context(), s.cfg.OrgID, "warm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := client.WarmPool{Location: "local", Size: 1, Mode: "claim", Ready: 1, Nodes: []client.WarmPoolNode{{Node: s.Node.ID, Ready: 1}}}
+	if len(app.WarmPools) != 1 || !reflect.DeepEqual(app.WarmPools[0], want) {
+		t.Fatalf("the admin API's warm pools: %+v, want %+v", app.WarmPools, want)
+	}
+	out := mustCLI(t, "app", "get", "warm", "--server", s.URL, "--token", testToken)
+	if !regexp.MustCompile(`(?m)^local\s+-\s+claim\s+1\s+1\s+0\s+` + regexp.QuoteMeta(s.Node.ID) + `=1/0$`).MatchString(out) {
+		t.Fatalf("arena app get shows no full pool:\n%s", out)
+	}
+	metric := `arena_warm_pool_sessions{application="warm",node="` + s.Node.ID + `",org="` + s.cfg.OrgID + `",pool="warm:@local",state="ready"} 1`
+	if body := scrapeMetrics(t, s.MetricsURL); !strings.Contains(body, metric) {
+		t.Fatalf("no %s in the metrics:\n%s", metric, body)
+	}
 	cold := s.create(client.SessionRequest{ID: "cold-1", Image: "echo"})
 	if d := s.waitStatus(cold.ID, "running"); d.Warm {
 		t.Fatalf("a cold start described as warm: %+v", d)
@@ -140,10 +159,57 @@ func TestWarmPoolOnTheEngine(t *testing.T) {
 	if d, err := s.describe("warm-1"); err != nil || d.Status != "running" || !d.Warm {
 		t.Fatalf("the claimed session: %+v, %v; want running, and warm", d, err)
 	}
+	if out := mustCLI(t, "usage", "--server", s.URL, "--token", testToken); !strings.Contains(out, "WARM POOL HOURS") {
+		t.Fatalf("arena usage shows no time in the warm pool:\n%s", out)
+	}
 	dockertest.Eventually(t, dockertest.Timeout, func() error {
 		if n := ready(); n != 1 {
 			return fmt.Errorf("%d sessions ready in the pool", n)
 		}
 		return nil
 	})
+}
+
+// TestWarmPoolThroughTheAPI: a pool set through the admin API fills, and
+// one resized through the Gameye API's application body follows at once,
+// without a restart.
+func TestWarmPoolThroughTheAPI(t *testing.T) {
+	repo, tag, _ := strings.Cut(dockertest.EchoImage(t), ":")
+	s := newStack(t, 20)
+	admin := s.api().Admin()
+	if _, err := admin.CreateApplication(t.Context(), s.cfg.OrgID, map[string]any{
+		"name": "lobby", "repository": repo, "tags": []any{map[string]any{"name": tag, "priority": 1}},
+		"ports": []any{map[string]any{"container": 7777, "protocol": "udp"}}, "resources": map[string]any{"milliCpu": 100, "memoryMb": 64},
+		"stopGraceSeconds": 1, "warmPools": []any{map[string]any{"location": "local", "size": 2}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	waitPool := func(ready int) {
+		t.Helper()
+		dockertest.Eventually(t, dockertest.Timeout, func() error {
+			app, err := admin.GetApplication(t.Context(), s.cfg.OrgID, "lobby")
+			if err != nil {
+				return err
+			}
+			if len(app.WarmPools) != 1 || app.WarmPools[0].Ready != ready || app.WarmPools[0].Warming != 0 {
+				return fmt.Errorf("warm pools %+v, want %d ready", app.WarmPools, ready)
+			}
+			all, err := s.store.ListSessions(t.Context(), arena.SessionQuery{OrgID: s.cfg.OrgID, ActiveOnly: true})
+			if err != nil {
+				return err
+			}
+			if len(all) != ready {
+				return fmt.Errorf("%d active sessions, want the pool's %d", len(all), ready)
+			}
+			return nil
+		})
+	}
+	waitPool(2)
+	if status, body := s.call("PUT", "/application/lobby", map[string]any{"warmPools": []any{map[string]any{"location": "local", "size": 1}}}); status != 204 {
+		t.Fatalf("PUT /application/lobby: %d %s", status, body)
+	}
+	waitPool(1)
+	if d := s.create(client.SessionRequest{ID: "lobby-1", Image: "lobby"}); !s.waitStatus(d.ID, "running").Warm {
+		t.Fatal("the create was not claimed from the pool")
+	}
 }

@@ -196,6 +196,12 @@ func startControlPlane(ctx context.Context, cfg *config.Config, o stackOptions, 
 		}
 		return nil
 	})
+	st.metrics.SetPoolSource(func() []arena.PoolStatus {
+		if cp := st.leader(); cp != nil {
+			return cp.srv.PoolStatus("")
+		}
+		return nil
+	})
 	st.metrics.SetSessionSource(func() []metrics.SessionCount {
 		cp := st.leader()
 		if cp == nil {
@@ -410,7 +416,6 @@ func newControlPlane(ctx context.Context, cfg *config.Config, o stackOptions, st
 	})
 	cp = &controlPlane{webhooks: dispatcher, fleet: fl, tenants: tenant.New(store, fl.Placer(), log, nil), srv: session.New(session.Config{
 		Store: store, Catalog: catalog, Fleet: fl, Logger: log, Rates: cfg.PriceList(), Observer: reg, Events: dispatcher,
-		Pools: cfg.PoolSpecs(),
 	})}
 	appAdmin := tenant.NewApplications(catalog, &registry.Client{}, log)
 	if err := cp.tenants.LoadQuotas(ctx); err != nil {

@@ -53,6 +53,13 @@ func runUsage(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if report.Currency != "" {
 			costHead += " (" + report.Currency + ")"
 		}
+		// Warm pools' time shows only where there is some, apart from
+		// the billed hours.
+		pools := func(seconds int64) string { return "" }
+		if report.TotalWarmPoolSeconds > 0 {
+			costHead += "\tWARM POOL HOURS"
+			pools = func(seconds int64) string { return "\t" + hours(seconds) }
+		}
 		fmt.Fprintln(tw, "APPLICATION\tLOCATION\tPROFILE\tSESSIONS\tHOURS\t"+costHead)
 		anyPriced := false
 		for _, l := range report.Lines {
@@ -60,14 +67,14 @@ func runUsage(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			if l.Priced {
 				cost, anyPriced = money(l.Cost), true
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%dm/%dMi\t%d\t%s\t%s\n", l.Application, l.Location, l.Profile.MilliCPU, l.Profile.MemoryMB,
-				l.Sessions, hours(l.Seconds), cost)
+			fmt.Fprintf(tw, "%s\t%s\t%dm/%dMi\t%d\t%s\t%s%s\n", l.Application, l.Location, l.Profile.MilliCPU, l.Profile.MemoryMB,
+				l.Sessions, hours(l.Seconds), cost, pools(l.WarmPoolSeconds))
 		}
 		total := "-"
 		if anyPriced {
 			total = money(report.TotalCost)
 		}
-		fmt.Fprintf(tw, "TOTAL\t\t\t\t%s\t%s\n", hours(report.TotalSeconds), total)
+		fmt.Fprintf(tw, "TOTAL\t\t\t\t%s\t%s%s\n", hours(report.TotalSeconds), total, pools(report.TotalWarmPoolSeconds))
 		return nil
 	})
 }
