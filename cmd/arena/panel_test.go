@@ -406,6 +406,13 @@ func panelAdmin(t *testing.T, b *browser, s *testStack) {
 	b.fill(form+`[data-testid=app-user]`, "65534:65534")
 	b.click(form + `[data-testid=app-readonly]`)
 	b.fill(form+`[data-testid=app-tmpfs]`, "/tmp\n/run/game")
+	b.fill(form+`[data-testid=app-readiness-mode]`, "process")
+	b.fill(form+`[data-testid=app-readiness-timeout]`, "30")
+	// A warm pool in a region without nodes: it stays empty, as shown.
+	b.click(form + `[data-testid=add-warmPools]`)
+	b.fill(form+`[data-testid=warmPools-editor] .row-item:nth-child(1) [data-testid=pool-location]`, "us-east")
+	b.fill(form+`[data-testid=warmPools-editor] .row-item:nth-child(1) [data-testid=pool-size]`, "2")
+	b.fill(form+`[data-testid=warmPools-editor] .row-item:nth-child(1) [data-testid=pool-mode]`, "launch")
 	// A second tag with a higher priority becomes the default.
 	b.click(form + `[data-testid=add-tags]`)
 	b.fill(form+`[data-testid=tags-editor] .row-item:nth-child(2) [data-testid=tag-name]`, "v2")
@@ -418,7 +425,7 @@ func panelAdmin(t *testing.T, b *browser, s *testStack) {
 	row := `document.querySelector('tr[data-app-name="panel-app"]')`
 	b.waitFor("the application is listed", `(`+row+`?.textContent || '').includes('v2 ★')`)
 	b.screenshot("applications")
-	shown := map[string]string{"app-limits": "limit 2000m · 2048 MiB", "app-tagkeep": " keeps 3", "app-nodepool": "pool metal"}
+	shown := map[string]string{"app-limits": "limit 2000m · 2048 MiB", "app-tagkeep": " keeps 3", "app-nodepool": "pool metal", "app-pool": "us-east 0/2 ⤳"}
 	for id, want := range shown {
 		if got := eval[string](b, row+`.querySelector('[data-testid=`+id+`]')?.textContent || ''`); got != want {
 			t.Errorf("the row shows %s as %q, want %q", id, got, want)
@@ -428,7 +435,8 @@ func panelAdmin(t *testing.T, b *browser, s *testStack) {
 		t.Errorf("the row shows the regions as %q", got)
 	}
 	placement := []string{`"defaultTag":"v2"`, `"limits":{"milliCpu":2000,"memoryMb":2048}`, `"regions":["europe","us-east"]`, `"tagKeep":3`, `"nodePool":"metal"`,
-		`"user":"65534:65534"`, `"readOnlyRootFilesystem":true`, `"tmpfs":["/tmp","/run/game"]`}
+		`"user":"65534:65534"`, `"readOnlyRootFilesystem":true`, `"tmpfs":["/tmp","/run/game"]`,
+		`"readiness":{"mode":"process","timeoutSeconds":30,"runOnTimeout":false}`, `"warmPools":[{"location":"us-east","tag":"","size":2,"mode":"launch","ready":0,"warming":0,"nodes":[]}]`}
 	checkStored := func(when string) {
 		t.Helper()
 		a, err := s.api().Admin().GetApplication(t.Context(), org, "panel-app")

@@ -71,7 +71,7 @@ function table(apps, { edit, remove }) {
   return h('div', { class: 'table-wrap' }, h('table', { class: 'data', 'data-testid': 'application-table' },
     h('thead', null, h('tr', null,
       h('th', null, 'Name'), h('th', null, 'Repository'), h('th', null, 'Tags'), h('th', null, 'Ports'),
-      h('th', null, 'Resources'), h('th', null, 'Placement'), h('th', null, 'Source'), h('th', null, 'Updated'), h('th', null, ''))),
+      h('th', null, 'Resources'), h('th', null, 'Placement'), h('th', null, 'Warm pools'), h('th', null, 'Source'), h('th', null, 'Updated'), h('th', null, ''))),
     h('tbody', null, apps.map((a) => {
       const fromConfig = a.source === 'config';
       return h('tr', { 'data-testid': 'application-row', 'data-app-name': a.name },
@@ -92,6 +92,7 @@ function table(apps, { edit, remove }) {
           a.regions.length ? a.regions.map((r) => h('span', { class: 'chip', 'data-testid': 'app-region' }, r))
             : h('span', { class: 'muted' }, 'any region'),
           a.nodePool ? h('div', { class: 'muted small', 'data-testid': 'app-nodepool' }, `pool ${a.nodePool}`) : null),
+        h('td', { class: 'labels' }, (a.warmPools || []).length ? a.warmPools.map(poolItem) : h('span', { class: 'muted' }, '—')),
         h('td', null, h('span', { class: `badge source-${a.source}`, title: fromConfig ? 'Defined in the config file; read-only here' : 'Managed through the API' }, a.source)),
         // The day is enough in the table; the tooltip has the time.
         h('td', { class: 'nowrap', title: formatTime(a.updatedAt || a.createdAt) }, formatDate(a.updatedAt || a.createdAt)),
@@ -99,6 +100,17 @@ function table(apps, { edit, remove }) {
           h('button', { type: 'button', 'data-testid': 'edit-application', onclick: () => edit(a) }, fromConfig ? 'View' : 'Edit'),
           fromConfig ? null : h('button', { type: 'button', class: 'danger', 'data-testid': 'delete-application', onclick: () => remove(a) }, 'Delete')));
     }))));
+}
+
+// poolItem shows a warm pool as how many of its sessions are ready of its
+// size, with those warming and each node's share in its tooltip.
+function poolItem(p) {
+  const nodes = (p.nodes || []).map((n) => `${n.node}: ${n.ready} ready, ${n.warming} warming`);
+  const full = p.ready >= p.size;
+  return h('span', {
+    class: full ? 'chip' : 'chip warming', 'data-testid': 'app-pool', 'data-location': p.location,
+    title: [`${p.ready} ready, ${p.warming} warming of ${p.size}${p.mode === 'launch' ? '; the request’s env and args apply' : ''}`, ...nodes].join('\n'),
+  }, `${p.location}${p.tag ? ':' + p.tag : ''} ${p.ready}/${p.size}`, p.mode === 'launch' ? ' ⤳' : '');
 }
 
 // tagItem shows a tag, marked when it is the default, with its pull state.
@@ -146,7 +158,9 @@ function appForm(app) {
     name: '', repository: '', tags: [{ name: 'latest', priority: 1 }], ports: [{ container: 7777, protocol: 'udp' }],
     network: 'bridge', resources: { milliCpu: 1000, memoryMb: 1024 }, regions: [], tagKeep: 0, nodePool: '',
     env: {}, args: [], stopGraceSeconds: 30, artifacts: [], user: '', readOnlyRootFilesystem: false, tmpfs: [],
+    readiness: { mode: 'ports', timeoutSeconds: 60, runOnTimeout: false }, warmPools: [],
   };
+  const ready = a.readiness || { mode: 'ports', timeoutSeconds: 60, runOnTimeout: false };
   const name = h('input', { name: 'name', value: a.name, required: true, readOnly: !!app, 'data-testid': 'app-name', pattern: '[a-z0-9][a-z0-9._\\-]*', spellcheck: 'false' });
   const repository = h('input', { name: 'repository', value: a.repository, required: true, 'data-testid': 'app-repository', spellcheck: 'false', placeholder: 'registry.example.com/studio/game' });
   const tags = rowsEditor('tags', a.tags, tagRow, { name: '', priority: 0 }, 'Add tag', markDefault);
@@ -170,6 +184,11 @@ function appForm(app) {
   const user = h('input', { name: 'user', value: a.user || '', spellcheck: 'false', placeholder: 'the image’s USER', 'data-testid': 'app-user' });
   const readOnly = h('input', { type: 'checkbox', name: 'readOnlyRootFilesystem', checked: !!a.readOnlyRootFilesystem, 'data-testid': 'app-readonly' });
   const tmpfs = h('textarea', { name: 'tmpfs', rows: '2', spellcheck: 'false', placeholder: '/tmp, one per line', 'data-testid': 'app-tmpfs' }, (a.tmpfs || []).join('\n'));
+  const readyMode = h('select', { name: 'readiness.mode', 'data-testid': 'app-readiness-mode' },
+    ['ports', 'process'].map((m) => h('option', { value: m, selected: ready.mode === m }, m)));
+  const readyTimeout = h('input', { name: 'readiness.timeoutSeconds', type: 'number', min: '1', max: '1800', step: 'any', value: String(ready.timeoutSeconds), 'data-testid': 'app-readiness-timeout' });
+  const readyRun = h('input', { type: 'checkbox', name: 'readiness.runOnTimeout', checked: !!ready.runOnTimeout, 'data-testid': 'app-readiness-run' });
+  const pools = rowsEditor('warmPools', a.warmPools || [], poolRow, { location: '', tag: '', size: 1, mode: 'claim' }, 'Add warm pool');
   const reg = a.registry || null;
   const regUser = h('input', { name: 'registry.username', value: reg ? reg.username : '', autocomplete: 'off', spellcheck: 'false' });
   const regPassword = h('input', { name: 'registry.password', type: 'password', autocomplete: 'new-password',
@@ -201,6 +220,13 @@ function appForm(app) {
       field('User', user, 'uid[:gid] or a name the image knows, e.g. 65534:65534; empty runs as the image’s USER.'),
       h('label', { class: 'inline' }, readOnly, ' read-only root filesystem'),
       field('Writable tmpfs paths', tmpfs, 'One absolute path per line, sized at the memory limit.')),
+    h('fieldset', { name: 'readiness', class: 'row' }, h('legend', null, 'Readiness'),
+      h('p', { class: 'hint' }, 'When a session is running, and billed: once its game server serves on every port (ports), or once its process started.'),
+      field('Ready on', readyMode), field('Timeout (s)', readyTimeout),
+      h('label', { class: 'inline' }, readyRun, ' run, rather than fail, past the timeout')),
+    h('fieldset', { name: 'warmPools' }, h('legend', null, 'Warm pools'),
+      h('p', { class: 'hint' }, 'Sessions kept started and ready in a location or region (of the default tag when the tag is empty). claim: taken as they are, the request’s env and args ignored; launch: the game server starts on the claim, with them.'),
+      pools.el),
     h('fieldset', { name: 'registry', class: 'row' }, h('legend', null, 'Private registry'),
       field('Username', regUser), field('Password', regPassword),
       app && reg ? h('label', { class: 'inline' }, regClear, ' remove the credentials') : null));
@@ -225,6 +251,8 @@ function appForm(app) {
       user: user.value.trim(),
       readOnlyRootFilesystem: readOnly.checked,
       tmpfs: lines(tmpfs.value),
+      readiness: { mode: readyMode.value, timeoutSeconds: Number(readyTimeout.value || 0), runOnTimeout: readyRun.checked },
+      warmPools: pools.value().map(([l, t, n, m]) => ({ location: l.value.trim(), tag: t.value.trim(), size: Number(n.value), mode: m.value })),
     };
     // The password is write-only: left empty on an edit, the registry is
     // left out of the body and the server keeps the stored credentials.
@@ -304,6 +332,24 @@ function tagRow(prefix, t) {
 function markDefault(rows) {
   const best = defaultTag(rows.map((r, i) => ({ name: i, priority: Number(r.inputs[1].value) })));
   rows.forEach((r, i) => { r.mark.hidden = i !== best; });
+}
+
+function poolRow(prefix, p) {
+  const location = h('input', { value: p.location, placeholder: 'location or region', spellcheck: 'false', 'data-testid': 'pool-location' });
+  const tag = h('input', { value: p.tag, placeholder: 'default tag', spellcheck: 'false', 'data-testid': 'pool-tag' });
+  const size = h('input', { type: 'number', min: '1', max: '100', step: '1', value: String(p.size), 'data-testid': 'pool-size', title: 'size' });
+  const mode = h('select', { 'data-testid': 'pool-mode' },
+    ['claim', 'launch'].map((x) => h('option', { value: x, selected: p.mode === x }, x)));
+  return {
+    el: h('div', { class: 'row-item' }, location, tag, size, mode),
+    inputs: [location, tag, size, mode],
+    rename(i) {
+      location.name = `${prefix}[${i}].location`;
+      tag.name = `${prefix}[${i}].tag`;
+      size.name = `${prefix}[${i}].size`;
+      mode.name = `${prefix}[${i}].mode`;
+    },
+  };
 }
 
 function portRow(prefix, p) {
