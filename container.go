@@ -25,6 +25,18 @@ type ContainerSpec struct {
 	Limits    Resources
 	// Security is who the process runs as and what it may write.
 	Security ContainerSecurity
+	// LauncherDir, when set, is a host directory holding Arena's launcher
+	// and its FIFO, mounted read-only in the container at the launcher's
+	// place; the launcher is then the container's entrypoint, with no
+	// arguments, and Args do not apply: it execs the game server once the
+	// agent hands it the claim.
+	LauncherDir string
+}
+
+// ImageConfig is what an image runs by default: its entrypoint, command
+// and environment, as the engine would start a container of it.
+type ImageConfig struct {
+	Entrypoint, Cmd, Env []string
 }
 
 // ContainerSecurity is how a session's container is confined beyond the

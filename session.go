@@ -93,6 +93,10 @@ type Session struct {
 	// TTL and its billing count from then.
 	Pool      string
 	ClaimedAt time.Time
+	// Launcher tells that the session's container runs Arena's launcher,
+	// as a warm pool in launch mode starts them: the game server starts
+	// only once the session is claimed, with the claim's env and args.
+	Launcher bool
 	// Application is the Session API's "image": the application's name.
 	Application string
 	// Tag is the Session API's "version".
@@ -223,6 +227,25 @@ func (s *Session) BillingEnd(now time.Time) time.Time {
 	return end
 }
 
+// Claim makes a session waiting, ready, in a warm pool the session of a
+// create at at: it leaves the pool, and its life as the caller's begins,
+// its TTL and billing counted from then. One whose container waits in the
+// launcher (Launcher) is started again, since its game server starts only
+// now: it is running, and billed, once that is ready, as a cold start is.
+// Any other is running at once. ECONFLICT for a session not ready in a pool.
+func (s *Session) Claim(at time.Time) error {
+	if s.Pool == "" || s.State != SessionRunning {
+		return Errorf(ECONFLICT, "session %s is not ready in a warm pool", s.ID)
+	}
+	s.Pool, s.ClaimedAt, s.UpdatedAt = "", at, at
+	if s.Launcher {
+		s.State, s.RunningAt = SessionStarted, time.Time{}
+		return nil
+	}
+	s.RunningAt = at
+	return nil
+}
+
 // PoolPeriod returns when the session waited in a warm pool, booked but
 // nobody's: from its start to its claim, or, never claimed, to its
 // BillingEnd (now for one still waiting). Zero for a session that never
@@ -273,7 +296,12 @@ func SessionKey(orgID, id string) string {
 
 // ContainerName is the name of the session's container on its node.
 func (s *Session) ContainerName() string {
-	return fmt.Sprintf("arena-%s", s.ID)
+	return ContainerNameOf(s.ID)
+}
+
+// ContainerNameOf is the container name of the session with id.
+func ContainerNameOf(id string) string {
+	return fmt.Sprintf("arena-%s", id)
 }
 
 // Usage is the billing record of one stopped session.

@@ -107,6 +107,10 @@ type Config struct {
 	// ReadyInterval is how often the agent looks whether a started game
 	// server serves on its ports yet (DefaultReadyInterval when zero).
 	ReadyInterval time.Duration
+	// LauncherDir holds the launcher of warm pools in launch mode and the
+	// directories it is mounted from (see launch.go); empty fails the
+	// sessions of such pools.
+	LauncherDir string
 }
 
 // DefaultReadyInterval is the pause between two looks at the ports of a
@@ -182,6 +186,10 @@ type Agent struct {
 	// from it, and has none of the port reports the last one took.
 	connected chan struct{}
 	conns     atomic.Int64
+	// launcherOnce installs the launcher the first time a session needs
+	// it; launcherErr is why it could not be.
+	launcherOnce sync.Once
+	launcherErr  error
 }
 
 type finishedSession struct {
@@ -232,6 +240,9 @@ type local struct {
 	// startBy is the deadline of the session's start, set when the agent
 	// first goes to start it.
 	startBy time.Time
+	// launched tells that the launcher of the session's container, of a
+	// warm pool in launch mode, was handed the claim.
+	launched bool
 	// final is the stop report; acked once the control plane has taken it.
 	final *arena.SessionReport
 	acked bool
@@ -472,6 +483,8 @@ func (a *Agent) assign(ctx context.Context, as arena.Assignment) error {
 			a.keepLogs(ctx, c.SessionID, c.ID)
 			if err := a.rt.Remove(ctx, c.ID); err != nil {
 				a.log.Warn("cannot remove leftover container", "container", c.ID, "err", err)
+			} else {
+				a.removeLaunchDir(c.Name)
 			}
 		}
 	}

@@ -33,7 +33,7 @@ const (
 // again shortly; past the readiness timeout it fails the session, or runs
 // it anyway when its readiness says so.
 func (a *Agent) awaitReady(ctx context.Context, l *local, d *arena.Session) {
-	r := d.Readiness.Effective()
+	r := readiness(d)
 	if l.readyBy.IsZero() {
 		l.readyBy = l.runningSince.Add(r.Timeout)
 	}

@@ -44,6 +44,7 @@ func (a *Agent) reconcile(l *local, d *arena.Session, fresh bool, obs *arena.Con
 		// that. Otherwise it is awaited as after a start.
 		l.ready, l.readyAt, l.readyBy = !d.RunningAt.IsZero(), d.RunningAt, time.Time{}
 		l.firstReady = d.RunningAt
+		l.launched = d.Launcher && a.launched(d)
 		if !obs.Running {
 			exits = append(exits, arena.ContainerExit{ContainerID: obs.ID, SessionID: l.id, ExitCode: obs.ExitCode, At: obs.FinishedAt})
 		}
@@ -86,6 +87,11 @@ func (a *Agent) reconcile(l *local, d *arena.Session, fresh bool, obs *arena.Con
 		l.restarts++
 		l.running, l.runningSince = true, a.startedAt(ctx, l.containerID)
 		l.ready, l.readyBy = false, time.Time{}
+		if d.Launcher && d.Pool == "" {
+			// Restarted, the launcher waits again for what to run.
+			a.launch(ctx, l, d)
+			return
+		}
 		a.awaitReady(ctx, l, d)
 		return
 	}
@@ -104,6 +110,11 @@ func (a *Agent) reconcile(l *local, d *arena.Session, fresh bool, obs *arena.Con
 		a.start(ctx, l, d)
 		return
 	}
+	if d.Launcher && d.Pool == "" && l.running && !l.launched {
+		// Claimed from its pool: its game server starts now.
+		a.launch(ctx, l, d)
+		return
+	}
 	switch {
 	case l.running && !l.ready:
 		a.awaitReady(ctx, l, d)
@@ -119,6 +130,15 @@ func (a *Agent) start(ctx context.Context, l *local, d *arena.Session) {
 		Labels:  a.labels(d),
 		Network: d.Network, Ports: d.Ports, BindIP: a.cfg.BindIP, Resources: d.Resources, Limits: d.Limits,
 		Security: d.Security,
+	}
+	if d.Launcher {
+		dir, err := a.prepareLaunch(d)
+		if err != nil {
+			a.log.Error("cannot start a session in the launcher", "session", l.id, "err", err)
+			a.finish(l, arena.StopFailed, -1, time.Now(), arena.ErrorMessage(err))
+			return
+		}
+		spec.LauncherDir, spec.Args = dir, nil
 	}
 	if l.startBy.IsZero() {
 		l.startBy = time.Now().Add(a.cfg.StartTimeout)
@@ -402,6 +422,7 @@ func (a *Agent) deliverFinal(ctx context.Context, l *local) {
 		}
 		l.containerID = ""
 		l.setBound(nil)
+		a.removeLaunchDir(arena.ContainerNameOf(l.id))
 	}
 	a.forget(l)
 }

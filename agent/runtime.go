@@ -44,6 +44,9 @@ type Runtime interface {
 	// gives it: entries are named from the path's last element. ENOTFOUND for
 	// an unknown container or path.
 	CopyFrom(ctx context.Context, container, path string) (io.ReadCloser, error)
+	// ImageConfig returns what image ref runs by default: ENOTFOUND when
+	// the node does not hold it.
+	ImageConfig(ctx context.Context, ref string) (arena.ImageConfig, error)
 	// ImageExists reports whether the node holds image ref.
 	ImageExists(ctx context.Context, ref string) (bool, error)
 	// PullImage fetches image ref from its registry, presenting auth when

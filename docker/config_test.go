@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/api/types/network"
 
 	"github.com/arena-hq/arena"
@@ -52,6 +53,26 @@ func TestContainerConfig(t *testing.T) {
 		spec.Labels["mutated"] = "yes"
 		if _, ok := cfg.Labels["mutated"]; ok {
 			t.Error("the config shares the spec's label map")
+		}
+	})
+
+	t.Run("launcher", func(t *testing.T) {
+		spec := base()
+		spec.Args, spec.LauncherDir = []string{"-ignored"}, "/var/lib/arena/launch/sessions/arena-s1"
+		cfg, hc, err := rt.containerConfig(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(cfg.Entrypoint, []string{"/.arena/launcher"}) || cfg.Cmd != nil {
+			t.Errorf("entrypoint %q, cmd %q; want the launcher alone", cfg.Entrypoint, cfg.Cmd)
+		}
+		want := []mount.Mount{{Type: mount.TypeBind, Source: spec.LauncherDir, Target: "/.arena", ReadOnly: true}}
+		if !slices.Equal(hc.Mounts, want) {
+			t.Errorf("mounts %+v, want %+v", hc.Mounts, want)
+		}
+		spec.LauncherDir = "relative/dir"
+		if _, _, err := rt.containerConfig(spec); arena.ErrorCode(err) != arena.EINVALID {
+			t.Errorf("a relative launcher directory: %v, want invalid", err)
 		}
 	})
 

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -119,6 +120,24 @@ func (r *Runtime) ImageExists(ctx context.Context, ref string) (_ bool, err erro
 		return false, nil
 	}
 	return false, wrapError(err, "inspecting image "+ref)
+}
+
+// ImageConfig returns what image ref runs by default. ENOTFOUND when the
+// engine does not hold it.
+func (r *Runtime) ImageConfig(ctx context.Context, ref string) (_ arena.ImageConfig, err error) {
+	defer r.observe("image_inspect", time.Now(), &err)
+	ctx, cancel := r.call(ctx, 0)
+	defer cancel()
+	img, err := r.cli.ImageInspect(ctx, ref)
+	if err != nil {
+		return arena.ImageConfig{}, wrapError(err, "inspecting image "+ref)
+	}
+	if img.Config == nil {
+		return arena.ImageConfig{}, nil
+	}
+	return arena.ImageConfig{
+		Entrypoint: slices.Clone(img.Config.Entrypoint), Cmd: slices.Clone(img.Config.Cmd), Env: slices.Clone(img.Config.Env),
+	}, nil
 }
 
 // RemoveImage deletes image ref, even if stopped containers still use it.

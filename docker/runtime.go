@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -16,11 +17,13 @@ import (
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
+	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
 
 	"github.com/arena-hq/arena"
 	"github.com/arena-hq/arena/agent"
+	"github.com/arena-hq/arena/launcher"
 )
 
 var _ agent.Runtime = (*Runtime)(nil)
@@ -259,6 +262,15 @@ func CPUShares(milliCPU int64) int64 {
 	return min(max(milliCPU*1024/1000, 2), 262144)
 }
 
+// launcherMounts returns the read-only mount of the launcher's directory
+// dir at its place in the container; none when dir is empty.
+func launcherMounts(dir string) []mount.Mount {
+	if dir == "" {
+		return nil
+	}
+	return []mount.Mount{{Type: mount.TypeBind, Source: dir, Target: launcher.MountDir, ReadOnly: true}}
+}
+
 // tmpfsMounts returns the engine's tmpfs mounts of paths for a container
 // whose memory is capped at memoryMB (0: not capped).
 //
@@ -311,6 +323,9 @@ func (r *Runtime) containerConfig(spec arena.ContainerSpec) (*container.Config, 
 		labels[k] = v
 	}
 
+	if spec.LauncherDir != "" && !filepath.IsAbs(spec.LauncherDir) {
+		violations = append(violations, arena.Violation{Field: "launcherDir", Description: "must be an absolute path"})
+	}
 	if err := spec.Security.Validate(); err != nil {
 		violations = append(violations, arena.ErrorViolations(err)...)
 	}
@@ -322,7 +337,12 @@ func (r *Runtime) containerConfig(spec arena.ContainerSpec) (*container.Config, 
 		// Empty keeps the image's USER.
 		User: spec.Security.User,
 	}
-	if len(spec.Args) > 0 {
+	switch {
+	case spec.LauncherDir != "":
+		// The launcher waits for the claim, then execs the game server;
+		// an entrypoint of the container's own drops the image's CMD.
+		cfg.Entrypoint = []string{launcher.Entrypoint}
+	case len(spec.Args) > 0:
 		// An empty Cmd keeps the image's own CMD.
 		cfg.Cmd = slices.Clone(spec.Args)
 	}
@@ -349,6 +369,7 @@ func (r *Runtime) containerConfig(spec arena.ContainerSpec) (*container.Config, 
 		SecurityOpt:    []string{"no-new-privileges"},
 		ReadonlyRootfs: spec.Security.ReadOnlyRootFS,
 		Tmpfs:          tmpfsMounts(spec.Security.Tmpfs, limit.MemoryMB),
+		Mounts:         launcherMounts(spec.LauncherDir),
 		// A tiny init as PID 1 forwards SIGTERM to the game server, so that a
 		// server without a handler of its own (or one not yet installed) still
 		// stops on DELETE instead of waiting out the grace period to be killed.

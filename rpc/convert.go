@@ -96,6 +96,7 @@ func sessionToProto(s *arena.Session) *agentv1.Session {
 		ReadyMode:         string(s.Readiness.Mode),
 		RunOnReadyTimeout: s.Readiness.RunOnTimeout,
 		Pool:              s.Pool,
+		Launcher:          s.Launcher,
 		ClaimedAt:         timeToProto(s.ClaimedAt),
 	}
 	if s.Readiness.Timeout > 0 {
@@ -155,6 +156,7 @@ func sessionFromProto(p *agentv1.Session) *arena.Session {
 			Mode: arena.ReadinessMode(p.GetReadyMode()), Timeout: durationFromProto(p.GetReadyTimeout()), RunOnTimeout: p.GetRunOnReadyTimeout(),
 		},
 		Pool:      p.GetPool(),
+		Launcher:  p.GetLauncher(),
 		ClaimedAt: timeFromProto(p.GetClaimedAt()),
 	}
 	for _, port := range p.GetPorts() {

@@ -170,7 +170,7 @@ func (p *pools) add(ctx context.Context, spec arena.PoolSpec) error {
 		return arena.Errorf(arena.ENOTFOUND, "image %q has no tag to run", app.Name)
 	}
 	req := &arena.SessionRequest{Location: spec.Location, Image: app.Name, Version: tag}
-	_, err = p.s.start(ctx, spec.OrgID, app, tag, "pool-"+uuid.NewString(), req, "", spec.Key())
+	_, err = p.s.start(ctx, spec.OrgID, app, tag, "pool-"+uuid.NewString(), req, "", &spec)
 	return err
 }
 
@@ -189,7 +189,7 @@ func (p *pools) take(ctx context.Context, orgID string, app *arena.Application, 
 		found.mu.Lock()
 		if cur := found.cur.Load(); cur.Pool != "" && cur.State == arena.SessionRunning {
 			defer found.mu.Unlock()
-			return p.claim(ctx, found, cur, name, req, fingerprint)
+			return p.claim(ctx, found, cur, app, name, req, fingerprint)
 		}
 		// Claimed by another create, or stopped, meanwhile: it has left
 		// the pool; look again.
@@ -215,16 +215,28 @@ func (p *pools) ready(orgID, app, tag, location string) *entry {
 // claim makes found, of cur, the create's session; the caller holds
 // found.mu. nil when the store cannot take the claim: the create then
 // starts cold.
-func (p *pools) claim(ctx context.Context, found *entry, cur *arena.Session, name string, req *arena.SessionRequest, fingerprint string) *arena.Session {
+func (p *pools) claim(ctx context.Context, found *entry, cur *arena.Session, app *arena.Application, name string, req *arena.SessionRequest, fingerprint string) *arena.Session {
 	now := p.s.now()
 	next := cur.Clone()
-	next.Pool, next.Name, next.ExternalID, next.RequestHash = "", name, req.ExternalID, fingerprint
+	next.Name, next.ExternalID, next.RequestHash = name, req.ExternalID, fingerprint
 	next.Labels, next.TTL, next.Restart = req.Labels, req.TTL, req.Restart
 	if next.Labels == nil {
 		next.Labels = map[string]string{}
 	}
-	// Billed from the claim: the pool's idle time is not the caller's.
-	next.ClaimedAt, next.RunningAt, next.UpdatedAt = now, now, now
+	if next.Launcher {
+		// Its game server starts now, in the launcher: with the
+		// request's env and args, and the caller's id, as a cold start.
+		next.Env = sessionEnv(app, req, name, next.Host, next.Ports)
+		next.Args = slices.Clone(req.Args)
+		if len(next.Args) == 0 {
+			next.Args = slices.Clone(app.Args)
+		}
+	}
+	// Billed from the claim, or from the readiness after it: the pool's
+	// idle time is not the caller's.
+	if err := next.Claim(now); err != nil {
+		return nil
+	}
 	if err := p.s.store.UpdateSession(ctx, next); err != nil {
 		p.s.log.Warn("cannot claim a session of a warm pool; starting one", "session", cur.ID, "err", err)
 		return nil
@@ -240,9 +252,11 @@ func (p *pools) claim(ctx context.Context, found *entry, cur *arena.Session, nam
 	p.s.armTTL(found, next)
 	p.s.mu.Unlock()
 	p.s.assignToNode(next)
-	started := next.Clone()
-	started.State = arena.SessionStarted
-	p.s.events.emit(started)
+	if next.State == arena.SessionRunning {
+		started := next.Clone()
+		started.State = arena.SessionStarted
+		p.s.events.emit(started)
+	}
 	p.s.events.emit(next)
 	p.s.log.InfoContext(ctx, "session claimed from a warm pool", "session", next.ID, "name", name, "org", next.OrgID, "image", next.Image, "node", next.NodeID)
 	p.nudge()

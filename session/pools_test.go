@@ -2,7 +2,12 @@ package session_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -227,4 +232,59 @@ func TestWarmPoolConcurrentClaims(t *testing.T) {
 	if len(warm) != 5 {
 		t.Fatalf("%d creates were warm, want the pool's 5", len(warm))
 	}
+}
+
+// TestWarmPoolLaunch: a pool in launch mode waits in the launcher; a claim
+// hands it the request's env and args, with the caller's id, and the
+// session, created at the claim, runs and is billed once its game server
+// serves; an agent restarted after the claim does not hand it twice.
+func TestWarmPoolLaunch(t *testing.T) {
+	rec := &recorder{}
+	h := newHarness(t, 10, withEvents(rec), withPools(arena.WarmPool{Location: "europe", Size: 1, Mode: arena.PoolLaunch}))
+	ctx := context.Background()
+	waitFor(t, func() bool { return h.pooled(t) == 1 })
+	h.rt.SetDeafNew(true) // what replenishes the pool stays out of the way
+
+	before := time.Now()
+	s, err := h.srv.CreateSession(ctx, org, arena.SessionRequest{ID: "launched-1", Image: "game", Location: "europe",
+		Env: map[string]string{"MODE": "duel"}, Args: []string{"-map", "dust"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.State != arena.SessionStarted || !s.Launcher || s.ClaimedAt.Before(before) || !s.RunningAt.IsZero() {
+		t.Fatalf("claimed %+v; want it started at the claim, to run once ready", s)
+	}
+	running := h.waitState("launched-1", arena.SessionRunning)
+	if running.RunningAt.Before(s.ClaimedAt) {
+		t.Fatalf("billed from %v, before its claim at %v", running.RunningAt, s.ClaimedAt)
+	}
+	claim, ok := h.rt.Claim(s.ID)
+	if !ok {
+		t.Fatal("the launcher was handed no claim")
+	}
+	want := []string{"/game-server", "-map", "dust"}
+	if !slices.Equal(claim.Argv, want) {
+		t.Errorf("argv %q, want %q", claim.Argv, want)
+	}
+	for _, kv := range []string{"MODE=duel", "KEEP=app", arena.EnvSessionID + "=launched-1", "PATH=/usr/bin:/bin"} {
+		if !slices.Contains(claim.Env, kv) {
+			t.Errorf("the claim's env %q lacks %s", claim.Env, kv)
+		}
+	}
+	checkEvents(t, rec, org, "launched-1", webhook.EventSessionStarted, webhook.EventSessionRunning)
+
+	// A restarted agent adopts the container and leaves its launcher be.
+	h.stop()
+	h.startAgent()
+	if got := h.waitState("launched-1", arena.SessionRunning); !got.RunningAt.Equal(running.RunningAt) {
+		t.Fatalf("after an agent restart: running since %v, was %v", got.RunningAt, running.RunningAt)
+	}
+	if err := h.srv.StopSession(ctx, org, "launched-1"); err != nil {
+		t.Fatal(err)
+	}
+	h.waitState("launched-1", arena.SessionStopped)
+	waitFor(t, func() bool {
+		_, err := os.Stat(filepath.Join(h.dir, "launch", "sessions", arena.ContainerNameOf(s.ID)))
+		return errors.Is(err, fs.ErrNotExist)
+	})
 }

@@ -218,12 +218,12 @@ func (s *Service) CreateSession(ctx context.Context, orgID string, req arena.Ses
 	if sess := s.pools.take(ctx, orgID, app, tag, name, &req, fingerprint); sess != nil {
 		return sess, nil
 	}
-	return s.start(ctx, orgID, app, tag, name, &req, fingerprint, "")
+	return s.start(ctx, orgID, app, tag, name, &req, fingerprint, nil)
 }
 
 // start places a new session of app at tag, named name, for req, and
-// records it as started; pool names the warm pool it is made for, if any.
-func (s *Service) start(ctx context.Context, orgID string, app *arena.Application, tag, name string, req *arena.SessionRequest, fingerprint, pool string) (*arena.Session, error) {
+// records it as started; pool is the warm pool it is made for, if any.
+func (s *Service) start(ctx context.Context, orgID string, app *arena.Application, tag, name string, req *arena.SessionRequest, fingerprint string, pool *arena.PoolSpec) (*arena.Session, error) {
 	id := arena.SessionKey(orgID, name)
 	p, err := s.placer.Place(fleet.Request{
 		SessionID: id, OrgID: orgID, Location: req.Location, Resources: app.Resources, Ports: app.Ports, Image: app.ImageRef(tag),
@@ -241,10 +241,13 @@ func (s *Service) start(ctx context.Context, orgID string, app *arena.Applicatio
 	sess := &arena.Session{
 		ID: id, Name: name, OrgID: orgID, ExternalID: req.ExternalID, Application: app.Name, Tag: tag, Image: app.ImageRef(tag),
 		Region: p.Node.Region, Location: p.Node.Location, NodeID: p.Node.ID, Host: p.Node.PublicIP,
-		Network: app.Network, Ports: p.Ports, Env: sessionEnv(app, req, name, p), Args: req.Args, Labels: req.Labels, Pool: pool,
+		Network: app.Network, Ports: p.Ports, Env: sessionEnv(app, req, name, p.Node.PublicIP, p.Ports), Args: req.Args, Labels: req.Labels,
 		TTL: req.TTL, Restart: req.Restart, Resources: app.Resources, StopGrace: app.StopGrace, RequestHash: fingerprint,
 		ArtifactPaths: append([]string(nil), app.ArtifactPaths...), Security: app.Security.Clone(), Readiness: app.Readiness,
 		State: arena.SessionStarted, ExitCode: -1, CreatedAt: now, UpdatedAt: now,
+	}
+	if pool != nil {
+		sess.Pool, sess.Launcher = pool.Key(), pool.EffectiveMode() == arena.PoolLaunch
 	}
 	// Explicit even when it is the reservation, so that a session keeps the
 	// cap it started with whatever its application becomes.
@@ -347,8 +350,8 @@ func (s *Service) awaitCreate(ctx context.Context, id string) error {
 
 // sessionEnv merges the application's defaults, the caller's variables and
 // Arena's own, which win so that a game server can rely on them.
-func sessionEnv(app *arena.Application, req *arena.SessionRequest, id string, p fleet.Placement) map[string]string {
-	env := make(map[string]string, len(app.Env)+len(req.Env)+2+len(p.Ports))
+func sessionEnv(app *arena.Application, req *arena.SessionRequest, id, host string, ports []arena.Port) map[string]string {
+	env := make(map[string]string, len(app.Env)+len(req.Env)+2+len(ports))
 	for k, v := range app.Env {
 		env[k] = v
 	}
@@ -356,9 +359,9 @@ func sessionEnv(app *arena.Application, req *arena.SessionRequest, id string, p 
 		env[k] = v
 	}
 	env[arena.EnvSessionID] = id
-	env[arena.EnvHost] = p.Node.PublicIP
+	env[arena.EnvHost] = host
 	if app.Network == arena.NetworkHost {
-		for _, port := range p.Ports {
+		for _, port := range ports {
 			env[arena.PortEnv(port)] = strconv.Itoa(port.Host)
 		}
 	}

@@ -176,7 +176,7 @@ func (h *harness) startAgent() {
 		RestartBackoff: 10 * time.Millisecond, MaxRestartBackoff: 20 * time.Millisecond,
 		CrashLoopLimit: 3, StableAfter: time.Minute, RetryInterval: 10 * time.Millisecond,
 		ResyncInterval: 50 * time.Millisecond, HeartbeatInterval: 20 * time.Millisecond,
-		ArtifactDir: filepath.Join(h.dir, "artifacts"), HeldPorts: h.heldPorts,
+		ArtifactDir: filepath.Join(h.dir, "artifacts"), HeldPorts: h.heldPorts, LauncherDir: filepath.Join(h.dir, "launch"),
 	})
 	done := make(chan struct{})
 	go func() {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/arena-hq/arena"
 	"github.com/arena-hq/arena/agent"
+	"github.com/arena-hq/arena/launcher"
 )
 
 // Runtime is a simulated agent.Runtime. It is safe for concurrent use and may
@@ -44,6 +45,9 @@ type Runtime struct {
 	// deafNew makes the game servers of containers started from now on
 	// deaf.
 	deafNew bool
+	// claims are, by container id, what the launchers of containers
+	// started with one read; nil while one waits (see launch.go).
+	claims map[string]*launcher.Claim
 }
 
 type watcher struct {
@@ -58,6 +62,7 @@ func New() *Runtime {
 	return &Runtime{
 		containers: map[string]*arena.Container{}, specs: map[string]arena.ContainerSpec{}, watchers: map[string]map[*watcher]struct{}{},
 		names: map[string]string{}, byNode: map[string]map[string]struct{}{}, outputs: map[string]*output{},
+		claims: map[string]*launcher.Claim{},
 	}
 }
 
@@ -108,6 +113,15 @@ func (r *Runtime) ImageExists(ctx context.Context, ref string) (bool, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.images == nil || r.images[ref], nil
+}
+
+// ImageConfig implements agent.Runtime: a simulated image runs
+// /game-server with no arguments.
+func (r *Runtime) ImageConfig(ctx context.Context, ref string) (arena.ImageConfig, error) {
+	if ok, _ := r.ImageExists(ctx, ref); !ok {
+		return arena.ImageConfig{}, arena.Errorf(arena.ENOTFOUND, "image %s not found", ref)
+	}
+	return arena.ImageConfig{Entrypoint: []string{"/game-server"}, Env: []string{"PATH=/usr/bin:/bin"}}, nil
 }
 
 // PullImage implements agent.Runtime.
@@ -161,6 +175,9 @@ func (r *Runtime) Start(ctx context.Context, spec arena.ContainerSpec) (string, 
 		r.deaf[spec.Labels[arena.LabelSession]] = true
 	}
 	r.names[spec.Name] = id
+	if spec.LauncherDir != "" {
+		r.launch(id, spec)
+	}
 	r.outputs[id] = newOutput()
 	r.outputs[id].data = []byte("simulated server started: " + spec.Name + "\n")
 	if r.byNode[c.NodeID] == nil {
@@ -181,6 +198,9 @@ func (r *Runtime) Restart(ctx context.Context, id string) error {
 	c.Running, c.StartedAt = true, time.Now()
 	if o := r.outputs[id]; o != nil {
 		o.exited = false
+	}
+	if spec := r.specs[id]; spec.LauncherDir != "" {
+		r.launch(id, spec)
 	}
 	return nil
 }
@@ -217,6 +237,7 @@ func (r *Runtime) exit(id string, code int) error {
 		return nil
 	}
 	c.Running, c.ExitCode, c.FinishedAt = false, code, time.Now()
+	r.abandon(id)
 	if o := r.outputs[id]; o != nil {
 		o.exited = true
 		o.note()
@@ -254,6 +275,8 @@ func (r *Runtime) Remove(ctx context.Context, id string) error {
 		o.exited = true
 		o.note()
 	}
+	r.abandon(id)
+	delete(r.claims, id)
 	delete(r.outputs, id)
 	delete(r.containers, id)
 	delete(r.specs, id)
@@ -291,7 +314,7 @@ func (r *Runtime) Serving(ctx context.Context, id string) (arena.Sockets, error)
 		return arena.Sockets{}, arena.Errorf(arena.ECONFLICT, "container %s is not running", id)
 	case r.blind:
 		return arena.Sockets{}, arena.Errorf(arena.EUNAVAILABLE, "the sockets of container %s cannot be read here", id)
-	case r.deaf[c.SessionID]:
+	case r.deaf[c.SessionID] || r.waiting(id):
 		return arena.Sockets{}, nil
 	}
 	spec := r.specs[id]

@@ -54,6 +54,7 @@ type Session struct {
 	UpdatedAt   int64             `json:"updatedAt"`
 	ExternalID  string            `json:"externalId,omitempty"`
 	Pool        string            `json:"pool,omitempty"`
+	Launcher    bool              `json:"launcher,omitempty"`
 	ClaimedAt   int64             `json:"claimedAt,omitempty"`
 	// LimitMilliCPU and LimitMemoryMB are Limits; 0 in a document written
 	// before limits existed, which means the container is capped at the
@@ -140,6 +141,7 @@ func FromSession(s *arena.Session) Session {
 		UpdatedAt:   Nanos(s.UpdatedAt),
 		ExternalID:  s.ExternalID,
 		Pool:        s.Pool,
+		Launcher:    s.Launcher,
 		ClaimedAt:   Nanos(s.ClaimedAt),
 
 		LimitMilliCPU: s.Limits.MilliCPU,
@@ -196,6 +198,7 @@ func (d Session) ToSession(s *arena.Session) {
 	s.UpdatedAt = FromNanos(d.UpdatedAt)
 	s.ExternalID = d.ExternalID
 	s.Pool = d.Pool
+	s.Launcher = d.Launcher
 	s.ClaimedAt = FromNanos(d.ClaimedAt)
 	s.Limits = arena.Resources{MilliCPU: d.LimitMilliCPU, MemoryMB: d.LimitMemoryMB}
 	s.Security = d.toSecurity()

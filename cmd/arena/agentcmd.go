@@ -162,7 +162,7 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	ac.HeartbeatInterval = beat
 	ac.StartConcurrency, ac.StartTimeout = starts, startTimeout
 	ac.ArtifactDir = filepath.Join(data, "artifacts")
-	ac.StateDir = data
+	ac.StateDir, ac.LauncherDir = data, launcherDir(data)
 	if err := agent.New(ac).Run(ctx); err != nil {
 		return err
 	}
@@ -318,4 +318,14 @@ func agentNode(o agentOptions, f *config.Agent) (arena.Node, error) {
 	}
 	n.PortMin, n.PortMax = lo, hi
 	return n, nil
+}
+
+// launcherDir is where the agent of data keeps the launcher of warm pools
+// in launch mode: absolute, since the engine mounts it from there.
+func launcherDir(data string) string {
+	dir, err := filepath.Abs(filepath.Join(data, "launch"))
+	if err != nil {
+		return "" // such pools' sessions then fail, saying why
+	}
+	return dir
 }

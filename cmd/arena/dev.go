@@ -125,7 +125,7 @@ func startDev(ctx context.Context, cfg *config.Config, o devOptions, log *slog.L
 	ac := agentConfig(cfg, st.Node, st.cp.srv.Agents(), rt, log)
 	ac.Installation = st.Installation
 	ac.ArtifactDir = filepath.Join(o.data, "artifacts")
-	ac.StateDir = o.data
+	ac.StateDir, ac.LauncherDir = o.data, launcherDir(o.data)
 	if o.heldPorts != nil {
 		ac.HeldPorts = o.heldPorts
 	}

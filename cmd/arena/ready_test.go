@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"reflect"
 	"regexp"
@@ -212,4 +213,66 @@ func TestWarmPoolThroughTheAPI(t *testing.T) {
 	if d := s.create(client.SessionRequest{ID: "lobby-1", Image: "lobby"}); !s.waitStatus(d.ID, "running").Warm {
 		t.Fatal("the create was not claimed from the pool")
 	}
+}
+
+// TestWarmPoolLaunchOnTheEngine: a pool in launch mode waits in the
+// launcher on the engine, under a user of its own on a read-only root; a
+// claim starts the echo server in it with the request's env and args and
+// the caller's id, running once it serves; the pool fills again.
+func TestWarmPoolLaunchOnTheEngine(t *testing.T) {
+	repo, tag, _ := strings.Cut(dockertest.EchoImage(t), ":")
+	s := newStackWith(t, 20, fmt.Sprintf(`
+  - name: launched
+    repository: %s
+    tags: [{name: %q, priority: 1}]
+    ports: [{container: 7777, protocol: tcp}, {container: 7777, protocol: udp}]
+    resources: {milliCpu: 100, memoryMb: 64}
+    env: {FROM_APP: "yes"}
+    user: "65534:65534"
+    readOnlyRootFilesystem: true
+    stopGrace: 1s
+    warmPools: [{location: local, size: 1, mode: launch}]
+`, repo, tag))
+	admin := s.api().Admin()
+	waitReady := func() {
+		t.Helper()
+		dockertest.Eventually(t, dockertest.Timeout, func() error {
+			app, err := admin.GetApplication(t.Context(), s.cfg.OrgID, "launched")
+			if err != nil || len(app.WarmPools) != 1 || app.WarmPools[0].Ready != 1 {
+				return fmt.Errorf("warm pools %+v, %v; want one ready", app.WarmPools, err)
+			}
+			return nil
+		})
+	}
+	waitReady()
+	status, body := s.call("POST", "/session", map[string]any{
+		"id": "launched-1", "image": "launched", "location": "local",
+		"env": map[string]string{"MATCH": "final"}, "args": []string{"--port", "7777"},
+	})
+	if status != 201 {
+		t.Fatalf("POST /session: %d %s", status, body)
+	}
+	var c client.CreatedSession
+	if err := json.Unmarshal(body, &c); err != nil {
+		t.Fatal(err)
+	}
+	if d := s.waitStatus("launched-1", "running"); !d.Warm {
+		t.Fatalf("the claimed session: %+v; want it warm", d)
+	}
+	tcp := hostPort(c, arena.TCP)
+	for line, want := range map[string]string{
+		"ENV MATCH":                 "final",
+		"ENV FROM_APP":              "yes",
+		"ENV " + arena.EnvSessionID: "launched-1",
+		"ARGS":                      "--port 7777",
+		"ID":                        "uid=65534 gid=65534",
+	} {
+		if got := dockertest.AskTCP(t, tcp, line); got != want {
+			t.Errorf("TCP %q: got %q, want %q", line, got, want)
+		}
+	}
+	if got := dockertest.AskUDP(t, hostPort(c, arena.UDP), "warm"); got != "warm" {
+		t.Errorf("udp echo of the launched session = %q", got)
+	}
+	waitReady()
 }

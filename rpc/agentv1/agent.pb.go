@@ -1221,7 +1221,10 @@ type Session struct {
 	// once claimed, and for a session a caller created.
 	Pool string `protobuf:"bytes,42,opt,name=pool,proto3" json:"pool,omitempty"`
 	// When a create claimed the session from its pool.
-	ClaimedAt     *timestamppb.Timestamp `protobuf:"bytes,43,opt,name=claimed_at,json=claimedAt,proto3" json:"claimed_at,omitempty"`
+	ClaimedAt *timestamppb.Timestamp `protobuf:"bytes,43,opt,name=claimed_at,json=claimedAt,proto3" json:"claimed_at,omitempty"`
+	// launcher: the container runs Arena's launcher, which starts the game
+	// server once the session is claimed (a warm pool in launch mode).
+	Launcher      bool `protobuf:"varint,44,opt,name=launcher,proto3" json:"launcher,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1555,6 +1558,13 @@ func (x *Session) GetClaimedAt() *timestamppb.Timestamp {
 		return x.ClaimedAt
 	}
 	return nil
+}
+
+func (x *Session) GetLauncher() bool {
+	if x != nil {
+		return x.Launcher
+	}
+	return false
 }
 
 // Assignment is the desired state of a node's sessions.
@@ -2107,7 +2117,7 @@ const file_arena_agent_v1_agent_proto_rawDesc = "" +
 	"\x04Port\x12\x1a\n" +
 	"\bprotocol\x18\x01 \x01(\tR\bprotocol\x12\x1c\n" +
 	"\tcontainer\x18\x02 \x01(\x05R\tcontainer\x12\x12\n" +
-	"\x04host\x18\x03 \x01(\x05R\x04host\"\xd8\r\n" +
+	"\x04host\x18\x03 \x01(\x05R\x04host\"\xf4\r\n" +
 	"\aSession\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x15\n" +
 	"\x06org_id\x18\x02 \x01(\tR\x05orgId\x12 \n" +
@@ -2162,7 +2172,8 @@ const file_arena_agent_v1_agent_proto_rawDesc = "" +
 	"\x14run_on_ready_timeout\x18) \x01(\bR\x11runOnReadyTimeout\x12\x12\n" +
 	"\x04pool\x18* \x01(\tR\x04pool\x129\n" +
 	"\n" +
-	"claimed_at\x18+ \x01(\v2\x1a.google.protobuf.TimestampR\tclaimedAt\x1a6\n" +
+	"claimed_at\x18+ \x01(\v2\x1a.google.protobuf.TimestampR\tclaimedAt\x12\x1a\n" +
+	"\blauncher\x18, \x01(\bR\blauncher\x1a6\n" +
 	"\bEnvEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a9\n" +
