@@ -39,6 +39,10 @@ func (p *Placer) Restore(sess *arena.Session) error { return p.sched.Restore(ses
 // Release frees what a session held.
 func (p *Placer) Release(sessionID string) { p.sched.Release(sessionID) }
 
+// CompareNodes orders two nodes as placement prefers them (see
+// scheduler.Scheduler.CompareNodes), for a claim among warm pools' sessions.
+func (p *Placer) CompareNodes(a, b string) int { return p.sched.CompareNodes(a, b) }
+
 // StartDone tells that a session's node is done starting it: it counts no
 // more among the node's starts to come.
 func (p *Placer) StartDone(sessionID string) { p.sched.StartDone(sessionID) }

@@ -473,3 +473,31 @@ func (s *Scheduler) Nodes() []NodeUsage {
 	slices.SortFunc(out, func(a, b NodeUsage) int { return cmp.Compare(a.ID, b.ID) })
 	return out
 }
+
+// CompareNodes orders two nodes as placement would prefer them for a
+// session both already hold room for, such as a warm pool's: metal before
+// cloud, then by the policy (pack: the busier first; spread: the less
+// busy), then by id. A node the scheduler does not know comes last.
+func (s *Scheduler) CompareNodes(a, b string) int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	na, nb := s.nodes[a], s.nodes[b]
+	switch {
+	case na == nil || nb == nil:
+		return cmp.Or(cmp.Compare(boolRank(na == nil), boolRank(nb == nil)), cmp.Compare(a, b))
+	case classRank(na.Class) != classRank(nb.Class):
+		return cmp.Compare(classRank(na.Class), classRank(nb.Class))
+	case na.load != nb.load && s.policy == Spread:
+		return cmp.Compare(na.load, nb.load)
+	case na.load != nb.load:
+		return cmp.Compare(nb.load, na.load)
+	}
+	return cmp.Compare(a, b)
+}
+
+func boolRank(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -1,6 +1,7 @@
 package scheduler
 
 import (
+	"cmp"
 	"fmt"
 	"sync"
 	"testing"
@@ -338,5 +339,47 @@ func TestRestore(t *testing.T) {
 				t.Fatalf("restored port handed out again")
 			}
 		}
+	}
+}
+
+// TestCompareNodes: the order a claim among warm pools' sessions follows
+// is placement's: metal first, then the policy's choice of load.
+func TestCompareNodes(t *testing.T) {
+	tests := []struct {
+		name    string
+		policy  Policy
+		nodes   []arena.Node
+		prefill map[string]int
+		// want lists the nodes best first.
+		want []string
+	}{
+		{"metal before cloud", Pack, []arena.Node{testNode("cloud", "ams", arena.ClassCloud, 8000, 100), testNode("metal", "ams", arena.ClassMetal, 8000, 100)}, nil, []string{"metal", "cloud"}},
+		{"pack: the busiest first", Pack, []arena.Node{testNode("a", "ams", arena.ClassMetal, 8000, 100), testNode("b", "ams", arena.ClassMetal, 8000, 100)}, map[string]int{"b": 1}, []string{"b", "a"}},
+		{"spread: the idlest first", Spread, []arena.Node{testNode("a", "ams", arena.ClassMetal, 8000, 100), testNode("b", "ams", arena.ClassMetal, 8000, 100)}, map[string]int{"a": 1}, []string{"b", "a"}},
+		{"a tie by id, an unknown node last", Pack, []arena.Node{testNode("b", "ams", arena.ClassMetal, 8000, 100), testNode("a", "ams", arena.ClassMetal, 8000, 100)}, nil, []string{"a", "b", "gone"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := New(tt.policy)
+			for _, n := range tt.nodes {
+				s.UpsertNode(n, true)
+			}
+			for id, count := range tt.prefill {
+				for i := range count {
+					for _, n := range tt.nodes {
+						s.SetHealthy(n.ID, n.ID == id)
+					}
+					place(t, s, fmt.Sprintf("pre-%s-%d", id, i), "ams")
+				}
+			}
+			for i := range tt.want {
+				for j := range tt.want {
+					got, want := s.CompareNodes(tt.want[i], tt.want[j]), cmp.Compare(i, j)
+					if got != want {
+						t.Errorf("CompareNodes(%s, %s) = %d, want %d", tt.want[i], tt.want[j], got, want)
+					}
+				}
+			}
+		})
 	}
 }

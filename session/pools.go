@@ -198,18 +198,21 @@ func (p *pools) take(ctx context.Context, orgID string, app *arena.Application, 
 }
 
 // ready returns a ready session of the organisation's pool of app at tag
-// in location (or region), or nil.
+// in location (or region), or nil: of those, the one on the node placement
+// prefers, as a cold start would have gone to the best node.
 func (p *pools) ready(orgID, app, tag, location string) *entry {
 	p.s.mu.Lock()
 	defer p.s.mu.Unlock()
+	var best *entry
 	for e := range p.s.sessions.pooled {
 		sess := e.cur.Load()
 		if sess.OrgID == orgID && sess.Application == app && sess.Tag == tag &&
-			sess.State == arena.SessionRunning && (sess.Location == location || sess.Region == location) {
-			return e
+			sess.State == arena.SessionRunning && (sess.Location == location || sess.Region == location) &&
+			(best == nil || p.s.placer.CompareNodes(sess.NodeID, best.cur.Load().NodeID) < 0) {
+			best = e
 		}
 	}
-	return nil
+	return best
 }
 
 // claim makes found, of cur, the create's session; the caller holds

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/arena-hq/arena"
+	"github.com/arena-hq/arena/agent"
 	"github.com/arena-hq/arena/tenant"
 	"github.com/arena-hq/arena/webhook"
 )
@@ -287,4 +288,38 @@ func TestWarmPoolLaunch(t *testing.T) {
 		_, err := os.Stat(filepath.Join(h.dir, "launch", "sessions", arena.ContainerNameOf(s.ID)))
 		return errors.Is(err, fs.ErrNotExist)
 	})
+}
+
+// TestWarmPoolClaimsOnTheBestNode: of a pool spread over a metal node and a
+// cloud one, claims take the metal node's sessions first, as placement
+// would have started them there.
+func TestWarmPoolClaimsOnTheBestNode(t *testing.T) {
+	h := newHarness(t, 2, withPools(arena.WarmPool{Location: "europe", Size: 4}))
+	ctx, cancel := context.WithCancel(context.Background())
+	cloud := h.node
+	cloud.ID, cloud.Class, cloud.Capacity = "cloud-1", arena.ClassCloud, arena.Resources{MilliCPU: 1000, MemoryMB: 1000}
+	if err := h.fleet.RegisterNode(ctx, cloud); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = agent.New(agent.Config{Node: cloud, ControlPlane: h.srv.Agents(), Runtime: h.rt, RetryInterval: 10 * time.Millisecond,
+			HeartbeatInterval: 20 * time.Millisecond, LauncherDir: filepath.Join(h.dir, "launch-cloud")}).Run(ctx)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	waitFor(t, func() bool { return h.pooled(t) == 4 })
+	h.rt.SetDeafNew(true) // what replenishes the pool is not ready to claim
+	for i, want := range []string{h.node.ID, h.node.ID, cloud.ID, cloud.ID} {
+		s, err := h.srv.CreateSession(context.Background(), org, arena.SessionRequest{Image: "game", Location: "europe"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.ClaimedAt.IsZero() || s.NodeID != want {
+			t.Fatalf("claim %d: on %s, claimed %v; want a claim on %s", i, s.NodeID, !s.ClaimedAt.IsZero(), want)
+		}
+	}
 }
