@@ -549,40 +549,75 @@ func TestListFilters(t *testing.T) {
 }
 
 // TestConcurrentCreates races 200 creates for room for 100 through the whole
-// control plane and its store.
+// control plane and its store: exactly 100 sessions hold the room, with a
+// warm pool or without, and no port is booked twice.
 func TestConcurrentCreates(t *testing.T) {
-	h := newHarness(t, 100)
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		codes = map[string]int{}
-		ports = map[int]string{}
-	)
-	for i := 0; i < 200; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			s, err := h.srv.CreateSession(context.Background(), org, arena.SessionRequest{Location: "ams", Image: "game"})
-			mu.Lock()
-			defer mu.Unlock()
-			codes[arena.ErrorCode(err)]++
-			if err == nil {
-				for _, p := range s.Ports {
-					if other, dup := ports[p.Host]; dup {
-						t.Errorf("port %d double-booked by %s and %s", p.Host, other, s.ID)
+	tests := []struct {
+		name string
+		pool int
+	}{
+		{"cold", 0},
+		// The pool's 20 are claimed; what replenishes it, placed while
+		// the creates race and never ready, holds the room it took.
+		{"a warm pool of 20", 20},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var configure []func(*testConfig)
+			if tt.pool > 0 {
+				configure = append(configure, withPools(arena.WarmPool{Location: "ams", Size: tt.pool}))
+			}
+			h := newHarness(t, 100, configure...)
+			waitFor(t, func() bool { return h.pooled(t) == tt.pool })
+			h.rt.SetDeafNew(true)
+			var (
+				wg    sync.WaitGroup
+				mu    sync.Mutex
+				codes = map[string]int{}
+				warm  = 0
+				ports = map[int]string{}
+			)
+			for range 200 {
+				wg.Go(func() {
+					s, err := h.srv.CreateSession(context.Background(), org, arena.SessionRequest{Location: "ams", Image: "game"})
+					mu.Lock()
+					defer mu.Unlock()
+					codes[arena.ErrorCode(err)]++
+					if err != nil {
+						return
 					}
-					ports[p.Host] = s.ID
+					if !s.ClaimedAt.IsZero() {
+						warm++
+					}
+					for _, p := range s.Ports {
+						if other, dup := ports[p.Host]; dup {
+							t.Errorf("port %d double-booked by %s and %s", p.Host, other, s.ID)
+						}
+						ports[p.Host] = s.ID
+					}
+				})
+			}
+			wg.Wait()
+			active, err := h.store.ListSessions(context.Background(), arena.SessionQuery{OrgID: org, ActiveOnly: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			pooled := 0
+			for _, s := range active {
+				if s.Pool != "" {
+					pooled++
 				}
 			}
-		}()
-	}
-	wg.Wait()
-	if codes[""] != 100 || codes[arena.EUNAVAILABLE] != 100 {
-		t.Fatalf("outcomes %v, want 100 created and 100 unavailable", codes)
-	}
-	list, _ := h.srv.ListSessions(context.Background(), org, arena.SessionFilter{})
-	if len(list) != 100 {
-		t.Fatalf("%d sessions listed", len(list))
+			created := codes[""]
+			if created+pooled != 100 || codes[arena.EUNAVAILABLE] != 200-created || warm != tt.pool || len(active) != 100 {
+				t.Fatalf("outcomes %v, %d of them warm, %d active of which %d pooled; want 100 holding the room, %d warm",
+					codes, warm, len(active), pooled, tt.pool)
+			}
+			list, _ := h.srv.ListSessions(context.Background(), org, arena.SessionFilter{})
+			if len(list) != created {
+				t.Fatalf("%d sessions listed, %d created", len(list), created)
+			}
+		})
 	}
 }
 

@@ -216,8 +216,8 @@ func TestWarmPoolThroughTheAPI(t *testing.T) {
 }
 
 // TestWarmPoolLaunchOnTheEngine: a pool in launch mode waits in the
-// launcher on the engine, under a user of its own on a read-only root; a
-// claim starts the echo server in it with the request's env and args and
+// launcher on the engine, under a user of its own on a read-only root, and
+// is adopted by Arena restarted; a claim starts the echo server in it with the request's env and args and
 // the caller's id, running once it serves; the pool fills again.
 func TestWarmPoolLaunchOnTheEngine(t *testing.T) {
 	repo, tag, _ := strings.Cut(dockertest.EchoImage(t), ":")
@@ -245,6 +245,18 @@ func TestWarmPoolLaunchOnTheEngine(t *testing.T) {
 		})
 	}
 	waitReady()
+	// Arena restarted, agent and all, adopts the waiting container.
+	before := s.containers()
+	s.opts.listen = strings.TrimPrefix(s.URL, "http://")
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s.stack = nil
+	s.start()
+	waitReady()
+	if after := s.containers(); len(after) != 1 || len(before) != 1 || after[0].ID != before[0].ID {
+		t.Fatalf("the pool's containers: %+v before a restart, %+v after; want the one adopted", before, after)
+	}
 	status, body := s.call("POST", "/session", map[string]any{
 		"id": "launched-1", "image": "launched", "location": "local",
 		"env": map[string]string{"MATCH": "final"}, "args": []string{"--port", "7777"},
