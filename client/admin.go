@@ -159,12 +159,21 @@ type Application struct {
 	User                   string               `json:"user"`
 	ReadOnlyRootFilesystem bool                 `json:"readOnlyRootFilesystem"`
 	Tmpfs                  []string             `json:"tmpfs"`
+	Readiness              Readiness            `json:"readiness"`
 	WarmPools              []WarmPool           `json:"warmPools"`
 	Registry               *RegistryLogin       `json:"registry,omitempty"`
 	Source                 string               `json:"source"`
 	CreatedAt              string               `json:"createdAt"`
 	UpdatedAt              string               `json:"updatedAt"`
 	Pull                   map[string]TagStatus `json:"pull"`
+}
+
+// Readiness is when an application's sessions are running: on their
+// ports or their process, within TimeoutSeconds.
+type Readiness struct {
+	Mode           string  `json:"mode"`
+	TimeoutSeconds float64 `json:"timeoutSeconds"`
+	RunOnTimeout   bool    `json:"runOnTimeout"`
 }
 
 // WarmPool is one of an application's warm pools, with how full it is.

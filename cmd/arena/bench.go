@@ -44,6 +44,8 @@ type benchOptions struct {
 	rates           []int
 	duration        time.Duration
 	startups        int
+	// warm and warmBurst measure claims from warm pools (benchwarm.go).
+	warm, warmBurst int
 	// floorImage is the image of the engine's own starts next to
 	// --startups: the one arena dev runs.
 	floorImage string
@@ -70,6 +72,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&rates, "rate", "250,500,1000", "open-loop runs: comma-separated creates per second")
 	fs.DurationVar(&o.duration, "duration", 5*time.Second, "length of each run")
 	fs.IntVar(&o.startups, "startups", 0, "with --target: also measure POST to running for this many sessions, one at a time, next to the local engine's own starts of --floor-image")
+	fs.IntVar(&o.warm, "warm", 0, "with --target: also measure POST to running for this many sessions claimed from warm pools, one at a time, in modes claim and launch (pools of an application of the bench's own, copied from --image, set through the admin API)")
+	fs.IntVar(&o.warmBurst, "warm-burst", 0, "with --warm: also claim this many sessions at once from a full pool of as many")
 	fs.StringVar(&o.floorImage, "floor-image", "arena-echo:latest", "with --startups: the image the local engine's own starts run, when it holds it (the demo image arena dev builds)")
 	fs.StringVar(&o.serve, "serve", "", "only serve the simulated control plane on this address (for a load generator in another process) and print its URL and token")
 	fs.StringVar(&o.store, "store", "", "postgres://… : run the in-process control plane as --replicas replicas on PostgreSQL (in a schema of the run's own), requests spread over them")
@@ -107,8 +111,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		o.targets, o.token = rs.urls, rs.token
 		fmt.Fprintf(stdout, "in-process control plane: %d replica(s) on PostgreSQL, %d simulated nodes on the leader, HTTP over loopback\n", o.replicas, o.nodes)
 	} else if !external {
-		if o.startups > 0 {
-			return fmt.Errorf("--startups needs --target: simulated sessions start at once")
+		if o.startups > 0 || o.warm > 0 {
+			return fmt.Errorf("--startups and --warm need --target: simulated sessions start at once")
 		}
 		unlimited := arena.Resources{MilliCPU: 1 << 40, MemoryMB: 1 << 40}
 		st, err := startSimServer(ctx, o.nodes, unlimited, o.serve)
@@ -139,7 +143,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}}
 	defer b.cleanup(stderr)
 	if len(o.concurrency)+len(o.rates) == 0 {
-		return b.startup(ctx, stdout)
+		return b.startups(ctx, stdout)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "run\tcreated\tfailed\tcreates/s\tp50\tp90\tp99\tmax\tserver p50\tserver p99\t")
@@ -161,8 +165,22 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		row(fmt.Sprintf("rate %d/s", r), b.openLoop(ctx, r))
 	}
 	tw.Flush()
-	if o.startups > 0 {
-		return b.startup(ctx, stdout)
+	return b.startups(ctx, stdout)
+}
+
+// startups runs the cold starts and the warm claims asked for.
+func (b *bencher) startups(ctx context.Context, stdout io.Writer) error {
+	if b.o.startups > 0 {
+		if err := b.startup(ctx, stdout); err != nil {
+			return err
+		}
+	}
+	if b.o.warm > 0 {
+		w, err := newWarmBench(ctx, b.o)
+		if err != nil {
+			return err
+		}
+		return w.run(ctx, b.o.warm, b.o.warmBurst, stdout)
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"reflect"
@@ -287,4 +288,35 @@ func TestWarmPoolLaunchOnTheEngine(t *testing.T) {
 		t.Errorf("udp echo of the launched session = %q", got)
 	}
 	waitReady()
+}
+
+// TestWarmBench runs arena bench's warm claims against arena dev on the
+// engine: claims in both modes and a burst print their figures, and the
+// bench's applications and sessions are gone after it.
+func TestWarmBench(t *testing.T) {
+	s := newStack(t, 40)
+	var out, errOut bytes.Buffer
+	err := runBench(t.Context(), []string{"--target", s.URL, "--token", testToken, "--concurrency=", "--rate=", "--warm", "2", "--warm-burst", "3"}, &out, &errOut)
+	if err != nil {
+		t.Fatalf("arena bench: %v\n%s%s", err, out.String(), errOut.String())
+	}
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`warm pool, mode claim .*, 2 sessions: POST /session to running median \d+\.\d+ms`),
+		regexp.MustCompile(`warm pool, mode launch .*, 2 sessions: POST /session to running median \d+\.\d+ms`),
+		regexp.MustCompile(`a burst of 3 creates at once against a full pool of 3: all running within \d+\.\d+ms`),
+	} {
+		if !want.MatchString(out.String()) {
+			t.Errorf("no line like %q in:\n%s", want, out.String())
+		}
+	}
+	apps, err := s.api().Admin().ListApplications(t.Context(), s.cfg.OrgID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range apps.Applications {
+		if strings.HasPrefix(a.Name, "bench-") {
+			t.Errorf("the bench left application %s", a.Name)
+		}
+	}
+	s.waitNoContainers()
 }
