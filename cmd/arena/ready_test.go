@@ -102,8 +102,8 @@ func TestReadinessOnTheEngine(t *testing.T) {
 
 // TestWarmPoolOnTheEngine: a pool of the echo server fills on the engine,
 // as the admin API, the CLI and the metrics show; a create claims its
-// session, which echoes at once on the ports of the create's answer, and
-// the pool fills again.
+// session, which echoes at once on the ports of the create's answer; the
+// next falls back to a cold start, and the pool fills again.
 func TestWarmPoolOnTheEngine(t *testing.T) {
 	repo, tag, _ := strings.Cut(dockertest.EchoImage(t), ":")
 	s := newStackWith(t, 20, fmt.Sprintf(`
@@ -157,6 +157,11 @@ func TestWarmPoolOnTheEngine(t *testing.T) {
 	c := s.create(client.SessionRequest{ID: "warm-1", Image: "warm"})
 	if got := dockertest.AskUDP(t, hostPort(c, arena.UDP), "warm"); got != "warm" {
 		t.Fatalf("udp echo of the claimed session = %q", got)
+	}
+	// The pool's one is taken, and what replenishes it takes an engine's
+	// start: the next create starts cold.
+	if d := s.waitStatus(s.create(client.SessionRequest{ID: "warm-2", Image: "warm"}).ID, "running"); d.Warm {
+		t.Fatalf("a create right after the pool's one was claimed: %+v; want a cold start", d)
 	}
 	if d, err := s.describe("warm-1"); err != nil || d.Status != "running" || !d.Warm {
 		t.Fatalf("the claimed session: %+v, %v; want running, and warm", d, err)
