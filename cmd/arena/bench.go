@@ -22,6 +22,7 @@ import (
 
 	"github.com/arena-hq/arena"
 	"github.com/arena-hq/arena/agent"
+	"github.com/arena-hq/arena/client"
 	"github.com/arena-hq/arena/fleet"
 	"github.com/arena-hq/arena/http"
 	"github.com/arena-hq/arena/scheduler"
@@ -500,7 +501,8 @@ func (b *bencher) forget(id string) {
 // cold start competes against, measured in the same run.
 func (b *bencher) startup(ctx context.Context, stdout io.Writer) error {
 	lat := &latencies{}
-	floor, closeFloor := newStartupFloor(ctx, b.o.floorImage)
+	app := b.application(ctx)
+	floor, closeFloor := newStartupFloor(ctx, b.o.floorImage, app)
 	defer closeFloor()
 	for i := 0; i < b.o.startups; i++ {
 		if floor != nil {
@@ -539,12 +541,31 @@ func (b *bencher) startup(ctx context.Context, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "POST /session to running, %d sessions: median %s, p90 %s, max %s\n",
 		b.o.startups, ms(lat.pct(50)), ms(lat.pct(90)), ms(lat.pct(100)))
 	if floor != nil {
-		fmt.Fprintf(stdout, "the engine's own create and start of the same container (Arena's settings), interleaved: median %s, p90 %s\n",
-			ms(floor.started.pct(50)), ms(floor.started.pct(90)))
+		settings := "Arena's settings, the application's resources and limits"
+		if app == nil {
+			settings = "Arena's settings, 100m reserved, 500m limit: the token cannot read the application's"
+		}
+		fmt.Fprintf(stdout, "the engine's own create and start of the same container (%s), interleaved: median %s, p90 %s\n",
+			settings, ms(floor.started.pct(50)), ms(floor.started.pct(90)))
 		fmt.Fprintf(stdout, "  and until its game server serves on its ports: median %s, p90 %s; Arena takes %.2fx that\n",
 			ms(floor.served.pct(50)), ms(floor.served.pct(90)), float64(lat.pct(50))/float64(floor.served.pct(50)))
 	}
 	return nil
+}
+
+// application returns the application of the sessions measured, for the
+// floor to run its container as theirs; nil when the token cannot read it.
+func (b *bencher) application(ctx context.Context) *client.Application {
+	c := client.New(b.o.targets[0], b.o.token)
+	who, err := c.Admin().WhoAmI(ctx)
+	if err != nil {
+		return nil
+	}
+	a, err := c.Admin().GetApplication(ctx, who.Organization.ID, b.o.image)
+	if err != nil {
+		return nil
+	}
+	return &a
 }
 
 func (b *bencher) status(ctx context.Context, id string) (string, error) {

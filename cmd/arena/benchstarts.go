@@ -17,6 +17,7 @@ import (
 
 	"github.com/arena-hq/arena"
 	"github.com/arena-hq/arena/agent"
+	"github.com/arena-hq/arena/client"
 	"github.com/arena-hq/arena/docker"
 )
 
@@ -389,11 +390,17 @@ func (c *benchControlPlane) PushLogs(ctx context.Context, ch arena.LogChunk) (bo
 type startupFloor struct {
 	*startBench
 	started, served *latencies
+	// app, when known, is the application of the sessions measured: its
+	// container's resources, limits, network and confinement are the
+	// floor's too, since a game server starts as fast as its CPU limit
+	// lets it.
+	app *client.Application
 }
 
-// newStartupFloor returns the floor of a cold start on the local engine,
-// or nil when no engine answers or it lacks image.
-func newStartupFloor(ctx context.Context, image string) (*startupFloor, func()) {
+// newStartupFloor returns the floor of a cold start on the local engine of
+// the sessions of app (nil for Arena's defaults), or nil when no engine
+// answers or it lacks image.
+func newStartupFloor(ctx context.Context, image string, app *client.Application) (*startupFloor, func()) {
 	rt, err := docker.New()
 	if err != nil {
 		return nil, func() {}
@@ -405,7 +412,7 @@ func newStartupFloor(ctx context.Context, image string) (*startupFloor, func()) 
 		return nil, func() {}
 	}
 	b := &startBench{rt: rt, image: image, node: "bench-" + benchID(), nextPort: 42000}
-	return &startupFloor{startBench: b, started: &latencies{}, served: &latencies{}}, func() {
+	return &startupFloor{startBench: b, started: &latencies{}, served: &latencies{}, app: app}, func() {
 		b.cleanup()
 		rt.Close()
 	}
@@ -417,6 +424,13 @@ func (f *startupFloor) once(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
 	spec := f.spec()
+	if a := f.app; a != nil {
+		spec.Resources, spec.Limits, spec.Network = a.Resources, a.Resources, arena.NetworkMode(a.Network)
+		if a.Limits != nil {
+			spec.Limits = *a.Limits
+		}
+		spec.Security = arena.ContainerSecurity{User: a.User, ReadOnlyRootFS: a.ReadOnlyRootFilesystem, Tmpfs: a.Tmpfs}
+	}
 	began := time.Now()
 	id, err := f.rt.Start(ctx, spec)
 	if err != nil {
