@@ -31,6 +31,29 @@ func place(tb testing.TB, s *Scheduler, id, location string) Placement {
 	return p
 }
 
+// prefilled returns a scheduler of policy over nodes, all healthy, with
+// prefill's count of sessions placed on each node it names, in ams.
+func prefilled(tb testing.TB, policy Policy, nodes []arena.Node, prefill map[string]int) *Scheduler {
+	tb.Helper()
+	s := New(policy)
+	for _, n := range nodes {
+		s.UpsertNode(n, true)
+	}
+	for id, count := range prefill {
+		for i := range count {
+			// Prefill only the named node by making it the only healthy one.
+			for _, n := range nodes {
+				s.SetHealthy(n.ID, n.ID == id)
+			}
+			place(tb, s, fmt.Sprintf("pre-%s-%d", id, i), "ams")
+		}
+	}
+	for _, n := range nodes {
+		s.SetHealthy(n.ID, true)
+	}
+	return s
+}
+
 func TestPlaceOrder(t *testing.T) {
 	tests := []struct {
 		name   string
@@ -124,22 +147,7 @@ func TestPlaceOrder(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := New(tt.policy)
-			for _, n := range tt.nodes {
-				s.UpsertNode(n, true)
-			}
-			for id, count := range tt.prefill {
-				for i := 0; i < count; i++ {
-					// Prefill only the named node by making it the only healthy one.
-					for _, n := range tt.nodes {
-						s.SetHealthy(n.ID, n.ID == id)
-					}
-					place(t, s, fmt.Sprintf("pre-%s-%d", id, i), "ams")
-				}
-			}
-			for _, n := range tt.nodes {
-				s.SetHealthy(n.ID, true)
-			}
+			s := prefilled(t, tt.policy, tt.nodes, tt.prefill)
 			for id, refs := range tt.images {
 				s.SetImages(id, refs)
 			}
@@ -360,18 +368,7 @@ func TestCompareNodes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := New(tt.policy)
-			for _, n := range tt.nodes {
-				s.UpsertNode(n, true)
-			}
-			for id, count := range tt.prefill {
-				for i := range count {
-					for _, n := range tt.nodes {
-						s.SetHealthy(n.ID, n.ID == id)
-					}
-					place(t, s, fmt.Sprintf("pre-%s-%d", id, i), "ams")
-				}
-			}
+			s := prefilled(t, tt.policy, tt.nodes, tt.prefill)
 			for i := range tt.want {
 				for j := range tt.want {
 					got, want := s.CompareNodes(tt.want[i], tt.want[j]), cmp.Compare(i, j)

@@ -34,9 +34,15 @@ func (h *harness) pooled(tb testing.TB) int {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	return countPooled(all, true)
+}
+
+// countPooled counts the sessions of list waiting in warm pools: those
+// ready to claim alone, or every one.
+func countPooled(list []*arena.Session, readyOnly bool) int {
 	n := 0
-	for _, s := range all {
-		if s.Pool != "" && s.State == arena.SessionRunning {
+	for _, s := range list {
+		if s.Pool != "" && (!readyOnly || s.State == arena.SessionRunning) {
 			n++
 		}
 	}

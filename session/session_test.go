@@ -602,12 +602,7 @@ func TestConcurrentCreates(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			pooled := 0
-			for _, s := range active {
-				if s.Pool != "" {
-					pooled++
-				}
-			}
+			pooled := countPooled(active, false)
 			created := codes[""]
 			if created+pooled != 100 || codes[arena.EUNAVAILABLE] != 200-created || warm != tt.pool || len(active) != 100 {
 				t.Fatalf("outcomes %v, %d of them warm, %d active of which %d pooled; want 100 holding the room, %d warm",

@@ -15,27 +15,34 @@ import (
 	"github.com/arena-hq/arena/docker/dockertest"
 )
 
-// readinessApps are applications of the echo image whose game servers load
-// before they bind (--start-delay), one of them for ever, and serve on TCP
-// alone, UDP alone, or the host's network.
-func readinessApps(tb testing.TB) string {
+// bothPorts are the echo server's ports, TCP and UDP 7777, in a config file.
+const bothPorts = "    ports: [{container: 7777, protocol: tcp}, {container: 7777, protocol: udp}]\n"
+
+// echoApp is an application, name, of the echo image for a config file, with
+// extra lines of its own.
+func echoApp(tb testing.TB, name, extra string) string {
 	tb.Helper()
 	repo, tag, _ := strings.Cut(dockertest.EchoImage(tb), ":")
-	app := func(name, extra string) string {
-		return fmt.Sprintf(`
+	return fmt.Sprintf(`
   - name: %s
     repository: %s
     tags: [{name: %q, priority: 1}]
     resources: {milliCpu: 100, memoryMb: 64}
     stopGrace: 1s
 %s`, name, repo, tag, extra)
-	}
-	both := "    ports: [{container: 7777, protocol: tcp}, {container: 7777, protocol: udp}]\n"
-	return app("slow", both+"    args: [--start-delay, 1500ms]\n") +
-		app("deaf", both+"    args: [--start-delay, 1h]\n    readiness: {timeout: 1s}\n") +
+}
+
+// readinessApps are applications of the echo image whose game servers load
+// before they bind (--start-delay), one of them for ever, and serve on TCP
+// alone, UDP alone, or the host's network.
+func readinessApps(tb testing.TB) string {
+	tb.Helper()
+	app := func(name, extra string) string { return echoApp(tb, name, extra) }
+	return app("slow", bothPorts+"    args: [--start-delay, 1500ms]\n") +
+		app("deaf", bothPorts+"    args: [--start-delay, 1h]\n    readiness: {timeout: 1s}\n") +
 		app("tcp-only", "    ports: [{container: 7777, protocol: tcp}]\n") +
 		app("udp-only", "    ports: [{container: 7777, protocol: udp}]\n") +
-		app("host-slow", both+"    network: host\n    args: [--start-delay, 1s]\n")
+		app("host-slow", bothPorts+"    network: host\n    args: [--start-delay, 1s]\n")
 }
 
 // TestReadinessOnTheEngine: a session is created while its game server
@@ -105,16 +112,7 @@ func TestReadinessOnTheEngine(t *testing.T) {
 // session, which echoes at once on the ports of the create's answer; the
 // next falls back to a cold start, and the pool fills again.
 func TestWarmPoolOnTheEngine(t *testing.T) {
-	repo, tag, _ := strings.Cut(dockertest.EchoImage(t), ":")
-	s := newStackWith(t, 20, fmt.Sprintf(`
-  - name: warm
-    repository: %s
-    tags: [{name: %q, priority: 1}]
-    ports: [{container: 7777, protocol: tcp}, {container: 7777, protocol: udp}]
-    resources: {milliCpu: 100, memoryMb: 64}
-    stopGrace: 1s
-    warmPools: [{location: local, size: 1}]
-`, repo, tag), func(o *devOptions) { o.metricsListen = "127.0.0.1:0" })
+	s := newStackWith(t, 20, echoApp(t, "warm", bothPorts+"    warmPools: [{location: local, size: 1}]\n"), func(o *devOptions) { o.metricsListen = "127.0.0.1:0" })
 	ready := func() int {
 		all, err := s.store.ListSessions(t.Context(), arena.SessionQuery{OrgID: s.cfg.OrgID, ActiveOnly: true})
 		if err != nil {
@@ -223,22 +221,15 @@ func TestWarmPoolThroughTheAPI(t *testing.T) {
 
 // TestWarmPoolLaunchOnTheEngine: a pool in launch mode waits in the
 // launcher on the engine, under a user of its own on a read-only root, and
-// is adopted by Arena restarted; a claim starts the echo server in it with the request's env and args and
-// the caller's id, running once it serves; the pool fills again.
+// is adopted by Arena restarted; a claim starts the echo server in it with
+// the request's env and args and the caller's id, running once it serves;
+// the pool fills again.
 func TestWarmPoolLaunchOnTheEngine(t *testing.T) {
-	repo, tag, _ := strings.Cut(dockertest.EchoImage(t), ":")
-	s := newStackWith(t, 20, fmt.Sprintf(`
-  - name: launched
-    repository: %s
-    tags: [{name: %q, priority: 1}]
-    ports: [{container: 7777, protocol: tcp}, {container: 7777, protocol: udp}]
-    resources: {milliCpu: 100, memoryMb: 64}
-    env: {FROM_APP: "yes"}
+	s := newStackWith(t, 20, echoApp(t, "launched", bothPorts+`    env: {FROM_APP: "yes"}
     user: "65534:65534"
     readOnlyRootFilesystem: true
-    stopGrace: 1s
     warmPools: [{location: local, size: 1, mode: launch}]
-`, repo, tag))
+`))
 	admin := s.api().Admin()
 	waitReady := func() {
 		t.Helper()
