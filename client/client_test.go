@@ -344,8 +344,8 @@ func TestRequests(t *testing.T) {
 			u, err := c.Sessions().Usage(ctx, "2026-11-01T00:00:00Z", "2026-12-01T00:00:00Z")
 			return u.Lines, err
 		}, "GET", "/usage?from=2026-11-01T00%3A00%3A00Z&to=2026-12-01T00%3A00%3A00Z", "",
-			answer{200, nil, `{"lines":[{"application":"echo","location":"local","profile":{"milliCpu":100,"memoryMb":64},"sessions":1,"seconds":3,"cost":0.5,"priced":true}]}`},
-			"[{Application:echo Location:local Profile:{MilliCPU:100 MemoryMB:64} Sessions:1 Seconds:3 Cost:0.5 Priced:true}]"},
+			answer{200, nil, `{"lines":[{"application":"echo","location":"local","profile":{"milliCpu":100,"memoryMb":64},"sessions":1,"seconds":3,"cost":0.5,"priced":true,"warmPoolSessions":2,"warmPoolSeconds":60}]}`},
+			"[{Application:echo Location:local Profile:{MilliCPU:100 MemoryMB:64} Sessions:1 Seconds:3 Cost:0.5 Priced:true WarmPoolSessions:2 WarmPoolSeconds:60}]"},
 		{"usage as CSV", func(c *client.Client) (any, error) {
 			b, err := c.Sessions().UsageCSV(ctx, "2026-11-01T00:00:00Z", "")
 			return string(b), err
