@@ -135,4 +135,19 @@ type Store interface {
 	NodeStore
 	TenantStore
 	WebhookStore
+	MachineStore
+}
+
+// MachineStore keeps the cloud machines Arena manages.
+type MachineStore interface {
+	// CreateMachine inserts m; ECONFLICT if its node id exists.
+	CreateMachine(ctx context.Context, m *CloudMachine) error
+	// UpdateMachine replaces the machine of m's node id; ENOTFOUND without one.
+	UpdateMachine(ctx context.Context, m *CloudMachine) error
+	// ListMachines returns every machine, by node id.
+	ListMachines(ctx context.Context) ([]*CloudMachine, error)
+	// UseJoinToken spends the join token whose hash is given, for nodeID,
+	// at now: once, and only for the node it was made for, until it
+	// expires. EUNAUTHORIZED for any other; then nothing changes.
+	UseJoinToken(ctx context.Context, hash, nodeID string, now time.Time) error
 }

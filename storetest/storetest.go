@@ -77,6 +77,10 @@ func Run(t *testing.T, open func(t *testing.T) arena.Store) {
 		{"NodeStore", []test{
 			{"Nodes", testNodes},
 		}},
+		{"MachineStore", []test{
+			{"Machines", testMachines},
+			{"JoinTokens", testJoinTokens},
+		}},
 		{"WebhookStore", []test{
 			{"WebhookRoundTrip", testWebhookRoundTrip},
 			{"CreateWebhook", testCreateWebhook},
