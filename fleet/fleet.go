@@ -24,8 +24,11 @@ type Config struct {
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 	// JoinTokenHash is the hash of the secret agents present to join; empty
-	// refuses every agent that dials in.
+	// refuses every agent that dials in, but those of machines below.
 	JoinTokenHash string
+	// Machines, when set, admits the agents of the cloud machines Arena
+	// made, each with the single-use token made for its node.
+	Machines JoinTokens
 	// HeartbeatTimeout is how long a node may be silent before its sessions
 	// are unreachable; NodeLostAfter how long after that they are given up.
 	// Zero takes the defaults.
@@ -40,6 +43,14 @@ type Config struct {
 	// Installation identifies this control plane to its agents, which label
 	// their containers with it; replicas of one installation share it.
 	Installation string
+}
+
+// JoinTokens spends the join tokens of the machines Arena made
+// (arena.MachineStore implements it).
+type JoinTokens interface {
+	// UseJoinToken spends the token whose hash is given, for nodeID, at
+	// now: EUNAUTHORIZED unless it is that node's, unspent and unexpired.
+	UseJoinToken(ctx context.Context, hash, nodeID string, now time.Time) error
 }
 
 // Observer receives the fleet's measurements. metrics.Registry implements it.
@@ -100,6 +111,7 @@ type Fleet struct {
 	sessions     Sessions
 	installation string
 	joinHash     string
+	machines     JoinTokens
 
 	heartbeatTimeout time.Duration
 	nodeLostAfter    time.Duration
@@ -121,7 +133,7 @@ type Fleet struct {
 func New(c Config) *Fleet {
 	f := &Fleet{
 		store: c.Store, catalog: c.Catalog, sched: c.Scheduler, log: c.Logger, now: c.Now, obs: c.Observer, sessions: noSessions{},
-		installation: c.Installation, joinHash: c.JoinTokenHash,
+		installation: c.Installation, joinHash: c.JoinTokenHash, machines: c.Machines,
 		heartbeatTimeout: c.HeartbeatTimeout, nodeLostAfter: c.NodeLostAfter,
 		nodes: map[string]*node{}, credentials: map[string]string{},
 		closed: make(chan struct{}), watcherDone: make(chan struct{}),

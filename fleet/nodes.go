@@ -162,13 +162,17 @@ func validateNode(n *arena.Node) error {
 // unguessable: NewTokenSecret makes 49 characters.
 const minCredentialLength = 32
 
-// JoinNode admits a node whose agent presents the cluster's join secret and
+// JoinNode admits a node whose agent presents the cluster's join secret, or
+// the single-use token of the machine Arena made for that node, and
 // returns the credential it must use from then on, or "" when it keeps the
 // one it presented. A new node may present a credential of its own choosing;
 // a node id registered before is kept by the agent that holds its
-// credential, and anyone else is refused.
+// credential, and anyone else is refused. A machine's agent joining again
+// (restarted, or refused its credential by a new leader) presents its
+// spent token with the credential it chose: the credential admits it.
 func (f *Fleet) JoinNode(ctx context.Context, joinSecret string, n arena.Node, credential string) (string, error) {
-	if f.joinHash == "" || subtle.ConstantTimeCompare([]byte(arena.HashToken(joinSecret)), []byte(f.joinHash)) != 1 {
+	cluster := f.joinHash != "" && subtle.ConstantTimeCompare([]byte(arena.HashToken(joinSecret)), []byte(f.joinHash)) == 1
+	if !cluster && f.machines == nil {
 		return "", arena.Errorf(arena.EUNAUTHORIZED, "the join token is not valid")
 	}
 	// From the check of the id's owner to the record of the new one, no
@@ -178,6 +182,23 @@ func (f *Fleet) JoinNode(ctx context.Context, joinSecret string, n arena.Node, c
 	f.nmu.Lock()
 	cur, known := f.nodes[n.ID]
 	f.nmu.Unlock()
+	if !cluster {
+		owner := known && cur.CredentialHash != "" && credential != "" &&
+			subtle.ConstantTimeCompare([]byte(arena.HashToken(credential)), []byte(cur.CredentialHash)) == 1
+		if !owner {
+			// Spent before the node is recorded: should the record fail,
+			// the machine cannot join again, and the scaler replaces it
+			// when it has not joined in time, rather than a token admit
+			// twice.
+			err := f.machines.UseJoinToken(ctx, arena.HashToken(joinSecret), n.ID, f.now())
+			if arena.ErrorCode(err) == arena.EUNAUTHORIZED {
+				return "", arena.Errorf(arena.EUNAUTHORIZED, "the join token is not valid")
+			}
+			if err != nil {
+				return "", err
+			}
+		}
+	}
 	fresh := ""
 	switch {
 	case known && cur.CredentialHash != "":

@@ -8,6 +8,7 @@ import (
 
 	"github.com/arena-hq/arena"
 	"github.com/arena-hq/arena/fleet"
+	"github.com/arena-hq/arena/scheduler"
 	"github.com/arena-hq/arena/tenant"
 )
 
@@ -446,6 +447,56 @@ func TestPullStatus(t *testing.T) {
 					t.Fatalf("got %+v, want %+v", got, tt.want)
 				}
 				time.Sleep(5 * time.Millisecond)
+			}
+		})
+	}
+}
+
+// TestJoinWithAMachineToken: the agent of a machine Arena made joins with
+// the token made for its node: once, as that node alone, before the token
+// expires; the same agent joins again with its credential, and the
+// cluster's own secret still admits other nodes.
+func TestJoinWithAMachineToken(t *testing.T) {
+	h := newHarness(t, 1)
+	st := h.store
+	ctx := context.Background()
+	now := time.Now()
+	for _, m := range []*arena.CloudMachine{
+		{NodeID: "cloud-1", State: arena.MachineJoining, JoinTokenHash: arena.HashToken("token-1"), JoinExpires: now.Add(time.Hour), CreatedAt: now, UpdatedAt: now},
+		{NodeID: "cloud-2", State: arena.MachineJoining, JoinTokenHash: arena.HashToken("token-2"), JoinExpires: now.Add(-time.Second), CreatedAt: now, UpdatedAt: now},
+	} {
+		if err := st.CreateMachine(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A fleet of its own on the harness's store, which keeps the machines.
+	fl := fleet.New(fleet.Config{Store: h.store, Catalog: tenant.NewStaticCatalog(testApps()), Scheduler: scheduler.New(scheduler.Pack),
+		JoinTokenHash: arena.HashToken("join-secret"), Machines: h.store})
+	if err := fl.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer fl.Close()
+	node := func(id string) arena.Node {
+		return arena.Node{ID: id, Region: "europe", Location: "ams", Provider: "local", Class: arena.ClassCloud, PublicIP: "192.0.2.9",
+			Capacity: arena.Resources{MilliCPU: 1000, MemoryMB: 1000}, PortMin: 30000, PortMax: 30010}
+	}
+	credential := arena.NewTokenSecret()
+	tests := []struct {
+		name, secret, node, credential string
+		ok                             bool
+	}{
+		{"another node's token", "token-1", "cloud-2", "", false},
+		{"an expired token", "token-2", "cloud-2", "", false},
+		{"its own token", "token-1", "cloud-1", credential, true},
+		{"its own token, spent, without its credential", "token-1", "cloud-1", "", false},
+		{"its own token, spent, with its credential", "token-1", "cloud-1", credential, true},
+		{"the cluster's secret, for another node", "join-secret", "metal-9", "", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := fl.JoinNode(ctx, tt.secret, node(tt.node), tt.credential)
+			if tt.ok != (err == nil) || (err != nil && arena.ErrorCode(err) != arena.EUNAUTHORIZED) {
+				t.Fatalf("join %s with %s: %v; want ok %v, else unauthorized", tt.node, tt.secret, err, tt.ok)
 			}
 		})
 	}

@@ -412,7 +412,7 @@ func newControlPlane(ctx context.Context, cfg *config.Config, o stackOptions, st
 	fl := fleet.New(fleet.Config{
 		Store: store, Catalog: catalog, Scheduler: scheduler.New(scheduler.Policy(cfg.Placement)), Logger: log,
 		JoinTokenHash: joinHash, HeartbeatTimeout: o.heartbeatTimeout, NodeLostAfter: o.nodeLostAfter, ResyncTimeout: o.resyncTimeout,
-		Observer: reg, Installation: installation,
+		Observer: reg, Installation: installation, Machines: store,
 	})
 	cp = &controlPlane{webhooks: dispatcher, fleet: fl, tenants: tenant.New(store, fl.Placer(), log, nil), srv: session.New(session.Config{
 		Store: store, Catalog: catalog, Fleet: fl, Logger: log, Rates: cfg.PriceList(), Observer: reg, Events: dispatcher,
