@@ -162,3 +162,48 @@ type CloudMachine struct {
 	CreatedAt     time.Time
 	UpdatedAt     time.Time
 }
+
+// ScalingPolicy is how Arena keeps one region's capacity: enough free
+// room, the buffer, for what arrives while a machine boots; cloud
+// machines added, from the offers in order, only when bare metal cannot
+// hold the buffer, and retired first.
+type ScalingPolicy struct {
+	Region string
+	// Offers are the machines Arena may add, in the order it tries them:
+	// a provider that fails is passed over for a while.
+	Offers []MachineOffer
+	Buffer ScalingBuffer
+	// MinNodes and MaxNodes bound the region's cloud nodes; MaxCostPerHour,
+	// when not zero, their cost.
+	MinNodes, MaxNodes int
+	MaxCostPerHour     float64
+	// ScaleUpCooldown and ScaleDownCooldown space additions and
+	// retirements; IdleTimeout is how long a cloud node without sessions
+	// lives before it is drained; JoinTimeout how long a new machine has
+	// to join before it is given up and its provider passed over.
+	ScaleUpCooldown, ScaleDownCooldown time.Duration
+	IdleTimeout, JoinTimeout           time.Duration
+}
+
+// MachineOffer is one kind of machine a provider can add to a region.
+type MachineOffer struct {
+	// Provider names a configured provider.
+	Provider string
+	// Region is the provider's own name of where to create machines;
+	// Location the Arena location their nodes are in.
+	Region, Location string
+	InstanceType     string
+	Image            string
+	CostPerHour      float64
+	// Capacity is what one machine's node offers to sessions.
+	Capacity Resources
+}
+
+// ScalingBuffer is the free room a region keeps: Sessions sessions of an
+// organisation's application (their reservation and ports each), or, when
+// Sessions is zero, Resources.
+type ScalingBuffer struct {
+	Sessions           int
+	OrgID, Application string
+	Resources          Resources
+}
