@@ -78,7 +78,7 @@ func TestPlan(t *testing.T) {
 		{name: "within the cooldown of the last order",
 			s: Snapshot{Policy: policy(), Nodes: []arena.NodeStatus{node("metal-1", arena.ClassMetal, 0, 14)}, LastUp: t0.Add(-10 * time.Second)}},
 		{name: "fewer cloud nodes than the minimum",
-			s: Snapshot{Policy: policy(func(p *arena.ScalingPolicy) { p.MinNodes = 1 }), Nodes: []arena.NodeStatus{node("metal-1", arena.ClassMetal, 10, 0)}},
+			s:    Snapshot{Policy: policy(func(p *arena.ScalingPolicy) { p.MinNodes = 1 }), Nodes: []arena.NodeStatus{node("metal-1", arena.ClassMetal, 10, 0)}},
 			want: []string{"provision - hetzner"}, why: "0 cloud nodes, fewer than the minimum 1"},
 		{name: "an idle cloud node past its timeout is drained",
 			s: Snapshot{Policy: policy(), Nodes: []arena.NodeStatus{node("metal-1", arena.ClassMetal, 6, 0), node("cloud-1", arena.ClassCloud, 8, 0)},
