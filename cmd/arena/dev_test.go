@@ -441,7 +441,7 @@ func TestSessionEndToEnd(t *testing.T) {
 	if err := runUsage(context.Background(), []string{"--server", s.URL, "--token", testToken, "-o", "csv"}, &out, io.Discard); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out.String(), fmt.Sprintf("echo,local,100,64,1,%d,,\n", usage[0].Seconds)) {
+	if !strings.Contains(out.String(), fmt.Sprintf("echo,local,100,64,1,%d,,,0,0\n", usage[0].Seconds)) {
 		t.Fatalf("arena usage -o csv:\n%s", out.String())
 	}
 	// The ports are free again.
