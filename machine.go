@@ -95,6 +95,8 @@ type MachineBoot struct {
 	JoinToken                          string
 	NodeID, Region, Location, Provider string
 	PortMin, PortMax                   int
+	// Capacity is what the node offers to sessions.
+	Capacity Resources
 	// AgentURL is where the boot script downloads the arena binary from;
 	// empty for one the image has installed.
 	AgentURL string
