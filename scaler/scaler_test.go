@@ -127,7 +127,9 @@ func newHarness(t *testing.T) *harness {
 	t.Cleanup(func() { st.Close() })
 	h := &harness{store: st, fleet: &fakeFleet{nodes: map[string]arena.NodeStatus{}}, first: newFakeProvider("hetzner"), second: newFakeProvider("aws"), clock: t0}
 	h.fleet.set(node("metal-1", arena.ClassMetal, 0, 14))
-	pol := policy(func(p *arena.ScalingPolicy) { p.Buffer = arena.ScalingBuffer{Resources: arena.Resources{MilliCPU: 1000, MemoryMB: 1000}} })
+	pol := policy(func(p *arena.ScalingPolicy) {
+		p.Buffer = arena.ScalingBuffer{Resources: arena.Resources{MilliCPU: 1000, MemoryMB: 1000}}
+	})
 	h.s = New(Config{Store: st, Fleet: h.fleet, Providers: map[string]arena.Provider{"hetzner": h.first, "aws": h.second},
 		Policies: []arena.ScalingPolicy{pol}, Installation: "inst-1", Servers: []string{"https://cp:8443"}, Backoff: time.Minute,
 		CallTimeout: time.Second, Now: func() time.Time { return h.clock }})
@@ -248,8 +250,8 @@ func TestScalerReconciles(t *testing.T) {
 	rec("answered-lost", arena.MachineProvisioning, now) // ordered; the answer was lost
 	labelled("answered-lost", "inst-1")
 	rec("never-ordered", arena.MachineProvisioning, now.Add(-time.Hour)) // recorded, never ordered
-	labelled("unknown", "inst-1")                                          // ordered by a leader whose record was lost
-	labelled("theirs", "inst-2")                                           // another installation's
+	labelled("unknown", "inst-1")                                        // ordered by a leader whose record was lost
+	labelled("theirs", "inst-2")                                         // another installation's
 	rec("half-deleted", arena.MachineDeleting, now)
 	labelled("half-deleted", "inst-1")
 	h.s.Reconcile(ctx)
