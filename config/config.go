@@ -60,6 +60,8 @@ type Config struct {
 	Node         Node             `yaml:"node"`
 	Locations    []arena.Location `yaml:"locations"`
 	Applications []Application    `yaml:"applications"`
+	// Cloud is the cloud capacity Arena adds and retires itself.
+	Cloud Cloud `yaml:"cloud"`
 	// Rates price an hour of a session per resource profile, for usage reports.
 	Rates []Rate `yaml:"rates"`
 	// Currency is the ISO 4217 code of the rates' currency, which usage
@@ -323,6 +325,9 @@ func Parse(data []byte) (*Config, error) {
 		return nil, err
 	}
 	if _, err := c.OrgQuotas(); err != nil {
+		return nil, err
+	}
+	if _, err := c.ScalingPolicies(); err != nil {
 		return nil, err
 	}
 	if c.RateLimit.PerSecond < 0 || c.RateLimit.Burst < 0 {

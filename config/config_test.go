@@ -215,6 +215,35 @@ func TestQuotaExample(t *testing.T) {
 	}
 }
 
+// TestScalingPolicies: a region's policy of the file, with its defaults.
+func TestScalingPolicies(t *testing.T) {
+	c, err := Parse([]byte(`
+cloud:
+  providers: [{name: local, type: local}]
+  regions:
+    - region: europe
+      maxNodes: 3
+      maxCostPerHour: 1.5
+      idleTimeout: 2m
+      buffer: {sessions: 2, application: echo}
+      offers: [{provider: local, location: local-cloud, instanceType: small, costPerHour: 0.1, milliCpu: 2000, memoryMb: 4096}]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.ScalingPolicies()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []arena.ScalingPolicy{{Region: "europe", MaxNodes: 3, MaxCostPerHour: 1.5, IdleTimeout: 2 * time.Minute,
+		ScaleUpCooldown: defaultCooldown, ScaleDownCooldown: defaultCooldown, JoinTimeout: defaultJoinTimeout,
+		Buffer: arena.ScalingBuffer{Sessions: 2, OrgID: "dev", Application: "echo"},
+		Offers: []arena.MachineOffer{{Provider: "local", Location: "local-cloud", InstanceType: "small", CostPerHour: 0.1, Capacity: arena.Resources{MilliCPU: 2000, MemoryMB: 4096}}}}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("policies\n%+v\nwant\n%+v", got, want)
+	}
+}
+
 func TestParseErrors(t *testing.T) {
 	app := func(extra string) string {
 		return "applications:\n  - name: a\n    repository: r\n    tags: [{name: v1, priority: 1}]\n    resources: {milliCpu: 1, memoryMb: 1}\n" + extra
@@ -233,6 +262,11 @@ func TestParseErrors(t *testing.T) {
 		{"empty pool", app("    warmPools: [{location: l, size: 0}]\n"), "warmPools[0].size must be between 1 and 100"},
 		{"pool of an unknown tag", app("    warmPools: [{location: l, size: 1, tag: v9}]\n"), `warmPools[0].tag names tag "v9"`},
 		{"bad readiness", app("    readiness: {mode: probe}\n"), "readiness.mode"},
+		{"a cloud provider of an unknown type", "cloud:\n  providers: [{name: x, type: vsphere}]\n", "type must be local"},
+		{"an offer of no provider", "cloud:\n  regions: [{region: europe, maxNodes: 1, offers: [{provider: nope, location: l, milliCpu: 1, memoryMb: 1}]}]\n", `provider "nope"`},
+		{"a region without offers", "cloud:\n  providers: [{name: local, type: local}]\n  regions: [{region: europe, maxNodes: 1}]\n", "at least one offer"},
+		{"minNodes above maxNodes", "cloud:\n  providers: [{name: local, type: local}]\n  regions: [{region: europe, minNodes: 2, maxNodes: 1, offers: [{provider: local, location: l, milliCpu: 1, memoryMb: 1}]}]\n", "maxNodes"},
+		{"a buffer of sessions of no application", "cloud:\n  providers: [{name: local, type: local}]\n  regions: [{region: europe, maxNodes: 1, buffer: {sessions: 2}, offers: [{provider: local, location: l, milliCpu: 1, memoryMb: 1}]}]\n", "names their application"},
 		{"bad port", app("    ports: [{container: 0, protocol: tcp}]\n"), "port"},
 		{"bad protocol", app("    ports: [{container: 1, protocol: sctp}]\n"), "port"},
 		{"bad grace", app("    stopGrace: soon\n"), "duration"},

@@ -27,6 +27,7 @@ import (
 	"github.com/arena-hq/arena/postgres"
 	"github.com/arena-hq/arena/registry"
 	"github.com/arena-hq/arena/rpc"
+	"github.com/arena-hq/arena/scaler"
 	"github.com/arena-hq/arena/scheduler"
 	"github.com/arena-hq/arena/session"
 	"github.com/arena-hq/arena/sqlite"
@@ -43,6 +44,9 @@ type stackOptions struct {
 	// and advertise is the URL the others forward requests to (the listen
 	// address when empty).
 	store, advertise string
+	// self is the URL agents reach this process at: advertise, or the
+	// listener's; the agents of cloud machines join there.
+	self string
 	// metricsListen serves Prometheus metrics on an address of its own;
 	// empty serves none.
 	metricsListen string
@@ -153,6 +157,7 @@ func startControlPlane(ctx context.Context, cfg *config.Config, o stackOptions, 
 		return nil, err
 	}
 	st.URL = listenURL(ln)
+	o.self = pick(o.advertise, st.URL)
 	// Serving starts now, so that a client during the start is told to
 	// retry rather than left waiting in the listen queue.
 	hs := http.NewServer(st, serverConfig(cfg.HTTP, log))
@@ -357,8 +362,10 @@ type controlPlane struct {
 	token    string
 	newToken bool
 	webhooks *webhook.Dispatcher
-	// stopWebhooks ends the dispatcher's Run.
+	// stopWebhooks ends the dispatcher's Run, and the scaler's.
 	stopWebhooks context.CancelFunc
+	// scaler adds and retires cloud machines; nil without policies.
+	scaler *scaler.Scaler
 }
 
 var _ cluster.ControlPlane = (*controlPlane)(nil)
@@ -463,6 +470,13 @@ func newControlPlane(ctx context.Context, cfg *config.Config, o stackOptions, st
 	var runCtx context.Context
 	runCtx, cp.stopWebhooks = context.WithCancel(context.Background())
 	go func() { _ = dispatcher.Run(runCtx) }()
+	if cp.scaler, err = newScaler(cfg, o, store, fl, catalog, installation, log); err != nil {
+		cp.stopWebhooks()
+		return nil, err
+	}
+	if cp.scaler != nil {
+		go cp.scaler.Run(runCtx)
+	}
 	return cp, nil
 }
 

@@ -1,0 +1,115 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/arena-hq/arena"
+	"github.com/arena-hq/arena/client"
+	"github.com/arena-hq/arena/config"
+	"github.com/arena-hq/arena/docker/dockertest"
+	"github.com/arena-hq/arena/provider/local"
+)
+
+// TestCloudBurstOnTheEngine runs the cloud burst end to end on this
+// machine with the local provider: a metal node with room for three
+// sessions fills; the scaler orders a machine, a real arena agent that
+// joins with its single-use token; a create that metal could not hold is
+// placed on it; once every session stopped and the node stayed idle, it is
+// drained and removed, and its agent ends. Metal stays.
+func TestCloudBurstOnTheEngine(t *testing.T) {
+	bin := arenaBinary(t)
+	lo, _ := freePortRange(t, 100)
+	s := newStackConfig(t, 20, "", func(c *config.Config) {
+		c.Node.MilliCPU = 300
+		quick := config.Duration(time.Millisecond)
+		c.Cloud = config.Cloud{Interval: config.Duration(100 * time.Millisecond),
+			Providers: []config.CloudProvider{{Name: "local", Type: "local", Binary: bin, PortBase: lo, PortsPerMachine: 100}},
+			Regions: []config.Scaling{{Region: "europe", MaxNodes: 1, IdleTimeout: config.Duration(time.Second), ScaleUpCooldown: quick, ScaleDownCooldown: quick,
+				JoinTimeout: config.Duration(time.Minute), Buffer: config.Buffer{Sessions: 1, Application: "echo"},
+				Offers: []config.Offer{{Provider: "local", Location: "local", InstanceType: "process", CostPerHour: 0.01, MilliCPU: 500, MemoryMB: 1024}}}},
+		}
+	})
+	// Whatever the test leaves, no agent outlives it.
+	t.Cleanup(func() {
+		lp, err := local.New(local.Config{Dir: filepath.Join(s.opts.data, "machines")})
+		if err != nil {
+			return
+		}
+		left, _ := lp.List(context.Background(), nil)
+		for _, m := range left {
+			_ = lp.Delete(context.Background(), m.ID)
+		}
+	})
+	machines := func() []*arena.CloudMachine {
+		t.Helper()
+		list, err := s.store.ListMachines(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return list
+	}
+	var ids []string
+	for i := range 3 {
+		c := s.create(client.SessionRequest{ID: fmt.Sprintf("metal-%d", i)})
+		s.waitStatus(c.ID, "running")
+		ids = append(ids, c.ID)
+	}
+	// Metal is full: what arrives next waits for the machine ordered.
+	var cloud client.CreatedSession
+	dockertest.Eventually(t, 90*time.Second, func() error {
+		c, err := s.api().Sessions().Create(t.Context(), client.SessionRequest{ID: "burst-1", Location: "local", Image: "echo"})
+		if err != nil {
+			var e *client.APIError
+			if errors.As(err, &e) && e.StatusCode == 420 {
+				return fmt.Errorf("420 while the machine boots: %v", err)
+			}
+			t.Fatal(err)
+		}
+		cloud = c
+		return nil
+	})
+	s.waitStatus(cloud.ID, "running")
+	list := machines()
+	if len(list) != 1 || list[0].State != arena.MachineReady {
+		t.Fatalf("machines %+v; want one, ready", list)
+	}
+	node := list[0].NodeID
+	if got := s.session(cloud.ID).NodeID; got != node {
+		t.Fatalf("the create metal could not hold runs on %s, want the cloud node %s", got, node)
+	}
+	if got := dockertest.AskUDP(t, hostPort(cloud, arena.UDP), "cloud"); got != "cloud" {
+		t.Fatalf("udp echo on the cloud node = %q", got)
+	}
+
+	for _, id := range append(ids, cloud.ID) {
+		if err := s.api().Sessions().Stop(t.Context(), id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dockertest.Eventually(t, time.Minute, func() error {
+		if m := machines()[0]; m.State != arena.MachineDeleted {
+			return fmt.Errorf("the cloud machine is %s (%s)", m.State, m.Reason)
+		}
+		return nil
+	})
+	for _, n := range s.cp.fleet.Nodes() {
+		if n.ID == node {
+			t.Fatalf("the retired node %s is still known", node)
+		}
+	}
+	if !s.cp.fleet.Knows(s.Node.ID) {
+		t.Fatal("the metal node went")
+	}
+	lp, err := local.New(local.Config{Dir: filepath.Join(s.opts.data, "machines")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if left, err := lp.List(t.Context(), nil); err != nil || len(left) != 0 {
+		t.Fatalf("the local provider's machines after the retirement: %+v, %v", left, err)
+	}
+}
