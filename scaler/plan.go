@@ -8,6 +8,7 @@ package scaler
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -98,6 +99,13 @@ func Plan(s Snapshot) []Action {
 				if p.JoinTimeout > 0 && s.Now.Sub(m.CreatedAt) > p.JoinTimeout {
 					actions = append(actions, Action{Kind: Abandon, NodeID: m.NodeID,
 						Reason: fmt.Sprintf("its node did not join within %s of the order", p.JoinTimeout)})
+					// Abandoning it passes its provider over: what replaces
+					// it comes from the next.
+					s.BackedOff = maps.Clone(s.BackedOff)
+					if s.BackedOff == nil {
+						s.BackedOff = map[string]time.Time{}
+					}
+					s.BackedOff[m.Provider] = s.Now.Add(p.JoinTimeout)
 					continue
 				}
 			}

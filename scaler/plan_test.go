@@ -132,10 +132,10 @@ func TestPlan(t *testing.T) {
 			}()},
 				Machines: []*arena.CloudMachine{machine("cloud-1", arena.MachineDraining, time.Hour)}},
 			want: []string{"resume cloud-1 -"}, why: "a draining node takes sessions again"},
-		{name: "a machine that never joined is abandoned, and another ordered",
+		{name: "a machine that never joined is abandoned, and another ordered of the next provider",
 			s: Snapshot{Policy: policy(), Nodes: []arena.NodeStatus{node("metal-1", arena.ClassMetal, 0, 14)},
 				Machines: []*arena.CloudMachine{machine("cloud-1", arena.MachineJoining, 6*time.Minute)}},
-			want: []string{"abandon cloud-1 -", "provision - hetzner"}, why: "did not join within 5m0s"},
+			want: []string{"abandon cloud-1 -", "provision - aws"}, why: "did not join within 5m0s"},
 		{name: "a buffer in resources",
 			s: Snapshot{Policy: policy(func(p *arena.ScalingPolicy) {
 				p.Buffer = arena.ScalingBuffer{Resources: arena.Resources{MilliCPU: 4000, MemoryMB: 1000}}

@@ -273,3 +273,24 @@ func TestScalerReconciles(t *testing.T) {
 		t.Errorf("machines left at the provider: %v; want the adopted one and the other installation's", left)
 	}
 }
+
+// TestScalerGivesUpAMachineThatNeverJoins: past the join timeout, the
+// machine is deleted, its provider passed over, and the next ordered from.
+func TestScalerGivesUpAMachineThatNeverJoins(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	h.s.Step(ctx)
+	first := h.machines(t)[0]
+	h.clock = h.clock.Add(6 * time.Minute) // past the join timeout of 5m
+	h.s.Step(ctx)
+	states := map[string]arena.MachineState{}
+	for _, m := range h.machines(t) {
+		states[m.Provider] = m.State
+	}
+	if states["hetzner"] != arena.MachineFailed || states["aws"] != arena.MachineJoining {
+		t.Fatalf("machines by provider %v; want the one that never joined failed, and one of the next provider", states)
+	}
+	if len(h.first.deleted) != 1 || h.first.deleted[0] != first.ProviderID {
+		t.Fatalf("deleted %v, want %s", h.first.deleted, first.ProviderID)
+	}
+}
