@@ -209,3 +209,23 @@ type ScalingBuffer struct {
 	OrgID, Application string
 	Resources          Resources
 }
+
+// ScalingDecision is one step the scaler took, or tried, with why.
+type ScalingDecision struct {
+	At       time.Time
+	Region   string
+	Kind     string
+	NodeID   string
+	Provider string
+	Reason   string
+	// Err is why the step failed; empty when it was done.
+	Err string
+}
+
+// ScalingStatus is what the scaler shows: its policies, the machines it
+// manages and its recent decisions, oldest first.
+type ScalingStatus struct {
+	Policies  []ScalingPolicy
+	Machines  []*CloudMachine
+	Decisions []ScalingDecision
+}

@@ -93,3 +93,73 @@ func (n *Nodes) Undrain(ctx context.Context, id string) (Node, error) {
 func (n *Nodes) Remove(ctx context.Context, id string) error {
 	return n.c.call(ctx, http.MethodDelete, "/admin/v1/nodes/"+url.PathEscape(id), nil, nil)
 }
+
+// ScalerStatus is GET /admin/v1/scaler: the scaling policies, the cloud
+// machines Arena manages and its recent decisions.
+type ScalerStatus struct {
+	Body        `json:"-"`
+	CostPerHour float64           `json:"costPerHour"`
+	Policies    []ScalingPolicy   `json:"policies"`
+	Machines    []CloudMachine    `json:"machines"`
+	Decisions   []ScalingDecision `json:"decisions"`
+}
+
+// ScalingPolicy is one region's scaling policy.
+type ScalingPolicy struct {
+	Region string `json:"region"`
+	Offers []struct {
+		Provider     string          `json:"provider"`
+		Region       string          `json:"region"`
+		Location     string          `json:"location"`
+		InstanceType string          `json:"instanceType"`
+		Image        string          `json:"image"`
+		CostPerHour  float64         `json:"costPerHour"`
+		Capacity     arena.Resources `json:"capacity"`
+	} `json:"offers"`
+	Buffer struct {
+		Sessions    int             `json:"sessions"`
+		Org         string          `json:"org"`
+		Application string          `json:"application"`
+		Resources   arena.Resources `json:"resources"`
+	} `json:"buffer"`
+	MinNodes                 int     `json:"minNodes"`
+	MaxNodes                 int     `json:"maxNodes"`
+	MaxCostPerHour           float64 `json:"maxCostPerHour"`
+	ScaleUpCooldownSeconds   float64 `json:"scaleUpCooldownSeconds"`
+	ScaleDownCooldownSeconds float64 `json:"scaleDownCooldownSeconds"`
+	IdleTimeoutSeconds       float64 `json:"idleTimeoutSeconds"`
+	JoinTimeoutSeconds       float64 `json:"joinTimeoutSeconds"`
+}
+
+// CloudMachine is a cloud machine the scaler manages.
+type CloudMachine struct {
+	Node         string          `json:"node"`
+	Region       string          `json:"region"`
+	Provider     string          `json:"provider"`
+	ProviderID   string          `json:"providerId"`
+	InstanceType string          `json:"instanceType"`
+	State        string          `json:"state"`
+	Reason       string          `json:"reason"`
+	CostPerHour  float64         `json:"costPerHour"`
+	Capacity     arena.Resources `json:"capacity"`
+	CreatedAt    string          `json:"createdAt"`
+	JoinedAt     string          `json:"joinedAt"`
+	UpdatedAt    string          `json:"updatedAt"`
+}
+
+// ScalingDecision is one step the scaler took or tried.
+type ScalingDecision struct {
+	At       string `json:"at"`
+	Region   string `json:"region"`
+	Kind     string `json:"kind"`
+	Node     string `json:"node"`
+	Provider string `json:"provider"`
+	Reason   string `json:"reason"`
+	Error    string `json:"error"`
+}
+
+// Scaler returns the scaler's policies, machines and recent decisions.
+func (n *Nodes) Scaler(ctx context.Context) (ScalerStatus, error) {
+	var out ScalerStatus
+	return out, n.c.call(ctx, http.MethodGet, "/admin/v1/scaler", nil, &out)
+}

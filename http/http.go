@@ -71,6 +71,7 @@ type api struct {
 	tenants  TenantAdmin
 	webhooks WebhookAdmin
 	apps     ApplicationAdmin
+	scaler   Scaler
 	auth     Authenticator
 	logger   *slog.Logger
 	mux      *http.ServeMux
@@ -160,6 +161,7 @@ func NewHandler(sessions SessionService, auth Authenticator, nodes Fleet, logger
 		s.mux.HandleFunc("POST /admin/v1/nodes/{id}/drain", s.authed(op, s.drainNode(true), arena.ENOTFOUND))
 		s.mux.HandleFunc("POST /admin/v1/nodes/{id}/undrain", s.authed(op, s.drainNode(false), arena.ENOTFOUND))
 		s.mux.HandleFunc("DELETE /admin/v1/nodes/{id}", s.authed(op, s.removeNode, arena.ENOTFOUND, arena.ECONFLICT))
+		s.mux.HandleFunc("GET /admin/v1/scaler", s.authed(op, s.scalerStatus))
 	}
 	if s.tenants != nil {
 		s.tenantRoutes()

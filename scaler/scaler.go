@@ -49,18 +49,6 @@ type Config struct {
 	Now func() time.Time
 }
 
-// Decision is one step the scaler took, or tried, with why.
-type Decision struct {
-	At       time.Time
-	Region   string
-	Kind     Kind
-	NodeID   string
-	Provider string
-	Reason   string
-	// Err is why the step failed; empty when it was done.
-	Err string
-}
-
 // maxDecisions is how many recent decisions the scaler keeps to show.
 const maxDecisions = 100
 
@@ -80,7 +68,7 @@ type Scaler struct {
 	backoff   map[string]providerBackoff
 	lastUp    map[string]time.Time
 	lastDown  map[string]time.Time
-	decisions []Decision
+	decisions []arena.ScalingDecision
 }
 
 type providerBackoff struct {
@@ -130,13 +118,22 @@ func (s *Scaler) Run(ctx context.Context) {
 }
 
 // Decisions returns the recent decisions, oldest first.
-func (s *Scaler) Decisions() []Decision {
+func (s *Scaler) Decisions() []arena.ScalingDecision {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return append([]Decision(nil), s.decisions...)
+	return append([]arena.ScalingDecision(nil), s.decisions...)
 }
 
-func (s *Scaler) decided(d Decision, err error) {
+// Status returns the policies, the machines and the recent decisions.
+func (s *Scaler) Status(ctx context.Context) (arena.ScalingStatus, error) {
+	machines, err := s.cfg.Store.ListMachines(ctx)
+	if err != nil {
+		return arena.ScalingStatus{}, err
+	}
+	return arena.ScalingStatus{Policies: s.cfg.Policies, Machines: machines, Decisions: s.Decisions()}, nil
+}
+
+func (s *Scaler) decided(d arena.ScalingDecision, err error) {
 	d.At = s.now()
 	if err != nil {
 		d.Err = arena.ErrorMessage(err)
@@ -231,7 +228,7 @@ func (s *Scaler) plan(ctx context.Context, p arena.ScalingPolicy, nodes []arena.
 		byNode[m.NodeID] = m
 	}
 	for _, a := range Plan(snap) {
-		d := Decision{Region: p.Region, Kind: a.Kind, NodeID: a.NodeID, Provider: a.Offer.Provider, Reason: a.Reason}
+		d := arena.ScalingDecision{Region: p.Region, Kind: string(a.Kind), NodeID: a.NodeID, Provider: a.Offer.Provider, Reason: a.Reason}
 		var err error
 		switch a.Kind {
 		case Provision:
@@ -426,16 +423,16 @@ func (s *Scaler) Reconcile(ctx context.Context) {
 				cctx, cancel := context.WithTimeout(ctx, s.cfg.CallTimeout)
 				err := prov.Delete(cctx, pm.ID)
 				cancel()
-				s.decided(Decision{Kind: "delete", NodeID: pm.NodeID(), Provider: name, Reason: "a machine of this installation that Arena does not keep"}, err)
+				s.decided(arena.ScalingDecision{Kind: "delete", NodeID: pm.NodeID(), Provider: name, Reason: "a machine of this installation that Arena does not keep"}, err)
 			case rec.State == arena.MachineProvisioning && rec.ProviderID == "":
 				next := *rec
 				next.ProviderID, next.State, next.UpdatedAt = pm.ID, arena.MachineJoining, s.now()
-				s.decided(Decision{Region: rec.Region, Kind: "adopt", NodeID: rec.NodeID, Provider: name, Reason: "ordered before the leader stopped"},
+				s.decided(arena.ScalingDecision{Region: rec.Region, Kind: "adopt", NodeID: rec.NodeID, Provider: name, Reason: "ordered before the leader stopped"},
 					s.cfg.Store.UpdateMachine(ctx, &next))
 			case rec.State == arena.MachineDeleting:
 				next := *rec
 				next.ProviderID = pm.ID
-				s.decided(Decision{Region: rec.Region, Kind: "delete", NodeID: rec.NodeID, Provider: name, Reason: rec.Reason},
+				s.decided(arena.ScalingDecision{Region: rec.Region, Kind: "delete", NodeID: rec.NodeID, Provider: name, Reason: rec.Reason},
 					s.delete(ctx, &next, arena.MachineDeleted, rec.Reason))
 			}
 		}
@@ -447,11 +444,11 @@ func (s *Scaler) Reconcile(ctx context.Context) {
 			case rec.State == arena.MachineProvisioning && s.now().Sub(rec.UpdatedAt) > s.cfg.CallTimeout:
 				next := *rec
 				next.State, next.Reason, next.UpdatedAt = arena.MachineFailed, "the order never reached the provider", s.now()
-				s.decided(Decision{Region: rec.Region, Kind: "fail", NodeID: rec.NodeID, Provider: name, Reason: next.Reason}, s.cfg.Store.UpdateMachine(ctx, &next))
+				s.decided(arena.ScalingDecision{Region: rec.Region, Kind: "fail", NodeID: rec.NodeID, Provider: name, Reason: next.Reason}, s.cfg.Store.UpdateMachine(ctx, &next))
 			case rec.State == arena.MachineDeleting:
 				next := *rec
 				next.State, next.UpdatedAt = arena.MachineDeleted, s.now()
-				s.decided(Decision{Region: rec.Region, Kind: "delete", NodeID: rec.NodeID, Provider: name, Reason: rec.Reason}, s.cfg.Store.UpdateMachine(ctx, &next))
+				s.decided(arena.ScalingDecision{Region: rec.Region, Kind: "delete", NodeID: rec.NodeID, Provider: name, Reason: rec.Reason}, s.cfg.Store.UpdateMachine(ctx, &next))
 			}
 		}
 	}

@@ -176,7 +176,7 @@ func TestScalerProvisions(t *testing.T) {
 	if got := h.machines(t)[0]; got.State != arena.MachineReady || got.JoinedAt.IsZero() {
 		t.Fatalf("after its node joined: %+v", got)
 	}
-	if d := h.s.Decisions(); len(d) != 1 || d[0].Kind != Provision || d[0].Err != "" || !strings.Contains(d[0].Reason, "cannot hold the buffer") {
+	if d := h.s.Decisions(); len(d) != 1 || d[0].Kind != string(Provision) || d[0].Err != "" || !strings.Contains(d[0].Reason, "cannot hold the buffer") {
 		t.Fatalf("decisions %+v", d)
 	}
 }

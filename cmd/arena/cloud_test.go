@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -104,6 +105,30 @@ func TestCloudBurstOnTheEngine(t *testing.T) {
 	}
 	if !s.cp.fleet.Knows(s.Node.ID) {
 		t.Fatal("the metal node went")
+	}
+	// The decisions, with their reasons, as the admin API and the CLI show.
+	st, err := s.api().Nodes().Scaler(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kinds []string
+	for _, d := range st.Decisions {
+		if d.Error != "" {
+			t.Errorf("decision %+v failed", d)
+		}
+		kinds = append(kinds, d.Kind)
+	}
+	if strings.Join(kinds, " ") != "provision drain retire" || len(st.Machines) != 1 || st.CostPerHour != 0 {
+		t.Fatalf("the scaler's decisions %q, machines %+v, cost %v", kinds, st.Machines, st.CostPerHour)
+	}
+	out := mustCLI(t, "scaler", "status", "--server", s.URL, "--token", testToken)
+	for _, want := range []string{node, "deleted", "provision", "cannot hold the buffer", "retire"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("arena scaler status lacks %q:\n%s", want, out)
+		}
+	}
+	if out := mustCLI(t, "scaler", "policy", "--server", s.URL, "--token", testToken); !strings.Contains(out, "local:process@") || !strings.Contains(out, "1×echo") {
+		t.Errorf("arena scaler policy:\n%s", out)
 	}
 	lp, err := local.New(local.Config{Dir: filepath.Join(s.opts.data, "machines")})
 	if err != nil {

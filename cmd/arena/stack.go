@@ -458,9 +458,16 @@ func newControlPlane(ctx context.Context, cfg *config.Config, o stackOptions, st
 			return cp.srv.Ready(ctx)
 		}
 	}
-	api := http.NewHandler(cp.srv, cp.tenants, fl, log.With("component", "http"),
+	if cp.scaler, err = newScaler(cfg, o, store, fl, catalog, installation, log); err != nil {
+		return nil, err
+	}
+	apiOpts := []http.Option{
 		http.WithTenants(cp.tenants), http.WithApplications(appAdmin), http.WithWebhooks(hooks), http.WithRateLimit(limit, burst), http.WithObserver(reg), http.WithReadiness(ready),
-		http.WithCurrency(cfg.Currency))
+		http.WithCurrency(cfg.Currency)}
+	if cp.scaler != nil {
+		apiOpts = append(apiOpts, http.WithScaler(cp.scaler))
+	}
+	api := http.NewHandler(cp.srv, cp.tenants, fl, log.With("component", "http"), apiOpts...)
 	rpcPath, rpcHandler := rpc.NewHandler(cp.srv.Agents(), rpc.WithHandlerLogger(log.With("component", "rpc")))
 	mux := nethttp.NewServeMux()
 	mux.Handle(rpcPath, rpcHandler)
@@ -470,10 +477,6 @@ func newControlPlane(ctx context.Context, cfg *config.Config, o stackOptions, st
 	var runCtx context.Context
 	runCtx, cp.stopWebhooks = context.WithCancel(context.Background())
 	go func() { _ = dispatcher.Run(runCtx) }()
-	if cp.scaler, err = newScaler(cfg, o, store, fl, catalog, installation, log); err != nil {
-		cp.stopWebhooks()
-		return nil, err
-	}
 	if cp.scaler != nil {
 		go cp.scaler.Run(runCtx)
 	}
