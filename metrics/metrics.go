@@ -71,6 +71,7 @@ type Registry struct {
 	sessions     *sessionCollector
 	nodes        *nodeCollector
 	pools        *poolCollector
+	cloud        *cloudMetrics
 }
 
 // New returns a Registry holding every Arena metric and the Go runtime's and
@@ -120,11 +121,12 @@ func New() *Registry {
 		)},
 		nodes: newNodeCollector(),
 		pools: newPoolCollector(),
+		cloud: newCloudMetrics(),
 	}
 	r.reg.MustRegister(
 		r.allocation, r.agentConns, r.heartbeats, r.dockerCalls,
 		r.httpRequests, r.httpSeconds, r.errors, r.webhooks,
-		r.sessions, r.nodes, r.pools,
+		r.sessions, r.nodes, r.pools, r.cloud,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)

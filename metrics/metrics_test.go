@@ -451,6 +451,45 @@ arena_warm_pool_sessions{application="duel",node="n2",org="studio",pool="duel:@e
 	}
 }
 
+// TestCloud: orders and joins count as they happen, and the machines, by
+// region, provider and state, and their cost as the source says at each
+// scrape; deleted and failed machines are none.
+func TestCloud(t *testing.T) {
+	t.Parallel()
+	r := metrics.New()
+	url := serve(t, r)
+	r.MachineOrdered("hetzner", nil)
+	r.MachineOrdered("hetzner", arena.Errorf(arena.EUNAVAILABLE, "out of capacity"))
+	r.MachineJoined("hetzner", 42)
+	r.SetCloudSource(func() []*arena.CloudMachine {
+		return []*arena.CloudMachine{
+			{Region: "europe", Provider: "hetzner", State: arena.MachineReady, CostPerHour: 0.04},
+			{Region: "europe", Provider: "hetzner", State: arena.MachineJoining, CostPerHour: 0.04},
+			{Region: "europe", Provider: "hetzner", State: arena.MachineFailed, CostPerHour: 0.04},
+		}
+	})
+	const want = `
+# HELP arena_cloud_orders_total Cloud machines ordered, by provider and result: ok or the arena error code of the provider's refusal.
+# TYPE arena_cloud_orders_total counter
+arena_cloud_orders_total{provider="hetzner",result="ok"} 1
+arena_cloud_orders_total{provider="hetzner",result="unavailable"} 1
+# HELP arena_cloud_machines Cloud machines Arena manages, by region, provider and state.
+# TYPE arena_cloud_machines gauge
+arena_cloud_machines{provider="hetzner",region="europe",state="joining"} 1
+arena_cloud_machines{provider="hetzner",region="europe",state="ready"} 1
+# HELP arena_cloud_cost_per_hour What a region's cloud machines that exist, or are on their way, cost an hour.
+# TYPE arena_cloud_cost_per_hour gauge
+arena_cloud_cost_per_hour{region="europe"} 0.08
+`
+	if err := testutil.ScrapeAndCompare(url, strings.NewReader(want), "arena_cloud_orders_total", "arena_cloud_machines", "arena_cloud_cost_per_hour"); err != nil {
+		t.Error(err)
+	}
+	joins := scrape(t, url)["arena_cloud_join_seconds"]
+	if joins == nil || len(joins.Metric) != 1 || joins.Metric[0].GetHistogram().GetSampleCount() != 1 || joins.Metric[0].GetHistogram().GetSampleSum() != 42 {
+		t.Errorf("arena_cloud_join_seconds: %v; want one join of 42s", joins)
+	}
+}
+
 // TestConcurrentUse runs every method from several goroutines while
 // scraping, for the race detector, and checks that nothing was lost.
 func TestConcurrentUse(t *testing.T) {

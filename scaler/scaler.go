@@ -45,9 +45,24 @@ type Config struct {
 	// policy's join timeout, or 15 min, when zero.
 	JoinTokenLife time.Duration
 	Logger        *slog.Logger
+	// Observer receives measurements (metrics.Registry); nil takes none.
+	Observer Observer
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 }
+
+// Observer receives the scaler's measurements.
+type Observer interface {
+	// MachineOrdered counts an order from provider; err is its refusal.
+	MachineOrdered(provider string, err error)
+	// MachineJoined measures a machine's order to its node joining.
+	MachineJoined(provider string, seconds float64)
+}
+
+type noObserver struct{}
+
+func (noObserver) MachineOrdered(string, error)  {}
+func (noObserver) MachineJoined(string, float64) {}
 
 // maxDecisions is how many recent decisions the scaler keeps to show.
 const maxDecisions = 100
@@ -94,6 +109,9 @@ func New(cfg Config) *Scaler {
 	}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	if s.cfg.Observer == nil {
+		s.cfg.Observer = noObserver{}
 	}
 	return s
 }
@@ -194,6 +212,7 @@ func (s *Scaler) Step(ctx context.Context) {
 			delete(s.backoff, m.Provider) // it works again
 			s.mu.Unlock()
 			s.log.Info("a cloud machine joined", "node", m.NodeID, "provider", m.Provider, "after", now.Sub(m.CreatedAt))
+			s.cfg.Observer.MachineJoined(m.Provider, now.Sub(m.CreatedAt).Seconds())
 		}
 	}
 	for _, p := range s.cfg.Policies {
@@ -294,6 +313,7 @@ func (s *Scaler) provision(ctx context.Context, p arena.ScalingPolicy, a Action)
 	cctx, cancel := context.WithTimeout(ctx, s.cfg.CallTimeout)
 	got, err := prov.Create(cctx, spec)
 	cancel()
+	s.cfg.Observer.MachineOrdered(o.Provider, err)
 	next := *m
 	next.UpdatedAt = s.now()
 	if err != nil {

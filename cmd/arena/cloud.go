@@ -8,13 +8,14 @@ import (
 	"github.com/arena-hq/arena"
 	"github.com/arena-hq/arena/config"
 	"github.com/arena-hq/arena/fleet"
+	"github.com/arena-hq/arena/metrics"
 	"github.com/arena-hq/arena/provider/local"
 	"github.com/arena-hq/arena/scaler"
 )
 
 // newScaler returns the scaler of the config file's cloud section, nil
 // when it has no region to scale.
-func newScaler(cfg *config.Config, o stackOptions, store arena.Store, fl *fleet.Fleet, catalog arena.Catalog, installation string, log *slog.Logger) (*scaler.Scaler, error) {
+func newScaler(cfg *config.Config, o stackOptions, store arena.Store, fl *fleet.Fleet, catalog arena.Catalog, installation string, reg *metrics.Registry, log *slog.Logger) (*scaler.Scaler, error) {
 	policies, err := cfg.ScalingPolicies()
 	if err != nil || len(policies) == 0 {
 		return nil, err
@@ -34,5 +35,5 @@ func newScaler(cfg *config.Config, o stackOptions, store arena.Store, fl *fleet.
 	}
 	return scaler.New(scaler.Config{Store: store, Fleet: fl, Catalog: catalog, Providers: providers, Policies: policies,
 		Installation: installation, Servers: servers, AgentURL: cfg.Cloud.AgentURL, Interval: time.Duration(cfg.Cloud.Interval),
-		Logger: log.With("component", "scaler")}), nil
+		Observer: reg, Logger: log.With("component", "scaler")}), nil
 }

@@ -34,7 +34,7 @@ func TestCloudBurstOnTheEngine(t *testing.T) {
 				JoinTimeout: config.Duration(time.Minute), Buffer: config.Buffer{Sessions: 1, Application: "echo"},
 				Offers: []config.Offer{{Provider: "local", Location: "local", InstanceType: "process", CostPerHour: 0.01, MilliCPU: 500, MemoryMB: 1024}}}},
 		}
-	})
+	}, func(o *devOptions) { o.metricsListen = "127.0.0.1:0" })
 	// Whatever the test leaves, no agent outlives it.
 	t.Cleanup(func() {
 		lp, err := local.New(local.Config{Dir: filepath.Join(s.opts.data, "machines")})
@@ -120,6 +120,12 @@ func TestCloudBurstOnTheEngine(t *testing.T) {
 	}
 	if strings.Join(kinds, " ") != "provision drain retire" || len(st.Machines) != 1 || st.CostPerHour != 0 {
 		t.Fatalf("the scaler's decisions %q, machines %+v, cost %v", kinds, st.Machines, st.CostPerHour)
+	}
+	body := scrapeMetrics(t, s.MetricsURL)
+	for _, want := range []string{`arena_cloud_orders_total{provider="local",result="ok"} 1`, `arena_cloud_join_seconds_count{provider="local"} 1`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("no %s in the metrics", want)
+		}
 	}
 	out := mustCLI(t, "scaler", "status", "--server", s.URL, "--token", testToken)
 	for _, want := range []string{node, "deleted", "provision", "cannot hold the buffer", "retire"} {

@@ -201,6 +201,19 @@ func startControlPlane(ctx context.Context, cfg *config.Config, o stackOptions, 
 		}
 		return nil
 	})
+	st.metrics.SetCloudSource(func() []*arena.CloudMachine {
+		cp := st.leader()
+		if cp == nil || cp.scaler == nil {
+			return nil
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		s, err := cp.scaler.Status(ctx)
+		if err != nil {
+			return nil
+		}
+		return s.Machines
+	})
 	st.metrics.SetPoolSource(func() []arena.PoolStatus {
 		if cp := st.leader(); cp != nil {
 			return cp.srv.PoolStatus("")
@@ -458,7 +471,7 @@ func newControlPlane(ctx context.Context, cfg *config.Config, o stackOptions, st
 			return cp.srv.Ready(ctx)
 		}
 	}
-	if cp.scaler, err = newScaler(cfg, o, store, fl, catalog, installation, log); err != nil {
+	if cp.scaler, err = newScaler(cfg, o, store, fl, catalog, installation, reg, log); err != nil {
 		return nil, err
 	}
 	apiOpts := []http.Option{
