@@ -41,6 +41,10 @@ type Snapshot struct {
 	BackedOff map[string]time.Time
 	// LastUp and LastDown are when a machine was last added and retired.
 	LastUp, LastDown time.Time
+	// Waiting counts sessions of the buffer's unit that found no room and
+	// wait for it (a matchmaker retrying its 420s): the region needs room
+	// for them beyond the buffer.
+	Waiting int
 }
 
 // Kind is what an Action does.
@@ -226,8 +230,8 @@ func (s Snapshot) holds(nodes map[string]arena.NodeStatus, live []*arena.CloudMa
 		add(m.Capacity, 1<<30)
 	}
 	b := s.Policy.Buffer
-	if b.Sessions > 0 {
-		return slots >= b.Sessions, fmt.Sprintf("%d sessions", slots)
+	if b.Sessions > 0 || s.Waiting > 0 {
+		return slots >= b.Sessions+s.Waiting, fmt.Sprintf("%d sessions", slots)
 	}
 	return room.MilliCPU >= b.Resources.MilliCPU && room.MemoryMB >= b.Resources.MemoryMB, resources(room)
 }
@@ -249,6 +253,9 @@ func fits(free arena.Resources, ports int, u Unit) int {
 
 func (s Snapshot) bufferText() string {
 	b := s.Policy.Buffer
+	if s.Waiting > 0 {
+		return fmt.Sprintf("of %d sessions of %s and %d waiting", b.Sessions, b.Application, s.Waiting)
+	}
 	if b.Sessions > 0 {
 		return fmt.Sprintf("of %d sessions of %s", b.Sessions, b.Application)
 	}

@@ -56,9 +56,14 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var o benchOptions
 	var conc, rates, parallel, queueConc string
 	var starts startBenchOptions
-	var startsMode bool
+	var startsMode, scaleSim bool
+	var simBuffers string
+	var bootDelay time.Duration
 	fs := newFlagSet("arena bench", stdout, "")
 	fs.BoolVar(&startsMode, "starts", false, "measure container starts on the local Docker Engine instead: the engine's own create and start (the floor) and Arena's, against --parallel, then a --burst through the agent's start queue")
+	fs.BoolVar(&scaleSim, "scale-sim", false, "replay a day of demand against simulated metal and a simulated cloud provider with Arena's scaler, in accelerated time, once per --sim-buffer")
+	fs.StringVar(&simBuffers, "sim-buffer", "0,100,300", "with --scale-sim: comma-separated buffers, in sessions, to replay the day with")
+	fs.DurationVar(&bootDelay, "boot-delay", time.Minute, "with --scale-sim: how long after its order a simulated machine joins")
 	fs.StringVar(&parallel, "parallel", "1,2,4,8,16", "with --starts: comma-separated numbers of starts at once")
 	fs.IntVar(&starts.count, "count", 32, "with --starts: containers started at each parallelism (at least the parallelism)")
 	fs.IntVar(&starts.burst, "burst", 64, "with --starts: sessions handed to the agent's start queue at once; 0 for none")
@@ -83,6 +88,13 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	var err error
+	if scaleSim {
+		buffers, err := intListZero(simBuffers)
+		if err != nil {
+			return fmt.Errorf("--sim-buffer: %w", err)
+		}
+		return runScaleSim(buffers, bootDelay, stdout)
+	}
 	if startsMode {
 		if starts.parallelism, err = intList(parallel); err != nil {
 			return fmt.Errorf("--parallel: %w", err)
@@ -184,6 +196,22 @@ func (b *bencher) startups(ctx context.Context, stdout io.Writer) error {
 		return w.run(ctx, b.o.warm, b.o.warmBurst, stdout)
 	}
 	return nil
+}
+
+// intListZero is intList that takes 0 too.
+func intListZero(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		n, err := strconv.Atoi(f)
+		if err != nil || n < 0 {
+			return nil, fmt.Errorf("%q is not a number of at least 0", f)
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }
 
 func intList(s string) ([]int, error) {

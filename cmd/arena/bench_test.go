@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"io"
+	"strings"
 	"sync"
 	"testing"
 
@@ -60,5 +63,26 @@ func TestConcurrentCreatesOverHTTP(t *testing.T) {
 	}
 	if len(ports) != 200 {
 		t.Fatalf("%d distinct host ports for 100 sessions of 2 ports", len(ports))
+	}
+}
+
+// TestScaleSim: arena bench --scale-sim prints a simulated day per buffer,
+// and a buffer sized for the boot delay refuses no create.
+func TestScaleSim(t *testing.T) {
+	var out bytes.Buffer
+	if err := runBench(context.Background(), []string{"--scale-sim", "--sim-buffer", "0,100"}, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	rows := map[string][]string{}
+	for _, line := range strings.Split(out.String(), "\n") {
+		if f := strings.Fields(line); len(f) == 10 {
+			rows[f[0]] = f
+		}
+	}
+	if r := rows["100"]; r == nil || r[2] != "0" {
+		t.Fatalf("the day with a buffer of 100: %q; want no 420\n%s", r, out.String())
+	}
+	if r := rows["0"]; r == nil || r[2] == "0" {
+		t.Fatalf("the day without a buffer: %q; want 420s while machines boot\n%s", r, out.String())
 	}
 }
