@@ -67,7 +67,9 @@ func Simulate(cfg SimConfig) SimResult {
 		cfg.PlanEvery = 2 * time.Second
 	}
 	unit := Unit{Resources: arena.Resources{MilliCPU: 1000, MemoryMB: 1000}, Ports: 1}
-	slotsOf := func(n int) arena.Resources { return arena.Resources{MilliCPU: int64(n) * 1000, MemoryMB: int64(n) * 1000} }
+	slotsOf := func(n int) arena.Resources {
+		return arena.Resources{MilliCPU: int64(n) * 1000, MemoryMB: int64(n) * 1000}
+	}
 	offer := cfg.Policy.Offers[0]
 	offer.Capacity = slotsOf(cfg.CloudSlots)
 	cfg.Policy.Offers = []arena.MachineOffer{offer}
