@@ -124,6 +124,8 @@ type Fleet struct {
 	nmu         sync.Mutex
 	nodes       map[string]*node
 	credentials map[string]string // credential hash -> node id
+	// refused are the creates placement refused for want of room.
+	refused refusals
 
 	closed      chan struct{}
 	watcherDone chan struct{}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/arena-hq/arena"
 	"github.com/arena-hq/arena/fleet"
@@ -73,5 +74,59 @@ func TestRejoinForgetsImages(t *testing.T) {
 	}
 	if got := placedOn(); got != "small" {
 		t.Fatalf("after big joined again, placed on %s, want small", got)
+	}
+}
+
+// TestWaiting: creates refused for want of room count as waiting in their
+// region, asked by location or by region, once per session id, until they
+// are placed; another region's do not.
+func TestWaiting(t *testing.T) {
+	ctx := context.Background()
+	sched := scheduler.New(scheduler.Pack)
+	f := newFleet(t, sched)
+	for _, n := range []arena.Node{
+		{ID: "ams-1", Region: "europe", Location: "ams", Provider: "p", Class: arena.ClassMetal, PublicIP: "192.0.2.1",
+			Capacity: arena.Resources{MilliCPU: 100, MemoryMB: 100}, PortMin: 40000, PortMax: 40100},
+		{ID: "iad-1", Region: "us", Location: "iad", Provider: "p", Class: arena.ClassMetal, PublicIP: "192.0.2.2",
+			Capacity: arena.Resources{MilliCPU: 100, MemoryMB: 100}, PortMin: 40000, PortMax: 40100},
+	} {
+		if err := f.RegisterNode(ctx, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := f.Placer()
+	place := func(id, location string) error {
+		_, err := p.Place(fleet.Request{SessionID: id, Location: location, Resources: arena.Resources{MilliCPU: 100, MemoryMB: 100}})
+		return err
+	}
+	for _, step := range []struct {
+		id, location string
+		placed       bool
+		waiting      int
+	}{
+		{"a", "ams", true, 0},
+		{"b", "ams", false, 1},
+		{"b", "ams", false, 1},    // retried: still one
+		{"c", "europe", false, 2}, // by region
+		{"d", "iad", true, 2},
+		{"e", "iad", false, 2}, // another region's
+	} {
+		err := place(step.id, step.location)
+		if (err == nil) != step.placed || (err != nil && arena.ErrorCode(err) != arena.EUNAVAILABLE) {
+			t.Fatalf("place %s in %s: %v", step.id, step.location, err)
+		}
+		if got := f.Waiting("europe", time.Minute); got != step.waiting {
+			t.Fatalf("after %s in %s: %d waiting in europe, want %d", step.id, step.location, got, step.waiting)
+		}
+	}
+	p.Release("a")
+	if err := place("b", "ams"); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.Waiting("europe", time.Minute); got != 1 {
+		t.Fatalf("after b was placed: %d waiting, want c alone", got)
+	}
+	if got := f.Waiting("europe", 0); got != 0 {
+		t.Fatalf("within no time: %d waiting", got)
 	}
 }

@@ -29,8 +29,13 @@ func (p *Placer) Ready(ctx context.Context) error { return p.fleet.resync.wait(c
 // Known reports whether a location or region has nodes.
 func (p *Placer) Known(location string) bool { return p.sched.Known(location) }
 
-// Place reserves room and host ports for a new session.
-func (p *Placer) Place(req Request) (Placement, error) { return p.sched.Place(req) }
+// Place reserves room and host ports for a new session. A create refused
+// for want of room is remembered for the scaler (see Fleet.Waiting).
+func (p *Placer) Place(req Request) (Placement, error) {
+	pl, err := p.sched.Place(req)
+	p.fleet.refused.note(req, err, p.fleet.now())
+	return pl, err
+}
 
 // Restore reserves again what an active session holds, as after a
 // restart; ENOTFOUND when its node is unknown.

@@ -19,6 +19,9 @@ type Fleet interface {
 	DrainNode(ctx context.Context, nodeID string, drain bool) error
 	// RemoveNode forgets a node: ECONFLICT while it has active sessions.
 	RemoveNode(ctx context.Context, nodeID string) error
+	// Waiting counts the region's creates refused for want of room within
+	// the last within and not placed since.
+	Waiting(region string, within time.Duration) int
 }
 
 // Config holds what a Scaler is built from.
@@ -221,7 +224,9 @@ func (s *Scaler) Step(ctx context.Context) {
 }
 
 func (s *Scaler) plan(ctx context.Context, p arena.ScalingPolicy, nodes []arena.NodeStatus, machines []*arena.CloudMachine, now time.Time) {
-	snap := Snapshot{Now: now, Policy: p, Unit: s.unit(p)}
+	// A refused create is retried by its caller; what was refused over the
+	// last few looks waits for room.
+	snap := Snapshot{Now: now, Policy: p, Unit: s.unit(p), Waiting: s.cfg.Fleet.Waiting(p.Region, max(10*time.Second, 3*s.cfg.Interval))}
 	for _, n := range nodes {
 		if n.Region == p.Region {
 			snap.Nodes = append(snap.Nodes, n)

@@ -71,6 +71,7 @@ type fakeFleet struct {
 	mu      sync.Mutex
 	nodes   map[string]arena.NodeStatus
 	removed []string
+	waiting int
 }
 
 func (f *fakeFleet) Nodes() []arena.NodeStatus {
@@ -101,6 +102,12 @@ func (f *fakeFleet) RemoveNode(ctx context.Context, id string) error {
 	delete(f.nodes, id)
 	f.removed = append(f.removed, id)
 	return nil
+}
+
+func (f *fakeFleet) Waiting(string, time.Duration) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.waiting
 }
 
 func (f *fakeFleet) set(n arena.NodeStatus) {

@@ -18,9 +18,9 @@ import (
 
 // TestCloudBurstOnTheEngine runs the cloud burst end to end on this
 // machine with the local provider: a metal node with room for three
-// sessions fills; the scaler orders a machine, a real arena agent that
-// joins with its single-use token; a create that metal could not hold is
-// placed on it; once every session stopped and the node stayed idle, it is
+// sessions fills, and orders nothing; the next create is refused (420),
+// and the scaler orders a machine for it, a real arena agent that joins
+// with its single-use token; the create, retried, is placed on it (201); once every session stopped and the node stayed idle, it is
 // drained and removed, and its agent ends. Metal stays.
 func TestCloudBurstOnTheEngine(t *testing.T) {
 	bin := arenaBinary(t)
@@ -31,7 +31,7 @@ func TestCloudBurstOnTheEngine(t *testing.T) {
 		c.Cloud = config.Cloud{Interval: config.Duration(100 * time.Millisecond),
 			Providers: []config.CloudProvider{{Name: "local", Type: "local", Binary: bin, PortBase: lo, PortsPerMachine: 100}},
 			Regions: []config.Scaling{{Region: "europe", MaxNodes: 1, IdleTimeout: config.Duration(time.Second), ScaleUpCooldown: quick, ScaleDownCooldown: quick,
-				JoinTimeout: config.Duration(time.Minute), Buffer: config.Buffer{Sessions: 1, Application: "echo"},
+				JoinTimeout: config.Duration(time.Minute), // no buffer: the refused create itself asks for room
 				Offers: []config.Offer{{Provider: "local", Location: "local", InstanceType: "process", CostPerHour: 0.01, MilliCPU: 500, MemoryMB: 1024}}}},
 		}
 	}, func(o *devOptions) { o.metricsListen = "127.0.0.1:0" })
@@ -60,13 +60,19 @@ func TestCloudBurstOnTheEngine(t *testing.T) {
 		s.waitStatus(c.ID, "running")
 		ids = append(ids, c.ID)
 	}
-	// Metal is full: what arrives next waits for the machine ordered.
+	if list := machines(); len(list) != 0 {
+		t.Fatalf("machines %+v ordered while metal held every session", list)
+	}
+	// Metal is full: the next create is refused, and retried as a
+	// matchmaker would until the machine ordered for it has joined.
 	var cloud client.CreatedSession
+	refused := 0
 	dockertest.Eventually(t, 90*time.Second, func() error {
 		c, err := s.api().Sessions().Create(t.Context(), client.SessionRequest{ID: "burst-1", Location: "local", Image: "echo"})
 		if err != nil {
 			var e *client.APIError
 			if errors.As(err, &e) && e.StatusCode == 420 {
+				refused++
 				return fmt.Errorf("420 while the machine boots: %v", err)
 			}
 			t.Fatal(err)
@@ -74,6 +80,9 @@ func TestCloudBurstOnTheEngine(t *testing.T) {
 		cloud = c
 		return nil
 	})
+	if refused == 0 {
+		t.Fatal("the create metal could not hold was not refused first")
+	}
 	s.waitStatus(cloud.ID, "running")
 	list := machines()
 	if len(list) != 1 || list[0].State != arena.MachineReady {
@@ -128,12 +137,12 @@ func TestCloudBurstOnTheEngine(t *testing.T) {
 		}
 	}
 	out := mustCLI(t, "scaler", "status", "--server", s.URL, "--token", testToken)
-	for _, want := range []string{node, "deleted", "provision", "cannot hold the buffer", "retire"} {
+	for _, want := range []string{node, "deleted", "provision", "1 waiting", "retire"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("arena scaler status lacks %q:\n%s", want, out)
 		}
 	}
-	if out := mustCLI(t, "scaler", "policy", "--server", s.URL, "--token", testToken); !strings.Contains(out, "local:process@") || !strings.Contains(out, "1×echo") {
+	if out := mustCLI(t, "scaler", "policy", "--server", s.URL, "--token", testToken); !strings.Contains(out, "local:process@") || !strings.Contains(out, "0m/0Mi") {
 		t.Errorf("arena scaler policy:\n%s", out)
 	}
 	lp, err := local.New(local.Config{Dir: filepath.Join(s.opts.data, "machines")})
