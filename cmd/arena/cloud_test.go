@@ -32,7 +32,7 @@ func TestCloudBurstOnTheEngine(t *testing.T) {
 			Providers: []config.CloudProvider{{Name: "local", Type: "local", Binary: bin, PortBase: lo, PortsPerMachine: 100}},
 			Regions: []config.Scaling{{Region: "europe", MaxNodes: 1, IdleTimeout: config.Duration(time.Second), ScaleUpCooldown: quick, ScaleDownCooldown: quick,
 				JoinTimeout: config.Duration(time.Minute), // no buffer: the refused create itself asks for room
-				Offers: []config.Offer{{Provider: "local", Location: "local", InstanceType: "process", CostPerHour: 0.01, MilliCPU: 500, MemoryMB: 1024}}}},
+				Offers:      []config.Offer{{Provider: "local", Location: "local", InstanceType: "process", CostPerHour: 0.01, MilliCPU: 500, MemoryMB: 1024}}}},
 		}
 	}, func(o *devOptions) { o.metricsListen = "127.0.0.1:0" })
 	// Whatever the test leaves, no agent outlives it.
