@@ -2,12 +2,15 @@ package main
 
 import (
 	"context"
+
 	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/chromedp/chromedp"
 
 	"github.com/arena-hq/arena"
 	"github.com/arena-hq/arena/client"
@@ -95,6 +98,17 @@ func TestCloudBurstOnTheEngine(t *testing.T) {
 	if got := dockertest.AskUDP(t, hostPort(cloud, arena.UDP), "cloud"); got != "cloud" {
 		t.Fatalf("udp echo on the cloud node = %q", got)
 	}
+
+	// The panel's nodes page shows the machine, ready, and why it came.
+	b := newBrowser(t)
+	defer b.checkProblems()
+	b.load("opening the panel", chromedp.Navigate(s.URL+"/ui/"), `[data-testid=token-input]`)
+	b.fill(`[data-testid=token-input]`, testToken)
+	b.click(`[data-testid=signin-submit]`)
+	b.click(`[data-testid=nav-nodes]`)
+	b.waitFor("the cloud machine is shown ready", `(r => r && r.querySelector('[data-testid=machine-state]').textContent === 'ready')(document.querySelector('tr[data-testid=machine-row][data-node-id="`+node+`"]'))`)
+	b.waitFor("the decision to order it is shown with its reason", `[...document.querySelectorAll('[data-testid=decision][data-kind=provision]')].some(li => li.textContent.includes('1 waiting'))`)
+	b.screenshot("scaler")
 
 	for _, id := range append(ids, cloud.ID) {
 		if err := s.api().Sessions().Stop(t.Context(), id); err != nil {

@@ -1,6 +1,9 @@
 // Nodes per region: GET /admin/v1/nodes, grouped by region, with each node's
-// health and how much of its CPU, memory and port range is taken. Needs a
-// token with the operator scope; others get an explanation.
+// health and how much of its CPU, memory and port range is taken; below,
+// when Arena scales a region, the cloud machines it manages (provisioning,
+// joining, draining...) and its recent decisions with their reasons, from
+// GET /admin/v1/scaler. Needs a token with the operator scope; others get
+// an explanation.
 
 import { ApiError, accessMessage, errorBox, get, path, post } from './api.js';
 import { ago, cpu, every, formatTime, h, memory, replace, setText } from './dom.js';
@@ -12,8 +15,9 @@ const REFRESH_MS = 5000;
 export function mount(root) {
   const updated = h('span', { class: 'muted small' });
   const body = h('div', { 'data-testid': 'nodes' });
+  const cloud = h('div', { 'data-testid': 'scaler' });
   const actionSlot = h('div');
-  replace(root, h('div', { class: 'view-head' }, h('h2', null, 'Nodes'), updated), actionSlot, body);
+  replace(root, h('div', { class: 'view-head' }, h('h2', null, 'Nodes'), updated), actionSlot, body, cloud);
 
   let denied = false;
   const refresh = async () => {
@@ -22,6 +26,8 @@ export function mount(root) {
       const { nodes } = await get('/admin/v1/nodes');
       setText(updated, `updated ${new Date().toLocaleTimeString()}`);
       render(body, nodes, { refresh, showError: (err) => replace(actionSlot, errorBox(err)) });
+      // An older control plane has no scaler route: then nothing shows.
+      renderScaler(cloud, await get('/admin/v1/scaler').catch(() => null));
     } catch (err) {
       denied = err instanceof ApiError && (err.status === 403 || err.routeMissing);
       replace(body, accessMessage(err, 'the nodes', 'operator'));
@@ -61,6 +67,35 @@ function render(root, nodes, actions) {
         h('tbody', null, list.map((n) => nodeRow(n, actions))))));
   });
   replace(root, sections);
+}
+
+// renderScaler shows the cloud machines and the scaler's recent decisions,
+// the newest first; nothing when no region is scaled.
+function renderScaler(root, st) {
+  if (!st || !st.policies.length) {
+    replace(root);
+    return;
+  }
+  const machines = st.machines.filter((m) => m.state !== 'deleted');
+  replace(root, h('section', { class: 'card region' },
+    h('div', { class: 'region-head' }, h('h3', null, 'Cloud machines'),
+      h('span', { class: 'muted small', 'data-testid': 'scaler-cost' }, `${st.costPerHour.toFixed(3)} an hour`)),
+    machines.length ? h('div', { class: 'table-wrap' }, h('table', { class: 'data', 'data-testid': 'machine-table' },
+      h('thead', null, h('tr', null, h('th', null, 'Node'), h('th', null, 'Region'), h('th', null, 'Provider'),
+        h('th', null, 'Type'), h('th', null, 'State'), h('th', null, 'Why'))),
+      h('tbody', null, machines.map((m) => h('tr', { 'data-testid': 'machine-row', 'data-node-id': m.node },
+        h('td', { class: 'mono nowrap' }, m.node), h('td', null, m.region), h('td', null, m.provider),
+        h('td', null, m.instanceType || '—'),
+        h('td', null, h('span', { class: `badge machine-${m.state}`, 'data-testid': 'machine-state' }, m.state)),
+        h('td', { class: 'small' }, m.reason))))))
+      : h('p', { class: 'empty' }, 'No cloud machine: bare metal holds every region\'s buffer.'),
+    h('h4', null, 'Recent decisions'),
+    st.decisions.length ? h('ul', { class: 'decisions', 'data-testid': 'decisions' },
+      [...st.decisions].reverse().map((d) => h('li', { 'data-testid': 'decision', 'data-kind': d.kind },
+        h('span', { class: 'muted small nowrap', title: formatTime(d.at) }, ago(new Date(d.at))), ' ',
+        h('strong', null, d.kind), ` ${d.node || ''} ${d.provider ? `(${d.provider})` : ''}: ${d.reason}`,
+        d.error ? h('span', { class: 'error-text' }, ` — failed: ${d.error}`) : null)))
+      : h('p', { class: 'empty' }, 'No decision yet.')));
 }
 
 function nodeRow(n, { refresh, showError }) {
