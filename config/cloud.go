@@ -18,10 +18,12 @@ type Cloud struct {
 	// AgentURL is where a cloud machine's boot script fetches the arena
 	// binary; empty for an image that has it installed.
 	AgentURL string `yaml:"agentUrl"`
-	// Interval is how often the scaler looks (default 2s).
-	Interval  Duration        `yaml:"interval"`
-	Providers []CloudProvider `yaml:"providers"`
-	Regions   []Scaling       `yaml:"regions"`
+	// Interval is how often the scaler looks (default 2s); CallTimeout
+	// bounds each call to a provider (default 1m).
+	Interval    Duration        `yaml:"interval"`
+	CallTimeout Duration        `yaml:"callTimeout"`
+	Providers   []CloudProvider `yaml:"providers"`
+	Regions     []Scaling       `yaml:"regions"`
 }
 
 // CloudProvider is a provider Arena may order machines from.

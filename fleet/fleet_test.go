@@ -115,18 +115,19 @@ func TestWaiting(t *testing.T) {
 		if (err == nil) != step.placed || (err != nil && arena.ErrorCode(err) != arena.EUNAVAILABLE) {
 			t.Fatalf("place %s in %s: %v", step.id, step.location, err)
 		}
-		if got := f.Waiting("europe", time.Minute); got != step.waiting {
-			t.Fatalf("after %s in %s: %d waiting in europe, want %d", step.id, step.location, got, step.waiting)
+		got, room := f.Waiting("europe", time.Minute)
+		if got != step.waiting || room.MilliCPU != int64(step.waiting)*100 {
+			t.Fatalf("after %s in %s: %d waiting in europe for %+v, want %d", step.id, step.location, got, room, step.waiting)
 		}
 	}
 	p.Release("a")
 	if err := place("b", "ams"); err != nil {
 		t.Fatal(err)
 	}
-	if got := f.Waiting("europe", time.Minute); got != 1 {
+	if got, _ := f.Waiting("europe", time.Minute); got != 1 {
 		t.Fatalf("after b was placed: %d waiting, want c alone", got)
 	}
-	if got := f.Waiting("europe", 0); got != 0 {
+	if got, _ := f.Waiting("europe", 0); got != 0 {
 		t.Fatalf("within no time: %d waiting", got)
 	}
 }

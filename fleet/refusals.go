@@ -24,6 +24,7 @@ type refusals struct {
 
 type refusal struct {
 	location string
+	res      arena.Resources
 	at       time.Time
 }
 
@@ -38,7 +39,7 @@ func (r *refusals) note(req Request, err error, now time.Time) {
 	if r.m == nil {
 		r.m = map[string]refusal{}
 	}
-	r.m[req.SessionID] = refusal{location: req.Location, at: now}
+	r.m[req.SessionID] = refusal{location: req.Location, res: req.Resources, at: now}
 	for id, x := range r.m {
 		if now.Sub(x.at) > refusalMemory {
 			delete(r.m, id)
@@ -48,8 +49,9 @@ func (r *refusals) note(req Request, err error, now time.Time) {
 
 // Waiting counts the creates of a region (asked for by any of its
 // locations or by its name) placement refused for want of room within the
-// last within, and that have not been placed since.
-func (f *Fleet) Waiting(region string, within time.Duration) int {
+// last within, and that have not been placed since, and returns what they
+// reserve.
+func (f *Fleet) Waiting(region string, within time.Duration) (int, arena.Resources) {
 	in := map[string]bool{region: true}
 	f.nmu.Lock()
 	for _, n := range f.nodes {
@@ -61,11 +63,12 @@ func (f *Fleet) Waiting(region string, within time.Duration) int {
 	now := f.now()
 	f.refused.mu.Lock()
 	defer f.refused.mu.Unlock()
-	count := 0
+	count, room := 0, arena.Resources{}
 	for _, x := range f.refused.m {
 		if in[x.location] && now.Sub(x.at) <= within {
 			count++
+			room = room.Add(x.res)
 		}
 	}
-	return count
+	return count, room
 }

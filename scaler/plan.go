@@ -41,10 +41,11 @@ type Snapshot struct {
 	BackedOff map[string]time.Time
 	// LastUp and LastDown are when a machine was last added and retired.
 	LastUp, LastDown time.Time
-	// Waiting counts sessions of the buffer's unit that found no room and
-	// wait for it (a matchmaker retrying its 420s): the region needs room
-	// for them beyond the buffer.
-	Waiting int
+	// Waiting counts the sessions that found no room and wait for it (a
+	// matchmaker retrying its 420s), and WaitingRoom is what they reserve:
+	// the region needs room for them beyond the buffer.
+	Waiting     int
+	WaitingRoom arena.Resources
 }
 
 // Kind is what an Action does.
@@ -230,10 +231,11 @@ func (s Snapshot) holds(nodes map[string]arena.NodeStatus, live []*arena.CloudMa
 		add(m.Capacity, 1<<30)
 	}
 	b := s.Policy.Buffer
-	if b.Sessions > 0 || s.Waiting > 0 {
+	if b.Sessions > 0 {
 		return slots >= b.Sessions+s.Waiting, fmt.Sprintf("%d sessions", slots)
 	}
-	return room.MilliCPU >= b.Resources.MilliCPU && room.MemoryMB >= b.Resources.MemoryMB, resources(room)
+	need := b.Resources.Add(s.WaitingRoom)
+	return room.MilliCPU >= need.MilliCPU && room.MemoryMB >= need.MemoryMB, resources(room)
 }
 
 // fits returns how many sessions of u fit in free and ports.
@@ -253,13 +255,14 @@ func fits(free arena.Resources, ports int, u Unit) int {
 
 func (s Snapshot) bufferText() string {
 	b := s.Policy.Buffer
+	waiting := ""
 	if s.Waiting > 0 {
-		return fmt.Sprintf("of %d sessions of %s and %d waiting", b.Sessions, b.Application, s.Waiting)
+		waiting = fmt.Sprintf(" and %d waiting", s.Waiting)
 	}
 	if b.Sessions > 0 {
-		return fmt.Sprintf("of %d sessions of %s", b.Sessions, b.Application)
+		return fmt.Sprintf("of %d sessions of %s%s", b.Sessions, b.Application, waiting)
 	}
-	return "of " + resources(b.Resources)
+	return "of " + resources(b.Resources) + waiting
 }
 
 // oldestDraining returns the draining machine that has drained the

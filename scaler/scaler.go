@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/arena-hq/arena"
+	"github.com/arena-hq/arena/internal/failpoint"
 )
 
 // Fleet is what the scaler asks of the nodes (fleet.Fleet implements it).
@@ -20,8 +21,8 @@ type Fleet interface {
 	// RemoveNode forgets a node: ECONFLICT while it has active sessions.
 	RemoveNode(ctx context.Context, nodeID string) error
 	// Waiting counts the region's creates refused for want of room within
-	// the last within and not placed since.
-	Waiting(region string, within time.Duration) int
+	// the last within and not placed since, and what they reserve.
+	Waiting(region string, within time.Duration) (int, arena.Resources)
 }
 
 // Config holds what a Scaler is built from.
@@ -66,6 +67,11 @@ type noObserver struct{}
 
 func (noObserver) MachineOrdered(string, error)  {}
 func (noObserver) MachineJoined(string, float64) {}
+
+// provisioningGrace is how long past its call's timeout an order recorded
+// and not seen at its provider waits before it is failed: the provider's
+// list may lag its creates a little.
+const provisioningGrace = 10 * time.Second
 
 // maxDecisions is how many recent decisions the scaler keeps to show.
 const maxDecisions = 100
@@ -226,7 +232,8 @@ func (s *Scaler) Step(ctx context.Context) {
 func (s *Scaler) plan(ctx context.Context, p arena.ScalingPolicy, nodes []arena.NodeStatus, machines []*arena.CloudMachine, now time.Time) {
 	// A refused create is retried by its caller; what was refused over the
 	// last few looks waits for room.
-	snap := Snapshot{Now: now, Policy: p, Unit: s.unit(p), Waiting: s.cfg.Fleet.Waiting(p.Region, max(10*time.Second, 3*s.cfg.Interval))}
+	snap := Snapshot{Now: now, Policy: p, Unit: s.unit(p)}
+	snap.Waiting, snap.WaitingRoom = s.cfg.Fleet.Waiting(p.Region, max(10*time.Second, 3*s.cfg.Interval))
 	for _, n := range nodes {
 		if n.Region == p.Region {
 			snap.Nodes = append(snap.Nodes, n)
@@ -308,6 +315,7 @@ func (s *Scaler) provision(ctx context.Context, p arena.ScalingPolicy, a Action)
 	if err := s.cfg.Store.CreateMachine(ctx, m); err != nil {
 		return nodeID, err
 	}
+	failpoint.Crash("scaler-recorded")
 	s.mu.Lock()
 	s.lastUp[p.Region] = now
 	s.mu.Unlock()
@@ -318,6 +326,7 @@ func (s *Scaler) provision(ctx context.Context, p arena.ScalingPolicy, a Action)
 	cctx, cancel := context.WithTimeout(ctx, s.cfg.CallTimeout)
 	got, err := prov.Create(cctx, spec)
 	cancel()
+	failpoint.Crash("scaler-ordered")
 	s.cfg.Observer.MachineOrdered(o.Provider, err)
 	next := *m
 	next.UpdatedAt = s.now()
@@ -466,7 +475,7 @@ func (s *Scaler) Reconcile(ctx context.Context) {
 				continue
 			}
 			switch {
-			case rec.State == arena.MachineProvisioning && s.now().Sub(rec.UpdatedAt) > s.cfg.CallTimeout:
+			case rec.State == arena.MachineProvisioning && s.now().Sub(rec.UpdatedAt) > s.cfg.CallTimeout+provisioningGrace:
 				next := *rec
 				next.State, next.Reason, next.UpdatedAt = arena.MachineFailed, "the order never reached the provider", s.now()
 				s.decided(arena.ScalingDecision{Region: rec.Region, Kind: "fail", NodeID: rec.NodeID, Provider: name, Reason: next.Reason}, s.cfg.Store.UpdateMachine(ctx, &next))

@@ -104,10 +104,10 @@ func (f *fakeFleet) RemoveNode(ctx context.Context, id string) error {
 	return nil
 }
 
-func (f *fakeFleet) Waiting(string, time.Duration) int {
+func (f *fakeFleet) Waiting(string, time.Duration) (int, arena.Resources) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.waiting
+	return f.waiting, arena.Resources{MilliCPU: int64(f.waiting) * 1000, MemoryMB: int64(f.waiting) * 1000}
 }
 
 func (f *fakeFleet) set(n arena.NodeStatus) {

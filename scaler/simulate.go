@@ -141,7 +141,8 @@ func Simulate(cfg SimConfig) SimResult {
 
 		if now%cfg.PlanEvery == 0 {
 			at := epoch.Add(now)
-			snap := Snapshot{Now: at, Policy: cfg.Policy, Unit: unit, IdleSince: idleSince, LastUp: lastUp, LastDown: lastDown, Waiting: len(waiting)}
+			snap := Snapshot{Now: at, Policy: cfg.Policy, Unit: unit, IdleSince: idleSince, LastUp: lastUp, LastDown: lastDown,
+				Waiting: len(waiting), WaitingRoom: slotsOf(len(waiting))}
 			for _, n := range nodes {
 				if n.class == arena.ClassCloud && now < n.readyAt {
 					continue // booting: its machine counts

@@ -34,6 +34,6 @@ func newScaler(cfg *config.Config, o stackOptions, store arena.Store, fl *fleet.
 		servers = []string{o.self}
 	}
 	return scaler.New(scaler.Config{Store: store, Fleet: fl, Catalog: catalog, Providers: providers, Policies: policies,
-		Installation: installation, Servers: servers, AgentURL: cfg.Cloud.AgentURL, Interval: time.Duration(cfg.Cloud.Interval),
+		Installation: installation, Servers: servers, AgentURL: cfg.Cloud.AgentURL, Interval: time.Duration(cfg.Cloud.Interval), CallTimeout: time.Duration(cfg.Cloud.CallTimeout),
 		Observer: reg, Logger: log.With("component", "scaler")}), nil
 }
