@@ -197,9 +197,9 @@ func TestList(t *testing.T) {
 		t.Errorf("next tokens = %q, %q", reqs[0].Form.Get("NextToken"), reqs[1].Form.Get("NextToken"))
 	}
 	want := map[string][]string{
-		"instance-state-name":     {"pending", "running", "stopping", "stopped"},
+		"instance-state-name":    {"pending", "running", "stopping", "stopped"},
 		"tag:arena-installation": {"inst-1"},
-		"tag:arena-node":          {"n1"},
+		"tag:arena-node":         {"n1"},
 	}
 	for i, r := range reqs {
 		if got := r.filters(); !maps.EqualFunc(got, want, slices.Equal) {
