@@ -185,6 +185,9 @@ type ScalingPolicy struct {
 	// to join before it is given up and its provider passed over.
 	ScaleUpCooldown, ScaleDownCooldown time.Duration
 	IdleTimeout, JoinTimeout           time.Duration
+	// Source is where the policy is defined: SourceAPI or SourceConfig.
+	Source    string
+	UpdatedAt time.Time
 }
 
 // MachineOffer is one kind of machine a provider can add to a region.

@@ -136,6 +136,7 @@ type Store interface {
 	TenantStore
 	WebhookStore
 	MachineStore
+	ScalingStore
 }
 
 // MachineStore keeps the cloud machines Arena manages.
@@ -150,4 +151,25 @@ type MachineStore interface {
 	// at now: once, and only for the node it was made for, until it
 	// expires. EUNAUTHORIZED for any other; then nothing changes.
 	UseJoinToken(ctx context.Context, hash, nodeID string, now time.Time) error
+}
+
+// ScalingStore keeps the scaling policies and the cloud providers the
+// scaler reads, so that a new leader scales as the last one did and the
+// admin API can change them without a restart.
+type ScalingStore interface {
+	// PutScalingPolicy inserts or replaces the policy of p's region.
+	PutScalingPolicy(ctx context.Context, p *ScalingPolicy) error
+	// ListScalingPolicies returns every policy, by region.
+	ListScalingPolicies(ctx context.Context) ([]*ScalingPolicy, error)
+	// DeleteScalingPolicy removes a region's policy; ENOTFOUND without one.
+	DeleteScalingPolicy(ctx context.Context, region string) error
+
+	// PutCloudProvider inserts or replaces the provider of p's name. Stores
+	// keep p.SealedCredentials as given and never p.Credentials.
+	PutCloudProvider(ctx context.Context, p *CloudProvider) error
+	// ListCloudProviders returns every provider, by name, with its
+	// credentials sealed.
+	ListCloudProviders(ctx context.Context) ([]*CloudProvider, error)
+	// DeleteCloudProvider removes a provider; ENOTFOUND without one.
+	DeleteCloudProvider(ctx context.Context, name string) error
 }

@@ -1,5 +1,5 @@
-// Package storedoc is the stored document form of sessions and applications
-// that both stores keep: the fields of arena.Session and arena.Application
+// Package storedoc is the stored document form of sessions, applications and
+// scaling policies that both stores keep: the fields of arena.Session and arena.Application
 // that are not columns, as one JSON document per row (TEXT in the sqlite
 // store, jsonb in the postgres store).
 //
@@ -380,4 +380,65 @@ func (d Node) ToNode(n *arena.Node) {
 	n.Capacity = arena.Resources{MilliCPU: d.MilliCPU, MemoryMB: d.MemoryMB}
 	n.PortMin, n.PortMax, n.Draining = d.PortMin, d.PortMax, d.Draining
 	n.JoinedAt = FromNanos(d.JoinedAt)
+}
+
+// Policy is the stored form of an arena.ScalingPolicy but for its Region,
+// Source and UpdatedAt, which are columns. Durations are nanoseconds.
+type Policy struct {
+	Offers            []Offer `json:"offers"`
+	BufferSessions    int     `json:"bufferSessions"`
+	BufferOrg         string  `json:"bufferOrg"`
+	BufferApplication string  `json:"bufferApplication"`
+	BufferMilliCPU    int64   `json:"bufferMilliCpu"`
+	BufferMemoryMB    int64   `json:"bufferMemoryMb"`
+	MinNodes          int     `json:"minNodes"`
+	MaxNodes          int     `json:"maxNodes"`
+	MaxCostPerHour    float64 `json:"maxCostPerHour"`
+	ScaleUpCooldown   int64   `json:"scaleUpCooldownNs"`
+	ScaleDownCooldown int64   `json:"scaleDownCooldownNs"`
+	IdleTimeout       int64   `json:"idleTimeoutNs"`
+	JoinTimeout       int64   `json:"joinTimeoutNs"`
+}
+
+// Offer is the stored form of an arena.MachineOffer.
+type Offer struct {
+	Provider     string  `json:"provider"`
+	Region       string  `json:"region"`
+	Location     string  `json:"location"`
+	InstanceType string  `json:"instanceType"`
+	Image        string  `json:"image"`
+	CostPerHour  float64 `json:"costPerHour"`
+	MilliCPU     int64   `json:"milliCpu"`
+	MemoryMB     int64   `json:"memoryMb"`
+}
+
+// FromPolicy returns the document of p.
+func FromPolicy(p *arena.ScalingPolicy) Policy {
+	d := Policy{
+		Offers:         make([]Offer, 0, len(p.Offers)),
+		BufferSessions: p.Buffer.Sessions, BufferOrg: p.Buffer.OrgID, BufferApplication: p.Buffer.Application,
+		BufferMilliCPU: p.Buffer.Resources.MilliCPU, BufferMemoryMB: p.Buffer.Resources.MemoryMB,
+		MinNodes: p.MinNodes, MaxNodes: p.MaxNodes, MaxCostPerHour: p.MaxCostPerHour,
+		ScaleUpCooldown: int64(p.ScaleUpCooldown), ScaleDownCooldown: int64(p.ScaleDownCooldown),
+		IdleTimeout: int64(p.IdleTimeout), JoinTimeout: int64(p.JoinTimeout),
+	}
+	for _, o := range p.Offers {
+		d.Offers = append(d.Offers, Offer{Provider: o.Provider, Region: o.Region, Location: o.Location, InstanceType: o.InstanceType,
+			Image: o.Image, CostPerHour: o.CostPerHour, MilliCPU: o.Capacity.MilliCPU, MemoryMB: o.Capacity.MemoryMB})
+	}
+	return d
+}
+
+// ToPolicy sets the fields of p that d holds.
+func (d Policy) ToPolicy(p *arena.ScalingPolicy) {
+	p.Offers = make([]arena.MachineOffer, 0, len(d.Offers))
+	for _, o := range d.Offers {
+		p.Offers = append(p.Offers, arena.MachineOffer{Provider: o.Provider, Region: o.Region, Location: o.Location, InstanceType: o.InstanceType,
+			Image: o.Image, CostPerHour: o.CostPerHour, Capacity: arena.Resources{MilliCPU: o.MilliCPU, MemoryMB: o.MemoryMB}})
+	}
+	p.Buffer = arena.ScalingBuffer{Sessions: d.BufferSessions, OrgID: d.BufferOrg, Application: d.BufferApplication,
+		Resources: arena.Resources{MilliCPU: d.BufferMilliCPU, MemoryMB: d.BufferMemoryMB}}
+	p.MinNodes, p.MaxNodes, p.MaxCostPerHour = d.MinNodes, d.MaxNodes, d.MaxCostPerHour
+	p.ScaleUpCooldown, p.ScaleDownCooldown = time.Duration(d.ScaleUpCooldown), time.Duration(d.ScaleDownCooldown)
+	p.IdleTimeout, p.JoinTimeout = time.Duration(d.IdleTimeout), time.Duration(d.JoinTimeout)
 }

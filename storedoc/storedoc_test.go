@@ -142,6 +142,7 @@ func TestGolden(t *testing.T) {
 		{"session_security.json", FromSession(securedSession())},
 		{"application_security.json", FromApplication(securedApplication())},
 		{"application_pools.json", FromApplication(pooledApplication())},
+		{"policy.json", FromPolicy(fullPolicy())},
 	} {
 		t.Run(c.file, func(t *testing.T) {
 			got, err := json.Marshal(c.doc)
@@ -172,6 +173,21 @@ var (
 // fails it.
 func TestSessionRoundTrip(t *testing.T) {
 	roundTrip(t, sessionColumns, FromSession, Session.ToSession)
+}
+
+// TestPolicyRoundTrip is TestSessionRoundTrip for scaling policies.
+func TestPolicyRoundTrip(t *testing.T) {
+	roundTrip(t, []string{"Region", "Source", "UpdatedAt"}, FromPolicy, Policy.ToPolicy)
+}
+
+// fullPolicy sets every field of a scaling policy.
+func fullPolicy() *arena.ScalingPolicy {
+	return &arena.ScalingPolicy{Region: "europe", Source: arena.SourceAPI, MinNodes: 1, MaxNodes: 4, MaxCostPerHour: 2.5,
+		Offers: []arena.MachineOffer{{Provider: "hetzner", Region: "fsn1", Location: "eu-cloud", InstanceType: "cx22", Image: "ubuntu-24.04",
+			CostPerHour: 0.0125, Capacity: arena.Resources{MilliCPU: 2000, MemoryMB: 4096}}},
+		Buffer:          arena.ScalingBuffer{Sessions: 10, OrgID: "studio", Application: "echo", Resources: arena.Resources{MilliCPU: 500, MemoryMB: 256}},
+		ScaleUpCooldown: 30 * time.Second, ScaleDownCooldown: time.Minute, IdleTimeout: 10 * time.Minute, JoinTimeout: 5 * time.Minute,
+		UpdatedAt: time.Date(2026, 12, 4, 20, 0, 0, 0, time.UTC)}
 }
 
 // TestApplicationRoundTrip is TestSessionRoundTrip for applications.

@@ -81,6 +81,10 @@ func Run(t *testing.T, open func(t *testing.T) arena.Store) {
 			{"Machines", testMachines},
 			{"JoinTokens", testJoinTokens},
 		}},
+		{"ScalingStore", []test{
+			{"ScalingPolicies", testScalingPolicies},
+			{"CloudProviders", testCloudProviders},
+		}},
 		{"WebhookStore", []test{
 			{"WebhookRoundTrip", testWebhookRoundTrip},
 			{"CreateWebhook", testCreateWebhook},
