@@ -10,6 +10,7 @@ import (
 
 	"github.com/arena-hq/arena"
 	"github.com/arena-hq/arena/internal/failpoint"
+	"github.com/arena-hq/arena/webhook"
 )
 
 // Fleet is what the scaler asks of the nodes (fleet.Fleet implements it).
@@ -30,9 +31,17 @@ type Config struct {
 	Store   arena.MachineStore
 	Fleet   Fleet
 	Catalog arena.Catalog
-	// Providers are the configured providers, by name.
+	// Settings gives the policies and the providers' drivers at every
+	// look (Settings implements it). Without it, Providers and Policies
+	// are fixed.
+	Settings  Source
 	Providers map[string]arena.Provider
 	Policies  []arena.ScalingPolicy
+	// Events receives node.added when a machine's node joins and
+	// node.retired when the machine of a node that had joined is deleted,
+	// for the endpoints of EventsOrg; nil sends none.
+	Events    EventPublisher
+	EventsOrg string
 	// Installation labels the machines, so that reconciling touches only
 	// this installation's.
 	Installation string
@@ -53,6 +62,28 @@ type Config struct {
 	Observer Observer
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+}
+
+// EventPublisher receives the scaler's node events (webhook.Dispatcher
+// implements it).
+type EventPublisher interface {
+	Publish(webhook.Event)
+}
+
+// Source gives the scaling policies and the providers' drivers; an error
+// with results is a provider left out, and the rest is used.
+type Source interface {
+	Current(ctx context.Context) ([]arena.ScalingPolicy, map[string]arena.Provider, error)
+}
+
+// staticSource is the fixed settings of a Config without a Source.
+type staticSource struct {
+	policies  []arena.ScalingPolicy
+	providers map[string]arena.Provider
+}
+
+func (s staticSource) Current(context.Context) ([]arena.ScalingPolicy, map[string]arena.Provider, error) {
+	return s.policies, s.providers, nil
 }
 
 // Observer receives the scaler's measurements.
@@ -93,6 +124,10 @@ type Scaler struct {
 	lastUp    map[string]time.Time
 	lastDown  map[string]time.Time
 	decisions []arena.ScalingDecision
+
+	// policies and providers are the settings of the round running.
+	policies  []arena.ScalingPolicy
+	providers map[string]arena.Provider
 }
 
 type providerBackoff struct {
@@ -121,6 +156,9 @@ func New(cfg Config) *Scaler {
 	}
 	if s.cfg.Observer == nil {
 		s.cfg.Observer = noObserver{}
+	}
+	if s.cfg.Settings == nil {
+		s.cfg.Settings = staticSource{policies: cfg.Policies, providers: cfg.Providers}
 	}
 	return s
 }
@@ -157,7 +195,11 @@ func (s *Scaler) Status(ctx context.Context) (arena.ScalingStatus, error) {
 	if err != nil {
 		return arena.ScalingStatus{}, err
 	}
-	return arena.ScalingStatus{Policies: s.cfg.Policies, Machines: machines, Decisions: s.Decisions()}, nil
+	policies, _, err := s.cfg.Settings.Current(ctx)
+	if policies == nil && err != nil {
+		return arena.ScalingStatus{}, err
+	}
+	return arena.ScalingStatus{Policies: policies, Machines: machines, Decisions: s.Decisions()}, nil
 }
 
 func (s *Scaler) decided(d arena.ScalingDecision, err error) {
@@ -184,6 +226,9 @@ func (s *Scaler) Step(ctx context.Context) {
 	machines, err := s.cfg.Store.ListMachines(ctx)
 	if err != nil {
 		s.log.Warn("the scaler cannot read its machines", "err", err)
+		return
+	}
+	if !s.load(ctx) {
 		return
 	}
 	nodes := s.cfg.Fleet.Nodes()
@@ -222,11 +267,25 @@ func (s *Scaler) Step(ctx context.Context) {
 			s.mu.Unlock()
 			s.log.Info("a cloud machine joined", "node", m.NodeID, "provider", m.Provider, "after", now.Sub(m.CreatedAt))
 			s.cfg.Observer.MachineJoined(m.Provider, now.Sub(m.CreatedAt).Seconds())
+			s.publish(webhook.EventNodeAdded, m)
 		}
 	}
-	for _, p := range s.cfg.Policies {
+	for _, p := range s.policies {
 		s.plan(ctx, p, nodes, machines, now)
 	}
+}
+
+// load reads the settings for a round; false when there are none to use.
+func (s *Scaler) load(ctx context.Context) bool {
+	policies, providers, err := s.cfg.Settings.Current(ctx)
+	if err != nil {
+		s.log.Warn("the scaler cannot read all of its settings", "err", err)
+		if policies == nil {
+			return false
+		}
+	}
+	s.policies, s.providers = policies, providers
+	return true
 }
 
 func (s *Scaler) plan(ctx context.Context, p arena.ScalingPolicy, nodes []arena.NodeStatus, machines []*arena.CloudMachine, now time.Time) {
@@ -298,7 +357,7 @@ func (s *Scaler) unit(p arena.ScalingPolicy) Unit {
 // node id names it.
 func (s *Scaler) provision(ctx context.Context, p arena.ScalingPolicy, a Action) (string, error) {
 	o := a.Offer
-	prov, ok := s.cfg.Providers[o.Provider]
+	prov, ok := s.providers[o.Provider]
 	if !ok {
 		return "", arena.Errorf(arena.EINVALID, "no provider %q is configured", o.Provider)
 	}
@@ -394,7 +453,7 @@ func (s *Scaler) abandon(ctx context.Context, m *arena.CloudMachine, why string)
 // in state then; a machine the provider does not know is deleted.
 func (s *Scaler) delete(ctx context.Context, m *arena.CloudMachine, state arena.MachineState, why string) error {
 	if m.ProviderID != "" {
-		prov, ok := s.cfg.Providers[m.Provider]
+		prov, ok := s.providers[m.Provider]
 		if !ok {
 			return arena.Errorf(arena.EINVALID, "no provider %q is configured", m.Provider)
 		}
@@ -406,7 +465,25 @@ func (s *Scaler) delete(ctx context.Context, m *arena.CloudMachine, state arena.
 		}
 	}
 	m.State, m.Reason, m.UpdatedAt = state, why, s.now()
-	return s.cfg.Store.UpdateMachine(ctx, m)
+	return s.deleted(ctx, m)
+}
+
+// deleted records m, whose machine is gone, and tells of a node retired.
+func (s *Scaler) deleted(ctx context.Context, m *arena.CloudMachine) error {
+	if err := s.cfg.Store.UpdateMachine(ctx, m); err != nil {
+		return err
+	}
+	if m.State == arena.MachineDeleted && !m.JoinedAt.IsZero() {
+		s.publish(webhook.EventNodeRetired, m)
+	}
+	return nil
+}
+
+// publish tells the configured organisation of m's event.
+func (s *Scaler) publish(typ string, m *arena.CloudMachine) {
+	if s.cfg.Events != nil && s.cfg.EventsOrg != "" {
+		s.cfg.Events.Publish(webhook.NodeEvent(typ, m, s.cfg.EventsOrg, s.now()))
+	}
 }
 
 // backOff passes a failing provider over, for longer each time in a row.
@@ -436,11 +513,14 @@ func (s *Scaler) Reconcile(ctx context.Context) {
 		s.log.Warn("the scaler cannot read its machines", "err", err)
 		return
 	}
+	if !s.load(ctx) {
+		return
+	}
 	records := map[string]*arena.CloudMachine{}
 	for _, m := range machines {
 		records[m.NodeID] = m
 	}
-	for name, prov := range s.cfg.Providers {
+	for name, prov := range s.providers {
 		cctx, cancel := context.WithTimeout(ctx, s.cfg.CallTimeout)
 		listed, err := prov.List(cctx, map[string]string{arena.MachineLabelInstallation: s.cfg.Installation})
 		cancel()
@@ -453,7 +533,10 @@ func (s *Scaler) Reconcile(ctx context.Context) {
 			seen[pm.NodeID()] = true
 			rec := records[pm.NodeID()]
 			switch {
-			case rec == nil || rec.Provider != name || rec.State == arena.MachineDeleted || rec.State == arena.MachineFailed:
+			case rec == nil || rec.Provider != name || rec.State == arena.MachineDeleted || rec.State == arena.MachineFailed,
+				// A second machine of one node: an SDK that retried a
+				// create whose answer was lost made two.
+				rec.ProviderID != "" && rec.ProviderID != pm.ID:
 				cctx, cancel := context.WithTimeout(ctx, s.cfg.CallTimeout)
 				err := prov.Delete(cctx, pm.ID)
 				cancel()
@@ -482,7 +565,7 @@ func (s *Scaler) Reconcile(ctx context.Context) {
 			case rec.State == arena.MachineDeleting:
 				next := *rec
 				next.State, next.UpdatedAt = arena.MachineDeleted, s.now()
-				s.decided(arena.ScalingDecision{Region: rec.Region, Kind: "delete", NodeID: rec.NodeID, Provider: name, Reason: rec.Reason}, s.cfg.Store.UpdateMachine(ctx, &next))
+				s.decided(arena.ScalingDecision{Region: rec.Region, Kind: "delete", NodeID: rec.NodeID, Provider: name, Reason: rec.Reason}, s.deleted(ctx, &next))
 			}
 		}
 	}

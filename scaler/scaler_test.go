@@ -2,6 +2,7 @@ package scaler
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/arena-hq/arena"
 	"github.com/arena-hq/arena/sqlite"
+	"github.com/arena-hq/arena/webhook"
 )
 
 // fakeProvider keeps machines in memory, refusing creates while fail is set.
@@ -116,7 +118,32 @@ func (f *fakeFleet) set(n arena.NodeStatus) {
 	f.nodes[n.ID] = n
 }
 
+// events records what the scaler publishes.
+type events struct {
+	mu  sync.Mutex
+	got []webhook.Event
+}
+
+func (e *events) Publish(ev webhook.Event) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.got = append(e.got, ev)
+}
+
+// types returns the types of the events published, with their node and
+// organisation.
+func (e *events) types() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []string
+	for _, ev := range e.got {
+		out = append(out, ev.Type+" "+ev.Node.ID+" to "+ev.OrgID)
+	}
+	return out
+}
+
 type harness struct {
+	events *events
 	store  *sqlite.Store
 	fleet  *fakeFleet
 	first  *fakeProvider
@@ -132,14 +159,14 @@ func newHarness(t *testing.T) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	h := &harness{store: st, fleet: &fakeFleet{nodes: map[string]arena.NodeStatus{}}, first: newFakeProvider("hetzner"), second: newFakeProvider("aws"), clock: t0}
+	h := &harness{events: &events{}, store: st, fleet: &fakeFleet{nodes: map[string]arena.NodeStatus{}}, first: newFakeProvider("hetzner"), second: newFakeProvider("aws"), clock: t0}
 	h.fleet.set(node("metal-1", arena.ClassMetal, 0, 14))
 	pol := policy(func(p *arena.ScalingPolicy) {
 		p.Buffer = arena.ScalingBuffer{Resources: arena.Resources{MilliCPU: 1000, MemoryMB: 1000}}
 	})
 	h.s = New(Config{Store: st, Fleet: h.fleet, Providers: map[string]arena.Provider{"hetzner": h.first, "aws": h.second},
 		Policies: []arena.ScalingPolicy{pol}, Installation: "inst-1", Servers: []string{"https://cp:8443"}, Backoff: time.Minute,
-		CallTimeout: time.Second, Now: func() time.Time { return h.clock }})
+		CallTimeout: time.Second, Now: func() time.Time { return h.clock }, Events: h.events, EventsOrg: "ops"})
 	return h
 }
 
@@ -182,6 +209,10 @@ func TestScalerProvisions(t *testing.T) {
 	h.s.Step(ctx)
 	if got := h.machines(t)[0]; got.State != arena.MachineReady || got.JoinedAt.IsZero() {
 		t.Fatalf("after its node joined: %+v", got)
+	}
+	h.s.Step(ctx)
+	if got, want := h.events.types(), []string{"node.added " + m.NodeID + " to ops"}; !slices.Equal(got, want) {
+		t.Fatalf("events %v, want %v: once, when the node joined", got, want)
 	}
 	if d := h.s.Decisions(); len(d) != 1 || d[0].Kind != string(Provision) || d[0].Err != "" || !strings.Contains(d[0].Reason, "cannot hold the buffer") {
 		t.Fatalf("decisions %+v", d)
@@ -235,6 +266,9 @@ func TestScalerRetires(t *testing.T) {
 	if _, ok := h.fleet.nodes["metal-1"]; !ok {
 		t.Fatal("the metal node went")
 	}
+	if got, want := h.events.types(), []string{"node.added " + m.NodeID + " to ops", "node.retired " + m.NodeID + " to ops"}; !slices.Equal(got, want) {
+		t.Fatalf("events %v, want %v", got, want)
+	}
 }
 
 // TestScalerReconciles: after a leader stopped between its record and its
@@ -261,12 +295,20 @@ func TestScalerReconciles(t *testing.T) {
 	labelled("theirs", "inst-2")                                         // another installation's
 	rec("half-deleted", arena.MachineDeleting, now)
 	labelled("half-deleted", "inst-1")
+	// Made twice by an SDK's retry of a create whose answer was lost.
+	if err := h.store.CreateMachine(ctx, &arena.CloudMachine{NodeID: "twice", Region: "europe", Provider: "hetzner", ProviderID: "id-twice",
+		State: arena.MachineJoining, CreatedAt: now, UpdatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	labelled("twice", "inst-1")
+	h.first.machines["id-twice-again"] = arena.Machine{ID: "id-twice-again", Labels: map[string]string{arena.MachineLabelInstallation: "inst-1", arena.MachineLabelNode: "twice"}}
 	h.s.Reconcile(ctx)
 	states := map[string]arena.MachineState{}
 	for _, m := range h.machines(t) {
 		states[m.NodeID] = m.State
 	}
-	want := map[string]arena.MachineState{"answered-lost": arena.MachineJoining, "never-ordered": arena.MachineFailed, "half-deleted": arena.MachineDeleted}
+	want := map[string]arena.MachineState{"answered-lost": arena.MachineJoining, "never-ordered": arena.MachineFailed, "half-deleted": arena.MachineDeleted,
+		"twice": arena.MachineJoining}
 	for id, st := range want {
 		if states[id] != st {
 			t.Errorf("machine %s: %s, want %s", id, states[id], st)
@@ -276,8 +318,8 @@ func TestScalerReconciles(t *testing.T) {
 	for id := range h.first.machines {
 		left[id] = true
 	}
-	if !left["id-answered-lost"] || !left["id-theirs"] || left["id-unknown"] || left["id-half-deleted"] || len(left) != 2 {
-		t.Errorf("machines left at the provider: %v; want the adopted one and the other installation's", left)
+	if !left["id-answered-lost"] || !left["id-theirs"] || !left["id-twice"] || left["id-unknown"] || left["id-half-deleted"] || left["id-twice-again"] || len(left) != 3 {
+		t.Errorf("machines left at the provider: %v; want the adopted one, the recorded one of the node made twice and the other installation's", left)
 	}
 }
 

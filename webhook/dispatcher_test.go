@@ -235,7 +235,7 @@ func settled(s Stats) bool {
 }
 
 func event(id, org, typ string) Event {
-	return Event{ID: id, OrgID: org, Type: typ, At: time.Now().UTC(), Session: Session{ID: "s-" + id, Status: "running", Ports: []arena.Port{}}}
+	return Event{ID: id, OrgID: org, Type: typ, At: time.Now().UTC(), Session: &Session{ID: "s-" + id, Status: "running", Ports: []arena.Port{}}}
 }
 
 func TestDeliverSigned(t *testing.T) {

@@ -18,10 +18,16 @@ const (
 	EventSessionRunning     = "session.running"
 	EventSessionStopped     = "session.stopped"
 	EventSessionUnreachable = "session.unreachable"
+	// EventNodeAdded and EventNodeRetired tell the installation's operators
+	// of the cloud capacity Arena adds and retires itself: they go to the
+	// organisation the scaler is configured to tell, and to no other.
+	EventNodeAdded   = "node.added"
+	EventNodeRetired = "node.retired"
 )
 
 // EventTypes lists every event type, for validation and documentation.
-var EventTypes = []string{EventSessionStarted, EventSessionRunning, EventSessionStopped, EventSessionUnreachable}
+var EventTypes = []string{EventSessionStarted, EventSessionRunning, EventSessionStopped, EventSessionUnreachable,
+	EventNodeAdded, EventNodeRetired}
 
 // ValidEventType reports whether t is an event type Arena sends.
 func ValidEventType(t string) bool { return slices.Contains(EventTypes, t) }
@@ -75,7 +81,8 @@ func (f EndpointFunc) Endpoints(ctx context.Context, orgID string) ([]Endpoint, 
 	return f(ctx, orgID)
 }
 
-// Event is one change of a session's state, as sent to endpoints.
+// Event is one change of a session's state, or of the cloud nodes, as
+// sent to endpoints: Session is set on session events, Node on node events.
 type Event struct {
 	// ID is unique per event and stays the same across attempts, for receivers to de-duplicate.
 	ID   string `json:"id"`
@@ -83,7 +90,31 @@ type Event struct {
 	// OrgID selects the endpoints; it is not sent, since a receiver knows its organisation.
 	OrgID   string    `json:"-"`
 	At      time.Time `json:"at"`
-	Session Session   `json:"session"`
+	Session *Session  `json:"session,omitempty"`
+	Node    *Node     `json:"node,omitempty"`
+}
+
+// Node is what a node event tells of the cloud machine whose node joined
+// or was retired.
+type Node struct {
+	ID           string          `json:"id"`
+	Region       string          `json:"region"`
+	Provider     string          `json:"provider"`
+	ProviderID   string          `json:"providerId"`
+	InstanceType string          `json:"instanceType"`
+	CostPerHour  float64         `json:"costPerHour"`
+	Capacity     arena.Resources `json:"capacity"`
+	// Reason is why the scaler added or retired it.
+	Reason string `json:"reason"`
+}
+
+// NodeEvent returns the event of type typ (EventNodeAdded or
+// EventNodeRetired) of machine m, for the endpoints of orgID.
+func NodeEvent(typ string, m *arena.CloudMachine, orgID string, at time.Time) Event {
+	return Event{ID: uuid.NewString(), Type: typ, OrgID: orgID, At: at.UTC(), Node: &Node{
+		ID: m.NodeID, Region: m.Region, Provider: m.Provider, ProviderID: m.ProviderID, InstanceType: m.InstanceType,
+		CostPerHour: m.CostPerHour, Capacity: m.Capacity, Reason: m.Reason,
+	}}
 }
 
 // Session is what an event tells of its session: the fields of GET
@@ -149,5 +180,5 @@ func SessionEvent(s *arena.Session, at time.Time) (Event, bool) {
 			info.ExitCode = &code
 		}
 	}
-	return Event{ID: uuid.NewString(), Type: typ, OrgID: s.OrgID, At: at.UTC(), Session: info}, true
+	return Event{ID: uuid.NewString(), Type: typ, OrgID: s.OrgID, At: at.UTC(), Session: &info}, true
 }
