@@ -3,7 +3,10 @@ package config
 import (
 	"cmp"
 	"fmt"
+	"maps"
+	"os"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/arena-hq/arena"
@@ -20,6 +23,9 @@ type Cloud struct {
 	AgentURL string `yaml:"agentUrl"`
 	// Interval is how often the scaler looks (default 2s); CallTimeout
 	// bounds each call to a provider (default 1m).
+	// EventsOrg is the organisation whose webhooks receive node.added and
+	// node.retired; the file's organisation when empty.
+	EventsOrg   string          `yaml:"eventsOrg"`
 	Interval    Duration        `yaml:"interval"`
 	CallTimeout Duration        `yaml:"callTimeout"`
 	Providers   []CloudProvider `yaml:"providers"`
@@ -29,16 +35,25 @@ type Cloud struct {
 // CloudProvider is a provider Arena may order machines from.
 type CloudProvider struct {
 	Name string `yaml:"name"`
-	// Type is local: machines as agent processes on this machine, for
-	// development and tests.
+	// Type is local (machines as agent processes on this machine, for
+	// development and tests), hetzner, aws or digitalocean.
 	Type string `yaml:"type"`
 	// Dir keeps a local provider's machines (default <data>/machines);
 	// Binary is the arena executable its agents run (default this one);
-	// PortBase and PortsPerMachine give each its own host ports.
+	// PortBase and PortsPerMachine give each its own host ports. They are
+	// settings of the same names.
 	Dir             string `yaml:"dir"`
 	Binary          string `yaml:"binary"`
 	PortBase        int    `yaml:"portBase"`
 	PortsPerMachine int    `yaml:"portsPerMachine"`
+	// Settings are the driver's settings that are not secret, such as an
+	// AWS provider's region or a Hetzner provider's sshKeys.
+	Settings map[string]string `yaml:"settings"`
+	// Credentials are its secrets, such as token; CredentialsEnv names,
+	// for each, the environment variable that holds it instead, which keeps
+	// it out of the file. Either way they are stored only sealed.
+	Credentials    map[string]string `yaml:"credentials"`
+	CredentialsEnv map[string]string `yaml:"credentialsEnv"`
 }
 
 // Scaling is one region's scaling policy, as arena.ScalingPolicy.
@@ -84,26 +99,73 @@ const (
 	defaultCooldown    = 30 * time.Second
 )
 
+// CloudProviders returns the file's providers, their credentials read
+// from the environment where the file names a variable. What each type
+// takes is checked when its driver is made.
+func (c *Config) CloudProviders() ([]*arena.CloudProvider, error) {
+	var out []*arena.CloudProvider
+	names := map[string]bool{}
+	for i, p := range c.Cloud.Providers {
+		where := fmt.Sprintf("cloud.providers[%d] (%s)", i, p.Name)
+		cp := &arena.CloudProvider{Name: p.Name, Type: p.Type, Settings: maps.Clone(p.Settings), Credentials: maps.Clone(p.Credentials)}
+		if names[p.Name] {
+			return nil, fmt.Errorf("%s: the name is taken by another provider", where)
+		}
+		names[p.Name] = true
+		set := func(k, v string) {
+			if v != "" {
+				if cp.Settings == nil {
+					cp.Settings = map[string]string{}
+				}
+				cp.Settings[k] = v
+			}
+		}
+		set("dir", p.Dir)
+		set("binary", p.Binary)
+		if p.PortBase != 0 {
+			set("portBase", strconv.Itoa(p.PortBase))
+		}
+		if p.PortsPerMachine != 0 {
+			set("portsPerMachine", strconv.Itoa(p.PortsPerMachine))
+		}
+		for _, k := range slices.Sorted(maps.Keys(p.CredentialsEnv)) {
+			env := p.CredentialsEnv[k]
+			if _, both := p.Credentials[k]; both {
+				return nil, fmt.Errorf("%s: credential %s is given both in credentials and in credentialsEnv", where, k)
+			}
+			v, ok := os.LookupEnv(env)
+			if !ok || v == "" {
+				return nil, fmt.Errorf("%s: credentialsEnv.%s names %s, which is not set", where, k, env)
+			}
+			if cp.Credentials == nil {
+				cp.Credentials = map[string]string{}
+			}
+			cp.Credentials[k] = v
+		}
+		if err := cp.Validate(); err != nil {
+			return nil, fmt.Errorf("%s: %s", where, violations(err))
+		}
+		out = append(out, cp)
+	}
+	return out, nil
+}
+
 // ScalingPolicies returns the file's scaling policies, checked against its
 // providers.
 func (c *Config) ScalingPolicies() ([]arena.ScalingPolicy, error) {
+	providers, err := c.CloudProviders()
+	if err != nil {
+		return nil, err
+	}
 	names := map[string]bool{}
-	for i, p := range c.Cloud.Providers {
-		switch {
-		case p.Name == "":
-			return nil, fmt.Errorf("cloud.providers[%d] needs a name", i)
-		case names[p.Name]:
-			return nil, fmt.Errorf("cloud.providers[%d]: %s is named twice", i, p.Name)
-		case p.Type != "local":
-			return nil, fmt.Errorf("cloud.providers[%d] (%s): type must be local", i, p.Name)
-		}
+	for _, p := range providers {
 		names[p.Name] = true
 	}
 	var out []arena.ScalingPolicy
 	seen := map[string]bool{}
 	for i, r := range c.Cloud.Regions {
 		where := fmt.Sprintf("cloud.regions[%d] (%s)", i, r.Region)
-		if r.Region == "" || seen[r.Region] {
+		if seen[r.Region] {
 			return nil, fmt.Errorf("%s: needs a region of its own", where)
 		}
 		seen[r.Region] = true
@@ -117,25 +179,12 @@ func (c *Config) ScalingPolicies() ([]arena.ScalingPolicy, error) {
 		if p.Buffer.OrgID == "" {
 			p.Buffer.OrgID = c.OrgID
 		}
-		switch {
-		case len(r.Offers) == 0:
-			return nil, fmt.Errorf("%s: needs at least one offer", where)
-		case r.MinNodes < 0 || r.MaxNodes < 1 || r.MinNodes > r.MaxNodes:
-			return nil, fmt.Errorf("%s: maxNodes must be at least 1 and at least minNodes", where)
-		case r.Buffer.Sessions < 0 || r.Buffer.MilliCPU < 0 || r.Buffer.MemoryMB < 0 || r.MaxCostPerHour < 0:
-			return nil, fmt.Errorf("%s: the buffer and the cost ceiling must not be negative", where)
-		case r.Buffer.Sessions > 0 && r.Buffer.Application == "":
-			return nil, fmt.Errorf("%s: a buffer in sessions names their application", where)
-		}
-		for j, o := range r.Offers {
-			if !names[o.Provider] {
-				return nil, fmt.Errorf("%s: offers[%d] names provider %q, which cloud.providers lacks", where, j, o.Provider)
-			}
-			if o.Location == "" || o.MilliCPU <= 0 || o.MemoryMB <= 0 || o.CostPerHour < 0 {
-				return nil, fmt.Errorf("%s: offers[%d] needs a location, milliCpu and memoryMb, and a cost not negative", where, j)
-			}
+		for _, o := range r.Offers {
 			p.Offers = append(p.Offers, arena.MachineOffer{Provider: o.Provider, Region: o.Region, Location: o.Location,
 				InstanceType: o.InstanceType, Image: o.Image, CostPerHour: o.CostPerHour, Capacity: arena.Resources{MilliCPU: o.MilliCPU, MemoryMB: o.MemoryMB}})
+		}
+		if err := p.Validate(func(name string) bool { return names[name] }); err != nil {
+			return nil, fmt.Errorf("%s: %s", where, violations(err))
 		}
 		out = append(out, p)
 	}

@@ -359,7 +359,7 @@ func newTestAPIWith(tb testing.TB, sessions *fakeSessions, sc arenahttp.ServerCo
 	nodes.sessions = sessions
 	tenants := newFakeTenants()
 	h := arenahttp.NewHandler(sessions, fakeAuth{}, nodes, logger, arenahttp.WithTenants(tenants),
-		arenahttp.WithApplications(tenants), arenahttp.WithWebhooks(newFakeWebhooks()))
+		arenahttp.WithApplications(tenants), arenahttp.WithWebhooks(newFakeWebhooks()), arenahttp.WithScaler(nil, newScalingSettings(tb)))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatal(err)

@@ -72,6 +72,7 @@ type api struct {
 	webhooks WebhookAdmin
 	apps     ApplicationAdmin
 	scaler   Scaler
+	scaling  ScalingSettings
 	auth     Authenticator
 	logger   *slog.Logger
 	mux      *http.ServeMux
@@ -162,6 +163,9 @@ func NewHandler(sessions SessionService, auth Authenticator, nodes Fleet, logger
 		s.mux.HandleFunc("POST /admin/v1/nodes/{id}/undrain", s.authed(op, s.drainNode(false), arena.ENOTFOUND))
 		s.mux.HandleFunc("DELETE /admin/v1/nodes/{id}", s.authed(op, s.removeNode, arena.ENOTFOUND, arena.ECONFLICT))
 		s.mux.HandleFunc("GET /admin/v1/scaler", s.authed(op, s.scalerStatus))
+		if s.scaling != nil {
+			s.scalerRoutes()
+		}
 	}
 	if s.tenants != nil {
 		s.tenantRoutes()

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -9,31 +11,34 @@ import (
 	"github.com/arena-hq/arena/config"
 	"github.com/arena-hq/arena/fleet"
 	"github.com/arena-hq/arena/metrics"
-	"github.com/arena-hq/arena/provider/local"
+	"github.com/arena-hq/arena/provider"
 	"github.com/arena-hq/arena/scaler"
 )
 
-// newScaler returns the scaler of the config file's cloud section, nil
-// when it has no region to scale.
-func newScaler(cfg *config.Config, o stackOptions, store arena.Store, fl *fleet.Fleet, catalog arena.Catalog, installation string, reg *metrics.Registry, log *slog.Logger) (*scaler.Scaler, error) {
+// newScaler returns the scaler and the scaling settings, with those of
+// the config file's cloud section in the store.
+func newScaler(ctx context.Context, cfg *config.Config, o stackOptions, store arena.Store, sealer scaler.Sealer, fl *fleet.Fleet, catalog arena.Catalog,
+	events scaler.EventPublisher, installation string, reg *metrics.Registry, log *slog.Logger) (*scaler.Scaler, *scaler.Settings, error) {
 	policies, err := cfg.ScalingPolicies()
-	if err != nil || len(policies) == 0 {
-		return nil, err
+	if err != nil {
+		return nil, nil, err
 	}
-	providers := map[string]arena.Provider{}
-	for _, p := range cfg.Cloud.Providers {
-		lp, err := local.New(local.Config{Name: p.Name, Binary: p.Binary, Dir: pick(p.Dir, filepath.Join(o.data, "machines")),
-			PortBase: p.PortBase, PortsPerMachine: p.PortsPerMachine})
-		if err != nil {
-			return nil, err
-		}
-		providers[p.Name] = lp
+	providers, err := cfg.CloudProviders()
+	if err != nil {
+		return nil, nil, err
+	}
+	binary, _ := os.Executable()
+	defaults := provider.Defaults{LocalDir: filepath.Join(o.data, "machines"), LocalBinary: binary}
+	settings := scaler.NewSettings(store, sealer, func(p *arena.CloudProvider) (arena.Provider, error) { return provider.New(p, defaults) })
+	if err := settings.SyncConfig(ctx, policies, providers); err != nil {
+		return nil, nil, err
 	}
 	servers := cfg.Cloud.Servers
 	if len(servers) == 0 {
 		servers = []string{o.self}
 	}
-	return scaler.New(scaler.Config{Store: store, Fleet: fl, Catalog: catalog, Providers: providers, Policies: policies,
+	sc := scaler.New(scaler.Config{Store: store, Fleet: fl, Catalog: catalog, Settings: settings, Events: events, EventsOrg: pick(cfg.Cloud.EventsOrg, cfg.OrgID),
 		Installation: installation, Servers: servers, AgentURL: cfg.Cloud.AgentURL, Interval: time.Duration(cfg.Cloud.Interval), CallTimeout: time.Duration(cfg.Cloud.CallTimeout),
-		Observer: reg, Logger: log.With("component", "scaler")}), nil
+		Observer: reg, Logger: log.With("component", "scaler")})
+	return sc, settings, nil
 }

@@ -203,7 +203,7 @@ func startControlPlane(ctx context.Context, cfg *config.Config, o stackOptions, 
 	})
 	st.metrics.SetCloudSource(func() []*arena.CloudMachine {
 		cp := st.leader()
-		if cp == nil || cp.scaler == nil {
+		if cp == nil {
 			return nil
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -377,7 +377,8 @@ type controlPlane struct {
 	webhooks *webhook.Dispatcher
 	// stopWebhooks ends the dispatcher's Run, and the scaler's.
 	stopWebhooks context.CancelFunc
-	// scaler adds and retires cloud machines; nil without policies.
+	// scaler adds and retires cloud machines, in the regions that have a
+	// scaling policy.
 	scaler *scaler.Scaler
 }
 
@@ -471,15 +472,13 @@ func newControlPlane(ctx context.Context, cfg *config.Config, o stackOptions, st
 			return cp.srv.Ready(ctx)
 		}
 	}
-	if cp.scaler, err = newScaler(cfg, o, store, fl, catalog, installation, reg, log); err != nil {
+	var settings *scaler.Settings
+	if cp.scaler, settings, err = newScaler(ctx, cfg, o, store, sealer, fl, catalog, dispatcher, installation, reg, log); err != nil {
 		return nil, err
 	}
 	apiOpts := []http.Option{
 		http.WithTenants(cp.tenants), http.WithApplications(appAdmin), http.WithWebhooks(hooks), http.WithRateLimit(limit, burst), http.WithObserver(reg), http.WithReadiness(ready),
-		http.WithCurrency(cfg.Currency)}
-	if cp.scaler != nil {
-		apiOpts = append(apiOpts, http.WithScaler(cp.scaler))
-	}
+		http.WithCurrency(cfg.Currency), http.WithScaler(cp.scaler, settings)}
 	api := http.NewHandler(cp.srv, cp.tenants, fl, log.With("component", "http"), apiOpts...)
 	rpcPath, rpcHandler := rpc.NewHandler(cp.srv.Agents(), rpc.WithHandlerLogger(log.With("component", "rpc")))
 	mux := nethttp.NewServeMux()
@@ -490,9 +489,7 @@ func newControlPlane(ctx context.Context, cfg *config.Config, o stackOptions, st
 	var runCtx context.Context
 	runCtx, cp.stopWebhooks = context.WithCancel(context.Background())
 	go func() { _ = dispatcher.Run(runCtx) }()
-	if cp.scaler != nil {
-		go cp.scaler.Run(runCtx)
-	}
+	go cp.scaler.Run(runCtx)
 	return cp, nil
 }
 
