@@ -2,10 +2,10 @@ package main
 
 import (
 	"context"
-
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +17,7 @@ import (
 	"github.com/arena-hq/arena/config"
 	"github.com/arena-hq/arena/docker/dockertest"
 	"github.com/arena-hq/arena/provider/local"
+	"github.com/arena-hq/arena/webhook"
 )
 
 // TestCloudBurstOnTheEngine runs the cloud burst end to end on this
@@ -49,6 +50,14 @@ func TestCloudBurstOnTheEngine(t *testing.T) {
 			_ = lp.Delete(context.Background(), m.ID)
 		}
 	})
+	// The operators' endpoint, told of the nodes the scaler adds and retires.
+	hooks := newHookReceiver(t, 0)
+	hook, err := s.api().Admin().CreateWebhook(t.Context(), s.cfg.OrgID, client.WebhookRequest{URL: hooks.URL,
+		Events: []string{webhook.EventNodeAdded, webhook.EventNodeRetired}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hooks.setSecret(hook.Secret)
 	machines := func() []*arena.CloudMachine {
 		t.Helper()
 		list, err := s.store.ListMachines(t.Context())
@@ -129,6 +138,13 @@ func TestCloudBurstOnTheEngine(t *testing.T) {
 	if !s.cp.fleet.Knows(s.Node.ID) {
 		t.Fatal("the metal node went")
 	}
+	want := []string{webhook.EventNodeAdded + " " + node, webhook.EventNodeRetired + " " + node}
+	dockertest.Eventually(t, dockertest.Timeout, func() error {
+		if got := hooks.nodeEvents(); !slices.Equal(got, want) {
+			return fmt.Errorf("node events %v, want %v", got, want)
+		}
+		return nil
+	})
 	// The decisions, with their reasons, as the admin API and the CLI show.
 	st, err := s.api().Nodes().Scaler(t.Context())
 	if err != nil {

@@ -122,8 +122,22 @@ func (r *hookReceiver) of(id string) []webhook.Event {
 	defer r.mu.Unlock()
 	var out []webhook.Event
 	for _, e := range r.accepted {
-		if e.Session.ID == id {
+		if e.Session != nil && e.Session.ID == id {
 			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// nodeEvents returns the node events accepted, as "type node", in the
+// order they came.
+func (r *hookReceiver) nodeEvents() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, e := range r.accepted {
+		if e.Node != nil {
+			out = append(out, e.Type+" "+e.Node.ID)
 		}
 	}
 	return out
