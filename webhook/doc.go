@@ -4,11 +4,15 @@
 //
 // # Events
 //
-// Four event types exist: session.started (placed, container starting),
+// Six event types exist. Four tell of sessions: session.started (placed, container starting),
 // session.running (the process runs, also again after a restart or after its
 // node came back), session.stopped (for good, with stopReason, exitCode
 // and, when its node stopped it by itself, stopMessage: why a start failed,
-// a crash loop, a container lost) and session.unreachable (its node stopped reporting). An endpoint receives
+// a crash loop, a container lost) and session.unreachable (its node stopped reporting). Two tell
+// operators of the cloud capacity Arena adds and retires itself: node.added (a machine it ordered
+// joined) and node.retired (one was drained, removed and deleted); they carry a "node" object (id,
+// region, provider, providerId, instanceType, costPerHour, capacity, reason) instead of "session", and
+// go to the organisation the cloud section's eventsOrg names alone. An endpoint receives
 // the types it lists, or all of them when it lists none. Receivers should
 // ignore types they do not know: more may be added.
 //

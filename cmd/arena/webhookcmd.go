@@ -17,7 +17,8 @@ Arena POSTs the organisation's session events to each URL, signed with the
 secret shown once at creation: see the Go package
 github.com/arena-hq/arena/webhook for the body, the headers and how to verify
 a request. Event types: session.started session.running session.stopped
-session.unreachable.
+session.unreachable, and node.added node.retired (sent to the cloud section's
+eventsOrg alone).
 
 Flags:
   --server URL         control plane (env ARENA_SERVER; default http://127.0.0.1:8080)
