@@ -283,7 +283,8 @@ func blank(p *arena.CloudProvider) *arena.CloudProvider {
 // PutProvider creates or replaces a provider, its credentials given in
 // the clear and sealed for the store; credentials it leaves out are kept.
 // EINVALID when its driver cannot be made of it, ECONFLICT for one of the
-// config file. The answer is blanked as Providers'.
+// config file, and EINVALID for a local provider, which only the config
+// file may define. The answer is blanked as Providers'.
 func (s *Settings) PutProvider(ctx context.Context, p *arena.CloudProvider) (*arena.CloudProvider, error) {
 	s.writing.Lock()
 	defer s.writing.Unlock()
@@ -305,6 +306,11 @@ func (s *Settings) PutProvider(ctx context.Context, p *arena.CloudProvider) (*ar
 		}
 	case len(stored) >= arena.MaxCloudProviders:
 		return nil, arena.Errorf(arena.ECONFLICT, "at most %d providers", arena.MaxCloudProviders)
+	}
+	if p.Type == arena.ProviderLocal {
+		// Its settings name a program the control plane runs: that is the
+		// host's operator's to say, not an API caller's.
+		return nil, arena.Invalid(arena.Violation{Field: "type", Description: "a local provider runs programs on the control plane's machine: define it in the config file"})
 	}
 	next, err := s.prepare(p, old, arena.SourceAPI, s.now().UTC())
 	if err != nil {

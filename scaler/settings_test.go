@@ -125,9 +125,11 @@ func TestSettingsPutProvider(t *testing.T) {
 			wantToken: "new"},
 		{name: "an empty token removes it, which the driver refuses", change: &arena.CloudProvider{Name: "hetzner", Type: arena.ProviderHetzner, Credentials: map[string]string{"token": ""}},
 			wantCode: arena.EINVALID},
-		{name: "another type starts without them", change: &arena.CloudProvider{Name: "hetzner", Type: arena.ProviderLocal}},
+		{name: "another type starts without them", change: &arena.CloudProvider{Name: "hetzner", Type: arena.ProviderAWS,
+			Settings: map[string]string{"region": "eu-central-1"}}},
+		{name: "a local provider, which runs programs here", change: &arena.CloudProvider{Name: "hetzner", Type: arena.ProviderLocal}, wantCode: arena.EINVALID},
 		{name: "an unknown type", change: &arena.CloudProvider{Name: "hetzner", Type: "vsphere"}, wantCode: arena.EINVALID},
-		{name: "a bad name", change: &arena.CloudProvider{Name: "no/slash", Type: arena.ProviderLocal}, wantCode: arena.EINVALID},
+		{name: "a bad name", change: &arena.CloudProvider{Name: "no/slash", Type: arena.ProviderHetzner, Credentials: map[string]string{"token": "t"}}, wantCode: arena.EINVALID},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
