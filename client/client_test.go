@@ -462,6 +462,67 @@ func TestRequests(t *testing.T) {
 		}, "POST", "/admin/v1/nodes/n1/undrain", "", answer{200, nil, `{"id":"n1","state":"ready"}`}, "ready"},
 		{"remove a node", func(c *client.Client) (any, error) { return nil, c.Nodes().Remove(ctx, "n1") },
 			"DELETE", "/admin/v1/nodes/n1", "", answer{204, nil, ""}, "<nil>"},
+
+		{"the scaler's status", func(c *client.Client) (any, error) {
+			st, err := c.Nodes().Scaler(ctx)
+			if err != nil {
+				return nil, err
+			}
+			p := st.Policies[0]
+			return spaced(st.CostPerHour, p.Region, p.Source, p.Offers[0].Provider, p.Buffer.Sessions, st.Machines[0].Node, st.Decisions[0].Kind), nil
+		}, "GET", "/admin/v1/scaler", "",
+			answer{200, nil, `{"policies":[{"region":"eu","source":"config","offers":[{"provider":"hz"}],"buffer":{"sessions":2}}],` +
+				`"machines":[{"node":"cloud-1"}],"decisions":[{"kind":"add"}],"costPerHour":0.5}`},
+			"0.5 eu config hz 2 cloud-1 add"},
+		{"put a scaling policy", func(c *client.Client) (any, error) {
+			idle, none := 120.0, 0.0
+			p, err := c.Nodes().PutScalingPolicy(ctx, "eu/west", client.ScalingPolicyInput{
+				Offers: []client.ScalingOffer{{Provider: "hz", Region: "fsn1", Location: "eu", InstanceType: "cx22", Image: "arena-node",
+					CostPerHour: 0.01, Capacity: arena.Resources{MilliCPU: 2000, MemoryMB: 4096}}},
+				Buffer:   client.ScalingBuffer{Sessions: 2, Org: "studio", Application: "echo"},
+				MinNodes: 1, MaxNodes: 4, MaxCostPerHour: 0.5, IdleTimeoutSeconds: &idle, ScaleUpCooldownSeconds: &none})
+			if err != nil {
+				return nil, err
+			}
+			return spaced(p.Region, p.Source, p.Offers[0].InstanceType, p.IdleTimeoutSeconds, p.JoinTimeoutSeconds, len(p.Raw()) > 0), nil
+		}, "PUT", "/admin/v1/scaler/policies/eu%2Fwest",
+			`{"offers":[{"provider":"hz","region":"fsn1","location":"eu","instanceType":"cx22","image":"arena-node","costPerHour":0.01,"capacity":{"milliCpu":2000,"memoryMb":4096}}],` +
+				`"buffer":{"sessions":2,"org":"studio","application":"echo"},"minNodes":1,"maxNodes":4,"maxCostPerHour":0.5,"scaleUpCooldownSeconds":0,"idleTimeoutSeconds":120}`,
+			answer{200, nil, `{"region":"eu/west","source":"api","offers":[{"provider":"hz","instanceType":"cx22"}],"idleTimeoutSeconds":120,"joinTimeoutSeconds":600}`},
+			"eu/west api cx22 120 600 true"},
+		{"put a scaling policy with only what it needs", func(c *client.Client) (any, error) {
+			p, err := c.Nodes().PutScalingPolicy(ctx, "eu", client.ScalingPolicyInput{MaxNodes: 2,
+				Offers: []client.ScalingOffer{{Provider: "hz", Location: "eu", CostPerHour: 0.01, Capacity: arena.Resources{MilliCPU: 2000, MemoryMB: 4096}}}})
+			return p.Region, err
+		}, "PUT", "/admin/v1/scaler/policies/eu",
+			`{"offers":[{"provider":"hz","location":"eu","costPerHour":0.01,"capacity":{"milliCpu":2000,"memoryMb":4096}}],"maxNodes":2}`,
+			answer{200, nil, `{"region":"eu"}`}, "eu"},
+		{"delete a scaling policy", func(c *client.Client) (any, error) { return nil, c.Nodes().DeleteScalingPolicy(ctx, "eu west") },
+			"DELETE", "/admin/v1/scaler/policies/eu%20west", "", answer{204, nil, ""}, "<nil>"},
+		{"list cloud providers", func(c *client.Client) (any, error) {
+			l, err := c.Nodes().CloudProviders(ctx)
+			if err != nil {
+				return nil, err
+			}
+			p := l.Providers[0]
+			return spaced(len(l.Providers), p.Name, p.Type, p.Settings, p.Credentials, p.Source, p.CreatedAt, p.UpdatedAt), nil
+		}, "GET", "/admin/v1/scaler/providers", "",
+			answer{200, nil, `{"providers":[{"name":"hz","type":"hetzner","settings":{"sshKeys":"ops"},"credentials":["token"],"source":"api","createdAt":"c","updatedAt":"u"}]}`},
+			"1 hz hetzner map[sshKeys:ops] [token] api c u"},
+		{"put a cloud provider", func(c *client.Client) (any, error) {
+			p, err := c.Nodes().PutCloudProvider(ctx, "hz/1", client.CloudProviderInput{Type: "hetzner",
+				Settings: map[string]string{"sshKeys": "ops"}, Credentials: map[string]string{"token": "s3cret"}})
+			return spaced(p.Name, p.Credentials, p.Settings, len(p.Raw()) > 0), err
+		}, "PUT", "/admin/v1/scaler/providers/hz%2F1", `{"type":"hetzner","settings":{"sshKeys":"ops"},"credentials":{"token":"s3cret"}}`,
+			answer{200, nil, `{"name":"hz/1","type":"hetzner","settings":{"sshKeys":"ops"},"credentials":["token"],"source":"api"}`},
+			"hz/1 [token] map[sshKeys:ops] true"},
+		{"put a cloud provider keeping its credentials", func(c *client.Client) (any, error) {
+			p, err := c.Nodes().PutCloudProvider(ctx, "hz", client.CloudProviderInput{Type: "hetzner"})
+			return p.Credentials, err
+		}, "PUT", "/admin/v1/scaler/providers/hz", `{"type":"hetzner"}`,
+			answer{200, nil, `{"name":"hz","type":"hetzner","settings":{},"credentials":["token"]}`}, "[token]"},
+		{"delete a cloud provider", func(c *client.Client) (any, error) { return nil, c.Nodes().DeleteCloudProvider(ctx, "hz 1") },
+			"DELETE", "/admin/v1/scaler/providers/hz%201", "", answer{204, nil, ""}, "<nil>"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
