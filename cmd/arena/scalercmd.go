@@ -40,8 +40,9 @@ const scalerUsage = `Usage:
 
 A credential's value is read from the environment variable VAR or from the
 file PATH (without its trailing newline), never given on the command line,
-where shell history and ps would keep it. Types: local, hetzner, aws,
-digitalocean; the admin API's CloudProviderInput lists what each takes.
+where shell history and ps would keep it. Types: hetzner, aws, digitalocean
+(a local provider runs a program on the control plane's host, and is for the
+config file only); the admin API's CloudProviderInput lists what each takes.
 
 A policy file:
 
