@@ -50,22 +50,19 @@ func (st *Store) CreateSession(ctx context.Context, s *arena.Session) error {
 	if err != nil {
 		return arena.Internal(err, "encoding a session")
 	}
-	unlock, err := st.lockWrites(ctx)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	_, err = st.w.ExecContext(ctx, `INSERT INTO sessions (`+sessionColumns+`, name) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		s.ID, s.OrgID, s.NodeID, string(s.State), storedoc.Nanos(s.CreatedAt), doc, sqlstore.StoredName(s))
-	switch {
-	case err == nil:
-		return nil
-	case isDuplicate(err):
-		return arena.Errorf(arena.ECONFLICT, "session %s already exists", s.ID)
-	case isMissingParent(err):
-		return arena.Errorf(arena.ENOTFOUND, "organization %s not found", s.OrgID)
-	}
-	return arena.Internal(err, "creating a session")
+	return st.groupedStatement(ctx, func(ctx context.Context, tx execer) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO sessions (`+sessionColumns+`, name) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			s.ID, s.OrgID, s.NodeID, string(s.State), storedoc.Nanos(s.CreatedAt), doc, sqlstore.StoredName(s))
+		switch {
+		case err == nil:
+			return nil
+		case isDuplicate(err):
+			return arena.Errorf(arena.ECONFLICT, "session %s already exists", s.ID)
+		case isMissingParent(err):
+			return arena.Errorf(arena.ENOTFOUND, "organization %s not found", s.OrgID)
+		}
+		return arena.Internal(err, "creating a session")
+	})
 }
 
 // UpdateSession overwrites every field of the stored session but its ID,
@@ -77,22 +74,19 @@ func (st *Store) UpdateSession(ctx context.Context, s *arena.Session) error {
 	if err != nil {
 		return arena.Internal(err, "encoding a session")
 	}
-	unlock, err := st.lockWrites(ctx)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	n, err := execCount(ctx, st.w, updateSession, s.NodeID, string(s.State), doc, sqlstore.StoredName(s), s.ID)
-	if isDuplicate(err) {
-		return arena.Errorf(arena.ECONFLICT, "the organisation has a session named %s", s.PublicID())
-	}
-	if err != nil {
-		return arena.Internal(err, "updating a session")
-	}
-	if n == 0 {
-		return arena.Errorf(arena.ENOTFOUND, "session %s not found", s.ID)
-	}
-	return nil
+	return st.groupedStatement(ctx, func(ctx context.Context, tx execer) error {
+		n, err := execCount(ctx, tx, updateSession, s.NodeID, string(s.State), doc, sqlstore.StoredName(s), s.ID)
+		if isDuplicate(err) {
+			return arena.Errorf(arena.ECONFLICT, "the organisation has a session named %s", s.PublicID())
+		}
+		if err != nil {
+			return arena.Internal(err, "updating a session")
+		}
+		if n == 0 {
+			return arena.Errorf(arena.ENOTFOUND, "session %s not found", s.ID)
+		}
+		return nil
+	})
 }
 
 const updateSession = `UPDATE sessions SET node_id = ?, state = ?, doc = ?, name = ? WHERE id = ?`
@@ -112,48 +106,34 @@ func (st *Store) StopSession(ctx context.Context, s *arena.Session, u *arena.Usa
 	if err != nil {
 		return arena.Internal(err, "encoding a session")
 	}
-	unlock, err := st.lockWrites(ctx)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	tx, err := st.w.BeginTx(ctx, nil)
-	if err != nil {
-		return arena.Internal(err, "stopping a session")
-	}
-	defer tx.Rollback() // also undoes the update when the usage was recorded before
-
-	n, err := execCount(ctx, tx, updateSession, s.NodeID, string(s.State), doc, sqlstore.StoredName(s), s.ID)
-	if err != nil {
-		return arena.Internal(err, "stopping a session")
-	}
-	if n == 0 {
-		return arena.Errorf(arena.ENOTFOUND, "session %s not found", s.ID)
-	}
-	n, err = execCount(ctx, tx, `INSERT INTO usage
-		(session_id, org_id, application, location, milli_cpu, memory_mb, start_at, end_at, seconds, pool_start_at, pool_end_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (session_id) DO NOTHING`,
-		u.SessionID, u.OrgID, u.Application, u.Location, u.Resources.MilliCPU, u.Resources.MemoryMB,
-		storedoc.Nanos(u.Start), storedoc.Nanos(u.End), u.Seconds, storedoc.Nanos(u.PoolStart), storedoc.Nanos(u.PoolEnd))
-	switch {
-	case isMissingParent(err):
-		return arena.Errorf(arena.ENOTFOUND, "organization %s not found", u.OrgID)
-	case err != nil:
-		return arena.Internal(err, "recording usage")
-	case n == 0:
-		return nil // already stopped: leave both as the first stop left them
-	}
-	if err := tx.Commit(); err != nil {
-		return arena.Internal(err, "stopping a session")
-	}
-	return nil
+	return st.grouped(ctx, func(ctx context.Context, tx execer) error {
+		n, err := execCount(ctx, tx, updateSession, s.NodeID, string(s.State), doc, sqlstore.StoredName(s), s.ID)
+		if err != nil {
+			return arena.Internal(err, "stopping a session")
+		}
+		if n == 0 {
+			return arena.Errorf(arena.ENOTFOUND, "session %s not found", s.ID)
+		}
+		n, err = execCount(ctx, tx, `INSERT INTO usage
+			(session_id, org_id, application, location, milli_cpu, memory_mb, start_at, end_at, seconds, pool_start_at, pool_end_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (session_id) DO NOTHING`,
+			u.SessionID, u.OrgID, u.Application, u.Location, u.Resources.MilliCPU, u.Resources.MemoryMB,
+			storedoc.Nanos(u.Start), storedoc.Nanos(u.End), u.Seconds, storedoc.Nanos(u.PoolStart), storedoc.Nanos(u.PoolEnd))
+		switch {
+		case isMissingParent(err):
+			return arena.Errorf(arena.ENOTFOUND, "organization %s not found", u.OrgID)
+		case err != nil:
+			return arena.Internal(err, "recording usage")
+		case n == 0:
+			return errUndo // already stopped: leave both as the first stop left them
+		}
+		return nil
+	})
 }
 
 // execCount runs a statement and returns how many rows it changed.
-func execCount(ctx context.Context, db interface {
-	ExecContext(context.Context, string, ...any) (sql.Result, error)
-}, query string, args ...any) (int64, error) {
+func execCount(ctx context.Context, db execer, query string, args ...any) (int64, error) {
 	res, err := db.ExecContext(ctx, query, args...)
 	if err != nil {
 		return 0, err

@@ -14,6 +14,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"modernc.org/sqlite"
@@ -57,6 +58,16 @@ type Store struct {
 	// connection to a random waiter, so that in a burst some writers wait far
 	// longer than others; writeTurn serves them in the order they came.
 	writeTurn chan struct{}
+	// writes queues the writes that are committed in groups (see
+	// grouped); closing stops their writer, which closes writesDone.
+	writes     chan *groupedWrite
+	queueing   sync.RWMutex
+	closing    chan struct{}
+	writesDone chan struct{}
+	// groups and groupedWrites count the groups committed and their writes.
+	groups, groupedWrites atomic.Int64
+	// queued counts the writes queued, for tests to wait on.
+	queued atomic.Int64
 
 	stopCheckpoints context.CancelFunc
 	checkpointsDone chan struct{}
@@ -107,8 +118,10 @@ func open(ctx context.Context, path string, ms []sqlstore.Migration) (*Store, er
 		return nil, arena.Internal(err, "migrating the database schema")
 	}
 	bg, cancel := context.WithCancel(context.Background())
-	st := &Store{w: w, r: r, writeTurn: make(chan struct{}, 1), stopCheckpoints: cancel, checkpointsDone: make(chan struct{})}
+	st := &Store{w: w, r: r, writeTurn: make(chan struct{}, 1), stopCheckpoints: cancel, checkpointsDone: make(chan struct{}),
+		writes: make(chan *groupedWrite, maxGroup), closing: make(chan struct{}), writesDone: make(chan struct{})}
 	go st.checkpoints(bg)
+	go st.groupWrites()
 	return st, nil
 }
 
@@ -163,6 +176,10 @@ func (st *Store) checkpoints(ctx context.Context) {
 // Close closes the database. It may be called more than once.
 func (st *Store) Close() error {
 	st.closeOnce.Do(func() {
+		st.queueing.Lock()
+		close(st.closing)
+		st.queueing.Unlock()
+		<-st.writesDone
 		st.stopCheckpoints()
 		<-st.checkpointsDone
 		st.closeErr = errors.Join(st.r.Close(), st.w.Close())
