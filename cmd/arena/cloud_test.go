@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -181,5 +182,101 @@ func TestCloudBurstOnTheEngine(t *testing.T) {
 	}
 	if left, err := lp.List(t.Context(), nil); err != nil || len(left) != 0 {
 		t.Fatalf("the local provider's machines after the retirement: %+v, %v", left, err)
+	}
+}
+
+// TestScalingPolicyFromTheCLI: on a running Arena whose config file names
+// a provider and no policy, an operator sets a region's policy with the
+// CLI; the scaler, reading it at its next look, orders the machine its
+// minimum asks for, which joins. A changed policy (no minimum, a short idle
+// time) retires it; the policy deleted, the region is no longer scaled.
+func TestScalingPolicyFromTheCLI(t *testing.T) {
+	bin := arenaBinary(t)
+	lo, _ := freePortRange(t, 100)
+	s := newStackConfig(t, 20, "", func(c *config.Config) {
+		c.Cloud = config.Cloud{Interval: config.Duration(100 * time.Millisecond),
+			Providers: []config.CloudProvider{{Name: "local", Type: "local", Binary: bin, PortBase: lo, PortsPerMachine: 100}}}
+	})
+	t.Cleanup(func() {
+		lp, err := local.New(local.Config{Dir: filepath.Join(s.opts.data, "machines")})
+		if err != nil {
+			return
+		}
+		left, _ := lp.List(context.Background(), nil)
+		for _, m := range left {
+			_ = lp.Delete(context.Background(), m.ID)
+		}
+	})
+	cli := []string{"--server", s.URL, "--token", testToken}
+	if out := mustCLI(t, append([]string{"scaler", "provider"}, cli...)...); !strings.Contains(out, "local") || !strings.Contains(out, "config") {
+		t.Fatalf("arena scaler provider:\n%s", out)
+	}
+	setPolicy := func(minNodes int, idle string) {
+		t.Helper()
+		file := filepath.Join(t.TempDir(), "policy.yaml")
+		policy := fmt.Sprintf(`offers:
+  - {provider: local, location: local, instanceType: process, costPerHour: 0.01, capacity: {milliCpu: 500, memoryMb: 1024}}
+minNodes: %d
+maxNodes: 1
+scaleUpCooldownSeconds: 0
+scaleDownCooldownSeconds: 0
+idleTimeoutSeconds: %s
+`, minNodes, idle)
+		if err := os.WriteFile(file, []byte(policy), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if out := mustCLI(t, append([]string{"scaler", "policy", "set", "europe", "-f", file}, cli...)...); !strings.Contains(out, "europe") {
+			t.Fatalf("arena scaler policy set:\n%s", out)
+		}
+	}
+	machine := func() *arena.CloudMachine {
+		t.Helper()
+		list, err := s.store.ListMachines(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(list) > 1 {
+			t.Fatalf("machines %+v; want one at most", list)
+		}
+		if len(list) == 0 {
+			return nil
+		}
+		return list[0]
+	}
+
+	setPolicy(1, "600")
+	dockertest.Eventually(t, 90*time.Second, func() error {
+		if m := machine(); m == nil || m.State != arena.MachineReady {
+			return fmt.Errorf("machine %+v; want one ready", m)
+		}
+		return nil
+	})
+	node := machine().NodeID
+	if !s.cp.fleet.Knows(node) {
+		t.Fatalf("the machine's node %s did not join", node)
+	}
+
+	setPolicy(0, "1")
+	dockertest.Eventually(t, time.Minute, func() error {
+		if m := machine(); m.State != arena.MachineDeleted {
+			return fmt.Errorf("the machine is %s (%s)", m.State, m.Reason)
+		}
+		return nil
+	})
+	if s.cp.fleet.Knows(node) {
+		t.Fatalf("the retired node %s is still known", node)
+	}
+
+	mustCLI(t, append([]string{"scaler", "policy", "delete", "europe"}, cli...)...)
+	st, err := s.api().Nodes().Scaler(t.Context())
+	if err != nil || len(st.Policies) != 0 {
+		t.Fatalf("policies after the delete: %+v, %v", st.Policies, err)
+	}
+	var kinds []string
+	for _, d := range st.Decisions {
+		kinds = append(kinds, d.Kind)
+	}
+	if strings.Join(kinds, " ") != "provision drain retire" {
+		t.Fatalf("decisions %q", kinds)
 	}
 }
