@@ -40,7 +40,7 @@ func commands() []command {
 		{name: "server", summary: "run the control plane for agents on other machines", run: runServer},
 		{name: "agent", summary: "run a node's agent: join a control plane, run its sessions on Docker", run: runAgent},
 		{name: "node", summary: "list, drain, undrain and remove nodes", run: runNode, subs: nodeCommands},
-		{name: "scaler", summary: "the cloud machines Arena adds and retires, its decisions and policies", run: runScaler, subs: scalerCommands},
+		{name: "scaler", summary: "the cloud machines Arena adds and retires, its decisions, policies and providers", run: runScaler, subs: scalerCommands},
 		{name: "session", summary: "create, list, get and delete sessions; players join and leave", run: runSession, subs: sessionCommands},
 		{name: "locations", args: "IMAGE", summary: "the locations that can host IMAGE now", run: runLocations},
 		{name: "tag", args: "REGION IMAGE VERSION", summary: "whether a version can run in a region now", run: runTag},
