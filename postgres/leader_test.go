@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"runtime"
 	"testing"
 	"time"
 
@@ -321,6 +322,36 @@ func TestLease(t *testing.T) {
 		}
 	})
 
+	t.Run("a fenced write that fails leaves its connection clean", func(t *testing.T) {
+		// The fenced write is one pipeline: a failure within it must be
+		// the write's own error, undo it, and leave the connection out of
+		// the aborted transaction for the next write.
+		u := schemaURL(t, newSchema(t))
+		a := openLease(t, u, MinLease)
+		w := a.Under(lead(t, a, "http://a"))
+		ctx := context.Background()
+		org := &arena.Organization{ID: "twice", Name: "twice", Environment: arena.EnvProduction, CreatedAt: time.Now()}
+		if err := w.CreateOrganization(ctx, org); err != nil {
+			t.Fatal(err)
+		}
+		conns := a.pool.Stat().NewConnsCount()
+		for range 5 {
+			if err := w.CreateOrganization(ctx, org); arena.ErrorCode(err) != arena.ECONFLICT {
+				t.Fatalf("a duplicate: %v, want %s", err, arena.ECONFLICT)
+			}
+			if err := write(w); err != nil {
+				t.Fatalf("the write after a failed one: %v", err)
+			}
+		}
+		if got := a.pool.Stat().NewConnsCount(); got != conns {
+			t.Errorf("%d connections made during the failures: failed writes cost their connections", got-conns)
+		}
+		orgs, err := a.ListOrganizations(ctx)
+		if err != nil || len(orgs) != 6 {
+			t.Fatalf("%d organisations (%v), want the first and the five writes between the duplicates", len(orgs), err)
+		}
+	})
+
 	t.Run("a view writes under its own term only", func(t *testing.T) {
 		// A control plane closing late must not write under the term this
 		// process leads in next.
@@ -503,4 +534,30 @@ func TestConnectionSettings(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestPoolSize: the pool holds DefaultMaxConns connections, or four per
+// CPU, unless the URL sets pool_max_conns.
+func TestPoolSize(t *testing.T) {
+	u := schemaURL(t, newSchema(t))
+	tests := []struct {
+		name string
+		url  string
+		want int32
+	}{
+		{"by default", u, int32(max(DefaultMaxConns, 4*runtime.GOMAXPROCS(0)))},
+		{"as the URL says", u + "&pool_max_conns=3", 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st, err := Open(context.Background(), tt.url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			if got := st.pool.Config().MaxConns; got != tt.want {
+				t.Fatalf("MaxConns = %d, want %d", got, tt.want)
+			}
+		})
+	}
 }

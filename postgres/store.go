@@ -8,6 +8,8 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"runtime"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -57,6 +59,10 @@ type options struct {
 // peer is gone (see tuneConnections). Replicas should share it.
 func WithLease(d time.Duration) Option { return func(o *options) { o.lease = d } }
 
+// DefaultMaxConns is the least number of connections the store's pool
+// opens when the URL sets no pool_max_conns.
+const DefaultMaxConns = 16
+
 // SetLogger sets where the store reports trouble in the background, such
 // as a failed campaign for the lead.
 func (st *Store) SetLogger(l *slog.Logger) { st.logger = l }
@@ -65,7 +71,9 @@ func (st *Store) SetLogger(l *slog.Logger) { st.logger = l }
 // connection string as pgx takes them, and brings its schema up to date. The
 // tables live in the first schema of the connection's search_path (a
 // search_path parameter of url sets it), so that one database can hold
-// several installations. Parameters such as pool_max_conns size the pool.
+// several installations. Parameters such as pool_max_conns size the pool;
+// without it, it holds up to DefaultMaxConns or four per CPU, whichever is
+// more.
 //
 // Every connection gets TCP keepalives and timeouts on both ends, and a
 // bound on a session idle in a transaction, all derived from the lease
@@ -89,6 +97,12 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 		return nil, arena.Internal(err, "reading the schema migrations")
 	}
 	tuneConnections(&cfg.ConnConfig.Config, o.lease)
+	if !strings.Contains(url, "pool_max_conns") {
+		// pgx's default (4, or one per CPU) leaves concurrent handlers
+		// waiting for a connection while PostgreSQL idles: a write holds
+		// one for a round trip, so a few per CPU keep it busy.
+		cfg.MaxConns = int32(max(DefaultMaxConns, 4*runtime.GOMAXPROCS(0)))
+	}
 	st, err := open(ctx, cfg, ms)
 	if err != nil {
 		return nil, err
@@ -123,7 +137,9 @@ func (st *Store) Close() error {
 
 // SQLSTATE codes, from PostgreSQL's errcodes.txt.
 const (
-	codeUniqueViolation     = "23505"
+	codeUniqueViolation = "23505"
+	// codeFenced is arena_check_fence's: the write's epoch no longer leads.
+	codeFenced              = "AR001"
 	codeForeignKeyViolation = "23503"
 	// A string that is not valid UTF-8, or holds a NUL, which a text column
 	// cannot: PostgreSQL reports the one or the other code depending on
