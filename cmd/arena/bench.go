@@ -169,15 +169,23 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t\n", name, r.ok, r.failed, float64(r.ok)/r.elapsed.Seconds(),
 			ms(r.lat.pct(50)), ms(r.lat.pct(90)), ms(r.lat.pct(99)), ms(r.lat.pct(100)), srv[0], srv[1])
 	}
+	closed := map[int]float64{}
 	for _, c := range o.concurrency {
 		serverSide.take()
-		row(fmt.Sprintf("concurrency %d", c), b.closedLoop(ctx, c))
+		r := b.closedLoop(ctx, c)
+		closed[c] = float64(r.ok) / r.elapsed.Seconds()
+		row(fmt.Sprintf("concurrency %d", c), r)
 	}
 	for _, r := range o.rates {
 		serverSide.take()
 		row(fmt.Sprintf("rate %d/s", r), b.openLoop(ctx, r))
 	}
 	tw.Flush()
+	if !external && len(o.concurrency) > 0 {
+		if err := printFloor(ctx, o, closed, stdout); err != nil {
+			return err
+		}
+	}
 	return b.startups(ctx, stdout)
 }
 
@@ -672,4 +680,36 @@ func (l *latencies) pct(p int) time.Duration {
 
 func ms(d time.Duration) string {
 	return fmt.Sprintf("%.2fms", float64(d.Microseconds())/1000)
+}
+
+// printFloor measures the store's own floor at each concurrency of the
+// closed-loop runs, in the same run, and prints Arena's creates/s beside
+// it.
+func printFloor(ctx context.Context, o benchOptions, closed map[int]float64, stdout io.Writer) error {
+	var (
+		floor storeFloor
+		err   error
+		what  = "SQLite (WAL, one insert a transaction)"
+	)
+	if o.store != "" {
+		floor, err = newPGFloor(ctx, o.store)
+		what = "PostgreSQL (pipelined BEGIN, fence FOR SHARE, one insert, COMMIT)"
+	} else {
+		floor, err = newSQLiteFloor()
+	}
+	if err != nil {
+		return fmt.Errorf("the store's floor: %w", err)
+	}
+	defer floor.Close()
+	fmt.Fprintf(stdout, "\nthe store's floor: %s, same concurrency and duration\n", what)
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "clients\tfloor tx/s\tArena creates/s\tratio\t")
+	for _, c := range o.concurrency {
+		tx, err := floor.run(ctx, c, o.duration)
+		if err != nil {
+			return fmt.Errorf("the store's floor at %d clients: %w", c, err)
+		}
+		fmt.Fprintf(tw, "%d\t%.0f\t%.0f\t%.2f\t\n", c, tx, closed[c], closed[c]/tx)
+	}
+	return tw.Flush()
 }

@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"math"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -84,5 +86,29 @@ func TestScaleSim(t *testing.T) {
 	}
 	if r := rows["0"]; r == nil || r[2] == "0" {
 		t.Fatalf("the day without a buffer: %q; want 420s while machines boot\n%s", r, out.String())
+	}
+}
+
+// TestBenchPrintsTheStoreFloor: a closed-loop run is followed by the
+// store's own floor at the same concurrency, and Arena's ratio to it.
+func TestBenchPrintsTheStoreFloor(t *testing.T) {
+	var out bytes.Buffer
+	if err := runBench(context.Background(), []string{"--duration", "300ms", "--concurrency", "2", "--rate", ""}, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	var floor []string
+	for _, line := range strings.Split(out.String(), "\n") {
+		if f := strings.Fields(line); len(f) == 4 && f[0] == "2" {
+			floor = f
+		}
+	}
+	if !strings.Contains(out.String(), "the store's floor: SQLite") || floor == nil {
+		t.Fatalf("no floor at 2 clients:\n%s", out.String())
+	}
+	tx, err1 := strconv.ParseFloat(floor[1], 64)
+	creates, err2 := strconv.ParseFloat(floor[2], 64)
+	ratio, err3 := strconv.ParseFloat(floor[3], 64)
+	if err1 != nil || err2 != nil || err3 != nil || tx <= 0 || creates <= 0 || math.Abs(ratio-creates/tx) > 0.01 {
+		t.Fatalf("floor row %q: want transactions and creates a second, and their ratio", floor)
 	}
 }
