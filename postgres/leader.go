@@ -442,10 +442,12 @@ func (st *Store) LeaderStatus(ctx context.Context) (LeaderStatus, error) {
 	return ls, nil
 }
 
-// errFenced is what a write of a replica that no longer leads fails with.
-func errFenced() error {
-	return arena.Errorf(arena.EUNAVAILABLE, "this control plane no longer leads; retry")
-}
+// errNotLeading is what a write of a replica that no longer leads fails
+// with; one value, so that it is told apart by identity.
+var errNotLeading = arena.Errorf(arena.EUNAVAILABLE, "this control plane no longer leads; retry")
+
+// errFenced returns errNotLeading.
+func errFenced() error { return errNotLeading }
 
 // fenceEpoch returns the epoch a write is fenced with, 0 for none, or
 // errFenced once the term has ended or its lease, by this process's clock,
@@ -488,6 +490,11 @@ func (st *Store) exec(ctx context.Context, sql string, args ...any) (pgconn.Comm
 	if err != nil {
 		return pgconn.CommandTag{}, err
 	}
+	return st.execAt(ctx, epoch, sql, args...)
+}
+
+// execAt is exec under the fence of epoch, none when 0.
+func (st *Store) execAt(ctx context.Context, epoch int64, sql string, args ...any) (pgconn.CommandTag, error) {
 	if epoch == 0 {
 		return st.pool.Exec(ctx, sql, args...)
 	}

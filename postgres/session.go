@@ -37,7 +37,7 @@ const sessionColumns = sqlstore.SessionColumns
 // or its organisation's session with its name, exists, and with ENOTFOUND if
 // its organisation does not.
 func (st *Store) CreateSession(ctx context.Context, s *arena.Session) error {
-	_, err := st.exec(ctx, `INSERT INTO sessions (`+sessionColumns+`, name) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+	_, err := st.execGrouped(ctx, `INSERT INTO sessions (`+sessionColumns+`, name) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
 		s.ID, s.OrgID, s.NodeID, string(s.State), s.CreatedAt.UTC(), storedoc.FromSession(s), sqlstore.StoredName(s))
 	switch {
 	case err == nil:
@@ -55,7 +55,7 @@ func (st *Store) CreateSession(ctx context.Context, s *arena.Session) error {
 // from a warm pool takes the caller's). ENOTFOUND if it does not exist,
 // ECONFLICT if its organisation has another session of its name.
 func (st *Store) UpdateSession(ctx context.Context, s *arena.Session) error {
-	tag, err := st.exec(ctx, updateSession, s.NodeID, string(s.State), storedoc.FromSession(s), sqlstore.StoredName(s), s.ID)
+	tag, err := st.execGrouped(ctx, updateSession, s.NodeID, string(s.State), storedoc.FromSession(s), sqlstore.StoredName(s), s.ID)
 	if isDuplicate(err) {
 		return arena.Errorf(arena.ECONFLICT, "the organisation has a session named %s", s.PublicID())
 	}

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -43,6 +44,10 @@ type Store struct {
 	// term alone; base is the store it is a view of.
 	term *Term
 	base *Store
+	// groups gathers concurrent session writes into shared transactions
+	// (see execGrouped); made once, on the base store.
+	groupOnce sync.Once
+	groups    *grouper
 }
 
 // Option configures Open.

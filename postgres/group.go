@@ -1,0 +1,224 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/arena-hq/arena"
+)
+
+// maxGroup bounds the writes of one transaction; maxGroupsInFlight how
+// many transactions of grouped writes run at once, each on a connection
+// of its own.
+const (
+	maxGroup          = 64
+	maxGroupsInFlight = 4
+)
+
+// pgWrite is one caller's statement, run in the transaction of its group.
+type pgWrite struct {
+	ctx   context.Context
+	epoch int64
+	sql   string
+	args  []any
+	tag   pgconn.CommandTag
+	err   error
+	done  chan struct{}
+}
+
+// grouper gathers the statements written at once into shared
+// transactions: one pipeline of BEGIN, the fence, the statements and
+// COMMIT, which costs a round trip and a commit for all of them. A write
+// that finds a transaction slot free starts one at once, so an idle store
+// adds no wait; under load, what queues while the slots are busy shares
+// the next transaction.
+type grouper struct {
+	st       *Store
+	mu       sync.Mutex
+	pending  []*pgWrite
+	inFlight int
+	// commits and writes count the transactions of more than one write
+	// that committed, and their writes.
+	commits, writes atomic.Int64
+}
+
+// execGrouped is exec, its statement run in a transaction with those of
+// whoever else writes at the same moment. A statement that fails there
+// makes the whole transaction fail; then each of its statements is run
+// again alone, so that every caller gets its own statement's result.
+func (st *Store) execGrouped(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	epoch, err := st.fenceEpoch()
+	if err != nil {
+		return pgconn.CommandTag{}, err
+	}
+	g := st.grouper()
+	w := &pgWrite{ctx: ctx, epoch: epoch, sql: sql, args: args, done: make(chan struct{})}
+	g.mu.Lock()
+	g.pending = append(g.pending, w)
+	if g.inFlight < maxGroupsInFlight {
+		g.inFlight++
+		go g.flush()
+	}
+	g.mu.Unlock()
+	// Once queued, the write is answered whatever the caller's context
+	// does: a caller must not be told it failed when it committed.
+	<-w.done
+	return w.tag, w.err
+}
+
+// grouper returns the grouper of the store's pool, a view's its base's.
+func (st *Store) grouper() *grouper {
+	base := st
+	if st.base != nil {
+		base = st.base
+	}
+	base.groupOnce.Do(func() { base.groups = &grouper{st: base} })
+	return base.groups
+}
+
+// flush commits groups until none is pending.
+func (g *grouper) flush() {
+	for {
+		g.mu.Lock()
+		group := g.take()
+		if len(group) == 0 {
+			g.inFlight--
+			g.mu.Unlock()
+			return
+		}
+		g.mu.Unlock()
+		g.commit(group)
+		for _, w := range group {
+			close(w.done)
+		}
+	}
+}
+
+// take removes from pending the next group: writes of the first's epoch,
+// in the order they came. g.mu is held.
+func (g *grouper) take() []*pgWrite {
+	if len(g.pending) == 0 {
+		return nil
+	}
+	epoch := g.pending[0].epoch
+	var group, rest []*pgWrite
+	for _, w := range g.pending {
+		if w.epoch == epoch && len(group) < maxGroup {
+			group = append(group, w)
+		} else {
+			rest = append(rest, w)
+		}
+	}
+	g.pending = rest
+	return group
+}
+
+// commit runs group in one transaction and sets each write's result.
+func (g *grouper) commit(group []*pgWrite) {
+	live := group[:0:0]
+	for _, w := range group {
+		if err := w.ctx.Err(); err != nil {
+			w.err = arena.Internal(err, "waiting to write")
+			continue
+		}
+		live = append(live, w)
+	}
+	switch len(live) {
+	case 0:
+		return
+	case 1:
+		w := live[0]
+		w.tag, w.err = g.st.execAt(w.ctx, w.epoch, w.sql, w.args...)
+		return
+	}
+	if err := g.commitTogether(live); err != nil {
+		if errors.Is(err, errNotLeading) {
+			for _, w := range live {
+				w.err = err
+			}
+			return
+		}
+		// One statement, or the transaction, failed: each alone.
+		for _, w := range live {
+			w.tag, w.err = g.st.execAt(w.ctx, w.epoch, w.sql, w.args...)
+		}
+	}
+}
+
+// commitTogether sends BEGIN, the fence, the writes and COMMIT as one
+// pipeline, and sets each write's tag once the transaction committed.
+func (g *grouper) commitTogether(group []*pgWrite) error {
+	// The transaction is not one caller's: one leaving must not roll back
+	// the others' writes.
+	ctx := context.WithoutCancel(group[0].ctx)
+	conn, err := g.st.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	epoch := group[0].epoch
+	b := &pgx.Batch{}
+	b.Queue(`BEGIN`)
+	if epoch != 0 {
+		b.Queue(`SELECT arena_check_fence($1)`, epoch)
+	}
+	for _, w := range group {
+		b.Queue(w.sql, w.args...)
+	}
+	b.Queue(`COMMIT`)
+	br := conn.SendBatch(ctx, b)
+	tags, err := groupResults(br, epoch != 0, len(group))
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		if conn.Conn().PgConn().TxStatus() != 'I' {
+			if _, rerr := conn.Exec(ctx, `ROLLBACK`); rerr != nil {
+				conn.Conn().PgConn().Close(ctx)
+			}
+		}
+		return err
+	}
+	for i, w := range group {
+		w.tag = tags[i]
+	}
+	g.commits.Add(1)
+	g.writes.Add(int64(len(group)))
+	return nil
+}
+
+// groupResults reads the answers of commitTogether's pipeline.
+func groupResults(br pgx.BatchResults, fenced bool, n int) ([]pgconn.CommandTag, error) {
+	if _, err := br.Exec(); err != nil {
+		return nil, err
+	}
+	if fenced {
+		if _, err := br.Exec(); err != nil {
+			if sqlState(err) == codeFenced {
+				return nil, errFenced()
+			}
+			return nil, arena.Internal(err, "checking the leader's epoch")
+		}
+	}
+	tags := make([]pgconn.CommandTag, n)
+	for i := range tags {
+		tag, err := br.Exec()
+		if err != nil {
+			return nil, err
+		}
+		tags[i] = tag
+	}
+	commit, err := br.Exec()
+	if err != nil {
+		return nil, err
+	}
+	if commit.String() != "COMMIT" {
+		return nil, arena.Errorf(arena.EINTERNAL, "the writes were rolled back (%s)", commit.String())
+	}
+	return tags, nil
+}
