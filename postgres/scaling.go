@@ -57,14 +57,7 @@ func (st *Store) ListScalingPolicies(ctx context.Context) ([]*arena.ScalingPolic
 
 // DeleteScalingPolicy removes a region's policy; ENOTFOUND without one.
 func (st *Store) DeleteScalingPolicy(ctx context.Context, region string) error {
-	tag, err := st.exec(ctx, `DELETE FROM scaling_policies WHERE region = $1`, region)
-	switch {
-	case err != nil:
-		return writeError(err, "deleting a scaling policy")
-	case tag.RowsAffected() == 0:
-		return arena.Errorf(arena.ENOTFOUND, "no scaling policy for region %s", region)
-	}
-	return nil
+	return st.deleteOne(ctx, `DELETE FROM scaling_policies WHERE region = $1`, region, "no scaling policy for region %s", "deleting a scaling policy")
 }
 
 // PutCloudProvider inserts or replaces the provider of p's name, with its
@@ -119,12 +112,18 @@ func (st *Store) ListCloudProviders(ctx context.Context) ([]*arena.CloudProvider
 
 // DeleteCloudProvider removes a provider; ENOTFOUND without one.
 func (st *Store) DeleteCloudProvider(ctx context.Context, name string) error {
-	tag, err := st.exec(ctx, `DELETE FROM cloud_providers WHERE name = $1`, name)
+	return st.deleteOne(ctx, `DELETE FROM cloud_providers WHERE name = $1`, name, "no cloud provider named %s", "deleting a cloud provider")
+}
+
+// deleteOne runs a delete of the row keyed key: ENOTFOUND (missing, with
+// the key) when there was none.
+func (st *Store) deleteOne(ctx context.Context, query, key, missing, doing string) error {
+	tag, err := st.exec(ctx, query, key)
 	switch {
 	case err != nil:
-		return writeError(err, "deleting a cloud provider")
+		return writeError(err, doing)
 	case tag.RowsAffected() == 0:
-		return arena.Errorf(arena.ENOTFOUND, "no cloud provider named %s", name)
+		return arena.Errorf(arena.ENOTFOUND, missing, key)
 	}
 	return nil
 }

@@ -40,17 +40,7 @@ func TestCloudBurstOnTheEngine(t *testing.T) {
 				Offers:      []config.Offer{{Provider: "local", Location: "local", InstanceType: "process", CostPerHour: 0.01, MilliCPU: 500, MemoryMB: 1024}}}},
 		}
 	}, func(o *devOptions) { o.metricsListen = "127.0.0.1:0" })
-	// Whatever the test leaves, no agent outlives it.
-	t.Cleanup(func() {
-		lp, err := local.New(local.Config{Dir: filepath.Join(s.opts.data, "machines")})
-		if err != nil {
-			return
-		}
-		left, _ := lp.List(context.Background(), nil)
-		for _, m := range left {
-			_ = lp.Delete(context.Background(), m.ID)
-		}
-	})
+	stopLocalMachines(t, s)
 	// The operators' endpoint, told of the nodes the scaler adds and retires.
 	hooks := newHookReceiver(t, 0)
 	hook, err := s.api().Admin().CreateWebhook(t.Context(), s.cfg.OrgID, client.WebhookRequest{URL: hooks.URL,
@@ -197,16 +187,7 @@ func TestScalingPolicyFromTheCLI(t *testing.T) {
 		c.Cloud = config.Cloud{Interval: config.Duration(100 * time.Millisecond),
 			Providers: []config.CloudProvider{{Name: "local", Type: "local", Binary: bin, PortBase: lo, PortsPerMachine: 100}}}
 	})
-	t.Cleanup(func() {
-		lp, err := local.New(local.Config{Dir: filepath.Join(s.opts.data, "machines")})
-		if err != nil {
-			return
-		}
-		left, _ := lp.List(context.Background(), nil)
-		for _, m := range left {
-			_ = lp.Delete(context.Background(), m.ID)
-		}
-	})
+	stopLocalMachines(t, s)
 	cli := []string{"--server", s.URL, "--token", testToken}
 	if out := mustCLI(t, append([]string{"scaler", "provider"}, cli...)...); !strings.Contains(out, "local") || !strings.Contains(out, "config") {
 		t.Fatalf("arena scaler provider:\n%s", out)
@@ -279,4 +260,20 @@ idleTimeoutSeconds: %s
 	if strings.Join(kinds, " ") != "provision drain retire" {
 		t.Fatalf("decisions %q", kinds)
 	}
+}
+
+// stopLocalMachines makes sure that, whatever the test leaves, no agent
+// of the stack's local provider outlives it.
+func stopLocalMachines(tb testing.TB, s *testStack) {
+	tb.Helper()
+	tb.Cleanup(func() {
+		lp, err := local.New(local.Config{Dir: filepath.Join(s.opts.data, "machines")})
+		if err != nil {
+			return
+		}
+		left, _ := lp.List(context.Background(), nil)
+		for _, m := range left {
+			_ = lp.Delete(context.Background(), m.ID)
+		}
+	})
 }
