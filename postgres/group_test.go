@@ -1,9 +1,13 @@
 package postgres
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"os"
+	"os/exec"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -119,4 +123,80 @@ func TestGroupedWritePoisoned(t *testing.T) {
 	if _, err := st.FindSession(ctx, "late-1"); arena.ErrorCode(err) != arena.ENOTFOUND {
 		t.Errorf("a fenced group wrote: %v", err)
 	}
+}
+
+// TestGroupedWritesSurviveAKill: a process writing from many goroutines,
+// fenced, is killed with SIGKILL while its groups commit; every write it
+// was answered for is in the database.
+func TestGroupedWritesSurviveAKill(t *testing.T) {
+	if u := os.Getenv("ARENA_PG_GROUP_CHILD"); u != "" {
+		pgGroupChild(u)
+		return
+	}
+	st, u := groupStore(t)
+	cmd := exec.Command(os.Args[0], "-test.run=^TestGroupedWritesSurviveAKill$")
+	cmd.Env = append(os.Environ(), "ARENA_PG_GROUP_CHILD="+u)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	answered := map[string]bool{}
+	lines := bufio.NewScanner(out)
+	for lines.Scan() && len(answered) < 1000 {
+		answered[lines.Text()] = true
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	for lines.Scan() {
+		answered[lines.Text()] = true
+	}
+	_ = cmd.Wait()
+	if len(answered) < 1000 {
+		t.Fatalf("the child answered %d writes before it was killed", len(answered))
+	}
+	ctx := context.Background()
+	for id := range answered {
+		if _, err := st.FindSession(ctx, id); err != nil {
+			t.Errorf("answered %s, then lost: %v", id, err)
+		}
+	}
+	t.Logf("%d writes answered before the kill", len(answered))
+}
+
+// pgGroupChild leads and writes until it is killed, printing each write
+// it was answered for.
+func pgGroupChild(u string) {
+	ctx := context.Background()
+	st, err := Open(ctx, u)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	term, err := st.TryLead(ctx, "http://child")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	w := st.Under(term)
+	var mu sync.Mutex
+	for n := range 32 {
+		go func() {
+			for i := 0; ; i++ {
+				id := fmt.Sprintf("s-%d-%d", n, i)
+				if err := w.CreateSession(ctx, groupSession(id)); err != nil {
+					fmt.Fprintln(os.Stderr, err)
+					os.Exit(1)
+				}
+				mu.Lock()
+				fmt.Println(id)
+				mu.Unlock()
+			}
+		}()
+	}
+	select {}
 }
