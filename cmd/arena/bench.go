@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	nethttp "net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -37,8 +38,10 @@ type benchOptions struct {
 	serve                          string
 	// store and replicas run the in-process control plane as replicas on
 	// PostgreSQL; targets are then every replica's URL, taken in turn.
-	store           string
-	replicas        int
+	store    string
+	replicas int
+	// reads are the numbers of clients of the GET /session runs.
+	reads           []int
 	targets         []string
 	nodes, sessions int
 	concurrency     []int
@@ -84,6 +87,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&o.serve, "serve", "", "only serve the simulated control plane on this address (for a load generator in another process) and print its URL and token")
 	fs.StringVar(&o.store, "store", "", "postgres://… : run the in-process control plane as --replicas replicas on PostgreSQL (in a schema of the run's own), requests spread over them")
 	fs.IntVar(&o.replicas, "replicas", 1, "replicas with --store")
+	readConc := fs.String("reads", "", "comma-separated client counts of closed-loop GET /session/{id} runs, spread over the replicas as the creates are")
 	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
@@ -109,6 +113,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if o.rates, err = intList(rates); err != nil {
 		return fmt.Errorf("--rate: %w", err)
+	}
+	if o.reads, err = intList(*readConc); err != nil {
+		return fmt.Errorf("--reads: %w", err)
 	}
 	var serverSide *latencies
 	external := o.target != ""
@@ -155,7 +162,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		Transport: &nethttp.Transport{MaxIdleConns: 1024, MaxIdleConnsPerHost: 1024},
 	}}
 	defer b.cleanup(stderr)
-	if len(o.concurrency)+len(o.rates) == 0 {
+	if len(o.concurrency)+len(o.rates)+len(o.reads) == 0 {
 		return b.startups(ctx, stdout)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
@@ -179,6 +186,14 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	for _, r := range o.rates {
 		serverSide.take()
 		row(fmt.Sprintf("rate %d/s", r), b.openLoop(ctx, r))
+	}
+	for _, c := range o.reads {
+		r, err := b.readLoop(ctx, c)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(tw, "reads, %d clients\t%d\t%d\t%.0f/s\t%s\t%s\t%s\t%s\t-\t-\t\n", c, r.ok, r.failed, float64(r.ok)/r.elapsed.Seconds(),
+			ms(r.lat.pct(50)), ms(r.lat.pct(90)), ms(r.lat.pct(99)), ms(r.lat.pct(100)))
 	}
 	tw.Flush()
 	if !external && len(o.concurrency) > 0 {
@@ -472,6 +487,66 @@ func (b *bencher) closedLoop(ctx context.Context, c int) runResult {
 	wg.Wait()
 	res.elapsed = time.Since(start)
 	return res
+}
+
+// readLoop creates a hundred sessions, then reads them back with c
+// clients sending GET /session/{id} back to back, spread over the targets,
+// as polling matchmakers do.
+func (b *bencher) readLoop(ctx context.Context, c int) (runResult, error) {
+	var ids []string
+	for range 100 {
+		id, err := b.create(ctx)
+		if err != nil {
+			return runResult{}, err
+		}
+		ids = append(ids, id)
+	}
+	ctx, cancel := context.WithTimeout(ctx, b.o.duration)
+	defer cancel()
+	res := runResult{lat: &latencies{}}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	start := time.Now()
+	for w := range c {
+		wg.Go(func() {
+			for i := w; ctx.Err() == nil; i++ {
+				t := time.Now()
+				err := b.read(ctx, ids[i%len(ids)])
+				d := time.Since(t)
+				mu.Lock()
+				if err == nil {
+					res.ok++
+					res.lat.add(d)
+				} else if ctx.Err() == nil {
+					res.failed++
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	res.elapsed = time.Since(start)
+	return res, nil
+}
+
+// read gets one session from the next target.
+func (b *bencher) read(ctx context.Context, id string) error {
+	target := b.o.targets[int(b.turn.Add(1))%len(b.o.targets)]
+	req, err := nethttp.NewRequestWithContext(ctx, nethttp.MethodGet, target+"/session/"+url.PathEscape(id), nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+b.o.token)
+	resp, err := b.client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	if resp.StatusCode != nethttp.StatusOK {
+		return fmt.Errorf("GET /session/%s: %s", id, resp.Status)
+	}
+	return nil
 }
 
 // openLoop sends creates at a fixed rate whatever the answers' latency, the

@@ -90,17 +90,25 @@ func TestScaleSim(t *testing.T) {
 }
 
 // TestBenchPrintsTheStoreFloor: a closed-loop run is followed by the
-// store's own floor at the same concurrency, and Arena's ratio to it.
+// store's own floor at the same concurrency, and Arena's ratio to it; a
+// reads run reads the sessions back.
 func TestBenchPrintsTheStoreFloor(t *testing.T) {
 	var out bytes.Buffer
-	if err := runBench(context.Background(), []string{"--duration", "300ms", "--concurrency", "2", "--rate", ""}, &out, io.Discard); err != nil {
+	if err := runBench(context.Background(), []string{"--duration", "300ms", "--concurrency", "2", "--rate", "", "--reads", "2"}, &out, io.Discard); err != nil {
 		t.Fatal(err)
 	}
-	var floor []string
+	var floor, reads []string
 	for _, line := range strings.Split(out.String(), "\n") {
-		if f := strings.Fields(line); len(f) == 4 && f[0] == "2" {
+		f := strings.Fields(line)
+		if len(f) == 4 && f[0] == "2" {
 			floor = f
 		}
+		if len(f) > 5 && f[0] == "reads," {
+			reads = f
+		}
+	}
+	if reads == nil || reads[3] == "0" || reads[4] != "0" {
+		t.Errorf("no reads run, or one that failed: %q\n%s", reads, out.String())
 	}
 	if !strings.Contains(out.String(), "the store's floor: SQLite") || floor == nil {
 		t.Fatalf("no floor at 2 clients:\n%s", out.String())
