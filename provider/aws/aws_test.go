@@ -3,7 +3,6 @@ package aws
 import (
 	"context"
 	"encoding/base64"
-	"errors"
 	"maps"
 	"net/http"
 	"slices"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/arena-hq/arena"
+	"github.com/arena-hq/arena/provider/internal/fakeapi"
 )
 
 const (
@@ -23,32 +23,15 @@ const (
 // tests; change adjusts its config.
 func newProvider(tb testing.TB, f *fake, change ...func(*Config)) *Provider {
 	tb.Helper()
-	cfg := Config{Name: "aws-eu", Region: "eu-central-1", AccessKeyID: testKeyID, SecretAccessKey: testSecret,
-		Endpoint: f.srv.URL, MaxRetries: 2, RetryWait: time.Millisecond, RetryMaxWait: 2 * time.Millisecond}
-	for _, c := range change {
-		c(&cfg)
-	}
-	p, err := New(cfg)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return p
+	return fakeapi.NewDriver(tb, New, Config{Name: "aws-eu", Region: "eu-central-1", AccessKeyID: testKeyID, SecretAccessKey: testSecret,
+		Endpoint: f.srv.URL, MaxRetries: 2, RetryWait: time.Millisecond, RetryMaxWait: 2 * time.Millisecond}, change...)
 }
 
-// wantCode fails unless err is an *arena.Error of code whose text holds no
-// credentials.
+// wantCode fails unless err is an *arena.Error of code whose text shows
+// neither the key's ID nor its secret.
 func wantCode(tb testing.TB, err error, code string) {
 	tb.Helper()
-	var e *arena.Error
-	if !errors.As(err, &e) {
-		tb.Fatalf("err = %v (%T), want an *arena.Error of %s", err, err, code)
-	}
-	if e.Code != code {
-		tb.Fatalf("code = %s, want %s (%v)", e.Code, code, err)
-	}
-	if strings.Contains(err.Error(), testSecret) || strings.Contains(err.Error(), testKeyID) {
-		tb.Fatalf("the error shows the credentials: %v", err)
-	}
+	fakeapi.WantCode(tb, err, code, testKeyID, testSecret)
 }
 
 func labels(node string) map[string]string {
@@ -87,7 +70,7 @@ func TestCreate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFake(t, func(_ int, r request) answer {
+			f := newFake(t, func(_ int, r request) fakeapi.Answer {
 				if r.Action() != "RunInstances" {
 					return ec2Error(http.StatusBadRequest, "InvalidAction")
 				}
@@ -103,10 +86,8 @@ func TestCreate(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if m.ID != "i-0abc" || m.Name != "arena-n1" || m.Status != "pending" || !maps.Equal(m.Labels, labels("n1")) ||
-				!m.CreatedAt.Equal(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)) {
-				t.Errorf("machine = %+v", m)
-			}
+			fakeapi.WantMachine(t, m, arena.Machine{ID: "i-0abc", Name: "arena-n1", Labels: labels("n1"), Status: "pending",
+				CreatedAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)})
 
 			reqs := f.requests()
 			if len(reqs) != 1 {
@@ -161,7 +142,7 @@ func TestCreateOtherRegion(t *testing.T) {
 }
 
 func TestList(t *testing.T) {
-	f := newFake(t, func(_ int, r request) answer {
+	f := newFake(t, func(_ int, r request) fakeapi.Answer {
 		if r.Action() != "DescribeInstances" {
 			return ec2Error(http.StatusBadRequest, "InvalidAction")
 		}
@@ -211,7 +192,7 @@ func TestList(t *testing.T) {
 func TestDelete(t *testing.T) {
 	tests := []struct {
 		name   string
-		answer answer
+		answer fakeapi.Answer
 		want   string
 	}{
 		{name: "terminated", answer: terminateAnswer("i-0abc", "running")},
@@ -223,12 +204,7 @@ func TestDelete(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFake(t, always(tt.answer))
 			err := newProvider(t, f).Delete(t.Context(), "i-0abc")
-			if tt.want == "" && err != nil {
-				t.Fatal(err)
-			}
-			if tt.want != "" {
-				wantCode(t, err, tt.want)
-			}
+			wantCode(t, err, tt.want)
 			reqs := f.requests()
 			if len(reqs) != 1 || reqs[0].Action() != "TerminateInstances" || !slices.Equal(reqs[0].list("InstanceId"), []string{"i-0abc"}) {
 				t.Errorf("requests = %+v, want one TerminateInstances of i-0abc", reqs)
@@ -240,7 +216,7 @@ func TestDelete(t *testing.T) {
 func TestErrors(t *testing.T) {
 	tests := []struct {
 		name   string
-		answer answer
+		answer fakeapi.Answer
 		want   string
 		// tries is how many requests the SDK makes: 3 where it retries
 		// (MaxRetries 2), 1 where it does not.
@@ -277,7 +253,7 @@ func TestErrors(t *testing.T) {
 }
 
 func TestThrottledOnceIsRetried(t *testing.T) {
-	f := newFake(t, func(n int, _ request) answer {
+	f := newFake(t, func(n int, _ request) fakeapi.Answer {
 		if n == 0 {
 			return ec2Error(http.StatusServiceUnavailable, "RequestLimitExceeded")
 		}
@@ -293,31 +269,16 @@ func TestThrottledOnceIsRetried(t *testing.T) {
 }
 
 func TestDeadline(t *testing.T) {
-	slow := func(c *Config) { c.MaxRetries, c.RetryWait, c.RetryMaxWait = 10, time.Minute, time.Minute }
-	tests := []struct {
-		name   string
-		ctx    func(testing.TB) context.Context
-		change func(*Config)
-	}{
-		{name: "caller's deadline", ctx: func(tb testing.TB) context.Context {
-			ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
-			tb.Cleanup(cancel)
-			return ctx
-		}, change: slow},
-		{name: "default timeout", ctx: func(testing.TB) context.Context { return context.Background() },
-			change: func(c *Config) { slow(c); c.Timeout = 100 * time.Millisecond }},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			f := newFake(t, always(ec2Error(http.StatusServiceUnavailable, "RequestLimitExceeded")))
-			start := time.Now()
-			_, err := newProvider(t, f, tt.change).Create(tt.ctx(t), testSpec())
-			wantCode(t, err, arena.EUNAVAILABLE)
-			if d := time.Since(start); d > 10*time.Second {
-				t.Errorf("took %v despite the deadline", d)
-			}
+	fakeapi.Deadline(t, func(t *testing.T, timeout time.Duration) func(context.Context) {
+		f := newFake(t, always(ec2Error(http.StatusServiceUnavailable, "RequestLimitExceeded")))
+		p := newProvider(t, f, func(c *Config) {
+			c.Timeout, c.MaxRetries, c.RetryWait, c.RetryMaxWait = timeout, 10, time.Minute, time.Minute
 		})
-	}
+		return func(ctx context.Context) {
+			_, err := p.Create(ctx, testSpec())
+			wantCode(t, err, arena.EUNAVAILABLE)
+		}
+	})
 }
 
 func TestNew(t *testing.T) {

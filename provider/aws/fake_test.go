@@ -2,13 +2,13 @@ package aws
 
 import (
 	"encoding/xml"
-	"io"
+	"errors"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strconv"
-	"sync"
 	"testing"
+
+	"github.com/arena-hq/arena/provider/internal/fakeapi"
 )
 
 // The fake speaks EC2's Query protocol: form-encoded POSTs naming their
@@ -17,11 +17,19 @@ import (
 
 const ec2Namespace = "http://ec2.amazonaws.com/doc/2016-11-15/"
 
-// request is what the fake API received.
+// request is a Query request the fake received, its form parsed.
 type request struct {
-	Method, Path string
-	Header       http.Header
-	Form         url.Values
+	fakeapi.Request
+	Form url.Values
+}
+
+// query reads r as a Query request: a POST of a form.
+func query(r fakeapi.Request) (request, error) {
+	form, err := url.ParseQuery(string(r.Body))
+	if err == nil && (r.Method != http.MethodPost || r.Header.Get("Content-Type") != "application/x-www-form-urlencoded") {
+		err = errors.New("not a form POST")
+	}
+	return request{r, form}, err
 }
 
 // Action is the EC2 action the request calls.
@@ -60,69 +68,56 @@ func (r request) filters() map[string][]string {
 	}
 }
 
-// answer is the fake's answer: body is marshalled as XML.
-type answer struct {
-	status int
-	body   any
-}
-
-// fake is an EC2 API on loopback that records every request and answers
-// the n-th (from 0) with answer(n, request).
+// fake is fakeapi's fake API speaking EC2's Query protocol. It is fakeapi's
+// behind a type of its own so that its requests come with their forms.
 type fake struct {
-	srv    *httptest.Server
-	answer func(n int, r request) answer
-
-	mu   sync.Mutex
-	reqs []request
+	srv *fakeapi.Server
 }
 
-func newFake(tb testing.TB, answerFn func(n int, r request) answer) *fake {
+// newFake starts a fake EC2 API that answers the n-th request (from 0)
+// with answer(n, request). A request that is no Query request fails the
+// test: the SDK sends none, and the answer it would get could pass for
+// one of EC2's errors.
+func newFake(tb testing.TB, answer func(n int, r request) fakeapi.Answer) *fake {
 	tb.Helper()
-	f := &fake{answer: answerFn}
-	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
-	tb.Cleanup(f.srv.Close)
-	return f
+	return &fake{srv: fakeapi.New(tb, func(n int, r fakeapi.Request) fakeapi.Answer {
+		q, err := query(r)
+		if err != nil {
+			tb.Errorf("request %d, %s %s: %v", n, r.Method, r.Path, err)
+			return fakeapi.Answer{Status: http.StatusBadRequest, Body: "not a Query request"}
+		}
+		return answer(n, q)
+	})}
 }
 
-func (f *fake) serve(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	form, err := url.ParseQuery(string(body))
-	if err != nil || r.Method != http.MethodPost || r.Header.Get("Content-Type") != "application/x-www-form-urlencoded" {
-		http.Error(w, "not a Query request", http.StatusBadRequest)
-		return
-	}
-	req := request{Method: r.Method, Path: r.URL.Path, Header: r.Header.Clone(), Form: form}
-	f.mu.Lock()
-	n := len(f.reqs)
-	f.reqs = append(f.reqs, req)
-	f.mu.Unlock()
-
-	a := f.answer(n, req)
-	out, err := xml.Marshal(a.body)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "text/xml;charset=UTF-8")
-	w.WriteHeader(a.status)
-	_, _ = io.WriteString(w, xml.Header)
-	_, _ = w.Write(out)
-}
-
-// requests returns what the fake received so far.
+// requests returns what the fake received so far. Any that was no Query
+// request has failed the test already, and shows with what of its form
+// parsed.
 func (f *fake) requests() []request {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]request(nil), f.reqs...)
+	var qs []request
+	for _, r := range f.srv.Requests() {
+		q, _ := query(r)
+		qs = append(qs, q)
+	}
+	return qs
 }
 
-// always answers every request with a.
-func always(a answer) func(int, request) answer {
-	return func(int, request) answer { return a }
+// always answers every request with a: fakeapi.Always of the fake's
+// requests.
+func always(a fakeapi.Answer) func(int, request) fakeapi.Answer {
+	return func(int, request) fakeapi.Answer { return a }
+}
+
+// xmlAnswer is the answer of status with body in XML, as EC2 sends it.
+func xmlAnswer(status int, body any) fakeapi.Answer {
+	out, err := xml.Marshal(body)
+	if err != nil {
+		// The answers are of this file's types, which marshal: this is a
+		// bug of the test, not of the driver.
+		panic(err)
+	}
+	return fakeapi.Answer{Status: status, Body: xml.Header + string(out),
+		Header: http.Header{"Content-Type": {"text/xml;charset=UTF-8"}}}
 }
 
 type xmlState struct {
@@ -191,8 +186,8 @@ type errorResponse struct {
 }
 
 // ec2Error is EC2's error answer of code.
-func ec2Error(status int, code string) answer {
-	return answer{status, errorResponse{Errors: []xmlError{{Code: code, Message: "fake " + code}}, RequestID: "req-err"}}
+func ec2Error(status int, code string) fakeapi.Answer {
+	return xmlAnswer(status, errorResponse{Errors: []xmlError{{Code: code, Message: "fake " + code}}, RequestID: "req-err"})
 }
 
 // stateCodes are EC2's codes of instance states.
@@ -208,17 +203,17 @@ func instance(id, name, state, ip string, labels map[string]string) xmlInstance 
 	return in
 }
 
-func runAnswer(in xmlInstance) answer {
-	return answer{http.StatusOK, runInstancesResponse{Xmlns: ec2Namespace, RequestID: "req-run",
-		xmlReservation: xmlReservation{ReservationID: "r-1", OwnerID: "123456789012", Instances: []xmlInstance{in}}}}
+func runAnswer(in xmlInstance) fakeapi.Answer {
+	return xmlAnswer(http.StatusOK, runInstancesResponse{Xmlns: ec2Namespace, RequestID: "req-run",
+		xmlReservation: xmlReservation{ReservationID: "r-1", OwnerID: "123456789012", Instances: []xmlInstance{in}}})
 }
 
-func describeAnswer(next string, instances ...xmlInstance) answer {
-	return answer{http.StatusOK, describeInstancesResponse{Xmlns: ec2Namespace, RequestID: "req-describe", NextToken: next,
-		Reservations: []xmlReservation{{ReservationID: "r-" + next, OwnerID: "123456789012", Instances: instances}}}}
+func describeAnswer(next string, instances ...xmlInstance) fakeapi.Answer {
+	return xmlAnswer(http.StatusOK, describeInstancesResponse{Xmlns: ec2Namespace, RequestID: "req-describe", NextToken: next,
+		Reservations: []xmlReservation{{ReservationID: "r-" + next, OwnerID: "123456789012", Instances: instances}}})
 }
 
-func terminateAnswer(id, previous string) answer {
-	return answer{http.StatusOK, terminateInstancesResponse{Xmlns: ec2Namespace, RequestID: "req-terminate",
-		Instances: []xmlStateChange{{InstanceID: id, CurrentState: xmlState{32, "shutting-down"}, PreviousState: xmlState{stateCodes[previous], previous}}}}}
+func terminateAnswer(id, previous string) fakeapi.Answer {
+	return xmlAnswer(http.StatusOK, terminateInstancesResponse{Xmlns: ec2Namespace, RequestID: "req-terminate",
+		Instances: []xmlStateChange{{InstanceID: id, CurrentState: xmlState{32, "shutting-down"}, PreviousState: xmlState{stateCodes[previous], previous}}}})
 }

@@ -2,7 +2,6 @@ package digitalocean
 
 import (
 	"context"
-	"errors"
 	"maps"
 	"net/http"
 	"slices"
@@ -11,40 +10,24 @@ import (
 	"time"
 
 	"github.com/arena-hq/arena"
+	"github.com/arena-hq/arena/provider/internal/fakeapi"
 )
 
 const testToken = "dop_v1_secret_token_0123456789abcdef"
 
 // newProvider returns a provider of the fake with retries fast enough for
 // tests; change adjusts its config.
-func newProvider(tb testing.TB, f *fake, change ...func(*Config)) *Provider {
+func newProvider(tb testing.TB, f *fakeapi.Server, change ...func(*Config)) *Provider {
 	tb.Helper()
-	cfg := Config{Name: "do-ams", Token: testToken, Endpoint: f.srv.URL, MaxRetries: 2,
-		RetryWait: time.Millisecond, RetryMaxWait: 2 * time.Millisecond}
-	for _, c := range change {
-		c(&cfg)
-	}
-	p, err := New(cfg)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return p
+	return fakeapi.NewDriver(tb, New, Config{Name: "do-ams", Token: testToken, Endpoint: f.URL, MaxRetries: 2,
+		RetryWait: time.Millisecond, RetryMaxWait: 2 * time.Millisecond}, change...)
 }
 
-// wantCode fails unless err is an *arena.Error of code whose text holds no
-// credentials.
+// wantCode fails unless err is an *arena.Error of code whose text shows
+// no token.
 func wantCode(tb testing.TB, err error, code string) {
 	tb.Helper()
-	var e *arena.Error
-	if !errors.As(err, &e) {
-		tb.Fatalf("err = %v (%T), want an *arena.Error of %s", err, err, code)
-	}
-	if e.Code != code {
-		tb.Fatalf("code = %s, want %s (%v)", e.Code, code, err)
-	}
-	if strings.Contains(err.Error(), testToken) {
-		tb.Fatalf("the error shows the token: %v", err)
-	}
+	fakeapi.WantCode(tb, err, code, testToken)
 }
 
 func labels(node string) map[string]string {
@@ -63,8 +46,8 @@ func testSpec() arena.MachineSpec {
 }
 
 // created is the API's answer to a droplet create.
-func created(id int, node string) answer {
-	return answer{http.StatusAccepted, map[string]any{"droplet": droplet(id, "arena-"+node, "203.0.113.7", tags(node)),
+func created(id int, node string) fakeapi.Answer {
+	return fakeapi.Answer{Status: http.StatusAccepted, Body: map[string]any{"droplet": droplet(id, "arena-"+node, "203.0.113.7", tags(node)),
 		"links": map[string]any{"actions": []any{map[string]any{"id": 1, "rel": "create", "href": "https://api.example/v2/actions/1"}}}}}
 }
 
@@ -82,7 +65,7 @@ func TestCreate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFake(t, func(_ int, r request) answer {
+			f := fakeapi.New(t, func(_ int, r fakeapi.Request) fakeapi.Answer {
 				if r.Method == http.MethodPost && r.Path == "/v2/droplets" {
 					return created(42, "n1")
 				}
@@ -92,14 +75,10 @@ func TestCreate(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := arena.Machine{ID: "42", Name: "arena-n1", Labels: labels("n1"), Status: "new", PublicIP: "203.0.113.7",
-				CreatedAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
-			if m.ID != want.ID || m.Name != want.Name || m.Status != want.Status || m.PublicIP != want.PublicIP ||
-				!m.CreatedAt.Equal(want.CreatedAt) || !maps.Equal(m.Labels, want.Labels) {
-				t.Errorf("machine = %+v, want %+v", m, want)
-			}
+			fakeapi.WantMachine(t, m, arena.Machine{ID: "42", Name: "arena-n1", Labels: labels("n1"), Status: "new",
+				PublicIP: "203.0.113.7", CreatedAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)})
 
-			reqs := f.requests()
+			reqs := f.Requests()
 			if len(reqs) != 1 {
 				t.Fatalf("%d requests, want the create alone: %+v", len(reqs), reqs)
 			}
@@ -120,7 +99,7 @@ func TestCreate(t *testing.T) {
 				SSHKeys  []any    `json:"ssh_keys"`
 				VPCUUID  string   `json:"vpc_uuid"`
 			}
-			create.decode(t, &body)
+			create.Decode(t, &body)
 			spec := testSpec()
 			if body.Name != spec.Name || body.Region != spec.Region || body.Size != spec.InstanceType || body.Image != spec.Image ||
 				body.UserData != spec.UserData || body.VPCUUID != tt.wantVPC {
@@ -137,8 +116,8 @@ func TestCreate(t *testing.T) {
 }
 
 func TestList(t *testing.T) {
-	var f *fake
-	f = newFake(t, func(_ int, r request) answer {
+	var f *fakeapi.Server
+	f = fakeapi.New(t, func(_ int, r fakeapi.Request) fakeapi.Answer {
 		if r.Method != http.MethodGet || r.Path != "/v2/droplets" {
 			return apiError(http.StatusNotFound, "not_found", "The resource you were accessing could not be found.")
 		}
@@ -165,7 +144,7 @@ func TestList(t *testing.T) {
 	if !slices.Equal(ids, []string{"1", "3"}) {
 		t.Errorf("ids = %v, want node n1's [1 3] of both pages", ids)
 	}
-	reqs := f.requests()
+	reqs := f.Requests()
 	if len(reqs) != 2 {
 		t.Fatalf("%d requests, want 2 pages", len(reqs))
 	}
@@ -188,13 +167,13 @@ func TestList(t *testing.T) {
 func TestListLinksThatDoNotAdvance(t *testing.T) {
 	// Every page links to page 2 and none back: the provider cannot tell
 	// which page it got, and stops rather than asking forever.
-	var f *fake
-	f = newFake(t, func(int, request) answer {
+	var f *fakeapi.Server
+	f = fakeapi.New(t, func(int, fakeapi.Request) fakeapi.Answer {
 		return page(f, []any{droplet(1, "arena-n1", "203.0.113.1", tags("n1"))}, 0, 2)
 	})
 	_, err := newProvider(t, f).List(t.Context(), labels("n1"))
 	wantCode(t, err, arena.EINTERNAL)
-	if n := len(f.requests()); n != 2 {
+	if n := len(f.Requests()); n != 2 {
 		t.Errorf("%d requests, want 2", n)
 	}
 }
@@ -214,8 +193,8 @@ func TestListFilterTag(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var f *fake
-			f = newFake(t, func(int, request) answer {
+			var f *fakeapi.Server
+			f = fakeapi.New(t, func(int, fakeapi.Request) fakeapi.Answer {
 				return page(f, []any{
 					droplet(1, "arena-n1", "203.0.113.1", tags("n1")),
 					droplet(2, "arena-n2", "203.0.113.2", append(tags("n2"), "pool:eu")),
@@ -233,7 +212,7 @@ func TestListFilterTag(t *testing.T) {
 			if !slices.Equal(ids, tt.wantIDs) {
 				t.Errorf("ids = %v, want %v", ids, tt.wantIDs)
 			}
-			reqs := f.requests()
+			reqs := f.Requests()
 			if len(reqs) != 1 {
 				t.Fatalf("%d requests, want 1", len(reqs))
 			}
@@ -248,38 +227,30 @@ func TestDelete(t *testing.T) {
 	tests := []struct {
 		name     string
 		id       string
-		answer   answer
+		answer   fakeapi.Answer
 		wantCode string
-		wantPath string
+		// wantCalls are the requests the delete makes, none where it
+		// refuses the id itself.
+		wantCalls []string
 	}{
-		{name: "deleted", id: "42", answer: answer{status: http.StatusNoContent}, wantPath: "/v2/droplets/42"},
+		{name: "deleted", id: "42", answer: fakeapi.Answer{Status: http.StatusNoContent}, wantCalls: []string{"DELETE /v2/droplets/42"}},
 		{name: "not found", id: "43", answer: apiError(http.StatusNotFound, "not_found", "The resource you were accessing could not be found."),
-			wantCode: arena.ENOTFOUND, wantPath: "/v2/droplets/43"},
+			wantCode: arena.ENOTFOUND, wantCalls: []string{"DELETE /v2/droplets/43"}},
 		{name: "not a number", id: "i-0abc", wantCode: arena.EINVALID},
 		{name: "zero", id: "0", wantCode: arena.EINVALID},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFake(t, always(tt.answer))
+			f := fakeapi.New(t, fakeapi.Always(tt.answer))
 			err := newProvider(t, f).Delete(t.Context(), tt.id)
-			if tt.wantCode == "" && err != nil {
-				t.Fatal(err)
+			wantCode(t, err, tt.wantCode)
+			if got := f.Calls(); !slices.Equal(got, tt.wantCalls) {
+				t.Errorf("requests = %q, want %q", got, tt.wantCalls)
 			}
-			if tt.wantCode != "" {
-				wantCode(t, err, tt.wantCode)
-			}
-			reqs := f.requests()
-			if tt.wantPath == "" {
-				if len(reqs) != 0 {
-					t.Errorf("%d requests, want none", len(reqs))
+			for i, r := range f.Requests() {
+				if got := r.Header.Get("Authorization"); got != "Bearer "+testToken {
+					t.Errorf("request %d: Authorization = %q", i, got)
 				}
-				return
-			}
-			if len(reqs) != 1 || reqs[0].Method != http.MethodDelete || reqs[0].Path != tt.wantPath {
-				t.Errorf("requests = %+v, want DELETE %s", reqs, tt.wantPath)
-			}
-			if got := reqs[0].Header.Get("Authorization"); got != "Bearer "+testToken {
-				t.Errorf("Authorization = %q", got)
 			}
 		})
 	}
@@ -288,7 +259,7 @@ func TestDelete(t *testing.T) {
 func TestErrors(t *testing.T) {
 	tests := []struct {
 		name   string
-		answer answer
+		answer fakeapi.Answer
 		want   string
 		// tries is how many requests the SDK makes: 3 where it retries
 		// (MaxRetries 2: 429 and 5xx but 501), 1 where it does not.
@@ -301,13 +272,13 @@ func TestErrors(t *testing.T) {
 			want: arena.EUNAVAILABLE, tries: 3, reason: "rate limited"},
 		{name: "server error persists", answer: apiError(http.StatusInternalServerError, "server_error", "Server was unable to give you a response."),
 			want: arena.EUNAVAILABLE, tries: 3, reason: "HTTP 500"},
-		{name: "bad gateway persists", answer: answer{http.StatusBadGateway, "<html>bad gateway</html>"}, want: arena.EUNAVAILABLE, tries: 3, reason: "HTTP 502"},
-		{name: "5xx without a body", answer: answer{status: http.StatusServiceUnavailable}, want: arena.EUNAVAILABLE, tries: 3, reason: "HTTP 503"},
+		{name: "bad gateway persists", answer: fakeapi.Answer{Status: http.StatusBadGateway, Body: "<html>bad gateway</html>"}, want: arena.EUNAVAILABLE, tries: 3, reason: "HTTP 502"},
+		{name: "5xx without a body", answer: fakeapi.Answer{Status: http.StatusServiceUnavailable}, want: arena.EUNAVAILABLE, tries: 3, reason: "HTTP 503"},
 		{name: "not implemented", answer: apiError(http.StatusNotImplemented, "not_implemented", "no"), want: arena.EUNAVAILABLE, tries: 1, reason: "HTTP 501"},
 		{name: "unauthorized", answer: apiError(http.StatusUnauthorized, "unauthorized", "Unable to authenticate you."), want: arena.EUNAUTHORIZED, tries: 1},
 		{name: "forbidden", answer: apiError(http.StatusForbidden, "forbidden", "You do not have access for the attempted action."),
 			want: arena.EUNAUTHORIZED, tries: 1},
-		{name: "401 without a body", answer: answer{http.StatusUnauthorized, "no"}, want: arena.EUNAUTHORIZED, tries: 1},
+		{name: "401 without a body", answer: fakeapi.Answer{Status: http.StatusUnauthorized, Body: "no"}, want: arena.EUNAUTHORIZED, tries: 1},
 		{name: "invalid size", answer: apiError(http.StatusUnprocessableEntity, "unprocessable_entity", "You specified an invalid size for Droplet creation."),
 			want: arena.EINVALID, tries: 1},
 		{name: "droplet limit", answer: apiError(http.StatusUnprocessableEntity, "unprocessable_entity",
@@ -320,10 +291,10 @@ func TestErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFake(t, always(tt.answer))
+			f := fakeapi.New(t, fakeapi.Always(tt.answer))
 			_, err := newProvider(t, f).Create(t.Context(), testSpec())
 			wantCode(t, err, tt.want)
-			if n := len(f.requests()); n != tt.tries {
+			if n := len(f.Requests()); n != tt.tries {
 				t.Errorf("%d requests, want %d", n, tt.tries)
 			}
 			if msg := arena.ErrorMessage(err); !strings.Contains(msg, tt.reason) {
@@ -334,8 +305,8 @@ func TestErrors(t *testing.T) {
 }
 
 func TestRateLimitOnceIsRetried(t *testing.T) {
-	var f *fake
-	f = newFake(t, func(n int, _ request) answer {
+	var f *fakeapi.Server
+	f = fakeapi.New(t, func(n int, _ fakeapi.Request) fakeapi.Answer {
 		if n == 0 {
 			return apiError(http.StatusTooManyRequests, "too_many_requests", "API Rate limit exceeded.")
 		}
@@ -345,40 +316,25 @@ func TestRateLimitOnceIsRetried(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(machines) != 1 || len(f.requests()) != 2 {
-		t.Errorf("%d machines after %d requests, want 1 after 2", len(machines), len(f.requests()))
+	if len(machines) != 1 || len(f.Requests()) != 2 {
+		t.Errorf("%d machines after %d requests, want 1 after 2", len(machines), len(f.Requests()))
 	}
 }
 
 func TestDeadline(t *testing.T) {
-	slow := func(c *Config) { c.MaxRetries, c.RetryWait, c.RetryMaxWait = 10, time.Minute, time.Minute }
-	tests := []struct {
-		name   string
-		ctx    func(testing.TB) context.Context
-		change func(*Config)
-	}{
-		{name: "caller's deadline", ctx: func(tb testing.TB) context.Context {
-			ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
-			tb.Cleanup(cancel)
-			return ctx
-		}, change: slow},
-		{name: "default timeout", ctx: func(testing.TB) context.Context { return context.Background() },
-			change: func(c *Config) { slow(c); c.Timeout = 100 * time.Millisecond }},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			f := newFake(t, always(apiError(http.StatusTooManyRequests, "too_many_requests", "API Rate limit exceeded.")))
-			start := time.Now()
-			_, err := newProvider(t, f, tt.change).Create(tt.ctx(t), testSpec())
+	fakeapi.Deadline(t, func(t *testing.T, timeout time.Duration) func(context.Context) {
+		f := fakeapi.New(t, fakeapi.Always(apiError(http.StatusTooManyRequests, "too_many_requests", "API Rate limit exceeded.")))
+		p := newProvider(t, f, func(c *Config) {
+			c.Timeout, c.MaxRetries, c.RetryWait, c.RetryMaxWait = timeout, 10, time.Minute, time.Minute
+		})
+		return func(ctx context.Context) {
+			_, err := p.Create(ctx, testSpec())
 			wantCode(t, err, arena.EUNAVAILABLE)
-			if d := time.Since(start); d > 10*time.Second {
-				t.Errorf("took %v despite the deadline", d)
-			}
-			if n := len(f.requests()); n != 1 {
+			if n := len(f.Requests()); n != 1 {
 				t.Errorf("%d requests, want 1 before the deadline cut the wait", n)
 			}
-		})
-	}
+		}
+	})
 }
 
 func TestInvalidLabels(t *testing.T) {
@@ -395,7 +351,7 @@ func TestInvalidLabels(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFake(t, always(created(42, "n1")))
+			f := fakeapi.New(t, fakeapi.Always(created(42, "n1")))
 			p := newProvider(t, f)
 			spec := testSpec()
 			spec.Labels = tt.labels
@@ -403,7 +359,7 @@ func TestInvalidLabels(t *testing.T) {
 			wantCode(t, err, arena.EINVALID)
 			_, err = p.List(t.Context(), tt.labels)
 			wantCode(t, err, arena.EINVALID)
-			if n := len(f.requests()); n != 0 {
+			if n := len(f.Requests()); n != 0 {
 				t.Errorf("%d requests, want none", n)
 			}
 		})
@@ -441,29 +397,29 @@ func TestLabels(t *testing.T) {
 }
 
 func TestEndpointPath(t *testing.T) {
-	f := newFake(t, always(answer{status: http.StatusNoContent}))
-	p := newProvider(t, f, func(c *Config) { c.Endpoint = f.srv.URL + "/proxy" })
+	f := fakeapi.New(t, fakeapi.Always(fakeapi.Answer{Status: http.StatusNoContent}))
+	p := newProvider(t, f, func(c *Config) { c.Endpoint = f.URL + "/proxy" })
 	if err := p.Delete(t.Context(), "42"); err != nil {
 		t.Fatal(err)
 	}
-	if reqs := f.requests(); len(reqs) != 1 || reqs[0].Path != "/proxy/v2/droplets/42" {
-		t.Errorf("requests = %+v, want DELETE /proxy/v2/droplets/42", reqs)
+	if got, want := f.Calls(), []string{"DELETE /proxy/v2/droplets/42"}; !slices.Equal(got, want) {
+		t.Errorf("requests = %q, want %q", got, want)
 	}
 }
 
 func TestNoRetries(t *testing.T) {
-	f := newFake(t, always(apiError(http.StatusTooManyRequests, "too_many_requests", "API Rate limit exceeded.")))
+	f := fakeapi.New(t, fakeapi.Always(apiError(http.StatusTooManyRequests, "too_many_requests", "API Rate limit exceeded.")))
 	_, err := newProvider(t, f, func(c *Config) { c.MaxRetries = -1 }).Create(t.Context(), testSpec())
 	wantCode(t, err, arena.EUNAVAILABLE)
-	if n := len(f.requests()); n != 1 {
+	if n := len(f.Requests()); n != 1 {
 		t.Errorf("%d requests, want 1", n)
 	}
 }
 
 func TestUnreachable(t *testing.T) {
-	f := newFake(t, always(created(42, "n1")))
+	f := fakeapi.New(t, fakeapi.Always(created(42, "n1")))
 	p := newProvider(t, f)
-	f.srv.Close()
+	f.Close()
 	_, err := p.Create(t.Context(), testSpec())
 	wantCode(t, err, arena.EUNAVAILABLE)
 	if msg := arena.ErrorMessage(err); !strings.Contains(msg, "unreachable") {
