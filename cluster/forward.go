@@ -66,6 +66,10 @@ type forwarder struct {
 	proxies map[string]*httputil.ReverseProxy
 	// refresh asks watch to read again now.
 	refresh chan struct{}
+	// reads, when set, serves the requests readsLocally takes while this
+	// replica follows, instead of the leader: reads from the store.
+	reads        nethttp.Handler
+	readsLocally func(*nethttp.Request) bool
 }
 
 // leaderView is who leads, as the follower last read it.
@@ -222,6 +226,15 @@ func (f *forwarder) ServeHTTP(w nethttp.ResponseWriter, r *nethttp.Request) {
 	case "/readyz":
 		f.readyz(w, r)
 		return
+	}
+	if f.reads != nil && f.readsLocally(r) {
+		f.mu.Lock()
+		local := f.local
+		f.mu.Unlock()
+		if local == nil {
+			f.reads.ServeHTTP(w, r)
+			return
+		}
 	}
 	// A leader that has just died is still named until its successor
 	// takes over: a request it could not even be sent to goes to the next

@@ -105,6 +105,12 @@ type Config struct {
 	// first try found the lead taken: Start's caller did not see that one
 	// begin. Nil tells nothing.
 	Serve func(cp ControlPlane, later bool)
+	// Reads, when set, serves the requests ReadsLocally takes while the
+	// replica follows, rather than forwarding them: the reads a store
+	// shared with the leader answers as well as the leader, so that
+	// polling clients spread over the replicas.
+	Reads        nethttp.Handler
+	ReadsLocally func(*nethttp.Request) bool
 	// Logger receives the changes of the lead; nil discards them.
 	Logger *slog.Logger
 }
@@ -138,6 +144,9 @@ func Start(ctx context.Context, cfg Config) (*Replica, error) {
 		r.log = slog.New(slog.DiscardHandler)
 	}
 	r.forward = newForwarder(cfg.Elector, cfg.Self, r.log)
+	if cfg.Reads != nil && cfg.ReadsLocally != nil {
+		r.forward.reads, r.forward.readsLocally = cfg.Reads, cfg.ReadsLocally
+	}
 	r.set(r.forward)
 	term, err := cfg.Elector.TryLead(ctx, cfg.Self)
 	if err != nil && !errors.Is(err, ErrNotLeader) {

@@ -288,3 +288,13 @@ func splitDeepKey(key string) (name, sub string, deep bool) {
 	}
 	return key[:i], key[i+1 : len(key)-1], true
 }
+
+// IsSessionRead reports whether r reads sessions: GET /session or GET
+// /session/{id}, which any replica sharing the leader's store can answer.
+func IsSessionRead(r *http.Request) bool {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return false
+	}
+	rest, ok := strings.CutPrefix(r.URL.Path, "/session")
+	return ok && (rest == "" || (strings.HasPrefix(rest, "/") && len(rest) > 1 && !strings.Contains(rest[1:], "/")))
+}

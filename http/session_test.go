@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/arena-hq/arena"
+	arenahttp "github.com/arena-hq/arena/http"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -646,6 +648,33 @@ func TestCreateBehindRetryAfter(t *testing.T) {
 			r.wantError(t, 420, arena.EUNAVAILABLE)
 			if got := r.header.Get("Retry-After"); got != tc.want {
 				t.Errorf("Retry-After = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestIsSessionRead: what a follower may answer from the store itself.
+func TestIsSessionRead(t *testing.T) {
+	tests := []struct {
+		method, path string
+		want         bool
+	}{
+		{http.MethodGet, "/session", true},
+		{http.MethodGet, "/session/match-1", true},
+		{http.MethodHead, "/session/match-1", true},
+		{http.MethodPost, "/session", false},
+		{http.MethodDelete, "/session/match-1", false},
+		{http.MethodGet, "/session/", false},
+		{http.MethodGet, "/session/player/join", false},
+		{http.MethodGet, "/sessions", false},
+		{http.MethodGet, "/admin/v1/nodes", false},
+		{http.MethodGet, "/available-location/echo", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
+			r := httptest.NewRequest(tt.method, tt.path, nil)
+			if got := arenahttp.IsSessionRead(r); got != tt.want {
+				t.Fatalf("IsSessionRead = %v, want %v", got, tt.want)
 			}
 		})
 	}

@@ -138,6 +138,15 @@ func TestFailover(t *testing.T) {
 			// the leader began before (its periodic saves) is not one
 			// after it.
 			faultAt := c.dbNow(t)
+			// Reads wait for no leader: a follower answers them from the
+			// database throughout the fault, at once.
+			for _, id := range []string{"before-0", "before-1"} {
+				began := time.Now()
+				status, body := c.via(c.replicas[2]).call("GET", "/session/"+id, nil)
+				if took := time.Since(began); status != 200 || took > time.Second {
+					t.Errorf("GET /session/%s on a follower during the fault: %d after %s (%s); want 200 at once", id, status, took, body)
+				}
+			}
 			// Creates go on throughout the fault; every one accepted must
 			// end running. They start after it, so that none of them is a
 			// write of the faulted leader's after faultAt.

@@ -267,8 +267,20 @@ func startControlPlane(ctx context.Context, cfg *config.Config, o stackOptions, 
 	} else {
 		// A replica that can lead at once does so before Start returns, so
 		// that the first start hands over its admin token.
+		// While it follows, a replica reads sessions from the database
+		// itself: the leader writes them there before it answers.
+		limit, burst := o.rateLimit, o.rateBurst
+		if limit <= 0 {
+			limit = http.DefaultRateLimit
+		}
+		if burst <= 0 {
+			burst = http.DefaultRateBurst
+		}
+		reads := http.NewHandler(session.NewReader(st.store), tenant.New(st.store, nil, log, nil), nil, log.With("component", "http"),
+			http.WithRateLimit(limit, burst), http.WithObserver(st.metrics))
 		rep, err := cluster.Start(ctx, cluster.Config{
 			Elector: pgElector{pg}, Self: pick(o.advertise, st.URL), Logger: log,
+			Reads: reads, ReadsLocally: http.IsSessionRead,
 			Build: func(t cluster.Term) (cluster.ControlPlane, error) {
 				// The elector's terms are the store's, which fence the writes.
 				cp, err := build(t.(pgTerm).Term)
