@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 
 	"github.com/arena-hq/arena"
 )
@@ -156,7 +157,7 @@ func (st *Store) runGroup(group []*groupedWrite, results []error) error {
 			results[0] = arena.Internal(err, "waiting to write")
 			return nil
 		}
-		results[0] = w.fn(w.ctx, st.w)
+		results[0] = call(w, st.w)
 		return nil
 	}
 	// The transaction is not the callers': one leaving must not roll back
@@ -177,7 +178,7 @@ func (st *Store) runGroup(group []*groupedWrite, results []error) error {
 				return arena.Internal(err, "beginning a write")
 			}
 		}
-		err := w.fn(w.ctx, tx)
+		err := call(w, tx)
 		undo := errors.Is(err, errUndo)
 		if undo {
 			err = nil
@@ -201,4 +202,15 @@ func (st *Store) runGroup(group []*groupedWrite, results []error) error {
 		return arena.Internal(err, "committing")
 	}
 	return nil
+}
+
+// call runs w's statements on ex. A panic fails w alone: the writer goes
+// on, or every write after it would wait forever.
+func call(w *groupedWrite, ex execer) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = arena.Internal(fmt.Errorf("panic: %v", r), "writing")
+		}
+	}()
+	return w.fn(w.ctx, ex)
 }

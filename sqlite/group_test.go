@@ -301,3 +301,17 @@ func benchStoreT(tb testing.TB) *Store {
 	}
 	return st
 }
+
+// TestGroupCommitSurvivesAPanic: a write whose statements panic fails
+// alone, and the writer goes on with the next.
+func TestGroupCommitSurvivesAPanic(t *testing.T) {
+	ctx := context.Background()
+	st := benchStoreT(t)
+	err := st.grouped(ctx, func(context.Context, execer) error { panic("a bug") })
+	if arena.ErrorCode(err) != arena.EINTERNAL {
+		t.Fatalf("the write that panicked: %v, want %s", err, arena.EINTERNAL)
+	}
+	if err := st.CreateSession(ctx, benchSession("after")); err != nil {
+		t.Fatalf("the write after it: %v", err)
+	}
+}
