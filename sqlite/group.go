@@ -124,7 +124,9 @@ func (st *Store) commitGroup(group []*groupedWrite) {
 		} else {
 			for i := range group {
 				if results[i] == nil {
-					results[i] = st.runGroup(group[i:i+1], results[i:i+1])
+					if err := st.runGroup(group[i:i+1], results[i:i+1]); err != nil {
+						results[i] = err
+					}
 				}
 			}
 		}

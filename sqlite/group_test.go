@@ -315,3 +315,60 @@ func TestGroupCommitSurvivesAPanic(t *testing.T) {
 		t.Fatalf("the write after it: %v", err)
 	}
 }
+
+// TestGroupCommitFailedTransaction: when a group's transaction itself
+// fails, each write is run again alone, and one that fails alone too is
+// answered with its failure, never with success.
+func TestGroupCommitFailedTransaction(t *testing.T) {
+	ctx := context.Background()
+	st := benchStoreT(t)
+	unlock, err := st.lockWrites(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var results []error
+	var wg sync.WaitGroup
+	queued := st.queued.Load()
+	writes := []func() error{
+		func() error { return st.CreateSession(ctx, benchSession("good-1")) },
+		// Succeeds in the group, fails when run again alone.
+		func() error {
+			calls := 0
+			return st.grouped(ctx, func(context.Context, execer) error {
+				if calls++; calls > 1 {
+					return arena.Errorf(arena.EINVALID, "fails alone")
+				}
+				return nil
+			})
+		},
+		// Ends the transaction under the group: what follows it fails.
+		func() error {
+			return st.grouped(ctx, func(ctx context.Context, ex execer) error {
+				_, err := ex.ExecContext(ctx, `ROLLBACK`)
+				return err
+			})
+		},
+		func() error { return st.CreateSession(ctx, benchSession("good-2")) },
+	}
+	results = make([]error, len(writes))
+	for i, w := range writes {
+		wg.Go(func() { results[i] = w() })
+		waitFor(t, "the write to queue", func() bool { return st.queued.Load() == queued+int64(i+1) })
+	}
+	unlock()
+	wg.Wait()
+	if results[0] != nil || results[3] != nil {
+		t.Fatalf("the good writes: %v, %v", results[0], results[3])
+	}
+	if arena.ErrorCode(results[1]) != arena.EINVALID {
+		t.Fatalf("the write that failed when run again alone: %v, want its failure", results[1])
+	}
+	if results[2] == nil {
+		t.Fatal("the write that broke its transaction was answered as a success")
+	}
+	for _, id := range []string{"good-1", "good-2"} {
+		if _, err := st.FindSession(ctx, id); err != nil {
+			t.Errorf("%s: %v", id, err)
+		}
+	}
+}
