@@ -203,7 +203,7 @@ func (n *Nodes) PutScalingPolicy(ctx context.Context, region string, in ScalingP
 	return out, n.c.call(ctx, http.MethodPut, "/admin/v1/scaler/policies/"+url.PathEscape(region), in, &out)
 }
 
-// DeleteScalingPolicy stops scaling a region; its cloud machines stay.
+// DeleteScalingPolicy stops scaling a region; its cloud machines retire once idle.
 func (n *Nodes) DeleteScalingPolicy(ctx context.Context, region string) error {
 	return n.c.call(ctx, http.MethodDelete, "/admin/v1/scaler/policies/"+url.PathEscape(region), nil, nil)
 }

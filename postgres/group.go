@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -19,6 +20,13 @@ const (
 	maxGroup          = 64
 	maxGroupsInFlight = 4
 )
+
+// groupTimeout bounds a group's transaction, which no caller's context
+// does.
+const groupTimeout = 30 * time.Second
+
+// errRolledBack is a group's COMMIT that rolled the transaction back.
+var errRolledBack = errors.New("the group's transaction was rolled back")
 
 // pgWrite is one caller's statement, run in the transaction of its group.
 type pgWrite struct {
@@ -136,16 +144,26 @@ func (g *grouper) commit(group []*pgWrite) {
 		w.tag, w.err = g.st.execAt(w.ctx, w.epoch, w.sql, w.args...)
 		return
 	}
-	if err := g.commitTogether(live); err != nil {
-		if errors.Is(err, errNotLeading) {
-			for _, w := range live {
-				w.err = err
-			}
-			return
+	err := g.commitTogether(live)
+	var pgErr *pgconn.PgError
+	switch {
+	case err == nil:
+	case errors.Is(err, errNotLeading):
+		for _, w := range live {
+			w.err = err
 		}
-		// One statement, or the transaction, failed: each alone.
+	case errors.As(err, &pgErr), errors.Is(err, errRolledBack):
+		// PostgreSQL refused a statement, or the commit, so the
+		// transaction is undone: each write alone, for its own answer.
 		for _, w := range live {
 			w.tag, w.err = g.st.execAt(w.ctx, w.epoch, w.sql, w.args...)
+		}
+	default:
+		// The connection broke: the transaction may have committed or
+		// not, as a single write's may, and running the writes again
+		// could make a committed create a conflict. Each is told.
+		for _, w := range live {
+			w.err = arena.Internal(err, "writing")
 		}
 	}
 }
@@ -154,8 +172,9 @@ func (g *grouper) commit(group []*pgWrite) {
 // pipeline, and sets each write's tag once the transaction committed.
 func (g *grouper) commitTogether(group []*pgWrite) error {
 	// The transaction is not one caller's: one leaving must not roll back
-	// the others' writes.
-	ctx := context.WithoutCancel(group[0].ctx)
+	// the others' writes. It has a deadline of its own instead.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(group[0].ctx), groupTimeout)
+	defer cancel()
 	conn, err := g.st.pool.Acquire(ctx)
 	if err != nil {
 		return err
@@ -218,7 +237,7 @@ func groupResults(br pgx.BatchResults, fenced bool, n int) ([]pgconn.CommandTag,
 		return nil, err
 	}
 	if commit.String() != "COMMIT" {
-		return nil, arena.Errorf(arena.EINTERNAL, "the writes were rolled back (%s)", commit.String())
+		return nil, errRolledBack
 	}
 	return tags, nil
 }

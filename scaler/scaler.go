@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -270,10 +271,29 @@ func (s *Scaler) Step(ctx context.Context) {
 			s.publish(webhook.EventNodeAdded, m)
 		}
 	}
+	scaled := map[string]bool{}
 	for _, p := range s.policies {
+		scaled[p.Region] = true
 		s.plan(ctx, p, nodes, machines, now)
 	}
+	// A region no longer scaled keeps no cloud node: each is drained
+	// once idle and retired once empty, as under a policy of no minimum,
+	// no buffer and nothing to order.
+	var unscaled []string
+	for _, m := range machines {
+		if m.State.Live() && !scaled[m.Region] && !slices.Contains(unscaled, m.Region) {
+			unscaled = append(unscaled, m.Region)
+		}
+	}
+	slices.Sort(unscaled)
+	for _, region := range unscaled {
+		s.plan(ctx, arena.ScalingPolicy{Region: region, JoinTimeout: unscaledJoinTimeout}, nodes, machines, now)
+	}
 }
+
+// unscaledJoinTimeout is how long a machine ordered for a region that is
+// no longer scaled has to join before it is given up.
+const unscaledJoinTimeout = 10 * time.Minute
 
 // load reads the settings for a round; false when there are none to use.
 func (s *Scaler) load(ctx context.Context) bool {
@@ -544,8 +564,13 @@ func (s *Scaler) Reconcile(ctx context.Context) {
 			case rec.State == arena.MachineProvisioning && rec.ProviderID == "":
 				next := *rec
 				next.ProviderID, next.State, next.UpdatedAt = pm.ID, arena.MachineJoining, s.now()
-				s.decided(arena.ScalingDecision{Region: rec.Region, Kind: "adopt", NodeID: rec.NodeID, Provider: name, Reason: "ordered before the leader stopped"},
-					s.cfg.Store.UpdateMachine(ctx, &next))
+				err := s.cfg.Store.UpdateMachine(ctx, &next)
+				if err == nil {
+					// A second machine of the node, listed next, is then
+					// one too many.
+					records[rec.NodeID] = &next
+				}
+				s.decided(arena.ScalingDecision{Region: rec.Region, Kind: "adopt", NodeID: rec.NodeID, Provider: name, Reason: "ordered before the leader stopped"}, err)
 			case rec.State == arena.MachineDeleting:
 				next := *rec
 				next.ProviderID = pm.ID

@@ -302,13 +302,17 @@ func TestScalerReconciles(t *testing.T) {
 	}
 	labelled("twice", "inst-1")
 	h.first.machines["id-twice-again"] = arena.Machine{ID: "id-twice-again", Labels: map[string]string{arena.MachineLabelInstallation: "inst-1", arena.MachineLabelNode: "twice"}}
+	// Made twice, and the answer of the order lost as well.
+	rec("lost-twice", arena.MachineProvisioning, now)
+	labelled("lost-twice", "inst-1")
+	h.first.machines["id-lost-twice-again"] = arena.Machine{ID: "id-lost-twice-again", Labels: map[string]string{arena.MachineLabelInstallation: "inst-1", arena.MachineLabelNode: "lost-twice"}}
 	h.s.Reconcile(ctx)
 	states := map[string]arena.MachineState{}
 	for _, m := range h.machines(t) {
 		states[m.NodeID] = m.State
 	}
 	want := map[string]arena.MachineState{"answered-lost": arena.MachineJoining, "never-ordered": arena.MachineFailed, "half-deleted": arena.MachineDeleted,
-		"twice": arena.MachineJoining}
+		"twice": arena.MachineJoining, "lost-twice": arena.MachineJoining}
 	for id, st := range want {
 		if states[id] != st {
 			t.Errorf("machine %s: %s, want %s", id, states[id], st)
@@ -318,8 +322,15 @@ func TestScalerReconciles(t *testing.T) {
 	for id := range h.first.machines {
 		left[id] = true
 	}
-	if !left["id-answered-lost"] || !left["id-theirs"] || !left["id-twice"] || left["id-unknown"] || left["id-half-deleted"] || left["id-twice-again"] || len(left) != 3 {
-		t.Errorf("machines left at the provider: %v; want the adopted one, the recorded one of the node made twice and the other installation's", left)
+	lostTwice := 0
+	for id := range left {
+		if strings.HasPrefix(id, "id-lost-twice") {
+			lostTwice++
+		}
+	}
+	if !left["id-answered-lost"] || !left["id-theirs"] || !left["id-twice"] || left["id-unknown"] || left["id-half-deleted"] || left["id-twice-again"] ||
+		lostTwice != 1 || len(left) != 4 {
+		t.Errorf("machines left at the provider: %v; want the adopted ones (one of the node made twice), the recorded one of the other node made twice and the other installation's", left)
 	}
 }
 
@@ -341,5 +352,31 @@ func TestScalerGivesUpAMachineThatNeverJoins(t *testing.T) {
 	}
 	if len(h.first.deleted) != 1 || h.first.deleted[0] != first.ProviderID {
 		t.Fatalf("deleted %v, want %s", h.first.deleted, first.ProviderID)
+	}
+}
+
+// TestScalerRetiresTheNodesOfARegionNoLongerScaled: once a region's policy
+// is gone, its cloud nodes are drained when idle and retired when empty,
+// and none is ordered; one with sessions stays until they end.
+func TestScalerRetiresTheNodesOfARegionNoLongerScaled(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	h.s.Step(ctx)
+	m := h.machines(t)[0]
+	h.fleet.set(node(m.NodeID, arena.ClassCloud, 7, 1)) // one session on it
+	h.s.Step(ctx)
+	h.s.cfg.Settings = staticSource{providers: h.s.cfg.Providers} // the policy deleted
+	h.clock = h.clock.Add(time.Minute)
+	h.s.Step(ctx)
+	if got := h.machines(t)[0]; got.State != arena.MachineReady {
+		t.Fatalf("a node with a session: %s (%s); want it kept", got.State, got.Reason)
+	}
+	h.fleet.set(node(m.NodeID, arena.ClassCloud, 8, 0)) // its session ended
+	h.s.Step(ctx)
+	h.s.Step(ctx)
+	h.s.Step(ctx)
+	got := h.machines(t)
+	if len(got) != 1 || got[0].State != arena.MachineDeleted || len(h.first.specs) != 1 {
+		t.Fatalf("machines %+v after %d orders; want the one retired and no other ordered", got, len(h.first.specs))
 	}
 }

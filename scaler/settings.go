@@ -124,7 +124,9 @@ func (s *Settings) SyncConfig(ctx context.Context, policies []arena.ScalingPolic
 	}
 	for _, q := range storedProviders {
 		if q.Source == arena.SourceConfig && !names[q.Name] {
-			if err := s.deleteProvider(ctx, q.Name); err != nil {
+			// One still offered by a policy of the API's, or with live
+			// machines, stays until it is not: a start must not fail on it.
+			if err := s.deleteProvider(ctx, q.Name); err != nil && arena.ErrorCode(err) != arena.ECONFLICT {
 				return err
 			}
 		}
@@ -231,8 +233,8 @@ func (s *Settings) PutPolicy(ctx context.Context, p arena.ScalingPolicy) (arena.
 	return p, nil
 }
 
-// DeletePolicy stops scaling a region: its machines stay until they are
-// retired by hand or the region is scaled again. ENOTFOUND without a
+// DeletePolicy stops scaling a region: the scaler drains its machines
+// once idle and retires them once empty, ordering none. ENOTFOUND without a
 // policy, ECONFLICT for one of the config file.
 func (s *Settings) DeletePolicy(ctx context.Context, region string) error {
 	s.writing.Lock()
@@ -307,14 +309,24 @@ func (s *Settings) PutProvider(ctx context.Context, p *arena.CloudProvider) (*ar
 	case len(stored) >= arena.MaxCloudProviders:
 		return nil, arena.Errorf(arena.ECONFLICT, "at most %d providers", arena.MaxCloudProviders)
 	}
-	if p.Type == arena.ProviderLocal {
+	switch {
+	case p.Type == arena.ProviderLocal:
 		// Its settings name a program the control plane runs: that is the
 		// host's operator's to say, not an API caller's.
 		return nil, arena.Invalid(arena.Violation{Field: "type", Description: "a local provider runs programs on the control plane's machine: define it in the config file"})
+	case p.Settings["endpoint"] != "":
+		// The stored credentials go wherever the endpoint points: sending
+		// them elsewhere is the host's operator's to say as well.
+		return nil, arena.Invalid(arena.Violation{Field: "settings.endpoint", Description: "a provider's API endpoint is set in the config file only, since its credentials are sent there"})
 	}
 	next, err := s.prepare(p, old, arena.SourceAPI, s.now().UTC())
 	if err != nil {
 		return nil, err
+	}
+	if i >= 0 {
+		if err := s.unchangedWhileLive(ctx, stored[i], next); err != nil {
+			return nil, err
+		}
 	}
 	if err := s.store.PutCloudProvider(ctx, next); err != nil {
 		return nil, err
@@ -324,6 +336,44 @@ func (s *Settings) PutProvider(ctx context.Context, p *arena.CloudProvider) (*ar
 		return nil, err
 	}
 	return blank(opened), nil
+}
+
+// unchangedWhileLive refuses a change of what finds a provider's machines
+// (its type, region, endpoint or account) while it has live ones: their
+// deletes would go where they are not, and they would run on unseen.
+func (s *Settings) unchangedWhileLive(ctx context.Context, old, next *arena.CloudProvider) error {
+	was, err := s.open(old)
+	if err != nil {
+		return err
+	}
+	now, err := s.open(next)
+	if err != nil {
+		return err
+	}
+	if was.Type == now.Type && maps.Equal(was.Credentials, now.Credentials) &&
+		was.Settings["region"] == now.Settings["region"] && was.Settings["endpoint"] == now.Settings["endpoint"] {
+		return nil
+	}
+	m, err := s.liveMachine(ctx, old.Name)
+	if err != nil || m == nil {
+		return err
+	}
+	return arena.Errorf(arena.ECONFLICT, "provider %s has machine %s, %s: its type, region, endpoint and credentials stay until it has none", old.Name, m.NodeID, m.State)
+}
+
+// liveMachine returns one of the provider's machines that is not deleted
+// or failed, nil when it has none.
+func (s *Settings) liveMachine(ctx context.Context, name string) (*arena.CloudMachine, error) {
+	machines, err := s.store.ListMachines(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range machines {
+		if m.Provider == name && m.State != arena.MachineDeleted && m.State != arena.MachineFailed {
+			return m, nil
+		}
+	}
+	return nil, nil
 }
 
 // DeleteProvider removes a provider: ECONFLICT while a policy offers its
@@ -355,14 +405,12 @@ func (s *Settings) deleteProvider(ctx context.Context, name string) error {
 			return arena.Errorf(arena.ECONFLICT, "the scaling policy of region %s offers machines of provider %s", p.Region, name)
 		}
 	}
-	machines, err := s.store.ListMachines(ctx)
+	m, err := s.liveMachine(ctx, name)
 	if err != nil {
 		return err
 	}
-	for _, m := range machines {
-		if m.Provider == name && m.State != arena.MachineDeleted && m.State != arena.MachineFailed {
-			return arena.Errorf(arena.ECONFLICT, "provider %s still has machine %s, %s", name, m.NodeID, m.State)
-		}
+	if m != nil {
+		return arena.Errorf(arena.ECONFLICT, "provider %s still has machine %s, %s", name, m.NodeID, m.State)
 	}
 	if err := s.store.DeleteCloudProvider(ctx, name); err != nil {
 		return err

@@ -252,3 +252,50 @@ func TestSettingsCurrent(t *testing.T) {
 		t.Fatalf("with provider a broken: %v, %v; want b alone and an error", providers, err)
 	}
 }
+
+// TestSettingsGuardTheMachines: the API cannot point a provider's
+// credentials elsewhere, nor change what finds a provider's machines while
+// it has live ones; a config file that drops a provider in use keeps it.
+func TestSettingsGuardTheMachines(t *testing.T) {
+	s, st, _ := newSettings(t)
+	ctx := context.Background()
+	if _, err := s.PutProvider(ctx, hetznerProvider("hetzner")); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CreateMachine(ctx, &arena.CloudMachine{NodeID: "c1", Provider: "hetzner", State: arena.MachineReady, CreatedAt: t0, UpdatedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
+	changes := []struct {
+		name     string
+		change   *arena.CloudProvider
+		wantCode string
+	}{
+		{"another endpoint", &arena.CloudProvider{Name: "hetzner", Type: arena.ProviderHetzner, Settings: map[string]string{"endpoint": "https://elsewhere.example"}}, arena.EINVALID},
+		{"another token", &arena.CloudProvider{Name: "hetzner", Type: arena.ProviderHetzner, Credentials: map[string]string{"token": "another"}}, arena.ECONFLICT},
+		{"another type", &arena.CloudProvider{Name: "hetzner", Type: arena.ProviderAWS, Settings: map[string]string{"region": "eu-central-1"}}, arena.ECONFLICT},
+		{"other SSH keys, the token kept", &arena.CloudProvider{Name: "hetzner", Type: arena.ProviderHetzner, Settings: map[string]string{"sshKeys": "other"}}, ""},
+	}
+	for _, c := range changes {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := s.PutProvider(ctx, c.change)
+			if arena.ErrorCode(err) != c.wantCode && !(c.wantCode == "" && err == nil) {
+				t.Fatalf("PutProvider: %v, want %q", err, c.wantCode)
+			}
+		})
+	}
+
+	local := &arena.CloudProvider{Name: "local", Type: arena.ProviderLocal}
+	if err := s.SyncConfig(ctx, nil, []*arena.CloudProvider{local}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CreateMachine(ctx, &arena.CloudMachine{NodeID: "c2", Provider: "local", State: arena.MachineDraining, CreatedAt: t0, UpdatedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SyncConfig(ctx, nil, nil); err != nil {
+		t.Fatalf("a file without the provider of a live machine: %v", err)
+	}
+	providers, err := s.Providers(ctx)
+	if err != nil || !slices.ContainsFunc(providers, func(p *arena.CloudProvider) bool { return p.Name == "local" }) {
+		t.Fatalf("providers %+v, %v: want the one still in use kept", providers, err)
+	}
+}

@@ -29,7 +29,7 @@ const scalerUsage = `Usage:
                                   JSON (the admin API's ScalingPolicyInput);
                                   -f - reads it from stdin
   arena scaler policy delete REGION
-                                  stop scaling REGION; its cloud machines stay
+                                  stop scaling REGION; its cloud machines retire once idle
   arena scaler provider [list]    the cloud providers, their credentials by name
   arena scaler provider set NAME --type TYPE [--setting K=V]...
                                   [--credential-env K=VAR]... [--credential-file K=PATH]...
@@ -152,7 +152,7 @@ func runScaler(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if err := nodes.DeleteScalingPolicy(ctx, rest[0]); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "policy of %s deleted; its cloud machines stay\n", rest[0])
+		fmt.Fprintf(stdout, "policy of %s deleted; its cloud machines retire once idle\n", rest[0])
 		return nil
 	case "provider list":
 		l, err := nodes.CloudProviders(ctx)

@@ -285,7 +285,7 @@ idleTimeoutSeconds: 600
 				`{"offers":[{"provider":"hz","location":"europe","costPerHour":0.01,"capacity":{"milliCpu":1000,"memoryMb":1024}}],"maxNodes":2}`}},
 			out: "region: europe\nsource: api\noffers:\n    - provider: hz\n", prefix: true},
 		{name: "delete a policy", args: []string{"policy", "delete", "europe"},
-			want: []scalerRequest{{"DELETE", "/admin/v1/scaler/policies/europe", ""}}, out: "policy of europe deleted; its cloud machines stay\n"},
+			want: []scalerRequest{{"DELETE", "/admin/v1/scaler/policies/europe", ""}}, out: "policy of europe deleted; its cloud machines retire once idle\n"},
 		{name: "the providers", args: []string{"provider"},
 			want: []scalerRequest{{"GET", "/admin/v1/scaler/providers", ""}},
 			out: "NAME   TYPE     SOURCE  SETTINGS                  CREDENTIALS\n" +
