@@ -29,6 +29,8 @@ type Service struct {
 	now    func() time.Time
 
 	tokens sync.Map // token hash -> cachedToken
+	// tokenTTL is how long a token read from the store is trusted.
+	tokenTTL time.Duration
 	// tokenGen counts revocations, under tokenMu, so that a token read from
 	// the store before one is not cached after it.
 	tokenMu  sync.Mutex
@@ -57,8 +59,14 @@ func New(store arena.TenantStore, quotas QuotaBook, log *slog.Logger, now func()
 	if now == nil {
 		now = time.Now
 	}
-	return &Service{store: store, quotas: quotas, log: log, now: now}
+	return &Service{store: store, quotas: quotas, log: log, now: now, tokenTTL: tokenCacheTTL}
 }
+
+// SetTokenCacheTTL sets how long a token read from the store is trusted
+// before it is looked up again (30 s by default): how long a revocation
+// through another control plane takes to reach this one. A replica that
+// follows, whose tokens are revoked through the leader, wants it short.
+func (s *Service) SetTokenCacheTTL(d time.Duration) { s.tokenTTL = d }
 
 // tokenCacheTTL bounds how long a token found in the store is trusted
 // without looking again, so that a token revoked through another control
@@ -457,7 +465,7 @@ func (s *Service) Authenticate(ctx context.Context, secret string) (*arena.Token
 		}
 		s.tokenMu.Lock()
 		if s.tokenGen == gen {
-			s.tokens.Store(hash, cachedToken{token: t, until: now.Add(tokenCacheTTL)})
+			s.tokens.Store(hash, cachedToken{token: t, until: now.Add(s.tokenTTL)})
 		}
 		s.tokenMu.Unlock()
 		tok = t

@@ -231,3 +231,33 @@ func TestEnsureTokenID(t *testing.T) {
 		t.Errorf("id changed from %q to %q", before.ID, after.ID)
 	}
 }
+
+// TestRevocationThroughAnotherService: a token revoked through one
+// control plane stops working in another on the same store once that
+// one's token cache has run out, and not before it.
+func TestRevocationThroughAnotherService(t *testing.T) {
+	ctx := context.Background()
+	var store arena.Store
+	leader := newTenants(t, nil, func(st arena.Store) arena.Store { store = st; return st })
+	clock := time.Date(2026, 12, 4, 20, 0, 0, 0, time.UTC)
+	follower := tenant.New(store, nil, nil, func() time.Time { return clock })
+	follower.SetTokenCacheTTL(time.Second)
+	operator := &arena.Token{ID: "op", OrgID: "ops", Scopes: []string{arena.ScopeOperator}}
+	tok, secret, err := leader.CreateToken(ctx, operator, org, arena.TokenRequest{Name: "polled"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := follower.Authenticate(ctx, secret); err != nil {
+		t.Fatal(err)
+	}
+	if err := leader.RevokeToken(ctx, org, tok.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := follower.Authenticate(ctx, secret); err != nil {
+		t.Fatalf("within the cache's second: %v; want the cached token", err)
+	}
+	clock = clock.Add(1100 * time.Millisecond)
+	if _, err := follower.Authenticate(ctx, secret); arena.ErrorCode(err) != arena.EUNAUTHORIZED {
+		t.Fatalf("a second after the revocation: %v, want %s", err, arena.EUNAUTHORIZED)
+	}
+}

@@ -276,7 +276,11 @@ func startControlPlane(ctx context.Context, cfg *config.Config, o stackOptions, 
 		if burst <= 0 {
 			burst = http.DefaultRateBurst
 		}
-		reads := http.NewHandler(session.NewReader(st.store), tenant.New(st.store, nil, log, nil), nil, log.With("component", "http"),
+		// Tokens are revoked through the leader: a follower looks them up
+		// again after a second, so that a revocation reaches it by then.
+		readAuth := tenant.New(st.store, nil, log, nil)
+		readAuth.SetTokenCacheTTL(time.Second)
+		reads := http.NewHandler(session.NewReader(st.store), readAuth, nil, log.With("component", "http"),
 			http.WithRateLimit(limit, burst), http.WithObserver(st.metrics))
 		rep, err := cluster.Start(ctx, cluster.Config{
 			Elector: pgElector{pg}, Self: pick(o.advertise, st.URL), Logger: log,
