@@ -18,7 +18,7 @@ import (
 // of its own.
 const (
 	maxGroup          = 64
-	maxGroupsInFlight = 4
+	maxGroupsInFlight = 2
 )
 
 // groupTimeout bounds a group's transaction, which no caller's context
