@@ -3,7 +3,6 @@ package session
 import (
 	"context"
 	"io"
-	"sort"
 	"time"
 
 	"github.com/arena-hq/arena"
@@ -38,19 +37,7 @@ func (r *Reader) ListSessions(ctx context.Context, orgID string, f arena.Session
 	if err != nil {
 		return nil, err
 	}
-	sort.SliceStable(all, func(i, j int) bool {
-		if !all[i].CreatedAt.Equal(all[j].CreatedAt) {
-			return all[i].CreatedAt.Before(all[j].CreatedAt)
-		}
-		return all[i].ID < all[j].ID
-	})
-	out := make([]*arena.Session, 0, len(all))
-	for _, sess := range all {
-		if sess.Pool == "" && f.Match(sess) {
-			out = append(out, sess)
-		}
-	}
-	return out, nil
+	return visible(all, f), nil
 }
 
 func leaderOnly() error {

@@ -438,21 +438,30 @@ func (s *Service) ListSessions(ctx context.Context, orgID string, f arena.Sessio
 			}
 		}
 		s.mu.Unlock()
-		sort.Slice(all, func(i, j int) bool {
-			if !all[i].CreatedAt.Equal(all[j].CreatedAt) {
-				return all[i].CreatedAt.Before(all[j].CreatedAt)
-			}
-			return all[i].ID < all[j].ID
-		})
 	}
-	out := make([]*arena.Session, 0, len(all))
-	for _, sess := range all {
-		// A warm pool's sessions are nobody's until claimed.
-		if sess.Pool == "" && f.Match(sess) {
-			out = append(out, sess.Clone())
-		}
+	out := visible(all, f)
+	for i, sess := range out {
+		out[i] = sess.Clone()
 	}
 	return out, nil
+}
+
+// visible returns the sessions of all that f matches, oldest first,
+// leaving out a warm pool's, which are nobody's until claimed.
+func visible(all []*arena.Session, f arena.SessionFilter) []*arena.Session {
+	sort.Slice(all, func(i, j int) bool {
+		if !all[i].CreatedAt.Equal(all[j].CreatedAt) {
+			return all[i].CreatedAt.Before(all[j].CreatedAt)
+		}
+		return all[i].ID < all[j].ID
+	})
+	out := make([]*arena.Session, 0, len(all))
+	for _, sess := range all {
+		if sess.Pool == "" && f.Match(sess) {
+			out = append(out, sess)
+		}
+	}
+	return out
 }
 
 // StopSession records the intent to stop a session and tells its node. It is

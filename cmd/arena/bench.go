@@ -459,19 +459,27 @@ func (b *bencher) create(ctx context.Context) (string, error) {
 
 // closedLoop runs c clients that each create sessions back to back.
 func (b *bencher) closedLoop(ctx context.Context, c int) runResult {
+	return b.backToBack(ctx, c, func(ctx context.Context, _ int) error {
+		_, err := b.create(ctx)
+		return err
+	})
+}
+
+// backToBack runs op from c clients, each sending its next as soon as the
+// last was answered, for the run's duration; op's second argument counts
+// the client's calls, from the client's number.
+func (b *bencher) backToBack(ctx context.Context, c int, op func(ctx context.Context, n int) error) runResult {
 	ctx, cancel := context.WithTimeout(ctx, b.o.duration)
 	defer cancel()
 	res := runResult{lat: &latencies{}}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	start := time.Now()
-	for i := 0; i < c; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for ctx.Err() == nil {
+	for w := range c {
+		wg.Go(func() {
+			for n := w; ctx.Err() == nil; n++ {
 				t := time.Now()
-				_, err := b.create(ctx)
+				err := op(ctx, n)
 				d := time.Since(t)
 				mu.Lock()
 				if err == nil {
@@ -482,7 +490,7 @@ func (b *bencher) closedLoop(ctx context.Context, c int) runResult {
 				}
 				mu.Unlock()
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	res.elapsed = time.Since(start)
@@ -501,32 +509,7 @@ func (b *bencher) readLoop(ctx context.Context, c int) (runResult, error) {
 		}
 		ids = append(ids, id)
 	}
-	ctx, cancel := context.WithTimeout(ctx, b.o.duration)
-	defer cancel()
-	res := runResult{lat: &latencies{}}
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	start := time.Now()
-	for w := range c {
-		wg.Go(func() {
-			for i := w; ctx.Err() == nil; i++ {
-				t := time.Now()
-				err := b.read(ctx, ids[i%len(ids)])
-				d := time.Since(t)
-				mu.Lock()
-				if err == nil {
-					res.ok++
-					res.lat.add(d)
-				} else if ctx.Err() == nil {
-					res.failed++
-				}
-				mu.Unlock()
-			}
-		})
-	}
-	wg.Wait()
-	res.elapsed = time.Since(start)
-	return res, nil
+	return b.backToBack(ctx, c, func(ctx context.Context, n int) error { return b.read(ctx, ids[n%len(ids)]) }), nil
 }
 
 // read gets one session from the next target.
