@@ -7,7 +7,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/arena-hq/arena"
@@ -24,9 +23,6 @@ const (
 // groupTimeout bounds a group's transaction, which no caller's context
 // does.
 const groupTimeout = 30 * time.Second
-
-// errRolledBack is a group's COMMIT that rolled the transaction back.
-var errRolledBack = errors.New("the group's transaction was rolled back")
 
 // pgWrite is one caller's statement, run in the transaction of its group.
 type pgWrite struct {
@@ -168,39 +164,19 @@ func (g *grouper) commit(group []*pgWrite) {
 	}
 }
 
-// commitTogether sends BEGIN, the fence, the writes and COMMIT as one
-// pipeline, and sets each write's tag once the transaction committed.
+// commitTogether runs group as one pipeline and sets each write's tag
+// once the transaction committed.
 func (g *grouper) commitTogether(group []*pgWrite) error {
 	// The transaction is not one caller's: one leaving must not roll back
 	// the others' writes. It has a deadline of its own instead.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(group[0].ctx), groupTimeout)
 	defer cancel()
-	conn, err := g.st.pool.Acquire(ctx)
+	stmts := make([]statement, len(group))
+	for i, w := range group {
+		stmts[i] = statement{sql: w.sql, args: w.args}
+	}
+	tags, err := g.st.pipeline(ctx, group[0].epoch, stmts)
 	if err != nil {
-		return err
-	}
-	defer conn.Release()
-	epoch := group[0].epoch
-	b := &pgx.Batch{}
-	b.Queue(`BEGIN`)
-	if epoch != 0 {
-		b.Queue(`SELECT arena_check_fence($1)`, epoch)
-	}
-	for _, w := range group {
-		b.Queue(w.sql, w.args...)
-	}
-	b.Queue(`COMMIT`)
-	br := conn.SendBatch(ctx, b)
-	tags, err := groupResults(br, epoch != 0, len(group))
-	if cerr := br.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		if conn.Conn().PgConn().TxStatus() != 'I' {
-			if _, rerr := conn.Exec(ctx, `ROLLBACK`); rerr != nil {
-				conn.Conn().PgConn().Close(ctx)
-			}
-		}
 		return err
 	}
 	for i, w := range group {
@@ -209,35 +185,4 @@ func (g *grouper) commitTogether(group []*pgWrite) error {
 	g.commits.Add(1)
 	g.writes.Add(int64(len(group)))
 	return nil
-}
-
-// groupResults reads the answers of commitTogether's pipeline.
-func groupResults(br pgx.BatchResults, fenced bool, n int) ([]pgconn.CommandTag, error) {
-	if _, err := br.Exec(); err != nil {
-		return nil, err
-	}
-	if fenced {
-		if _, err := br.Exec(); err != nil {
-			if sqlState(err) == codeFenced {
-				return nil, errFenced()
-			}
-			return nil, arena.Internal(err, "checking the leader's epoch")
-		}
-	}
-	tags := make([]pgconn.CommandTag, n)
-	for i := range tags {
-		tag, err := br.Exec()
-		if err != nil {
-			return nil, err
-		}
-		tags[i] = tag
-	}
-	commit, err := br.Exec()
-	if err != nil {
-		return nil, err
-	}
-	if commit.String() != "COMMIT" {
-		return nil, errRolledBack
-	}
-	return tags, nil
 }

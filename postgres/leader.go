@@ -498,18 +498,45 @@ func (st *Store) execAt(ctx context.Context, epoch int64, sql string, args ...an
 	if epoch == 0 {
 		return st.pool.Exec(ctx, sql, args...)
 	}
-	conn, err := st.pool.Acquire(ctx)
+	tags, err := st.pipeline(ctx, epoch, []statement{{sql: sql, args: args}})
 	if err != nil {
 		return pgconn.CommandTag{}, err
+	}
+	return tags[0], nil
+}
+
+// statement is one write of a pipeline.
+type statement struct {
+	sql  string
+	args []any
+}
+
+// errRolledBack is a pipeline's COMMIT that rolled its transaction back.
+var errRolledBack = arena.Errorf(arena.EINTERNAL, "the transaction was rolled back")
+
+// pipeline runs stmts in one transaction, fenced with epoch unless it is
+// 0, sent as one pipeline of BEGIN, the fence, the statements and COMMIT,
+// and returns their tags once it committed. It fails with errFenced for
+// the fence's refusal, a *pgconn.PgError (or errRolledBack) when
+// PostgreSQL undid the transaction, and anything else when the outcome is
+// not known: the connection broke.
+func (st *Store) pipeline(ctx context.Context, epoch int64, stmts []statement) ([]pgconn.CommandTag, error) {
+	conn, err := st.pool.Acquire(ctx)
+	if err != nil {
+		return nil, err
 	}
 	defer conn.Release()
 	b := &pgx.Batch{}
 	b.Queue(`BEGIN`)
-	b.Queue(`SELECT arena_check_fence($1)`, epoch)
-	b.Queue(sql, args...)
+	if epoch != 0 {
+		b.Queue(`SELECT arena_check_fence($1)`, epoch)
+	}
+	for _, s := range stmts {
+		b.Queue(s.sql, s.args...)
+	}
 	b.Queue(`COMMIT`)
 	br := conn.SendBatch(ctx, b)
-	tag, err := fencedResults(br)
+	tags, err := pipelineResults(br, epoch != 0, len(stmts))
 	if cerr := br.Close(); err == nil {
 		err = cerr
 	}
@@ -520,33 +547,42 @@ func (st *Store) execAt(ctx context.Context, epoch int64, sql string, args ...an
 			conn.Conn().PgConn().Close(context.WithoutCancel(ctx))
 		}
 	}
-	return tag, err
+	if err != nil {
+		return nil, err
+	}
+	return tags, nil
 }
 
-// fencedResults reads the answers of exec's pipeline: the write's tag, or
-// the first failure, errFenced for the fence's.
-func fencedResults(br pgx.BatchResults) (pgconn.CommandTag, error) {
+// pipelineResults reads the answers of pipeline's batch: the statements'
+// tags, or the first failure, errFenced for the fence's.
+func pipelineResults(br pgx.BatchResults, fenced bool, n int) ([]pgconn.CommandTag, error) {
 	if _, err := br.Exec(); err != nil {
-		return pgconn.CommandTag{}, err
+		return nil, err
 	}
-	if _, err := br.Exec(); err != nil {
-		if sqlState(err) == codeFenced {
-			return pgconn.CommandTag{}, errFenced()
+	if fenced {
+		if _, err := br.Exec(); err != nil {
+			if sqlState(err) == codeFenced {
+				return nil, errFenced()
+			}
+			return nil, arena.Internal(err, "checking the leader's epoch")
 		}
-		return pgconn.CommandTag{}, arena.Internal(err, "checking the leader's epoch")
 	}
-	tag, err := br.Exec()
-	if err != nil {
-		return pgconn.CommandTag{}, err
+	tags := make([]pgconn.CommandTag, n)
+	for i := range tags {
+		tag, err := br.Exec()
+		if err != nil {
+			return nil, err
+		}
+		tags[i] = tag
 	}
 	commit, err := br.Exec()
 	if err != nil {
-		return pgconn.CommandTag{}, err
+		return nil, err
 	}
 	if commit.String() != "COMMIT" {
-		return pgconn.CommandTag{}, arena.Errorf(arena.EINTERNAL, "the write was rolled back (%s)", commit.String())
+		return nil, errRolledBack
 	}
-	return tag, nil
+	return tags, nil
 }
 
 // begin starts a write transaction, checking the fence first on a fenced store.
