@@ -17,6 +17,14 @@ const (
 // ProviderTypes lists every provider type, for validation and documentation.
 var ProviderTypes = []string{ProviderLocal, ProviderHetzner, ProviderAWS, ProviderDigitalOcean}
 
+// Defaults of a scaling policy's durations, where the config file or the
+// admin API leaves them out.
+const (
+	DefaultScaleCooldown = 30 * time.Second
+	DefaultIdleTimeout   = 10 * time.Minute
+	DefaultJoinTimeout   = 10 * time.Minute
+)
+
 // Bounds of what the scaling settings hold, so that an API caller cannot
 // make the scaler's every step expensive.
 const (

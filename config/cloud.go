@@ -92,13 +92,6 @@ type Buffer struct {
 	MemoryMB    int64  `yaml:"memoryMb"`
 }
 
-// Defaults of the scaling policies.
-const (
-	defaultIdleTimeout = 10 * time.Minute
-	defaultJoinTimeout = 10 * time.Minute
-	defaultCooldown    = 30 * time.Second
-)
-
 // CloudProviders returns the file's providers, their credentials read
 // from the environment where the file names a variable. What each type
 // takes is checked when its driver is made.
@@ -171,8 +164,8 @@ func (c *Config) ScalingPolicies() ([]arena.ScalingPolicy, error) {
 		seen[r.Region] = true
 		p := arena.ScalingPolicy{
 			Region: r.Region, MinNodes: r.MinNodes, MaxNodes: r.MaxNodes, MaxCostPerHour: r.MaxCostPerHour,
-			ScaleUpCooldown: pickDuration(r.ScaleUpCooldown, defaultCooldown), ScaleDownCooldown: pickDuration(r.ScaleDownCooldown, defaultCooldown),
-			IdleTimeout: pickDuration(r.IdleTimeout, defaultIdleTimeout), JoinTimeout: pickDuration(r.JoinTimeout, defaultJoinTimeout),
+			ScaleUpCooldown: pickDuration(r.ScaleUpCooldown, arena.DefaultScaleCooldown), ScaleDownCooldown: pickDuration(r.ScaleDownCooldown, arena.DefaultScaleCooldown),
+			IdleTimeout: pickDuration(r.IdleTimeout, arena.DefaultIdleTimeout), JoinTimeout: pickDuration(r.JoinTimeout, arena.DefaultJoinTimeout),
 			Buffer: arena.ScalingBuffer{Sessions: r.Buffer.Sessions, OrgID: r.Buffer.Org, Application: r.Buffer.Application,
 				Resources: arena.Resources{MilliCPU: r.Buffer.MilliCPU, MemoryMB: r.Buffer.MemoryMB}},
 		}

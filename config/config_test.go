@@ -236,7 +236,7 @@ cloud:
 		t.Fatal(err)
 	}
 	want := []arena.ScalingPolicy{{Region: "europe", MaxNodes: 3, MaxCostPerHour: 1.5, IdleTimeout: 2 * time.Minute,
-		ScaleUpCooldown: defaultCooldown, ScaleDownCooldown: defaultCooldown, JoinTimeout: defaultJoinTimeout,
+		ScaleUpCooldown: arena.DefaultScaleCooldown, ScaleDownCooldown: arena.DefaultScaleCooldown, JoinTimeout: arena.DefaultJoinTimeout,
 		Buffer: arena.ScalingBuffer{Sessions: 2, OrgID: "dev", Application: "echo"},
 		Offers: []arena.MachineOffer{{Provider: "local", Location: "local-cloud", InstanceType: "small", CostPerHour: 0.1, Capacity: arena.Resources{MilliCPU: 2000, MemoryMB: 4096}}}}}
 	if !reflect.DeepEqual(got, want) {

@@ -159,13 +159,8 @@ type policyInput struct {
 	JoinTimeoutSeconds       *float64    `json:"joinTimeoutSeconds"`
 }
 
-// Defaults of a policy's durations the body leaves out: the config file's.
-const (
-	defaultCooldownSeconds    = 30
-	defaultIdleTimeoutSeconds = 600
-	defaultJoinTimeoutSeconds = 600
-	maxPolicySeconds          = 7 * 24 * 3600
-)
+// maxPolicySeconds bounds a duration of a policy's body.
+const maxPolicySeconds = 7 * 24 * 3600
 
 func (s *api) putPolicy(w http.ResponseWriter, r *http.Request, _ *arena.Token) error {
 	var in policyInput
@@ -173,9 +168,9 @@ func (s *api) putPolicy(w http.ResponseWriter, r *http.Request, _ *arena.Token) 
 		return err
 	}
 	var violations []arena.Violation
-	seconds := func(field string, v *float64, def float64) time.Duration {
+	seconds := func(field string, v *float64, def time.Duration) time.Duration {
 		if v == nil {
-			return time.Duration(def * float64(time.Second))
+			return def
 		}
 		if *v < 0 || *v > maxPolicySeconds {
 			violations = append(violations, arena.Violation{Field: field, Description: fmt.Sprintf("must be between 0 and %d seconds", maxPolicySeconds)})
@@ -185,10 +180,10 @@ func (s *api) putPolicy(w http.ResponseWriter, r *http.Request, _ *arena.Token) 
 	}
 	p := arena.ScalingPolicy{Region: r.PathValue("region"), MinNodes: in.MinNodes, MaxNodes: in.MaxNodes, MaxCostPerHour: in.MaxCostPerHour,
 		Buffer:            arena.ScalingBuffer{Sessions: in.Buffer.Sessions, OrgID: in.Buffer.Org, Application: in.Buffer.Application, Resources: in.Buffer.Resources},
-		ScaleUpCooldown:   seconds("scaleUpCooldownSeconds", in.ScaleUpCooldownSeconds, defaultCooldownSeconds),
-		ScaleDownCooldown: seconds("scaleDownCooldownSeconds", in.ScaleDownCooldownSeconds, defaultCooldownSeconds),
-		IdleTimeout:       seconds("idleTimeoutSeconds", in.IdleTimeoutSeconds, defaultIdleTimeoutSeconds),
-		JoinTimeout:       seconds("joinTimeoutSeconds", in.JoinTimeoutSeconds, defaultJoinTimeoutSeconds),
+		ScaleUpCooldown:   seconds("scaleUpCooldownSeconds", in.ScaleUpCooldownSeconds, arena.DefaultScaleCooldown),
+		ScaleDownCooldown: seconds("scaleDownCooldownSeconds", in.ScaleDownCooldownSeconds, arena.DefaultScaleCooldown),
+		IdleTimeout:       seconds("idleTimeoutSeconds", in.IdleTimeoutSeconds, arena.DefaultIdleTimeout),
+		JoinTimeout:       seconds("joinTimeoutSeconds", in.JoinTimeoutSeconds, arena.DefaultJoinTimeout),
 	}
 	if len(violations) > 0 {
 		return arena.Invalid(violations...)

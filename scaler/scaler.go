@@ -287,13 +287,9 @@ func (s *Scaler) Step(ctx context.Context) {
 	}
 	slices.Sort(unscaled)
 	for _, region := range unscaled {
-		s.plan(ctx, arena.ScalingPolicy{Region: region, JoinTimeout: unscaledJoinTimeout}, nodes, machines, now)
+		s.plan(ctx, arena.ScalingPolicy{Region: region, JoinTimeout: arena.DefaultJoinTimeout}, nodes, machines, now)
 	}
 }
-
-// unscaledJoinTimeout is how long a machine ordered for a region that is
-// no longer scaled has to join before it is given up.
-const unscaledJoinTimeout = 10 * time.Minute
 
 // load reads the settings for a round; false when there are none to use.
 func (s *Scaler) load(ctx context.Context) bool {
