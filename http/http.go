@@ -113,8 +113,15 @@ type Option func(*api)
 func WithTenants(t TenantAdmin) Option { return func(s *api) { s.tenants = t } }
 
 // WithRateLimit sets the requests per second, with bursts, that a token may
-// make unless it carries limits of its own.
+// make unless it carries limits of its own; zero (or less) keeps
+// DefaultRateLimit and DefaultRateBurst.
 func WithRateLimit(perSecond float64, burst int) Option {
+	if perSecond <= 0 {
+		perSecond = DefaultRateLimit
+	}
+	if burst <= 0 {
+		burst = DefaultRateBurst
+	}
 	return func(s *api) { s.limits = newRateLimits(perSecond, burst) }
 }
 

@@ -269,19 +269,12 @@ func startControlPlane(ctx context.Context, cfg *config.Config, o stackOptions, 
 		// that the first start hands over its admin token.
 		// While it follows, a replica reads sessions from the database
 		// itself: the leader writes them there before it answers.
-		limit, burst := o.rateLimit, o.rateBurst
-		if limit <= 0 {
-			limit = http.DefaultRateLimit
-		}
-		if burst <= 0 {
-			burst = http.DefaultRateBurst
-		}
 		// Tokens are revoked through the leader: a follower looks them up
 		// again after a second, so that a revocation reaches it by then.
 		readAuth := tenant.New(st.store, nil, log, nil)
 		readAuth.SetTokenCacheTTL(time.Second)
 		reads := http.NewHandler(session.NewReader(st.store), readAuth, nil, log.With("component", "http"),
-			http.WithRateLimit(limit, burst), http.WithObserver(st.metrics))
+			http.WithRateLimit(o.rateLimit, o.rateBurst), http.WithObserver(st.metrics))
 		rep, err := cluster.Start(ctx, cluster.Config{
 			Elector: pgElector{pg}, Self: pick(o.advertise, st.URL), Logger: log,
 			Reads: reads, ReadsLocally: http.IsSessionRead,
@@ -472,13 +465,6 @@ func newControlPlane(ctx context.Context, cfg *config.Config, o stackOptions, st
 	if cp.token, cp.newToken, err = bootstrapToken(ctx, cp.tenants, cfg.OrgID, o); err != nil {
 		return nil, err
 	}
-	limit, burst := o.rateLimit, o.rateBurst
-	if limit <= 0 {
-		limit = http.DefaultRateLimit
-	}
-	if burst <= 0 {
-		burst = http.DefaultRateBurst
-	}
 	ready := cp.srv.Ready
 	if leading != nil {
 		ready = func(ctx context.Context) error {
@@ -493,7 +479,7 @@ func newControlPlane(ctx context.Context, cfg *config.Config, o stackOptions, st
 		return nil, err
 	}
 	apiOpts := []http.Option{
-		http.WithTenants(cp.tenants), http.WithApplications(appAdmin), http.WithWebhooks(hooks), http.WithRateLimit(limit, burst), http.WithObserver(reg), http.WithReadiness(ready),
+		http.WithTenants(cp.tenants), http.WithApplications(appAdmin), http.WithWebhooks(hooks), http.WithRateLimit(o.rateLimit, o.rateBurst), http.WithObserver(reg), http.WithReadiness(ready),
 		http.WithCurrency(cfg.Currency), http.WithScaler(cp.scaler, settings)}
 	api := http.NewHandler(cp.srv, cp.tenants, fl, log.With("component", "http"), apiOpts...)
 	rpcPath, rpcHandler := rpc.NewHandler(cp.srv.Agents(), rpc.WithHandlerLogger(log.With("component", "rpc")))
