@@ -138,15 +138,15 @@ func (st *Store) commitGroup(group []*groupedWrite) {
 	}
 }
 
-// WriteStats is what the grouped writes came to: how many commits took how
+// groupStats is what the grouped writes came to: how many commits took how
 // many writes.
-type WriteStats struct {
+type groupStats struct {
 	Commits, Writes int64
 }
 
-// WriteStats returns the store's grouped writes so far.
-func (st *Store) WriteStats() WriteStats {
-	return WriteStats{Commits: st.groups.Load(), Writes: st.groupedWrites.Load()}
+// writeStats returns the store's grouped writes so far, for tests.
+func (st *Store) writeStats() groupStats {
+	return groupStats{Commits: st.groups.Load(), Writes: st.groupedWrites.Load()}
 }
 
 // runGroup runs group's writes in one transaction, setting each result; it

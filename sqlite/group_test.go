@@ -67,7 +67,7 @@ func TestGroupCommitAnswersEveryWrite(t *testing.T) {
 	if err != nil || len(usage) != writers*each {
 		t.Fatalf("%d usage rows (%v), want %d", len(usage), err, writers*each)
 	}
-	stats := st.WriteStats()
+	stats := st.writeStats()
 	if stats.Writes != writers*each*2 || stats.Commits >= stats.Writes {
 		t.Errorf("write stats %+v: want every write counted, in fewer commits", stats)
 	}
@@ -124,10 +124,10 @@ func TestGroupCommitPoisonedWrite(t *testing.T) {
 		// In order, so that the group is as listed.
 		waitFor(t, "the write to queue", func() bool { return st.queued.Load() == queued+int64(i+1) })
 	}
-	before := st.WriteStats()
+	before := st.writeStats()
 	unlock()
 	wg.Wait()
-	if got := st.WriteStats(); got.Commits-before.Commits != 1 || got.Writes-before.Writes != int64(len(writes)) {
+	if got := st.writeStats(); got.Commits-before.Commits != 1 || got.Writes-before.Writes != int64(len(writes)) {
 		t.Fatalf("the writes took %d commits for %d writes, want one group", got.Commits-before.Commits, got.Writes-before.Writes)
 	}
 	for i, w := range writes {
